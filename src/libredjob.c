@@ -1,0 +1,854 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * libredjob: a synchronous hiredis client that enqueues jobs by calling
+ * the redjob function library, loading the library into Redis whenever it
+ * is missing (first start, a restart without persistence, a failover,
+ * FUNCTION FLUSH). It runs inside other people's programs: it never
+ * prints, exits or aborts, and reports every failure as a code and a
+ * message. The redjob CLI uses it too, through client.h.
+ */
+#include "config.h"
+
+#include <sys/time.h>
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <hiredis/hiredis.h>
+
+#include "redjob.h"
+#include "client.h"
+#include "url.h"
+
+#define CLIENT_TIMEOUT_MS 5000
+#define CLIENT_MAX_QUEUES 64
+
+struct redjob_client {
+	redisContext	*ctx;
+	struct url	 url;
+	char		 ns[65];
+	size_t		 max_payload;
+	int		 err;
+	char		 errstr[256];
+	/* Queues already added to NS:queues by this client. */
+	char		*known[CLIENT_MAX_QUEUES];
+	size_t		 nknown;
+};
+
+static int	client_connect(struct redjob_client *);
+
+/* Record an error; returns -1 so callers can "return client_error(...)". */
+static int
+client_error(struct redjob_client *c, int err, const char *fmt, ...)
+{
+	va_list ap;
+
+	c->err = err;
+	va_start(ap, fmt);
+	vsnprintf(c->errstr, sizeof c->errstr, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+static void
+client_clear(struct redjob_client *c)
+{
+	c->err = REDJOB_OK;
+	c->errstr[0] = '\0';
+}
+
+/* Drop a broken connection; the next call reconnects. */
+static void
+client_disconnect(struct redjob_client *c)
+{
+	if (c->ctx != NULL)
+		redisFree(c->ctx);
+	c->ctx = NULL;
+}
+
+/*
+ * Classify a Redis error reply by its first word (STYLE.md G3). Returns an
+ * enum redjob_err; "Function not found" and NOSCRIPT give -1, which means
+ * "load the library and try again".
+ */
+int
+client_error_class(const char *e)
+{
+	static const struct {
+		const char *prefix;
+		int err;
+	} map[] = {
+		{ "REDJOB_TOOBIG ", REDJOB_ERR_TOOBIG },
+		{ "REDJOB_BADARG ", REDJOB_ERR_INVALID },
+		{ "REDJOB_BADKEY ", REDJOB_ERR_INVALID },
+		{ "REDJOB_BADID ", REDJOB_ERR_INVALID },
+		{ "REDJOB_SCHEMA ", REDJOB_ERR_VERSION },
+		{ "REDJOB_NOJOB ", REDJOB_ERR_NOJOB },
+		{ "REDJOB_RUNNING ", REDJOB_ERR_STATE },
+		{ "REDJOB_STALE ", REDJOB_ERR_STATE },
+		{ "OOM ", REDJOB_ERR_OOM },
+		{ "LOADING ", REDJOB_ERR_BUSY },
+		{ "BUSY ", REDJOB_ERR_BUSY },
+		{ "READONLY ", REDJOB_ERR_BUSY },
+		{ "MISCONF ", REDJOB_ERR_BUSY },
+		{ "MASTERDOWN ", REDJOB_ERR_BUSY },
+		{ "TRYAGAIN ", REDJOB_ERR_BUSY },
+		{ "UNBLOCKED ", REDJOB_ERR_BUSY },
+		{ "NOAUTH ", REDJOB_ERR_AUTH },
+		{ "WRONGPASS ", REDJOB_ERR_AUTH },
+		{ "NOPERM ", REDJOB_ERR_AUTH },
+	};
+	size_t i;
+
+	if (strncmp(e, "ERR Function not found", 22) == 0 ||
+	    strncmp(e, "NOSCRIPT ", 9) == 0)
+		return -1;
+	for (i = 0; i < sizeof map / sizeof map[0]; i++) {
+		if (strncmp(e, map[i].prefix, strlen(map[i].prefix)) == 0)
+			return map[i].err;
+	}
+	if (strstr(e, "can't run this command") != NULL)
+		return REDJOB_ERR_AUTH;
+	return REDJOB_ERR_REDIS;
+}
+
+/* Record a Redis error reply as the client's error. Returns -1. */
+static int
+client_reply_error(struct redjob_client *c, const char *e)
+{
+	int class = client_error_class(e);
+
+	/* Our own codes are for programs; people read the message. */
+	if (strncmp(e, "REDJOB_", 7) == 0 && strchr(e, ' ') != NULL)
+		return client_error(c, class, "%s", strchr(e, ' ') + 1);
+	if (class == REDJOB_ERR_OOM)
+		return client_error(c, class, "redis is out of memory "
+		    "(maxmemory reached), nothing was written: %s", e);
+	if (class == REDJOB_ERR_AUTH)
+		return client_error(c, class, "redis refused access: %s", e);
+	return client_error(c, class < 0 ? REDJOB_ERR_REDIS : class,
+	    "redis: %s", e);
+}
+
+/* Record a connection error and drop the connection. Returns -1. */
+static int
+client_io_error(struct redjob_client *c)
+{
+	const char *where = c->url.path[0] != '\0' ? c->url.path : c->url.host;
+
+	if (c->ctx != NULL && c->ctx->err != 0)
+		client_error(c, REDJOB_ERR_IO, "redis at %s: %s", where,
+		    c->ctx->err == REDIS_ERR_EOF ?
+		    "connection closed by the server" : c->ctx->errstr);
+	else
+		client_error(c, REDJOB_ERR_IO, "redis at %s: connection lost",
+		    where);
+	client_disconnect(c);
+	return -1;
+}
+
+/* Run one command on the connection; the reply may be an error reply. */
+static redisReply *
+client_raw(struct redjob_client *c, int argc, const char **argv,
+    const size_t *lens)
+{
+	redisReply *r;
+
+	if (c->ctx == NULL && client_connect(c) != 0)
+		return NULL;
+	r = redisCommandArgv(c->ctx, argc, argv, lens);
+	if (r == NULL) {
+		client_io_error(c);
+		return NULL;
+	}
+	return r;
+}
+
+/* Load the library text into Redis, replacing an older one. */
+static int
+client_load(struct redjob_client *c)
+{
+	const char *argv[] = { "FUNCTION", "LOAD", "REPLACE", client_lua };
+	size_t lens[] = { 8, 4, 7, client_lua_len };
+	redisReply *r;
+	int rc = 0;
+
+	if ((r = client_raw(c, 4, argv, lens)) == NULL)
+		return -1;
+	if (r->type == REDIS_REPLY_ERROR) {
+		client_reply_error(c, r->str);
+		snprintf(c->errstr + strlen(c->errstr),
+		    sizeof c->errstr - strlen(c->errstr),
+		    " (while loading the redjob function library)");
+		rc = -1;
+	}
+	freeReplyObject(r);
+	return rc;
+}
+
+/*
+ * Make sure Redis holds our library, at our version or a compatible one.
+ * A newer library is left alone and refused: another, newer redjob owns
+ * this Redis, and replacing its code would break it.
+ */
+static int
+client_check_library(struct redjob_client *c)
+{
+	const char *argv[] = { "FCALL_RO", "redjob_version", "0" };
+	redisReply *r;
+	long long lib, schema;
+
+	if ((r = client_raw(c, 3, argv, NULL)) == NULL)
+		return -1;
+	if (r->type == REDIS_REPLY_ERROR) {
+		if (client_error_class(r->str) == -1) {
+			freeReplyObject(r);
+			return client_load(c);
+		}
+		client_reply_error(c, r->str);
+		freeReplyObject(r);
+		return -1;
+	}
+	if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
+	    r->element[0]->type != REDIS_REPLY_INTEGER ||
+	    r->element[1]->type != REDIS_REPLY_INTEGER) {
+		freeReplyObject(r);
+		return client_error(c, REDJOB_ERR_VERSION, "redis holds a "
+		    "function named redjob_version that is not ours");
+	}
+	lib = r->element[0]->integer;
+	schema = r->element[1]->integer;
+	freeReplyObject(r);
+	if (schema != client_schema_version)
+		return client_error(c, REDJOB_ERR_VERSION, "redis holds the "
+		    "redjob library for schema %lld; this client speaks schema "
+		    "%d", schema, client_schema_version);
+	if (lib > client_lib_version)
+		return client_error(c, REDJOB_ERR_VERSION, "redis holds redjob "
+		    "library version %lld, newer than this client's %d: "
+		    "upgrade this client", lib, client_lib_version);
+	if (lib < client_lib_version)
+		return client_load(c);
+	return 0;
+}
+
+/* Connect, authenticate, select the database and check the library. */
+static int
+client_connect(struct redjob_client *c)
+{
+	struct timeval tv = { CLIENT_TIMEOUT_MS / 1000,
+		(CLIENT_TIMEOUT_MS % 1000) * 1000 };
+	const char *argv[3];
+	char db[16];
+	redisReply *r;
+	int argc;
+
+	client_disconnect(c);
+	if (c->url.path[0] != '\0')
+		c->ctx = redisConnectUnixWithTimeout(c->url.path, tv);
+	else
+		c->ctx = redisConnectWithTimeout(c->url.host, c->url.port, tv);
+	if (c->ctx == NULL)
+		return client_error(c, REDJOB_ERR_NOMEM, "out of memory");
+	if (c->ctx->err != 0) {
+		if (c->url.path[0] != '\0')
+			client_error(c, REDJOB_ERR_IO, "cannot connect to redis "
+			    "at %s: %s", c->url.path, c->ctx->errstr);
+		else
+			client_error(c, REDJOB_ERR_IO, "cannot connect to redis "
+			    "at %s:%d: %s", c->url.host, c->url.port,
+			    c->ctx->errstr);
+		client_disconnect(c);
+		return -1;
+	}
+	redisSetTimeout(c->ctx, tv);
+	if (c->url.path[0] == '\0')
+		redisEnableKeepAlive(c->ctx);
+	if (c->url.password[0] != '\0') {
+		argc = 0;
+		argv[argc++] = "AUTH";
+		if (c->url.user[0] != '\0')
+			argv[argc++] = c->url.user;
+		argv[argc++] = c->url.password;
+		if ((r = client_raw(c, argc, argv, NULL)) == NULL)
+			return -1;
+		if (r->type == REDIS_REPLY_ERROR) {
+			client_error(c, REDJOB_ERR_AUTH, "redis refused the "
+			    "password: %s", r->str);
+			freeReplyObject(r);
+			client_disconnect(c);
+			return -1;
+		}
+		freeReplyObject(r);
+	}
+	if (c->url.db != 0) {
+		snprintf(db, sizeof db, "%d", c->url.db);
+		argv[0] = "SELECT";
+		argv[1] = db;
+		if ((r = client_raw(c, 2, argv, NULL)) == NULL)
+			return -1;
+		if (r->type == REDIS_REPLY_ERROR) {
+			client_error(c, REDJOB_ERR_REDIS, "redis: SELECT %s: %s",
+			    db, r->str);
+			freeReplyObject(r);
+			client_disconnect(c);
+			return -1;
+		}
+		freeReplyObject(r);
+	}
+	if (client_check_library(c) != 0) {
+		client_disconnect(c);
+		return -1;
+	}
+	return 0;
+}
+
+/* Check a queue name: 1-128 of [A-Za-z0-9_.-]. Returns 0 or -1. */
+int
+client_check_queue(const char *q, char *err, size_t len)
+{
+	size_t i, n = strlen(q);
+
+	for (i = 0; i < n; i++) {
+		if (!isalnum((unsigned char)q[i]) && strchr("_.-", q[i]) == NULL)
+			break;
+	}
+	if (n == 0 || n > 128 || i != n) {
+		snprintf(err, len, "invalid queue name \"%s\" (1-128 of A-Z "
+		    "a-z 0-9 _ . -)", q);
+		return -1;
+	}
+	return 0;
+}
+
+/* Check a namespace: 1-64 of [A-Za-z0-9_.:-]. Returns 0 or -1. */
+int
+client_check_namespace(const char *ns, char *err, size_t len)
+{
+	size_t i, n = strlen(ns);
+
+	for (i = 0; i < n; i++) {
+		if (!isalnum((unsigned char)ns[i]) &&
+		    strchr("_.:-", ns[i]) == NULL)
+			break;
+	}
+	if (n == 0 || n > 64 || i != n) {
+		snprintf(err, len, "invalid namespace \"%s\" (1-64 of A-Z a-z "
+		    "0-9 _ . : -)", ns);
+		return -1;
+	}
+	return 0;
+}
+
+/* Copy the queue part of a job id "QUEUE:N" into queue. Returns 0 or -1. */
+int
+client_job_queue(const char *id, char *queue, size_t len)
+{
+	const char *colon = strrchr(id, ':');
+	size_t n;
+	char err[256];
+
+	if (colon == NULL || colon == id || colon[1] == '\0' ||
+	    strspn(colon + 1, "0123456789") != strlen(colon + 1))
+		return -1;
+	n = (size_t)(colon - id);
+	if (n >= len)
+		return -1;
+	memcpy(queue, id, n);
+	queue[n] = '\0';
+	return client_check_queue(queue, err, sizeof err);
+}
+
+struct redjob_client *
+redjob_connect(const char *url, const char *ns)
+{
+	struct redjob_client *c;
+	char err[256];
+
+	if ((c = calloc(1, sizeof *c)) == NULL)
+		return NULL;
+	c->max_payload = REDJOB_MAX_PAYLOAD_DEFAULT;
+	if (url == NULL)
+		url = getenv("REDJOB_URL");
+	if (url == NULL || *url == '\0')
+		url = URL_DEFAULT;
+	if (ns == NULL)
+		ns = REDJOB_NAMESPACE_DEFAULT;
+	if (client_check_namespace(ns, err, sizeof err) != 0) {
+		client_error(c, REDJOB_ERR_INVALID, "%s", err);
+		return c;
+	}
+	snprintf(c->ns, sizeof c->ns, "%s", ns);
+	if (url_parse(url, &c->url, err, sizeof err) != 0) {
+		client_error(c, REDJOB_ERR_URL, "%s", err);
+		return c;
+	}
+	client_connect(c);
+	return c;
+}
+
+void
+redjob_free(struct redjob_client *c)
+{
+	size_t i;
+
+	if (c == NULL)
+		return;
+	client_disconnect(c);
+	for (i = 0; i < c->nknown; i++)
+		free(c->known[i]);
+	explicit_bzero(c->url.password, sizeof c->url.password);
+	free(c);
+}
+
+int
+redjob_errcode(const struct redjob_client *c)
+{
+	return c->err;
+}
+
+const char *
+redjob_errstr(const struct redjob_client *c)
+{
+	return c->errstr;
+}
+
+int
+redjob_set_max_payload(struct redjob_client *c, size_t bytes)
+{
+	if (bytes > 512 * 1024 * 1024)
+		return client_error(c, REDJOB_ERR_INVALID, "payload limit "
+		    "above 512 MiB, Redis's own limit for a string");
+	c->max_payload = bytes;
+	return 0;
+}
+
+const char *
+redjob_strerror(int err)
+{
+	static const char *names[] = {
+		"REDJOB_OK", "REDJOB_ERR_NOMEM", "REDJOB_ERR_URL",
+		"REDJOB_ERR_IO", "REDJOB_ERR_AUTH", "REDJOB_ERR_INVALID",
+		"REDJOB_ERR_TOOBIG", "REDJOB_ERR_OOM", "REDJOB_ERR_VERSION",
+		"REDJOB_ERR_NOJOB", "REDJOB_ERR_STATE", "REDJOB_ERR_BUSY",
+		"REDJOB_ERR_REDIS",
+	};
+
+	if (err < 0 || (size_t)err >= sizeof names / sizeof names[0])
+		return "REDJOB_ERR_UNKNOWN";
+	return names[err];
+}
+
+const char *
+client_namespace(const struct redjob_client *c)
+{
+	return c->ns;
+}
+
+/* The base key "NS:{QUEUE}" of a queue, into buf. */
+static int
+client_base(struct redjob_client *c, const char *queue, char *buf, size_t len)
+{
+	char err[256];
+
+	if (client_check_queue(queue, err, sizeof err) != 0)
+		return client_error(c, REDJOB_ERR_INVALID, "%s", err);
+	snprintf(buf, len, "%s:{%s}", c->ns, queue);
+	return 0;
+}
+
+/*
+ * Run a command and return its reply, which is never an error reply:
+ * errors set the client's error and return NULL. Caller frees the reply.
+ */
+redisReply *
+client_command(struct redjob_client *c, int argc, const char **argv,
+    const size_t *argvlen)
+{
+	redisReply *r;
+
+	client_clear(c);
+	if ((r = client_raw(c, argc, argv, argvlen)) == NULL)
+		return NULL;
+	if (r->type == REDIS_REPLY_ERROR) {
+		client_reply_error(c, r->str);
+		freeReplyObject(r);
+		return NULL;
+	}
+	return r;
+}
+
+/*
+ * Call library function fn on queue with argc further arguments. When the
+ * library is missing, load it and call once more: nothing ran the first
+ * time. Returns the reply (never an error reply) or NULL with the error
+ * set. Caller frees.
+ */
+redisReply *
+client_fcall(struct redjob_client *c, const char *fn, int readonly,
+    const char *queue, int argc, const char **argv, const size_t *argvlen)
+{
+	const char **av;
+	size_t *lens;
+	char base[256];
+	redisReply *r = NULL;
+	int i, try;
+
+	client_clear(c);
+	if (client_base(c, queue, base, sizeof base) != 0)
+		return NULL;
+	av = calloc((size_t)argc + 4, sizeof *av);
+	lens = calloc((size_t)argc + 4, sizeof *lens);
+	if (av == NULL || lens == NULL) {
+		free(av);
+		free(lens);
+		client_error(c, REDJOB_ERR_NOMEM, "out of memory");
+		return NULL;
+	}
+	av[0] = readonly ? "FCALL_RO" : "FCALL";
+	av[1] = fn;
+	av[2] = "1";
+	av[3] = base;
+	for (i = 0; i < 4; i++)
+		lens[i] = strlen(av[i]);
+	for (i = 0; i < argc; i++) {
+		av[i + 4] = argv[i];
+		lens[i + 4] = argvlen != NULL ? argvlen[i] : strlen(argv[i]);
+	}
+	for (try = 0; try < 2; try++) {
+		if ((r = client_raw(c, argc + 4, av, lens)) == NULL)
+			break;
+		if (r->type != REDIS_REPLY_ERROR)
+			break;
+		if (try == 0 && client_error_class(r->str) == -1) {
+			freeReplyObject(r);
+			r = NULL;
+			if (client_load(c) != 0)
+				break;
+			continue;
+		}
+		client_reply_error(c, r->str);
+		freeReplyObject(r);
+		r = NULL;
+		break;
+	}
+	free(av);
+	free(lens);
+	return r;
+}
+
+/*
+ * Add a queue to NS:queues, the registry that "redjob stats" reads, once
+ * per client. Returns 0 or -1.
+ */
+int
+client_register_queue(struct redjob_client *c, const char *queue)
+{
+	const char *argv[3];
+	char key[128];
+	redisReply *r;
+	size_t i;
+
+	for (i = 0; i < c->nknown; i++) {
+		if (strcmp(c->known[i], queue) == 0)
+			return 0;
+	}
+	snprintf(key, sizeof key, "%s:queues", c->ns);
+	argv[0] = "SADD";
+	argv[1] = key;
+	argv[2] = queue;
+	if ((r = client_command(c, 3, argv, NULL)) == NULL)
+		return -1;
+	freeReplyObject(r);
+	if (c->nknown < CLIENT_MAX_QUEUES &&
+	    (c->known[c->nknown] = strdup(queue)) != NULL)
+		c->nknown++;
+	return 0;
+}
+
+static int
+client_strcmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/*
+ * List the registered queues, sorted. *queues is allocated; free it with
+ * client_queues_free(). Returns 0 or -1.
+ */
+int
+client_queues(struct redjob_client *c, char ***queues, size_t *n)
+{
+	const char *argv[2];
+	char key[128];
+	redisReply *r;
+	size_t i;
+
+	*queues = NULL;
+	*n = 0;
+	snprintf(key, sizeof key, "%s:queues", c->ns);
+	argv[0] = "SMEMBERS";
+	argv[1] = key;
+	if ((r = client_command(c, 2, argv, NULL)) == NULL)
+		return -1;
+	if (r->elements > 0 &&
+	    (*queues = calloc(r->elements, sizeof **queues)) == NULL) {
+		freeReplyObject(r);
+		return client_error(c, REDJOB_ERR_NOMEM, "out of memory");
+	}
+	for (i = 0; i < r->elements; i++) {
+		if (r->element[i]->type != REDIS_REPLY_STRING)
+			continue;
+		if (((*queues)[*n] = strdup(r->element[i]->str)) == NULL)
+			break;
+		(*n)++;
+	}
+	freeReplyObject(r);
+	if (*n > 1)
+		qsort(*queues, *n, sizeof **queues, client_strcmp);
+	return 0;
+}
+
+void
+client_queues_free(char **queues, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		free(queues[i]);
+	free(queues);
+}
+
+/* Build the FCALL argument list of one enqueue. Returns the count. */
+static int
+client_enqueue_args(struct redjob_client *c, const struct redjob_job *j,
+    const char *base, const char **av, size_t *lens, char num[4][24])
+{
+	int n = 0;
+
+#define ARG(s, l) do { av[n] = (s); lens[n] = (l); n++; } while (0)
+#define ARGS(s) ARG((s), strlen(s))
+	ARGS("FCALL");
+	ARGS("redjob_enqueue");
+	ARGS("1");
+	ARGS(base);
+	ARGS(j->type);
+	ARG(j->payload != NULL ? j->payload : "", j->payload_len);
+	if (j->at_ms > 0) {
+		snprintf(num[0], sizeof num[0], "%lld", (long long)j->at_ms);
+		ARGS("at");
+		ARGS(num[0]);
+	} else if (j->delay_ms > 0) {
+		snprintf(num[0], sizeof num[0], "%lld", (long long)j->delay_ms);
+		ARGS("delay");
+		ARGS(num[0]);
+	}
+	if (j->key != NULL) {
+		ARGS("key");
+		ARGS(j->key);
+	}
+	if (j->max_attempts > 0) {
+		snprintf(num[1], sizeof num[1], "%u", j->max_attempts);
+		ARGS("max_attempts");
+		ARGS(num[1]);
+	}
+	if (j->unique != NULL) {
+		ARGS("unique");
+		ARGS(j->unique);
+		if (j->unique_ttl_ms > 0) {
+			snprintf(num[2], sizeof num[2], "%lld",
+			    (long long)j->unique_ttl_ms);
+			ARGS("unique_ttl");
+			ARGS(num[2]);
+		}
+	}
+	snprintf(num[3], sizeof num[3], "%zu", c->max_payload);
+	ARGS("max_payload");
+	ARGS(num[3]);
+#undef ARG
+#undef ARGS
+	return n;
+}
+
+/* Check a job before anything is sent. Returns 0 or an enum redjob_err. */
+static int
+client_check_job(struct redjob_client *c, const struct redjob_job *j,
+    const char **queue, char *msg, size_t len)
+{
+	*queue = j->queue != NULL ? j->queue : REDJOB_QUEUE_DEFAULT;
+	if (client_check_queue(*queue, msg, len) != 0)
+		return REDJOB_ERR_INVALID;
+	if (j->type == NULL || *j->type == '\0') {
+		snprintf(msg, len, "a job needs a type");
+		return REDJOB_ERR_INVALID;
+	}
+	if (j->payload == NULL && j->payload_len > 0) {
+		snprintf(msg, len, "payload is NULL but payload_len is %zu",
+		    j->payload_len);
+		return REDJOB_ERR_INVALID;
+	}
+	/* Refuse here what the server would refuse, without sending it. */
+	if (j->payload_len > c->max_payload) {
+		snprintf(msg, len, "payload of %zu bytes is over the limit of "
+		    "%zu bytes", j->payload_len, c->max_payload);
+		return REDJOB_ERR_TOOBIG;
+	}
+	if (j->delay_ms < 0 || j->at_ms < 0 || j->unique_ttl_ms < 0) {
+		snprintf(msg, len, "negative delay, time or unique window");
+		return REDJOB_ERR_INVALID;
+	}
+	return REDJOB_OK;
+}
+
+/* Decode an enqueue reply into a result. */
+static void
+client_enqueue_result(struct redjob_client *c, redisReply *r,
+    struct redjob_result *res)
+{
+	if (r->type == REDIS_REPLY_ERROR) {
+		client_reply_error(c, r->str);
+		res->err = c->err;
+		snprintf(res->message, sizeof res->message, "%s", c->errstr);
+		return;
+	}
+	if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
+	    r->element[0]->type != REDIS_REPLY_STRING ||
+	    r->element[0]->len >= REDJOB_ID_MAX) {
+		res->err = REDJOB_ERR_REDIS;
+		snprintf(res->message, sizeof res->message, "unexpected reply "
+		    "to redjob_enqueue");
+		return;
+	}
+	res->err = REDJOB_OK;
+	memcpy(res->id, r->element[0]->str, r->element[0]->len);
+	res->id[r->element[0]->len] = '\0';
+	res->created = r->element[1]->type == REDIS_REPLY_INTEGER &&
+	    r->element[1]->integer == 1;
+}
+
+long
+redjob_enqueue_many(struct redjob_client *c, const struct redjob_job *jobs,
+    size_t n, struct redjob_result *results)
+{
+	const char *av[20], *queue;
+	size_t lens[20], i, sent = 0, ok = 0;
+	char base[256], num[4][24];
+	redisReply *r;
+	int argc, pass, nolib;
+	void *vr;
+
+	client_clear(c);
+	for (i = 0; i < n; i++) {
+		memset(&results[i], 0, sizeof results[i]);
+		results[i].err = client_check_job(c, &jobs[i], &queue,
+		    results[i].message, sizeof results[i].message);
+		if (results[i].err == REDJOB_OK &&
+		    client_register_queue(c, queue) != 0) {
+			for (; i < n; i++) {
+				results[i].err = c->err;
+				snprintf(results[i].message,
+				    sizeof results[i].message, "%s", c->errstr);
+			}
+			return -1;
+		}
+		/* Marked "not sent yet". */
+		if (results[i].err == REDJOB_OK)
+			results[i].err = REDJOB_ERR_IO;
+	}
+	/*
+	 * Pass 0 sends everything; if the library vanished (a restart, a
+	 * FUNCTION FLUSH) every call fails with "Function not found" before
+	 * running, so pass 1 loads it and resends exactly those jobs.
+	 */
+	for (pass = 0; pass < 2; pass++) {
+		sent = 0;
+		for (i = 0; i < n; i++) {
+			if (results[i].err != REDJOB_ERR_IO ||
+			    results[i].message[0] != '\0')
+				continue;
+			queue = jobs[i].queue != NULL ? jobs[i].queue :
+			    REDJOB_QUEUE_DEFAULT;
+			snprintf(base, sizeof base, "%s:{%s}", c->ns, queue);
+			argc = client_enqueue_args(c, &jobs[i], base, av, lens,
+			    num);
+			if (c->ctx == NULL && client_connect(c) != 0)
+				goto io;
+			if (redisAppendCommandArgv(c->ctx, argc, av, lens) !=
+			    REDIS_OK)
+				goto io;
+			sent++;
+		}
+		nolib = 0;
+		for (i = 0; i < n && sent > 0; i++) {
+			if (results[i].err != REDJOB_ERR_IO ||
+			    results[i].message[0] != '\0')
+				continue;
+			if (redisGetReply(c->ctx, &vr) != REDIS_OK)
+				goto io;
+			r = vr;
+			sent--;
+			if (r->type == REDIS_REPLY_ERROR &&
+			    client_error_class(r->str) == -1 && pass == 0) {
+				nolib = 1;
+				freeReplyObject(r);
+				continue;	/* stays "not sent" */
+			}
+			client_enqueue_result(c, r, &results[i]);
+			if (results[i].err == REDJOB_OK)
+				ok++;
+			freeReplyObject(r);
+		}
+		if (!nolib)
+			break;
+		if (client_load(c) != 0)
+			goto io_loaded;
+	}
+	if (ok < n && c->err == REDJOB_OK) {
+		for (i = 0; i < n; i++) {
+			if (results[i].err != REDJOB_OK) {
+				client_error(c, results[i].err, "%s",
+				    results[i].message);
+				break;
+			}
+		}
+	}
+	return (long)ok;
+io:
+	client_io_error(c);
+io_loaded:
+	for (i = 0; i < n; i++) {
+		if (results[i].err == REDJOB_ERR_IO &&
+		    results[i].message[0] == '\0')
+			snprintf(results[i].message, sizeof results[i].message,
+			    "%s", c->errstr);
+	}
+	return -1;
+}
+
+int
+redjob_enqueue_ex(struct redjob_client *c, const struct redjob_job *job,
+    char id[REDJOB_ID_MAX], int *created)
+{
+	struct redjob_result res;
+
+	if (redjob_enqueue_many(c, job, 1, &res) != 1) {
+		if (c->err == REDJOB_OK)
+			client_error(c, res.err, "%s", res.message);
+		return -1;
+	}
+	memcpy(id, res.id, REDJOB_ID_MAX);
+	if (created != NULL)
+		*created = res.created;
+	return 0;
+}
+
+int
+redjob_enqueue(struct redjob_client *c, const struct redjob_job *job,
+    char id[REDJOB_ID_MAX])
+{
+	return redjob_enqueue_ex(c, job, id, NULL);
+}

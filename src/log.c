@@ -1,0 +1,151 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * The log: a process tag, a level, and stderr. There are no log files;
+ * journald and the terminal cover both cases (STYLE.md H).
+ */
+#include "config.h"
+
+#include <sys/time.h>
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+
+int log_level = LOG_LEVEL_INFO;
+static char log_tag[64] = "redjob";
+static int log_journal;
+
+/* Set the process tag and choose the line prefix. */
+void
+log_init(const char *tag)
+{
+	snprintf(log_tag, sizeof log_tag, "%s", tag);
+	log_journal = getenv("JOURNAL_STREAM") != NULL;
+}
+
+/* Set the level: one of enum log_level. */
+void
+log_set_level(int level)
+{
+	log_level = level;
+}
+
+/* Parse "error", "warning", "info" or "debug". Returns the level or -1. */
+int
+log_level_parse(const char *s)
+{
+	if (strcasecmp(s, "error") == 0)
+		return LOG_LEVEL_ERR;
+	if (strcasecmp(s, "warning") == 0 || strcasecmp(s, "warn") == 0)
+		return LOG_LEVEL_WARNING;
+	if (strcasecmp(s, "info") == 0)
+		return LOG_LEVEL_INFO;
+	if (strcasecmp(s, "debug") == 0)
+		return LOG_LEVEL_DEBUG;
+	return -1;
+}
+
+static void
+log_vwrite(int level, const char *fmt, va_list ap, const char *suffix)
+{
+	char msg[4096], stamp[64];
+	struct timeval tv;
+	struct tm tm;
+	int saved = errno;
+
+	if (level > log_level)
+		return;
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	if (log_journal) {
+		fprintf(stderr, "<%d>%s: %s%s%s\n", level, log_tag, msg,
+		    suffix ? ": " : "", suffix ? suffix : "");
+	} else {
+		gettimeofday(&tv, NULL);
+		gmtime_r(&tv.tv_sec, &tm);
+		strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%S", &tm);
+		fprintf(stderr, "%s.%03dZ %s: %s%s%s\n", stamp,
+		    (int)(tv.tv_usec / 1000), log_tag, msg, suffix ? ": " : "",
+		    suffix ? suffix : "");
+	}
+	fflush(stderr);
+	errno = saved;
+}
+
+#define LOG_BODY(level, suffix)                                        \
+	do {                                                           \
+		va_list ap;                                            \
+		va_start(ap, fmt);                                     \
+		log_vwrite((level), fmt, ap, (suffix));                \
+		va_end(ap);                                            \
+	} while (0)
+
+/* Log an error with strerror(errno) appended. */
+void
+log_err(const char *fmt, ...)
+{
+	const char *e = strerror(errno);
+
+	LOG_BODY(LOG_LEVEL_ERR, e);
+}
+
+/* Log an error. */
+void
+log_errx(const char *fmt, ...)
+{
+	LOG_BODY(LOG_LEVEL_ERR, NULL);
+}
+
+/* Log a warning with strerror(errno) appended. */
+void
+log_warn(const char *fmt, ...)
+{
+	const char *e = strerror(errno);
+
+	LOG_BODY(LOG_LEVEL_WARNING, e);
+}
+
+/* Log a warning. */
+void
+log_warnx(const char *fmt, ...)
+{
+	LOG_BODY(LOG_LEVEL_WARNING, NULL);
+}
+
+/* Log an informational event. */
+void
+log_info(const char *fmt, ...)
+{
+	LOG_BODY(LOG_LEVEL_INFO, NULL);
+}
+
+/* Log a debug event; use the log_debug() macro. */
+void
+log_debug_(const char *fmt, ...)
+{
+	LOG_BODY(LOG_LEVEL_DEBUG, NULL);
+}
+
+/* Log with strerror(errno) and exit 1. */
+void
+fatal(const char *fmt, ...)
+{
+	const char *e = strerror(errno);
+
+	LOG_BODY(LOG_LEVEL_ERR, e);
+	exit(1);
+}
+
+/* Log and exit 1. */
+void
+fatalx(const char *fmt, ...)
+{
+	LOG_BODY(LOG_LEVEL_ERR, NULL);
+	exit(1);
+}

@@ -1,0 +1,674 @@
+#!lua name=redjob
+--
+-- SPDX-License-Identifier: BSD-2-Clause
+--
+-- The redjob function library: every state change of a job is one call of
+-- one of these functions, so it is atomic, and every decision uses the
+-- server's clock. docs/protocol.md is the contract; keep the two in step.
+--
+-- Every function takes exactly one key, the queue's base key
+-- "NAMESPACE:{QUEUE}", and derives the queue's other keys from it by
+-- appending a suffix (":due", ":j:42", ...). They all carry the same hash
+-- tag, so they live in one slot and the library works unchanged on Redis
+-- Cluster, and another application can enqueue with one FCALL and one key.
+--
+-- Rules every function keeps (RELIABILITY.md F1-F3):
+--   * TIME is read once, at the top, and passed down.
+--   * All input is validated and all state read before the first write: a
+--     script error does not roll back earlier writes.
+--   * Numbers go back as strings made by string.format('%d'); a reply table
+--     never holds nil.
+--   * Every loop is bounded.
+
+local LIB_VERSION = 1     -- this code; bump on any change
+local SCHEMA = 1          -- keys and fields; bump on any incompatible change
+local MAX_PAYLOAD = 524288
+local MAX_ERROR = 4096
+local CLAIM_MAX = 1000
+local REAP_MAX = 100
+local TRIM_MAX = 100
+local DEAD_MAX = 10000
+local DEAD_TTL = 180 * 86400 * 1000
+
+-- Our errors are raised as {err = "REDJOB_CODE message"} and turned into
+-- a plain error reply by entry() below, so the first word is the code and
+-- Redis appends no script location to it.
+local function fail(code, msg)
+  error({err = 'REDJOB_' .. code .. ' ' .. msg})
+end
+
+local function entry(fn)
+  return function(keys, args)
+    local ok, r = pcall(fn, keys, args)
+    if ok then
+      return r
+    end
+    -- Redis 7.0 hands pcall the message of a raised {err=...} table as
+    -- a string; newer versions hand over the table.
+    if type(r) == 'table' and r.err then
+      r = r.err
+    end
+    if type(r) == 'string' and string.sub(r, 1, 7) == 'REDJOB_' then
+      return redis.error_reply(r)
+    end
+    error(r, 0)
+  end
+end
+
+local function now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+
+local function fmt(n)
+  return string.format('%d', n)
+end
+
+-- Parse the base key and check the schema recorded for the queue. Returns
+-- the queue name and the meta hash fields asked for after "schema".
+local function open(keys, ...)
+  if #keys ~= 1 then
+    fail('BADKEY', 'expected exactly one key, NAMESPACE:{QUEUE}')
+  end
+  local base = keys[1]
+  local q = string.match(base, '^[^{}]+:{([%w_.%-]+)}$')
+  if not q or #q > 128 then
+    fail('BADKEY', 'key "' .. base .. '" is not NAMESPACE:{QUEUE} ' ..
+      '(queue names are 1-128 of A-Z a-z 0-9 _ . -)')
+  end
+  local m = redis.call('HMGET', base .. ':meta', 'schema', ...)
+  if m[1] and tonumber(m[1]) ~= SCHEMA then
+    fail('SCHEMA', 'queue ' .. q .. ' has schema ' .. m[1] ..
+      ', this library speaks schema ' .. SCHEMA)
+  end
+  return base, q, m
+end
+
+local function int_arg(v, name, lo, hi)
+  local n = tonumber(v)
+  if not n or n ~= math.floor(n) or n < lo or n > hi then
+    fail('BADARG', name .. ' must be an integer from ' .. fmt(lo) ..
+      ' to ' .. fmt(hi) .. ', not "' .. tostring(v) .. '"')
+  end
+  return n
+end
+
+-- A job id is "QUEUE:N"; the sets hold N alone.
+local function seq_of(q, id)
+  local name, s = string.match(id, '^([%w_.%-]+):(%d+)$')
+  if name ~= q then
+    fail('BADID', 'job id "' .. id .. '" does not belong to queue ' .. q)
+  end
+  return s
+end
+
+-- Wake one sleeping worker if a job is due at or before the earliest due
+-- time the workers may be sleeping towards. One member, so repeated wakes
+-- collapse and BZPOPMIN wakes one waiter, which chains to the next.
+local function wake_if_earlier(base, due, now)
+  if due > now then
+    local first = redis.call('ZRANGE', base .. ':due', 0, 0, 'WITHSCORES')
+    if first[2] and tonumber(first[2]) <= due then
+      return
+    end
+  end
+  redis.call('ZADD', base .. ':wake', 0, 'w')
+end
+
+-- Drop dead jobs past the retention age or count, oldest first.
+local function trim_dead(base, now)
+  local dead = base .. ':dead'
+  local meta = redis.call('HMGET', base .. ':meta', 'dead_max', 'dead_ttl')
+  local max = tonumber(meta[1]) or DEAD_MAX
+  local ttl = tonumber(meta[2]) or DEAD_TTL
+  local old = redis.call('ZRANGE', dead, '-inf', now - ttl, 'BYSCORE',
+    'LIMIT', 0, TRIM_MAX)
+  local excess = redis.call('ZCARD', dead) - #old - max
+  if excess > 0 then
+    if excess > TRIM_MAX then excess = TRIM_MAX end
+    old = redis.call('ZRANGE', dead, 0, #old + excess - 1)
+  end
+  for _, n in ipairs(old) do
+    redis.call('DEL', base .. ':j:' .. n)
+  end
+  if #old > 0 then
+    redis.call('ZREM', dead, unpack(old))
+  end
+end
+
+-- Release a lifetime unique key if it still names this job.
+local function release_unique(base, n, unique)
+  if unique then
+    local u = base .. ':u:' .. unique
+    if redis.call('GET', u) == n then
+      redis.call('DEL', u)
+    end
+  end
+end
+
+-- Move a job to the dead set with a reason. The job is not in due or run.
+local function bury(base, n, now, reason, unique)
+  redis.call('ZADD', base .. ':dead', now, n)
+  redis.call('HSET', base .. ':j:' .. n, 'state', 'dead', 'died', now,
+    'last_error', reason)
+  redis.call('HDEL', base .. ':j:' .. n, 'token')
+  release_unique(base, n, unique)
+  trim_dead(base, now)
+end
+
+---------------------------------------------------------------------------
+-- redjob_enqueue NAMESPACE:{QUEUE} TYPE PAYLOAD [OPTION VALUE]...
+-- Options: delay MS | at EPOCH_MS, key K, max_attempts N, unique U,
+-- unique_ttl MS, max_payload BYTES.
+-- Returns {id, 1} for a new job, {id, 0} when a unique key named one.
+local function enqueue(keys, args)
+  local now = now_ms()
+  local base, q = open(keys)
+  local jtype, payload = args[1], args[2]
+  if not jtype or not string.match(jtype, '^[%w_.:%-]+$') or #jtype > 128 then
+    fail('BADARG', 'job type must be 1-128 of A-Z a-z 0-9 _ . : -')
+  end
+  if not payload then
+    fail('BADARG', 'missing payload (use "" for none)')
+  end
+  local due, key, max_attempts, unique, unique_ttl = now, nil, nil, nil, nil
+  local max_payload = MAX_PAYLOAD
+  if #args % 2 ~= 0 then
+    fail('BADARG', 'options come in OPTION VALUE pairs')
+  end
+  for i = 3, #args, 2 do
+    local o, v = args[i], args[i + 1]
+    if o == 'delay' then
+      due = now + int_arg(v, 'delay', 0, 2 ^ 48)
+    elseif o == 'at' then
+      due = int_arg(v, 'at', 0, 2 ^ 50)
+    elseif o == 'key' then
+      if #v > 512 then fail('BADARG', 'key is longer than 512 bytes') end
+      key = v
+    elseif o == 'max_attempts' then
+      max_attempts = int_arg(v, 'max_attempts', 1, 1000000)
+    elseif o == 'unique' then
+      if #v == 0 or #v > 512 then
+        fail('BADARG', 'unique must be 1-512 bytes')
+      end
+      unique = v
+    elseif o == 'unique_ttl' then
+      unique_ttl = int_arg(v, 'unique_ttl', 1, 2 ^ 48)
+    elseif o == 'max_payload' then
+      max_payload = int_arg(v, 'max_payload', 0, 512 * 1024 * 1024)
+    else
+      fail('BADARG', 'unknown option "' .. o .. '"')
+    end
+  end
+  if #payload > max_payload then
+    fail('TOOBIG', 'payload of ' .. fmt(#payload) ..
+      ' bytes is over the limit of ' .. fmt(max_payload) .. ' bytes')
+  end
+  local ukey
+  if unique then
+    ukey = base .. ':u:' .. unique
+    local old = redis.call('GET', ukey)
+    if old then
+      return {q .. ':' .. old, 0}
+    end
+  end
+
+  redis.call('HSETNX', base .. ':meta', 'schema', SCHEMA)
+  local n = fmt(redis.call('INCR', base .. ':seq'))
+  local fields = {'type', jtype, 'payload', payload, 'created', now,
+    'due', due, 'attempts', 0, 'stalls', 0,
+    'state', due <= now and 'ready' or 'scheduled'}
+  if key then
+    fields[#fields + 1] = 'key'; fields[#fields + 1] = key
+  end
+  if max_attempts then
+    fields[#fields + 1] = 'max_attempts'; fields[#fields + 1] = max_attempts
+  end
+  if unique then
+    fields[#fields + 1] = 'unique'; fields[#fields + 1] = unique
+    if unique_ttl then
+      redis.call('SET', ukey, n, 'PX', unique_ttl)
+    else
+      redis.call('SET', ukey, n)
+    end
+  end
+  wake_if_earlier(base, due, now)
+  redis.call('HSET', base .. ':j:' .. n, unpack(fields))
+  redis.call('ZADD', base .. ':due', due, n)
+  redis.call('HINCRBY', base .. ':stats', 'enqueued', 1)
+  return {q .. ':' .. n, 1}
+end
+
+---------------------------------------------------------------------------
+-- redjob_claim NAMESPACE:{QUEUE} COUNT LEASE_MS MAX_STALLS TOKEN WORKER
+-- First returns to the queue (or buries) up to 100 jobs whose lease has
+-- expired: a stall, not an attempt. Then, unless the queue is paused,
+-- leases up to COUNT due jobs to TOKEN, oldest due first.
+-- Returns {now, next_wake, job...}; next_wake is the earliest due time or
+-- lease expiry in ms (-1 if none), each job is
+-- {id, type, payload, key, attempts, max_attempts, stalls, due}.
+local function claim(keys, args)
+  local now = now_ms()
+  local base, q, meta = open(keys, 'paused')
+  local count = int_arg(args[1], 'count', 0, CLAIM_MAX)
+  local lease = int_arg(args[2], 'lease_ms', 1, 2 ^ 40)
+  local max_stalls = int_arg(args[3], 'max_stalls', 0, 1000000)
+  local token, worker = args[4], args[5] or ''
+  if not token or #token < 8 or #token > 128 then
+    fail('BADARG', 'token must be 8-128 bytes')
+  end
+  local due_key, run_key = base .. ':due', base .. ':run'
+
+  -- Recover expired leases.
+  local expired = redis.call('ZRANGE', run_key, '-inf', now, 'BYSCORE',
+    'LIMIT', 0, REAP_MAX)
+  for _, n in ipairs(expired) do
+    local j = base .. ':j:' .. n
+    local s = redis.call('HINCRBY', j, 'stalls', 1)
+    if s > max_stalls then
+      bury(base, n, now, 'stalled: the lease expired ' .. fmt(s) ..
+        ' times (a worker died or hung while running it)',
+        redis.call('HGET', j, 'unique'))
+    else
+      redis.call('ZADD', due_key, now, n)
+      redis.call('HSET', j, 'state', 'ready', 'due', now)
+      redis.call('HDEL', j, 'token')
+    end
+  end
+  if #expired > 0 then
+    redis.call('ZREM', run_key, unpack(expired))
+    redis.call('HINCRBY', base .. ':stats', 'stalled', #expired)
+  end
+
+  local reply = {fmt(now), '-1'}
+  if not meta[2] and count > 0 then
+    local ids = redis.call('ZRANGE', due_key, '-inf', now, 'BYSCORE',
+      'LIMIT', 0, count, 'WITHSCORES')
+    local taken, lease_args = {}, {}
+    for i = 1, #ids, 2 do
+      local n = ids[i]
+      local j = base .. ':j:' .. n
+      local f = redis.call('HMGET', j, 'type', 'payload', 'key', 'attempts',
+        'max_attempts', 'stalls')
+      taken[#taken + 1] = n
+      if f[1] then
+        redis.call('HSET', j, 'state', 'running', 'token', token,
+          'worker', worker, 'claimed', now)
+        lease_args[#lease_args + 1] = now + lease
+        lease_args[#lease_args + 1] = n
+        reply[#reply + 1] = {q .. ':' .. n, f[1], f[2], f[3] or '',
+          f[4] or '0', f[5] or '0', f[6] or '0', ids[i + 1]}
+      end
+    end
+    if #taken > 0 then
+      redis.call('ZREM', due_key, unpack(taken))
+    end
+    if #lease_args > 0 then
+      redis.call('ZADD', run_key, unpack(lease_args))
+    end
+    -- More due work than we took: wake the next sleeping worker.
+    if #taken == count and count > 0 then
+      local more = redis.call('ZRANGE', due_key, '-inf', now, 'BYSCORE',
+        'LIMIT', 0, 1)
+      if #more > 0 then
+        redis.call('ZADD', base .. ':wake', 0, 'w')
+      end
+    end
+  end
+
+  local next_wake = -1
+  if not meta[2] then
+    local d = redis.call('ZRANGE', due_key, 0, 0, 'WITHSCORES')
+    if d[2] then next_wake = tonumber(d[2]) end
+  end
+  local r = redis.call('ZRANGE', run_key, 0, 0, 'WITHSCORES')
+  if r[2] and (next_wake < 0 or tonumber(r[2]) < next_wake) then
+    next_wake = tonumber(r[2])
+  end
+  reply[2] = fmt(next_wake)
+  return reply
+end
+
+-- Check (id, token) pairs from args[first]. Returns the list of sequence
+-- numbers whose token matches (false for the others), and the job fields
+-- asked for.
+local function check_tokens(base, q, args, first, ...)
+  local out = {}
+  if (#args - first + 1) % 2 ~= 0 or #args < first + 1 then
+    fail('BADARG', 'expected ID TOKEN pairs')
+  end
+  for i = first, #args, 2 do
+    local n = seq_of(q, args[i])
+    local f = redis.call('HMGET', base .. ':j:' .. n, 'token', ...)
+    if f[1] and f[1] == args[i + 1] then
+      out[#out + 1] = {n, f}
+    else
+      out[#out + 1] = false
+    end
+  end
+  return out
+end
+
+---------------------------------------------------------------------------
+-- redjob_extend NAMESPACE:{QUEUE} LEASE_MS ID TOKEN [ID TOKEN]...
+-- Renews the leases still held by these tokens. Returns 1 or 0 per job.
+local function extend(keys, args)
+  local now = now_ms()
+  local base, q = open(keys)
+  local lease = int_arg(args[1], 'lease_ms', 1, 2 ^ 40)
+  local held = check_tokens(base, q, args, 2)
+  local out = {}
+  for i, h in ipairs(held) do
+    if h then
+      redis.call('ZADD', base .. ':run', 'XX', now + lease, h[1])
+      out[i] = 1
+    else
+      out[i] = 0
+    end
+  end
+  return out
+end
+
+---------------------------------------------------------------------------
+-- redjob_ack NAMESPACE:{QUEUE} ID TOKEN [ID TOKEN]...
+-- Finishes jobs: they leave Redis. A token that no longer matches (the
+-- lease was taken over, or the job was removed) is refused with 0.
+local function ack(keys, args)
+  local base, q = open(keys)
+  local held = check_tokens(base, q, args, 1, 'unique')
+  local out, done, gone = {}, 0, {}
+  for i, h in ipairs(held) do
+    if h then
+      release_unique(base, h[1], h[2][2])
+      redis.call('DEL', base .. ':j:' .. h[1])
+      gone[#gone + 1] = h[1]
+      done = done + 1
+      out[i] = 1
+    else
+      out[i] = 0
+    end
+  end
+  if done > 0 then
+    redis.call('ZREM', base .. ':run', unpack(gone))
+    redis.call('HINCRBY', base .. ':stats', 'processed', done)
+  end
+  return out
+end
+
+---------------------------------------------------------------------------
+-- redjob_fail NAMESPACE:{QUEUE} ID TOKEN ERROR RETRY_DELAY_MS MAX_ATTEMPTS
+--   [dead]
+-- A failed attempt. The job is retried RETRY_DELAY_MS from now unless it
+-- has used its max_attempts (its own, else MAX_ATTEMPTS) or "dead" is
+-- given (a permanent failure); then it goes to the dead set.
+-- Returns {"retry", due_ms, attempts} or {"dead", now, attempts}.
+local function failjob(keys, args)
+  local now = now_ms()
+  local base, q = open(keys)
+  local n = seq_of(q, args[1] or '')
+  local token, msg = args[2], args[3] or ''
+  local delay = int_arg(args[4], 'retry_delay_ms', 0, 2 ^ 48)
+  local default_max = int_arg(args[5], 'max_attempts', 1, 1000000)
+  local permanent = args[6] == 'dead'
+  if args[6] and not permanent then
+    fail('BADARG', 'the last argument may only be "dead"')
+  end
+  local j = base .. ':j:' .. n
+  local f = redis.call('HMGET', j, 'token', 'attempts', 'max_attempts',
+    'unique')
+  if not f[1] or f[1] ~= token then
+    fail('STALE', 'job ' .. q .. ':' .. n .. ' is not held by this token')
+  end
+  if #msg > MAX_ERROR then
+    msg = string.sub(msg, #msg - MAX_ERROR + 1)
+  end
+  local attempts = (tonumber(f[2]) or 0) + 1
+  local max = tonumber(f[3]) or default_max
+  local stats = base .. ':stats'
+  redis.call('ZREM', base .. ':run', n)
+  redis.call('HSET', j, 'attempts', attempts, 'failed', now)
+  redis.call('HINCRBY', stats, 'failed', 1)
+  if permanent or attempts >= max then
+    bury(base, n, now, msg, f[4])
+    return {'dead', fmt(now), fmt(attempts)}
+  end
+  local due = now + delay
+  wake_if_earlier(base, due, now)
+  redis.call('ZADD', base .. ':due', due, n)
+  redis.call('HSET', j, 'state', due <= now and 'ready' or 'scheduled',
+    'due', due, 'last_error', msg)
+  redis.call('HDEL', j, 'token')
+  redis.call('HINCRBY', stats, 'retried', 1)
+  return {'retry', fmt(due), fmt(attempts)}
+end
+
+---------------------------------------------------------------------------
+-- redjob_requeue NAMESPACE:{QUEUE} DELAY_MS REASON ID TOKEN [ID TOKEN]...
+-- Puts held jobs back without spending an attempt: REASON is "throttled"
+-- or "conflict" (counted under throttled / conflicts) or "shutdown".
+-- Returns 1 or 0 per job.
+local function requeue(keys, args)
+  local now = now_ms()
+  local base, q = open(keys)
+  local delay = int_arg(args[1], 'delay_ms', 0, 2 ^ 48)
+  local reason = args[2]
+  local counter
+  if reason == 'throttled' then counter = 'throttled'
+  elseif reason == 'conflict' then counter = 'conflicts'
+  elseif reason == 'shutdown' then counter = 'requeued'
+  else fail('BADARG', 'reason must be throttled, conflict or shutdown') end
+  local held = check_tokens(base, q, args, 3)
+  local due = now + delay
+  local out, moved = {}, {}
+  for i, h in ipairs(held) do
+    if h then
+      moved[#moved + 1] = h[1]
+      out[i] = 1
+    else
+      out[i] = 0
+    end
+  end
+  if #moved > 0 then
+    wake_if_earlier(base, due, now)
+    redis.call('ZREM', base .. ':run', unpack(moved))
+    for _, n in ipairs(moved) do
+      local j = base .. ':j:' .. n
+      redis.call('ZADD', base .. ':due', due, n)
+      redis.call('HSET', j, 'state', delay > 0 and 'scheduled' or 'ready',
+        'due', due)
+      redis.call('HDEL', j, 'token')
+    end
+    redis.call('HINCRBY', base .. ':stats', counter, #moved)
+  end
+  return out
+end
+
+-- Where a job is now: state and score, from the sets (the truth).
+local function locate(base, n, now)
+  local s = redis.call('ZSCORE', base .. ':run', n)
+  if s then return 'running', s end
+  s = redis.call('ZSCORE', base .. ':due', n)
+  if s then
+    return tonumber(s) <= now and 'ready' or 'scheduled', s
+  end
+  s = redis.call('ZSCORE', base .. ':dead', n)
+  if s then return 'dead', s end
+  return nil, nil
+end
+
+---------------------------------------------------------------------------
+-- redjob_retry NAMESPACE:{QUEUE} ID
+-- Makes a dead or scheduled job due now; a dead job starts again with no
+-- attempts spent. Returns the state it was in.
+local function retry(keys, args)
+  local now = now_ms()
+  local base, q = open(keys)
+  local n = seq_of(q, args[1] or '')
+  local state = locate(base, n, now)
+  if not state then
+    fail('NOJOB', 'no job ' .. q .. ':' .. n)
+  elseif state == 'running' then
+    fail('RUNNING', 'job ' .. q .. ':' .. n .. ' is running')
+  end
+  local j = base .. ':j:' .. n
+  if state == 'dead' then
+    redis.call('ZREM', base .. ':dead', n)
+    redis.call('HSET', j, 'attempts', 0, 'stalls', 0)
+  end
+  redis.call('HSET', j, 'state', 'ready', 'due', now)
+  wake_if_earlier(base, now, now)
+  redis.call('ZADD', base .. ':due', now, n)
+  return state
+end
+
+---------------------------------------------------------------------------
+-- redjob_remove NAMESPACE:{QUEUE} ID
+-- Deletes a job in any state. A running job's handler is not stopped, but
+-- its ack is refused. Returns the state it was in.
+local function remove(keys, args)
+  local now = now_ms()
+  local base, q = open(keys)
+  local n = seq_of(q, args[1] or '')
+  local state = locate(base, n, now)
+  local j = base .. ':j:' .. n
+  if not state and redis.call('EXISTS', j) == 0 then
+    fail('NOJOB', 'no job ' .. q .. ':' .. n)
+  end
+  release_unique(base, n, redis.call('HGET', j, 'unique'))
+  redis.call('ZREM', base .. ':due', n)
+  redis.call('ZREM', base .. ':run', n)
+  redis.call('ZREM', base .. ':dead', n)
+  redis.call('DEL', j)
+  return state or 'orphan'
+end
+
+---------------------------------------------------------------------------
+-- redjob_pause / redjob_resume NAMESPACE:{QUEUE}
+-- A paused queue keeps accepting jobs; workers claim nothing from it.
+local function pause(keys)
+  local base = open(keys)
+  redis.call('HSETNX', base .. ':meta', 'schema', SCHEMA)
+  return redis.call('HSET', base .. ':meta', 'paused', 1)
+end
+
+local function resume(keys)
+  local base = open(keys)
+  local n = redis.call('HDEL', base .. ':meta', 'paused')
+  redis.call('ZADD', base .. ':wake', 0, 'w')
+  return n
+end
+
+---------------------------------------------------------------------------
+-- redjob_stats NAMESPACE:{QUEUE}   (read-only)
+-- Returns a flat list of NAME VALUE pairs.
+local function stats(keys)
+  local now = now_ms()
+  local base, _, meta = open(keys, 'paused')
+  local due = base .. ':due'
+  local ready = redis.call('ZCOUNT', due, '-inf', now)
+  local out = {'ready', ready,
+    'scheduled', redis.call('ZCARD', due) - ready,
+    'running', redis.call('ZCARD', base .. ':run'),
+    'dead', redis.call('ZCARD', base .. ':dead'),
+    'paused', meta[2] and 1 or 0}
+  local c = redis.call('HMGET', base .. ':stats', 'enqueued', 'processed',
+    'failed', 'retried', 'throttled', 'conflicts', 'stalled', 'requeued')
+  local names = {'enqueued', 'processed', 'failed', 'retried', 'throttled',
+    'conflicts', 'stalled', 'requeued'}
+  for i, name in ipairs(names) do
+    out[#out + 1] = name
+    out[#out + 1] = tonumber(c[i]) or 0
+  end
+  return out
+end
+
+---------------------------------------------------------------------------
+-- redjob_show NAMESPACE:{QUEUE} ID   (read-only)
+-- Returns the job's fields as NAME VALUE pairs, with "id", "queue",
+-- "state" and "score" (due time, lease end or time of death) first.
+local function show(keys, args)
+  local now = now_ms()
+  local base, q = open(keys)
+  local n = seq_of(q, args[1] or '')
+  local f = redis.call('HGETALL', base .. ':j:' .. n)
+  if #f == 0 then
+    fail('NOJOB', 'no job ' .. q .. ':' .. n)
+  end
+  local state, score = locate(base, n, now)
+  local out = {'id', q .. ':' .. n, 'queue', q, 'state', state or 'orphan',
+    'score', score or '-1'}
+  for i = 1, #f, 2 do
+    if f[i] ~= 'state' then
+      out[#out + 1] = f[i]
+      out[#out + 1] = f[i + 1]
+    end
+  end
+  return out
+end
+
+---------------------------------------------------------------------------
+-- redjob_list NAMESPACE:{QUEUE} STATE OFFSET COUNT   (read-only)
+-- Lists jobs of one state: ready and scheduled by due time, running by
+-- lease end, dead newest first. Each entry is {id, score, type, attempts}.
+local function list(keys, args)
+  local now = now_ms()
+  local base, q = open(keys)
+  local state = args[1]
+  local off = int_arg(args[2] or '0', 'offset', 0, 2 ^ 40)
+  local count = int_arg(args[3] or '100', 'count', 1, 10000)
+  local ids
+  if state == 'ready' then
+    ids = redis.call('ZRANGE', base .. ':due', '-inf', now, 'BYSCORE',
+      'LIMIT', off, count, 'WITHSCORES')
+  elseif state == 'scheduled' then
+    ids = redis.call('ZRANGE', base .. ':due', '(' .. fmt(now), '+inf',
+      'BYSCORE', 'LIMIT', off, count, 'WITHSCORES')
+  elseif state == 'running' then
+    ids = redis.call('ZRANGE', base .. ':run', off, off + count - 1,
+      'WITHSCORES')
+  elseif state == 'dead' then
+    ids = redis.call('ZRANGE', base .. ':dead', off, off + count - 1,
+      'REV', 'WITHSCORES')
+  else
+    fail('BADARG', 'state must be ready, scheduled, running or dead')
+  end
+  local out = {}
+  for i = 1, #ids, 2 do
+    local f = redis.call('HMGET', base .. ':j:' .. ids[i], 'type', 'attempts')
+    out[#out + 1] = {q .. ':' .. ids[i], ids[i + 1], f[1] or '',
+      f[2] or '0'}
+  end
+  return out
+end
+
+---------------------------------------------------------------------------
+-- redjob_version   (read-only, no keys)
+-- Returns {library version, schema version}.
+local function version()
+  return {LIB_VERSION, SCHEMA}
+end
+
+redis.register_function{function_name = 'redjob_enqueue', callback = entry(enqueue)}
+redis.register_function{function_name = 'redjob_claim', callback = entry(claim)}
+-- Ack and extend only delete or rewrite what exists, so they may run over
+-- maxmemory: acking is how a full Redis frees memory, and renewing keeps a
+-- running job from being reclaimed while Redis is full.
+redis.register_function{function_name = 'redjob_extend', callback = entry(extend),
+  flags = {'allow-oom'}}
+redis.register_function{function_name = 'redjob_ack', callback = entry(ack),
+  flags = {'allow-oom'}}
+redis.register_function{function_name = 'redjob_fail', callback = entry(failjob)}
+redis.register_function{function_name = 'redjob_requeue', callback = entry(requeue)}
+redis.register_function{function_name = 'redjob_retry', callback = entry(retry)}
+redis.register_function{function_name = 'redjob_remove', callback = entry(remove),
+  flags = {'allow-oom'}}
+redis.register_function{function_name = 'redjob_pause', callback = entry(pause)}
+redis.register_function{function_name = 'redjob_resume', callback = entry(resume)}
+redis.register_function{function_name = 'redjob_stats', callback = entry(stats),
+  flags = {'no-writes'}}
+redis.register_function{function_name = 'redjob_show', callback = entry(show),
+  flags = {'no-writes'}}
+redis.register_function{function_name = 'redjob_list', callback = entry(list),
+  flags = {'no-writes'}}
+redis.register_function{function_name = 'redjob_version', callback = entry(version),
+  flags = {'no-writes'}}

@@ -1,0 +1,18 @@
+#!/bin/sh
+# lua2c.sh IN.lua: print a C file that embeds the function library as a
+# string, with the versions it declares, so the daemon, the CLI and
+# libredjob load byte-identical code.
+set -e
+in="$1"
+lib=$(sed -n 's/^local LIB_VERSION = \([0-9][0-9]*\).*/\1/p' "$in")
+schema=$(sed -n 's/^local SCHEMA = \([0-9][0-9]*\).*/\1/p' "$in")
+[ -n "$lib" ] && [ -n "$schema" ] || { echo "lua2c.sh: no versions in $in" >&2; exit 1; }
+echo "/* Generated from $(basename "$in") by lua2c.sh; do not edit. */"
+echo "#include <stddef.h>"
+echo "#include \"client.h\""
+echo "const int client_lib_version = $lib;"
+echo "const int client_schema_version = $schema;"
+echo "const char client_lua[] ="
+sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' -e 's/^/"/' -e 's/$/\\n"/' "$in"
+echo ";"
+echo "const size_t client_lua_len = sizeof client_lua - 1;"

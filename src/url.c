@@ -1,0 +1,170 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * Parse Redis URLs. Pure: no allocation, errors into a caller's buffer,
+ * so libredjob can use it inside other programs.
+ */
+#include "config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "url.h"
+
+/* Copy n bytes of src into dst (size len), decoding %XX. */
+static int
+url_decode(char *dst, size_t len, const char *src, size_t n)
+{
+	size_t i, o = 0;
+	char hex[3];
+
+	for (i = 0; i < n; i++) {
+		if (o + 1 >= len)
+			return -1;
+		if (src[i] == '%') {
+			if (i + 2 >= n || !isxdigit((unsigned char)src[i + 1]) ||
+			    !isxdigit((unsigned char)src[i + 2]))
+				return -1;
+			hex[0] = src[i + 1];
+			hex[1] = src[i + 2];
+			hex[2] = '\0';
+			dst[o++] = (char)strtol(hex, NULL, 16);
+			i += 2;
+		} else
+			dst[o++] = src[i];
+	}
+	dst[o] = '\0';
+	return 0;
+}
+
+static int
+url_db(const char *s, int *db)
+{
+	char *end;
+	long v;
+
+	if (*s == '\0')
+		return 0;
+	if (!isdigit((unsigned char)*s))
+		return -1;
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno != 0 || *end != '\0' || v < 0 || v > 1000000)
+		return -1;
+	*db = (int)v;
+	return 0;
+}
+
+/* Split "[user]:password@" off the front of *p (up to the first '/' or '@'). */
+static int
+url_userinfo(const char **p, struct url *u)
+{
+	const char *at, *colon, *s = *p;
+	size_t n;
+
+	if ((at = strchr(s, '@')) == NULL)
+		return 0;
+	n = (size_t)(at - s);
+	if ((colon = memchr(s, ':', n)) == NULL) {
+		/* "redis://password@host" is redis-cli's form too. */
+		if (url_decode(u->password, sizeof u->password, s, n) != 0)
+			return -1;
+	} else {
+		if (url_decode(u->user, sizeof u->user, s,
+		    (size_t)(colon - s)) != 0 ||
+		    url_decode(u->password, sizeof u->password, colon + 1,
+		    (size_t)(at - colon - 1)) != 0)
+			return -1;
+	}
+	*p = at + 1;
+	return 0;
+}
+
+/*
+ * Parse a Redis URL into *u. Returns 0, or -1 with a message in err.
+ */
+int
+url_parse(const char *s, struct url *u, char *err, size_t errlen)
+{
+	const char *p, *q, *slash, *colon, *hend;
+	char *end;
+	long port;
+
+	memset(u, 0, sizeof *u);
+	u->port = 6379;
+	if (strncmp(s, "unix://", 7) == 0) {
+		p = s + 7;
+		if (*p != '/' && url_userinfo(&p, u) != 0)
+			goto bad;
+		if (*p != '/') {
+			snprintf(err, errlen, "invalid URL \"%s\": the socket "
+			    "path must be absolute (unix:///path/to/socket)", s);
+			return -1;
+		}
+		q = strchr(p, '?');
+		if ((q != NULL ? (size_t)(q - p) : strlen(p)) >= sizeof u->path) {
+			snprintf(err, errlen, "invalid URL \"%s\": socket path "
+			    "too long", s);
+			return -1;
+		}
+		memcpy(u->path, p, q != NULL ? (size_t)(q - p) : strlen(p));
+		if (q != NULL) {
+			if (strncmp(q, "?db=", 4) != 0 || url_db(q + 4, &u->db)) {
+				snprintf(err, errlen, "invalid URL \"%s\": the "
+				    "only query is ?db=N", s);
+				return -1;
+			}
+		}
+		return 0;
+	}
+	if (strncmp(s, "redis://", 8) != 0) {
+		snprintf(err, errlen, "invalid URL \"%s\": expected "
+		    "redis://[:PASSWORD@]HOST[:PORT][/DB] or unix:///PATH", s);
+		return -1;
+	}
+	p = s + 8;
+	if (url_userinfo(&p, u) != 0)
+		goto bad;
+	slash = strchr(p, '/');
+	hend = slash != NULL ? slash : p + strlen(p);
+	if (*p == '[') {
+		/* An IPv6 literal. */
+		if ((q = memchr(p, ']', (size_t)(hend - p))) == NULL)
+			goto bad;
+		if ((size_t)(q - p - 1) >= sizeof u->host)
+			goto bad;
+		memcpy(u->host, p + 1, (size_t)(q - p - 1));
+		colon = q[1] == ':' ? q + 1 : NULL;
+		if (q + 1 != hend && colon == NULL)
+			goto bad;
+	} else {
+		colon = memchr(p, ':', (size_t)(hend - p));
+		q = colon != NULL ? colon : hend;
+		if ((size_t)(q - p) >= sizeof u->host)
+			goto bad;
+		memcpy(u->host, p, (size_t)(q - p));
+	}
+	if (u->host[0] == '\0')
+		snprintf(u->host, sizeof u->host, "127.0.0.1");
+	if (colon != NULL) {
+		errno = 0;
+		port = strtol(colon + 1, &end, 10);
+		if (errno != 0 || end != hend || port < 1 || port > 65535 ||
+		    colon + 1 == hend) {
+			snprintf(err, errlen, "invalid URL \"%s\": bad port", s);
+			return -1;
+		}
+		u->port = (int)port;
+	}
+	if (slash != NULL && url_db(slash + 1, &u->db) != 0) {
+		snprintf(err, errlen, "invalid URL \"%s\": the database must be "
+		    "a number", s);
+		return -1;
+	}
+	return 0;
+bad:
+	snprintf(err, errlen, "invalid URL \"%s\"", s);
+	return -1;
+}

@@ -1,0 +1,173 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * The redis-server every integration test runs against: started with
+ * --port 0 on a unix socket in a fresh directory, never a mock. Readiness
+ * is polled with a deadline (PING), never slept for.
+ */
+#include "config.h"
+
+#include <sys/types.h>
+#include <sys/wait.h>
+
+#include <errno.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <check.h>
+#include <hiredis/hiredis.h>
+
+#include "redis_fixture.h"
+#include "testlib.h"
+
+struct redis_fixture rf;
+
+static const char *
+redis_fixture_server(void)
+{
+	const char *s = getenv("REDIS_SERVER");
+
+	return s != NULL && *s != '\0' ? s : "redis-server";
+}
+
+void
+redis_fixture_spawn(const char *const *extra)
+{
+	const char *argv[64];
+	char logfile[4096];
+	uint64_t deadline;
+	redisContext *c;
+	redisReply *r;
+	int n = 0, i;
+
+	snprintf(logfile, sizeof logfile, "%s/redis.log", rf.dir);
+	argv[n++] = redis_fixture_server();
+	argv[n++] = "--port";
+	argv[n++] = "0";
+	argv[n++] = "--unixsocket";
+	argv[n++] = rf.sock;
+	argv[n++] = "--dir";
+	argv[n++] = rf.dir;
+	argv[n++] = "--save";
+	argv[n++] = "";
+	argv[n++] = "--appendonly";
+	argv[n++] = "no";
+	argv[n++] = "--logfile";
+	argv[n++] = logfile;
+	for (i = 0; extra != NULL && extra[i] != NULL && n < 62; i++)
+		argv[n++] = extra[i];
+	argv[n] = NULL;
+
+	rf.pid = fork();
+	if (rf.pid < 0)
+		ck_abort_msg("fork: %s", strerror(errno));
+	if (rf.pid == 0) {
+		execvp(argv[0], (char *const *)argv);
+		fprintf(stderr, "cannot run %s: %s (install redis-server)\n",
+		    argv[0], strerror(errno));
+		_exit(127);
+	}
+	deadline = testlib_now_ms() + 10000;
+	for (;;) {
+		c = redisConnectUnix(rf.sock);
+		if (c != NULL && c->err == 0) {
+			r = redisCommand(c, "PING");
+			if (r != NULL && r->type == REDIS_REPLY_STATUS) {
+				freeReplyObject(r);
+				redisFree(c);
+				return;
+			}
+			if (r != NULL)
+				freeReplyObject(r);
+		}
+		if (c != NULL)
+			redisFree(c);
+		if (waitpid(rf.pid, NULL, WNOHANG) == rf.pid) {
+			rf.pid = -1;
+			ck_abort_msg("redis-server (%s) exited at start; see %s",
+			    argv[0], logfile);
+		}
+		if (testlib_now_ms() > deadline)
+			ck_abort_msg("redis-server did not answer PING in 10 s");
+		usleep(5000);
+	}
+}
+
+void
+redis_fixture_kill(int sig)
+{
+	if (rf.pid <= 0)
+		return;
+	kill(rf.pid, sig);
+	waitpid(rf.pid, NULL, 0);
+	rf.pid = -1;
+	unlink(rf.sock);
+}
+
+void
+redis_start(void)
+{
+	memset(&rf, 0, sizeof rf);
+	rf.dir = testlib_tmpdir("redis");
+	if (asprintf(&rf.sock, "%s/redis.sock", rf.dir) < 0 ||
+	    asprintf(&rf.url, "unix://%s", rf.sock) < 0)
+		abort();
+	rf.pid = -1;
+	redis_fixture_spawn(NULL);
+}
+
+void
+redis_stop(void)
+{
+	redis_fixture_kill(SIGTERM);
+	testlib_rmtree(rf.dir);
+	free(rf.dir);
+	free(rf.sock);
+	free(rf.url);
+	memset(&rf, 0, sizeof rf);
+}
+
+redisContext *
+must_connect(void)
+{
+	redisContext *c;
+
+	c = redisConnectUnix(rf.sock);
+	ck_assert_msg(c != NULL && c->err == 0, "connect to %s: %s", rf.sock,
+	    c != NULL ? c->errstr : "out of memory");
+	return c;
+}
+
+redisReply *
+must_command(redisContext *c, const char *fmt, ...)
+{
+	redisReply *r;
+	va_list ap;
+
+	va_start(ap, fmt);
+	r = redisvCommand(c, fmt, ap);
+	va_end(ap);
+	ck_assert_msg(r != NULL, "%s: %s", fmt, c->errstr);
+	ck_assert_msg(r->type != REDIS_REPLY_ERROR, "%s: %s", fmt, r->str);
+	return r;
+}
+
+void
+redis_conn_setup(void)
+{
+	rf.c = must_connect();
+	freeReplyObject(must_command(rf.c, "FLUSHALL"));
+	freeReplyObject(must_command(rf.c, "FUNCTION FLUSH"));
+}
+
+void
+redis_conn_teardown(void)
+{
+	if (rf.c != NULL)
+		redisFree(rf.c);
+	rf.c = NULL;
+}

@@ -1,0 +1,36 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * redis_fixture.h: a private redis-server on a unix socket in a temporary
+ * directory, for one TCase, and a synchronous connection per test.
+ */
+#ifndef REDJOB_REDIS_FIXTURE_H
+#define REDJOB_REDIS_FIXTURE_H
+
+#include <sys/types.h>
+
+#include <hiredis/hiredis.h>
+
+struct redis_fixture {
+	char		*dir;
+	char		*sock;
+	char		*url;		/* unix:///dir/redis.sock */
+	pid_t		 pid;
+	redisContext	*c;		/* per test; FLUSHALLed */
+};
+
+extern struct redis_fixture rf;
+
+void	 redis_start(void);		/* unchecked fixture */
+void	 redis_stop(void);
+void	 redis_conn_setup(void);	/* checked fixture */
+void	 redis_conn_teardown(void);
+
+/* Start or stop the server by hand (restarts, crashes). */
+void	 redis_fixture_spawn(const char *const *extra);
+void	 redis_fixture_kill(int sig);
+
+/* Run a command; abort the test unless it succeeds. Caller frees. */
+redisReply *must_command(redisContext *c, const char *fmt, ...);
+redisContext *must_connect(void);
+
+#endif
