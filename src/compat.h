@@ -9,7 +9,7 @@
 #include <sys/queue.h>
 
 #define printflike(a, b) __attribute__((format(printf, (a), (b))))
-#define dead __attribute__((noreturn))
+#define __dead __attribute__((noreturn))
 #define UNUSED __attribute__((unused))
 
 #ifndef nitems

@@ -17,6 +17,9 @@ struct event_base;
 struct handler_exec;
 
 #define HANDLER_EXEC_TAIL 4096		/* bytes of stderr kept */
+#define HANDLER_EXEC_LINE_MAX 1024	/* longest output line logged */
+#define HANDLER_EXEC_DRAIN_MS 1000	/* output kept open after the exit */
+#define HANDLER_EXEC_GRACE_MS 5000	/* default TERM to KILL */
 
 struct handler_exec_spec {
 	char *const	*argv;		/* argv[0]: the program, no shell */
@@ -30,9 +33,11 @@ struct handler_exec_spec {
 };
 
 enum handler_outcome {
-	HANDLER_EXITED,		/* status is the exit code */
+	HANDLER_EXITED,		/* status is the exit code; -1: status lost */
 	HANDLER_SIGNALED,	/* status is the signal */
-	HANDLER_TIMEOUT,	/* killed at the timeout; status the signal */
+	HANDLER_TIMEOUT,	/* killed at the timeout; status the signal
+				   that ended it, or the last one sent if
+				   it exited by itself after TERM */
 	HANDLER_STOPPED,	/* killed by handler_exec_stop(); ditto */
 	HANDLER_EXEC_FAILED,	/* status is the errno of execve */
 };
@@ -48,15 +53,29 @@ struct handler_result {
 typedef void handler_exec_done_cb(const struct handler_result *res,
     void *arg);
 
-/* Once per event base, before the first start: installs SIGCHLD. */
+/*
+ * Once per process, before the first start: installs the SIGCHLD event on
+ * base and makes sure SIGPIPE is ignored. Returns 0 or -1 (logged).
+ * shutdown kills and reaps what is still running, without callbacks, and
+ * frees everything.
+ */
 int		 handler_exec_init(struct event_base *base);
 void		 handler_exec_shutdown(void);
 
+/*
+ * Start a handler. Returns NULL with *cause set (caller frees) only when
+ * no process could be started (pipes, fork). A failed execve is reported
+ * through cb with HANDLER_EXEC_FAILED. cb runs exactly once, always from
+ * the event loop (never from inside start or stop); the handler is freed
+ * when cb returns.
+ */
 struct handler_exec *handler_exec_start(struct event_base *base,
 		    const struct handler_exec_spec *spec,
 		    handler_exec_done_cb *cb, void *arg, char **cause);
+/* TERM, then KILL after the grace, to the group: outcome HANDLER_STOPPED. */
 void		 handler_exec_stop(struct handler_exec *h);
 pid_t		 handler_exec_pid(const struct handler_exec *h);
+/* Handlers started whose callback has not run yet. */
 size_t		 handler_exec_running(void);
 
 #endif

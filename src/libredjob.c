@@ -7,9 +7,12 @@
  * prints, exits or aborts, and reports every failure as a code and a
  * message. The redjob CLI uses it too, through client.h.
  */
-#include "config.h"
+#include "autoconf.h"
 
+#include <sys/socket.h>
 #include <sys/time.h>
+
+#include <poll.h>
 
 #include <ctype.h>
 #include <errno.h>
@@ -61,13 +64,19 @@ client_clear(struct redjob_client *c)
 	c->errstr[0] = '\0';
 }
 
-/* Drop a broken connection; the next call reconnects. */
+/*
+ * Drop a broken connection; the next call reconnects. It also registers
+ * its queues again: the Redis it reaches may have lost NS:queues (a
+ * restart without persistence, a failover).
+ */
 static void
 client_disconnect(struct redjob_client *c)
 {
 	if (c->ctx != NULL)
 		redisFree(c->ctx);
 	c->ctx = NULL;
+	while (c->nknown > 0)
+		free(c->known[--c->nknown]);
 }
 
 /*
@@ -151,6 +160,33 @@ client_io_error(struct redjob_client *c)
 	return -1;
 }
 
+/*
+ * Make sure there is a connection that the server has not closed. A
+ * server's idle `timeout` closes connections quietly; a command written
+ * to one fails with "Broken pipe" or sees EOF, and we could not tell
+ * whether it ran. So before each use, look for the EOF the server left:
+ * then nothing was sent, and reconnecting is safe. Returns 0 or -1.
+ */
+static int
+client_ensure(struct redjob_client *c)
+{
+	struct pollfd pfd;
+	char b;
+
+	if (c->ctx != NULL && c->ctx->obuf != NULL && c->ctx->obuf[0] == '\0') {
+		pfd.fd = c->ctx->fd;
+		pfd.events = POLLIN | POLLRDHUP;
+		pfd.revents = 0;
+		if (poll(&pfd, 1, 0) > 0 && (pfd.revents & (POLLHUP | POLLERR |
+		    POLLRDHUP) || recv(c->ctx->fd, &b, 1, MSG_PEEK |
+		    MSG_DONTWAIT) <= 0))
+			client_disconnect(c);
+	}
+	if (c->ctx == NULL)
+		return client_connect(c);
+	return 0;
+}
+
 /* Run one command on the connection; the reply may be an error reply. */
 static redisReply *
 client_raw(struct redjob_client *c, int argc, const char **argv,
@@ -158,7 +194,7 @@ client_raw(struct redjob_client *c, int argc, const char **argv,
 {
 	redisReply *r;
 
-	if (c->ctx == NULL && client_connect(c) != 0)
+	if (client_ensure(c) != 0)
 		return NULL;
 	r = redisCommandArgv(c->ctx, argc, argv, lens);
 	if (r == NULL) {
@@ -742,6 +778,12 @@ redjob_enqueue_many(struct redjob_client *c, const struct redjob_job *jobs,
 	void *vr;
 
 	client_clear(c);
+	/*
+	 * Drop a connection the server closed before the cache of queues in
+	 * NS:queues is trusted: the Redis behind it may have lost the set.
+	 */
+	if (c->ctx != NULL)
+		(void)client_ensure(c);
 	for (i = 0; i < n; i++) {
 		memset(&results[i], 0, sizeof results[i]);
 		results[i].err = client_check_job(c, &jobs[i], &queue,
@@ -775,8 +817,9 @@ redjob_enqueue_many(struct redjob_client *c, const struct redjob_job *jobs,
 			snprintf(base, sizeof base, "%s:{%s}", c->ns, queue);
 			argc = client_enqueue_args(c, &jobs[i], base, av, lens,
 			    num);
-			if (c->ctx == NULL && client_connect(c) != 0)
-				goto io;
+			/* client_connect() has said why. */
+			if (sent == 0 && client_ensure(c) != 0)
+				goto io_loaded;
 			if (redisAppendCommandArgv(c->ctx, argc, av, lens) !=
 			    REDIS_OK)
 				goto io;

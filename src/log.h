@@ -27,8 +27,8 @@ void	log_warn(const char *fmt, ...) printflike(1, 2);
 void	log_warnx(const char *fmt, ...) printflike(1, 2);
 void	log_info(const char *fmt, ...) printflike(1, 2);
 void	log_debug_(const char *fmt, ...) printflike(1, 2);
-dead void fatal(const char *fmt, ...) printflike(1, 2);
-dead void fatalx(const char *fmt, ...) printflike(1, 2);
+__dead void fatal(const char *fmt, ...) printflike(1, 2);
+__dead void fatalx(const char *fmt, ...) printflike(1, 2);
 
 /* Check the level before evaluating the arguments (redis serverLog). */
 #define log_debug(...)                                                 \

@@ -1,7 +1,8 @@
 #!/bin/sh
-# lua2c.sh IN.lua: print a C file that embeds the function library as a
-# string, with the versions it declares, so the daemon, the CLI and
-# libredjob load byte-identical code.
+# lua2c.sh MAIN.lua [MORE.lua...]: print a C file that embeds the function
+# library (the files concatenated, MAIN first: it holds the #!lua line and
+# the versions) as a string, so the daemon, the CLI and libredjob load
+# byte-identical code.
 set -e
 in="$1"
 lib=$(sed -n 's/^local LIB_VERSION = \([0-9][0-9]*\).*/\1/p' "$in")
@@ -13,6 +14,6 @@ echo "#include \"client.h\""
 echo "const int client_lib_version = $lib;"
 echo "const int client_schema_version = $schema;"
 echo "const char client_lua[] ="
-sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' -e 's/^/"/' -e 's/$/\\n"/' "$in"
+cat "$@" | sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' -e 's/^/"/' -e 's/$/\\n"/'
 echo ";"
 echo "const size_t client_lua_len = sizeof client_lua - 1;"

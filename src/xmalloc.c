@@ -3,7 +3,7 @@
  * Allocation wrappers that log and abort on failure (tmux, OpenSSH). A
  * worker that dies here loses nothing: its jobs are leased in Redis.
  */
-#include "config.h"
+#include "autoconf.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -12,7 +12,7 @@
 
 #include "xmalloc.h"
 
-dead static void
+__dead static void
 xmalloc_fail(size_t n)
 {
 	fprintf(stderr, "out of memory allocating %zu bytes\n", n);

@@ -1,0 +1,159 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * config.h: the YAML configuration of redjobd (DESIGN.md, redjob.yml(5)),
+ * loaded with libyaml's document API into an immutable struct config.
+ * Every problem becomes a diagnostic "FILE:LINE:COL: message"; loading
+ * carries on after an error so one run reports them all.
+ */
+#ifndef REDJOB_CONFIG_H
+#define REDJOB_CONFIG_H
+
+/*
+ * XXX Transitional: files that still include "config.h" first meaning the
+ * autoconf header get it here. The autoconf header is now "autoconf.h"
+ * (our config module owns the name config.h); remove once every file
+ * includes "autoconf.h" first.
+ */
+#include "autoconf.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "duration.h"
+
+struct diag {
+	char		*file;
+	unsigned	 line;		/* 1-based */
+	unsigned	 col;		/* 1-based */
+	char		*msg;
+};
+
+struct diags {
+	struct diag	*v;
+	size_t		 n;
+};
+
+enum limiter_kind {
+	LIMITER_WINDOW,		/* limit per period, sliding log */
+	LIMITER_FUNNEL,		/* capacity, leak rate */
+	LIMITER_GCRA,		/* rate, burst */
+	LIMITER_CONCURRENCY,	/* limit running at once */
+};
+
+struct limiter_conf {
+	char			*name;
+	enum limiter_kind	 kind;
+	uint64_t		 limit;		/* window, concurrency */
+	uint64_t		 period_ms;	/* window */
+	uint64_t		 capacity;	/* funnel */
+	struct rate		 rate;		/* funnel, gcra */
+	uint64_t		 burst;		/* gcra */
+	uint64_t		 lease_ms;	/* concurrency: slot lease */
+	char			*key;		/* template, NULL: one bucket */
+};
+
+enum on_conflict {
+	CONFLICT_REQUEUE,	/* default */
+	CONFLICT_FAIL,
+	CONFLICT_DISCARD,
+};
+
+enum backoff_kind {
+	BACKOFF_EXPONENTIAL,	/* default: base * 2^(n-1), capped, jittered */
+	BACKOFF_LINEAR,		/* base * n, capped */
+	BACKOFF_FIXED,		/* base */
+};
+
+struct retry_conf {
+	unsigned		 max_attempts;	/* default 25 */
+	enum backoff_kind	 backoff;
+	uint64_t		 base_ms;	/* default 1s */
+	uint64_t		 max_ms;	/* default 1h */
+	double			 jitter;	/* 0..1, default 0.5 */
+};
+
+struct lock_conf {
+	char			*key;		/* template; NULL: no lock */
+	uint64_t		 ttl_ms;	/* default 60s */
+	enum on_conflict	 on_conflict;
+	uint64_t		 requeue_delay_ms; /* 0: ttl / 4 with jitter */
+};
+
+struct env_var {
+	char	*name;
+	char	*value;
+};
+
+struct job_conf {
+	char			*type;		/* the jobs: map key */
+	char			*queue;		/* default "default" */
+	char		       **exec;		/* NULL-terminated argv, or NULL */
+	size_t			 nexec;
+	char			*plugin_path;	/* or NULL */
+	char			*plugin_symbol;	/* default: the type */
+	uint64_t		 timeout_ms;	/* default 30m; 0 = none */
+	struct retry_conf	 retry;
+	struct lock_conf	 lock;
+	struct limiter_conf    **limits;	/* pointers into config */
+	size_t			 nlimits;
+	struct env_var		*env;
+	size_t			 nenv;
+	char			*cwd;		/* or NULL */
+	unsigned		 line;		/* where it was defined */
+};
+
+struct queue_conf {
+	char		*name;
+	unsigned	 weight;		/* >= 1 */
+};
+
+struct config {
+	char			*path;
+	/* redis: */
+	char			*url;		/* NULL with embedded */
+	char			*password;	/* from password_file, or NULL */
+	char			*namespace;	/* default "redjob" */
+	char			*embedded_dir;	/* embedded: {dir: ...}, or NULL */
+	char			*embedded_socket; /* default run dir/redis.sock */
+	char			*embedded_server; /* redis-server binary */
+	/* daemon: */
+	unsigned		 workers;	/* default 2 */
+	unsigned		 concurrency;	/* default 8 */
+	uint64_t		 shutdown_timeout_ms;	/* default 30s */
+	uint64_t		 lease_ms;	/* default 30s */
+	unsigned		 max_stalls;	/* default 3 */
+	unsigned		 batch;		/* claim batch; default concurrency */
+	uint64_t		 max_payload;	/* default 512 KiB */
+	int			 log_level;	/* enum log_level, default info */
+	/* sections: */
+	struct queue_conf	*queues;
+	size_t			 nqueues;
+	struct limiter_conf	*limiters;
+	size_t			 nlimiters;
+	struct job_conf		*jobs;
+	size_t			 njobs;
+};
+
+/*
+ * Load and validate path. Returns the config, or NULL with every problem
+ * appended to *d (which the caller frees with diags_free()). Warnings do
+ * not make it fail.
+ */
+struct config	*config_load(const char *path, struct diags *d);
+void		 config_free(struct config *cfg);
+
+/* The redis URL to connect to: url, or unix://SOCKET for embedded. */
+char		*config_redis_url(const struct config *cfg);
+
+const struct job_conf *config_find_job(const struct config *cfg,
+		    const char *type);
+const struct limiter_conf *config_find_limiter(const struct config *cfg,
+		    const char *name);
+
+void		 diags_add(struct diags *d, const char *file, unsigned line,
+		    unsigned col, const char *fmt, ...)
+		    __attribute__((format(printf, 5, 6)));
+void		 diags_print(const struct diags *d, void *fp);	/* FILE * */
+void		 diags_free(struct diags *d);
+
+#endif

@@ -1,0 +1,4 @@
+--
+-- SPDX-License-Identifier: BSD-2-Clause
+--
+-- Guards: locks and limiters. Appended to redjob.lua into one library.

@@ -1,0 +1,679 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * An asynchronous Redis connection for the worker's event loop. hiredis
+ * 0.14 gives us the protocol and the libevent adapter; this module adds
+ * what a daemon needs around it: reconnect with backoff, a deadline per
+ * command (hiredis 0.14 has none), a handshake, and the function library
+ * kept loaded. It does not know about jobs.
+ *
+ * Replies arrive in the order commands were sent, so the outstanding
+ * commands are a FIFO and one timer, armed at the head's deadline, is
+ * enough. When it fires the connection is torn down: every pending
+ * callback gets NULL ("may or may not have run"), and the callers decide
+ * what is safe to resend.
+ */
+#include "autoconf.h"
+
+#include <sys/queue.h>
+#include <sys/random.h>
+#include <sys/time.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <event2/event.h>
+#include <hiredis/hiredis.h>
+#include <hiredis/async.h>
+#include <hiredis/adapters/libevent.h>
+
+#include "rconn.h"
+#include "client.h"
+#include "redjob.h"
+#include "compat.h"
+#include "log.h"
+#include "url.h"
+#include "xmalloc.h"
+
+#define RCONN_BACKOFF_MIN_MS 100
+#define RCONN_BACKOFF_MAX_MS 5000
+#define RCONN_HANDSHAKE_MS 10000
+#define RCONN_LOG_EVERY_MS 30000
+
+enum rconn_state {
+	RCONN_DOWN,		/* waiting to reconnect */
+	RCONN_CONNECTING,	/* TCP/unix connect under way */
+	RCONN_HANDSHAKE,	/* AUTH, SELECT, library */
+	RCONN_READY,
+};
+
+struct rconn_cmd {
+	TAILQ_ENTRY(rconn_cmd) entry;
+	struct rconn	*rc;
+	rconn_reply_cb	*cb;
+	void		*arg;
+	uint64_t	 deadline;	/* monotonic ms */
+	uint64_t	 timeout_ms;
+	/* Kept for an FCALL, to resend once after loading the library. */
+	int		 argc;
+	char		**argv;
+	size_t		*lens;
+	int		 retried;
+};
+
+struct rconn {
+	struct event_base	*base;
+	struct url		 url;
+	char			*name;
+	int			 load_library;
+	rconn_state_cb		*on_ready;
+	rconn_state_cb		*on_down;
+	rconn_state_cb		*on_fatal;
+	void			*arg;
+
+	redisAsyncContext	*ac;
+	enum rconn_state	 state;
+	struct event		*retry_ev;
+	struct event		*deadline_ev;
+	uint64_t		 backoff_ms;
+	unsigned		 failures;
+	uint64_t		 last_log;
+	int			 was_ready;
+	char			 last_error[256];
+	TAILQ_HEAD(, rconn_cmd)	 pending;
+};
+
+static void	rconn_connect(struct rconn *);
+static void	rconn_handshake_next(struct rconn *, int);
+
+static uint64_t
+rconn_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static void
+rconn_set_timer(struct event *ev, uint64_t ms)
+{
+	struct timeval tv = { (time_t)(ms / 1000),
+		(suseconds_t)((ms % 1000) * 1000) };
+
+	evtimer_add(ev, &tv);
+}
+
+/* Classify a reply (STYLE.md G3). */
+enum rconn_class
+rconn_classify(const redisReply *r)
+{
+	int class;
+
+	if (r == NULL)
+		return RCONN_CONN;
+	if (r->type != REDIS_REPLY_ERROR)
+		return RCONN_OK;
+	if (strncmp(r->str, "REDJOB_STALE ", 13) == 0)
+		return RCONN_STALE;
+	class = client_error_class(r->str);
+	if (class == REDJOB_ERR_BUSY || class == REDJOB_ERR_OOM)
+		return RCONN_BUSY;
+	return RCONN_OTHER;
+}
+
+/* Arm the deadline timer at the oldest outstanding command's deadline. */
+static void
+rconn_arm_deadline(struct rconn *rc)
+{
+	struct rconn_cmd *cmd = TAILQ_FIRST(&rc->pending);
+	uint64_t now = rconn_now();
+
+	evtimer_del(rc->deadline_ev);
+	if (cmd == NULL)
+		return;
+	rconn_set_timer(rc->deadline_ev,
+	    cmd->deadline > now ? cmd->deadline - now : 0);
+}
+
+static void
+rconn_cmd_free(struct rconn_cmd *cmd)
+{
+	int i;
+
+	if (cmd->argv != NULL) {
+		for (i = 0; i < cmd->argc; i++)
+			free(cmd->argv[i]);
+		free(cmd->argv);
+		free(cmd->lens);
+	}
+	free(cmd);
+}
+
+/*
+ * Log a connection failure: the first, then one line every 30 s with a
+ * count, so a long outage does not flood the journal (OpenSSH's
+ * log_ratelimit).
+ */
+static void
+rconn_log_failure(struct rconn *rc)
+{
+	uint64_t now = rconn_now();
+
+	rc->failures++;
+	if (rc->failures == 1 || now - rc->last_log >= RCONN_LOG_EVERY_MS) {
+		log_warnx("redis %s: %s%s", rc->name, rc->last_error,
+		    rc->failures > 1 ? " (still failing)" : "");
+		rc->last_log = now;
+	}
+}
+
+/* Schedule the next connect attempt with jittered exponential backoff. */
+static void
+rconn_schedule(struct rconn *rc)
+{
+	uint64_t ms;
+	uint32_t r = 0;
+
+	rc->state = RCONN_DOWN;
+	if (rc->backoff_ms == 0)
+		rc->backoff_ms = RCONN_BACKOFF_MIN_MS;
+	else if (rc->backoff_ms < RCONN_BACKOFF_MAX_MS)
+		rc->backoff_ms *= 2;
+	if (rc->backoff_ms > RCONN_BACKOFF_MAX_MS)
+		rc->backoff_ms = RCONN_BACKOFF_MAX_MS;
+	if (getrandom(&r, sizeof r, GRND_NONBLOCK) != sizeof r)
+		r = (uint32_t)rconn_now();
+	/* "Equal jitter": half fixed, half random. */
+	ms = rc->backoff_ms / 2 + r % (rc->backoff_ms / 2 + 1);
+	rconn_set_timer(rc->retry_ev, ms);
+}
+
+/*
+ * Forget the connection: hiredis calls every pending callback with NULL.
+ * Called from timers and from our own reply callbacks' deferred paths,
+ * never from inside a hiredis callback for this context.
+ */
+static void
+rconn_teardown(struct rconn *rc)
+{
+	redisAsyncContext *ac = rc->ac;
+	int was_ready = rc->state == RCONN_READY;
+
+	rc->ac = NULL;
+	rc->state = RCONN_DOWN;
+	evtimer_del(rc->deadline_ev);
+	if (ac != NULL) {
+		ac->data = NULL;
+		redisAsyncFree(ac);
+	}
+	if (was_ready && rc->on_down != NULL)
+		rc->on_down(rc, rc->arg);
+	rconn_schedule(rc);
+}
+
+static void
+rconn_deadline_cb(evutil_socket_t fd, short events, void *arg)
+{
+	struct rconn *rc = arg;
+	struct rconn_cmd *cmd = TAILQ_FIRST(&rc->pending);
+
+	(void)fd;
+	(void)events;
+	snprintf(rc->last_error, sizeof rc->last_error, "no reply in %llu ms; "
+	    "reconnecting", cmd != NULL ? (unsigned long long)cmd->timeout_ms :
+	    0ULL);
+	rconn_log_failure(rc);
+	rconn_teardown(rc);
+}
+
+static void
+rconn_retry_cb(evutil_socket_t fd, short events, void *arg)
+{
+	(void)fd;
+	(void)events;
+	rconn_connect(arg);
+}
+
+/* The one hiredis reply callback: pop our command and hand over. */
+static void
+rconn_reply_cb_(redisAsyncContext *ac, void *r, void *privdata)
+{
+	struct rconn_cmd *cmd = privdata;
+	struct rconn *rc = cmd->rc;
+	redisReply *reply = r;
+
+	(void)ac;
+	TAILQ_REMOVE(&rc->pending, cmd, entry);
+	if (rc->ac != NULL)
+		rconn_arm_deadline(rc);
+	if (reply != NULL && reply->type == REDIS_REPLY_ERROR &&
+	    cmd->argv != NULL && !cmd->retried &&
+	    client_error_class(reply->str) == -1 && rc->ac != NULL) {
+		/*
+		 * The library is gone (a restart without persistence, a
+		 * failover, FUNCTION FLUSH). Nothing ran: load it and send
+		 * the same call once more, behind the load.
+		 */
+		log_warnx("redis %s: the redjob library is missing; loading it",
+		    rc->name);
+		cmd->retried = 1;
+		if (rconn_command(rc, cmd->timeout_ms, NULL, NULL, 4,
+		    (const char *[]){ "FUNCTION", "LOAD", "REPLACE", client_lua },
+		    (const size_t[]){ 8, 4, 7, client_lua_len }) == 0) {
+			cmd->deadline = rconn_now() + cmd->timeout_ms;
+			if (redisAsyncCommandArgv(rc->ac, rconn_reply_cb_, cmd,
+			    cmd->argc, (const char **)cmd->argv,
+			    cmd->lens) == REDIS_OK) {
+				TAILQ_INSERT_TAIL(&rc->pending, cmd, entry);
+				rconn_arm_deadline(rc);
+				return;
+			}
+		}
+	}
+	if (cmd->cb != NULL)
+		cmd->cb(rc, reply, cmd->arg);
+	rconn_cmd_free(cmd);
+}
+
+/* Send a command with our bookkeeping; 0 or -1. */
+static int
+rconn_send(struct rconn *rc, struct rconn_cmd *cmd, int argc,
+    const char **argv, const size_t *lens)
+{
+	if (rc->ac == NULL)
+		return -1;
+	cmd->rc = rc;
+	cmd->deadline = rconn_now() + cmd->timeout_ms;
+	if (redisAsyncCommandArgv(rc->ac, rconn_reply_cb_, cmd, argc, argv,
+	    lens) != REDIS_OK)
+		return -1;
+	TAILQ_INSERT_TAIL(&rc->pending, cmd, entry);
+	if (TAILQ_FIRST(&rc->pending) == cmd)
+		rconn_arm_deadline(rc);
+	return 0;
+}
+
+/*
+ * Send a command. Returns 0 (cb will be called exactly once, with a reply
+ * or NULL), or -1 if the connection is not usable now (cb is not called).
+ * Handshake commands are let through before the connection is ready.
+ */
+int
+rconn_command(struct rconn *rc, uint64_t timeout_ms, rconn_reply_cb *cb,
+    void *arg, int argc, const char **argv, const size_t *lens)
+{
+	struct rconn_cmd *cmd;
+
+	if (rc->state != RCONN_READY && rc->state != RCONN_HANDSHAKE)
+		return -1;
+	cmd = xcalloc(1, sizeof *cmd);
+	cmd->cb = cb;
+	cmd->arg = arg;
+	cmd->timeout_ms = timeout_ms;
+	if (rconn_send(rc, cmd, argc, argv, lens) != 0) {
+		free(cmd);
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Call a function of the library on key. If Redis answers that the
+ * function does not exist, the library is loaded and the call sent once
+ * more before cb sees anything. Returns 0 or -1 as rconn_command().
+ */
+int
+rconn_fcall(struct rconn *rc, uint64_t timeout_ms, rconn_reply_cb *cb,
+    void *arg, const char *fn, const char *key, int argc, const char **argv,
+    const size_t *lens)
+{
+	struct rconn_cmd *cmd;
+	int i, n = argc + 4;
+
+	if (rc->state != RCONN_READY)
+		return -1;
+	cmd = xcalloc(1, sizeof *cmd);
+	cmd->cb = cb;
+	cmd->arg = arg;
+	cmd->timeout_ms = timeout_ms;
+	cmd->argc = n;
+	cmd->argv = xcalloc((size_t)n, sizeof *cmd->argv);
+	cmd->lens = xcalloc((size_t)n, sizeof *cmd->lens);
+	cmd->argv[0] = xstrdup("FCALL");
+	cmd->argv[1] = xstrdup(fn);
+	cmd->argv[2] = xstrdup("1");
+	cmd->argv[3] = xstrdup(key);
+	for (i = 0; i < 4; i++)
+		cmd->lens[i] = strlen(cmd->argv[i]);
+	for (i = 0; i < argc; i++) {
+		cmd->lens[i + 4] = lens != NULL ? lens[i] : strlen(argv[i]);
+		cmd->argv[i + 4] = xmemdup(argv[i], cmd->lens[i + 4]);
+	}
+	if (rconn_send(rc, cmd, n, (const char **)cmd->argv, cmd->lens) != 0) {
+		rconn_cmd_free(cmd);
+		return -1;
+	}
+	return 0;
+}
+
+/* A fatal handshake problem: stop retrying and tell the owner. */
+static void
+rconn_fatal(struct rconn *rc, const char *what, const char *detail)
+{
+	snprintf(rc->last_error, sizeof rc->last_error, "%s%s", what, detail);
+	log_errx("redis %s: %s", rc->name, rc->last_error);
+	if (rc->on_fatal != NULL)
+		rc->on_fatal(rc, rc->arg);
+}
+
+/*
+ * A step of the handshake failed in a way that may pass (LOADING, a
+ * dropped connection): tear down and try again later. Deferred through a
+ * zero timer because we are inside a hiredis callback.
+ */
+static void
+rconn_handshake_retry(struct rconn *rc, const redisReply *r)
+{
+	snprintf(rc->last_error, sizeof rc->last_error, "%s",
+	    r != NULL && r->type == REDIS_REPLY_ERROR ? r->str :
+	    "connection lost during the handshake");
+	rconn_log_failure(rc);
+	if (rc->ac != NULL)
+		redisAsyncDisconnect(rc->ac);
+}
+
+static void
+rconn_handshake_cb(struct rconn *rc, redisReply *r, void *arg)
+{
+	int step = (int)(intptr_t)arg;
+	long long lib, schema;
+
+	if (r == NULL) {
+		rconn_handshake_retry(rc, r);
+		return;
+	}
+	if (r->type == REDIS_REPLY_ERROR) {
+		switch (client_error_class(r->str)) {
+		case REDJOB_ERR_AUTH:
+			rconn_fatal(rc, "redis refused access: ", r->str);
+			return;
+		case -1:
+			if (step == 3) {	/* version: no library yet */
+				rconn_handshake_next(rc, 4);
+				return;
+			}
+			break;
+		default:
+			break;
+		}
+		if (step == 2) {
+			/* CLIENT SETNAME may be denied by ACLs; harmless. */
+			rconn_handshake_next(rc, 3);
+			return;
+		}
+		rconn_handshake_retry(rc, r);
+		return;
+	}
+	if (step == 3) {
+		if (r->type != REDIS_REPLY_ARRAY || r->elements != 2) {
+			rconn_fatal(rc, "redis holds a function "
+			    "redjob_version that is not ours", "");
+			return;
+		}
+		lib = r->element[0]->integer;
+		schema = r->element[1]->integer;
+		if (schema != client_schema_version ||
+		    lib > client_lib_version) {
+			char msg[160];
+
+			snprintf(msg, sizeof msg, "library %lld schema %lld, "
+			    "this redjobd speaks library %d schema %d", lib,
+			    schema, client_lib_version, client_schema_version);
+			rconn_fatal(rc, "redis holds an incompatible redjob "
+			    "library: upgrade redjobd: ", msg);
+			return;
+		}
+		rconn_handshake_next(rc, lib < client_lib_version ? 4 : 5);
+		return;
+	}
+	rconn_handshake_next(rc, step == 4 ? 5 : step + 1);
+}
+
+/*
+ * Run handshake step n: 0 AUTH, 1 SELECT, 2 CLIENT SETNAME, 3 check the
+ * library version, 4 load the library, 5 ready.
+ */
+static void
+rconn_handshake_next(struct rconn *rc, int n)
+{
+	const char *argv[4];
+	char db[16];
+	int argc = 0;
+
+	switch (n) {
+	case 0:
+		if (rc->url.password[0] == '\0') {
+			rconn_handshake_next(rc, 1);
+			return;
+		}
+		argv[argc++] = "AUTH";
+		if (rc->url.user[0] != '\0')
+			argv[argc++] = rc->url.user;
+		argv[argc++] = rc->url.password;
+		break;
+	case 1:
+		if (rc->url.db == 0) {
+			rconn_handshake_next(rc, 2);
+			return;
+		}
+		snprintf(db, sizeof db, "%d", rc->url.db);
+		argv[argc++] = "SELECT";
+		argv[argc++] = db;
+		break;
+	case 2:
+		argv[argc++] = "CLIENT";
+		argv[argc++] = "SETNAME";
+		argv[argc++] = rc->name;
+		break;
+	case 3:
+		if (!rc->load_library) {
+			rconn_handshake_next(rc, 5);
+			return;
+		}
+		argv[argc++] = "FCALL_RO";
+		argv[argc++] = "redjob_version";
+		argv[argc++] = "0";
+		break;
+	case 4:
+		if (rconn_command(rc, RCONN_HANDSHAKE_MS, rconn_handshake_cb,
+		    (void *)(intptr_t)n, 4,
+		    (const char *[]){ "FUNCTION", "LOAD", "REPLACE", client_lua },
+		    (const size_t[]){ 8, 4, 7, client_lua_len }) != 0)
+			rconn_handshake_retry(rc, NULL);
+		return;
+	default:
+		rc->state = RCONN_READY;
+		rc->backoff_ms = 0;
+		if (rc->failures > 0)
+			log_info("redis %s: connected again after %u failures",
+			    rc->name, rc->failures);
+		else
+			log_debug("redis %s: connected", rc->name);
+		rc->failures = 0;
+		rc->was_ready = 1;
+		if (rc->on_ready != NULL)
+			rc->on_ready(rc, rc->arg);
+		return;
+	}
+	if (rconn_command(rc, RCONN_HANDSHAKE_MS, rconn_handshake_cb,
+	    (void *)(intptr_t)n, argc, argv, NULL) != 0)
+		rconn_handshake_retry(rc, NULL);
+}
+
+static void
+rconn_connect_cb(const redisAsyncContext *ac, int status)
+{
+	struct rconn *rc = ac->data;
+
+	if (rc == NULL)
+		return;
+	if (status != REDIS_OK) {
+		/* hiredis frees the context after this callback. */
+		snprintf(rc->last_error, sizeof rc->last_error, "cannot "
+		    "connect: %s", ac->errstr);
+		rc->ac = NULL;
+		rconn_log_failure(rc);
+		rconn_schedule(rc);
+		return;
+	}
+	rc->state = RCONN_HANDSHAKE;
+	rconn_handshake_next(rc, 0);
+}
+
+static void
+rconn_disconnect_cb(const redisAsyncContext *ac, int status)
+{
+	struct rconn *rc = ac->data;
+	int was_ready;
+
+	if (rc == NULL)
+		return;	/* we freed it ourselves */
+	/* hiredis frees the context after this callback. */
+	was_ready = rc->state == RCONN_READY;
+	rc->ac = NULL;
+	evtimer_del(rc->deadline_ev);
+	if (status != REDIS_OK) {
+		snprintf(rc->last_error, sizeof rc->last_error,
+		    "connection lost: %s", ac->err == REDIS_ERR_EOF ?
+		    "closed by the server" : ac->errstr);
+		rconn_log_failure(rc);
+	}
+	rc->state = RCONN_DOWN;
+	if (was_ready && rc->on_down != NULL)
+		rc->on_down(rc, rc->arg);
+	rconn_schedule(rc);
+}
+
+/* Start a connection attempt; on failure, schedule another. */
+static void
+rconn_connect(struct rconn *rc)
+{
+	redisAsyncContext *ac;
+
+	rc->state = RCONN_CONNECTING;
+	if (rc->url.path[0] != '\0')
+		ac = redisAsyncConnectUnix(rc->url.path);
+	else
+		ac = redisAsyncConnect(rc->url.host, rc->url.port);
+	if (ac == NULL)
+		fatalx("out of memory connecting to redis");
+	if (ac->err != 0) {
+		snprintf(rc->last_error, sizeof rc->last_error,
+		    "cannot connect to %.100s: %.120s", rc->url.path[0] != '\0' ?
+		    rc->url.path : rc->url.host, ac->errstr);
+		redisAsyncFree(ac);
+		rconn_log_failure(rc);
+		rconn_schedule(rc);
+		return;
+	}
+	ac->data = rc;
+	rc->ac = ac;
+	if (rc->url.path[0] == '\0')
+		redisEnableKeepAlive(&ac->c);
+	redisLibeventAttach(ac, rc->base);
+	redisAsyncSetConnectCallback(ac, rconn_connect_cb);
+	redisAsyncSetDisconnectCallback(ac, rconn_disconnect_cb);
+}
+
+/*
+ * Create a connection and start connecting. Returns NULL with *cause set
+ * if the URL is bad.
+ */
+struct rconn *
+rconn_create(struct event_base *base, const struct rconn_opts *o,
+    char **cause)
+{
+	struct rconn *rc;
+	char err[256];
+
+	rc = xcalloc(1, sizeof *rc);
+	if (url_parse(o->url, &rc->url, err, sizeof err) != 0) {
+		*cause = xstrdup(err);
+		free(rc);
+		return NULL;
+	}
+	if (o->password != NULL)
+		snprintf(rc->url.password, sizeof rc->url.password, "%s",
+		    o->password);
+	rc->base = base;
+	rc->name = xstrdup(o->name);
+	rc->load_library = o->load_library;
+	rc->on_ready = o->on_ready;
+	rc->on_down = o->on_down;
+	rc->on_fatal = o->on_fatal;
+	rc->arg = o->arg;
+	TAILQ_INIT(&rc->pending);
+	rc->retry_ev = evtimer_new(base, rconn_retry_cb, rc);
+	rc->deadline_ev = evtimer_new(base, rconn_deadline_cb, rc);
+	rconn_connect(rc);
+	return rc;
+}
+
+/* Close the connection (pending callbacks get NULL) and free it. */
+void
+rconn_free(struct rconn *rc)
+{
+	redisAsyncContext *ac;
+
+	if (rc == NULL)
+		return;
+	rc->on_down = NULL;
+	rc->on_ready = NULL;
+	if ((ac = rc->ac) != NULL) {
+		rc->ac = NULL;
+		rc->state = RCONN_DOWN;
+		ac->data = NULL;
+		redisAsyncFree(ac);
+	}
+	event_free(rc->retry_ev);
+	event_free(rc->deadline_ev);
+	explicit_bzero(rc->url.password, sizeof rc->url.password);
+	free(rc->name);
+	free(rc);
+}
+
+/*
+ * Drop the connection now and reconnect after the backoff, e.g. when a
+ * blocking command outlived its watchdog. Must not be called from inside
+ * one of this connection's reply callbacks.
+ */
+void
+rconn_drop(struct rconn *rc, const char *why)
+{
+	if (rc->ac == NULL)
+		return;
+	snprintf(rc->last_error, sizeof rc->last_error, "%s", why);
+	rconn_log_failure(rc);
+	rconn_teardown(rc);
+}
+
+int
+rconn_ready(const struct rconn *rc)
+{
+	return rc->state == RCONN_READY;
+}
+
+const char *
+rconn_name(const struct rconn *rc)
+{
+	return rc->name;
+}
+
+const char *
+rconn_last_error(const struct rconn *rc)
+{
+	return rc->last_error;
+}

@@ -1,0 +1,63 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * rconn.h: one asynchronous Redis connection of a worker, with what
+ * hiredis 0.14 lacks: reconnection with capped, jittered backoff, a
+ * deadline on every command, the handshake (AUTH, SELECT, CLIENT SETNAME)
+ * and the function library loaded on every connect and again whenever
+ * Redis says it is missing.
+ */
+#ifndef REDJOB_RCONN_H
+#define REDJOB_RCONN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct event_base;
+struct redisReply;
+struct rconn;
+
+/*
+ * A reply, or NULL when the connection was lost or the deadline passed
+ * before one came: then the command may or may not have run.
+ */
+typedef void rconn_reply_cb(struct rconn *rc, struct redisReply *reply,
+    void *arg);
+typedef void rconn_state_cb(struct rconn *rc, void *arg);
+
+struct rconn_opts {
+	const char	*url;
+	const char	*password;	/* overrides the URL's; may be NULL */
+	const char	*name;		/* for logs and CLIENT SETNAME */
+	int		 load_library;	/* check and load redjob.lua */
+	rconn_state_cb	*on_ready;	/* connected, handshake done */
+	rconn_state_cb	*on_down;	/* connection lost */
+	rconn_state_cb	*on_fatal;	/* auth refused, newer library */
+	void		*arg;
+};
+
+enum rconn_class {
+	RCONN_OK,
+	RCONN_CONN,		/* no reply: connection lost or timed out */
+	RCONN_BUSY,		/* LOADING, BUSY, READONLY, OOM, MISCONF... */
+	RCONN_STALE,		/* REDJOB_STALE: the token is not ours */
+	RCONN_OTHER,		/* any other error reply */
+};
+
+struct rconn	*rconn_create(struct event_base *base,
+		    const struct rconn_opts *opts, char **cause);
+void		 rconn_free(struct rconn *rc);
+int		 rconn_ready(const struct rconn *rc);
+const char	*rconn_name(const struct rconn *rc);
+const char	*rconn_last_error(const struct rconn *rc);
+void		 rconn_drop(struct rconn *rc, const char *why);
+
+int		 rconn_command(struct rconn *rc, uint64_t timeout_ms,
+		    rconn_reply_cb *cb, void *arg, int argc,
+		    const char **argv, const size_t *lens);
+int		 rconn_fcall(struct rconn *rc, uint64_t timeout_ms,
+		    rconn_reply_cb *cb, void *arg, const char *fn,
+		    const char *key, int argc, const char **argv,
+		    const size_t *lens);
+enum rconn_class rconn_classify(const struct redisReply *reply);
+
+#endif

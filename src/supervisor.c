@@ -1,0 +1,744 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * The supervisor: redjobd's main process. It never runs jobs. It forks
+ * the workers of a configuration (a "generation"), restarts a worker that
+ * dies, with backoff, and gives up on one that crash-loops; it reloads the
+ * configuration on SIGHUP by starting a new generation and draining the
+ * old one once the new one is ready (nginx's new cycle); it stops
+ * gracefully on SIGTERM; it runs the embedded redis-server if asked; and
+ * it speaks to systemd. Signals arrive through libevent, so every handler
+ * here runs in the loop and may log, allocate and fork.
+ */
+#include "autoconf.h"
+
+#include <sys/queue.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sysexits.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "supervisor.h"
+#include "channel.h"
+#include "compat.h"
+#include "config.h"
+#include "embedded.h"
+#include "log.h"
+#include "notify.h"
+#include "redjob.h"
+#include "client.h"
+#include "worker.h"
+#include "xmalloc.h"
+
+#define SV_BACKOFF_MIN_MS 100
+#define SV_BACKOFF_MAX_MS 30000
+#define SV_STABLE_MS 60000		/* a worker this old resets backoff */
+#define SV_CRASH_WINDOW_MS 60000
+#define SV_CRASH_MAX 5			/* crashes in the window: give up */
+#define SV_HB_TIMEOUT_MS 15000		/* silent this long: killed */
+#define SV_MAX_PGIDS 64
+
+/* One loaded configuration and the workers forked from it. */
+struct generation {
+	TAILQ_ENTRY(generation)	 entry;
+	unsigned		 id;
+	struct config		*cfg;
+	unsigned		 nchildren;
+	int			 ready_sent;	/* all its workers were ready */
+};
+
+struct child {
+	TAILQ_ENTRY(child)	 entry;
+	struct supervisor	*sv;
+	struct generation	*gen;
+	int			 index;
+	pid_t			 pid;
+	int			 fd;
+	struct event		*ev;
+	int			 ready;
+	int			 draining;
+	uint64_t		 started;
+	uint64_t		 last_hb;
+	unsigned		 running;
+	unsigned long long	 done, failed, retried;
+	pid_t			 pgids[SV_MAX_PGIDS];
+};
+
+/* A worker position of the current generation, which outlives crashes. */
+struct slot {
+	struct supervisor	*sv;
+	int			 index;
+	unsigned		 crashes;
+	uint64_t		 window;
+	uint64_t		 backoff_ms;
+	int			 given_up;
+	struct event		*restart_ev;
+};
+
+struct supervisor {
+	struct event_base	*base;
+	char			*path;
+	struct generation	*current;
+	TAILQ_HEAD(, generation) gens;
+	TAILQ_HEAD(, child)	 children;
+	struct slot		*slots;
+	unsigned		 nslots;
+	unsigned		 next_gen;
+	int			 stopping;
+	int			 exit_status;
+	pid_t			 embedded;
+	unsigned long long	 done_before;	/* by workers now gone */
+	unsigned long long	 retried_before;
+	struct event		*sig_ev[4];
+	struct event		*tick_ev;
+	struct event		*kill_ev;
+	char			 last_status[256];
+};
+
+static void	supervisor_spawn(struct supervisor *, struct generation *, int);
+static void	supervisor_check_done(struct supervisor *);
+
+static uint64_t
+sv_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static void
+sv_timer(struct event *ev, uint64_t ms)
+{
+	struct timeval tv = { (time_t)(ms / 1000),
+		(suseconds_t)((ms % 1000) * 1000) };
+
+	evtimer_add(ev, &tv);
+}
+
+/* Build the one-line status: "2/2 workers, 7 running, 15321 done ...". */
+static void
+supervisor_status_line(struct supervisor *sv, char *buf, size_t len)
+{
+	struct child *c;
+	unsigned up = 0, running = 0, given_up = 0, i;
+	unsigned long long done = sv->done_before, retried = sv->retried_before;
+
+	TAILQ_FOREACH(c, &sv->children, entry) {
+		if (c->gen == sv->current && c->ready)
+			up++;
+		running += c->running;
+		done += c->done;
+		retried += c->retried;
+	}
+	for (i = 0; i < sv->nslots; i++)
+		given_up += sv->slots[i].given_up;
+	snprintf(buf, len, "%u/%u workers, %u running, %llu done, %llu "
+	    "retried%s%s", up, sv->nslots, running, done, retried,
+	    given_up > 0 ? ", workers crash-looping: see the journal" : "",
+	    sv->stopping ? ", stopping" : "");
+}
+
+/* Send STATUS= if it changed; called every second and on events. */
+static void
+supervisor_status(struct supervisor *sv)
+{
+	char buf[256];
+
+	supervisor_status_line(sv, buf, sizeof buf);
+	if (strcmp(buf, sv->last_status) == 0)
+		return;
+	snprintf(sv->last_status, sizeof sv->last_status, "%s", buf);
+	notify_status("%s", buf);
+}
+
+static void
+generation_free(struct supervisor *sv, struct generation *g)
+{
+	TAILQ_REMOVE(&sv->gens, g, entry);
+	config_free(g->cfg);
+	free(g);
+}
+
+static void
+child_free(struct child *c)
+{
+	struct supervisor *sv = c->sv;
+	struct generation *g = c->gen;
+
+	TAILQ_REMOVE(&sv->children, c, entry);
+	sv->done_before += c->done;
+	sv->retried_before += c->retried;
+	if (c->ev != NULL)
+		event_free(c->ev);
+	if (c->fd >= 0)
+		close(c->fd);
+	g->nchildren--;
+	if (g->nchildren == 0 && g != sv->current)
+		generation_free(sv, g);
+	free(c);
+}
+
+static void
+child_pgid(struct child *c, pid_t pgid, int add)
+{
+	size_t i;
+
+	for (i = 0; i < SV_MAX_PGIDS; i++) {
+		if (add && c->pgids[i] == 0) {
+			c->pgids[i] = pgid;
+			return;
+		}
+		if (!add && c->pgids[i] == pgid) {
+			c->pgids[i] = 0;
+			return;
+		}
+	}
+}
+
+/*
+ * Tell a worker to finish its jobs and exit: for a reload (DRAIN) its
+ * jobs run to their end; for a stop (STOP) they get shutdown_timeout and
+ * are then put back in the queue.
+ */
+static void
+child_drain(struct child *c, int stop)
+{
+	if (c->draining == (stop ? 2 : 1) || c->draining == 2)
+		return;
+	c->draining = stop ? 2 : 1;
+	if (channel_send(c->fd, stop ? "STOP" : "DRAIN") != 0)
+		kill(c->pid, SIGTERM);
+}
+
+/* Every worker of the newest generation is ready: retire the others. */
+static void
+supervisor_generation_ready(struct supervisor *sv)
+{
+	struct generation *g = sv->current;
+	struct child *c;
+	unsigned ready = 0;
+	char buf[256];
+
+	if (g->ready_sent)
+		return;
+	TAILQ_FOREACH(c, &sv->children, entry) {
+		if (c->gen == g && c->ready)
+			ready++;
+	}
+	if (ready < sv->nslots)
+		return;
+	g->ready_sent = 1;
+	TAILQ_FOREACH(c, &sv->children, entry) {
+		if (c->gen != g)
+			child_drain(c, 0);
+	}
+	supervisor_status_line(sv, buf, sizeof buf);
+	snprintf(sv->last_status, sizeof sv->last_status, "%s", buf);
+	notify_ready(buf);
+	if (g->id == 1)
+		log_info("ready: %s", buf);
+	else
+		log_info("reloaded: generation %u ready, older workers draining",
+		    g->id);
+}
+
+static void
+supervisor_chan_cb(evutil_socket_t fd, short events, void *arg)
+{
+	struct child *c = arg;
+	char buf[CHANNEL_MAX];
+	unsigned running;
+	unsigned long long done, failed, retried;
+	long pgid;
+	int n;
+
+	(void)events;
+	while ((n = channel_recv(fd, buf, sizeof buf)) > 0) {
+		c->last_hb = sv_now();
+		if (strcmp(buf, "READY") == 0) {
+			c->ready = 1;
+			if (c->gen == c->sv->current)
+				supervisor_generation_ready(c->sv);
+		} else if (sscanf(buf, "HB %u %llu %llu %llu", &running, &done,
+		    &failed, &retried) == 4) {
+			c->running = running;
+			c->done = done;
+			c->failed = failed;
+			c->retried = retried;
+		} else if (sscanf(buf, "PG+ %ld", &pgid) == 1)
+			child_pgid(c, (pid_t)pgid, 1);
+		else if (sscanf(buf, "PG- %ld", &pgid) == 1)
+			child_pgid(c, (pid_t)pgid, 0);
+	}
+	if (n == 0) {
+		event_del(c->ev);
+		event_free(c->ev);
+		c->ev = NULL;
+	}
+}
+
+static void
+supervisor_restart_cb(evutil_socket_t fd, short events, void *arg)
+{
+	struct slot *s = arg;
+
+	(void)fd;
+	(void)events;
+	if (!s->sv->stopping)
+		supervisor_spawn(s->sv, s->sv->current, s->index);
+}
+
+/*
+ * A worker of the current generation died unasked: restart it with
+ * exponential backoff, or give up on a crash loop (STYLE.md J).
+ */
+static void
+supervisor_crashed(struct supervisor *sv, struct child *c, int code)
+{
+	struct slot *s = &sv->slots[c->index];
+	uint64_t now = sv_now();
+	unsigned i, alive = 0;
+
+	if (code == EX_CONFIG) {
+		s->given_up = 1;
+		log_errx("worker %d cannot run with this configuration (see "
+		    "above); not restarting it", c->index);
+	} else {
+		if (now - c->started >= SV_STABLE_MS)
+			s->backoff_ms = 0;
+		if (now - s->window > SV_CRASH_WINDOW_MS) {
+			s->window = now;
+			s->crashes = 0;
+		}
+		if (++s->crashes >= SV_CRASH_MAX) {
+			s->given_up = 1;
+			log_errx("worker %d crashed %u times within %d s; not "
+			    "restarting it", c->index, s->crashes,
+			    SV_CRASH_WINDOW_MS / 1000);
+		}
+	}
+	if (!s->given_up) {
+		s->backoff_ms = s->backoff_ms == 0 ? SV_BACKOFF_MIN_MS :
+		    s->backoff_ms * 2;
+		if (s->backoff_ms > SV_BACKOFF_MAX_MS)
+			s->backoff_ms = SV_BACKOFF_MAX_MS;
+		log_info("restarting worker %d in %llu ms", c->index,
+		    (unsigned long long)s->backoff_ms);
+		sv_timer(s->restart_ev, s->backoff_ms);
+		return;
+	}
+	for (i = 0; i < sv->nslots; i++)
+		alive += !sv->slots[i].given_up;
+	if (alive == 0) {
+		log_errx("no worker can run; exiting");
+		sv->exit_status = 1;
+		sv->stopping = 1;
+		notify_stopping("no worker can run: see the journal");
+	}
+}
+
+/* Reap every exited child (SIGCHLD, from the loop). */
+static void
+supervisor_reap(struct supervisor *sv)
+{
+	struct child *c;
+	pid_t pid;
+	int st, code, i;
+
+	for (;;) {
+		pid = waitpid(-1, &st, WNOHANG);
+		if (pid < 0 && errno == EINTR)
+			continue;
+		if (pid <= 0) {
+			if (pid < 0 && errno != ECHILD)
+				log_warn("waitpid");
+			break;
+		}
+		if (pid == sv->embedded) {
+			log_errx("embedded redis-server (pid %ld) exited "
+			    "(status %d); stopping", (long)pid,
+			    WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
+			sv->embedded = -1;
+			sv->exit_status = 1;
+			sv->stopping = 1;
+			TAILQ_FOREACH(c, &sv->children, entry)
+				child_drain(c, 1);
+			continue;
+		}
+		TAILQ_FOREACH(c, &sv->children, entry) {
+			if (c->pid == pid)
+				break;
+		}
+		if (c == NULL)
+			continue;
+		if (WIFSIGNALED(st)) {
+			code = 128 + WTERMSIG(st);
+			log_warnx("worker %d (pid %ld) killed by signal %d%s",
+			    c->index, (long)pid, WTERMSIG(st),
+			    WCOREDUMP(st) ? " (core dumped)" : "");
+		} else {
+			code = WEXITSTATUS(st);
+			if (code != 0 || !c->draining)
+				log_warnx("worker %d (pid %ld) exited with "
+				    "status %d", c->index, (long)pid, code);
+			else
+				log_info("worker %d (pid %ld) finished",
+				    c->index, (long)pid);
+		}
+		/* Handlers outliving a killed worker die with it. */
+		for (i = 0; i < SV_MAX_PGIDS; i++) {
+			if (c->pgids[i] > 0 && kill(-c->pgids[i], SIGKILL) == 0)
+				log_warnx("killed the orphaned handler group %ld "
+				    "of worker %d", (long)c->pgids[i], c->index);
+		}
+		if (!sv->stopping && !c->draining && c->gen == sv->current)
+			supervisor_crashed(sv, c, code);
+		child_free(c);
+	}
+	supervisor_check_done(sv);
+	supervisor_status(sv);
+}
+
+/*
+ * Fork worker index of generation g (STYLE.md J): block signals, fork;
+ * in the child reinitialise and drop the supervisor's event base, reset
+ * the signals, forget systemd, close the other channels, run.
+ */
+static void
+supervisor_spawn(struct supervisor *sv, struct generation *g, int index)
+{
+	struct child *c, *o;
+	sigset_t all, old;
+	int sp[2], status;
+	pid_t pid;
+
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) != 0) {
+		log_warn("socketpair");
+		sv_timer(sv->slots[index].restart_ev, SV_BACKOFF_MAX_MS);
+		return;
+	}
+	sigfillset(&all);
+	sigprocmask(SIG_BLOCK, &all, &old);
+	pid = fork();
+	if (pid < 0) {
+		log_warn("fork");
+		sigprocmask(SIG_SETMASK, &old, NULL);
+		close(sp[0]);
+		close(sp[1]);
+		sv_timer(sv->slots[index].restart_ev, SV_BACKOFF_MAX_MS);
+		return;
+	}
+	if (pid == 0) {
+		char tag[32];
+		int sig;
+
+		event_reinit(sv->base);
+		event_base_free(sv->base);
+		for (sig = 1; sig < NSIG; sig++)
+			signal(sig, SIG_DFL);
+		sigprocmask(SIG_SETMASK, &old, NULL);
+		unsetenv("NOTIFY_SOCKET");
+		close(sp[0]);
+		TAILQ_FOREACH(o, &sv->children, entry) {
+			if (o->fd >= 0)
+				close(o->fd);
+		}
+		snprintf(tag, sizeof tag, "worker %d", index);
+		log_init(tag);
+		status = worker_main(g->cfg, index, g->id, sp[1]);
+		_exit(status);
+	}
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	close(sp[1]);
+	c = xcalloc(1, sizeof *c);
+	c->sv = sv;
+	c->gen = g;
+	c->index = index;
+	c->pid = pid;
+	c->fd = sp[0];
+	c->started = c->last_hb = sv_now();
+	c->ev = event_new(sv->base, c->fd, EV_READ | EV_PERSIST,
+	    supervisor_chan_cb, c);
+	event_add(c->ev, NULL);
+	TAILQ_INSERT_TAIL(&sv->children, c, entry);
+	g->nchildren++;
+	log_info("worker %d started (pid %ld, generation %u)", index,
+	    (long)pid, g->id);
+}
+
+/* Exit the loop once stopping and every worker is gone. */
+static void
+supervisor_check_done(struct supervisor *sv)
+{
+	if (sv->stopping && TAILQ_EMPTY(&sv->children))
+		event_base_loopbreak(sv->base);
+}
+
+static void
+supervisor_kill_cb(evutil_socket_t fd, short events, void *arg)
+{
+	struct supervisor *sv = arg;
+	struct child *c;
+
+	(void)fd;
+	(void)events;
+	TAILQ_FOREACH(c, &sv->children, entry) {
+		log_warnx("worker %d (pid %ld) did not stop in time; killing it",
+		    c->index, (long)c->pid);
+		kill(c->pid, SIGKILL);
+	}
+}
+
+/* SIGTERM/SIGINT: drain every worker, then exit 0. */
+static void
+supervisor_stop(struct supervisor *sv, const char *why)
+{
+	struct child *c;
+	unsigned running = 0;
+	char buf[128];
+
+	if (sv->stopping)
+		return;
+	sv->stopping = 1;
+	TAILQ_FOREACH(c, &sv->children, entry)
+		running += c->running;
+	snprintf(buf, sizeof buf, "stopping: %u job%s running", running,
+	    running == 1 ? "" : "s");
+	notify_stopping(buf);
+	log_info("%s: %s", why, buf);
+	TAILQ_FOREACH(c, &sv->children, entry)
+		child_drain(c, 1);
+	/* Workers stop handlers at shutdown_timeout and then flush. */
+	sv_timer(sv->kill_ev, sv->current->cfg->shutdown_timeout_ms + 20000);
+	supervisor_check_done(sv);
+}
+
+/* Register the served queues so `redjob stats` lists them. */
+static void
+supervisor_register(const struct config *cfg, int fatal_errors)
+{
+	struct redjob_client *cl;
+	char *url = config_redis_url(cfg);
+	size_t i;
+	int err;
+
+	cl = redjob_connect(url, cfg->namespace);
+	free(url);
+	if (cl == NULL)
+		fatalx("out of memory");
+	err = redjob_errcode(cl);
+	if (err == REDJOB_OK) {
+		for (i = 0; i < cfg->nqueues; i++)
+			client_register_queue(cl, cfg->queues[i].name);
+	} else if (fatal_errors && (err == REDJOB_ERR_AUTH ||
+	    err == REDJOB_ERR_VERSION || err == REDJOB_ERR_URL ||
+	    err == REDJOB_ERR_INVALID))
+		fatalx("%s", redjob_errstr(cl));
+	else
+		log_warnx("%s; the workers will keep trying",
+		    redjob_errstr(cl));
+	redjob_free(cl);
+}
+
+/* SIGHUP: load the file again; start a new generation if it is valid. */
+static void
+supervisor_reload(struct supervisor *sv)
+{
+	struct diags d = { NULL, 0 };
+	struct generation *g;
+	struct config *cfg;
+	struct child *c;
+	char buf[256];
+	size_t i;
+	unsigned k;
+
+	if (sv->stopping)
+		return;
+	notify_reloading("reloading the configuration");
+	log_info("reloading %s", sv->path);
+	if ((cfg = config_load(sv->path, &d)) == NULL) {
+		for (i = 0; i < d.n; i++)
+			log_errx("%s:%u:%u: %s", d.v[i].file, d.v[i].line,
+			    d.v[i].col, d.v[i].msg);
+		snprintf(buf, sizeof buf, "reload failed (%zu error%s); "
+		    "previous configuration in force", d.n, d.n == 1 ? "" : "s");
+		log_errx("%s", buf);
+		diags_free(&d);
+		notify_ready(buf);
+		return;
+	}
+	diags_free(&d);
+	if ((cfg->embedded_dir != NULL) !=
+	    (sv->current->cfg->embedded_dir != NULL))
+		log_warnx("redis.embedded changes take effect at the next "
+		    "restart");
+	supervisor_register(cfg, 0);
+	log_set_level(cfg->log_level);
+
+	g = xcalloc(1, sizeof *g);
+	g->id = ++sv->next_gen;
+	g->cfg = cfg;
+	TAILQ_INSERT_TAIL(&sv->gens, g, entry);
+	/* Workers still starting in the old generation drain too. */
+	TAILQ_FOREACH(c, &sv->children, entry) {
+		if (c->gen == sv->current && !c->ready)
+			child_drain(c, 0);
+	}
+	if (sv->current->nchildren == 0)
+		generation_free(sv, sv->current);
+	sv->current = g;
+	for (k = 0; k < sv->nslots; k++) {
+		evtimer_del(sv->slots[k].restart_ev);
+		event_free(sv->slots[k].restart_ev);
+	}
+	free(sv->slots);
+	sv->nslots = cfg->workers;
+	sv->slots = xcalloc(sv->nslots, sizeof *sv->slots);
+	for (k = 0; k < sv->nslots; k++) {
+		sv->slots[k].sv = sv;
+		sv->slots[k].index = (int)k;
+		sv->slots[k].restart_ev = evtimer_new(sv->base,
+		    supervisor_restart_cb, &sv->slots[k]);
+		supervisor_spawn(sv, g, (int)k);
+	}
+}
+
+static void
+supervisor_signal_cb(evutil_socket_t sig, short events, void *arg)
+{
+	struct supervisor *sv = arg;
+
+	(void)events;
+	switch (sig) {
+	case SIGCHLD:
+		supervisor_reap(sv);
+		break;
+	case SIGHUP:
+		supervisor_reload(sv);
+		break;
+	case SIGTERM:
+		supervisor_stop(sv, "SIGTERM");
+		break;
+	case SIGINT:
+		supervisor_stop(sv, "SIGINT");
+		break;
+	}
+}
+
+/* Every second: kill silent workers, refresh STATUS=. */
+static void
+supervisor_tick_cb(evutil_socket_t fd, short events, void *arg)
+{
+	struct supervisor *sv = arg;
+	struct child *c;
+	uint64_t now = sv_now();
+
+	(void)fd;
+	(void)events;
+	TAILQ_FOREACH(c, &sv->children, entry) {
+		if (c->ev != NULL && now - c->last_hb > SV_HB_TIMEOUT_MS) {
+			log_errx("worker %d (pid %ld) sent nothing for %d s; "
+			    "killing it", c->index, (long)c->pid,
+			    SV_HB_TIMEOUT_MS / 1000);
+			kill(c->pid, SIGKILL);
+			c->last_hb = now;
+		}
+	}
+	supervisor_status(sv);
+}
+
+/*
+ * Run the daemon with the loaded configuration cfg (now owned here).
+ * Returns the exit status.
+ */
+int
+supervisor_main(const char *path, struct config *cfg)
+{
+	static const int sigs[] = { SIGCHLD, SIGHUP, SIGTERM, SIGINT };
+	struct supervisor *sv;
+	struct timeval tick = { 1, 0 };
+	struct generation *g;
+	struct sigaction sa;
+	char *cause = NULL;
+	int status;
+	unsigned k;
+	size_t i;
+
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = SIG_IGN;
+	sigaction(SIGPIPE, &sa, NULL);
+
+	sv = xcalloc(1, sizeof *sv);
+	sv->path = xstrdup(path);
+	sv->embedded = -1;
+	TAILQ_INIT(&sv->gens);
+	TAILQ_INIT(&sv->children);
+	if ((sv->base = event_base_new()) == NULL)
+		fatalx("event_base_new failed");
+	for (i = 0; i < nitems(sigs); i++) {
+		sv->sig_ev[i] = evsignal_new(sv->base, sigs[i],
+		    supervisor_signal_cb, sv);
+		evsignal_add(sv->sig_ev[i], NULL);
+	}
+	sv->tick_ev = event_new(sv->base, -1, EV_PERSIST, supervisor_tick_cb,
+	    sv);
+	event_add(sv->tick_ev, &tick);
+	sv->kill_ev = evtimer_new(sv->base, supervisor_kill_cb, sv);
+	notify_watchdog_start(sv->base);
+
+	if (cfg->embedded_dir != NULL) {
+		if ((sv->embedded = embedded_start(cfg, &cause)) < 0 ||
+		    embedded_wait_ready(cfg, sv->embedded, 60000, &cause) != 0)
+			fatalx("%s", cause);
+	}
+	supervisor_register(cfg, 1);
+
+	g = xcalloc(1, sizeof *g);
+	g->id = ++sv->next_gen;
+	g->cfg = cfg;
+	TAILQ_INSERT_TAIL(&sv->gens, g, entry);
+	sv->current = g;
+	sv->nslots = cfg->workers;
+	sv->slots = xcalloc(sv->nslots, sizeof *sv->slots);
+	for (k = 0; k < sv->nslots; k++) {
+		sv->slots[k].sv = sv;
+		sv->slots[k].index = (int)k;
+		sv->slots[k].restart_ev = evtimer_new(sv->base,
+		    supervisor_restart_cb, &sv->slots[k]);
+		supervisor_spawn(sv, g, (int)k);
+	}
+	notify_status("starting %u workers", sv->nslots);
+
+	event_base_dispatch(sv->base);
+
+	if (sv->embedded > 0)
+		embedded_stop(sv->embedded);
+	status = sv->exit_status;
+	log_info("exiting with status %d", status);
+	notify_watchdog_stop();
+	for (k = 0; k < sv->nslots; k++)
+		event_free(sv->slots[k].restart_ev);
+	free(sv->slots);
+	while (!TAILQ_EMPTY(&sv->children))
+		child_free(TAILQ_FIRST(&sv->children));
+	while ((g = TAILQ_FIRST(&sv->gens)) != NULL)
+		generation_free(sv, g);
+	for (i = 0; i < nitems(sigs); i++)
+		event_free(sv->sig_ev[i]);
+	event_free(sv->tick_ev);
+	event_free(sv->kill_ev);
+	event_base_free(sv->base);
+	free(sv->path);
+	free(sv);
+	return status;
+}

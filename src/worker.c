@@ -1,0 +1,1216 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * A worker process: one libevent loop, two Redis connections (commands,
+ * and a blocking one that sleeps on the queues' wake markers), and up to
+ * `concurrency` jobs running at once. It claims due jobs in batches,
+ * starts their handlers, renews their leases, and acks, fails or requeues
+ * each one. It never decides a job's fate by its own clock: due times,
+ * leases and retries are computed by the functions with Redis's TIME.
+ *
+ * What it promises (DESIGN.md): a job it holds is either finished in
+ * Redis by one token-checked call, or left leased so that another worker
+ * takes it after the lease; nothing a worker does can lose a job.
+ */
+#include "autoconf.h"
+
+#include <sys/queue.h>
+#include <sys/random.h>
+#include <sys/types.h>
+
+#include <errno.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sysexits.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+#include <hiredis/hiredis.h>
+
+#include "worker.h"
+#include "backoff.h"
+#include "channel.h"
+#include "compat.h"
+#include "config.h"
+#include "handler_exec.h"
+#include "log.h"
+#include "rconn.h"
+#include "xmalloc.h"
+
+#define WORKER_CMD_TIMEOUT_MS 10000
+#define WORKER_BLOCK_MAX_MS 10000	/* keep-alive: one BZPOPMIN per 10 s */
+#define WORKER_BLOCK_SLACK_MS 3000	/* watchdog beyond the block time */
+#define WORKER_RETRY_MS 500		/* after a BUSY/OOM/LOADING reply */
+#define WORKER_BATCH_MAX 500		/* ids per extend/ack call */
+#define WORKER_EXIT_GRACE_MS 10000	/* after the handlers, to flush */
+#define WORKER_KILL_GRACE_MS 5000
+
+enum wjob_state {
+	WJOB_RUNNING,		/* handler running */
+	WJOB_ACK,		/* done; ack queued or in flight */
+	WJOB_FAIL,		/* failed; fail queued or in flight */
+	WJOB_REQUEUE,		/* stopped by shutdown; requeue queued */
+};
+
+struct wqueue;
+
+struct wjob {
+	TAILQ_ENTRY(wjob)	 entry;
+	struct worker		*w;
+	struct wqueue		*q;
+	char			*id;
+	char			*type;
+	char			*token;
+	char			*key;
+	char			*payload;
+	size_t			 payload_len;
+	unsigned		 attempts;	/* failures so far */
+	unsigned		 max_attempts;	/* 0: the job type's */
+	const struct job_conf	*jc;
+	struct handler_exec	*h;
+	enum wjob_state		 state;
+	int			 inflight;	/* a finishing call is out */
+	int			 lease_lost;
+	int			 dead;		/* fail straight to dead */
+	char			*error;		/* for fail */
+	uint64_t		 retry_ms;	/* for fail */
+};
+
+TAILQ_HEAD(wjob_list, wjob);
+
+struct wqueue {
+	char		*name;
+	char		*base;		/* NS:{QUEUE} */
+	char		*wake_key;	/* NS:{QUEUE}:wake */
+	int		 weight;
+	int		 current;	/* smooth weighted round robin */
+	uint64_t	 due_at;	/* monotonic ms when work may be due */
+	int		 acking;	/* an ack call is in flight */
+};
+
+struct worker {
+	const struct config	*cfg;
+	int			 index;
+	unsigned		 generation;
+	char			 name[128];
+	int			 chan_fd;
+	struct event_base	*base;
+	struct rconn		*cmd;
+	struct rconn		*wake;
+	struct wqueue		*queues;
+	size_t			 nqueues;
+	struct wjob_list	 jobs;
+	unsigned		 running;	/* handlers running: the slots */
+	unsigned		 held;		/* jobs not yet finished in Redis */
+	int			 claiming;
+	int			 sleeping;
+	int			 ready_sent;
+	int			 draining;
+	int			 exit_status;
+	uint64_t		 retry_at;	/* no claim before (after BUSY) */
+
+	struct event		*kick_ev;
+	struct event		*retry_ev;
+	struct event		*renew_ev;
+	struct event		*hb_ev;
+	struct event		*chan_ev;
+	struct event		*drain_ev;
+	struct event		*exit_ev;
+	struct event		*sigterm_ev;
+	struct event		*sigint_ev;
+
+	unsigned long long	 done;
+	unsigned long long	 failed;
+	unsigned long long	 retried;
+};
+
+static void	worker_kick(struct worker *);
+static void	worker_check_exit(struct worker *);
+
+static uint64_t
+worker_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static void
+worker_timer(struct event *ev, uint64_t ms)
+{
+	struct timeval tv = { (time_t)(ms / 1000),
+		(suseconds_t)((ms % 1000) * 1000) };
+
+	evtimer_add(ev, &tv);
+}
+
+/* A fresh claim token: 128 random bits in hex. */
+static void
+worker_token(char *buf, size_t len)
+{
+	unsigned char r[16];
+	size_t i;
+
+	if (getrandom(r, sizeof r, 0) != sizeof r)
+		fatal("getrandom");
+	for (i = 0; i < sizeof r && 2 * i + 2 < len; i++)
+		snprintf(buf + 2 * i, 3, "%02x", r[i]);
+}
+
+static void
+wjob_free(struct wjob *j)
+{
+	free(j->id);
+	free(j->type);
+	free(j->token);
+	free(j->key);
+	free(j->payload);
+	free(j->error);
+	free(j);
+}
+
+/* Forget a job: it is finished in Redis, or no longer ours. */
+static void
+worker_forget(struct worker *w, struct wjob *j)
+{
+	TAILQ_REMOVE(&w->jobs, j, entry);
+	w->held--;
+	wjob_free(j);
+	worker_check_exit(w);
+}
+
+/* ---------------------------------------------------------------------
+ * Finishing jobs in Redis: ack (batched per queue), fail, requeue.
+ */
+
+static void	worker_flush(struct worker *);
+
+/*
+ * The reply to one ack call covering the in-flight ACK jobs of queue q, in
+ * the order they were sent. 1: finished. 0: the token was refused (the
+ * job was taken over after our lease ran out, or removed by an operator,
+ * or our earlier ack landed and its reply was lost): nothing to do either
+ * way. No reply: resend when the connection is back; a resent ack whose
+ * first copy landed answers 0, which is harmless.
+ */
+struct ack_batch {
+	struct worker	*w;
+	struct wqueue	*q;
+	struct wjob    **jobs;
+	size_t		 n;
+};
+
+static void
+worker_acked_cb(struct rconn *rc, redisReply *r, void *arg)
+{
+	struct ack_batch *b = arg;
+	struct worker *w = b->w;
+	enum rconn_class class = rconn_classify(r);
+	size_t i;
+
+	(void)rc;
+	b->q->acking = 0;
+	for (i = 0; i < b->n; i++) {
+		struct wjob *j = b->jobs[i];
+
+		j->inflight = 0;
+		if (class != RCONN_OK)
+			continue;	/* stays queued: resent later */
+		if (r->type == REDIS_REPLY_ARRAY && i < r->elements &&
+		    r->element[i]->integer == 0)
+			log_warnx("job %s: ack refused: the lease was lost "
+			    "(the job may run again elsewhere)", j->id);
+		else
+			w->done++;
+		worker_forget(w, j);
+	}
+	if (class == RCONN_BUSY || class == RCONN_OTHER) {
+		log_warnx("ack on queue %s failed: %s; retrying", b->q->name,
+		    r->str);
+		worker_timer(w->retry_ev, WORKER_RETRY_MS);
+	}
+	free(b->jobs);
+	free(b);
+	worker_flush(w);
+}
+
+/* Send one ack call for the queued ACK jobs of q. */
+static void
+worker_send_acks(struct worker *w, struct wqueue *q)
+{
+	struct ack_batch *b;
+	struct wjob *j;
+	const char **argv;
+	size_t n = 0, i = 0;
+
+	if (q->acking)
+		return;
+	TAILQ_FOREACH(j, &w->jobs, entry) {
+		if (j->q == q && j->state == WJOB_ACK && !j->inflight)
+			n++;
+	}
+	if (n == 0)
+		return;
+	if (n > WORKER_BATCH_MAX)
+		n = WORKER_BATCH_MAX;
+	b = xcalloc(1, sizeof *b);
+	b->w = w;
+	b->q = q;
+	b->jobs = xcalloc(n, sizeof *b->jobs);
+	argv = xcalloc(2 * n, sizeof *argv);
+	TAILQ_FOREACH(j, &w->jobs, entry) {
+		if (i == n)
+			break;
+		if (j->q != q || j->state != WJOB_ACK || j->inflight)
+			continue;
+		b->jobs[i] = j;
+		argv[2 * i] = j->id;
+		argv[2 * i + 1] = j->token;
+		i++;
+	}
+	b->n = n;
+	if (rconn_fcall(w->cmd, WORKER_CMD_TIMEOUT_MS, worker_acked_cb, b,
+	    "redjob_ack", q->base, (int)(2 * n), argv, NULL) == 0) {
+		q->acking = 1;
+		for (i = 0; i < n; i++)
+			b->jobs[i]->inflight = 1;
+	} else {
+		free(b->jobs);
+		free(b);
+	}
+	free(argv);
+}
+
+static void
+worker_failed_cb(struct rconn *rc, redisReply *r, void *arg)
+{
+	struct wjob *j = arg;
+	struct worker *w = j->w;
+	enum rconn_class class = rconn_classify(r);
+
+	(void)rc;
+	j->inflight = 0;
+	switch (class) {
+	case RCONN_CONN:
+		return;		/* resent when the connection is back */
+	case RCONN_BUSY:
+	case RCONN_OTHER:
+		log_warnx("job %s: recording the failure failed: %s; retrying",
+		    j->id, r->str);
+		worker_timer(w->retry_ev, WORKER_RETRY_MS);
+		return;
+	case RCONN_STALE:
+		log_warnx("job %s: failure not recorded: the lease was lost "
+		    "(the job may run again elsewhere)", j->id);
+		break;
+	case RCONN_OK:
+		if (r->type == REDIS_REPLY_ARRAY && r->elements == 3 &&
+		    strcmp(r->element[0]->str, "dead") == 0)
+			log_warnx("job %s queue=%s: dead after %s attempts",
+			    j->id, j->q->name, r->element[2]->str);
+		else if (r->type == REDIS_REPLY_ARRAY && r->elements == 3) {
+			char buf[64];
+
+			w->retried++;
+			log_info("job %s queue=%s: attempt %s failed, retry "
+			    "in %s", j->id, j->q->name, r->element[2]->str,
+			    duration_format(j->retry_ms, buf, sizeof buf));
+		}
+		break;
+	}
+	worker_forget(w, j);
+}
+
+static void
+worker_send_fail(struct worker *w, struct wjob *j)
+{
+	char delay[24], max[24];
+	const char *argv[6];
+	int argc = 5;
+
+	snprintf(delay, sizeof delay, "%llu", (unsigned long long)j->retry_ms);
+	snprintf(max, sizeof max, "%u", j->jc != NULL ?
+	    j->jc->retry.max_attempts : 1);
+	argv[0] = j->id;
+	argv[1] = j->token;
+	argv[2] = j->error != NULL ? j->error : "";
+	argv[3] = delay;
+	argv[4] = max;
+	if (j->dead)
+		argv[argc++] = "dead";
+	if (rconn_fcall(w->cmd, WORKER_CMD_TIMEOUT_MS, worker_failed_cb, j,
+	    "redjob_fail", j->q->base, argc, argv, NULL) == 0)
+		j->inflight = 1;
+}
+
+static void
+worker_requeued_cb(struct rconn *rc, redisReply *r, void *arg)
+{
+	struct wjob *j = arg;
+	struct worker *w = j->w;
+	enum rconn_class class = rconn_classify(r);
+
+	(void)rc;
+	j->inflight = 0;
+	if (class == RCONN_CONN)
+		return;
+	if (class != RCONN_OK) {
+		log_warnx("job %s: requeue failed: %s; retrying", j->id, r->str);
+		worker_timer(w->retry_ev, WORKER_RETRY_MS);
+		return;
+	}
+	log_info("job %s queue=%s: put back in the queue", j->id, j->q->name);
+	worker_forget(w, j);
+}
+
+static void
+worker_send_requeue(struct worker *w, struct wjob *j)
+{
+	const char *argv[4] = { "0", "shutdown", j->id, j->token };
+
+	if (rconn_fcall(w->cmd, WORKER_CMD_TIMEOUT_MS, worker_requeued_cb, j,
+	    "redjob_requeue", j->q->base, 4, argv, NULL) == 0)
+		j->inflight = 1;
+}
+
+/* Send every finishing call that is queued and not in flight. */
+static void
+worker_flush(struct worker *w)
+{
+	struct wjob *j, *t;
+	size_t i;
+
+	if (!rconn_ready(w->cmd))
+		return;
+	for (i = 0; i < w->nqueues; i++)
+		worker_send_acks(w, &w->queues[i]);
+	TAILQ_FOREACH_SAFE(j, &w->jobs, entry, t) {
+		if (j->inflight)
+			continue;
+		if (j->state == WJOB_FAIL)
+			worker_send_fail(w, j);
+		else if (j->state == WJOB_REQUEUE)
+			worker_send_requeue(w, j);
+	}
+}
+
+/* ---------------------------------------------------------------------
+ * Handlers.
+ */
+
+/* Build the handler's environment: scrubbed, REDJOB_*, then env:. */
+static char **
+worker_env(const struct wjob *j)
+{
+	const struct job_conf *jc = j->jc;
+	char **env;
+	size_t n = 0, i;
+
+	env = xcalloc(12 + jc->nenv, sizeof *env);
+	xasprintf(&env[n++], "PATH=/usr/local/bin:/usr/bin:/bin");
+	xasprintf(&env[n++], "REDJOB_JOB_ID=%s", j->id);
+	xasprintf(&env[n++], "REDJOB_JOB_TYPE=%s", j->type);
+	xasprintf(&env[n++], "REDJOB_QUEUE=%s", j->q->name);
+	xasprintf(&env[n++], "REDJOB_ATTEMPT=%u", j->attempts + 1);
+	xasprintf(&env[n++], "REDJOB_MAX_ATTEMPTS=%u", j->max_attempts != 0 ?
+	    j->max_attempts : jc->retry.max_attempts);
+	xasprintf(&env[n++], "REDJOB_KEY=%s", j->key != NULL ? j->key : "");
+	for (i = 0; i < jc->nenv; i++)
+		xasprintf(&env[n++], "%s=%s", jc->env[i].name,
+		    jc->env[i].value);
+	env[n] = NULL;
+	return env;
+}
+
+static void
+worker_env_free(char **env)
+{
+	size_t i;
+
+	for (i = 0; env[i] != NULL; i++)
+		free(env[i]);
+	free(env);
+}
+
+/* Record a failed attempt: retried with backoff, or dead if permanent. */
+static void
+worker_fail(struct worker *w, struct wjob *j, int dead, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static void
+worker_fail(struct worker *w, struct wjob *j, int dead, const char *fmt, ...)
+{
+	va_list ap;
+	char *msg;
+
+	va_start(ap, fmt);
+	if (vasprintf(&msg, fmt, ap) < 0)
+		fatalx("out of memory");
+	va_end(ap);
+	w->failed++;
+	j->state = WJOB_FAIL;
+	j->dead = dead;
+	j->error = msg;
+	j->retry_ms = j->jc != NULL ? backoff_delay(&j->jc->retry,
+	    j->attempts + 1, backoff_random()) : 0;
+	log_warnx("job %s queue=%s type=%s: %.*s", j->id, j->q->name, j->type,
+	    (int)strcspn(msg, "\n"), msg);
+	worker_flush(w);
+}
+
+static void
+worker_handler_done_cb(const struct handler_result *res, void *arg)
+{
+	struct wjob *j = arg;
+	struct worker *w = j->w;
+	const char *tail = res->stderr_len > 0 ? res->stderr_tail : "";
+	char dur[64];
+
+	if (j->h != NULL)
+		channel_send(w->chan_fd, "PG- %ld", (long)handler_exec_pid(j->h));
+	j->h = NULL;
+	w->running--;
+	if (w->ready_sent)
+		channel_send(w->chan_fd, "HB %u %llu %llu %llu", w->running,
+		    w->done, w->failed, w->retried);
+	if (j->lease_lost) {
+		/* Another worker holds it now: nothing is ours to record. */
+		worker_forget(w, j);
+		worker_kick(w);
+		return;
+	}
+	switch (res->outcome) {
+	case HANDLER_EXITED:
+		if (res->status == 0) {
+			log_info("job %s queue=%s type=%s: done in %s", j->id,
+			    j->q->name, j->type, duration_format(
+			    res->duration_ms, dur, sizeof dur));
+			j->state = WJOB_ACK;
+			worker_flush(w);
+		} else if (res->status == EX_DATAERR)
+			worker_fail(w, j, 1, "permanent failure (exit 65)%s%s",
+			    *tail != '\0' ? ": " : "", tail);
+		else
+			worker_fail(w, j, 0, "exit %d%s%s", res->status,
+			    *tail != '\0' ? ": " : "", tail);
+		break;
+	case HANDLER_SIGNALED:
+		worker_fail(w, j, 0, "killed by signal %d (%s)%s%s",
+		    res->status, strsignal(res->status),
+		    *tail != '\0' ? ": " : "", tail);
+		break;
+	case HANDLER_TIMEOUT:
+		worker_fail(w, j, 0, "timed out after %s%s%s",
+		    duration_format(j->jc->timeout_ms, dur, sizeof dur),
+		    *tail != '\0' ? ": " : "", tail);
+		break;
+	case HANDLER_STOPPED:
+		/* Stopped by shutdown: back to the queue at once. */
+		j->state = WJOB_REQUEUE;
+		worker_flush(w);
+		break;
+	case HANDLER_EXEC_FAILED:
+		worker_fail(w, j, 0, "%s", tail);
+		break;
+	}
+	worker_kick(w);
+}
+
+/* Start the handler of a claimed job, or fail the job saying why not. */
+static void
+worker_start(struct worker *w, struct wjob *j)
+{
+	struct handler_exec_spec spec;
+	char **env, *cause = NULL;
+
+	j->jc = config_find_job(w->cfg, j->type);
+	if (j->jc == NULL) {
+		worker_fail(w, j, 1, "unknown job type \"%s\": no such job in "
+		    "%s", j->type, w->cfg->path);
+		return;
+	}
+	if (j->jc->exec == NULL) {
+		/* XXX plugin handlers: issue 3, not built yet. */
+		worker_fail(w, j, 1, "job type \"%s\" has a plugin handler, "
+		    "which this redjobd cannot run yet", j->type);
+		return;
+	}
+	memset(&spec, 0, sizeof spec);
+	env = worker_env(j);
+	spec.argv = j->jc->exec;
+	spec.envp = env;
+	spec.cwd = j->jc->cwd;
+	spec.stdin_data = j->payload;
+	spec.stdin_len = j->payload_len;
+	spec.timeout_ms = j->jc->timeout_ms;
+	spec.kill_grace_ms = WORKER_KILL_GRACE_MS;
+	spec.log_id = j->id;
+	j->h = handler_exec_start(w->base, &spec, worker_handler_done_cb, j,
+	    &cause);
+	worker_env_free(env);
+	if (j->h == NULL) {
+		worker_fail(w, j, 0, "cannot start the handler: %s", cause);
+		free(cause);
+		return;
+	}
+	w->running++;
+	channel_send(w->chan_fd, "PG+ %ld", (long)handler_exec_pid(j->h));
+	log_debug("job %s queue=%s type=%s: started (attempt %u)", j->id,
+	    j->q->name, j->type, j->attempts + 1);
+}
+
+/* ---------------------------------------------------------------------
+ * Claiming and sleeping.
+ */
+
+/* Copy a reply string; NULL if it is not one. */
+static char *
+worker_str(const redisReply *r, size_t *len)
+{
+	if (r->type != REDIS_REPLY_STRING)
+		return NULL;
+	if (len != NULL)
+		*len = r->len;
+	return xmemdup(r->str, r->len);
+}
+
+static unsigned
+worker_uint(const redisReply *r)
+{
+	unsigned long v;
+
+	if (r->type == REDIS_REPLY_INTEGER)
+		return r->integer < 0 ? 0 : (unsigned)r->integer;
+	if (r->type != REDIS_REPLY_STRING)
+		return 0;
+	v = strtoul(r->str, NULL, 10);
+	return v > UINT_MAX ? UINT_MAX : (unsigned)v;
+}
+
+struct claim_call {
+	struct worker	*w;
+	struct wqueue	*q;
+	unsigned	 asked;
+	char		 token[40];
+};
+
+/*
+ * The claim reply: {now, next_wake, job...}. Each job is {id, type,
+ * payload, key, attempts, max_attempts, stalls, due}.
+ */
+static void
+worker_claimed_cb(struct rconn *rc, redisReply *r, void *arg)
+{
+	struct claim_call *c = arg;
+	struct worker *w = c->w;
+	struct wqueue *q = c->q;
+	long long now, next;
+	size_t i, got = 0;
+
+	(void)rc;
+	w->claiming = 0;
+	switch (rconn_classify(r)) {
+	case RCONN_CONN:
+		/*
+		 * The call may have run: any job it leased to our token
+		 * comes back after the lease, as a stall.
+		 */
+		free(c);
+		return;
+	case RCONN_OK:
+		break;
+	default:
+		log_warnx("claim on queue %s: %s", q->name, r->str);
+		w->retry_at = worker_now() + WORKER_RETRY_MS;
+		worker_timer(w->retry_ev, WORKER_RETRY_MS);
+		free(c);
+		return;
+	}
+	if (r->type != REDIS_REPLY_ARRAY || r->elements < 2) {
+		log_warnx("claim on queue %s: unexpected reply", q->name);
+		free(c);
+		return;
+	}
+	now = strtoll(r->element[0]->str, NULL, 10);
+	next = strtoll(r->element[1]->str, NULL, 10);
+	for (i = 2; i < r->elements; i++) {
+		redisReply *e = r->element[i];
+		struct wjob *j;
+
+		got++;
+		j = xcalloc(1, sizeof *j);
+		j->w = w;
+		j->q = q;
+		j->token = xstrdup(c->token);
+		TAILQ_INSERT_TAIL(&w->jobs, j, entry);
+		w->held++;
+		if (e->type != REDIS_REPLY_ARRAY || e->elements < 8 ||
+		    (j->id = worker_str(e->element[0], NULL)) == NULL) {
+			log_warnx("claim on queue %s: malformed job entry "
+			    "(left to its lease)", q->name);
+			worker_forget(w, j);
+			continue;
+		}
+		j->type = worker_str(e->element[1], NULL);
+		j->payload = worker_str(e->element[2], &j->payload_len);
+		j->key = worker_str(e->element[3], NULL);
+		if (j->key != NULL && *j->key == '\0') {
+			free(j->key);
+			j->key = NULL;
+		}
+		j->attempts = worker_uint(e->element[4]);
+		j->max_attempts = worker_uint(e->element[5]);
+		if (j->type == NULL || j->payload == NULL) {
+			j->type = j->type != NULL ? j->type : xstrdup("?");
+			worker_fail(w, j, 1, "malformed job: its type or payload "
+			    "is missing or not a string");
+			continue;
+		}
+		worker_start(w, j);
+	}
+	/*
+	 * Fewer than asked: the queue has nothing more due now. Sleep on it
+	 * until its next due time or lease expiry (server time, applied as
+	 * a delay so our clock's offset does not matter).
+	 */
+	if (got < c->asked) {
+		if (next < 0)
+			q->due_at = UINT64_MAX;
+		else
+			q->due_at = worker_now() + (uint64_t)(next > now ?
+			    next - now : 0);
+	}
+	free(c);
+	worker_kick(w);
+}
+
+/* Choose the next queue to claim from: smooth weighted round robin
+ * (nginx's upstream balancing) among the queues with work due. */
+static struct wqueue *
+worker_pick(struct worker *w, uint64_t now)
+{
+	struct wqueue *best = NULL, *q;
+	int total = 0;
+	size_t i;
+
+	for (i = 0; i < w->nqueues; i++) {
+		q = &w->queues[i];
+		if (q->due_at > now)
+			continue;
+		q->current += q->weight;
+		total += q->weight;
+		if (best == NULL || q->current > best->current)
+			best = q;
+	}
+	if (best != NULL)
+		best->current -= total;
+	return best;
+}
+
+static void	worker_sleep(struct worker *);
+
+/* Claim from a due queue if a slot is free, else sleep. */
+static void
+worker_claim(struct worker *w)
+{
+	struct claim_call *c;
+	struct wqueue *q;
+	uint64_t now = worker_now();
+	unsigned free_slots, n;
+	char count[16], lease[24], stalls[16];
+	const char *argv[5];
+
+	if (w->draining || w->claiming || !rconn_ready(w->cmd) ||
+	    now < w->retry_at)
+		return;
+	if (w->running >= w->cfg->concurrency)
+		return;
+	free_slots = w->cfg->concurrency - w->running;
+	if ((q = worker_pick(w, now)) == NULL) {
+		worker_sleep(w);
+		return;
+	}
+	n = free_slots < w->cfg->batch ? free_slots : w->cfg->batch;
+	c = xcalloc(1, sizeof *c);
+	c->w = w;
+	c->q = q;
+	c->asked = n;
+	worker_token(c->token, sizeof c->token);
+	snprintf(count, sizeof count, "%u", n);
+	snprintf(lease, sizeof lease, "%llu",
+	    (unsigned long long)w->cfg->lease_ms);
+	snprintf(stalls, sizeof stalls, "%u", w->cfg->max_stalls);
+	argv[0] = count;
+	argv[1] = lease;
+	argv[2] = stalls;
+	argv[3] = c->token;
+	argv[4] = w->name;
+	if (rconn_fcall(w->cmd, WORKER_CMD_TIMEOUT_MS, worker_claimed_cb, c,
+	    "redjob_claim", q->base, 5, argv, NULL) != 0) {
+		free(c);
+		return;
+	}
+	w->claiming = 1;
+}
+
+static void
+worker_woken_cb(struct rconn *rc, redisReply *r, void *arg)
+{
+	struct worker *w = arg;
+	size_t i;
+
+	(void)rc;
+	w->sleeping = 0;
+	if (r == NULL)
+		return;		/* reconnecting; on_ready kicks */
+	if (r->type == REDIS_REPLY_ERROR) {
+		log_warnx("waiting for jobs: %s", r->str);
+		worker_timer(w->retry_ev, WORKER_RETRY_MS);
+		return;
+	}
+	if (r->type == REDIS_REPLY_ARRAY && r->elements >= 1 &&
+	    r->element[0]->type == REDIS_REPLY_STRING) {
+		/* A marker: that queue has work (or was resumed). */
+		for (i = 0; i < w->nqueues; i++) {
+			if (strcmp(w->queues[i].wake_key,
+			    r->element[0]->str) == 0)
+				w->queues[i].due_at = 0;
+		}
+	}
+	worker_kick(w);
+}
+
+/*
+ * Nothing is due: block on every queue's wake marker until the earliest
+ * known due time, at most 10 s. The cap is the keep-alive, and rconn's
+ * deadline on the command (the block plus slack) is the watchdog that
+ * rebuilds a connection silently dropped by the network.
+ */
+static void
+worker_sleep(struct worker *w)
+{
+	uint64_t now = worker_now(), until = UINT64_MAX, ms;
+	const char **argv;
+	char timeout[32];
+	size_t i;
+
+	if (w->sleeping || w->wake == NULL || !rconn_ready(w->wake))
+		return;
+	for (i = 0; i < w->nqueues; i++) {
+		if (w->queues[i].due_at < until)
+			until = w->queues[i].due_at;
+	}
+	ms = until > now ? until - now : 0;
+	if (ms > WORKER_BLOCK_MAX_MS)
+		ms = WORKER_BLOCK_MAX_MS;
+	if (ms == 0)
+		ms = 1;
+	snprintf(timeout, sizeof timeout, "%llu.%03llu",
+	    (unsigned long long)(ms / 1000), (unsigned long long)(ms % 1000));
+	argv = xcalloc(w->nqueues + 2, sizeof *argv);
+	argv[0] = "BZPOPMIN";
+	for (i = 0; i < w->nqueues; i++)
+		argv[i + 1] = w->queues[i].wake_key;
+	argv[w->nqueues + 1] = timeout;
+	if (rconn_command(w->wake, ms + WORKER_BLOCK_SLACK_MS, worker_woken_cb,
+	    w, (int)w->nqueues + 2, argv, NULL) == 0)
+		w->sleeping = 1;
+	free(argv);
+}
+
+static void
+worker_kick_cb(evutil_socket_t fd, short events, void *arg)
+{
+	(void)fd;
+	(void)events;
+	worker_claim(arg);
+}
+
+/* Look for work soon, from the loop (never re-entrantly). */
+static void
+worker_kick(struct worker *w)
+{
+	event_active(w->kick_ev, EV_TIMEOUT, 0);
+}
+
+static void
+worker_retry_cb(evutil_socket_t fd, short events, void *arg)
+{
+	struct worker *w = arg;
+
+	(void)fd;
+	(void)events;
+	worker_flush(w);
+	worker_kick(w);
+}
+
+/* ---------------------------------------------------------------------
+ * Leases.
+ */
+
+struct renew_call {
+	struct worker	*w;
+	char	       **ids;
+	size_t		 n;
+};
+
+static void
+worker_renewed_cb(struct rconn *rc, redisReply *r, void *arg)
+{
+	struct renew_call *c = arg;
+	struct worker *w = c->w;
+	struct wjob *j;
+	size_t i;
+
+	(void)rc;
+	if (r != NULL && r->type == REDIS_REPLY_ARRAY) {
+		for (i = 0; i < c->n && i < r->elements; i++) {
+			if (r->element[i]->integer != 0)
+				continue;
+			TAILQ_FOREACH(j, &w->jobs, entry) {
+				if (strcmp(j->id, c->ids[i]) != 0 ||
+				    j->lease_lost)
+					continue;
+				j->lease_lost = 1;
+				log_warnx("job %s: the lease was lost (reclaimed "
+				    "or removed); stopping its handler", j->id);
+				if (j->h != NULL)
+					handler_exec_stop(j->h);
+				else if (!j->inflight)
+					worker_forget(w, j);
+				break;
+			}
+		}
+	} else if (r != NULL && r->type == REDIS_REPLY_ERROR)
+		log_warnx("renewing leases: %s", r->str);
+	for (i = 0; i < c->n; i++)
+		free(c->ids[i]);
+	free(c->ids);
+	free(c);
+}
+
+/*
+ * Renew the lease of every job we hold, one call per queue (up to 500
+ * jobs each), every third of the lease: a renewal can fail twice before
+ * the lease runs out.
+ */
+static void
+worker_renew_cb(evutil_socket_t fd, short events, void *arg)
+{
+	struct worker *w = arg;
+	struct renew_call *c;
+	struct wjob *j;
+	const char **argv;
+	char lease[24];
+	size_t qi, n;
+
+	(void)fd;
+	(void)events;
+	worker_timer(w->renew_ev, w->cfg->lease_ms / 3);
+	if (!rconn_ready(w->cmd) || w->held == 0)
+		return;
+	snprintf(lease, sizeof lease, "%llu",
+	    (unsigned long long)w->cfg->lease_ms);
+	argv = xcalloc(1 + 2 * WORKER_BATCH_MAX, sizeof *argv);
+	for (qi = 0; qi < w->nqueues; qi++) {
+		struct wqueue *q = &w->queues[qi];
+
+		j = TAILQ_FIRST(&w->jobs);
+		while (j != NULL) {
+			c = xcalloc(1, sizeof *c);
+			c->w = w;
+			c->ids = xcalloc(WORKER_BATCH_MAX, sizeof *c->ids);
+			argv[0] = lease;
+			for (n = 0; j != NULL && n < WORKER_BATCH_MAX;
+			    j = TAILQ_NEXT(j, entry)) {
+				if (j->q != q || j->lease_lost)
+					continue;
+				c->ids[n] = xstrdup(j->id);
+				argv[1 + 2 * n] = j->id;
+				argv[2 + 2 * n] = j->token;
+				n++;
+			}
+			c->n = n;
+			if (n == 0 || rconn_fcall(w->cmd, WORKER_CMD_TIMEOUT_MS,
+			    worker_renewed_cb, c, "redjob_extend", q->base,
+			    (int)(1 + 2 * n), argv, NULL) != 0) {
+				while (n > 0)
+					free(c->ids[--n]);
+				free(c->ids);
+				free(c);
+			}
+		}
+	}
+	free(argv);
+}
+
+/* ---------------------------------------------------------------------
+ * Connections, the supervisor, signals, shutdown.
+ */
+
+static void
+worker_cmd_ready_cb(struct rconn *rc, void *arg)
+{
+	struct worker *w = arg;
+	size_t i;
+
+	(void)rc;
+	if (!w->ready_sent) {
+		w->ready_sent = 1;
+		channel_send(w->chan_fd, "READY");
+		log_info("ready: %zu queue%s, %u slots", w->nqueues,
+		    w->nqueues == 1 ? "" : "s", w->cfg->concurrency);
+	}
+	/* After an outage every queue may have work. */
+	for (i = 0; i < w->nqueues; i++)
+		w->queues[i].due_at = 0;
+	worker_flush(w);
+	worker_kick(w);
+}
+
+static void
+worker_wake_ready_cb(struct rconn *rc, void *arg)
+{
+	(void)rc;
+	worker_kick(arg);
+}
+
+static void
+worker_fatal_cb(struct rconn *rc, void *arg)
+{
+	struct worker *w = arg;
+
+	(void)rc;
+	w->exit_status = EX_CONFIG;
+	event_base_loopbreak(w->base);
+}
+
+/* Leave the loop once draining is over and nothing is held. */
+static void
+worker_check_exit(struct worker *w)
+{
+	if (w->draining && w->held == 0)
+		event_base_loopbreak(w->base);
+}
+
+static void
+worker_drain_timeout_cb(evutil_socket_t fd, short events, void *arg)
+{
+	struct worker *w = arg;
+	struct wjob *j;
+	unsigned n = 0;
+
+	(void)fd;
+	(void)events;
+	TAILQ_FOREACH(j, &w->jobs, entry) {
+		if (j->h != NULL) {
+			handler_exec_stop(j->h);
+			n++;
+		}
+	}
+	if (n > 0)
+		log_info("shutdown timeout: stopping %u handler%s and putting "
+		    "their jobs back", n, n == 1 ? "" : "s");
+	worker_timer(w->exit_ev, WORKER_KILL_GRACE_MS + WORKER_EXIT_GRACE_MS);
+}
+
+static void
+worker_exit_cb(evutil_socket_t fd, short events, void *arg)
+{
+	struct worker *w = arg;
+
+	(void)fd;
+	(void)events;
+	log_warnx("could not finish %u job%s in Redis before exiting; their "
+	    "leases will return them", w->held, w->held == 1 ? "" : "s");
+	event_base_loopbreak(w->base);
+}
+
+/*
+ * Stop claiming and let the running jobs finish. A stop (SIGTERM, or STOP
+ * from the supervisor) gives them shutdown_timeout, then stops their
+ * handlers and puts the jobs back. A drain for a reload gives them their
+ * own timeout: nobody is waiting, and a job stopped half-way would run
+ * twice.
+ */
+static void
+worker_drain(struct worker *w, const char *why, int bounded)
+{
+	if (w->draining && (!bounded || evtimer_pending(w->drain_ev, NULL)))
+		return;
+	if (!w->draining)
+		log_info("%s: finishing %u running job%s", why, w->running,
+		    w->running == 1 ? "" : "s");
+	w->draining = 1;
+	rconn_free(w->wake);
+	w->wake = NULL;
+	if (bounded)
+		worker_timer(w->drain_ev, w->cfg->shutdown_timeout_ms);
+	worker_check_exit(w);
+}
+
+static void
+worker_signal_cb(evutil_socket_t sig, short events, void *arg)
+{
+	(void)events;
+	worker_drain(arg, sig == SIGINT ? "interrupted" : "terminating", 1);
+}
+
+static void
+worker_chan_cb(evutil_socket_t fd, short events, void *arg)
+{
+	struct worker *w = arg;
+	char buf[CHANNEL_MAX];
+	int n;
+
+	(void)events;
+	while ((n = channel_recv(fd, buf, sizeof buf)) > 0) {
+		if (strcmp(buf, "DRAIN") == 0)
+			worker_drain(w, "replaced by a reload", 0);
+		else if (strcmp(buf, "STOP") == 0)
+			worker_drain(w, "stopping", 1);
+	}
+	if (n == 0) {
+		/* The supervisor is gone: do not outlive it. */
+		event_del(w->chan_ev);
+		worker_drain(w, "the supervisor exited", 1);
+	}
+}
+
+static void
+worker_hb_cb(evutil_socket_t fd, short events, void *arg)
+{
+	struct worker *w = arg;
+
+	(void)fd;
+	(void)events;
+	if (w->ready_sent)
+		channel_send(w->chan_fd, "HB %u %llu %llu %llu", w->running,
+		    w->done, w->failed, w->retried);
+}
+
+static void
+worker_queues(struct worker *w)
+{
+	const struct config *cfg = w->cfg;
+	size_t i;
+
+	w->nqueues = cfg->nqueues;
+	w->queues = xcalloc(cfg->nqueues, sizeof *w->queues);
+	for (i = 0; i < cfg->nqueues; i++) {
+		struct wqueue *q = &w->queues[i];
+
+		q->name = cfg->queues[i].name;
+		q->weight = (int)cfg->queues[i].weight;
+		xasprintf(&q->base, "%s:{%s}", cfg->namespace, q->name);
+		xasprintf(&q->wake_key, "%s:wake", q->base);
+	}
+}
+
+/*
+ * The worker's main: runs the loop until drained. Called in the child
+ * right after fork, with default signal dispositions.
+ */
+int
+worker_main(const struct config *cfg, int index, unsigned generation,
+    int chan_fd)
+{
+	struct worker *w;
+	struct rconn_opts o;
+	char *url, *cause = NULL, host[64], name[160];
+	struct timeval hb = { 1, 0 };
+	struct wjob *j;
+	int status;
+	size_t i;
+
+	w = xcalloc(1, sizeof *w);
+	w->cfg = cfg;
+	w->index = index;
+	w->generation = generation;
+	w->chan_fd = chan_fd;
+	TAILQ_INIT(&w->jobs);
+	if (gethostname(host, sizeof host) != 0)
+		snprintf(host, sizeof host, "localhost");
+	host[sizeof host - 1] = '\0';
+	snprintf(w->name, sizeof w->name, "%s:%ld:w%d", host, (long)getpid(),
+	    index);
+	signal(SIGPIPE, SIG_IGN);
+	signal(SIGHUP, SIG_IGN);
+
+	if ((w->base = event_base_new()) == NULL)
+		fatalx("event_base_new failed");
+	if (handler_exec_init(w->base) != 0)
+		fatalx("cannot watch handler processes");
+	worker_queues(w);
+	w->kick_ev = event_new(w->base, -1, 0, worker_kick_cb, w);
+	w->retry_ev = evtimer_new(w->base, worker_retry_cb, w);
+	w->renew_ev = evtimer_new(w->base, worker_renew_cb, w);
+	w->drain_ev = evtimer_new(w->base, worker_drain_timeout_cb, w);
+	w->exit_ev = evtimer_new(w->base, worker_exit_cb, w);
+	w->hb_ev = event_new(w->base, -1, EV_PERSIST, worker_hb_cb, w);
+	w->sigterm_ev = evsignal_new(w->base, SIGTERM, worker_signal_cb, w);
+	w->sigint_ev = evsignal_new(w->base, SIGINT, worker_signal_cb, w);
+	evsignal_add(w->sigterm_ev, NULL);
+	evsignal_add(w->sigint_ev, NULL);
+	event_add(w->hb_ev, &hb);
+	worker_timer(w->renew_ev, cfg->lease_ms / 3);
+	if (chan_fd >= 0) {
+		w->chan_ev = event_new(w->base, chan_fd, EV_READ | EV_PERSIST,
+		    worker_chan_cb, w);
+		event_add(w->chan_ev, NULL);
+	}
+
+	url = config_redis_url(cfg);
+	memset(&o, 0, sizeof o);
+	o.url = url;
+	o.password = cfg->password;
+	o.arg = w;
+	o.on_fatal = worker_fatal_cb;
+	snprintf(name, sizeof name, "redjob-worker-%d", index);
+	o.name = name;
+	o.load_library = 1;
+	o.on_ready = worker_cmd_ready_cb;
+	if ((w->cmd = rconn_create(w->base, &o, &cause)) == NULL)
+		fatalx("%s", cause);
+	snprintf(name, sizeof name, "redjob-worker-%d-wait", index);
+	o.load_library = 0;
+	o.on_ready = worker_wake_ready_cb;
+	if ((w->wake = rconn_create(w->base, &o, &cause)) == NULL)
+		fatalx("%s", cause);
+	free(url);
+
+	event_base_dispatch(w->base);
+	status = w->exit_status;
+
+	/* Whatever is still held goes back by its lease. */
+	while ((j = TAILQ_FIRST(&w->jobs)) != NULL) {
+		TAILQ_REMOVE(&w->jobs, j, entry);
+		wjob_free(j);
+	}
+	rconn_free(w->cmd);
+	rconn_free(w->wake);
+	handler_exec_shutdown();
+	event_free(w->kick_ev);
+	event_free(w->retry_ev);
+	event_free(w->renew_ev);
+	event_free(w->drain_ev);
+	event_free(w->exit_ev);
+	event_free(w->hb_ev);
+	event_free(w->sigterm_ev);
+	event_free(w->sigint_ev);
+	if (w->chan_ev != NULL)
+		event_free(w->chan_ev);
+	for (i = 0; i < w->nqueues; i++) {
+		free(w->queues[i].base);
+		free(w->queues[i].wake_key);
+	}
+	free(w->queues);
+	event_base_free(w->base);
+	free(w);
+	log_info("exiting");
+	return status;
+}
