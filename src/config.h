@@ -8,14 +8,6 @@
 #ifndef REDJOB_CONFIG_H
 #define REDJOB_CONFIG_H
 
-/*
- * XXX Transitional: files that still include "config.h" first meaning the
- * autoconf header get it here. The autoconf header is now "autoconf.h"
- * (our config module owns the name config.h); remove once every file
- * includes "autoconf.h" first.
- */
-#include "autoconf.h"
-
 #include <stddef.h>
 #include <stdint.h>
 
@@ -23,7 +15,7 @@
 
 struct diag {
 	char		*file;
-	unsigned	 line;		/* 1-based */
+	unsigned	 line;		/* 1-based; 0: the whole file */
 	unsigned	 col;		/* 1-based */
 	char		*msg;
 };
@@ -114,7 +106,7 @@ struct config {
 	char			*password;	/* from password_file, or NULL */
 	char			*namespace;	/* default "redjob" */
 	char			*embedded_dir;	/* embedded: {dir: ...}, or NULL */
-	char			*embedded_socket; /* default run dir/redis.sock */
+	char			*embedded_socket; /* default DIR/redis.sock */
 	char			*embedded_server; /* redis-server binary */
 	/* daemon: */
 	unsigned		 workers;	/* default 2 */
@@ -122,7 +114,7 @@ struct config {
 	uint64_t		 shutdown_timeout_ms;	/* default 30s */
 	uint64_t		 lease_ms;	/* default 30s */
 	unsigned		 max_stalls;	/* default 3 */
-	unsigned		 batch;		/* claim batch; default concurrency */
+	unsigned		 batch;		/* default concurrency, <= 1000 */
 	uint64_t		 max_payload;	/* default 512 KiB */
 	int			 log_level;	/* enum log_level, default info */
 	/* sections: */
@@ -142,7 +134,10 @@ struct config {
 struct config	*config_load(const char *path, struct diags *d);
 void		 config_free(struct config *cfg);
 
-/* The redis URL to connect to: url, or unix://SOCKET for embedded. */
+/*
+ * The redis URL to connect to: url, or unix://SOCKET for embedded. The
+ * password from password_file is not in it (cfg->password). Caller frees.
+ */
 char		*config_redis_url(const struct config *cfg);
 
 const struct job_conf *config_find_job(const struct config *cfg,
