@@ -1,0 +1,181 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * The commands that change one job or one queue: retry, rm, pause and
+ * resume. Each is one call of one library function, so each is atomic,
+ * and each prints one line saying what happened, e.g. "retry: mail:42
+ * was dead, now ready".
+ */
+#include "autoconf.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <hiredis/hiredis.h>
+
+#include "redjob.h"
+#include "client.h"
+#include "cmd.h"
+
+static int	cmd_admin_job(struct cmd_ctx *, const struct cmd_entry *, int,
+		    char **);
+static int	cmd_admin_queue(struct cmd_ctx *, const struct cmd_entry *,
+		    int, char **);
+
+const struct cmd_entry cmd_retry_entry = {
+	"retry",
+	"ID",
+	"make a dead or scheduled job due now",
+	"Make the job ID due now. A dead job comes back with its attempts\n"
+	"reset to zero; a scheduled job runs now instead of later. A running\n"
+	"job cannot be retried.\n"
+	"\n"
+	"Examples:\n"
+	"  redjob retry mail:42\n"
+	"  redjob ls --json mail --state dead | jq -r '.[].id' |\n"
+	"      xargs -n1 redjob retry\n",
+	cmd_admin_job
+};
+
+const struct cmd_entry cmd_rm_entry = {
+	"rm",
+	"ID",
+	"delete a job",
+	"Delete the job ID, whatever its state. A running job's handler is\n"
+	"not stopped, but its result is refused when it finishes.\n"
+	"\n"
+	"Example:\n"
+	"  redjob rm mail:42\n",
+	cmd_admin_job
+};
+
+const struct cmd_entry cmd_pause_entry = {
+	"pause",
+	"QUEUE",
+	"stop workers claiming from a queue",
+	"Pause QUEUE: it keeps accepting jobs, but no worker claims any until\n"
+	"it is resumed. Running jobs carry on. \"redjob stats\" marks it\n"
+	"\"paused\".\n"
+	"\n"
+	"Example:\n"
+	"  redjob pause mail\n",
+	cmd_admin_queue
+};
+
+const struct cmd_entry cmd_resume_entry = {
+	"resume",
+	"QUEUE",
+	"let workers claim from a paused queue again",
+	"Resume a paused QUEUE and wake the workers that serve it.\n"
+	"\n"
+	"Example:\n"
+	"  redjob resume mail\n",
+	cmd_admin_queue
+};
+
+/* Parse the options every admin command shares: only --help. */
+static int
+cmd_admin_options(const struct cmd_entry *self, int *argc, char ***argv,
+    const char *what)
+{
+	static const struct option longopts[] = {
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 }
+	};
+	int ch;
+
+	while ((ch = getopt_long(*argc, *argv, ":h", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'h':
+			cmd_help(self);
+			return -1;
+		default:
+			cmd_bad_option(self, ch, *argv);
+			return CMD_USAGE;
+		}
+	}
+	*argc -= optind;
+	*argv += optind;
+	if (*argc != 1) {
+		cmd_usage(self, *argc == 0 ? "missing the %s" :
+		    "%s takes one argument", *argc == 0 ? what : self->name);
+		return CMD_USAGE;
+	}
+	return 0;
+}
+
+/* retry ID, rm ID. */
+static int
+cmd_admin_job(struct cmd_ctx *ctx, const struct cmd_entry *self, int argc,
+    char **argv)
+{
+	const char *id, *fn, *was;
+	char queue[REDJOB_ID_MAX];
+	redisReply *r;
+	int rc;
+
+	if ((rc = cmd_admin_options(self, &argc, &argv, "job id")) != 0)
+		return rc < 0 ? CMD_OK : rc;
+	id = argv[0];
+	if (cmd_check_id(self, id, queue, sizeof queue) != 0)
+		return CMD_USAGE;
+	fn = self == &cmd_retry_entry ? "redjob_retry" : "redjob_remove";
+	if (cmd_connect(ctx) == NULL)
+		return CMD_ERROR;
+	if ((r = client_fcall(ctx->client, fn, 0, queue, 1, &id, NULL)) == NULL)
+		return cmd_client_error(ctx);
+	if (r->type != REDIS_REPLY_STRING && r->type != REDIS_REPLY_STATUS) {
+		freeReplyObject(r);
+		return cmd_error("unexpected reply to %s", fn);
+	}
+	was = r->str;
+	if (self == &cmd_retry_entry)
+		printf("retry: %s was %s, now ready\n", id, was);
+	else if (strcmp(was, "running") == 0)
+		printf("rm: %s was running, now removed (its handler is not "
+		    "stopped; its result will be refused)\n", id);
+	else if (strcmp(was, "orphan") == 0)
+		printf("rm: %s was in no queue set, now removed\n", id);
+	else
+		printf("rm: %s was %s, now removed\n", id, was);
+	freeReplyObject(r);
+	return CMD_OK;
+}
+
+/* pause QUEUE, resume QUEUE. */
+static int
+cmd_admin_queue(struct cmd_ctx *ctx, const struct cmd_entry *self, int argc,
+    char **argv)
+{
+	const char *queue, *fn;
+	redisReply *r;
+	long long changed;
+	int rc, pause = self == &cmd_pause_entry;
+
+	if ((rc = cmd_admin_options(self, &argc, &argv, "queue")) != 0)
+		return rc < 0 ? CMD_OK : rc;
+	queue = argv[0];
+	if (cmd_check_queue(self, queue) != 0)
+		return CMD_USAGE;
+	fn = pause ? "redjob_pause" : "redjob_resume";
+	if (cmd_connect(ctx) == NULL)
+		return CMD_ERROR;
+	/* A paused queue with no job yet must still show in stats. */
+	if (pause && client_register_queue(ctx->client, queue) != 0)
+		return cmd_client_error(ctx);
+	if ((r = client_fcall(ctx->client, fn, 0, queue, 0, NULL,
+	    NULL)) == NULL)
+		return cmd_client_error(ctx);
+	if (cmd_reply_int(r, &changed) != 0) {
+		freeReplyObject(r);
+		return cmd_error("unexpected reply to %s", fn);
+	}
+	freeReplyObject(r);
+	if (pause)
+		printf(changed ? "pause: queue %s paused\n" :
+		    "pause: queue %s was already paused\n", queue);
+	else
+		printf(changed ? "resume: queue %s resumed\n" :
+		    "resume: queue %s was not paused\n", queue);
+	return CMD_OK;
+}

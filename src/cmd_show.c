@@ -1,0 +1,369 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * redjob show: every field of one job, from the read-only function
+ * redjob_show. Times are kept in Redis as Unix milliseconds; the human
+ * form prints them as ISO-8601 UTC and the JSON form as integers. A
+ * payload is bytes: it is printed as text only when it is UTF-8 without
+ * control characters (other than newline and tab), so that showing a job
+ * never writes raw binary or terminal escapes to a terminal; otherwise as
+ * a hex dump, and in JSON as "payload_base64" by the same rule, so a
+ * consumer that reads "payload" always gets printable text.
+ */
+#include "autoconf.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <hiredis/hiredis.h>
+#include <jansson.h>
+
+#include "redjob.h"
+#include "client.h"
+#include "cmd.h"
+#include "xmalloc.h"
+
+/* How a field of the job hash is shown. */
+enum show_kind {
+	SHOW_TEXT,
+	SHOW_TIME,		/* Unix ms */
+	SHOW_INT,
+	SHOW_PAYLOAD,
+};
+
+static const struct {
+	const char	*field;
+	enum show_kind	 kind;
+} show_fields[] = {
+	{ "score", SHOW_TIME },
+	{ "created", SHOW_TIME },
+	{ "due", SHOW_TIME },
+	{ "claimed", SHOW_TIME },
+	{ "failed", SHOW_TIME },
+	{ "died", SHOW_TIME },
+	{ "attempts", SHOW_INT },
+	{ "max_attempts", SHOW_INT },
+	{ "stalls", SHOW_INT },
+	{ "payload", SHOW_PAYLOAD },
+};
+
+static int	cmd_show_exec(struct cmd_ctx *, const struct cmd_entry *, int,
+		    char **);
+
+const struct cmd_entry cmd_show_entry = {
+	"show",
+	"[--json] ID",
+	"show every field of a job",
+	"Show every field of the job ID (QUEUE:N, as printed by enqueue):\n"
+	"its state, type, payload, attempts, times and last error. Times are\n"
+	"ISO-8601 UTC; \"score\" is the due time of a ready or scheduled job,\n"
+	"the end of a running job's lease, or a dead job's time of death. A\n"
+	"payload that is not printable UTF-8 text is shown as hex.\n"
+	"\n"
+	"Options:\n"
+	"  --json                   print one JSON object; times are integer\n"
+	"                           Unix milliseconds, the payload is\n"
+	"                           \"payload\" (printable UTF-8 text) or\n"
+	"                           \"payload_base64\" (anything else)\n"
+	"\n"
+	"Examples:\n"
+	"  redjob show mail:42\n"
+	"  redjob show --json mail:42 | jq -r .last_error\n",
+	cmd_show_exec
+};
+
+/* How field is shown. */
+static enum show_kind
+cmd_show_kind(const char *field)
+{
+	size_t i;
+
+	for (i = 0; i < nitems(show_fields); i++) {
+		if (strcmp(show_fields[i].field, field) == 0)
+			return show_fields[i].kind;
+	}
+	return SHOW_TEXT;
+}
+
+/*
+ * Is a payload printable text: UTF-8 with no control character but
+ * newline and tab? Returns 1 or 0.
+ */
+static int
+cmd_show_is_text(const char *s, size_t len)
+{
+	size_t i;
+	unsigned char ch;
+
+	for (i = 0; i < len; i++) {
+		ch = (unsigned char)s[i];
+		if ((ch < 0x20 && ch != '\n' && ch != '\t') || ch == 0x7f)
+			return 0;
+	}
+	return cmd_utf8_valid(s, len);
+}
+
+/* Encode len bytes as base64 with padding. Caller frees. */
+static char *
+cmd_show_base64(const unsigned char *p, size_t len)
+{
+	static const char tab[] =
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	char *out, *o;
+	size_t i;
+	unsigned long v;
+
+	out = o = xreallocarray(NULL, len / 3 + 2, 4);
+	for (i = 0; i + 2 < len; i += 3) {
+		v = (unsigned long)p[i] << 16 | (unsigned long)p[i + 1] << 8 |
+		    p[i + 2];
+		*o++ = tab[(v >> 18) & 63];
+		*o++ = tab[(v >> 12) & 63];
+		*o++ = tab[(v >> 6) & 63];
+		*o++ = tab[v & 63];
+	}
+	if (i < len) {
+		v = (unsigned long)p[i] << 16;
+		if (i + 1 < len)
+			v |= (unsigned long)p[i + 1] << 8;
+		*o++ = tab[(v >> 18) & 63];
+		*o++ = tab[(v >> 12) & 63];
+		*o++ = i + 1 < len ? tab[(v >> 6) & 63] : '=';
+		*o++ = '=';
+	}
+	*o = '\0';
+	return out;
+}
+
+/* Print s on one line, with control characters and bad UTF-8 escaped. */
+static void
+cmd_show_escaped(const char *s, size_t len)
+{
+	size_t i;
+	unsigned char ch;
+
+	if (cmd_utf8_valid(s, len)) {
+		for (i = 0; i < len; i++) {
+			ch = (unsigned char)s[i];
+			if (ch == '\n')
+				fputs("\\n", stdout);
+			else if (ch == '\t')
+				fputs("\\t", stdout);
+			else if (ch == '\\')
+				fputs("\\\\", stdout);
+			else if (ch < 0x20 || ch == 0x7f)
+				printf("\\x%02x", ch);
+			else
+				putchar(ch);
+		}
+		return;
+	}
+	for (i = 0; i < len; i++) {
+		ch = (unsigned char)s[i];
+		if (ch == '\\')
+			fputs("\\\\", stdout);
+		else if (ch < 0x20 || ch >= 0x7f)
+			printf("\\x%02x", ch);
+		else
+			putchar(ch);
+	}
+}
+
+/* Print a binary payload as a hex dump: offset, 16 bytes, ASCII. */
+static void
+cmd_show_hexdump(const unsigned char *p, size_t len)
+{
+	size_t i, j;
+
+	for (i = 0; i < len; i += 16) {
+		printf("  %08zx ", i);
+		for (j = i; j < i + 16; j++) {
+			if (j == i + 8)
+				putchar(' ');
+			if (j < len)
+				printf(" %02x", p[j]);
+			else
+				fputs("   ", stdout);
+		}
+		fputs("  |", stdout);
+		for (j = i; j < i + 16 && j < len; j++)
+			putchar(p[j] >= 0x20 && p[j] < 0x7f ? p[j] : '.');
+		fputs("|\n", stdout);
+	}
+}
+
+/* What the score of a job in state means. */
+static const char *
+cmd_show_score_label(const char *state)
+{
+	if (strcmp(state, "running") == 0)
+		return "lease ends";
+	if (strcmp(state, "dead") == 0)
+		return "died";
+	if (strcmp(state, "orphan") == 0)
+		return "in no set";
+	return "due";
+}
+
+/* Print the job in the human form. */
+static void
+cmd_show_human(const redisReply *r)
+{
+	const redisReply *k, *v, *payload = NULL;
+	const char *state = "";
+	long long n;
+	char buf[64];
+	size_t i;
+
+	for (i = 0; i + 1 < r->elements; i += 2) {
+		if (strcmp(r->element[i]->str, "state") == 0)
+			state = r->element[i + 1]->str;
+	}
+	for (i = 0; i + 1 < r->elements; i += 2) {
+		k = r->element[i];
+		v = r->element[i + 1];
+		switch (cmd_show_kind(k->str)) {
+		case SHOW_PAYLOAD:
+			payload = v;
+			continue;
+		case SHOW_TIME:
+			if (cmd_reply_int(v, &n) != 0)
+				break;
+			printf("%-14s %s", k->str, n < 0 ? "-" :
+			    cmd_format_time(n, buf, sizeof buf));
+			if (strcmp(k->str, "score") == 0)
+				printf(" (%s)", cmd_show_score_label(state));
+			putchar('\n');
+			continue;
+		case SHOW_INT:
+		case SHOW_TEXT:
+			break;
+		}
+		printf("%-14s ", k->str);
+		cmd_show_escaped(v->str, v->len);
+		putchar('\n');
+	}
+	if (payload == NULL)
+		return;
+	if (payload->len == 0)
+		printf("%-14s (empty)\n", "payload");
+	else if (cmd_show_is_text(payload->str, payload->len)) {
+		printf("%-14s (%zu bytes, text)\n", "payload", payload->len);
+		fwrite(payload->str, 1, payload->len, stdout);
+		if (payload->str[payload->len - 1] != '\n')
+			putchar('\n');
+	} else {
+		printf("%-14s (%zu bytes, not printable text; shown as hex, "
+		    "--json gives base64)\n", "payload", payload->len);
+		cmd_show_hexdump((const unsigned char *)payload->str,
+		    payload->len);
+	}
+}
+
+/* Print the job as one JSON object. */
+static int
+cmd_show_json(const redisReply *r)
+{
+	const redisReply *k, *v;
+	json_t *obj;
+	long long n;
+	char *b64;
+	size_t i;
+
+	obj = json_object();
+	for (i = 0; i + 1 < r->elements; i += 2) {
+		k = r->element[i];
+		v = r->element[i + 1];
+		switch (cmd_show_kind(k->str)) {
+		case SHOW_PAYLOAD:
+			if (cmd_show_is_text(v->str, v->len))
+				json_object_set_new(obj, "payload",
+				    json_stringn(v->str, v->len));
+			else {
+				b64 = cmd_show_base64(
+				    (const unsigned char *)v->str, v->len);
+				json_object_set_new(obj, "payload_base64",
+				    json_string(b64));
+				free(b64);
+			}
+			continue;
+		case SHOW_TIME:
+			if (cmd_reply_int(v, &n) != 0)
+				break;
+			/* A job in no set (a torn write) has no score. */
+			json_object_set_new(obj, k->str, n < 0 ? json_null() :
+			    json_integer(n));
+			continue;
+		case SHOW_INT:
+			if (cmd_reply_int(v, &n) != 0)
+				break;
+			json_object_set_new(obj, k->str, json_integer(n));
+			continue;
+		case SHOW_TEXT:
+			break;
+		}
+		json_object_set_new(obj, k->str, cmd_json_text(v->str, v->len));
+	}
+	return cmd_json_print(obj);
+}
+
+/* Parse the options and arguments of show and run it. */
+static int
+cmd_show_exec(struct cmd_ctx *ctx, const struct cmd_entry *self, int argc,
+    char **argv)
+{
+	static const struct option longopts[] = {
+		{ "json", no_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 }
+	};
+	const char *id;
+	char queue[REDJOB_ID_MAX];
+	redisReply *r;
+	size_t i;
+	int ch, json = 0, rc;
+
+	while ((ch = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'j':
+			json = 1;
+			break;
+		case 'h':
+			return cmd_help(self);
+		default:
+			return cmd_bad_option(self, ch, argv);
+		}
+	}
+	argc -= optind;
+	argv += optind;
+	if (argc != 1)
+		return cmd_usage(self, argc == 0 ? "missing the job id" :
+		    "show takes one job id");
+	id = argv[0];
+	if (cmd_check_id(self, id, queue, sizeof queue) != 0)
+		return CMD_USAGE;
+	if (cmd_connect(ctx) == NULL)
+		return CMD_ERROR;
+	if ((r = client_fcall(ctx->client, "redjob_show", 1, queue, 1, &id,
+	    NULL)) == NULL)
+		return cmd_client_error(ctx);
+	if (r->type != REDIS_REPLY_ARRAY || r->elements % 2 != 0) {
+		freeReplyObject(r);
+		return cmd_error("unexpected reply to redjob_show");
+	}
+	for (i = 0; i < r->elements; i++) {
+		if (r->element[i]->type != REDIS_REPLY_STRING) {
+			freeReplyObject(r);
+			return cmd_error("unexpected reply to redjob_show");
+		}
+	}
+	if (json)
+		rc = cmd_show_json(r);
+	else {
+		cmd_show_human(r);
+		rc = CMD_OK;
+	}
+	freeReplyObject(r);
+	return rc;
+}

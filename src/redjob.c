@@ -1,0 +1,605 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * redjob: the command-line client of redjobd. main() parses the global
+ * options (-c FILE, -u URL, -n NAMESPACE), finds the command in the table
+ * and runs it; the commands live in cmd_*.c. This file also holds the
+ * helpers every command shares: the error and usage messages, the lazy
+ * connection, time formatting and JSON output. Every failure ends as one
+ * line on stderr starting "redjob: " and exit status 1, or 2 for a usage
+ * error, as redjob(1) promises.
+ */
+#include "autoconf.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <hiredis/hiredis.h>
+#include <jansson.h>
+
+#include "redjob.h"
+#include "client.h"
+#include "cmd.h"
+#include "config.h"
+#include "url.h"
+#include "xmalloc.h"
+
+static const struct cmd_entry *const cmd_table[] = {
+	&cmd_enqueue_entry,
+	&cmd_stats_entry,
+	&cmd_show_entry,
+	&cmd_ls_entry,
+	&cmd_retry_entry,
+	&cmd_rm_entry,
+	&cmd_pause_entry,
+	&cmd_resume_entry,
+};
+
+static const char redjob_usage_text[] =
+    "usage: redjob [-c FILE] [-u URL] [-n NAMESPACE] COMMAND [ARG...]\n";
+
+static const char redjob_help_text[] =
+    "\n"
+    "The command-line client of redjobd: enqueue jobs, look at queues and\n"
+    "jobs, retry, remove, pause and resume.\n"
+    "\n"
+    "Global options (before the command):\n"
+    "  -c, --config FILE        take the Redis URL, namespace, password and\n"
+    "                           queues from redjobd's YAML file\n"
+    "  -u, --url URL            redis://[[USER]:PASSWORD@]HOST[:PORT][/DB] or\n"
+    "                           unix:///PATH/TO/SOCKET (default: $REDJOB_URL,\n"
+    "                           else redis://127.0.0.1:6379/0)\n"
+    "  -n, --namespace NAME     key namespace (default: redjob)\n"
+    "  -h, --help               show this help; COMMAND --help for a command\n"
+    "  -V, --version            show the version\n"
+    "\n"
+    "Commands:\n";
+
+static const char redjob_help_tail[] =
+    "\n"
+    "redjob COMMAND --help shows a command's options and examples.\n"
+    "\n"
+    "Exit status: 0 on success, 1 on an error, 2 on a usage error.\n"
+    "\n"
+    "Examples:\n"
+    "  redjob enqueue -q mail send_email '{\"to\":\"a@example.com\"}'\n"
+    "  redjob -u unix:///run/redjob/redis.sock stats\n"
+    "  redjob -c /etc/redjob/redjob.yml ls mail --state dead\n"
+    "\n"
+    "See redjob(1).\n";
+
+/* Print "redjob: message" on stderr. Returns CMD_ERROR for the caller. */
+int
+cmd_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	fflush(stdout);
+	fputs("redjob: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	return CMD_ERROR;
+}
+
+/*
+ * Print "usage: redjob NAME USAGE" to fp, folded before 80 columns at the
+ * spaces between top-level [...] groups, so no option is split.
+ */
+static void
+cmd_print_usage(FILE *fp, const struct cmd_entry *entry)
+{
+	const char *p;
+	int col, indent, depth = 0;
+	size_t n;
+
+	col = indent = fprintf(fp, "usage: redjob %s", entry->name) + 1;
+	for (p = entry->usage; *p != '\0'; p += n + (p[n] == ' ')) {
+		/* The next top-level word: up to a space at depth 0. */
+		for (n = 0; p[n] != '\0'; n++) {
+			if (p[n] == '[')
+				depth++;
+			else if (p[n] == ']')
+				depth--;
+			else if (p[n] == ' ' && depth == 0)
+				break;
+		}
+		if (col > indent && col + 1 + (int)n > 80) {
+			fprintf(fp, "\n%*s", indent, "");
+			col = indent;
+		} else {
+			fputc(' ', fp);
+			col++;
+		}
+		col += fprintf(fp, "%.*s", (int)n, p);
+	}
+	fputc('\n', fp);
+}
+
+/*
+ * Print a usage error: the reason (if fmt is not NULL) and the usage line
+ * of entry (NULL: the global one). Returns CMD_USAGE.
+ */
+int
+cmd_usage(const struct cmd_entry *entry, const char *fmt, ...)
+{
+	va_list ap;
+
+	fflush(stdout);
+	if (fmt != NULL) {
+		fputs("redjob: ", stderr);
+		va_start(ap, fmt);
+		vfprintf(stderr, fmt, ap);
+		va_end(ap);
+		fputc('\n', stderr);
+	}
+	if (entry != NULL)
+		cmd_print_usage(stderr, entry);
+	else
+		fputs(redjob_usage_text, stderr);
+	return CMD_USAGE;
+}
+
+/*
+ * Report what getopt_long (with opterr 0 and a leading ':') refused: ch is
+ * ':' for a missing argument, '?' for an unknown option. Returns CMD_USAGE.
+ */
+int
+cmd_bad_option(const struct cmd_entry *entry, int ch, char **argv)
+{
+	const char *arg = optind > 0 ? argv[optind - 1] : "";
+
+	if (ch == ':')
+		return cmd_usage(entry, "option %s needs an argument", arg);
+	if (optopt != 0 && strncmp(arg, "--", 2) != 0)
+		return cmd_usage(entry, "unknown option -%c", optopt);
+	return cmd_usage(entry, "unknown option %s", arg);
+}
+
+/* Print the --help text of a command on stdout. Returns CMD_OK. */
+int
+cmd_help(const struct cmd_entry *entry)
+{
+	cmd_print_usage(stdout, entry);
+	printf("\n%s", entry->help);
+	return CMD_OK;
+}
+
+/* Print the global --help text on stdout. */
+static void
+redjob_help(void)
+{
+	size_t i;
+
+	fputs(redjob_usage_text, stdout);
+	fputs(redjob_help_text, stdout);
+	for (i = 0; i < nitems(cmd_table); i++)
+		printf("  %-10s %s\n", cmd_table[i]->name,
+		    cmd_table[i]->summary);
+	fputs(redjob_help_tail, stdout);
+}
+
+/*
+ * Connect to Redis on first use, so that usage errors and --help never
+ * need a server. Returns the client, or NULL after printing why.
+ */
+struct redjob_client *
+cmd_connect(struct cmd_ctx *ctx)
+{
+	if (ctx->client != NULL)
+		return ctx->client;
+	ctx->client = redjob_connect(ctx->url, ctx->ns);
+	if (ctx->client == NULL) {
+		cmd_error("out of memory");
+		return NULL;
+	}
+	if (redjob_errcode(ctx->client) != REDJOB_OK) {
+		cmd_client_error(ctx);
+		return NULL;
+	}
+	if (ctx->max_payload != 0 &&
+	    redjob_set_max_payload(ctx->client, ctx->max_payload) != 0) {
+		cmd_client_error(ctx);
+		return NULL;
+	}
+	return ctx->client;
+}
+
+/* Print the client's last error. Returns CMD_ERROR. */
+int
+cmd_client_error(struct cmd_ctx *ctx)
+{
+	const char *e = redjob_errstr(ctx->client);
+
+	return cmd_error("%s", *e != '\0' ? e : "unknown error");
+}
+
+/*
+ * Check a job id "QUEUE:N" and copy its queue into queue. Returns 0, or
+ * CMD_USAGE after printing why.
+ */
+int
+cmd_check_id(const struct cmd_entry *entry, const char *id, char *queue,
+    size_t len)
+{
+	if (client_job_queue(id, queue, len) != 0)
+		return cmd_usage(entry, "invalid job id \"%s\" (expected "
+		    "QUEUE:N, e.g. mail:42)", id);
+	return 0;
+}
+
+/* Check a queue name. Returns 0, or CMD_USAGE after printing why. */
+int
+cmd_check_queue(const struct cmd_entry *entry, const char *queue)
+{
+	char err[256];
+
+	if (client_check_queue(queue, err, sizeof err) != 0)
+		return cmd_usage(entry, "%s", err);
+	return 0;
+}
+
+/*
+ * Format Unix milliseconds as ISO-8601 UTC with milliseconds,
+ * "2026-11-25T12:00:00.000Z". Returns buf.
+ */
+char *
+cmd_format_time(int64_t ms, char *buf, size_t len)
+{
+	time_t secs;
+	struct tm tm;
+	int64_t frac;
+	char date[32];
+
+	secs = (time_t)(ms / 1000);
+	frac = ms % 1000;
+	if (frac < 0) {
+		secs--;
+		frac += 1000;
+	}
+	if (gmtime_r(&secs, &tm) == NULL ||
+	    strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%S", &tm) == 0)
+		snprintf(buf, len, "%lld", (long long)ms);
+	else
+		snprintf(buf, len, "%s.%03dZ", date, (int)frac);
+	return buf;
+}
+
+/*
+ * Read an integer from a reply that is an integer or a decimal string.
+ * Returns 0, or -1 if it is neither.
+ */
+int
+cmd_reply_int(const struct redisReply *r, long long *v)
+{
+	char *end;
+
+	if (r->type == REDIS_REPLY_INTEGER) {
+		*v = r->integer;
+		return 0;
+	}
+	if (r->type != REDIS_REPLY_STRING || r->len == 0)
+		return -1;
+	errno = 0;
+	*v = strtoll(r->str, &end, 10);
+	if (errno != 0 || end != r->str + r->len)
+		return -1;
+	return 0;
+}
+
+/*
+ * Length of the UTF-8 sequence at s (at most len bytes), or 0 if it is not
+ * a valid, shortest-form encoding of a scalar value.
+ */
+static size_t
+cmd_utf8_seq(const unsigned char *s, size_t len)
+{
+	size_t n, i;
+	unsigned long cp;
+
+	if (s[0] < 0x80)
+		return 1;
+	if (s[0] >= 0xc2 && s[0] <= 0xdf) {
+		n = 2;
+		cp = s[0] & 0x1f;
+	} else if (s[0] >= 0xe0 && s[0] <= 0xef) {
+		n = 3;
+		cp = s[0] & 0x0f;
+	} else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
+		n = 4;
+		cp = s[0] & 0x07;
+	} else
+		return 0;
+	if (n > len)
+		return 0;
+	for (i = 1; i < n; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		cp = (cp << 6) | (s[i] & 0x3f);
+	}
+	if ((n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) ||
+	    cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+		return 0;
+	return n;
+}
+
+/* Is s (len bytes, NULs allowed) valid UTF-8? Returns 1 or 0. */
+int
+cmd_utf8_valid(const char *s, size_t len)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t i = 0, n;
+
+	while (i < len) {
+		if ((n = cmd_utf8_seq(p + i, len - i)) == 0)
+			return 0;
+		i += n;
+	}
+	return 1;
+}
+
+/*
+ * A JSON string of len bytes of text that Redis holds, which need not be
+ * UTF-8 (a handler's stderr, a key): invalid bytes become U+FFFD, so the
+ * output is always valid JSON. Returns a new reference.
+ */
+json_t *
+cmd_json_text(const char *s, size_t len)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	json_t *json;
+	size_t i = 0, o = 0, n;
+	char *buf;
+
+	if (cmd_utf8_valid(s, len))
+		return json_stringn(s, len);
+	buf = xreallocarray(NULL, len + 1, 3);
+	while (i < len) {
+		if ((n = cmd_utf8_seq(p + i, len - i)) == 0) {
+			memcpy(buf + o, "\xef\xbf\xbd", 3);
+			o += 3;
+			i++;
+		} else {
+			memcpy(buf + o, p + i, n);
+			o += n;
+			i += n;
+		}
+	}
+	json = json_stringn(buf, o);
+	free(buf);
+	return json;
+}
+
+/*
+ * Print json on stdout, indented, with a final newline, and drop the
+ * reference. Returns CMD_OK, or CMD_ERROR if it could not be written.
+ */
+int
+cmd_json_print(json_t *json)
+{
+	int rc;
+
+	if (json == NULL)
+		return cmd_error("out of memory building JSON");
+	rc = json_dumpf(json, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+	json_decref(json);
+	if (rc != 0 || fputc('\n', stdout) == EOF)
+		return cmd_error("cannot write the output: %s",
+		    strerror(errno));
+	return CMD_OK;
+}
+
+/*
+ * Percent-encode a password for the userinfo part of a URL, so that any
+ * byte of a password file survives url_parse(). Caller frees.
+ */
+static char *
+redjob_url_escape(const char *s)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	char *out, *o;
+
+	out = o = xreallocarray(NULL, strlen(s) + 1, 3);
+	for (; *s != '\0'; s++) {
+		unsigned char ch = (unsigned char)*s;
+
+		if ((ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') ||
+		    (ch >= '0' && ch <= '9') || strchr("-._~", ch) != NULL)
+			*o++ = (char)ch;
+		else {
+			*o++ = '%';
+			*o++ = hex[ch >> 4];
+			*o++ = hex[ch & 15];
+		}
+	}
+	*o = '\0';
+	return out;
+}
+
+/*
+ * The URL to use for a configuration: its redis URL, with the password
+ * from its password_file put in when the URL carries none. Caller frees.
+ */
+static char *
+redjob_config_url(const struct config *cfg)
+{
+	char *url, *esc, *out, err[256];
+	struct url u;
+	size_t scheme;
+	int has_password;
+
+	if ((url = config_redis_url(cfg)) == NULL)
+		return NULL;
+	if (cfg->password == NULL || *cfg->password == '\0')
+		return url;
+	if (strncmp(url, "redis://", 8) == 0)
+		scheme = 8;
+	else if (strncmp(url, "unix://", 7) == 0)
+		scheme = 7;
+	else
+		return url;
+	/* The URL's own password wins (config.c refuses both anyway). */
+	has_password = url_parse(url, &u, err, sizeof err) == 0 &&
+	    u.password[0] != '\0';
+	explicit_bzero(&u, sizeof u);
+	if (has_password)
+		return url;
+	esc = redjob_url_escape(cfg->password);
+	xasprintf(&out, "%.*s:%s@%s", (int)scheme, url, esc, url + scheme);
+	explicit_bzero(esc, strlen(esc));
+	free(esc);
+	free(url);
+	return out;
+}
+
+/* Find a command by its full name. */
+static const struct cmd_entry *
+redjob_find(const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < nitems(cmd_table); i++) {
+		if (strcmp(cmd_table[i]->name, name) == 0)
+			return cmd_table[i];
+	}
+	return NULL;
+}
+
+/* The commands that DESIGN.md plans but this client does not have yet. */
+static int
+redjob_planned(const char *name)
+{
+	return strcmp(name, "lock") == 0 || strcmp(name, "throttle") == 0;
+}
+
+/*
+ * Parse the global options, load the configuration if -c names one, and
+ * run the command. Returns the command's exit status.
+ */
+int
+main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "url", required_argument, NULL, 'u' },
+		{ "namespace", required_argument, NULL, 'n' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 }
+	};
+	const struct cmd_entry *entry;
+	struct cmd_ctx ctx;
+	struct config *cfg = NULL;
+	struct diags diags = { NULL, 0 };
+	const char *cfgfile = NULL, *url = NULL, *ns = NULL;
+	const char **queues = NULL;
+	char *cfgurl = NULL, err[256];
+	struct url u;
+	size_t i;
+	int ch, rc;
+
+	memset(&ctx, 0, sizeof ctx);
+	/* "+": stop at the command; its options are its own. */
+	opterr = 0;
+	while ((ch = getopt_long(argc, argv, "+:c:u:n:hV", longopts,
+	    NULL)) != -1) {
+		switch (ch) {
+		case 'c':
+			cfgfile = optarg;
+			break;
+		case 'u':
+			url = optarg;
+			break;
+		case 'n':
+			ns = optarg;
+			break;
+		case 'h':
+			redjob_help();
+			return CMD_OK;
+		case 'V':
+			printf("redjob %s (function library %d, schema %d)\n",
+			    PACKAGE_VERSION, client_lib_version,
+			    client_schema_version);
+			return CMD_OK;
+		default:
+			return cmd_bad_option(NULL, ch, argv);
+		}
+	}
+	argc -= optind;
+	argv += optind;
+	if (argc == 0)
+		return cmd_usage(NULL, "no command given (try redjob --help)");
+	if ((entry = redjob_find(argv[0])) == NULL) {
+		if (strcmp(argv[0], "help") == 0) {
+			if (argc < 2) {
+				redjob_help();
+				return CMD_OK;
+			}
+			if ((entry = redjob_find(argv[1])) != NULL)
+				return cmd_help(entry);
+		}
+		if (redjob_planned(argv[0]))
+			return cmd_usage(NULL, "\"%s\" is not available in "
+			    "this version of redjob", argv[0]);
+		return cmd_usage(NULL, "unknown command \"%s\" (try redjob "
+		    "--help)", argc > 1 && strcmp(argv[0], "help") == 0 ?
+		    argv[1] : argv[0]);
+	}
+
+	/* Bad values given on the command line are usage errors. */
+	if (url != NULL && url_parse(url, &u, err, sizeof err) != 0)
+		return cmd_usage(NULL, "%s", err);
+	explicit_bzero(&u, sizeof u);
+	if (ns != NULL && client_check_namespace(ns, err, sizeof err) != 0)
+		return cmd_usage(NULL, "%s", err);
+
+	if (cfgfile != NULL) {
+		if ((cfg = config_load(cfgfile, &diags)) == NULL) {
+			fflush(stdout);
+			diags_print(&diags, stderr);
+			if (diags.n == 0)
+				cmd_error("%s: cannot load the configuration",
+				    cfgfile);
+			diags_free(&diags);
+			return CMD_ERROR;
+		}
+		diags_free(&diags);
+		if ((cfgurl = redjob_config_url(cfg)) == NULL) {
+			config_free(cfg);
+			return cmd_error("%s: no Redis URL", cfgfile);
+		}
+		ctx.url = cfgurl;
+		ctx.ns = cfg->namespace;
+		ctx.max_payload = cfg->max_payload;
+		queues = xcalloc(cfg->nqueues, sizeof *queues);
+		for (i = 0; i < cfg->nqueues; i++)
+			queues[i] = cfg->queues[i].name;
+		ctx.cfg_queues = queues;
+		ctx.ncfg_queues = cfg->nqueues;
+	}
+	if (url != NULL)
+		ctx.url = url;
+	if (ns != NULL)
+		ctx.ns = ns;
+
+	/* Each command parses its own options with getopt_long from 1. */
+	optind = 0;
+	opterr = 0;
+	rc = entry->exec(&ctx, entry, argc, argv);
+
+	if (fflush(stdout) != 0 && rc == CMD_OK)
+		rc = cmd_error("cannot write the output: %s", strerror(errno));
+	redjob_free(ctx.client);
+	free(queues);
+	if (cfgurl != NULL) {
+		explicit_bzero(cfgurl, strlen(cfgurl));
+		free(cfgurl);
+	}
+	config_free(cfg);
+	return rc;
+}
