@@ -13,6 +13,8 @@
 #include <sys/time.h>
 
 #include <poll.h>
+#include <pthread.h>
+#include <signal.h>
 
 #include <ctype.h>
 #include <errno.h>
@@ -20,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <hiredis/hiredis.h>
 
@@ -43,6 +46,51 @@ struct redjob_client {
 };
 
 static int	client_connect(struct redjob_client *);
+
+/*
+ * hiredis writes with write(2), so a write to a connection the server has
+ * closed raises SIGPIPE, which would kill a program that does not ignore
+ * it. We may not change the program's signal dispositions, so SIGPIPE is
+ * blocked around our I/O and a SIGPIPE that we caused is consumed before
+ * it is unblocked (the technique of curl and OpenSSL's s_client).
+ */
+struct client_sigpipe {
+	sigset_t	old;
+	int		was_pending;
+};
+
+static void
+client_sigpipe_block(struct client_sigpipe *sp)
+{
+	sigset_t set, pending;
+
+	sigemptyset(&pending);
+	sigpending(&pending);
+	sp->was_pending = sigismember(&pending, SIGPIPE);
+	sigemptyset(&set);
+	sigaddset(&set, SIGPIPE);
+	pthread_sigmask(SIG_BLOCK, &set, &sp->old);
+}
+
+static void
+client_sigpipe_restore(struct client_sigpipe *sp)
+{
+	struct timespec zero = { 0, 0 };
+	sigset_t set, pending;
+
+	if (!sp->was_pending) {
+		sigemptyset(&pending);
+		sigpending(&pending);
+		if (sigismember(&pending, SIGPIPE)) {
+			sigemptyset(&set);
+			sigaddset(&set, SIGPIPE);
+			while (sigtimedwait(&set, NULL, &zero) < 0 &&
+			    errno == EINTR)
+				;
+		}
+	}
+	pthread_sigmask(SIG_SETMASK, &sp->old, NULL);
+}
 
 /* Record an error; returns -1 so callers can "return client_error(...)". */
 static int
@@ -192,11 +240,14 @@ static redisReply *
 client_raw(struct redjob_client *c, int argc, const char **argv,
     const size_t *lens)
 {
+	struct client_sigpipe sp;
 	redisReply *r;
 
 	if (client_ensure(c) != 0)
 		return NULL;
+	client_sigpipe_block(&sp);
 	r = redisCommandArgv(c->ctx, argc, argv, lens);
+	client_sigpipe_restore(&sp);
 	if (r == NULL) {
 		client_io_error(c);
 		return NULL;
@@ -766,8 +817,8 @@ client_enqueue_result(struct redjob_client *c, redisReply *r,
 	    r->element[1]->integer == 1;
 }
 
-long
-redjob_enqueue_many(struct redjob_client *c, const struct redjob_job *jobs,
+static long
+client_enqueue_many(struct redjob_client *c, const struct redjob_job *jobs,
     size_t n, struct redjob_result *results)
 {
 	const char *av[20], *queue;
@@ -870,6 +921,19 @@ io_loaded:
 			    "%s", c->errstr);
 	}
 	return -1;
+}
+
+long
+redjob_enqueue_many(struct redjob_client *c, const struct redjob_job *jobs,
+    size_t n, struct redjob_result *results)
+{
+	struct client_sigpipe sp;
+	long rc;
+
+	client_sigpipe_block(&sp);
+	rc = client_enqueue_many(c, jobs, n, results);
+	client_sigpipe_restore(&sp);
+	return rc;
 }
 
 int

@@ -1,12 +1,24 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * The function library against a real redis-server: enqueue, claim,
- * leases, ack, fail, unique keys, pause, payload limits, library reload.
+ * leases, ack, fail, requeue, retry, remove, unique keys, pause, payload
+ * limits, dead retention, schema and library versions, error codes, the
+ * hash tag of every key, library reload, a Redis that is full, restarts
+ * or is gone, and four processes claiming one queue at once.
+ *
+ * Where a test needs time to pass on the server's clock (a lease or a
+ * unique window running out), it polls for the outcome with a deadline.
  */
-#include "config.h"
+#include "autoconf.h"
 
+#include <sys/prctl.h>
 #include <sys/wait.h>
 
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -15,17 +27,51 @@
 #include <hiredis/hiredis.h>
 
 #include "redjob.h"
+#include "client.h"
 #include "redis_fixture.h"
 #include "testlib.h"
 
 #define BASE "redjob:{default}"
+#define TOKEN_A "token-of-holder-a"
+#define TOKEN_B "token-of-holder-b"
+#define TOKEN_C "token-of-holder-c"
+
+/* The concurrent claim test. */
+#define CC_JOBS 20000
+#define CC_PROCS 4
+#define CC_ENQUEUE_BATCH 1000
+#define CC_CLAIM_BATCH 50
 
 static struct redjob_client *cl;
+static char field_buf[8192];
+
+/*
+ * Make every process that this test process forks die with it. A failed
+ * assertion leaves the test process without running its teardown, and a
+ * redis-server or claimer it started must not outlive it.
+ */
+static void
+die_with_parent(void)
+{
+	prctl(PR_SET_PDEATHSIG, SIGTERM);
+}
+
+static void
+guard_children(void)
+{
+	static int done;
+
+	if (!done)
+		pthread_atfork(NULL, NULL, die_with_parent);
+	done = 1;
+}
 
 static void
 client_setup(void)
 {
 	redis_conn_setup();
+	/* A test that failed half-way may have left Redis full. */
+	freeReplyObject(must_command(rf.c, "CONFIG SET maxmemory 0"));
 	cl = redjob_connect(rf.url, NULL);
 	ck_assert_ptr_nonnull(cl);
 	ck_assert_msg(redjob_errcode(cl) == REDJOB_OK, "connect: %s",
@@ -40,6 +86,32 @@ client_teardown(void)
 	redis_conn_teardown();
 }
 
+/* A private redis-server for each test: these tests kill and restart it. */
+static void
+restart_setup(void)
+{
+	guard_children();
+	redis_start();
+	client_setup();
+}
+
+static void
+restart_teardown(void)
+{
+	client_teardown();
+	redis_stop();
+}
+
+/* Kill redis-server, start an empty one on the same socket. */
+static void
+restart_redis(void)
+{
+	redis_fixture_kill(SIGKILL);
+	redis_fixture_spawn(NULL);
+	redis_conn_teardown();
+	rf.c = must_connect();
+}
+
 static void
 enqueue(const char *type, const char *payload, int64_t delay, char *id)
 {
@@ -50,12 +122,283 @@ enqueue(const char *type, const char *payload, int64_t delay, char *id)
 	    redjob_errstr(cl));
 }
 
+/* Enqueue a job and return whether it was created (not a unique hit). */
+static int
+enqueue_job(const struct redjob_job *j, char *id)
+{
+	int created = -1;
+
+	ck_assert_msg(redjob_enqueue_ex(cl, j, id, &created) == 0,
+	    "enqueue: %s", redjob_errstr(cl));
+	return created;
+}
+
 /* Claim up to n jobs with a token; returns the reply (caller frees). */
 static redisReply *
 claim(redisContext *c, int n, int lease_ms, const char *token)
 {
 	return must_command(c, "FCALL redjob_claim 1 %s %d %d 3 %s w",
 	    BASE, n, lease_ms, token);
+}
+
+/* Run a command on rf.c that must succeed. Caller frees the reply. */
+static redisReply *
+cmd(const char *fmt, ...)
+{
+	redisReply *r;
+	va_list ap;
+
+	va_start(ap, fmt);
+	r = redisvCommand(rf.c, fmt, ap);
+	va_end(ap);
+	ck_assert_msg(r != NULL, "%s: %s", fmt, rf.c->errstr);
+	ck_assert_msg(r->type != REDIS_REPLY_ERROR, "%s: %s", fmt, r->str);
+	return r;
+}
+
+/* Check that an error reply's first word is code. */
+static void
+assert_code(const redisReply *r, const char *code, const char *what)
+{
+	size_t n = strlen(code);
+
+	ck_assert_msg(r != NULL, "%s: no reply", what);
+	ck_assert_msg(r->type == REDIS_REPLY_ERROR, "%s: expected %s, got a "
+	    "reply of type %d", what, code, r->type);
+	ck_assert_msg(strncmp(r->str, code, n) == 0 && r->str[n] == ' ',
+	    "%s: expected %s, got \"%s\"", what, code, r->str);
+}
+
+/*
+ * Run a command on rf.c that must fail with an error whose first word is
+ * code. Returns the reply (caller frees).
+ */
+static redisReply *
+cmd_err(const char *code, const char *fmt, ...)
+{
+	redisReply *r;
+	va_list ap;
+
+	va_start(ap, fmt);
+	r = redisvCommand(rf.c, fmt, ap);
+	va_end(ap);
+	ck_assert_msg(r != NULL, "%s: %s", fmt, rf.c->errstr);
+	assert_code(r, code, fmt);
+	return r;
+}
+
+/* Run a command with an integer reply. */
+static long long
+cmd_int(const char *fmt, ...)
+{
+	redisReply *r;
+	long long v;
+	va_list ap;
+
+	va_start(ap, fmt);
+	r = redisvCommand(rf.c, fmt, ap);
+	va_end(ap);
+	ck_assert_msg(r != NULL, "%s: %s", fmt, rf.c->errstr);
+	ck_assert_msg(r->type == REDIS_REPLY_INTEGER, "%s: not an integer "
+	    "(type %d %s)", fmt, r->type, r->type == REDIS_REPLY_ERROR ?
+	    r->str : "");
+	v = r->integer;
+	freeReplyObject(r);
+	return v;
+}
+
+/* The sequence number of a job id "QUEUE:N": the member of the sets. */
+static const char *
+seq_of(const char *id)
+{
+	const char *p = strrchr(id, ':');
+
+	ck_assert_ptr_nonnull(p);
+	return p + 1;
+}
+
+/* A job's score in BASE:due, :run or :dead, or -1 if it is not there. */
+static long long
+score_of(const char *set, const char *id)
+{
+	redisReply *r;
+	long long v;
+
+	r = cmd("ZSCORE " BASE ":%s %s", set, seq_of(id));
+	v = r->type == REDIS_REPLY_NIL ? -1 : strtoll(r->str, NULL, 10);
+	freeReplyObject(r);
+	return v;
+}
+
+static int
+job_exists(const char *id)
+{
+	return cmd_int("EXISTS " BASE ":j:%s", seq_of(id)) == 1;
+}
+
+/* The server's clock in ms, as the functions read it. */
+static long long
+server_ms(void)
+{
+	redisReply *r;
+	long long ms;
+
+	r = cmd("TIME");
+	ms = strtoll(r->element[0]->str, NULL, 10) * 1000 +
+	    strtoll(r->element[1]->str, NULL, 10) / 1000;
+	freeReplyObject(r);
+	return ms;
+}
+
+/* One figure of redjob_stats. */
+static long long
+stat_get(const char *name)
+{
+	redisReply *r;
+	long long v = -1;
+	size_t i;
+	int found = 0;
+
+	r = cmd("FCALL_RO redjob_stats 1 " BASE);
+	for (i = 0; i + 1 < r->elements; i += 2) {
+		if (strcmp(r->element[i]->str, name) == 0) {
+			v = r->element[i + 1]->integer;
+			found = 1;
+		}
+	}
+	freeReplyObject(r);
+	ck_assert_msg(found, "redjob_stats has no \"%s\"", name);
+	return v;
+}
+
+/*
+ * One field of redjob_show for a job, or NULL if it has none. Points into
+ * a static buffer that the next call overwrites.
+ */
+static const char *
+job_field(const char *id, const char *name)
+{
+	redisReply *r;
+	const char *v = NULL;
+	size_t i;
+
+	r = cmd("FCALL_RO redjob_show 1 " BASE " %s", id);
+	for (i = 0; i + 1 < r->elements; i += 2) {
+		if (strcmp(r->element[i]->str, name) == 0) {
+			ck_assert_uint_lt(r->element[i + 1]->len,
+			    sizeof field_buf);
+			memcpy(field_buf, r->element[i + 1]->str,
+			    r->element[i + 1]->len + 1);
+			v = field_buf;
+		}
+	}
+	freeReplyObject(r);
+	return v;
+}
+
+/* Claim with every argument given. Caller frees. */
+static redisReply *
+claim_ex(int n, int lease_ms, int max_stalls, const char *token)
+{
+	return cmd("FCALL redjob_claim 1 " BASE " %d %d %d %s worker-1", n,
+	    lease_ms, max_stalls, token);
+}
+
+/* Claim exactly one job with token and copy its id into id. */
+static void
+claim_one(int lease_ms, const char *token, char *id)
+{
+	redisReply *r = claim_ex(1, lease_ms, 3, token);
+
+	ck_assert_msg(r->elements == 3, "expected one job, got %zu",
+	    r->elements - 2);
+	snprintf(id, REDJOB_ID_MAX, "%s", r->element[2]->element[0]->str);
+	freeReplyObject(r);
+}
+
+/*
+ * Claim one job with token, polling until one comes back: the lease of
+ * its last holder must first run out on the server's clock. Returns the
+ * reply (caller frees).
+ */
+static redisReply *
+claim_when_back(int lease_ms, int max_stalls, const char *token)
+{
+	uint64_t deadline = testlib_now_ms() + 5000;
+	redisReply *r;
+
+	for (;;) {
+		r = claim_ex(1, lease_ms, max_stalls, token);
+		if (r->elements == 3)
+			return r;
+		freeReplyObject(r);
+		ck_assert_msg(testlib_now_ms() < deadline, "no job came back "
+		    "to the queue within 5 s");
+		usleep(5000);
+	}
+}
+
+/* Ack or extend one job; returns the function's 1 or 0. */
+static long long
+ack_one(const char *id, const char *token)
+{
+	redisReply *r;
+	long long v;
+
+	r = cmd("FCALL redjob_ack 1 " BASE " %s %s", id, token);
+	ck_assert_uint_eq(r->elements, 1);
+	v = r->element[0]->integer;
+	freeReplyObject(r);
+	return v;
+}
+
+static long long
+extend_one(int lease_ms, const char *id, const char *token)
+{
+	redisReply *r;
+	long long v;
+
+	r = cmd("FCALL redjob_extend 1 " BASE " %d %s %s", lease_ms, id, token);
+	ck_assert_uint_eq(r->elements, 1);
+	v = r->element[0]->integer;
+	freeReplyObject(r);
+	return v;
+}
+
+/* Fail a job; checks the reply's verdict and returns its time. */
+static long long
+fail_one(const char *id, const char *token, const char *error, int delay,
+    int max_attempts, const char *flag, const char *verdict,
+    const char *attempts)
+{
+	redisReply *r;
+	long long t;
+
+	if (flag != NULL)
+		r = cmd("FCALL redjob_fail 1 " BASE " %s %s %s %d %d %s", id,
+		    token, error, delay, max_attempts, flag);
+	else
+		r = cmd("FCALL redjob_fail 1 " BASE " %s %s %s %d %d", id,
+		    token, error, delay, max_attempts);
+	ck_assert_uint_eq(r->elements, 3);
+	ck_assert_str_eq(r->element[0]->str, verdict);
+	ck_assert_str_eq(r->element[2]->str, attempts);
+	t = strtoll(r->element[1]->str, NULL, 10);
+	freeReplyObject(r);
+	return t;
+}
+
+/* Poll until a key is gone, with a deadline. */
+static void
+wait_key_gone(const char *key)
+{
+	uint64_t deadline = testlib_now_ms() + 5000;
+
+	while (cmd_int("EXISTS %s", key) != 0) {
+		ck_assert_msg(testlib_now_ms() < deadline, "%s still there "
+		    "after 5 s", key);
+		usleep(5000);
+	}
 }
 
 START_TEST(test_delayed_job_is_claimed_only_when_due)
@@ -162,6 +505,1328 @@ START_TEST(test_missing_library_is_reloaded)
 }
 END_TEST
 
+START_TEST(test_payload_limit_is_configurable)
+{
+	struct redjob_job jobs[3] = {
+		{ .type = "t", .payload = "12345", .payload_len = 5 },
+		{ .type = "t", .payload = "12345678901", .payload_len = 11 },
+		{ .type = "t", .payload = "1234567890", .payload_len = 10 },
+	};
+	struct redjob_result res[3];
+	char id[REDJOB_ID_MAX];
+	redisReply *r;
+
+	ck_assert_int_eq(redjob_set_max_payload(cl, 10), 0);
+	ck_assert_int_eq(redjob_enqueue(cl, &jobs[1], id), -1);
+	ck_assert_int_eq(redjob_errcode(cl), REDJOB_ERR_TOOBIG);
+	ck_assert_str_eq(redjob_errstr(cl), "payload of 11 bytes is over the "
+	    "limit of 10 bytes");
+	ck_assert_int_eq(redjob_enqueue(cl, &jobs[2], id), 0);
+	ck_assert_str_eq(id, "default:1");
+
+	/* In a batch, only the job over the limit is refused. */
+	ck_assert_int_eq(redjob_enqueue_many(cl, jobs, 3, res), 2);
+	ck_assert_int_eq(res[0].err, REDJOB_OK);
+	ck_assert_int_eq(res[1].err, REDJOB_ERR_TOOBIG);
+	ck_assert_int_eq(res[2].err, REDJOB_OK);
+	ck_assert_str_eq(res[0].id, "default:2");
+	ck_assert_str_eq(res[2].id, "default:3");
+	ck_assert_int_eq(stat_get("enqueued"), 3);
+
+	/* The server applies the limit a client sends. */
+	r = cmd_err("REDJOB_TOOBIG", "FCALL redjob_enqueue 1 " BASE
+	    " t 12345678901 max_payload 10");
+	ck_assert_str_eq(r->str, "REDJOB_TOOBIG payload of 11 bytes is over "
+	    "the limit of 10 bytes");
+	freeReplyObject(r);
+	freeReplyObject(cmd("FCALL redjob_enqueue 1 " BASE
+	    " t 1234567890 max_payload 10"));
+	ck_assert_int_eq(stat_get("enqueued"), 4);
+
+	/* Redis cannot hold a string over 512 MiB. */
+	ck_assert_int_eq(redjob_set_max_payload(cl, 512 * 1024 * 1024 + 1),
+	    -1);
+	ck_assert_int_eq(redjob_errcode(cl), REDJOB_ERR_INVALID);
+}
+END_TEST
+
+START_TEST(test_missing_library_is_reloaded_within_a_pipelined_batch)
+{
+	struct redjob_job jobs[100];
+	struct redjob_result res[100];
+	char id[REDJOB_ID_MAX], want[REDJOB_ID_MAX];
+	redisReply *r;
+	int i;
+
+	enqueue("t", "0", 0, id);
+	freeReplyObject(cmd("FUNCTION FLUSH"));
+	for (i = 0; i < 100; i++) {
+		memset(&jobs[i], 0, sizeof jobs[i]);
+		jobs[i].type = "t";
+		jobs[i].payload = "p";
+		jobs[i].payload_len = 1;
+	}
+	ck_assert_int_eq(redjob_enqueue_many(cl, jobs, 100, res), 100);
+	for (i = 0; i < 100; i++) {
+		snprintf(want, sizeof want, "default:%d", i + 2);
+		ck_assert_int_eq(res[i].err, REDJOB_OK);
+		ck_assert_int_eq(res[i].created, 1);
+		ck_assert_str_eq(res[i].id, want);
+	}
+	/* The refused first pass wrote nothing: each job is there once. */
+	ck_assert_int_eq(cmd_int("ZCARD " BASE ":due"), 101);
+	ck_assert_int_eq(stat_get("enqueued"), 101);
+	r = cmd("FCALL_RO redjob_version 0");
+	ck_assert_int_eq(r->element[0]->integer, client_lib_version);
+	freeReplyObject(r);
+}
+END_TEST
+
+START_TEST(test_expired_lease_makes_job_claimable_again_refusing_old_holder)
+{
+	char id[REDJOB_ID_MAX], got[REDJOB_ID_MAX], want[256];
+	long long before;
+	redisReply *r;
+
+	enqueue("t", "x", 0, id);
+	claim_one(100, TOKEN_A, got);
+	ck_assert_str_eq(got, id);
+
+	/* A stall, not an attempt. */
+	r = claim_when_back(30000, 3, TOKEN_B);
+	ck_assert_str_eq(r->element[2]->element[0]->str, id);
+	ck_assert_str_eq(r->element[2]->element[4]->str, "0");	/* attempts */
+	ck_assert_str_eq(r->element[2]->element[6]->str, "1");	/* stalls */
+	freeReplyObject(r);
+	ck_assert_int_eq(stat_get("stalled"), 1);
+
+	/* The old holder may no longer extend, ack or fail it... */
+	before = score_of("run", id);
+	ck_assert_int_eq(extend_one(60000, id, TOKEN_A), 0);
+	ck_assert_int_eq(score_of("run", id), before);
+	ck_assert_int_eq(ack_one(id, TOKEN_A), 0);
+	r = cmd_err("REDJOB_STALE", "FCALL redjob_fail 1 " BASE " %s %s boom "
+	    "0 5", id, TOKEN_A);
+	snprintf(want, sizeof want, "REDJOB_STALE job %s is not held by this "
+	    "token", id);
+	ck_assert_str_eq(r->str, want);
+	freeReplyObject(r);
+	ck_assert_str_eq(job_field(id, "state"), "running");
+	ck_assert_str_eq(job_field(id, "attempts"), "0");
+	ck_assert_str_eq(job_field(id, "token"), TOKEN_B);
+	ck_assert_int_eq(stat_get("processed"), 0);
+	ck_assert_int_eq(stat_get("failed"), 0);
+
+	/* ...while the new holder can. */
+	ck_assert_int_eq(extend_one(60000, id, TOKEN_B), 1);
+	ck_assert_int_gt(score_of("run", id), before);
+	ck_assert_int_eq(ack_one(id, TOKEN_B), 1);
+	ck_assert(!job_exists(id));
+	ck_assert_int_eq(score_of("run", id), -1);
+	ck_assert_int_eq(stat_get("processed"), 1);
+}
+END_TEST
+
+START_TEST(test_job_stalled_more_than_max_stalls_times_is_dead)
+{
+	char id[REDJOB_ID_MAX];
+	uint64_t deadline;
+	redisReply *r;
+
+	enqueue("t", "x", 0, id);
+	r = claim_ex(1, 50, 1, TOKEN_A);
+	ck_assert_uint_eq(r->elements, 3);
+	freeReplyObject(r);
+	r = claim_when_back(50, 1, TOKEN_B);
+	ck_assert_str_eq(r->element[2]->element[6]->str, "1");
+	freeReplyObject(r);
+
+	/* The second stall is one more than max_stalls: nobody gets it. */
+	deadline = testlib_now_ms() + 5000;
+	while (score_of("dead", id) < 0) {
+		r = claim_ex(1, 50, 1, TOKEN_C);
+		ck_assert_msg(r->elements == 2, "a job stalled twice with "
+		    "max_stalls 1 was handed out again");
+		freeReplyObject(r);
+		ck_assert_msg(testlib_now_ms() < deadline, "not dead in 5 s");
+		usleep(5000);
+	}
+	ck_assert_str_eq(job_field(id, "state"), "dead");
+	ck_assert_msg(strncmp(job_field(id, "last_error"), "stalled: the "
+	    "lease expired 2 times", 34) == 0, "last_error \"%s\"",
+	    job_field(id, "last_error"));
+	ck_assert_str_eq(job_field(id, "attempts"), "0");
+	ck_assert_ptr_null(job_field(id, "token"));
+	ck_assert_int_eq(stat_get("stalled"), 2);
+	ck_assert_int_eq(stat_get("dead"), 1);
+	ck_assert_int_eq(stat_get("running"), 0);
+	ck_assert_int_eq(stat_get("ready"), 0);
+	ck_assert_int_eq(ack_one(id, TOKEN_B), 0);
+}
+END_TEST
+
+START_TEST(test_claim_reports_earliest_due_time_or_lease_end_as_next_wake)
+{
+	char a[REDJOB_ID_MAX], b[REDJOB_ID_MAX], c[REDJOB_ID_MAX];
+	char d[REDJOB_ID_MAX];
+	redisReply *r;
+
+	r = claim_ex(1, 30000, 3, TOKEN_A);
+	ck_assert_uint_eq(r->elements, 2);
+	ck_assert_str_eq(r->element[1]->str, "-1");
+	freeReplyObject(r);
+
+	enqueue("t", "a", 20000, a);
+	enqueue("t", "b", 30000, b);
+	r = claim_ex(1, 30000, 3, TOKEN_A);
+	ck_assert_uint_eq(r->elements, 2);
+	ck_assert_int_eq(strtoll(r->element[1]->str, NULL, 10),
+	    score_of("due", a));
+	freeReplyObject(r);
+
+	/* A lease that ends before the first due time comes first. */
+	enqueue("t", "c", 0, c);
+	r = claim_ex(1, 10000, 3, TOKEN_A);
+	ck_assert_uint_eq(r->elements, 3);
+	ck_assert_str_eq(r->element[2]->element[0]->str, c);
+	ck_assert_int_eq(strtoll(r->element[1]->str, NULL, 10),
+	    score_of("run", c));
+	ck_assert_int_lt(score_of("run", c), score_of("due", a));
+	freeReplyObject(r);
+
+	enqueue("t", "d", 0, d);
+	r = claim_ex(1, 60000, 3, TOKEN_B);
+	ck_assert_uint_eq(r->elements, 3);
+	ck_assert_str_eq(r->element[2]->element[0]->str, d);
+	ck_assert_int_eq(strtoll(r->element[1]->str, NULL, 10),
+	    score_of("run", c));
+	freeReplyObject(r);
+
+	/* With c done, a's due time is earlier than d's lease end. */
+	ck_assert_int_eq(ack_one(c, TOKEN_A), 1);
+	r = claim_ex(1, 60000, 3, TOKEN_B);
+	ck_assert_uint_eq(r->elements, 2);
+	ck_assert_int_eq(strtoll(r->element[1]->str, NULL, 10),
+	    score_of("due", a));
+	freeReplyObject(r);
+}
+END_TEST
+
+START_TEST(test_failed_job_is_retried_after_its_delay_with_attempt_and_error)
+{
+	char id[REDJOB_ID_MAX], got[REDJOB_ID_MAX];
+	long long t0, t1, due;
+	redisReply *r;
+
+	enqueue("t", "x", 0, id);
+	claim_one(30000, TOKEN_A, got);
+	t0 = server_ms();
+	due = fail_one(id, TOKEN_A, "boom", 1000, 5, NULL, "retry", "1");
+	t1 = server_ms();
+	ck_assert_msg(due >= t0 + 1000 && due <= t1 + 1000, "due %lld is not "
+	    "1000 ms after the fail (%lld-%lld)", due, t0, t1);
+	ck_assert_int_eq(score_of("due", id), due);
+	ck_assert_int_eq(score_of("run", id), -1);
+	ck_assert_str_eq(job_field(id, "state"), "scheduled");
+	ck_assert_str_eq(job_field(id, "attempts"), "1");
+	ck_assert_str_eq(job_field(id, "last_error"), "boom");
+	ck_assert_ptr_null(job_field(id, "token"));
+	ck_assert_int_eq(stat_get("failed"), 1);
+	ck_assert_int_eq(stat_get("retried"), 1);
+	ck_assert_int_eq(stat_get("scheduled"), 1);
+
+	/* Not due yet, and the token it was claimed with is spent. */
+	r = claim_ex(1, 30000, 3, TOKEN_B);
+	ck_assert_uint_eq(r->elements, 2);
+	freeReplyObject(r);
+	freeReplyObject(cmd_err("REDJOB_STALE", "FCALL redjob_fail 1 " BASE
+	    " %s %s boom 0 5", id, TOKEN_A));
+	ck_assert_str_eq(job_field(id, "attempts"), "1");
+}
+END_TEST
+
+START_TEST(test_failure_keeps_the_last_4096_bytes_of_its_error)
+{
+	char id[REDJOB_ID_MAX], got[REDJOB_ID_MAX], msg[5001];
+	int i;
+
+	for (i = 0; i < 5000; i++)
+		msg[i] = (char)('a' + i % 26);
+	msg[5000] = '\0';
+	enqueue("t", "x", 0, id);
+	claim_one(30000, TOKEN_A, got);
+	fail_one(id, TOKEN_A, msg, 0, 5, NULL, "retry", "1");
+	ck_assert_str_eq(job_field(id, "last_error"), msg + 5000 - 4096);
+}
+END_TEST
+
+START_TEST(test_failed_job_is_dead_once_its_max_attempts_are_used)
+{
+	struct redjob_job own2 = { .type = "t", .payload = "a",
+		.payload_len = 1, .max_attempts = 2 };
+	struct redjob_job own5 = { .type = "t", .payload = "c",
+		.payload_len = 1, .max_attempts = 5 };
+	char a[REDJOB_ID_MAX], b[REDJOB_ID_MAX], c[REDJOB_ID_MAX];
+	redisReply *r;
+	size_t i;
+	int seen_a = 0, seen_c = 0;
+
+	enqueue_job(&own2, a);
+	enqueue("t", "b", 0, b);
+	enqueue_job(&own5, c);
+	r = claim_ex(3, 30000, 3, TOKEN_A);
+	ck_assert_uint_eq(r->elements, 5);
+	freeReplyObject(r);
+
+	/* A job's own max_attempts wins over the argument, either way. */
+	fail_one(a, TOKEN_A, "e1", 0, 5, NULL, "retry", "1");
+	fail_one(b, TOKEN_A, "e1", 0, 1, NULL, "dead", "1");
+	fail_one(c, TOKEN_A, "e1", 0, 1, NULL, "retry", "1");
+	r = claim_ex(2, 30000, 3, TOKEN_B);
+	ck_assert_uint_eq(r->elements, 4);
+	for (i = 2; i < 4; i++) {
+		seen_a += strcmp(r->element[i]->element[0]->str, a) == 0;
+		seen_c += strcmp(r->element[i]->element[0]->str, c) == 0;
+		ck_assert_str_eq(r->element[i]->element[4]->str, "1");
+	}
+	ck_assert_int_eq(seen_a + seen_c * 10, 11);
+	freeReplyObject(r);
+	fail_one(a, TOKEN_B, "e2", 0, 5, NULL, "dead", "2");
+
+	ck_assert_str_eq(job_field(a, "state"), "dead");
+	ck_assert_str_eq(job_field(a, "last_error"), "e2");
+	ck_assert_str_eq(job_field(b, "state"), "dead");
+	ck_assert_str_eq(job_field(b, "last_error"), "e1");
+	ck_assert_str_eq(job_field(c, "state"), "running");
+	ck_assert_int_eq(stat_get("dead"), 2);
+	ck_assert_int_eq(stat_get("failed"), 4);
+	ck_assert_int_eq(stat_get("retried"), 2);
+}
+END_TEST
+
+START_TEST(test_permanent_failure_goes_straight_to_dead)
+{
+	char id[REDJOB_ID_MAX], got[REDJOB_ID_MAX];
+	long long t0, died;
+
+	enqueue("t", "x", 0, id);
+	claim_one(30000, TOKEN_A, got);
+	/* A bad flag is refused before anything is written. */
+	freeReplyObject(cmd_err("REDJOB_BADARG", "FCALL redjob_fail 1 " BASE
+	    " %s %s e 0 10 deadly", id, TOKEN_A));
+	ck_assert_str_eq(job_field(id, "state"), "running");
+	ck_assert_str_eq(job_field(id, "attempts"), "0");
+
+	t0 = server_ms();
+	died = fail_one(id, TOKEN_A, "exit-status-65", 0, 10, "dead", "dead",
+	    "1");
+	ck_assert_int_ge(died, t0);
+	ck_assert_int_eq(score_of("dead", id), died);
+	ck_assert_int_eq(score_of("run", id), -1);
+	ck_assert_int_eq(score_of("due", id), -1);
+	ck_assert_str_eq(job_field(id, "state"), "dead");
+	ck_assert_str_eq(job_field(id, "last_error"), "exit-status-65");
+	ck_assert_ptr_null(job_field(id, "token"));
+	ck_assert_int_eq(stat_get("failed"), 1);
+	ck_assert_int_eq(stat_get("retried"), 0);
+	ck_assert_int_eq(stat_get("dead"), 1);
+}
+END_TEST
+
+START_TEST(test_dead_set_keeps_only_the_dead_max_newest_jobs)
+{
+	char ids[4][REDJOB_ID_MAX], want[256];
+	redisReply *r;
+	int i;
+
+	freeReplyObject(cmd("HSET " BASE ":meta dead_max 2"));
+	for (i = 0; i < 4; i++)
+		enqueue("t", "x", 0, ids[i]);
+	r = claim_ex(4, 30000, 3, TOKEN_A);
+	ck_assert_uint_eq(r->elements, 6);
+	freeReplyObject(r);
+	for (i = 0; i < 4; i++)
+		fail_one(ids[i], TOKEN_A, "e", 0, 10, "dead", "dead", "1");
+	ck_assert_int_eq(cmd_int("ZCARD " BASE ":dead"), 2);
+	for (i = 0; i < 2; i++) {
+		ck_assert_int_eq(score_of("dead", ids[i]), -1);
+		ck_assert(!job_exists(ids[i]));
+	}
+	for (i = 2; i < 4; i++) {
+		ck_assert_int_ge(score_of("dead", ids[i]), 0);
+		ck_assert_str_eq(job_field(ids[i], "state"), "dead");
+	}
+	r = cmd_err("REDJOB_NOJOB", "FCALL_RO redjob_show 1 " BASE " %s",
+	    ids[0]);
+	snprintf(want, sizeof want, "REDJOB_NOJOB no job %s", ids[0]);
+	ck_assert_str_eq(r->str, want);
+	freeReplyObject(r);
+}
+END_TEST
+
+START_TEST(test_dead_jobs_older_than_dead_ttl_are_dropped)
+{
+	char a[REDJOB_ID_MAX], b[REDJOB_ID_MAX];
+	long long died;
+	uint64_t deadline;
+	redisReply *r;
+
+	freeReplyObject(cmd("HSET " BASE ":meta dead_ttl 1"));
+	enqueue("t", "a", 0, a);
+	enqueue("t", "b", 0, b);
+	r = claim_ex(2, 30000, 3, TOKEN_A);
+	ck_assert_uint_eq(r->elements, 4);
+	freeReplyObject(r);
+	died = fail_one(a, TOKEN_A, "e", 0, 10, "dead", "dead", "1");
+	ck_assert(job_exists(a));
+	deadline = testlib_now_ms() + 5000;
+	while (server_ms() < died + 5) {
+		ck_assert(testlib_now_ms() < deadline);
+		usleep(1000);
+	}
+	/* Trimming happens when the next job dies. */
+	fail_one(b, TOKEN_A, "e", 0, 10, "dead", "dead", "1");
+	ck_assert_int_eq(score_of("dead", a), -1);
+	ck_assert(!job_exists(a));
+	ck_assert_int_ge(score_of("dead", b), 0);
+	ck_assert(job_exists(b));
+}
+END_TEST
+
+START_TEST(test_requeue_spends_no_attempt_and_counts_throttled_and_conflicts)
+{
+	char a[REDJOB_ID_MAX], b[REDJOB_ID_MAX], c[REDJOB_ID_MAX];
+	long long t0, t1, due;
+	redisReply *r;
+
+	enqueue("t", "a", 0, a);
+	enqueue("t", "b", 0, b);
+	enqueue("t", "c", 0, c);
+	r = claim_ex(3, 30000, 3, TOKEN_A);
+	ck_assert_uint_eq(r->elements, 5);
+	freeReplyObject(r);
+	freeReplyObject(cmd_err("REDJOB_BADARG", "FCALL redjob_requeue 1 "
+	    BASE " 0 bored %s %s", a, TOKEN_A));
+
+	t0 = server_ms();
+	r = cmd("FCALL redjob_requeue 1 " BASE " 500 throttled %s %s", a,
+	    TOKEN_A);
+	t1 = server_ms();
+	ck_assert_int_eq(r->element[0]->integer, 1);
+	freeReplyObject(r);
+	r = cmd("FCALL redjob_requeue 1 " BASE " 0 conflict %s %s", b, TOKEN_A);
+	ck_assert_int_eq(r->element[0]->integer, 1);
+	freeReplyObject(r);
+	r = cmd("FCALL redjob_requeue 1 " BASE " 0 shutdown %s %s", c, TOKEN_B);
+	ck_assert_int_eq(r->element[0]->integer, 0);
+	freeReplyObject(r);
+
+	due = score_of("due", a);
+	ck_assert_msg(due >= t0 + 500 && due <= t1 + 500, "due %lld", due);
+	ck_assert_str_eq(job_field(a, "state"), "scheduled");
+	ck_assert_str_eq(job_field(a, "attempts"), "0");
+	ck_assert_str_eq(job_field(b, "state"), "ready");
+	ck_assert_str_eq(job_field(b, "attempts"), "0");
+	ck_assert_str_eq(job_field(c, "state"), "running");
+	ck_assert_int_eq(stat_get("throttled"), 1);
+	ck_assert_int_eq(stat_get("conflicts"), 1);
+	ck_assert_int_eq(stat_get("requeued"), 0);
+	ck_assert_int_eq(stat_get("failed"), 0);
+	ck_assert_int_eq(stat_get("retried"), 0);
+
+	/* b is claimable at once, with no attempt spent; the token is new. */
+	r = claim_ex(1, 30000, 3, TOKEN_B);
+	ck_assert_uint_eq(r->elements, 3);
+	ck_assert_str_eq(r->element[2]->element[0]->str, b);
+	ck_assert_str_eq(r->element[2]->element[4]->str, "0");
+	freeReplyObject(r);
+	ck_assert_int_eq(ack_one(b, TOKEN_A), 0);
+
+	r = cmd("FCALL redjob_requeue 1 " BASE " 0 shutdown %s %s", c, TOKEN_A);
+	ck_assert_int_eq(r->element[0]->integer, 1);
+	freeReplyObject(r);
+	ck_assert_int_eq(stat_get("requeued"), 1);
+	ck_assert_str_eq(job_field(c, "attempts"), "0");
+}
+END_TEST
+
+START_TEST(test_discard_drops_a_held_job_without_counting_it_processed)
+{
+	struct redjob_job uj = { .type = "t", .payload = "x",
+		.payload_len = 1, .unique = "report" };
+	char id[REDJOB_ID_MAX], got[REDJOB_ID_MAX];
+
+	enqueue_job(&uj, id);
+	claim_one(30000, TOKEN_A, got);
+	ck_assert_int_eq(cmd_int("FCALL redjob_discard 1 " BASE " %s %s "
+	    "conflict", id, TOKEN_B), 0);
+	ck_assert(job_exists(id));
+	ck_assert_int_eq(cmd_int("FCALL redjob_discard 1 " BASE " %s %s "
+	    "conflict", id, TOKEN_A), 1);
+	ck_assert(!job_exists(id));
+	ck_assert_int_eq(score_of("run", id), -1);
+	ck_assert_int_eq(cmd_int("EXISTS " BASE ":u:report"), 0);
+	ck_assert_int_eq(stat_get("discarded"), 1);
+	ck_assert_int_eq(stat_get("processed"), 0);
+	ck_assert_int_eq(cmd_int("FCALL redjob_discard 1 " BASE " %s %s "
+	    "conflict", id, TOKEN_A), 0);
+	ck_assert_int_eq(stat_get("discarded"), 1);
+	ck_assert_int_eq(ack_one(id, TOKEN_A), 0);
+}
+END_TEST
+
+START_TEST(test_unique_enqueue_returns_the_first_job)
+{
+	struct redjob_job j = { .type = "t", .payload = "1", .payload_len = 1,
+		.unique = "report:42" };
+	char a[REDJOB_ID_MAX], b[REDJOB_ID_MAX];
+	redisReply *r;
+
+	ck_assert_int_eq(enqueue_job(&j, a), 1);
+	j.payload = "2";
+	ck_assert_int_eq(enqueue_job(&j, b), 0);
+	ck_assert_str_eq(b, a);
+	ck_assert_int_eq(cmd_int("ZCARD " BASE ":due"), 1);
+	ck_assert_int_eq(stat_get("enqueued"), 1);
+	ck_assert_str_eq(job_field(a, "payload"), "1");
+	ck_assert_str_eq(job_field(a, "unique"), "report:42");
+
+	r = cmd("FCALL redjob_enqueue 1 " BASE " t 3 unique report:42");
+	ck_assert_str_eq(r->element[0]->str, a);
+	ck_assert_int_eq(r->element[1]->integer, 0);
+	freeReplyObject(r);
+
+	j.unique = "report:43";
+	ck_assert_int_eq(enqueue_job(&j, b), 1);
+	ck_assert_str_ne(b, a);
+}
+END_TEST
+
+START_TEST(test_unique_window_ends_after_unique_ttl)
+{
+	struct redjob_job j = { .type = "t", .payload = "1", .payload_len = 1,
+		.unique = "w", .unique_ttl_ms = 1000 };
+	char a[REDJOB_ID_MAX], b[REDJOB_ID_MAX];
+	long long ttl;
+
+	ck_assert_int_eq(enqueue_job(&j, a), 1);
+	ttl = cmd_int("PTTL " BASE ":u:w");
+	ck_assert_msg(ttl > 0 && ttl <= 1000, "PTTL %lld", ttl);
+	ck_assert_int_eq(enqueue_job(&j, b), 0);
+	ck_assert_str_eq(b, a);
+	wait_key_gone(BASE ":u:w");
+	ck_assert_int_eq(enqueue_job(&j, b), 1);
+	ck_assert_str_ne(b, a);
+	ck_assert(job_exists(a));
+}
+END_TEST
+
+START_TEST(test_unique_key_without_ttl_is_released_when_job_is_acked)
+{
+	struct redjob_job j = { .type = "t", .payload = "1", .payload_len = 1,
+		.unique = "once" };
+	char a[REDJOB_ID_MAX], b[REDJOB_ID_MAX], got[REDJOB_ID_MAX];
+
+	ck_assert_int_eq(enqueue_job(&j, a), 1);
+	ck_assert_int_eq(cmd_int("PTTL " BASE ":u:once"), -1);
+	claim_one(30000, TOKEN_A, got);
+	ck_assert_str_eq(got, a);
+	/* Running still counts as existing. */
+	ck_assert_int_eq(enqueue_job(&j, b), 0);
+	ck_assert_str_eq(b, a);
+	ck_assert_int_eq(ack_one(a, TOKEN_A), 1);
+	ck_assert_int_eq(cmd_int("EXISTS " BASE ":u:once"), 0);
+	ck_assert_int_eq(enqueue_job(&j, b), 1);
+	ck_assert_str_ne(b, a);
+}
+END_TEST
+
+START_TEST(test_paused_queue_is_not_claimed_until_resumed)
+{
+	char id[REDJOB_ID_MAX], got[REDJOB_ID_MAX];
+	redisReply *r;
+
+	ck_assert_int_eq(cmd_int("FCALL redjob_pause 1 " BASE), 1);
+	enqueue("t", "x", 0, id);
+	ck_assert_int_eq(stat_get("paused"), 1);
+	ck_assert_int_eq(stat_get("ready"), 1);
+	r = claim_ex(10, 30000, 3, TOKEN_A);
+	ck_assert_uint_eq(r->elements, 2);
+	/* Nothing to wake for while paused: due times do not count. */
+	ck_assert_str_eq(r->element[1]->str, "-1");
+	freeReplyObject(r);
+	ck_assert_int_eq(stat_get("ready"), 1);
+
+	freeReplyObject(cmd("DEL " BASE ":wake"));
+	ck_assert_int_eq(cmd_int("FCALL redjob_resume 1 " BASE), 1);
+	r = cmd("ZSCORE " BASE ":wake w");
+	ck_assert_int_eq(r->type, REDIS_REPLY_STRING);
+	ck_assert_str_eq(r->str, "0");
+	freeReplyObject(r);
+	ck_assert_int_eq(stat_get("paused"), 0);
+	claim_one(30000, TOKEN_A, got);
+	ck_assert_str_eq(got, id);
+}
+END_TEST
+
+START_TEST(test_dead_job_can_be_retried_with_no_attempts_spent)
+{
+	char id[REDJOB_ID_MAX], got[REDJOB_ID_MAX], s[REDJOB_ID_MAX];
+	redisReply *r;
+
+	enqueue("t", "x", 0, id);
+	claim_one(30000, TOKEN_A, got);
+	fail_one(id, TOKEN_A, "e", 0, 10, "dead", "dead", "1");
+	r = cmd("FCALL redjob_retry 1 " BASE " %s", id);
+	ck_assert_str_eq(r->str, "dead");
+	freeReplyObject(r);
+	ck_assert_int_eq(score_of("dead", id), -1);
+	ck_assert_int_ge(score_of("due", id), 0);
+	ck_assert_str_eq(job_field(id, "state"), "ready");
+	ck_assert_str_eq(job_field(id, "attempts"), "0");
+	r = claim_ex(1, 30000, 3, TOKEN_B);
+	ck_assert_uint_eq(r->elements, 3);
+	ck_assert_str_eq(r->element[2]->element[0]->str, id);
+	ck_assert_str_eq(r->element[2]->element[4]->str, "0");
+	freeReplyObject(r);
+
+	freeReplyObject(cmd_err("REDJOB_RUNNING", "FCALL redjob_retry 1 " BASE
+	    " %s", id));
+	ck_assert_str_eq(job_field(id, "token"), TOKEN_B);
+
+	/* A scheduled job is made due now. */
+	enqueue("t", "s", 60000, s);
+	r = cmd("FCALL redjob_retry 1 " BASE " %s", s);
+	ck_assert_str_eq(r->str, "scheduled");
+	freeReplyObject(r);
+	claim_one(30000, TOKEN_B, got);
+	ck_assert_str_eq(got, s);
+
+	freeReplyObject(cmd_err("REDJOB_NOJOB", "FCALL redjob_retry 1 " BASE
+	    " default:999"));
+}
+END_TEST
+
+START_TEST(test_job_can_be_removed_in_every_state)
+{
+	struct redjob_job uj = { .type = "t", .payload = "r",
+		.payload_len = 1, .unique = "ur" };
+	char ids[4][REDJOB_ID_MAX], got[REDJOB_ID_MAX];
+	static const char *states[4] = { "running", "dead", "ready",
+		"scheduled" };
+	redisReply *r;
+	int i;
+
+	enqueue("t", "u", 0, ids[0]);
+	claim_one(30000, TOKEN_A, got);
+	enqueue("t", "d", 0, ids[1]);
+	claim_one(30000, TOKEN_A, got);
+	fail_one(ids[1], TOKEN_A, "e", 0, 10, "dead", "dead", "1");
+	enqueue_job(&uj, ids[2]);
+	enqueue("t", "s", 60000, ids[3]);
+	for (i = 0; i < 4; i++)
+		ck_assert_str_eq(job_field(ids[i], "state"), states[i]);
+
+	for (i = 0; i < 4; i++) {
+		r = cmd("FCALL redjob_remove 1 " BASE " %s", ids[i]);
+		ck_assert_str_eq(r->str, states[i]);
+		freeReplyObject(r);
+		ck_assert(!job_exists(ids[i]));
+		ck_assert_int_eq(score_of("due", ids[i]), -1);
+		ck_assert_int_eq(score_of("run", ids[i]), -1);
+		ck_assert_int_eq(score_of("dead", ids[i]), -1);
+		freeReplyObject(cmd_err("REDJOB_NOJOB", "FCALL redjob_remove 1 "
+		    BASE " %s", ids[i]));
+	}
+	/* The removed running job's holder is refused. */
+	ck_assert_int_eq(ack_one(ids[0], TOKEN_A), 0);
+	ck_assert_int_eq(stat_get("processed"), 0);
+	/* The unique key went with its job. */
+	ck_assert_int_eq(cmd_int("EXISTS " BASE ":u:ur"), 0);
+	ck_assert_int_eq(enqueue_job(&uj, got), 1);
+}
+END_TEST
+
+START_TEST(test_full_redis_refuses_enqueue_and_writes_nothing_but_ack_works)
+{
+	struct redjob_job jobs[3] = {
+		{ .type = "t", .payload = "1", .payload_len = 1 },
+		{ .type = "t", .payload = "2", .payload_len = 1 },
+		{ .type = "t", .payload = "3", .payload_len = 1,
+		    .queue = "other" },
+	};
+	struct redjob_result res[2];
+	char id[REDJOB_ID_MAX], got[REDJOB_ID_MAX];
+	redisReply *r;
+
+	enqueue("t", "x", 0, id);
+	claim_one(30000, TOKEN_A, got);
+	freeReplyObject(cmd("CONFIG SET maxmemory 1"));
+
+	ck_assert_int_eq(redjob_enqueue(cl, &jobs[0], got), -1);
+	ck_assert_int_eq(redjob_errcode(cl), REDJOB_ERR_OOM);
+	ck_assert_msg(strstr(redjob_errstr(cl), "out of memory") != NULL,
+	    "message: %s", redjob_errstr(cl));
+	ck_assert_int_eq(redjob_enqueue_many(cl, jobs, 2, res), 0);
+	ck_assert_int_eq(res[0].err, REDJOB_ERR_OOM);
+	ck_assert_int_eq(res[1].err, REDJOB_ERR_OOM);
+	/* A queue new to this client: its registration is refused first. */
+	ck_assert_int_eq(redjob_enqueue(cl, &jobs[2], got), -1);
+	ck_assert_int_eq(redjob_errcode(cl), REDJOB_ERR_OOM);
+	ck_assert_int_eq(cmd_int("SISMEMBER redjob:queues other"), 0);
+	ck_assert_int_eq(cmd_int("EXISTS redjob:{other}:seq"), 0);
+
+	/* Nothing was written; reading and acking still work. */
+	r = cmd("GET " BASE ":seq");
+	ck_assert_str_eq(r->str, "1");
+	freeReplyObject(r);
+	ck_assert_int_eq(stat_get("enqueued"), 1);
+	ck_assert_int_eq(stat_get("ready"), 0);
+	ck_assert_int_eq(ack_one(id, TOKEN_A), 1);
+	ck_assert_int_eq(stat_get("processed"), 1);
+	ck_assert(!job_exists(id));
+
+	freeReplyObject(cmd("CONFIG SET maxmemory 0"));
+	enqueue("t", "y", 0, got);
+	ck_assert_str_eq(got, "default:2");
+}
+END_TEST
+
+START_TEST(test_queue_with_newer_schema_refuses_every_function)
+{
+	static const char *calls[] = {
+		"FCALL redjob_enqueue 1 " BASE " t p",
+		"FCALL redjob_claim 1 " BASE " 1 1000 3 tokentoken w",
+		"FCALL redjob_extend 1 " BASE " 1000 default:1 tokentoken",
+		"FCALL redjob_ack 1 " BASE " default:1 tokentoken",
+		"FCALL redjob_fail 1 " BASE " default:1 tokentoken e 0 3",
+		"FCALL redjob_requeue 1 " BASE " 0 throttled default:1 tok",
+		"FCALL redjob_discard 1 " BASE " default:1 tokentoken conflict",
+		"FCALL redjob_retry 1 " BASE " default:1",
+		"FCALL redjob_remove 1 " BASE " default:1",
+		"FCALL redjob_pause 1 " BASE,
+		"FCALL redjob_resume 1 " BASE,
+		"FCALL_RO redjob_stats 1 " BASE,
+		"FCALL_RO redjob_show 1 " BASE " default:1",
+		"FCALL_RO redjob_list 1 " BASE " ready 0 10",
+	};
+	char want[256], id[REDJOB_ID_MAX];
+	struct redjob_job j = { .type = "t", .payload = "p",
+		.payload_len = 1 };
+	redisReply *r;
+	size_t i;
+
+	freeReplyObject(cmd("HSET " BASE ":meta schema 999"));
+	snprintf(want, sizeof want, "queue default has schema 999, this "
+	    "library speaks schema %d", client_schema_version);
+	for (i = 0; i < sizeof calls / sizeof calls[0]; i++) {
+		r = redisCommand(rf.c, calls[i]);
+		assert_code(r, "REDJOB_SCHEMA", calls[i]);
+		ck_assert_str_eq(r->str + strlen("REDJOB_SCHEMA "), want);
+		freeReplyObject(r);
+	}
+	ck_assert_int_eq(redjob_enqueue(cl, &j, id), -1);
+	ck_assert_int_eq(redjob_errcode(cl), REDJOB_ERR_VERSION);
+	ck_assert_str_eq(redjob_errstr(cl), want);
+	/* None of them wrote. */
+	ck_assert_int_eq(cmd_int("EXISTS " BASE ":seq " BASE ":due " BASE
+	    ":wake " BASE ":stats"), 0);
+	ck_assert_int_eq(cmd_int("HLEN " BASE ":meta"), 1);
+}
+END_TEST
+
+/* Replace the library in Redis with a fake redjob of given versions. */
+static void
+load_fake_library(long long lib, long long schema)
+{
+	char code[512];
+
+	snprintf(code, sizeof code, "#!lua name=redjob\n"
+	    "redis.register_function{function_name='redjob_version', "
+	    "callback=function() return {%lld, %lld} end, "
+	    "flags={'no-writes'}}\n", lib, schema);
+	freeReplyObject(cmd("FUNCTION LOAD REPLACE %s", code));
+}
+
+START_TEST(test_newer_library_in_redis_makes_connect_fail)
+{
+	struct redjob_client *c;
+	char want[256];
+	redisReply *r;
+
+	load_fake_library(client_lib_version + 1, client_schema_version);
+	c = redjob_connect(rf.url, NULL);
+	ck_assert_ptr_nonnull(c);
+	ck_assert_int_eq(redjob_errcode(c), REDJOB_ERR_VERSION);
+	snprintf(want, sizeof want, "redis holds redjob library version %d, "
+	    "newer than this client's %d: upgrade this client",
+	    client_lib_version + 1, client_lib_version);
+	ck_assert_str_eq(redjob_errstr(c), want);
+	redjob_free(c);
+	/* It was left alone: a newer redjob owns this Redis. */
+	r = cmd("FCALL_RO redjob_version 0");
+	ck_assert_int_eq(r->element[0]->integer, client_lib_version + 1);
+	freeReplyObject(r);
+
+	load_fake_library(client_lib_version, client_schema_version + 1);
+	c = redjob_connect(rf.url, NULL);
+	ck_assert_int_eq(redjob_errcode(c), REDJOB_ERR_VERSION);
+	snprintf(want, sizeof want, "redis holds the redjob library for "
+	    "schema %d; this client speaks schema %d",
+	    client_schema_version + 1, client_schema_version);
+	ck_assert_str_eq(redjob_errstr(c), want);
+	redjob_free(c);
+}
+END_TEST
+
+START_TEST(test_older_library_in_redis_is_replaced_at_connect)
+{
+	struct redjob_client *c;
+	struct redjob_job j = { .type = "t", .payload = "p",
+		.payload_len = 1 };
+	char id[REDJOB_ID_MAX];
+	redisReply *r;
+
+	load_fake_library(client_lib_version - 1, client_schema_version);
+	c = redjob_connect(rf.url, NULL);
+	ck_assert_msg(redjob_errcode(c) == REDJOB_OK, "connect: %s",
+	    redjob_errstr(c));
+	r = cmd("FCALL_RO redjob_version 0");
+	ck_assert_int_eq(r->element[0]->integer, client_lib_version);
+	ck_assert_int_eq(r->element[1]->integer, client_schema_version);
+	freeReplyObject(r);
+	ck_assert_int_eq(redjob_enqueue(c, &j, id), 0);
+	redjob_free(c);
+}
+END_TEST
+
+START_TEST(test_bad_arguments_are_refused_with_their_code_first)
+{
+	struct redjob_job j = { .type = "t", .payload = "p",
+		.payload_len = 1 };
+	char id[REDJOB_ID_MAX];
+	redisReply *r;
+
+	freeReplyObject(cmd_err("REDJOB_BADKEY", "FCALL redjob_enqueue 1 %s "
+	    "t p", "nobrace"));
+	freeReplyObject(cmd_err("REDJOB_BADKEY", "FCALL redjob_enqueue 1 %s "
+	    "t p", "redjob:{bad queue}"));
+	freeReplyObject(cmd_err("REDJOB_BADKEY", "FCALL redjob_enqueue 1 %s "
+	    "t p", "{default}"));
+	freeReplyObject(cmd_err("REDJOB_BADKEY", "FCALL redjob_enqueue 2 "
+	    BASE " " BASE " t p"));
+	freeReplyObject(cmd_err("REDJOB_BADKEY", "FCALL_RO redjob_stats 0"));
+
+	r = cmd_err("REDJOB_BADARG", "FCALL redjob_enqueue 1 " BASE
+	    " t p colour red");
+	ck_assert_str_eq(r->str, "REDJOB_BADARG unknown option \"colour\"");
+	freeReplyObject(r);
+	freeReplyObject(cmd_err("REDJOB_BADARG", "FCALL redjob_enqueue 1 "
+	    BASE " t p delay -5"));
+	freeReplyObject(cmd_err("REDJOB_BADARG", "FCALL redjob_enqueue 1 "
+	    BASE " t p delay"));
+	freeReplyObject(cmd_err("REDJOB_BADARG", "FCALL redjob_enqueue 1 "
+	    BASE " %s p", "bad type"));
+	freeReplyObject(cmd_err("REDJOB_BADARG", "FCALL redjob_enqueue 1 "
+	    BASE " t"));
+	freeReplyObject(cmd_err("REDJOB_BADARG", "FCALL redjob_enqueue 1 "
+	    BASE " t p max_attempts 0"));
+	freeReplyObject(cmd_err("REDJOB_BADARG", "FCALL redjob_claim 1 " BASE
+	    " 1 1000 3 short w"));
+	freeReplyObject(cmd_err("REDJOB_BADARG", "FCALL redjob_claim 1 " BASE
+	    " 1001 1000 3 tokentoken w"));
+	freeReplyObject(cmd_err("REDJOB_BADARG", "FCALL redjob_ack 1 " BASE
+	    " default:1"));
+	freeReplyObject(cmd_err("REDJOB_BADARG", "FCALL_RO redjob_list 1 "
+	    BASE " nowhere 0 10"));
+
+	r = cmd_err("REDJOB_BADID", "FCALL_RO redjob_show 1 " BASE
+	    " other:1");
+	ck_assert_str_eq(r->str, "REDJOB_BADID job id \"other:1\" does not "
+	    "belong to queue default");
+	freeReplyObject(r);
+	freeReplyObject(cmd_err("REDJOB_BADID", "FCALL redjob_ack 1 " BASE
+	    " default:x tokentoken"));
+	freeReplyObject(cmd_err("REDJOB_BADID", "FCALL redjob_remove 1 " BASE
+	    " 1"));
+	/* None of them wrote anything. */
+	ck_assert_int_eq(cmd_int("DBSIZE"), 0);
+
+	/* libredjob gives the message without the code, and a class. */
+	j.queue = "bad queue";
+	ck_assert_int_eq(redjob_enqueue(cl, &j, id), -1);
+	ck_assert_int_eq(redjob_errcode(cl), REDJOB_ERR_INVALID);
+	ck_assert_str_eq(redjob_errstr(cl), "invalid queue name \"bad queue\" "
+	    "(1-128 of A-Z a-z 0-9 _ . -)");
+	j.queue = NULL;
+	j.type = "bad type";
+	ck_assert_int_eq(redjob_enqueue(cl, &j, id), -1);
+	ck_assert_int_eq(redjob_errcode(cl), REDJOB_ERR_INVALID);
+	ck_assert_str_eq(redjob_errstr(cl), "job type must be 1-128 of A-Z "
+	    "a-z 0-9 _ . : -");
+	ck_assert_int_eq(cmd_int("EXISTS " BASE ":seq"), 0);
+}
+END_TEST
+
+/*
+ * The hash tag of a key as Redis Cluster computes it: the text between
+ * the first '{' and the first '}' after it, if not empty; else the key.
+ */
+static void
+hash_tag(const char *key, char *tag, size_t len)
+{
+	const char *left = strchr(key, '{'), *right;
+
+	if (left != NULL && (right = strchr(left + 1, '}')) != NULL &&
+	    right > left + 1) {
+		snprintf(tag, len, "%.*s", (int)(right - left - 1), left + 1);
+		return;
+	}
+	snprintf(tag, len, "%s", key);
+}
+
+START_TEST(test_every_queue_key_carries_the_queue_hash_tag)
+{
+	static const struct {
+		const char *suffix;	/* after BASE */
+		int prefix;		/* suffix is a prefix (":j:N") */
+		const char *type;
+	} kinds[] = {
+		{ ":due", 0, "zset" }, { ":run", 0, "zset" },
+		{ ":dead", 0, "zset" }, { ":wake", 0, "zset" },
+		{ ":stats", 0, "hash" }, { ":meta", 0, "hash" },
+		{ ":seq", 0, "string" }, { ":j:", 1, "hash" },
+		{ ":u:", 1, "string" },
+	};
+	struct redjob_job uj = { .type = "t", .payload = "u",
+		.payload_len = 1, .unique = "k1", .unique_ttl_ms = 60000 };
+	char j1[REDJOB_ID_MAX], j2[REDJOB_ID_MAX], j3[REDJOB_ID_MAX];
+	char got[REDJOB_ID_MAX], tag[256];
+	int seen[sizeof kinds / sizeof kinds[0]] = { 0 }, queues = 0, k;
+	const char *key, *rest;
+	redisReply *r, *t;
+	size_t i, nk = sizeof kinds / sizeof kinds[0];
+
+	/* A full lifecycle: every function that writes. */
+	enqueue_job(&uj, j1);
+	enqueue("t", "2", 0, j2);
+	enqueue("t", "3", 60000, j3);
+	r = claim_ex(2, 30000, 3, TOKEN_A);
+	ck_assert_uint_eq(r->elements, 4);
+	freeReplyObject(r);
+	ck_assert_int_eq(extend_one(60000, j1, TOKEN_A), 1);
+	fail_one(j2, TOKEN_A, "e", 0, 1, NULL, "dead", "1");
+	freeReplyObject(cmd("FCALL redjob_retry 1 " BASE " %s", j2));
+	claim_one(30000, TOKEN_B, got);
+	ck_assert_str_eq(got, j2);
+	freeReplyObject(cmd("FCALL redjob_requeue 1 " BASE " 0 throttled %s "
+	    "%s", j2, TOKEN_B));
+	claim_one(30000, TOKEN_C, got);
+	ck_assert_str_eq(got, j2);
+	fail_one(j2, TOKEN_C, "e", 0, 5, "dead", "dead", "1");
+	freeReplyObject(cmd("FCALL redjob_pause 1 " BASE));
+	freeReplyObject(cmd("FCALL redjob_resume 1 " BASE));
+	enqueue("t", "4", 0, got);
+	freeReplyObject(cmd("FCALL redjob_remove 1 " BASE " %s", got));
+	freeReplyObject(cmd("FCALL_RO redjob_list 1 " BASE " dead 0 10"));
+
+	r = cmd("KEYS *");
+	for (i = 0; i < r->elements; i++) {
+		key = r->element[i]->str;
+		t = cmd("TYPE %s", key);
+		if (strcmp(key, "redjob:queues") == 0) {
+			ck_assert_str_eq(t->str, "set");
+			queues = 1;
+			freeReplyObject(t);
+			continue;
+		}
+		hash_tag(key, tag, sizeof tag);
+		ck_assert_msg(strcmp(tag, "default") == 0, "key %s has hash "
+		    "tag \"%s\", not the queue's", key, tag);
+		ck_assert_msg(strncmp(key, BASE ":", strlen(BASE) + 1) == 0,
+		    "key %s does not start with " BASE ":", key);
+		rest = key + strlen(BASE);
+		for (k = 0; k < (int)nk; k++) {
+			if (kinds[k].prefix ?
+			    strncmp(rest, kinds[k].suffix,
+			    strlen(kinds[k].suffix)) == 0 :
+			    strcmp(rest, kinds[k].suffix) == 0)
+				break;
+		}
+		ck_assert_msg(k < (int)nk, "key %s is not in docs/protocol.md",
+		    key);
+		ck_assert_msg(strcmp(t->str, kinds[k].type) == 0, "key %s is "
+		    "a %s, not a %s", key, t->str, kinds[k].type);
+		seen[k] = 1;
+		freeReplyObject(t);
+	}
+	freeReplyObject(r);
+	ck_assert_msg(queues, "no redjob:queues registry");
+	for (k = 0; k < (int)nk; k++)
+		ck_assert_msg(seen[k], "no key %s%s after a full lifecycle",
+		    BASE, kinds[k].suffix);
+}
+END_TEST
+
+START_TEST(test_ack_counts_a_job_named_twice_once)
+{
+	char id[REDJOB_ID_MAX], got[REDJOB_ID_MAX];
+	redisReply *r;
+
+	enqueue("t", "x", 0, id);
+	claim_one(30000, TOKEN_A, got);
+	r = cmd("FCALL redjob_ack 1 " BASE " %s %s %s %s", id, TOKEN_A, id,
+	    TOKEN_A);
+	ck_assert_uint_eq(r->elements, 2);
+	ck_assert_int_eq(r->element[0]->integer, 1);
+	ck_assert_int_eq(r->element[1]->integer, 0);
+	freeReplyObject(r);
+	ck_assert_int_eq(stat_get("processed"), 1);
+}
+END_TEST
+
+START_TEST(test_ack_of_more_than_1000_jobs_is_refused_before_any_write)
+{
+	enum { N = 1001 };
+	struct redjob_job *jobs;
+	struct redjob_result *res;
+	const char **av;
+	size_t *lens, n, i;
+	redisReply *r;
+
+	jobs = calloc(N, sizeof *jobs);
+	res = calloc(N, sizeof *res);
+	av = calloc(4 + 2 * N, sizeof *av);
+	lens = calloc(4 + 2 * N, sizeof *lens);
+	ck_assert(jobs != NULL && res != NULL && av != NULL && lens != NULL);
+	for (i = 0; i < N; i++) {
+		jobs[i].type = "t";
+		jobs[i].payload = "p";
+		jobs[i].payload_len = 1;
+	}
+	ck_assert_int_eq(redjob_enqueue_many(cl, jobs, N, res), N);
+	freeReplyObject(claim_ex(1000, 30000, 3, TOKEN_A));
+	freeReplyObject(claim_ex(1000, 30000, 3, TOKEN_A));
+	ck_assert_int_eq(stat_get("running"), N);
+
+	n = 0;
+	av[n++] = "FCALL";
+	av[n++] = "redjob_ack";
+	av[n++] = "1";
+	av[n++] = BASE;
+	for (i = 0; i < N; i++) {
+		av[n++] = res[i].id;
+		av[n++] = TOKEN_A;
+	}
+	for (i = 0; i < n; i++)
+		lens[i] = strlen(av[i]);
+	r = redisCommandArgv(rf.c, (int)n, av, lens);
+	assert_code(r, "REDJOB_BADARG", "ack of 1001 jobs");
+	ck_assert_str_eq(r->str, "REDJOB_BADARG at most 1000 ID TOKEN pairs");
+	freeReplyObject(r);
+	ck_assert_int_eq(stat_get("running"), N);
+	ck_assert_int_eq(stat_get("processed"), 0);
+	ck_assert(job_exists(res[0].id));
+	ck_assert(job_exists(res[N - 1].id));
+
+	/* 1000 is fine. */
+	r = redisCommandArgv(rf.c, (int)n - 2, av, lens);
+	ck_assert_int_eq(r->type, REDIS_REPLY_ARRAY);
+	ck_assert_uint_eq(r->elements, N - 1);
+	for (i = 0; i < N - 1; i++)
+		ck_assert_int_eq(r->element[i]->integer, 1);
+	freeReplyObject(r);
+	ck_assert_int_eq(stat_get("processed"), N - 1);
+	free(jobs);
+	free(res);
+	free(av);
+	free(lens);
+}
+END_TEST
+
+/*
+ * One claimer process of the concurrent test: wait for the start (EOF on
+ * go), then claim batches and ack them until nothing is due, writing each
+ * id it got to path. Returns an exit status. Runs in a forked child, so
+ * it must not use Check.
+ */
+static int
+claimer(int index, const char *path, int go)
+{
+	const char *av[4 + 2 * CC_CLAIM_BATCH];
+	size_t lens[4 + 2 * CC_CLAIM_BATCH], i, n;
+	char token[64], b;
+	redisContext *c;
+	redisReply *r, *a;
+	FILE *f;
+	ssize_t got;
+	int status = 0, ok;
+
+	snprintf(token, sizeof token, "claimer-%d-%ld", index, (long)getpid());
+	if ((f = fopen(path, "w")) == NULL)
+		return 10;
+	c = redisConnectUnix(rf.sock);
+	if (c == NULL || c->err != 0)
+		return 11;
+	while ((got = read(go, &b, 1)) != 0) {
+		if (got < 0 && errno != EINTR)
+			return 12;
+	}
+	for (;;) {
+		r = redisCommand(c, "FCALL redjob_claim 1 %s %d 60000 3 %s "
+		    "w%d", BASE, CC_CLAIM_BATCH, token, index);
+		if (r == NULL || r->type != REDIS_REPLY_ARRAY ||
+		    r->elements < 2) {
+			status = 13;
+			break;
+		}
+		/* All were enqueued before we started: none due is done. */
+		if (r->elements == 2) {
+			freeReplyObject(r);
+			break;
+		}
+		n = 0;
+		av[n++] = "FCALL";
+		av[n++] = "redjob_ack";
+		av[n++] = "1";
+		av[n++] = BASE;
+		for (i = 2; i < r->elements; i++) {
+			fprintf(f, "%s\n", r->element[i]->element[0]->str);
+			av[n++] = r->element[i]->element[0]->str;
+			av[n++] = token;
+		}
+		for (i = 0; i < n; i++)
+			lens[i] = strlen(av[i]);
+		a = redisCommandArgv(c, (int)n, av, lens);
+		ok = a != NULL && a->type == REDIS_REPLY_ARRAY &&
+		    a->elements == r->elements - 2;
+		for (i = 0; ok && i < a->elements; i++)
+			ok = a->element[i]->integer == 1;
+		if (a != NULL)
+			freeReplyObject(a);
+		freeReplyObject(r);
+		if (!ok) {
+			status = 14;
+			break;
+		}
+	}
+	if (fclose(f) != 0 && status == 0)
+		status = 15;
+	redisFree(c);
+	return status;
+}
+
+START_TEST(test_four_processes_claiming_20000_jobs_get_each_exactly_once)
+{
+	struct redjob_job *jobs;
+	struct redjob_result *res;
+	unsigned char *seen;
+	char *dir, path[4096], line[256], *end;
+	pid_t pids[CC_PROCS];
+	int go[2], i, st, busy = 0;
+	long per[CC_PROCS], total = 0, n;
+	FILE *f;
+
+	guard_children();
+	jobs = calloc(CC_JOBS, sizeof *jobs);
+	res = calloc(CC_JOBS, sizeof *res);
+	seen = calloc(CC_JOBS + 1, 1);
+	ck_assert(jobs != NULL && res != NULL && seen != NULL);
+	for (i = 0; i < CC_JOBS; i++) {
+		jobs[i].type = "t";
+		jobs[i].payload = "p";
+		jobs[i].payload_len = 1;
+	}
+	for (i = 0; i < CC_JOBS; i += CC_ENQUEUE_BATCH)
+		ck_assert_int_eq(redjob_enqueue_many(cl, jobs + i,
+		    CC_ENQUEUE_BATCH, res + i), CC_ENQUEUE_BATCH);
+	for (i = 0; i < CC_JOBS; i++) {
+		ck_assert_int_eq(strncmp(res[i].id, "default:", 8), 0);
+		n = strtol(res[i].id + 8, &end, 10);
+		ck_assert_msg(*end == '\0' && n >= 1 && n <= CC_JOBS &&
+		    !seen[n], "enqueue gave id %s", res[i].id);
+		seen[n] = 1;
+	}
+	memset(seen, 0, CC_JOBS + 1);
+	ck_assert_int_eq(stat_get("ready"), CC_JOBS);
+
+	dir = testlib_tmpdir("claim");
+	ck_assert_int_eq(pipe(go), 0);
+	for (i = 0; i < CC_PROCS; i++) {
+		snprintf(path, sizeof path, "%s/claimer-%d", dir, i);
+		pids[i] = fork();
+		ck_assert_int_ge(pids[i], 0);
+		if (pids[i] == 0) {
+			close(go[1]);
+			_exit(claimer(i, path, go[0]));
+		}
+	}
+	/* Start them all at once. */
+	close(go[0]);
+	close(go[1]);
+	for (i = 0; i < CC_PROCS; i++) {
+		ck_assert_int_eq(waitpid(pids[i], &st, 0), pids[i]);
+		ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0,
+		    "claimer %d ended with status 0x%x", i, st);
+	}
+
+	for (i = 0; i < CC_PROCS; i++) {
+		snprintf(path, sizeof path, "%s/claimer-%d", dir, i);
+		ck_assert_ptr_nonnull(f = fopen(path, "r"));
+		per[i] = 0;
+		while (fgets(line, sizeof line, f) != NULL) {
+			line[strcspn(line, "\n")] = '\0';
+			ck_assert_int_eq(strncmp(line, "default:", 8), 0);
+			n = strtol(line + 8, &end, 10);
+			ck_assert_msg(*end == '\0' && n >= 1 && n <= CC_JOBS,
+			    "claimer %d got id \"%s\"", i, line);
+			ck_assert_msg(!seen[n], "job %s was claimed twice",
+			    line);
+			seen[n] = 1;
+			per[i]++;
+		}
+		fclose(f);
+		total += per[i];
+		busy += per[i] > 0;
+	}
+	ck_assert_int_eq(total, CC_JOBS);
+	/* Every id was seen exactly once (no duplicate, so none missing). */
+	for (i = 1; i <= CC_JOBS; i++)
+		ck_assert_msg(seen[i], "job default:%d was never claimed", i);
+	ck_assert_msg(busy >= 2, "only %d of %d claimers got jobs: no "
+	    "concurrency was tested", busy, CC_PROCS);
+	ck_assert_int_eq(stat_get("processed"), CC_JOBS);
+	ck_assert_int_eq(stat_get("running"), 0);
+	ck_assert_int_eq(stat_get("ready"), 0);
+	ck_assert_int_eq(stat_get("stalled"), 0);
+	testlib_rmtree(dir);
+	free(dir);
+	free(jobs);
+	free(res);
+	free(seen);
+}
+END_TEST
+
+START_TEST(test_library_is_reloaded_after_redis_restarts_empty)
+{
+	struct redjob_job jobs[10];
+	struct redjob_result res[10];
+	char id[REDJOB_ID_MAX], want[REDJOB_ID_MAX];
+	redisReply *r;
+	int i;
+
+	for (i = 0; i < 10; i++) {
+		memset(&jobs[i], 0, sizeof jobs[i]);
+		jobs[i].type = "t";
+		jobs[i].payload = "p";
+		jobs[i].payload_len = 1;
+	}
+	enqueue("t", "1", 0, id);
+	ck_assert_str_eq(id, "default:1");
+	restart_redis();
+	r = redisCommand(rf.c, "FCALL_RO redjob_version 0");
+	ck_assert_ptr_nonnull(r);
+	ck_assert_msg(r->type == REDIS_REPLY_ERROR &&
+	    strncmp(r->str, "ERR Function not found", 22) == 0,
+	    "the restart kept the library");
+	freeReplyObject(r);
+
+	/*
+	 * The client sees that the server closed its connection before it
+	 * sends anything, reconnects and loads the library.
+	 */
+	enqueue("t", "2", 0, id);
+	ck_assert_str_eq(id, "default:1");
+	r = cmd("FCALL_RO redjob_version 0");
+	ck_assert_int_eq(r->element[0]->integer, client_lib_version);
+	freeReplyObject(r);
+	/* The queue registry was lost too, and is written again. */
+	ck_assert_int_eq(cmd_int("SISMEMBER redjob:queues default"), 1);
+
+	/* The same through a pipelined batch. */
+	restart_redis();
+	ck_assert_int_eq(redjob_enqueue_many(cl, jobs, 10, res), 10);
+	for (i = 0; i < 10; i++) {
+		snprintf(want, sizeof want, "default:%d", i + 1);
+		ck_assert_str_eq(res[i].id, want);
+	}
+	ck_assert_int_eq(cmd_int("SISMEMBER redjob:queues default"), 1);
+}
+END_TEST
+
+START_TEST(test_dead_redis_gives_io_error_and_client_reconnects_when_back)
+{
+	struct redjob_job j = { .type = "t", .payload = "p",
+		.payload_len = 1 };
+	char id[REDJOB_ID_MAX], want[512];
+
+	enqueue("t", "1", 0, id);
+	redis_fixture_kill(SIGKILL);
+
+	/* Every call tries to connect again, and says it cannot. */
+	snprintf(want, sizeof want, "cannot connect to redis at %s: No such "
+	    "file or directory", rf.sock);
+	ck_assert_int_eq(redjob_enqueue(cl, &j, id), -1);
+	ck_assert_int_eq(redjob_errcode(cl), REDJOB_ERR_IO);
+	ck_assert_str_eq(redjob_errstr(cl), want);
+	ck_assert_int_eq(redjob_enqueue(cl, &j, id), -1);
+	ck_assert_int_eq(redjob_errcode(cl), REDJOB_ERR_IO);
+	ck_assert_str_eq(redjob_errstr(cl), want);
+
+	redis_fixture_spawn(NULL);
+	redis_conn_teardown();
+	rf.c = must_connect();
+	enqueue("t", "2", 0, id);
+	ck_assert_str_eq(id, "default:1");
+}
+END_TEST
+
+START_TEST(test_client_survives_redis_closing_its_connection)
+{
+	char id[REDJOB_ID_MAX];
+
+	enqueue("t", "1", 0, id);
+	/* What an idle `timeout` does; SKIPME spares our own rf.c. */
+	ck_assert_int_ge(cmd_int("CLIENT KILL TYPE normal"), 1);
+	enqueue("t", "2", 0, id);
+	ck_assert_str_eq(id, "default:2");
+	ck_assert_int_eq(cmd_int("CLIENT KILL TYPE normal"), 1);
+	ck_assert_int_eq(cmd_int("DEL redjob:queues"), 1);
+	enqueue("t", "3", 0, id);
+	ck_assert_str_eq(id, "default:3");
+	/* A new connection registers its queue again. */
+	ck_assert_int_eq(cmd_int("SISMEMBER redjob:queues default"), 1);
+	ck_assert_int_eq(stat_get("enqueued"), 3);
+}
+END_TEST
+
+START_TEST(test_connect_to_absent_redis_gives_io_error)
+{
+	struct redjob_job j = { .type = "t", .payload = "p",
+		.payload_len = 1 };
+	struct redjob_client *c;
+	char url[4200], want[4200], id[REDJOB_ID_MAX];
+
+	snprintf(url, sizeof url, "unix://%s/absent.sock", rf.dir);
+	c = redjob_connect(url, NULL);
+	ck_assert_ptr_nonnull(c);
+	ck_assert_int_eq(redjob_errcode(c), REDJOB_ERR_IO);
+	snprintf(want, sizeof want, "cannot connect to redis at %s/absent.sock"
+	    ": No such file or directory", rf.dir);
+	ck_assert_str_eq(redjob_errstr(c), want);
+	ck_assert_int_eq(redjob_enqueue(c, &j, id), -1);
+	ck_assert_int_eq(redjob_errcode(c), REDJOB_ERR_IO);
+	ck_assert_str_eq(redjob_errstr(c), want);
+	redjob_free(c);
+
+	c = redjob_connect("redis://127.0.0.1:1/0", NULL);
+	ck_assert_int_eq(redjob_errcode(c), REDJOB_ERR_IO);
+	ck_assert_str_eq(redjob_errstr(c), "cannot connect to redis at "
+	    "127.0.0.1:1: Connection refused");
+	redjob_free(c);
+}
+END_TEST
+
 Suite *
 suite(void)
 {
@@ -176,6 +1841,63 @@ suite(void)
 	tcase_add_test(tc, test_binary_payload_survives);
 	tcase_add_test(tc, test_oversized_payload_is_refused_with_reason);
 	tcase_add_test(tc, test_missing_library_is_reloaded);
+	tcase_add_test(tc, test_payload_limit_is_configurable);
+	tcase_add_test(tc,
+	    test_missing_library_is_reloaded_within_a_pipelined_batch);
+	tcase_add_test(tc,
+	    test_expired_lease_makes_job_claimable_again_refusing_old_holder);
+	tcase_add_test(tc, test_job_stalled_more_than_max_stalls_times_is_dead);
+	tcase_add_test(tc,
+	    test_claim_reports_earliest_due_time_or_lease_end_as_next_wake);
+	tcase_add_test(tc,
+	    test_failed_job_is_retried_after_its_delay_with_attempt_and_error);
+	tcase_add_test(tc, test_failure_keeps_the_last_4096_bytes_of_its_error);
+	tcase_add_test(tc,
+	    test_failed_job_is_dead_once_its_max_attempts_are_used);
+	tcase_add_test(tc, test_permanent_failure_goes_straight_to_dead);
+	tcase_add_test(tc, test_dead_set_keeps_only_the_dead_max_newest_jobs);
+	tcase_add_test(tc, test_dead_jobs_older_than_dead_ttl_are_dropped);
+	tcase_add_test(tc,
+	    test_requeue_spends_no_attempt_and_counts_throttled_and_conflicts);
+	tcase_add_test(tc,
+	    test_discard_drops_a_held_job_without_counting_it_processed);
+	tcase_add_test(tc, test_unique_enqueue_returns_the_first_job);
+	tcase_add_test(tc, test_unique_window_ends_after_unique_ttl);
+	tcase_add_test(tc,
+	    test_unique_key_without_ttl_is_released_when_job_is_acked);
+	tcase_add_test(tc, test_paused_queue_is_not_claimed_until_resumed);
+	tcase_add_test(tc, test_dead_job_can_be_retried_with_no_attempts_spent);
+	tcase_add_test(tc, test_job_can_be_removed_in_every_state);
+	tcase_add_test(tc,
+	    test_full_redis_refuses_enqueue_and_writes_nothing_but_ack_works);
+	tcase_add_test(tc, test_queue_with_newer_schema_refuses_every_function);
+	tcase_add_test(tc, test_newer_library_in_redis_makes_connect_fail);
+	tcase_add_test(tc, test_older_library_in_redis_is_replaced_at_connect);
+	tcase_add_test(tc,
+	    test_bad_arguments_are_refused_with_their_code_first);
+	tcase_add_test(tc, test_every_queue_key_carries_the_queue_hash_tag);
+	tcase_add_test(tc, test_ack_counts_a_job_named_twice_once);
+	tcase_add_test(tc,
+	    test_ack_of_more_than_1000_jobs_is_refused_before_any_write);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("concurrency");
+	tcase_set_timeout(tc, 300);
+	tcase_add_unchecked_fixture(tc, redis_start, redis_stop);
+	tcase_add_checked_fixture(tc, client_setup, client_teardown);
+	tcase_add_test(tc,
+	    test_four_processes_claiming_20000_jobs_get_each_exactly_once);
+	suite_add_tcase(s, tc);
+
+	/* Each test has its own redis-server to kill and restart. */
+	tc = tcase_create("restart");
+	tcase_set_timeout(tc, 60);
+	tcase_add_checked_fixture(tc, restart_setup, restart_teardown);
+	tcase_add_test(tc, test_library_is_reloaded_after_redis_restarts_empty);
+	tcase_add_test(tc,
+	    test_dead_redis_gives_io_error_and_client_reconnects_when_back);
+	tcase_add_test(tc, test_client_survives_redis_closing_its_connection);
+	tcase_add_test(tc, test_connect_to_absent_redis_gives_io_error);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -20,7 +20,7 @@
 --     never holds nil.
 --   * Every loop is bounded.
 
-local LIB_VERSION = 1     -- this code; bump on any change
+local LIB_VERSION = 2     -- this code; bump on any change
 local SCHEMA = 1          -- keys and fields; bump on any incompatible change
 local MAX_PAYLOAD = 524288
 local MAX_ERROR = 4096
@@ -331,16 +331,23 @@ end
 
 -- Check (id, token) pairs from args[first]. Returns the list of sequence
 -- numbers whose token matches (false for the others), and the job fields
--- asked for.
+-- asked for. A job named twice counts once: its second pair is refused,
+-- so an ack cannot count a job twice. At most CLAIM_MAX pairs, checked
+-- here before any write: the callers unpack() the list, and Lua's unpack
+-- fails past about 8000 values, after the writes that precede it.
 local function check_tokens(base, q, args, first, ...)
-  local out = {}
+  local out, seen = {}, {}
   if (#args - first + 1) % 2 ~= 0 or #args < first + 1 then
     fail('BADARG', 'expected ID TOKEN pairs')
+  end
+  if (#args - first + 1) / 2 > CLAIM_MAX then
+    fail('BADARG', 'at most ' .. fmt(CLAIM_MAX) .. ' ID TOKEN pairs')
   end
   for i = first, #args, 2 do
     local n = seq_of(q, args[i])
     local f = redis.call('HMGET', base .. ':j:' .. n, 'token', ...)
-    if f[1] and f[1] == args[i + 1] then
+    if f[1] and f[1] == args[i + 1] and not seen[n] then
+      seen[n] = true
       out[#out + 1] = {n, f}
     else
       out[#out + 1] = false
@@ -440,6 +447,26 @@ local function failjob(keys, args)
   redis.call('HDEL', j, 'token')
   redis.call('HINCRBY', stats, 'retried', 1)
   return {'retry', fmt(due), fmt(attempts)}
+end
+
+---------------------------------------------------------------------------
+-- redjob_discard NAMESPACE:{QUEUE} ID TOKEN REASON
+-- Drops a held job without running it (a lock conflict under the policy
+-- "discard"): it leaves Redis, counted under discarded. Returns 1, or 0
+-- when the token is not ours.
+local function discard(keys, args)
+  local base, q = open(keys)
+  local held = check_tokens(base, q, {args[1] or '', args[2] or ''}, 1,
+    'unique')
+  local h = held[1]
+  if not h then
+    return 0
+  end
+  release_unique(base, h[1], h[2][2])
+  redis.call('ZREM', base .. ':run', h[1])
+  redis.call('DEL', base .. ':j:' .. h[1])
+  redis.call('HINCRBY', base .. ':stats', 'discarded', 1)
+  return 1
 end
 
 ---------------------------------------------------------------------------
@@ -572,9 +599,10 @@ local function stats(keys)
     'dead', redis.call('ZCARD', base .. ':dead'),
     'paused', meta[2] and 1 or 0}
   local c = redis.call('HMGET', base .. ':stats', 'enqueued', 'processed',
-    'failed', 'retried', 'throttled', 'conflicts', 'stalled', 'requeued')
+    'failed', 'retried', 'throttled', 'conflicts', 'stalled', 'requeued',
+    'discarded')
   local names = {'enqueued', 'processed', 'failed', 'retried', 'throttled',
-    'conflicts', 'stalled', 'requeued'}
+    'conflicts', 'stalled', 'requeued', 'discarded'}
   for i, name in ipairs(names) do
     out[#out + 1] = name
     out[#out + 1] = tonumber(c[i]) or 0
@@ -659,6 +687,8 @@ redis.register_function{function_name = 'redjob_ack', callback = entry(ack),
   flags = {'allow-oom'}}
 redis.register_function{function_name = 'redjob_fail', callback = entry(failjob)}
 redis.register_function{function_name = 'redjob_requeue', callback = entry(requeue)}
+redis.register_function{function_name = 'redjob_discard', callback = entry(discard),
+  flags = {'allow-oom'}}
 redis.register_function{function_name = 'redjob_retry', callback = entry(retry)}
 redis.register_function{function_name = 'redjob_remove', callback = entry(remove),
   flags = {'allow-oom'}}
