@@ -33,7 +33,7 @@ struct handler_exec_spec {
 };
 
 enum handler_outcome {
-	HANDLER_EXITED,		/* status is the exit code; -1: status lost */
+	HANDLER_EXITED,		/* status is the exit code (-1: lost) */
 	HANDLER_SIGNALED,	/* status is the signal */
 	HANDLER_TIMEOUT,	/* killed at the timeout; status the signal
 				   that ended it, or the last one sent if

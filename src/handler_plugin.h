@@ -47,11 +47,15 @@ struct handler_plugin_pool *handler_plugin_pool_create(struct event_base *base,
 /*
  * Set the cancel flag of every running call, wait for them to return,
  * join the threads and free everything. Calls still queued never run.
- * No callback is called. Not from inside a callback of this pool.
+ * No callback is called. Not from inside a callback of this pool. The
+ * wait has no bound: a function that ignores its flag blocks this
+ * forever, so a worker whose calls are still pending after its shutdown
+ * grace should exit without freeing the pool.
  */
 void		 handler_plugin_pool_free(struct handler_plugin_pool *pool);
 /* Calls started whose callback has not run yet. */
-size_t		 handler_plugin_pool_pending(const struct handler_plugin_pool *pool);
+size_t		 handler_plugin_pool_pending(
+		    const struct handler_plugin_pool *pool);
 
 /*
  * Run fn(job) on the pool. The job's strings and payload are copied (a

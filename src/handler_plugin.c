@@ -1,0 +1,743 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * Plugin handlers: a C function in a shared object (redjob-plugin.h), run
+ * inside the worker on a pool of threads so that it never blocks the
+ * event loop. This module loads plugins (dlopen once per path, the ABI
+ * marker checked before anything is called), owns the pool, and turns
+ * each call into the same struct handler_result an exec handler gives,
+ * delivered from the loop. It does not decide what an outcome means for
+ * the job (the worker does).
+ *
+ * Threads and the loop. The loop thread owns libevent; pool threads never
+ * touch it. Work goes to the threads through a mutex and a condition
+ * variable; a call that returns moves to the pool's done list, and the
+ * thread that made that list non-empty writes to an eventfd that a
+ * libevent event of the loop watches. The loop reads the eventfd before
+ * it takes the list, so a call added after the take always finds the
+ * list empty and writes again: no completion is ever left without a
+ * wake-up, and most wake-ups deliver a batch.
+ *
+ * Cancellation. A thread cannot be interrupted safely, so a timeout or a
+ * stop only sets the call's cancel flag, which the plugin polls. The flag
+ * holds who raised it first (timeout or stop), and the thread reads it
+ * under the pool lock when the function returns: that snapshot, not the
+ * flag's later value, decides the outcome, so a call that returned just
+ * before its timer fired is reported as the plugin's own result.
+ */
+#include "autoconf.h"
+
+#include <sys/eventfd.h>
+
+#include <assert.h>
+#include <dlfcn.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <link.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "handler_plugin.h"
+#include "compat.h"
+#include "log.h"
+#include "xmalloc.h"
+
+#define HANDLER_PLUGIN_ABI_SYMBOL "redjob_plugin_abi"
+#define HANDLER_PLUGIN_THREAD_NAME "redjob-plugin"
+
+/* The values of a call's cancel flag: who raised it first. */
+#define HANDLER_PLUGIN_CANCEL_TIMEOUT 1
+#define HANDLER_PLUGIN_CANCEL_STOP 2
+
+_Static_assert(sizeof(handler_plugin_fn *) == sizeof(void *),
+    "dlsym returns function pointers as void *");
+
+/* A shared object loaded by handler_plugin_load, open until unload_all. */
+struct handler_plugin_lib {
+	TAILQ_ENTRY(handler_plugin_lib) entry;
+	char			*path;
+	void			*handle;
+};
+
+TAILQ_HEAD(handler_plugin_libs, handler_plugin_lib);
+
+/* Where a call is; it changes under the pool lock. */
+enum handler_plugin_state {
+	HANDLER_PLUGIN_QUEUED,		/* on pool->queue */
+	HANDLER_PLUGIN_RUNNING,		/* on pool->running, in fn */
+	HANDLER_PLUGIN_RETURNED,	/* on pool->done or being delivered */
+};
+
+struct handler_plugin_call {
+	TAILQ_ENTRY(handler_plugin_call) entry;	/* under the pool lock */
+	struct handler_plugin_pool *pool;
+	handler_plugin_fn	*fn;
+	handler_exec_done_cb	*cb;
+	void			*arg;
+
+	struct redjob_plugin_job job;	/* points into the copies below */
+	char			*id;
+	char			*type;
+	char			*queue;
+	char			*key;
+	char			*payload;	/* payload_len bytes, NUL */
+
+	/*
+	 * Set by the loop (under the lock, with atomic stores), read by
+	 * the plugin at any time through job.cancelled.
+	 */
+	volatile int		 cancelled;
+	enum handler_plugin_state state;	/* under the lock */
+
+	/* Written by the pool thread before RETURNED, then read-only. */
+	int			 status;	/* fn's; -1: never ran */
+	int			 cancel_seen;	/* the flag as fn returned */
+	uint64_t		 end_ms;
+	char			 errbuf[HANDLER_PLUGIN_ERRLEN];
+
+	/* Loop only. */
+	uint64_t		 start_ms;
+	uint64_t		 timeout_ms;
+	struct event		*timeout_ev;	/* NULL: no timeout */
+};
+
+TAILQ_HEAD(handler_plugin_calls, handler_plugin_call);
+
+struct handler_plugin_pool {
+	struct event_base	*base;
+	pthread_t		*threads;
+	unsigned		 nthreads;
+
+	pthread_mutex_t		 lock;
+	pthread_cond_t		 cond;		/* work queued, stopping */
+	struct handler_plugin_calls queue;	/* waiting for a thread */
+	struct handler_plugin_calls running;
+	struct handler_plugin_calls done;	/* returned, not delivered */
+	int			 stopping;
+
+	int			 efd;		/* eventfd: done not empty */
+	struct event		*done_ev;
+	size_t			 pending;	/* loop only */
+	int			 delivering;	/* loop: in callbacks */
+};
+
+/* The plugins loaded so far. Loop thread only. */
+static struct handler_plugin_libs handler_plugin_libs =
+    TAILQ_HEAD_INITIALIZER(handler_plugin_libs);
+
+/* Return monotonic milliseconds. Safe on any thread. */
+static uint64_t
+handler_plugin_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* Lock the pool; failure is a broken invariant, not an error. */
+static void
+handler_plugin_lock(struct handler_plugin_pool *pool)
+{
+	int error;
+
+	error = pthread_mutex_lock(&pool->lock);
+	assert(error == 0);
+	(void)error;
+}
+
+/* Unlock the pool. */
+static void
+handler_plugin_unlock(struct handler_plugin_pool *pool)
+{
+	int error;
+
+	error = pthread_mutex_unlock(&pool->lock);
+	assert(error == 0);
+	(void)error;
+}
+
+/*
+ * Find a symbol in a loaded plugin. Returns its address, or NULL with
+ * *err set to dlerror's text, or to NULL when the symbol exists but its
+ * value is NULL.
+ */
+static void *
+handler_plugin_sym(void *handle, const char *symbol, const char **err)
+{
+	void *p;
+
+	(void)dlerror();
+	p = dlsym(handle, symbol);
+	*err = dlerror();
+	return *err != NULL ? NULL : p;
+}
+
+/*
+ * dlopen path and check its ABI marker, or return the copy loaded
+ * earlier. Returns NULL with *cause set; a plugin refused is closed again
+ * and not remembered, so a fixed file can be tried later.
+ */
+static struct handler_plugin_lib *
+handler_plugin_open(const char *path, char **cause)
+{
+	struct handler_plugin_lib *lib;
+	const unsigned *abi;
+	const char *err;
+	void *handle;
+
+	TAILQ_FOREACH(lib, &handler_plugin_libs, entry) {
+		if (strcmp(lib->path, path) == 0)
+			return lib;
+	}
+
+	/*
+	 * RTLD_NOW: a plugin with an unresolved symbol fails here, with
+	 * the symbol named, instead of crashing a job later. RTLD_LOCAL:
+	 * its symbols stay out of the global scope, so two plugins may
+	 * both define "run" and neither interposes on the worker.
+	 */
+	if ((handle = dlopen(path, RTLD_NOW | RTLD_LOCAL)) == NULL) {
+		err = dlerror();
+		xasprintf(cause, "cannot load plugin %s: %s", path,
+		    err != NULL ? err : "unknown dlopen error");
+		return NULL;
+	}
+	abi = handler_plugin_sym(handle, HANDLER_PLUGIN_ABI_SYMBOL, &err);
+	if (abi == NULL) {
+		xasprintf(cause, "plugin %s has no %s symbol: it is not a "
+		    "redjob plugin, or was built without "
+		    "REDJOB_PLUGIN_DECLARE() (this redjob speaks plugin "
+		    "ABI %d)", path, HANDLER_PLUGIN_ABI_SYMBOL,
+		    REDJOB_PLUGIN_ABI);
+		dlclose(handle);
+		return NULL;
+	}
+	if (*abi != REDJOB_PLUGIN_ABI) {
+		xasprintf(cause, "plugin %s was built for plugin ABI %u, but "
+		    "this redjob speaks plugin ABI %d: rebuild it against "
+		    "this redjob's redjob-plugin.h", path, *abi,
+		    REDJOB_PLUGIN_ABI);
+		dlclose(handle);
+		return NULL;
+	}
+
+	lib = xcalloc(1, sizeof *lib);
+	lib->path = xstrdup(path);
+	lib->handle = handle;
+	TAILQ_INSERT_TAIL(&handler_plugin_libs, lib, entry);
+	log_debug("loaded plugin %s (ABI %u)", path, *abi);
+	return lib;
+}
+
+/*
+ * Load the plugin at path (once per path) and return its function symbol,
+ * or NULL with *cause set to an allocated message the caller frees.
+ */
+handler_plugin_fn *
+handler_plugin_load(const char *path, const char *symbol, char **cause)
+{
+	struct handler_plugin_lib *lib;
+	handler_plugin_fn *fn;
+	const ElfW(Sym) *sym = NULL;
+	const char *err;
+	Dl_info info;
+	void *p;
+
+	if (strchr(path, '/') == NULL) {
+		xasprintf(cause, "plugin path \"%s\" has no slash: give an "
+		    "absolute path (or ./%s), since dlopen would search the "
+		    "library path for a bare name", path, path);
+		return NULL;
+	}
+	if (*symbol == '\0') {
+		xasprintf(cause, "plugin %s: empty symbol name", path);
+		return NULL;
+	}
+	if ((lib = handler_plugin_open(path, cause)) == NULL)
+		return NULL;
+
+	p = handler_plugin_sym(lib->handle, symbol, &err);
+	if (p == NULL) {
+		xasprintf(cause, "plugin %s has no function \"%s\" (%s); "
+		    "declare it with REDJOB_PLUGIN_API, which also keeps it "
+		    "visible and unmangled in C++", path, symbol,
+		    err != NULL ? err : "its address is NULL");
+		return NULL;
+	}
+
+	/*
+	 * Calling data as code would crash the worker at the first job,
+	 * far from the mistake (symbol: redjob_plugin_abi, or a variable
+	 * of the plugin). The dynamic symbol table knows the type
+	 * (ELF32_ST_TYPE and ELF64_ST_TYPE are the same macro).
+	 */
+	if (dladdr1(p, &info, (void **)&sym, RTLD_DL_SYMENT) != 0 &&
+	    sym != NULL && ELF64_ST_TYPE(sym->st_info) != STT_FUNC &&
+	    ELF64_ST_TYPE(sym->st_info) != STT_GNU_IFUNC) {
+		xasprintf(cause, "plugin %s: symbol \"%s\" is not a function",
+		    path, symbol);
+		return NULL;
+	}
+	memcpy(&fn, &p, sizeof fn);
+	return fn;
+}
+
+/* dlclose every plugin and forget it. */
+void
+handler_plugin_unload_all(void)
+{
+	struct handler_plugin_lib *lib;
+
+	while ((lib = TAILQ_FIRST(&handler_plugin_libs)) != NULL) {
+		TAILQ_REMOVE(&handler_plugin_libs, lib, entry);
+		if (dlclose(lib->handle) != 0)
+			log_warnx("dlclose %s: %s", lib->path, dlerror());
+		free(lib->path);
+		free(lib);
+	}
+}
+
+/*
+ * Wake the loop: the done list has just become non-empty. Any thread.
+ * The eventfd counter only grows, and the loop resets it, so the write
+ * cannot block or fail in practice; EAGAIN would mean a wake-up is
+ * already pending, which is all we want.
+ */
+static void
+handler_plugin_notify(struct handler_plugin_pool *pool)
+{
+	uint64_t one = 1;
+	ssize_t n;
+
+	do
+		n = write(pool->efd, &one, sizeof one);
+	while (n == -1 && errno == EINTR);
+	assert(n == (ssize_t)sizeof one || errno == EAGAIN);
+	(void)n;
+}
+
+/*
+ * The body of a pool thread: take a queued call, run it without the
+ * lock, put it on the done list. Runs with every signal blocked. Exits
+ * once the pool is stopping and the queue is empty.
+ */
+static void *
+handler_plugin_thread(void *arg)
+{
+	struct handler_plugin_pool *pool = arg;
+	struct handler_plugin_call *call;
+	uint64_t end;
+	int status, wake;
+
+	for (;;) {
+		handler_plugin_lock(pool);
+		while (TAILQ_EMPTY(&pool->queue) && !pool->stopping)
+			pthread_cond_wait(&pool->cond, &pool->lock);
+		if ((call = TAILQ_FIRST(&pool->queue)) == NULL) {
+			handler_plugin_unlock(pool);
+			break;
+		}
+		TAILQ_REMOVE(&pool->queue, call, entry);
+		TAILQ_INSERT_TAIL(&pool->running, call, entry);
+		call->state = HANDLER_PLUGIN_RUNNING;
+		handler_plugin_unlock(pool);
+
+		call->errbuf[0] = '\0';
+		status = call->fn(&call->job, call->errbuf,
+		    sizeof call->errbuf);
+		end = handler_plugin_now_ms();
+
+		handler_plugin_lock(pool);
+		call->status = status;
+		call->end_ms = end;
+		call->errbuf[sizeof call->errbuf - 1] = '\0';
+		call->cancel_seen = __atomic_load_n(&call->cancelled,
+		    __ATOMIC_ACQUIRE);
+		TAILQ_REMOVE(&pool->running, call, entry);
+		wake = TAILQ_EMPTY(&pool->done);
+		TAILQ_INSERT_TAIL(&pool->done, call, entry);
+		call->state = HANDLER_PLUGIN_RETURNED;
+		handler_plugin_unlock(pool);
+		if (wake)
+			handler_plugin_notify(pool);
+	}
+	return NULL;
+}
+
+/* Free a call and its copies. The caller has taken it off every list. */
+static void
+handler_plugin_call_free(struct handler_plugin_call *call)
+{
+	if (call->timeout_ev != NULL)
+		event_free(call->timeout_ev);
+	free(call->id);
+	free(call->type);
+	free(call->queue);
+	free(call->key);
+	free(call->payload);
+	free(call);
+}
+
+/*
+ * Report one returned call to its owner and free it. Runs from the loop.
+ * The snapshot of the cancel flag taken when fn returned decides between
+ * the plugin's own result and a timeout or stop.
+ */
+static void
+handler_plugin_deliver(struct handler_plugin_pool *pool,
+    struct handler_plugin_call *call)
+{
+	struct handler_result res;
+
+	memset(&res, 0, sizeof res);
+	switch (call->cancel_seen) {
+	case 0:
+		res.outcome = HANDLER_EXITED;
+		break;
+	case HANDLER_PLUGIN_CANCEL_TIMEOUT:
+		res.outcome = HANDLER_TIMEOUT;
+		break;
+	default:
+		res.outcome = HANDLER_STOPPED;
+		break;
+	}
+	res.status = call->status;
+	res.stderr_tail = call->errbuf;
+	res.stderr_len = strlen(call->errbuf);
+	res.duration_ms = call->end_ms - call->start_ms;
+	log_debug("job %s: plugin call done: outcome %d status %d after "
+	    "%" PRIu64 " ms", call->id, (int)res.outcome, res.status,
+	    res.duration_ms);
+	pool->pending--;
+	call->cb(&res, call->arg);
+	handler_plugin_call_free(call);
+}
+
+/*
+ * The eventfd is readable: deliver every call on the done list. Runs
+ * from the loop. The read comes first (see the top of the file).
+ */
+static void
+handler_plugin_done_cb(int fd, short what, void *arg)
+{
+	struct handler_plugin_pool *pool = arg;
+	struct handler_plugin_calls batch;
+	struct handler_plugin_call *call;
+	uint64_t count;
+	ssize_t n;
+
+	(void)what;
+	do
+		n = read(fd, &count, sizeof count);
+	while (n == -1 && errno == EINTR);
+	if (n == -1 && errno != EAGAIN)
+		log_warn("plugin pool: eventfd read");
+
+	TAILQ_INIT(&batch);
+	handler_plugin_lock(pool);
+	TAILQ_CONCAT(&batch, &pool->done, entry);
+	handler_plugin_unlock(pool);
+
+	pool->delivering = 1;
+	while ((call = TAILQ_FIRST(&batch)) != NULL) {
+		TAILQ_REMOVE(&batch, call, entry);
+		handler_plugin_deliver(pool, call);
+	}
+	pool->delivering = 0;
+}
+
+/*
+ * Raise a call's cancel flag for why (timeout or stop), unless it is
+ * already raised or the call has returned. A call still queued never
+ * runs: it goes straight to the done list. Loop only.
+ */
+static void
+handler_plugin_cancel(struct handler_plugin_call *call, int why)
+{
+	struct handler_plugin_pool *pool = call->pool;
+	int wake = 0;
+
+	handler_plugin_lock(pool);
+	switch (call->state) {
+	case HANDLER_PLUGIN_QUEUED:
+		log_warnx("job %s: plugin call %s before a thread was free",
+		    call->id, why == HANDLER_PLUGIN_CANCEL_TIMEOUT ?
+		    "timed out" : "stopped");
+		TAILQ_REMOVE(&pool->queue, call, entry);
+		__atomic_store_n(&call->cancelled, why, __ATOMIC_RELEASE);
+		call->cancel_seen = why;
+		call->status = -1;
+		call->end_ms = handler_plugin_now_ms();
+		snprintf(call->errbuf, sizeof call->errbuf, "%s before it "
+		    "started: all %u plugin threads were busy",
+		    why == HANDLER_PLUGIN_CANCEL_TIMEOUT ? "timed out" :
+		    "stopped", pool->nthreads);
+		wake = TAILQ_EMPTY(&pool->done);
+		TAILQ_INSERT_TAIL(&pool->done, call, entry);
+		call->state = HANDLER_PLUGIN_RETURNED;
+		break;
+	case HANDLER_PLUGIN_RUNNING:
+		if (__atomic_load_n(&call->cancelled, __ATOMIC_RELAXED) != 0)
+			break;
+		if (why == HANDLER_PLUGIN_CANCEL_TIMEOUT) {
+			log_warnx("job %s: plugin call timed out after %" PRIu64
+			    " ms; cancel flag set, its thread stays busy until "
+			    "the function returns", call->id, call->timeout_ms);
+		} else {
+			log_info("job %s: stopping plugin call; cancel flag "
+			    "set", call->id);
+		}
+		__atomic_store_n(&call->cancelled, why, __ATOMIC_RELEASE);
+		break;
+	case HANDLER_PLUGIN_RETURNED:
+		break;
+	}
+	handler_plugin_unlock(pool);
+	if (wake)
+		handler_plugin_notify(pool);
+}
+
+/* A call's timeout expired: ask it to return. Runs from the loop. */
+static void
+handler_plugin_timeout_cb(int fd, short what, void *arg)
+{
+	struct handler_plugin_call *call = arg;
+
+	(void)fd;
+	(void)what;
+	handler_plugin_cancel(call, HANDLER_PLUGIN_CANCEL_TIMEOUT);
+}
+
+/*
+ * Stop and join the first n threads of pool. Used by pool_free and when
+ * pool_create fails half-way.
+ */
+static void
+handler_plugin_join(struct handler_plugin_pool *pool, unsigned n)
+{
+	unsigned i;
+	int error;
+
+	handler_plugin_lock(pool);
+	pool->stopping = 1;
+	pthread_cond_broadcast(&pool->cond);
+	handler_plugin_unlock(pool);
+	for (i = 0; i < n; i++) {
+		if ((error = pthread_join(pool->threads[i], NULL)) != 0) {
+			log_warnx("plugin pool: pthread_join: %s",
+			    strerror(error));
+		}
+	}
+}
+
+/*
+ * Create a pool of threads threads delivering on base. Returns the pool,
+ * or NULL with *cause set to an allocated message the caller frees.
+ */
+struct handler_plugin_pool *
+handler_plugin_pool_create(struct event_base *base, unsigned threads,
+    char **cause)
+{
+	struct handler_plugin_pool *pool;
+	sigset_t all, old;
+	unsigned i;
+	int error;
+
+	assert(threads > 0);
+	pool = xcalloc(1, sizeof *pool);
+	pool->base = base;
+	pool->efd = -1;
+	TAILQ_INIT(&pool->queue);
+	TAILQ_INIT(&pool->running);
+	TAILQ_INIT(&pool->done);
+	if ((error = pthread_mutex_init(&pool->lock, NULL)) != 0)
+		fatalx("pthread_mutex_init: %s", strerror(error));
+	if ((error = pthread_cond_init(&pool->cond, NULL)) != 0)
+		fatalx("pthread_cond_init: %s", strerror(error));
+
+	if ((pool->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) == -1) {
+		xasprintf(cause, "plugin pool: eventfd: %s", strerror(errno));
+		goto fail;
+	}
+	pool->done_ev = event_new(base, pool->efd, EV_READ | EV_PERSIST,
+	    handler_plugin_done_cb, pool);
+	if (pool->done_ev == NULL || event_add(pool->done_ev, NULL) == -1) {
+		xasprintf(cause, "plugin pool: cannot add the completion "
+		    "event");
+		goto fail;
+	}
+
+	/*
+	 * Threads inherit the mask of their creator. Block everything
+	 * around pthread_create, rather than in each thread, so there is
+	 * no moment when a pool thread could take a signal meant for the
+	 * loop (SIGTERM, SIGCHLD through libevent's signal pipe); then
+	 * restore the loop thread's own mask.
+	 */
+	pool->threads = xcalloc(threads, sizeof *pool->threads);
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	for (i = 0; i < threads; i++) {
+		error = pthread_create(&pool->threads[i], NULL,
+		    handler_plugin_thread, pool);
+		if (error != 0)
+			break;
+		(void)pthread_setname_np(pool->threads[i],
+		    HANDLER_PLUGIN_THREAD_NAME);
+	}
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	pool->nthreads = i;
+	if (i < threads) {
+		xasprintf(cause, "plugin pool: cannot start thread %u of %u: "
+		    "%s", i + 1, threads, strerror(error));
+		handler_plugin_join(pool, i);
+		goto fail;
+	}
+	log_debug("plugin pool: %u threads", threads);
+	return pool;
+
+fail:
+	if (pool->done_ev != NULL)
+		event_free(pool->done_ev);
+	if (pool->efd != -1)
+		close(pool->efd);
+	pthread_cond_destroy(&pool->cond);
+	pthread_mutex_destroy(&pool->lock);
+	free(pool->threads);
+	free(pool);
+	return NULL;
+}
+
+/*
+ * Free a pool: calls still queued are dropped, running ones are asked to
+ * return (cancel flag, as at a stop) and waited for, without callbacks.
+ */
+void
+handler_plugin_pool_free(struct handler_plugin_pool *pool)
+{
+	struct handler_plugin_calls dropped;
+	struct handler_plugin_call *call;
+	size_t running = 0;
+
+	if (pool == NULL)
+		return;
+	assert(!pool->delivering);
+
+	TAILQ_INIT(&dropped);
+	handler_plugin_lock(pool);
+	TAILQ_CONCAT(&dropped, &pool->queue, entry);
+	TAILQ_FOREACH(call, &pool->running, entry) {
+		if (__atomic_load_n(&call->cancelled, __ATOMIC_RELAXED) == 0) {
+			__atomic_store_n(&call->cancelled,
+			    HANDLER_PLUGIN_CANCEL_STOP, __ATOMIC_RELEASE);
+		}
+		running++;
+	}
+	handler_plugin_unlock(pool);
+	if (running != 0) {
+		log_warnx("plugin pool: waiting for %zu running plugin "
+		    "call%s to return", running, running == 1 ? "" : "s");
+	}
+
+	handler_plugin_join(pool, pool->nthreads);
+
+	/* Every thread is gone: the lists are ours alone now. */
+	TAILQ_CONCAT(&dropped, &pool->done, entry);
+	assert(TAILQ_EMPTY(&pool->running));
+	while ((call = TAILQ_FIRST(&dropped)) != NULL) {
+		TAILQ_REMOVE(&dropped, call, entry);
+		handler_plugin_call_free(call);
+	}
+	event_free(pool->done_ev);
+	close(pool->efd);
+	pthread_cond_destroy(&pool->cond);
+	pthread_mutex_destroy(&pool->lock);
+	free(pool->threads);
+	free(pool);
+}
+
+/* Return the calls started whose callback has not run yet. */
+size_t
+handler_plugin_pool_pending(const struct handler_plugin_pool *pool)
+{
+	return pool->pending;
+}
+
+/*
+ * Queue fn(job) on the pool and arm its timeout. Returns the call, which
+ * is freed after its callback.
+ */
+struct handler_plugin_call *
+handler_plugin_start(struct handler_plugin_pool *pool, handler_plugin_fn *fn,
+    const struct redjob_plugin_job *job, uint64_t timeout_ms,
+    handler_exec_done_cb *cb, void *arg)
+{
+	struct handler_plugin_call *call;
+	struct timeval tv;
+
+	assert(!pool->stopping);
+	call = xcalloc(1, sizeof *call);
+	call->pool = pool;
+	call->fn = fn;
+	call->cb = cb;
+	call->arg = arg;
+	call->id = xstrdup(job->id);
+	call->type = xstrdup(job->type);
+	call->queue = xstrdup(job->queue);
+	call->key = xstrdup(job->key != NULL ? job->key : "");
+	call->payload = xmalloc(job->payload_len + 1);
+	if (job->payload_len != 0)
+		memcpy(call->payload, job->payload, job->payload_len);
+	call->payload[job->payload_len] = '\0';
+
+	call->job.abi = REDJOB_PLUGIN_ABI;
+	call->job.id = call->id;
+	call->job.type = call->type;
+	call->job.queue = call->queue;
+	call->job.key = call->key;
+	call->job.payload = call->payload;
+	call->job.payload_len = job->payload_len;
+	call->job.attempt = job->attempt;
+	call->job.max_attempts = job->max_attempts;
+	call->job.fence = job->fence;
+	call->job.cancelled = &call->cancelled;
+	call->status = -1;
+	call->start_ms = handler_plugin_now_ms();
+	call->timeout_ms = timeout_ms;
+
+	if (timeout_ms != 0) {
+		call->timeout_ev = evtimer_new(pool->base,
+		    handler_plugin_timeout_cb, call);
+		if (call->timeout_ev == NULL) {
+			log_warnx("out of memory creating an event");
+			abort();
+		}
+		tv.tv_sec = (time_t)(timeout_ms / 1000);
+		tv.tv_usec = (suseconds_t)(timeout_ms % 1000) * 1000;
+		evtimer_add(call->timeout_ev, &tv);
+	}
+
+	pool->pending++;
+	handler_plugin_lock(pool);
+	call->state = HANDLER_PLUGIN_QUEUED;
+	TAILQ_INSERT_TAIL(&pool->queue, call, entry);
+	pthread_cond_signal(&pool->cond);
+	handler_plugin_unlock(pool);
+	return call;
+}
+
+/* Ask a call to return soon: outcome HANDLER_STOPPED. Loop only. */
+void
+handler_plugin_stop(struct handler_plugin_call *call)
+{
+	if (call == NULL)
+		return;
+	handler_plugin_cancel(call, HANDLER_PLUGIN_CANCEL_STOP);
+}

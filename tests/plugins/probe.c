@@ -1,0 +1,52 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * probe.so: a test plugin for check_plugin. describe() writes back what
+ * it was given, so the test can see every field and payload byte cross
+ * the pool intact; fill() leaves errbuf full and unterminated; counter is
+ * data, which the loader must refuse to call.
+ */
+#include <stdio.h>
+
+#include "redjob-plugin.h"
+
+REDJOB_PLUGIN_DECLARE();
+
+REDJOB_PLUGIN_API redjob_plugin_fn describe;
+REDJOB_PLUGIN_API redjob_plugin_fn fill;
+REDJOB_PLUGIN_API int counter;
+
+int counter;
+
+/* Write every field of job, the payload in hex, into errbuf. */
+int
+describe(const struct redjob_plugin_job *job, char *errbuf, size_t errlen)
+{
+	const unsigned char *p = job->payload;
+	size_t i, off;
+	int n;
+
+	n = snprintf(errbuf, errlen, "abi=%u id=%s type=%s queue=%s key=%s "
+	    "attempt=%u/%u fence=%llu cancelled=%d len=%zu nul=%d hex=",
+	    job->abi, job->id, job->type, job->queue, job->key, job->attempt,
+	    job->max_attempts, (unsigned long long)job->fence,
+	    redjob_plugin_cancelled(job), job->payload_len,
+	    p[job->payload_len] == '\0');
+	if (n < 0 || (size_t)n >= errlen)
+		return 2;
+	off = (size_t)n;
+	for (i = 0; i < job->payload_len && off + 3 <= errlen; i++, off += 2)
+		snprintf(errbuf + off, errlen - off, "%02x", p[i]);
+	return 7;
+}
+
+/* Fill all of errbuf with 'x' and no terminating NUL. */
+int
+fill(const struct redjob_plugin_job *job, char *errbuf, size_t errlen)
+{
+	size_t i;
+
+	(void)job;
+	for (i = 0; i < errlen; i++)
+		errbuf[i] = 'x';
+	return 3;
+}
