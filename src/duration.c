@@ -3,7 +3,7 @@
  * Durations, rates and sizes: parsing and formatting. Pure functions, no
  * allocation except the error message.
  */
-#include "config.h"
+#include "autoconf.h"
 
 #include <ctype.h>
 #include <errno.h>

@@ -3,7 +3,7 @@
  * The log: a process tag, a level, and stderr. There are no log files;
  * journald and the terminal cover both cases (STYLE.md H).
  */
-#include "config.h"
+#include "autoconf.h"
 
 #include <sys/time.h>
 

@@ -3,7 +3,7 @@
  * Parse Redis URLs. Pure: no allocation, errors into a caller's buffer,
  * so libredjob can use it inside other programs.
  */
-#include "config.h"
+#include "autoconf.h"
 
 #include <ctype.h>
 #include <errno.h>

@@ -36,9 +36,11 @@
 #include "channel.h"
 #include "compat.h"
 #include "config.h"
+#include "guard.h"
 #include "handler_exec.h"
 #include "log.h"
 #include "rconn.h"
+#include "template.h"
 #include "xmalloc.h"
 
 #define WORKER_CMD_TIMEOUT_MS 10000
@@ -50,10 +52,12 @@
 #define WORKER_KILL_GRACE_MS 5000
 
 enum wjob_state {
+	WJOB_GUARD,		/* taking its limiters and lock */
 	WJOB_RUNNING,		/* handler running */
 	WJOB_ACK,		/* done; ack queued or in flight */
 	WJOB_FAIL,		/* failed; fail queued or in flight */
-	WJOB_REQUEUE,		/* stopped by shutdown; requeue queued */
+	WJOB_REQUEUE,		/* back to the queue, no attempt spent */
+	WJOB_DISCARD,		/* dropped (lock conflict, on_conflict discard) */
 };
 
 struct wqueue;
@@ -78,6 +82,21 @@ struct wjob {
 	int			 dead;		/* fail straight to dead */
 	char			*error;		/* for fail */
 	uint64_t		 retry_ms;	/* for fail */
+	int			 slot;		/* holds one of the slots */
+	const char		*requeue_reason; /* for requeue */
+	uint64_t		 requeue_ms;
+
+	/* Guards, taken in order: limiters, then the lock. */
+	size_t			 gstep;		/* next limiter to ask */
+	char		       **limit_keys;	/* one per jc->limits */
+	size_t			 nheld;		/* limits[0..nheld) allowed */
+	char			*member;	/* "ID:TOKEN", unique */
+	char			*lock_key;
+	char			 lock_token[40];
+	char			*fence;
+	int			 lock_held;
+	int			 lock_lost;
+	uint64_t		 lock_valid_until; /* monotonic ms */
 };
 
 TAILQ_HEAD(wjob_list, wjob);
@@ -112,6 +131,7 @@ struct worker {
 	int			 draining;
 	int			 exit_status;
 	uint64_t		 retry_at;	/* no claim before (after BUSY) */
+	uint64_t		 renew_ms;	/* lease and lock renewal period */
 
 	struct event		*kick_ev;
 	struct event		*retry_ev;
@@ -171,13 +191,81 @@ wjob_free(struct wjob *j)
 	free(j->key);
 	free(j->payload);
 	free(j->error);
+	if (j->limit_keys != NULL) {
+		size_t i;
+
+		for (i = 0; j->jc != NULL && i < j->jc->nlimits; i++)
+			free(j->limit_keys[i]);
+		free(j->limit_keys);
+	}
+	free(j->member);
+	free(j->lock_key);
+	free(j->fence);
 	free(j);
+}
+
+/* Free a job's slot, once. */
+static void
+worker_slot_release(struct worker *w, struct wjob *j)
+{
+	if (j->slot) {
+		j->slot = 0;
+		w->running--;
+	}
+}
+
+/* Send a guard call whose answer nobody waits for. */
+static void
+worker_guard_send(struct worker *w, struct guard_call *c)
+{
+	if (c->fn != NULL)
+		rconn_fcall(w->cmd, WORKER_CMD_TIMEOUT_MS, NULL, NULL, c->fn,
+		    c->key, c->argc, c->argv, NULL);
+	guard_call_clear(c);
+}
+
+/*
+ * Give back what the job's limiters granted: all of it (undo) when the
+ * job did not run, or only the concurrency slots (release) when it did.
+ * Lost replies are harmless: slots expire with their lease.
+ */
+static void
+worker_release_limits(struct worker *w, struct wjob *j, int undo)
+{
+	struct guard_call c;
+	size_t i;
+
+	for (i = 0; i < j->nheld; i++) {
+		if (!undo && j->jc->limits[i]->kind != LIMITER_CONCURRENCY)
+			continue;
+		guard_limit_undo(&c, j->limit_keys[i], j->jc->limits[i],
+		    j->member);
+		worker_guard_send(w, &c);
+	}
+	j->nheld = 0;
+}
+
+/* Release the job's lock (compare-and-delete: only if still ours). */
+static void
+worker_release_lock(struct worker *w, struct wjob *j)
+{
+	const char *argv[1];
+
+	if (!j->lock_held)
+		return;
+	j->lock_held = 0;
+	argv[0] = j->lock_token;
+	rconn_fcall(w->cmd, WORKER_CMD_TIMEOUT_MS, NULL, NULL,
+	    "redjob_lock_release", j->lock_key, 1, argv, NULL);
 }
 
 /* Forget a job: it is finished in Redis, or no longer ours. */
 static void
 worker_forget(struct worker *w, struct wjob *j)
 {
+	worker_slot_release(w, j);
+	worker_release_lock(w, j);
+	worker_release_limits(w, j, 0);
 	TAILQ_REMOVE(&w->jobs, j, entry);
 	w->held--;
 	wjob_free(j);
@@ -189,6 +277,9 @@ worker_forget(struct worker *w, struct wjob *j)
  */
 
 static void	worker_flush(struct worker *);
+static void	worker_guard(struct worker *, struct wjob *);
+static void	worker_send_discard(struct worker *, struct wjob *);
+static void	worker_renew_guards(struct worker *);
 
 /*
  * The reply to one ack call covering the in-flight ACK jobs of queue q, in
@@ -364,14 +455,28 @@ worker_requeued_cb(struct rconn *rc, redisReply *r, void *arg)
 		worker_timer(w->retry_ev, WORKER_RETRY_MS);
 		return;
 	}
-	log_info("job %s queue=%s: put back in the queue", j->id, j->q->name);
+	if (strcmp(j->requeue_reason, "shutdown") == 0)
+		log_info("job %s queue=%s: put back in the queue", j->id,
+		    j->q->name);
+	else {
+		char buf[64];
+
+		log_info("job %s queue=%s: %s, again in %s", j->id, j->q->name,
+		    strcmp(j->requeue_reason, "throttled") == 0 ? "throttled" :
+		    "its lock is taken", duration_format(j->requeue_ms, buf,
+		    sizeof buf));
+	}
 	worker_forget(w, j);
 }
 
 static void
 worker_send_requeue(struct worker *w, struct wjob *j)
 {
-	const char *argv[4] = { "0", "shutdown", j->id, j->token };
+	char delay[24];
+	const char *argv[4] = { delay, j->requeue_reason, j->id, j->token };
+
+	snprintf(delay, sizeof delay, "%llu",
+	    (unsigned long long)j->requeue_ms);
 
 	if (rconn_fcall(w->cmd, WORKER_CMD_TIMEOUT_MS, worker_requeued_cb, j,
 	    "redjob_requeue", j->q->base, 4, argv, NULL) == 0)
@@ -396,6 +501,10 @@ worker_flush(struct worker *w)
 			worker_send_fail(w, j);
 		else if (j->state == WJOB_REQUEUE)
 			worker_send_requeue(w, j);
+		else if (j->state == WJOB_DISCARD)
+			worker_send_discard(w, j);
+		else if (j->state == WJOB_GUARD)
+			worker_guard(w, j);
 	}
 }
 
@@ -420,6 +529,8 @@ worker_env(const struct wjob *j)
 	xasprintf(&env[n++], "REDJOB_MAX_ATTEMPTS=%u", j->max_attempts != 0 ?
 	    j->max_attempts : jc->retry.max_attempts);
 	xasprintf(&env[n++], "REDJOB_KEY=%s", j->key != NULL ? j->key : "");
+	if (j->fence != NULL)
+		xasprintf(&env[n++], "REDJOB_FENCE=%s", j->fence);
 	for (i = 0; i < jc->nenv; i++)
 		xasprintf(&env[n++], "%s=%s", jc->env[i].name,
 		    jc->env[i].value);
@@ -452,6 +563,7 @@ worker_fail(struct worker *w, struct wjob *j, int dead, const char *fmt, ...)
 		fatalx("out of memory");
 	va_end(ap);
 	w->failed++;
+	worker_slot_release(w, j);
 	j->state = WJOB_FAIL;
 	j->dead = dead;
 	j->error = msg;
@@ -473,13 +585,21 @@ worker_handler_done_cb(const struct handler_result *res, void *arg)
 	if (j->h != NULL)
 		channel_send(w->chan_fd, "PG- %ld", (long)handler_exec_pid(j->h));
 	j->h = NULL;
-	w->running--;
+	worker_slot_release(w, j);
 	if (w->ready_sent)
 		channel_send(w->chan_fd, "HB %u %llu %llu %llu", w->running,
 		    w->done, w->failed, w->retried);
 	if (j->lease_lost) {
 		/* Another worker holds it now: nothing is ours to record. */
 		worker_forget(w, j);
+		worker_kick(w);
+		return;
+	}
+	if (j->lock_lost) {
+		/* Two handlers must never believe they hold one lock. */
+		worker_fail(w, j, 0, "lock lost: %s was taken from this job "
+		    "while its handler ran (it expired or was deleted)",
+		    j->lock_key);
 		worker_kick(w);
 		return;
 	}
@@ -511,6 +631,8 @@ worker_handler_done_cb(const struct handler_result *res, void *arg)
 	case HANDLER_STOPPED:
 		/* Stopped by shutdown: back to the queue at once. */
 		j->state = WJOB_REQUEUE;
+		j->requeue_reason = "shutdown";
+		j->requeue_ms = 0;
 		worker_flush(w);
 		break;
 	case HANDLER_EXEC_FAILED:
@@ -520,19 +642,14 @@ worker_handler_done_cb(const struct handler_result *res, void *arg)
 	worker_kick(w);
 }
 
-/* Start the handler of a claimed job, or fail the job saying why not. */
+/* Start the handler of a job whose guards are taken. */
 static void
-worker_start(struct worker *w, struct wjob *j)
+worker_run(struct worker *w, struct wjob *j)
 {
 	struct handler_exec_spec spec;
 	char **env, *cause = NULL;
 
-	j->jc = config_find_job(w->cfg, j->type);
-	if (j->jc == NULL) {
-		worker_fail(w, j, 1, "unknown job type \"%s\": no such job in "
-		    "%s", j->type, w->cfg->path);
-		return;
-	}
+	j->state = WJOB_RUNNING;
 	if (j->jc->exec == NULL) {
 		/* XXX plugin handlers: issue 3, not built yet. */
 		worker_fail(w, j, 1, "job type \"%s\" has a plugin handler, "
@@ -557,10 +674,249 @@ worker_start(struct worker *w, struct wjob *j)
 		free(cause);
 		return;
 	}
-	w->running++;
 	channel_send(w->chan_fd, "PG+ %ld", (long)handler_exec_pid(j->h));
 	log_debug("job %s queue=%s type=%s: started (attempt %u)", j->id,
 	    j->q->name, j->type, j->attempts + 1);
+}
+
+static void
+worker_discarded_cb(struct rconn *rc, redisReply *r, void *arg)
+{
+	struct wjob *j = arg;
+	struct worker *w = j->w;
+	enum rconn_class class = rconn_classify(r);
+
+	(void)rc;
+	j->inflight = 0;
+	if (class == RCONN_CONN)
+		return;
+	if (class == RCONN_BUSY || class == RCONN_OTHER) {
+		log_warnx("job %s: discard failed: %s; retrying", j->id, r->str);
+		worker_timer(w->retry_ev, WORKER_RETRY_MS);
+		return;
+	}
+	log_warnx("job %s queue=%s type=%s: discarded: its lock %s is taken "
+	    "(on_conflict: discard)", j->id, j->q->name, j->type, j->lock_key);
+	worker_forget(w, j);
+}
+
+static void
+worker_send_discard(struct worker *w, struct wjob *j)
+{
+	const char *argv[3] = { j->id, j->token, "lock conflict" };
+
+	if (rconn_fcall(w->cmd, WORKER_CMD_TIMEOUT_MS, worker_discarded_cb, j,
+	    "redjob_discard", j->q->base, 3, argv, NULL) == 0)
+		j->inflight = 1;
+}
+
+/* Put a job back without spending an attempt: throttled or conflict. */
+static void
+worker_requeue(struct worker *w, struct wjob *j, const char *reason,
+    uint64_t delay_ms)
+{
+	worker_release_limits(w, j, 1);
+	worker_slot_release(w, j);
+	j->state = WJOB_REQUEUE;
+	j->requeue_reason = reason;
+	j->requeue_ms = delay_ms;
+	worker_flush(w);
+	worker_kick(w);
+}
+
+/* A random delay in [0, ms]. */
+static uint64_t
+worker_jitter(uint64_t ms)
+{
+	return ms > 0 ? backoff_random() % (ms + 1) : 0;
+}
+
+/* The lock is held by another job: apply the job's on_conflict policy. */
+static void
+worker_conflict(struct worker *w, struct wjob *j, long long pttl)
+{
+	const struct lock_conf *lk = &j->jc->lock;
+	uint64_t delay;
+
+	switch (lk->on_conflict) {
+	case CONFLICT_FAIL:
+		worker_release_limits(w, j, 1);
+		worker_fail(w, j, 0, "lock %s is taken by another job",
+		    j->lock_key);
+		break;
+	case CONFLICT_DISCARD:
+		worker_release_limits(w, j, 1);
+		worker_slot_release(w, j);
+		j->state = WJOB_DISCARD;
+		worker_flush(w);
+		worker_kick(w);
+		break;
+	case CONFLICT_REQUEUE:
+		/*
+		 * Come back when the holder is likely done: the configured
+		 * delay, else a quarter of the ttl, but no later than the
+		 * lock's own expiry; jittered so that many waiting jobs do
+		 * not all return at once.
+		 */
+		delay = lk->requeue_delay_ms;
+		if (delay == 0) {
+			delay = lk->ttl_ms / 4;
+			if (pttl >= 0 && (uint64_t)pttl < delay)
+				delay = (uint64_t)pttl;
+			if (delay < 10)
+				delay = 10;
+		}
+		worker_requeue(w, j, "conflict", delay + worker_jitter(delay / 2));
+		break;
+	}
+}
+
+static void
+worker_guard_cb(struct rconn *rc, redisReply *r, void *arg)
+{
+	struct wjob *j = arg;
+	struct worker *w = j->w;
+	const struct limiter_conf *l;
+	struct guard_answer a;
+	uint64_t delay, step;
+
+	(void)rc;
+	j->inflight = 0;
+	switch (rconn_classify(r)) {
+	case RCONN_CONN:
+		/* Asked again when the connection is back (worker_flush). */
+		return;
+	case RCONN_OK:
+		break;
+	default:
+		log_warnx("job %s: guard call failed: %s; retrying", j->id,
+		    r->str);
+		worker_timer(w->retry_ev, WORKER_RETRY_MS);
+		return;
+	}
+	if (j->gstep < j->jc->nlimits) {
+		l = j->jc->limits[j->gstep];
+		if (guard_parse_answer(r, &a) != 0) {
+			log_warnx("job %s: limiter %s gave an unexpected reply",
+			    j->id, l->name);
+			worker_timer(w->retry_ev, WORKER_RETRY_MS);
+			return;
+		}
+		if (!a.limited) {
+			j->nheld = ++j->gstep;
+			worker_guard(w, j);
+			return;
+		}
+		if (a.retry_after_ms < 0) {
+			worker_release_limits(w, j, 1);
+			worker_fail(w, j, 1, "limiter %s can never admit this "
+			    "job", l->name);
+			return;
+		}
+		/*
+		 * Throttled: back into the delayed queue at the time the
+		 * limiter names, spread by its interval so that the jobs
+		 * throttled together do not all come back at one instant.
+		 */
+		step = guard_interval_ms(l);
+		delay = (uint64_t)a.retry_after_ms + worker_jitter(step);
+		worker_requeue(w, j, "throttled", delay);
+		return;
+	}
+	/* The lock: {1, fence} or {0, pttl}. */
+	if (r->type != REDIS_REPLY_ARRAY || r->elements != 2) {
+		log_warnx("job %s: lock %s: unexpected reply", j->id, j->lock_key);
+		worker_timer(w->retry_ev, WORKER_RETRY_MS);
+		return;
+	}
+	if (r->element[0]->integer == 1) {
+		j->lock_held = 1;
+		j->lock_valid_until = worker_now() + j->jc->lock.ttl_ms -
+		    j->jc->lock.ttl_ms / 10;
+		free(j->fence);
+		if (r->element[1]->type == REDIS_REPLY_STRING)
+			j->fence = xstrdup(r->element[1]->str);
+		else
+			xasprintf(&j->fence, "%lld", r->element[1]->integer);
+		worker_run(w, j);
+		return;
+	}
+	worker_conflict(w, j, r->element[1]->type == REDIS_REPLY_INTEGER ?
+	    r->element[1]->integer : strtoll(r->element[1]->str, NULL, 10));
+}
+
+/*
+ * Take the job's next guard: each limiter in order, then its lock; run
+ * the handler when all are taken. One call at a time per job: a limiter
+ * that refuses must not have been asked after the ones before it
+ * refunded.
+ */
+static void
+worker_guard(struct worker *w, struct wjob *j)
+{
+	const struct job_conf *jc = j->jc;
+	struct guard_call c;
+	char ttl[24];
+	const char *argv[2];
+
+	if (j->inflight || !rconn_ready(w->cmd))
+		return;
+	if (j->gstep < jc->nlimits) {
+		guard_limit_acquire(&c, j->limit_keys[j->gstep],
+		    jc->limits[j->gstep], j->member, 1);
+		if (rconn_fcall(w->cmd, WORKER_CMD_TIMEOUT_MS, worker_guard_cb,
+		    j, c.fn, c.key, c.argc, c.argv, NULL) == 0)
+			j->inflight = 1;
+		guard_call_clear(&c);
+		return;
+	}
+	if (jc->lock.key == NULL) {
+		worker_run(w, j);
+		return;
+	}
+	snprintf(ttl, sizeof ttl, "%llu", (unsigned long long)jc->lock.ttl_ms);
+	argv[0] = j->lock_token;
+	argv[1] = ttl;
+	if (rconn_fcall(w->cmd, WORKER_CMD_TIMEOUT_MS, worker_guard_cb, j,
+	    "redjob_lock_acquire", j->lock_key, 2, argv, NULL) == 0)
+		j->inflight = 1;
+}
+
+/* Start a claimed job: find its type, take its guards, run it. */
+static void
+worker_start(struct worker *w, struct wjob *j)
+{
+	const struct job_conf *jc;
+	struct template_vars v;
+	size_t i;
+
+	j->jc = jc = config_find_job(w->cfg, j->type);
+	if (jc == NULL) {
+		worker_fail(w, j, 1, "unknown job type \"%s\": no such job in "
+		    "%s", j->type, w->cfg->path);
+		return;
+	}
+	if (jc->nlimits == 0 && jc->lock.key == NULL) {
+		worker_run(w, j);
+		return;
+	}
+	v.key = j->key;
+	v.type = j->type;
+	v.queue = j->q->name;
+	v.id = j->id;
+	xasprintf(&j->member, "%s:%s", j->id, j->token);
+	if (jc->nlimits > 0) {
+		j->limit_keys = xcalloc(jc->nlimits, sizeof *j->limit_keys);
+		for (i = 0; i < jc->nlimits; i++)
+			j->limit_keys[i] = guard_limit_key(w->cfg->namespace,
+			    jc->limits[i], &v);
+	}
+	if (jc->lock.key != NULL) {
+		j->lock_key = guard_lock_key(w->cfg->namespace, &jc->lock, &v);
+		worker_token(j->lock_token, sizeof j->lock_token);
+	}
+	j->state = WJOB_GUARD;
+	worker_guard(w, j);
 }
 
 /* ---------------------------------------------------------------------
@@ -646,6 +1002,8 @@ worker_claimed_cb(struct rconn *rc, redisReply *r, void *arg)
 		j->w = w;
 		j->q = q;
 		j->token = xstrdup(c->token);
+		j->slot = 1;
+		w->running++;
 		TAILQ_INSERT_TAIL(&w->jobs, j, entry);
 		w->held++;
 		if (e->type != REDIS_REPLY_ARRAY || e->elements < 8 ||
@@ -893,6 +1251,111 @@ worker_renewed_cb(struct rconn *rc, redisReply *r, void *arg)
 	free(c);
 }
 
+struct lock_renewal {
+	struct worker	*w;
+	char		*id;
+	char		 token[40];
+	uint64_t	 sent;
+};
+
+/*
+ * A lock is lost (a renewal refused, or none succeeded before the local
+ * deadline): stop the handler; its outcome is then a failure, "lock lost",
+ * retried, because another job may hold the lock now.
+ */
+static void
+worker_lock_lost(struct worker *w, struct wjob *j, const char *why)
+{
+	(void)w;
+	if (j->lock_lost)
+		return;
+	j->lock_lost = 1;
+	j->lock_held = 0;
+	log_warnx("job %s: lock %s (fence %s) lost: %s; stopping its handler",
+	    j->id, j->lock_key, j->fence != NULL ? j->fence : "?", why);
+	if (j->h != NULL)
+		handler_exec_stop(j->h);
+}
+
+static void
+worker_lock_renewed_cb(struct rconn *rc, redisReply *r, void *arg)
+{
+	struct lock_renewal *lr = arg;
+	struct worker *w = lr->w;
+	struct wjob *j;
+
+	(void)rc;
+	TAILQ_FOREACH(j, &w->jobs, entry) {
+		if (strcmp(j->id, lr->id) == 0 &&
+		    strcmp(j->lock_token, lr->token) == 0)
+			break;
+	}
+	if (j != NULL && j->lock_held && r != NULL) {
+		if (r->type == REDIS_REPLY_INTEGER && r->integer == 1)
+			j->lock_valid_until = lr->sent + j->jc->lock.ttl_ms -
+			    j->jc->lock.ttl_ms / 10;
+		else if (r->type == REDIS_REPLY_INTEGER)
+			worker_lock_lost(w, j, "the lock is no longer ours");
+		else
+			log_warnx("job %s: renewing lock %s: %s", j->id,
+			    j->lock_key, r->str);
+	}
+	free(lr->id);
+	free(lr);
+}
+
+/*
+ * Renew the locks and concurrency slots of running jobs. The validity of
+ * a lock is counted on our monotonic clock from when its last successful
+ * renewal was sent (RELIABILITY.md 2.7): if Redis cannot be reached for
+ * that long, the lock is treated as lost before it can really expire.
+ */
+static void
+worker_renew_guards(struct worker *w)
+{
+	struct lock_renewal *lr;
+	struct guard_call c;
+	struct wjob *j;
+	uint64_t now = worker_now();
+	const char *argv[2];
+	char ttl[24];
+	size_t i;
+
+	TAILQ_FOREACH(j, &w->jobs, entry) {
+		if (j->state != WJOB_RUNNING)
+			continue;
+		if (j->lock_held && now > j->lock_valid_until) {
+			worker_lock_lost(w, j, "not renewed in time (redis "
+			    "unreachable?)");
+			continue;
+		}
+		if (!rconn_ready(w->cmd))
+			continue;
+		if (j->lock_held) {
+			lr = xcalloc(1, sizeof *lr);
+			lr->w = w;
+			lr->id = xstrdup(j->id);
+			memcpy(lr->token, j->lock_token, sizeof lr->token);
+			lr->sent = now;
+			snprintf(ttl, sizeof ttl, "%llu",
+			    (unsigned long long)j->jc->lock.ttl_ms);
+			argv[0] = j->lock_token;
+			argv[1] = ttl;
+			if (rconn_fcall(w->cmd, WORKER_CMD_TIMEOUT_MS,
+			    worker_lock_renewed_cb, lr, "redjob_lock_renew",
+			    j->lock_key, 2, argv, NULL) != 0) {
+				free(lr->id);
+				free(lr);
+			}
+		}
+		for (i = 0; i < j->nheld; i++) {
+			if (guard_limit_renew(&c, j->limit_keys[i],
+			    j->jc->limits[i], j->member) == 0)
+				worker_guard_send(w, &c);
+		}
+	}
+}
+
 /*
  * Renew the lease of every job we hold, one call per queue (up to 500
  * jobs each), every third of the lease: a renewal can fail twice before
@@ -910,7 +1373,8 @@ worker_renew_cb(evutil_socket_t fd, short events, void *arg)
 
 	(void)fd;
 	(void)events;
-	worker_timer(w->renew_ev, w->cfg->lease_ms / 3);
+	worker_timer(w->renew_ev, w->renew_ms);
+	worker_renew_guards(w);
 	if (!rconn_ready(w->cmd) || w->held == 0)
 		return;
 	snprintf(lease, sizeof lease, "%llu",
@@ -1157,7 +1621,22 @@ worker_main(const struct config *cfg, int index, unsigned generation,
 	evsignal_add(w->sigterm_ev, NULL);
 	evsignal_add(w->sigint_ev, NULL);
 	event_add(w->hb_ev, &hb);
-	worker_timer(w->renew_ev, cfg->lease_ms / 3);
+	/* Renew at a third of the shortest lease, lock ttl or slot lease. */
+	w->renew_ms = cfg->lease_ms;
+	for (i = 0; i < cfg->njobs; i++) {
+		if (cfg->jobs[i].lock.key != NULL &&
+		    cfg->jobs[i].lock.ttl_ms < w->renew_ms)
+			w->renew_ms = cfg->jobs[i].lock.ttl_ms;
+	}
+	for (i = 0; i < cfg->nlimiters; i++) {
+		if (cfg->limiters[i].kind == LIMITER_CONCURRENCY &&
+		    cfg->limiters[i].lease_ms < w->renew_ms)
+			w->renew_ms = cfg->limiters[i].lease_ms;
+	}
+	w->renew_ms /= 3;
+	if (w->renew_ms < 10)
+		w->renew_ms = 10;
+	worker_timer(w->renew_ev, w->renew_ms);
 	if (chan_fd >= 0) {
 		w->chan_ev = event_new(w->base, chan_fd, EV_READ | EV_PERSIST,
 		    worker_chan_cb, w);

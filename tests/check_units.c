@@ -2,7 +2,7 @@
 /*
  * Unit tests of the pure parts: durations, rates, sizes and Redis URLs.
  */
-#include "config.h"
+#include "autoconf.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -4,7 +4,7 @@
  * --port 0 on a unix socket in a fresh directory, never a mock. Readiness
  * is polled with a deadline (PING), never slept for.
  */
-#include "config.h"
+#include "autoconf.h"
 
 #include <sys/types.h>
 #include <sys/wait.h>

@@ -3,7 +3,7 @@
  * The main() of every test binary: TAP output for automake's tap-driver,
  * unbuffered stdout, and an exit status that reflects failures.
  */
-#include "config.h"
+#include "autoconf.h"
 
 #include <sys/stat.h>
 

@@ -1,4 +1,720 @@
---
+
+---------------------------------------------------------------------------
 -- SPDX-License-Identifier: BSD-2-Clause
 --
--- Guards: locks and limiters. Appended to redjob.lua into one library.
+-- Guards: distributed locks with fencing tokens, and rate limiters. The
+-- build appends this file to redjob.lua, so it is the same library and
+-- uses that file's helpers: fail(), fmt(), int_arg() and entry().
+-- docs/guards.md is the contract; keep the two in step.
+--
+-- Each function takes exactly one key, built by the caller:
+--   lock      NS:lock:{NAME}                 (+ ":fence", same hash tag)
+--   limiter   NS:limit:{LIMITER:PARTITION}
+-- The same rules as redjob.lua hold (RELIABILITY.md F1-F3): TIME is read
+-- once, at the top; all input is validated and all state read before the
+-- first write (a script error does not roll back); replies hold integers
+-- or strings made by fmt(), never nil; every loop is bounded.
+--
+-- Every limiter answers in the redis-cell shape, in ms:
+--   {limited 0|1, limit, remaining, retry_after_ms, reset_after_ms}
+-- retry_after_ms is -1 when allowed, and when the request can never be
+-- allowed (it costs more than the limiter holds). COST 0 asks without
+-- taking anything and writes nothing. A trailing "now MS" pair replaces
+-- the server clock: for tests only, never in production.
+--
+-- Integer range: every value computed here stays below 2^53, where Lua's
+-- doubles are exact; the bounds on the arguments below see to that.
+
+local G_COUNT_MAX = 2 ^ 30        -- counts, capacities, bursts, costs
+local G_PERIOD_MAX = 2 ^ 36       -- periods and leases, ms (2.2 years)
+local G_TTL_MAX = 2 ^ 40          -- lock TTL, ms
+local G_NOW_MAX = 2 ^ 42          -- the "now" override, ms (year 2109)
+local G_SCALED_MAX = 2 ^ 50       -- funnel capacity x period; GCRA tau, us
+local G_FENCE_MAX = 2 ^ 53 - 2    -- the fence must stay exact
+local G_WINDOW_MAX = 100000       -- window limit: one zset entry per unit
+local G_ZADD_CHUNK = 500          -- pairs per ZADD / members per ZREM
+local G_SCAN = 200                -- entries per ZRANGE while undoing
+
+-- The server clock in microseconds (2^53 us is in the year 2255).
+local function time_us()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000000 + tonumber(t[2])
+end
+
+-- floor(a / b) and ceil(a / b) for integers 0 <= a < 2^53, 0 < b: the
+-- double quotient may round up to the next integer, so correct it.
+local function idiv(a, b)
+  local q = math.floor(a / b)
+  while q > 0 and q * b > a do q = q - 1 end
+  while (q + 1) * b <= a do q = q + 1 end
+  return q
+end
+
+local function cdiv(a, b)
+  local q = idiv(a, b)
+  if q * b < a then q = q + 1 end
+  return q
+end
+
+local function one_key(keys, fname)
+  if #keys ~= 1 or #keys[1] == 0 then
+    fail('BADKEY', fname .. ' takes exactly one key')
+  end
+  return keys[1]
+end
+
+-- A lock derives KEY:fence, so on Redis Cluster KEY must carry a hash tag:
+-- a '{' followed later by a '}' with at least one byte between them.
+local function need_hash_tag(key)
+  local s = string.find(key, '{', 1, true)
+  local e = s and string.find(key, '}', s + 1, true)
+  if not e or e == s + 1 then
+    fail('BADKEY', 'key "' .. key .. '" has no {hash tag}; its fence ' ..
+      'counter KEY:fence must live in the same slot')
+  end
+end
+
+-- The key must be absent or hold a value of type want. Returns whether
+-- it exists.
+local function key_type(key, want, what)
+  local t = redis.call('TYPE', key)['ok']
+  if t == 'none' then
+    return false
+  end
+  if t ~= want then
+    fail('BADKEY', 'key "' .. key .. '" holds a ' .. t .. ', not the ' ..
+      want .. ' of ' .. what)
+  end
+  return true
+end
+
+-- A stored integer in [0, 2^53), or a BADKEY error naming the key.
+local function stored_int(v, key, what)
+  local n = tonumber(v)
+  if not n or n ~= math.floor(n) or n < 0 or n >= 2 ^ 53 then
+    fail('BADKEY', 'key "' .. key .. '" holds "' .. tostring(v) ..
+      '" as ' .. what .. ', not an integer')
+  end
+  return n
+end
+
+local function token_arg(v)
+  if not v or #v < 8 or #v > 128 then
+    fail('BADARG', 'token must be 8-128 bytes')
+  end
+  return v
+end
+
+-- A window or concurrency member. '#' is reserved: the window names the
+-- units of one admission MEMBER#G.K, and undo finds them by that prefix.
+local function member_arg(v, window)
+  if not v or #v == 0 or #v > 256 then
+    fail('BADARG', 'member must be 1-256 bytes')
+  end
+  if window and string.find(v, '#', 1, true) then
+    fail('BADARG', 'member "' .. v .. '" must not contain "#"')
+  end
+  return v
+end
+
+-- The clock of a limiter call: the server's (now_us, read at the top), or
+-- the test-only override from a trailing "now MS". n is the number of
+-- fixed arguments. Returns microseconds.
+local function clock(args, n, now_us, fname)
+  if #args == n then
+    return now_us
+  end
+  if #args == n + 2 and args[n + 1] == 'now' then
+    return int_arg(args[n + 2], 'now', 0, G_NOW_MAX) * 1000
+  end
+  fail('BADARG', fname .. ' takes ' .. fmt(n) ..
+    ' arguments, then optionally "now MS" (for tests)')
+end
+
+-- The limiter reply; every field an integer.
+local function verdict(limited, limit, remaining, retry, reset)
+  return {limited and 1 or 0, limit, remaining, retry, reset}
+end
+
+---------------------------------------------------------------------------
+-- Locks.
+
+---------------------------------------------------------------------------
+-- redjob_lock_acquire KEY TOKEN TTL_MS
+-- SET KEY TOKEN NX PX TTL_MS, with a fencing token. Returns
+--   {1, fence}    acquired; fence (a string of digits) is larger than the
+--                 fence of every earlier acquisition of KEY;
+--   {0, pttl_ms}  held by another token: its remaining TTL, -1 if none.
+-- If KEY already holds TOKEN (a retry after a lost reply), its TTL is set
+-- to TTL_MS again and the fence it got is returned, not a new one.
+-- The fence is INCR KEY:fence, raised to the server time in microseconds
+-- when it is below it, so it still grows after the counter was lost (a
+-- restart without persistence, a failover), if the clock did not step
+-- back by more than the time since.
+local function lock_acquire(keys, args)
+  local now_us = time_us()
+  local key = one_key(keys, 'redjob_lock_acquire')
+  need_hash_tag(key)
+  local token = token_arg(args[1])
+  local ttl = int_arg(args[2], 'ttl_ms', 1, G_TTL_MAX)
+  if #args ~= 2 then
+    fail('BADARG', 'redjob_lock_acquire takes TOKEN TTL_MS')
+  end
+  local fkey = key .. ':fence'
+  key_type(key, 'string', 'a lock')
+  key_type(fkey, 'string', 'a fence counter')
+  local holder = redis.call('GET', key)
+  local cur = redis.call('GET', fkey)
+  if cur then
+    cur = stored_int(cur, fkey, 'the fence')
+    if cur > G_FENCE_MAX then
+      fail('BADKEY', 'the fence counter ' .. fkey .. ' is at its limit')
+    end
+  end
+  if holder and holder ~= token then
+    return {0, redis.call('PTTL', key)}
+  end
+
+  if holder and cur then
+    -- Our own grant, asked again: renew it and answer as before.
+    redis.call('PEXPIRE', key, ttl)
+    return {1, fmt(cur)}
+  end
+  -- A new grant (or ours, with its counter lost: then it needs one).
+  local fence = (cur or 0) + 1
+  if fence < now_us then
+    fence = now_us
+  end
+  redis.call('SET', fkey, fmt(fence))
+  redis.call('SET', key, token, 'PX', ttl)
+  return {1, fmt(fence)}
+end
+
+---------------------------------------------------------------------------
+-- redjob_lock_renew KEY TOKEN TTL_MS
+-- Compare-and-pexpire: 1 if KEY holds TOKEN (its TTL is now TTL_MS),
+-- else 0 (the lock expired or another holder has it).
+local function lock_renew(keys, args)
+  local key = one_key(keys, 'redjob_lock_renew')
+  local token = token_arg(args[1])
+  local ttl = int_arg(args[2], 'ttl_ms', 1, G_TTL_MAX)
+  if #args ~= 2 then
+    fail('BADARG', 'redjob_lock_renew takes TOKEN TTL_MS')
+  end
+  key_type(key, 'string', 'a lock')
+  if redis.call('GET', key) ~= token then
+    return 0
+  end
+  redis.call('PEXPIRE', key, ttl)
+  return 1
+end
+
+---------------------------------------------------------------------------
+-- redjob_lock_release KEY TOKEN
+-- Compare-and-delete: 1 if KEY held TOKEN and is now deleted, else 0.
+-- The fence counter stays: the next holder's fence must be larger.
+local function lock_release(keys, args)
+  local key = one_key(keys, 'redjob_lock_release')
+  local token = token_arg(args[1])
+  if #args ~= 1 then
+    fail('BADARG', 'redjob_lock_release takes TOKEN')
+  end
+  key_type(key, 'string', 'a lock')
+  if redis.call('GET', key) ~= token then
+    return 0
+  end
+  redis.call('DEL', key)
+  return 1
+end
+
+---------------------------------------------------------------------------
+-- Sliding window log: a zset with one entry per unit of cost admitted,
+-- scored with the time of its admission (ms). An entry counts while
+-- score > now - PERIOD_MS. Rejected requests are not recorded.
+--
+-- The entries of one admission of MEMBER are named MEMBER#G.K for
+-- K = 1..COST, except that MEMBER#0.1 is written MEMBER: G = 0 when those
+-- names are free, else the first free G from now (ms) on. So names never
+-- collide, and undo finds an admission by its prefix "MEMBER#".
+
+local function window_name(m, g, k)
+  if g == 0 and k == 1 then
+    return m
+  end
+  return m .. '#' .. fmt(g) .. '.' .. fmt(k)
+end
+
+-- Whether the COST names of generation g are free: absent, or held by
+-- an expired entry that this call trims before it adds. (Counting an
+-- expired name as free keeps the generations of one ms increasing, so
+-- the newest name of MEMBER is always its latest admission.)
+local function window_free(key, m, g, cost, expired)
+  for k = 1, cost do
+    local s = redis.call('ZSCORE', key, window_name(m, g, k))
+    if s and tonumber(s) > expired then
+      return false
+    end
+  end
+  return true
+end
+
+-- ZADD score to every name in list, in chunks (unpack has a limit).
+local function zadd_all(key, score, names)
+  for i = 1, #names, G_ZADD_CHUNK do
+    local a = {}
+    for j = i, math.min(i + G_ZADD_CHUNK - 1, #names) do
+      a[#a + 1] = score
+      a[#a + 1] = names[j]
+    end
+    redis.call('ZADD', key, unpack(a))
+  end
+end
+
+local function zrem_all(key, names)
+  for i = 1, #names, G_ZADD_CHUNK do
+    redis.call('ZREM', key, unpack(names, i,
+      math.min(i + G_ZADD_CHUNK - 1, #names)))
+  end
+end
+
+---------------------------------------------------------------------------
+-- redjob_limit_window KEY LIMIT PERIOD_MS MEMBER COST [now MS]
+-- At most LIMIT units in any PERIOD_MS. Allowed when count + COST <= LIMIT
+-- (count = the units of the last PERIOD_MS); then COST entries are added
+-- at now and the key expires PERIOD_MS after its newest entry.
+-- Refused: retry_after = the time until enough entries leave (the score
+-- of the (count + COST - LIMIT)-th oldest + PERIOD_MS - now).
+-- reset_after = the time until the newest entry leaves (0 if none).
+local function limit_window(keys, args)
+  local now_us = time_us()
+  local key = one_key(keys, 'redjob_limit_window')
+  local limit = int_arg(args[1], 'limit', 1, G_WINDOW_MAX)
+  local period = int_arg(args[2], 'period_ms', 1, G_PERIOD_MAX)
+  local m = member_arg(args[3], true)
+  local cost = int_arg(args[4], 'cost', 0, G_COUNT_MAX)
+  local now = math.floor(clock(args, 4, now_us, 'redjob_limit_window') /
+    1000)
+  key_type(key, 'zset', 'a window limiter')
+  local from = '(' .. fmt(now - period)
+  local count = redis.call('ZCOUNT', key, from, '+inf')
+  local newest = redis.call('ZRANGE', key, '+inf', from, 'BYSCORE', 'REV',
+    'LIMIT', 0, 1, 'WITHSCORES')
+  local reset = 0
+  if newest[2] then
+    reset = tonumber(newest[2]) + period - now
+  end
+  local remaining = math.max(limit - count, 0)
+
+  if cost > limit then
+    return verdict(true, limit, remaining, -1, reset)
+  end
+  if count + cost > limit then
+    local kth = redis.call('ZRANGE', key, from, '+inf', 'BYSCORE',
+      'LIMIT', count + cost - limit - 1, 1, 'WITHSCORES')
+    return verdict(true, limit, remaining,
+      tonumber(kth[2]) + period - now, reset)
+  end
+  if cost == 0 then
+    return verdict(false, limit, remaining, -1, reset)
+  end
+
+  -- Pick free names: the probe ends within count + 2 tries, since each
+  -- taken generation holds a live entry of its own.
+  local g = -1
+  for i = 0, count + 2 do
+    local cand = i == 0 and 0 or now + i - 1
+    if window_free(key, m, cand, cost, now - period) then
+      g = cand
+      break
+    end
+  end
+  local names = {}
+  for k = 1, cost do
+    names[k] = window_name(m, g, k)
+  end
+
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', now - period)
+  zadd_all(key, now, names)
+  reset = math.max(reset, period)
+  redis.call('PEXPIREAT', key, now + reset)
+  return verdict(false, limit, limit - count - cost, -1, reset)
+end
+
+---------------------------------------------------------------------------
+-- Funnel (leaky bucket): it holds at most CAPACITY units and leaks
+-- RATE_COUNT units per RATE_PERIOD_MS, continuously. A request of COST
+-- units is allowed when level + COST <= CAPACITY, and then adds COST.
+--
+-- The level is kept exactly, as an integer in units of 1/RATE_PERIOD_MS:
+-- over dt ms it falls by dt * RATE_COUNT, so no leaked credit is ever lost
+-- to rounding. The hash holds
+--   level  the level x scale   (an integer)
+--   ts     the time of level   (ms)
+--   scale  RATE_PERIOD_MS when it was written
+-- and expires when the funnel is empty.
+
+-- The level at now, scaled by p, from the stored state. Returns the
+-- scaled level and the time it refers to (ts, if the clock went back).
+local function funnel_level(key, n, p, now)
+  if not key_type(key, 'hash', 'a funnel limiter') then
+    return 0, now
+  end
+  local f = redis.call('HMGET', key, 'level', 'ts', 'scale')
+  local level = stored_int(f[1], key, 'the funnel level')
+  local ts = stored_int(f[2], key, 'the funnel time')
+  local scale = stored_int(f[3], key, 'the funnel scale')
+  if scale == 0 then
+    fail('BADKEY', 'key "' .. key .. '" holds a funnel scale of 0')
+  end
+  if scale ~= p then
+    -- The rate's period changed: convert, rounding up.
+    level = math.min(math.ceil(level / scale * p), G_SCALED_MAX * 2)
+  end
+  if now <= ts then
+    return level, ts
+  end
+  local dt = now - ts
+  if dt >= cdiv(level, n) then
+    return 0, now
+  end
+  return level - dt * n, now
+end
+
+---------------------------------------------------------------------------
+-- redjob_limit_funnel KEY CAPACITY RATE_COUNT RATE_PERIOD_MS COST [now MS]
+-- limit = CAPACITY; remaining = the whole units that still fit;
+-- retry_after = the time until COST fits; reset_after = the time until
+-- the funnel is empty. COST > CAPACITY can never fit: limited, -1.
+local function limit_funnel(keys, args)
+  local now_us = time_us()
+  local key = one_key(keys, 'redjob_limit_funnel')
+  local cap = int_arg(args[1], 'capacity', 1, G_COUNT_MAX)
+  local n = int_arg(args[2], 'rate_count', 1, G_COUNT_MAX)
+  local p = int_arg(args[3], 'rate_period_ms', 1, G_PERIOD_MAX)
+  local cost = int_arg(args[4], 'cost', 0, G_COUNT_MAX)
+  local now = math.floor(clock(args, 4, now_us, 'redjob_limit_funnel') /
+    1000)
+  if cap * p > G_SCALED_MAX then
+    fail('BADARG', 'capacity x rate_period_ms must be at most 2^50')
+  end
+  local cap_s = cap * p
+  local level, ts = funnel_level(key, n, p, now)
+
+  local function answer(limited, lvl, retry)
+    local rem = cap_s > lvl and idiv(cap_s - lvl, p) or 0
+    return verdict(limited, cap, rem, retry, ts - now + cdiv(lvl, n))
+  end
+  if cost > cap then
+    return answer(true, level, -1)
+  end
+  local need = level + cost * p - cap_s
+  if need > 0 then
+    return answer(true, level, ts - now + cdiv(need, n))
+  end
+  if cost == 0 then
+    return answer(false, level, -1)
+  end
+  level = level + cost * p
+  redis.call('HSET', key, 'level', fmt(level), 'ts', fmt(ts),
+    'scale', fmt(p))
+  redis.call('PEXPIREAT', key, ts + cdiv(level, n))
+  return answer(false, level, -1)
+end
+
+---------------------------------------------------------------------------
+-- GCRA, as redis-cell's CL.THROTTLE KEY MAX_BURST COUNT PERIOD [QUANTITY]
+-- (brandur/redis-cell src/cell/mod.rs), in microseconds:
+--   T     = ceil(RATE_PERIOD_MS * 1000 / RATE_COUNT)   emission interval
+--   tau   = T * (BURST + 1)                           tolerance
+--   limit = BURST + 1: from idle, BURST + 1 requests pass at once
+-- The key holds the theoretical arrival time (TAT) in integer us and
+-- expires at the TAT. T is rounded up to a whole us, so the limiter never
+-- runs faster than the rate; that error is below 1 us per request.
+
+local function gcra_params(n, p, burst)
+  local t = cdiv(p * 1000, n)
+  if t * (burst + 1) > G_SCALED_MAX then
+    fail('BADARG', 'burst x rate_period_ms / rate_count is over 35 years')
+  end
+  return t, t * (burst + 1)
+end
+
+local function gcra_tat(key)
+  if not key_type(key, 'string', 'a GCRA limiter') then
+    return nil
+  end
+  return stored_int(redis.call('GET', key), key, 'the GCRA TAT')
+end
+
+---------------------------------------------------------------------------
+-- redjob_limit_gcra KEY BURST RATE_COUNT RATE_PERIOD_MS COST [now MS]
+--   tat      = GET KEY, or now
+--   new_tat  = max(tat, now) + T * COST
+--   diff     = now - (new_tat - tau)
+--   diff < 0: limited; retry_after = -diff (-1 if T * COST > tau: COST >
+--             BURST + 1 never passes); ttl = max(tat, now) - now
+--   else:     allowed; SET KEY new_tat, expiring at new_tat;
+--             ttl = new_tat - now
+--   remaining = floor((tau - ttl) / T) when tau - ttl >= 0, else 0
+--   reset_after = ttl
+-- Times are returned in ms, rounded up, so a caller never retries early.
+-- CL.THROTTLE user123 15 30 60 is FCALL redjob_limit_gcra 1 user123
+-- 15 30 60000 1, and its first answer is {0, 16, 15, -1, 2000}.
+local function limit_gcra(keys, args)
+  local now_us = time_us()
+  local key = one_key(keys, 'redjob_limit_gcra')
+  local burst = int_arg(args[1], 'burst', 0, G_COUNT_MAX)
+  local n = int_arg(args[2], 'rate_count', 1, G_COUNT_MAX)
+  local p = int_arg(args[3], 'rate_period_ms', 1, G_PERIOD_MAX)
+  local cost = int_arg(args[4], 'cost', 0, G_COUNT_MAX)
+  local now = clock(args, 4, now_us, 'redjob_limit_gcra')
+  local t, tau = gcra_params(n, p, burst)
+  local tat = gcra_tat(key) or now
+  local base = math.max(tat, now)
+
+  local function answer(limited, ttl, retry)
+    local nxt = tau - ttl
+    local rem = nxt >= 0 and idiv(nxt, t) or 0
+    return verdict(limited, burst + 1, rem,
+      retry < 0 and -1 or cdiv(retry, 1000), cdiv(ttl, 1000))
+  end
+  if cost > burst + 1 then
+    return answer(true, base - now, -1)
+  end
+  local new_tat = base + t * cost
+  local diff = now - (new_tat - tau)
+  if diff < 0 then
+    return answer(true, base - now, -diff)
+  end
+  if cost > 0 then
+    redis.call('SET', key, fmt(new_tat), 'PXAT', cdiv(new_tat, 1000))
+  end
+  return answer(false, new_tat - now, -1)
+end
+
+---------------------------------------------------------------------------
+-- Concurrency: a zset of holders, MEMBER -> lease deadline (ms). A holder
+-- whose deadline has passed holds nothing (a crashed worker's slot frees
+-- itself). The key expires with its last lease.
+
+-- After a write: expire the key with its last lease (every holder left
+-- is live, or the one just written is the last). Returns that deadline.
+local function conc_expire(key)
+  local last = redis.call('ZRANGE', key, 0, 0, 'REV', 'WITHSCORES')
+  local deadline = tonumber(last[2])
+  redis.call('PEXPIREAT', key, deadline)
+  return deadline
+end
+
+---------------------------------------------------------------------------
+-- redjob_limit_conc_acquire KEY LIMIT LEASE_MS MEMBER [now MS]
+-- Allowed when MEMBER already holds a slot (its lease is renewed) or
+-- fewer than LIMIT hold one (MEMBER takes one until now + LEASE_MS).
+-- Refused: retry_after = the earliest lease end - now, an upper bound,
+-- since a holder may release sooner. remaining = LIMIT - holders;
+-- reset_after = the time until the last lease ends.
+local function limit_conc_acquire(keys, args)
+  local now_us = time_us()
+  local key = one_key(keys, 'redjob_limit_conc_acquire')
+  local limit = int_arg(args[1], 'limit', 1, G_COUNT_MAX)
+  local lease = int_arg(args[2], 'lease_ms', 1, G_PERIOD_MAX)
+  local m = member_arg(args[3], false)
+  local now = math.floor(clock(args, 3, now_us,
+    'redjob_limit_conc_acquire') / 1000)
+  key_type(key, 'zset', 'a concurrency limiter')
+  local live = '(' .. fmt(now)
+  local count = redis.call('ZCOUNT', key, live, '+inf')
+  local mine = tonumber(redis.call('ZSCORE', key, m))
+  local holds = mine and mine > now
+  local last = redis.call('ZRANGE', key, '+inf', live, 'BYSCORE', 'REV',
+    'LIMIT', 0, 1, 'WITHSCORES')
+  local reset = last[2] and tonumber(last[2]) - now or 0
+
+  if not holds and count >= limit then
+    local first = redis.call('ZRANGE', key, live, '+inf', 'BYSCORE',
+      'LIMIT', 0, 1, 'WITHSCORES')
+    return verdict(true, limit, math.max(limit - count, 0),
+      tonumber(first[2]) - now, reset)
+  end
+  if not holds then
+    count = count + 1
+  end
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', now)
+  redis.call('ZADD', key, now + lease, m)
+  return verdict(false, limit, math.max(limit - count, 0), -1,
+    conc_expire(key) - now)
+end
+
+---------------------------------------------------------------------------
+-- redjob_limit_conc_renew KEY LEASE_MS MEMBER [now MS]
+-- 1 if MEMBER holds a live slot (its lease now ends now + LEASE_MS),
+-- else 0: its lease ran out, and the slot may be someone else's.
+local function limit_conc_renew(keys, args)
+  local now_us = time_us()
+  local key = one_key(keys, 'redjob_limit_conc_renew')
+  local lease = int_arg(args[1], 'lease_ms', 1, G_PERIOD_MAX)
+  local m = member_arg(args[2], false)
+  local now = math.floor(clock(args, 2, now_us, 'redjob_limit_conc_renew') /
+    1000)
+  key_type(key, 'zset', 'a concurrency limiter')
+  local mine = tonumber(redis.call('ZSCORE', key, m))
+  if not mine or mine <= now then
+    return 0
+  end
+  redis.call('ZADD', key, now + lease, m)
+  conc_expire(key)
+  return 1
+end
+
+---------------------------------------------------------------------------
+-- redjob_limit_conc_release KEY MEMBER [now MS]
+-- Frees MEMBER's slot. 1 if it held a live one, else 0.
+local function limit_conc_release(keys, args)
+  local now_us = time_us()
+  local key = one_key(keys, 'redjob_limit_conc_release')
+  local m = member_arg(args[1], false)
+  local now = math.floor(clock(args, 1, now_us,
+    'redjob_limit_conc_release') / 1000)
+  key_type(key, 'zset', 'a concurrency limiter')
+  local mine = tonumber(redis.call('ZSCORE', key, m))
+  if not mine then
+    return 0
+  end
+  redis.call('ZREM', key, m)
+  return mine > now and 1 or 0
+end
+
+---------------------------------------------------------------------------
+-- redjob_limit_undo KEY KIND ARG... [now MS]
+-- Gives back what an allowed call took, when a later guard of the same
+-- job refuses, so a throttled job spends nothing from the other limiters.
+--   window MEMBER                                  removes the entries of
+--          MEMBER's latest admission
+--   gcra RATE_COUNT RATE_PERIOD_MS COST            tat -= T * COST, not
+--          below now
+--   funnel CAPACITY RATE_COUNT RATE_PERIOD_MS COST level -= COST, not
+--          below 0
+--   concurrency MEMBER                             as conc_release
+-- Returns 1 if something was given back, else 0.
+local function limit_undo(keys, args)
+  local now_us = time_us()
+  local key = one_key(keys, 'redjob_limit_undo')
+  local kind = args[1]
+  local rest = {}
+  for i = 2, #args do
+    rest[#rest + 1] = args[i]
+  end
+
+  if kind == 'window' then
+    local m = member_arg(rest[1], true)
+    clock(rest, 1, now_us, 'redjob_limit_undo window')
+    if not key_type(key, 'zset', 'a window limiter') then
+      return 0
+    end
+    -- The latest admission of m is its newest entry (all of one
+    -- admission share one score): scan from the newest.
+    local total = redis.call('ZCARD', key)
+    local found
+    local prefix = m .. '#'
+    for off = 0, total - 1, G_SCAN do
+      local batch = redis.call('ZRANGE', key, '+inf', '-inf', 'BYSCORE',
+        'REV', 'LIMIT', off, G_SCAN)
+      for _, name in ipairs(batch) do
+        if name == m or string.sub(name, 1, #prefix) == prefix then
+          found = name
+          break
+        end
+      end
+      if found or #batch < G_SCAN then break end
+    end
+    if not found then
+      return 0
+    end
+    local g = 0
+    if found ~= m then
+      g = tonumber(string.match(found, '#(%d+)%.%d+$')) or -1
+    end
+    local names = {found}
+    for k = 1, total do
+      local name = window_name(m, g, k)
+      if not redis.call('ZSCORE', key, name) then break end
+      if name ~= found then names[#names + 1] = name end
+    end
+    zrem_all(key, names)
+    return 1
+
+  elseif kind == 'gcra' then
+    local n = int_arg(rest[1], 'rate_count', 1, G_COUNT_MAX)
+    local p = int_arg(rest[2], 'rate_period_ms', 1, G_PERIOD_MAX)
+    local cost = int_arg(rest[3], 'cost', 0, G_COUNT_MAX)
+    local now = clock(rest, 3, now_us, 'redjob_limit_undo gcra')
+    local t = gcra_params(n, p, 0)
+    local tat = gcra_tat(key)
+    if not tat or tat <= now or cost == 0 then
+      return 0
+    end
+    local new_tat = math.max(tat - t * cost, now)
+    if new_tat == now then
+      redis.call('DEL', key)
+    else
+      redis.call('SET', key, fmt(new_tat), 'PXAT', cdiv(new_tat, 1000))
+    end
+    return 1
+
+  elseif kind == 'funnel' then
+    local cap = int_arg(rest[1], 'capacity', 1, G_COUNT_MAX)
+    local n = int_arg(rest[2], 'rate_count', 1, G_COUNT_MAX)
+    local p = int_arg(rest[3], 'rate_period_ms', 1, G_PERIOD_MAX)
+    local cost = int_arg(rest[4], 'cost', 0, G_COUNT_MAX)
+    local now = math.floor(clock(rest, 4, now_us, 'redjob_limit_undo funnel')
+      / 1000)
+    if cap * p > G_SCALED_MAX then
+      fail('BADARG', 'capacity x rate_period_ms must be at most 2^50')
+    end
+    local level, ts = funnel_level(key, n, p, now)
+    if level == 0 or cost == 0 then
+      return 0
+    end
+    level = math.max(level - cost * p, 0)
+    if level == 0 then
+      redis.call('DEL', key)
+    else
+      redis.call('HSET', key, 'level', fmt(level), 'ts', fmt(ts),
+        'scale', fmt(p))
+      redis.call('PEXPIREAT', key, ts + cdiv(level, n))
+    end
+    return 1
+
+  elseif kind == 'concurrency' then
+    local m = member_arg(rest[1], false)
+    clock(rest, 1, now_us, 'redjob_limit_undo concurrency')
+    key_type(key, 'zset', 'a concurrency limiter')
+    return redis.call('ZREM', key, m)
+  end
+  fail('BADARG', 'kind must be window, gcra, funnel or concurrency, not "' ..
+    tostring(kind) .. '"')
+end
+
+-- Renewals, releases and undos only shorten, delete or rewrite what
+-- exists, so they may run over maxmemory, as ack and extend do: a full
+-- Redis must still let a holder keep or give back what it holds.
+redis.register_function{function_name = 'redjob_lock_acquire',
+  callback = entry(lock_acquire)}
+redis.register_function{function_name = 'redjob_lock_renew',
+  callback = entry(lock_renew), flags = {'allow-oom'}}
+redis.register_function{function_name = 'redjob_lock_release',
+  callback = entry(lock_release), flags = {'allow-oom'}}
+redis.register_function{function_name = 'redjob_limit_window',
+  callback = entry(limit_window)}
+redis.register_function{function_name = 'redjob_limit_funnel',
+  callback = entry(limit_funnel)}
+redis.register_function{function_name = 'redjob_limit_gcra',
+  callback = entry(limit_gcra)}
+redis.register_function{function_name = 'redjob_limit_conc_acquire',
+  callback = entry(limit_conc_acquire)}
+redis.register_function{function_name = 'redjob_limit_conc_renew',
+  callback = entry(limit_conc_renew), flags = {'allow-oom'}}
+redis.register_function{function_name = 'redjob_limit_conc_release',
+  callback = entry(limit_conc_release), flags = {'allow-oom'}}
+redis.register_function{function_name = 'redjob_limit_undo',
+  callback = entry(limit_undo), flags = {'allow-oom'}}

@@ -1,0 +1,214 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * Guards: how a job's locks and limiters map to calls of the library's
+ * guard functions (src/lua/guards.lua, docs/guards.md). Pure: it builds
+ * keys and arguments and reads answers; the worker and the CLI send them.
+ *
+ * A limiter's key is NS:limit:{LIMITER:PARTITION} and a lock's is
+ * NS:lock:{NAME}: the rendered template is the hash tag, so each lock or
+ * limiter partition lives in one slot, apart from the queue's. Values
+ * substituted into templates are escaped by template_render(), so text
+ * from an enqueuer cannot add braces and move a key to another slot.
+ */
+#include "autoconf.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <hiredis/hiredis.h>
+
+#include "guard.h"
+#include "config.h"
+#include "template.h"
+#include "xmalloc.h"
+
+/* The key of limiter l for a job; caller frees. */
+char *
+guard_limit_key(const char *ns, const struct limiter_conf *l,
+    const struct template_vars *v)
+{
+	char *part, *key;
+
+	part = l->key != NULL ? template_render(l->key, v) : xstrdup("");
+	xasprintf(&key, "%s:limit:{%s:%s}", ns, l->name, part);
+	free(part);
+	return key;
+}
+
+/* The key of a job's lock; caller frees. */
+char *
+guard_lock_key(const char *ns, const struct lock_conf *lk,
+    const struct template_vars *v)
+{
+	char *name, *key;
+
+	name = template_render(lk->key, v);
+	xasprintf(&key, "%s:lock:{%s}", ns, name);
+	free(name);
+	return key;
+}
+
+static const char *
+guard_num(struct guard_call *c, int i, unsigned long long v)
+{
+	snprintf(c->num[i], sizeof c->num[i], "%llu", v);
+	return c->num[i];
+}
+
+/*
+ * The call that asks limiter l for cost (0: peek) on behalf of member (a
+ * unique name of this admission: the job id and its claim token).
+ */
+void
+guard_limit_acquire(struct guard_call *c, const char *key,
+    const struct limiter_conf *l, const char *member, int cost)
+{
+	memset(c, 0, sizeof *c);
+	c->key = xstrdup(key);
+	switch (l->kind) {
+	case LIMITER_WINDOW:
+		c->fn = "redjob_limit_window";
+		c->argv[0] = guard_num(c, 0, l->limit);
+		c->argv[1] = guard_num(c, 1, l->period_ms);
+		c->argv[2] = member;
+		c->argv[3] = guard_num(c, 2, (unsigned)cost);
+		c->argc = 4;
+		break;
+	case LIMITER_FUNNEL:
+		c->fn = "redjob_limit_funnel";
+		c->argv[0] = guard_num(c, 0, l->capacity);
+		c->argv[1] = guard_num(c, 1, l->rate.count);
+		c->argv[2] = guard_num(c, 2, l->rate.period_ms);
+		c->argv[3] = guard_num(c, 3, (unsigned)cost);
+		c->argc = 4;
+		break;
+	case LIMITER_GCRA:
+		c->fn = "redjob_limit_gcra";
+		c->argv[0] = guard_num(c, 0, l->burst);
+		c->argv[1] = guard_num(c, 1, l->rate.count);
+		c->argv[2] = guard_num(c, 2, l->rate.period_ms);
+		c->argv[3] = guard_num(c, 3, (unsigned)cost);
+		c->argc = 4;
+		break;
+	case LIMITER_CONCURRENCY:
+		c->fn = "redjob_limit_conc_acquire";
+		c->argv[0] = guard_num(c, 0, l->limit);
+		c->argv[1] = guard_num(c, 1, l->lease_ms);
+		c->argv[2] = member;
+		c->argc = 3;
+		break;
+	}
+}
+
+/*
+ * The call that gives back what an allowed acquire took (when a later
+ * guard of the same job refuses), or releases a concurrency slot when the
+ * job ends. Returns 0, or -1 if the kind has nothing to give back.
+ */
+int
+guard_limit_undo(struct guard_call *c, const char *key,
+    const struct limiter_conf *l, const char *member)
+{
+	memset(c, 0, sizeof *c);
+	c->key = xstrdup(key);
+	c->fn = "redjob_limit_undo";
+	switch (l->kind) {
+	case LIMITER_WINDOW:
+		c->argv[0] = "window";
+		c->argv[1] = member;
+		c->argc = 2;
+		break;
+	case LIMITER_GCRA:
+		c->argv[0] = "gcra";
+		c->argv[1] = guard_num(c, 0, l->rate.count);
+		c->argv[2] = guard_num(c, 1, l->rate.period_ms);
+		c->argv[3] = "1";
+		c->argc = 4;
+		break;
+	case LIMITER_FUNNEL:
+		c->argv[0] = "funnel";
+		c->argv[1] = guard_num(c, 0, l->capacity);
+		c->argv[2] = guard_num(c, 1, l->rate.count);
+		c->argv[3] = guard_num(c, 2, l->rate.period_ms);
+		c->argv[4] = "1";
+		c->argc = 5;
+		break;
+	case LIMITER_CONCURRENCY:
+		c->fn = "redjob_limit_conc_release";
+		c->argv[0] = member;
+		c->argc = 1;
+		break;
+	}
+	return 0;
+}
+
+/*
+ * The call that renews a held concurrency slot. Returns 0, or -1 for the
+ * kinds that hold nothing while the job runs.
+ */
+int
+guard_limit_renew(struct guard_call *c, const char *key,
+    const struct limiter_conf *l, const char *member)
+{
+	memset(c, 0, sizeof *c);
+	if (l->kind != LIMITER_CONCURRENCY)
+		return -1;
+	c->key = xstrdup(key);
+	c->fn = "redjob_limit_conc_renew";
+	c->argv[0] = guard_num(c, 0, l->lease_ms);
+	c->argv[1] = member;
+	c->argc = 2;
+	return 0;
+}
+
+void
+guard_call_clear(struct guard_call *c)
+{
+	free(c->key);
+	c->key = NULL;
+}
+
+static long long
+guard_int(const redisReply *r)
+{
+	if (r->type == REDIS_REPLY_INTEGER)
+		return r->integer;
+	if (r->type == REDIS_REPLY_STRING)
+		return strtoll(r->str, NULL, 10);
+	return 0;
+}
+
+/* Read a limiter's answer. Returns 0, or -1 if it is not one. */
+int
+guard_parse_answer(const redisReply *r, struct guard_answer *a)
+{
+	if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements < 5)
+		return -1;
+	a->limited = guard_int(r->element[0]) != 0;
+	a->limit = guard_int(r->element[1]);
+	a->remaining = guard_int(r->element[2]);
+	a->retry_after_ms = guard_int(r->element[3]);
+	a->reset_after_ms = guard_int(r->element[4]);
+	return 0;
+}
+
+/*
+ * The steady interval between admissions of a limiter, used to spread
+ * jobs throttled together over time instead of sending them back at one
+ * instant (a thundering herd at retry-after).
+ */
+uint64_t
+guard_interval_ms(const struct limiter_conf *l)
+{
+	switch (l->kind) {
+	case LIMITER_WINDOW:
+		return l->limit > 0 ? l->period_ms / l->limit : 0;
+	case LIMITER_FUNNEL:
+	case LIMITER_GCRA:
+		return l->rate.count > 0 ? l->rate.period_ms / l->rate.count : 0;
+	case LIMITER_CONCURRENCY:
+		return 0;
+	}
+	return 0;
+}

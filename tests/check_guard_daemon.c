@@ -1,0 +1,335 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * Locks and limiters in the real daemon: handlers record when they ran
+ * and with which fence, and the test checks what the guards promise.
+ */
+#include "autoconf.h"
+
+#include <sys/types.h>
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <check.h>
+#include <hiredis/hiredis.h>
+
+#include "redjob.h"
+#include "daemon_fixture.h"
+#include "redis_fixture.h"
+#include "testlib.h"
+
+static struct redjob_client *cl;
+
+/* A handler that appends "START END FENCE" (ns, ns, fence) to OUT/NAME. */
+#define RECORD(name, sleep) \
+	"[/bin/sh, -c, 's=$(date +%%s%%N); sleep " sleep "; " \
+	"e=$(date +%%s%%N); echo \"$s $e ${REDJOB_FENCE:-0}\" >> " \
+	"\"$OUT/" name "\"']"
+
+static void
+write_config(unsigned workers, unsigned concurrency)
+{
+	daemon_write_config(
+	    "redis:\n"
+	    "  url: %s\n"
+	    "workers: %u\n"
+	    "concurrency: %u\n"
+	    "shutdown_timeout: 2s\n"
+	    "lease: 3s\n"
+	    "limiters:\n"
+	    "  steady: { kind: gcra, rate: 20/s, burst: 0 }\n"
+	    "  two: { kind: concurrency, limit: 2, lease: 2s }\n"
+	    "  win: { kind: window, limit: 5, period: 1m }\n"
+	    "  per_key: { kind: gcra, rate: 1/m, burst: 0, key: \"{key}\" }\n"
+	    "jobs:\n"
+	    "  locked:\n"
+	    "    exec: " RECORD("locked", "0.05") "\n"
+	    "    env: { OUT: \"%s\" }\n"
+	    "    lock: { key: \"acct:{key}\", ttl: 2s }\n"
+	    "  long_locked:\n"
+	    "    exec: " RECORD("long", "1.6") "\n"
+	    "    env: { OUT: \"%s\" }\n"
+	    "    lock: { key: \"long\", ttl: 500ms, requeue_delay: 50ms }\n"
+	    "  doomed:\n"
+	    "    exec: [/bin/sh, -c, 'echo started >> \"$OUT/doomed\"; "
+	    "sleep 30']\n"
+	    "    env: { OUT: \"%s\" }\n"
+	    "    lock: { key: \"doomed\", ttl: 1s }\n"
+	    "    retry: { max_attempts: 1 }\n"
+	    "  locked_fail:\n"
+	    "    exec: [/bin/sh, -c, 'exit 3']\n"
+	    "    lock: { key: \"lf\", ttl: 5s }\n"
+	    "    retry: { max_attempts: 1 }\n"
+	    "  picky:\n"
+	    "    exec: [/bin/true]\n"
+	    "    lock: { key: \"picky\", ttl: 5s, on_conflict: discard }\n"
+	    "  steady:\n"
+	    "    exec: " RECORD("steady", "0") "\n"
+	    "    env: { OUT: \"%s\" }\n"
+	    "    limit: [steady]\n"
+	    "  pair:\n"
+	    "    exec: " RECORD("pair", "0.2") "\n"
+	    "    env: { OUT: \"%s\" }\n"
+	    "    limit: [two]\n"
+	    "  both:\n"
+	    "    exec: [/bin/true]\n"
+	    "    limit: [win, per_key]\n",
+	    rf.url, workers, concurrency, df.dir, df.dir, df.dir, df.dir,
+	    df.dir);
+}
+
+static void
+setup(void)
+{
+	redis_conn_setup();
+	daemon_fixture_init();
+	cl = redjob_connect(rf.url, NULL);
+	ck_assert_msg(redjob_errcode(cl) == REDJOB_OK, "%s", redjob_errstr(cl));
+}
+
+static void
+teardown(void)
+{
+	redjob_free(cl);
+	daemon_fixture_cleanup();
+	redis_conn_teardown();
+}
+
+static void
+start(unsigned workers, unsigned concurrency)
+{
+	write_config(workers, concurrency);
+	daemon_start(NULL);
+	ck_assert_msg(notify_wait("READY=1", 15000) != NULL, "no READY=1");
+}
+
+static void
+enqueue(const char *type, const char *key, char *id)
+{
+	struct redjob_job j = { .type = type, .key = key };
+	char tmp[REDJOB_ID_MAX];
+
+	ck_assert_msg(redjob_enqueue(cl, &j, id != NULL ? id : tmp) == 0,
+	    "enqueue: %s", redjob_errstr(cl));
+}
+
+struct interval {
+	long long start, end;
+	unsigned long long fence;
+};
+
+static int
+interval_cmp(const void *a, const void *b)
+{
+	const struct interval *x = a, *y = b;
+
+	return x->start < y->start ? -1 : x->start > y->start;
+}
+
+/* Read OUT/name's intervals, sorted by start. Returns the count. */
+static size_t
+read_intervals(const char *name, struct interval *v, size_t max)
+{
+	char path[4096];
+	size_t n = 0;
+	FILE *f;
+
+	snprintf(path, sizeof path, "%s/%s", df.dir, name);
+	if ((f = fopen(path, "r")) == NULL)
+		return 0;
+	while (n < max && fscanf(f, "%lld %lld %llu", &v[n].start, &v[n].end,
+	    &v[n].fence) == 3)
+		n++;
+	fclose(f);
+	qsort(v, n, sizeof *v, interval_cmp);
+	return n;
+}
+
+static long long
+exists(const char *key)
+{
+	redisReply *r = must_command(rf.c, "EXISTS %s", key);
+	long long n = r->integer;
+
+	freeReplyObject(r);
+	return n;
+}
+
+START_TEST(test_lock_never_runs_two_handlers_at_once_and_fences_grow)
+{
+	struct interval v[64];
+	size_t n, i;
+
+	start(3, 4);
+	for (i = 0; i < 30; i++)
+		enqueue("locked", "42", NULL);
+	ck_assert_msg(wait_stat("default", "processed", 30, 60000),
+	    "processed %lld", queue_stat("default", "processed"));
+	n = read_intervals("locked", v, 64);
+	ck_assert_uint_eq(n, 30);
+	for (i = 1; i < n; i++) {
+		ck_assert_msg(v[i].start >= v[i - 1].end,
+		    "runs %zu and %zu overlap: [%lld, %lld] and [%lld, %lld]",
+		    i - 1, i, v[i - 1].start, v[i - 1].end, v[i].start,
+		    v[i].end);
+		ck_assert_msg(v[i].fence > v[i - 1].fence,
+		    "fence went from %llu to %llu", v[i - 1].fence, v[i].fence);
+	}
+	ck_assert_int_eq(queue_stat("default", "failed"), 0);
+	ck_assert_int_gt(queue_stat("default", "conflicts"), 0);
+	/* Released after the last run. */
+	ck_assert_int_eq(exists("redjob:lock:{acct:42}"), 0);
+}
+END_TEST
+
+START_TEST(test_a_handler_running_three_ttls_keeps_its_lock)
+{
+	struct interval v[4];
+	size_t n;
+
+	start(2, 2);
+	enqueue("long_locked", NULL, NULL);
+	enqueue("long_locked", NULL, NULL);
+	ck_assert(wait_stat("default", "processed", 2, 30000));
+	n = read_intervals("long", v, 4);
+	ck_assert_uint_eq(n, 2);
+	ck_assert_msg(v[1].start >= v[0].end, "the second ran while the first "
+	    "held the lock");
+	ck_assert_int_eq(queue_stat("default", "failed"), 0);
+}
+END_TEST
+
+START_TEST(test_a_lock_deleted_under_a_handler_stops_it)
+{
+	char id[REDJOB_ID_MAX];
+	redisReply *r;
+	int i;
+
+	start(1, 2);
+	enqueue("doomed", NULL, id);
+	for (i = 0; i < 500 && daemon_count_lines("doomed") < 1; i++)
+		usleep(10000);
+	ck_assert_int_eq(daemon_count_lines("doomed"), 1);
+	freeReplyObject(must_command(rf.c, "DEL redjob:lock:{doomed}"));
+	ck_assert_msg(wait_stat("default", "dead", 1, 10000),
+	    "the handler was not stopped");
+	r = must_command(rf.c, "FCALL_RO redjob_show 1 redjob:{default} %s", id);
+	for (i = 0; i + 1 < (int)r->elements; i += 2) {
+		if (strcmp(r->element[i]->str, "last_error") == 0)
+			ck_assert_msg(strstr(r->element[i + 1]->str,
+			    "lock lost") != NULL, "%s", r->element[i + 1]->str);
+	}
+	freeReplyObject(r);
+}
+END_TEST
+
+START_TEST(test_locks_are_released_on_failure_and_conflicts_can_discard)
+{
+	start(1, 1);
+	enqueue("locked_fail", NULL, NULL);
+	ck_assert(wait_stat("default", "dead", 1, 10000));
+	ck_assert_int_eq(exists("redjob:lock:{lf}"), 0);
+	/* Someone else holds "picky": the job is dropped, not failed. */
+	freeReplyObject(must_command(rf.c,
+	    "SET redjob:lock:{picky} someone PX 60000"));
+	enqueue("picky", NULL, NULL);
+	ck_assert(wait_stat("default", "discarded", 1, 10000));
+	ck_assert_int_eq(queue_stat("default", "failed"), 1);
+	ck_assert_int_eq(queue_stat("default", "ready"), 0);
+	ck_assert_int_eq(queue_stat("default", "scheduled"), 0);
+}
+END_TEST
+
+START_TEST(test_throttled_jobs_all_run_at_the_limiters_pace)
+{
+	struct interval v[64];
+	size_t n;
+	double secs;
+
+	start(2, 8);
+	for (n = 0; n < 40; n++)
+		enqueue("steady", NULL, NULL);
+	ck_assert_msg(wait_stat("default", "processed", 40, 60000),
+	    "processed %lld", queue_stat("default", "processed"));
+	ck_assert_int_eq(queue_stat("default", "failed"), 0);
+	ck_assert_int_eq(queue_stat("default", "dead"), 0);
+	ck_assert_int_gt(queue_stat("default", "throttled"), 0);
+	n = read_intervals("steady", v, 64);
+	ck_assert_uint_eq(n, 40);
+	/* 20/s with no burst: 40 admissions take at least 39 intervals. */
+	secs = (double)(v[n - 1].start - v[0].start) / 1e9;
+	ck_assert_msg(secs >= 1.9, "40 jobs ran in %.2f s at 20/s", secs);
+}
+END_TEST
+
+START_TEST(test_concurrency_limit_holds_even_when_a_worker_is_killed)
+{
+	struct interval v[64];
+	pid_t pids[8];
+	size_t n, i, k;
+	int running, maxrun = 0;
+
+	start(2, 4);
+	for (i = 0; i < 16; i++)
+		enqueue("pair", NULL, NULL);
+	usleep(300000);
+	ck_assert_int_eq(daemon_workers(pids, 8), 2);
+	kill(pids[0], SIGKILL);
+	ck_assert_msg(wait_stat("default", "processed", 16, 60000),
+	    "processed %lld", queue_stat("default", "processed"));
+	n = read_intervals("pair", v, 64);
+	/* At every start, count the runs in progress. */
+	for (i = 0; i < n; i++) {
+		running = 0;
+		for (k = 0; k < n; k++)
+			running += v[k].start <= v[i].start &&
+			    v[k].end > v[i].start;
+		if (running > maxrun)
+			maxrun = running;
+	}
+	ck_assert_msg(maxrun <= 2, "%d ran at once under a limit of 2", maxrun);
+	ck_assert_int_eq(queue_stat("default", "failed"), 0);
+}
+END_TEST
+
+START_TEST(test_a_job_throttled_by_one_limiter_spends_nothing_of_another)
+{
+	redisReply *r;
+
+	start(1, 2);
+	/* per_key admits one job a minute per key; win admits 5 a second. */
+	enqueue("both", "a", NULL);
+	enqueue("both", "a", NULL);
+	enqueue("both", "a", NULL);
+	ck_assert(wait_stat("default", "processed", 1, 10000));
+	ck_assert(wait_stat("default", "throttled", 2, 10000));
+	/* Only the admitted job is left in the window's log. */
+	r = must_command(rf.c, "ZCARD redjob:limit:{win:}");
+	ck_assert_int_eq(r->integer, 1);
+	freeReplyObject(r);
+	ck_assert_int_eq(queue_stat("default", "scheduled"), 2);
+}
+END_TEST
+
+Suite *
+suite(void)
+{
+	Suite *s = suite_create("guard_daemon");
+	TCase *tc = tcase_create("guards");
+
+	tcase_set_timeout(tc, 120);
+	tcase_add_unchecked_fixture(tc, redis_start, redis_stop);
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_lock_never_runs_two_handlers_at_once_and_fences_grow);
+	tcase_add_test(tc, test_a_handler_running_three_ttls_keeps_its_lock);
+	tcase_add_test(tc, test_a_lock_deleted_under_a_handler_stops_it);
+	tcase_add_test(tc, test_locks_are_released_on_failure_and_conflicts_can_discard);
+	tcase_add_test(tc, test_throttled_jobs_all_run_at_the_limiters_pace);
+	tcase_add_test(tc, test_concurrency_limit_holds_even_when_a_worker_is_killed);
+	tcase_add_test(tc, test_a_job_throttled_by_one_limiter_spends_nothing_of_another);
+	suite_add_tcase(s, tc);
+	return s;
+}
