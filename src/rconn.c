@@ -77,6 +77,7 @@ struct rconn {
 	enum rconn_state	 state;
 	struct event		*retry_ev;
 	struct event		*deadline_ev;
+	struct event		*drop_ev;
 	uint64_t		 backoff_ms;
 	unsigned		 failures;
 	uint64_t		 last_log;
@@ -229,6 +230,28 @@ rconn_deadline_cb(evutil_socket_t fd, short events, void *arg)
 	rconn_teardown(rc);
 }
 
+/* Is this error a sign that the server is no longer a writable primary? */
+static int
+rconn_role_changed(const char *e)
+{
+	return strncmp(e, "READONLY ", 9) == 0 ||
+	    strncmp(e, "UNBLOCKED ", 10) == 0 ||
+	    strncmp(e, "MASTERDOWN ", 11) == 0;
+}
+
+static void
+rconn_drop_cb(evutil_socket_t fd, short events, void *arg)
+{
+	struct rconn *rc = arg;
+
+	(void)fd;
+	(void)events;
+	if (rc->ac == NULL)
+		return;
+	rconn_log_failure(rc);
+	rconn_teardown(rc);
+}
+
 static void
 rconn_retry_cb(evutil_socket_t fd, short events, void *arg)
 {
@@ -272,6 +295,19 @@ rconn_reply_cb_(redisAsyncContext *ac, void *r, void *privdata)
 				return;
 			}
 		}
+	}
+	if (reply != NULL && reply->type == REDIS_REPLY_ERROR &&
+	    rconn_role_changed(reply->str) && rc->ac != NULL &&
+	    !evtimer_pending(rc->drop_ev, NULL)) {
+		/*
+		 * This server stopped being a primary (a failover, REPLICAOF):
+		 * reconnect, so a name or address that now leads to the new
+		 * primary is looked up again (RELIABILITY.md 4.3, F8). From a
+		 * timer: we are inside a hiredis callback.
+		 */
+		snprintf(rc->last_error, sizeof rc->last_error, "%.200s",
+		    reply->str);
+		rconn_set_timer(rc->drop_ev, 0);
 	}
 	if (cmd->cb != NULL)
 		cmd->cb(rc, reply, cmd->arg);
@@ -395,6 +431,11 @@ rconn_handshake_cb(struct rconn *rc, redisReply *r, void *arg)
 		rconn_handshake_retry(rc, r);
 		return;
 	}
+	if (r->type == REDIS_REPLY_ERROR && step == 2) {
+		/* CLIENT SETNAME may be denied by ACLs; harmless. */
+		rconn_handshake_next(rc, 3);
+		return;
+	}
 	if (r->type == REDIS_REPLY_ERROR) {
 		switch (client_error_class(r->str)) {
 		case REDJOB_ERR_AUTH:
@@ -408,11 +449,6 @@ rconn_handshake_cb(struct rconn *rc, redisReply *r, void *arg)
 			break;
 		default:
 			break;
-		}
-		if (step == 2) {
-			/* CLIENT SETNAME may be denied by ACLs; harmless. */
-			rconn_handshake_next(rc, 3);
-			return;
 		}
 		rconn_handshake_retry(rc, r);
 		return;
@@ -618,6 +654,7 @@ rconn_create(struct event_base *base, const struct rconn_opts *o,
 	TAILQ_INIT(&rc->pending);
 	rc->retry_ev = evtimer_new(base, rconn_retry_cb, rc);
 	rc->deadline_ev = evtimer_new(base, rconn_deadline_cb, rc);
+	rc->drop_ev = evtimer_new(base, rconn_drop_cb, rc);
 	rconn_connect(rc);
 	return rc;
 }
@@ -640,6 +677,7 @@ rconn_free(struct rconn *rc)
 	}
 	event_free(rc->retry_ev);
 	event_free(rc->deadline_ev);
+	event_free(rc->drop_ev);
 	explicit_bzero(rc->url.password, sizeof rc->url.password);
 	free(rc->name);
 	free(rc);

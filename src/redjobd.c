@@ -86,5 +86,5 @@ main(int argc, char **argv)
 	diags_print(&d, stderr);	/* warnings */
 	diags_free(&d);
 	log_set_level(debug ? LOG_LEVEL_DEBUG : cfg->log_level);
-	return supervisor_main(path, cfg);
+	return supervisor_main(path, cfg, debug);
 }

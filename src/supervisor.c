@@ -45,7 +45,6 @@
 #define SV_CRASH_WINDOW_MS 60000
 #define SV_CRASH_MAX 5			/* crashes in the window: give up */
 #define SV_HB_TIMEOUT_MS 15000		/* silent this long: killed */
-#define SV_MAX_PGIDS 64
 
 /* One loaded configuration and the workers forked from it. */
 struct generation {
@@ -70,7 +69,8 @@ struct child {
 	uint64_t		 last_hb;
 	unsigned		 running;
 	unsigned long long	 done, failed, retried;
-	pid_t			 pgids[SV_MAX_PGIDS];
+	pid_t			*pgids;		/* handler process groups */
+	size_t			 npgids;	/* its size: the concurrency */
 };
 
 /* A worker position of the current generation, which outlives crashes. */
@@ -95,6 +95,7 @@ struct supervisor {
 	unsigned		 next_gen;
 	int			 stopping;
 	int			 exit_status;
+	int			 debug;		/* -d: keep debug over reloads */
 	pid_t			 embedded;
 	unsigned long long	 done_before;	/* by workers now gone */
 	unsigned long long	 retried_before;
@@ -182,6 +183,7 @@ child_free(struct child *c)
 		event_free(c->ev);
 	if (c->fd >= 0)
 		close(c->fd);
+	free(c->pgids);
 	g->nchildren--;
 	if (g->nchildren == 0 && g != sv->current)
 		generation_free(sv, g);
@@ -193,7 +195,7 @@ child_pgid(struct child *c, pid_t pgid, int add)
 {
 	size_t i;
 
-	for (i = 0; i < SV_MAX_PGIDS; i++) {
+	for (i = 0; i < c->npgids; i++) {
 		if (add && c->pgids[i] == 0) {
 			c->pgids[i] = pgid;
 			return;
@@ -371,6 +373,7 @@ supervisor_reap(struct supervisor *sv)
 			sv->embedded = -1;
 			sv->exit_status = 1;
 			sv->stopping = 1;
+			notify_stopping("the embedded redis-server exited");
 			TAILQ_FOREACH(c, &sv->children, entry)
 				child_drain(c, 1);
 			continue;
@@ -396,7 +399,7 @@ supervisor_reap(struct supervisor *sv)
 				    c->index, (long)pid);
 		}
 		/* Handlers outliving a killed worker die with it. */
-		for (i = 0; i < SV_MAX_PGIDS; i++) {
+		for (i = 0; i < (int)c->npgids; i++) {
 			if (c->pgids[i] > 0 && kill(-c->pgids[i], SIGKILL) == 0)
 				log_warnx("killed the orphaned handler group %ld "
 				    "of worker %d", (long)c->pgids[i], c->index);
@@ -466,6 +469,9 @@ supervisor_spawn(struct supervisor *sv, struct generation *g, int index)
 	c->index = index;
 	c->pid = pid;
 	c->fd = sp[0];
+	/* One group per slot; a plugin job has none. */
+	c->npgids = g->cfg->concurrency;
+	c->pgids = xcalloc(c->npgids, sizeof *c->pgids);
 	c->started = c->last_hb = sv_now();
 	c->ev = event_new(sv->base, c->fd, EV_READ | EV_PERSIST,
 	    supervisor_chan_cb, c);
@@ -523,9 +529,14 @@ supervisor_stop(struct supervisor *sv, const char *why)
 	supervisor_check_done(sv);
 }
 
-/* Register the served queues so `redjob stats` lists them. */
-static void
-supervisor_register(const struct config *cfg, int fatal_errors)
+/*
+ * Register the served queues so `redjob stats` lists them. At start
+ * (fatal_errors), a Redis that refuses us for good (a wrong password, a
+ * newer library) is an error: returns -1 with *cause set. Otherwise 0.
+ */
+static int
+supervisor_register(const struct config *cfg, int fatal_errors,
+    char **cause)
 {
 	struct redjob_client *cl;
 	char *url = config_redis_url(cfg);
@@ -542,12 +553,15 @@ supervisor_register(const struct config *cfg, int fatal_errors)
 			client_register_queue(cl, cfg->queues[i].name);
 	} else if (fatal_errors && (err == REDJOB_ERR_AUTH ||
 	    err == REDJOB_ERR_VERSION || err == REDJOB_ERR_URL ||
-	    err == REDJOB_ERR_INVALID))
-		fatalx("%s", redjob_errstr(cl));
-	else
+	    err == REDJOB_ERR_INVALID)) {
+		*cause = xstrdup(redjob_errstr(cl));
+		redjob_free(cl);
+		return -1;
+	} else
 		log_warnx("%s; the workers will keep trying",
 		    redjob_errstr(cl));
 	redjob_free(cl);
+	return 0;
 }
 
 /* SIGHUP: load the file again; start a new generation if it is valid. */
@@ -567,9 +581,13 @@ supervisor_reload(struct supervisor *sv)
 	notify_reloading("reloading the configuration");
 	log_info("reloading %s", sv->path);
 	if ((cfg = config_load(sv->path, &d)) == NULL) {
-		for (i = 0; i < d.n; i++)
-			log_errx("%s:%u:%u: %s", d.v[i].file, d.v[i].line,
-			    d.v[i].col, d.v[i].msg);
+		for (i = 0; i < d.n; i++) {
+			if (d.v[i].line == 0)
+				log_errx("%s: %s", d.v[i].file, d.v[i].msg);
+			else
+				log_errx("%s:%u:%u: %s", d.v[i].file,
+				    d.v[i].line, d.v[i].col, d.v[i].msg);
+		}
 		snprintf(buf, sizeof buf, "reload failed (%zu error%s); "
 		    "previous configuration in force", d.n, d.n == 1 ? "" : "s");
 		log_errx("%s", buf);
@@ -582,8 +600,9 @@ supervisor_reload(struct supervisor *sv)
 	    (sv->current->cfg->embedded_dir != NULL))
 		log_warnx("redis.embedded changes take effect at the next "
 		    "restart");
-	supervisor_register(cfg, 0);
-	log_set_level(cfg->log_level);
+	supervisor_register(cfg, 0, NULL);
+	if (!sv->debug)
+		log_set_level(cfg->log_level);
 
 	g = xcalloc(1, sizeof *g);
 	g->id = ++sv->next_gen;
@@ -662,7 +681,7 @@ supervisor_tick_cb(evutil_socket_t fd, short events, void *arg)
  * Returns the exit status.
  */
 int
-supervisor_main(const char *path, struct config *cfg)
+supervisor_main(const char *path, struct config *cfg, int debug)
 {
 	static const int sigs[] = { SIGCHLD, SIGHUP, SIGTERM, SIGINT };
 	struct supervisor *sv;
@@ -680,6 +699,7 @@ supervisor_main(const char *path, struct config *cfg)
 
 	sv = xcalloc(1, sizeof *sv);
 	sv->path = xstrdup(path);
+	sv->debug = debug;
 	sv->embedded = -1;
 	TAILQ_INIT(&sv->gens);
 	TAILQ_INIT(&sv->children);
@@ -697,11 +717,17 @@ supervisor_main(const char *path, struct config *cfg)
 	notify_watchdog_start(sv->base);
 
 	if (cfg->embedded_dir != NULL) {
-		if ((sv->embedded = embedded_start(cfg, &cause)) < 0 ||
-		    embedded_wait_ready(cfg, sv->embedded, 60000, &cause) != 0)
+		if ((sv->embedded = embedded_start(cfg, &cause)) < 0)
 			fatalx("%s", cause);
+		if (embedded_wait_ready(cfg, sv->embedded, 60000, &cause) != 0) {
+			embedded_stop(sv->embedded);
+			fatalx("%s", cause);
+		}
 	}
-	supervisor_register(cfg, 1);
+	if (supervisor_register(cfg, 1, &cause) != 0) {
+		embedded_stop(sv->embedded);
+		fatalx("%s", cause);
+	}
 
 	g = xcalloc(1, sizeof *g);
 	g->id = ++sv->next_gen;

@@ -8,7 +8,10 @@
 
 struct config;
 
-/* Run until stopped; takes ownership of cfg. Returns the exit status. */
-int	supervisor_main(const char *path, struct config *cfg);
+/*
+ * Run until stopped; takes ownership of cfg. debug keeps debug logging
+ * over reloads. Returns the exit status.
+ */
+int	supervisor_main(const char *path, struct config *cfg, int debug);
 
 #endif

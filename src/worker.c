@@ -38,6 +38,7 @@
 #include "config.h"
 #include "guard.h"
 #include "handler_exec.h"
+#include "handler_plugin.h"
 #include "log.h"
 #include "rconn.h"
 #include "template.h"
@@ -75,7 +76,8 @@ struct wjob {
 	unsigned		 attempts;	/* failures so far */
 	unsigned		 max_attempts;	/* 0: the job type's */
 	const struct job_conf	*jc;
-	struct handler_exec	*h;
+	struct handler_exec	*h;		/* exec handler running */
+	struct handler_plugin_call *pc;		/* plugin call running */
 	enum wjob_state		 state;
 	int			 inflight;	/* a finishing call is out */
 	int			 lease_lost;
@@ -83,6 +85,7 @@ struct wjob {
 	char			*error;		/* for fail */
 	uint64_t		 retry_ms;	/* for fail */
 	int			 slot;		/* holds one of the slots */
+	int			 pc_used;	/* ran a plugin */
 	const char		*requeue_reason; /* for requeue */
 	uint64_t		 requeue_ms;
 
@@ -123,6 +126,9 @@ struct worker {
 	struct wqueue		*queues;
 	size_t			 nqueues;
 	struct wjob_list	 jobs;
+	struct handler_plugin_pool *pool;	/* NULL: no plugin jobs */
+	handler_plugin_fn	**plugin_fns;	/* per cfg->jobs; NULL: failed */
+	char			**plugin_errs;	/* why, when NULL */
 	unsigned		 running;	/* handlers running: the slots */
 	unsigned		 held;		/* jobs not yet finished in Redis */
 	int			 claiming;
@@ -204,6 +210,16 @@ wjob_free(struct wjob *j)
 	free(j);
 }
 
+/* Stop a job's handler, exec or plugin; its callback follows. */
+static void
+worker_stop_handler(struct wjob *j)
+{
+	if (j->h != NULL)
+		handler_exec_stop(j->h);
+	else if (j->pc != NULL)
+		handler_plugin_stop(j->pc);
+}
+
 /* Free a job's slot, once. */
 static void
 worker_slot_release(struct worker *w, struct wjob *j)
@@ -280,6 +296,7 @@ static void	worker_flush(struct worker *);
 static void	worker_guard(struct worker *, struct wjob *);
 static void	worker_send_discard(struct worker *, struct wjob *);
 static void	worker_renew_guards(struct worker *);
+static void	worker_handler_done_cb(const struct handler_result *, void *);
 
 /*
  * The reply to one ack call covering the in-flight ACK jobs of queue q, in
@@ -521,7 +538,11 @@ worker_env(const struct wjob *j)
 	size_t n = 0, i;
 
 	env = xcalloc(12 + jc->nenv, sizeof *env);
-	xasprintf(&env[n++], "PATH=/usr/local/bin:/usr/bin:/bin");
+	/* A PATH of the job's env: replaces this default. */
+	for (i = 0; i < jc->nenv && strcmp(jc->env[i].name, "PATH") != 0; i++)
+		;
+	if (i == jc->nenv)
+		xasprintf(&env[n++], "PATH=/usr/local/bin:/usr/bin:/bin");
 	xasprintf(&env[n++], "REDJOB_JOB_ID=%s", j->id);
 	xasprintf(&env[n++], "REDJOB_JOB_TYPE=%s", j->type);
 	xasprintf(&env[n++], "REDJOB_QUEUE=%s", j->q->name);
@@ -585,6 +606,7 @@ worker_handler_done_cb(const struct handler_result *res, void *arg)
 	if (j->h != NULL)
 		channel_send(w->chan_fd, "PG- %ld", (long)handler_exec_pid(j->h));
 	j->h = NULL;
+	j->pc = NULL;
 	worker_slot_release(w, j);
 	if (w->ready_sent)
 		channel_send(w->chan_fd, "HB %u %llu %llu %llu", w->running,
@@ -612,10 +634,12 @@ worker_handler_done_cb(const struct handler_result *res, void *arg)
 			j->state = WJOB_ACK;
 			worker_flush(w);
 		} else if (res->status == EX_DATAERR)
-			worker_fail(w, j, 1, "permanent failure (exit 65)%s%s",
+			worker_fail(w, j, 1, "permanent failure (%s 65)%s%s",
+			    j->pc_used ? "returned" : "exit",
 			    *tail != '\0' ? ": " : "", tail);
 		else
-			worker_fail(w, j, 0, "exit %d%s%s", res->status,
+			worker_fail(w, j, 0, "%s %d%s%s", j->pc_used ?
+			    "returned" : "exit", res->status,
 			    *tail != '\0' ? ": " : "", tail);
 		break;
 	case HANDLER_SIGNALED:
@@ -642,6 +666,34 @@ worker_handler_done_cb(const struct handler_result *res, void *arg)
 	worker_kick(w);
 }
 
+/* Run a plugin job on the worker's thread pool. */
+static void
+worker_run_plugin(struct worker *w, struct wjob *j)
+{
+	struct redjob_plugin_job pj;
+	size_t k = (size_t)(j->jc - w->cfg->jobs);
+
+	if (w->plugin_fns[k] == NULL) {
+		worker_fail(w, j, 0, "%s", w->plugin_errs[k]);
+		return;
+	}
+	memset(&pj, 0, sizeof pj);
+	pj.abi = REDJOB_PLUGIN_ABI;
+	pj.id = j->id;
+	pj.type = j->type;
+	pj.queue = j->q->name;
+	pj.key = j->key != NULL ? j->key : "";
+	pj.payload = j->payload;
+	pj.payload_len = j->payload_len;
+	pj.attempt = j->attempts + 1;
+	pj.max_attempts = j->max_attempts != 0 ? j->max_attempts :
+	    j->jc->retry.max_attempts;
+	pj.fence = j->fence != NULL ? strtoull(j->fence, NULL, 10) : 0;
+	j->pc_used = 1;
+	j->pc = handler_plugin_start(w->pool, w->plugin_fns[k], &pj,
+	    j->jc->timeout_ms, worker_handler_done_cb, j);
+}
+
 /* Start the handler of a job whose guards are taken. */
 static void
 worker_run(struct worker *w, struct wjob *j)
@@ -651,9 +703,7 @@ worker_run(struct worker *w, struct wjob *j)
 
 	j->state = WJOB_RUNNING;
 	if (j->jc->exec == NULL) {
-		/* XXX plugin handlers: issue 3, not built yet. */
-		worker_fail(w, j, 1, "job type \"%s\" has a plugin handler, "
-		    "which this redjobd cannot run yet", j->type);
+		worker_run_plugin(w, j);
 		return;
 	}
 	memset(&spec, 0, sizeof spec);
@@ -1236,8 +1286,8 @@ worker_renewed_cb(struct rconn *rc, redisReply *r, void *arg)
 				j->lease_lost = 1;
 				log_warnx("job %s: the lease was lost (reclaimed "
 				    "or removed); stopping its handler", j->id);
-				if (j->h != NULL)
-					handler_exec_stop(j->h);
+				if (j->h != NULL || j->pc != NULL)
+					worker_stop_handler(j);
 				else if (!j->inflight)
 					worker_forget(w, j);
 				break;
@@ -1273,8 +1323,7 @@ worker_lock_lost(struct worker *w, struct wjob *j, const char *why)
 	j->lock_held = 0;
 	log_warnx("job %s: lock %s (fence %s) lost: %s; stopping its handler",
 	    j->id, j->lock_key, j->fence != NULL ? j->fence : "?", why);
-	if (j->h != NULL)
-		handler_exec_stop(j->h);
+	worker_stop_handler(j);
 }
 
 static void
@@ -1471,8 +1520,8 @@ worker_drain_timeout_cb(evutil_socket_t fd, short events, void *arg)
 	(void)fd;
 	(void)events;
 	TAILQ_FOREACH(j, &w->jobs, entry) {
-		if (j->h != NULL) {
-			handler_exec_stop(j->h);
+		if (j->h != NULL || j->pc != NULL) {
+			worker_stop_handler(j);
 			n++;
 		}
 	}
@@ -1552,9 +1601,9 @@ worker_hb_cb(evutil_socket_t fd, short events, void *arg)
 
 	(void)fd;
 	(void)events;
-	if (w->ready_sent)
-		channel_send(w->chan_fd, "HB %u %llu %llu %llu", w->running,
-		    w->done, w->failed, w->retried);
+	/* Also before READY: a worker waiting for Redis is alive. */
+	channel_send(w->chan_fd, "HB %u %llu %llu %llu", w->running, w->done,
+	    w->failed, w->retried);
 }
 
 static void
@@ -1573,6 +1622,43 @@ worker_queues(struct worker *w)
 		xasprintf(&q->base, "%s:{%s}", cfg->namespace, q->name);
 		xasprintf(&q->wake_key, "%s:wake", q->base);
 	}
+}
+
+/*
+ * Load the plugins of the configuration, in the worker (so that a reload's
+ * new workers open fresh copies), and start the thread pool that runs
+ * them. A plugin that cannot be loaded fails its jobs with the reason,
+ * to be retried: the file may be fixed without a restart of Redis.
+ */
+static void
+worker_plugins(struct worker *w)
+{
+	const struct config *cfg = w->cfg;
+	char *cause = NULL;
+	size_t i, n = 0;
+
+	w->plugin_fns = xcalloc(cfg->njobs, sizeof *w->plugin_fns);
+	w->plugin_errs = xcalloc(cfg->njobs, sizeof *w->plugin_errs);
+	for (i = 0; i < cfg->njobs; i++) {
+		const struct job_conf *jc = &cfg->jobs[i];
+
+		if (jc->plugin_path == NULL)
+			continue;
+		n++;
+		w->plugin_fns[i] = handler_plugin_load(jc->plugin_path,
+		    jc->plugin_symbol, &cause);
+		if (w->plugin_fns[i] == NULL) {
+			log_errx("job type %s: %s", jc->type, cause);
+			xasprintf(&w->plugin_errs[i], "plugin %s cannot be "
+			    "loaded: %s", jc->plugin_path, cause);
+			free(cause);
+		}
+	}
+	if (n == 0)
+		return;
+	w->pool = handler_plugin_pool_create(w->base, cfg->concurrency, &cause);
+	if (w->pool == NULL)
+		fatalx("plugin thread pool: %s", cause);
 }
 
 /*
@@ -1643,6 +1729,7 @@ worker_main(const struct config *cfg, int index, unsigned generation,
 		event_add(w->chan_ev, NULL);
 	}
 
+	worker_plugins(w);
 	url = config_redis_url(cfg);
 	memset(&o, 0, sizeof o);
 	o.url = url;
@@ -1673,6 +1760,24 @@ worker_main(const struct config *cfg, int index, unsigned generation,
 	rconn_free(w->cmd);
 	rconn_free(w->wake);
 	handler_exec_shutdown();
+	if (w->pool != NULL) {
+		/*
+		 * A plugin that ignores its cancel flag never returns, and
+		 * freeing the pool would wait for it forever: then leave
+		 * without freeing; its job comes back by its lease.
+		 */
+		if (handler_plugin_pool_pending(w->pool) > 0) {
+			log_warnx("a plugin call did not return; exiting "
+			    "without waiting for it");
+			return EX_SOFTWARE;
+		}
+		handler_plugin_pool_free(w->pool);
+		handler_plugin_unload_all();
+	}
+	for (i = 0; i < w->cfg->njobs; i++)
+		free(w->plugin_errs[i]);
+	free(w->plugin_errs);
+	free(w->plugin_fns);
 	event_free(w->kick_ev);
 	event_free(w->retry_ev);
 	event_free(w->renew_ev);

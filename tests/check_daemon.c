@@ -51,6 +51,16 @@ static struct redjob_client *cl;
 	"    exec: [/bin/sh, -c, 'echo \"$REDJOB_JOB_ID\" >> \"$OUT/started\"; " \
 	"sleep 3; echo \"$REDJOB_JOB_ID\" >> \"$OUT/runs\"']\n" \
 	"    env: { OUT: \"%s\" }\n" \
+	"  plug_ok:\n" \
+	"    plugin: { path: \"%s/examples/plugins/.libs/example.so\", " \
+	"symbol: noop }\n" \
+	"  plug_fail:\n" \
+	"    plugin: { path: \"%s/examples/plugins/.libs/example.so\", " \
+	"symbol: fail }\n" \
+	"    retry: { max_attempts: 2, backoff: fixed, base: 50ms }\n" \
+	"  plug_dead:\n" \
+	"    plugin: { path: \"%s/examples/plugins/.libs/example.so\", " \
+	"symbol: permanent }\n" \
 	"  sleepy:\n" \
 	"    exec: [/bin/sleep, '60']\n" \
 	"    timeout: 300ms\n" \
@@ -69,7 +79,8 @@ write_config(unsigned workers, unsigned concurrency, const char *extra)
 	    "%s"
 	    JOBS_COMMON,
 	    rf.url, workers, concurrency, extra != NULL ? extra : "",
-	    df.dir, df.dir, df.dir, df.dir);
+	    df.dir, df.dir, df.dir, df.dir, testlib_builddir(),
+	    testlib_builddir(), testlib_builddir());
 }
 
 static void
@@ -254,6 +265,30 @@ START_TEST(test_timeout_kills_the_handler_and_fails_the_job)
 }
 END_TEST
 
+START_TEST(test_plugin_jobs_run_fail_and_die_inside_the_worker)
+{
+	char fail[REDJOB_ID_MAX], dead[REDJOB_ID_MAX], *err;
+	int i;
+
+	start_ready(2, 4, NULL);
+	for (i = 0; i < 100; i++)
+		enqueue("plug_ok", "x", 0, NULL);
+	enqueue("plug_fail", "", 0, fail);
+	enqueue("plug_dead", "", 0, dead);
+	ck_assert_msg(wait_stat("default", "processed", 100, 15000),
+	    "processed %lld", queue_stat("default", "processed"));
+	ck_assert(wait_stat("default", "dead", 2, 15000));
+	err = job_field(fail, "last_error");
+	ck_assert_msg(strstr(err, "returned 1: example failure") != NULL, "%s",
+	    err);
+	free(err);
+	err = job_field(dead, "attempts");
+	ck_assert_str_eq(err, "1");
+	free(err);
+	ck_assert_int_eq(queue_stat("default", "retried"), 1);
+}
+END_TEST
+
 START_TEST(test_kill_9_of_a_worker_loses_no_job)
 {
 	pid_t pids[8];
@@ -433,6 +468,7 @@ suite(void)
 	tcase_add_test(tc, test_failing_job_is_retried_then_dead_with_its_error);
 	tcase_add_test(tc, test_exit_65_and_unknown_types_go_straight_to_dead);
 	tcase_add_test(tc, test_timeout_kills_the_handler_and_fails_the_job);
+	tcase_add_test(tc, test_plugin_jobs_run_fail_and_die_inside_the_worker);
 	tcase_add_test(tc, test_kill_9_of_a_worker_loses_no_job);
 	tcase_add_test(tc, test_sigterm_requeues_running_jobs_and_keeps_waiting_ones);
 	tcase_add_test(tc, test_sighup_with_a_valid_file_reloads_without_losing_jobs);

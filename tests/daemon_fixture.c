@@ -62,7 +62,11 @@ daemon_fixture_cleanup(void)
 	}
 	if (df.notify_fd >= 0)
 		close(df.notify_fd);
-	testlib_rmtree(df.dir);
+	/* REDJOB_TEST_KEEP=1 keeps the directory and its logs. */
+	if (getenv("REDJOB_TEST_KEEP") == NULL)
+		testlib_rmtree(df.dir);
+	else
+		fprintf(stderr, "kept %s\n", df.dir);
 	free(df.dir);
 	free(df.config);
 	free(df.log);

@@ -1,4 +1,3 @@
-
 ---------------------------------------------------------------------------
 -- SPDX-License-Identifier: BSD-2-Clause
 --
@@ -497,12 +496,16 @@ end
 -- whose deadline has passed holds nothing (a crashed worker's slot frees
 -- itself). The key expires with its last lease.
 
--- After a write: expire the key with its last lease (every holder left
--- is live, or the one just written is the last). Returns that deadline.
-local function conc_expire(key)
-  local last = redis.call('ZRANGE', key, 0, 0, 'REV', 'WITHSCORES')
-  local deadline = tonumber(last[2])
-  redis.call('PEXPIREAT', key, deadline)
+-- The key's expiry once MEMBER's lease ends at deadline: the last live
+-- lease of the holders, MEMBER's new one included. Read before writing.
+local function conc_deadline(key, m, now, deadline)
+  local top = redis.call('ZRANGE', key, '+inf', '(' .. fmt(now), 'BYSCORE',
+    'REV', 'LIMIT', 0, 2, 'WITHSCORES')
+  for i = 1, #top, 2 do
+    if top[i] ~= m then
+      return math.max(tonumber(top[i + 1]), deadline)
+    end
+  end
   return deadline
 end
 
@@ -539,10 +542,11 @@ local function limit_conc_acquire(keys, args)
   if not holds then
     count = count + 1
   end
+  local expiry = conc_deadline(key, m, now, now + lease)
   redis.call('ZREMRANGEBYSCORE', key, '-inf', now)
   redis.call('ZADD', key, now + lease, m)
-  return verdict(false, limit, math.max(limit - count, 0), -1,
-    conc_expire(key) - now)
+  redis.call('PEXPIREAT', key, expiry)
+  return verdict(false, limit, math.max(limit - count, 0), -1, expiry - now)
 end
 
 ---------------------------------------------------------------------------
@@ -561,8 +565,9 @@ local function limit_conc_renew(keys, args)
   if not mine or mine <= now then
     return 0
   end
+  local expiry = conc_deadline(key, m, now, now + lease)
   redis.call('ZADD', key, now + lease, m)
-  conc_expire(key)
+  redis.call('PEXPIREAT', key, expiry)
   return 1
 end
 

@@ -1,35 +1,50 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
- * redjob-bench: measure redjob against a real redis-server and report
- * jobs per second, the Redis CPU time per job and the Redis commands per
- * job, with the command line that reproduces each figure. It starts its
- * own redis-server on a unix socket in a temporary directory, or uses -u.
- * Built by make, run by hand, never by make check (STYLE.md M): figures
- * go in the issue note, never into a timed assertion.
+ * redjob-bench: measure redjob against a real redis-server and the real
+ * redjobd, and report jobs per second, dispatch latency, the Redis CPU
+ * time and the Redis commands per job, the daemon's idle cost and its
+ * memory, each with the command line that reproduces it. It starts its
+ * own redis-server on a unix socket in a temporary directory (or uses
+ * -u), writes the daemon's YAML there, and runs src/redjobd as a child
+ * with a NOTIFY_SOCKET of its own, as systemd would. Built by make, run
+ * by hand (make bench), never by make check (STYLE.md M): figures go in
+ * docs/performance.md and the issue note, never into a timed assertion.
  *
- * Each scenario is one entry in the scenarios[] table with its variants;
- * a scenario brackets its hot section with bench_begin()/bench_end(),
- * which take the clock and Redis's INFO before and after, and record one
- * result. Redis's own counters (INFO cpu, INFO commandstats) measure the
- * server side, so they include every client's work: run it on a Redis
- * nobody else uses.
+ * Each scenario is one entry in the scenarios[] table with its variants.
+ * Throughput scenarios bracket their hot section with bench_begin() and
+ * bench_end(), which take the clock, Redis's INFO and the daemon's CPU
+ * time before and after, and record one result. Redis's own counters
+ * (INFO cpu, INFO commandstats) measure the server side, so they include
+ * every client's work: run it on a Redis nobody else uses.
  *
  * INFO commandstats counts the commands that functions run (redis.call)
  * as well as those clients send, and cannot tell them apart. The bench
- * splits them by name: a command that src/lua/redjob.lua calls is counted
- * as run inside a function, anything else (FCALL, FCALL_RO, SADD of the
- * queue registry, BZPOPMIN, ...) as a client call. That holds as long as
- * clients speak the protocol, which does everything through FCALL.
+ * splits them by name: a command that the function library calls is
+ * counted as run inside a function, anything else (FCALL, FCALL_RO, SADD
+ * of the queue registry, BZPOPMIN, ...) as a client call. That holds as
+ * long as clients speak the protocol, which does everything through
+ * FCALL. The bench's own calls while it measures (INFO, and the
+ * FCALL_RO redjob_stats it polls to see when the jobs are done) are
+ * taken out of the counts, and the polls' time out of the CPU.
  */
 #include "autoconf.h"
 
 #include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/types.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 
 #include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
 #include <getopt.h>
+#include <limits.h>
+#include <math.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -50,44 +65,136 @@
 #include "xmalloc.h"
 
 #define BENCH_NAMESPACE "redjob-bench"
+#define BENCH_QUEUE "bench"
+#define BENCH_LOAD_QUEUE "load"
 #define BENCH_MAX_CMDS 256
+#define BENCH_MAX_PROCS 512
+#define BENCH_POLL_US 2000		/* how often a run polls its stats */
+#define BENCH_STALL_MS 60000		/* no progress for this long: give up */
+#define BENCH_READY_MS 30000		/* READY=1 deadline */
+#define BENCH_STOP_MS 60000		/* exit deadline after SIGTERM */
+#define BENCH_SETTLE_MS 2000		/* after READY, before an idle reading */
+
+/* Which options a result's command line must repeat. */
+#define BENCH_CL_ENQUEUE	0x01	/* -b, --payload-size */
+#define BENCH_CL_DAEMON		0x02	/* --workers, --concurrency, ... */
+#define BENCH_CL_LATENCY	0x04	/* --samples, --gap, --delay, ... */
+#define BENCH_CL_IDLE		0x08	/* --idle-seconds */
+#define BENCH_CL_HANDLER	0x10	/* --handler */
 
 struct bench_opts {
-	const char	*scenario;
+	const char	*scenario;	/* a name, or "all" */
 	const char	*variant;	/* NULL: every variant */
 	const char	*url;		/* NULL: start our own redis-server */
 	const char	*redis_server;
-	long		 jobs;
-	long		 batch;
+	const char	*redjobd;	/* NULL: next to this program */
+	const char	*plugin;	/* NULL: next to this program */
+	const char	*probe;		/* NULL: next to this program */
+	const char	*log_level;	/* the daemon's log_level */
+	const char	*handler;	/* guards: auto, exec or plugin */
+	long		 jobs;		/* 0: the scenario's default */
+	long		 batch;		/* jobs per redjob_enqueue_many() */
 	long		 payload;
+	long		 workers;	/* 0: the scenario's default */
+	long		 concurrency;
+	long		 claim_batch;	/* the YAML batch:, 0: its default */
+	long		 samples;
+	long		 gap_min_ms;
+	long		 gap_max_ms;
+	long		 delay_ms;
+	long		 load_rate;	/* jobs/s of the latency load stream */
+	long		 idle_secs;
+	long		 repeat;
+	int		 breakdown;	/* count FCALLs per function */
+	int		 keep;		/* keep the temporary directory */
 	const char	*json;		/* NULL, "-" (stdout) or a file */
 };
 
 /* Redis's counters at one moment. */
 struct bench_snap {
 	double		 cpu;		/* used_cpu_user + used_cpu_sys, s */
+	long long	 total;		/* total_commands_processed */
 	size_t		 n;
 	char		*name[BENCH_MAX_CMDS];	/* "fcall", "sadd", ... */
 	long long	 calls[BENCH_MAX_CMDS];
+	long long	 usec[BENCH_MAX_CMDS];
+};
+
+/* The CPU time of the daemon's processes, in seconds. */
+struct bench_cpu {
+	double		 supervisor;
+	double		 workers;	/* the workers themselves */
+	double		 handlers;	/* their reaped children */
+	int		 nworkers;
+};
+
+/* A redjobd started by the bench. */
+struct bench_daemon {
+	pid_t		 pid;
+	int		 notify_fd;
+	char		*config;
+	char		*log;
+	char		*notify_path;
+};
+
+/* The counters of one queue, from redjob_stats. */
+struct bench_qstats {
+	long long	 ready;
+	long long	 scheduled;
+	long long	 running;
+	long long	 dead;
+	long long	 enqueued;
+	long long	 processed;
+	long long	 failed;
+	long long	 retried;
+	long long	 throttled;
+	long long	 conflicts;
+	long long	 stalled;
+};
+
+/* Whether plugin handlers work in this build, found out once. */
+enum bench_plugin_state {
+	BENCH_PLUGIN_UNKNOWN,
+	BENCH_PLUGIN_OK,
+	BENCH_PLUGIN_UNAVAILABLE,
 };
 
 struct bench {
 	struct bench_opts o;
 	const char	*argv0;
-	char		*dir;		/* our redis-server's directory */
+	char		*exe_dir;	/* where this program is */
+	char		*dir;		/* temporary: redis, configs, logs */
 	char		*sock;
 	char		*url;		/* what the clients connect to */
-	pid_t		 pid;
-	redisContext	*info;		/* INFO only; not counted */
+	pid_t		 pid;		/* our redis-server */
+	pid_t		 feeder;	/* the latency load stream */
+	redisContext	*info;		/* INFO and polls; not counted */
+	long long	 info_calls;	/* INFO commands sent on it */
+	long long	 polls;		/* FCALL_RO redjob_stats sent on it */
 	char		 redis_version[64];
 	json_t		*results;
 	FILE		*out;		/* the human-readable report */
+	long		 run;		/* 1..repeat */
 	/* The commands the function library runs, lower case. */
 	char		*lua_cmds[64];
 	size_t		 n_lua_cmds;
+	/* The commands one poll runs inside redjob_stats. */
+	char		*poll_cmds[16];
+	long long	 poll_calls[16];
+	size_t		 n_poll_cmds;
+
+	/* Tools, resolved at start. */
+	char		*redjobd;
+	char		*plugin;
+	char		*probe;
+	enum bench_plugin_state plugin_state;
+	char		*plugin_reason;
+	struct bench_daemon *d;		/* running, for bench_fatal() */
 
 	/* Between bench_begin() and bench_end(). */
 	struct bench_snap before;
+	struct bench_cpu cpu_before;
+	long long	 polls_before;
 	struct timespec	 t0;
 };
 
@@ -100,33 +207,95 @@ struct bench_scenario {
 };
 
 static int	bench_enqueue(struct bench *, const char *);
+static int	bench_process(struct bench *, const char *);
+static int	bench_latency(struct bench *, const char *);
+static int	bench_idle(struct bench *, const char *);
+static int	bench_memory(struct bench *, const char *);
+static int	bench_guards(struct bench *, const char *);
 
 static const char *const bench_enqueue_variants[] = {
 	"single", "pipelined", NULL
 };
+static const char *const bench_process_variants[] = {
+	"exec", "plugin", NULL
+};
+static const char *const bench_latency_variants[] = {
+	"idle-immediate", "idle-delayed", "load-immediate", "load-delayed",
+	NULL
+};
+static const char *const bench_idle_variants[] = { "idle", NULL };
+static const char *const bench_memory_variants[] = {
+	"fresh", "after-work", NULL
+};
+static const char *const bench_guards_variants[] = {
+	"none", "lock-distinct", "lock-shared", "window", "funnel", "gcra",
+	"concurrency", NULL
+};
 
 /*
- * The scenarios. Add one by writing its run function and a line here;
- * "process" (claim, run, ack through redjobd) and "latency" (enqueue to
- * handler start) are meant to come next.
+ * The scenarios, in the order "--scenario all" runs them. Add one by
+ * writing its run function and a line here.
  */
 static const struct bench_scenario scenarios[] = {
 	{ "enqueue", "enqueue N jobs with libredjob: one redjob_enqueue() "
 	    "call per job (single), then redjob_enqueue_many() in batches of "
 	    "B (pipelined)", bench_enqueue_variants, bench_enqueue },
+	{ "process", "redjobd runs N no-op jobs enqueued beforehand: exec "
+	    "/bin/true (default N 20000) or the example plugin's noop "
+	    "(default N 100000)", bench_process_variants, bench_process },
+	{ "latency", "from a job's due time to its handler's start (the "
+	    "probe), p50/p99/max: idle or under a load stream, immediate or "
+	    "delayed (--delay)", bench_latency_variants, bench_latency },
+	{ "idle", "an idle redjobd (default 4 workers) for --idle-seconds: "
+	    "Redis commands/s and the daemon's CPU", bench_idle_variants,
+	    bench_idle },
+	{ "memory", "resident size of the supervisor and each worker, idle: "
+	    "fresh, and after running jobs", bench_memory_variants,
+	    bench_memory },
+	{ "guards", "the no-op job under a lock (a key per job, or one "
+	    "shared) and under each limiter kind with generous limits",
+	    bench_guards_variants, bench_guards },
 };
+
+static struct bench *bench_self;	/* for bench_fatal()'s cleanup */
+
+static void	bench_kill_children(struct bench *);
 
 static void printflike(1, 2) __dead
 bench_fatal(const char *fmt, ...)
 {
 	va_list ap;
 
+	fflush(stdout);
 	fprintf(stderr, "redjob-bench: ");
 	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
 	fputc('\n', stderr);
+	if (bench_self != NULL) {
+		bench_kill_children(bench_self);
+		if (bench_self->dir != NULL)
+			fprintf(stderr, "redjob-bench: logs and configs left "
+			    "in %s\n", bench_self->dir);
+	}
 	exit(1);
+}
+
+/* Append to an allocated string (NULL at first). */
+static void printflike(2, 3)
+bench_cat(char **s, const char *fmt, ...)
+{
+	va_list ap;
+	char *add, *n;
+
+	va_start(ap, fmt);
+	if (vasprintf(&add, fmt, ap) < 0)
+		bench_fatal("out of memory");
+	va_end(ap);
+	xasprintf(&n, "%s%s", *s != NULL ? *s : "", add);
+	free(add);
+	free(*s);
+	*s = n;
 }
 
 static double
@@ -139,13 +308,42 @@ bench_elapsed(const struct timespec *t0)
 	    (double)(t1.tv_nsec - t0->tv_nsec) / 1e9;
 }
 
+static uint64_t
+bench_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static int64_t
+bench_realtime_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static void
+bench_sleep_ms(long ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000 };
+
+	while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
+		;
+}
+
 /* Run a command on the INFO connection; exits on failure. Caller frees. */
-static redisReply *
+static redisReply *printflike(2, 3)
 bench_command(struct bench *b, const char *fmt, ...)
 {
 	redisReply *r;
 	va_list ap;
 
+	if (strncmp(fmt, "INFO", 4) == 0)
+		b->info_calls++;
 	va_start(ap, fmt);
 	r = redisvCommand(b->info, fmt, ap);
 	va_end(ap);
@@ -185,12 +383,16 @@ bench_snap_free(struct bench_snap *s)
 	s->n = 0;
 }
 
-/* Read Redis's CPU time and per-command call counts. */
+/*
+ * Read Redis's CPU time, per-command call counts and time, and, last, the
+ * total of commands processed (so the INFO calls of this snapshot are
+ * before it: see bench_idle()).
+ */
 static void
 bench_snap_take(struct bench *b, struct bench_snap *s)
 {
 	redisReply *r;
-	const char *p, *colon, *calls;
+	const char *p, *colon, *calls, *usec;
 	char buf[64];
 
 	memset(s, 0, sizeof *s);
@@ -212,23 +414,49 @@ bench_snap_take(struct bench *b, struct bench_snap *s)
 		if ((calls = strstr(colon, "calls=")) == NULL ||
 		    s->n == BENCH_MAX_CMDS)
 			break;
+		usec = strstr(colon, "usec=");
 		s->name[s->n] = xstrndup(p, (size_t)(colon - p));
 		s->calls[s->n] = strtoll(calls + strlen("calls="), NULL, 10);
+		s->usec[s->n] = usec != NULL ?
+		    strtoll(usec + strlen("usec="), NULL, 10) : 0;
 		s->n++;
 	}
 	freeReplyObject(r);
+
+	r = bench_command(b, "INFO stats");
+	if (bench_info_field(r->str, "total_commands_processed", buf,
+	    sizeof buf) == NULL)
+		bench_fatal("INFO stats has no total_commands_processed");
+	s->total = strtoll(buf, NULL, 10);
+	freeReplyObject(r);
 }
 
-static long long
-bench_snap_calls(const struct bench_snap *s, const char *name)
+static size_t
+bench_snap_find(const struct bench_snap *s, const char *name)
 {
 	size_t i;
 
 	for (i = 0; i < s->n; i++) {
 		if (strcmp(s->name[i], name) == 0)
-			return s->calls[i];
+			return i;
 	}
-	return 0;
+	return SIZE_MAX;
+}
+
+static long long
+bench_snap_calls(const struct bench_snap *s, const char *name)
+{
+	size_t i = bench_snap_find(s, name);
+
+	return i == SIZE_MAX ? 0 : s->calls[i];
+}
+
+static long long
+bench_snap_usec(const struct bench_snap *s, const char *name)
+{
+	size_t i = bench_snap_find(s, name);
+
+	return i == SIZE_MAX ? 0 : s->usec[i];
 }
 
 /*
@@ -271,32 +499,687 @@ bench_is_lua_command(const struct bench *b, const char *name)
 	return 0;
 }
 
-/* Start measuring: Redis's counters, then the clock. */
+/* ---------------------------------------------------------------------
+ * Queue helpers, on the INFO connection.
+ */
+
+/*
+ * Read a queue's counters with FCALL_RO redjob_stats, as "redjob stats"
+ * does. Every call is counted in b->polls, so that a measurement can take
+ * it and what it runs inside the function out of its figures.
+ */
+static void
+bench_qstats(struct bench *b, const char *queue, struct bench_qstats *s)
+{
+	redisReply *r;
+	const char *f;
+	long long v;
+	size_t i;
+
+	memset(s, 0, sizeof *s);
+	b->polls++;
+	r = bench_command(b, "FCALL_RO redjob_stats 1 %s:{%s}",
+	    BENCH_NAMESPACE, queue);
+	for (i = 0; r->type == REDIS_REPLY_ARRAY && i + 1 < r->elements;
+	    i += 2) {
+		f = r->element[i]->str;
+		v = r->element[i + 1]->integer;
+		if (f == NULL)
+			continue;
+		if (strcmp(f, "ready") == 0)
+			s->ready = v;
+		else if (strcmp(f, "scheduled") == 0)
+			s->scheduled = v;
+		else if (strcmp(f, "running") == 0)
+			s->running = v;
+		else if (strcmp(f, "dead") == 0)
+			s->dead = v;
+		else if (strcmp(f, "enqueued") == 0)
+			s->enqueued = v;
+		else if (strcmp(f, "processed") == 0)
+			s->processed = v;
+		else if (strcmp(f, "failed") == 0)
+			s->failed = v;
+		else if (strcmp(f, "retried") == 0)
+			s->retried = v;
+		else if (strcmp(f, "throttled") == 0)
+			s->throttled = v;
+		else if (strcmp(f, "conflicts") == 0)
+			s->conflicts = v;
+		else if (strcmp(f, "stalled") == 0)
+			s->stalled = v;
+	}
+	freeReplyObject(r);
+}
+
+/*
+ * Learn which commands one poll runs inside redjob_stats, by running one
+ * with nothing else going on. The library must be loaded.
+ */
+static void
+bench_calibrate_polls(struct bench *b)
+{
+	struct bench_snap s0, s1;
+	struct bench_qstats qs;
+	long long d;
+	size_t i;
+
+	bench_snap_take(b, &s0);
+	bench_qstats(b, BENCH_QUEUE, &qs);
+	bench_snap_take(b, &s1);
+	for (i = 0; i < s1.n; i++) {
+		if (!bench_is_lua_command(b, s1.name[i]))
+			continue;
+		d = s1.calls[i] - bench_snap_calls(&s0, s1.name[i]);
+		if (d > 0 && b->n_poll_cmds < nitems(b->poll_cmds)) {
+			b->poll_cmds[b->n_poll_cmds] = xstrdup(s1.name[i]);
+			b->poll_calls[b->n_poll_cmds++] = d;
+		}
+	}
+	bench_snap_free(&s0);
+	bench_snap_free(&s1);
+}
+
+/* How many calls of name n polls ran inside redjob_stats. */
+static long long
+bench_poll_share(const struct bench *b, const char *name, long long n)
+{
+	size_t i;
+
+	if (strcmp(name, "fcall_ro") == 0)
+		return n;
+	for (i = 0; i < b->n_poll_cmds; i++) {
+		if (strcmp(b->poll_cmds[i], name) == 0)
+			return n * b->poll_calls[i];
+	}
+	return 0;
+}
+
+/* FCALL a queue function that takes no arguments (pause, resume). */
+static void
+bench_queue_call(struct bench *b, const char *fn, const char *queue)
+{
+	freeReplyObject(bench_command(b, "FCALL %s 1 %s:{%s}", fn,
+	    BENCH_NAMESPACE, queue));
+}
+
+/*
+ * The last error of one dead job of queue, to say why jobs fail.
+ * Returns an allocated string, or NULL.
+ */
+static char *
+bench_last_error(struct bench *b, const char *queue)
+{
+	redisReply *r, *s;
+	char *err = NULL;
+	size_t i;
+
+	r = bench_command(b, "FCALL_RO redjob_list 1 %s:{%s} dead 0 1",
+	    BENCH_NAMESPACE, queue);
+	if (r->type == REDIS_REPLY_ARRAY && r->elements > 0 &&
+	    r->element[0]->type == REDIS_REPLY_ARRAY &&
+	    r->element[0]->elements > 0) {
+		s = bench_command(b, "FCALL_RO redjob_show 1 %s:{%s} %s",
+		    BENCH_NAMESPACE, queue, r->element[0]->element[0]->str);
+		for (i = 0; s->type == REDIS_REPLY_ARRAY &&
+		    i + 1 < s->elements; i += 2) {
+			if (strcmp(s->element[i]->str, "last_error") == 0)
+				err = xstrdup(s->element[i + 1]->str);
+		}
+		freeReplyObject(s);
+	}
+	freeReplyObject(r);
+	return err;
+}
+
+/* ---------------------------------------------------------------------
+ * The daemon's processes.
+ */
+
+/*
+ * Read utime+stime (and, with children, cutime+cstime) of pid from
+ * /proc/PID/stat, in seconds, with its parent and name. Returns 0 or -1.
+ * These count every thread of the process, a plugin's pool included.
+ */
+static int
+bench_proc_stat(pid_t pid, double *self, double *children, pid_t *ppid,
+    char *comm, size_t commlen)
+{
+	char path[64], buf[1024], *open, *close;
+	unsigned long ut, st;
+	long cut, cst, hz = sysconf(_SC_CLK_TCK);
+	int pp;
+	FILE *f;
+
+	snprintf(path, sizeof path, "/proc/%ld/stat", (long)pid);
+	if ((f = fopen(path, "r")) == NULL)
+		return -1;
+	if (fgets(buf, sizeof buf, f) == NULL) {
+		fclose(f);
+		return -1;
+	}
+	fclose(f);
+	if ((open = strchr(buf, '(')) == NULL ||
+	    (close = strrchr(buf, ')')) == NULL)
+		return -1;
+	if (comm != NULL)
+		snprintf(comm, commlen, "%.*s", (int)(close - open - 1),
+		    open + 1);
+	if (sscanf(close + 2, "%*c %d %*d %*d %*d %*d %*u %*u %*u %*u %*u "
+	    "%lu %lu %ld %ld", &pp, &ut, &st, &cut, &cst) != 5)
+		return -1;
+	if (ppid != NULL)
+		*ppid = (pid_t)pp;
+	if (self != NULL)
+		*self = (double)(ut + st) / (double)hz;
+	if (children != NULL)
+		*children = (double)(cut + cst) / (double)hz;
+	return 0;
+}
+
+/* The pids of the workers: children of the daemon named redjobd. */
+static int
+bench_workers(const struct bench_daemon *d, pid_t *pids, int max)
+{
+	struct dirent *de;
+	char comm[64];
+	pid_t pid, ppid;
+	DIR *dir;
+	int n = 0;
+
+	if ((dir = opendir("/proc")) == NULL)
+		return 0;
+	while ((de = readdir(dir)) != NULL && n < max) {
+		if (!isdigit((unsigned char)de->d_name[0]))
+			continue;
+		pid = (pid_t)atol(de->d_name);
+		if (bench_proc_stat(pid, NULL, NULL, &ppid, comm,
+		    sizeof comm) == 0 && ppid == d->pid &&
+		    strcmp(comm, "redjobd") == 0)
+			pids[n++] = pid;
+	}
+	closedir(dir);
+	return n;
+}
+
+static void
+bench_cpu_take(const struct bench_daemon *d, struct bench_cpu *c)
+{
+	pid_t pids[BENCH_MAX_PROCS];
+	double self, children;
+	int i, n;
+
+	memset(c, 0, sizeof *c);
+	if (bench_proc_stat(d->pid, &self, NULL, NULL, NULL, 0) == 0)
+		c->supervisor = self;
+	n = bench_workers(d, pids, (int)nitems(pids));
+	for (i = 0; i < n; i++) {
+		if (bench_proc_stat(pids[i], &self, &children, NULL, NULL,
+		    0) != 0)
+			continue;
+		c->workers += self;
+		c->handlers += children;
+		c->nworkers++;
+	}
+}
+
+/* Read a "Name:   123 kB" line of /proc/PID/FILE; -1 if absent. */
+static long
+bench_proc_kb(pid_t pid, const char *file, const char *name)
+{
+	char path[64], line[256];
+	size_t n = strlen(name);
+	long v = -1;
+	FILE *f;
+
+	snprintf(path, sizeof path, "/proc/%ld/%s", (long)pid, file);
+	if ((f = fopen(path, "r")) == NULL)
+		return -1;
+	while (fgets(line, sizeof line, f) != NULL) {
+		if (strncmp(line, name, n) == 0 && line[n] == ':') {
+			v = strtol(line + n + 1, NULL, 10);
+			break;
+		}
+	}
+	fclose(f);
+	return v;
+}
+
+/* ---------------------------------------------------------------------
+ * Running redjobd.
+ */
+
+/* Write s as a double-quoted YAML scalar. */
+static char *
+bench_yq(const char *s)
+{
+	char *out = NULL;
+
+	bench_cat(&out, "\"");
+	for (; *s != '\0'; s++) {
+		if (*s == '"' || *s == '\\')
+			bench_cat(&out, "\\%c", *s);
+		else
+			bench_cat(&out, "%c", *s);
+	}
+	bench_cat(&out, "\"");
+	return out;
+}
+
+static long
+bench_workers_opt(const struct bench *b, long dflt)
+{
+	return b->o.workers > 0 ? b->o.workers : dflt;
+}
+
+/*
+ * The start of a daemon config: Redis, namespace, workers, slots, and
+ * the queues served. Caller appends limiters: and jobs:, and frees.
+ */
+static char *
+bench_yaml_head(struct bench *b, long workers, int load_queue)
+{
+	char *y = NULL, *url = bench_yq(b->url);
+
+	bench_cat(&y, "# Written by redjob-bench.\nredis:\n  url: %s\n"
+	    "  namespace: %s\nworkers: %ld\nconcurrency: %ld\n", url,
+	    BENCH_NAMESPACE, workers, b->o.concurrency);
+	if (b->o.claim_batch > 0)
+		bench_cat(&y, "batch: %ld\n", b->o.claim_batch);
+	bench_cat(&y, "log_level: %s\nshutdown_timeout: 10s\nqueues:\n"
+	    "  %s: 1\n", b->o.log_level, BENCH_QUEUE);
+	if (load_queue)
+		bench_cat(&y, "  %s: 1\n", BENCH_LOAD_QUEUE);
+	free(url);
+	return y;
+}
+
+/* The handler of a no-op job type: /bin/true, or the plugin's noop. */
+static void
+bench_yaml_noop(struct bench *b, char **y, const char *type,
+    const char *queue, int plugin)
+{
+	char *p;
+
+	bench_cat(y, "  %s:\n    queue: %s\n    retry: { max_attempts: 1 }\n",
+	    type, queue);
+	if (plugin) {
+		p = bench_yq(b->plugin);
+		bench_cat(y, "    plugin: { path: %s, symbol: noop }\n", p);
+		free(p);
+	} else
+		bench_cat(y, "    exec: [/bin/true]\n");
+}
+
+/*
+ * Check a config with "redjobd -t". Returns 0, or -1 with *cause set to
+ * its diagnostics (caller frees).
+ */
+static int
+bench_daemon_check(struct bench *b, const char *config, char **cause)
+{
+	char *out, buf[4096];
+	size_t n;
+	pid_t pid;
+	FILE *f;
+	int st, fd;
+
+	xasprintf(&out, "%s/check.out", b->dir);
+	if ((pid = fork()) < 0)
+		bench_fatal("fork: %s", strerror(errno));
+	if (pid == 0) {
+		if ((fd = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0644)) ==
+		    -1)
+			_exit(127);
+		dup2(fd, 1);
+		dup2(fd, 2);
+		execl(b->redjobd, "redjobd", "-t", "-c", config, (char *)NULL);
+		fprintf(stderr, "cannot run %s: %s\n", b->redjobd,
+		    strerror(errno));
+		_exit(127);
+	}
+	while (waitpid(pid, &st, 0) == -1 && errno == EINTR)
+		;
+	if (WIFEXITED(st) && WEXITSTATUS(st) == 0) {
+		unlink(out);
+		free(out);
+		return 0;
+	}
+	n = 0;
+	if ((f = fopen(out, "r")) != NULL) {
+		n = fread(buf, 1, sizeof buf - 1, f);
+		fclose(f);
+	}
+	buf[n] = '\0';
+	while (n > 0 && buf[n - 1] == '\n')
+		buf[--n] = '\0';
+	xasprintf(cause, "redjobd -t -c %s: %s", config, n > 0 ? buf :
+	    "failed");
+	free(out);
+	return -1;
+}
+
+/* Print the last lines of the daemon's log, to say why it failed. */
+static void
+bench_daemon_log_tail(const struct bench_daemon *d)
+{
+	char buf[4096];
+	long size;
+	size_t n;
+	FILE *f;
+
+	if ((f = fopen(d->log, "r")) == NULL)
+		return;
+	fseek(f, 0, SEEK_END);
+	size = ftell(f);
+	fseek(f, size > (long)sizeof buf - 1 ? size - (long)sizeof buf + 1 :
+	    0, SEEK_SET);
+	n = fread(buf, 1, sizeof buf - 1, f);
+	buf[n] = '\0';
+	fclose(f);
+	fprintf(stderr, "redjob-bench: the end of %s:\n%s\n", d->log, buf);
+}
+
+/*
+ * Write yaml to DIR/NAME.yml, check it with redjobd -t, start redjobd
+ * with our notify socket and wait for READY=1. Returns the daemon, or
+ * NULL with *cause set (caller frees) when the config is refused. A
+ * daemon that does not become ready is fatal.
+ */
+static struct bench_daemon *
+bench_daemon_start(struct bench *b, const char *name, const char *yaml,
+    char **cause)
+{
+	struct bench_daemon *d;
+	struct sockaddr_un sun;
+	struct pollfd pfd;
+	char buf[4096], *env;
+	uint64_t deadline;
+	ssize_t n;
+	FILE *f;
+	int fd, st;
+
+	d = xcalloc(1, sizeof *d);
+	d->pid = -1;
+	xasprintf(&d->config, "%s/%s.yml", b->dir, name);
+	xasprintf(&d->log, "%s/%s.log", b->dir, name);
+	xasprintf(&d->notify_path, "%s/notify.sock", b->dir);
+	if ((f = fopen(d->config, "w")) == NULL ||
+	    fputs(yaml, f) == EOF || fclose(f) != 0)
+		bench_fatal("%s: %s", d->config, strerror(errno));
+	if (bench_daemon_check(b, d->config, cause) != 0) {
+		free(d->config);
+		free(d->log);
+		free(d->notify_path);
+		free(d);
+		return NULL;
+	}
+
+	unlink(d->notify_path);
+	d->notify_fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (d->notify_fd == -1)
+		bench_fatal("socket: %s", strerror(errno));
+	memset(&sun, 0, sizeof sun);
+	sun.sun_family = AF_UNIX;
+	if (strlen(d->notify_path) >= sizeof sun.sun_path)
+		bench_fatal("%s: path too long for a socket", d->notify_path);
+	snprintf(sun.sun_path, sizeof sun.sun_path, "%s", d->notify_path);
+	if (bind(d->notify_fd, (struct sockaddr *)&sun, sizeof sun) == -1)
+		bench_fatal("bind %s: %s", d->notify_path, strerror(errno));
+
+	fflush(NULL);
+	if ((d->pid = fork()) < 0)
+		bench_fatal("fork: %s", strerror(errno));
+	if (d->pid == 0) {
+		/* Die with us: a bench that fails leaves nothing running. */
+		prctl(PR_SET_PDEATHSIG, SIGTERM);
+		if ((fd = open(d->log, O_WRONLY | O_CREAT | O_APPEND, 0644)) ==
+		    -1)
+			_exit(127);
+		dup2(fd, 1);
+		dup2(fd, 2);
+		xasprintf(&env, "NOTIFY_SOCKET=%s", d->notify_path);
+		putenv(env);
+		unsetenv("JOURNAL_STREAM");
+		unsetenv("WATCHDOG_USEC");
+		unsetenv("WATCHDOG_PID");
+		execl(b->redjobd, "redjobd", "-c", d->config, (char *)NULL);
+		fprintf(stderr, "cannot run %s: %s\n", b->redjobd,
+		    strerror(errno));
+		_exit(127);
+	}
+	b->d = d;
+
+	/* READY=1 once every worker is connected (STYLE.md J). */
+	deadline = bench_now_ms() + BENCH_READY_MS;
+	pfd.fd = d->notify_fd;
+	pfd.events = POLLIN;
+	for (;;) {
+		if (bench_now_ms() >= deadline) {
+			bench_daemon_log_tail(d);
+			bench_fatal("redjobd sent no READY=1 within %d s",
+			    BENCH_READY_MS / 1000);
+		}
+		if (waitpid(d->pid, &st, WNOHANG) == d->pid) {
+			d->pid = -1;
+			bench_daemon_log_tail(d);
+			bench_fatal("redjobd exited at start (status %d)",
+			    WIFEXITED(st) ? WEXITSTATUS(st) :
+			    128 + WTERMSIG(st));
+		}
+		if (poll(&pfd, 1, 100) <= 0)
+			continue;
+		if ((n = recv(d->notify_fd, buf, sizeof buf - 1, 0)) <= 0)
+			continue;
+		buf[n] = '\0';
+		if (strncmp(buf, "READY=1", 7) == 0 ||
+		    strstr(buf, "\nREADY=1") != NULL)
+			break;
+	}
+	return d;
+}
+
+/*
+ * Stop the daemon as systemd would (SIGTERM), wait for it and free d.
+ * Returns its exit status.
+ */
+static int
+bench_daemon_stop(struct bench *b, struct bench_daemon *d)
+{
+	uint64_t deadline = bench_now_ms() + BENCH_STOP_MS;
+	int st = 0, status = -1;
+
+	if (d == NULL)
+		return 0;
+	if (d->pid > 0) {
+		kill(d->pid, SIGTERM);
+		for (;;) {
+			if (waitpid(d->pid, &st, WNOHANG) == d->pid) {
+				status = WIFEXITED(st) ? WEXITSTATUS(st) :
+				    128 + WTERMSIG(st);
+				break;
+			}
+			if (bench_now_ms() >= deadline) {
+				fprintf(stderr, "redjob-bench: redjobd did not "
+				    "exit within %d s of SIGTERM; killing it\n",
+				    BENCH_STOP_MS / 1000);
+				kill(d->pid, SIGKILL);
+				waitpid(d->pid, &st, 0);
+				break;
+			}
+			bench_sleep_ms(10);
+		}
+	}
+	if (status != 0)
+		fprintf(stderr, "redjob-bench: redjobd exited with status %d; "
+		    "see %s\n", status, d->log);
+	close(d->notify_fd);
+	unlink(d->notify_path);
+	if (b->d == d)
+		b->d = NULL;
+	free(d->config);
+	free(d->log);
+	free(d->notify_path);
+	free(d);
+	return status;
+}
+
+static void
+bench_kill_children(struct bench *b)
+{
+	if (b->feeder > 0) {
+		kill(b->feeder, SIGKILL);
+		waitpid(b->feeder, NULL, 0);
+		b->feeder = -1;
+	}
+	if (b->d != NULL && b->d->pid > 0) {
+		kill(b->d->pid, SIGKILL);
+		waitpid(b->d->pid, NULL, 0);
+		b->d->pid = -1;
+	}
+}
+
+/* ---------------------------------------------------------------------
+ * Measuring and reporting.
+ */
+
+/* Start measuring: Redis's counters, the daemon's CPU, then the clock. */
 static void
 bench_begin(struct bench *b)
 {
 	bench_snap_take(b, &b->before);
+	if (b->d != NULL)
+		bench_cpu_take(b->d, &b->cpu_before);
+	b->polls_before = b->polls;
 	clock_gettime(CLOCK_MONOTONIC, &b->t0);
 }
 
 /*
- * Stop measuring and record a result for jobs jobs. The INFO commands
- * that take the snapshots are left out of the counts.
+ * The command line that reproduces one result: this program with the
+ * scenario, the variant and the options that matter to it. Caller frees.
+ */
+static char *
+bench_cmdline(struct bench *b, const char *scenario, const char *variant,
+    long jobs, int flags)
+{
+	char *cmd = NULL;
+
+	bench_cat(&cmd, "%s --scenario %s --variant %s", b->argv0, scenario,
+	    variant);
+	if (jobs > 0)
+		bench_cat(&cmd, " -n %ld", jobs);
+	if (flags & BENCH_CL_ENQUEUE)
+		bench_cat(&cmd, " -b %ld --payload-size %ld", b->o.batch,
+		    b->o.payload);
+	if (flags & BENCH_CL_DAEMON) {
+		if (b->o.workers > 0)
+			bench_cat(&cmd, " --workers %ld", b->o.workers);
+		bench_cat(&cmd, " --concurrency %ld", b->o.concurrency);
+		if (b->o.claim_batch > 0)
+			bench_cat(&cmd, " --batch %ld", b->o.claim_batch);
+		if (strcmp(b->o.log_level, "info") != 0)
+			bench_cat(&cmd, " --log-level %s", b->o.log_level);
+	}
+	if (flags & BENCH_CL_LATENCY)
+		bench_cat(&cmd, " --samples %ld --gap %ld-%ld --delay %ld "
+		    "--load-rate %ld", b->o.samples, b->o.gap_min_ms,
+		    b->o.gap_max_ms, b->o.delay_ms, b->o.load_rate);
+	if (flags & BENCH_CL_IDLE)
+		bench_cat(&cmd, " --idle-seconds %ld", b->o.idle_secs);
+	if (flags & BENCH_CL_HANDLER)
+		bench_cat(&cmd, " --handler %s", b->o.handler);
+	if (b->o.breakdown)
+		bench_cat(&cmd, " --breakdown");
+	if (b->o.redjobd != NULL)
+		bench_cat(&cmd, " --redjobd %s", b->o.redjobd);
+	if (b->o.plugin != NULL)
+		bench_cat(&cmd, " --plugin %s", b->o.plugin);
+	if (b->o.probe != NULL)
+		bench_cat(&cmd, " --probe %s", b->o.probe);
+	if (b->o.url != NULL)
+		bench_cat(&cmd, " -u %s", b->o.url);
+	else
+		bench_cat(&cmd, " --redis-server %s", b->o.redis_server);
+	return cmd;
+}
+
+/* Start a result object with the fields every result has. */
+static json_t *
+bench_result(struct bench *b, const char *scenario, const char *variant)
+{
+	json_t *res;
+
+	res = json_pack("{s:s, s:s, s:I}", "scenario", scenario, "variant",
+	    variant, "run", (json_int_t)b->run);
+	if (res == NULL)
+		bench_fatal("cannot build the JSON result");
+	return res;
+}
+
+/*
+ * Finish a result: print the command line, store it with the figure that
+ * ranks runs of this variant against each other ("best of --repeat"),
+ * and append the result to the JSON results. Takes res and cmd.
  */
 static void
+bench_record(struct bench *b, json_t *res, char *cmd, const char *primary,
+    int higher_is_better)
+{
+	fprintf(b->out, "  reproduce: %s\n", cmd);
+	fflush(b->out);
+	json_object_set_new(res, "command", json_string(cmd));
+	json_object_set_new(res, "primary", json_string(primary));
+	json_object_set_new(res, "primary_higher_is_better",
+	    json_boolean(higher_is_better));
+	json_array_append_new(b->results, res);
+	free(cmd);
+}
+
+/* Record a variant that could not run, and why. */
+static void
+bench_unavailable(struct bench *b, const char *scenario, const char *variant,
+    const char *why, char *cmd)
+{
+	json_t *res = bench_result(b, scenario, variant);
+
+	fprintf(b->out, "%s/%s: unavailable: %s\n", scenario, variant, why);
+	json_object_set_new(res, "unavailable", json_string(why));
+	fprintf(b->out, "  reproduce: %s\n", cmd);
+	json_object_set_new(res, "command", json_string(cmd));
+	json_array_append_new(b->results, res);
+	free(cmd);
+}
+
+/*
+ * Stop measuring and build the result of jobs jobs: jobs/s, Redis CPU,
+ * client calls and commands run inside functions per job, and the
+ * daemon's CPU if one runs. The bench's own calls (INFO, and the polls
+ * of redjob_stats with what they run and their time) are left out.
+ * Prints the figures; the caller adds its own, then bench_record()s.
+ */
+static json_t *
 bench_end(struct bench *b, const char *scenario, const char *variant,
-    long jobs, long batch)
+    long jobs)
 {
 	struct bench_snap after;
-	double secs, cpu, per_job;
-	long long client = 0, inside = 0, d;
-	json_t *res, *cj, *ij;
-	char *cmd, *cs, *is, *tmp;
+	struct bench_cpu cpu1;
+	double secs, cpu, per_job, poll_cpu;
+	long long client = 0, inside = 0, d, polls;
+	json_t *res, *cj, *ij, *dj;
+	char *cs, *is;
 	size_t i;
 
 	secs = bench_elapsed(&b->t0);
 	bench_snap_take(b, &after);
+	if (b->d != NULL)
+		bench_cpu_take(b->d, &cpu1);
+	polls = b->polls - b->polls_before;
 	cpu = after.cpu - b->before.cpu;
+	/* The polls' time inside Redis: all of FCALL_RO's, as only we call it. */
+	poll_cpu = (double)(bench_snap_usec(&after, "fcall_ro") -
+	    bench_snap_usec(&b->before, "fcall_ro")) / 1e6;
+	if (polls > 0 && poll_cpu > 0 && poll_cpu < cpu)
+		cpu -= poll_cpu;
 
 	cj = json_object();
 	ij = json_object();
@@ -305,6 +1188,7 @@ bench_end(struct bench *b, const char *scenario, const char *variant,
 			continue;
 		d = after.calls[i] - bench_snap_calls(&b->before,
 		    after.name[i]);
+		d -= bench_poll_share(b, after.name[i], polls);
 		if (d <= 0)
 			continue;
 		if (bench_is_lua_command(b, after.name[i])) {
@@ -315,26 +1199,14 @@ bench_end(struct bench *b, const char *scenario, const char *variant,
 			json_object_set_new(cj, after.name[i], json_integer(d));
 		}
 	}
-
-	/* The command line that reproduces this figure alone. */
-	xasprintf(&cmd, "%s --scenario %s --variant %s -n %ld -b %ld "
-	    "--payload-size %ld", b->argv0, scenario, variant, jobs, batch,
-	    b->o.payload);
-	if (b->o.url != NULL)
-		xasprintf(&tmp, "%s -u %s", cmd, b->o.url);
-	else
-		xasprintf(&tmp, "%s --redis-server %s", cmd,
-		    b->o.redis_server);
-	free(cmd);
-	cmd = tmp;
 	cs = json_dumps(cj, JSON_COMPACT | JSON_SORT_KEYS);
 	is = json_dumps(ij, JSON_COMPACT | JSON_SORT_KEYS);
 
 	per_job = cpu * 1e6 / (double)jobs;
-	res = json_pack("{s:s, s:s, s:I, s:I, s:I, s:f, s:f, s:f, s:f, s:f, "
-	    "s:o, s:o, s:s}", "scenario", scenario, "variant", variant,
-	    "jobs", (json_int_t)jobs, "batch", (json_int_t)batch,
-	    "payload_bytes", (json_int_t)b->o.payload,
+	res = bench_result(b, scenario, variant);
+	json_object_update_new(res, json_pack("{s:I, s:f, s:f, s:f, s:f, s:f, "
+	    "s:o, s:o, s:I}",
+	    "jobs", (json_int_t)jobs,
 	    "seconds", secs,
 	    "jobs_per_s", jobs / secs,
 	    "redis_cpu_us_per_job", per_job,
@@ -342,10 +1214,7 @@ bench_end(struct bench *b, const char *scenario, const char *variant,
 	    "function_commands_per_job", (double)inside / (double)jobs,
 	    "client_calls", cj,
 	    "function_commands", ij,
-	    "command", cmd);
-	if (res == NULL)
-		bench_fatal("cannot build the JSON result");
-	json_array_append_new(b->results, res);
+	    "stats_polls", (json_int_t)polls));
 
 	fprintf(b->out, "%s/%s: %ld jobs in %.3f s\n", scenario, variant, jobs,
 	    secs);
@@ -356,12 +1225,103 @@ bench_end(struct bench *b, const char *scenario, const char *variant,
 	    "%s)\n", (double)client / (double)jobs, cs != NULL ? cs : "?");
 	fprintf(b->out, "  %12.4f commands run inside functions per job "
 	    "(%s)\n", (double)inside / (double)jobs, is != NULL ? is : "?");
-	fprintf(b->out, "  reproduce: %s\n", cmd);
+	if (b->d != NULL) {
+		double sup = cpu1.supervisor - b->cpu_before.supervisor;
+		double wrk = cpu1.workers - b->cpu_before.workers;
+		double hnd = cpu1.handlers - b->cpu_before.handlers;
+
+		dj = json_pack("{s:f, s:f, s:f, s:f, s:i}",
+		    "supervisor_us_per_job", sup * 1e6 / (double)jobs,
+		    "workers_us_per_job", wrk * 1e6 / (double)jobs,
+		    "handlers_us_per_job", hnd * 1e6 / (double)jobs,
+		    "cpu_utilisation", (cpu + sup + wrk + hnd) / secs,
+		    "workers", cpu1.nworkers);
+		json_object_set_new(res, "daemon_cpu", dj);
+		fprintf(b->out, "  %12.2f us of worker CPU per job, %.2f of "
+		    "the supervisor's, %.2f in handler processes (/proc: "
+		    "utime+stime, cutime+cstime)\n", wrk * 1e6 / (double)jobs,
+		    sup * 1e6 / (double)jobs, hnd * 1e6 / (double)jobs);
+		fprintf(b->out, "  %12.2f CPUs busy on average (Redis + "
+		    "daemon + handlers)\n", (cpu + sup + wrk + hnd) / secs);
+	}
 	free(cs);
 	free(is);
-	free(cmd);
 	bench_snap_free(&after);
 	bench_snap_free(&b->before);
+	return res;
+}
+
+/*
+ * With --breakdown: log every command in Redis's slowlog (threshold 0),
+ * so that bench_breakdown_end() can count the FCALLs per function. This
+ * costs Redis time; the CPU figures of such a run are a little high.
+ */
+static void
+bench_breakdown_begin(struct bench *b, long jobs)
+{
+	long max = jobs * 6 + 10000;
+
+	if (!b->o.breakdown)
+		return;
+	if (max > 10000000)
+		max = 10000000;
+	freeReplyObject(bench_command(b, "CONFIG SET slowlog-max-len %ld",
+	    max));
+	freeReplyObject(bench_command(b, "SLOWLOG RESET"));
+	freeReplyObject(bench_command(b, "CONFIG SET slowlog-log-slower-than "
+	    "0"));
+}
+
+static void
+bench_breakdown_end(struct bench *b, json_t *res, long jobs)
+{
+	redisReply *r, *e, *av;
+	json_t *fj;
+	const char *k;
+	json_t *v;
+	char name[160];
+	size_t i;
+
+	if (!b->o.breakdown)
+		return;
+	freeReplyObject(bench_command(b, "CONFIG SET slowlog-log-slower-than "
+	    "10000"));
+	r = bench_command(b, "SLOWLOG GET -1");
+	fj = json_object();
+	for (i = 0; r->type == REDIS_REPLY_ARRAY && i < r->elements; i++) {
+		e = r->element[i];
+		if (e->type != REDIS_REPLY_ARRAY || e->elements < 4 ||
+		    (av = e->element[3])->type != REDIS_REPLY_ARRAY ||
+		    av->elements < 1)
+			continue;
+		if (strcasecmp(av->element[0]->str, "slowlog") == 0 ||
+		    strcasecmp(av->element[0]->str, "config") == 0 ||
+		    strcasecmp(av->element[0]->str, "info") == 0)
+			continue;
+		if (av->elements >= 2 && (strcasecmp(av->element[0]->str,
+		    "fcall") == 0 || strcasecmp(av->element[0]->str,
+		    "fcall_ro") == 0))
+			snprintf(name, sizeof name, "%s %s",
+			    av->element[0]->str, av->element[1]->str);
+		else
+			snprintf(name, sizeof name, "%s", av->element[0]->str);
+		for (k = name; *k != '\0'; k++)
+			name[k - name] = (char)tolower((unsigned char)*k);
+		v = json_object_get(fj, name);
+		json_object_set_new(fj, name, json_integer(v != NULL ?
+		    json_integer_value(v) + 1 : 1));
+	}
+	freeReplyObject(r);
+	freeReplyObject(bench_command(b, "SLOWLOG RESET"));
+	/* The polls are ours. */
+	if ((v = json_object_get(fj, "fcall_ro redjob_stats")) != NULL)
+		json_object_del(fj, "fcall_ro redjob_stats");
+	fprintf(b->out, "  calls per job by function (SLOWLOG, threshold 0; "
+	    "the CPU figures above include its cost):\n");
+	json_object_foreach(fj, k, v)
+		fprintf(b->out, "  %12.4f %s\n", (double)json_integer_value(v) /
+		    (double)jobs, k);
+	json_object_set_new(res, "calls_by_function", fj);
 }
 
 /* Delete every key of the bench's namespace and its queue registry. */
@@ -394,24 +1354,20 @@ bench_clean(struct bench *b)
 	} while (strcmp(cursor, "0") != 0);
 }
 
-/* Start a private redis-server and wait until it answers PING. */
+/* Start a private redis-server in b->dir and wait until it answers PING. */
 static void
 bench_spawn_redis(struct bench *b)
 {
-	const char *tmp = getenv("TMPDIR");
 	char *log;
 	redisContext *c;
 	redisReply *r;
 	int i;
 
-	xasprintf(&b->dir, "%s/redjob-bench-XXXXXX",
-	    tmp != NULL && *tmp != '\0' ? tmp : "/tmp");
-	if (mkdtemp(b->dir) == NULL)
-		bench_fatal("mkdtemp %s: %s", b->dir, strerror(errno));
 	xasprintf(&b->sock, "%s/redis.sock", b->dir);
 	xasprintf(&b->url, "unix://%s", b->sock);
 	xasprintf(&log, "%s/redis.log", b->dir);
 
+	fflush(NULL);
 	if ((b->pid = fork()) < 0)
 		bench_fatal("fork: %s", strerror(errno));
 	if (b->pid == 0) {
@@ -453,21 +1409,25 @@ bench_spawn_redis(struct bench *b)
 static void
 bench_stop_redis(struct bench *b)
 {
-	char *path;
-
 	if (b->pid <= 0)
 		return;
 	kill(b->pid, SIGTERM);
 	while (waitpid(b->pid, NULL, 0) < 0 && errno == EINTR)
 		;
 	b->pid = -1;
-	xasprintf(&path, "%s/redis.log", b->dir);
-	unlink(path);
-	free(path);
-	unlink(b->sock);
-	if (rmdir(b->dir) != 0)
-		fprintf(stderr, "redjob-bench: rmdir %s: %s\n", b->dir,
+}
+
+static int
+bench_rm_cb(const char *path, const struct stat *st, int flag,
+    struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	if (remove(path) != 0)
+		fprintf(stderr, "redjob-bench: remove %s: %s\n", path,
 		    strerror(errno));
+	return 0;
 }
 
 /* Connect the INFO connection to -u URL, as libredjob would. */
@@ -513,6 +1473,65 @@ bench_client(struct bench *b)
 	return c;
 }
 
+static long
+bench_jobs(const struct bench *b, long dflt)
+{
+	return b->o.jobs > 0 ? b->o.jobs : dflt;
+}
+
+static char *
+bench_payload(const struct bench *b)
+{
+	char *payload = xmalloc((size_t)b->o.payload + 1);
+
+	memset(payload, 'x', (size_t)b->o.payload);
+	payload[b->o.payload] = '\0';
+	return payload;
+}
+
+/*
+ * Enqueue n jobs of type into queue with redjob_enqueue_many() in batches
+ * of -b. keymode: 0 no key, 1 a key per job ("k1", "k2", ...).
+ */
+static void
+bench_fill(struct bench *b, struct redjob_client *c, const char *queue,
+    const char *type, long n, int keymode)
+{
+	struct redjob_job *jobs;
+	struct redjob_result *res;
+	char *payload = bench_payload(b), (*keys)[24] = NULL;
+	long i, k, done = 0, batch = b->o.batch;
+
+	jobs = xcalloc((size_t)batch, sizeof *jobs);
+	res = xcalloc((size_t)batch, sizeof *res);
+	if (keymode)
+		keys = xcalloc((size_t)batch, sizeof *keys);
+	for (i = 0; i < batch; i++) {
+		jobs[i].queue = queue;
+		jobs[i].type = type;
+		jobs[i].payload = payload;
+		jobs[i].payload_len = (size_t)b->o.payload;
+	}
+	while (done < n) {
+		k = n - done < batch ? n - done : batch;
+		for (i = 0; keymode && i < k; i++) {
+			snprintf(keys[i], sizeof keys[i], "k%ld", done + i);
+			jobs[i].key = keys[i];
+		}
+		if (redjob_enqueue_many(c, jobs, (size_t)k, res) != k)
+			bench_fatal("enqueue_many: %s", redjob_errstr(c));
+		done += k;
+	}
+	free(keys);
+	free(jobs);
+	free(res);
+	free(payload);
+}
+
+/* ---------------------------------------------------------------------
+ * enqueue
+ */
+
 /*
  * The enqueue scenario. "single": N calls of redjob_enqueue(), one round
  * trip each. "pipelined": redjob_enqueue_many() with B jobs a call, one
@@ -522,50 +1541,856 @@ static int
 bench_enqueue(struct bench *b, const char *variant)
 {
 	struct redjob_client *c;
-	struct redjob_job *jobs;
-	struct redjob_result *res;
+	struct redjob_job job;
 	char *payload, id[REDJOB_ID_MAX];
-	long i, n, batch, done = 0;
+	long i, n = bench_jobs(b, 100000);
 	int pipelined = strcmp(variant, "pipelined") == 0;
+	json_t *res;
+	const char *queue = pipelined ? "bench-pipelined" : "bench-single";
 
-	batch = pipelined ? b->o.batch : 1;
-	payload = xmalloc((size_t)b->o.payload + 1);
-	memset(payload, 'x', (size_t)b->o.payload);
-	jobs = xcalloc((size_t)batch, sizeof *jobs);
-	res = xcalloc((size_t)batch, sizeof *res);
-	for (i = 0; i < batch; i++) {
-		jobs[i].queue = pipelined ? "bench-pipelined" : "bench-single";
-		jobs[i].type = "bench";
-		jobs[i].payload = payload;
-		jobs[i].payload_len = (size_t)b->o.payload;
-	}
+	payload = bench_payload(b);
+	memset(&job, 0, sizeof job);
+	job.queue = queue;
+	job.type = "bench";
+	job.payload = payload;
+	job.payload_len = (size_t)b->o.payload;
 	bench_clean(b);
 	c = bench_client(b);
 	/* Register the queue outside the measurement: once per client. */
-	if (redjob_enqueue(c, &jobs[0], id) != 0)
+	if (redjob_enqueue(c, &job, id) != 0)
 		bench_fatal("enqueue: %s", redjob_errstr(c));
 
 	bench_begin(b);
-	while (done < b->o.jobs) {
-		if (!pipelined) {
-			if (redjob_enqueue(c, &jobs[0], id) != 0)
+	if (pipelined)
+		bench_fill(b, c, queue, "bench", n, 0);
+	else {
+		for (i = 0; i < n; i++) {
+			if (redjob_enqueue(c, &job, id) != 0)
 				bench_fatal("enqueue: %s", redjob_errstr(c));
-			done++;
-			continue;
 		}
-		n = b->o.jobs - done < batch ? b->o.jobs - done : batch;
-		if (redjob_enqueue_many(c, jobs, (size_t)n, res) != n)
-			bench_fatal("enqueue_many: %s", redjob_errstr(c));
-		done += n;
 	}
-	bench_end(b, "enqueue", variant, b->o.jobs, batch);
+	res = bench_end(b, "enqueue", variant, n);
+	json_object_set_new(res, "batch", json_integer(pipelined ?
+	    b->o.batch : 1));
+	json_object_set_new(res, "payload_bytes", json_integer(b->o.payload));
+	bench_record(b, res, bench_cmdline(b, "enqueue", variant, n,
+	    BENCH_CL_ENQUEUE), "jobs_per_s", 1);
 
 	redjob_free(c);
 	bench_clean(b);
-	free(jobs);
-	free(res);
 	free(payload);
 	return 0;
+}
+
+/* ---------------------------------------------------------------------
+ * Runs of jobs through the daemon: process, guards, memory.
+ */
+
+/*
+ * With a daemon serving BENCH_QUEUE: pause the queue, enqueue n jobs of
+ * type, and measure (if res is not NULL) from the moment the queue is
+ * resumed until the daemon has processed all n, polling redjob_stats.
+ * Returns 0, or -1 with *cause set (caller frees) if jobs failed (with
+ * the last error of one) or the daemon stopped making progress. *res is
+ * the result of bench_end(), printed, not yet recorded.
+ */
+static int
+bench_drain(struct bench *b, const char *scenario, const char *variant,
+    const char *type, long n, int keymode, json_t **res, char **cause)
+{
+	struct redjob_client *c;
+	struct bench_qstats s0, s;
+	long long last = -1;
+	uint64_t progress;
+	char *err;
+
+	c = bench_client(b);
+	bench_queue_call(b, "redjob_pause", BENCH_QUEUE);
+	bench_fill(b, c, BENCH_QUEUE, type, n, keymode);
+	redjob_free(c);
+	bench_qstats(b, BENCH_QUEUE, &s0);
+
+	if (res != NULL) {
+		bench_breakdown_begin(b, n);
+		bench_begin(b);
+	}
+	bench_queue_call(b, "redjob_resume", BENCH_QUEUE);
+	progress = bench_now_ms();
+	for (;;) {
+		usleep(BENCH_POLL_US);
+		bench_qstats(b, BENCH_QUEUE, &s);
+		if (s.processed - s0.processed >= n)
+			break;
+		if (s.failed > s0.failed || s.dead > s0.dead) {
+			/* Let the first failures land, then say why. */
+			err = bench_last_error(b, BENCH_QUEUE);
+			xasprintf(cause, "%lld of %ld jobs failed: %s",
+			    s.failed - s0.failed, n, err != NULL ? err :
+			    "(no error recorded)");
+			free(err);
+			if (res != NULL)
+				bench_snap_free(&b->before);
+			return -1;
+		}
+		if (s.processed != last) {
+			last = s.processed;
+			progress = bench_now_ms();
+		} else if (bench_now_ms() - progress > BENCH_STALL_MS) {
+			xasprintf(cause, "no progress for %d s: %lld of %ld "
+			    "jobs processed (ready %lld, scheduled %lld, "
+			    "running %lld); see %s", BENCH_STALL_MS / 1000,
+			    s.processed - s0.processed, n, s.ready,
+			    s.scheduled, s.running, b->d->log);
+			if (res != NULL)
+				bench_snap_free(&b->before);
+			return -1;
+		}
+	}
+	if (res != NULL) {
+		*res = bench_end(b, scenario, variant, n);
+		if (s.throttled > s0.throttled || s.conflicts > s0.conflicts) {
+			fprintf(b->out, "  %12.4f throttled and %.4f lock "
+			    "conflicts per job (each one more claim and "
+			    "requeue)\n", (double)(s.throttled -
+			    s0.throttled) / (double)n, (double)(s.conflicts -
+			    s0.conflicts) / (double)n);
+			json_object_set_new(*res, "throttled_per_job",
+			    json_real((double)(s.throttled - s0.throttled) /
+			    (double)n));
+			json_object_set_new(*res, "conflicts_per_job",
+			    json_real((double)(s.conflicts - s0.conflicts) /
+			    (double)n));
+		}
+		bench_breakdown_end(b, *res, n);
+	}
+	return 0;
+}
+
+/* Add the daemon's settings to a result. */
+static void
+bench_result_daemon(struct bench *b, json_t *res, long workers,
+    const char *handler)
+{
+	json_object_set_new(res, "workers", json_integer(workers));
+	json_object_set_new(res, "concurrency",
+	    json_integer(b->o.concurrency));
+	json_object_set_new(res, "claim_batch", json_integer(
+	    b->o.claim_batch > 0 ? b->o.claim_batch : b->o.concurrency <
+	    1000 ? b->o.concurrency : 1000));
+	json_object_set_new(res, "payload_bytes", json_integer(b->o.payload));
+	json_object_set_new(res, "log_level", json_string(b->o.log_level));
+	if (handler != NULL)
+		json_object_set_new(res, "handler", json_string(handler));
+}
+
+/*
+ * Whether plugin handlers can run: the example plugin exists, redjobd
+ * accepts the config, and a few jobs go through. Found out once; the
+ * reason is kept for every scenario that wanted them.
+ */
+static int
+bench_plugin_ok(struct bench *b)
+{
+	struct bench_daemon *d;
+	char *y, *cause = NULL;
+
+	if (b->plugin_state != BENCH_PLUGIN_UNKNOWN)
+		return b->plugin_state == BENCH_PLUGIN_OK;
+	b->plugin_state = BENCH_PLUGIN_UNAVAILABLE;
+	if (access(b->plugin, R_OK) != 0) {
+		xasprintf(&b->plugin_reason, "%s: %s (build it with make "
+		    "examples/plugins/example.la, or give --plugin)",
+		    b->plugin, strerror(errno));
+		return 0;
+	}
+	bench_clean(b);
+	y = bench_yaml_head(b, 1, 0);
+	bench_cat(&y, "jobs:\n");
+	bench_yaml_noop(b, &y, "noop", BENCH_QUEUE, 1);
+	d = bench_daemon_start(b, "plugin-check", y, &cause);
+	free(y);
+	if (d == NULL) {
+		b->plugin_reason = cause;
+		return 0;
+	}
+	if (bench_drain(b, "process", "plugin", "noop", 10, 0, NULL,
+	    &cause) != 0) {
+		b->plugin_reason = cause;
+		bench_daemon_stop(b, d);
+		return 0;
+	}
+	bench_daemon_stop(b, d);
+	b->plugin_state = BENCH_PLUGIN_OK;
+	return 1;
+}
+
+/*
+ * The process scenario: N no-op jobs wait in the paused queue; the clock
+ * runs from the resume to the last one processed. Redis CPU, calls per
+ * job and the daemon's CPU come with it.
+ */
+static int
+bench_process(struct bench *b, const char *variant)
+{
+	struct bench_daemon *d;
+	int plugin = strcmp(variant, "plugin") == 0;
+	long n = bench_jobs(b, plugin ? 100000 : 20000);
+	long workers = bench_workers_opt(b, 2);
+	char *y, *cause = NULL, *cmd;
+	json_t *res;
+
+	cmd = bench_cmdline(b, "process", variant, n, BENCH_CL_DAEMON |
+	    BENCH_CL_ENQUEUE);
+	if (plugin && !bench_plugin_ok(b)) {
+		xasprintf(&cause, "plugin handlers unavailable: %s",
+		    b->plugin_reason);
+		bench_unavailable(b, "process", variant, cause, cmd);
+		free(cause);
+		return 0;
+	}
+	bench_clean(b);
+	y = bench_yaml_head(b, workers, 0);
+	bench_cat(&y, "jobs:\n");
+	bench_yaml_noop(b, &y, "noop", BENCH_QUEUE, plugin);
+	d = bench_daemon_start(b, "process", y, &cause);
+	free(y);
+	if (d == NULL)
+		bench_fatal("%s", cause);
+	if (bench_drain(b, "process", variant, "noop", n, 0, &res,
+	    &cause) != 0) {
+		bench_daemon_stop(b, d);
+		bench_fatal("process/%s: %s", variant, cause);
+	}
+	bench_result_daemon(b, res, workers, plugin ? "plugin noop" :
+	    "exec /bin/true");
+	bench_record(b, res, cmd, "jobs_per_s", 1);
+	bench_daemon_stop(b, d);
+	bench_clean(b);
+	return 0;
+}
+
+/*
+ * The guards scenario: the process run of a no-op job (plugin when it
+ * works, else /bin/true; --handler chooses) with a lock or a limiter.
+ * Limits are generous so that nothing is throttled: what is measured is
+ * the cost of asking. The shared lock is the exception: one job at a
+ * time, every other one requeued, so its N is at most 2000.
+ */
+static int
+bench_guards(struct bench *b, const char *variant)
+{
+	struct bench_daemon *d;
+	const char *fn = NULL, *handler;
+	char *y, *cause = NULL, *cmd, *why;
+	long workers = bench_workers_opt(b, 2), n;
+	int plugin, keymode = 0;
+	json_t *res;
+
+	if (strncmp(variant, "lock", 4) == 0)
+		fn = "'redjob_lock_acquire'";
+	else if (strcmp(variant, "window") == 0)
+		fn = "'redjob_limit_window'";
+	else if (strcmp(variant, "funnel") == 0)
+		fn = "'redjob_limit_funnel'";
+	else if (strcmp(variant, "gcra") == 0)
+		fn = "'redjob_limit_gcra'";
+	else if (strcmp(variant, "concurrency") == 0)
+		fn = "'redjob_limit_conc_acquire'";
+
+	if (strcmp(b->o.handler, "exec") == 0)
+		plugin = 0;
+	else if (strcmp(b->o.handler, "plugin") == 0)
+		plugin = 1;
+	else
+		plugin = bench_plugin_ok(b);
+	n = bench_jobs(b, plugin ? 50000 : 10000);
+	if (strcmp(variant, "lock-shared") == 0 && b->o.jobs == 0)
+		n = 2000;
+	cmd = bench_cmdline(b, "guards", variant, n, BENCH_CL_DAEMON |
+	    BENCH_CL_ENQUEUE | BENCH_CL_HANDLER);
+	if (plugin && !bench_plugin_ok(b)) {
+		xasprintf(&why, "plugin handlers unavailable: %s",
+		    b->plugin_reason);
+		bench_unavailable(b, "guards", variant, why, cmd);
+		free(why);
+		return 0;
+	}
+	if (fn != NULL && strstr(client_lua, fn) == NULL) {
+		xasprintf(&why, "the function library of this build has no "
+		    "%s (src/lua/guards.lua)", fn);
+		bench_unavailable(b, "guards", variant, why, cmd);
+		free(why);
+		return 0;
+	}
+	handler = plugin ? "plugin noop" : "exec /bin/true";
+	if (strcmp(b->o.handler, "auto") == 0 && !plugin &&
+	    strcmp(variant, "none") == 0)
+		fprintf(b->out, "guards: plugin handlers unavailable (%s); "
+		    "using exec /bin/true\n", b->plugin_reason);
+
+	bench_clean(b);
+	y = bench_yaml_head(b, workers, 0);
+	if (strcmp(variant, "window") == 0)
+		bench_cat(&y, "limiters:\n  l: { kind: window, limit: 100000, "
+		    "period: 1s }\n");
+	else if (strcmp(variant, "funnel") == 0)
+		bench_cat(&y, "limiters:\n  l: { kind: funnel, capacity: "
+		    "1000000, rate: 1000000/s }\n");
+	else if (strcmp(variant, "gcra") == 0)
+		bench_cat(&y, "limiters:\n  l: { kind: gcra, rate: 1000000/s, "
+		    "burst: 1000000 }\n");
+	else if (strcmp(variant, "concurrency") == 0)
+		bench_cat(&y, "limiters:\n  l: { kind: concurrency, limit: "
+		    "100000, lease: 60s }\n");
+	bench_cat(&y, "jobs:\n");
+	bench_yaml_noop(b, &y, "g", BENCH_QUEUE, plugin);
+	if (strcmp(variant, "lock-distinct") == 0) {
+		bench_cat(&y, "    lock: { key: \"b:{key}\", ttl: 60s }\n");
+		keymode = 1;
+	} else if (strcmp(variant, "lock-shared") == 0)
+		bench_cat(&y, "    lock: { key: shared, ttl: 60s, "
+		    "requeue_delay: 1ms }\n");
+	else if (fn != NULL)
+		bench_cat(&y, "    limit: [l]\n");
+
+	d = bench_daemon_start(b, "guards", y, &cause);
+	free(y);
+	if (d == NULL) {
+		bench_unavailable(b, "guards", variant, cause, cmd);
+		free(cause);
+		return 0;
+	}
+	if (bench_drain(b, "guards", variant, "g", n, keymode, &res,
+	    &cause) != 0) {
+		bench_unavailable(b, "guards", variant, cause, cmd);
+		free(cause);
+		bench_daemon_stop(b, d);
+		return 0;
+	}
+	bench_result_daemon(b, res, workers, handler);
+	bench_record(b, res, cmd, "jobs_per_s", 1);
+	bench_daemon_stop(b, d);
+	bench_clean(b);
+	return 0;
+}
+
+/* ---------------------------------------------------------------------
+ * latency
+ */
+
+struct bench_sample {
+	char		 id[REDJOB_ID_MAX];
+	int64_t		 due_ns;	/* realtime at enqueue, plus the delay */
+	int64_t		 start_ns;	/* the probe's realtime; 0: not seen */
+};
+
+static int
+bench_sample_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct bench_sample *)a)->id,
+	    ((const struct bench_sample *)b)->id);
+}
+
+static int
+bench_double_cmp(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* The q-quantile of n sorted values, nearest rank. */
+static double
+bench_quantile(const double *v, size_t n, double q)
+{
+	size_t r = (size_t)ceil(q * (double)n);
+
+	if (r < 1)
+		r = 1;
+	return v[r > n ? n - 1 : r - 1];
+}
+
+/*
+ * The load stream: a child that enqueues /bin/true jobs into the load
+ * queue at rate jobs/s, in small batches every 10 ms, until killed.
+ */
+static void
+bench_feeder_start(struct bench *b, long rate)
+{
+	struct redjob_client *c;
+	struct redjob_job jobs[100];
+	struct redjob_result res[100];
+	struct timespec t0;
+	long sent = 0, want, k, i;
+
+	fflush(NULL);
+	if ((b->feeder = fork()) < 0)
+		bench_fatal("fork: %s", strerror(errno));
+	if (b->feeder > 0)
+		return;
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	signal(SIGTERM, SIG_DFL);
+	b->feeder = -1;
+	b->d = NULL;
+	bench_self = NULL;
+	c = bench_client(b);
+	memset(jobs, 0, sizeof jobs);
+	for (i = 0; i < (long)nitems(jobs); i++) {
+		jobs[i].queue = BENCH_LOAD_QUEUE;
+		jobs[i].type = "load";
+		jobs[i].payload = "";
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (;;) {
+		bench_sleep_ms(10);
+		want = (long)(bench_elapsed(&t0) * (double)rate);
+		while (sent < want) {
+			k = want - sent < (long)nitems(jobs) ? want - sent :
+			    (long)nitems(jobs);
+			if (redjob_enqueue_many(c, jobs, (size_t)k, res) != k) {
+				fprintf(stderr, "redjob-bench: load stream: "
+				    "%s\n", redjob_errstr(c));
+				_exit(1);
+			}
+			sent += k;
+		}
+	}
+}
+
+static void
+bench_feeder_stop(struct bench *b)
+{
+	if (b->feeder <= 0)
+		return;
+	kill(b->feeder, SIGTERM);
+	while (waitpid(b->feeder, NULL, 0) == -1 && errno == EINTR)
+		;
+	b->feeder = -1;
+}
+
+/* Read the probe's lines into the samples; returns how many matched. */
+static size_t
+bench_probe_read(const char *path, struct bench_sample *s, size_t n)
+{
+	struct bench_sample key, *hit;
+	char line[512];
+	long long ns;
+	size_t got = 0;
+	FILE *f;
+
+	if ((f = fopen(path, "r")) == NULL)
+		return 0;
+	while (fgets(line, sizeof line, f) != NULL) {
+		if (sscanf(line, "%159s %lld", key.id, &ns) != 2)
+			continue;
+		hit = bsearch(&key, s, n, sizeof *s, bench_sample_cmp);
+		if (hit != NULL && hit->start_ns == 0) {
+			hit->start_ns = ns;
+			got++;
+		}
+	}
+	fclose(f);
+	return got;
+}
+
+/*
+ * The latency scenario. Probe jobs go one at a time, with a random gap
+ * of --gap ms between them, into a queue of their own; the probe handler
+ * writes the realtime clock at its start. "idle": nothing else runs.
+ * "load": a stream of /bin/true jobs at --load-rate goes to a second
+ * queue served by the same workers. "delayed": each probe is enqueued
+ * --delay ms ahead, and its due time is the enqueue time plus that.
+ */
+static int
+bench_latency(struct bench *b, const char *variant)
+{
+	struct redjob_client *c;
+	struct redjob_job job;
+	struct bench_daemon *d;
+	struct bench_sample *s;
+	struct bench_qstats l0, l1;
+	struct timespec t0;
+	double *lat, secs, load_secs, mean = 0;
+	long i, n = b->o.samples, workers = bench_workers_opt(b, 2);
+	int load = strncmp(variant, "load", 4) == 0;
+	int delayed = strstr(variant, "delayed") != NULL;
+	char *y, *out, *probe, *cause = NULL, *cmd;
+	uint64_t deadline;
+	size_t got = 0, m;
+	json_t *res;
+	int64_t t;
+
+	cmd = bench_cmdline(b, "latency", variant, 0, BENCH_CL_DAEMON |
+	    BENCH_CL_LATENCY);
+	if (access(b->probe, X_OK) != 0) {
+		char *why;
+
+		xasprintf(&why, "%s: %s (build it with make "
+		    "tests/bench/probe, or give --probe)", b->probe,
+		    strerror(errno));
+		bench_unavailable(b, "latency", variant, why, cmd);
+		free(why);
+		return 0;
+	}
+	bench_clean(b);
+	xasprintf(&out, "%s/probe.out", b->dir);
+	unlink(out);
+	y = bench_yaml_head(b, workers, 1);
+	probe = bench_yq(b->probe);
+	bench_cat(&y, "jobs:\n  probe:\n    queue: %s\n    exec: [%s]\n"
+	    "    retry: { max_attempts: 1 }\n    env:\n"
+	    "      REDJOB_BENCH_PROBE_OUT: %s\n", BENCH_QUEUE, probe, out);
+	free(probe);
+	bench_yaml_noop(b, &y, "load", BENCH_LOAD_QUEUE, 0);
+	d = bench_daemon_start(b, "latency", y, &cause);
+	free(y);
+	if (d == NULL)
+		bench_fatal("%s", cause);
+	/* Let every worker claim nothing and go to sleep. */
+	bench_sleep_ms(BENCH_SETTLE_MS / 2);
+	if (load) {
+		bench_feeder_start(b, b->o.load_rate);
+		bench_sleep_ms(1000);
+	}
+	bench_qstats(b, BENCH_LOAD_QUEUE, &l0);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+
+	c = bench_client(b);
+	memset(&job, 0, sizeof job);
+	job.queue = BENCH_QUEUE;
+	job.type = "probe";
+	job.payload = "";
+	job.delay_ms = delayed ? b->o.delay_ms : 0;
+	s = xcalloc((size_t)n, sizeof *s);
+	srandom((unsigned)getpid());
+	for (i = 0; i < n; i++) {
+		bench_sleep_ms(b->o.gap_min_ms + (b->o.gap_max_ms >
+		    b->o.gap_min_ms ? random() % (b->o.gap_max_ms -
+		    b->o.gap_min_ms + 1) : 0));
+		t = bench_realtime_ns();
+		if (redjob_enqueue(c, &job, s[i].id) != 0)
+			bench_fatal("enqueue: %s", redjob_errstr(c));
+		s[i].due_ns = t + (int64_t)job.delay_ms * 1000000;
+	}
+	redjob_free(c);
+	qsort(s, (size_t)n, sizeof *s, bench_sample_cmp);
+
+	/* Wait for every probe, with a deadline. */
+	deadline = bench_now_ms() + (uint64_t)b->o.delay_ms + 30000;
+	while (bench_now_ms() < deadline) {
+		for (i = 0; i < n; i++)
+			s[i].start_ns = 0;
+		if ((got = bench_probe_read(out, s, (size_t)n)) == (size_t)n)
+			break;
+		bench_sleep_ms(20);
+	}
+	load_secs = bench_elapsed(&t0);
+	bench_qstats(b, BENCH_LOAD_QUEUE, &l1);
+	bench_feeder_stop(b);
+	if (got < (size_t)n) {
+		struct bench_qstats q;
+		char *err;
+
+		bench_qstats(b, BENCH_QUEUE, &q);
+		err = bench_last_error(b, BENCH_QUEUE);
+		bench_daemon_stop(b, d);
+		bench_fatal("latency/%s: only %zu of %ld probes ran within "
+		    "30 s (%lld dead%s%s)", variant, got, n, q.dead,
+		    err != NULL ? ": " : "", err != NULL ? err : "");
+	}
+
+	lat = xcalloc((size_t)n, sizeof *lat);
+	for (m = 0; m < (size_t)n; m++) {
+		lat[m] = (double)(s[m].start_ns - s[m].due_ns) / 1e6;
+		mean += lat[m];
+	}
+	mean /= (double)n;
+	qsort(lat, (size_t)n, sizeof *lat, bench_double_cmp);
+	secs = load_secs;
+
+	res = bench_result(b, "latency", variant);
+	json_object_update_new(res, json_pack("{s:I, s:f, s:f, s:f, s:f, s:f, "
+	    "s:f, s:I, s:I, s:I}",
+	    "samples", (json_int_t)n,
+	    "min_ms", lat[0],
+	    "p50_ms", bench_quantile(lat, (size_t)n, 0.50),
+	    "p90_ms", bench_quantile(lat, (size_t)n, 0.90),
+	    "p99_ms", bench_quantile(lat, (size_t)n, 0.99),
+	    "max_ms", lat[n - 1],
+	    "mean_ms", mean,
+	    "delay_ms", (json_int_t)job.delay_ms,
+	    "gap_min_ms", (json_int_t)b->o.gap_min_ms,
+	    "gap_max_ms", (json_int_t)b->o.gap_max_ms));
+	fprintf(b->out, "latency/%s: %ld probes, due time to handler start "
+	    "(ms)\n", variant, n);
+	fprintf(b->out, "  %12.2f p50\n  %12.2f p90\n  %12.2f p99\n"
+	    "  %12.2f max\n  %12.2f min\n  %12.2f mean\n",
+	    bench_quantile(lat, (size_t)n, 0.50),
+	    bench_quantile(lat, (size_t)n, 0.90),
+	    bench_quantile(lat, (size_t)n, 0.99), lat[n - 1], lat[0], mean);
+	if (load) {
+		double rate = (double)(l1.processed - l0.processed) / secs;
+
+		json_object_set_new(res, "load_rate_asked",
+		    json_integer(b->o.load_rate));
+		json_object_set_new(res, "load_jobs_per_s", json_real(rate));
+		json_object_set_new(res, "load_backlog",
+		    json_integer(l1.ready));
+		fprintf(b->out, "  load: %.0f jobs/s of /bin/true processed "
+		    "meanwhile (asked %ld/s), %lld left ready\n", rate,
+		    b->o.load_rate, l1.ready);
+	}
+	bench_result_daemon(b, res, workers, "exec probe");
+	bench_record(b, res, cmd, "p99_ms", 0);
+	free(lat);
+	free(s);
+	unlink(out);
+	free(out);
+	bench_daemon_stop(b, d);
+	bench_clean(b);
+	return 0;
+}
+
+/* ---------------------------------------------------------------------
+ * idle and memory
+ */
+
+/*
+ * The idle scenario: a daemon with nothing to do (default 4 workers).
+ * After it settles, count the Redis commands over --idle-seconds
+ * (total_commands_processed, less our INFO calls) and the CPU time of
+ * the supervisor and of each worker.
+ */
+static int
+bench_idle(struct bench *b, const char *variant)
+{
+	struct bench_daemon *d;
+	struct bench_snap s0, s1;
+	pid_t pids[BENCH_MAX_PROCS];
+	double self0[BENCH_MAX_PROCS], self1, sup0, sup1, secs, cpu;
+	double wsum = 0, wmax = 0;
+	long workers = bench_workers_opt(b, 4);
+	long long info0, cmds, dcalls;
+	struct timespec t0;
+	json_t *res, *wj, *cj;
+	char *y, *cause = NULL, *cmd;
+	int i, n;
+	size_t k;
+
+	cmd = bench_cmdline(b, "idle", variant, 0, BENCH_CL_DAEMON |
+	    BENCH_CL_IDLE);
+	bench_clean(b);
+	y = bench_yaml_head(b, workers, 0);
+	bench_cat(&y, "jobs:\n");
+	bench_yaml_noop(b, &y, "noop", BENCH_QUEUE, 0);
+	d = bench_daemon_start(b, "idle", y, &cause);
+	free(y);
+	if (d == NULL)
+		bench_fatal("%s", cause);
+	bench_sleep_ms(BENCH_SETTLE_MS);
+
+	n = bench_workers(d, pids, (int)nitems(pids));
+	for (i = 0; i < n; i++)
+		bench_proc_stat(pids[i], &self0[i], NULL, NULL, NULL, 0);
+	bench_proc_stat(d->pid, &sup0, NULL, NULL, NULL, 0);
+	/* INFO stats is the last call of a snapshot: see bench_snap_take(). */
+	bench_snap_take(b, &s0);
+	info0 = b->info_calls;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	bench_sleep_ms(b->o.idle_secs * 1000);
+	bench_snap_take(b, &s1);
+	secs = bench_elapsed(&t0);
+	bench_proc_stat(d->pid, &sup1, NULL, NULL, NULL, 0);
+
+	/*
+	 * Our INFO calls from s0's INFO stats (included in s1's total) up to
+	 * s1's INFO stats (not included in its own total).
+	 */
+	cmds = s1.total - s0.total - (b->info_calls - info0);
+	cpu = s1.cpu - s0.cpu;
+	res = bench_result(b, "idle", variant);
+	wj = json_array();
+	fprintf(b->out, "idle/%s: %ld workers for %.1f s\n", variant, workers,
+	    secs);
+	fprintf(b->out, "  %12.3f Redis commands/s (%.3f per worker; "
+	    "INFO stats total_commands_processed, less our %lld INFO calls)"
+	    "\n", (double)cmds / secs, (double)cmds / secs / (double)workers,
+	    b->info_calls - info0);
+	cj = json_object();
+	for (k = 0; k < s1.n; k++) {
+		if (strcmp(s1.name[k], "info") == 0)
+			continue;
+		dcalls = s1.calls[k] - bench_snap_calls(&s0, s1.name[k]);
+		if (dcalls > 0) {
+			json_object_set_new(cj, s1.name[k],
+			    json_integer(dcalls));
+			fprintf(b->out, "  %12lld %s\n", dcalls, s1.name[k]);
+		}
+	}
+	fprintf(b->out, "  %12.3f %% CPU of the supervisor (pid %ld)\n",
+	    (sup1 - sup0) / secs * 100, (long)d->pid);
+	for (i = 0; i < n; i++) {
+		if (bench_proc_stat(pids[i], &self1, NULL, NULL, NULL, 0) != 0)
+			continue;
+		json_array_append_new(wj, json_real((self1 - self0[i]) / secs *
+		    100));
+		wsum += self1 - self0[i];
+		if (self1 - self0[i] > wmax)
+			wmax = self1 - self0[i];
+		fprintf(b->out, "  %12.3f %% CPU of worker pid %ld\n",
+		    (self1 - self0[i]) / secs * 100, (long)pids[i]);
+	}
+	fprintf(b->out, "  %12.3f %% CPU of redis-server meanwhile (its own "
+	    "timers included; INFO cpu)\n", cpu / secs * 100);
+	fprintf(b->out, "  (CPU from /proc/PID/stat utime+stime: %ld ticks "
+	    "a second, so one tick over %.0f s is %.3f %%)\n",
+	    sysconf(_SC_CLK_TCK), secs, 100.0 / (double)sysconf(_SC_CLK_TCK)
+	    / secs);
+	json_object_update_new(res, json_pack("{s:I, s:f, s:f, s:f, s:f, s:o, "
+	    "s:f, s:f, s:o}",
+	    "workers", (json_int_t)workers,
+	    "seconds", secs,
+	    "redis_commands_per_s", (double)cmds / secs,
+	    "redis_commands_per_s_per_worker", (double)cmds / secs /
+	    (double)workers,
+	    "supervisor_cpu_percent", (sup1 - sup0) / secs * 100,
+	    "worker_cpu_percent", wj,
+	    "workers_cpu_percent_total", wsum / secs * 100,
+	    "redis_cpu_percent", cpu / secs * 100,
+	    "commands", cj));
+	bench_snap_free(&s0);
+	bench_snap_free(&s1);
+	bench_record(b, res, cmd, "redis_commands_per_s", 0);
+	bench_daemon_stop(b, d);
+	bench_clean(b);
+	return 0;
+}
+
+/* Print and return the memory of one process: VmRSS, RssAnon, Pss. */
+static json_t *
+bench_memory_proc(struct bench *b, pid_t pid, const char *role)
+{
+	long rss = bench_proc_kb(pid, "status", "VmRSS");
+	long anon = bench_proc_kb(pid, "status", "RssAnon");
+	long file = bench_proc_kb(pid, "status", "RssFile");
+	long hwm = bench_proc_kb(pid, "status", "VmHWM");
+	long pss = bench_proc_kb(pid, "smaps_rollup", "Pss");
+
+	fprintf(b->out, "  %-10s pid %-7ld VmRSS %6.2f MiB (anon %.2f, file "
+	    "%.2f), Pss %.2f MiB, VmHWM %.2f MiB\n", role, (long)pid,
+	    rss / 1024.0, anon / 1024.0, file / 1024.0, pss / 1024.0,
+	    hwm / 1024.0);
+	return json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I}", "role", role,
+	    "pid", (json_int_t)pid, "vmrss_kib", (json_int_t)rss,
+	    "rss_anon_kib", (json_int_t)anon, "rss_file_kib",
+	    (json_int_t)file, "pss_kib", (json_int_t)pss, "vmhwm_kib",
+	    (json_int_t)hwm);
+}
+
+/*
+ * The memory scenario: the resident size of the supervisor and of each
+ * worker, idle: just started ("fresh"), and idle again after running N
+ * /bin/true jobs ("after-work").
+ */
+static int
+bench_memory(struct bench *b, const char *variant)
+{
+	struct bench_daemon *d;
+	pid_t pids[BENCH_MAX_PROCS];
+	long workers = bench_workers_opt(b, 2), wmax = 0, rss;
+	int after = strcmp(variant, "after-work") == 0;
+	long n = after ? bench_jobs(b, 10000) : 0;
+	char *y, *cause = NULL, *cmd;
+	json_t *res, *pj;
+	int i, np;
+
+	cmd = bench_cmdline(b, "memory", variant, n, BENCH_CL_DAEMON |
+	    (after ? BENCH_CL_ENQUEUE : 0));
+	bench_clean(b);
+	y = bench_yaml_head(b, workers, 0);
+	bench_cat(&y, "jobs:\n");
+	bench_yaml_noop(b, &y, "noop", BENCH_QUEUE, 0);
+	d = bench_daemon_start(b, "memory", y, &cause);
+	free(y);
+	if (d == NULL)
+		bench_fatal("%s", cause);
+	if (after && bench_drain(b, "memory", variant, "noop", n, 0, NULL,
+	    &cause) != 0) {
+		bench_daemon_stop(b, d);
+		bench_fatal("memory/%s: %s", variant, cause);
+	}
+	bench_sleep_ms(BENCH_SETTLE_MS);
+
+	fprintf(b->out, "memory/%s: %ld workers, idle%s\n", variant, workers,
+	    after ? " after running the jobs" : "");
+	pj = json_array();
+	json_array_append_new(pj, bench_memory_proc(b, d->pid, "supervisor"));
+	np = bench_workers(d, pids, (int)nitems(pids));
+	for (i = 0; i < np; i++) {
+		json_array_append_new(pj, bench_memory_proc(b, pids[i],
+		    "worker"));
+		if ((rss = bench_proc_kb(pids[i], "status", "VmRSS")) > wmax)
+			wmax = rss;
+	}
+	res = bench_result(b, "memory", variant);
+	json_object_set_new(res, "processes", pj);
+	json_object_set_new(res, "worker_vmrss_max_kib", json_integer(wmax));
+	json_object_set_new(res, "jobs_before", json_integer(n));
+	bench_result_daemon(b, res, workers, "exec /bin/true");
+	bench_record(b, res, cmd, "worker_vmrss_max_kib", 0);
+	bench_daemon_stop(b, d);
+	bench_clean(b);
+	return 0;
+}
+
+/* ---------------------------------------------------------------------
+ * main
+ */
+
+/*
+ * After every run: for each variant run more than once, the best run by
+ * its primary figure, with its command line.
+ */
+static void
+bench_summary(struct bench *b)
+{
+	json_t *best = json_object(), *r, *cur, *bv, *rv;
+	const char *k;
+	char key[128];
+	size_t i;
+	int higher;
+
+	json_array_foreach(b->results, i, r) {
+		if (json_object_get(r, "primary") == NULL)
+			continue;
+		snprintf(key, sizeof key, "%s/%s",
+		    json_string_value(json_object_get(r, "scenario")),
+		    json_string_value(json_object_get(r, "variant")));
+		k = json_string_value(json_object_get(r, "primary"));
+		higher = json_is_true(json_object_get(r,
+		    "primary_higher_is_better"));
+		cur = json_object_get(best, key);
+		rv = json_object_get(r, k);
+		if (cur != NULL) {
+			bv = json_object_get(cur, k);
+			if (higher ? json_number_value(rv) <=
+			    json_number_value(bv) : json_number_value(rv) >=
+			    json_number_value(bv))
+				continue;
+		}
+		json_object_set(best, key, r);
+	}
+	fprintf(b->out, "\nbest of %ld run%s:\n", b->o.repeat,
+	    b->o.repeat == 1 ? "" : "s");
+	json_object_foreach(best, k, r) {
+		const char *p = json_string_value(json_object_get(r,
+		    "primary"));
+
+		fprintf(b->out, "  %-28s %14.3f %s (run %lld)\n", k,
+		    json_number_value(json_object_get(r, p)), p,
+		    (long long)json_integer_value(json_object_get(r, "run")));
+	}
+	json_decref(best);
 }
 
 static void __dead
@@ -574,21 +2399,52 @@ bench_usage(int status)
 	size_t i;
 	FILE *f = status == 0 ? stdout : stderr;
 
-	fprintf(f, "usage: redjob-bench [-n JOBS] [-b BATCH] [--payload-size "
-	    "BYTES]\n"
-	    "           [--scenario NAME] [--variant NAME] [--json[=FILE]]\n"
-	    "           [-u URL | --redis-server PATH]\n\n"
-	    "  -n JOBS            jobs per variant (default 100000)\n"
-	    "  -b BATCH           jobs per pipelined call (default 1000)\n"
-	    "  --payload-size N   bytes of payload per job (default 100)\n"
-	    "  -u URL             use this Redis (keys under \"%s:\")\n"
-	    "  --redis-server P   start this redis-server (default "
+	fprintf(f, "usage: redjob-bench [--scenario NAME|all] [--variant NAME] "
+	    "[-n JOBS] [--repeat N]\n"
+	    "           [--json FILE] [-u URL | --redis-server PATH] "
+	    "[options]\n\n"
+	    "  -n JOBS             jobs per run (default: the scenario's)\n"
+	    "  -b, --enqueue-batch B  jobs per redjob_enqueue_many() "
+	    "(default 1000)\n"
+	    "  --payload-size N    bytes of payload per job (default 100)\n"
+	    "  --workers N         redjobd workers (default 2; idle: 4)\n"
+	    "  --concurrency N     job slots per worker (default 8)\n"
+	    "  --batch N           jobs per claim (YAML batch:, default: "
+	    "concurrency)\n"
+	    "  --log-level L       the daemon's log_level (default info)\n"
+	    "  --handler H         guards: auto, exec or plugin (default "
+	    "auto)\n"
+	    "  --samples N         latency probes per variant (default 200)\n"
+	    "  --gap MIN-MAX       ms between latency probes (default 20-50)\n"
+	    "  --delay MS          delay of delayed probes (default 200)\n"
+	    "  --load-rate N       jobs/s of the latency load stream (default "
+	    "500)\n"
+	    "  --idle-seconds N    length of the idle reading (default 10)\n"
+	    "  --repeat N          run each variant N times, report the best "
+	    "(default 1)\n"
+	    "  --breakdown         also count FCALLs per function (SLOWLOG; "
+	    "costs Redis CPU)\n"
+	    "  --keep              keep the temporary directory (configs, "
+	    "logs)\n"
+	    "  --redjobd PATH      the daemon (default: ../../src/redjobd "
+	    "from this program)\n"
+	    "  --plugin PATH       the example plugin (default: "
+	    "../../examples/plugins/.libs/example.so)\n"
+	    "  --probe PATH        the latency probe (default: probe next to "
+	    "this program)\n"
+	    "  -u URL              use this Redis (keys under \"%s:\")\n"
+	    "  --redis-server P    start this redis-server (default "
 	    "$REDIS_SERVER, else redis-server)\n"
-	    "  --json[=FILE]      write the results as JSON (to stdout, or "
-	    "FILE)\n\nscenarios:\n", BENCH_NAMESPACE);
-	for (i = 0; i < nitems(scenarios); i++)
-		fprintf(f, "  %-10s %s\n", scenarios[i].name,
+	    "  --json FILE         write the results as JSON (- for stdout)\n"
+	    "\nscenarios (variants):\n", BENCH_NAMESPACE);
+	for (i = 0; i < nitems(scenarios); i++) {
+		const char *const *v;
+
+		fprintf(f, "  %-8s %s\n          (", scenarios[i].name,
 		    scenarios[i].help);
+		for (v = scenarios[i].variants; *v != NULL; v++)
+			fprintf(f, "%s%s", *v, v[1] != NULL ? ", " : ")\n");
+	}
 	exit(status);
 }
 
@@ -608,6 +2464,43 @@ bench_number(const char *s, const char *what, long lo)
 	return v;
 }
 
+/*
+ * A tool: the path given, else rel from this program's directory.
+ * Returns an allocated absolute path (it may not exist).
+ */
+static char *
+bench_tool(struct bench *b, const char *given, const char *rel)
+{
+	char *p, *abs;
+
+	if (given != NULL)
+		p = xstrdup(given);
+	else
+		xasprintf(&p, "%s/%s", b->exe_dir, rel);
+	if ((abs = realpath(p, NULL)) != NULL) {
+		free(p);
+		return abs;
+	}
+	return p;
+}
+
+static void
+bench_run_scenario(struct bench *b, const struct bench_scenario *sc)
+{
+	size_t i;
+
+	for (i = 0; sc->variants[i] != NULL; i++) {
+		if (b->o.variant != NULL &&
+		    strcmp(b->o.variant, sc->variants[i]) != 0)
+			continue;
+		for (b->run = 1; b->run <= b->o.repeat; b->run++) {
+			if (sc->run(b, sc->variants[i]) != 0)
+				bench_fatal("%s/%s failed", sc->name,
+				    sc->variants[i]);
+		}
+	}
+}
+
 int
 main(int argc, char **argv)
 {
@@ -616,26 +2509,54 @@ main(int argc, char **argv)
 		{ "variant", required_argument, NULL, 'V' },
 		{ "redis-server", required_argument, NULL, 'R' },
 		{ "payload-size", required_argument, NULL, 'P' },
-		{ "json", optional_argument, NULL, 'J' },
+		{ "enqueue-batch", required_argument, NULL, 'b' },
+		{ "workers", required_argument, NULL, 'w' },
+		{ "concurrency", required_argument, NULL, 'C' },
+		{ "batch", required_argument, NULL, 'B' },
+		{ "log-level", required_argument, NULL, 'L' },
+		{ "handler", required_argument, NULL, 'H' },
+		{ "samples", required_argument, NULL, 'S' },
+		{ "gap", required_argument, NULL, 'G' },
+		{ "delay", required_argument, NULL, 'D' },
+		{ "load-rate", required_argument, NULL, 'l' },
+		{ "idle-seconds", required_argument, NULL, 'I' },
+		{ "repeat", required_argument, NULL, 'r' },
+		{ "breakdown", no_argument, NULL, 'k' },
+		{ "keep", no_argument, NULL, 'K' },
+		{ "redjobd", required_argument, NULL, 'x' },
+		{ "plugin", required_argument, NULL, 'p' },
+		{ "probe", required_argument, NULL, 'q' },
+		{ "json", required_argument, NULL, 'J' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
 	const struct bench_scenario *sc = NULL;
 	struct bench b;
-	const char *env;
-	char buf[64], *text;
+	const char *env, *tmp;
+	char buf[PATH_MAX], *text, *slash;
 	redisReply *r;
 	json_t *doc;
+	ssize_t len;
 	size_t i;
-	int ch, ran = 0;
+	int ch, all = 0;
 
 	memset(&b, 0, sizeof b);
 	b.argv0 = argv[0];
 	b.pid = -1;
+	b.feeder = -1;
 	b.o.scenario = "enqueue";
-	b.o.jobs = 100000;
 	b.o.batch = 1000;
 	b.o.payload = 100;
+	b.o.concurrency = 8;
+	b.o.log_level = "info";
+	b.o.handler = "auto";
+	b.o.samples = 200;
+	b.o.gap_min_ms = 20;
+	b.o.gap_max_ms = 50;
+	b.o.delay_ms = 200;
+	b.o.load_rate = 500;
+	b.o.idle_secs = 10;
+	b.o.repeat = 1;
 	env = getenv("REDIS_SERVER");
 	b.o.redis_server = env != NULL && *env != '\0' ? env : "redis-server";
 	while ((ch = getopt_long(argc, argv, "n:b:u:h", longopts, NULL)) !=
@@ -666,8 +2587,66 @@ main(int argc, char **argv)
 				    "default limit of %d bytes",
 				    REDJOB_MAX_PAYLOAD_DEFAULT);
 			break;
+		case 'w':
+			b.o.workers = bench_number(optarg, "--workers", 1);
+			break;
+		case 'C':
+			b.o.concurrency = bench_number(optarg, "--concurrency",
+			    1);
+			break;
+		case 'B':
+			b.o.claim_batch = bench_number(optarg, "--batch", 1);
+			break;
+		case 'L':
+			b.o.log_level = optarg;
+			break;
+		case 'H':
+			if (strcmp(optarg, "auto") != 0 &&
+			    strcmp(optarg, "exec") != 0 &&
+			    strcmp(optarg, "plugin") != 0)
+				bench_fatal("--handler is auto, exec or plugin");
+			b.o.handler = optarg;
+			break;
+		case 'S':
+			b.o.samples = bench_number(optarg, "--samples", 1);
+			break;
+		case 'G':
+			if (sscanf(optarg, "%ld-%ld", &b.o.gap_min_ms,
+			    &b.o.gap_max_ms) != 2 || b.o.gap_min_ms < 0 ||
+			    b.o.gap_max_ms < b.o.gap_min_ms)
+				bench_fatal("--gap is MIN-MAX in ms, e.g. "
+				    "20-50");
+			break;
+		case 'D':
+			b.o.delay_ms = bench_number(optarg, "--delay", 1);
+			break;
+		case 'l':
+			b.o.load_rate = bench_number(optarg, "--load-rate", 1);
+			break;
+		case 'I':
+			b.o.idle_secs = bench_number(optarg, "--idle-seconds",
+			    1);
+			break;
+		case 'r':
+			b.o.repeat = bench_number(optarg, "--repeat", 1);
+			break;
+		case 'k':
+			b.o.breakdown = 1;
+			break;
+		case 'K':
+			b.o.keep = 1;
+			break;
+		case 'x':
+			b.o.redjobd = optarg;
+			break;
+		case 'p':
+			b.o.plugin = optarg;
+			break;
+		case 'q':
+			b.o.probe = optarg;
+			break;
 		case 'J':
-			b.o.json = optarg != NULL ? optarg : "-";
+			b.o.json = optarg;
 			break;
 		case 'h':
 			bench_usage(0);
@@ -677,12 +2656,15 @@ main(int argc, char **argv)
 	}
 	if (optind != argc)
 		bench_usage(EX_USAGE);
+	all = strcmp(b.o.scenario, "all") == 0;
 	for (i = 0; i < nitems(scenarios); i++) {
 		if (strcmp(scenarios[i].name, b.o.scenario) == 0)
 			sc = &scenarios[i];
 	}
-	if (sc == NULL)
+	if (sc == NULL && !all)
 		bench_fatal("no scenario \"%s\" (see --help)", b.o.scenario);
+	if (b.o.variant != NULL && all)
+		bench_fatal("--variant needs one --scenario");
 	if (b.o.variant != NULL) {
 		for (i = 0; sc->variants[i] != NULL; i++) {
 			if (strcmp(sc->variants[i], b.o.variant) == 0)
@@ -697,6 +2679,25 @@ main(int argc, char **argv)
 	b.out = b.o.json != NULL && strcmp(b.o.json, "-") == 0 ? stderr :
 	    stdout;
 	b.results = json_array();
+	bench_self = &b;
+
+	/* Tools live next to this program in the build tree. */
+	if ((len = readlink("/proc/self/exe", buf, sizeof buf - 1)) < 0)
+		bench_fatal("readlink /proc/self/exe: %s", strerror(errno));
+	buf[len] = '\0';
+	if ((slash = strrchr(buf, '/')) != NULL)
+		*slash = '\0';
+	b.exe_dir = xstrdup(buf);
+	b.redjobd = bench_tool(&b, b.o.redjobd, "../../src/redjobd");
+	b.plugin = bench_tool(&b, b.o.plugin,
+	    "../../examples/plugins/.libs/example.so");
+	b.probe = bench_tool(&b, b.o.probe, "probe");
+
+	tmp = getenv("TMPDIR");
+	xasprintf(&b.dir, "%s/redjob-bench-XXXXXX",
+	    tmp != NULL && *tmp != '\0' ? tmp : "/tmp");
+	if (mkdtemp(b.dir) == NULL)
+		bench_fatal("mkdtemp %s: %s", b.dir, strerror(errno));
 
 	bench_lua_commands(&b);
 	if (b.o.url != NULL)
@@ -704,24 +2705,28 @@ main(int argc, char **argv)
 	else
 		bench_spawn_redis(&b);
 	r = bench_command(&b, "INFO server");
-	if (bench_info_field(r->str, "redis_version", buf, sizeof buf) != NULL)
-		snprintf(b.redis_version, sizeof b.redis_version, "%s", buf);
+	if (bench_info_field(r->str, "redis_version", b.redis_version,
+	    sizeof b.redis_version) == NULL)
+		snprintf(b.redis_version, sizeof b.redis_version, "?");
 	freeReplyObject(r);
 	fprintf(b.out, "redis %s at %s\n", b.redis_version, b.url);
+	fprintf(b.out, "redjobd %s\n", b.redjobd);
+	/* Load the library, then learn what one stats poll costs. */
+	redjob_free(bench_client(&b));
+	bench_calibrate_polls(&b);
 
-	for (i = 0; sc->variants[i] != NULL; i++) {
-		if (b.o.variant != NULL &&
-		    strcmp(b.o.variant, sc->variants[i]) != 0)
-			continue;
-		if (sc->run(&b, sc->variants[i]) != 0)
-			bench_fatal("%s/%s failed", sc->name, sc->variants[i]);
-		ran++;
-	}
+	if (all) {
+		for (i = 0; i < nitems(scenarios); i++)
+			bench_run_scenario(&b, &scenarios[i]);
+	} else
+		bench_run_scenario(&b, sc);
+	bench_summary(&b);
 
 	if (b.o.json != NULL) {
-		doc = json_pack("{s:s, s:s, s:s, s:o}", "tool", "redjob-bench",
-		    "version", PACKAGE_VERSION, "redis_version",
-		    b.redis_version, "results", b.results);
+		doc = json_pack("{s:s, s:s, s:s, s:i, s:o}", "tool",
+		    "redjob-bench", "version", PACKAGE_VERSION, "redis_version",
+		    b.redis_version, "cpus", (int)sysconf(_SC_NPROCESSORS_ONLN),
+		    "results", b.results);
 		b.results = NULL;
 		if (doc == NULL || (text = json_dumps(doc, JSON_INDENT(2) |
 		    JSON_SORT_KEYS)) == NULL)
@@ -742,10 +2747,22 @@ main(int argc, char **argv)
 	json_decref(b.results);
 	redisFree(b.info);
 	bench_stop_redis(&b);
+	bench_self = NULL;
+	if (b.o.keep)
+		fprintf(b.out, "configs and logs kept in %s\n", b.dir);
+	else
+		nftw(b.dir, bench_rm_cb, 16, FTW_DEPTH | FTW_PHYS);
 	free(b.dir);
 	free(b.sock);
 	free(b.url);
+	free(b.exe_dir);
+	free(b.redjobd);
+	free(b.plugin);
+	free(b.probe);
+	free(b.plugin_reason);
 	for (i = 0; i < b.n_lua_cmds; i++)
 		free(b.lua_cmds[i]);
-	return ran > 0 ? 0 : 1;
+	for (i = 0; i < b.n_poll_cmds; i++)
+		free(b.poll_cmds[i]);
+	return 0;
 }

@@ -1,0 +1,550 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * The lock functions of the library (src/lua/guards.lua) against a real
+ * redis-server: tokens (only the holder renews or releases), fencing
+ * tokens that grow with every grant, also after the counter is lost
+ * (DEL, FLUSHALL: the microsecond floor), retries of a lost reply,
+ * expiry, bad input, and processes contending for one lock, whose
+ * holding intervals must never overlap and whose fences must grow in
+ * time order.
+ */
+#include "autoconf.h"
+
+#include <sys/prctl.h>
+#include <sys/wait.h>
+
+#include <errno.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <check.h>
+#include <hiredis/hiredis.h>
+
+#include "client.h"
+#include "redis_fixture.h"
+#include "testlib.h"
+
+#define KEY "rj:lock:{email:42}"
+#define FENCE KEY ":fence"
+#define TOKEN_A "token-of-holder-a"
+#define TOKEN_B "token-of-holder-b"
+
+/* The contention test. */
+#define CT_PROCS 4
+#define CT_GRANTS 40
+
+struct grant {
+	long long	fence;
+	uint64_t	start_ns;	/* CLOCK_MONOTONIC, after acquire */
+	uint64_t	end_ns;		/* before release */
+	int		proc;
+};
+
+static void
+lock_setup(void)
+{
+	const char *argv[] = { "FUNCTION", "LOAD", "REPLACE", client_lua };
+	size_t lens[] = { 8, 4, 7, client_lua_len };
+	redisReply *r;
+
+	redis_conn_setup();
+	r = redisCommandArgv(rf.c, 4, argv, lens);
+	ck_assert_msg(r != NULL, "FUNCTION LOAD: %s", rf.c->errstr);
+	ck_assert_msg(r->type != REDIS_REPLY_ERROR, "FUNCTION LOAD: %s",
+	    r->str);
+	freeReplyObject(r);
+}
+
+static redisReply *
+cmd(const char *fmt, ...)
+{
+	redisReply *r;
+	va_list ap;
+
+	va_start(ap, fmt);
+	r = redisvCommand(rf.c, fmt, ap);
+	va_end(ap);
+	ck_assert_msg(r != NULL, "%s: %s", fmt, rf.c->errstr);
+	ck_assert_msg(r->type != REDIS_REPLY_ERROR, "%s: %s", fmt, r->str);
+	return r;
+}
+
+static long long
+cmd_int(const char *fmt, ...)
+{
+	redisReply *r;
+	long long v;
+	va_list ap;
+
+	va_start(ap, fmt);
+	r = redisvCommand(rf.c, fmt, ap);
+	va_end(ap);
+	ck_assert_msg(r != NULL, "%s: %s", fmt, rf.c->errstr);
+	ck_assert_msg(r->type == REDIS_REPLY_INTEGER, "%s: not an integer "
+	    "(%s)", fmt, r->type == REDIS_REPLY_ERROR ? r->str : "?");
+	v = r->integer;
+	freeReplyObject(r);
+	return v;
+}
+
+/* The server's clock in microseconds. */
+static long long
+server_us(void)
+{
+	redisReply *r = cmd("TIME");
+	long long us;
+
+	us = strtoll(r->element[0]->str, NULL, 10) * 1000000 +
+	    strtoll(r->element[1]->str, NULL, 10);
+	freeReplyObject(r);
+	return us;
+}
+
+/*
+ * redjob_lock_acquire on connection c. Returns 1 and the fence, or 0 and
+ * the holder's PTTL, in *v; fails the test on any other reply.
+ */
+static int
+acquire_on(redisContext *c, const char *key, const char *token, int ttl,
+    long long *v)
+{
+	redisReply *r;
+	int got;
+
+	r = redisCommand(c, "FCALL redjob_lock_acquire 1 %s %s %d", key,
+	    token, ttl);
+	ck_assert_msg(r != NULL, "acquire: %s", c->errstr);
+	ck_assert_msg(r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
+	    r->element[0]->type == REDIS_REPLY_INTEGER, "acquire: bad reply "
+	    "(%s)", r->type == REDIS_REPLY_ERROR ? r->str : "?");
+	got = (int)r->element[0]->integer;
+	if (got == 1) {
+		/* The fence is a string of digits. */
+		ck_assert_int_eq(r->element[1]->type, REDIS_REPLY_STRING);
+		ck_assert_msg(strspn(r->element[1]->str, "0123456789") ==
+		    r->element[1]->len, "fence \"%s\"", r->element[1]->str);
+		*v = strtoll(r->element[1]->str, NULL, 10);
+	} else {
+		ck_assert_int_eq(got, 0);
+		ck_assert_int_eq(r->element[1]->type, REDIS_REPLY_INTEGER);
+		*v = r->element[1]->integer;
+	}
+	freeReplyObject(r);
+	return got;
+}
+
+static int
+acquire(const char *token, int ttl, long long *v)
+{
+	return acquire_on(rf.c, KEY, token, ttl, v);
+}
+
+/* The fence of a grant that must succeed. */
+static long long
+must_acquire(const char *token, int ttl)
+{
+	long long fence;
+
+	ck_assert_msg(acquire(token, ttl, &fence) == 1, "%s was refused; "
+	    "held %lld ms more", token, fence);
+	return fence;
+}
+
+static long long
+renew(const char *token, int ttl)
+{
+	return cmd_int("FCALL redjob_lock_renew 1 %s %s %d", KEY, token, ttl);
+}
+
+static long long
+release(const char *token)
+{
+	return cmd_int("FCALL redjob_lock_release 1 %s %s", KEY, token);
+}
+
+static void
+expect_holder(const char *token)
+{
+	redisReply *r = cmd("GET %s", KEY);
+
+	if (token == NULL) {
+		ck_assert_int_eq(r->type, REDIS_REPLY_NIL);
+	} else {
+		ck_assert_int_eq(r->type, REDIS_REPLY_STRING);
+		ck_assert_str_eq(r->str, token);
+	}
+	freeReplyObject(r);
+}
+
+/* A call that must fail with code as the first word and msg after it. */
+static void
+expect_err(const char *code, const char *msg, const char *fmt, ...)
+{
+	redisReply *r;
+	size_t n = strlen(code);
+	va_list ap;
+
+	va_start(ap, fmt);
+	r = redisvCommand(rf.c, fmt, ap);
+	va_end(ap);
+	ck_assert_msg(r != NULL, "%s: %s", fmt, rf.c->errstr);
+	ck_assert_msg(r->type == REDIS_REPLY_ERROR, "%s: expected %s, got "
+	    "reply type %d", fmt, code, r->type);
+	ck_assert_msg(strncmp(r->str, code, n) == 0 && r->str[n] == ' ',
+	    "%s: expected %s, got \"%s\"", fmt, code, r->str);
+	ck_assert_msg(strstr(r->str, msg) != NULL, "%s: \"%s\" does not say "
+	    "\"%s\"", fmt, r->str, msg);
+	freeReplyObject(r);
+}
+
+START_TEST(test_only_the_token_holder_renews_and_releases)
+{
+	long long v;
+
+	must_acquire(TOKEN_A, 10000);
+	expect_holder(TOKEN_A);
+	ck_assert_int_gt(cmd_int("PTTL %s", KEY), 9000);
+
+	/* B is refused and told how long A holds it. */
+	ck_assert_int_eq(acquire(TOKEN_B, 10000, &v), 0);
+	ck_assert_msg(v > 9000 && v <= 10000, "pttl %lld", v);
+	/* B can neither renew nor release A's lock. */
+	ck_assert_int_eq(renew(TOKEN_B, 60000), 0);
+	ck_assert_int_le(cmd_int("PTTL %s", KEY), 10000);
+	ck_assert_int_eq(release(TOKEN_B), 0);
+	expect_holder(TOKEN_A);
+
+	/* A renews: the TTL is set anew. */
+	ck_assert_int_eq(renew(TOKEN_A, 60000), 1);
+	ck_assert_int_gt(cmd_int("PTTL %s", KEY), 59000);
+	/* A releases; a second release finds nothing. */
+	ck_assert_int_eq(release(TOKEN_A), 1);
+	expect_holder(NULL);
+	ck_assert_int_eq(release(TOKEN_A), 0);
+	ck_assert_int_eq(renew(TOKEN_A, 1000), 0);
+	ck_assert_int_eq(cmd_int("EXISTS %s", KEY), 0);
+
+	/* Now B gets it, and A cannot take it from B. */
+	must_acquire(TOKEN_B, 10000);
+	ck_assert_int_eq(acquire(TOKEN_A, 10000, &v), 0);
+	ck_assert_int_eq(release(TOKEN_A), 0);
+	expect_holder(TOKEN_B);
+}
+END_TEST
+
+START_TEST(test_fences_grow_with_every_grant)
+{
+	long long before, f, prev;
+	redisReply *r;
+	int i;
+
+	/* A fresh counter starts at the server's clock in us. */
+	before = server_us();
+	f = must_acquire(TOKEN_A, 10000);
+	ck_assert_msg(f >= before && f <= server_us(), "first fence %lld, "
+	    "server time %lld", f, before);
+	ck_assert_int_eq(release(TOKEN_A), 1);
+
+	prev = f;
+	for (i = 0; i < 500; i++) {
+		f = must_acquire(i % 2 ? TOKEN_A : TOKEN_B, 10000);
+		ck_assert_msg(f > prev, "grant %d: fence %lld after %lld", i,
+		    f, prev);
+		ck_assert_int_eq(release(i % 2 ? TOKEN_A : TOKEN_B), 1);
+		prev = f;
+	}
+	/* The counter holds the last fence, and has no TTL. */
+	r = cmd("GET %s", FENCE);
+	ck_assert_int_eq(r->type, REDIS_REPLY_STRING);
+	ck_assert_int_eq(strtoll(r->str, NULL, 10), prev);
+	freeReplyObject(r);
+	ck_assert_int_eq(cmd_int("PTTL %s", FENCE), -1);
+
+	/* A counter ahead of the clock counts on from itself (INCR). */
+	freeReplyObject(cmd("SET %s %lld", FENCE, prev + 1000000000000LL));
+	f = must_acquire(TOKEN_A, 10000);
+	ck_assert_int_eq(f, prev + 1000000000000LL + 1);
+}
+END_TEST
+
+START_TEST(test_fence_grows_after_the_counter_is_lost)
+{
+	long long f1, f2, f3;
+	int i;
+
+	/* Some grants, so the counter is past its first value. */
+	for (i = 0; i < 10; i++) {
+		f1 = must_acquire(TOKEN_A, 10000);
+		ck_assert_int_eq(release(TOKEN_A), 1);
+	}
+	f1 = must_acquire(TOKEN_B, 10000);
+	ck_assert_int_eq(release(TOKEN_B), 1);
+
+	/* The counter is lost (as by a restart without persistence). */
+	freeReplyObject(cmd("DEL %s", FENCE));
+	f2 = must_acquire(TOKEN_A, 10000);
+	ck_assert_msg(f2 > f1, "fence %lld after DEL, before %lld", f2, f1);
+	ck_assert_int_eq(release(TOKEN_A), 1);
+
+	/* Everything is lost. */
+	freeReplyObject(cmd("FLUSHALL"));
+	f3 = must_acquire(TOKEN_B, 10000);
+	ck_assert_msg(f3 > f2, "fence %lld after FLUSHALL, before %lld", f3,
+	    f2);
+}
+END_TEST
+
+START_TEST(test_retried_acquire_returns_the_same_fence_and_renews)
+{
+	long long f, again, v;
+
+	f = must_acquire(TOKEN_A, 10000);
+	/* Time passes (a lost reply, a retry). */
+	freeReplyObject(cmd("PEXPIRE %s 500", KEY));
+	again = must_acquire(TOKEN_A, 10000);
+	ck_assert_int_eq(again, f);
+	/* The TTL is the one asked for again, not what was left. */
+	ck_assert_int_gt(cmd_int("PTTL %s", KEY), 9000);
+	ck_assert_int_eq(acquire(TOKEN_B, 10000, &v), 0);
+
+	/* A holder whose counter was lost gets a new, larger fence. */
+	freeReplyObject(cmd("DEL %s", FENCE));
+	usleep(1000);
+	again = must_acquire(TOKEN_A, 10000);
+	ck_assert_int_gt(again, f);
+	ck_assert_int_eq(must_acquire(TOKEN_A, 10000), again);
+}
+END_TEST
+
+START_TEST(test_expiry_frees_the_lock)
+{
+	uint64_t deadline;
+	long long fa, v;
+
+	fa = must_acquire(TOKEN_A, 100);
+	ck_assert_int_eq(acquire(TOKEN_B, 10000, &v), 0);
+	ck_assert_msg(v > 0 && v <= 100, "pttl %lld", v);
+	/* Without a release, B gets it once A's TTL runs out. */
+	deadline = testlib_now_ms() + 3000;
+	while (acquire(TOKEN_B, 10000, &v) == 0) {
+		ck_assert_msg(testlib_now_ms() < deadline, "A's lock never "
+		    "expired (pttl %lld)", v);
+		usleep(5000);
+	}
+	/* v is now B's fence. */
+	ck_assert_int_gt(v, fa);
+	/* A's late release and renewal do nothing to B's lock. */
+	ck_assert_int_eq(release(TOKEN_A), 0);
+	ck_assert_int_eq(renew(TOKEN_A, 10000), 0);
+	expect_holder(TOKEN_B);
+}
+END_TEST
+
+START_TEST(test_holder_without_ttl_is_reported_as_minus_one)
+{
+	long long v;
+
+	freeReplyObject(cmd("SET %s someone-else", KEY));
+	ck_assert_int_eq(acquire(TOKEN_A, 1000, &v), 0);
+	ck_assert_int_eq(v, -1);
+	expect_holder("someone-else");
+}
+END_TEST
+
+START_TEST(test_bad_arguments_are_refused_before_any_write)
+{
+	expect_err("REDJOB_BADARG", "token must be 8-128 bytes",
+	    "FCALL redjob_lock_acquire 1 %s short 1000", KEY);
+	expect_err("REDJOB_BADARG", "ttl_ms must be an integer from 1",
+	    "FCALL redjob_lock_acquire 1 %s %s 0", KEY, TOKEN_A);
+	expect_err("REDJOB_BADARG", "ttl_ms must be an integer",
+	    "FCALL redjob_lock_acquire 1 %s %s", KEY, TOKEN_A);
+	expect_err("REDJOB_BADARG", "takes TOKEN TTL_MS",
+	    "FCALL redjob_lock_acquire 1 %s %s 1000 extra", KEY, TOKEN_A);
+	expect_err("REDJOB_BADARG", "ttl_ms must be an integer",
+	    "FCALL redjob_lock_renew 1 %s %s 1.5", KEY, TOKEN_A);
+	expect_err("REDJOB_BADARG", "token must be",
+	    "FCALL redjob_lock_release 1 %s", KEY);
+	expect_err("REDJOB_BADKEY", "has no {hash tag}",
+	    "FCALL redjob_lock_acquire 1 rj:lock:email %s 1000", TOKEN_A);
+	expect_err("REDJOB_BADKEY", "has no {hash tag}",
+	    "FCALL redjob_lock_acquire 1 rj:lock:{} %s 1000", TOKEN_A);
+	expect_err("REDJOB_BADKEY", "takes exactly one key",
+	    "FCALL redjob_lock_acquire 2 %s %s %s 1000", KEY, FENCE, TOKEN_A);
+	ck_assert_int_eq(cmd_int("DBSIZE"), 0);
+
+	/* State that is not a lock: refused, and the lock is not taken. */
+	freeReplyObject(cmd("SET %s not-a-number", FENCE));
+	expect_err("REDJOB_BADKEY", "as the fence",
+	    "FCALL redjob_lock_acquire 1 %s %s 1000", KEY, TOKEN_A);
+	ck_assert_int_eq(cmd_int("EXISTS %s", KEY), 0);
+	freeReplyObject(cmd("DEL %s", FENCE));
+	freeReplyObject(cmd("HSET %s a b", KEY));
+	expect_err("REDJOB_BADKEY", "holds a hash, not the string of a lock",
+	    "FCALL redjob_lock_acquire 1 %s %s 1000", KEY, TOKEN_A);
+	expect_err("REDJOB_BADKEY", "holds a hash",
+	    "FCALL redjob_lock_release 1 %s %s", KEY, TOKEN_A);
+	ck_assert_int_eq(cmd_int("EXISTS %s", FENCE), 0);
+	ck_assert_int_eq(cmd_int("HLEN %s", KEY), 1);
+}
+END_TEST
+
+/* ---------------------------------------------------------------------
+ * Processes contending for one lock.
+ */
+
+static uint64_t
+mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000 + (uint64_t)ts.tv_nsec;
+}
+
+/* A contender: CT_GRANTS grants, each reported on fd. Never returns. */
+static void
+contender(int proc, int fd)
+{
+	redisContext *c;
+	redisReply *r;
+	struct grant g;
+	char token[64];
+	long long v;
+	int n = 0, tries = 0;
+
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	c = redisConnectUnix(rf.sock);
+	if (c == NULL || c->err)
+		_exit(2);
+	srand((unsigned)getpid());
+	while (n < CT_GRANTS) {
+		if (++tries > 1000000)
+			_exit(3);
+		/* A fresh token per acquisition, as redjob does. */
+		snprintf(token, sizeof token, "proc-%d-grant-%d", proc, n);
+		r = redisCommand(c, "FCALL redjob_lock_acquire 1 %s %s 10000",
+		    KEY, token);
+		if (r == NULL || r->type != REDIS_REPLY_ARRAY ||
+		    r->elements != 2)
+			_exit(4);
+		if (r->element[0]->integer == 0) {
+			freeReplyObject(r);
+			usleep(100 + (unsigned)(rand() % 900));
+			continue;
+		}
+		g.start_ns = mono_ns();
+		g.fence = strtoll(r->element[1]->str, NULL, 10);
+		g.proc = proc;
+		freeReplyObject(r);
+		usleep(1000 + (unsigned)(rand() % 2000));	/* the work */
+		g.end_ns = mono_ns();
+		if (write(fd, &g, sizeof g) != (ssize_t)sizeof g)
+			_exit(5);
+		r = redisCommand(c, "FCALL redjob_lock_release 1 %s %s", KEY,
+		    token);
+		v = r != NULL && r->type == REDIS_REPLY_INTEGER ?
+		    r->integer : -1;
+		if (r != NULL)
+			freeReplyObject(r);
+		if (v != 1)
+			_exit(6);	/* we lost a lock we held */
+		n++;
+	}
+	redisFree(c);
+	_exit(0);
+}
+
+static int
+grant_cmp(const void *a, const void *b)
+{
+	const struct grant *x = a, *y = b;
+
+	return x->start_ns < y->start_ns ? -1 : x->start_ns > y->start_ns;
+}
+
+START_TEST(test_contending_processes_never_overlap_and_fences_grow)
+{
+	static struct grant g[CT_PROCS * CT_GRANTS + 1];
+	pid_t pid[CT_PROCS];
+	int fd[2], i, status, procs_seen = 0;
+	size_t n = 0, off = 0;
+	ssize_t got;
+
+	ck_assert_int_eq(pipe(fd), 0);
+	for (i = 0; i < CT_PROCS; i++) {
+		pid[i] = fork();
+		ck_assert_int_ge(pid[i], 0);
+		if (pid[i] == 0) {
+			close(fd[0]);
+			contender(i, fd[1]);
+		}
+	}
+	close(fd[1]);
+	/* Read until every contender has closed its end. */
+	while ((got = read(fd[0], (char *)g + off, sizeof g - off)) > 0)
+		off += (size_t)got;
+	ck_assert_msg(got == 0, "read: %s", strerror(errno));
+	close(fd[0]);
+	for (i = 0; i < CT_PROCS; i++) {
+		ck_assert_int_eq(waitpid(pid[i], &status, 0), pid[i]);
+		ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+		    "contender %d ended with status %d", i, status);
+	}
+	n = off / sizeof g[0];
+	ck_assert_uint_eq(off % sizeof g[0], 0);
+	ck_assert_uint_eq(n, CT_PROCS * CT_GRANTS);
+
+	qsort(g, n, sizeof g[0], grant_cmp);
+	for (i = 0; i + 1 < (int)n; i++) {
+		ck_assert_msg(g[i].end_ns <= g[i + 1].start_ns, "grants %d "
+		    "(process %d, fence %lld) and %d (process %d, fence %lld) "
+		    "overlap by %" PRIu64 " ns", i, g[i].proc, g[i].fence,
+		    i + 1, g[i + 1].proc, g[i + 1].fence,
+		    g[i].end_ns - g[i + 1].start_ns);
+		ck_assert_msg(g[i].fence < g[i + 1].fence, "fence %lld came "
+		    "after %lld", g[i + 1].fence, g[i].fence);
+		procs_seen |= 1 << g[i].proc;
+	}
+	/* Every process got its turn, interleaved with the others. */
+	procs_seen |= 1 << g[n - 1].proc;
+	ck_assert_int_eq(procs_seen, (1 << CT_PROCS) - 1);
+	ck_assert_int_eq(cmd_int("EXISTS %s", KEY), 0);
+}
+END_TEST
+
+Suite *
+suite(void)
+{
+	Suite *s = suite_create("lock");
+	TCase *tc = tcase_create("functions");
+
+	tcase_set_timeout(tc, 30);
+	tcase_add_unchecked_fixture(tc, redis_start, redis_stop);
+	tcase_add_checked_fixture(tc, lock_setup, redis_conn_teardown);
+	tcase_add_test(tc, test_only_the_token_holder_renews_and_releases);
+	tcase_add_test(tc, test_fences_grow_with_every_grant);
+	tcase_add_test(tc, test_fence_grows_after_the_counter_is_lost);
+	tcase_add_test(tc,
+	    test_retried_acquire_returns_the_same_fence_and_renews);
+	tcase_add_test(tc, test_expiry_frees_the_lock);
+	tcase_add_test(tc, test_holder_without_ttl_is_reported_as_minus_one);
+	tcase_add_test(tc, test_bad_arguments_are_refused_before_any_write);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("contention");
+	tcase_set_timeout(tc, 120);
+	tcase_add_unchecked_fixture(tc, redis_start, redis_stop);
+	tcase_add_checked_fixture(tc, lock_setup, redis_conn_teardown);
+	tcase_add_test(tc,
+	    test_contending_processes_never_overlap_and_fences_grow);
+	suite_add_tcase(s, tc);
+	return s;
+}
