@@ -40,7 +40,11 @@ EOF
 
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 rj() { "$REDJOB" -c "$D/demo.yml" "$@"; }
-stat() { rj stats --json | sed -n "s/.*\"$1\": {[^}]*\"$2\": \([0-9]*\).*/\1/p"; }
+# stat QUEUE COLUMN: one figure of the "redjob stats" table.
+stat() {
+	rj stats | awk -v q="$1" -v c="$2" \
+	    'NR == 1 { for (i = 1; i <= NF; i++) h[$i] = i } $1 == q { print $h[c] }'
+}
 
 say "validating the configuration: redjobd -t -c demo.yml"
 "$REDJOBD" -t -c "$D/demo.yml"
@@ -64,8 +68,8 @@ echo "broken:    $BROKEN"
 
 i=0
 while :; do
-	done_default=$(stat default processed); dead=$(stat default dead)
-	done_mail=$(stat mail processed)
+	done_default=$(stat default PROCESSED); dead=$(stat default DEAD)
+	done_mail=$(stat mail PROCESSED)
 	[ "${done_default:-0}" -ge 3 ] && [ "${dead:-0}" -ge 1 ] &&
 	    [ "${done_mail:-0}" -ge 1 ] && break
 	i=$((i + 1)); [ $i -lt 1500 ] || { echo "jobs did not finish" >&2; exit 1; }

@@ -34,7 +34,7 @@
 pid_t
 embedded_start(const struct config *cfg, char **cause)
 {
-	const char *argv[32];
+	const char *argv[40];
 	pid_t pid;
 	int n = 0;
 
@@ -60,6 +60,8 @@ embedded_start(const struct config *cfg, char **cause)
 	argv[n++] = "noeviction";
 	argv[n++] = "--daemonize";
 	argv[n++] = "no";
+	argv[n++] = "--loglevel";
+	argv[n++] = "warning";
 	argv[n++] = "--logfile";
 	argv[n++] = "";
 	argv[n] = NULL;

@@ -578,11 +578,16 @@ worker_fail(struct worker *w, struct wjob *j, int dead, const char *fmt, ...)
 {
 	va_list ap;
 	char *msg;
+	size_t n;
 
 	va_start(ap, fmt);
 	if (vasprintf(&msg, fmt, ap) < 0)
 		fatalx("out of memory");
 	va_end(ap);
+	/* The stderr tail usually ends with a newline; the message does not. */
+	n = strlen(msg);
+	while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
+		msg[--n] = '\0';
 	w->failed++;
 	worker_slot_release(w, j);
 	j->state = WJOB_FAIL;

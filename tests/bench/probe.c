@@ -2,7 +2,7 @@
 /*
  * probe: the exec handler of redjob-bench's latency scenario. It reads
  * the realtime clock first thing, then appends "JOBID REALTIME_NS" to
- * the file named by $REDJOB_BENCH_PROBE_OUT and exits 0. The bench took
+ * the file named by $BENCH_PROBE_OUT and exits 0. The bench took
  * the realtime clock when it enqueued the job; on the same host the two
  * clocks agree, so the difference is the time from the job's due time to
  * the start of its handler (fork, exec and the dynamic loader included,
@@ -33,10 +33,10 @@ main(void)
 
 	clock_gettime(CLOCK_REALTIME, &ts);
 	id = getenv("REDJOB_JOB_ID");
-	out = getenv("REDJOB_BENCH_PROBE_OUT");
+	out = getenv("BENCH_PROBE_OUT");
 	if (id == NULL || out == NULL) {
 		fprintf(stderr, "probe: REDJOB_JOB_ID and "
-		    "REDJOB_BENCH_PROBE_OUT must be set\n");
+		    "BENCH_PROBE_OUT must be set\n");
 		return EX_USAGE;
 	}
 	n = snprintf(line, sizeof line, "%s %lld\n", id,

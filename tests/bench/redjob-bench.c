@@ -335,6 +335,57 @@ bench_sleep_ms(long ms)
 		;
 }
 
+/*
+ * Wait us microseconds. While a daemon runs, read its notify socket
+ * meanwhile, as systemd does: the supervisor's sd_notify() blocks once a
+ * few datagrams wait unread (net.unix.max_dgram_qlen, 10 by default),
+ * and a blocked supervisor stops reading its workers' channels.
+ */
+static void
+bench_wait_us(struct bench *b, long us)
+{
+	struct timespec end, now, left;
+	struct pollfd pfd;
+	char buf[4096];
+
+	if (b->d == NULL) {
+		left.tv_sec = us / 1000000;
+		left.tv_nsec = (us % 1000000) * 1000;
+		while (nanosleep(&left, &left) == -1 && errno == EINTR)
+			;
+		return;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &end);
+	end.tv_sec += us / 1000000;
+	end.tv_nsec += (us % 1000000) * 1000;
+	if (end.tv_nsec >= 1000000000) {
+		end.tv_sec++;
+		end.tv_nsec -= 1000000000;
+	}
+	pfd.fd = b->d->notify_fd;
+	pfd.events = POLLIN;
+	for (;;) {
+		while (recv(pfd.fd, buf, sizeof buf, MSG_DONTWAIT) > 0)
+			;
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		left.tv_sec = end.tv_sec - now.tv_sec;
+		left.tv_nsec = end.tv_nsec - now.tv_nsec;
+		if (left.tv_nsec < 0) {
+			left.tv_sec--;
+			left.tv_nsec += 1000000000;
+		}
+		if (left.tv_sec < 0)
+			return;
+		(void)ppoll(&pfd, 1, &left, NULL);
+	}
+}
+
+static void
+bench_wait_ms(struct bench *b, long ms)
+{
+	bench_wait_us(b, ms * 1000);
+}
+
 /* Run a command on the INFO connection; exits on failure. Caller frees. */
 static redisReply *printflike(2, 3)
 bench_command(struct bench *b, const char *fmt, ...)
@@ -1007,7 +1058,7 @@ bench_daemon_stop(struct bench *b, struct bench_daemon *d)
 				waitpid(d->pid, &st, 0);
 				break;
 			}
-			bench_sleep_ms(10);
+			bench_wait_ms(b, 10);
 		}
 	}
 	if (status != 0)
@@ -1617,7 +1668,7 @@ bench_drain(struct bench *b, const char *scenario, const char *variant,
 	bench_queue_call(b, "redjob_resume", BENCH_QUEUE);
 	progress = bench_now_ms();
 	for (;;) {
-		usleep(BENCH_POLL_US);
+		bench_wait_us(b, BENCH_POLL_US);
 		bench_qstats(b, BENCH_QUEUE, &s);
 		if (s.processed - s0.processed >= n)
 			break;
@@ -2039,7 +2090,7 @@ bench_latency(struct bench *b, const char *variant)
 	probe = bench_yq(b->probe);
 	bench_cat(&y, "jobs:\n  probe:\n    queue: %s\n    exec: [%s]\n"
 	    "    retry: { max_attempts: 1 }\n    env:\n"
-	    "      REDJOB_BENCH_PROBE_OUT: %s\n", BENCH_QUEUE, probe, out);
+	    "      BENCH_PROBE_OUT: %s\n", BENCH_QUEUE, probe, out);
 	free(probe);
 	bench_yaml_noop(b, &y, "load", BENCH_LOAD_QUEUE, 0);
 	d = bench_daemon_start(b, "latency", y, &cause);
@@ -2047,10 +2098,10 @@ bench_latency(struct bench *b, const char *variant)
 	if (d == NULL)
 		bench_fatal("%s", cause);
 	/* Let every worker claim nothing and go to sleep. */
-	bench_sleep_ms(BENCH_SETTLE_MS / 2);
+	bench_wait_ms(b, BENCH_SETTLE_MS / 2);
 	if (load) {
 		bench_feeder_start(b, b->o.load_rate);
-		bench_sleep_ms(1000);
+		bench_wait_ms(b, 1000);
 	}
 	bench_qstats(b, BENCH_LOAD_QUEUE, &l0);
 	clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -2064,7 +2115,7 @@ bench_latency(struct bench *b, const char *variant)
 	s = xcalloc((size_t)n, sizeof *s);
 	srandom((unsigned)getpid());
 	for (i = 0; i < n; i++) {
-		bench_sleep_ms(b->o.gap_min_ms + (b->o.gap_max_ms >
+		bench_wait_ms(b, b->o.gap_min_ms + (b->o.gap_max_ms >
 		    b->o.gap_min_ms ? random() % (b->o.gap_max_ms -
 		    b->o.gap_min_ms + 1) : 0));
 		t = bench_realtime_ns();
@@ -2082,7 +2133,7 @@ bench_latency(struct bench *b, const char *variant)
 			s[i].start_ns = 0;
 		if ((got = bench_probe_read(out, s, (size_t)n)) == (size_t)n)
 			break;
-		bench_sleep_ms(20);
+		bench_wait_ms(b, 20);
 	}
 	load_secs = bench_elapsed(&t0);
 	bench_qstats(b, BENCH_LOAD_QUEUE, &l1);
@@ -2187,7 +2238,7 @@ bench_idle(struct bench *b, const char *variant)
 	free(y);
 	if (d == NULL)
 		bench_fatal("%s", cause);
-	bench_sleep_ms(BENCH_SETTLE_MS);
+	bench_wait_ms(b, BENCH_SETTLE_MS);
 
 	n = bench_workers(d, pids, (int)nitems(pids));
 	for (i = 0; i < n; i++)
@@ -2197,7 +2248,7 @@ bench_idle(struct bench *b, const char *variant)
 	bench_snap_take(b, &s0);
 	info0 = b->info_calls;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	bench_sleep_ms(b->o.idle_secs * 1000);
+	bench_wait_ms(b, b->o.idle_secs * 1000);
 	bench_snap_take(b, &s1);
 	secs = bench_elapsed(&t0);
 	bench_proc_stat(d->pid, &sup1, NULL, NULL, NULL, 0);
@@ -2319,7 +2370,7 @@ bench_memory(struct bench *b, const char *variant)
 		bench_daemon_stop(b, d);
 		bench_fatal("memory/%s: %s", variant, cause);
 	}
-	bench_sleep_ms(BENCH_SETTLE_MS);
+	bench_wait_ms(b, BENCH_SETTLE_MS);
 
 	fprintf(b->out, "memory/%s: %ld workers, idle%s\n", variant, workers,
 	    after ? " after running the jobs" : "");
