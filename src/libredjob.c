@@ -32,6 +32,7 @@
 
 #define CLIENT_TIMEOUT_MS 5000
 #define CLIENT_MAX_QUEUES 64
+#define CLIENT_CHUNK 256		/* jobs per redjob_enqueue_bulk */
 
 struct redjob_client {
 	redisContext	*ctx;
@@ -710,21 +711,29 @@ client_queues_free(char **queues, size_t n)
 	free(queues);
 }
 
-/* Build the FCALL argument list of one enqueue. Returns the count. */
+/*
+ * Append one job's arguments to av/lens from position n: TYPE PAYLOAD, then
+ * (for redjob_enqueue_bulk) the number of option pairs, then the pairs.
+ * num holds the job's formatted numbers. Returns the new position.
+ */
 static int
-client_enqueue_args(struct redjob_client *c, const struct redjob_job *j,
-    const char *base, const char **av, size_t *lens, char num[4][24])
+client_job_args(struct redjob_client *c, const struct redjob_job *j,
+    const char **av, size_t *lens, int n, char num[5][24], int bulk)
 {
-	int n = 0;
+	int nopts = 0;
 
 #define ARG(s, l) do { av[n] = (s); lens[n] = (l); n++; } while (0)
 #define ARGS(s) ARG((s), strlen(s))
-	ARGS("FCALL");
-	ARGS("redjob_enqueue");
-	ARGS("1");
-	ARGS(base);
 	ARGS(j->type);
 	ARG(j->payload != NULL ? j->payload : "", j->payload_len);
+	nopts += (c->max_payload != REDJOB_MAX_PAYLOAD_DEFAULT) +
+	    (j->at_ms > 0 || j->delay_ms > 0) + (j->key != NULL) +
+	    (j->max_attempts > 0) + (j->unique != NULL) +
+	    (j->unique != NULL && j->unique_ttl_ms > 0);
+	if (bulk) {
+		snprintf(num[4], sizeof num[4], "%d", nopts);
+		ARGS(num[4]);
+	}
 	if (j->at_ms > 0) {
 		snprintf(num[0], sizeof num[0], "%lld", (long long)j->at_ms);
 		ARGS("at");
@@ -753,9 +762,12 @@ client_enqueue_args(struct redjob_client *c, const struct redjob_job *j,
 			ARGS(num[2]);
 		}
 	}
-	snprintf(num[3], sizeof num[3], "%zu", c->max_payload);
-	ARGS("max_payload");
-	ARGS(num[3]);
+	/* The library's own limit is the default: say only a different one. */
+	if (c->max_payload != REDJOB_MAX_PAYLOAD_DEFAULT) {
+		snprintf(num[3], sizeof num[3], "%zu", c->max_payload);
+		ARGS("max_payload");
+		ARGS(num[3]);
+	}
 #undef ARG
 #undef ARGS
 	return n;
@@ -821,11 +833,11 @@ static long
 client_enqueue_many(struct redjob_client *c, const struct redjob_job *jobs,
     size_t n, struct redjob_result *results)
 {
-	const char *av[20], *queue;
-	size_t lens[20], i, sent = 0, ok = 0;
-	char base[256], num[4][24];
+	const char **av, *queue;
+	size_t *lens, *pend = NULL, i, k, m, np, chunk, chunk_max, ok = 0;
+	char base[256], count[24], (*nums)[5][24] = NULL;
 	redisReply *r;
-	int argc, pass, nolib;
+	int argc, pass, nolib, split, rc, nsent;
 	void *vr;
 
 	client_clear(c);
@@ -853,54 +865,132 @@ client_enqueue_many(struct redjob_client *c, const struct redjob_job *jobs,
 			results[i].err = REDJOB_ERR_IO;
 	}
 	/*
-	 * Pass 0 sends everything; if the library vanished (a restart, a
-	 * FUNCTION FLUSH) every call fails with "Function not found" before
-	 * running, so pass 1 loads it and resends exactly those jobs.
+	 * Jobs go in chunks: runs of up to CLIENT_CHUNK jobs of one queue, one
+	 * redjob_enqueue_bulk call each, all pipelined. A second pass follows
+	 * when the library had vanished (a restart, FUNCTION FLUSH: every
+	 * call failed before running, so load it and resend those jobs), or
+	 * when a chunk was refused (the function checks every job before it
+	 * writes any, so nothing of it was written): its jobs are then sent
+	 * one by one, so that each gets its own answer.
 	 */
-	for (pass = 0; pass < 2; pass++) {
-		sent = 0;
+	if ((pend = calloc(n, sizeof *pend)) == NULL ||
+	    (nums = calloc(n, sizeof *nums)) == NULL) {
+		client_error(c, REDJOB_ERR_NOMEM, "out of memory");
+		goto io_loaded;
+	}
+	chunk_max = CLIENT_CHUNK;
+	for (pass = 0; pass < 3; pass++) {
+		np = 0;
 		for (i = 0; i < n; i++) {
-			if (results[i].err != REDJOB_ERR_IO ||
-			    results[i].message[0] != '\0')
-				continue;
-			queue = jobs[i].queue != NULL ? jobs[i].queue :
-			    REDJOB_QUEUE_DEFAULT;
-			snprintf(base, sizeof base, "%s:{%s}", c->ns, queue);
-			argc = client_enqueue_args(c, &jobs[i], base, av, lens,
-			    num);
-			/* client_connect() has said why. */
-			if (sent == 0 && client_ensure(c) != 0)
-				goto io_loaded;
-			if (redisAppendCommandArgv(c->ctx, argc, av, lens) !=
-			    REDIS_OK)
-				goto io;
-			sent++;
+			if (results[i].err == REDJOB_ERR_IO &&
+			    results[i].message[0] == '\0')
+				pend[np++] = i;
 		}
-		nolib = 0;
-		for (i = 0; i < n && sent > 0; i++) {
-			if (results[i].err != REDJOB_ERR_IO ||
-			    results[i].message[0] != '\0')
-				continue;
+		if (np == 0)
+			break;
+		if (client_ensure(c) != 0)	/* it has said why */
+			goto io_loaded;
+		nsent = 0;
+		for (k = 0; k < np; k += chunk) {
+			queue = jobs[pend[k]].queue != NULL ?
+			    jobs[pend[k]].queue : REDJOB_QUEUE_DEFAULT;
+			for (chunk = 1; chunk < chunk_max && k + chunk < np;
+			    chunk++) {
+				const char *q2 = jobs[pend[k + chunk]].queue;
+
+				if (strcmp(q2 != NULL ? q2 : REDJOB_QUEUE_DEFAULT,
+				    queue) != 0)
+					break;
+			}
+			snprintf(base, sizeof base, "%s:{%s}", c->ns, queue);
+			av = calloc(5 + 19 * chunk, sizeof *av);
+			lens = calloc(5 + 19 * chunk, sizeof *lens);
+			if (av == NULL || lens == NULL) {
+				free(av);
+				free(lens);
+				client_error(c, REDJOB_ERR_NOMEM, "out of memory");
+				goto io_sent;
+			}
+			av[0] = "FCALL";
+			av[1] = chunk > 1 ? "redjob_enqueue_bulk" :
+			    "redjob_enqueue";
+			av[2] = "1";
+			av[3] = base;
+			argc = 4;
+			if (chunk > 1) {
+				snprintf(count, sizeof count, "%zu", chunk);
+				av[argc++] = count;
+			}
+			for (m = 0; (int)m < argc; m++)
+				lens[m] = strlen(av[m]);
+			for (m = 0; m < chunk; m++)
+				argc = client_job_args(c, &jobs[pend[k + m]],
+				    av, lens, argc, nums[pend[k + m]], chunk > 1);
+			rc = redisAppendCommandArgv(c->ctx, argc, av, lens);
+			free(av);
+			free(lens);
+			if (rc != REDIS_OK)
+				goto io_sent;
+			nsent++;
+		}
+		nolib = split = 0;
+		for (k = 0; k < np; k += chunk) {
+			queue = jobs[pend[k]].queue != NULL ?
+			    jobs[pend[k]].queue : REDJOB_QUEUE_DEFAULT;
+			for (chunk = 1; chunk < chunk_max && k + chunk < np;
+			    chunk++) {
+				const char *q2 = jobs[pend[k + chunk]].queue;
+
+				if (strcmp(q2 != NULL ? q2 : REDJOB_QUEUE_DEFAULT,
+				    queue) != 0)
+					break;
+			}
 			if (redisGetReply(c->ctx, &vr) != REDIS_OK)
-				goto io;
+				goto io_sent;
 			r = vr;
-			sent--;
+			nsent--;
 			if (r->type == REDIS_REPLY_ERROR &&
 			    client_error_class(r->str) == -1 && pass == 0) {
-				nolib = 1;
-				freeReplyObject(r);
-				continue;	/* stays "not sent" */
+				nolib = 1;	/* all stay unsent */
+			} else if (r->type == REDIS_REPLY_ERROR && chunk > 1) {
+				split = 1;	/* resent one by one */
+			} else if (r->type == REDIS_REPLY_ARRAY &&
+			    r->elements == 2 * chunk) {
+				for (m = 0; m < chunk; m++) {
+					redisReply pair, *el[2];
+
+					memset(&pair, 0, sizeof pair);
+					pair.type = REDIS_REPLY_ARRAY;
+					pair.elements = 2;
+					el[0] = r->element[2 * m];
+					el[1] = r->element[2 * m + 1];
+					pair.element = el;
+					client_enqueue_result(c, &pair,
+					    &results[pend[k + m]]);
+					ok += results[pend[k + m]].err ==
+					    REDJOB_OK;
+				}
+			} else {
+				for (m = 0; m < chunk; m++) {
+					client_enqueue_result(c, r,
+					    &results[pend[k + m]]);
+					ok += results[pend[k + m]].err ==
+					    REDJOB_OK;
+				}
 			}
-			client_enqueue_result(c, r, &results[i]);
-			if (results[i].err == REDJOB_OK)
-				ok++;
 			freeReplyObject(r);
 		}
-		if (!nolib)
-			break;
-		if (client_load(c) != 0)
+		if (split)
+			chunk_max = 1;
+		if (nolib && client_load(c) != 0)
 			goto io_loaded;
+		if (!nolib && !split)
+			break;
 	}
+	free(pend);
+	free(nums);
+	pend = NULL;
+	nums = NULL;
 	if (ok < n && c->err == REDJOB_OK) {
 		for (i = 0; i < n; i++) {
 			if (results[i].err != REDJOB_OK) {
@@ -911,9 +1001,11 @@ client_enqueue_many(struct redjob_client *c, const struct redjob_job *jobs,
 		}
 	}
 	return (long)ok;
-io:
+io_sent:
 	client_io_error(c);
 io_loaded:
+	free(pend);
+	free(nums);
 	for (i = 0; i < n; i++) {
 		if (results[i].err == REDJOB_ERR_IO &&
 		    results[i].message[0] == '\0')

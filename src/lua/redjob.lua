@@ -149,94 +149,160 @@ end
 -- Move a job to the dead set with a reason. The job is not in due or run.
 local function bury(base, n, now, reason, unique)
   redis.call('ZADD', base .. ':dead', now, n)
-  redis.call('HSET', base .. ':j:' .. n, 'state', 'dead', 'died', now,
-    'last_error', reason)
+  redis.call('HSET', base .. ':j:' .. n, 'died', now, 'last_error', reason)
   redis.call('HDEL', base .. ':j:' .. n, 'token')
   release_unique(base, n, unique)
   trim_dead(base, now)
 end
 
----------------------------------------------------------------------------
--- redjob_enqueue NAMESPACE:{QUEUE} TYPE PAYLOAD [OPTION VALUE]...
--- Options: delay MS | at EPOCH_MS, key K, max_attempts N, unique U,
--- unique_ttl MS, max_payload BYTES.
--- Returns {id, 1} for a new job, {id, 0} when a unique key named one.
-local function enqueue(keys, args)
-  local now = now_ms()
-  local base, q = open(keys)
-  local jtype, payload = args[1], args[2]
-  if not jtype or not string.match(jtype, '^[%w_.:%-]+$') or #jtype > 128 then
+-- Parse one job: TYPE PAYLOAD at args[i], and NOPTS OPTION VALUE pairs
+-- from args[o]. Returns the job as a table, with no write made. Options:
+-- delay MS | at EPOCH_MS, key K, max_attempts N, unique U, unique_ttl MS,
+-- max_payload BYTES.
+local function parse_job(args, i, o, nopts, now)
+  local j = {type = args[i], payload = args[i + 1], due = now}
+  if not j.type or not string.match(j.type, '^[%w_.:%-]+$') or
+      #j.type > 128 then
     fail('BADARG', 'job type must be 1-128 of A-Z a-z 0-9 _ . : -')
   end
-  if not payload then
+  if not j.payload then
     fail('BADARG', 'missing payload (use "" for none)')
   end
-  local due, key, max_attempts, unique, unique_ttl = now, nil, nil, nil, nil
   local max_payload = MAX_PAYLOAD
-  if #args % 2 ~= 0 then
-    fail('BADARG', 'options come in OPTION VALUE pairs')
-  end
-  for i = 3, #args, 2 do
-    local o, v = args[i], args[i + 1]
-    if o == 'delay' then
-      due = now + int_arg(v, 'delay', 0, 2 ^ 48)
+  for k = o, o + 2 * nopts - 1, 2 do
+    local o, v = args[k], args[k + 1]
+    if v == nil then
+      fail('BADARG', 'options come in OPTION VALUE pairs')
+    elseif o == 'delay' then
+      j.due = now + int_arg(v, 'delay', 0, 2 ^ 48)
     elseif o == 'at' then
-      due = int_arg(v, 'at', 0, 2 ^ 50)
+      j.due = int_arg(v, 'at', 0, 2 ^ 50)
     elseif o == 'key' then
       if #v > 512 then fail('BADARG', 'key is longer than 512 bytes') end
-      key = v
+      j.key = v
     elseif o == 'max_attempts' then
-      max_attempts = int_arg(v, 'max_attempts', 1, 1000000)
+      j.max_attempts = int_arg(v, 'max_attempts', 1, 1000000)
     elseif o == 'unique' then
       if #v == 0 or #v > 512 then
         fail('BADARG', 'unique must be 1-512 bytes')
       end
-      unique = v
+      j.unique = v
     elseif o == 'unique_ttl' then
-      unique_ttl = int_arg(v, 'unique_ttl', 1, 2 ^ 48)
+      j.unique_ttl = int_arg(v, 'unique_ttl', 1, 2 ^ 48)
     elseif o == 'max_payload' then
       max_payload = int_arg(v, 'max_payload', 0, 512 * 1024 * 1024)
     else
-      fail('BADARG', 'unknown option "' .. o .. '"')
+      fail('BADARG', 'unknown option "' .. tostring(o) .. '"')
     end
   end
-  if #payload > max_payload then
-    fail('TOOBIG', 'payload of ' .. fmt(#payload) ..
+  if #j.payload > max_payload then
+    fail('TOOBIG', 'payload of ' .. fmt(#j.payload) ..
       ' bytes is over the limit of ' .. fmt(max_payload) .. ' bytes')
   end
-  local ukey
-  if unique then
-    ukey = base .. ':u:' .. unique
-    local old = redis.call('GET', ukey)
-    if old then
-      return {q .. ':' .. old, 0}
-    end
-  end
+  return j
+end
 
-  redis.call('HSETNX', base .. ':meta', 'schema', SCHEMA)
-  local n = fmt(redis.call('INCR', base .. ':seq'))
-  local fields = {'type', jtype, 'payload', payload, 'created', now,
-    'due', due, 'attempts', 0, 'stalls', 0,
-    'state', due <= now and 'ready' or 'scheduled'}
-  if key then
-    fields[#fields + 1] = 'key'; fields[#fields + 1] = key
+-- Write parsed jobs: each gets the next number of the queue's counter, a
+-- hash, and its place in :due; one ZADD for all of them. A unique key
+-- already taken (also by an earlier job of this same call) returns the
+-- job it names. Returns the flat reply {id, created, ...}.
+local function write_jobs(base, q, meta, jobs, now)
+  if not meta[1] then
+    redis.call('HSET', base .. ':meta', 'schema', SCHEMA)
   end
-  if max_attempts then
-    fields[#fields + 1] = 'max_attempts'; fields[#fields + 1] = max_attempts
+  local nnew = 0
+  for _, j in ipairs(jobs) do
+    if j.unique then
+      j.ukey = base .. ':u:' .. j.unique
+      j.old = redis.call('GET', j.ukey)
+    end
+    if not j.old then nnew = nnew + 1 end
   end
-  if unique then
-    fields[#fields + 1] = 'unique'; fields[#fields + 1] = unique
-    if unique_ttl then
-      redis.call('SET', ukey, n, 'PX', unique_ttl)
+  local last = nnew > 0 and redis.call('INCRBY', base .. ':seq', nnew) or 0
+  local n = last - nnew
+  local reply, zadd, earliest = {}, {}, nil
+  for _, j in ipairs(jobs) do
+    if j.ukey and not j.old then
+      -- A job earlier in this call may have taken the key.
+      j.old = redis.call('GET', j.ukey)
+      if j.old then nnew = nnew - 1 end
+    end
+    if j.old then
+      reply[#reply + 1] = q .. ':' .. j.old
+      reply[#reply + 1] = 0
     else
-      redis.call('SET', ukey, n)
+      n = n + 1
+      local id = fmt(n)
+      local h = {'type', j.type, 'payload', j.payload, 'created', now,
+        'due', j.due}
+      if j.key then
+        h[#h + 1] = 'key'; h[#h + 1] = j.key
+      end
+      if j.max_attempts then
+        h[#h + 1] = 'max_attempts'; h[#h + 1] = j.max_attempts
+      end
+      if j.unique then
+        h[#h + 1] = 'unique'; h[#h + 1] = j.unique
+        if j.unique_ttl then
+          redis.call('SET', j.ukey, id, 'PX', j.unique_ttl)
+        else
+          redis.call('SET', j.ukey, id)
+        end
+      end
+      redis.call('HSET', base .. ':j:' .. id, unpack(h))
+      zadd[#zadd + 1] = j.due
+      zadd[#zadd + 1] = id
+      if not earliest or j.due < earliest then earliest = j.due end
+      reply[#reply + 1] = q .. ':' .. id
+      reply[#reply + 1] = 1
     end
   end
-  wake_if_earlier(base, due, now)
-  redis.call('HSET', base .. ':j:' .. n, unpack(fields))
-  redis.call('ZADD', base .. ':due', due, n)
-  redis.call('HINCRBY', base .. ':stats', 'enqueued', 1)
-  return {q .. ':' .. n, 1}
+  if earliest then
+    wake_if_earlier(base, earliest, now)
+    redis.call('ZADD', base .. ':due', unpack(zadd))
+  end
+  if nnew > 0 then
+    redis.call('HINCRBY', base .. ':stats', 'enqueued', nnew)
+  end
+  -- Numbers a unique key skipped are never used: the counter may run
+  -- ahead of the jobs, which only makes ids sparse.
+  return reply
+end
+
+---------------------------------------------------------------------------
+-- redjob_enqueue NAMESPACE:{QUEUE} TYPE PAYLOAD [OPTION VALUE]...
+-- Returns {id, 1} for a new job, {id, 0} when a unique key named one.
+local function enqueue(keys, args)
+  local now = now_ms()
+  local base, q, meta = open(keys)
+  if #args % 2 ~= 0 then
+    fail('BADARG', 'options come in OPTION VALUE pairs')
+  end
+  local j = parse_job(args, 1, 3, (#args - 2) / 2, now)
+  return write_jobs(base, q, meta, {j}, now)
+end
+
+---------------------------------------------------------------------------
+-- redjob_enqueue_bulk NAMESPACE:{QUEUE} COUNT
+--   [TYPE PAYLOAD NOPTS [OPTION VALUE]...]...
+-- COUNT jobs in one call (at most 1000), each as for redjob_enqueue with
+-- the number of its option pairs before them. All are checked before any
+-- is written: one bad job refuses the whole call, and nothing is written.
+-- Returns {id1, created1, id2, created2, ...}.
+local function enqueue_bulk(keys, args)
+  local now = now_ms()
+  local base, q, meta = open(keys)
+  local count = int_arg(args[1], 'count', 1, 1000)
+  local jobs, i = {}, 2
+  for k = 1, count do
+    local nopts = int_arg(args[i + 2], 'nopts of job ' .. k, 0, 16)
+    jobs[k] = parse_job(args, i, i + 3, nopts, now)
+    i = i + 3 + 2 * nopts
+  end
+  if i ~= #args + 1 then
+    fail('BADARG', 'expected exactly ' .. fmt(count) .. ' jobs')
+  end
+  return write_jobs(base, q, meta, jobs, now)
 end
 
 ---------------------------------------------------------------------------
@@ -271,7 +337,7 @@ local function claim(keys, args)
         redis.call('HGET', j, 'unique'))
     else
       redis.call('ZADD', due_key, now, n)
-      redis.call('HSET', j, 'state', 'ready', 'due', now)
+      redis.call('HSET', j, 'due', now)
       redis.call('HDEL', j, 'token')
     end
   end
@@ -292,8 +358,8 @@ local function claim(keys, args)
         'max_attempts', 'stalls')
       taken[#taken + 1] = n
       if f[1] then
-        redis.call('HSET', j, 'state', 'running', 'token', token,
-          'worker', worker, 'claimed', now)
+        redis.call('HSET', j, 'token', token, 'worker', worker,
+          'claimed', now)
         lease_args[#lease_args + 1] = now + lease
         lease_args[#lease_args + 1] = n
         reply[#reply + 1] = {q .. ':' .. n, f[1], f[2], f[3] or '',
@@ -442,8 +508,7 @@ local function failjob(keys, args)
   local due = now + delay
   wake_if_earlier(base, due, now)
   redis.call('ZADD', base .. ':due', due, n)
-  redis.call('HSET', j, 'state', due <= now and 'ready' or 'scheduled',
-    'due', due, 'last_error', msg)
+  redis.call('HSET', j, 'due', due, 'last_error', msg)
   redis.call('HDEL', j, 'token')
   redis.call('HINCRBY', stats, 'retried', 1)
   return {'retry', fmt(due), fmt(attempts)}
@@ -501,8 +566,7 @@ local function requeue(keys, args)
     for _, n in ipairs(moved) do
       local j = base .. ':j:' .. n
       redis.call('ZADD', base .. ':due', due, n)
-      redis.call('HSET', j, 'state', delay > 0 and 'scheduled' or 'ready',
-        'due', due)
+      redis.call('HSET', j, 'due', due)
       redis.call('HDEL', j, 'token')
     end
     redis.call('HINCRBY', base .. ':stats', counter, #moved)
@@ -542,7 +606,7 @@ local function retry(keys, args)
     redis.call('ZREM', base .. ':dead', n)
     redis.call('HSET', j, 'attempts', 0, 'stalls', 0)
   end
-  redis.call('HSET', j, 'state', 'ready', 'due', now)
+  redis.call('HSET', j, 'due', now)
   wake_if_earlier(base, now, now)
   redis.call('ZADD', base .. ':due', now, n)
   return state
@@ -625,10 +689,19 @@ local function show(keys, args)
   local state, score = locate(base, n, now)
   local out = {'id', q .. ':' .. n, 'queue', q, 'state', state or 'orphan',
     'score', score or '-1'}
+  local seen = {}
   for i = 1, #f, 2 do
     if f[i] ~= 'state' then
       out[#out + 1] = f[i]
       out[#out + 1] = f[i + 1]
+      seen[f[i]] = true
+    end
+  end
+  -- Counters start absent (cheaper enqueues); show them as 0.
+  for _, name in ipairs({'attempts', 'stalls'}) do
+    if not seen[name] then
+      out[#out + 1] = name
+      out[#out + 1] = '0'
     end
   end
   return out
@@ -677,6 +750,8 @@ local function version()
 end
 
 redis.register_function{function_name = 'redjob_enqueue', callback = entry(enqueue)}
+redis.register_function{function_name = 'redjob_enqueue_bulk',
+  callback = entry(enqueue_bulk)}
 redis.register_function{function_name = 'redjob_claim', callback = entry(claim)}
 -- Ack and extend only delete or rewrite what exists, so they may run over
 -- maxmemory: acking is how a full Redis frees memory, and renewing keeps a
