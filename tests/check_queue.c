@@ -494,6 +494,62 @@ START_TEST(test_oversized_payload_is_refused_with_reason)
 }
 END_TEST
 
+START_TEST(test_bulk_enqueue_is_all_or_nothing_and_keeps_unique_keys)
+{
+	redisReply *r;
+
+	r = must_command(rf.c, "FCALL redjob_enqueue_bulk 1 %s 3 "
+	    "a p1 0 b p2 1 unique u c p3 1 unique u", BASE);
+	ck_assert_uint_eq(r->elements, 6);
+	ck_assert_str_eq(r->element[0]->str, "default:1");
+	ck_assert_int_eq(r->element[1]->integer, 1);
+	ck_assert_str_eq(r->element[2]->str, "default:2");
+	ck_assert_int_eq(r->element[3]->integer, 1);
+	/* The third names the second: same unique key, same call. */
+	ck_assert_str_eq(r->element[4]->str, "default:2");
+	ck_assert_int_eq(r->element[5]->integer, 0);
+	freeReplyObject(r);
+	/* One bad job refuses the call, and nothing of it is written. */
+	r = redisCommand(rf.c, "FCALL redjob_enqueue_bulk 1 %s 2 ok p 0 "
+	    "bad/type p 0", BASE);
+	ck_assert_int_eq(r->type, REDIS_REPLY_ERROR);
+	ck_assert_msg(strncmp(r->str, "REDJOB_BADARG ", 14) == 0, "%s", r->str);
+	freeReplyObject(r);
+	r = must_command(rf.c, "ZCARD %s:due", BASE);
+	ck_assert_int_eq(r->integer, 2);
+	freeReplyObject(r);
+	r = must_command(rf.c, "HGET %s:stats enqueued", BASE);
+	ck_assert_str_eq(r->str, "2");
+	freeReplyObject(r);
+}
+END_TEST
+
+START_TEST(test_enqueue_many_reports_each_refused_job_and_keeps_the_others)
+{
+	struct redjob_job jobs[300];
+	struct redjob_result res[300];
+	redisReply *r;
+	size_t i;
+
+	memset(jobs, 0, sizeof jobs);
+	for (i = 0; i < 300; i++) {
+		jobs[i].type = "t";
+		jobs[i].queue = i < 150 ? "default" : "other";
+	}
+	/* The server refuses this one (the client does not check type
+	 * names): its chunk is resent one job at a time. */
+	jobs[7].type = "bad/type";
+	ck_assert_int_eq(redjob_enqueue_many(cl, jobs, 300, res), 299);
+	ck_assert_int_eq(res[7].err, REDJOB_ERR_INVALID);
+	ck_assert_int_eq(res[6].err, REDJOB_OK);
+	ck_assert_int_eq(res[8].err, REDJOB_OK);
+	ck_assert_str_eq(res[299].id, "other:150");
+	r = must_command(rf.c, "ZCARD %s:due", BASE);
+	ck_assert_int_eq(r->integer, 149);
+	freeReplyObject(r);
+}
+END_TEST
+
 START_TEST(test_missing_library_is_reloaded)
 {
 	char id[REDJOB_ID_MAX];
@@ -1841,6 +1897,8 @@ suite(void)
 	tcase_add_test(tc, test_binary_payload_survives);
 	tcase_add_test(tc, test_oversized_payload_is_refused_with_reason);
 	tcase_add_test(tc, test_missing_library_is_reloaded);
+	tcase_add_test(tc, test_bulk_enqueue_is_all_or_nothing_and_keeps_unique_keys);
+	tcase_add_test(tc, test_enqueue_many_reports_each_refused_job_and_keeps_the_others);
 	tcase_add_test(tc, test_payload_limit_is_configurable);
 	tcase_add_test(tc,
 	    test_missing_library_is_reloaded_within_a_pipelined_batch);

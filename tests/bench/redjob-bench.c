@@ -108,6 +108,7 @@ struct bench_opts {
 	int		 breakdown;	/* count FCALLs per function */
 	int		 keep;		/* keep the temporary directory */
 	const char	*perf;		/* perf record the hot section here */
+	const char	*during;	/* run this during the hot section */
 	const char	*json;		/* NULL, "-" (stdout) or a file */
 };
 
@@ -1081,7 +1082,7 @@ static void
 bench_kill_children(struct bench *b)
 {
 	if (b->perf > 0) {
-		kill(b->perf, SIGINT);
+		kill(-b->perf, SIGINT);
 		waitpid(b->perf, NULL, 0);
 		b->perf = -1;
 	}
@@ -1102,42 +1103,61 @@ bench_kill_children(struct bench *b)
  */
 
 /*
- * With --perf: profile our redis-server and the daemon's processes (and
- * the handlers they fork) with call graphs, from here to bench_end().
- * Each measurement gets its own file, FILE.1, FILE.2, ...
+ * With --perf or --during: profile (perf record -g) or watch (any
+ * command) our redis-server and the daemon's processes from here to
+ * bench_end(). perf also follows the handlers they fork. Each
+ * measurement gets its own perf file, FILE.1, FILE.2, ...
  */
 static void
 bench_perf_start(struct bench *b)
 {
 	static int seq;
 	pid_t pids[BENCH_MAX_PROCS];
-	char *list = NULL, *file;
+	char *list = NULL, *workers = NULL, *file = NULL, num[32];
 	int i, n;
 
-	if (b->o.perf == NULL || b->d == NULL)
+	if ((b->o.perf == NULL && b->o.during == NULL) || b->d == NULL)
 		return;
 	if (b->pid > 0)
 		bench_cat(&list, "%ld,", (long)b->pid);
 	bench_cat(&list, "%ld", (long)b->d->pid);
 	n = bench_workers(b->d, pids, (int)nitems(pids));
-	for (i = 0; i < n; i++)
+	for (i = 0; i < n; i++) {
 		bench_cat(&list, ",%ld", (long)pids[i]);
-	xasprintf(&file, "%s.%d", b->o.perf, ++seq);
-	fprintf(b->out, "perf record -g -p %s -o %s\n", list, file);
+		bench_cat(&workers, "%s%ld", i > 0 ? " " : "", (long)pids[i]);
+	}
+	if (b->o.perf != NULL) {
+		xasprintf(&file, "%s.%d", b->o.perf, ++seq);
+		fprintf(b->out, "perf record -g -p %s -o %s\n", list, file);
+	} else
+		fprintf(b->out, "running: %s\n", b->o.during);
 	fflush(NULL);
 	if ((b->perf = fork()) < 0)
 		bench_fatal("fork: %s", strerror(errno));
 	if (b->perf == 0) {
+		setpgid(0, 0);
 		prctl(PR_SET_PDEATHSIG, SIGINT);
-		execlp("perf", "perf", "record", "-q", "-F", "2999", "-g",
-		    "-o", file, "-p", list, (char *)NULL);
-		fprintf(stderr, "redjob-bench: cannot run perf: %s\n",
-		    strerror(errno));
+		if (file != NULL) {
+			execlp("perf", "perf", "record", "-q", "-F", "2999",
+			    "-g", "-o", file, "-p", list, (char *)NULL);
+			fprintf(stderr, "redjob-bench: cannot run perf: %s\n",
+			    strerror(errno));
+			_exit(127);
+		}
+		setenv("BENCH_PIDS", list, 1);
+		setenv("BENCH_WORKER_PIDS", workers != NULL ? workers : "", 1);
+		snprintf(num, sizeof num, "%ld", (long)b->pid);
+		setenv("BENCH_REDIS_PID", num, 1);
+		snprintf(num, sizeof num, "%ld", (long)b->d->pid);
+		setenv("BENCH_SUPERVISOR_PID", num, 1);
+		execl("/bin/sh", "sh", "-c", b->o.during, (char *)NULL);
 		_exit(127);
 	}
+	setpgid(b->perf, b->perf);
 	free(list);
+	free(workers);
 	free(file);
-	/* perf needs a moment to attach; the queue is still paused. */
+	/* Give it a moment to attach; the queue is still paused. */
 	bench_wait_ms(b, 500);
 }
 
@@ -1146,7 +1166,7 @@ bench_perf_stop(struct bench *b)
 {
 	if (b->perf <= 0)
 		return;
-	kill(b->perf, SIGINT);
+	kill(-b->perf, SIGINT);
 	while (waitpid(b->perf, NULL, 0) == -1 && errno == EINTR)
 		;
 	b->perf = -1;
@@ -2592,6 +2612,12 @@ bench_usage(int status)
 	    "during the measured\n"
 	    "                      section of daemon runs (FILE.N for the "
 	    "Nth)\n"
+	    "  --during CMD        run sh -c CMD during that section, with "
+	    "$BENCH_PIDS,\n"
+	    "                      $BENCH_REDIS_PID, $BENCH_SUPERVISOR_PID, "
+	    "$BENCH_WORKER_PIDS;\n"
+	    "                      SIGINT to its process group at the end "
+	    "(e.g. strace -c)\n"
 	    "  --redjobd PATH      the daemon (default: ../../src/redjobd "
 	    "from this program)\n"
 	    "  --plugin PATH       the example plugin (default: "
@@ -2690,6 +2716,7 @@ main(int argc, char **argv)
 		{ "breakdown", no_argument, NULL, 'k' },
 		{ "keep", no_argument, NULL, 'K' },
 		{ "perf", required_argument, NULL, 'F' },
+		{ "during", required_argument, NULL, 'T' },
 		{ "redjobd", required_argument, NULL, 'x' },
 		{ "plugin", required_argument, NULL, 'p' },
 		{ "probe", required_argument, NULL, 'q' },
@@ -2806,6 +2833,9 @@ main(int argc, char **argv)
 			break;
 		case 'F':
 			b.o.perf = optarg;
+			break;
+		case 'T':
+			b.o.during = optarg;
 			break;
 		case 'x':
 			b.o.redjobd = optarg;
