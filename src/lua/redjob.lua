@@ -325,33 +325,38 @@ local function claim(keys, args)
   end
   local due_key, run_key = base .. ':due', base .. ':run'
 
-  -- Recover expired leases.
-  local expired = redis.call('ZRANGE', run_key, '-inf', now, 'BYSCORE',
-    'LIMIT', 0, REAP_MAX)
-  for _, n in ipairs(expired) do
-    local j = base .. ':j:' .. n
-    local s = redis.call('HINCRBY', j, 'stalls', 1)
-    if s > max_stalls then
-      bury(base, n, now, 'stalled: the lease expired ' .. fmt(s) ..
-        ' times (a worker died or hung while running it)',
-        redis.call('HGET', j, 'unique'))
-    else
-      redis.call('ZADD', due_key, now, n)
-      redis.call('HSET', j, 'due', now)
-      redis.call('HDEL', j, 'token')
+  -- Recover expired leases, if the earliest one has expired.
+  local first_run = redis.call('ZRANGE', run_key, 0, 0, 'WITHSCORES')
+  if first_run[2] and tonumber(first_run[2]) <= now then
+    local expired = redis.call('ZRANGE', run_key, '-inf', now, 'BYSCORE',
+      'LIMIT', 0, REAP_MAX)
+    for _, n in ipairs(expired) do
+      local j = base .. ':j:' .. n
+      local s = redis.call('HINCRBY', j, 'stalls', 1)
+      if s > max_stalls then
+        bury(base, n, now, 'stalled: the lease expired ' .. fmt(s) ..
+          ' times (a worker died or hung while running it)',
+          redis.call('HGET', j, 'unique'))
+      else
+        redis.call('ZADD', due_key, now, n)
+        redis.call('HSET', j, 'due', now)
+        redis.call('HDEL', j, 'token')
+      end
     end
-  end
-  if #expired > 0 then
     redis.call('ZREM', run_key, unpack(expired))
     redis.call('HINCRBY', base .. ':stats', 'stalled', #expired)
+    first_run = redis.call('ZRANGE', run_key, 0, 0, 'WITHSCORES')
   end
+  local next_wake = first_run[2] and tonumber(first_run[2]) or -1
 
   local reply = {fmt(now), '-1'}
-  if not meta[2] and count > 0 then
-    local ids = redis.call('ZRANGE', due_key, '-inf', now, 'BYSCORE',
-      'LIMIT', 0, count, 'WITHSCORES')
+  if not meta[2] then
+    -- The first count+1 by due time: the due ones are taken; the one
+    -- after them says when the next is due and whether more are.
+    local ids = redis.call('ZRANGE', due_key, 0, count, 'WITHSCORES')
     local taken, lease_args = {}, {}
-    for i = 1, #ids, 2 do
+    local i = 1
+    while i < #ids and #taken < count and tonumber(ids[i + 1]) <= now do
       local n = ids[i]
       local j = base .. ':j:' .. n
       local f = redis.call('HMGET', j, 'type', 'payload', 'key', 'attempts',
@@ -365,31 +370,27 @@ local function claim(keys, args)
         reply[#reply + 1] = {q .. ':' .. n, f[1], f[2], f[3] or '',
           f[4] or '0', f[5] or '0', f[6] or '0', ids[i + 1]}
       end
+      i = i + 2
     end
     if #taken > 0 then
       redis.call('ZREM', due_key, unpack(taken))
     end
     if #lease_args > 0 then
       redis.call('ZADD', run_key, unpack(lease_args))
-    end
-    -- More due work than we took: wake the next sleeping worker.
-    if #taken == count and count > 0 then
-      local more = redis.call('ZRANGE', due_key, '-inf', now, 'BYSCORE',
-        'LIMIT', 0, 1)
-      if #more > 0 then
-        redis.call('ZADD', base .. ':wake', 0, 'w')
+      if next_wake < 0 or now + lease < next_wake then
+        next_wake = now + lease
       end
     end
-  end
-
-  local next_wake = -1
-  if not meta[2] then
-    local d = redis.call('ZRANGE', due_key, 0, 0, 'WITHSCORES')
-    if d[2] then next_wake = tonumber(d[2]) end
-  end
-  local r = redis.call('ZRANGE', run_key, 0, 0, 'WITHSCORES')
-  if r[2] and (next_wake < 0 or tonumber(r[2]) < next_wake) then
-    next_wake = tonumber(r[2])
+    if ids[i + 1] then
+      local d = tonumber(ids[i + 1])
+      -- More due work than we took: wake the next sleeping worker.
+      if d <= now then
+        redis.call('ZADD', base .. ':wake', 0, 'w')
+      end
+      if next_wake < 0 or d < next_wake then
+        next_wake = d
+      end
+    end
   end
   reply[2] = fmt(next_wake)
   return reply

@@ -30,6 +30,7 @@
 #include "autoconf.h"
 
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/types.h>
@@ -46,6 +47,7 @@
 #include <math.h>
 #include <poll.h>
 #include <signal.h>
+#include <spawn.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -215,6 +217,7 @@ static int	bench_latency(struct bench *, const char *);
 static int	bench_idle(struct bench *, const char *);
 static int	bench_memory(struct bench *, const char *);
 static int	bench_guards(struct bench *, const char *);
+static int	bench_spawn(struct bench *, const char *);
 
 static const char *const bench_enqueue_variants[] = {
 	"single", "pipelined", NULL
@@ -229,6 +232,9 @@ static const char *const bench_latency_variants[] = {
 static const char *const bench_idle_variants[] = { "idle", NULL };
 static const char *const bench_memory_variants[] = {
 	"fresh", "after-exec", "after-plugin", NULL
+};
+static const char *const bench_spawn_variants[] = {
+	"fork", "posix_spawn", NULL
 };
 static const char *const bench_guards_variants[] = {
 	"none", "lock-distinct", "lock-shared", "window", "funnel", "gcra",
@@ -258,6 +264,10 @@ static const struct bench_scenario scenarios[] = {
 	{ "guards", "the no-op job under a lock (a key per job, or one "
 	    "shared) and under each limiter kind with generous limits",
 	    bench_guards_variants, bench_guards },
+	{ "spawn", "no redjob at all: --workers processes each keep "
+	    "--concurrency /bin/true children running (fork+exec, or "
+	    "posix_spawn), the ceiling for exec handlers on this host",
+	    bench_spawn_variants, bench_spawn },
 };
 
 static struct bench *bench_self;	/* for bench_fatal()'s cleanup */
@@ -2526,6 +2536,128 @@ bench_memory(struct bench *b, const char *variant)
 }
 
 /* ---------------------------------------------------------------------
+ * spawn
+ */
+
+static double
+bench_tv(const struct timeval *tv)
+{
+	return (double)tv->tv_sec + (double)tv->tv_usec / 1e6;
+}
+
+/*
+ * One spawner: run n /bin/true children, at most c at once, with fork and
+ * execve or with posix_spawn (vfork-like on glibc), and write its own CPU
+ * and its children's, in seconds, to fd.
+ */
+static void __dead
+bench_spawner(long n, long c, int use_spawn, int fd)
+{
+	static char *const argv[] = { (char *)"true", NULL };
+	static char *const envp[] = { (char *)"PATH=/usr/bin:/bin", NULL };
+	struct rusage self, kids;
+	double cpu[2];
+	long started = 0, running = 0;
+	pid_t pid;
+
+	while (started < n || running > 0) {
+		if (started < n && running < c) {
+			if (use_spawn) {
+				if (posix_spawn(&pid, "/bin/true", NULL, NULL,
+				    argv, envp) != 0)
+					_exit(1);
+			} else {
+				if ((pid = fork()) == -1)
+					_exit(1);
+				if (pid == 0) {
+					execve("/bin/true", argv, envp);
+					_exit(127);
+				}
+			}
+			started++;
+			running++;
+			continue;
+		}
+		if (waitpid(-1, NULL, 0) > 0)
+			running--;
+	}
+	getrusage(RUSAGE_SELF, &self);
+	getrusage(RUSAGE_CHILDREN, &kids);
+	cpu[0] = bench_tv(&self.ru_utime) + bench_tv(&self.ru_stime);
+	cpu[1] = bench_tv(&kids.ru_utime) + bench_tv(&kids.ru_stime);
+	if (write(fd, cpu, sizeof cpu) != sizeof cpu)
+		_exit(1);
+	_exit(0);
+}
+
+/*
+ * The spawn scenario: no Redis, no daemon. The same number of processes
+ * and children in flight as the daemon's workers and slots, doing nothing
+ * but start /bin/true and reap it: the ceiling for exec handlers here,
+ * and what posix_spawn would save over fork.
+ */
+static int
+bench_spawn(struct bench *b, const char *variant)
+{
+	long n = bench_jobs(b, 20000), workers = bench_workers_opt(b, 2), i;
+	int use_spawn = strcmp(variant, "posix_spawn") == 0, p[2], st;
+	double cpu[2], self = 0, kids = 0, secs;
+	struct timespec t0;
+	pid_t *pids;
+	json_t *res;
+
+	if (pipe(p) == -1)
+		bench_fatal("pipe: %s", strerror(errno));
+	pids = xcalloc((size_t)workers, sizeof *pids);
+	fflush(NULL);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (i = 0; i < workers; i++) {
+		if ((pids[i] = fork()) == -1)
+			bench_fatal("fork: %s", strerror(errno));
+		if (pids[i] == 0) {
+			close(p[0]);
+			bench_spawner(n / workers + (i < n % workers),
+			    b->o.concurrency, use_spawn, p[1]);
+		}
+	}
+	close(p[1]);
+	for (i = 0; i < workers; i++) {
+		while (waitpid(pids[i], &st, 0) == -1 && errno == EINTR)
+			;
+		if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+			bench_fatal("spawn/%s: a spawner failed", variant);
+	}
+	free(pids);
+	secs = bench_elapsed(&t0);
+	while (read(p[0], cpu, sizeof cpu) == sizeof cpu) {
+		self += cpu[0];
+		kids += cpu[1];
+	}
+	close(p[0]);
+
+	res = bench_result(b, "spawn", variant);
+	json_object_update_new(res, json_pack("{s:I, s:f, s:f, s:f, s:f, "
+	    "s:I, s:I}",
+	    "jobs", (json_int_t)n,
+	    "seconds", secs,
+	    "jobs_per_s", (double)n / secs,
+	    "parent_us_per_job", self * 1e6 / (double)n,
+	    "child_us_per_job", kids * 1e6 / (double)n,
+	    "workers", (json_int_t)workers,
+	    "concurrency", (json_int_t)b->o.concurrency));
+	fprintf(b->out, "spawn/%s: %ld /bin/true in %.3f s from %ld "
+	    "processes, %ld at once each\n", variant, n, secs, workers,
+	    b->o.concurrency);
+	fprintf(b->out, "  %12.0f jobs/s\n", (double)n / secs);
+	fprintf(b->out, "  %12.2f us of CPU per job in the spawning "
+	    "processes, %.2f in the children (getrusage)\n",
+	    self * 1e6 / (double)n, kids * 1e6 / (double)n);
+	bench_record(b, res, bench_cmdline(b, "spawn", variant, n,
+	    BENCH_CL_DAEMON), "jobs_per_s", 1);
+	return 0;
+}
+
+/* ---------------------------------------------------------------------
  * main
  */
 
@@ -2911,7 +3043,8 @@ main(int argc, char **argv)
 		snprintf(b.redis_version, sizeof b.redis_version, "?");
 	freeReplyObject(r);
 	fprintf(b.out, "redis %s at %s\n", b.redis_version, b.url);
-	fprintf(b.out, "redjobd %s\n", b.redjobd);
+	fprintf(b.out, "redjobd %s, function library version %d\n",
+	    b.redjobd, client_lib_version);
 	/* Load the library, then learn what one stats poll costs. */
 	redjob_free(bench_client(&b));
 	bench_calibrate_polls(&b);
@@ -2924,9 +3057,10 @@ main(int argc, char **argv)
 	bench_summary(&b);
 
 	if (b.o.json != NULL) {
-		doc = json_pack("{s:s, s:s, s:s, s:i, s:o}", "tool",
+		doc = json_pack("{s:s, s:s, s:s, s:i, s:i, s:o}", "tool",
 		    "redjob-bench", "version", PACKAGE_VERSION, "redis_version",
-		    b.redis_version, "cpus", (int)sysconf(_SC_NPROCESSORS_ONLN),
+		    b.redis_version, "library_version", client_lib_version,
+		    "cpus", (int)sysconf(_SC_NPROCESSORS_ONLN),
 		    "results", b.results);
 		b.results = NULL;
 		if (doc == NULL || (text = json_dumps(doc, JSON_INDENT(2) |

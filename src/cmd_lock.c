@@ -1,0 +1,985 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * redjob lock: a distributed flock(1). It takes the lock NAME with the
+ * same function and the same key as redjobd takes a job's lock
+ * (redjob_lock_acquire on NS:lock:{NAME}, docs/guards.md), runs COMMAND
+ * in its own process group while renewing the lock every third of its
+ * TTL, and releases it (compare-and-delete) when COMMAND ends.
+ * RELIABILITY.md 2.7 is the contract:
+ *
+ *   - the token is 128 random bits, fresh for this acquisition;
+ *   - the lock is valid, by our own monotonic clock, until the TTL minus
+ *     a margin counted from when the last successful renewal was *sent*;
+ *   - a lost lock (renewal answers 0, or that validity ends while Redis
+ *     cannot be reached) stops COMMAND: SIGTERM to its group, SIGKILL
+ *     after a grace, and the exit status says "lost" (69), never
+ *     COMMAND's own status, since COMMAND did not finish under the lock.
+ *
+ * The acquisition and the release use the CLI's synchronous client,
+ * which reports "Redis is down" as one clear line. While COMMAND runs,
+ * a libevent loop owns the process: the renewals go through an rconn
+ * (asynchronous, with a deadline per call and reconnection), so neither
+ * a hung Redis nor a slow reply can delay the validity check, the
+ * forwarding of signals or the reaping of COMMAND.
+ *
+ * Exit statuses: COMMAND's (128 + N if signal N killed it), 75
+ * (EX_TEMPFAIL) when the lock is not had within --wait, 69
+ * (EX_UNAVAILABLE) when it was lost while COMMAND ran, 126/127 when
+ * COMMAND cannot be run, 1 and 2 as for every command.
+ */
+#include "autoconf.h"
+
+#include <sys/prctl.h>
+#include <sys/random.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sysexits.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+#include <hiredis/hiredis.h>
+
+#include "redjob.h"
+#include "client.h"
+#include "cmd.h"
+#include "config.h"
+#include "duration.h"
+#include "guard.h"
+#include "log.h"
+#include "rconn.h"
+#include "template.h"
+#include "url.h"
+#include "xmalloc.h"
+
+#define LOCK_TTL_DEFAULT_MS	60000
+#define LOCK_TTL_MIN_MS		1000
+#define LOCK_POLL_MIN_MS	100	/* between tries while it is taken */
+#define LOCK_POLL_MAX_MS	500
+#define LOCK_KILL_GRACE_MS	5000	/* SIGTERM, then SIGKILL */
+#define LOCK_CALL_MIN_MS	500	/* deadline of one renewal */
+#define LOCK_CALL_MAX_MS	5000
+#define LOCK_RETRY_MIN_MS	100	/* after a failed renewal */
+#define LOCK_RETRY_MAX_MS	1000
+
+/* Part of the interface: redjob(1), EXIT STATUS. */
+enum {
+	LOCK_BUSY = EX_TEMPFAIL,	/* 75: not had within --wait */
+	LOCK_LOST = EX_UNAVAILABLE,	/* 69: lost while COMMAND ran */
+	LOCK_NOEXEC = 126,		/* COMMAND cannot be executed */
+	LOCK_NOTFOUND = 127,		/* COMMAND not found */
+};
+
+/* The signals forwarded to COMMAND's process group. */
+static const int lock_forwarded[] = { SIGINT, SIGTERM, SIGHUP };
+
+/* One run of redjob lock. */
+struct lock_run {
+	struct cmd_ctx		*ctx;
+	const char		*name;		/* as given */
+	char			*key;		/* NS:lock:{escaped NAME} */
+	char			 token[33];	/* 128 bits, hex */
+	char			 ttl_arg[24];
+	uint64_t		 ttl_ms;
+	uint64_t		 margin_ms;
+	char			*fence;
+	char			**cmd;		/* COMMAND ARG... */
+	int			*inherited;	/* fds > 2 open at start */
+	size_t			 ninherited;
+	int			 inherited_known;
+
+	pid_t			 pid;		/* COMMAND, its group leader */
+	int			 wstatus;
+	int			 reaped;
+
+	struct event_base	*base;
+	struct rconn		*rc;
+	struct event		*renew_ev;
+	struct event		*valid_ev;
+	struct event		*kill_ev;
+	struct event		*sig_ev[nitems(lock_forwarded) + 1];
+	int			 renewing;	/* a renewal is in flight */
+	uint64_t		 sent;		/* when it was sent */
+	uint64_t		 valid_until;	/* monotonic ms */
+	int			 failing;	/* renewals failing since */
+	char			 last_error[256];
+	int			 lost;
+};
+
+static int	cmd_lock_exec(struct cmd_ctx *, const struct cmd_entry *, int,
+		    char **);
+
+const struct cmd_entry cmd_lock_entry = {
+	"lock",
+	"[--ttl DURATION] [--wait DURATION] NAME -- COMMAND [ARG...]",
+	"run a command under a distributed lock (a flock(1) on Redis)",
+	"Take the lock NAME in Redis, run COMMAND while holding it, and\n"
+	"release it when COMMAND ends: a flock(1) shared by every host that\n"
+	"uses the same Redis. The lock is renewed every third of its TTL\n"
+	"while COMMAND runs. It is the lock redjobd takes for a job whose\n"
+	"lock key renders to NAME (key NS:lock:{NAME}).\n"
+	"\n"
+	"COMMAND runs in its own process group with the environment of\n"
+	"redjob plus REDJOB_LOCK=NAME and REDJOB_FENCE=N, a fencing token\n"
+	"larger than that of every earlier holder of NAME: pass it to the\n"
+	"systems COMMAND writes to, so they can refuse a stale holder.\n"
+	"SIGINT, SIGTERM and SIGHUP are forwarded to COMMAND's group.\n"
+	"\n"
+	"If the lock is lost while COMMAND runs (another holder has it, or\n"
+	"Redis could not be reached to renew it in time), COMMAND's group\n"
+	"gets SIGTERM, then SIGKILL 5s later, and redjob exits 69.\n"
+	"\n"
+	"Options (before NAME):\n"
+	"  --ttl DURATION           how long the lock outlives a silent\n"
+	"                           holder (default 60s, at least 1s)\n"
+	"  --wait DURATION          keep trying this long while another\n"
+	"                           holds it (default 0: try once)\n"
+	"\n"
+	"Exit status: COMMAND's (128+N if signal N killed it); 75 if the\n"
+	"lock was not had within --wait; 69 if it was lost while COMMAND\n"
+	"ran; 126 or 127 if COMMAND could not be run; 1 on an error (Redis\n"
+	"unreachable); 2 on a usage error.\n"
+	"\n"
+	"Examples:\n"
+	"  redjob lock nightly-backup -- /usr/local/bin/backup --full\n"
+	"  redjob lock --wait 5m --ttl 30s deploy -- make deploy\n"
+	"  redjob lock report:7 -- sh -c 'psql -v fence=$REDJOB_FENCE -f r.sql'\n",
+	cmd_lock_exec
+};
+
+/* Monotonic milliseconds. */
+static uint64_t
+cmd_lock_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* Fill buf with random bytes from getrandom(2). Returns 0 or -1. */
+static int
+cmd_lock_random(void *buf, size_t len)
+{
+	unsigned char *p = buf;
+	ssize_t n;
+
+	while (len > 0) {
+		if ((n = getrandom(p, len, 0)) < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+/* A random delay in [min, max] ms, to spread clients that poll together. */
+static uint64_t
+cmd_lock_jitter(uint64_t min, uint64_t max)
+{
+	uint32_t r;
+
+	if (cmd_lock_random(&r, sizeof r) != 0)
+		r = (uint32_t)cmd_lock_now();
+	return min + r % (max - min + 1);
+}
+
+static int
+cmd_lock_intcmp(const void *a, const void *b)
+{
+	int x = *(const int *)a, y = *(const int *)b;
+
+	return (x > y) - (x < y);
+}
+
+/*
+ * The descriptors above 2 open now, sorted, from /proc/self/fd. Returns
+ * the array (caller frees; NULL if none) with *n set, or sets *n to
+ * (size_t)-1 if they cannot be listed.
+ */
+static int *
+cmd_lock_open_fds(size_t *n)
+{
+	struct dirent *de;
+	int *fds = NULL, dfd;
+	long v;
+	char *end;
+	DIR *d;
+
+	*n = 0;
+	if ((d = opendir("/proc/self/fd")) == NULL) {
+		*n = (size_t)-1;
+		return NULL;
+	}
+	dfd = dirfd(d);
+	while ((de = readdir(d)) != NULL) {
+		v = strtol(de->d_name, &end, 10);
+		if (end == de->d_name || *end != '\0' || v <= 2 || v == dfd)
+			continue;
+		fds = xreallocarray(fds, *n + 1, sizeof *fds);
+		fds[(*n)++] = (int)v;
+	}
+	closedir(d);
+	if (*n > 1)
+		qsort(fds, *n, sizeof *fds, cmd_lock_intcmp);
+	return fds;
+}
+
+/*
+ * In the child: close the descriptors redjob opened (its Redis socket is
+ * not close-on-exec: hiredis does not set it), but keep those COMMAND
+ * inherited from whoever ran redjob, as flock(1) does, so that
+ * "redjob lock x -- diff <(a) <(b)" works. keep is the exec-status pipe.
+ * If the descriptors cannot be listed, close them all but keep.
+ */
+static void
+cmd_lock_close_ours(const struct lock_run *lr, int keep)
+{
+	int *now;
+	size_t n, i;
+
+	now = lr->inherited_known ? cmd_lock_open_fds(&n) : NULL;
+	if (!lr->inherited_known || n == (size_t)-1) {
+		if (keep > 3)
+			close_range(3, (unsigned)keep - 1, 0);
+		close_range((unsigned)keep + 1, ~0U, 0);
+		return;
+	}
+	for (i = 0; i < n; i++) {
+		if (now[i] != keep && bsearch(&now[i], lr->inherited,
+		    lr->ninherited, sizeof *lr->inherited,
+		    cmd_lock_intcmp) == NULL)
+			close(now[i]);
+	}
+	free(now);
+}
+
+/*
+ * Call library function fn on the lock's key with argc arguments,
+ * synchronously. If the library is missing from Redis (FUNCTION FLUSH
+ * while we waited), load it and call once more: nothing ran the first
+ * time. Returns the reply (never an error reply; caller frees) or NULL
+ * with the client's error set.
+ */
+static redisReply *
+cmd_lock_call(struct lock_run *lr, const char *fn, int argc,
+    const char **args)
+{
+	struct redjob_client *c = lr->ctx->client;
+	const char *av[8], *load[] = { "FUNCTION", "LOAD", "REPLACE",
+	    client_lua };
+	size_t loadlen[] = { 8, 4, 7, client_lua_len };
+	redisReply *r;
+	int i, n = 0;
+
+	av[n++] = "FCALL";
+	av[n++] = fn;
+	av[n++] = "1";
+	av[n++] = lr->key;
+	for (i = 0; i < argc && n < (int)nitems(av); i++)
+		av[n++] = args[i];
+	if ((r = client_command(c, n, av, NULL)) != NULL ||
+	    strstr(redjob_errstr(c), "Function not found") == NULL)
+		return r;
+	if ((r = client_command(c, 4, load, loadlen)) == NULL)
+		return NULL;
+	freeReplyObject(r);
+	return client_command(c, n, av, NULL);
+}
+
+/*
+ * Try to take the lock once. Returns 1 (taken: lr->fence is set), 0
+ * (held by another: *pttl is its remaining TTL, -1 if it has none), or
+ * -1 after printing the error.
+ */
+static int
+cmd_lock_try(struct lock_run *lr, long long *pttl)
+{
+	const char *args[] = { lr->token, lr->ttl_arg };
+	redisReply *r, *e0, *e1;
+	int rc = -1;
+
+	/* The validity of a grant runs from when it was asked for. */
+	lr->sent = cmd_lock_now();
+	if ((r = cmd_lock_call(lr, "redjob_lock_acquire", 2, args)) == NULL) {
+		cmd_client_error(lr->ctx);
+		return -1;
+	}
+	if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
+	    r->element[0]->type != REDIS_REPLY_INTEGER) {
+		cmd_error("unexpected reply to redjob_lock_acquire");
+		goto out;
+	}
+	e0 = r->element[0];
+	e1 = r->element[1];
+	if (e0->integer == 1 && e1->type == REDIS_REPLY_STRING) {
+		lr->fence = xstrdup(e1->str);
+		rc = 1;
+	} else if (e0->integer == 0 && e1->type == REDIS_REPLY_INTEGER) {
+		*pttl = e1->integer;
+		rc = 0;
+	} else
+		cmd_error("unexpected reply to redjob_lock_acquire");
+out:
+	freeReplyObject(r);
+	return rc;
+}
+
+/*
+ * Wait up to ms for one of the forwarded signals, which are blocked; with
+ * ms 0, only look for one that is pending. Returns the signal, or 0 when
+ * the time passed.
+ */
+static int
+cmd_lock_sleep(uint64_t ms)
+{
+	struct timespec ts;
+	sigset_t set;
+	uint64_t end = cmd_lock_now() + ms, now, left;
+	size_t i;
+	int sig;
+
+	sigemptyset(&set);
+	for (i = 0; i < nitems(lock_forwarded); i++)
+		sigaddset(&set, lock_forwarded[i]);
+	do {
+		now = cmd_lock_now();
+		left = end > now ? end - now : 0;
+		ts.tv_sec = (time_t)(left / 1000);
+		ts.tv_nsec = (long)(left % 1000) * 1000000;
+		if ((sig = sigtimedwait(&set, NULL, &ts)) > 0)
+			return sig;
+	} while (cmd_lock_now() < end);
+	return 0;
+}
+
+/*
+ * Take the lock, trying again until wait_ms has passed while another
+ * holds it: between tries, sleep until its TTL ends but no longer than
+ * 100-500 ms (with jitter, so that waiters do not move in step), and
+ * never past the deadline. Returns 0 when taken, else the exit status.
+ */
+static int
+cmd_lock_acquire(struct lock_run *lr, uint64_t wait_ms)
+{
+	uint64_t deadline = cmd_lock_now() + wait_ms, now, ms;
+	long long pttl = -1;
+	int rc, sig;
+
+	for (;;) {
+		if ((rc = cmd_lock_try(lr, &pttl)) == 1)
+			return 0;
+		if (rc < 0)
+			return CMD_ERROR;
+		if ((now = cmd_lock_now()) >= deadline)
+			break;
+		ms = cmd_lock_jitter(LOCK_POLL_MIN_MS, LOCK_POLL_MAX_MS);
+		if (pttl >= 0 && (uint64_t)pttl < ms)
+			ms = pttl > 0 ? (uint64_t)pttl : 1;
+		if (ms > deadline - now)
+			ms = deadline - now;
+		if ((sig = cmd_lock_sleep(ms)) != 0)
+			return 128 + sig;
+	}
+	fflush(stdout);
+	if (pttl >= 0)
+		fprintf(stderr, "redjob: lock %s is held by another (expires "
+		    "in %lld ms)\n", lr->name, pttl);
+	else
+		fprintf(stderr, "redjob: lock %s is held by another (it has "
+		    "no expiry)\n", lr->name);
+	return LOCK_BUSY;
+}
+
+/*
+ * Release the lock: compare-and-delete, so it can only delete our own
+ * grant. Returns 1 (released), 0 (it was no longer ours) or -1 (Redis
+ * could not be asked; the client's error says why).
+ */
+static int
+cmd_lock_release(struct lock_run *lr)
+{
+	const char *args[] = { lr->token };
+	redisReply *r;
+	int rc;
+
+	if ((r = cmd_lock_call(lr, "redjob_lock_release", 1, args)) == NULL)
+		return -1;
+	rc = r->type == REDIS_REPLY_INTEGER && r->integer == 1;
+	freeReplyObject(r);
+	return rc;
+}
+
+/*
+ * The child: its own process group, the caller's signal mask, the lock's
+ * variables, and exec. Reports an exec failure through errfd.
+ */
+static __dead void
+cmd_lock_child(struct lock_run *lr, pid_t parent, const sigset_t *mask,
+    int errfd)
+{
+	int e;
+
+	setpgid(0, 0);
+	/*
+	 * If redjob dies (kill -9), nobody renews the lock any more:
+	 * COMMAND must not carry on believing it holds it.
+	 */
+	prctl(PR_SET_PDEATHSIG, SIGTERM);
+	if (getppid() != parent)
+		_exit(LOCK_LOST);
+	sigprocmask(SIG_SETMASK, mask, NULL);
+	cmd_lock_close_ours(lr, errfd);
+	if (setenv("REDJOB_LOCK", lr->name, 1) != 0 ||
+	    setenv("REDJOB_FENCE", lr->fence, 1) != 0)
+		e = errno;
+	else {
+		execvp(lr->cmd[0], lr->cmd);
+		e = errno;
+	}
+	(void)!write(errfd, &e, sizeof e);
+	_exit(e == ENOENT ? LOCK_NOTFOUND : LOCK_NOEXEC);
+}
+
+/*
+ * Start COMMAND with the signals of lock_forwarded and SIGCHLD blocked
+ * (mask is the caller's mask, for the child). Returns 0, or the exit
+ * status after printing why it could not run.
+ */
+static int
+cmd_lock_spawn(struct lock_run *lr, const sigset_t *mask)
+{
+	int pfd[2], e, st;
+	pid_t parent = getpid();
+	ssize_t n;
+
+	if (pipe2(pfd, O_CLOEXEC) != 0) {
+		cmd_error("pipe: %s", strerror(errno));
+		return CMD_ERROR;
+	}
+	fflush(NULL);
+	if ((lr->pid = fork()) < 0) {
+		cmd_error("fork: %s", strerror(errno));
+		close(pfd[0]);
+		close(pfd[1]);
+		return CMD_ERROR;
+	}
+	if (lr->pid == 0) {
+		close(pfd[0]);
+		cmd_lock_child(lr, parent, mask, pfd[1]);
+	}
+	/* Both sides set the group, so neither has to wait for the other. */
+	setpgid(lr->pid, lr->pid);
+	close(pfd[1]);
+	while ((n = read(pfd[0], &e, sizeof e)) < 0 && errno == EINTR)
+		;
+	close(pfd[0]);
+	if (n != (ssize_t)sizeof e)
+		return 0;	/* EOF: the exec succeeded */
+	while (waitpid(lr->pid, &st, 0) < 0 && errno == EINTR)
+		;
+	lr->pid = -1;
+	cmd_error("cannot run %s: %s", lr->cmd[0], strerror(e));
+	return e == ENOENT ? LOCK_NOTFOUND : LOCK_NOEXEC;
+}
+
+/* The local validity of the lock: from a renewal sent at sent. */
+static void
+cmd_lock_set_valid(struct lock_run *lr, uint64_t sent)
+{
+	uint64_t now = cmd_lock_now(), ms;
+	struct timeval tv;
+
+	lr->valid_until = sent + lr->ttl_ms - lr->margin_ms;
+	ms = lr->valid_until > now ? lr->valid_until - now : 0;
+	tv.tv_sec = (time_t)(ms / 1000);
+	tv.tv_usec = (suseconds_t)(ms % 1000) * 1000;
+	evtimer_add(lr->valid_ev, &tv);
+}
+
+static void
+cmd_lock_timer(struct event *ev, uint64_t ms)
+{
+	struct timeval tv = { (time_t)(ms / 1000),
+		(suseconds_t)(ms % 1000) * 1000 };
+
+	evtimer_add(ev, &tv);
+}
+
+/*
+ * The lock is lost: say so, stop COMMAND's group (SIGTERM now, SIGKILL
+ * after the grace) and stop renewing. RELIABILITY.md 2.7, rule 5.
+ */
+static void
+cmd_lock_lose(struct lock_run *lr, const char *why)
+{
+	if (lr->lost || lr->reaped)
+		return;
+	lr->lost = 1;
+	evtimer_del(lr->renew_ev);
+	evtimer_del(lr->valid_ev);
+	fflush(stdout);
+	fprintf(stderr, "redjob: lock %s: %s\n", lr->name, why);
+	fprintf(stderr, "redjob: lock %s lost while %s ran; stopping it\n",
+	    lr->name, lr->cmd[0]);
+	kill(-lr->pid, SIGTERM);
+	cmd_lock_timer(lr->kill_ev, LOCK_KILL_GRACE_MS);
+}
+
+/*
+ * A renewal failed without an answer about the lock (no connection, no
+ * reply in time, Redis busy): the lock may still be ours. Say so once
+ * per streak and try again soon; the validity timer decides when it
+ * counts as lost.
+ */
+static void
+cmd_lock_renew_failed(struct lock_run *lr, const char *why)
+{
+	uint64_t now = cmd_lock_now(), ms;
+
+	snprintf(lr->last_error, sizeof lr->last_error, "%s", why);
+	if (!lr->failing) {
+		lr->failing = 1;
+		fflush(stdout);
+		fprintf(stderr, "redjob: lock %s: cannot renew it (%s); "
+		    "retrying for %llu ms\n", lr->name, why,
+		    (unsigned long long)(lr->valid_until > now ?
+		    lr->valid_until - now : 0));
+	}
+	ms = lr->ttl_ms / 10;
+	if (ms < LOCK_RETRY_MIN_MS)
+		ms = LOCK_RETRY_MIN_MS;
+	if (ms > LOCK_RETRY_MAX_MS)
+		ms = LOCK_RETRY_MAX_MS;
+	cmd_lock_timer(lr->renew_ev, ms);
+}
+
+/* The answer to a renewal. Runs from a hiredis callback. */
+static void
+cmd_lock_renewed_cb(struct rconn *rc, struct redisReply *r, void *arg)
+{
+	struct lock_run *lr = arg;
+	char why[300];
+
+	lr->renewing = 0;
+	if (lr->lost || lr->reaped)
+		return;
+	if (r == NULL) {
+		snprintf(why, sizeof why, "no reply: %s",
+		    rconn_last_error(rc));
+		cmd_lock_renew_failed(lr, why);
+	} else if (r->type == REDIS_REPLY_INTEGER && r->integer == 1) {
+		cmd_lock_set_valid(lr, lr->sent);
+		if (lr->failing) {
+			fflush(stdout);
+			fprintf(stderr, "redjob: lock %s: renewed again\n",
+			    lr->name);
+		}
+		lr->failing = 0;
+		cmd_lock_timer(lr->renew_ev, lr->ttl_ms / 3);
+	} else if (r->type == REDIS_REPLY_INTEGER ||
+	    (r->type == REDIS_REPLY_ERROR &&
+	    strncmp(r->str, "REDJOB_BADKEY ", 14) == 0)) {
+		/* 0, or the key holds something else: not our token. */
+		cmd_lock_lose(lr, "redis no longer holds our token (the lock "
+		    "expired or was deleted, or another holder has it)");
+	} else if (r->type == REDIS_REPLY_ERROR) {
+		snprintf(why, sizeof why, "redis: %.250s", r->str);
+		cmd_lock_renew_failed(lr, why);
+	} else
+		cmd_lock_renew_failed(lr, "unexpected reply");
+}
+
+/* Time to renew (every third of the TTL, sooner after a failure). */
+static void
+cmd_lock_renew_cb(evutil_socket_t fd, short events, void *arg)
+{
+	struct lock_run *lr = arg;
+	const char *args[] = { lr->token, lr->ttl_arg };
+	uint64_t timeout = lr->ttl_ms / 3;
+	char why[300];
+
+	(void)fd;
+	(void)events;
+	if (lr->lost || lr->reaped || lr->renewing)
+		return;
+	if (!rconn_ready(lr->rc)) {
+		snprintf(why, sizeof why, "not connected: %s",
+		    *rconn_last_error(lr->rc) != '\0' ?
+		    rconn_last_error(lr->rc) : "connecting");
+		cmd_lock_renew_failed(lr, why);
+		return;
+	}
+	if (timeout < LOCK_CALL_MIN_MS)
+		timeout = LOCK_CALL_MIN_MS;
+	if (timeout > LOCK_CALL_MAX_MS)
+		timeout = LOCK_CALL_MAX_MS;
+	lr->sent = cmd_lock_now();
+	if (rconn_fcall(lr->rc, timeout, cmd_lock_renewed_cb, lr,
+	    "redjob_lock_renew", lr->key, 2, args, NULL) != 0) {
+		cmd_lock_renew_failed(lr, "cannot send to redis");
+		return;
+	}
+	lr->renewing = 1;
+}
+
+/* The validity ran out before a renewal succeeded. */
+static void
+cmd_lock_valid_cb(evutil_socket_t fd, short events, void *arg)
+{
+	struct lock_run *lr = arg;
+	char why[400];
+
+	(void)fd;
+	(void)events;
+	snprintf(why, sizeof why, "not renewed within its TTL (%s)",
+	    lr->last_error[0] != '\0' ? lr->last_error : "no answer");
+	cmd_lock_lose(lr, why);
+}
+
+/* The grace after SIGTERM is over. */
+static void
+cmd_lock_kill_cb(evutil_socket_t fd, short events, void *arg)
+{
+	struct lock_run *lr = arg;
+
+	(void)fd;
+	(void)events;
+	if (!lr->reaped)
+		kill(-lr->pid, SIGKILL);
+}
+
+/*
+ * A signal: forward SIGINT, SIGTERM and SIGHUP to COMMAND's group; on
+ * SIGCHLD, reap COMMAND and leave the loop when it has ended.
+ */
+static void
+cmd_lock_signal_cb(evutil_socket_t sig, short events, void *arg)
+{
+	struct lock_run *lr = arg;
+	pid_t pid;
+	int st;
+
+	(void)events;
+	if (sig != SIGCHLD) {
+		if (!lr->reaped)
+			kill(-lr->pid, (int)sig);
+		return;
+	}
+	while ((pid = waitpid(lr->pid, &st, WNOHANG)) < 0 && errno == EINTR)
+		;
+	if (pid != lr->pid)
+		return;
+	lr->wstatus = st;
+	lr->reaped = 1;
+	/*
+	 * A lost lock stops the whole group: what COMMAND left behind in it
+	 * must not run on without the lock either.
+	 */
+	if (lr->lost)
+		kill(-lr->pid, SIGKILL);
+	event_base_loopbreak(lr->base);
+}
+
+/* The URL the synchronous client used: -u or -c, $REDJOB_URL, default. */
+static const char *
+cmd_lock_url(const struct cmd_ctx *ctx)
+{
+	const char *url = ctx->url;
+
+	if (url == NULL)
+		url = getenv("REDJOB_URL");
+	if (url == NULL || *url == '\0')
+		url = URL_DEFAULT;
+	return url;
+}
+
+/*
+ * Run the loop while COMMAND runs: renew, check the validity, forward
+ * signals, reap. Returns 0, or CMD_ERROR after printing why (then
+ * COMMAND has been killed and reaped).
+ */
+static int
+cmd_lock_run(struct lock_run *lr)
+{
+	struct rconn_opts opts;
+	struct sigaction sa;
+	sigset_t set;
+	char *cause = NULL;
+	size_t i;
+	int rc = 0;
+
+	/* hiredis writes to a socket the server may have closed. */
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = SIG_IGN;
+	sigaction(SIGPIPE, &sa, NULL);
+	/* The connection's own warnings would not be in the CLI's form. */
+	log_set_level(LOG_LEVEL_ERR);
+
+	lr->base = event_base_new();
+	if (lr->base == NULL) {
+		rc = cmd_error("cannot create an event loop");
+		goto fail;
+	}
+	memset(&opts, 0, sizeof opts);
+	opts.url = cmd_lock_url(lr->ctx);
+	opts.name = "redjob-lock";
+	opts.load_library = 1;
+	if ((lr->rc = rconn_create(lr->base, &opts, &cause)) == NULL) {
+		rc = cmd_error("%s", cause);
+		free(cause);
+		goto fail;
+	}
+	lr->renew_ev = evtimer_new(lr->base, cmd_lock_renew_cb, lr);
+	lr->valid_ev = evtimer_new(lr->base, cmd_lock_valid_cb, lr);
+	lr->kill_ev = evtimer_new(lr->base, cmd_lock_kill_cb, lr);
+	sigemptyset(&set);
+	for (i = 0; i < nitems(lr->sig_ev); i++) {
+		int sig = i < nitems(lock_forwarded) ? lock_forwarded[i] :
+		    SIGCHLD;
+
+		lr->sig_ev[i] = evsignal_new(lr->base, sig, cmd_lock_signal_cb,
+		    lr);
+		evsignal_add(lr->sig_ev[i], NULL);
+		sigaddset(&set, sig);
+	}
+	/* Signals that came since the fork are delivered to the loop now. */
+	sigprocmask(SIG_UNBLOCK, &set, NULL);
+
+	cmd_lock_set_valid(lr, lr->sent);
+	cmd_lock_timer(lr->renew_ev, lr->ttl_ms / 3);
+	event_base_dispatch(lr->base);
+	/* Until we exit: a signal now must not kill us before the release. */
+	sigprocmask(SIG_BLOCK, &set, NULL);
+	goto out;
+
+fail:
+	/* We cannot renew: COMMAND must not run on. */
+	kill(-lr->pid, SIGKILL);
+	while (waitpid(lr->pid, &lr->wstatus, 0) < 0 && errno == EINTR)
+		;
+	lr->reaped = 1;
+out:
+	for (i = 0; i < nitems(lr->sig_ev); i++) {
+		if (lr->sig_ev[i] != NULL)
+			event_free(lr->sig_ev[i]);
+	}
+	rconn_free(lr->rc);
+	if (lr->renew_ev != NULL)
+		event_free(lr->renew_ev);
+	if (lr->valid_ev != NULL)
+		event_free(lr->valid_ev);
+	if (lr->kill_ev != NULL)
+		event_free(lr->kill_ev);
+	if (lr->base != NULL)
+		event_base_free(lr->base);
+	return rc;
+}
+
+/*
+ * After COMMAND ended: release the lock and choose the exit status.
+ * COMMAND's own status only if the lock was ours until it ended.
+ */
+static int
+cmd_lock_finish(struct lock_run *lr)
+{
+	int released;
+
+	if (lr->lost) {
+		/* Compare-and-delete: harmless if another holds it now. */
+		cmd_lock_release(lr);
+		return LOCK_LOST;
+	}
+	if (cmd_lock_now() > lr->valid_until) {
+		cmd_lock_release(lr);
+		fflush(stdout);
+		fprintf(stderr, "redjob: lock %s was not renewed within its "
+		    "TTL before %s ended (%s)\n", lr->name, lr->cmd[0],
+		    lr->last_error[0] != '\0' ? lr->last_error : "no answer");
+		return LOCK_LOST;
+	}
+	if ((released = cmd_lock_release(lr)) == 0) {
+		fflush(stdout);
+		fprintf(stderr, "redjob: lock %s was lost before %s ended "
+		    "(redis no longer held our token)\n", lr->name,
+		    lr->cmd[0]);
+		return LOCK_LOST;
+	}
+	if (released < 0) {
+		/* It was ours throughout; its TTL will free it. */
+		fflush(stdout);
+		fprintf(stderr, "redjob: cannot release lock %s (%s); it "
+		    "expires within %llu ms\n", lr->name,
+		    redjob_errstr(lr->ctx->client),
+		    (unsigned long long)lr->ttl_ms);
+	}
+	if (WIFSIGNALED(lr->wstatus))
+		return 128 + WTERMSIG(lr->wstatus);
+	return WEXITSTATUS(lr->wstatus);
+}
+
+/*
+ * Parse the command line: options, NAME, an optional "--", COMMAND.
+ * Returns 0 or CMD_USAGE (or CMD_OK for --help, with *done set).
+ */
+static int
+cmd_lock_parse(struct lock_run *lr, const struct cmd_entry *self, int argc,
+    char **argv, uint64_t *wait_ms, int *done)
+{
+	static const struct option longopts[] = {
+		{ "ttl", required_argument, NULL, 't' },
+		{ "wait", required_argument, NULL, 'w' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 }
+	};
+	char *cause, buf[32];
+	int ch;
+
+	lr->ttl_ms = LOCK_TTL_DEFAULT_MS;
+	*wait_ms = 0;
+	/* "+": COMMAND's arguments are its own, not ours. */
+	while ((ch = getopt_long(argc, argv, "+:h", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 't':
+			if (duration_parse(optarg, &lr->ttl_ms, &cause) != 0) {
+				cmd_usage(self, "--ttl: %s", cause);
+				free(cause);
+				return CMD_USAGE;
+			}
+			if (lr->ttl_ms < LOCK_TTL_MIN_MS)
+				return cmd_usage(self, "--ttl %s is too short "
+				    "(at least %s)", optarg, duration_format(
+				    LOCK_TTL_MIN_MS, buf, sizeof buf));
+			break;
+		case 'w':
+			if (duration_parse(optarg, wait_ms, &cause) != 0) {
+				cmd_usage(self, "--wait: %s", cause);
+				free(cause);
+				return CMD_USAGE;
+			}
+			break;
+		case 'h':
+			*done = 1;
+			return cmd_help(self);
+		default:
+			return cmd_bad_option(self, ch, argv);
+		}
+	}
+	if (optind >= argc)
+		return cmd_usage(self, "no lock NAME given");
+	lr->name = argv[optind++];
+	if (*lr->name == '\0')
+		return cmd_usage(self, "the lock NAME is empty");
+	if (optind < argc && strcmp(argv[optind], "--") == 0)
+		optind++;
+	else if (optind < argc && argv[optind][0] == '-')
+		return cmd_usage(self, "\"%s\" after NAME: options go before "
+		    "NAME, and \"--\" separates NAME from COMMAND",
+		    argv[optind]);
+	if (optind >= argc)
+		return cmd_usage(self, "no COMMAND given");
+	lr->cmd = argv + optind;
+	return 0;
+}
+
+/* Parse the options of lock, take the lock, run COMMAND, release. */
+static int
+cmd_lock_exec(struct cmd_ctx *ctx, const struct cmd_entry *self, int argc,
+    char **argv)
+{
+	struct lock_run lr;
+	struct lock_conf lk;
+	struct template_vars v;
+	sigset_t block, mask;
+	unsigned char raw[16];
+	char tpl[] = "{key}";
+	uint64_t wait_ms;
+	size_t i;
+	int rc, done = 0;
+
+	memset(&lr, 0, sizeof lr);
+	lr.ctx = ctx;
+	lr.pid = -1;
+	if ((rc = cmd_lock_parse(&lr, self, argc, argv, &wait_ms,
+	    &done)) != 0 || done)
+		return rc;
+	snprintf(lr.ttl_arg, sizeof lr.ttl_arg, "%llu",
+	    (unsigned long long)lr.ttl_ms);
+	/* As the daemon's worker: the TTL minus a tenth for drift and RTT. */
+	lr.margin_ms = lr.ttl_ms / 10;
+
+	/* What COMMAND inherits from our caller, before we open anything. */
+	lr.inherited = cmd_lock_open_fds(&lr.ninherited);
+	lr.inherited_known = lr.ninherited != (size_t)-1;
+	if (!lr.inherited_known)
+		lr.ninherited = 0;
+
+	if (cmd_connect(ctx) == NULL) {
+		rc = CMD_ERROR;
+		goto out;
+	}
+	/*
+	 * The daemon's key for a lock whose template renders to NAME: NAME
+	 * is escaped as a {key} value is, so it cannot close the hash tag.
+	 */
+	memset(&lk, 0, sizeof lk);
+	lk.key = tpl;
+	memset(&v, 0, sizeof v);
+	v.key = lr.name;
+	lr.key = guard_lock_key(client_namespace(ctx->client), &lk, &v);
+	if (cmd_lock_random(raw, sizeof raw) != 0) {
+		rc = cmd_error("getrandom: %s", strerror(errno));
+		goto out;
+	}
+	for (i = 0; i < sizeof raw; i++)
+		snprintf(lr.token + 2 * i, 3, "%02x", raw[i]);
+
+	/*
+	 * From here on the forwarded signals and SIGCHLD are blocked: they
+	 * are waited for while polling, and delivered to the loop once
+	 * COMMAND runs, so none is lost in between.
+	 */
+	sigemptyset(&block);
+	for (i = 0; i < nitems(lock_forwarded); i++)
+		sigaddset(&block, lock_forwarded[i]);
+	sigaddset(&block, SIGCHLD);
+	sigprocmask(SIG_BLOCK, &block, &mask);
+
+	if ((rc = cmd_lock_acquire(&lr, wait_ms)) != 0)
+		goto restore;
+	/* Interrupted while the last try was taking the lock? */
+	if ((rc = cmd_lock_sleep(0)) != 0) {
+		cmd_lock_release(&lr);
+		rc += 128;
+		goto restore;
+	}
+	lr.valid_until = lr.sent + lr.ttl_ms - lr.margin_ms;
+	if ((rc = cmd_lock_spawn(&lr, &mask)) != 0) {
+		cmd_lock_release(&lr);
+		goto restore;
+	}
+	if ((rc = cmd_lock_run(&lr)) == 0)
+		rc = cmd_lock_finish(&lr);
+	else
+		cmd_lock_release(&lr);
+restore:
+	sigprocmask(SIG_SETMASK, &mask, NULL);
+out:
+	free(lr.inherited);
+	free(lr.key);
+	free(lr.fence);
+	explicit_bzero(lr.token, sizeof lr.token);
+	return rc;
+}
