@@ -424,6 +424,34 @@ START_TEST(test_flushed_functions_and_idle_timeouts_are_survived)
 }
 END_TEST
 
+START_TEST(test_oom_and_killed_connections_delay_but_lose_nothing)
+{
+	struct redjob_job jobs[100];
+	struct redjob_result res[100];
+	int i;
+
+	start_ready(2, 4, NULL);
+	for (i = 0; i < 100; i++) {
+		memset(&jobs[i], 0, sizeof jobs[i]);
+		jobs[i].type = "ok";
+		jobs[i].delay_ms = 300;
+	}
+	ck_assert_int_eq(redjob_enqueue_many(cl, jobs, 100, res), 100);
+	/* Full: claims (writes) are refused before they run. */
+	freeReplyObject(must_command(rf.c, "CONFIG SET maxmemory 1"));
+	usleep(800000);
+	ck_assert_int_eq(queue_stat("default", "processed"), 0);
+	freeReplyObject(must_command(rf.c, "CONFIG SET maxmemory 0"));
+	/* Cut every client's connection, the workers' included. */
+	freeReplyObject(must_command(rf.c, "CLIENT KILL TYPE normal SKIPME yes"));
+	ck_assert_msg(wait_stat("default", "processed", 100, 30000),
+	    "processed %lld", queue_stat("default", "processed"));
+	ck_assert_int_eq(queue_stat("default", "dead"), 0);
+	ck_assert_int_eq(daemon_count_lines("runs"), 100);
+	ck_assert(daemon_log_has("OOM"));
+}
+END_TEST
+
 START_TEST(test_redis_restart_under_load_loses_no_job)
 {
 	struct redjob_job jobs[200];
@@ -476,6 +504,7 @@ suite(void)
 	tcase_add_test(tc, test_sighup_with_a_broken_file_keeps_the_old_configuration);
 	tcase_add_test(tc, test_watchdog_pings_arrive);
 	tcase_add_test(tc, test_flushed_functions_and_idle_timeouts_are_survived);
+	tcase_add_test(tc, test_oom_and_killed_connections_delay_but_lose_nothing);
 	tcase_add_test(tc, test_redis_restart_under_load_loses_no_job);
 	suite_add_tcase(s, tc);
 	return s;
