@@ -564,17 +564,47 @@ supervisor_register(const struct config *cfg, int fatal_errors,
 	return 0;
 }
 
+/*
+ * Make cfg the current generation and fork its workers. The previous
+ * generation keeps its workers until the new ones are ready
+ * (supervisor_generation_ready), and is freed with its last worker.
+ */
+static void
+supervisor_generation(struct supervisor *sv, struct config *cfg)
+{
+	struct generation *g, *old = sv->current;
+	unsigned k;
+
+	g = xcalloc(1, sizeof *g);
+	g->id = ++sv->next_gen;
+	g->cfg = cfg;
+	TAILQ_INSERT_TAIL(&sv->gens, g, entry);
+	sv->current = g;
+	if (old != NULL && old->nchildren == 0)
+		generation_free(sv, old);
+	for (k = 0; k < sv->nslots; k++)
+		event_free(sv->slots[k].restart_ev);
+	free(sv->slots);
+	sv->nslots = cfg->workers;
+	sv->slots = xcalloc(sv->nslots, sizeof *sv->slots);
+	for (k = 0; k < sv->nslots; k++) {
+		sv->slots[k].sv = sv;
+		sv->slots[k].index = (int)k;
+		sv->slots[k].restart_ev = evtimer_new(sv->base,
+		    supervisor_restart_cb, &sv->slots[k]);
+		supervisor_spawn(sv, g, (int)k);
+	}
+}
+
 /* SIGHUP: load the file again; start a new generation if it is valid. */
 static void
 supervisor_reload(struct supervisor *sv)
 {
 	struct diags d = { NULL, 0 };
-	struct generation *g;
 	struct config *cfg;
 	struct child *c;
 	char buf[256];
 	size_t i;
-	unsigned k;
 
 	if (sv->stopping)
 		return;
@@ -604,32 +634,12 @@ supervisor_reload(struct supervisor *sv)
 	if (!sv->debug)
 		log_set_level(cfg->log_level);
 
-	g = xcalloc(1, sizeof *g);
-	g->id = ++sv->next_gen;
-	g->cfg = cfg;
-	TAILQ_INSERT_TAIL(&sv->gens, g, entry);
 	/* Workers still starting in the old generation drain too. */
 	TAILQ_FOREACH(c, &sv->children, entry) {
 		if (c->gen == sv->current && !c->ready)
 			child_drain(c, 0);
 	}
-	if (sv->current->nchildren == 0)
-		generation_free(sv, sv->current);
-	sv->current = g;
-	for (k = 0; k < sv->nslots; k++) {
-		evtimer_del(sv->slots[k].restart_ev);
-		event_free(sv->slots[k].restart_ev);
-	}
-	free(sv->slots);
-	sv->nslots = cfg->workers;
-	sv->slots = xcalloc(sv->nslots, sizeof *sv->slots);
-	for (k = 0; k < sv->nslots; k++) {
-		sv->slots[k].sv = sv;
-		sv->slots[k].index = (int)k;
-		sv->slots[k].restart_ev = evtimer_new(sv->base,
-		    supervisor_restart_cb, &sv->slots[k]);
-		supervisor_spawn(sv, g, (int)k);
-	}
+	supervisor_generation(sv, cfg);
 }
 
 static void
@@ -729,20 +739,7 @@ supervisor_main(const char *path, struct config *cfg, int debug)
 		fatalx("%s", cause);
 	}
 
-	g = xcalloc(1, sizeof *g);
-	g->id = ++sv->next_gen;
-	g->cfg = cfg;
-	TAILQ_INSERT_TAIL(&sv->gens, g, entry);
-	sv->current = g;
-	sv->nslots = cfg->workers;
-	sv->slots = xcalloc(sv->nslots, sizeof *sv->slots);
-	for (k = 0; k < sv->nslots; k++) {
-		sv->slots[k].sv = sv;
-		sv->slots[k].index = (int)k;
-		sv->slots[k].restart_ev = evtimer_new(sv->base,
-		    supervisor_restart_cb, &sv->slots[k]);
-		supervisor_spawn(sv, g, (int)k);
-	}
+	supervisor_generation(sv, cfg);
 	notify_status("starting %u workers", sv->nslots);
 
 	event_base_dispatch(sv->base);

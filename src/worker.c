@@ -400,29 +400,44 @@ worker_send_acks(struct worker *w, struct wqueue *q)
 	free(argv);
 }
 
+/*
+ * The common start of the replies to fail, requeue and discard. No reply:
+ * the job stays queued and is sent again when the connection is back (a
+ * repeat of a call that did land is refused by its token, harmlessly).
+ * An error reply (BUSY, OOM, LOADING...): logged, tried again later.
+ * Returns 1 when the caller should go on with the reply.
+ */
+static int
+worker_finish_reply(struct wjob *j, redisReply *r, const char *what)
+{
+	enum rconn_class class = rconn_classify(r);
+
+	j->inflight = 0;
+	if (class == RCONN_CONN)
+		return 0;
+	if (class == RCONN_BUSY || class == RCONN_OTHER) {
+		log_warnx("job %s: %s failed: %s; retrying", j->id, what, r->str);
+		worker_timer(j->w->retry_ev, WORKER_RETRY_MS);
+		return 0;
+	}
+	return 1;
+}
+
 static void
 worker_failed_cb(struct rconn *rc, redisReply *r, void *arg)
 {
 	struct wjob *j = arg;
 	struct worker *w = j->w;
-	enum rconn_class class = rconn_classify(r);
 
 	(void)rc;
-	j->inflight = 0;
-	switch (class) {
-	case RCONN_CONN:
-		return;		/* resent when the connection is back */
-	case RCONN_BUSY:
-	case RCONN_OTHER:
-		log_warnx("job %s: recording the failure failed: %s; retrying",
-		    j->id, r->str);
-		worker_timer(w->retry_ev, WORKER_RETRY_MS);
+	if (!worker_finish_reply(j, r, "recording the failure"))
 		return;
+	switch (rconn_classify(r)) {
 	case RCONN_STALE:
 		log_warnx("job %s: failure not recorded: the lease was lost "
 		    "(the job may run again elsewhere)", j->id);
 		break;
-	case RCONN_OK:
+	default:
 		if (r->type == REDIS_REPLY_ARRAY && r->elements == 3 &&
 		    strcmp(r->element[0]->str, "dead") == 0)
 			log_warnx("job %s queue=%s: dead after %s attempts",
@@ -467,17 +482,10 @@ worker_requeued_cb(struct rconn *rc, redisReply *r, void *arg)
 {
 	struct wjob *j = arg;
 	struct worker *w = j->w;
-	enum rconn_class class = rconn_classify(r);
 
 	(void)rc;
-	j->inflight = 0;
-	if (class == RCONN_CONN)
+	if (!worker_finish_reply(j, r, "requeue"))
 		return;
-	if (class != RCONN_OK) {
-		log_warnx("job %s: requeue failed: %s; retrying", j->id, r->str);
-		worker_timer(w->retry_ev, WORKER_RETRY_MS);
-		return;
-	}
 	if (strcmp(j->requeue_reason, "shutdown") == 0)
 		log_info("job %s queue=%s: put back in the queue", j->id,
 		    j->q->name);
@@ -747,17 +755,10 @@ worker_discarded_cb(struct rconn *rc, redisReply *r, void *arg)
 {
 	struct wjob *j = arg;
 	struct worker *w = j->w;
-	enum rconn_class class = rconn_classify(r);
 
 	(void)rc;
-	j->inflight = 0;
-	if (class == RCONN_CONN)
+	if (!worker_finish_reply(j, r, "discard"))
 		return;
-	if (class == RCONN_BUSY || class == RCONN_OTHER) {
-		log_warnx("job %s: discard failed: %s; retrying", j->id, r->str);
-		worker_timer(w->retry_ev, WORKER_RETRY_MS);
-		return;
-	}
 	log_warnx("job %s queue=%s type=%s: discarded: its lock %s is taken "
 	    "(on_conflict: discard)", j->id, j->q->name, j->type, j->lock_key);
 	worker_forget(w, j);
