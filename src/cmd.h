@@ -16,6 +16,7 @@
 
 #include "compat.h"
 
+struct config;
 struct redisReply;
 struct redjob_client;
 
@@ -33,6 +34,7 @@ struct cmd_ctx {
 	const char *const	*cfg_queues;	/* the config's queues */
 	size_t			 ncfg_queues;
 	uint64_t		 max_payload;	/* 0: library default */
+	const struct config	*cfg;		/* -c FILE, or NULL */
 	struct redjob_client	*client;	/* made by cmd_connect() */
 };
 
@@ -53,6 +55,8 @@ extern const struct cmd_entry cmd_retry_entry;
 extern const struct cmd_entry cmd_rm_entry;
 extern const struct cmd_entry cmd_pause_entry;
 extern const struct cmd_entry cmd_resume_entry;
+extern const struct cmd_entry cmd_lock_entry;
+extern const struct cmd_entry cmd_throttle_entry;
 
 /* redjob.c */
 int		 cmd_error(const char *fmt, ...) printflike(1, 2);
@@ -72,5 +76,6 @@ int		 cmd_reply_int(const struct redisReply *r, long long *v);
 json_t		*cmd_json_text(const char *s, size_t len);
 int		 cmd_json_print(json_t *json);
 int		 cmd_utf8_valid(const char *s, size_t len);
+char		*cmd_config_url(const struct config *cfg);
 
 #endif

@@ -22,10 +22,13 @@
  * a hung Redis nor a slow reply can delay the validity check, the
  * forwarding of signals or the reaping of COMMAND.
  *
- * Exit statuses: COMMAND's (128 + N if signal N killed it), 75
+ * Exit statuses: COMMAND's (128 + N if signal N killed it; for the
+ * forwarded SIGINT, SIGTERM and SIGHUP redjob dies of N itself), 75
  * (EX_TEMPFAIL) when the lock is not had within --wait, 69
  * (EX_UNAVAILABLE) when it was lost while COMMAND ran, 126/127 when
- * COMMAND cannot be run, 1 and 2 as for every command.
+ * COMMAND cannot be run, 1 and 2 as for every command. 69 is not 75 so
+ * that a script can tell "did not run, try again" from "was stopped
+ * part way".
  */
 #include "autoconf.h"
 
@@ -93,6 +96,7 @@ struct lock_run {
 	uint64_t		 margin_ms;
 	char			*fence;
 	char			**cmd;		/* COMMAND ARG... */
+	sigset_t		 fwd;		/* forwarded: not ignored */
 	int			*inherited;	/* fds > 2 open at start */
 	size_t			 ninherited;
 	int			 inherited_known;
@@ -152,7 +156,7 @@ const struct cmd_entry cmd_lock_entry = {
 	"Examples:\n"
 	"  redjob lock nightly-backup -- /usr/local/bin/backup --full\n"
 	"  redjob lock --wait 5m --ttl 30s deploy -- make deploy\n"
-	"  redjob lock report:7 -- sh -c 'psql -v fence=$REDJOB_FENCE -f r.sql'\n",
+	"  redjob lock report:7 -- sh -c 'report --fence \"$REDJOB_FENCE\"'\n",
 	cmd_lock_exec
 };
 
@@ -196,6 +200,7 @@ cmd_lock_jitter(uint64_t min, uint64_t max)
 	return min + r % (max - min + 1);
 }
 
+/* Order descriptors for qsort() and bsearch(). */
 static int
 cmd_lock_intcmp(const void *a, const void *b)
 {
@@ -258,10 +263,11 @@ cmd_lock_close_ours(const struct lock_run *lr, int keep)
 		return;
 	}
 	for (i = 0; i < n; i++) {
-		if (now[i] != keep && bsearch(&now[i], lr->inherited,
-		    lr->ninherited, sizeof *lr->inherited,
-		    cmd_lock_intcmp) == NULL)
-			close(now[i]);
+		if (now[i] == keep || (lr->ninherited > 0 &&
+		    bsearch(&now[i], lr->inherited, lr->ninherited,
+		    sizeof *lr->inherited, cmd_lock_intcmp) != NULL))
+			continue;
+		close(now[i]);
 	}
 	free(now);
 }
@@ -343,23 +349,18 @@ out:
  * the time passed.
  */
 static int
-cmd_lock_sleep(uint64_t ms)
+cmd_lock_sleep(const struct lock_run *lr, uint64_t ms)
 {
 	struct timespec ts;
-	sigset_t set;
 	uint64_t end = cmd_lock_now() + ms, now, left;
-	size_t i;
 	int sig;
 
-	sigemptyset(&set);
-	for (i = 0; i < nitems(lock_forwarded); i++)
-		sigaddset(&set, lock_forwarded[i]);
 	do {
 		now = cmd_lock_now();
 		left = end > now ? end - now : 0;
 		ts.tv_sec = (time_t)(left / 1000);
 		ts.tv_nsec = (long)(left % 1000) * 1000000;
-		if ((sig = sigtimedwait(&set, NULL, &ts)) > 0)
+		if ((sig = sigtimedwait(&lr->fwd, NULL, &ts)) > 0)
 			return sig;
 	} while (cmd_lock_now() < end);
 	return 0;
@@ -390,7 +391,7 @@ cmd_lock_acquire(struct lock_run *lr, uint64_t wait_ms)
 			ms = pttl > 0 ? (uint64_t)pttl : 1;
 		if (ms > deadline - now)
 			ms = deadline - now;
-		if ((sig = cmd_lock_sleep(ms)) != 0)
+		if ((sig = cmd_lock_sleep(lr, ms)) != 0)
 			return 128 + sig;
 	}
 	fflush(stdout);
@@ -454,7 +455,7 @@ cmd_lock_child(struct lock_run *lr, pid_t parent, const sigset_t *mask,
 }
 
 /*
- * Start COMMAND with the signals of lock_forwarded and SIGCHLD blocked
+ * Start COMMAND with the forwarded signals and SIGCHLD blocked
  * (mask is the caller's mask, for the child). Returns 0, or the exit
  * status after printing why it could not run.
  */
@@ -509,6 +510,7 @@ cmd_lock_set_valid(struct lock_run *lr, uint64_t sent)
 	evtimer_add(lr->valid_ev, &tv);
 }
 
+/* Arm the timer ev to fire in ms. */
 static void
 cmd_lock_timer(struct event *ev, uint64_t ms)
 {
@@ -750,6 +752,8 @@ cmd_lock_run(struct lock_run *lr)
 		int sig = i < nitems(lock_forwarded) ? lock_forwarded[i] :
 		    SIGCHLD;
 
+		if (sig != SIGCHLD && !sigismember(&lr->fwd, sig))
+			continue;
 		lr->sig_ev[i] = evsignal_new(lr->base, sig, cmd_lock_signal_cb,
 		    lr);
 		evsignal_add(lr->sig_ev[i], NULL);
@@ -894,6 +898,28 @@ cmd_lock_parse(struct lock_run *lr, const struct cmd_entry *self, int argc,
 	return 0;
 }
 
+/*
+ * End as COMMAND ended: killed by sig, which redjob forwards. The shell
+ * that ran redjob then sees a death by SIGINT rather than an exit status
+ * of 130, and stops its script as it would for COMMAND itself (bash's
+ * "wait and cooperative exit"). Returns only if sig did not kill us.
+ */
+static void
+cmd_lock_die(int sig)
+{
+	struct sigaction sa;
+	sigset_t set;
+
+	fflush(NULL);
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = SIG_DFL;
+	sigaction(sig, &sa, NULL);
+	raise(sig);
+	sigemptyset(&set);
+	sigaddset(&set, sig);
+	sigprocmask(SIG_UNBLOCK, &set, NULL);
+}
+
 /* Parse the options of lock, take the lock, run COMMAND, release. */
 static int
 cmd_lock_exec(struct cmd_ctx *ctx, const struct cmd_entry *self, int argc,
@@ -902,12 +928,13 @@ cmd_lock_exec(struct cmd_ctx *ctx, const struct cmd_entry *self, int argc,
 	struct lock_run lr;
 	struct lock_conf lk;
 	struct template_vars v;
+	struct sigaction sa;
 	sigset_t block, mask;
 	unsigned char raw[16];
 	char tpl[] = "{key}";
 	uint64_t wait_ms;
 	size_t i;
-	int rc, done = 0;
+	int rc, done = 0, die = 0;
 
 	memset(&lr, 0, sizeof lr);
 	lr.ctx = ctx;
@@ -949,20 +976,29 @@ cmd_lock_exec(struct cmd_ctx *ctx, const struct cmd_entry *self, int argc,
 	/*
 	 * From here on the forwarded signals and SIGCHLD are blocked: they
 	 * are waited for while polling, and delivered to the loop once
-	 * COMMAND runs, so none is lost in between.
+	 * COMMAND runs, so none is lost in between. A signal our caller
+	 * ignores (SIGINT in a background job of a script) stays ignored:
+	 * it is neither forwarded nor waited for.
 	 */
-	sigemptyset(&block);
-	for (i = 0; i < nitems(lock_forwarded); i++)
-		sigaddset(&block, lock_forwarded[i]);
+	sigemptyset(&lr.fwd);
+	for (i = 0; i < nitems(lock_forwarded); i++) {
+		if (sigaction(lock_forwarded[i], NULL, &sa) == 0 &&
+		    sa.sa_handler != SIG_IGN)
+			sigaddset(&lr.fwd, lock_forwarded[i]);
+	}
+	block = lr.fwd;
 	sigaddset(&block, SIGCHLD);
 	sigprocmask(SIG_BLOCK, &block, &mask);
 
-	if ((rc = cmd_lock_acquire(&lr, wait_ms)) != 0)
+	if ((rc = cmd_lock_acquire(&lr, wait_ms)) != 0) {
+		if (rc > 128)
+			die = rc - 128;
 		goto restore;
+	}
 	/* Interrupted while the last try was taking the lock? */
-	if ((rc = cmd_lock_sleep(0)) != 0) {
+	if ((die = cmd_lock_sleep(&lr, 0)) != 0) {
 		cmd_lock_release(&lr);
-		rc += 128;
+		rc = 128 + die;
 		goto restore;
 	}
 	lr.valid_until = lr.sent + lr.ttl_ms - lr.margin_ms;
@@ -970,9 +1006,13 @@ cmd_lock_exec(struct cmd_ctx *ctx, const struct cmd_entry *self, int argc,
 		cmd_lock_release(&lr);
 		goto restore;
 	}
-	if ((rc = cmd_lock_run(&lr)) == 0)
+	if ((rc = cmd_lock_run(&lr)) == 0) {
 		rc = cmd_lock_finish(&lr);
-	else
+		if (rc > 128 && WIFSIGNALED(lr.wstatus) &&
+		    rc == 128 + WTERMSIG(lr.wstatus) &&
+		    sigismember(&lr.fwd, WTERMSIG(lr.wstatus)))
+			die = WTERMSIG(lr.wstatus);
+	} else
 		cmd_lock_release(&lr);
 restore:
 	sigprocmask(SIG_SETMASK, &mask, NULL);
@@ -981,5 +1021,7 @@ out:
 	free(lr.key);
 	free(lr.fence);
 	explicit_bzero(lr.token, sizeof lr.token);
+	if (die != 0)
+		cmd_lock_die(die);
 	return rc;
 }

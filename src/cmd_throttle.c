@@ -89,23 +89,6 @@ const struct cmd_entry cmd_throttle_entry = {
 	cmd_throttle_exec
 };
 
-/* The limiter kinds as redjob.yml spells them. */
-static const char *
-cmd_throttle_kind(enum limiter_kind kind)
-{
-	switch (kind) {
-	case LIMITER_WINDOW:
-		return "window";
-	case LIMITER_FUNNEL:
-		return "funnel";
-	case LIMITER_GCRA:
-		return "gcra";
-	case LIMITER_CONCURRENCY:
-		return "concurrency";
-	}
-	return "?";
-}
-
 /*
  * Run one command. Returns the reply (never an error reply; caller
  * frees), or NULL after printing the error.
@@ -165,9 +148,9 @@ cmd_throttle_time(struct cmd_ctx *ctx, long long *now)
 }
 
 /*
- * The score of the one entry that ZRANGE ... LIMIT n 1 WITHSCORES gives,
- * with range arguments from, to and extra ("BYSCORE" and so on). Returns
- * 1 with *score set, 0 if there is none, -1 after printing an error.
+ * The score of the entry that "ZRANGE key from to BYSCORE [REV] LIMIT n 1
+ * WITHSCORES" gives. Returns 1 with *score set, 0 if there is none, or -1
+ * after printing an error.
  */
 static int
 cmd_throttle_score(struct cmd_ctx *ctx, const char *key, const char *from,
@@ -202,7 +185,7 @@ cmd_throttle_score(struct cmd_ctx *ctx, const char *key, const char *from,
 	else
 		rc = -1;
 	freeReplyObject(r);
-	if (rc < 0 && r != NULL)
+	if (rc < 0)
 		cmd_error("unexpected reply to ZRANGE");
 	return rc;
 }
@@ -287,7 +270,7 @@ cmd_throttle_peek_retry(struct cmd_ctx *ctx, const char *key,
 		    l->rate.count);
 		break;
 	case LIMITER_WINDOW:
-		/* Until the (count + 1 - limit)-th oldest counted one leaves. */
+		/* Until the (count + 1 - limit)-th oldest one leaves. */
 		if (cmd_throttle_time(ctx, &now) != 0)
 			return -1;
 		snprintf(from, sizeof from, "(%lld",
@@ -454,7 +437,7 @@ cmd_throttle_exec(struct cmd_ctx *ctx, const struct cmd_entry *self,
 	char *url = NULL, *key = NULL, member[64];
 	unsigned char raw[8];
 	int ch, json = 0, peek, rc;
-	size_t i;
+	size_t i, k;
 
 	while ((ch = getopt_long(argc, argv, ":c:h", longopts, NULL)) != -1) {
 		switch (ch) {
@@ -548,7 +531,7 @@ cmd_throttle_exec(struct cmd_ctx *ctx, const struct cmd_entry *self,
 		goto out;
 	}
 	i = (size_t)snprintf(member, sizeof member, "redjob-throttle:");
-	for (size_t k = 0; k < sizeof raw; k++)
+	for (k = 0; k < sizeof raw; k++)
 		i += (size_t)snprintf(member + i, sizeof member - i, "%02x",
 		    raw[k]);
 	if (cmd_throttle_ask(ctx, key, l, peek, member, &a) != 0) {
@@ -560,9 +543,15 @@ cmd_throttle_exec(struct cmd_ctx *ctx, const struct cmd_entry *self,
 	rc = cmd_throttle_print(&a, json, holder, l->lease_ms);
 	if (rc == CMD_OK && a.limited)
 		rc = THROTTLE_LIMITED;
-	(void)cmd_throttle_kind;
 out:
 	free(key);
+	if (own != NULL) {
+		/* Nothing may point into what is freed here. */
+		if (ctx->url == url)
+			ctx->url = NULL;
+		if (ctx->ns == own->namespace)
+			ctx->ns = NULL;
+	}
 	if (url != NULL) {
 		explicit_bzero(url, strlen(url));
 		free(url);

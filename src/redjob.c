@@ -37,6 +37,8 @@ static const struct cmd_entry *const cmd_table[] = {
 	&cmd_rm_entry,
 	&cmd_pause_entry,
 	&cmd_resume_entry,
+	&cmd_lock_entry,
+	&cmd_throttle_entry,
 };
 
 static const char redjob_usage_text[] =
@@ -45,7 +47,8 @@ static const char redjob_usage_text[] =
 static const char redjob_help_text[] =
     "\n"
     "The command-line client of redjobd: enqueue jobs, look at queues and\n"
-    "jobs, retry, remove, pause and resume.\n"
+    "jobs, retry, remove, pause and resume; run a command under a\n"
+    "distributed lock, ask a rate limiter.\n"
     "\n"
     "Global options (before the command):\n"
     "  -c, --config FILE        take the Redis URL, namespace, password and\n"
@@ -63,7 +66,8 @@ static const char redjob_help_tail[] =
     "\n"
     "redjob COMMAND --help shows a command's options and examples.\n"
     "\n"
-    "Exit status: 0 on success, 1 on an error, 2 on a usage error.\n"
+    "Exit status: 0 on success, 1 on an error, 2 on a usage error; lock\n"
+    "and throttle also exit 75 (and lock 69), see their --help.\n"
     "\n"
     "Examples:\n"
     "  redjob enqueue -q mail send_email '{\"to\":\"a@example.com\"}'\n"
@@ -425,8 +429,8 @@ redjob_url_escape(const char *s)
  * The URL to use for a configuration: its redis URL, with the password
  * from its password_file put in when the URL carries none. Caller frees.
  */
-static char *
-redjob_config_url(const struct config *cfg)
+char *
+cmd_config_url(const struct config *cfg)
 {
 	char *url, *esc, *out, err[256];
 	struct url u;
@@ -468,13 +472,6 @@ redjob_find(const char *name)
 			return cmd_table[i];
 	}
 	return NULL;
-}
-
-/* The commands that DESIGN.md plans but this client does not have yet. */
-static int
-redjob_planned(const char *name)
-{
-	return strcmp(name, "lock") == 0 || strcmp(name, "throttle") == 0;
 }
 
 /*
@@ -543,9 +540,6 @@ main(int argc, char **argv)
 			if ((entry = redjob_find(argv[1])) != NULL)
 				return cmd_help(entry);
 		}
-		if (redjob_planned(argv[0]))
-			return cmd_usage(NULL, "\"%s\" is not available in "
-			    "this version of redjob", argv[0]);
 		return cmd_usage(NULL, "unknown command \"%s\" (try redjob "
 		    "--help)", argc > 1 && strcmp(argv[0], "help") == 0 ?
 		    argv[1] : argv[0]);
@@ -569,7 +563,7 @@ main(int argc, char **argv)
 			return CMD_ERROR;
 		}
 		diags_free(&diags);
-		if ((cfgurl = redjob_config_url(cfg)) == NULL) {
+		if ((cfgurl = cmd_config_url(cfg)) == NULL) {
 			config_free(cfg);
 			return cmd_error("%s: no Redis URL", cfgfile);
 		}
@@ -581,6 +575,7 @@ main(int argc, char **argv)
 			queues[i] = cfg->queues[i].name;
 		ctx.cfg_queues = queues;
 		ctx.ncfg_queues = cfg->nqueues;
+		ctx.cfg = cfg;
 	}
 	if (url != NULL)
 		ctx.url = url;
