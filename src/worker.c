@@ -133,6 +133,8 @@ struct worker {
 	unsigned		 running;	/* jobs started: the slots */
 	unsigned		 queued;	/* claimed ahead, not started */
 	double			 avg_ms;	/* recent handler run time */
+	unsigned		 claim_errors;	/* in a row, for the log */
+	uint64_t		 claim_error_log;
 	int			 have_avg;
 	unsigned		 held;		/* jobs not yet finished in Redis */
 	int			 claiming;
@@ -1044,7 +1046,17 @@ worker_claimed_cb(struct rconn *rc, redisReply *r, void *arg)
 	case RCONN_OK:
 		break;
 	default:
-		log_warnx("claim on queue %s: %s", q->name, r->str);
+		/*
+		 * OOM, LOADING, BUSY...: retried every 500 ms, so say it at
+		 * once, then every 30 s with a count (OpenSSH's
+		 * log_ratelimit), then once when claims work again.
+		 */
+		if (w->claim_errors++ == 0 ||
+		    worker_now() - w->claim_error_log >= 30000) {
+			log_warnx("claim on queue %s: %s%s", q->name, r->str,
+			    w->claim_errors > 1 ? " (still failing)" : "");
+			w->claim_error_log = worker_now();
+		}
 		w->retry_at = worker_now() + WORKER_RETRY_MS;
 		worker_timer(w->retry_ev, WORKER_RETRY_MS);
 		free(c);
@@ -1054,6 +1066,10 @@ worker_claimed_cb(struct rconn *rc, redisReply *r, void *arg)
 		log_warnx("claim on queue %s: unexpected reply", q->name);
 		free(c);
 		return;
+	}
+	if (w->claim_errors > 0) {
+		log_info("claims work again after %u failures", w->claim_errors);
+		w->claim_errors = 0;
 	}
 	now = strtoll(r->element[0]->str, NULL, 10);
 	next = strtoll(r->element[1]->str, NULL, 10);

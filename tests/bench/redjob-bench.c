@@ -72,14 +72,14 @@
 #define BENCH_MAX_CMDS 256
 #define BENCH_MAX_PROCS 512
 #define BENCH_POLL_US 2000		/* how often a run polls its stats */
-#define BENCH_STALL_MS 60000		/* no progress for this long: give up */
+#define BENCH_STALL_MS 60000	/* no progress for this long: give up */
 #define BENCH_READY_MS 30000		/* READY=1 deadline */
 #define BENCH_STOP_MS 60000		/* exit deadline after SIGTERM */
-#define BENCH_SETTLE_MS 2000		/* after READY, before an idle reading */
+#define BENCH_SETTLE_MS 2000	/* after READY, before idle readings */
 
 /* Which options a result's command line must repeat. */
 #define BENCH_CL_ENQUEUE	0x01	/* -b, --payload-size */
-#define BENCH_CL_DAEMON		0x02	/* --workers, --concurrency, ... */
+#define BENCH_CL_DAEMON		0x02	/* --workers, --batch... */
 #define BENCH_CL_LATENCY	0x04	/* --samples, --gap, --delay, ... */
 #define BENCH_CL_IDLE		0x08	/* --idle-seconds */
 #define BENCH_CL_HANDLER	0x10	/* --handler */
@@ -87,39 +87,39 @@
 struct bench_opts {
 	const char	*scenario;	/* a name, or "all" */
 	const char	*variant;	/* NULL: every variant */
-	const char	*url;		/* NULL: start our own redis-server */
+	const char	*url;		/* NULL: start a redis-server */
 	const char	*redis_server;
 	const char	*redjobd;	/* NULL: next to this program */
 	const char	*plugin;	/* NULL: next to this program */
-	const char	*probe;		/* NULL: next to this program */
+	const char	*probe;		/* NULL: next to this one */
 	const char	*log_level;	/* the daemon's log_level */
 	const char	*handler;	/* guards: auto, exec or plugin */
-	long		 jobs;		/* 0: the scenario's default */
-	long		 batch;		/* jobs per redjob_enqueue_many() */
+	long		 jobs;		/* 0: the scenario's */
+	long		 batch;		/* jobs per enqueue_many */
 	long		 payload;
 	long		 workers;	/* 0: the scenario's default */
 	long		 concurrency;
-	long		 claim_batch;	/* the YAML batch:, 0: its default */
+	long		 claim_batch;	/* YAML batch:, 0: default */
 	long		 samples;
 	long		 gap_min_ms;
 	long		 gap_max_ms;
 	long		 delay_ms;
-	long		 load_rate;	/* jobs/s of the latency load stream */
+	long		 load_rate;	/* jobs/s, latency's load */
 	long		 idle_secs;
 	long		 repeat;
 	int		 breakdown;	/* count FCALLs per function */
-	int		 keep;		/* keep the temporary directory */
-	const char	*perf;		/* perf record the hot section here */
+	int		 keep;		/* keep the temporary dir */
+	const char	*perf;		/* perf record file */
 	const char	*during;	/* run this during the hot section */
-	const char	*json;		/* NULL, "-" (stdout) or a file */
+	const char	*json;		/* NULL, "-" or a file */
 };
 
 /* Redis's counters at one moment. */
 struct bench_snap {
-	double		 cpu;		/* used_cpu_user + used_cpu_sys, s */
+	double		 cpu;		/* used_cpu_user + _sys, s */
 	long long	 total;		/* total_commands_processed */
 	size_t		 n;
-	char		*name[BENCH_MAX_CMDS];	/* "fcall", "sadd", ... */
+	char		*name[BENCH_MAX_CMDS];	/* "fcall", ... */
 	long long	 calls[BENCH_MAX_CMDS];
 	long long	 usec[BENCH_MAX_CMDS];
 };
@@ -167,15 +167,15 @@ struct bench {
 	struct bench_opts o;
 	const char	*argv0;
 	char		*exe_dir;	/* where this program is */
-	char		*dir;		/* temporary: redis, configs, logs */
+	char		*dir;		/* temporary: configs, logs */
 	char		*sock;
-	char		*url;		/* what the clients connect to */
+	char		*url;		/* what clients connect to */
 	pid_t		 pid;		/* our redis-server */
 	pid_t		 feeder;	/* the latency load stream */
-	pid_t		 perf;		/* perf record, during a measurement */
-	redisContext	*info;		/* INFO and polls; not counted */
+	pid_t		 perf;		/* perf, or --during */
+	redisContext	*info;		/* INFO, polls: not counted */
 	long long	 info_calls;	/* INFO commands sent on it */
-	long long	 polls;		/* FCALL_RO redjob_stats sent on it */
+	long long	 polls;		/* redjob_stats calls on it */
 	char		 redis_version[64];
 	json_t		*results;
 	FILE		*out;		/* the human-readable report */
@@ -253,8 +253,9 @@ static const struct bench_scenario scenarios[] = {
 	    "/bin/true (default N 20000) or the example plugin's noop "
 	    "(default N 100000)", bench_process_variants, bench_process },
 	{ "latency", "from a job's due time to its handler's start (the "
-	    "probe), p50/p99/max: idle or under a load stream, immediate or "
-	    "delayed (--delay)", bench_latency_variants, bench_latency },
+	    "probe), p50/p99/max: idle, under a load stream on another queue, "
+	    "or behind another queue's backlog; immediate or delayed "
+	    "(--delay)", bench_latency_variants, bench_latency },
 	{ "idle", "an idle redjobd (default 4 workers) for --idle-seconds: "
 	    "Redis commands/s and the daemon's CPU", bench_idle_variants,
 	    bench_idle },
@@ -1316,7 +1317,7 @@ bench_end(struct bench *b, const char *scenario, const char *variant,
 		bench_cpu_take(b->d, &cpu1);
 	polls = b->polls - b->polls_before;
 	cpu = after.cpu - b->before.cpu;
-	/* The polls' time inside Redis: all of FCALL_RO's, as only we call it. */
+	/* The polls' time in Redis: all FCALL_RO's, as only we call it. */
 	poll_cpu = (double)(bench_snap_usec(&after, "fcall_ro") -
 	    bench_snap_usec(&b->before, "fcall_ro")) / 1e6;
 	if (polls > 0 && poll_cpu > 0 && poll_cpu < cpu)
@@ -2032,8 +2033,8 @@ bench_guards(struct bench *b, const char *variant)
 
 struct bench_sample {
 	char		 id[REDJOB_ID_MAX];
-	int64_t		 due_ns;	/* realtime at enqueue, plus the delay */
-	int64_t		 start_ns;	/* the probe's realtime; 0: not seen */
+	int64_t		 due_ns;	/* realtime at enqueue + delay */
+	int64_t		 start_ns;	/* the probe's; 0: not seen */
 };
 
 static int
@@ -2931,7 +2932,8 @@ main(int argc, char **argv)
 			if (strcmp(optarg, "auto") != 0 &&
 			    strcmp(optarg, "exec") != 0 &&
 			    strcmp(optarg, "plugin") != 0)
-				bench_fatal("--handler is auto, exec or plugin");
+				bench_fatal("--handler: auto, exec or "
+				    "plugin");
 			b.o.handler = optarg;
 			break;
 		case 'S':
