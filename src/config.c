@@ -1806,8 +1806,15 @@ config_top(struct load *ld, yaml_node_t *root)
 	if (f[TOP_MAX_STALLS].value != NULL)
 		config_uint(ld, f[TOP_MAX_STALLS].value, "max_stalls", 0,
 		    1000000, &cfg->max_stalls);
-	cfg->batch = cfg->concurrency < CONFIG_BATCH_MAX ? cfg->concurrency :
-	    CONFIG_BATCH_MAX;
+	/*
+	 * The claim batch: the concurrency, but at least 32, which keeps the
+	 * Redis calls per job low when jobs are short (a worker claims ahead
+	 * of its free slots only for short jobs), and at most what one claim
+	 * takes.
+	 */
+	cfg->batch = cfg->concurrency < 32 ? 32 : cfg->concurrency;
+	if (cfg->batch > CONFIG_BATCH_MAX)
+		cfg->batch = CONFIG_BATCH_MAX;
 	if (f[TOP_BATCH].value != NULL)
 		config_uint(ld, f[TOP_BATCH].value, "batch", 1,
 		    CONFIG_BATCH_MAX, &cfg->batch);
@@ -1955,7 +1962,7 @@ config_defaults(const char *path)
 	cfg->shutdown_timeout_ms = 30 * 1000;
 	cfg->lease_ms = 30 * 1000;
 	cfg->max_stalls = 3;
-	cfg->batch = cfg->concurrency;
+	cfg->batch = 32;
 	cfg->max_payload = 512 * 1024;
 	cfg->log_level = LOG_LEVEL_INFO;
 	return cfg;

@@ -51,6 +51,7 @@
 #define WORKER_BATCH_MAX 500		/* ids per extend/ack call */
 #define WORKER_EXIT_GRACE_MS 10000	/* after the handlers, to flush */
 #define WORKER_KILL_GRACE_MS 5000
+#define WORKER_RECHECK_MS 250		/* a busy worker's look at other queues */
 
 enum wjob_state {
 	WJOB_QUEUED,		/* claimed ahead, waiting for a slot */
@@ -112,6 +113,7 @@ struct wqueue {
 	int		 weight;
 	int		 current;	/* smooth weighted round robin */
 	uint64_t	 due_at;	/* monotonic ms when work may be due */
+	uint64_t	 checked_at;	/* last claim from it */
 	int		 acking;	/* an ack call is in flight */
 };
 
@@ -146,6 +148,7 @@ struct worker {
 	uint64_t		 renew_ms;	/* lease and lock renewal period */
 
 	struct event		*kick_ev;
+	struct event		*due_ev;	/* the earliest known due time */
 	struct event		*retry_ev;
 	struct event		*renew_ev;
 	struct event		*hb_ev;
@@ -1136,7 +1139,16 @@ worker_pick(struct worker *w, uint64_t now)
 
 	for (i = 0; i < w->nqueues; i++) {
 		q = &w->queues[i];
-		if (q->due_at > now)
+		/*
+		 * A queue is a candidate when work is known to be due on it.
+		 * A busy worker does not sleep on the wake markers, so it
+		 * also looks again at each queue once a second: otherwise a
+		 * backlog on one queue would hide new work on the others
+		 * from it. An idle worker relies on the markers, and costs
+		 * Redis nothing.
+		 */
+		if (q->due_at > now && (w->running + w->queued == 0 ||
+		    now - q->checked_at < WORKER_RECHECK_MS))
 			continue;
 		q->current += q->weight;
 		total += q->weight;
@@ -1205,6 +1217,7 @@ worker_claim(struct worker *w)
 	n = room - w->running - w->queued;
 	if (n > w->cfg->batch)
 		n = w->cfg->batch;
+	q->checked_at = now;
 	c = xcalloc(1, sizeof *c);
 	c->w = w;
 	c->q = q;
@@ -1268,17 +1281,22 @@ worker_sleep(struct worker *w)
 	char timeout[32];
 	size_t i;
 
-	if (w->sleeping || w->wake == NULL || !rconn_ready(w->wake))
-		return;
+	/*
+	 * The known due time is kept by a local timer, not by BZPOPMIN's
+	 * timeout: Redis checks blocking timeouts only at its hz tick (every
+	 * 100 ms by default), which would make delayed jobs late by up to
+	 * that much. The due time is server time turned into a delay, so our
+	 * clock's offset does not matter.
+	 */
 	for (i = 0; i < w->nqueues; i++) {
 		if (w->queues[i].due_at < until)
 			until = w->queues[i].due_at;
 	}
-	ms = until > now ? until - now : 0;
-	if (ms > WORKER_BLOCK_MAX_MS)
-		ms = WORKER_BLOCK_MAX_MS;
-	if (ms == 0)
-		ms = 1;
+	if (until != UINT64_MAX)
+		worker_timer(w->due_ev, until > now ? until - now : 0);
+	if (w->sleeping || w->wake == NULL || !rconn_ready(w->wake))
+		return;
+	ms = WORKER_BLOCK_MAX_MS;
 	snprintf(timeout, sizeof timeout, "%llu.%03llu",
 	    (unsigned long long)(ms / 1000), (unsigned long long)(ms % 1000));
 	argv = xcalloc(w->nqueues + 2, sizeof *argv);
@@ -1777,6 +1795,7 @@ worker_main(const struct config *cfg, int index, unsigned generation,
 		fatalx("cannot watch handler processes");
 	worker_queues(w);
 	w->kick_ev = event_new(w->base, -1, 0, worker_kick_cb, w);
+	w->due_ev = evtimer_new(w->base, worker_kick_cb, w);
 	w->retry_ev = evtimer_new(w->base, worker_retry_cb, w);
 	w->renew_ev = evtimer_new(w->base, worker_renew_cb, w);
 	w->drain_ev = evtimer_new(w->base, worker_drain_timeout_cb, w);
@@ -1859,6 +1878,7 @@ worker_main(const struct config *cfg, int index, unsigned generation,
 	free(w->plugin_errs);
 	free(w->plugin_fns);
 	event_free(w->kick_ev);
+	event_free(w->due_ev);
 	event_free(w->retry_ev);
 	event_free(w->renew_ev);
 	event_free(w->drain_ev);

@@ -278,7 +278,7 @@ START_TEST(test_minimal_file_takes_every_default)
 	ck_assert_uint_eq(cfg->shutdown_timeout_ms, 30000);
 	ck_assert_uint_eq(cfg->lease_ms, 30000);
 	ck_assert_uint_eq(cfg->max_stalls, 3);
-	ck_assert_uint_eq(cfg->batch, 8);
+	ck_assert_uint_eq(cfg->batch, 32);
 	ck_assert_uint_eq(cfg->max_payload, 512 * 1024);
 	ck_assert_int_eq(cfg->log_level, LOG_LEVEL_INFO);
 	ck_assert_uint_eq(cfg->nqueues, 1);
@@ -438,7 +438,8 @@ START_TEST(test_embedded_takes_socket_and_server_defaults)
 	url = config_redis_url(cfg);
 	ck_assert_str_eq(url, "unix:///var/lib/redjob/redis.sock");
 	free(url);
-	/* The default batch follows concurrency, up to what a claim takes. */
+	/* The default batch follows concurrency (at least 32), up to what a
+	 * claim takes. */
 	ck_assert_uint_eq(cfg->concurrency, 2000);
 	ck_assert_uint_eq(cfg->batch, 1000);
 	ck_assert_uint_eq(cfg->nqueues, 1);

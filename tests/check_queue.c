@@ -1449,6 +1449,7 @@ START_TEST(test_every_queue_key_carries_the_queue_hash_tag)
 		const char *type;
 	} kinds[] = {
 		{ ":due", 0, "zset" }, { ":run", 0, "zset" },
+		{ ":tok", 0, "hash" },
 		{ ":dead", 0, "zset" }, { ":wake", 0, "zset" },
 		{ ":stats", 0, "hash" }, { ":meta", 0, "hash" },
 		{ ":seq", 0, "string" }, { ":j:", 1, "hash" },

@@ -136,6 +136,18 @@ local function trim_dead(base, now)
   end
 end
 
+-- The claim tokens of a queue's running jobs live in one hash, B:tok,
+-- N -> TOKEN, or TOKEN NUL UNIQUE for a job with a unique key: claims,
+-- acks, renewals and requeues then read and write all of their jobs'
+-- tokens with one command instead of one per job. Split a value.
+local function split_token(v)
+  local z = string.find(v, '\0', 1, true)
+  if z then
+    return string.sub(v, 1, z - 1), string.sub(v, z + 1)
+  end
+  return v, nil
+end
+
 -- Release a lifetime unique key if it still names this job.
 local function release_unique(base, n, unique)
   if unique then
@@ -150,7 +162,7 @@ end
 local function bury(base, n, now, reason, unique)
   redis.call('ZADD', base .. ':dead', now, n)
   redis.call('HSET', base .. ':j:' .. n, 'died', now, 'last_error', reason)
-  redis.call('HDEL', base .. ':j:' .. n, 'token')
+  redis.call('HDEL', base .. ':tok', n)
   release_unique(base, n, unique)
   trim_dead(base, now)
 end
@@ -319,7 +331,8 @@ local function claim(keys, args)
   local count = int_arg(args[1], 'count', 0, CLAIM_MAX)
   local lease = int_arg(args[2], 'lease_ms', 1, 2 ^ 40)
   local max_stalls = int_arg(args[3], 'max_stalls', 0, 1000000)
-  local token, worker = args[4], args[5] or ''
+  -- args[5], the worker's name, is accepted for compatibility and unused.
+  local token = args[4]
   if not token or #token < 8 or #token > 128 then
     fail('BADARG', 'token must be 8-128 bytes')
   end
@@ -340,10 +353,10 @@ local function claim(keys, args)
       else
         redis.call('ZADD', due_key, now, n)
         redis.call('HSET', j, 'due', now)
-        redis.call('HDEL', j, 'token')
       end
     end
     redis.call('ZREM', run_key, unpack(expired))
+    redis.call('HDEL', base .. ':tok', unpack(expired))
     redis.call('HINCRBY', base .. ':stats', 'stalled', #expired)
     first_run = redis.call('ZRANGE', run_key, 0, 0, 'WITHSCORES')
   end
@@ -354,17 +367,17 @@ local function claim(keys, args)
     -- The first count+1 by due time: the due ones are taken; the one
     -- after them says when the next is due and whether more are.
     local ids = redis.call('ZRANGE', due_key, 0, count, 'WITHSCORES')
-    local taken, lease_args = {}, {}
+    local taken, lease_args, tok_args = {}, {}, {}
     local i = 1
     while i < #ids and #taken < count and tonumber(ids[i + 1]) <= now do
       local n = ids[i]
       local j = base .. ':j:' .. n
       local f = redis.call('HMGET', j, 'type', 'payload', 'key', 'attempts',
-        'max_attempts', 'stalls')
+        'max_attempts', 'stalls', 'unique')
       taken[#taken + 1] = n
       if f[1] then
-        redis.call('HSET', j, 'token', token, 'worker', worker,
-          'claimed', now)
+        tok_args[#tok_args + 1] = n
+        tok_args[#tok_args + 1] = f[7] and (token .. '\0' .. f[7]) or token
         lease_args[#lease_args + 1] = now + lease
         lease_args[#lease_args + 1] = n
         reply[#reply + 1] = {q .. ':' .. n, f[1], f[2], f[3] or '',
@@ -377,6 +390,7 @@ local function claim(keys, args)
     end
     if #lease_args > 0 then
       redis.call('ZADD', run_key, unpack(lease_args))
+      redis.call('HSET', base .. ':tok', unpack(tok_args))
       if next_wake < 0 or now + lease < next_wake then
         next_wake = now + lease
       end
@@ -402,8 +416,8 @@ end
 -- so an ack cannot count a job twice. At most CLAIM_MAX pairs, checked
 -- here before any write: the callers unpack() the list, and Lua's unpack
 -- fails past about 8000 values, after the writes that precede it.
-local function check_tokens(base, q, args, first, ...)
-  local out, seen = {}, {}
+local function check_tokens(base, q, args, first)
+  local out, seen, ns = {}, {}, {}
   if (#args - first + 1) % 2 ~= 0 or #args < first + 1 then
     fail('BADARG', 'expected ID TOKEN pairs')
   end
@@ -411,13 +425,19 @@ local function check_tokens(base, q, args, first, ...)
     fail('BADARG', 'at most ' .. fmt(CLAIM_MAX) .. ' ID TOKEN pairs')
   end
   for i = first, #args, 2 do
-    local n = seq_of(q, args[i])
-    local f = redis.call('HMGET', base .. ':j:' .. n, 'token', ...)
-    if f[1] and f[1] == args[i + 1] and not seen[n] then
+    ns[#ns + 1] = seq_of(q, args[i])
+  end
+  local toks = redis.call('HMGET', base .. ':tok', unpack(ns))
+  for k, n in ipairs(ns) do
+    local t, unique = nil, nil
+    if toks[k] then
+      t, unique = split_token(toks[k])
+    end
+    if t and t == args[first + 2 * k - 1] and not seen[n] then
       seen[n] = true
-      out[#out + 1] = {n, f}
+      out[k] = {n, unique}
     else
-      out[#out + 1] = false
+      out[k] = false
     end
   end
   return out
@@ -449,20 +469,22 @@ end
 -- lease was taken over, or the job was removed) is refused with 0.
 local function ack(keys, args)
   local base, q = open(keys)
-  local held = check_tokens(base, q, args, 1, 'unique')
-  local out, done, gone = {}, 0, {}
+  local held = check_tokens(base, q, args, 1)
+  local out, gone, keys = {}, {}, {}
   for i, h in ipairs(held) do
     if h then
-      release_unique(base, h[1], h[2][2])
-      redis.call('DEL', base .. ':j:' .. h[1])
+      release_unique(base, h[1], h[2])
       gone[#gone + 1] = h[1]
-      done = done + 1
+      keys[#keys + 1] = base .. ':j:' .. h[1]
       out[i] = 1
     else
       out[i] = 0
     end
   end
+  local done = #gone
   if done > 0 then
+    redis.call('DEL', unpack(keys))
+    redis.call('HDEL', base .. ':tok', unpack(gone))
     redis.call('ZREM', base .. ':run', unpack(gone))
     redis.call('HINCRBY', base .. ':stats', 'processed', done)
   end
@@ -488,29 +510,33 @@ local function failjob(keys, args)
     fail('BADARG', 'the last argument may only be "dead"')
   end
   local j = base .. ':j:' .. n
-  local f = redis.call('HMGET', j, 'token', 'attempts', 'max_attempts',
-    'unique')
-  if not f[1] or f[1] ~= token then
+  local held = redis.call('HGET', base .. ':tok', n)
+  local unique
+  if held then
+    held, unique = split_token(held)
+  end
+  if not held or held ~= token then
     fail('STALE', 'job ' .. q .. ':' .. n .. ' is not held by this token')
   end
+  local f = redis.call('HMGET', j, 'attempts', 'max_attempts')
   if #msg > MAX_ERROR then
     msg = string.sub(msg, #msg - MAX_ERROR + 1)
   end
-  local attempts = (tonumber(f[2]) or 0) + 1
-  local max = tonumber(f[3]) or default_max
+  local attempts = (tonumber(f[1]) or 0) + 1
+  local max = tonumber(f[2]) or default_max
   local stats = base .. ':stats'
   redis.call('ZREM', base .. ':run', n)
+  redis.call('HDEL', base .. ':tok', n)
   redis.call('HSET', j, 'attempts', attempts, 'failed', now)
   redis.call('HINCRBY', stats, 'failed', 1)
   if permanent or attempts >= max then
-    bury(base, n, now, msg, f[4])
+    bury(base, n, now, msg, unique)
     return {'dead', fmt(now), fmt(attempts)}
   end
   local due = now + delay
   wake_if_earlier(base, due, now)
   redis.call('ZADD', base .. ':due', due, n)
   redis.call('HSET', j, 'due', due, 'last_error', msg)
-  redis.call('HDEL', j, 'token')
   redis.call('HINCRBY', stats, 'retried', 1)
   return {'retry', fmt(due), fmt(attempts)}
 end
@@ -522,14 +548,14 @@ end
 -- when the token is not ours.
 local function discard(keys, args)
   local base, q = open(keys)
-  local held = check_tokens(base, q, {args[1] or '', args[2] or ''}, 1,
-    'unique')
+  local held = check_tokens(base, q, {args[1] or '', args[2] or ''}, 1)
   local h = held[1]
   if not h then
     return 0
   end
-  release_unique(base, h[1], h[2][2])
+  release_unique(base, h[1], h[2])
   redis.call('ZREM', base .. ':run', h[1])
+  redis.call('HDEL', base .. ':tok', h[1])
   redis.call('DEL', base .. ':j:' .. h[1])
   redis.call('HINCRBY', base .. ':stats', 'discarded', 1)
   return 1
@@ -564,11 +590,10 @@ local function requeue(keys, args)
   if #moved > 0 then
     wake_if_earlier(base, due, now)
     redis.call('ZREM', base .. ':run', unpack(moved))
+    redis.call('HDEL', base .. ':tok', unpack(moved))
     for _, n in ipairs(moved) do
-      local j = base .. ':j:' .. n
       redis.call('ZADD', base .. ':due', due, n)
-      redis.call('HSET', j, 'due', due)
-      redis.call('HDEL', j, 'token')
+      redis.call('HSET', base .. ':j:' .. n, 'due', due)
     end
     redis.call('HINCRBY', base .. ':stats', counter, #moved)
   end
@@ -630,6 +655,7 @@ local function remove(keys, args)
   redis.call('ZREM', base .. ':due', n)
   redis.call('ZREM', base .. ':run', n)
   redis.call('ZREM', base .. ':dead', n)
+  redis.call('HDEL', base .. ':tok', n)
   redis.call('DEL', j)
   return state or 'orphan'
 end
@@ -697,6 +723,12 @@ local function show(keys, args)
       out[#out + 1] = f[i + 1]
       seen[f[i]] = true
     end
+  end
+  -- The holder's claim token, kept in B:tok.
+  local t = redis.call('HGET', base .. ':tok', n)
+  if t then
+    out[#out + 1] = 'token'
+    out[#out + 1] = (split_token(t))
   end
   -- Counters start absent (cheaper enqueues); show them as 0.
   for _, name in ipairs({'attempts', 'stalls'}) do
