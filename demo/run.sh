@@ -24,6 +24,7 @@ redis:
 workers: 2
 concurrency: 4
 shutdown_timeout: 5s
+log_level: debug         # show every job starting and finishing
 queues: { default: 1, mail: 2 }
 jobs:
   hello:
