@@ -76,6 +76,5 @@ int		 cmd_reply_int(const struct redisReply *r, long long *v);
 json_t		*cmd_json_text(const char *s, size_t len);
 int		 cmd_json_print(json_t *json);
 int		 cmd_utf8_valid(const char *s, size_t len);
-char		*cmd_config_url(const struct config *cfg);
 
 #endif

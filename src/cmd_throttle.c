@@ -508,7 +508,7 @@ cmd_throttle_exec(struct cmd_ctx *ctx, const struct cmd_entry *self,
 	/* Our own -c decides the connection as the global one would. */
 	if (own != NULL) {
 		if (ctx->url == NULL) {
-			if ((url = cmd_config_url(own)) == NULL) {
+			if ((url = config_redis_url_auth(own)) == NULL) {
 				rc = cmd_error("%s: no Redis URL", cfgfile);
 				goto out;
 			}

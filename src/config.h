@@ -139,6 +139,8 @@ void		 config_free(struct config *cfg);
  * password from password_file is not in it (cfg->password). Caller frees.
  */
 char		*config_redis_url(const struct config *cfg);
+/* The same with the password of password_file put in, for clients. */
+char		*config_redis_url_auth(const struct config *cfg);
 
 const struct job_conf *config_find_job(const struct config *cfg,
 		    const char *type);

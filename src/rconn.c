@@ -223,9 +223,13 @@ rconn_deadline_cb(evutil_socket_t fd, short events, void *arg)
 
 	(void)fd;
 	(void)events;
-	snprintf(rc->last_error, sizeof rc->last_error, "no reply in %llu ms; "
-	    "reconnecting", cmd != NULL ? (unsigned long long)cmd->timeout_ms :
-	    0ULL);
+	if (rc->state == RCONN_CONNECTING)
+		snprintf(rc->last_error, sizeof rc->last_error, "no connection "
+		    "in %d ms; trying again", RCONN_HANDSHAKE_MS);
+	else
+		snprintf(rc->last_error, sizeof rc->last_error, "no reply in "
+		    "%llu ms; reconnecting", cmd != NULL ?
+		    (unsigned long long)cmd->timeout_ms : 0ULL);
 	rconn_log_failure(rc);
 	rconn_teardown(rc);
 }
@@ -561,11 +565,13 @@ rconn_connect_cb(const redisAsyncContext *ac, int status)
 		snprintf(rc->last_error, sizeof rc->last_error, "cannot "
 		    "connect: %s", ac->errstr);
 		rc->ac = NULL;
+		evtimer_del(rc->deadline_ev);
 		rconn_log_failure(rc);
 		rconn_schedule(rc);
 		return;
 	}
 	rc->state = RCONN_HANDSHAKE;
+	evtimer_del(rc->deadline_ev);
 	rconn_handshake_next(rc, 0);
 }
 
@@ -622,6 +628,9 @@ rconn_connect(struct rconn *rc)
 	redisLibeventAttach(ac, rc->base);
 	redisAsyncSetConnectCallback(ac, rconn_connect_cb);
 	redisAsyncSetDisconnectCallback(ac, rconn_disconnect_cb);
+	/* A TCP connect into a black hole would wait for the kernel's SYN
+	 * retries (about two minutes); the deadline cuts it short. */
+	rconn_set_timer(rc->deadline_ev, RCONN_HANDSHAKE_MS);
 }
 
 /*

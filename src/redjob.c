@@ -398,69 +398,6 @@ cmd_json_print(json_t *json)
 	return CMD_OK;
 }
 
-/*
- * Percent-encode a password for the userinfo part of a URL, so that any
- * byte of a password file survives url_parse(). Caller frees.
- */
-static char *
-redjob_url_escape(const char *s)
-{
-	static const char hex[] = "0123456789ABCDEF";
-	char *out, *o;
-
-	out = o = xreallocarray(NULL, strlen(s) + 1, 3);
-	for (; *s != '\0'; s++) {
-		unsigned char ch = (unsigned char)*s;
-
-		if ((ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') ||
-		    (ch >= '0' && ch <= '9') || strchr("-._~", ch) != NULL)
-			*o++ = (char)ch;
-		else {
-			*o++ = '%';
-			*o++ = hex[ch >> 4];
-			*o++ = hex[ch & 15];
-		}
-	}
-	*o = '\0';
-	return out;
-}
-
-/*
- * The URL to use for a configuration: its redis URL, with the password
- * from its password_file put in when the URL carries none. Caller frees.
- */
-char *
-cmd_config_url(const struct config *cfg)
-{
-	char *url, *esc, *out, err[256];
-	struct url u;
-	size_t scheme;
-	int has_password;
-
-	if ((url = config_redis_url(cfg)) == NULL)
-		return NULL;
-	if (cfg->password == NULL || *cfg->password == '\0')
-		return url;
-	if (strncmp(url, "redis://", 8) == 0)
-		scheme = 8;
-	else if (strncmp(url, "unix://", 7) == 0)
-		scheme = 7;
-	else
-		return url;
-	/* The URL's own password wins (config.c refuses both anyway). */
-	has_password = url_parse(url, &u, err, sizeof err) == 0 &&
-	    u.password[0] != '\0';
-	explicit_bzero(&u, sizeof u);
-	if (has_password)
-		return url;
-	esc = redjob_url_escape(cfg->password);
-	xasprintf(&out, "%.*s:%s@%s", (int)scheme, url, esc, url + scheme);
-	explicit_bzero(esc, strlen(esc));
-	free(esc);
-	free(url);
-	return out;
-}
-
 /* Find a command by its full name. */
 static const struct cmd_entry *
 redjob_find(const char *name)
@@ -563,7 +500,7 @@ main(int argc, char **argv)
 			return CMD_ERROR;
 		}
 		diags_free(&diags);
-		if ((cfgurl = cmd_config_url(cfg)) == NULL) {
+		if ((cfgurl = config_redis_url_auth(cfg)) == NULL) {
 			config_free(cfg);
 			return cmd_error("%s: no Redis URL", cfgfile);
 		}

@@ -107,6 +107,7 @@ struct supervisor {
 
 static void	supervisor_spawn(struct supervisor *, struct generation *, int);
 static void	supervisor_check_done(struct supervisor *);
+static void	supervisor_stop(struct supervisor *, const char *);
 
 static uint64_t
 sv_now(void)
@@ -228,7 +229,7 @@ supervisor_generation_ready(struct supervisor *sv)
 {
 	struct generation *g = sv->current;
 	struct child *c;
-	unsigned ready = 0;
+	unsigned ready = 0, given_up = 0, k;
 	char buf[256];
 
 	if (g->ready_sent)
@@ -237,7 +238,10 @@ supervisor_generation_ready(struct supervisor *sv)
 		if (c->gen == g && c->ready)
 			ready++;
 	}
-	if (ready < sv->nslots)
+	/* A slot that gave up will not become ready: do not wait for it. */
+	for (k = 0; k < sv->nslots; k++)
+		given_up += sv->slots[k].given_up;
+	if (ready == 0 || ready + given_up < sv->nslots)
 		return;
 	g->ready_sent = 1;
 	TAILQ_FOREACH(c, &sv->children, entry) {
@@ -341,11 +345,12 @@ supervisor_crashed(struct supervisor *sv, struct child *c, int code)
 	}
 	for (i = 0; i < sv->nslots; i++)
 		alive += !sv->slots[i].given_up;
+	/* The others may all be ready: then the generation is. */
+	if (alive > 0 && c->gen == sv->current)
+		supervisor_generation_ready(sv);
 	if (alive == 0) {
-		log_errx("no worker can run; exiting");
 		sv->exit_status = 1;
-		sv->stopping = 1;
-		notify_stopping("no worker can run: see the journal");
+		supervisor_stop(sv, "no worker can run");
 	}
 }
 
@@ -372,10 +377,7 @@ supervisor_reap(struct supervisor *sv)
 			    WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
 			sv->embedded = -1;
 			sv->exit_status = 1;
-			sv->stopping = 1;
-			notify_stopping("the embedded redis-server exited");
-			TAILQ_FOREACH(c, &sv->children, entry)
-				child_drain(c, 1);
+			supervisor_stop(sv, "the embedded redis-server exited");
 			continue;
 		}
 		TAILQ_FOREACH(c, &sv->children, entry) {
@@ -539,7 +541,7 @@ supervisor_register(const struct config *cfg, int fatal_errors,
     char **cause)
 {
 	struct redjob_client *cl;
-	char *url = config_redis_url(cfg);
+	char *url = config_redis_url_auth(cfg);
 	size_t i;
 	int err;
 

@@ -54,6 +54,7 @@
 #define WORKER_RECHECK_MS 250		/* a busy worker's look at other queues */
 
 enum wjob_state {
+	WJOB_NEW,		/* just claimed */
 	WJOB_QUEUED,		/* claimed ahead, waiting for a slot */
 	WJOB_GUARD,		/* taking its limiters and lock */
 	WJOB_RUNNING,		/* handler running */
@@ -641,7 +642,8 @@ worker_handler_done_cb(const struct handler_result *res, void *arg)
 		worker_kick(w);
 		return;
 	}
-	if (j->lock_lost) {
+	if (j->lock_lost && !(res->outcome == HANDLER_EXITED &&
+	    res->status == 0)) {
 		/* Two handlers must never believe they hold one lock. */
 		worker_fail(w, j, 0, "lock lost: %s was taken from this job "
 		    "while its handler ran (it expired or was deleted)",
@@ -851,6 +853,24 @@ worker_guard_cb(struct rconn *rc, redisReply *r, void *arg)
 
 	(void)rc;
 	j->inflight = 0;
+	if (j->lease_lost) {
+		/*
+		 * Reclaimed or removed while we took its guards: not ours to
+		 * run. Give back what this answer granted too.
+		 */
+		if (r != NULL && r->type == REDIS_REPLY_ARRAY) {
+			if (j->gstep < j->jc->nlimits &&
+			    guard_parse_answer(r, &a) == 0 && !a.limited)
+				j->nheld = j->gstep + 1;
+			else if (j->gstep >= j->jc->nlimits &&
+			    r->elements == 2 && r->element[0]->integer == 1)
+				j->lock_held = 1;
+		}
+		worker_release_limits(w, j, 1);
+		worker_forget(w, j);
+		worker_kick(w);
+		return;
+	}
 	switch (rconn_classify(r)) {
 	case RCONN_CONN:
 		/* Asked again when the connection is back (worker_flush). */
@@ -1045,6 +1065,7 @@ worker_claimed_cb(struct rconn *rc, redisReply *r, void *arg)
 		 * comes back after the lease, as a stall.
 		 */
 		free(c);
+		worker_check_exit(w);
 		return;
 	case RCONN_OK:
 		break;
@@ -1063,11 +1084,13 @@ worker_claimed_cb(struct rconn *rc, redisReply *r, void *arg)
 		w->retry_at = worker_now() + WORKER_RETRY_MS;
 		worker_timer(w->retry_ev, WORKER_RETRY_MS);
 		free(c);
+		worker_check_exit(w);
 		return;
 	}
 	if (r->type != REDIS_REPLY_ARRAY || r->elements < 2) {
 		log_warnx("claim on queue %s: unexpected reply", q->name);
 		free(c);
+		worker_check_exit(w);
 		return;
 	}
 	if (w->claim_errors > 0) {
@@ -1109,6 +1132,13 @@ worker_claimed_cb(struct rconn *rc, redisReply *r, void *arg)
 			    "is missing or not a string");
 			continue;
 		}
+		if (w->draining) {
+			/* Claimed as the drain began: straight back. */
+			j->state = WJOB_REQUEUE;
+			j->requeue_reason = "shutdown";
+			j->requeue_ms = 0;
+			continue;
+		}
 		j->state = WJOB_QUEUED;
 		w->queued++;
 	}
@@ -1125,6 +1155,10 @@ worker_claimed_cb(struct rconn *rc, redisReply *r, void *arg)
 			    next - now : 0);
 	}
 	free(c);
+	if (w->draining) {
+		worker_flush(w);
+		worker_check_exit(w);
+	}
 	worker_kick(w);
 }
 
@@ -1240,6 +1274,16 @@ worker_claim(struct worker *w)
 	w->claiming = 1;
 }
 
+/* Set a queue's wake marker again, for another worker. */
+static void
+worker_rewake(struct worker *w, const char *wake_key)
+{
+	const char *argv[4] = { "ZADD", wake_key, "0", "w" };
+
+	rconn_command(w->cmd, WORKER_CMD_TIMEOUT_MS, NULL, NULL, 4, argv,
+	    NULL);
+}
+
 static void
 worker_woken_cb(struct rconn *rc, redisReply *r, void *arg)
 {
@@ -1263,6 +1307,14 @@ worker_woken_cb(struct rconn *rc, redisReply *r, void *arg)
 			    r->element[0]->str) == 0)
 				w->queues[i].due_at = 0;
 		}
+		/*
+		 * Taken while this worker has no room (it slept, then filled
+		 * its slots) or is leaving: put it back for another worker,
+		 * or the work would wait for this one.
+		 */
+		if (w->draining || w->running + w->queued >=
+		    w->cfg->concurrency)
+			worker_rewake(w, r->element[0]->str);
 	}
 	worker_kick(w);
 }
@@ -1343,6 +1395,7 @@ worker_retry_cb(evutil_socket_t fd, short events, void *arg)
 struct renew_call {
 	struct worker	*w;
 	char	       **ids;
+	char	       **tokens;
 	size_t		 n;
 };
 
@@ -1361,6 +1414,7 @@ worker_renewed_cb(struct rconn *rc, redisReply *r, void *arg)
 				continue;
 			TAILQ_FOREACH(j, &w->jobs, entry) {
 				if (strcmp(j->id, c->ids[i]) != 0 ||
+				    strcmp(j->token, c->tokens[i]) != 0 ||
 				    j->lease_lost)
 					continue;
 				j->lease_lost = 1;
@@ -1368,16 +1422,22 @@ worker_renewed_cb(struct rconn *rc, redisReply *r, void *arg)
 				    "or removed); stopping its handler", j->id);
 				if (j->h != NULL || j->pc != NULL)
 					worker_stop_handler(j);
-				else if (!j->inflight)
+				else if (!j->inflight) {
+					worker_release_limits(w, j,
+					    j->state == WJOB_GUARD);
 					worker_forget(w, j);
+				}
 				break;
 			}
 		}
 	} else if (r != NULL && r->type == REDIS_REPLY_ERROR)
 		log_warnx("renewing leases: %s", r->str);
-	for (i = 0; i < c->n; i++)
+	for (i = 0; i < c->n; i++) {
 		free(c->ids[i]);
+		free(c->tokens[i]);
+	}
 	free(c->ids);
+	free(c->tokens);
 	free(c);
 }
 
@@ -1517,12 +1577,15 @@ worker_renew_cb(evutil_socket_t fd, short events, void *arg)
 			c = xcalloc(1, sizeof *c);
 			c->w = w;
 			c->ids = xcalloc(WORKER_BATCH_MAX, sizeof *c->ids);
+			c->tokens = xcalloc(WORKER_BATCH_MAX,
+			    sizeof *c->tokens);
 			argv[0] = lease;
 			for (n = 0; j != NULL && n < WORKER_BATCH_MAX;
 			    j = TAILQ_NEXT(j, entry)) {
 				if (j->q != q || j->lease_lost)
 					continue;
 				c->ids[n] = xstrdup(j->id);
+				c->tokens[n] = xstrdup(j->token);
 				argv[1 + 2 * n] = j->id;
 				argv[2 + 2 * n] = j->token;
 				n++;
@@ -1531,9 +1594,13 @@ worker_renew_cb(evutil_socket_t fd, short events, void *arg)
 			if (n == 0 || rconn_fcall(w->cmd, WORKER_CMD_TIMEOUT_MS,
 			    worker_renewed_cb, c, "redjob_extend", q->base,
 			    (int)(1 + 2 * n), argv, NULL) != 0) {
-				while (n > 0)
-					free(c->ids[--n]);
+				while (n > 0) {
+					n--;
+					free(c->ids[n]);
+					free(c->tokens[n]);
+				}
 				free(c->ids);
+				free(c->tokens);
 				free(c);
 			}
 		}
@@ -1568,8 +1635,14 @@ worker_cmd_ready_cb(struct rconn *rc, void *arg)
 static void
 worker_wake_ready_cb(struct rconn *rc, void *arg)
 {
+	struct worker *w = arg;
+	size_t i;
+
 	(void)rc;
-	worker_kick(arg);
+	/* A marker may have been lost with the old connection. */
+	for (i = 0; i < w->nqueues; i++)
+		w->queues[i].due_at = 0;
+	worker_kick(w);
 }
 
 static void
@@ -1586,7 +1659,8 @@ worker_fatal_cb(struct rconn *rc, void *arg)
 static void
 worker_check_exit(struct worker *w)
 {
-	if (w->draining && w->held == 0)
+	/* A claim in flight may bring jobs: they must go back first. */
+	if (w->draining && w->held == 0 && !w->claiming)
 		event_base_loopbreak(w->base);
 }
 
@@ -1657,6 +1731,13 @@ worker_drain(struct worker *w, const char *why, int bounded)
 		    w->running == 1 ? "" : "s");
 	w->draining = 1;
 	worker_return_queued(w);
+	if (w->sleeping) {
+		size_t i;
+
+		/* A marker popped just now would die with the connection. */
+		for (i = 0; i < w->nqueues; i++)
+			worker_rewake(w, w->queues[i].wake_key);
+	}
 	rconn_free(w->wake);
 	w->wake = NULL;
 	if (bounded)
@@ -1851,13 +1932,17 @@ worker_main(const struct config *cfg, int index, unsigned generation,
 	event_base_dispatch(w->base);
 	status = w->exit_status;
 
-	/* Whatever is still held goes back by its lease. */
+	/*
+	 * Close the connections first: their pending callbacks get NULL and
+	 * still point at jobs. Whatever is still held goes back by its lease.
+	 */
+	rconn_free(w->wake);
+	rconn_free(w->cmd);
+	w->wake = w->cmd = NULL;
 	while ((j = TAILQ_FIRST(&w->jobs)) != NULL) {
 		TAILQ_REMOVE(&w->jobs, j, entry);
 		wjob_free(j);
 	}
-	rconn_free(w->cmd);
-	rconn_free(w->wake);
 	handler_exec_shutdown();
 	if (w->pool != NULL) {
 		/*
