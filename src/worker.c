@@ -89,6 +89,7 @@ struct wjob {
 	uint64_t		 retry_ms;	/* for fail */
 	int			 slot;		/* holds one of the slots */
 	int			 pc_used;	/* ran a plugin */
+	unsigned		 errors;	/* refusals in a row, see below */
 	const char		*requeue_reason; /* for requeue */
 	uint64_t		 requeue_ms;
 
@@ -308,6 +309,8 @@ static void	worker_flush(struct worker *);
 static void	worker_guard(struct worker *, struct wjob *);
 static void	worker_send_discard(struct worker *, struct wjob *);
 static void	worker_renew_guards(struct worker *);
+static int	worker_give_up(struct wjob *, const char *, const char *,
+		    enum rconn_class);
 static void	worker_handler_done_cb(const struct handler_result *, void *);
 
 /*
@@ -339,6 +342,9 @@ worker_acked_cb(struct rconn *rc, redisReply *r, void *arg)
 		struct wjob *j = b->jobs[i];
 
 		j->inflight = 0;
+		if (class == RCONN_OTHER &&
+		    worker_give_up(j, "ack", r->str, class))
+			continue;
 		if (class != RCONN_OK)
 			continue;	/* stays queued: resent later */
 		if (r->type == REDIS_REPLY_ARRAY && i < r->elements &&
@@ -407,6 +413,29 @@ worker_send_acks(struct worker *w, struct wqueue *q)
 }
 
 /*
+ * A call about a job was refused for a reason that is not a passing
+ * state of Redis (NOPERM, a schema mismatch, an unknown reply: not BUSY,
+ * OOM, LOADING) ten times in a row: stop trying, forget the job and stop
+ * renewing its lease, so that it comes back by its lease instead of
+ * holding a slot for ever. Returns 1 if the job was forgotten.
+ */
+static int
+worker_give_up(struct wjob *j, const char *what, const char *why,
+    enum rconn_class class)
+{
+	struct worker *w = j->w;
+
+	if (class != RCONN_OTHER || ++j->errors < 10)
+		return 0;
+	log_errx("job %s: %s refused 10 times (%s); giving up on it, its "
+	    "lease will return it", j->id, what, why);
+	worker_release_limits(w, j, j->state == WJOB_GUARD);
+	worker_forget(w, j);
+	worker_kick(w);
+	return 1;
+}
+
+/*
  * The common start of the replies to fail, requeue and discard. No reply:
  * the job stays queued and is sent again when the connection is back (a
  * repeat of a call that did land is refused by its token, harmlessly).
@@ -422,10 +451,13 @@ worker_finish_reply(struct wjob *j, redisReply *r, const char *what)
 	if (class == RCONN_CONN)
 		return 0;
 	if (class == RCONN_BUSY || class == RCONN_OTHER) {
+		if (worker_give_up(j, what, r->str, class))
+			return 0;
 		log_warnx("job %s: %s failed: %s; retrying", j->id, what, r->str);
 		worker_timer(j->w->retry_ev, WORKER_RETRY_MS);
 		return 0;
 	}
+	j->errors = 0;
 	return 1;
 }
 
@@ -878,6 +910,9 @@ worker_guard_cb(struct rconn *rc, redisReply *r, void *arg)
 	case RCONN_OK:
 		break;
 	default:
+		if (worker_give_up(j, "a guard call", r->str,
+		    rconn_classify(r)))
+			return;
 		log_warnx("job %s: guard call failed: %s; retrying", j->id,
 		    r->str);
 		worker_timer(w->retry_ev, WORKER_RETRY_MS);

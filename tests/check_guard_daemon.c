@@ -295,6 +295,46 @@ START_TEST(test_concurrency_limit_holds_even_when_a_worker_is_killed)
 }
 END_TEST
 
+START_TEST(test_a_refused_guard_call_gives_the_job_back_to_its_lease)
+{
+	char url[4200], *text;
+	uint64_t deadline;
+	FILE *f;
+	long n;
+
+	/* A user that may do anything but SET: lock acquisition fails. */
+	freeReplyObject(must_command(rf.c, "ACL SETUSER limited on >pw ~* &* "
+	    "+@all -set"));
+	write_config(1, 2);
+	snprintf(url, sizeof url, "unix://limited:pw@%s", rf.sock);
+	/* Point the configuration at that user. */
+	f = fopen(df.config, "r");
+	fseek(f, 0, SEEK_END);
+	n = ftell(f);
+	rewind(f);
+	text = calloc(1, (size_t)n + 1);
+	ck_assert_uint_eq(fread(text, 1, (size_t)n, f), (size_t)n);
+	fclose(f);
+	daemon_write_config("redis:\n  url: %s\n%s", url,
+	    strstr(text, "workers:"));
+	free(text);
+	daemon_start(NULL);
+	ck_assert_ptr_nonnull(notify_wait("READY=1", 15000));
+	enqueue("locked", "7", NULL);
+	deadline = testlib_now_ms() + 20000;
+	while (!daemon_log_has("refused 10 times") &&
+	    testlib_now_ms() < deadline)
+		usleep(50000);
+	ck_assert_msg(daemon_log_has("refused 10 times"),
+	    "the worker kept retrying a refused guard call");
+	/* Not lost: it is still in the queue, leased or due again. */
+	ck_assert_int_eq(queue_stat("default", "running") +
+	    queue_stat("default", "ready") + queue_stat("default", "scheduled"),
+	    1);
+	freeReplyObject(must_command(rf.c, "ACL DELUSER limited"));
+}
+END_TEST
+
 START_TEST(test_a_job_throttled_by_one_limiter_spends_nothing_of_another)
 {
 	redisReply *r;
@@ -330,6 +370,7 @@ suite(void)
 	tcase_add_test(tc, test_throttled_jobs_all_run_at_the_limiters_pace);
 	tcase_add_test(tc, test_concurrency_limit_holds_even_when_a_worker_is_killed);
 	tcase_add_test(tc, test_a_job_throttled_by_one_limiter_spends_nothing_of_another);
+	tcase_add_test(tc, test_a_refused_guard_call_gives_the_job_back_to_its_lease);
 	suite_add_tcase(s, tc);
 	return s;
 }
