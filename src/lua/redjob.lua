@@ -245,8 +245,9 @@ local function write_jobs(base, q, meta, jobs, now)
     else
       n = n + 1
       local id = fmt(n)
-      local h = {'type', j.type, 'payload', j.payload, 'created', now,
-        'due', j.due}
+      -- No 'due' field: the score in :due is the due time, and show
+      -- reports it from there until a transition writes the field.
+      local h = {'type', j.type, 'payload', j.payload, 'created', now}
       if j.key then
         h[#h + 1] = 'key'; h[#h + 1] = j.key
       end
@@ -723,6 +724,12 @@ local function show(keys, args)
       out[#out + 1] = f[i + 1]
       seen[f[i]] = true
     end
+  end
+  -- A job never moved since its enqueue has its due time only as its
+  -- score in :due (or as DUE in the claim reply, once running).
+  if not seen['due'] and state ~= 'running' and state ~= 'dead' and score then
+    out[#out + 1] = 'due'
+    out[#out + 1] = score
   end
   -- The holder's claim token, kept in B:tok.
   local t = redis.call('HGET', base .. ':tok', n)
