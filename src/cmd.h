@@ -66,6 +66,7 @@ int		 cmd_bad_option(const struct cmd_entry *entry, int ch,
 		    char **argv);
 int		 cmd_help(const struct cmd_entry *entry);
 struct redjob_client *cmd_connect(struct cmd_ctx *ctx);
+struct config	*cmd_config_load(const char *path);
 int		 cmd_client_error(struct cmd_ctx *ctx);
 int		 cmd_check_id(const struct cmd_entry *entry, const char *id,
 		    char *queue, size_t len);

@@ -430,7 +430,6 @@ cmd_throttle_exec(struct cmd_ctx *ctx, const struct cmd_entry *self,
 	const struct limiter_conf *l;
 	const struct config *cfg;
 	struct config *own = NULL;
-	struct diags diags = { NULL, 0 };
 	struct template_vars v;
 	struct guard_answer a;
 	const char *cfgfile = NULL, *name, *partition = NULL, *holder = NULL;
@@ -477,16 +476,8 @@ cmd_throttle_exec(struct cmd_ctx *ctx, const struct cmd_entry *self,
 		    "give it with -c FILE");
 
 	if (cfgfile != NULL) {
-		if ((own = config_load(cfgfile, &diags)) == NULL) {
-			fflush(stdout);
-			diags_print(&diags, stderr);
-			if (diags.n == 0)
-				cmd_error("%s: cannot load the configuration",
-				    cfgfile);
-			diags_free(&diags);
+		if ((own = cmd_config_load(cfgfile)) == NULL)
 			return CMD_ERROR;
-		}
-		diags_free(&diags);
 		cfg = own;
 	} else
 		cfg = ctx->cfg;

@@ -398,6 +398,26 @@ cmd_json_print(json_t *json)
 	return CMD_OK;
 }
 
+/*
+ * Load a configuration for -c: its diagnostics go to stderr. Returns it,
+ * or NULL when it is not valid. The caller frees it with config_free().
+ */
+struct config *
+cmd_config_load(const char *path)
+{
+	struct diags diags = { NULL, 0 };
+	struct config *cfg;
+
+	if ((cfg = config_load(path, &diags)) == NULL) {
+		fflush(stdout);
+		diags_print(&diags, stderr);
+		if (diags.n == 0)
+			cmd_error("%s: cannot load the configuration", path);
+	}
+	diags_free(&diags);
+	return cfg;
+}
+
 /* Find a command by its full name. */
 static const struct cmd_entry *
 redjob_find(const char *name)
@@ -429,7 +449,6 @@ main(int argc, char **argv)
 	const struct cmd_entry *entry;
 	struct cmd_ctx ctx;
 	struct config *cfg = NULL;
-	struct diags diags = { NULL, 0 };
 	const char *cfgfile = NULL, *url = NULL, *ns = NULL;
 	const char **queues = NULL;
 	char *cfgurl = NULL, err[256];
@@ -490,16 +509,8 @@ main(int argc, char **argv)
 		return cmd_usage(NULL, "%s", err);
 
 	if (cfgfile != NULL) {
-		if ((cfg = config_load(cfgfile, &diags)) == NULL) {
-			fflush(stdout);
-			diags_print(&diags, stderr);
-			if (diags.n == 0)
-				cmd_error("%s: cannot load the configuration",
-				    cfgfile);
-			diags_free(&diags);
+		if ((cfg = cmd_config_load(cfgfile)) == NULL)
 			return CMD_ERROR;
-		}
-		diags_free(&diags);
 		if ((cfgurl = config_redis_url_auth(cfg)) == NULL) {
 			config_free(cfg);
 			return cmd_error("%s: no Redis URL", cfgfile);
