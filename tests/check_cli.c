@@ -48,17 +48,6 @@ struct run {
 /* REDJOB_URL for the next runs; NULL unsets it. */
 static const char *child_url;
 
-/* Append n bytes to a growing NUL-terminated buffer. */
-static void
-buf_append(char **buf, size_t *len, const char *p, size_t n)
-{
-	*buf = realloc(*buf, *len + n + 1);
-	ck_assert_ptr_nonnull(*buf);
-	memcpy(*buf + *len, p, n);
-	*len += n;
-	(*buf)[*len] = '\0';
-}
-
 /* Free what a run collected. */
 static void
 run_free(struct run *r)
@@ -85,8 +74,8 @@ run_argv(struct run *r, const void *in, size_t inlen, char *const *argv)
 	nfds_t i;
 
 	memset(r, 0, sizeof *r);
-	buf_append(&r->out, &r->outlen, "", 0);
-	buf_append(&r->err, &r->errlen, "", 0);
+	testlib_append(&r->out, &r->outlen, "", 0);
+	testlib_append(&r->err, &r->errlen, "", 0);
 	ck_assert_int_eq(pipe2(pin, O_CLOEXEC), 0);
 	ck_assert_int_eq(pipe2(pout, O_CLOEXEC), 0);
 	ck_assert_int_eq(pipe2(perr, O_CLOEXEC), 0);
@@ -134,9 +123,9 @@ run_argv(struct run *r, const void *in, size_t inlen, char *const *argv)
 				continue;
 			n = read(pfd[i].fd, buf, sizeof buf);
 			if (n > 0 && i == 0)
-				buf_append(&r->out, &r->outlen, buf, (size_t)n);
+				testlib_append(&r->out, &r->outlen, buf, (size_t)n);
 			else if (n > 0)
-				buf_append(&r->err, &r->errlen, buf, (size_t)n);
+				testlib_append(&r->err, &r->errlen, buf, (size_t)n);
 			else if (n == 0 || errno != EINTR) {
 				close(pfd[i].fd);
 				if (i == 0)
@@ -179,16 +168,6 @@ build_argv(char **argv, int n, va_list ap)
 	return n;
 }
 
-/* The path of the built redjob binary. */
-static char *
-redjob_path(void)
-{
-	static char path[4096];
-
-	snprintf(path, sizeof path, "%s/src/redjob", testlib_builddir());
-	return path;
-}
-
 /* Run "redjob ARG..." with no -u (the environment decides). */
 static int
 cli_raw(struct run *r, const void *in, size_t inlen, ...)
@@ -196,7 +175,7 @@ cli_raw(struct run *r, const void *in, size_t inlen, ...)
 	char *argv[MAX_ARGS];
 	va_list ap;
 
-	argv[0] = redjob_path();
+	argv[0] = testlib_redjob();
 	va_start(ap, inlen);
 	build_argv(argv, 1, ap);
 	va_end(ap);
@@ -210,7 +189,7 @@ cli(struct run *r, const void *in, size_t inlen, ...)
 	char *argv[MAX_ARGS];
 	va_list ap;
 
-	argv[0] = redjob_path();
+	argv[0] = testlib_redjob();
 	argv[1] = (char *)"-u";
 	argv[2] = rf.url;
 	va_start(ap, inlen);
@@ -550,7 +529,7 @@ START_TEST(test_lines_enqueues_one_job_per_line_in_order)
 
 	for (i = 0; i < 1000; i++) {
 		snprintf(line, sizeof line, "p%zu\n", i);
-		buf_append(&in, &inlen, line, strlen(line));
+		testlib_append(&in, &inlen, line, strlen(line));
 	}
 	cli(&r, in, inlen, "enqueue", "--lines", "bulk", NULL);
 	assert_ok(&r);
@@ -589,10 +568,10 @@ START_TEST(test_lines_reports_a_bad_line_and_enqueues_the_rest)
 			line[201] = '\0';
 		} else
 			snprintf(line, sizeof line, "line %zu\n", i);
-		buf_append(&in, &inlen, line, strlen(line));
+		testlib_append(&in, &inlen, line, strlen(line));
 	}
 	/* The last line has no newline: it is a line all the same. */
-	buf_append(&in, &inlen, "tail", 4);
+	testlib_append(&in, &inlen, "tail", 4);
 	cli(&r, in, inlen, "enqueue", "--lines", "--max-payload", "100", "t",
 	    NULL);
 	assert_one_error(&r, 1, "redjob: line 500: ");
@@ -1096,7 +1075,7 @@ START_TEST(test_usage_errors_exit_2)
 	dead = url;
 	child_url = dead;
 	n = 0;
-	argv[n++] = redjob_path();
+	argv[n++] = testlib_redjob();
 	for (i = 0; usage_errors[_i][i] != NULL; i++)
 		argv[n++] = (char *)usage_errors[_i][i];
 	argv[n] = NULL;
@@ -1166,22 +1145,6 @@ START_TEST(test_help_and_version)
 END_TEST
 
 static const char *write_file(const char *, const char *);
-
-/* A fresh server for each test, for the tests that break it. */
-static void
-own_redis_setup(void)
-{
-	redis_start();
-	redis_conn_setup();
-}
-
-/* Stop the server of own_redis_setup(). */
-static void
-own_redis_teardown(void)
-{
-	redis_conn_teardown();
-	redis_stop();
-}
 
 START_TEST(test_wrong_password)
 {
@@ -1485,7 +1448,7 @@ suite(void)
 
 	tc = tcase_create("failures");
 	tcase_set_timeout(tc, 120);
-	tcase_add_checked_fixture(tc, own_redis_setup, own_redis_teardown);
+	tcase_add_checked_fixture(tc, redis_start_conn, redis_stop_conn);
 	tcase_add_test(tc, test_wrong_password);
 	tcase_add_test(tc, test_out_of_memory);
 	tcase_add_test(tc, test_newer_library_is_refused_and_kept);

@@ -58,27 +58,6 @@ static char cfg_path[4200];
 /* A descriptor above 2 that proc_start() passes on, or -1. */
 static int keep_fd = -1;
 
-/* Append n bytes to a growing NUL-terminated buffer. */
-static void
-buf_append(char **buf, size_t *len, const char *p, size_t n)
-{
-	*buf = realloc(*buf, *len + n + 1);
-	ck_assert_ptr_nonnull(*buf);
-	memcpy(*buf + *len, p, n);
-	*len += n;
-	(*buf)[*len] = '\0';
-}
-
-/* The path of the built redjob binary. */
-static char *
-redjob_path(void)
-{
-	static char path[4096];
-
-	snprintf(path, sizeof path, "%s/src/redjob", testlib_builddir());
-	return path;
-}
-
 /* Start argv[0] with argv; its stdin stays open until proc_close_stdin. */
 static void
 proc_start(struct proc *p, char *const *argv)
@@ -86,8 +65,8 @@ proc_start(struct proc *p, char *const *argv)
 	int pin[2], pout[2], perr[2];
 
 	memset(p, 0, sizeof *p);
-	buf_append(&p->obuf, &p->olen, "", 0);
-	buf_append(&p->ebuf, &p->elen, "", 0);
+	testlib_append(&p->obuf, &p->olen, "", 0);
+	testlib_append(&p->ebuf, &p->elen, "", 0);
 	ck_assert_int_eq(pipe2(pin, O_CLOEXEC), 0);
 	ck_assert_int_eq(pipe2(pout, O_CLOEXEC), 0);
 	ck_assert_int_eq(pipe2(perr, O_CLOEXEC), 0);
@@ -132,7 +111,7 @@ redjob_start(struct proc *p, const char *url, ...)
 	va_list ap;
 	int n = 0;
 
-	argv[n++] = redjob_path();
+	argv[n++] = testlib_redjob();
 	argv[n++] = (char *)"-u";
 	argv[n++] = (char *)(url != NULL ? url : rf.url);
 	va_start(ap, url);
@@ -189,7 +168,7 @@ procs_pump(struct proc **ps, size_t n, int ms)
 			continue;
 		r = read(pfd[j].fd, buf, sizeof buf);
 		if (r > 0)
-			buf_append(bufp[j], lenp[j], buf, (size_t)r);
+			testlib_append(bufp[j], lenp[j], buf, (size_t)r);
 		else if (r == 0 || errno != EINTR) {
 			close(pfd[j].fd);
 			*fdp[j] = -1;
@@ -740,7 +719,7 @@ START_TEST(test_lock_keeps_inherited_descriptors)
 	ck_assert_int_ge(fd, 3);
 	ck_assert_int_eq(dup2(fd, 42), 42);
 	close(fd);
-	argv[0] = redjob_path();
+	argv[0] = testlib_redjob();
 	argv[1] = (char *)"-u";
 	argv[2] = rf.url;
 	argv[3] = (char *)"lock";
@@ -784,7 +763,7 @@ START_TEST(test_lock_usage_errors)
 	snprintf(url, sizeof url, "unix://%s/nosuch.sock", rf.dir);
 	for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		n = 0;
-		argv[n++] = redjob_path();
+		argv[n++] = testlib_redjob();
 		argv[n++] = (char *)"-u";
 		argv[n++] = url;
 		for (j = 0; cases[i][j] != NULL; j++)
@@ -808,22 +787,6 @@ START_TEST(test_lock_usage_errors)
 	proc_free(&p);
 }
 END_TEST
-
-/* A server of its own, killed while a command runs under the lock. */
-static void
-own_redis_setup(void)
-{
-	redis_start();
-	redis_conn_setup();
-}
-
-/* Stop the server of own_redis_setup(), if the test left it running. */
-static void
-own_redis_teardown(void)
-{
-	redis_conn_teardown();
-	redis_stop();
-}
 
 START_TEST(test_lock_unreachable_redis_stops_the_command_as_lost)
 {
@@ -881,7 +844,7 @@ throttle_run(struct proc *p, ...)
 	va_list ap;
 	int n = 0;
 
-	argv[n++] = redjob_path();
+	argv[n++] = testlib_redjob();
 	argv[n++] = (char *)"throttle";
 	argv[n++] = (char *)"-c";
 	argv[n++] = cfg_path;
@@ -1167,7 +1130,7 @@ START_TEST(test_throttle_errors)
 	proc_free(&p);
 
 	/* -c before the command works as well. */
-	argv[0] = redjob_path();
+	argv[0] = testlib_redjob();
 	argv[1] = (char *)"-c";
 	argv[2] = cfg_path;
 	argv[3] = (char *)"throttle";
@@ -1245,7 +1208,7 @@ suite(void)
 
 	tc = tcase_create("lock_redis_dies");
 	tcase_set_timeout(tc, 60);
-	tcase_add_checked_fixture(tc, own_redis_setup, own_redis_teardown);
+	tcase_add_checked_fixture(tc, redis_start_conn, redis_stop_conn);
 	tcase_add_test(tc,
 	    test_lock_unreachable_redis_stops_the_command_as_lost);
 	suite_add_tcase(s, tc);

@@ -52,21 +52,6 @@ struct ans {
  * Calling the functions.
  */
 
-static void
-limiter_setup(void)
-{
-	const char *argv[] = { "FUNCTION", "LOAD", "REPLACE", client_lua };
-	size_t lens[] = { 8, 4, 7, client_lua_len };
-	redisReply *r;
-
-	redis_conn_setup();
-	r = redisCommandArgv(rf.c, 4, argv, lens);
-	ck_assert_msg(r != NULL, "FUNCTION LOAD: %s", rf.c->errstr);
-	ck_assert_msg(r->type != REDIS_REPLY_ERROR, "FUNCTION LOAD: %s",
-	    r->str);
-	freeReplyObject(r);
-}
-
 /* A number as an argument; the last 32 stay valid. */
 static const char *
 num(long long v)
@@ -157,24 +142,6 @@ fcall_err(const char *code, const char *msg, const char *fn, const char *key,
 	ck_assert_msg(strstr(r->str, msg) != NULL, "%s: \"%s\" does not say "
 	    "\"%s\"", fn, r->str, msg);
 	freeReplyObject(r);
-}
-
-static long long
-cmd_int(const char *fmt, ...)
-{
-	redisReply *r;
-	long long v;
-	va_list ap;
-
-	va_start(ap, fmt);
-	r = redisvCommand(rf.c, fmt, ap);
-	va_end(ap);
-	ck_assert_msg(r != NULL, "%s: %s", fmt, rf.c->errstr);
-	ck_assert_msg(r->type == REDIS_REPLY_INTEGER, "%s: not an integer",
-	    fmt);
-	v = r->integer;
-	freeReplyObject(r);
-	return v;
 }
 
 /* DUMP of a key into buf (the serialized value; empty if absent). */
@@ -939,7 +906,7 @@ window_random(const struct window_p *p, uint64_t seed)
 	    20, "seed %llu exercised too little: %ld allowed, %ld limited",
 	    (unsigned long long)seed, allowed, limited);
 	/* Nothing older than the window is kept. */
-	ck_assert_int_le(cmd_int("ZCARD %s", key), p->limit);
+	ck_assert_int_le(must_int(rf.c, "ZCARD %s", key), p->limit);
 }
 
 START_TEST(test_window_matches_model_on_random_sequences)
@@ -1116,8 +1083,8 @@ START_TEST(test_gcra_redis_cell_readme_example_on_server_clock)
 	 * The TAT is stored in us and the key expires with it, at that us
 	 * rounded up to a ms: up to 1 ms past now's ms + 2000.
 	 */
-	ck_assert_int_gt(cmd_int("PTTL user123"), 1000);
-	ck_assert_int_le(cmd_int("PTTL user123"), 2001);
+	ck_assert_int_gt(must_int(rf.c, "PTTL user123"), 1000);
+	ck_assert_int_le(must_int(rf.c, "PTTL user123"), 2001);
 	/*
 	 * The rest of the burst, then refused: one more may pass every 2 s
 	 * (less the time these calls took, well under a second).
@@ -1189,7 +1156,7 @@ START_TEST(test_cost_over_capacity_is_never_satisfiable_and_writes_nothing)
 	expect("funnel cost 4 > capacity 3", 0, mkans(1, 3, 3, -1, 0), a);
 	a = window_call("rj:limit:{o3:}", 3, 1000, 0, 4, T0);
 	expect("window cost 4 > limit 3", 0, mkans(1, 3, 3, -1, 0), a);
-	ck_assert_int_eq(cmd_int("DBSIZE"), 0);
+	ck_assert_int_eq(must_int(rf.c, "DBSIZE"), 0);
 
 	/* With state: it stays as it was. */
 	gcra_call("rj:limit:{o1:}", &g, 1, T0);
@@ -1229,7 +1196,7 @@ START_TEST(test_cost_zero_peeks_without_writing)
 	    funnel_call("rj:limit:{p2:}", &f, 0, T0));
 	expect("window peek on nothing", 0, mkans(0, 3, 3, -1, 0),
 	    window_call("rj:limit:{p3:}", 3, 1000, 0, 0, T0));
-	ck_assert_int_eq(cmd_int("DBSIZE"), 0);
+	ck_assert_int_eq(must_int(rf.c, "DBSIZE"), 0);
 
 	gcra_call("rj:limit:{p1:}", &g, 2, T0);
 	n = dump("rj:limit:{p1:}", before, sizeof before);
@@ -1265,7 +1232,7 @@ START_TEST(test_undo_gives_back_what_an_allowed_call_took)
 	ck_assert_int_eq(funnel_undo_call("rj:limit:{u2:}", &f, 1, T0), 0);
 	ck_assert_int_eq(fcall_int("redjob_limit_undo", "rj:limit:{u3:}",
 	    ARGS("window", "a")), 0);
-	ck_assert_int_eq(cmd_int("DBSIZE"), 0);
+	ck_assert_int_eq(must_int(rf.c, "DBSIZE"), 0);
 
 	/* GCRA: full, give one back, the same request passes again. */
 	gcra_call("rj:limit:{u1:}", &g, 1, T0);
@@ -1276,7 +1243,7 @@ START_TEST(test_undo_gives_back_what_an_allowed_call_took)
 	    gcra_call("rj:limit:{u1:}", &g, 1, T0));
 	/* Undo all: the key is gone, as if never used. */
 	ck_assert_int_eq(gcra_undo_call("rj:limit:{u1:}", &g, 5, T0), 1);
-	ck_assert_int_eq(cmd_int("EXISTS rj:limit:{u1:}"), 0);
+	ck_assert_int_eq(must_int(rf.c, "EXISTS rj:limit:{u1:}"), 0);
 
 	/* Funnel. */
 	funnel_call("rj:limit:{u2:}", &f, 2, T0);
@@ -1286,7 +1253,7 @@ START_TEST(test_undo_gives_back_what_an_allowed_call_took)
 	expect("funnel after undo", 0, mkans(0, 2, 0, -1, 2000),
 	    funnel_call("rj:limit:{u2:}", &f, 1, T0));
 	ck_assert_int_eq(funnel_undo_call("rj:limit:{u2:}", &f, 3, T0), 1);
-	ck_assert_int_eq(cmd_int("EXISTS rj:limit:{u2:}"), 0);
+	ck_assert_int_eq(must_int(rf.c, "EXISTS rj:limit:{u2:}"), 0);
 
 	/* Window: the entries of that admission go, others stay. */
 	window_call("rj:limit:{u3:}", 3, 1000, 1, 1, T0);
@@ -1295,7 +1262,7 @@ START_TEST(test_undo_gives_back_what_an_allowed_call_took)
 	    T0 + 2).limited, 1);
 	ck_assert_int_eq(fcall_int("redjob_limit_undo", "rj:limit:{u3:}",
 	    ARGS("window", member_name(2))), 1);
-	ck_assert_int_eq(cmd_int("ZCARD rj:limit:{u3:}"), 1);
+	ck_assert_int_eq(must_int(rf.c, "ZCARD rj:limit:{u3:}"), 1);
 	r = must_command(rf.c, "ZSCORE rj:limit:{u3:} %s", member_name(1));
 	ck_assert_int_eq(r->type, REDIS_REPLY_STRING);
 	freeReplyObject(r);
@@ -1303,10 +1270,10 @@ START_TEST(test_undo_gives_back_what_an_allowed_call_took)
 	    window_call("rj:limit:{u3:}", 3, 1000, 3, 1, T0 + 2));
 	/* A member admitted twice: undo takes the latest only. */
 	window_call("rj:limit:{u3:}", 5, 1000, 1, 1, T0 + 3);
-	ck_assert_int_eq(cmd_int("ZCARD rj:limit:{u3:}"), 3);
+	ck_assert_int_eq(must_int(rf.c, "ZCARD rj:limit:{u3:}"), 3);
 	ck_assert_int_eq(fcall_int("redjob_limit_undo", "rj:limit:{u3:}",
 	    ARGS("window", member_name(1))), 1);
-	ck_assert_int_eq(cmd_int("ZCARD rj:limit:{u3:}"), 2);
+	ck_assert_int_eq(must_int(rf.c, "ZCARD rj:limit:{u3:}"), 2);
 	r = must_command(rf.c, "ZSCORE rj:limit:{u3:} %s", member_name(1));
 	ck_assert_int_eq(r->type, REDIS_REPLY_STRING);
 	ck_assert_str_eq(r->str, num(T0));
@@ -1325,21 +1292,21 @@ START_TEST(test_window_member_used_again_never_collides)
 		    T0);
 		ck_assert_int_eq(a.limited, 0);
 	}
-	ck_assert_int_eq(cmd_int("ZCARD rj:limit:{m:}"), 5);
+	ck_assert_int_eq(must_int(rf.c, "ZCARD rj:limit:{m:}"), 5);
 	ck_assert_int_eq(window_call("rj:limit:{m:}", 100, 1000, 0, 0,
 	    T0).remaining, 95);
 	/* Undo takes them back one admission at a time, latest first. */
 	ck_assert_int_eq(fcall_int("redjob_limit_undo", "rj:limit:{m:}",
 	    ARGS("window", member_name(0))), 1);
-	ck_assert_int_eq(cmd_int("ZCARD rj:limit:{m:}"), 4);
+	ck_assert_int_eq(must_int(rf.c, "ZCARD rj:limit:{m:}"), 4);
 	ck_assert_int_eq(fcall_int("redjob_limit_undo", "rj:limit:{m:}",
 	    ARGS("window", member_name(0))), 1);
-	ck_assert_int_eq(cmd_int("ZCARD rj:limit:{m:}"), 1);
+	ck_assert_int_eq(must_int(rf.c, "ZCARD rj:limit:{m:}"), 1);
 	ck_assert_int_eq(fcall_int("redjob_limit_undo", "rj:limit:{m:}",
 	    ARGS("window", member_name(0))), 1);
 	ck_assert_int_eq(fcall_int("redjob_limit_undo", "rj:limit:{m:}",
 	    ARGS("window", member_name(0))), 0);
-	ck_assert_int_eq(cmd_int("EXISTS rj:limit:{m:}"), 0);
+	ck_assert_int_eq(must_int(rf.c, "EXISTS rj:limit:{m:}"), 0);
 }
 END_TEST
 
@@ -1349,10 +1316,10 @@ wait_gone(const char *key, int ms)
 {
 	uint64_t deadline = testlib_now_ms() + (uint64_t)ms;
 
-	while (cmd_int("EXISTS %s", key) != 0) {
+	while (must_int(rf.c, "EXISTS %s", key) != 0) {
 		ck_assert_msg(testlib_now_ms() < deadline, "%s still exists "
 		    "after %d ms (PTTL %lld)", key, ms,
-		    cmd_int("PTTL %s", key));
+		    must_int(rf.c, "PTTL %s", key));
 		usleep(5000);
 	}
 }
@@ -1377,13 +1344,13 @@ START_TEST(test_keys_expire_when_their_state_runs_out)
 	ck_assert_int_eq(a.reset, 120);
 
 	/* The TAT is in us; its key expires at that us rounded up to ms. */
-	pttl = cmd_int("PTTL rj:limit:{e1:}");
+	pttl = must_int(rf.c, "PTTL rj:limit:{e1:}");
 	ck_assert_msg(pttl > 0 && pttl <= 101, "gcra PTTL %lld", pttl);
-	pttl = cmd_int("PTTL rj:limit:{e2:}");
+	pttl = must_int(rf.c, "PTTL rj:limit:{e2:}");
 	ck_assert_msg(pttl > 0 && pttl <= 150, "window PTTL %lld", pttl);
-	pttl = cmd_int("PTTL rj:limit:{e3:}");
+	pttl = must_int(rf.c, "PTTL rj:limit:{e3:}");
 	ck_assert_msg(pttl > 0 && pttl <= 200, "funnel PTTL %lld", pttl);
-	pttl = cmd_int("PTTL rj:limit:{e4:}");
+	pttl = must_int(rf.c, "PTTL rj:limit:{e4:}");
 	ck_assert_msg(pttl > 0 && pttl <= 120, "concurrency PTTL %lld", pttl);
 
 	wait_gone("rj:limit:{e1:}", 3000);
@@ -1431,7 +1398,7 @@ START_TEST(test_concurrency_holders_expire_release_and_renew)
 	/* At most 3: the fourth waits for the earliest lease. */
 	expect("the fourth holder", 0, mkans(1, 3, 0, 900, 900),
 	    conc_call(key, 3, 1000, 3, T0 + 100));
-	ck_assert_int_eq(cmd_int("ZCARD %s", key), 3);
+	ck_assert_int_eq(must_int(rf.c, "ZCARD %s", key), 3);
 	/* Release frees a slot at once. */
 	ck_assert_int_eq(fcall_int("redjob_limit_conc_release", key,
 	    ARGS(member_name(1))), 1);
@@ -1444,11 +1411,11 @@ START_TEST(test_concurrency_holders_expire_release_and_renew)
 	/* 2's slot freed itself; it cannot renew. */
 	ck_assert_int_eq(fcall_int("redjob_limit_conc_renew", key,
 	    ARGS("1000", member_name(2), "now", num(T0 + 1000))), 0);
-	ck_assert_int_eq(cmd_int("ZCARD %s", key), 3);
+	ck_assert_int_eq(must_int(rf.c, "ZCARD %s", key), 3);
 	/* Undo of kind concurrency releases. */
 	ck_assert_int_eq(fcall_int("redjob_limit_undo", key,
 	    ARGS("concurrency", member_name(4))), 1);
-	ck_assert_int_eq(cmd_int("ZCARD %s", key), 2);
+	ck_assert_int_eq(must_int(rf.c, "ZCARD %s", key), 2);
 }
 END_TEST
 
@@ -1485,7 +1452,7 @@ START_TEST(test_bad_arguments_are_refused_with_their_code_first)
 	    "redjob_limit_conc_acquire", "k", ARGS("1", "0", "m"));
 	fcall_err("REDJOB_BADARG", "kind must be window, gcra, funnel or "
 	    "concurrency", "redjob_limit_undo", "k", ARGS("bucket", "m"));
-	ck_assert_int_eq(cmd_int("DBSIZE"), 0);
+	ck_assert_int_eq(must_int(rf.c, "DBSIZE"), 0);
 
 	/* A key of another kind: refused before any write. */
 	freeReplyObject(must_command(rf.c, "SET k v"));
@@ -1500,7 +1467,7 @@ START_TEST(test_bad_arguments_are_refused_with_their_code_first)
 	freeReplyObject(must_command(rf.c, "HSET h level x ts 1 scale 1"));
 	fcall_err("REDJOB_BADKEY", "as the funnel level",
 	    "redjob_limit_funnel", "h", ARGS("1", "1", "1000", "1"));
-	ck_assert_int_eq(cmd_int("DBSIZE"), 2);
+	ck_assert_int_eq(must_int(rf.c, "DBSIZE"), 2);
 }
 END_TEST
 
@@ -1512,7 +1479,8 @@ suite(void)
 
 	tcase_set_timeout(tc, 300);
 	tcase_add_unchecked_fixture(tc, redis_start, redis_stop);
-	tcase_add_checked_fixture(tc, limiter_setup, redis_conn_teardown);
+	tcase_add_checked_fixture(tc, redis_conn_setup_lib,
+	    redis_conn_teardown);
 	tcase_add_test(tc, test_gcra_matches_redis_cell_formulas_on_a_script);
 	tcase_add_test(tc, test_funnel_matches_leaky_bucket_on_a_script);
 	tcase_add_test(tc, test_window_matches_log_on_a_script);
@@ -1526,7 +1494,8 @@ suite(void)
 	tc = tcase_create("behaviour");
 	tcase_set_timeout(tc, 60);
 	tcase_add_unchecked_fixture(tc, redis_start, redis_stop);
-	tcase_add_checked_fixture(tc, limiter_setup, redis_conn_teardown);
+	tcase_add_checked_fixture(tc, redis_conn_setup_lib,
+	    redis_conn_teardown);
 	tcase_add_test(tc,
 	    test_window_never_admits_more_than_limit_in_any_period);
 	tcase_add_test(tc, test_gcra_admits_burst_plus_one_at_once_then_refuses);

@@ -47,58 +47,11 @@ struct grant {
 	int		proc;
 };
 
-static void
-lock_setup(void)
-{
-	const char *argv[] = { "FUNCTION", "LOAD", "REPLACE", client_lua };
-	size_t lens[] = { 8, 4, 7, client_lua_len };
-	redisReply *r;
-
-	redis_conn_setup();
-	r = redisCommandArgv(rf.c, 4, argv, lens);
-	ck_assert_msg(r != NULL, "FUNCTION LOAD: %s", rf.c->errstr);
-	ck_assert_msg(r->type != REDIS_REPLY_ERROR, "FUNCTION LOAD: %s",
-	    r->str);
-	freeReplyObject(r);
-}
-
-static redisReply *
-cmd(const char *fmt, ...)
-{
-	redisReply *r;
-	va_list ap;
-
-	va_start(ap, fmt);
-	r = redisvCommand(rf.c, fmt, ap);
-	va_end(ap);
-	ck_assert_msg(r != NULL, "%s: %s", fmt, rf.c->errstr);
-	ck_assert_msg(r->type != REDIS_REPLY_ERROR, "%s: %s", fmt, r->str);
-	return r;
-}
-
-static long long
-cmd_int(const char *fmt, ...)
-{
-	redisReply *r;
-	long long v;
-	va_list ap;
-
-	va_start(ap, fmt);
-	r = redisvCommand(rf.c, fmt, ap);
-	va_end(ap);
-	ck_assert_msg(r != NULL, "%s: %s", fmt, rf.c->errstr);
-	ck_assert_msg(r->type == REDIS_REPLY_INTEGER, "%s: not an integer "
-	    "(%s)", fmt, r->type == REDIS_REPLY_ERROR ? r->str : "?");
-	v = r->integer;
-	freeReplyObject(r);
-	return v;
-}
-
 /* The server's clock in microseconds. */
 static long long
 server_us(void)
 {
-	redisReply *r = cmd("TIME");
+	redisReply *r = must_command(rf.c, "TIME");
 	long long us;
 
 	us = strtoll(r->element[0]->str, NULL, 10) * 1000000 +
@@ -160,19 +113,20 @@ must_acquire(const char *token, int ttl)
 static long long
 renew(const char *token, int ttl)
 {
-	return cmd_int("FCALL redjob_lock_renew 1 %s %s %d", KEY, token, ttl);
+	return must_int(rf.c, "FCALL redjob_lock_renew 1 %s %s %d", KEY, token,
+	    ttl);
 }
 
 static long long
 release(const char *token)
 {
-	return cmd_int("FCALL redjob_lock_release 1 %s %s", KEY, token);
+	return must_int(rf.c, "FCALL redjob_lock_release 1 %s %s", KEY, token);
 }
 
 static void
 expect_holder(const char *token)
 {
-	redisReply *r = cmd("GET %s", KEY);
+	redisReply *r = must_command(rf.c, "GET %s", KEY);
 
 	if (token == NULL) {
 		ck_assert_int_eq(r->type, REDIS_REPLY_NIL);
@@ -210,26 +164,26 @@ START_TEST(test_only_the_token_holder_renews_and_releases)
 
 	must_acquire(TOKEN_A, 10000);
 	expect_holder(TOKEN_A);
-	ck_assert_int_gt(cmd_int("PTTL %s", KEY), 9000);
+	ck_assert_int_gt(must_int(rf.c, "PTTL %s", KEY), 9000);
 
 	/* B is refused and told how long A holds it. */
 	ck_assert_int_eq(acquire(TOKEN_B, 10000, &v), 0);
 	ck_assert_msg(v > 9000 && v <= 10000, "pttl %lld", v);
 	/* B can neither renew nor release A's lock. */
 	ck_assert_int_eq(renew(TOKEN_B, 60000), 0);
-	ck_assert_int_le(cmd_int("PTTL %s", KEY), 10000);
+	ck_assert_int_le(must_int(rf.c, "PTTL %s", KEY), 10000);
 	ck_assert_int_eq(release(TOKEN_B), 0);
 	expect_holder(TOKEN_A);
 
 	/* A renews: the TTL is set anew. */
 	ck_assert_int_eq(renew(TOKEN_A, 60000), 1);
-	ck_assert_int_gt(cmd_int("PTTL %s", KEY), 59000);
+	ck_assert_int_gt(must_int(rf.c, "PTTL %s", KEY), 59000);
 	/* A releases; a second release finds nothing. */
 	ck_assert_int_eq(release(TOKEN_A), 1);
 	expect_holder(NULL);
 	ck_assert_int_eq(release(TOKEN_A), 0);
 	ck_assert_int_eq(renew(TOKEN_A, 1000), 0);
-	ck_assert_int_eq(cmd_int("EXISTS %s", KEY), 0);
+	ck_assert_int_eq(must_int(rf.c, "EXISTS %s", KEY), 0);
 
 	/* Now B gets it, and A cannot take it from B. */
 	must_acquire(TOKEN_B, 10000);
@@ -261,14 +215,15 @@ START_TEST(test_fences_grow_with_every_grant)
 		prev = f;
 	}
 	/* The counter holds the last fence, and has no TTL. */
-	r = cmd("GET %s", FENCE);
+	r = must_command(rf.c, "GET %s", FENCE);
 	ck_assert_int_eq(r->type, REDIS_REPLY_STRING);
 	ck_assert_int_eq(strtoll(r->str, NULL, 10), prev);
 	freeReplyObject(r);
-	ck_assert_int_eq(cmd_int("PTTL %s", FENCE), -1);
+	ck_assert_int_eq(must_int(rf.c, "PTTL %s", FENCE), -1);
 
 	/* A counter ahead of the clock counts on from itself (INCR). */
-	freeReplyObject(cmd("SET %s %lld", FENCE, prev + 1000000000000LL));
+	freeReplyObject(must_command(rf.c, "SET %s %lld", FENCE,
+	    prev + 1000000000000LL));
 	f = must_acquire(TOKEN_A, 10000);
 	ck_assert_int_eq(f, prev + 1000000000000LL + 1);
 }
@@ -288,13 +243,13 @@ START_TEST(test_fence_grows_after_the_counter_is_lost)
 	ck_assert_int_eq(release(TOKEN_B), 1);
 
 	/* The counter is lost (as by a restart without persistence). */
-	freeReplyObject(cmd("DEL %s", FENCE));
+	freeReplyObject(must_command(rf.c, "DEL %s", FENCE));
 	f2 = must_acquire(TOKEN_A, 10000);
 	ck_assert_msg(f2 > f1, "fence %lld after DEL, before %lld", f2, f1);
 	ck_assert_int_eq(release(TOKEN_A), 1);
 
 	/* Everything is lost. */
-	freeReplyObject(cmd("FLUSHALL"));
+	freeReplyObject(must_command(rf.c, "FLUSHALL"));
 	f3 = must_acquire(TOKEN_B, 10000);
 	ck_assert_msg(f3 > f2, "fence %lld after FLUSHALL, before %lld", f3,
 	    f2);
@@ -307,15 +262,15 @@ START_TEST(test_retried_acquire_returns_the_same_fence_and_renews)
 
 	f = must_acquire(TOKEN_A, 10000);
 	/* Time passes (a lost reply, a retry). */
-	freeReplyObject(cmd("PEXPIRE %s 500", KEY));
+	freeReplyObject(must_command(rf.c, "PEXPIRE %s 500", KEY));
 	again = must_acquire(TOKEN_A, 10000);
 	ck_assert_int_eq(again, f);
 	/* The TTL is the one asked for again, not what was left. */
-	ck_assert_int_gt(cmd_int("PTTL %s", KEY), 9000);
+	ck_assert_int_gt(must_int(rf.c, "PTTL %s", KEY), 9000);
 	ck_assert_int_eq(acquire(TOKEN_B, 10000, &v), 0);
 
 	/* A holder whose counter was lost gets a new, larger fence. */
-	freeReplyObject(cmd("DEL %s", FENCE));
+	freeReplyObject(must_command(rf.c, "DEL %s", FENCE));
 	usleep(1000);
 	again = must_acquire(TOKEN_A, 10000);
 	ck_assert_int_gt(again, f);
@@ -351,7 +306,7 @@ START_TEST(test_holder_without_ttl_is_reported_as_minus_one)
 {
 	long long v;
 
-	freeReplyObject(cmd("SET %s someone-else", KEY));
+	freeReplyObject(must_command(rf.c, "SET %s someone-else", KEY));
 	ck_assert_int_eq(acquire(TOKEN_A, 1000, &v), 0);
 	ck_assert_int_eq(v, -1);
 	expect_holder("someone-else");
@@ -378,21 +333,21 @@ START_TEST(test_bad_arguments_are_refused_before_any_write)
 	    "FCALL redjob_lock_acquire 1 rj:lock:{} %s 1000", TOKEN_A);
 	expect_err("REDJOB_BADKEY", "takes exactly one key",
 	    "FCALL redjob_lock_acquire 2 %s %s %s 1000", KEY, FENCE, TOKEN_A);
-	ck_assert_int_eq(cmd_int("DBSIZE"), 0);
+	ck_assert_int_eq(must_int(rf.c, "DBSIZE"), 0);
 
 	/* State that is not a lock: refused, and the lock is not taken. */
-	freeReplyObject(cmd("SET %s not-a-number", FENCE));
+	freeReplyObject(must_command(rf.c, "SET %s not-a-number", FENCE));
 	expect_err("REDJOB_BADKEY", "as the fence",
 	    "FCALL redjob_lock_acquire 1 %s %s 1000", KEY, TOKEN_A);
-	ck_assert_int_eq(cmd_int("EXISTS %s", KEY), 0);
-	freeReplyObject(cmd("DEL %s", FENCE));
-	freeReplyObject(cmd("HSET %s a b", KEY));
+	ck_assert_int_eq(must_int(rf.c, "EXISTS %s", KEY), 0);
+	freeReplyObject(must_command(rf.c, "DEL %s", FENCE));
+	freeReplyObject(must_command(rf.c, "HSET %s a b", KEY));
 	expect_err("REDJOB_BADKEY", "holds a hash, not the string of a lock",
 	    "FCALL redjob_lock_acquire 1 %s %s 1000", KEY, TOKEN_A);
 	expect_err("REDJOB_BADKEY", "holds a hash",
 	    "FCALL redjob_lock_release 1 %s %s", KEY, TOKEN_A);
-	ck_assert_int_eq(cmd_int("EXISTS %s", FENCE), 0);
-	ck_assert_int_eq(cmd_int("HLEN %s", KEY), 1);
+	ck_assert_int_eq(must_int(rf.c, "EXISTS %s", FENCE), 0);
+	ck_assert_int_eq(must_int(rf.c, "HLEN %s", KEY), 1);
 }
 END_TEST
 
@@ -516,7 +471,7 @@ START_TEST(test_contending_processes_never_overlap_and_fences_grow)
 	/* Every process got its turn, interleaved with the others. */
 	procs_seen |= 1 << g[n - 1].proc;
 	ck_assert_int_eq(procs_seen, (1 << CT_PROCS) - 1);
-	ck_assert_int_eq(cmd_int("EXISTS %s", KEY), 0);
+	ck_assert_int_eq(must_int(rf.c, "EXISTS %s", KEY), 0);
 }
 END_TEST
 
@@ -528,7 +483,8 @@ suite(void)
 
 	tcase_set_timeout(tc, 30);
 	tcase_add_unchecked_fixture(tc, redis_start, redis_stop);
-	tcase_add_checked_fixture(tc, lock_setup, redis_conn_teardown);
+	tcase_add_checked_fixture(tc, redis_conn_setup_lib,
+	    redis_conn_teardown);
 	tcase_add_test(tc, test_only_the_token_holder_renews_and_releases);
 	tcase_add_test(tc, test_fences_grow_with_every_grant);
 	tcase_add_test(tc, test_fence_grows_after_the_counter_is_lost);
@@ -542,7 +498,8 @@ suite(void)
 	tc = tcase_create("contention");
 	tcase_set_timeout(tc, 120);
 	tcase_add_unchecked_fixture(tc, redis_start, redis_stop);
-	tcase_add_checked_fixture(tc, lock_setup, redis_conn_teardown);
+	tcase_add_checked_fixture(tc, redis_conn_setup_lib,
+	    redis_conn_teardown);
 	tcase_add_test(tc,
 	    test_contending_processes_never_overlap_and_fences_grow);
 	suite_add_tcase(s, tc);

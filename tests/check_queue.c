@@ -187,26 +187,6 @@ cmd_err(const char *code, const char *fmt, ...)
 	return r;
 }
 
-/* Run a command with an integer reply. */
-static long long
-cmd_int(const char *fmt, ...)
-{
-	redisReply *r;
-	long long v;
-	va_list ap;
-
-	va_start(ap, fmt);
-	r = redisvCommand(rf.c, fmt, ap);
-	va_end(ap);
-	ck_assert_msg(r != NULL, "%s: %s", fmt, rf.c->errstr);
-	ck_assert_msg(r->type == REDIS_REPLY_INTEGER, "%s: not an integer "
-	    "(type %d %s)", fmt, r->type, r->type == REDIS_REPLY_ERROR ?
-	    r->str : "");
-	v = r->integer;
-	freeReplyObject(r);
-	return v;
-}
-
 /* The sequence number of a job id "QUEUE:N": the member of the sets. */
 static const char *
 seq_of(const char *id)
@@ -233,7 +213,7 @@ score_of(const char *set, const char *id)
 static int
 job_exists(const char *id)
 {
-	return cmd_int("EXISTS " BASE ":j:%s", seq_of(id)) == 1;
+	return must_int(rf.c, "EXISTS " BASE ":j:%s", seq_of(id)) == 1;
 }
 
 /* The server's clock in ms, as the functions read it. */
@@ -394,7 +374,7 @@ wait_key_gone(const char *key)
 {
 	uint64_t deadline = testlib_now_ms() + 5000;
 
-	while (cmd_int("EXISTS %s", key) != 0) {
+	while (must_int(rf.c, "EXISTS %s", key) != 0) {
 		ck_assert_msg(testlib_now_ms() < deadline, "%s still there "
 		    "after 5 s", key);
 		usleep(5000);
@@ -630,7 +610,7 @@ START_TEST(test_missing_library_is_reloaded_within_a_pipelined_batch)
 		ck_assert_str_eq(res[i].id, want);
 	}
 	/* The refused first pass wrote nothing: each job is there once. */
-	ck_assert_int_eq(cmd_int("ZCARD " BASE ":due"), 101);
+	ck_assert_int_eq(must_int(rf.c, "ZCARD " BASE ":due"), 101);
 	ck_assert_int_eq(stat_get("enqueued"), 101);
 	r = cmd("FCALL_RO redjob_version 0");
 	ck_assert_int_eq(r->element[0]->integer, client_lib_version);
@@ -903,7 +883,7 @@ START_TEST(test_dead_set_keeps_only_the_dead_max_newest_jobs)
 	freeReplyObject(r);
 	for (i = 0; i < 4; i++)
 		fail_one(ids[i], TOKEN_A, "e", 0, 10, "dead", "dead", "1");
-	ck_assert_int_eq(cmd_int("ZCARD " BASE ":dead"), 2);
+	ck_assert_int_eq(must_int(rf.c, "ZCARD " BASE ":dead"), 2);
 	for (i = 0; i < 2; i++) {
 		ck_assert_int_eq(score_of("dead", ids[i]), -1);
 		ck_assert(!job_exists(ids[i]));
@@ -1014,17 +994,17 @@ START_TEST(test_discard_drops_a_held_job_without_counting_it_processed)
 
 	enqueue_job(&uj, id);
 	claim_one(30000, TOKEN_A, got);
-	ck_assert_int_eq(cmd_int("FCALL redjob_discard 1 " BASE " %s %s "
+	ck_assert_int_eq(must_int(rf.c, "FCALL redjob_discard 1 " BASE " %s %s "
 	    "conflict", id, TOKEN_B), 0);
 	ck_assert(job_exists(id));
-	ck_assert_int_eq(cmd_int("FCALL redjob_discard 1 " BASE " %s %s "
+	ck_assert_int_eq(must_int(rf.c, "FCALL redjob_discard 1 " BASE " %s %s "
 	    "conflict", id, TOKEN_A), 1);
 	ck_assert(!job_exists(id));
 	ck_assert_int_eq(score_of("run", id), -1);
-	ck_assert_int_eq(cmd_int("EXISTS " BASE ":u:report"), 0);
+	ck_assert_int_eq(must_int(rf.c, "EXISTS " BASE ":u:report"), 0);
 	ck_assert_int_eq(stat_get("discarded"), 1);
 	ck_assert_int_eq(stat_get("processed"), 0);
-	ck_assert_int_eq(cmd_int("FCALL redjob_discard 1 " BASE " %s %s "
+	ck_assert_int_eq(must_int(rf.c, "FCALL redjob_discard 1 " BASE " %s %s "
 	    "conflict", id, TOKEN_A), 0);
 	ck_assert_int_eq(stat_get("discarded"), 1);
 	ck_assert_int_eq(ack_one(id, TOKEN_A), 0);
@@ -1042,7 +1022,7 @@ START_TEST(test_unique_enqueue_returns_the_first_job)
 	j.payload = "2";
 	ck_assert_int_eq(enqueue_job(&j, b), 0);
 	ck_assert_str_eq(b, a);
-	ck_assert_int_eq(cmd_int("ZCARD " BASE ":due"), 1);
+	ck_assert_int_eq(must_int(rf.c, "ZCARD " BASE ":due"), 1);
 	ck_assert_int_eq(stat_get("enqueued"), 1);
 	ck_assert_str_eq(job_field(a, "payload"), "1");
 	ck_assert_str_eq(job_field(a, "unique"), "report:42");
@@ -1066,7 +1046,7 @@ START_TEST(test_unique_window_ends_after_unique_ttl)
 	long long ttl;
 
 	ck_assert_int_eq(enqueue_job(&j, a), 1);
-	ttl = cmd_int("PTTL " BASE ":u:w");
+	ttl = must_int(rf.c, "PTTL " BASE ":u:w");
 	ck_assert_msg(ttl > 0 && ttl <= 1000, "PTTL %lld", ttl);
 	ck_assert_int_eq(enqueue_job(&j, b), 0);
 	ck_assert_str_eq(b, a);
@@ -1084,14 +1064,14 @@ START_TEST(test_unique_key_without_ttl_is_released_when_job_is_acked)
 	char a[REDJOB_ID_MAX], b[REDJOB_ID_MAX], got[REDJOB_ID_MAX];
 
 	ck_assert_int_eq(enqueue_job(&j, a), 1);
-	ck_assert_int_eq(cmd_int("PTTL " BASE ":u:once"), -1);
+	ck_assert_int_eq(must_int(rf.c, "PTTL " BASE ":u:once"), -1);
 	claim_one(30000, TOKEN_A, got);
 	ck_assert_str_eq(got, a);
 	/* Running still counts as existing. */
 	ck_assert_int_eq(enqueue_job(&j, b), 0);
 	ck_assert_str_eq(b, a);
 	ck_assert_int_eq(ack_one(a, TOKEN_A), 1);
-	ck_assert_int_eq(cmd_int("EXISTS " BASE ":u:once"), 0);
+	ck_assert_int_eq(must_int(rf.c, "EXISTS " BASE ":u:once"), 0);
 	ck_assert_int_eq(enqueue_job(&j, b), 1);
 	ck_assert_str_ne(b, a);
 }
@@ -1102,7 +1082,7 @@ START_TEST(test_paused_queue_is_not_claimed_until_resumed)
 	char id[REDJOB_ID_MAX], got[REDJOB_ID_MAX];
 	redisReply *r;
 
-	ck_assert_int_eq(cmd_int("FCALL redjob_pause 1 " BASE), 1);
+	ck_assert_int_eq(must_int(rf.c, "FCALL redjob_pause 1 " BASE), 1);
 	enqueue("t", "x", 0, id);
 	ck_assert_int_eq(stat_get("paused"), 1);
 	ck_assert_int_eq(stat_get("ready"), 1);
@@ -1114,7 +1094,7 @@ START_TEST(test_paused_queue_is_not_claimed_until_resumed)
 	ck_assert_int_eq(stat_get("ready"), 1);
 
 	freeReplyObject(cmd("DEL " BASE ":wake"));
-	ck_assert_int_eq(cmd_int("FCALL redjob_resume 1 " BASE), 1);
+	ck_assert_int_eq(must_int(rf.c, "FCALL redjob_resume 1 " BASE), 1);
 	r = cmd("ZSCORE " BASE ":wake w");
 	ck_assert_int_eq(r->type, REDIS_REPLY_STRING);
 	ck_assert_str_eq(r->str, "0");
@@ -1198,7 +1178,7 @@ START_TEST(test_job_can_be_removed_in_every_state)
 	ck_assert_int_eq(ack_one(ids[0], TOKEN_A), 0);
 	ck_assert_int_eq(stat_get("processed"), 0);
 	/* The unique key went with its job. */
-	ck_assert_int_eq(cmd_int("EXISTS " BASE ":u:ur"), 0);
+	ck_assert_int_eq(must_int(rf.c, "EXISTS " BASE ":u:ur"), 0);
 	ck_assert_int_eq(enqueue_job(&uj, got), 1);
 }
 END_TEST
@@ -1229,8 +1209,8 @@ START_TEST(test_full_redis_refuses_enqueue_and_writes_nothing_but_ack_works)
 	/* A queue new to this client: its registration is refused first. */
 	ck_assert_int_eq(redjob_enqueue(cl, &jobs[2], got), -1);
 	ck_assert_int_eq(redjob_errcode(cl), REDJOB_ERR_OOM);
-	ck_assert_int_eq(cmd_int("SISMEMBER redjob:queues other"), 0);
-	ck_assert_int_eq(cmd_int("EXISTS redjob:{other}:seq"), 0);
+	ck_assert_int_eq(must_int(rf.c, "SISMEMBER redjob:queues other"), 0);
+	ck_assert_int_eq(must_int(rf.c, "EXISTS redjob:{other}:seq"), 0);
 
 	/* Nothing was written; reading and acking still work. */
 	r = cmd("GET " BASE ":seq");
@@ -1285,9 +1265,9 @@ START_TEST(test_queue_with_newer_schema_refuses_every_function)
 	ck_assert_int_eq(redjob_errcode(cl), REDJOB_ERR_VERSION);
 	ck_assert_str_eq(redjob_errstr(cl), want);
 	/* None of them wrote. */
-	ck_assert_int_eq(cmd_int("EXISTS " BASE ":seq " BASE ":due " BASE
+	ck_assert_int_eq(must_int(rf.c, "EXISTS " BASE ":seq " BASE ":due " BASE
 	    ":wake " BASE ":stats"), 0);
-	ck_assert_int_eq(cmd_int("HLEN " BASE ":meta"), 1);
+	ck_assert_int_eq(must_int(rf.c, "HLEN " BASE ":meta"), 1);
 }
 END_TEST
 
@@ -1406,7 +1386,7 @@ START_TEST(test_bad_arguments_are_refused_with_their_code_first)
 	freeReplyObject(cmd_err("REDJOB_BADID", "FCALL redjob_remove 1 " BASE
 	    " 1"));
 	/* None of them wrote anything. */
-	ck_assert_int_eq(cmd_int("DBSIZE"), 0);
+	ck_assert_int_eq(must_int(rf.c, "DBSIZE"), 0);
 
 	/* libredjob gives the message without the code, and a class. */
 	j.queue = "bad queue";
@@ -1420,7 +1400,7 @@ START_TEST(test_bad_arguments_are_refused_with_their_code_first)
 	ck_assert_int_eq(redjob_errcode(cl), REDJOB_ERR_INVALID);
 	ck_assert_str_eq(redjob_errstr(cl), "job type must be 1-128 of A-Z "
 	    "a-z 0-9 _ . : -");
-	ck_assert_int_eq(cmd_int("EXISTS " BASE ":seq"), 0);
+	ck_assert_int_eq(must_int(rf.c, "EXISTS " BASE ":seq"), 0);
 }
 END_TEST
 
@@ -1798,7 +1778,7 @@ START_TEST(test_library_is_reloaded_after_redis_restarts_empty)
 	ck_assert_int_eq(r->element[0]->integer, client_lib_version);
 	freeReplyObject(r);
 	/* The queue registry was lost too, and is written again. */
-	ck_assert_int_eq(cmd_int("SISMEMBER redjob:queues default"), 1);
+	ck_assert_int_eq(must_int(rf.c, "SISMEMBER redjob:queues default"), 1);
 
 	/* The same through a pipelined batch. */
 	restart_redis();
@@ -1807,7 +1787,7 @@ START_TEST(test_library_is_reloaded_after_redis_restarts_empty)
 		snprintf(want, sizeof want, "default:%d", i + 1);
 		ck_assert_str_eq(res[i].id, want);
 	}
-	ck_assert_int_eq(cmd_int("SISMEMBER redjob:queues default"), 1);
+	ck_assert_int_eq(must_int(rf.c, "SISMEMBER redjob:queues default"), 1);
 }
 END_TEST
 
@@ -1844,15 +1824,15 @@ START_TEST(test_client_survives_redis_closing_its_connection)
 
 	enqueue("t", "1", 0, id);
 	/* What an idle `timeout` does; SKIPME spares our own rf.c. */
-	ck_assert_int_ge(cmd_int("CLIENT KILL TYPE normal"), 1);
+	ck_assert_int_ge(must_int(rf.c, "CLIENT KILL TYPE normal"), 1);
 	enqueue("t", "2", 0, id);
 	ck_assert_str_eq(id, "default:2");
-	ck_assert_int_eq(cmd_int("CLIENT KILL TYPE normal"), 1);
-	ck_assert_int_eq(cmd_int("DEL redjob:queues"), 1);
+	ck_assert_int_eq(must_int(rf.c, "CLIENT KILL TYPE normal"), 1);
+	ck_assert_int_eq(must_int(rf.c, "DEL redjob:queues"), 1);
 	enqueue("t", "3", 0, id);
 	ck_assert_str_eq(id, "default:3");
 	/* A new connection registers its queue again. */
-	ck_assert_int_eq(cmd_int("SISMEMBER redjob:queues default"), 1);
+	ck_assert_int_eq(must_int(rf.c, "SISMEMBER redjob:queues default"), 1);
 	ck_assert_int_eq(stat_get("enqueued"), 3);
 }
 END_TEST

@@ -22,6 +22,7 @@
 #include <hiredis/hiredis.h>
 
 #include "redis_fixture.h"
+#include "client.h"
 #include "testlib.h"
 
 struct redis_fixture rf;
@@ -170,4 +171,59 @@ redis_conn_teardown(void)
 	if (rf.c != NULL)
 		redisFree(rf.c);
 	rf.c = NULL;
+}
+
+long long
+must_int(redisContext *c, const char *fmt, ...)
+{
+	redisReply *r;
+	long long v;
+	va_list ap;
+
+	va_start(ap, fmt);
+	r = redisvCommand(c, fmt, ap);
+	va_end(ap);
+	ck_assert_msg(r != NULL, "%s: %s", fmt, c->errstr);
+	ck_assert_msg(r->type == REDIS_REPLY_INTEGER, "%s: not an integer "
+	    "(%s)", fmt, r->type == REDIS_REPLY_ERROR ? r->str : "?");
+	v = r->integer;
+	freeReplyObject(r);
+	return v;
+}
+
+/*
+ * A checked fixture for tests that call the functions directly: a fresh
+ * connection and database, and the library loaded as the clients would.
+ */
+void
+redis_conn_setup_lib(void)
+{
+	const char *argv[] = { "FUNCTION", "LOAD", "REPLACE", client_lua };
+	size_t lens[] = { 8, 4, 7, client_lua_len };
+	redisReply *r;
+
+	redis_conn_setup();
+	r = redisCommandArgv(rf.c, 4, argv, lens);
+	ck_assert_msg(r != NULL, "FUNCTION LOAD: %s", rf.c->errstr);
+	ck_assert_msg(r->type != REDIS_REPLY_ERROR, "FUNCTION LOAD: %s",
+	    r->str);
+	freeReplyObject(r);
+}
+
+/*
+ * A server of its own for each test, for tests that kill or restart it:
+ * redis_start() and redis_conn_setup() as one checked fixture.
+ */
+void
+redis_start_conn(void)
+{
+	redis_start();
+	redis_conn_setup();
+}
+
+void
+redis_stop_conn(void)
+{
+	redis_conn_teardown();
+	redis_stop();
 }

@@ -23,6 +23,9 @@ extern struct redis_fixture rf;
 void	 redis_start(void);		/* unchecked fixture */
 void	 redis_stop(void);
 void	 redis_conn_setup(void);	/* checked fixture */
+void	 redis_conn_setup_lib(void);	/* the same, then FUNCTION LOAD */
+void	 redis_start_conn(void);	/* a server per test (checked) */
+void	 redis_stop_conn(void);
 void	 redis_conn_teardown(void);
 
 /* Start or stop the server by hand (restarts, crashes). */
@@ -32,5 +35,7 @@ void	 redis_fixture_kill(int sig);
 /* Run a command; abort the test unless it succeeds. Caller frees. */
 redisReply *must_command(redisContext *c, const char *fmt, ...);
 redisContext *must_connect(void);
+/* Run a command whose reply must be an integer; return it. */
+long long must_int(redisContext *c, const char *fmt, ...);
 
 #endif

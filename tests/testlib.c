@@ -77,6 +77,26 @@ testlib_srcdir(void)
 	return d != NULL ? d : ".";
 }
 
+void
+testlib_append(char **buf, size_t *len, const void *p, size_t n)
+{
+	*buf = realloc(*buf, *len + n + 1);
+	ck_assert_ptr_nonnull(*buf);
+	if (n > 0)
+		memcpy(*buf + *len, p, n);
+	*len += n;
+	(*buf)[*len] = '\0';
+}
+
+char *
+testlib_redjob(void)
+{
+	static char path[4096];
+
+	snprintf(path, sizeof path, "%s/src/redjob", testlib_builddir());
+	return path;
+}
+
 int
 main(void)
 {

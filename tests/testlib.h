@@ -6,6 +6,7 @@
 #ifndef REDJOB_TESTLIB_H
 #define REDJOB_TESTLIB_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include <check.h>
@@ -20,6 +21,12 @@ char	*testlib_tmpdir(const char *tag);
 
 /* Remove a directory tree made by testlib_tmpdir(). */
 void	 testlib_rmtree(const char *dir);
+
+/* Append n bytes to a growing NUL-terminated buffer. */
+void	 testlib_append(char **buf, size_t *len, const void *p, size_t n);
+
+/* The path of the built redjob CLI (a static buffer). */
+char	*testlib_redjob(void);
 
 /* The top build and source directories (from the environment). */
 const char *testlib_builddir(void);
