@@ -20,7 +20,7 @@ struct config;
 struct redisReply;
 struct redjob_client;
 
-/* Exit statuses: part of the interface (DESIGN.md, redjob(1)). */
+/* Exit statuses: part of the interface (redjob(1), EXIT STATUS). */
 enum cmd_status {
 	CMD_OK = 0,		/* done */
 	CMD_ERROR = 1,		/* a runtime error: Redis, refused job */

@@ -5,7 +5,7 @@
  * (redjob_lock_acquire on NS:lock:{NAME}, docs/guards.md), runs COMMAND
  * in its own process group while renewing the lock every third of its
  * TTL, and releases it (compare-and-delete) when COMMAND ends.
- * RELIABILITY.md 2.7 is the contract:
+ * The contract, the same as a job's lock in redjobd (docs/guards.md):
  *
  *   - the token is 128 random bits, fresh for this acquisition;
  *   - the lock is valid, by our own monotonic clock, until the TTL minus
@@ -59,6 +59,7 @@
 #include "duration.h"
 #include "guard.h"
 #include "log.h"
+#include "mtime.h"
 #include "rconn.h"
 #include "template.h"
 #include "url.h"
@@ -160,16 +161,6 @@ const struct cmd_entry cmd_lock_entry = {
 	cmd_lock_exec
 };
 
-/* Monotonic milliseconds. */
-static uint64_t
-cmd_lock_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 /* Fill buf with random bytes from getrandom(2). Returns 0 or -1. */
 static int
 cmd_lock_random(void *buf, size_t len)
@@ -196,7 +187,7 @@ cmd_lock_jitter(uint64_t min, uint64_t max)
 	uint32_t r;
 
 	if (cmd_lock_random(&r, sizeof r) != 0)
-		r = (uint32_t)cmd_lock_now();
+		r = (uint32_t)mtime_now();
 	return min + r % (max - min + 1);
 }
 
@@ -318,7 +309,7 @@ cmd_lock_try(struct lock_run *lr, long long *pttl)
 	int rc = -1;
 
 	/* The validity of a grant runs from when it was asked for. */
-	lr->sent = cmd_lock_now();
+	lr->sent = mtime_now();
 	if ((r = cmd_lock_call(lr, "redjob_lock_acquire", 2, args)) == NULL) {
 		cmd_client_error(lr->ctx);
 		return -1;
@@ -352,17 +343,17 @@ static int
 cmd_lock_sleep(const struct lock_run *lr, uint64_t ms)
 {
 	struct timespec ts;
-	uint64_t end = cmd_lock_now() + ms, now, left;
+	uint64_t end = mtime_now() + ms, now, left;
 	int sig;
 
 	do {
-		now = cmd_lock_now();
+		now = mtime_now();
 		left = end > now ? end - now : 0;
 		ts.tv_sec = (time_t)(left / 1000);
 		ts.tv_nsec = (long)(left % 1000) * 1000000;
 		if ((sig = sigtimedwait(&lr->fwd, NULL, &ts)) > 0)
 			return sig;
-	} while (cmd_lock_now() < end);
+	} while (mtime_now() < end);
 	return 0;
 }
 
@@ -375,7 +366,7 @@ cmd_lock_sleep(const struct lock_run *lr, uint64_t ms)
 static int
 cmd_lock_acquire(struct lock_run *lr, uint64_t wait_ms)
 {
-	uint64_t deadline = cmd_lock_now() + wait_ms, now, ms;
+	uint64_t deadline = mtime_now() + wait_ms, now, ms;
 	long long pttl = -1;
 	int rc, sig;
 
@@ -384,7 +375,7 @@ cmd_lock_acquire(struct lock_run *lr, uint64_t wait_ms)
 			return 0;
 		if (rc < 0)
 			return CMD_ERROR;
-		if ((now = cmd_lock_now()) >= deadline)
+		if ((now = mtime_now()) >= deadline)
 			break;
 		ms = cmd_lock_jitter(LOCK_POLL_MIN_MS, LOCK_POLL_MAX_MS);
 		if (pttl >= 0 && (uint64_t)pttl < ms)
@@ -500,29 +491,17 @@ cmd_lock_spawn(struct lock_run *lr, const sigset_t *mask)
 static void
 cmd_lock_set_valid(struct lock_run *lr, uint64_t sent)
 {
-	uint64_t now = cmd_lock_now(), ms;
-	struct timeval tv;
+	uint64_t now = mtime_now();
 
 	lr->valid_until = sent + lr->ttl_ms - lr->margin_ms;
-	ms = lr->valid_until > now ? lr->valid_until - now : 0;
-	tv.tv_sec = (time_t)(ms / 1000);
-	tv.tv_usec = (suseconds_t)(ms % 1000) * 1000;
-	evtimer_add(lr->valid_ev, &tv);
-}
-
-/* Arm the timer ev to fire in ms. */
-static void
-cmd_lock_timer(struct event *ev, uint64_t ms)
-{
-	struct timeval tv = { (time_t)(ms / 1000),
-		(suseconds_t)(ms % 1000) * 1000 };
-
-	evtimer_add(ev, &tv);
+	mtime_arm(lr->valid_ev, lr->valid_until > now ?
+	    lr->valid_until - now : 0);
 }
 
 /*
  * The lock is lost: say so, stop COMMAND's group (SIGTERM now, SIGKILL
- * after the grace) and stop renewing. RELIABILITY.md 2.7, rule 5.
+ * after the grace) and stop renewing: a holder that cannot prove it
+ * still holds the lock must not go on working under it.
  */
 static void
 cmd_lock_lose(struct lock_run *lr, const char *why)
@@ -537,7 +516,7 @@ cmd_lock_lose(struct lock_run *lr, const char *why)
 	fprintf(stderr, "redjob: lock %s lost while %s ran; stopping it\n",
 	    lr->name, lr->cmd[0]);
 	kill(-lr->pid, SIGTERM);
-	cmd_lock_timer(lr->kill_ev, LOCK_KILL_GRACE_MS);
+	mtime_arm(lr->kill_ev, LOCK_KILL_GRACE_MS);
 }
 
 /*
@@ -549,7 +528,7 @@ cmd_lock_lose(struct lock_run *lr, const char *why)
 static void
 cmd_lock_renew_failed(struct lock_run *lr, const char *why)
 {
-	uint64_t now = cmd_lock_now(), ms;
+	uint64_t now = mtime_now(), ms;
 
 	snprintf(lr->last_error, sizeof lr->last_error, "%s", why);
 	if (!lr->failing) {
@@ -565,7 +544,7 @@ cmd_lock_renew_failed(struct lock_run *lr, const char *why)
 		ms = LOCK_RETRY_MIN_MS;
 	if (ms > LOCK_RETRY_MAX_MS)
 		ms = LOCK_RETRY_MAX_MS;
-	cmd_lock_timer(lr->renew_ev, ms);
+	mtime_arm(lr->renew_ev, ms);
 }
 
 /* The answer to a renewal. Runs from a hiredis callback. */
@@ -590,7 +569,7 @@ cmd_lock_renewed_cb(struct rconn *rc, struct redisReply *r, void *arg)
 			    lr->name);
 		}
 		lr->failing = 0;
-		cmd_lock_timer(lr->renew_ev, lr->ttl_ms / 3);
+		mtime_arm(lr->renew_ev, lr->ttl_ms / 3);
 	} else if (r->type == REDIS_REPLY_INTEGER ||
 	    (r->type == REDIS_REPLY_ERROR &&
 	    strncmp(r->str, "REDJOB_BADKEY ", 14) == 0)) {
@@ -628,7 +607,7 @@ cmd_lock_renew_cb(evutil_socket_t fd, short events, void *arg)
 		timeout = LOCK_CALL_MIN_MS;
 	if (timeout > LOCK_CALL_MAX_MS)
 		timeout = LOCK_CALL_MAX_MS;
-	lr->sent = cmd_lock_now();
+	lr->sent = mtime_now();
 	if (rconn_fcall(lr->rc, timeout, cmd_lock_renewed_cb, lr,
 	    "redjob_lock_renew", lr->key, 2, args, NULL) != 0) {
 		cmd_lock_renew_failed(lr, "cannot send to redis");
@@ -763,7 +742,7 @@ cmd_lock_run(struct lock_run *lr)
 	sigprocmask(SIG_UNBLOCK, &set, NULL);
 
 	cmd_lock_set_valid(lr, lr->sent);
-	cmd_lock_timer(lr->renew_ev, lr->ttl_ms / 3);
+	mtime_arm(lr->renew_ev, lr->ttl_ms / 3);
 	event_base_dispatch(lr->base);
 	/* Until we exit: a signal now must not kill us before the release. */
 	sigprocmask(SIG_BLOCK, &set, NULL);
@@ -806,7 +785,7 @@ cmd_lock_finish(struct lock_run *lr)
 		cmd_lock_release(lr);
 		return LOCK_LOST;
 	}
-	if (cmd_lock_now() > lr->valid_until) {
+	if (mtime_now() > lr->valid_until) {
 		cmd_lock_release(lr);
 		fflush(stdout);
 		fprintf(stderr, "redjob: lock %s was not renewed within its "

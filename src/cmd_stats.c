@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * redjob stats: the counts of every queue, as an aligned table or as the
- * JSON document of DESIGN.md, {"queues": {"NAME": {"ready": n, ...}}}.
+ * JSON document of redjob(1), {"queues": {"NAME": {"ready": n, ...}}}.
  * The queues are the ones registered in NAMESPACE:queues (every enqueue
  * adds its queue), those of the configuration file, and those named with
  * -q, so an idle configured queue still shows up with zeros. redjob_stats

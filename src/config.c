@@ -2,7 +2,7 @@
 /*
  * The configuration of redjobd: read redjob.yml with libyaml's document
  * API, check every key and value, and build an immutable struct config
- * (STYLE.md L). Every problem becomes a diagnostic that points at its node
+ * (redjob.yml(5)). Every problem becomes a diagnostic that points at its node
  * (the key for unknown and repeated keys, the value for bad values), and
  * loading carries on after one so that a single run reports them all, in
  * the order of the file. This module decides what is valid; what the

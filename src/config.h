@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
- * config.h: the YAML configuration of redjobd (DESIGN.md, redjob.yml(5)),
+ * config.h: the YAML configuration of redjobd (redjob.yml(5)),
  * loaded with libyaml's document API into an immutable struct config.
  * Every problem becomes a diagnostic "FILE:LINE:COL: message"; loading
  * carries on after an error so one run reports them all.

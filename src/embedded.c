@@ -4,7 +4,7 @@
  * runs its own redis-server, private to redjob: it listens only on a unix
  * socket (other applications enqueue through it), keeps its data in dir
  * with the append-only file on, and refuses to evict keys, because an
- * evicted job is a lost job (RELIABILITY.md 1.6).
+ * evicted job is a lost job (docs/operations.md, Redis requirements).
  */
 #include "autoconf.h"
 
@@ -25,6 +25,7 @@
 #include "embedded.h"
 #include "config.h"
 #include "log.h"
+#include "mtime.h"
 #include "xmalloc.h"
 
 /*
@@ -93,12 +94,11 @@ int
 embedded_wait_ready(const struct config *cfg, pid_t pid, unsigned timeout_ms,
     char **cause)
 {
-	struct timespec start, now;
+	uint64_t start = mtime_now();
 	redisContext *c;
 	redisReply *r;
 	int status, ok;
 
-	clock_gettime(CLOCK_MONOTONIC, &start);
 	for (;;) {
 		ok = 0;
 		c = redisConnectUnix(cfg->embedded_socket);
@@ -118,9 +118,7 @@ embedded_wait_ready(const struct config *cfg, pid_t pid, unsigned timeout_ms,
 			    WEXITSTATUS(status) : 128 + WTERMSIG(status));
 			return -1;
 		}
-		clock_gettime(CLOCK_MONOTONIC, &now);
-		if ((now.tv_sec - start.tv_sec) * 1000 +
-		    (now.tv_nsec - start.tv_nsec) / 1000000 > timeout_ms) {
+		if (mtime_now() - start > timeout_ms) {
 			xasprintf(cause, "embedded redis-server did not answer "
 			    "on %s within %u ms", cfg->embedded_socket,
 			    timeout_ms);

@@ -6,7 +6,7 @@
  * payload written to its stdin, stdout and stderr logged line by line with
  * the job id, the stderr tail, the timeout and handler_exec_stop() (TERM,
  * then KILL, to the whole group), and the SIGCHLD event that reaps it. It
- * does not build argv or envp (job.c does) and does not decide what an
+ * does not build argv or envp (the worker does) and does not decide what an
  * outcome means for the job (the worker does).
  *
  * Reaping: the SIGCHLD callback waits for each known handler pid with
@@ -40,6 +40,7 @@
 #include "handler_exec.h"
 #include "compat.h"
 #include "log.h"
+#include "mtime.h"
 #include "xmalloc.h"
 
 /* Where the child was when it gave up before running the handler. */
@@ -115,27 +116,6 @@ static struct {
 };
 
 static void handler_exec_check_done(struct handler_exec *h);
-
-/* Return monotonic milliseconds. */
-static uint64_t
-handler_exec_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-/* Convert milliseconds to a timeval for evtimer_add. */
-static struct timeval
-handler_exec_tv(uint64_t ms)
-{
-	struct timeval tv;
-
-	tv.tv_sec = (time_t)(ms / 1000);
-	tv.tv_usec = (suseconds_t)(ms % 1000) * 1000;
-	return tv;
-}
 
 /*
  * Create an event or abort: libevent fails only when out of memory, which
@@ -306,7 +286,7 @@ handler_exec_tail_copy(const struct handler_exec *h, char *out)
  * Control characters are shown as '?' so that a handler cannot forge log
  * lines or send escapes to a terminal; a CR before the LF is dropped.
  *
- * XXX Lines are not rate-limited here (RELIABILITY.md 5.5 asks for it):
+ * XXX Lines are not rate-limited here (issue 10 asks for it):
  * memory stays bounded, but a handler printing without pause floods the
  * log, and only journald's own rate limit applies.
  */
@@ -335,7 +315,7 @@ handler_exec_stream_emit(struct handler_exec_stream *s, int truncated)
  * logged up to the limit with a marker and the rest of it is dropped, so
  * a handler that writes a gigabyte without a newline uses no more memory
  * than one that writes short lines. A fixed buffer is used rather than an
- * evbuffer (STYLE.md I) precisely to keep that bound obvious.
+ * evbuffer precisely to keep that bound obvious.
  */
 static void
 handler_exec_stream_add(struct handler_exec_stream *s, const char *p, size_t n)
@@ -478,7 +458,6 @@ handler_exec_check_done(struct handler_exec *h)
 static int
 handler_exec_reap(struct handler_exec *h)
 {
-	struct timeval tv;
 	siginfo_t si;
 	pid_t r;
 	int st = 0;
@@ -523,11 +502,10 @@ handler_exec_reap(struct handler_exec *h)
 	h->wstatus = st;
 reaped:
 	h->reaped = 1;
-	h->end_ms = handler_exec_now_ms();
+	h->end_ms = mtime_now();
 	event_del(h->kill_ev);
 	if (h->out.fd != -1 || h->err.fd != -1) {
-		tv = handler_exec_tv(HANDLER_EXEC_DRAIN_MS);
-		evtimer_add(h->drain_ev, &tv);
+		mtime_arm(h->drain_ev, HANDLER_EXEC_DRAIN_MS);
 	}
 	handler_exec_check_done(h);
 	return 1;
@@ -567,11 +545,8 @@ handler_exec_signal(struct handler_exec *h, int sig)
 static void
 handler_exec_terminate(struct handler_exec *h)
 {
-	struct timeval tv;
-
 	handler_exec_signal(h, SIGTERM);
-	tv = handler_exec_tv(h->grace_ms);
-	evtimer_add(h->kill_ev, &tv);
+	mtime_arm(h->kill_ev, h->grace_ms);
 }
 
 /*
@@ -591,7 +566,7 @@ handler_exec_kill_cb(int fd, short what, void *arg)
 	if (h->signal_sent == 0) {
 		log_warnx("job %s: timed out after %" PRIu64 " ms; sending "
 			  "SIGTERM to process group %ld",
-		    h->log_id, handler_exec_now_ms() - h->start_ms,
+		    h->log_id, mtime_now() - h->start_ms,
 		    (long)h->pid);
 		h->kill_outcome = HANDLER_TIMEOUT;
 		handler_exec_terminate(h);
@@ -802,7 +777,6 @@ handler_exec_start(struct event_base *base,
 	static const char *const stages[] = {"child setup", "chdir", "exec"};
 	struct handler_exec *h;
 	struct handler_exec_status st;
-	struct timeval tv;
 	char *const *envp;
 	int p[4][2], child[4], saved;
 	const char *what;
@@ -848,7 +822,7 @@ handler_exec_start(struct event_base *base,
 					       : HANDLER_EXEC_GRACE_MS;
 	h->stdin_fd = -1;
 	h->out.fd = h->err.fd = -1;
-	h->start_ms = handler_exec_now_ms();
+	h->start_ms = mtime_now();
 
 	/*
 	 * Block every signal across fork: the child must not run the
@@ -941,8 +915,7 @@ handler_exec_start(struct event_base *base,
 	handler_exec_stream_init(h, &h->err, "stderr", p[2][0]);
 
 	if (spec->timeout_ms != 0 && h->exec_error == 0) {
-		tv = handler_exec_tv(spec->timeout_ms);
-		evtimer_add(h->kill_ev, &tv);
+		mtime_arm(h->kill_ev, spec->timeout_ms);
 	}
 	TAILQ_INSERT_TAIL(&handler_exec_state.list, h, entry);
 	handler_exec_state.count++;

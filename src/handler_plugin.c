@@ -46,6 +46,7 @@
 #include "handler_plugin.h"
 #include "compat.h"
 #include "log.h"
+#include "mtime.h"
 #include "xmalloc.h"
 
 #define HANDLER_PLUGIN_ABI_SYMBOL "redjob_plugin_abi"
@@ -130,16 +131,6 @@ struct handler_plugin_pool {
 /* The plugins loaded so far. Loop thread only. */
 static struct handler_plugin_libs handler_plugin_libs =
     TAILQ_HEAD_INITIALIZER(handler_plugin_libs);
-
-/* Return monotonic milliseconds. Safe on any thread. */
-static uint64_t
-handler_plugin_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 /* Lock the pool; failure is a broken invariant, not an error. */
 static void
@@ -352,7 +343,7 @@ handler_plugin_thread(void *arg)
 		call->errbuf[0] = '\0';
 		status = call->fn(&call->job, call->errbuf,
 		    sizeof call->errbuf);
-		end = handler_plugin_now_ms();
+		end = mtime_now();
 
 		handler_plugin_lock(pool);
 		call->status = status;
@@ -474,7 +465,7 @@ handler_plugin_cancel(struct handler_plugin_call *call, int why)
 		__atomic_store_n(&call->cancelled, why, __ATOMIC_RELEASE);
 		call->cancel_seen = why;
 		call->status = -1;
-		call->end_ms = handler_plugin_now_ms();
+		call->end_ms = mtime_now();
 		snprintf(call->errbuf, sizeof call->errbuf, "%s before it "
 		    "started: all %u plugin threads were busy",
 		    why == HANDLER_PLUGIN_CANCEL_TIMEOUT ? "timed out" :
@@ -680,7 +671,6 @@ handler_plugin_start(struct handler_plugin_pool *pool, handler_plugin_fn *fn,
     handler_exec_done_cb *cb, void *arg)
 {
 	struct handler_plugin_call *call;
-	struct timeval tv;
 
 	assert(!pool->stopping);
 	call = xcalloc(1, sizeof *call);
@@ -709,7 +699,7 @@ handler_plugin_start(struct handler_plugin_pool *pool, handler_plugin_fn *fn,
 	call->job.fence = job->fence;
 	call->job.cancelled = &call->cancelled;
 	call->status = -1;
-	call->start_ms = handler_plugin_now_ms();
+	call->start_ms = mtime_now();
 	call->timeout_ms = timeout_ms;
 
 	if (timeout_ms != 0) {
@@ -719,9 +709,7 @@ handler_plugin_start(struct handler_plugin_pool *pool, handler_plugin_fn *fn,
 			log_warnx("out of memory creating an event");
 			abort();
 		}
-		tv.tv_sec = (time_t)(timeout_ms / 1000);
-		tv.tv_usec = (suseconds_t)(timeout_ms % 1000) * 1000;
-		evtimer_add(call->timeout_ev, &tv);
+		mtime_arm(call->timeout_ev, timeout_ms);
 	}
 
 	pool->pending++;

@@ -129,7 +129,7 @@ client_disconnect(struct redjob_client *c)
 }
 
 /*
- * Classify a Redis error reply by its first word (STYLE.md G3). Returns an
+ * Classify a Redis error reply by its first word. Returns an
  * enum redjob_err; "Function not found" and NOSCRIPT give -1, which means
  * "load the library and try again".
  */

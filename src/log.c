@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * The log: a process tag, a level, and stderr. There are no log files;
- * journald and the terminal cover both cases (STYLE.md H).
+ * journald and the terminal cover both cases.
  */
 #include "autoconf.h"
 
@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "mtime.h"
 
 int log_level = LOG_LEVEL_INFO;
 static char log_tag[64] = "redjob";
@@ -76,6 +77,18 @@ log_vwrite(int level, const char *fmt, va_list ap, const char *suffix)
 	}
 	fflush(stderr);
 	errno = saved;
+}
+
+static void log_write(int, const char *, ...) printflike(2, 3);
+
+static void
+log_write(int level, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	log_vwrite(level, fmt, ap, NULL);
+	va_end(ap);
 }
 
 #define LOG_BODY(level, suffix)                                        \
@@ -148,4 +161,49 @@ fatalx(const char *fmt, ...)
 {
 	LOG_BODY(LOG_LEVEL_ERR, NULL);
 	exit(1);
+}
+
+/*
+ * Count one occurrence of a repeating condition and log it if it is the
+ * first of its streak or the interval has passed since the last line;
+ * such a line ends with the number of occurrences not logged since the
+ * previous one.
+ */
+void
+log_ratelimit(struct log_ratelimit *rl, int level, const char *fmt, ...)
+{
+	uint64_t now = mtime_now(), every;
+	char msg[3800];
+	va_list ap;
+
+	every = rl->interval_ms != 0 ? rl->interval_ms : LOG_RATELIMIT_MS;
+	rl->count++;
+	if (rl->count > 1 && now - rl->last < every) {
+		rl->suppressed++;
+		return;
+	}
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	if (rl->suppressed > 0)
+		log_write(level, "%s (%u more since the last report, %u in "
+		    "all)", msg, rl->suppressed, rl->count);
+	else
+		log_write(level, "%s", msg);
+	rl->suppressed = 0;
+	rl->last = now;
+}
+
+/*
+ * End a streak. Returns how many times the condition occurred in it (0:
+ * there was none), so the caller can say "working again after N".
+ */
+unsigned
+log_ratelimit_end(struct log_ratelimit *rl)
+{
+	unsigned n = rl->count;
+
+	rl->count = 0;
+	rl->suppressed = 0;
+	return n;
 }

@@ -7,6 +7,8 @@
 #ifndef REDJOB_LOG_H
 #define REDJOB_LOG_H
 
+#include <stdint.h>
+
 #include "compat.h"
 
 enum log_level {
@@ -29,6 +31,25 @@ void	log_info(const char *fmt, ...) printflike(1, 2);
 void	log_debug_(const char *fmt, ...) printflike(1, 2);
 __dead void fatal(const char *fmt, ...) printflike(1, 2);
 __dead void fatalx(const char *fmt, ...) printflike(1, 2);
+
+/*
+ * A condition that can repeat (Redis unreachable, a refused call): its
+ * first occurrence is logged, then at most one line per interval saying
+ * how many were not, then the caller says once that it is over
+ * (OpenSSH's log_ratelimit). Zero-initialised means idle, with the
+ * default interval.
+ */
+#define LOG_RATELIMIT_MS 1000
+struct log_ratelimit {
+	uint64_t	interval_ms;	/* 0: LOG_RATELIMIT_MS */
+	uint64_t	last;		/* monotonic ms of the last line */
+	unsigned	count;		/* occurrences in this streak */
+	unsigned	suppressed;	/* not logged since the last line */
+};
+
+void	log_ratelimit(struct log_ratelimit *rl, int level, const char *fmt,
+	    ...) printflike(3, 4);
+unsigned log_ratelimit_end(struct log_ratelimit *rl);
 
 /* Check the level before evaluating the arguments (redis serverLog). */
 #define log_debug(...)                                                 \

@@ -19,6 +19,7 @@
 
 #include "notify.h"
 #include "log.h"
+#include "mtime.h"
 
 static struct event *notify_watchdog_ev;
 
@@ -52,13 +53,10 @@ notify_ready(const char *status)
 void
 notify_reloading(const char *status)
 {
-	struct timespec ts;
 	char buf[512];
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
 	snprintf(buf, sizeof buf, "RELOADING=1\nMONOTONIC_USEC=%llu\nSTATUS=%s",
-	    (unsigned long long)ts.tv_sec * 1000000 +
-	    (unsigned long long)ts.tv_nsec / 1000, status);
+	    (unsigned long long)mtime_now_us(), status);
 	notify_send(buf);
 }
 
@@ -111,8 +109,7 @@ notify_watchdog_start(struct event_base *base)
 
 	if (sd_watchdog_enabled(1, &usec) <= 0 || usec == 0)
 		return 0;
-	tv.tv_sec = (time_t)(usec / 2 / 1000000);
-	tv.tv_usec = (suseconds_t)(usec / 2 % 1000000);
+	tv = mtime_tv(usec / 2 / 1000);
 	notify_watchdog_ev = event_new(base, -1, EV_PERSIST,
 	    notify_watchdog_cb, NULL);
 	event_add(notify_watchdog_ev, &tv);

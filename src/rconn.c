@@ -34,13 +34,13 @@
 #include "redjob.h"
 #include "compat.h"
 #include "log.h"
+#include "mtime.h"
 #include "url.h"
 #include "xmalloc.h"
 
 #define RCONN_BACKOFF_MIN_MS 100
 #define RCONN_BACKOFF_MAX_MS 5000
 #define RCONN_HANDSHAKE_MS 10000
-#define RCONN_LOG_EVERY_MS 30000
 
 enum rconn_state {
 	RCONN_DOWN,		/* waiting to reconnect */
@@ -79,8 +79,7 @@ struct rconn {
 	struct event		*deadline_ev;
 	struct event		*drop_ev;
 	uint64_t		 backoff_ms;
-	unsigned		 failures;
-	uint64_t		 last_log;
+	struct log_ratelimit	 failures;
 	int			 was_ready;
 	char			 last_error[256];
 	TAILQ_HEAD(, rconn_cmd)	 pending;
@@ -89,25 +88,10 @@ struct rconn {
 static void	rconn_connect(struct rconn *);
 static void	rconn_handshake_next(struct rconn *, int);
 
-static uint64_t
-rconn_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-static void
-rconn_set_timer(struct event *ev, uint64_t ms)
-{
-	struct timeval tv = { (time_t)(ms / 1000),
-		(suseconds_t)((ms % 1000) * 1000) };
-
-	evtimer_add(ev, &tv);
-}
-
-/* Classify a reply (STYLE.md G3). */
+/*
+ * Classify a reply once, so that every caller switches on the same
+ * classes (docs/protocol.md lists the error codes).
+ */
 enum rconn_class
 rconn_classify(const redisReply *r)
 {
@@ -130,12 +114,12 @@ static void
 rconn_arm_deadline(struct rconn *rc)
 {
 	struct rconn_cmd *cmd = TAILQ_FIRST(&rc->pending);
-	uint64_t now = rconn_now();
+	uint64_t now = mtime_now();
 
 	evtimer_del(rc->deadline_ev);
 	if (cmd == NULL)
 		return;
-	rconn_set_timer(rc->deadline_ev,
+	mtime_arm(rc->deadline_ev,
 	    cmd->deadline > now ? cmd->deadline - now : 0);
 }
 
@@ -154,21 +138,14 @@ rconn_cmd_free(struct rconn_cmd *cmd)
 }
 
 /*
- * Log a connection failure: the first, then one line every 30 s with a
- * count, so a long outage does not flood the journal (OpenSSH's
- * log_ratelimit).
+ * Log a connection failure: the first, then at most one line a second
+ * with a count, so a long outage does not flood the journal.
  */
 static void
 rconn_log_failure(struct rconn *rc)
 {
-	uint64_t now = rconn_now();
-
-	rc->failures++;
-	if (rc->failures == 1 || now - rc->last_log >= RCONN_LOG_EVERY_MS) {
-		log_warnx("redis %s: %s%s", rc->name, rc->last_error,
-		    rc->failures > 1 ? " (still failing)" : "");
-		rc->last_log = now;
-	}
+	log_ratelimit(&rc->failures, LOG_LEVEL_WARNING, "redis %s: %s",
+	    rc->name, rc->last_error);
 }
 
 /* Schedule the next connect attempt with jittered exponential backoff. */
@@ -186,10 +163,10 @@ rconn_schedule(struct rconn *rc)
 	if (rc->backoff_ms > RCONN_BACKOFF_MAX_MS)
 		rc->backoff_ms = RCONN_BACKOFF_MAX_MS;
 	if (getrandom(&r, sizeof r, GRND_NONBLOCK) != sizeof r)
-		r = (uint32_t)rconn_now();
+		r = (uint32_t)mtime_now();
 	/* "Equal jitter": half fixed, half random. */
 	ms = rc->backoff_ms / 2 + r % (rc->backoff_ms / 2 + 1);
-	rconn_set_timer(rc->retry_ev, ms);
+	mtime_arm(rc->retry_ev, ms);
 }
 
 /*
@@ -290,7 +267,7 @@ rconn_reply_cb_(redisAsyncContext *ac, void *r, void *privdata)
 		if (rconn_command(rc, cmd->timeout_ms, NULL, NULL, 4,
 		    (const char *[]){ "FUNCTION", "LOAD", "REPLACE", client_lua },
 		    (const size_t[]){ 8, 4, 7, client_lua_len }) == 0) {
-			cmd->deadline = rconn_now() + cmd->timeout_ms;
+			cmd->deadline = mtime_now() + cmd->timeout_ms;
 			if (redisAsyncCommandArgv(rc->ac, rconn_reply_cb_, cmd,
 			    cmd->argc, (const char **)cmd->argv,
 			    cmd->lens) == REDIS_OK) {
@@ -306,12 +283,12 @@ rconn_reply_cb_(redisAsyncContext *ac, void *r, void *privdata)
 		/*
 		 * This server stopped being a primary (a failover, REPLICAOF):
 		 * reconnect, so a name or address that now leads to the new
-		 * primary is looked up again (RELIABILITY.md 4.3, F8). From a
+		 * primary is looked up again (docs/operations.md, failover). From a
 		 * timer: we are inside a hiredis callback.
 		 */
 		snprintf(rc->last_error, sizeof rc->last_error, "%.200s",
 		    reply->str);
-		rconn_set_timer(rc->drop_ev, 0);
+		mtime_arm(rc->drop_ev, 0);
 	}
 	if (cmd->cb != NULL)
 		cmd->cb(rc, reply, cmd->arg);
@@ -326,7 +303,7 @@ rconn_send(struct rconn *rc, struct rconn_cmd *cmd, int argc,
 	if (rc->ac == NULL)
 		return -1;
 	cmd->rc = rc;
-	cmd->deadline = rconn_now() + cmd->timeout_ms;
+	cmd->deadline = mtime_now() + cmd->timeout_ms;
 	if (redisAsyncCommandArgv(rc->ac, rconn_reply_cb_, cmd, argc, argv,
 	    lens) != REDIS_OK)
 		return -1;
@@ -492,6 +469,7 @@ rconn_handshake_next(struct rconn *rc, int n)
 	const char *argv[4];
 	char db[16];
 	int argc = 0;
+	unsigned failures;
 
 	switch (n) {
 	case 0:
@@ -537,12 +515,11 @@ rconn_handshake_next(struct rconn *rc, int n)
 	default:
 		rc->state = RCONN_READY;
 		rc->backoff_ms = 0;
-		if (rc->failures > 0)
-			log_info("redis %s: connected again after %u failures",
-			    rc->name, rc->failures);
+		if ((failures = log_ratelimit_end(&rc->failures)) > 0)
+			log_info("redis %s: connected again after %u failure%s",
+			    rc->name, failures, failures == 1 ? "" : "s");
 		else
 			log_debug("redis %s: connected", rc->name);
-		rc->failures = 0;
 		rc->was_ready = 1;
 		if (rc->on_ready != NULL)
 			rc->on_ready(rc, rc->arg);
@@ -630,7 +607,7 @@ rconn_connect(struct rconn *rc)
 	redisAsyncSetDisconnectCallback(ac, rconn_disconnect_cb);
 	/* A TCP connect into a black hole would wait for the kernel's SYN
 	 * retries (about two minutes); the deadline cuts it short. */
-	rconn_set_timer(rc->deadline_ev, RCONN_HANDSHAKE_MS);
+	mtime_arm(rc->deadline_ev, RCONN_HANDSHAKE_MS);
 }
 
 /*

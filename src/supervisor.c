@@ -33,6 +33,7 @@
 #include "config.h"
 #include "embedded.h"
 #include "log.h"
+#include "mtime.h"
 #include "notify.h"
 #include "redjob.h"
 #include "client.h"
@@ -108,24 +109,6 @@ struct supervisor {
 static void	supervisor_spawn(struct supervisor *, struct generation *, int);
 static void	supervisor_check_done(struct supervisor *);
 static void	supervisor_stop(struct supervisor *, const char *);
-
-static uint64_t
-sv_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-static void
-sv_timer(struct event *ev, uint64_t ms)
-{
-	struct timeval tv = { (time_t)(ms / 1000),
-		(suseconds_t)((ms % 1000) * 1000) };
-
-	evtimer_add(ev, &tv);
-}
 
 /* Build the one-line status: "2/2 workers, 7 running, 15321 done ...". */
 static void
@@ -270,7 +253,7 @@ supervisor_chan_cb(evutil_socket_t fd, short events, void *arg)
 
 	(void)events;
 	while ((n = channel_recv(fd, buf, sizeof buf)) > 0) {
-		c->last_hb = sv_now();
+		c->last_hb = mtime_now();
 		if (strcmp(buf, "READY") == 0) {
 			c->ready = 1;
 			if (c->gen == c->sv->current)
@@ -306,13 +289,13 @@ supervisor_restart_cb(evutil_socket_t fd, short events, void *arg)
 
 /*
  * A worker of the current generation died unasked: restart it with
- * exponential backoff, or give up on a crash loop (STYLE.md J).
+ * exponential backoff, or give up on a crash loop (redjobd(8)).
  */
 static void
 supervisor_crashed(struct supervisor *sv, struct child *c, int code)
 {
 	struct slot *s = &sv->slots[c->index];
-	uint64_t now = sv_now();
+	uint64_t now = mtime_now();
 	unsigned i, alive = 0;
 
 	if (code == EX_CONFIG) {
@@ -340,7 +323,7 @@ supervisor_crashed(struct supervisor *sv, struct child *c, int code)
 			s->backoff_ms = SV_BACKOFF_MAX_MS;
 		log_info("restarting worker %d in %llu ms", c->index,
 		    (unsigned long long)s->backoff_ms);
-		sv_timer(s->restart_ev, s->backoff_ms);
+		mtime_arm(s->restart_ev, s->backoff_ms);
 		return;
 	}
 	for (i = 0; i < sv->nslots; i++)
@@ -415,7 +398,7 @@ supervisor_reap(struct supervisor *sv)
 }
 
 /*
- * Fork worker index of generation g (STYLE.md J): block signals, fork;
+ * Fork worker index of generation g: block signals, fork;
  * in the child reinitialise and drop the supervisor's event base, reset
  * the signals, forget systemd, close the other channels, run.
  */
@@ -429,7 +412,7 @@ supervisor_spawn(struct supervisor *sv, struct generation *g, int index)
 
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) != 0) {
 		log_warn("socketpair");
-		sv_timer(sv->slots[index].restart_ev, SV_BACKOFF_MAX_MS);
+		mtime_arm(sv->slots[index].restart_ev, SV_BACKOFF_MAX_MS);
 		return;
 	}
 	sigfillset(&all);
@@ -440,7 +423,7 @@ supervisor_spawn(struct supervisor *sv, struct generation *g, int index)
 		sigprocmask(SIG_SETMASK, &old, NULL);
 		close(sp[0]);
 		close(sp[1]);
-		sv_timer(sv->slots[index].restart_ev, SV_BACKOFF_MAX_MS);
+		mtime_arm(sv->slots[index].restart_ev, SV_BACKOFF_MAX_MS);
 		return;
 	}
 	if (pid == 0) {
@@ -474,7 +457,7 @@ supervisor_spawn(struct supervisor *sv, struct generation *g, int index)
 	/* One group per slot; a plugin job has none. */
 	c->npgids = g->cfg->concurrency;
 	c->pgids = xcalloc(c->npgids, sizeof *c->pgids);
-	c->started = c->last_hb = sv_now();
+	c->started = c->last_hb = mtime_now();
 	c->ev = event_new(sv->base, c->fd, EV_READ | EV_PERSIST,
 	    supervisor_chan_cb, c);
 	event_add(c->ev, NULL);
@@ -527,7 +510,7 @@ supervisor_stop(struct supervisor *sv, const char *why)
 	TAILQ_FOREACH(c, &sv->children, entry)
 		child_drain(c, 1);
 	/* Workers stop handlers at shutdown_timeout and then flush. */
-	sv_timer(sv->kill_ev, sv->current->cfg->shutdown_timeout_ms + 20000);
+	mtime_arm(sv->kill_ev, sv->current->cfg->shutdown_timeout_ms + 20000);
 	supervisor_check_done(sv);
 }
 
@@ -672,7 +655,7 @@ supervisor_tick_cb(evutil_socket_t fd, short events, void *arg)
 {
 	struct supervisor *sv = arg;
 	struct child *c;
-	uint64_t now = sv_now();
+	uint64_t now = mtime_now();
 
 	(void)fd;
 	(void)events;

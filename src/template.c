@@ -3,7 +3,7 @@
  * Key templates: checking them when the configuration is loaded and
  * rendering them for one job. This module owns the placeholder syntax and
  * the escaping of substituted values (template.h); it knows nothing of
- * Redis key layout, which schema.c builds around the rendered text.
+ * Redis key layout, which guard.c builds around the rendered text.
  */
 #include "autoconf.h"
 

@@ -7,7 +7,7 @@
  * each one. It never decides a job's fate by its own clock: due times,
  * leases and retries are computed by the functions with Redis's TIME.
  *
- * What it promises (DESIGN.md): a job it holds is either finished in
+ * What it promises (docs/protocol.md): a job it holds is either finished in
  * Redis by one token-checked call, or left leased so that another worker
  * takes it after the lease; nothing a worker does can lose a job.
  */
@@ -40,6 +40,7 @@
 #include "handler_exec.h"
 #include "handler_plugin.h"
 #include "log.h"
+#include "mtime.h"
 #include "rconn.h"
 #include "template.h"
 #include "xmalloc.h"
@@ -137,8 +138,7 @@ struct worker {
 	unsigned		 running;	/* jobs started: the slots */
 	unsigned		 queued;	/* claimed ahead, not started */
 	double			 avg_ms;	/* recent handler run time */
-	unsigned		 claim_errors;	/* in a row, for the log */
-	uint64_t		 claim_error_log;
+	struct log_ratelimit	 claim_errors;
 	int			 have_avg;
 	unsigned		 held;		/* jobs not yet finished in Redis */
 	int			 claiming;
@@ -167,24 +167,6 @@ struct worker {
 
 static void	worker_kick(struct worker *);
 static void	worker_check_exit(struct worker *);
-
-static uint64_t
-worker_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-static void
-worker_timer(struct event *ev, uint64_t ms)
-{
-	struct timeval tv = { (time_t)(ms / 1000),
-		(suseconds_t)((ms % 1000) * 1000) };
-
-	evtimer_add(ev, &tv);
-}
 
 /* A fresh claim token: 128 random bits in hex. */
 static void
@@ -358,7 +340,7 @@ worker_acked_cb(struct rconn *rc, redisReply *r, void *arg)
 	if (class == RCONN_BUSY || class == RCONN_OTHER) {
 		log_warnx("ack on queue %s failed: %s; retrying", b->q->name,
 		    r->str);
-		worker_timer(w->retry_ev, WORKER_RETRY_MS);
+		mtime_arm(w->retry_ev, WORKER_RETRY_MS);
 	}
 	free(b->jobs);
 	free(b);
@@ -454,7 +436,7 @@ worker_finish_reply(struct wjob *j, redisReply *r, const char *what)
 		if (worker_give_up(j, what, r->str, class))
 			return 0;
 		log_warnx("job %s: %s failed: %s; retrying", j->id, what, r->str);
-		worker_timer(j->w->retry_ev, WORKER_RETRY_MS);
+		mtime_arm(j->w->retry_ev, WORKER_RETRY_MS);
 		return 0;
 	}
 	j->errors = 0;
@@ -915,7 +897,7 @@ worker_guard_cb(struct rconn *rc, redisReply *r, void *arg)
 			return;
 		log_warnx("job %s: guard call failed: %s; retrying", j->id,
 		    r->str);
-		worker_timer(w->retry_ev, WORKER_RETRY_MS);
+		mtime_arm(w->retry_ev, WORKER_RETRY_MS);
 		return;
 	}
 	if (j->gstep < j->jc->nlimits) {
@@ -923,7 +905,7 @@ worker_guard_cb(struct rconn *rc, redisReply *r, void *arg)
 		if (guard_parse_answer(r, &a) != 0) {
 			log_warnx("job %s: limiter %s gave an unexpected reply",
 			    j->id, l->name);
-			worker_timer(w->retry_ev, WORKER_RETRY_MS);
+			mtime_arm(w->retry_ev, WORKER_RETRY_MS);
 			return;
 		}
 		if (!a.limited) {
@@ -950,12 +932,12 @@ worker_guard_cb(struct rconn *rc, redisReply *r, void *arg)
 	/* The lock: {1, fence} or {0, pttl}. */
 	if (r->type != REDIS_REPLY_ARRAY || r->elements != 2) {
 		log_warnx("job %s: lock %s: unexpected reply", j->id, j->lock_key);
-		worker_timer(w->retry_ev, WORKER_RETRY_MS);
+		mtime_arm(w->retry_ev, WORKER_RETRY_MS);
 		return;
 	}
 	if (r->element[0]->integer == 1) {
 		j->lock_held = 1;
-		j->lock_valid_until = worker_now() + j->jc->lock.ttl_ms -
+		j->lock_valid_until = mtime_now() + j->jc->lock.ttl_ms -
 		    j->jc->lock.ttl_ms / 10;
 		free(j->fence);
 		if (r->element[1]->type == REDIS_REPLY_STRING)
@@ -1090,6 +1072,7 @@ worker_claimed_cb(struct rconn *rc, redisReply *r, void *arg)
 	struct wqueue *q = c->q;
 	long long now, next;
 	size_t i, got = 0;
+	unsigned n;
 
 	(void)rc;
 	w->claiming = 0;
@@ -1107,17 +1090,13 @@ worker_claimed_cb(struct rconn *rc, redisReply *r, void *arg)
 	default:
 		/*
 		 * OOM, LOADING, BUSY...: retried every 500 ms, so say it at
-		 * once, then every 30 s with a count (OpenSSH's
-		 * log_ratelimit), then once when claims work again.
+		 * once, then once a second with a count, then once when
+		 * claims work again.
 		 */
-		if (w->claim_errors++ == 0 ||
-		    worker_now() - w->claim_error_log >= 30000) {
-			log_warnx("claim on queue %s: %s%s", q->name, r->str,
-			    w->claim_errors > 1 ? " (still failing)" : "");
-			w->claim_error_log = worker_now();
-		}
-		w->retry_at = worker_now() + WORKER_RETRY_MS;
-		worker_timer(w->retry_ev, WORKER_RETRY_MS);
+		log_ratelimit(&w->claim_errors, LOG_LEVEL_WARNING,
+		    "claim on queue %s: %s", q->name, r->str);
+		w->retry_at = mtime_now() + WORKER_RETRY_MS;
+		mtime_arm(w->retry_ev, WORKER_RETRY_MS);
 		free(c);
 		worker_check_exit(w);
 		return;
@@ -1128,10 +1107,9 @@ worker_claimed_cb(struct rconn *rc, redisReply *r, void *arg)
 		worker_check_exit(w);
 		return;
 	}
-	if (w->claim_errors > 0) {
-		log_info("claims work again after %u failures", w->claim_errors);
-		w->claim_errors = 0;
-	}
+	if ((n = log_ratelimit_end(&w->claim_errors)) > 0)
+		log_info("claims work again after %u failure%s", n,
+		    n == 1 ? "" : "s");
 	now = strtoll(r->element[0]->str, NULL, 10);
 	next = strtoll(r->element[1]->str, NULL, 10);
 	for (i = 2; i < r->elements; i++) {
@@ -1186,7 +1164,7 @@ worker_claimed_cb(struct rconn *rc, redisReply *r, void *arg)
 		if (next < 0)
 			q->due_at = UINT64_MAX;
 		else
-			q->due_at = worker_now() + (uint64_t)(next > now ?
+			q->due_at = mtime_now() + (uint64_t)(next > now ?
 			    next - now : 0);
 	}
 	free(c);
@@ -1265,7 +1243,7 @@ worker_claim(struct worker *w)
 {
 	struct claim_call *c;
 	struct wqueue *q;
-	uint64_t now = worker_now();
+	uint64_t now = mtime_now();
 	unsigned room, ahead, n;
 	char count[16], lease[24], stalls[16];
 	const char *argv[5];
@@ -1331,7 +1309,7 @@ worker_woken_cb(struct rconn *rc, redisReply *r, void *arg)
 		return;		/* reconnecting; on_ready kicks */
 	if (r->type == REDIS_REPLY_ERROR) {
 		log_warnx("waiting for jobs: %s", r->str);
-		worker_timer(w->retry_ev, WORKER_RETRY_MS);
+		mtime_arm(w->retry_ev, WORKER_RETRY_MS);
 		return;
 	}
 	if (r->type == REDIS_REPLY_ARRAY && r->elements >= 1 &&
@@ -1363,7 +1341,7 @@ worker_woken_cb(struct rconn *rc, redisReply *r, void *arg)
 static void
 worker_sleep(struct worker *w)
 {
-	uint64_t now = worker_now(), until = UINT64_MAX, ms;
+	uint64_t now = mtime_now(), until = UINT64_MAX, ms;
 	const char **argv;
 	char timeout[32];
 	size_t i;
@@ -1380,7 +1358,7 @@ worker_sleep(struct worker *w)
 			until = w->queues[i].due_at;
 	}
 	if (until != UINT64_MAX)
-		worker_timer(w->due_ev, until > now ? until - now : 0);
+		mtime_arm(w->due_ev, until > now ? until - now : 0);
 	if (w->sleeping || w->wake == NULL || !rconn_ready(w->wake))
 		return;
 	ms = WORKER_BLOCK_MAX_MS;
@@ -1531,7 +1509,7 @@ worker_lock_renewed_cb(struct rconn *rc, redisReply *r, void *arg)
 /*
  * Renew the locks and concurrency slots of running jobs. The validity of
  * a lock is counted on our monotonic clock from when its last successful
- * renewal was sent (RELIABILITY.md 2.7): if Redis cannot be reached for
+ * renewal was sent (docs/guards.md): if Redis cannot be reached for
  * that long, the lock is treated as lost before it can really expire.
  */
 static void
@@ -1540,7 +1518,7 @@ worker_renew_guards(struct worker *w)
 	struct lock_renewal *lr;
 	struct guard_call c;
 	struct wjob *j;
-	uint64_t now = worker_now();
+	uint64_t now = mtime_now();
 	const char *argv[2];
 	char ttl[24];
 	size_t i;
@@ -1597,7 +1575,7 @@ worker_renew_cb(evutil_socket_t fd, short events, void *arg)
 
 	(void)fd;
 	(void)events;
-	worker_timer(w->renew_ev, w->renew_ms);
+	mtime_arm(w->renew_ev, w->renew_ms);
 	worker_renew_guards(w);
 	if (!rconn_ready(w->cmd) || w->held == 0)
 		return;
@@ -1717,7 +1695,7 @@ worker_drain_timeout_cb(evutil_socket_t fd, short events, void *arg)
 	if (n > 0)
 		log_info("shutdown timeout: stopping %u handler%s and putting "
 		    "their jobs back", n, n == 1 ? "" : "s");
-	worker_timer(w->exit_ev, WORKER_KILL_GRACE_MS + WORKER_EXIT_GRACE_MS);
+	mtime_arm(w->exit_ev, WORKER_KILL_GRACE_MS + WORKER_EXIT_GRACE_MS);
 }
 
 static void
@@ -1776,7 +1754,7 @@ worker_drain(struct worker *w, const char *why, int bounded)
 	rconn_free(w->wake);
 	w->wake = NULL;
 	if (bounded)
-		worker_timer(w->drain_ev, w->cfg->shutdown_timeout_ms);
+		mtime_arm(w->drain_ev, w->cfg->shutdown_timeout_ms);
 	worker_check_exit(w);
 }
 
@@ -1937,7 +1915,7 @@ worker_main(const struct config *cfg, int index, unsigned generation,
 	w->renew_ms /= 3;
 	if (w->renew_ms < 10)
 		w->renew_ms = 10;
-	worker_timer(w->renew_ev, w->renew_ms);
+	mtime_arm(w->renew_ev, w->renew_ms);
 	if (chan_fd >= 0) {
 		w->chan_ev = event_new(w->base, chan_fd, EV_READ | EV_PERSIST,
 		    worker_chan_cb, w);

@@ -676,7 +676,7 @@ START_TEST(test_unique_returns_the_existing_job)
 }
 END_TEST
 
-/* Every field DESIGN.md promises in stats --json. */
+/* Every field redjob(1) promises in stats --json. */
 static const char *const stats_fields[] = {
 	"ready", "scheduled", "running", "dead", "processed", "failed",
 	"retried", "throttled", "conflicts",

@@ -9,7 +9,7 @@
 -- Each function takes exactly one key, built by the caller:
 --   lock      NS:lock:{NAME}                 (+ ":fence", same hash tag)
 --   limiter   NS:limit:{LIMITER:PARTITION}
--- The same rules as redjob.lua hold (RELIABILITY.md F1-F3): TIME is read
+-- The same rules as redjob.lua hold: TIME is read
 -- once, at the top; all input is validated and all state read before the
 -- first write (a script error does not roll back); replies hold integers
 -- or strings made by fmt(), never nil; every loop is bounded.

@@ -12,7 +12,8 @@
 -- tag, so they live in one slot and the library works unchanged on Redis
 -- Cluster, and another application can enqueue with one FCALL and one key.
 --
--- Rules every function keeps (RELIABILITY.md F1-F3):
+-- Rules every function keeps, because a script error does not roll back
+-- and replicas must replay the same effects:
 --   * TIME is read once, at the top, and passed down.
 --   * All input is validated and all state read before the first write: a
 --     script error does not roll back earlier writes.

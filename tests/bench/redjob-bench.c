@@ -7,7 +7,7 @@
  * own redis-server on a unix socket in a temporary directory (or uses
  * -u), writes the daemon's YAML there, and runs src/redjobd as a child
  * with a NOTIFY_SOCKET of its own, as systemd would. Built by make, run
- * by hand (make bench), never by make check (STYLE.md M): figures go in
+ * by hand (make bench), never by make check: figures go in
  * docs/performance.md and the issue note, never into a timed assertion.
  *
  * Each scenario is one entry in the scenarios[] table with its variants.
@@ -1015,7 +1015,7 @@ bench_daemon_start(struct bench *b, const char *name, const char *yaml,
 	}
 	b->d = d;
 
-	/* READY=1 once every worker is connected (STYLE.md J). */
+	/* READY=1 once every worker is connected (redjobd(8)). */
 	deadline = bench_now_ms() + BENCH_READY_MS;
 	pfd.fd = d->notify_fd;
 	pfd.events = POLLIN;
