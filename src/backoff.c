@@ -66,3 +66,10 @@ backoff_random(void)
 		r = (uint64_t)time(NULL) * 2654435761u;
 	return r;
 }
+
+/* A random delay in [0, ms], to spread out what would come back at once. */
+uint64_t
+backoff_jitter(uint64_t ms)
+{
+	return ms > 0 ? backoff_random() % (ms + 1) : 0;
+}

@@ -12,5 +12,6 @@ struct retry_conf;
 uint64_t	backoff_delay(const struct retry_conf *rc, unsigned attempt,
 		    uint64_t random);
 uint64_t	backoff_random(void);
+uint64_t	backoff_jitter(uint64_t ms);
 
 #endif

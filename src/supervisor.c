@@ -443,7 +443,7 @@ supervisor_spawn(struct supervisor *sv, struct generation *g, int index)
 		}
 		snprintf(tag, sizeof tag, "worker %d", index);
 		log_init(tag);
-		status = worker_main(g->cfg, index, g->id, sp[1]);
+		status = worker_main(g->cfg, index, sp[1]);
 		_exit(status);
 	}
 	sigprocmask(SIG_SETMASK, &old, NULL);

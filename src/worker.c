@@ -2,30 +2,40 @@
 /*
  * A worker process: one libevent loop, two Redis connections (commands,
  * and a blocking one that sleeps on the queues' wake markers), and up to
- * `concurrency` jobs running at once. It claims due jobs in batches,
- * starts their handlers, renews their leases, and acks, fails or requeues
- * each one. It never decides a job's fate by its own clock: due times,
- * leases and retries are computed by the functions with Redis's TIME.
+ * `concurrency` jobs running at once. This file is the loop and the one
+ * owner of every job's life:
  *
- * What it promises (docs/protocol.md): a job it holds is either finished in
- * Redis by one token-checked call, or left leased so that another worker
- * takes it after the lease; nothing a worker does can lose a job.
+ *	claimed (JOB_QUEUED) -> guarding (JOB_GUARDING) -> running
+ *	(JOB_RUNNING) -> finishing (JOB_FINISHING) -> forgotten
+ *
+ * with shortcuts (no guards: straight to running; a throttle, a conflict,
+ * a failure to start or a drain: straight to finishing) and one way out
+ * from anywhere, a lost lease. Only this file moves a job from one state
+ * to the next, and only worker_forget() frees one. The modules below do
+ * one exchange each and report back through a callback registered here:
+ * claim.c (a claim), hold.c (a job's limiters and lock), run.c (its
+ * handler), finish.c (ack, fail, requeue, discard) and lease.c (lease
+ * renewal); none of them calls another or calls back into this file by
+ * name.
+ *
+ * It never decides a job's fate by its own clock: due times, leases and
+ * retries are computed by the functions with Redis's TIME. A job it
+ * holds is either finished in Redis by one token-checked call, or left
+ * leased so that another worker takes it after the lease; nothing a
+ * worker does can lose a job (docs/protocol.md).
  */
 #include "autoconf.h"
 
 #include <sys/queue.h>
-#include <sys/random.h>
 #include <sys/types.h>
 
-#include <errno.h>
-#include <limits.h>
+#include <assert.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sysexits.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -34,14 +44,18 @@
 #include "worker.h"
 #include "backoff.h"
 #include "channel.h"
-#include "compat.h"
+#include "claim.h"
 #include "config.h"
-#include "guard.h"
+#include "duration.h"
+#include "finish.h"
 #include "handler_exec.h"
-#include "handler_plugin.h"
+#include "hold.h"
+#include "job.h"
+#include "lease.h"
 #include "log.h"
 #include "mtime.h"
 #include "rconn.h"
+#include "run.h"
 #include "template.h"
 #include "xmalloc.h"
 
@@ -49,105 +63,59 @@
 #define WORKER_BLOCK_MAX_MS 10000	/* keep-alive: one BZPOPMIN per 10 s */
 #define WORKER_BLOCK_SLACK_MS 3000	/* watchdog beyond the block time */
 #define WORKER_RETRY_MS 500		/* after a BUSY/OOM/LOADING reply */
-#define WORKER_BATCH_MAX 500		/* ids per extend/ack call */
-#define WORKER_EXIT_GRACE_MS 10000	/* after the handlers, to flush */
+#define WORKER_EXIT_GRACE_MS 10000	/* after the handlers, to finish */
 #define WORKER_KILL_GRACE_MS 5000
 #define WORKER_RECHECK_MS 250		/* a busy worker's look at other queues */
-
-enum wjob_state {
-	WJOB_NEW,		/* just claimed */
-	WJOB_QUEUED,		/* claimed ahead, waiting for a slot */
-	WJOB_GUARD,		/* taking its limiters and lock */
-	WJOB_RUNNING,		/* handler running */
-	WJOB_ACK,		/* done; ack queued or in flight */
-	WJOB_FAIL,		/* failed; fail queued or in flight */
-	WJOB_REQUEUE,		/* back to the queue, no attempt spent */
-	WJOB_DISCARD,		/* dropped (lock conflict, on_conflict discard) */
-};
-
-struct wqueue;
-
-struct wjob {
-	TAILQ_ENTRY(wjob)	 entry;
-	struct worker		*w;
-	struct wqueue		*q;
-	char			*id;
-	char			*type;
-	char			*token;
-	char			*key;
-	char			*payload;
-	size_t			 payload_len;
-	unsigned		 attempts;	/* failures so far */
-	unsigned		 max_attempts;	/* 0: the job type's */
-	const struct job_conf	*jc;
-	struct handler_exec	*h;		/* exec handler running */
-	struct handler_plugin_call *pc;		/* plugin call running */
-	enum wjob_state		 state;
-	int			 inflight;	/* a finishing call is out */
-	int			 lease_lost;
-	int			 dead;		/* fail straight to dead */
-	char			*error;		/* for fail */
-	uint64_t		 retry_ms;	/* for fail */
-	int			 slot;		/* holds one of the slots */
-	int			 pc_used;	/* ran a plugin */
-	unsigned		 errors;	/* refusals in a row, see below */
-	const char		*requeue_reason; /* for requeue */
-	uint64_t		 requeue_ms;
-
-	/* Guards, taken in order: limiters, then the lock. */
-	size_t			 gstep;		/* next limiter to ask */
-	char		       **limit_keys;	/* one per jc->limits */
-	size_t			 nheld;		/* limits[0..nheld) allowed */
-	char			*member;	/* "ID:TOKEN", unique */
-	char			*lock_key;
-	char			 lock_token[40];
-	char			*fence;
-	int			 lock_held;
-	int			 lock_lost;
-	uint64_t		 lock_valid_until; /* monotonic ms */
-};
-
-TAILQ_HEAD(wjob_list, wjob);
+#define WORKER_SHORT_MS 100		/* jobs this short are claimed ahead */
 
 struct wqueue {
-	char		*name;
+	const char	*name;		/* the configuration's */
 	char		*base;		/* NS:{QUEUE} */
 	char		*wake_key;	/* NS:{QUEUE}:wake */
 	int		 weight;
 	int		 current;	/* smooth weighted round robin */
 	uint64_t	 due_at;	/* monotonic ms when work may be due */
 	uint64_t	 checked_at;	/* last claim from it */
-	int		 acking;	/* an ack call is in flight */
 };
 
 struct worker {
 	const struct config	*cfg;
 	int			 index;
-	unsigned		 generation;
-	char			 name[128];
+	char			 name[128];	/* host:pid:wN, for claims */
 	int			 chan_fd;
 	struct event_base	*base;
 	struct rconn		*cmd;
 	struct rconn		*wake;
 	struct wqueue		*queues;
+	const char		**bases;	/* queues[i].base, for lease */
 	size_t			 nqueues;
-	struct wjob_list	 jobs;
-	struct handler_plugin_pool *pool;	/* NULL: no plugin jobs */
-	handler_plugin_fn	**plugin_fns;	/* per cfg->jobs; NULL: failed */
-	char			**plugin_errs;	/* why, when NULL */
-	unsigned		 running;	/* jobs started: the slots */
-	unsigned		 queued;	/* claimed ahead, not started */
+	struct job_list		 jobs;		/* every job held */
+	struct finish		*finish;
+	struct lease		*lease;
+	struct run		*run;
+
+	/*
+	 * Counts of jobs, each kept by the transitions that change it:
+	 * held (not yet finished in Redis), queued (claimed ahead, in
+	 * JOB_QUEUED) and slots (a slot taken, from start to the end of the
+	 * handler).
+	 */
+	unsigned		 held;
+	unsigned		 queued;
+	unsigned		 slots;
+
 	double			 avg_ms;	/* recent handler run time */
-	struct log_ratelimit	 claim_errors;
 	int			 have_avg;
-	unsigned		 held;		/* jobs not yet finished in Redis */
-	int			 claiming;
-	int			 sleeping;
+	int			 claiming;	/* a claim is out */
+	int			 sleeping;	/* a BZPOPMIN is out */
 	int			 ready_sent;
 	int			 draining;
 	int			 exit_status;
 	uint64_t		 retry_at;	/* no claim before (after BUSY) */
-	uint64_t		 renew_ms;	/* lease and lock renewal period */
+	uint64_t		 renew_ms;	/* lease and slot renewal period */
+	struct log_ratelimit	 claim_errors;
+	struct log_ratelimit	 wait_errors;
+	struct log_ratelimit	 guard_errors;
 
 	struct event		*kick_ev;
 	struct event		*due_ev;	/* the earliest known due time */
@@ -167,448 +135,80 @@ struct worker {
 
 static void	worker_kick(struct worker *);
 static void	worker_check_exit(struct worker *);
+static void	worker_guard(struct worker *, struct job *);
 
-/* A fresh claim token: 128 random bits in hex. */
+/* ---------------------------------------------------------------------
+ * Counters and the end of a job.
+ */
+
 static void
-worker_token(char *buf, size_t len)
+worker_slot_take(struct worker *w, struct job *j)
 {
-	unsigned char r[16];
-	size_t i;
-
-	if (getrandom(r, sizeof r, 0) != sizeof r)
-		fatal("getrandom");
-	for (i = 0; i < sizeof r && 2 * i + 2 < len; i++)
-		snprintf(buf + 2 * i, 3, "%02x", r[i]);
+	assert(!j->slot && w->slots < w->cfg->concurrency);
+	j->slot = 1;
+	w->slots++;
 }
 
+/* Give back the job's slot, if it holds one. */
 static void
-wjob_free(struct wjob *j)
+worker_slot_release(struct worker *w, struct job *j)
 {
-	free(j->id);
-	free(j->type);
-	free(j->token);
-	free(j->key);
-	free(j->payload);
-	free(j->error);
-	if (j->limit_keys != NULL) {
-		size_t i;
-
-		for (i = 0; j->jc != NULL && i < j->jc->nlimits; i++)
-			free(j->limit_keys[i]);
-		free(j->limit_keys);
-	}
-	free(j->member);
-	free(j->lock_key);
-	free(j->fence);
-	free(j);
+	if (!j->slot)
+		return;
+	assert(w->slots > 0);
+	j->slot = 0;
+	w->slots--;
 }
 
-/* Stop a job's handler, exec or plugin; its callback follows. */
+/* Leave JOB_QUEUED for state. */
 static void
-worker_stop_handler(struct wjob *j)
+worker_unqueue(struct worker *w, struct job *j, enum job_state state)
 {
-	if (j->h != NULL)
-		handler_exec_stop(j->h);
-	else if (j->pc != NULL)
-		handler_plugin_stop(j->pc);
-}
-
-/* Free a job's slot, once. */
-static void
-worker_slot_release(struct worker *w, struct wjob *j)
-{
-	if (j->slot) {
-		j->slot = 0;
-		w->running--;
-	}
-}
-
-/* Send a guard call whose answer nobody waits for. */
-static void
-worker_guard_send(struct worker *w, struct guard_call *c)
-{
-	if (c->fn != NULL)
-		rconn_fcall(w->cmd, WORKER_CMD_TIMEOUT_MS, NULL, NULL, c->fn,
-		    c->key, c->argc, c->argv, NULL);
-	guard_call_clear(c);
+	assert(j->state == JOB_QUEUED && w->queued > 0);
+	w->queued--;
+	j->state = state;
 }
 
 /*
- * Give back what the job's limiters granted: all of it (undo) when the
- * job did not run, or only the concurrency slots (release) when it did.
- * Lost replies are harmless: slots expire with their lease.
+ * Forget a job: it is finished in Redis, or no longer ours. Gives back
+ * its slot and its guards (all they granted if it was still taking them,
+ * else what it holds while it runs) and frees it. No call about it may be
+ * out (job.h).
  */
 static void
-worker_release_limits(struct worker *w, struct wjob *j, int undo)
+worker_forget(struct worker *w, struct job *j)
 {
-	struct guard_call c;
-	size_t i;
-
-	for (i = 0; i < j->nheld; i++) {
-		if (!undo && j->jc->limits[i]->kind != LIMITER_CONCURRENCY)
-			continue;
-		guard_limit_undo(&c, j->limit_keys[i], j->jc->limits[i],
-		    j->member);
-		worker_guard_send(w, &c);
-	}
-	j->nheld = 0;
-}
-
-/* Release the job's lock (compare-and-delete: only if still ours). */
-static void
-worker_release_lock(struct worker *w, struct wjob *j)
-{
-	const char *argv[1];
-
-	if (!j->lock_held)
-		return;
-	j->lock_held = 0;
-	argv[0] = j->lock_token;
-	rconn_fcall(w->cmd, WORKER_CMD_TIMEOUT_MS, NULL, NULL,
-	    "redjob_lock_release", j->lock_key, 1, argv, NULL);
-}
-
-/* Forget a job: it is finished in Redis, or no longer ours. */
-static void
-worker_forget(struct worker *w, struct wjob *j)
-{
-	if (j->state == WJOB_QUEUED)
-		w->queued--;
+	assert(j->calls == 0 && (j->hold == NULL || !hold_busy(j->hold)));
+	if (j->state == JOB_QUEUED)
+		worker_unqueue(w, j, JOB_FINISHING);
 	worker_slot_release(w, j);
-	worker_release_lock(w, j);
-	worker_release_limits(w, j, 0);
+	if (j->hold != NULL)
+		hold_release(j->hold, j->state != JOB_GUARDING);
 	TAILQ_REMOVE(&w->jobs, j, entry);
+	assert(w->held > 0);
 	w->held--;
-	wjob_free(j);
+	job_free(j);
 	worker_check_exit(w);
 }
 
-/* ---------------------------------------------------------------------
- * Finishing jobs in Redis: ack (batched per queue), fail, requeue.
- */
-
-static void	worker_flush(struct worker *);
-static void	worker_guard(struct worker *, struct wjob *);
-static void	worker_send_discard(struct worker *, struct wjob *);
-static void	worker_renew_guards(struct worker *);
-static int	worker_give_up(struct wjob *, const char *, const char *,
-		    enum rconn_class);
-static void	worker_handler_done_cb(const struct handler_result *, void *);
-
-/*
- * The reply to one ack call covering the in-flight ACK jobs of queue q, in
- * the order they were sent. 1: finished. 0: the token was refused (the
- * job was taken over after our lease ran out, or removed by an operator,
- * or our earlier ack landed and its reply was lost): nothing to do either
- * way. No reply: resend when the connection is back; a resent ack whose
- * first copy landed answers 0, which is harmless.
- */
-struct ack_batch {
-	struct worker	*w;
-	struct wqueue	*q;
-	struct wjob    **jobs;
-	size_t		 n;
-};
-
+/* Hand a job whose end is set to finish.c. */
 static void
-worker_acked_cb(struct rconn *rc, redisReply *r, void *arg)
+worker_finish(struct worker *w, struct job *j, enum job_end end)
 {
-	struct ack_batch *b = arg;
-	struct worker *w = b->w;
-	enum rconn_class class = rconn_classify(r);
-	size_t i;
-
-	(void)rc;
-	b->q->acking = 0;
-	for (i = 0; i < b->n; i++) {
-		struct wjob *j = b->jobs[i];
-
-		j->inflight = 0;
-		if (class == RCONN_OTHER &&
-		    worker_give_up(j, "ack", r->str, class))
-			continue;
-		if (class != RCONN_OK)
-			continue;	/* stays queued: resent later */
-		if (r->type == REDIS_REPLY_ARRAY && i < r->elements &&
-		    r->element[i]->integer == 0)
-			log_warnx("job %s: ack refused: the lease was lost "
-			    "(the job may run again elsewhere)", j->id);
-		else
-			w->done++;
-		worker_forget(w, j);
-	}
-	if (class == RCONN_BUSY || class == RCONN_OTHER) {
-		log_warnx("ack on queue %s failed: %s; retrying", b->q->name,
-		    r->str);
-		mtime_arm(w->retry_ev, WORKER_RETRY_MS);
-	}
-	free(b->jobs);
-	free(b);
-	worker_flush(w);
+	if (j->state == JOB_QUEUED)
+		worker_unqueue(w, j, JOB_FINISHING);
+	worker_slot_release(w, j);
+	j->state = JOB_FINISHING;
+	j->end = end;
+	finish_queue(w->finish, j);
 }
 
-/* Send one ack call for the queued ACK jobs of q. */
+/* Record a failed attempt: retried with backoff, or dead if dead. */
 static void
-worker_send_acks(struct worker *w, struct wqueue *q)
-{
-	struct ack_batch *b;
-	struct wjob *j;
-	const char **argv;
-	size_t n = 0, i = 0;
-
-	if (q->acking)
-		return;
-	TAILQ_FOREACH(j, &w->jobs, entry) {
-		if (j->q == q && j->state == WJOB_ACK && !j->inflight)
-			n++;
-	}
-	if (n == 0)
-		return;
-	if (n > WORKER_BATCH_MAX)
-		n = WORKER_BATCH_MAX;
-	b = xcalloc(1, sizeof *b);
-	b->w = w;
-	b->q = q;
-	b->jobs = xcalloc(n, sizeof *b->jobs);
-	argv = xcalloc(2 * n, sizeof *argv);
-	TAILQ_FOREACH(j, &w->jobs, entry) {
-		if (i == n)
-			break;
-		if (j->q != q || j->state != WJOB_ACK || j->inflight)
-			continue;
-		b->jobs[i] = j;
-		argv[2 * i] = j->id;
-		argv[2 * i + 1] = j->token;
-		i++;
-	}
-	b->n = n;
-	if (rconn_fcall(w->cmd, WORKER_CMD_TIMEOUT_MS, worker_acked_cb, b,
-	    "redjob_ack", q->base, (int)(2 * n), argv, NULL) == 0) {
-		q->acking = 1;
-		for (i = 0; i < n; i++)
-			b->jobs[i]->inflight = 1;
-	} else {
-		free(b->jobs);
-		free(b);
-	}
-	free(argv);
-}
-
-/*
- * A call about a job was refused for a reason that is not a passing
- * state of Redis (NOPERM, a schema mismatch, an unknown reply: not BUSY,
- * OOM, LOADING) ten times in a row: stop trying, forget the job and stop
- * renewing its lease, so that it comes back by its lease instead of
- * holding a slot for ever. Returns 1 if the job was forgotten.
- */
-static int
-worker_give_up(struct wjob *j, const char *what, const char *why,
-    enum rconn_class class)
-{
-	struct worker *w = j->w;
-
-	if (class != RCONN_OTHER || ++j->errors < 10)
-		return 0;
-	log_errx("job %s: %s refused 10 times (%s); giving up on it, its "
-	    "lease will return it", j->id, what, why);
-	worker_release_limits(w, j, j->state == WJOB_GUARD);
-	worker_forget(w, j);
-	worker_kick(w);
-	return 1;
-}
-
-/*
- * The common start of the replies to fail, requeue and discard. No reply:
- * the job stays queued and is sent again when the connection is back (a
- * repeat of a call that did land is refused by its token, harmlessly).
- * An error reply (BUSY, OOM, LOADING...): logged, tried again later.
- * Returns 1 when the caller should go on with the reply.
- */
-static int
-worker_finish_reply(struct wjob *j, redisReply *r, const char *what)
-{
-	enum rconn_class class = rconn_classify(r);
-
-	j->inflight = 0;
-	if (class == RCONN_CONN)
-		return 0;
-	if (class == RCONN_BUSY || class == RCONN_OTHER) {
-		if (worker_give_up(j, what, r->str, class))
-			return 0;
-		log_warnx("job %s: %s failed: %s; retrying", j->id, what, r->str);
-		mtime_arm(j->w->retry_ev, WORKER_RETRY_MS);
-		return 0;
-	}
-	j->errors = 0;
-	return 1;
-}
-
+worker_fail(struct worker *w, struct job *j, int dead, const char *fmt, ...)
+    printflike(4, 5);
 static void
-worker_failed_cb(struct rconn *rc, redisReply *r, void *arg)
-{
-	struct wjob *j = arg;
-	struct worker *w = j->w;
-
-	(void)rc;
-	if (!worker_finish_reply(j, r, "recording the failure"))
-		return;
-	switch (rconn_classify(r)) {
-	case RCONN_STALE:
-		log_warnx("job %s: failure not recorded: the lease was lost "
-		    "(the job may run again elsewhere)", j->id);
-		break;
-	default:
-		if (r->type == REDIS_REPLY_ARRAY && r->elements == 3 &&
-		    strcmp(r->element[0]->str, "dead") == 0)
-			log_warnx("job %s queue=%s: dead after %s attempts",
-			    j->id, j->q->name, r->element[2]->str);
-		else if (r->type == REDIS_REPLY_ARRAY && r->elements == 3) {
-			char buf[64];
-
-			w->retried++;
-			log_info("job %s queue=%s: attempt %s failed, retry "
-			    "in %s", j->id, j->q->name, r->element[2]->str,
-			    duration_format(j->retry_ms, buf, sizeof buf));
-		}
-		break;
-	}
-	worker_forget(w, j);
-}
-
-static void
-worker_send_fail(struct worker *w, struct wjob *j)
-{
-	char delay[24], max[24];
-	const char *argv[6];
-	int argc = 5;
-
-	snprintf(delay, sizeof delay, "%llu", (unsigned long long)j->retry_ms);
-	snprintf(max, sizeof max, "%u", j->jc != NULL ?
-	    j->jc->retry.max_attempts : 1);
-	argv[0] = j->id;
-	argv[1] = j->token;
-	argv[2] = j->error != NULL ? j->error : "";
-	argv[3] = delay;
-	argv[4] = max;
-	if (j->dead)
-		argv[argc++] = "dead";
-	if (rconn_fcall(w->cmd, WORKER_CMD_TIMEOUT_MS, worker_failed_cb, j,
-	    "redjob_fail", j->q->base, argc, argv, NULL) == 0)
-		j->inflight = 1;
-}
-
-static void
-worker_requeued_cb(struct rconn *rc, redisReply *r, void *arg)
-{
-	struct wjob *j = arg;
-	struct worker *w = j->w;
-
-	(void)rc;
-	if (!worker_finish_reply(j, r, "requeue"))
-		return;
-	if (strcmp(j->requeue_reason, "shutdown") == 0)
-		log_info("job %s queue=%s: put back in the queue", j->id,
-		    j->q->name);
-	else {
-		char buf[64];
-
-		log_info("job %s queue=%s: %s, again in %s", j->id, j->q->name,
-		    strcmp(j->requeue_reason, "throttled") == 0 ? "throttled" :
-		    "its lock is taken", duration_format(j->requeue_ms, buf,
-		    sizeof buf));
-	}
-	worker_forget(w, j);
-}
-
-static void
-worker_send_requeue(struct worker *w, struct wjob *j)
-{
-	char delay[24];
-	const char *argv[4] = { delay, j->requeue_reason, j->id, j->token };
-
-	snprintf(delay, sizeof delay, "%llu",
-	    (unsigned long long)j->requeue_ms);
-
-	if (rconn_fcall(w->cmd, WORKER_CMD_TIMEOUT_MS, worker_requeued_cb, j,
-	    "redjob_requeue", j->q->base, 4, argv, NULL) == 0)
-		j->inflight = 1;
-}
-
-/* Send every finishing call that is queued and not in flight. */
-static void
-worker_flush(struct worker *w)
-{
-	struct wjob *j, *t;
-	size_t i;
-
-	if (!rconn_ready(w->cmd))
-		return;
-	for (i = 0; i < w->nqueues; i++)
-		worker_send_acks(w, &w->queues[i]);
-	TAILQ_FOREACH_SAFE(j, &w->jobs, entry, t) {
-		if (j->inflight)
-			continue;
-		if (j->state == WJOB_FAIL)
-			worker_send_fail(w, j);
-		else if (j->state == WJOB_REQUEUE)
-			worker_send_requeue(w, j);
-		else if (j->state == WJOB_DISCARD)
-			worker_send_discard(w, j);
-		else if (j->state == WJOB_GUARD)
-			worker_guard(w, j);
-	}
-}
-
-/* ---------------------------------------------------------------------
- * Handlers.
- */
-
-/* Build the handler's environment: scrubbed, REDJOB_*, then env:. */
-static char **
-worker_env(const struct wjob *j)
-{
-	const struct job_conf *jc = j->jc;
-	char **env;
-	size_t n = 0, i;
-
-	env = xcalloc(12 + jc->nenv, sizeof *env);
-	/* A PATH of the job's env: replaces this default. */
-	for (i = 0; i < jc->nenv && strcmp(jc->env[i].name, "PATH") != 0; i++)
-		;
-	if (i == jc->nenv)
-		xasprintf(&env[n++], "PATH=/usr/local/bin:/usr/bin:/bin");
-	xasprintf(&env[n++], "REDJOB_JOB_ID=%s", j->id);
-	xasprintf(&env[n++], "REDJOB_JOB_TYPE=%s", j->type);
-	xasprintf(&env[n++], "REDJOB_QUEUE=%s", j->q->name);
-	xasprintf(&env[n++], "REDJOB_ATTEMPT=%u", j->attempts + 1);
-	xasprintf(&env[n++], "REDJOB_MAX_ATTEMPTS=%u", j->max_attempts != 0 ?
-	    j->max_attempts : jc->retry.max_attempts);
-	xasprintf(&env[n++], "REDJOB_KEY=%s", j->key != NULL ? j->key : "");
-	if (j->fence != NULL)
-		xasprintf(&env[n++], "REDJOB_FENCE=%s", j->fence);
-	for (i = 0; i < jc->nenv; i++)
-		xasprintf(&env[n++], "%s=%s", jc->env[i].name,
-		    jc->env[i].value);
-	env[n] = NULL;
-	return env;
-}
-
-static void
-worker_env_free(char **env)
-{
-	size_t i;
-
-	for (i = 0; env[i] != NULL; i++)
-		free(env[i]);
-	free(env);
-}
-
-/* Record a failed attempt: retried with backoff, or dead if permanent. */
-static void
-worker_fail(struct worker *w, struct wjob *j, int dead, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static void
-worker_fail(struct worker *w, struct wjob *j, int dead, const char *fmt, ...)
+worker_fail(struct worker *w, struct job *j, int dead, const char *fmt, ...)
 {
 	va_list ap;
 	char *msg;
@@ -623,46 +223,97 @@ worker_fail(struct worker *w, struct wjob *j, int dead, const char *fmt, ...)
 	while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
 		msg[--n] = '\0';
 	w->failed++;
-	worker_slot_release(w, j);
-	j->state = WJOB_FAIL;
-	j->dead = dead;
+	free(j->error);
 	j->error = msg;
+	j->dead = dead;
 	j->retry_ms = j->jc != NULL ? backoff_delay(&j->jc->retry,
 	    j->attempts + 1, backoff_random()) : 0;
-	log_warnx("job %s queue=%s type=%s: %.*s", j->id, j->q->name, j->type,
+	log_warnx("job %s queue=%s type=%s: %.*s", j->id, j->queue, j->type,
 	    (int)strcspn(msg, "\n"), msg);
-	worker_flush(w);
+	worker_finish(w, j, JOB_END_FAIL);
+	worker_kick(w);
 }
 
+/* Put a job back without spending an attempt. */
 static void
-worker_handler_done_cb(const struct handler_result *res, void *arg)
+worker_requeue(struct worker *w, struct job *j, enum job_requeue why,
+    uint64_t delay_ms)
 {
-	struct wjob *j = arg;
-	struct worker *w = j->w;
+	j->requeue = why;
+	j->requeue_ms = delay_ms;
+	worker_finish(w, j, JOB_END_REQUEUE);
+	worker_kick(w);
+}
+
+/* What Redis answered about a finishing job. */
+static void
+worker_finished_cb(struct job *j, enum finish_outcome o, void *arg)
+{
+	struct worker *w = arg;
+
+	switch (o) {
+	case FINISH_ACKED:
+		w->done++;
+		break;
+	case FINISH_RETRIED:
+		w->retried++;
+		break;
+	case FINISH_DEAD:
+	case FINISH_REQUEUED:
+	case FINISH_DISCARDED:
+	case FINISH_STALE:
+		break;
+	case FINISH_GAVE_UP:
+		worker_kick(w);
+		break;
+	}
+	worker_forget(w, j);
+}
+
+/* ---------------------------------------------------------------------
+ * Handlers.
+ */
+
+static void
+worker_run_job(struct worker *w, struct job *j)
+{
+	char *cause = NULL;
+
+	j->state = JOB_RUNNING;
+	if (run_start(w->run, j, j->hold != NULL ? hold_fence(j->hold) : NULL,
+	    &cause) != 0) {
+		worker_fail(w, j, 0, "%s", cause);
+		free(cause);
+	}
+}
+
+/* A handler ended: decide the job's end from its outcome. */
+static void
+worker_ran_cb(struct job *j, const struct handler_result *res, void *arg)
+{
+	struct worker *w = arg;
 	const char *tail = res->stderr_len > 0 ? res->stderr_tail : "";
+	const char *sep = *tail != '\0' ? ": " : "";
+	int ok = res->outcome == HANDLER_EXITED && res->status == 0;
 	char dur[64];
 
-	if (j->h != NULL)
-		channel_send(w->chan_fd, "PG- %ld", (long)handler_exec_pid(j->h));
-	j->h = NULL;
-	j->pc = NULL;
 	worker_slot_release(w, j);
 	w->avg_ms = w->have_avg ? (7 * w->avg_ms + res->duration_ms) / 8 :
 	    res->duration_ms;
 	w->have_avg = 1;
+	worker_kick(w);
+	if (j->hold != NULL)
+		hold_release(j->hold, 1);
 	if (j->lease_lost) {
 		/* Another worker holds it now: nothing is ours to record. */
 		worker_forget(w, j);
-		worker_kick(w);
 		return;
 	}
-	if (j->lock_lost && !(res->outcome == HANDLER_EXITED &&
-	    res->status == 0)) {
+	if (j->hold != NULL && hold_lock_lost(j->hold) && !ok) {
 		/* Two handlers must never believe they hold one lock. */
 		worker_fail(w, j, 0, "lock lost: %s was taken from this job "
 		    "while its handler ran (it expired or was deleted)",
-		    j->lock_key);
-		worker_kick(w);
+		    hold_lock_key(j->hold));
 		return;
 	}
 	switch (res->outcome) {
@@ -671,169 +322,53 @@ worker_handler_done_cb(const struct handler_result *res, void *arg)
 			/* Per-job success is debug: at 50,000 jobs a second
 			 * a line each would cost more than the jobs. */
 			log_debug("job %s queue=%s type=%s: done in %s", j->id,
-			    j->q->name, j->type, duration_format(
+			    j->queue, j->type, duration_format(
 			    res->duration_ms, dur, sizeof dur));
-			j->state = WJOB_ACK;
-			worker_flush(w);
+			worker_finish(w, j, JOB_END_ACK);
 		} else if (res->status == EX_DATAERR)
 			worker_fail(w, j, 1, "permanent failure (%s 65)%s%s",
-			    j->pc_used ? "returned" : "exit",
-			    *tail != '\0' ? ": " : "", tail);
+			    j->plugin ? "returned" : "exit", sep, tail);
 		else
-			worker_fail(w, j, 0, "%s %d%s%s", j->pc_used ?
-			    "returned" : "exit", res->status,
-			    *tail != '\0' ? ": " : "", tail);
+			worker_fail(w, j, 0, "%s %d%s%s", j->plugin ?
+			    "returned" : "exit", res->status, sep, tail);
 		break;
 	case HANDLER_SIGNALED:
 		worker_fail(w, j, 0, "killed by signal %d (%s)%s%s",
-		    res->status, strsignal(res->status),
-		    *tail != '\0' ? ": " : "", tail);
+		    res->status, strsignal(res->status), sep, tail);
 		break;
 	case HANDLER_TIMEOUT:
 		worker_fail(w, j, 0, "timed out after %s%s%s",
-		    duration_format(j->jc->timeout_ms, dur, sizeof dur),
-		    *tail != '\0' ? ": " : "", tail);
+		    duration_format(j->jc->timeout_ms, dur, sizeof dur), sep,
+		    tail);
 		break;
 	case HANDLER_STOPPED:
-		/* Stopped by shutdown: back to the queue at once. */
-		j->state = WJOB_REQUEUE;
-		j->requeue_reason = "shutdown";
-		j->requeue_ms = 0;
-		worker_flush(w);
+		/* Stopped by a shutdown: back to the queue at once. */
+		worker_requeue(w, j, JOB_REQUEUE_SHUTDOWN, 0);
 		break;
 	case HANDLER_EXEC_FAILED:
 		worker_fail(w, j, 0, "%s", tail);
 		break;
 	}
-	worker_kick(w);
 }
 
-/* Run a plugin job on the worker's thread pool. */
-static void
-worker_run_plugin(struct worker *w, struct wjob *j)
-{
-	struct redjob_plugin_job pj;
-	size_t k = (size_t)(j->jc - w->cfg->jobs);
-
-	if (w->plugin_fns[k] == NULL) {
-		worker_fail(w, j, 0, "%s", w->plugin_errs[k]);
-		return;
-	}
-	memset(&pj, 0, sizeof pj);
-	pj.abi = REDJOB_PLUGIN_ABI;
-	pj.id = j->id;
-	pj.type = j->type;
-	pj.queue = j->q->name;
-	pj.key = j->key != NULL ? j->key : "";
-	pj.payload = j->payload;
-	pj.payload_len = j->payload_len;
-	pj.attempt = j->attempts + 1;
-	pj.max_attempts = j->max_attempts != 0 ? j->max_attempts :
-	    j->jc->retry.max_attempts;
-	pj.fence = j->fence != NULL ? strtoull(j->fence, NULL, 10) : 0;
-	j->pc_used = 1;
-	j->pc = handler_plugin_start(w->pool, w->plugin_fns[k], &pj,
-	    j->jc->timeout_ms, worker_handler_done_cb, j);
-}
-
-/* Start the handler of a job whose guards are taken. */
-static void
-worker_run(struct worker *w, struct wjob *j)
-{
-	struct handler_exec_spec spec;
-	char **env, *cause = NULL;
-
-	j->state = WJOB_RUNNING;
-	if (j->jc->exec == NULL) {
-		worker_run_plugin(w, j);
-		return;
-	}
-	memset(&spec, 0, sizeof spec);
-	env = worker_env(j);
-	spec.argv = j->jc->exec;
-	spec.envp = env;
-	spec.cwd = j->jc->cwd;
-	spec.stdin_data = j->payload;
-	spec.stdin_len = j->payload_len;
-	spec.timeout_ms = j->jc->timeout_ms;
-	spec.kill_grace_ms = WORKER_KILL_GRACE_MS;
-	spec.log_id = j->id;
-	j->h = handler_exec_start(w->base, &spec, worker_handler_done_cb, j,
-	    &cause);
-	worker_env_free(env);
-	if (j->h == NULL) {
-		worker_fail(w, j, 0, "cannot start the handler: %s", cause);
-		free(cause);
-		return;
-	}
-	channel_send(w->chan_fd, "PG+ %ld", (long)handler_exec_pid(j->h));
-	log_debug("job %s queue=%s type=%s: started (attempt %u)", j->id,
-	    j->q->name, j->type, j->attempts + 1);
-}
-
-static void
-worker_discarded_cb(struct rconn *rc, redisReply *r, void *arg)
-{
-	struct wjob *j = arg;
-	struct worker *w = j->w;
-
-	(void)rc;
-	if (!worker_finish_reply(j, r, "discard"))
-		return;
-	log_warnx("job %s queue=%s type=%s: discarded: its lock %s is taken "
-	    "(on_conflict: discard)", j->id, j->q->name, j->type, j->lock_key);
-	worker_forget(w, j);
-}
-
-static void
-worker_send_discard(struct worker *w, struct wjob *j)
-{
-	const char *argv[3] = { j->id, j->token, "lock conflict" };
-
-	if (rconn_fcall(w->cmd, WORKER_CMD_TIMEOUT_MS, worker_discarded_cb, j,
-	    "redjob_discard", j->q->base, 3, argv, NULL) == 0)
-		j->inflight = 1;
-}
-
-/* Put a job back without spending an attempt: throttled or conflict. */
-static void
-worker_requeue(struct worker *w, struct wjob *j, const char *reason,
-    uint64_t delay_ms)
-{
-	worker_release_limits(w, j, 1);
-	worker_slot_release(w, j);
-	j->state = WJOB_REQUEUE;
-	j->requeue_reason = reason;
-	j->requeue_ms = delay_ms;
-	worker_flush(w);
-	worker_kick(w);
-}
-
-/* A random delay in [0, ms]. */
-static uint64_t
-worker_jitter(uint64_t ms)
-{
-	return ms > 0 ? backoff_random() % (ms + 1) : 0;
-}
+/* ---------------------------------------------------------------------
+ * Guards.
+ */
 
 /* The lock is held by another job: apply the job's on_conflict policy. */
 static void
-worker_conflict(struct worker *w, struct wjob *j, long long pttl)
+worker_conflict(struct worker *w, struct job *j, long long pttl)
 {
 	const struct lock_conf *lk = &j->jc->lock;
 	uint64_t delay;
 
 	switch (lk->on_conflict) {
 	case CONFLICT_FAIL:
-		worker_release_limits(w, j, 1);
 		worker_fail(w, j, 0, "lock %s is taken by another job",
-		    j->lock_key);
+		    hold_lock_key(j->hold));
 		break;
 	case CONFLICT_DISCARD:
-		worker_release_limits(w, j, 1);
-		worker_slot_release(w, j);
-		j->state = WJOB_DISCARD;
-		worker_flush(w);
+		worker_finish(w, j, JOB_END_DISCARD);
 		worker_kick(w);
 		break;
 	case CONFLICT_REQUEUE:
@@ -851,150 +386,91 @@ worker_conflict(struct worker *w, struct wjob *j, long long pttl)
 			if (delay < 10)
 				delay = 10;
 		}
-		worker_requeue(w, j, "conflict", delay + worker_jitter(delay / 2));
+		worker_requeue(w, j, JOB_REQUEUE_CONFLICT, delay +
+		    backoff_jitter(delay / 2));
 		break;
 	}
 }
 
+/* The answer of a job's guards, or news of its lock while it runs. */
 static void
-worker_guard_cb(struct rconn *rc, redisReply *r, void *arg)
+worker_hold_cb(struct hold *h, enum hold_result res, long long ms,
+    const char *why, enum rconn_class class, void *arg)
 {
-	struct wjob *j = arg;
-	struct worker *w = j->w;
-	const struct limiter_conf *l;
-	struct guard_answer a;
-	uint64_t delay, step;
+	struct job *j = arg;
+	struct worker *w = j->owner;
 
-	(void)rc;
-	j->inflight = 0;
-	if (j->lease_lost) {
-		/*
-		 * Reclaimed or removed while we took its guards: not ours to
-		 * run. Give back what this answer granted too.
-		 */
-		if (r != NULL && r->type == REDIS_REPLY_ARRAY) {
-			if (j->gstep < j->jc->nlimits &&
-			    guard_parse_answer(r, &a) == 0 && !a.limited)
-				j->nheld = j->gstep + 1;
-			else if (j->gstep >= j->jc->nlimits &&
-			    r->elements == 2 && r->element[0]->integer == 1)
-				j->lock_held = 1;
+	switch (res) {
+	case HOLD_GRANTED:
+		worker_run_job(w, j);
+		break;
+	case HOLD_THROTTLED:
+		worker_requeue(w, j, JOB_REQUEUE_THROTTLED, (uint64_t)ms);
+		break;
+	case HOLD_NEVER:
+		worker_fail(w, j, 1, "limiter %s can never admit this job", why);
+		break;
+	case HOLD_CONFLICT:
+		worker_conflict(w, j, ms);
+		break;
+	case HOLD_ERROR:
+		if (job_refused(j, "a guard call", why, class != RCONN_OTHER)) {
+			worker_forget(w, j);
+			worker_kick(w);
+			break;
 		}
-		worker_release_limits(w, j, 1);
+		if (class == RCONN_CONN)
+			break;	/* asked again when the connection is back */
+		log_ratelimit(&w->guard_errors, LOG_LEVEL_WARNING,
+		    "job %s: guard call failed: %s; retrying", j->id, why);
+		mtime_arm(w->retry_ev, WORKER_RETRY_MS);
+		break;
+	case HOLD_CANCELLED:
+		/* Its lease was lost while a guard call was out. */
 		worker_forget(w, j);
 		worker_kick(w);
-		return;
-	}
-	switch (rconn_classify(r)) {
-	case RCONN_CONN:
-		/* Asked again when the connection is back (worker_flush). */
-		return;
-	case RCONN_OK:
 		break;
-	default:
-		if (worker_give_up(j, "a guard call", r->str,
-		    rconn_classify(r)))
-			return;
-		log_warnx("job %s: guard call failed: %s; retrying", j->id,
-		    r->str);
-		mtime_arm(w->retry_ev, WORKER_RETRY_MS);
-		return;
+	case HOLD_LOCK_LOST:
+		if (j->h == NULL && j->pc == NULL)
+			break;	/* its handler has ended: nothing to stop */
+		log_warnx("job %s: lock %s (fence %s) lost: %s; stopping its "
+		    "handler", j->id, hold_lock_key(h), hold_fence(h) != NULL ?
+		    hold_fence(h) : "?", why);
+		run_stop(j);
+		break;
 	}
-	if (j->gstep < j->jc->nlimits) {
-		l = j->jc->limits[j->gstep];
-		if (guard_parse_answer(r, &a) != 0) {
-			log_warnx("job %s: limiter %s gave an unexpected reply",
-			    j->id, l->name);
-			mtime_arm(w->retry_ev, WORKER_RETRY_MS);
-			return;
-		}
-		if (!a.limited) {
-			j->nheld = ++j->gstep;
-			worker_guard(w, j);
-			return;
-		}
-		if (a.retry_after_ms < 0) {
-			worker_release_limits(w, j, 1);
-			worker_fail(w, j, 1, "limiter %s can never admit this "
-			    "job", l->name);
-			return;
-		}
-		/*
-		 * Throttled: back into the delayed queue at the time the
-		 * limiter names, spread by its interval so that the jobs
-		 * throttled together do not all come back at one instant.
-		 */
-		step = guard_interval_ms(l);
-		delay = (uint64_t)a.retry_after_ms + worker_jitter(step);
-		worker_requeue(w, j, "throttled", delay);
-		return;
-	}
-	/* The lock: {1, fence} or {0, pttl}. */
-	if (r->type != REDIS_REPLY_ARRAY || r->elements != 2) {
-		log_warnx("job %s: lock %s: unexpected reply", j->id, j->lock_key);
-		mtime_arm(w->retry_ev, WORKER_RETRY_MS);
-		return;
-	}
-	if (r->element[0]->integer == 1) {
-		j->lock_held = 1;
-		j->lock_valid_until = mtime_now() + j->jc->lock.ttl_ms -
-		    j->jc->lock.ttl_ms / 10;
-		free(j->fence);
-		if (r->element[1]->type == REDIS_REPLY_STRING)
-			j->fence = xstrdup(r->element[1]->str);
-		else
-			xasprintf(&j->fence, "%lld", r->element[1]->integer);
-		worker_run(w, j);
-		return;
-	}
-	worker_conflict(w, j, r->element[1]->type == REDIS_REPLY_INTEGER ?
-	    r->element[1]->integer : strtoll(r->element[1]->str, NULL, 10));
 }
 
-/*
- * Take the job's next guard: each limiter in order, then its lock; run
- * the handler when all are taken. One call at a time per job: a limiter
- * that refuses must not have been asked after the ones before it
- * refunded.
- */
+/* Take the job's next guard, unless a call is out or cannot be sent. */
 static void
-worker_guard(struct worker *w, struct wjob *j)
+worker_guard(struct worker *w, struct job *j)
 {
-	const struct job_conf *jc = j->jc;
-	struct guard_call c;
-	char ttl[24];
-	const char *argv[2];
-
-	if (j->inflight || !rconn_ready(w->cmd))
-		return;
-	if (j->gstep < jc->nlimits) {
-		guard_limit_acquire(&c, j->limit_keys[j->gstep],
-		    jc->limits[j->gstep], j->member, 1);
-		if (rconn_fcall(w->cmd, WORKER_CMD_TIMEOUT_MS, worker_guard_cb,
-		    j, c.fn, c.key, c.argc, c.argv, NULL) == 0)
-			j->inflight = 1;
-		guard_call_clear(&c);
-		return;
-	}
-	if (jc->lock.key == NULL) {
-		worker_run(w, j);
-		return;
-	}
-	snprintf(ttl, sizeof ttl, "%llu", (unsigned long long)jc->lock.ttl_ms);
-	argv[0] = j->lock_token;
-	argv[1] = ttl;
-	if (rconn_fcall(w->cmd, WORKER_CMD_TIMEOUT_MS, worker_guard_cb, j,
-	    "redjob_lock_acquire", j->lock_key, 2, argv, NULL) == 0)
-		j->inflight = 1;
+	(void)w;
+	if (!hold_busy(j->hold))
+		(void)hold_acquire(j->hold);
 }
 
-/* Start a claimed job: find its type, take its guards, run it. */
+/* Ask again for the guards of every job waiting for them. */
 static void
-worker_start(struct worker *w, struct wjob *j)
+worker_guard_all(struct worker *w)
+{
+	struct job *j;
+
+	if (!rconn_ready(w->cmd))
+		return;
+	TAILQ_FOREACH(j, &w->jobs, entry) {
+		if (j->state == JOB_GUARDING)
+			worker_guard(w, j);
+	}
+}
+
+/* Start a claimed job in its slot: find its type, take its guards, run. */
+static void
+worker_start(struct worker *w, struct job *j)
 {
 	const struct job_conf *jc;
 	struct template_vars v;
-	size_t i;
+	char *member;
 
 	j->jc = jc = config_find_job(w->cfg, j->type);
 	if (jc == NULL) {
@@ -1003,90 +479,88 @@ worker_start(struct worker *w, struct wjob *j)
 		return;
 	}
 	if (jc->nlimits == 0 && jc->lock.key == NULL) {
-		worker_run(w, j);
+		worker_run_job(w, j);
 		return;
 	}
 	v.key = j->key;
 	v.type = j->type;
-	v.queue = j->q->name;
+	v.queue = j->queue;
 	v.id = j->id;
-	xasprintf(&j->member, "%s:%s", j->id, j->token);
-	if (jc->nlimits > 0) {
-		j->limit_keys = xcalloc(jc->nlimits, sizeof *j->limit_keys);
-		for (i = 0; i < jc->nlimits; i++)
-			j->limit_keys[i] = guard_limit_key(w->cfg->namespace,
-			    jc->limits[i], &v);
-	}
-	if (jc->lock.key != NULL) {
-		j->lock_key = guard_lock_key(w->cfg->namespace, &jc->lock, &v);
-		worker_token(j->lock_token, sizeof j->lock_token);
-	}
-	j->state = WJOB_GUARD;
+	xasprintf(&member, "%s:%s", j->id, j->token);
+	j->hold = hold_create(w->base, w->cmd, w->cfg->namespace, jc, &v,
+	    member, WORKER_CMD_TIMEOUT_MS, worker_hold_cb, j);
+	free(member);
+	j->state = JOB_GUARDING;
 	worker_guard(w, j);
+}
+
+/* Start claimed jobs, oldest claim first, while slots are free. */
+static void
+worker_fill_slots(struct worker *w)
+{
+	struct job *j, *t;
+
+	TAILQ_FOREACH_SAFE(j, &w->jobs, entry, t) {
+		if (w->slots >= w->cfg->concurrency || w->queued == 0)
+			break;
+		if (j->state != JOB_QUEUED)
+			continue;
+		worker_unqueue(w, j, JOB_GUARDING);
+		worker_slot_take(w, j);
+		worker_start(w, j);
+	}
 }
 
 /* ---------------------------------------------------------------------
  * Claiming and sleeping.
  */
 
-/* Copy a reply string; NULL if it is not one. */
-static char *
-worker_str(const redisReply *r, size_t *len)
-{
-	if (r->type != REDIS_REPLY_STRING)
-		return NULL;
-	if (len != NULL)
-		*len = r->len;
-	return xmemdup(r->str, r->len);
-}
-
-static unsigned
-worker_uint(const redisReply *r)
-{
-	unsigned long v;
-
-	if (r->type == REDIS_REPLY_INTEGER)
-		return r->integer < 0 ? 0 : (unsigned)r->integer;
-	if (r->type != REDIS_REPLY_STRING)
-		return 0;
-	v = strtoul(r->str, NULL, 10);
-	return v > UINT_MAX ? UINT_MAX : (unsigned)v;
-}
-
-struct claim_call {
-	struct worker	*w;
-	struct wqueue	*q;
-	unsigned	 asked;
-	char		 token[40];
-};
-
-/*
- * The claim reply: {now, next_wake, job...}. Each job is {id, type,
- * payload, key, attempts, max_attempts, stalls, due}.
- */
+/* Take the jobs of a claim into the worker. */
 static void
-worker_claimed_cb(struct rconn *rc, redisReply *r, void *arg)
+worker_intake(struct worker *w, struct job_list *got)
 {
-	struct claim_call *c = arg;
-	struct worker *w = c->w;
-	struct wqueue *q = c->q;
-	long long now, next;
-	size_t i, got = 0;
+	struct job *j;
+	char *cause;
+
+	while ((j = TAILQ_FIRST(got)) != NULL) {
+		TAILQ_REMOVE(got, j, entry);
+		j->owner = w;
+		TAILQ_INSERT_TAIL(&w->jobs, j, entry);
+		w->held++;
+		w->queued++;
+		if (j->error != NULL) {
+			/* Malformed: running it again cannot help. */
+			cause = j->error;
+			j->error = NULL;
+			worker_fail(w, j, 1, "%s", cause);
+			free(cause);
+		} else if (w->draining) {
+			/* Claimed as the drain began: straight back. */
+			worker_requeue(w, j, JOB_REQUEUE_SHUTDOWN, 0);
+		}
+	}
+}
+
+static void
+worker_claimed_cb(const struct claim_args *a, struct claim_result *res,
+    void *arg)
+{
+	struct worker *w = arg;
+	struct wqueue *q = &w->queues[a->qi];
 	unsigned n;
 
-	(void)rc;
 	w->claiming = 0;
-	switch (rconn_classify(r)) {
+	switch (res->class) {
+	case RCONN_OK:
+		break;
 	case RCONN_CONN:
 		/*
 		 * The call may have run: any job it leased to our token
-		 * comes back after the lease, as a stall.
+		 * comes back after the lease, as a stall. The claim is made
+		 * again when the connection is back.
 		 */
-		free(c);
 		worker_check_exit(w);
 		return;
-	case RCONN_OK:
-		break;
 	default:
 		/*
 		 * OOM, LOADING, BUSY...: retried every 500 ms, so say it at
@@ -1094,89 +568,32 @@ worker_claimed_cb(struct rconn *rc, redisReply *r, void *arg)
 		 * claims work again.
 		 */
 		log_ratelimit(&w->claim_errors, LOG_LEVEL_WARNING,
-		    "claim on queue %s: %s", q->name, r->str);
+		    "claim on queue %s: %s", q->name, res->why);
 		w->retry_at = mtime_now() + WORKER_RETRY_MS;
 		mtime_arm(w->retry_ev, WORKER_RETRY_MS);
-		free(c);
-		worker_check_exit(w);
-		return;
-	}
-	if (r->type != REDIS_REPLY_ARRAY || r->elements < 2) {
-		log_warnx("claim on queue %s: unexpected reply", q->name);
-		free(c);
 		worker_check_exit(w);
 		return;
 	}
 	if ((n = log_ratelimit_end(&w->claim_errors)) > 0)
 		log_info("claims work again after %u failure%s", n,
 		    n == 1 ? "" : "s");
-	now = strtoll(r->element[0]->str, NULL, 10);
-	next = strtoll(r->element[1]->str, NULL, 10);
-	for (i = 2; i < r->elements; i++) {
-		redisReply *e = r->element[i];
-		struct wjob *j;
-
-		got++;
-		j = xcalloc(1, sizeof *j);
-		j->w = w;
-		j->q = q;
-		j->token = xstrdup(c->token);
-		TAILQ_INSERT_TAIL(&w->jobs, j, entry);
-		w->held++;
-		if (e->type != REDIS_REPLY_ARRAY || e->elements < 8 ||
-		    (j->id = worker_str(e->element[0], NULL)) == NULL) {
-			log_warnx("claim on queue %s: malformed job entry "
-			    "(left to its lease)", q->name);
-			worker_forget(w, j);
-			continue;
-		}
-		j->type = worker_str(e->element[1], NULL);
-		j->payload = worker_str(e->element[2], &j->payload_len);
-		j->key = worker_str(e->element[3], NULL);
-		if (j->key != NULL && *j->key == '\0') {
-			free(j->key);
-			j->key = NULL;
-		}
-		j->attempts = worker_uint(e->element[4]);
-		j->max_attempts = worker_uint(e->element[5]);
-		if (j->type == NULL || j->payload == NULL) {
-			j->type = j->type != NULL ? j->type : xstrdup("?");
-			worker_fail(w, j, 1, "malformed job: its type or payload "
-			    "is missing or not a string");
-			continue;
-		}
-		if (w->draining) {
-			/* Claimed as the drain began: straight back. */
-			j->state = WJOB_REQUEUE;
-			j->requeue_reason = "shutdown";
-			j->requeue_ms = 0;
-			continue;
-		}
-		j->state = WJOB_QUEUED;
-		w->queued++;
-	}
+	worker_intake(w, &res->jobs);
 	/*
 	 * Fewer than asked: the queue has nothing more due now. Sleep on it
 	 * until its next due time or lease expiry (server time, applied as
 	 * a delay so our clock's offset does not matter).
 	 */
-	if (got < c->asked) {
-		if (next < 0)
-			q->due_at = UINT64_MAX;
-		else
-			q->due_at = mtime_now() + (uint64_t)(next > now ?
-			    next - now : 0);
-	}
-	free(c);
-	if (w->draining) {
-		worker_flush(w);
-		worker_check_exit(w);
-	}
+	if (res->got < res->asked)
+		q->due_at = res->next_ms < 0 ? UINT64_MAX :
+		    mtime_now() + (uint64_t)res->next_ms;
+	worker_check_exit(w);
 	worker_kick(w);
 }
 
-/* Choose the next queue to claim from: smooth weighted round robin
- * (nginx's upstream balancing) among the queues with work due. */
+/*
+ * Choose the next queue to claim from: smooth weighted round robin
+ * (nginx's upstream balancing) among the queues with work due.
+ */
 static struct wqueue *
 worker_pick(struct worker *w, uint64_t now)
 {
@@ -1189,12 +606,12 @@ worker_pick(struct worker *w, uint64_t now)
 		/*
 		 * A queue is a candidate when work is known to be due on it.
 		 * A busy worker does not sleep on the wake markers, so it
-		 * also looks again at each queue once a second: otherwise a
-		 * backlog on one queue would hide new work on the others
-		 * from it. An idle worker relies on the markers, and costs
-		 * Redis nothing.
+		 * also looks again at each queue every WORKER_RECHECK_MS:
+		 * otherwise a backlog on one queue would hide new work on
+		 * the others from it. An idle worker relies on the markers,
+		 * and costs Redis nothing.
 		 */
-		if (q->due_at > now && (w->running + w->queued == 0 ||
+		if (q->due_at > now && (w->slots + w->queued == 0 ||
 		    now - q->checked_at < WORKER_RECHECK_MS))
 			continue;
 		q->current += q->weight;
@@ -1208,24 +625,6 @@ worker_pick(struct worker *w, uint64_t now)
 }
 
 static void	worker_sleep(struct worker *);
-
-/* Start claimed jobs, oldest claim first, while slots are free. */
-static void
-worker_fill_slots(struct worker *w)
-{
-	struct wjob *j, *t;
-
-	TAILQ_FOREACH_SAFE(j, &w->jobs, entry, t) {
-		if (w->running >= w->cfg->concurrency || w->queued == 0)
-			break;
-		if (j->state != WJOB_QUEUED)
-			continue;
-		w->queued--;
-		j->slot = 1;
-		w->running++;
-		worker_start(w, j);
-	}
-}
 
 /*
  * Start what can start, then claim from a due queue if there is room,
@@ -1241,50 +640,39 @@ worker_fill_slots(struct worker *w)
 static void
 worker_claim(struct worker *w)
 {
-	struct claim_call *c;
+	struct claim_args a;
 	struct wqueue *q;
 	uint64_t now = mtime_now();
 	unsigned room, ahead, n;
-	char count[16], lease[24], stalls[16];
-	const char *argv[5];
 
 	worker_fill_slots(w);
 	if (w->draining || w->claiming || !rconn_ready(w->cmd) ||
 	    now < w->retry_at)
 		return;
-	ahead = w->have_avg && w->avg_ms < 100 ? w->cfg->batch : 0;
+	ahead = w->have_avg && w->avg_ms < WORKER_SHORT_MS ? w->cfg->batch : 0;
 	room = w->cfg->concurrency + ahead;
-	if (w->running + w->queued >= room || (w->queued > 0 &&
+	if (w->slots + w->queued >= room || (w->queued > 0 &&
 	    w->queued > ahead / 2))
 		return;
 	if ((q = worker_pick(w, now)) == NULL) {
 		worker_sleep(w);
 		return;
 	}
-	n = room - w->running - w->queued;
+	n = room - w->slots - w->queued;
 	if (n > w->cfg->batch)
 		n = w->cfg->batch;
 	q->checked_at = now;
-	c = xcalloc(1, sizeof *c);
-	c->w = w;
-	c->q = q;
-	c->asked = n;
-	worker_token(c->token, sizeof c->token);
-	snprintf(count, sizeof count, "%u", n);
-	snprintf(lease, sizeof lease, "%llu",
-	    (unsigned long long)w->cfg->lease_ms);
-	snprintf(stalls, sizeof stalls, "%u", w->cfg->max_stalls);
-	argv[0] = count;
-	argv[1] = lease;
-	argv[2] = stalls;
-	argv[3] = c->token;
-	argv[4] = w->name;
-	if (rconn_fcall(w->cmd, WORKER_CMD_TIMEOUT_MS, worker_claimed_cb, c,
-	    "redjob_claim", q->base, 5, argv, NULL) != 0) {
-		free(c);
-		return;
-	}
-	w->claiming = 1;
+	memset(&a, 0, sizeof a);
+	a.qi = (size_t)(q - w->queues);
+	a.queue = q->name;
+	a.base = q->base;
+	a.count = n;
+	a.lease_ms = w->cfg->lease_ms;
+	a.max_stalls = w->cfg->max_stalls;
+	a.worker = w->name;
+	if (claim_send(w->cmd, WORKER_CMD_TIMEOUT_MS, &a, worker_claimed_cb,
+	    w) == 0)
+		w->claiming = 1;
 }
 
 /* Set a queue's wake marker again, for another worker. */
@@ -1301,6 +689,7 @@ static void
 worker_woken_cb(struct rconn *rc, redisReply *r, void *arg)
 {
 	struct worker *w = arg;
+	unsigned n;
 	size_t i;
 
 	(void)rc;
@@ -1308,10 +697,14 @@ worker_woken_cb(struct rconn *rc, redisReply *r, void *arg)
 	if (r == NULL)
 		return;		/* reconnecting; on_ready kicks */
 	if (r->type == REDIS_REPLY_ERROR) {
-		log_warnx("waiting for jobs: %s", r->str);
+		log_ratelimit(&w->wait_errors, LOG_LEVEL_WARNING,
+		    "waiting for jobs: %s", r->str);
 		mtime_arm(w->retry_ev, WORKER_RETRY_MS);
 		return;
 	}
+	if ((n = log_ratelimit_end(&w->wait_errors)) > 0)
+		log_info("waiting for jobs works again after %u failure%s", n,
+		    n == 1 ? "" : "s");
 	if (r->type == REDIS_REPLY_ARRAY && r->elements >= 1 &&
 	    r->element[0]->type == REDIS_REPLY_STRING) {
 		/* A marker: that queue has work (or was resumed). */
@@ -1325,7 +718,7 @@ worker_woken_cb(struct rconn *rc, redisReply *r, void *arg)
 		 * its slots) or is leaving: put it back for another worker,
 		 * or the work would wait for this one.
 		 */
-		if (w->draining || w->running + w->queued >=
+		if (w->draining || w->slots + w->queued >=
 		    w->cfg->concurrency)
 			worker_rewake(w, r->element[0]->str);
 	}
@@ -1390,6 +783,7 @@ worker_kick(struct worker *w)
 	event_active(w->kick_ev, EV_TIMEOUT, 0);
 }
 
+/* The pause after a refusal is over: guards and claims again. */
 static void
 worker_retry_cb(evutil_socket_t fd, short events, void *arg)
 {
@@ -1397,7 +791,7 @@ worker_retry_cb(evutil_socket_t fd, short events, void *arg)
 
 	(void)fd;
 	(void)events;
-	worker_flush(w);
+	worker_guard_all(w);
 	worker_kick(w);
 }
 
@@ -1405,220 +799,53 @@ worker_retry_cb(evutil_socket_t fd, short events, void *arg)
  * Leases.
  */
 
-struct renew_call {
-	struct worker	*w;
-	char	       **ids;
-	char	       **tokens;
-	size_t		 n;
-};
-
+/* A renewal was refused: the job may be another worker's now. */
 static void
-worker_renewed_cb(struct rconn *rc, redisReply *r, void *arg)
+worker_lease_lost_cb(const char *id, const char *token, void *arg)
 {
-	struct renew_call *c = arg;
-	struct worker *w = c->w;
-	struct wjob *j;
-	size_t i;
+	struct worker *w = arg;
+	struct job *j;
 
-	(void)rc;
-	if (r != NULL && r->type == REDIS_REPLY_ARRAY) {
-		for (i = 0; i < c->n && i < r->elements; i++) {
-			if (r->element[i]->integer != 0)
-				continue;
-			TAILQ_FOREACH(j, &w->jobs, entry) {
-				if (strcmp(j->id, c->ids[i]) != 0 ||
-				    strcmp(j->token, c->tokens[i]) != 0 ||
-				    j->lease_lost)
-					continue;
-				j->lease_lost = 1;
-				log_warnx("job %s: the lease was lost (reclaimed "
-				    "or removed); stopping its handler", j->id);
-				if (j->h != NULL || j->pc != NULL)
-					worker_stop_handler(j);
-				else if (!j->inflight) {
-					worker_release_limits(w, j,
-					    j->state == WJOB_GUARD);
-					worker_forget(w, j);
-				}
-				break;
-			}
-		}
-	} else if (r != NULL && r->type == REDIS_REPLY_ERROR)
-		log_warnx("renewing leases: %s", r->str);
-	for (i = 0; i < c->n; i++) {
-		free(c->ids[i]);
-		free(c->tokens[i]);
-	}
-	free(c->ids);
-	free(c->tokens);
-	free(c);
-}
-
-struct lock_renewal {
-	struct worker	*w;
-	char		*id;
-	char		 token[40];
-	uint64_t	 sent;
-};
-
-/*
- * A lock is lost (a renewal refused, or none succeeded before the local
- * deadline): stop the handler; its outcome is then a failure, "lock lost",
- * retried, because another job may hold the lock now.
- */
-static void
-worker_lock_lost(struct worker *w, struct wjob *j, const char *why)
-{
-	(void)w;
-	if (j->lock_lost)
-		return;
-	j->lock_lost = 1;
-	j->lock_held = 0;
-	log_warnx("job %s: lock %s (fence %s) lost: %s; stopping its handler",
-	    j->id, j->lock_key, j->fence != NULL ? j->fence : "?", why);
-	worker_stop_handler(j);
-}
-
-static void
-worker_lock_renewed_cb(struct rconn *rc, redisReply *r, void *arg)
-{
-	struct lock_renewal *lr = arg;
-	struct worker *w = lr->w;
-	struct wjob *j;
-
-	(void)rc;
 	TAILQ_FOREACH(j, &w->jobs, entry) {
-		if (strcmp(j->id, lr->id) == 0 &&
-		    strcmp(j->lock_token, lr->token) == 0)
+		if (!j->lease_lost && strcmp(j->id, id) == 0 &&
+		    strcmp(j->token, token) == 0)
 			break;
 	}
-	if (j != NULL && j->lock_held && r != NULL) {
-		if (r->type == REDIS_REPLY_INTEGER && r->integer == 1)
-			j->lock_valid_until = lr->sent + j->jc->lock.ttl_ms -
-			    j->jc->lock.ttl_ms / 10;
-		else if (r->type == REDIS_REPLY_INTEGER)
-			worker_lock_lost(w, j, "the lock is no longer ours");
-		else
-			log_warnx("job %s: renewing lock %s: %s", j->id,
-			    j->lock_key, r->str);
-	}
-	free(lr->id);
-	free(lr);
+	if (j == NULL)
+		return;
+	j->lease_lost = 1;
+	log_warnx("job %s: the lease was lost (reclaimed or removed); "
+	    "stopping its handler", j->id);
+	if (j->h != NULL || j->pc != NULL)
+		run_stop(j);	/* forgotten when it ends */
+	else if (j->hold != NULL && hold_busy(j->hold))
+		hold_cancel(j->hold);	/* forgotten on HOLD_CANCELLED */
+	else if (j->state != JOB_FINISHING ||
+	    finish_cancel(w->finish, j) == 0)
+		worker_forget(w, j);
+	/* Else its finishing call is out; its answer forgets it. */
 }
 
 /*
- * Renew the locks and concurrency slots of running jobs. The validity of
- * a lock is counted on our monotonic clock from when its last successful
- * renewal was sent (docs/guards.md): if Redis cannot be reached for
- * that long, the lock is treated as lost before it can really expire.
- */
-static void
-worker_renew_guards(struct worker *w)
-{
-	struct lock_renewal *lr;
-	struct guard_call c;
-	struct wjob *j;
-	uint64_t now = mtime_now();
-	const char *argv[2];
-	char ttl[24];
-	size_t i;
-
-	TAILQ_FOREACH(j, &w->jobs, entry) {
-		if (j->state != WJOB_RUNNING)
-			continue;
-		if (j->lock_held && now > j->lock_valid_until) {
-			worker_lock_lost(w, j, "not renewed in time (redis "
-			    "unreachable?)");
-			continue;
-		}
-		if (!rconn_ready(w->cmd))
-			continue;
-		if (j->lock_held) {
-			lr = xcalloc(1, sizeof *lr);
-			lr->w = w;
-			lr->id = xstrdup(j->id);
-			memcpy(lr->token, j->lock_token, sizeof lr->token);
-			lr->sent = now;
-			snprintf(ttl, sizeof ttl, "%llu",
-			    (unsigned long long)j->jc->lock.ttl_ms);
-			argv[0] = j->lock_token;
-			argv[1] = ttl;
-			if (rconn_fcall(w->cmd, WORKER_CMD_TIMEOUT_MS,
-			    worker_lock_renewed_cb, lr, "redjob_lock_renew",
-			    j->lock_key, 2, argv, NULL) != 0) {
-				free(lr->id);
-				free(lr);
-			}
-		}
-		for (i = 0; i < j->nheld; i++) {
-			if (guard_limit_renew(&c, j->limit_keys[i],
-			    j->jc->limits[i], j->member) == 0)
-				worker_guard_send(w, &c);
-		}
-	}
-}
-
-/*
- * Renew the lease of every job we hold, one call per queue (up to 500
- * jobs each), every third of the lease: a renewal can fail twice before
- * the lease runs out.
+ * Renew the lease of every job held, and the concurrency slots of the
+ * running ones, every third of the shortest lease: a renewal can fail
+ * twice before the lease runs out. Locks renew themselves (lock.c).
  */
 static void
 worker_renew_cb(evutil_socket_t fd, short events, void *arg)
 {
 	struct worker *w = arg;
-	struct renew_call *c;
-	struct wjob *j;
-	const char **argv;
-	char lease[24];
-	size_t qi, n;
+	struct job *j;
 
 	(void)fd;
 	(void)events;
 	mtime_arm(w->renew_ev, w->renew_ms);
-	worker_renew_guards(w);
-	if (!rconn_ready(w->cmd) || w->held == 0)
-		return;
-	snprintf(lease, sizeof lease, "%llu",
-	    (unsigned long long)w->cfg->lease_ms);
-	argv = xcalloc(1 + 2 * WORKER_BATCH_MAX, sizeof *argv);
-	for (qi = 0; qi < w->nqueues; qi++) {
-		struct wqueue *q = &w->queues[qi];
-
-		j = TAILQ_FIRST(&w->jobs);
-		while (j != NULL) {
-			c = xcalloc(1, sizeof *c);
-			c->w = w;
-			c->ids = xcalloc(WORKER_BATCH_MAX, sizeof *c->ids);
-			c->tokens = xcalloc(WORKER_BATCH_MAX,
-			    sizeof *c->tokens);
-			argv[0] = lease;
-			for (n = 0; j != NULL && n < WORKER_BATCH_MAX;
-			    j = TAILQ_NEXT(j, entry)) {
-				if (j->q != q || j->lease_lost)
-					continue;
-				c->ids[n] = xstrdup(j->id);
-				c->tokens[n] = xstrdup(j->token);
-				argv[1 + 2 * n] = j->id;
-				argv[2 + 2 * n] = j->token;
-				n++;
-			}
-			c->n = n;
-			if (n == 0 || rconn_fcall(w->cmd, WORKER_CMD_TIMEOUT_MS,
-			    worker_renewed_cb, c, "redjob_extend", q->base,
-			    (int)(1 + 2 * n), argv, NULL) != 0) {
-				while (n > 0) {
-					n--;
-					free(c->ids[n]);
-					free(c->tokens[n]);
-				}
-				free(c->ids);
-				free(c->tokens);
-				free(c);
-			}
-		}
+	TAILQ_FOREACH(j, &w->jobs, entry) {
+		if (j->state == JOB_RUNNING && j->hold != NULL)
+			hold_renew(j->hold);
 	}
-	free(argv);
+	if (w->held > 0)
+		lease_renew(w->lease, &w->jobs, w->bases, w->nqueues);
 }
 
 /* ---------------------------------------------------------------------
@@ -1641,7 +868,8 @@ worker_cmd_ready_cb(struct rconn *rc, void *arg)
 	/* After an outage every queue may have work. */
 	for (i = 0; i < w->nqueues; i++)
 		w->queues[i].due_at = 0;
-	worker_flush(w);
+	finish_kick(w->finish);
+	worker_guard_all(w);
 	worker_kick(w);
 }
 
@@ -1681,14 +909,14 @@ static void
 worker_drain_timeout_cb(evutil_socket_t fd, short events, void *arg)
 {
 	struct worker *w = arg;
-	struct wjob *j;
+	struct job *j;
 	unsigned n = 0;
 
 	(void)fd;
 	(void)events;
 	TAILQ_FOREACH(j, &w->jobs, entry) {
 		if (j->h != NULL || j->pc != NULL) {
-			worker_stop_handler(j);
+			run_stop(j);
 			n++;
 		}
 	}
@@ -1714,17 +942,12 @@ worker_exit_cb(evutil_socket_t fd, short events, void *arg)
 static void
 worker_return_queued(struct worker *w)
 {
-	struct wjob *j;
+	struct job *j, *t;
 
-	TAILQ_FOREACH(j, &w->jobs, entry) {
-		if (j->state != WJOB_QUEUED)
-			continue;
-		w->queued--;
-		j->state = WJOB_REQUEUE;
-		j->requeue_reason = "shutdown";
-		j->requeue_ms = 0;
+	TAILQ_FOREACH_SAFE(j, &w->jobs, entry, t) {
+		if (j->state == JOB_QUEUED)
+			worker_requeue(w, j, JOB_REQUEUE_SHUTDOWN, 0);
 	}
-	worker_flush(w);
 }
 
 /*
@@ -1737,22 +960,23 @@ worker_return_queued(struct worker *w)
 static void
 worker_drain(struct worker *w, const char *why, int bounded)
 {
+	size_t i;
+
 	if (w->draining && (!bounded || evtimer_pending(w->drain_ev, NULL)))
 		return;
 	if (!w->draining)
-		log_info("%s: finishing %u running job%s", why, w->running,
-		    w->running == 1 ? "" : "s");
+		log_info("%s: finishing %u running job%s", why, w->slots,
+		    w->slots == 1 ? "" : "s");
 	w->draining = 1;
 	worker_return_queued(w);
 	if (w->sleeping) {
-		size_t i;
-
 		/* A marker popped just now would die with the connection. */
 		for (i = 0; i < w->nqueues; i++)
 			worker_rewake(w, w->queues[i].wake_key);
 	}
 	rconn_free(w->wake);
 	w->wake = NULL;
+	w->sleeping = 0;
 	if (bounded)
 		mtime_arm(w->drain_ev, w->cfg->shutdown_timeout_ms);
 	worker_check_exit(w);
@@ -1794,10 +1018,11 @@ worker_hb_cb(evutil_socket_t fd, short events, void *arg)
 	(void)fd;
 	(void)events;
 	/* Also before READY: a worker waiting for Redis is alive. */
-	channel_send(w->chan_fd, "HB %u %llu %llu %llu", w->running, w->done,
+	channel_send(w->chan_fd, "HB %u %llu %llu %llu", w->slots, w->done,
 	    w->failed, w->retried);
 }
 
+/* The queues of the configuration, with their keys. */
 static void
 worker_queues(struct worker *w)
 {
@@ -1806,6 +1031,7 @@ worker_queues(struct worker *w)
 
 	w->nqueues = cfg->nqueues;
 	w->queues = xcalloc(cfg->nqueues, sizeof *w->queues);
+	w->bases = xcalloc(cfg->nqueues, sizeof *w->bases);
 	for (i = 0; i < cfg->nqueues; i++) {
 		struct wqueue *q = &w->queues[i];
 
@@ -1813,66 +1039,58 @@ worker_queues(struct worker *w)
 		q->weight = (int)cfg->queues[i].weight;
 		xasprintf(&q->base, "%s:{%s}", cfg->namespace, q->name);
 		xasprintf(&q->wake_key, "%s:wake", q->base);
+		w->bases[i] = q->base;
 	}
 }
 
 /*
- * Load the plugins of the configuration, in the worker (so that a reload's
- * new workers open fresh copies), and start the thread pool that runs
- * them. A plugin that cannot be loaded fails its jobs with the reason,
- * to be retried: the file may be fixed without a restart of Redis.
+ * The period of lease and slot renewal: a third of the shortest lease
+ * among the jobs' and the concurrency limiters'.
  */
-static void
-worker_plugins(struct worker *w)
+static uint64_t
+worker_renew_period(const struct config *cfg)
 {
-	const struct config *cfg = w->cfg;
-	char *cause = NULL;
-	size_t i, n = 0;
+	uint64_t ms = cfg->lease_ms;
+	size_t i;
 
-	w->plugin_fns = xcalloc(cfg->njobs, sizeof *w->plugin_fns);
-	w->plugin_errs = xcalloc(cfg->njobs, sizeof *w->plugin_errs);
-	for (i = 0; i < cfg->njobs; i++) {
-		const struct job_conf *jc = &cfg->jobs[i];
-
-		if (jc->plugin_path == NULL)
-			continue;
-		n++;
-		w->plugin_fns[i] = handler_plugin_load(jc->plugin_path,
-		    jc->plugin_symbol, &cause);
-		if (w->plugin_fns[i] == NULL) {
-			log_errx("job type %s: %s", jc->type, cause);
-			xasprintf(&w->plugin_errs[i], "plugin %s cannot be "
-			    "loaded: %s", jc->plugin_path, cause);
-			free(cause);
-		}
+	for (i = 0; i < cfg->nlimiters; i++) {
+		if (cfg->limiters[i].kind == LIMITER_CONCURRENCY &&
+		    cfg->limiters[i].lease_ms < ms)
+			ms = cfg->limiters[i].lease_ms;
 	}
-	if (n == 0)
-		return;
-	w->pool = handler_plugin_pool_create(w->base, cfg->concurrency, &cause);
-	if (w->pool == NULL)
-		fatalx("plugin thread pool: %s", cause);
+	ms /= 3;
+	return ms < 10 ? 10 : ms;
+}
+
+static struct event *
+worker_event(struct worker *w, evutil_socket_t fd, short what,
+    event_callback_fn cb)
+{
+	struct event *ev;
+
+	if ((ev = event_new(w->base, fd, what, cb, w)) == NULL)
+		fatalx("out of memory creating an event");
+	return ev;
 }
 
 /*
- * The worker's main: runs the loop until drained. Called in the child
- * right after fork, with default signal dispositions.
+ * Create a worker for the configuration: its loop, its timers, its
+ * handlers and its Redis connections (which start connecting at once).
+ * chan_fd is the SOCK_SEQPACKET channel to the supervisor (-1: none).
+ * Exits the process if the Redis URL is unusable; the configuration
+ * check makes that a programming error.
  */
-int
-worker_main(const struct config *cfg, int index, unsigned generation,
-    int chan_fd)
+struct worker *
+worker_create(const struct config *cfg, int index, int chan_fd)
 {
 	struct worker *w;
 	struct rconn_opts o;
-	char *url, *cause = NULL, host[64], name[160];
 	struct timeval hb = { 1, 0 };
-	struct wjob *j;
-	int status;
-	size_t i;
+	char *url, *cause = NULL, host[64], name[160];
 
 	w = xcalloc(1, sizeof *w);
 	w->cfg = cfg;
 	w->index = index;
-	w->generation = generation;
 	w->chan_fd = chan_fd;
 	TAILQ_INIT(&w->jobs);
 	if (gethostname(host, sizeof host) != 0)
@@ -1880,49 +1098,33 @@ worker_main(const struct config *cfg, int index, unsigned generation,
 	host[sizeof host - 1] = '\0';
 	snprintf(w->name, sizeof w->name, "%s:%ld:w%d", host, (long)getpid(),
 	    index);
-	signal(SIGPIPE, SIG_IGN);
-	signal(SIGHUP, SIG_IGN);
 
 	if ((w->base = event_base_new()) == NULL)
 		fatalx("event_base_new failed");
-	if (handler_exec_init(w->base) != 0)
-		fatalx("cannot watch handler processes");
 	worker_queues(w);
-	w->kick_ev = event_new(w->base, -1, 0, worker_kick_cb, w);
-	w->due_ev = evtimer_new(w->base, worker_kick_cb, w);
-	w->retry_ev = evtimer_new(w->base, worker_retry_cb, w);
-	w->renew_ev = evtimer_new(w->base, worker_renew_cb, w);
-	w->drain_ev = evtimer_new(w->base, worker_drain_timeout_cb, w);
-	w->exit_ev = evtimer_new(w->base, worker_exit_cb, w);
-	w->hb_ev = event_new(w->base, -1, EV_PERSIST, worker_hb_cb, w);
-	w->sigterm_ev = evsignal_new(w->base, SIGTERM, worker_signal_cb, w);
-	w->sigint_ev = evsignal_new(w->base, SIGINT, worker_signal_cb, w);
+	w->kick_ev = worker_event(w, -1, 0, worker_kick_cb);
+	w->due_ev = worker_event(w, -1, 0, worker_kick_cb);
+	w->retry_ev = worker_event(w, -1, 0, worker_retry_cb);
+	w->renew_ev = worker_event(w, -1, 0, worker_renew_cb);
+	w->drain_ev = worker_event(w, -1, 0, worker_drain_timeout_cb);
+	w->exit_ev = worker_event(w, -1, 0, worker_exit_cb);
+	w->hb_ev = worker_event(w, -1, EV_PERSIST, worker_hb_cb);
+	w->sigterm_ev = worker_event(w, SIGTERM, EV_SIGNAL | EV_PERSIST,
+	    worker_signal_cb);
+	w->sigint_ev = worker_event(w, SIGINT, EV_SIGNAL | EV_PERSIST,
+	    worker_signal_cb);
 	evsignal_add(w->sigterm_ev, NULL);
 	evsignal_add(w->sigint_ev, NULL);
 	event_add(w->hb_ev, &hb);
-	/* Renew at a third of the shortest lease, lock ttl or slot lease. */
-	w->renew_ms = cfg->lease_ms;
-	for (i = 0; i < cfg->njobs; i++) {
-		if (cfg->jobs[i].lock.key != NULL &&
-		    cfg->jobs[i].lock.ttl_ms < w->renew_ms)
-			w->renew_ms = cfg->jobs[i].lock.ttl_ms;
-	}
-	for (i = 0; i < cfg->nlimiters; i++) {
-		if (cfg->limiters[i].kind == LIMITER_CONCURRENCY &&
-		    cfg->limiters[i].lease_ms < w->renew_ms)
-			w->renew_ms = cfg->limiters[i].lease_ms;
-	}
-	w->renew_ms /= 3;
-	if (w->renew_ms < 10)
-		w->renew_ms = 10;
+	w->renew_ms = worker_renew_period(cfg);
 	mtime_arm(w->renew_ev, w->renew_ms);
 	if (chan_fd >= 0) {
-		w->chan_ev = event_new(w->base, chan_fd, EV_READ | EV_PERSIST,
-		    worker_chan_cb, w);
+		w->chan_ev = worker_event(w, chan_fd, EV_READ | EV_PERSIST,
+		    worker_chan_cb);
 		event_add(w->chan_ev, NULL);
 	}
+	w->run = run_create(w->base, cfg, chan_fd, worker_ran_cb, w);
 
-	worker_plugins(w);
 	url = config_redis_url(cfg);
 	memset(&o, 0, sizeof o);
 	o.url = url;
@@ -1941,40 +1143,60 @@ worker_main(const struct config *cfg, int index, unsigned generation,
 	if ((w->wake = rconn_create(w->base, &o, &cause)) == NULL)
 		fatalx("%s", cause);
 	free(url);
+	w->finish = finish_create(w->base, w->cmd, w->nqueues,
+	    WORKER_CMD_TIMEOUT_MS, worker_finished_cb, w);
+	w->lease = lease_create(w->cmd, cfg->lease_ms, WORKER_CMD_TIMEOUT_MS,
+	    worker_lease_lost_cb, w);
+	return w;
+}
+
+/*
+ * Run the worker until it is drained and holds nothing, or cannot go on.
+ * Then close its connections, so every call still out is answered (with
+ * no reply), stop what still runs, and let go of the jobs not finished
+ * in Redis: their leases return them. Returns the process exit status
+ * (0, or a sysexits code).
+ */
+int
+worker_run(struct worker *w)
+{
+	struct job *j;
+	int status;
 
 	event_base_dispatch(w->base);
 	status = w->exit_status;
-
-	/*
-	 * Close the connections first: their pending callbacks get NULL and
-	 * still point at jobs. Whatever is still held goes back by its lease.
-	 */
 	rconn_free(w->wake);
 	rconn_free(w->cmd);
 	w->wake = w->cmd = NULL;
+	TAILQ_FOREACH(j, &w->jobs, entry)
+		run_abandon(w->run, j);
+	if (run_free(w->run) != 0) {
+		log_warnx("a plugin call did not return; exiting without "
+		    "waiting for it");
+		status = EX_SOFTWARE;
+	}
+	w->run = NULL;
 	while ((j = TAILQ_FIRST(&w->jobs)) != NULL) {
 		TAILQ_REMOVE(&w->jobs, j, entry);
-		wjob_free(j);
+		if (j->state == JOB_FINISHING)
+			(void)finish_cancel(w->finish, j);
+		job_free(j);
 	}
-	handler_exec_shutdown();
-	if (w->pool != NULL) {
-		/*
-		 * A plugin that ignores its cancel flag never returns, and
-		 * freeing the pool would wait for it forever: then leave
-		 * without freeing; its job comes back by its lease.
-		 */
-		if (handler_plugin_pool_pending(w->pool) > 0) {
-			log_warnx("a plugin call did not return; exiting "
-			    "without waiting for it");
-			return EX_SOFTWARE;
-		}
-		handler_plugin_pool_free(w->pool);
-		handler_plugin_unload_all();
-	}
-	for (i = 0; i < w->cfg->njobs; i++)
-		free(w->plugin_errs[i]);
-	free(w->plugin_errs);
-	free(w->plugin_fns);
+	w->held = w->queued = w->slots = 0;
+	return status;
+}
+
+/* Free a worker after worker_run(). */
+void
+worker_free(struct worker *w)
+{
+	size_t i;
+
+	if (w == NULL)
+		return;
+	assert(w->cmd == NULL && TAILQ_EMPTY(&w->jobs));
+	finish_free(w->finish);
+	lease_free(w->lease);
 	event_free(w->kick_ev);
 	event_free(w->due_ev);
 	event_free(w->retry_ev);
@@ -1991,8 +1213,27 @@ worker_main(const struct config *cfg, int index, unsigned generation,
 		free(w->queues[i].wake_key);
 	}
 	free(w->queues);
+	free(w->bases);
 	event_base_free(w->base);
 	free(w);
+}
+
+/*
+ * The worker process: runs a worker until it is drained. Called in the
+ * child right after fork, with default signal dispositions. Returns the
+ * process exit status.
+ */
+int
+worker_main(const struct config *cfg, int index, int chan_fd)
+{
+	struct worker *w;
+	int status;
+
+	signal(SIGPIPE, SIG_IGN);
+	signal(SIGHUP, SIG_IGN);
+	w = worker_create(cfg, index, chan_fd);
+	status = worker_run(w);
+	worker_free(w);
 	log_info("exiting");
 	return status;
 }

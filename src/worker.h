@@ -6,13 +6,12 @@
 #define REDJOB_WORKER_H
 
 struct config;
+struct worker;
 
-/*
- * Run a worker until it is drained or told to stop. chan_fd is the
- * SOCK_SEQPACKET channel to the supervisor (-1: none). Returns the process
- * exit status (0, or a sysexits code).
- */
-int	worker_main(const struct config *cfg, int index, unsigned generation,
-	    int chan_fd);
+struct worker	*worker_create(const struct config *cfg, int index,
+		    int chan_fd);
+int		 worker_run(struct worker *w);
+void		 worker_free(struct worker *w);
+int		 worker_main(const struct config *cfg, int index, int chan_fd);
 
 #endif

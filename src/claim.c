@@ -1,0 +1,127 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * Claiming (redjob_claim, docs/protocol.md): one call leases up to COUNT
+ * due jobs of a queue to a fresh claim token and says when the queue may
+ * have work next. This module sends the call and decodes the reply; the
+ * worker decides what to claim and what to do with the jobs.
+ */
+#include "autoconf.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <hiredis/hiredis.h>
+
+#include "claim.h"
+#include "log.h"
+#include "token.h"
+#include "xmalloc.h"
+
+struct claim_call {
+	struct claim_args	 a;
+	char			 token[TOKEN_LEN];
+	claim_cb		*cb;
+	void			*arg;
+};
+
+/* A decimal integer from a string or integer reply; -1 if neither. */
+static int
+claim_ll(const redisReply *r, long long *v)
+{
+	char *end;
+
+	if (r->type == REDIS_REPLY_INTEGER) {
+		*v = r->integer;
+		return 0;
+	}
+	if (r->type != REDIS_REPLY_STRING || r->len == 0)
+		return -1;
+	*v = strtoll(r->str, &end, 10);
+	return *end == '\0' ? 0 : -1;
+}
+
+/* The reply: {now, next_wake, job...}. */
+static void
+claim_reply_cb(struct rconn *rc, redisReply *r, void *arg)
+{
+	struct claim_call *c = arg;
+	struct claim_result res;
+	struct job *j;
+	long long now, next;
+	char *cause;
+	size_t i;
+
+	(void)rc;
+	memset(&res, 0, sizeof res);
+	TAILQ_INIT(&res.jobs);
+	res.asked = c->a.count;
+	res.next_ms = -1;
+	res.class = rconn_classify(r);
+	if (res.class == RCONN_OK && (r->type != REDIS_REPLY_ARRAY ||
+	    r->elements < 2 || claim_ll(r->element[0], &now) != 0 ||
+	    claim_ll(r->element[1], &next) != 0)) {
+		res.class = RCONN_OTHER;
+		res.why = "unexpected reply to redjob_claim";
+	} else if (res.class != RCONN_OK)
+		res.why = r != NULL ? r->str : "no reply";
+	if (res.class != RCONN_OK) {
+		c->cb(&c->a, &res, c->arg);
+		free(c);
+		return;
+	}
+	for (i = 2; i < r->elements; i++) {
+		res.got++;
+		if ((j = job_decode(r->element[i], c->token, &cause)) == NULL) {
+			/* It has no id to act on: its lease returns it. */
+			log_warnx("claim on queue %s: %s (left to its lease)",
+			    c->a.queue, cause);
+			free(cause);
+			continue;
+		}
+		j->qi = c->a.qi;
+		j->queue = c->a.queue;
+		j->base = c->a.base;
+		j->state = JOB_QUEUED;
+		j->error = cause;
+		TAILQ_INSERT_TAIL(&res.jobs, j, entry);
+	}
+	if (next >= 0)
+		res.next_ms = next > now ? next - now : 0;
+	c->cb(&c->a, &res, c->arg);
+	free(c);
+}
+
+/*
+ * Claim up to a->count jobs of a queue under a fresh token. a's strings
+ * must outlive the call. Returns 0 (cb follows, exactly once), or -1
+ * when the connection cannot take the call now.
+ */
+int
+claim_send(struct rconn *rc, uint64_t call_ms, const struct claim_args *a,
+    claim_cb *cb, void *arg)
+{
+	struct claim_call *c;
+	char count[16], lease[24], stalls[16];
+	const char *argv[5];
+
+	c = xcalloc(1, sizeof *c);
+	c->a = *a;
+	c->cb = cb;
+	c->arg = arg;
+	token_make(c->token);
+	snprintf(count, sizeof count, "%u", a->count);
+	snprintf(lease, sizeof lease, "%llu", (unsigned long long)a->lease_ms);
+	snprintf(stalls, sizeof stalls, "%u", a->max_stalls);
+	argv[0] = count;
+	argv[1] = lease;
+	argv[2] = stalls;
+	argv[3] = c->token;
+	argv[4] = a->worker;
+	if (rconn_fcall(rc, call_ms, claim_reply_cb, c, "redjob_claim",
+	    a->base, 5, argv, NULL) != 0) {
+		free(c);
+		return -1;
+	}
+	return 0;
+}

@@ -1,0 +1,50 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * claim.h: one claim of due jobs from a queue (redjob_claim), turned into
+ * jobs for the worker.
+ */
+#ifndef REDJOB_CLAIM_H
+#define REDJOB_CLAIM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "job.h"
+#include "rconn.h"
+
+/* What a worker asks for. */
+struct claim_args {
+	size_t		 qi;		/* the queue's index, kept on its jobs */
+	const char	*queue;		/* its name, kept on its jobs */
+	const char	*base;		/* NS:{QUEUE} */
+	unsigned	 count;		/* at most this many jobs */
+	uint64_t	 lease_ms;
+	unsigned	 max_stalls;
+	const char	*worker;	/* the worker's name */
+};
+
+/*
+ * The answer. On RCONN_OK, jobs holds the jobs leased to this claim
+ * (their state JOB_QUEUED; a job with `error` set is malformed and must
+ * be failed for good), got counts every job the reply listed, and
+ * next_ms is how long until the queue may have work again (a due time
+ * or a lease end, as a delay from the server's now; -1: none known).
+ * Otherwise why says what went wrong and jobs is empty. The jobs are the
+ * callee's to keep.
+ */
+struct claim_result {
+	enum rconn_class	 class;
+	const char		*why;
+	struct job_list		 jobs;
+	unsigned		 got;
+	unsigned		 asked;
+	long long		 next_ms;
+};
+
+typedef void claim_cb(const struct claim_args *a, struct claim_result *res,
+    void *arg);
+
+int	claim_send(struct rconn *rc, uint64_t call_ms,
+	    const struct claim_args *a, claim_cb *cb, void *arg);
+
+#endif

@@ -1,0 +1,464 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * Recording the end of jobs (docs/protocol.md): redjob_ack for the jobs
+ * that are done, in one call per queue for all that are ready (one ack
+ * call per queue at a time, so acks batch up while one is out),
+ * redjob_fail, redjob_requeue and redjob_discard one call each. Every
+ * call is token-checked by the function, so a resent call whose first
+ * copy landed is refused harmlessly: that is what makes resending after
+ * a lost reply safe.
+ *
+ * Sending happens from the event loop (an event made active), never from
+ * inside the caller: queuing a job can never re-enter a walk of the
+ * queue. A job given to finish_queue() stays in finish's queue until its
+ * answer is reported; its pointer is in the call while one is out, which
+ * job.h's lifetime rule makes safe.
+ */
+#include "autoconf.h"
+
+#include <assert.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/event.h>
+#include <hiredis/hiredis.h>
+
+#include "finish.h"
+#include "config.h"
+#include "duration.h"
+#include "hold.h"
+#include "job.h"
+#include "log.h"
+#include "mtime.h"
+#include "rconn.h"
+#include "xmalloc.h"
+
+#define FINISH_BATCH_MAX 500	/* jobs per ack call */
+#define FINISH_RETRY_MS 500	/* after a refusal */
+
+struct finish {
+	struct rconn		*rc;
+	uint64_t		 call_ms;
+	finish_cb		*cb;
+	void			*arg;
+	int			*acking;	/* per queue: an ack is out */
+	size_t			 nqueues;
+	struct job_list		 ready;		/* to send now */
+	struct job_list		 later;		/* to send after retry_ev */
+	struct event		*send_ev;
+	struct event		*retry_ev;
+	struct log_ratelimit	 errors;
+};
+
+/* The jobs of one ack call, in the order of its arguments. */
+struct finish_acks {
+	struct finish	*f;
+	size_t		 qi;
+	struct job     **jobs;
+	size_t		 n;
+};
+
+static void	finish_send_cb(evutil_socket_t, short, void *);
+static void	finish_retry_cb(evutil_socket_t, short, void *);
+
+struct finish *
+finish_create(struct event_base *base, struct rconn *rc, size_t nqueues,
+    uint64_t call_ms, finish_cb *cb, void *arg)
+{
+	struct finish *f;
+
+	f = xcalloc(1, sizeof *f);
+	f->rc = rc;
+	f->call_ms = call_ms;
+	f->cb = cb;
+	f->arg = arg;
+	f->nqueues = nqueues;
+	f->acking = xcalloc(nqueues, sizeof *f->acking);
+	TAILQ_INIT(&f->ready);
+	TAILQ_INIT(&f->later);
+	f->send_ev = event_new(base, -1, 0, finish_send_cb, f);
+	f->retry_ev = evtimer_new(base, finish_retry_cb, f);
+	if (f->send_ev == NULL || f->retry_ev == NULL)
+		fatalx("out of memory creating an event");
+	return f;
+}
+
+/*
+ * Free; the jobs still queued are the owner's (it frees them after the
+ * connection, so no call is out).
+ */
+void
+finish_free(struct finish *f)
+{
+	if (f == NULL)
+		return;
+	event_free(f->send_ev);
+	event_free(f->retry_ev);
+	free(f->acking);
+	free(f);
+}
+
+/* Send what is ready, from the loop. */
+void
+finish_kick(struct finish *f)
+{
+	if (!TAILQ_EMPTY(&f->ready))
+		event_active(f->send_ev, EV_TIMEOUT, 0);
+}
+
+/*
+ * Queue a job whose end is set (j->end and the fields it needs) to be
+ * recorded; the answer comes through the callback.
+ */
+void
+finish_queue(struct finish *f, struct job *j)
+{
+	assert(j->state == JOB_FINISHING);
+	TAILQ_INSERT_TAIL(&f->ready, j, fentry);
+	finish_kick(f);
+}
+
+/*
+ * Take back a queued job that is not being sent (its lease was lost, so
+ * there is nothing of ours left to record). Returns 0, or -1 if its call
+ * is out: then its answer follows as usual.
+ */
+int
+finish_cancel(struct finish *f, struct job *j)
+{
+	struct job *k;
+
+	TAILQ_FOREACH(k, &f->ready, fentry) {
+		if (k == j) {
+			TAILQ_REMOVE(&f->ready, j, fentry);
+			return 0;
+		}
+	}
+	TAILQ_FOREACH(k, &f->later, fentry) {
+		if (k == j) {
+			TAILQ_REMOVE(&f->later, j, fentry);
+			return 0;
+		}
+	}
+	return -1;
+}
+
+/* Report the answer about j: it leaves finish's hands. */
+static void
+finish_done(struct finish *f, struct job *j, enum finish_outcome o)
+{
+	job_accepted(j);
+	f->cb(j, o, f->arg);
+}
+
+/*
+ * A call about j got no answer, or a refusal: put it back to be sent
+ * when the connection is back, or after a pause; or give up on it.
+ */
+static void
+finish_failed(struct finish *f, struct job *j, const char *what,
+    enum rconn_class class, const char *why)
+{
+	if (class == RCONN_CONN) {
+		/* Resent once the connection is back (finish_kick). */
+		TAILQ_INSERT_TAIL(&f->ready, j, fentry);
+		return;
+	}
+	if (job_refused(j, what, why, class != RCONN_OTHER)) {
+		f->cb(j, FINISH_GAVE_UP, f->arg);
+		return;
+	}
+	log_ratelimit(&f->errors, LOG_LEVEL_WARNING, "job %s: %s failed: %s; "
+	    "retrying", j->id, what, why);
+	TAILQ_INSERT_TAIL(&f->later, j, fentry);
+	if (!evtimer_pending(f->retry_ev, NULL))
+		mtime_arm(f->retry_ev, FINISH_RETRY_MS);
+}
+
+/* The common start of every reply: the call is no longer out. */
+static enum rconn_class
+finish_reply(struct job *j, const redisReply *r)
+{
+	assert(j->calls > 0);
+	j->calls--;
+	return rconn_classify(r);
+}
+
+/*
+ * The reply to one ack call: per job, 1 (finished) or 0 (the token was
+ * refused: the job was taken over after our lease ran out, removed by an
+ * operator, or our earlier ack landed and its reply was lost).
+ */
+static void
+finish_acked_cb(struct rconn *rc, redisReply *r, void *arg)
+{
+	struct finish_acks *b = arg;
+	struct finish *f = b->f;
+	enum rconn_class class = RCONN_OK;
+	struct job *j;
+	size_t i;
+
+	(void)rc;
+	assert(f->acking[b->qi]);
+	f->acking[b->qi] = 0;
+	for (i = 0; i < b->n; i++) {
+		j = b->jobs[i];
+		class = finish_reply(j, r);
+		if (class == RCONN_OK && (r->type != REDIS_REPLY_ARRAY ||
+		    r->elements != b->n)) {
+			class = RCONN_OTHER;
+			finish_failed(f, j, "ack", class,
+			    "unexpected reply to redjob_ack");
+		} else if (class != RCONN_OK)
+			finish_failed(f, j, "ack", class, r != NULL ?
+			    r->str : "no reply");
+		else if (r->element[i]->type == REDIS_REPLY_INTEGER &&
+		    r->element[i]->integer == 0) {
+			log_warnx("job %s: ack refused: the lease was lost (the "
+			    "job may run again elsewhere)", j->id);
+			finish_done(f, j, FINISH_STALE);
+		} else
+			finish_done(f, j, FINISH_ACKED);
+	}
+	free(b->jobs);
+	free(b);
+	finish_kick(f);
+}
+
+/* Send one ack call for up to FINISH_BATCH_MAX ready acks of queue qi. */
+static void
+finish_send_acks(struct finish *f, size_t qi)
+{
+	struct finish_acks *b;
+	struct job *j, *t;
+	const char **argv;
+	size_t n = 0;
+
+	if (f->acking[qi])
+		return;
+	b = xcalloc(1, sizeof *b);
+	b->f = f;
+	b->qi = qi;
+	b->jobs = xcalloc(FINISH_BATCH_MAX, sizeof *b->jobs);
+	argv = xcalloc(2 * FINISH_BATCH_MAX, sizeof *argv);
+	TAILQ_FOREACH_SAFE(j, &f->ready, fentry, t) {
+		if (n == FINISH_BATCH_MAX)
+			break;
+		if (j->qi != qi || j->end != JOB_END_ACK)
+			continue;
+		b->jobs[n] = j;
+		argv[2 * n] = j->id;
+		argv[2 * n + 1] = j->token;
+		n++;
+	}
+	b->n = n;
+	if (n > 0 && rconn_fcall(f->rc, f->call_ms, finish_acked_cb, b,
+	    "redjob_ack", b->jobs[0]->base, (int)(2 * n), argv, NULL) == 0) {
+		f->acking[qi] = 1;
+		for (n = 0; n < b->n; n++) {
+			TAILQ_REMOVE(&f->ready, b->jobs[n], fentry);
+			b->jobs[n]->calls++;
+		}
+	} else {
+		free(b->jobs);
+		free(b);
+	}
+	free(argv);
+}
+
+/* One fail, requeue or discard call. */
+struct finish_one {
+	struct finish	*f;
+	struct job	*j;
+};
+
+/*
+ * The reply to a fail: {"retry", due, attempts} or {"dead", now,
+ * attempts}, or REDJOB_STALE when the token is no longer ours.
+ */
+static void
+finish_failed_cb(struct rconn *rc, redisReply *r, void *arg)
+{
+	struct finish_one *c = arg;
+	struct finish *f = c->f;
+	struct job *j = c->j;
+	enum rconn_class class = finish_reply(j, r);
+	char buf[64];
+
+	(void)rc;
+	free(c);
+	if (class == RCONN_STALE) {
+		log_warnx("job %s: failure not recorded: the lease was lost "
+		    "(the job may run again elsewhere)", j->id);
+		finish_done(f, j, FINISH_STALE);
+	} else if (class != RCONN_OK)
+		finish_failed(f, j, "recording the failure", class,
+		    r != NULL ? r->str : "no reply");
+	else if (r->type != REDIS_REPLY_ARRAY || r->elements != 3 ||
+	    r->element[0]->type != REDIS_REPLY_STRING ||
+	    r->element[2]->type != REDIS_REPLY_STRING)
+		finish_failed(f, j, "recording the failure", RCONN_OTHER,
+		    "unexpected reply to redjob_fail");
+	else if (strcmp(r->element[0]->str, "dead") == 0) {
+		log_warnx("job %s queue=%s: dead after %s attempts", j->id,
+		    j->queue, r->element[2]->str);
+		finish_done(f, j, FINISH_DEAD);
+	} else {
+		log_info("job %s queue=%s: attempt %s failed, retry in %s",
+		    j->id, j->queue, r->element[2]->str,
+		    duration_format(j->retry_ms, buf, sizeof buf));
+		finish_done(f, j, FINISH_RETRIED);
+	}
+}
+
+static void
+finish_requeued_cb(struct rconn *rc, redisReply *r, void *arg)
+{
+	struct finish_one *c = arg;
+	struct finish *f = c->f;
+	struct job *j = c->j;
+	enum rconn_class class = finish_reply(j, r);
+	char buf[64];
+
+	(void)rc;
+	free(c);
+	if (class != RCONN_OK) {
+		finish_failed(f, j, "requeue", class, r != NULL ? r->str :
+		    "no reply");
+		return;
+	}
+	switch (j->requeue) {
+	case JOB_REQUEUE_SHUTDOWN:
+		log_info("job %s queue=%s: put back in the queue", j->id,
+		    j->queue);
+		break;
+	case JOB_REQUEUE_THROTTLED:
+		log_info("job %s queue=%s: throttled, again in %s", j->id,
+		    j->queue, duration_format(j->requeue_ms, buf, sizeof buf));
+		break;
+	case JOB_REQUEUE_CONFLICT:
+		log_info("job %s queue=%s: its lock is taken, again in %s",
+		    j->id, j->queue, duration_format(j->requeue_ms, buf,
+		    sizeof buf));
+		break;
+	}
+	finish_done(f, j, FINISH_REQUEUED);
+}
+
+static void
+finish_discarded_cb(struct rconn *rc, redisReply *r, void *arg)
+{
+	struct finish_one *c = arg;
+	struct finish *f = c->f;
+	struct job *j = c->j;
+	enum rconn_class class = finish_reply(j, r);
+
+	(void)rc;
+	free(c);
+	if (class != RCONN_OK) {
+		finish_failed(f, j, "discard", class, r != NULL ? r->str :
+		    "no reply");
+		return;
+	}
+	log_warnx("job %s queue=%s type=%s: discarded: its lock %s is taken "
+	    "(on_conflict: discard)", j->id, j->queue, j->type,
+	    j->hold != NULL ? hold_lock_key(j->hold) : "?");
+	finish_done(f, j, FINISH_DISCARDED);
+}
+
+/* Send the fail, requeue or discard of j. Returns 0 or -1 (not sent). */
+static int
+finish_send_one(struct finish *f, struct job *j)
+{
+	struct finish_one *c;
+	char delay[24], max[24];
+	const char *argv[6];
+	rconn_reply_cb *cb;
+	const char *fn;
+	int argc = 0;
+
+	switch (j->end) {
+	case JOB_END_FAIL:
+		snprintf(delay, sizeof delay, "%llu",
+		    (unsigned long long)j->retry_ms);
+		snprintf(max, sizeof max, "%u", job_max_attempts(j));
+		argv[argc++] = j->id;
+		argv[argc++] = j->token;
+		argv[argc++] = j->error != NULL ? j->error : "";
+		argv[argc++] = delay;
+		argv[argc++] = max;
+		if (j->dead)
+			argv[argc++] = "dead";
+		fn = "redjob_fail";
+		cb = finish_failed_cb;
+		break;
+	case JOB_END_REQUEUE:
+		snprintf(delay, sizeof delay, "%llu",
+		    (unsigned long long)j->requeue_ms);
+		argv[argc++] = delay;
+		argv[argc++] = job_requeue_reason(j->requeue);
+		argv[argc++] = j->id;
+		argv[argc++] = j->token;
+		fn = "redjob_requeue";
+		cb = finish_requeued_cb;
+		break;
+	case JOB_END_DISCARD:
+		argv[argc++] = j->id;
+		argv[argc++] = j->token;
+		argv[argc++] = "lock conflict";
+		fn = "redjob_discard";
+		cb = finish_discarded_cb;
+		break;
+	default:
+		abort();
+	}
+	c = xcalloc(1, sizeof *c);
+	c->f = f;
+	c->j = j;
+	if (rconn_fcall(f->rc, f->call_ms, cb, c, fn, j->base, argc, argv,
+	    NULL) != 0) {
+		free(c);
+		return -1;
+	}
+	j->calls++;
+	return 0;
+}
+
+/* Send every ready call the connection can take now. */
+static void
+finish_send_cb(evutil_socket_t fd, short events, void *arg)
+{
+	struct finish *f = arg;
+	struct job *j, *t;
+	size_t qi;
+
+	(void)fd;
+	(void)events;
+	if (!rconn_ready(f->rc))
+		return;
+	for (qi = 0; qi < f->nqueues; qi++)
+		finish_send_acks(f, qi);
+	TAILQ_FOREACH_SAFE(j, &f->ready, fentry, t) {
+		if (j->end == JOB_END_ACK)
+			continue;
+		if (finish_send_one(f, j) == 0)
+			TAILQ_REMOVE(&f->ready, j, fentry);
+	}
+}
+
+/* The pause after a refusal is over: send those again. */
+static void
+finish_retry_cb(evutil_socket_t fd, short events, void *arg)
+{
+	struct finish *f = arg;
+	struct job *j;
+
+	(void)fd;
+	(void)events;
+	while ((j = TAILQ_FIRST(&f->later)) != NULL) {
+		TAILQ_REMOVE(&f->later, j, fentry);
+		TAILQ_INSERT_TAIL(&f->ready, j, fentry);
+	}
+	finish_kick(f);
+}

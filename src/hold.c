@@ -1,0 +1,310 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * The guards of one job (docs/guards.md): each limiter of its type in the
+ * order configured, then its lock. One call at a time: a limiter must not
+ * be asked after an earlier one refused and was refunded. What a limiter
+ * grants is given back in full (undo) if the job does not run, and a
+ * concurrency slot is released when it has run; the lock is released in
+ * both cases. The calls are built by guard.c; the lock is a lock.c
+ * holder, which renews itself and reports its loss.
+ *
+ * A call in flight points at the hold; the owner never frees a hold that
+ * is busy (hold_free asserts it) and uses hold_cancel() to end one that
+ * is.
+ */
+#include "autoconf.h"
+
+#include <assert.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <hiredis/hiredis.h>
+
+#include "hold.h"
+#include "backoff.h"
+#include "config.h"
+#include "guard.h"
+#include "lock.h"
+#include "log.h"
+#include "xmalloc.h"
+
+struct hold {
+	struct rconn		*rc;
+	const struct job_conf	*jc;
+	char			*member;	/* "ID:TOKEN", unique */
+	char		       **limit_keys;	/* one per jc->limits */
+	size_t			 step;		/* next limiter to ask */
+	size_t			 nheld;		/* limits[0..nheld) granted */
+	struct lock		*lock;		/* NULL: the type has none */
+	uint64_t		 call_ms;
+	int			 busy;		/* a limiter call is out */
+	int			 cancelled;
+	int			 lock_lost;
+	hold_cb			*cb;
+	void			*arg;
+};
+
+static void	hold_lock_cb(struct lock *, enum lock_event, const char *,
+		    enum rconn_class, void *);
+
+/*
+ * Create the guards of a job of type jc (which has limits or a lock),
+ * with keys rendered from v, admitted as member. Nothing is sent yet.
+ */
+struct hold *
+hold_create(struct event_base *base, struct rconn *rc, const char *ns,
+    const struct job_conf *jc, const struct template_vars *v,
+    const char *member, uint64_t call_ms, hold_cb *cb, void *arg)
+{
+	struct hold *h;
+	char *key;
+	size_t i;
+
+	h = xcalloc(1, sizeof *h);
+	h->rc = rc;
+	h->jc = jc;
+	h->member = xstrdup(member);
+	h->call_ms = call_ms;
+	h->cb = cb;
+	h->arg = arg;
+	if (jc->nlimits > 0) {
+		h->limit_keys = xcalloc(jc->nlimits, sizeof *h->limit_keys);
+		for (i = 0; i < jc->nlimits; i++)
+			h->limit_keys[i] = guard_limit_key(ns, jc->limits[i],
+			    v);
+	}
+	if (jc->lock.key != NULL) {
+		key = guard_lock_key(ns, &jc->lock, v);
+		h->lock = lock_create(base, rc, key, jc->lock.ttl_ms, call_ms,
+		    hold_lock_cb, h);
+		free(key);
+	}
+	return h;
+}
+
+/* Free the guards (never while a call is out); gives nothing back. */
+void
+hold_free(struct hold *h)
+{
+	size_t i;
+
+	if (h == NULL)
+		return;
+	assert(!hold_busy(h));
+	for (i = 0; h->limit_keys != NULL && i < h->jc->nlimits; i++)
+		free(h->limit_keys[i]);
+	free(h->limit_keys);
+	lock_free(h->lock);
+	free(h->member);
+	free(h);
+}
+
+/* Send a guard call whose answer nobody waits for. */
+static void
+hold_send(struct hold *h, struct guard_call *c)
+{
+	if (c->fn != NULL)
+		rconn_fcall(h->rc, h->call_ms, NULL, NULL, c->fn, c->key,
+		    c->argc, c->argv, NULL);
+	guard_call_clear(c);
+}
+
+/*
+ * Give back the guards: all that the limiters granted (undo) when the job
+ * did not run, or only the concurrency slots when it ran; the lock in
+ * both cases. Lost replies are harmless: slots and locks expire.
+ */
+void
+hold_release(struct hold *h, int ran)
+{
+	struct guard_call c;
+	size_t i;
+
+	for (i = 0; i < h->nheld; i++) {
+		if (ran && h->jc->limits[i]->kind != LIMITER_CONCURRENCY)
+			continue;
+		guard_limit_undo(&c, h->limit_keys[i], h->jc->limits[i],
+		    h->member);
+		hold_send(h, &c);
+	}
+	h->nheld = 0;
+	if (h->lock != NULL)
+		lock_release(h->lock);
+}
+
+/* Renew the concurrency slots held; the lock renews itself. */
+void
+hold_renew(struct hold *h)
+{
+	struct guard_call c;
+	size_t i;
+
+	if (!rconn_ready(h->rc))
+		return;
+	for (i = 0; i < h->nheld; i++) {
+		if (guard_limit_renew(&c, h->limit_keys[i], h->jc->limits[i],
+		    h->member) == 0)
+			hold_send(h, &c);
+	}
+}
+
+/* Report res, unless the owner has cancelled: then give all back. */
+static void
+hold_answer(struct hold *h, enum hold_result res, long long ms,
+    const char *why, enum rconn_class class)
+{
+	if (h->cancelled) {
+		hold_release(h, 0);
+		h->cb(h, HOLD_CANCELLED, 0, "cancelled", RCONN_OK, h->arg);
+		return;
+	}
+	h->cb(h, res, ms, why, class, h->arg);
+}
+
+static void
+hold_limit_cb(struct rconn *rc, redisReply *r, void *arg)
+{
+	struct hold *h = arg;
+	const struct limiter_conf *l = h->jc->limits[h->step];
+	enum rconn_class class = rconn_classify(r);
+	struct guard_answer a;
+
+	(void)rc;
+	h->busy = 0;
+	if (class != RCONN_OK) {
+		hold_answer(h, HOLD_ERROR, 0, r != NULL ? r->str :
+		    "no reply", class);
+		return;
+	}
+	if (guard_parse_answer(r, &a) != 0) {
+		hold_answer(h, HOLD_ERROR, 0, "the limiter gave an "
+		    "unexpected reply", RCONN_OTHER);
+		return;
+	}
+	if (!a.limited) {
+		h->nheld = ++h->step;
+		if (h->cancelled) {
+			hold_answer(h, HOLD_CANCELLED, 0, "", RCONN_OK);
+			return;
+		}
+		if (h->step == h->jc->nlimits && h->lock == NULL) {
+			hold_answer(h, HOLD_GRANTED, 0, "granted", RCONN_OK);
+			return;
+		}
+		if (hold_acquire(h) != 0)
+			hold_answer(h, HOLD_ERROR, 0, "not connected",
+			    RCONN_CONN);
+		return;
+	}
+	hold_release(h, 0);
+	h->step = 0;
+	if (a.retry_after_ms < 0) {
+		hold_answer(h, HOLD_NEVER, 0, l->name, RCONN_OK);
+		return;
+	}
+	/*
+	 * Throttled: back at the time the limiter names, spread by its
+	 * interval so that the jobs throttled together do not all come
+	 * back at one instant.
+	 */
+	hold_answer(h, HOLD_THROTTLED, a.retry_after_ms +
+	    (long long)backoff_jitter(guard_interval_ms(l)), l->name,
+	    RCONN_OK);
+}
+
+static void
+hold_lock_cb(struct lock *l, enum lock_event ev, const char *why,
+    enum rconn_class class, void *arg)
+{
+	struct hold *h = arg;
+
+	switch (ev) {
+	case LOCK_TAKEN:
+		hold_answer(h, HOLD_GRANTED, 0, why, RCONN_OK);
+		break;
+	case LOCK_BUSY:
+		if (!h->cancelled)
+			hold_release(h, 0);
+		h->step = 0;
+		hold_answer(h, HOLD_CONFLICT, lock_pttl(l), why, RCONN_OK);
+		break;
+	case LOCK_ERROR:
+		hold_answer(h, HOLD_ERROR, 0, why, class);
+		break;
+	case LOCK_RENEW_FAILED:
+		log_warnx("lock %s: cannot renew it (%s); retrying",
+		    lock_key(l), why);
+		break;
+	case LOCK_RENEWED:
+		log_info("lock %s: renewed again", lock_key(l));
+		break;
+	case LOCK_LOST:
+		h->lock_lost = 1;
+		h->cb(h, HOLD_LOCK_LOST, 0, why, RCONN_OK, h->arg);
+		break;
+	}
+}
+
+/*
+ * Take the next guard: the next limiter, or the lock once every limiter
+ * has granted. Returns 0 (the callback follows), or -1 when the
+ * connection cannot take the call now; the owner asks again later.
+ */
+int
+hold_acquire(struct hold *h)
+{
+	struct guard_call c;
+	int rc;
+
+	assert(!hold_busy(h) && !h->cancelled);
+	if (h->step < h->jc->nlimits) {
+		guard_limit_acquire(&c, h->limit_keys[h->step],
+		    h->jc->limits[h->step], h->member, 1);
+		rc = rconn_fcall(h->rc, h->call_ms, hold_limit_cb, h, c.fn,
+		    c.key, c.argc, c.argv, NULL);
+		guard_call_clear(&c);
+		if (rc == 0)
+			h->busy = 1;
+		return rc;
+	}
+	assert(h->lock != NULL);
+	return lock_acquire(h->lock);
+}
+
+/* Is a call of this hold out? */
+int
+hold_busy(const struct hold *h)
+{
+	return h->busy || (h->lock != NULL && lock_busy(h->lock));
+}
+
+/*
+ * The job is no longer ours while a call is out: when it returns, give
+ * back everything (what it granted too) and answer HOLD_CANCELLED.
+ */
+void
+hold_cancel(struct hold *h)
+{
+	assert(hold_busy(h));
+	h->cancelled = 1;
+}
+
+/* The lock's fencing token, or NULL. */
+const char *
+hold_fence(const struct hold *h)
+{
+	return h->lock != NULL ? lock_fence(h->lock) : NULL;
+}
+
+/* The lock's key, or NULL. */
+const char *
+hold_lock_key(const struct hold *h)
+{
+	return h->lock != NULL ? lock_key(h->lock) : NULL;
+}
+
+int
+hold_lock_lost(const struct hold *h)
+{
+	return h->lock_lost;
+}

@@ -1,0 +1,260 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * A claimed job: decoding it from the claim reply, freeing it, and what
+ * its handler is given. This module does not decide what happens to a
+ * job; the worker does (worker.c), and the modules below it do one
+ * exchange each with Redis (hold.c, finish.c, lease.c, claim.c).
+ */
+#include "autoconf.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <hiredis/hiredis.h>
+
+#include "job.h"
+#include "config.h"
+#include "hold.h"
+#include "log.h"
+#include "redjob-plugin.h"
+#include "xmalloc.h"
+
+/* The fields of a job in the claim reply (docs/protocol.md). */
+enum {
+	JOB_F_ID,
+	JOB_F_TYPE,
+	JOB_F_PAYLOAD,
+	JOB_F_KEY,
+	JOB_F_ATTEMPTS,
+	JOB_F_MAX_ATTEMPTS,
+	JOB_F_STALLS,
+	JOB_F_DUE,
+	JOB_F_COUNT
+};
+
+/* Copy a string element; NULL if it is not a string. */
+static char *
+job_str(const redisReply *r, size_t *len)
+{
+	if (r->type != REDIS_REPLY_STRING)
+		return NULL;
+	if (len != NULL)
+		*len = r->len;
+	return xmemdup(r->str, r->len);
+}
+
+/*
+ * Read an unsigned count from an integer or a decimal string element.
+ * Returns 0, or -1 if it is neither or out of range.
+ */
+static int
+job_uint(const redisReply *r, unsigned *v)
+{
+	unsigned long long n;
+	char *end;
+
+	if (r->type == REDIS_REPLY_INTEGER) {
+		if (r->integer < 0 || r->integer > UINT_MAX)
+			return -1;
+		*v = (unsigned)r->integer;
+		return 0;
+	}
+	if (r->type != REDIS_REPLY_STRING || r->len == 0 ||
+	    strspn(r->str, "0123456789") != r->len)
+		return -1;
+	errno = 0;
+	n = strtoull(r->str, &end, 10);
+	if (errno != 0 || n > UINT_MAX)
+		return -1;
+	*v = (unsigned)n;
+	return 0;
+}
+
+/*
+ * Decode one job of a claim reply, {id, type, payload, key, attempts,
+ * max_attempts, stalls, due}, claimed under token. Returns NULL with
+ * *cause set when the entry has no usable id: nothing can be done with
+ * it, and its lease returns it. Returns the job with *cause set when the
+ * job is known but a field is missing or of the wrong type: the caller
+ * fails it for good, since running it again cannot help. Otherwise
+ * returns the job with *cause NULL. The caller frees the job and *cause.
+ */
+struct job *
+job_decode(const redisReply *e, const char *token, char **cause)
+{
+	struct job *j;
+	const char *bad = NULL;
+
+	*cause = NULL;
+	if (e->type != REDIS_REPLY_ARRAY || e->elements < JOB_F_COUNT ||
+	    e->element[JOB_F_ID]->type != REDIS_REPLY_STRING ||
+	    e->element[JOB_F_ID]->len == 0) {
+		*cause = xstrdup("malformed job entry in the claim reply");
+		return NULL;
+	}
+	j = xcalloc(1, sizeof *j);
+	j->id = job_str(e->element[JOB_F_ID], NULL);
+	j->token = xstrdup(token);
+	j->type = job_str(e->element[JOB_F_TYPE], NULL);
+	j->payload = job_str(e->element[JOB_F_PAYLOAD], &j->payload_len);
+	j->key = job_str(e->element[JOB_F_KEY], NULL);
+	if (j->key != NULL && *j->key == '\0') {
+		free(j->key);
+		j->key = NULL;
+	}
+	if (j->type == NULL || *j->type == '\0')
+		bad = "its type";
+	else if (j->payload == NULL)
+		bad = "its payload";
+	else if (e->element[JOB_F_KEY]->type != REDIS_REPLY_STRING)
+		bad = "its key";
+	else if (job_uint(e->element[JOB_F_ATTEMPTS], &j->attempts) != 0)
+		bad = "its attempts";
+	else if (job_uint(e->element[JOB_F_MAX_ATTEMPTS],
+	    &j->max_attempts) != 0)
+		bad = "its max_attempts";
+	if (bad != NULL) {
+		if (j->type == NULL)
+			j->type = xstrdup("?");
+		xasprintf(cause, "malformed job: %s is missing or not of its "
+		    "type", bad);
+	}
+	return j;
+}
+
+/*
+ * Free a job. A call in flight would come back to freed memory, and a
+ * running handler would report to it: both are programming errors.
+ */
+void
+job_free(struct job *j)
+{
+	if (j == NULL)
+		return;
+	assert(j->calls == 0);
+	assert(j->h == NULL && j->pc == NULL);
+	hold_free(j->hold);
+	free(j->id);
+	free(j->type);
+	free(j->token);
+	free(j->key);
+	free(j->payload);
+	free(j->error);
+	free(j);
+}
+
+/* The job's own max_attempts, else its type's. */
+unsigned
+job_max_attempts(const struct job *j)
+{
+	if (j->max_attempts != 0)
+		return j->max_attempts;
+	return j->jc != NULL ? j->jc->retry.max_attempts : 1;
+}
+
+/*
+ * A call about the job was refused. A refusal that passes by itself
+ * (BUSY, OOM, LOADING, no connection) is only retried. Any other (NOPERM,
+ * a schema mismatch, an unknown reply) JOB_REFUSALS_MAX times in a row
+ * means retrying cannot help: returns 1 (after logging it), and the
+ * worker lets go of the job, whose lease then returns it, instead of
+ * holding a slot for ever. Returns 0 to retry.
+ */
+int
+job_refused(struct job *j, const char *what, const char *why, int transient)
+{
+	if (transient || ++j->errors < JOB_REFUSALS_MAX)
+		return 0;
+	log_errx("job %s: %s refused %u times (%s); giving up on it, its "
+	    "lease will return it", j->id, what, JOB_REFUSALS_MAX, why);
+	return 1;
+}
+
+/* A call about the job succeeded: the refusals in a row end. */
+void
+job_accepted(struct job *j)
+{
+	j->errors = 0;
+}
+
+/* The reason redjob_requeue is given (docs/protocol.md). */
+const char *
+job_requeue_reason(enum job_requeue why)
+{
+	switch (why) {
+	case JOB_REQUEUE_SHUTDOWN:
+		return "shutdown";
+	case JOB_REQUEUE_THROTTLED:
+		return "throttled";
+	case JOB_REQUEUE_CONFLICT:
+		return "conflict";
+	}
+	return "shutdown";
+}
+
+/*
+ * The environment of an exec handler: nothing of the worker's own, a
+ * default PATH unless the job type sets one, the REDJOB_* variables
+ * (REDJOB_FENCE when fence is not NULL), then the type's env:. Free with
+ * job_env_free().
+ */
+char **
+job_env(const struct job *j, const char *fence)
+{
+	const struct job_conf *jc = j->jc;
+	char **env;
+	size_t n = 0, i;
+
+	env = xcalloc(9 + jc->nenv, sizeof *env);
+	for (i = 0; i < jc->nenv && strcmp(jc->env[i].name, "PATH") != 0; i++)
+		;
+	if (i == jc->nenv)
+		xasprintf(&env[n++], "PATH=/usr/local/bin:/usr/bin:/bin");
+	xasprintf(&env[n++], "REDJOB_JOB_ID=%s", j->id);
+	xasprintf(&env[n++], "REDJOB_JOB_TYPE=%s", j->type);
+	xasprintf(&env[n++], "REDJOB_QUEUE=%s", j->queue);
+	xasprintf(&env[n++], "REDJOB_ATTEMPT=%u", j->attempts + 1);
+	xasprintf(&env[n++], "REDJOB_MAX_ATTEMPTS=%u", job_max_attempts(j));
+	xasprintf(&env[n++], "REDJOB_KEY=%s", j->key != NULL ? j->key : "");
+	if (fence != NULL)
+		xasprintf(&env[n++], "REDJOB_FENCE=%s", fence);
+	for (i = 0; i < jc->nenv; i++)
+		xasprintf(&env[n++], "%s=%s", jc->env[i].name,
+		    jc->env[i].value);
+	env[n] = NULL;
+	return env;
+}
+
+void
+job_env_free(char **env)
+{
+	size_t i;
+
+	for (i = 0; env[i] != NULL; i++)
+		free(env[i]);
+	free(env);
+}
+
+/*
+ * Fill the plugin ABI's view of the job. Its strings point into j, so j
+ * must outlive the call.
+ */
+void
+job_plugin(const struct job *j, const char *fence,
+    struct redjob_plugin_job *pj)
+{
+	memset(pj, 0, sizeof *pj);
+	pj->abi = REDJOB_PLUGIN_ABI;
+	pj->id = j->id;
+	pj->type = j->type;
+	pj->queue = j->queue;
+	pj->key = j->key != NULL ? j->key : "";
+	pj->payload = j->payload;
+	pj->payload_len = j->payload_len;
+	pj->attempt = j->attempts + 1;
+	pj->max_attempts = job_max_attempts(j);
+	pj->fence = fence != NULL ? strtoull(fence, NULL, 10) : 0;
+}

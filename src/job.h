@@ -1,0 +1,108 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * job.h: a job a worker has claimed: its fields, decoded from the claim
+ * reply with every type checked, its state in the worker, and what its
+ * handler is given (the environment of an exec handler, the struct of a
+ * plugin).
+ *
+ * Lifetime rule: a Redis call about a job (a guard step, an ack, a fail,
+ * a requeue, a discard) carries the job's pointer to its reply callback,
+ * so a job is never freed while such a call is in flight: `calls` counts
+ * them and job_free() asserts it is zero. A connection that is torn down
+ * calls every pending callback (with no reply) first, so freeing the
+ * connections before the jobs keeps the rule at exit too.
+ */
+#ifndef REDJOB_JOB_H
+#define REDJOB_JOB_H
+
+#include <sys/queue.h>
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct handler_exec;
+struct handler_plugin_call;
+struct hold;
+struct job_conf;
+struct redisReply;
+struct redjob_plugin_job;
+
+enum job_state {
+	JOB_QUEUED,		/* claimed ahead, waiting for a slot */
+	JOB_GUARDING,		/* taking its limiters and lock */
+	JOB_RUNNING,		/* its handler runs */
+	JOB_FINISHING,		/* its ack, fail, requeue or discard is due */
+};
+
+/* How a finishing job ends in Redis. */
+enum job_end {
+	JOB_END_ACK,		/* done: it leaves Redis */
+	JOB_END_FAIL,		/* an attempt failed: retry or dead */
+	JOB_END_REQUEUE,	/* back to the queue, no attempt spent */
+	JOB_END_DISCARD,	/* dropped unrun (on_conflict: discard) */
+};
+
+/* Why a job goes back to its queue without spending an attempt. */
+enum job_requeue {
+	JOB_REQUEUE_SHUTDOWN,	/* the worker stops: at once */
+	JOB_REQUEUE_THROTTLED,	/* a limiter said when */
+	JOB_REQUEUE_CONFLICT,	/* its lock is held by another job */
+};
+
+struct job {
+	TAILQ_ENTRY(job)	 entry;		/* the worker's jobs */
+	TAILQ_ENTRY(job)	 fentry;	/* finish's queue, if queued */
+	void			*owner;		/* the worker holding it */
+	size_t			 qi;		/* index of its queue */
+	const char		*queue;		/* its name (the worker's) */
+	const char		*base;		/* NS:{QUEUE} (the worker's) */
+	char			*id;
+	char			*type;
+	char			*token;		/* the claim token */
+	char			*key;		/* NULL: none */
+	char			*payload;
+	size_t			 payload_len;
+	unsigned		 attempts;	/* failed attempts so far */
+	unsigned		 max_attempts;	/* 0: the job type's */
+	const struct job_conf	*jc;		/* NULL until started */
+
+	enum job_state		 state;
+	unsigned		 calls;		/* Redis calls in flight */
+	int			 slot;		/* holds one of the slots */
+	int			 lease_lost;	/* no longer ours */
+	unsigned		 errors;	/* refusals in a row */
+
+	struct handler_exec	*h;		/* exec handler running */
+	struct handler_plugin_call *pc;		/* plugin call running */
+	int			 plugin;	/* ran as a plugin */
+
+	struct hold		*hold;		/* its guards, or NULL */
+
+	/* What finish sends once the job is JOB_FINISHING. */
+	enum job_end		 end;
+	int			 dead;		/* fail: straight to dead */
+	char			*error;		/* fail: the last error */
+	uint64_t		 retry_ms;	/* fail: the backoff */
+	enum job_requeue	 requeue;
+	uint64_t		 requeue_ms;
+};
+
+TAILQ_HEAD(job_list, job);
+
+/* Refusals in a row after which a worker lets go of a job. */
+#define JOB_REFUSALS_MAX 10
+
+struct job	*job_decode(const struct redisReply *e, const char *token,
+		    char **cause);
+void		 job_free(struct job *j);
+unsigned	 job_max_attempts(const struct job *j);
+int		 job_refused(struct job *j, const char *what, const char *why,
+		    int transient);
+void		 job_accepted(struct job *j);
+const char	*job_requeue_reason(enum job_requeue why);
+char	       **job_env(const struct job *j, const char *fence);
+void		 job_env_free(char **env);
+void		 job_plugin(const struct job *j, const char *fence,
+		    struct redjob_plugin_job *pj);
+
+#endif
