@@ -12,11 +12,14 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sysexits.h>
 
 #include <hiredis/hiredis.h>
 
 #include "job.h"
 #include "config.h"
+#include "duration.h"
+#include "handler_exec.h"
 #include "hold.h"
 #include "log.h"
 #include "redjob-plugin.h"
@@ -178,6 +181,64 @@ void
 job_accepted(struct job *j)
 {
 	j->errors = 0;
+}
+
+/*
+ * Judge a handler's outcome (docs/redjobd.8, handlers): exit 0 is done,
+ * 65 (EX_DATAERR) a permanent failure, anything else a failure to retry,
+ * and a stop by a shutdown puts the job back. A job whose lock was lost
+ * while it ran fails unless it succeeded: two handlers must never believe
+ * they hold one lock, and a failure may have been caused by the other.
+ * *msg is set to the failure's text (the stderr tail after the reason),
+ * or NULL; the caller frees it.
+ */
+enum job_verdict
+job_judge(const struct job *j, const struct handler_result *res,
+    int lock_lost, const char *lock_key, char **msg)
+{
+	const char *tail = res->stderr_len > 0 ? res->stderr_tail : "";
+	const char *sep = *tail != '\0' ? ": " : "";
+	const char *how = j->plugin ? "returned" : "exit";
+	char dur[64];
+
+	*msg = NULL;
+	if (res->outcome == HANDLER_EXITED && res->status == 0) {
+		/* Per-job success is debug: at 50,000 jobs a second a
+		 * line each would cost more than the jobs. */
+		log_debug("job %s queue=%s type=%s: done in %s", j->id,
+		    j->queue, j->type, duration_format(res->duration_ms, dur,
+		    sizeof dur));
+		return JOB_VERDICT_DONE;
+	}
+	if (lock_lost) {
+		xasprintf(msg, "lock lost: %s was taken from this job while "
+		    "its handler ran (it expired or was deleted)", lock_key);
+		return JOB_VERDICT_RETRY;
+	}
+	switch (res->outcome) {
+	case HANDLER_EXITED:
+		if (res->status == EX_DATAERR) {
+			xasprintf(msg, "permanent failure (%s 65)%s%s", how, sep,
+			    tail);
+			return JOB_VERDICT_DEAD;
+		}
+		xasprintf(msg, "%s %d%s%s", how, res->status, sep, tail);
+		break;
+	case HANDLER_SIGNALED:
+		xasprintf(msg, "killed by signal %d (%s)%s%s", res->status,
+		    strsignal(res->status), sep, tail);
+		break;
+	case HANDLER_TIMEOUT:
+		xasprintf(msg, "timed out after %s%s%s", duration_format(
+		    j->jc->timeout_ms, dur, sizeof dur), sep, tail);
+		break;
+	case HANDLER_STOPPED:
+		return JOB_VERDICT_REQUEUE;
+	case HANDLER_EXEC_FAILED:
+		*msg = xstrdup(tail);
+		break;
+	}
+	return JOB_VERDICT_RETRY;
 }
 
 /* The reason redjob_requeue is given (docs/protocol.md). */

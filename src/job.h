@@ -21,6 +21,7 @@
 #include <stdint.h>
 
 struct handler_exec;
+struct handler_result;
 struct handler_plugin_call;
 struct hold;
 struct job_conf;
@@ -89,6 +90,14 @@ struct job {
 
 TAILQ_HEAD(job_list, job);
 
+/* What a handler's outcome means for its job. */
+enum job_verdict {
+	JOB_VERDICT_DONE,	/* ack it */
+	JOB_VERDICT_RETRY,	/* a failed attempt: retry with backoff */
+	JOB_VERDICT_DEAD,	/* a permanent failure */
+	JOB_VERDICT_REQUEUE,	/* stopped by a shutdown: back at once */
+};
+
 /* Refusals in a row after which a worker lets go of a job. */
 #define JOB_REFUSALS_MAX 10
 
@@ -100,6 +109,9 @@ int		 job_refused(struct job *j, const char *what, const char *why,
 		    int transient);
 void		 job_accepted(struct job *j);
 const char	*job_requeue_reason(enum job_requeue why);
+enum job_verdict job_judge(const struct job *j,
+		    const struct handler_result *res, int lock_lost,
+		    const char *lock_key, char **msg);
 char	       **job_env(const struct job *j, const char *fence);
 void		 job_env_free(char **env);
 void		 job_plugin(const struct job *j, const char *fence,

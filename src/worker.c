@@ -56,27 +56,16 @@
 #include "mtime.h"
 #include "rconn.h"
 #include "run.h"
+#include "sched.h"
 #include "template.h"
+#include "wake.h"
 #include "xmalloc.h"
 
 #define WORKER_CMD_TIMEOUT_MS 10000
-#define WORKER_BLOCK_MAX_MS 10000	/* keep-alive: one BZPOPMIN per 10 s */
-#define WORKER_BLOCK_SLACK_MS 3000	/* watchdog beyond the block time */
 #define WORKER_RETRY_MS 500		/* after a BUSY/OOM/LOADING reply */
 #define WORKER_EXIT_GRACE_MS 10000	/* after the handlers, to finish */
 #define WORKER_KILL_GRACE_MS 5000
-#define WORKER_RECHECK_MS 250		/* a busy worker's look at other queues */
 #define WORKER_SHORT_MS 100		/* jobs this short are claimed ahead */
-
-struct wqueue {
-	const char	*name;		/* the configuration's */
-	char		*base;		/* NS:{QUEUE} */
-	char		*wake_key;	/* NS:{QUEUE}:wake */
-	int		 weight;
-	int		 current;	/* smooth weighted round robin */
-	uint64_t	 due_at;	/* monotonic ms when work may be due */
-	uint64_t	 checked_at;	/* last claim from it */
-};
 
 struct worker {
 	const struct config	*cfg;
@@ -85,10 +74,12 @@ struct worker {
 	int			 chan_fd;
 	struct event_base	*base;
 	struct rconn		*cmd;
-	struct rconn		*wake;
-	struct wqueue		*queues;
-	const char		**bases;	/* queues[i].base, for lease */
+	struct wake		*wake;
 	size_t			 nqueues;
+	const char		**names;	/* the configuration's */
+	char			**bases;	/* NS:{QUEUE} */
+	char			**wake_keys;	/* NS:{QUEUE}:wake */
+	struct sched		*sched;
 	struct job_list		 jobs;		/* every job held */
 	struct finish		*finish;
 	struct lease		*lease;
@@ -107,7 +98,6 @@ struct worker {
 	double			 avg_ms;	/* recent handler run time */
 	int			 have_avg;
 	int			 claiming;	/* a claim is out */
-	int			 sleeping;	/* a BZPOPMIN is out */
 	int			 ready_sent;
 	int			 draining;
 	int			 exit_status;
@@ -287,15 +277,12 @@ worker_run_job(struct worker *w, struct job *j)
 	}
 }
 
-/* A handler ended: decide the job's end from its outcome. */
+/* A handler ended: the job's end follows from its outcome. */
 static void
 worker_ran_cb(struct job *j, const struct handler_result *res, void *arg)
 {
 	struct worker *w = arg;
-	const char *tail = res->stderr_len > 0 ? res->stderr_tail : "";
-	const char *sep = *tail != '\0' ? ": " : "";
-	int ok = res->outcome == HANDLER_EXITED && res->status == 0;
-	char dur[64];
+	char *msg = NULL;
 
 	worker_slot_release(w, j);
 	w->avg_ms = w->have_avg ? (7 * w->avg_ms + res->duration_ms) / 8 :
@@ -309,46 +296,22 @@ worker_ran_cb(struct job *j, const struct handler_result *res, void *arg)
 		worker_forget(w, j);
 		return;
 	}
-	if (j->hold != NULL && hold_lock_lost(j->hold) && !ok) {
-		/* Two handlers must never believe they hold one lock. */
-		worker_fail(w, j, 0, "lock lost: %s was taken from this job "
-		    "while its handler ran (it expired or was deleted)",
-		    hold_lock_key(j->hold));
-		return;
-	}
-	switch (res->outcome) {
-	case HANDLER_EXITED:
-		if (res->status == 0) {
-			/* Per-job success is debug: at 50,000 jobs a second
-			 * a line each would cost more than the jobs. */
-			log_debug("job %s queue=%s type=%s: done in %s", j->id,
-			    j->queue, j->type, duration_format(
-			    res->duration_ms, dur, sizeof dur));
-			worker_finish(w, j, JOB_END_ACK);
-		} else if (res->status == EX_DATAERR)
-			worker_fail(w, j, 1, "permanent failure (%s 65)%s%s",
-			    j->plugin ? "returned" : "exit", sep, tail);
-		else
-			worker_fail(w, j, 0, "%s %d%s%s", j->plugin ?
-			    "returned" : "exit", res->status, sep, tail);
+	switch (job_judge(j, res, j->hold != NULL ? hold_lock_lost(j->hold) :
+	    0, j->hold != NULL ? hold_lock_key(j->hold) : NULL, &msg)) {
+	case JOB_VERDICT_DONE:
+		worker_finish(w, j, JOB_END_ACK);
 		break;
-	case HANDLER_SIGNALED:
-		worker_fail(w, j, 0, "killed by signal %d (%s)%s%s",
-		    res->status, strsignal(res->status), sep, tail);
+	case JOB_VERDICT_RETRY:
+		worker_fail(w, j, 0, "%s", msg);
 		break;
-	case HANDLER_TIMEOUT:
-		worker_fail(w, j, 0, "timed out after %s%s%s",
-		    duration_format(j->jc->timeout_ms, dur, sizeof dur), sep,
-		    tail);
+	case JOB_VERDICT_DEAD:
+		worker_fail(w, j, 1, "%s", msg);
 		break;
-	case HANDLER_STOPPED:
-		/* Stopped by a shutdown: back to the queue at once. */
+	case JOB_VERDICT_REQUEUE:
 		worker_requeue(w, j, JOB_REQUEUE_SHUTDOWN, 0);
 		break;
-	case HANDLER_EXEC_FAILED:
-		worker_fail(w, j, 0, "%s", tail);
-		break;
 	}
+	free(msg);
 }
 
 /* ---------------------------------------------------------------------
@@ -546,7 +509,6 @@ worker_claimed_cb(const struct claim_args *a, struct claim_result *res,
     void *arg)
 {
 	struct worker *w = arg;
-	struct wqueue *q = &w->queues[a->qi];
 	unsigned n;
 
 	w->claiming = 0;
@@ -568,7 +530,7 @@ worker_claimed_cb(const struct claim_args *a, struct claim_result *res,
 		 * claims work again.
 		 */
 		log_ratelimit(&w->claim_errors, LOG_LEVEL_WARNING,
-		    "claim on queue %s: %s", q->name, res->why);
+		    "claim on queue %s: %s", a->queue, res->why);
 		w->retry_at = mtime_now() + WORKER_RETRY_MS;
 		mtime_arm(w->retry_ev, WORKER_RETRY_MS);
 		worker_check_exit(w);
@@ -584,44 +546,10 @@ worker_claimed_cb(const struct claim_args *a, struct claim_result *res,
 	 * a delay so our clock's offset does not matter).
 	 */
 	if (res->got < res->asked)
-		q->due_at = res->next_ms < 0 ? UINT64_MAX :
-		    mtime_now() + (uint64_t)res->next_ms;
+		sched_due(w->sched, a->qi, res->next_ms < 0 ? SCHED_NEVER :
+		    mtime_now() + (uint64_t)res->next_ms);
 	worker_check_exit(w);
 	worker_kick(w);
-}
-
-/*
- * Choose the next queue to claim from: smooth weighted round robin
- * (nginx's upstream balancing) among the queues with work due.
- */
-static struct wqueue *
-worker_pick(struct worker *w, uint64_t now)
-{
-	struct wqueue *best = NULL, *q;
-	int total = 0;
-	size_t i;
-
-	for (i = 0; i < w->nqueues; i++) {
-		q = &w->queues[i];
-		/*
-		 * A queue is a candidate when work is known to be due on it.
-		 * A busy worker does not sleep on the wake markers, so it
-		 * also looks again at each queue every WORKER_RECHECK_MS:
-		 * otherwise a backlog on one queue would hide new work on
-		 * the others from it. An idle worker relies on the markers,
-		 * and costs Redis nothing.
-		 */
-		if (q->due_at > now && (w->slots + w->queued == 0 ||
-		    now - q->checked_at < WORKER_RECHECK_MS))
-			continue;
-		q->current += q->weight;
-		total += q->weight;
-		if (best == NULL || q->current > best->current)
-			best = q;
-	}
-	if (best != NULL)
-		best->current -= total;
-	return best;
 }
 
 static void	worker_sleep(struct worker *);
@@ -641,9 +569,9 @@ static void
 worker_claim(struct worker *w)
 {
 	struct claim_args a;
-	struct wqueue *q;
 	uint64_t now = mtime_now();
 	unsigned room, ahead, n;
+	size_t qi;
 
 	worker_fill_slots(w);
 	if (w->draining || w->claiming || !rconn_ready(w->cmd) ||
@@ -654,18 +582,18 @@ worker_claim(struct worker *w)
 	if (w->slots + w->queued >= room || (w->queued > 0 &&
 	    w->queued > ahead / 2))
 		return;
-	if ((q = worker_pick(w, now)) == NULL) {
+	qi = sched_pick(w->sched, now, w->slots + w->queued > 0);
+	if (qi == (size_t)-1) {
 		worker_sleep(w);
 		return;
 	}
 	n = room - w->slots - w->queued;
 	if (n > w->cfg->batch)
 		n = w->cfg->batch;
-	q->checked_at = now;
 	memset(&a, 0, sizeof a);
-	a.qi = (size_t)(q - w->queues);
-	a.queue = q->name;
-	a.base = q->base;
+	a.qi = qi;
+	a.queue = w->names[qi];
+	a.base = w->bases[qi];
 	a.count = n;
 	a.lease_ms = w->cfg->lease_ms;
 	a.max_stalls = w->cfg->max_stalls;
@@ -675,97 +603,44 @@ worker_claim(struct worker *w)
 		w->claiming = 1;
 }
 
-/* Set a queue's wake marker again, for another worker. */
+/* A wake marker was taken, or the wait ended: look for work. */
 static void
-worker_rewake(struct worker *w, const char *wake_key)
-{
-	const char *argv[4] = { "ZADD", wake_key, "0", "w" };
-
-	rconn_command(w->cmd, WORKER_CMD_TIMEOUT_MS, NULL, NULL, 4, argv,
-	    NULL);
-}
-
-static void
-worker_woken_cb(struct rconn *rc, redisReply *r, void *arg)
+worker_woken_cb(size_t qi, void *arg)
 {
 	struct worker *w = arg;
-	unsigned n;
-	size_t i;
 
-	(void)rc;
-	w->sleeping = 0;
-	if (r == NULL)
-		return;		/* reconnecting; on_ready kicks */
-	if (r->type == REDIS_REPLY_ERROR) {
-		log_ratelimit(&w->wait_errors, LOG_LEVEL_WARNING,
-		    "waiting for jobs: %s", r->str);
-		mtime_arm(w->retry_ev, WORKER_RETRY_MS);
+	if (qi == WAKE_LOST)	/* a marker may have been lost with it */
+		sched_due_all(w->sched);
+	if (qi == WAKE_LOST || qi == WAKE_NONE) {
+		worker_kick(w);
 		return;
 	}
-	if ((n = log_ratelimit_end(&w->wait_errors)) > 0)
-		log_info("waiting for jobs works again after %u failure%s", n,
-		    n == 1 ? "" : "s");
-	if (r->type == REDIS_REPLY_ARRAY && r->elements >= 1 &&
-	    r->element[0]->type == REDIS_REPLY_STRING) {
-		/* A marker: that queue has work (or was resumed). */
-		for (i = 0; i < w->nqueues; i++) {
-			if (strcmp(w->queues[i].wake_key,
-			    r->element[0]->str) == 0)
-				w->queues[i].due_at = 0;
-		}
-		/*
-		 * Taken while this worker has no room (it slept, then filled
-		 * its slots) or is leaving: put it back for another worker,
-		 * or the work would wait for this one.
-		 */
-		if (w->draining || w->slots + w->queued >=
-		    w->cfg->concurrency)
-			worker_rewake(w, r->element[0]->str);
-	}
+	/* That queue has work (or was resumed). */
+	sched_due(w->sched, qi, 0);
+	/*
+	 * Taken while this worker has no room (it slept, then filled its
+	 * slots) or is leaving: put it back for another worker, or the work
+	 * would wait for this one.
+	 */
+	if (w->draining || w->slots + w->queued >= w->cfg->concurrency)
+		wake_give_back(w->cmd, wake_key(w->wake, qi));
 	worker_kick(w);
 }
 
 /*
- * Nothing is due: block on every queue's wake marker until the earliest
- * known due time, at most 10 s. The cap is the keep-alive, and rconn's
- * deadline on the command (the block plus slack) is the watchdog that
- * rebuilds a connection silently dropped by the network.
+ * Nothing is due: arm the timer of the earliest known due time (server
+ * time turned into a delay, so our clock's offset does not matter) and
+ * sleep on the wake markers until then or until work arrives.
  */
 static void
 worker_sleep(struct worker *w)
 {
-	uint64_t now = mtime_now(), until = UINT64_MAX, ms;
-	const char **argv;
-	char timeout[32];
-	size_t i;
+	uint64_t now = mtime_now(), until = sched_earliest(w->sched);
 
-	/*
-	 * The known due time is kept by a local timer, not by BZPOPMIN's
-	 * timeout: Redis checks blocking timeouts only at its hz tick (every
-	 * 100 ms by default), which would make delayed jobs late by up to
-	 * that much. The due time is server time turned into a delay, so our
-	 * clock's offset does not matter.
-	 */
-	for (i = 0; i < w->nqueues; i++) {
-		if (w->queues[i].due_at < until)
-			until = w->queues[i].due_at;
-	}
-	if (until != UINT64_MAX)
+	if (until != SCHED_NEVER)
 		mtime_arm(w->due_ev, until > now ? until - now : 0);
-	if (w->sleeping || w->wake == NULL || !rconn_ready(w->wake))
-		return;
-	ms = WORKER_BLOCK_MAX_MS;
-	snprintf(timeout, sizeof timeout, "%llu.%03llu",
-	    (unsigned long long)(ms / 1000), (unsigned long long)(ms % 1000));
-	argv = xcalloc(w->nqueues + 2, sizeof *argv);
-	argv[0] = "BZPOPMIN";
-	for (i = 0; i < w->nqueues; i++)
-		argv[i + 1] = w->queues[i].wake_key;
-	argv[w->nqueues + 1] = timeout;
-	if (rconn_command(w->wake, ms + WORKER_BLOCK_SLACK_MS, worker_woken_cb,
-	    w, (int)w->nqueues + 2, argv, NULL) == 0)
-		w->sleeping = 1;
-	free(argv);
+	if (w->wake != NULL)
+		wake_sleep(w->wake);
 }
 
 static void
@@ -845,7 +720,8 @@ worker_renew_cb(evutil_socket_t fd, short events, void *arg)
 			hold_renew(j->hold);
 	}
 	if (w->held > 0)
-		lease_renew(w->lease, &w->jobs, w->bases, w->nqueues);
+		lease_renew(w->lease, &w->jobs, (const char *const *)w->bases,
+		    w->nqueues);
 }
 
 /* ---------------------------------------------------------------------
@@ -856,7 +732,6 @@ static void
 worker_cmd_ready_cb(struct rconn *rc, void *arg)
 {
 	struct worker *w = arg;
-	size_t i;
 
 	(void)rc;
 	if (!w->ready_sent) {
@@ -866,23 +741,9 @@ worker_cmd_ready_cb(struct rconn *rc, void *arg)
 		    w->nqueues == 1 ? "" : "s", w->cfg->concurrency);
 	}
 	/* After an outage every queue may have work. */
-	for (i = 0; i < w->nqueues; i++)
-		w->queues[i].due_at = 0;
+	sched_due_all(w->sched);
 	finish_kick(w->finish);
 	worker_guard_all(w);
-	worker_kick(w);
-}
-
-static void
-worker_wake_ready_cb(struct rconn *rc, void *arg)
-{
-	struct worker *w = arg;
-	size_t i;
-
-	(void)rc;
-	/* A marker may have been lost with the old connection. */
-	for (i = 0; i < w->nqueues; i++)
-		w->queues[i].due_at = 0;
 	worker_kick(w);
 }
 
@@ -960,8 +821,6 @@ worker_return_queued(struct worker *w)
 static void
 worker_drain(struct worker *w, const char *why, int bounded)
 {
-	size_t i;
-
 	if (w->draining && (!bounded || evtimer_pending(w->drain_ev, NULL)))
 		return;
 	if (!w->draining)
@@ -969,14 +828,8 @@ worker_drain(struct worker *w, const char *why, int bounded)
 		    w->slots == 1 ? "" : "s");
 	w->draining = 1;
 	worker_return_queued(w);
-	if (w->sleeping) {
-		/* A marker popped just now would die with the connection. */
-		for (i = 0; i < w->nqueues; i++)
-			worker_rewake(w, w->queues[i].wake_key);
-	}
-	rconn_free(w->wake);
+	wake_close(w->wake, w->cmd);
 	w->wake = NULL;
-	w->sleeping = 0;
 	if (bounded)
 		mtime_arm(w->drain_ev, w->cfg->shutdown_timeout_ms);
 	worker_check_exit(w);
@@ -1022,25 +875,28 @@ worker_hb_cb(evutil_socket_t fd, short events, void *arg)
 	    w->failed, w->retried);
 }
 
-/* The queues of the configuration, with their keys. */
+/* The queues of the configuration: their names, keys and weights. */
 static void
 worker_queues(struct worker *w)
 {
 	const struct config *cfg = w->cfg;
+	unsigned *weights;
 	size_t i;
 
 	w->nqueues = cfg->nqueues;
-	w->queues = xcalloc(cfg->nqueues, sizeof *w->queues);
+	w->names = xcalloc(cfg->nqueues, sizeof *w->names);
 	w->bases = xcalloc(cfg->nqueues, sizeof *w->bases);
+	w->wake_keys = xcalloc(cfg->nqueues, sizeof *w->wake_keys);
+	weights = xcalloc(cfg->nqueues, sizeof *weights);
 	for (i = 0; i < cfg->nqueues; i++) {
-		struct wqueue *q = &w->queues[i];
-
-		q->name = cfg->queues[i].name;
-		q->weight = (int)cfg->queues[i].weight;
-		xasprintf(&q->base, "%s:{%s}", cfg->namespace, q->name);
-		xasprintf(&q->wake_key, "%s:wake", q->base);
-		w->bases[i] = q->base;
+		w->names[i] = cfg->queues[i].name;
+		xasprintf(&w->bases[i], "%s:{%s}", cfg->namespace,
+		    cfg->queues[i].name);
+		xasprintf(&w->wake_keys[i], "%s:wake", w->bases[i]);
+		weights[i] = cfg->queues[i].weight;
 	}
+	w->sched = sched_create(weights, w->nqueues);
+	free(weights);
 }
 
 /*
@@ -1138,9 +994,9 @@ worker_create(const struct config *cfg, int index, int chan_fd)
 	if ((w->cmd = rconn_create(w->base, &o, &cause)) == NULL)
 		fatalx("%s", cause);
 	snprintf(name, sizeof name, "redjob-worker-%d-wait", index);
-	o.load_library = 0;
-	o.on_ready = worker_wake_ready_cb;
-	if ((w->wake = rconn_create(w->base, &o, &cause)) == NULL)
+	if ((w->wake = wake_create(w->base, &o,
+	    (const char *const *)w->wake_keys, w->nqueues,
+	    worker_woken_cb, w, &cause)) == NULL)
 		fatalx("%s", cause);
 	free(url);
 	w->finish = finish_create(w->base, w->cmd, w->nqueues,
@@ -1165,9 +1021,10 @@ worker_run(struct worker *w)
 
 	event_base_dispatch(w->base);
 	status = w->exit_status;
-	rconn_free(w->wake);
+	wake_free(w->wake);
 	rconn_free(w->cmd);
-	w->wake = w->cmd = NULL;
+	w->wake = NULL;
+	w->cmd = NULL;
 	TAILQ_FOREACH(j, &w->jobs, entry)
 		run_abandon(w->run, j);
 	if (run_free(w->run) != 0) {
@@ -1194,7 +1051,7 @@ worker_free(struct worker *w)
 
 	if (w == NULL)
 		return;
-	assert(w->cmd == NULL && TAILQ_EMPTY(&w->jobs));
+	assert(w->cmd == NULL && w->wake == NULL && TAILQ_EMPTY(&w->jobs));
 	finish_free(w->finish);
 	lease_free(w->lease);
 	event_free(w->kick_ev);
@@ -1209,11 +1066,13 @@ worker_free(struct worker *w)
 	if (w->chan_ev != NULL)
 		event_free(w->chan_ev);
 	for (i = 0; i < w->nqueues; i++) {
-		free(w->queues[i].base);
-		free(w->queues[i].wake_key);
+		free(w->bases[i]);
+		free(w->wake_keys[i]);
 	}
-	free(w->queues);
+	free(w->names);
 	free(w->bases);
+	free(w->wake_keys);
+	sched_free(w->sched);
 	event_base_free(w->base);
 	free(w);
 }
