@@ -56,7 +56,7 @@
 #include "mtime.h"
 #include "rconn.h"
 #include "run.h"
-#include "sched.h"
+#include "pick.h"
 #include "template.h"
 #include "wake.h"
 #include "xmalloc.h"
@@ -79,7 +79,7 @@ struct worker {
 	const char		**names;	/* the configuration's */
 	char			**bases;	/* NS:{QUEUE} */
 	char			**wake_keys;	/* NS:{QUEUE}:wake */
-	struct sched		*sched;
+	struct pick		*pick;
 	struct job_list		 jobs;		/* every job held */
 	struct finish		*finish;
 	struct lease		*lease;
@@ -546,7 +546,7 @@ worker_claimed_cb(const struct claim_args *a, struct claim_result *res,
 	 * a delay so our clock's offset does not matter).
 	 */
 	if (res->got < res->asked)
-		sched_due(w->sched, a->qi, res->next_ms < 0 ? SCHED_NEVER :
+		pick_due(w->pick, a->qi, res->next_ms < 0 ? PICK_NEVER :
 		    mtime_now() + (uint64_t)res->next_ms);
 	worker_check_exit(w);
 	worker_kick(w);
@@ -582,7 +582,7 @@ worker_claim(struct worker *w)
 	if (w->slots + w->queued >= room || (w->queued > 0 &&
 	    w->queued > ahead / 2))
 		return;
-	qi = sched_pick(w->sched, now, w->slots + w->queued > 0);
+	qi = pick_next(w->pick, now, w->slots + w->queued > 0);
 	if (qi == (size_t)-1) {
 		worker_sleep(w);
 		return;
@@ -610,13 +610,13 @@ worker_woken_cb(size_t qi, void *arg)
 	struct worker *w = arg;
 
 	if (qi == WAKE_LOST)	/* a marker may have been lost with it */
-		sched_due_all(w->sched);
+		pick_due_all(w->pick);
 	if (qi == WAKE_LOST || qi == WAKE_NONE) {
 		worker_kick(w);
 		return;
 	}
 	/* That queue has work (or was resumed). */
-	sched_due(w->sched, qi, 0);
+	pick_due(w->pick, qi, 0);
 	/*
 	 * Taken while this worker has no room (it slept, then filled its
 	 * slots) or is leaving: put it back for another worker, or the work
@@ -635,9 +635,9 @@ worker_woken_cb(size_t qi, void *arg)
 static void
 worker_sleep(struct worker *w)
 {
-	uint64_t now = mtime_now(), until = sched_earliest(w->sched);
+	uint64_t now = mtime_now(), until = pick_earliest(w->pick);
 
-	if (until != SCHED_NEVER)
+	if (until != PICK_NEVER)
 		mtime_arm(w->due_ev, until > now ? until - now : 0);
 	if (w->wake != NULL)
 		wake_sleep(w->wake);
@@ -741,7 +741,7 @@ worker_cmd_ready_cb(struct rconn *rc, void *arg)
 		    w->nqueues == 1 ? "" : "s", w->cfg->concurrency);
 	}
 	/* After an outage every queue may have work. */
-	sched_due_all(w->sched);
+	pick_due_all(w->pick);
 	finish_kick(w->finish);
 	worker_guard_all(w);
 	worker_kick(w);
@@ -895,7 +895,7 @@ worker_queues(struct worker *w)
 		xasprintf(&w->wake_keys[i], "%s:wake", w->bases[i]);
 		weights[i] = cfg->queues[i].weight;
 	}
-	w->sched = sched_create(weights, w->nqueues);
+	w->pick = pick_create(weights, w->nqueues);
 	free(weights);
 }
 
@@ -1072,7 +1072,7 @@ worker_free(struct worker *w)
 	free(w->names);
 	free(w->bases);
 	free(w->wake_keys);
-	sched_free(w->sched);
+	pick_free(w->pick);
 	event_base_free(w->base);
 	free(w);
 }

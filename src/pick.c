@@ -3,7 +3,7 @@
  * Choosing a worker's next queue. Each queue knows when work may be due
  * on it: 0 (now) after a wake marker, a reconnection or a full claim,
  * the next due time or lease end after a claim that took less than it
- * asked for, SCHED_NEVER when Redis knows of nothing at all. Among the
+ * asked for, PICK_NEVER when Redis knows of nothing at all. Among the
  * queues with work due, the pick is nginx's smooth weighted round robin:
  * over any stretch, queue i is picked weight[i] times in sum(weights),
  * spread out rather than in runs.
@@ -12,29 +12,29 @@
 
 #include <stdlib.h>
 
-#include "sched.h"
+#include "pick.h"
 #include "xmalloc.h"
 
 /* A busy worker's look at the queues it believes idle. */
-#define SCHED_RECHECK_MS 250
+#define PICK_RECHECK_MS 250
 
-struct sched_queue {
+struct pick_queue {
 	int		 weight;
 	int		 current;
 	uint64_t	 due_at;	/* monotonic ms when work may be due */
 	uint64_t	 checked_at;	/* when it was last picked */
 };
 
-struct sched {
-	struct sched_queue	*q;
+struct pick {
+	struct pick_queue	*q;
 	size_t			 n;
 };
 
 /* n queues with their weights (>= 1), all with work due now. */
-struct sched *
-sched_create(const unsigned *weights, size_t n)
+struct pick *
+pick_create(const unsigned *weights, size_t n)
 {
-	struct sched *s;
+	struct pick *s;
 	size_t i;
 
 	s = xcalloc(1, sizeof *s);
@@ -46,7 +46,7 @@ sched_create(const unsigned *weights, size_t n)
 }
 
 void
-sched_free(struct sched *s)
+pick_free(struct pick *s)
 {
 	if (s == NULL)
 		return;
@@ -58,22 +58,22 @@ sched_free(struct sched *s)
  * Pick the queue to claim from at now, and note it was looked at. A
  * queue is a candidate when work is known to be due on it. A busy worker
  * (one with jobs) does not sleep on the wake markers, so it also looks
- * again at each queue every SCHED_RECHECK_MS: otherwise a backlog on one
+ * again at each queue every PICK_RECHECK_MS: otherwise a backlog on one
  * queue would hide new work on the others from it. An idle worker relies
  * on the markers, and costs Redis nothing. Returns the queue's index, or
  * (size_t)-1 when none is due.
  */
 size_t
-sched_pick(struct sched *s, uint64_t now, int busy)
+pick_next(struct pick *s, uint64_t now, int busy)
 {
-	struct sched_queue *q;
+	struct pick_queue *q;
 	size_t i, best = (size_t)-1;
 	int total = 0;
 
 	for (i = 0; i < s->n; i++) {
 		q = &s->q[i];
 		if (q->due_at > now && (!busy ||
-		    now - q->checked_at < SCHED_RECHECK_MS))
+		    now - q->checked_at < PICK_RECHECK_MS))
 			continue;
 		q->current += q->weight;
 		total += q->weight;
@@ -89,14 +89,14 @@ sched_pick(struct sched *s, uint64_t now, int busy)
 
 /* Work may be due on queue qi at monotonic time at (0: now). */
 void
-sched_due(struct sched *s, size_t qi, uint64_t at)
+pick_due(struct pick *s, size_t qi, uint64_t at)
 {
 	s->q[qi].due_at = at;
 }
 
 /* Work may be due on every queue now (after an outage). */
 void
-sched_due_all(struct sched *s)
+pick_due_all(struct pick *s)
 {
 	size_t i;
 
@@ -104,11 +104,11 @@ sched_due_all(struct sched *s)
 		s->q[i].due_at = 0;
 }
 
-/* The earliest time work may be due on any queue, or SCHED_NEVER. */
+/* The earliest time work may be due on any queue, or PICK_NEVER. */
 uint64_t
-sched_earliest(const struct sched *s)
+pick_earliest(const struct pick *s)
 {
-	uint64_t until = SCHED_NEVER;
+	uint64_t until = PICK_NEVER;
 	size_t i;
 
 	for (i = 0; i < s->n; i++) {

@@ -1,0 +1,592 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * The worker's parts, in-process: the choice of queue (pick.c), the
+ * decoding of a claimed job and the judgement of a handler's outcome
+ * (job.c), and a whole worker driven by this test through its channel
+ * against a real redis-server.
+ */
+#include "autoconf.h"
+
+#include <sys/socket.h>
+
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sysexits.h>
+#include <unistd.h>
+
+#include <check.h>
+#include <event2/event.h>
+#include <hiredis/hiredis.h>
+
+#include "channel.h"
+#include "config.h"
+#include "handler_exec.h"
+#include "job.h"
+#include "lock.h"
+#include "rconn.h"
+#include "redis_fixture.h"
+#include "pick.h"
+#include "testlib.h"
+#include "worker.h"
+
+/* ---------------------------------------------------------------------
+ * pick.c
+ */
+
+START_TEST(test_pick_picks_by_weight_smoothly)
+{
+	static const unsigned weights[] = { 3, 1 };
+	/* nginx's smooth round robin for 3:1: a a b a, again and again. */
+	static const size_t want[] = { 0, 0, 1, 0, 0, 0, 1, 0 };
+	struct pick *s = pick_create(weights, 2);
+	size_t i;
+
+	for (i = 0; i < sizeof want / sizeof want[0]; i++)
+		ck_assert_uint_eq(pick_next(s, 1000 + i, 0), want[i]);
+	pick_free(s);
+}
+END_TEST
+
+START_TEST(test_pick_picks_only_queues_with_work_due)
+{
+	static const unsigned weights[] = { 1, 1 };
+	struct pick *s = pick_create(weights, 2);
+
+	ck_assert_uint_eq(pick_earliest(s), 0);
+	pick_due(s, 0, 5000);
+	pick_due(s, 1, PICK_NEVER);
+	ck_assert_uint_eq(pick_earliest(s), 5000);
+	/* Idle: nothing is due before 5000, not even a millisecond before. */
+	ck_assert_uint_eq(pick_next(s, 4999, 0), (size_t)-1);
+	ck_assert_uint_eq(pick_next(s, 5000, 0), 0);
+	pick_due(s, 0, PICK_NEVER);
+	ck_assert_uint_eq(pick_earliest(s), PICK_NEVER);
+	ck_assert_uint_eq(pick_next(s, 6000, 0), (size_t)-1);
+	pick_due_all(s);
+	ck_assert_uint_eq(pick_earliest(s), 0);
+	pick_free(s);
+}
+END_TEST
+
+START_TEST(test_pick_busy_worker_looks_again_every_250ms)
+{
+	static const unsigned weights[] = { 1, 1 };
+	struct pick *s = pick_create(weights, 2);
+
+	/* Both believed idle; a busy worker still looks at each. */
+	pick_due(s, 0, PICK_NEVER);
+	pick_due(s, 1, PICK_NEVER);
+	ck_assert_uint_eq(pick_next(s, 1000, 1), 0);
+	ck_assert_uint_eq(pick_next(s, 1000, 1), 1);
+	/* Within 250 ms of the last look, neither is a candidate. */
+	ck_assert_uint_eq(pick_next(s, 1249, 1), (size_t)-1);
+	ck_assert_uint_ne(pick_next(s, 1250, 1), (size_t)-1);
+	/* Idle: the markers tell; no look at all. */
+	ck_assert_uint_eq(pick_next(s, 9000, 0), (size_t)-1);
+	pick_free(s);
+}
+END_TEST
+
+/* ---------------------------------------------------------------------
+ * job.c
+ */
+
+/* A claim reply entry of 8 elements, strings unless types says 'i'/'n'. */
+struct fake_entry {
+	redisReply	 top;
+	redisReply	 el[8];
+	redisReply	*ptrs[8];
+};
+
+static void
+fake_entry(struct fake_entry *f, const char *const v[8], const char *types)
+{
+	size_t i;
+
+	memset(f, 0, sizeof *f);
+	f->top.type = REDIS_REPLY_ARRAY;
+	f->top.elements = 8;
+	f->top.element = f->ptrs;
+	for (i = 0; i < 8; i++) {
+		f->ptrs[i] = &f->el[i];
+		switch (types != NULL ? types[i] : 's') {
+		case 'i':
+			f->el[i].type = REDIS_REPLY_INTEGER;
+			f->el[i].integer = atoll(v[i]);
+			break;
+		case 'n':
+			f->el[i].type = REDIS_REPLY_NIL;
+			break;
+		default:
+			f->el[i].type = REDIS_REPLY_STRING;
+			f->el[i].str = (char *)v[i];
+			f->el[i].len = strlen(v[i]);
+			break;
+		}
+	}
+}
+
+START_TEST(test_job_decode_reads_every_field)
+{
+	static const char *const v[8] = { "mail:7", "send", "{\"a\":1}",
+	    "user:1", "2", "5", "0", "1700000000000" };
+	struct fake_entry f;
+	struct job *j;
+	char *cause;
+
+	fake_entry(&f, v, NULL);
+	j = job_decode(&f.top, "0123456789abcdef", &cause);
+	ck_assert_ptr_nonnull(j);
+	ck_assert_ptr_null(cause);
+	ck_assert_str_eq(j->id, "mail:7");
+	ck_assert_str_eq(j->type, "send");
+	ck_assert_uint_eq(j->payload_len, 7);
+	ck_assert_mem_eq(j->payload, "{\"a\":1}", 7);
+	ck_assert_str_eq(j->key, "user:1");
+	ck_assert_str_eq(j->token, "0123456789abcdef");
+	ck_assert_uint_eq(j->attempts, 2);
+	ck_assert_uint_eq(j->max_attempts, 5);
+	job_free(j);
+
+	/* An empty key is no key; counts may come as integers. */
+	fake_entry(&f, (const char *const[8]){ "q:1", "t", "", "", "0", "0",
+	    "0", "1" }, "ssssiiis");
+	j = job_decode(&f.top, "0123456789abcdef", &cause);
+	ck_assert_ptr_null(cause);
+	ck_assert_ptr_null(j->key);
+	ck_assert_uint_eq(j->payload_len, 0);
+	job_free(j);
+}
+END_TEST
+
+START_TEST(test_job_decode_refuses_what_is_not_a_job)
+{
+	static const char *const v[8] = { "q:1", "t", "p", "", "0", "0", "0",
+	    "1" };
+	struct fake_entry f;
+	struct job *j;
+	char *cause;
+
+	/* No id: nothing to act on. */
+	fake_entry(&f, v, "nsssssss");
+	ck_assert_ptr_null(job_decode(&f.top, "tok12345", &cause));
+	ck_assert_str_eq(cause, "malformed job entry in the claim reply");
+	free(cause);
+	fake_entry(&f, v, NULL);
+	f.top.elements = 7;
+	ck_assert_ptr_null(job_decode(&f.top, "tok12345", &cause));
+	free(cause);
+
+	/* Known, but broken: failed for good with the field named. */
+	fake_entry(&f, v, "snssssss");
+	j = job_decode(&f.top, "tok12345", &cause);
+	ck_assert_str_eq(j->id, "q:1");
+	ck_assert_str_eq(j->type, "?");
+	ck_assert_str_eq(cause, "malformed job: its type is missing or not "
+	    "of its type");
+	free(cause);
+	job_free(j);
+	fake_entry(&f, v, "ssnsssss");
+	j = job_decode(&f.top, "tok12345", &cause);
+	ck_assert_str_eq(cause, "malformed job: its payload is missing or "
+	    "not of its type");
+	free(cause);
+	job_free(j);
+	fake_entry(&f, (const char *const[8]){ "q:1", "t", "p", "", "x1", "0",
+	    "0", "1" }, NULL);
+	j = job_decode(&f.top, "tok12345", &cause);
+	ck_assert_str_eq(cause, "malformed job: its attempts is missing or "
+	    "not of its type");
+	free(cause);
+	job_free(j);
+	fake_entry(&f, (const char *const[8]){ "q:1", "t", "p", "", "0", "-1",
+	    "0", "1" }, "ssssiiss");
+	j = job_decode(&f.top, "tok12345", &cause);
+	ck_assert_str_eq(cause, "malformed job: its max_attempts is missing "
+	    "or not of its type");
+	free(cause);
+	job_free(j);
+}
+END_TEST
+
+static enum job_verdict
+judge(int plugin, enum handler_outcome o, int status, const char *tail,
+    int lock_lost, char **msg)
+{
+	static struct job_conf jc;
+	struct handler_result res;
+	struct job j;
+
+	memset(&j, 0, sizeof j);
+	memset(&res, 0, sizeof res);
+	jc.timeout_ms = 90000;
+	j.id = (char *)"q:1";
+	j.queue = "q";
+	j.type = (char *)"t";
+	j.jc = &jc;
+	j.plugin = plugin;
+	res.outcome = o;
+	res.status = status;
+	res.stderr_tail = tail;
+	res.stderr_len = strlen(tail);
+	return job_judge(&j, &res, lock_lost, "ns:lock:{x}", msg);
+}
+
+START_TEST(test_job_judge_maps_every_outcome)
+{
+	char *m;
+
+	ck_assert_int_eq(judge(0, HANDLER_EXITED, 0, "noise", 0, &m),
+	    JOB_VERDICT_DONE);
+	ck_assert_ptr_null(m);
+	/* Success wins over a lock lost at the very end. */
+	ck_assert_int_eq(judge(0, HANDLER_EXITED, 0, "", 1, &m),
+	    JOB_VERDICT_DONE);
+	ck_assert_int_eq(judge(0, HANDLER_EXITED, EX_DATAERR, "bad input\n", 0,
+	    &m), JOB_VERDICT_DEAD);
+	ck_assert_str_eq(m, "permanent failure (exit 65): bad input\n");
+	free(m);
+	ck_assert_int_eq(judge(1, HANDLER_EXITED, EX_DATAERR, "", 0, &m),
+	    JOB_VERDICT_DEAD);
+	ck_assert_str_eq(m, "permanent failure (returned 65)");
+	free(m);
+	ck_assert_int_eq(judge(0, HANDLER_EXITED, 3, "boom", 0, &m),
+	    JOB_VERDICT_RETRY);
+	ck_assert_str_eq(m, "exit 3: boom");
+	free(m);
+	ck_assert_int_eq(judge(1, HANDLER_EXITED, 1, "", 0, &m),
+	    JOB_VERDICT_RETRY);
+	ck_assert_str_eq(m, "returned 1");
+	free(m);
+	ck_assert_int_eq(judge(0, HANDLER_SIGNALED, SIGKILL, "", 0, &m),
+	    JOB_VERDICT_RETRY);
+	ck_assert_str_eq(m, "killed by signal 9 (Killed)");
+	free(m);
+	ck_assert_int_eq(judge(0, HANDLER_TIMEOUT, SIGTERM, "slow", 0, &m),
+	    JOB_VERDICT_RETRY);
+	ck_assert_str_eq(m, "timed out after 1m30s: slow");
+	free(m);
+	ck_assert_int_eq(judge(0, HANDLER_STOPPED, SIGTERM, "", 0, &m),
+	    JOB_VERDICT_REQUEUE);
+	ck_assert_ptr_null(m);
+	/* A lost lock turns a stop or a failure into "lock lost". */
+	ck_assert_int_eq(judge(0, HANDLER_STOPPED, SIGTERM, "", 1, &m),
+	    JOB_VERDICT_RETRY);
+	ck_assert_str_eq(m, "lock lost: ns:lock:{x} was taken from this job "
+	    "while its handler ran (it expired or was deleted)");
+	free(m);
+	ck_assert_int_eq(judge(0, HANDLER_EXITED, EX_DATAERR, "", 1, &m),
+	    JOB_VERDICT_RETRY);
+	free(m);
+	ck_assert_int_eq(judge(0, HANDLER_EXEC_FAILED, 0,
+	    "exec /nope: No such file or directory", 0, &m),
+	    JOB_VERDICT_RETRY);
+	ck_assert_str_eq(m, "exec /nope: No such file or directory");
+	free(m);
+}
+END_TEST
+
+/* ---------------------------------------------------------------------
+ * lock.c, on a real connection.
+ */
+
+struct lock_probe {
+	struct event_base	*base;
+	enum lock_event		 last;
+	int			 events;
+	uint64_t		 lost_at;
+	char			 why[256];
+};
+
+static void
+lock_probe_cb(struct lock *l, enum lock_event ev, const char *why,
+    enum rconn_class class, void *arg)
+{
+	struct lock_probe *p = arg;
+
+	(void)l;
+	(void)class;
+	p->last = ev;
+	p->events++;
+	snprintf(p->why, sizeof p->why, "%s", why);
+	if (ev == LOCK_LOST)
+		p->lost_at = testlib_now_ms();
+	if (ev != LOCK_RENEW_FAILED)
+		event_base_loopbreak(p->base);
+}
+
+static void
+lock_probe_ready_cb(struct rconn *rc, void *arg)
+{
+	(void)rc;
+	event_base_loopbreak(arg);
+}
+
+/* Run the loop until the probe's callback breaks it or ms pass. */
+static void
+lock_probe_run(struct lock_probe *p, uint64_t ms)
+{
+	struct timeval tv = { (time_t)(ms / 1000),
+		(suseconds_t)(ms % 1000) * 1000 };
+
+	event_base_loopexit(p->base, &tv);
+	event_base_dispatch(p->base);
+}
+
+static struct rconn *
+lock_probe_connect(struct lock_probe *p)
+{
+	struct rconn_opts o;
+	struct rconn *rc;
+	char *cause = NULL;
+
+	memset(&o, 0, sizeof o);
+	o.url = rf.url;
+	o.name = "lock-test";
+	o.load_library = 1;
+	o.on_ready = lock_probe_ready_cb;
+	o.arg = p->base;
+	rc = rconn_create(p->base, &o, &cause);
+	ck_assert_msg(rc != NULL, "%s", cause);
+	lock_probe_run(p, 5000);
+	ck_assert_int_eq(rconn_ready(rc), 1);
+	return rc;
+}
+
+START_TEST(test_lock_is_taken_fenced_renewed_and_refused_to_others)
+{
+	struct lock_probe p, q;
+	struct rconn *rc;
+	struct lock *a, *b;
+	redisReply *r;
+	unsigned long long fence;
+
+	memset(&p, 0, sizeof p);
+	p.base = event_base_new();
+	rc = lock_probe_connect(&p);
+	a = lock_create(p.base, rc, "t:lock:{x}", 1000, 5000, lock_probe_cb,
+	    &p);
+	ck_assert_int_eq(lock_acquire(a), 0);
+	lock_probe_run(&p, 5000);
+	ck_assert_int_eq(p.last, LOCK_TAKEN);
+	ck_assert_int_eq(lock_held(a), 1);
+	ck_assert_ptr_nonnull(lock_fence(a));
+	fence = strtoull(lock_fence(a), NULL, 10);
+	ck_assert_uint_gt(fence, 0);
+	q = p;
+	b = lock_create(p.base, rc, "t:lock:{x}", 1000, 5000, lock_probe_cb,
+	    &q);
+	ck_assert_int_eq(lock_acquire(b), 0);
+	lock_probe_run(&q, 5000);
+	ck_assert_int_eq(q.last, LOCK_BUSY);
+	ck_assert_int_gt(lock_pttl(b), 0);
+	ck_assert_int_le(lock_pttl(b), 1000);
+	/* Three TTLs later it is still ours: renewals kept it. */
+	p.events = 0;
+	lock_probe_run(&p, 3000);
+	ck_assert_int_eq(p.events, 0);
+	ck_assert_int_eq(lock_held(a), 1);
+	r = must_command(rf.c, "GET t:lock:{x}");
+	ck_assert_str_eq(r->str, lock_token(a));
+	freeReplyObject(r);
+	/* Released: the other may have it, with a larger fence. */
+	lock_release(a);
+	lock_free(a);
+	lock_free(b);
+	b = lock_create(p.base, rc, "t:lock:{x}", 1000, 5000, lock_probe_cb,
+	    &q);
+	ck_assert_int_eq(lock_acquire(b), 0);
+	lock_probe_run(&q, 5000);
+	ck_assert_int_eq(q.last, LOCK_TAKEN);
+	ck_assert_uint_gt(strtoull(lock_fence(b), NULL, 10), fence);
+	lock_free(b);
+	rconn_free(rc);
+	event_base_free(p.base);
+}
+END_TEST
+
+START_TEST(test_lock_deleted_under_its_holder_is_lost_at_the_next_renewal)
+{
+	struct lock_probe p;
+	struct rconn *rc;
+	struct lock *a;
+	uint64_t t0;
+
+	memset(&p, 0, sizeof p);
+	p.base = event_base_new();
+	rc = lock_probe_connect(&p);
+	a = lock_create(p.base, rc, "t:lock:{y}", 900, 5000, lock_probe_cb,
+	    &p);
+	ck_assert_int_eq(lock_acquire(a), 0);
+	lock_probe_run(&p, 5000);
+	ck_assert_int_eq(p.last, LOCK_TAKEN);
+	must_int(rf.c, "DEL t:lock:{y}");
+	t0 = testlib_now_ms();
+	lock_probe_run(&p, 5000);
+	ck_assert_int_eq(p.last, LOCK_LOST);
+	ck_assert_str_eq(p.why, "redis no longer holds our token (the lock "
+	    "expired or was deleted, or another holder has it)");
+	/* Renewals come every third of the TTL. */
+	ck_assert_uint_le(p.lost_at - t0, 300 + 100);
+	ck_assert_int_eq(lock_held(a), 0);
+	lock_free(a);
+	rconn_free(rc);
+	event_base_free(p.base);
+}
+END_TEST
+
+START_TEST(test_lock_unreachable_redis_is_lost_before_its_ttl_ends)
+{
+	struct lock_probe p;
+	struct rconn *rc;
+	struct lock *a;
+	uint64_t taken;
+
+	memset(&p, 0, sizeof p);
+	p.base = event_base_new();
+	rc = lock_probe_connect(&p);
+	a = lock_create(p.base, rc, "t:lock:{z}", 1000, 5000, lock_probe_cb,
+	    &p);
+	ck_assert_int_eq(lock_acquire(a), 0);
+	lock_probe_run(&p, 5000);
+	ck_assert_int_eq(p.last, LOCK_TAKEN);
+	taken = testlib_now_ms();
+	/* Redis stops answering; the lock must count itself lost by our
+	 * own clock before Redis could let another holder have it. */
+	kill(rf.pid, SIGSTOP);
+	lock_probe_run(&p, 5000);
+	kill(rf.pid, SIGCONT);
+	ck_assert_int_eq(p.last, LOCK_LOST);
+	ck_assert_msg(strncmp(p.why, "not renewed within its TTL", 26) == 0,
+	    "why: %s", p.why);
+	ck_assert_uint_le(p.lost_at - taken, 1000 - 100);
+	ck_assert_uint_ge(p.lost_at - taken, 1000 - 100 - 50);
+	lock_free(a);
+	rconn_free(rc);
+	event_base_free(p.base);
+}
+END_TEST
+
+/* ---------------------------------------------------------------------
+ * A whole worker, in this process.
+ */
+
+/* The processed count of a queue's stats; 0 before the first. */
+static long long
+processed(const char *base)
+{
+	redisReply *r;
+	long long n;
+
+	r = redisCommand(rf.c, "HGET %s:stats processed", base);
+	ck_assert_ptr_nonnull(r);
+	ck_assert_msg(r->type == REDIS_REPLY_NIL ||
+	    r->type == REDIS_REPLY_STRING, "HGET: type %d", r->type);
+	n = r->type == REDIS_REPLY_NIL ? 0 : atoll(r->str);
+	freeReplyObject(r);
+	return n;
+}
+
+struct worker_thread {
+	struct worker	*w;
+	int		 status;
+};
+
+static void *
+worker_thread_main(void *arg)
+{
+	struct worker_thread *t = arg;
+
+	t->status = worker_run(t->w);
+	return NULL;
+}
+
+START_TEST(test_worker_in_process_runs_jobs_and_stops_on_request)
+{
+	struct worker_thread t;
+	struct config *cfg;
+	struct diags d = { NULL, 0 };
+	pthread_t th;
+	char path[4096], out[4096], line[64];
+	FILE *fp;
+	uint64_t deadline;
+	size_t n;
+	int sp[2];
+
+	snprintf(path, sizeof path, "%s/w.yml", rf.dir);
+	snprintf(out, sizeof out, "%s/ran", rf.dir);
+	fp = fopen(path, "w");
+	ck_assert_ptr_nonnull(fp);
+	fprintf(fp, "redis: { url: \"%s\", namespace: inproc }\n"
+	    "workers: 1\nconcurrency: 2\nqueues: { default: 1 }\n"
+	    "jobs:\n  t: { exec: [/bin/sh, -c, \"cat >> %s\"] }\n", rf.url,
+	    out);
+	fclose(fp);
+	cfg = config_load(path, &d);
+	ck_assert_msg(cfg != NULL, "config: %s", d.n > 0 ? d.v[0].msg : "?");
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sp), 0);
+
+	t.w = worker_create(cfg, 0, sp[1]);
+	t.status = -1;
+	ck_assert_int_eq(pthread_create(&th, NULL, worker_thread_main, &t), 0);
+
+	freeReplyObject(must_command(rf.c, "FCALL redjob_enqueue 1 "
+	    "inproc:{default} t one"));
+	freeReplyObject(must_command(rf.c, "FCALL redjob_enqueue 1 "
+	    "inproc:{default} t two"));
+	deadline = testlib_now_ms() + 10000;
+	while (testlib_now_ms() < deadline) {
+		if (processed("inproc:{default}") == 2)
+			break;
+		usleep(10000);
+	}
+	ck_assert_int_eq(processed("inproc:{default}"), 2);
+	ck_assert_int_eq(must_int(rf.c, "ZCARD inproc:{default}:run"), 0);
+	ck_assert_int_eq(channel_send(sp[0], "STOP"), 0);
+	ck_assert_int_eq(pthread_join(th, NULL), 0);
+	ck_assert_int_eq(t.status, 0);
+	worker_free(t.w);
+	close(sp[0]);
+	close(sp[1]);
+	config_free(cfg);
+	/* Each handler ran once, with its own payload on its stdin. */
+	fp = fopen(out, "r");
+	ck_assert_ptr_nonnull(fp);
+	n = fread(line, 1, sizeof line - 1, fp);
+	fclose(fp);
+	line[n] = '\0';
+	ck_assert_msg(strcmp(line, "onetwo") == 0 ||
+	    strcmp(line, "twoone") == 0, "the handlers wrote \"%s\"", line);
+}
+END_TEST
+
+Suite *
+suite(void)
+{
+	Suite *s = suite_create("worker");
+	TCase *tc = tcase_create("parts");
+	TCase *tw = tcase_create("worker");
+
+	tcase_add_test(tc, test_pick_picks_by_weight_smoothly);
+	tcase_add_test(tc, test_pick_picks_only_queues_with_work_due);
+	tcase_add_test(tc, test_pick_busy_worker_looks_again_every_250ms);
+	tcase_add_test(tc, test_job_decode_reads_every_field);
+	tcase_add_test(tc, test_job_decode_refuses_what_is_not_a_job);
+	tcase_add_test(tc, test_job_judge_maps_every_outcome);
+	suite_add_tcase(s, tc);
+
+	tcase_set_timeout(tw, 30);
+	tcase_add_unchecked_fixture(tw, redis_start, redis_stop);
+	tcase_add_checked_fixture(tw, redis_conn_setup_lib,
+	    redis_conn_teardown);
+	tcase_add_test(tw, test_lock_is_taken_fenced_renewed_and_refused_to_others);
+	tcase_add_test(tw,
+	    test_lock_deleted_under_its_holder_is_lost_at_the_next_renewal);
+	tcase_add_test(tw, test_lock_unreachable_redis_is_lost_before_its_ttl_ends);
+	tcase_add_test(tw, test_worker_in_process_runs_jobs_and_stops_on_request);
+	suite_add_tcase(s, tw);
+	return s;
+}
