@@ -9,6 +9,8 @@
 
 #include <stddef.h>
 
+#include "schema.h"
+
 struct redisReply;
 struct redjob_client;
 
@@ -29,9 +31,15 @@ void		 client_queues_free(char **queues, size_t n);
 int		 client_register_queue(struct redjob_client *c,
 		    const char *queue);
 const char	*client_namespace(const struct redjob_client *c);
-int		 client_check_queue(const char *queue, char *err, size_t len);
-int		 client_check_namespace(const char *ns, char *err, size_t len);
-int		 client_job_queue(const char *id, char *queue, size_t len);
 int		 client_error_class(const char *redis_error);
+
+/*
+ * XXX The names these had before the key rules moved to schema.h
+ * (issue 9). The tests still use them; delete these lines when they have
+ * moved to the new names.
+ */
+#define client_check_queue	schema_check_queue
+#define client_check_namespace	schema_check_namespace
+#define client_job_queue	schema_job_queue
 
 #endif

@@ -16,7 +16,6 @@
 #include <pthread.h>
 #include <signal.h>
 
-#include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -28,6 +27,7 @@
 
 #include "redjob.h"
 #include "client.h"
+#include "schema.h"
 #include "url.h"
 
 #define CLIENT_TIMEOUT_MS 5000
@@ -395,62 +395,6 @@ client_connect(struct redjob_client *c)
 	return 0;
 }
 
-/* Check a queue name: 1-128 of [A-Za-z0-9_.-]. Returns 0 or -1. */
-int
-client_check_queue(const char *q, char *err, size_t len)
-{
-	size_t i, n = strlen(q);
-
-	for (i = 0; i < n; i++) {
-		if (!isalnum((unsigned char)q[i]) && strchr("_.-", q[i]) == NULL)
-			break;
-	}
-	if (n == 0 || n > 128 || i != n) {
-		snprintf(err, len, "invalid queue name \"%s\" (1-128 of A-Z "
-		    "a-z 0-9 _ . -)", q);
-		return -1;
-	}
-	return 0;
-}
-
-/* Check a namespace: 1-64 of [A-Za-z0-9_.:-]. Returns 0 or -1. */
-int
-client_check_namespace(const char *ns, char *err, size_t len)
-{
-	size_t i, n = strlen(ns);
-
-	for (i = 0; i < n; i++) {
-		if (!isalnum((unsigned char)ns[i]) &&
-		    strchr("_.:-", ns[i]) == NULL)
-			break;
-	}
-	if (n == 0 || n > 64 || i != n) {
-		snprintf(err, len, "invalid namespace \"%s\" (1-64 of A-Z a-z "
-		    "0-9 _ . : -)", ns);
-		return -1;
-	}
-	return 0;
-}
-
-/* Copy the queue part of a job id "QUEUE:N" into queue. Returns 0 or -1. */
-int
-client_job_queue(const char *id, char *queue, size_t len)
-{
-	const char *colon = strrchr(id, ':');
-	size_t n;
-	char err[256];
-
-	if (colon == NULL || colon == id || colon[1] == '\0' ||
-	    strspn(colon + 1, "0123456789") != strlen(colon + 1))
-		return -1;
-	n = (size_t)(colon - id);
-	if (n >= len)
-		return -1;
-	memcpy(queue, id, n);
-	queue[n] = '\0';
-	return client_check_queue(queue, err, sizeof err);
-}
-
 struct redjob_client *
 redjob_connect(const char *url, const char *ns)
 {
@@ -466,7 +410,7 @@ redjob_connect(const char *url, const char *ns)
 		url = URL_DEFAULT;
 	if (ns == NULL)
 		ns = REDJOB_NAMESPACE_DEFAULT;
-	if (client_check_namespace(ns, err, sizeof err) != 0) {
+	if (schema_check_namespace(ns, err, sizeof err) != 0) {
 		client_error(c, REDJOB_ERR_INVALID, "%s", err);
 		return c;
 	}
@@ -537,15 +481,17 @@ client_namespace(const struct redjob_client *c)
 	return c->ns;
 }
 
-/* The base key "NS:{QUEUE}" of a queue, into buf. */
+/* The base key of a queue, into buf. Returns 0 or -1 with the error set. */
 static int
 client_base(struct redjob_client *c, const char *queue, char *buf, size_t len)
 {
 	char err[256];
 
-	if (client_check_queue(queue, err, sizeof err) != 0)
+	if (schema_check_queue(queue, err, sizeof err) != 0)
 		return client_error(c, REDJOB_ERR_INVALID, "%s", err);
-	snprintf(buf, len, "%s:{%s}", c->ns, queue);
+	if (schema_queue_base(buf, len, c->ns, queue) != 0)
+		return client_error(c, REDJOB_ERR_INVALID, "no key for queue "
+		    "%s in namespace \"%s\"", queue, c->ns);
 	return 0;
 }
 
@@ -582,7 +528,7 @@ client_fcall(struct redjob_client *c, const char *fn, int readonly,
 {
 	const char **av;
 	size_t *lens;
-	char base[256];
+	char base[SCHEMA_KEY_MAX];
 	redisReply *r = NULL;
 	int i, try;
 
@@ -637,7 +583,7 @@ int
 client_register_queue(struct redjob_client *c, const char *queue)
 {
 	const char *argv[3];
-	char key[128];
+	char key[SCHEMA_KEY_MAX];
 	redisReply *r;
 	size_t i;
 
@@ -645,7 +591,9 @@ client_register_queue(struct redjob_client *c, const char *queue)
 		if (strcmp(c->known[i], queue) == 0)
 			return 0;
 	}
-	snprintf(key, sizeof key, "%s:queues", c->ns);
+	if (schema_registry_key(key, sizeof key, c->ns) != 0)
+		return client_error(c, REDJOB_ERR_INVALID, "namespace %s: key "
+		    "too long", c->ns);
 	argv[0] = "SADD";
 	argv[1] = key;
 	argv[2] = queue;
@@ -672,13 +620,15 @@ int
 client_queues(struct redjob_client *c, char ***queues, size_t *n)
 {
 	const char *argv[2];
-	char key[128];
+	char key[SCHEMA_KEY_MAX];
 	redisReply *r;
 	size_t i;
 
 	*queues = NULL;
 	*n = 0;
-	snprintf(key, sizeof key, "%s:queues", c->ns);
+	if (schema_registry_key(key, sizeof key, c->ns) != 0)
+		return client_error(c, REDJOB_ERR_INVALID, "namespace %s: key "
+		    "too long", c->ns);
 	argv[0] = "SMEMBERS";
 	argv[1] = key;
 	if ((r = client_command(c, 2, argv, NULL)) == NULL)
@@ -779,7 +729,7 @@ client_check_job(struct redjob_client *c, const struct redjob_job *j,
     const char **queue, char *msg, size_t len)
 {
 	*queue = j->queue != NULL ? j->queue : REDJOB_QUEUE_DEFAULT;
-	if (client_check_queue(*queue, msg, len) != 0)
+	if (schema_check_queue(*queue, msg, len) != 0)
 		return REDJOB_ERR_INVALID;
 	if (j->type == NULL || *j->type == '\0') {
 		snprintf(msg, len, "a job needs a type");
@@ -835,7 +785,7 @@ client_enqueue_many(struct redjob_client *c, const struct redjob_job *jobs,
 {
 	const char **av, *queue;
 	size_t *lens, *pend = NULL, i, k, m, np, chunk, chunk_max, ok = 0;
-	char base[256], count[24], (*nums)[5][24] = NULL;
+	char base[SCHEMA_KEY_MAX], count[24], (*nums)[5][24] = NULL;
 	redisReply *r;
 	int argc, pass, nolib, split, rc, nsent;
 	void *vr;
@@ -902,7 +852,13 @@ client_enqueue_many(struct redjob_client *c, const struct redjob_job *jobs,
 				    queue) != 0)
 					break;
 			}
-			snprintf(base, sizeof base, "%s:{%s}", c->ns, queue);
+			/* The queue and the namespace were checked: it fits. */
+			if (schema_queue_base(base, sizeof base, c->ns,
+			    queue) != 0) {
+				client_error(c, REDJOB_ERR_INVALID,
+				    "no key for queue %s", queue);
+				goto io_sent;
+			}
 			av = calloc(5 + 19 * chunk, sizeof *av);
 			lens = calloc(5 + 19 * chunk, sizeof *lens);
 			if (av == NULL || lens == NULL) {
