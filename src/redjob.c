@@ -22,9 +22,9 @@
 #include <jansson.h>
 
 #include "redjob.h"
-#include "client.h"
 #include "cmd.h"
 #include "config.h"
+#include "rfunc.h"
 #include "schema.h"
 #include "url.h"
 #include "xmalloc.h"
@@ -477,8 +477,8 @@ main(int argc, char **argv)
 			return CMD_OK;
 		case 'V':
 			printf("redjob %s (function library %d, schema %d)\n",
-			    PACKAGE_VERSION, client_lib_version,
-			    client_schema_version);
+			    PACKAGE_VERSION, rfunc_lib_version,
+			    rfunc_schema_version);
 			return CMD_OK;
 		default:
 			return cmd_bad_option(NULL, ch, argv);
