@@ -265,35 +265,17 @@ cmd_lock_close_ours(const struct lock_run *lr, int keep)
 
 /*
  * Call library function fn on the lock's key with argc arguments,
- * synchronously. If the library is missing from Redis (FUNCTION FLUSH
- * while we waited), load it and call once more: nothing ran the first
- * time. Returns the reply (never an error reply; caller frees) or NULL
- * with the client's error set.
+ * synchronously, through the CLI's one FCALL: if the library is missing
+ * from Redis (FUNCTION FLUSH while we waited), it is loaded and the call
+ * made once more. Returns the reply (never an error reply; caller frees)
+ * or NULL with the client's error set.
  */
 static redisReply *
 cmd_lock_call(struct lock_run *lr, const char *fn, int argc,
     const char **args)
 {
-	struct redjob_client *c = lr->ctx->client;
-	const char *av[8], *load[] = { "FUNCTION", "LOAD", "REPLACE",
-	    client_lua };
-	size_t loadlen[] = { 8, 4, 7, client_lua_len };
-	redisReply *r;
-	int i, n = 0;
-
-	av[n++] = "FCALL";
-	av[n++] = fn;
-	av[n++] = "1";
-	av[n++] = lr->key;
-	for (i = 0; i < argc && n < (int)nitems(av); i++)
-		av[n++] = args[i];
-	if ((r = client_command(c, n, av, NULL)) != NULL ||
-	    strstr(redjob_errstr(c), "Function not found") == NULL)
-		return r;
-	if ((r = client_command(c, 4, load, loadlen)) == NULL)
-		return NULL;
-	freeReplyObject(r);
-	return client_command(c, n, av, NULL);
+	return client_fcall_key(lr->ctx->client, fn, 0, lr->key, argc, args,
+	    NULL);
 }
 
 /*
