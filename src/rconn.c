@@ -4,8 +4,11 @@
  * 0.14 gives us the protocol and the libevent adapter; this module adds
  * what a daemon needs around it: reconnect with backoff, a deadline per
  * command (hiredis 0.14 has none), a handshake, and the function library
- * kept loaded. It does not know about jobs. The library's commands and
- * the meaning of replies come from rfunc.c.
+ * kept loaded. It does not know about jobs, and it logs nothing: it
+ * reports failures, recoveries and refusals through the owner's event
+ * callback with a cause string, and the owner decides what to say where
+ * (the daemon's log, the CLI's stderr). The library's commands and the
+ * meaning of replies come from rfunc.c.
  *
  * Replies arrive in the order commands were sent, so the outstanding
  * commands are a FIFO and one timer, armed at the head's deadline, is
@@ -32,7 +35,6 @@
 
 #include "rconn.h"
 #include "compat.h"
-#include "log.h"
 #include "mtime.h"
 #include "rfunc.h"
 #include "url.h"
@@ -72,6 +74,8 @@ struct rconn {
 	rconn_state_cb		*on_down;
 	rconn_state_cb		*on_fatal;
 	void			*arg;
+	rconn_event_cb		*on_event;
+	void			*event_arg;
 
 	redisAsyncContext	*ac;
 	enum rconn_state	 state;
@@ -79,8 +83,6 @@ struct rconn {
 	struct event		*deadline_ev;
 	struct event		*drop_ev;
 	uint64_t		 backoff_ms;
-	struct log_ratelimit	 failures;
-	int			 was_ready;
 	char			 last_error[256];
 	TAILQ_HEAD(, rconn_cmd)	 pending;
 };
@@ -108,6 +110,14 @@ rconn_classify(const redisReply *r)
 	default:
 		return rfunc_transient(class) ? RCONN_BUSY : RCONN_OTHER;
 	}
+}
+
+/* Tell the owner what happened; cause is for people. */
+static void
+rconn_event(struct rconn *rc, enum rconn_event ev, const char *cause)
+{
+	if (rc->on_event != NULL)
+		rc->on_event(rc, ev, cause, rc->event_arg);
 }
 
 /* Arm the deadline timer at the oldest outstanding command's deadline. */
@@ -139,14 +149,14 @@ rconn_cmd_free(struct rconn_cmd *cmd)
 }
 
 /*
- * Log a connection failure: the first, then at most one line a second
- * with a count, so a long outage does not flood the journal.
+ * Report a failed attempt or a lost connection, with rc->last_error as
+ * the cause. There is one report per failure: an outage that lasts gives
+ * a report at every attempt, and the owner rate-limits what it shows.
  */
 static void
-rconn_log_failure(struct rconn *rc)
+rconn_failed(struct rconn *rc)
 {
-	log_ratelimit(&rc->failures, LOG_LEVEL_WARNING, "redis %s: %s",
-	    rc->name, rc->last_error);
+	rconn_event(rc, RCONN_EVENT_FAILED, rc->last_error);
 }
 
 /* Schedule the next connect attempt with jittered exponential backoff. */
@@ -208,7 +218,7 @@ rconn_deadline_cb(evutil_socket_t fd, short events, void *arg)
 		snprintf(rc->last_error, sizeof rc->last_error, "no reply in "
 		    "%llu ms; reconnecting", cmd != NULL ?
 		    (unsigned long long)cmd->timeout_ms : 0ULL);
-	rconn_log_failure(rc);
+	rconn_failed(rc);
 	rconn_teardown(rc);
 }
 
@@ -229,7 +239,7 @@ rconn_drop_cb(evutil_socket_t fd, short events, void *arg)
 	(void)events;
 	if (rc->ac == NULL)
 		return;
-	rconn_log_failure(rc);
+	rconn_failed(rc);
 	rconn_teardown(rc);
 }
 
@@ -265,8 +275,8 @@ rconn_reply_cb_(redisAsyncContext *ac, void *r, void *privdata)
 		 * failover, FUNCTION FLUSH). Nothing ran: load it and send
 		 * the same call once more, behind the load.
 		 */
-		log_warnx("redis %s: the redjob library is missing; loading it",
-		    rc->name);
+		rconn_event(rc, RCONN_EVENT_RELOAD,
+		    "the redjob library is missing; loading it");
 		cmd->retried = 1;
 		argc = rfunc_load_argv(argv, lens);
 		if (rconn_command(rc, cmd->timeout_ms, NULL, NULL, argc, argv,
@@ -388,7 +398,7 @@ static void
 rconn_fatal(struct rconn *rc, const char *what, const char *detail)
 {
 	snprintf(rc->last_error, sizeof rc->last_error, "%s%s", what, detail);
-	log_errx("redis %s: %s", rc->name, rc->last_error);
+	rconn_event(rc, RCONN_EVENT_FATAL, rc->last_error);
 	if (rc->on_fatal != NULL)
 		rc->on_fatal(rc, rc->arg);
 }
@@ -404,7 +414,7 @@ rconn_handshake_retry(struct rconn *rc, const redisReply *r)
 	snprintf(rc->last_error, sizeof rc->last_error, "%s",
 	    r != NULL && r->type == REDIS_REPLY_ERROR ? r->str :
 	    "connection lost during the handshake");
-	rconn_log_failure(rc);
+	rconn_failed(rc);
 	if (rc->ac != NULL)
 		redisAsyncDisconnect(rc->ac);
 }
@@ -467,7 +477,6 @@ rconn_handshake_next(struct rconn *rc, int n)
 	size_t lens[RFUNC_FCALL_HEAD];
 	char db[16];
 	int argc = 0;
-	unsigned failures;
 
 	switch (n) {
 	case 0:
@@ -517,12 +526,7 @@ rconn_handshake_next(struct rconn *rc, int n)
 	default:
 		rc->state = RCONN_READY;
 		rc->backoff_ms = 0;
-		if ((failures = log_ratelimit_end(&rc->failures)) > 0)
-			log_info("redis %s: connected again after %u failure%s",
-			    rc->name, failures, failures == 1 ? "" : "s");
-		else
-			log_debug("redis %s: connected", rc->name);
-		rc->was_ready = 1;
+		rconn_event(rc, RCONN_EVENT_CONNECTED, "connected");
 		if (rc->on_ready != NULL)
 			rc->on_ready(rc, rc->arg);
 		return;
@@ -545,7 +549,7 @@ rconn_connect_cb(const redisAsyncContext *ac, int status)
 		    "connect: %s", ac->errstr);
 		rc->ac = NULL;
 		evtimer_del(rc->deadline_ev);
-		rconn_log_failure(rc);
+		rconn_failed(rc);
 		rconn_schedule(rc);
 		return;
 	}
@@ -570,7 +574,7 @@ rconn_disconnect_cb(const redisAsyncContext *ac, int status)
 		snprintf(rc->last_error, sizeof rc->last_error,
 		    "connection lost: %s", ac->err == REDIS_ERR_EOF ?
 		    "closed by the server" : ac->errstr);
-		rconn_log_failure(rc);
+		rconn_failed(rc);
 	}
 	rc->state = RCONN_DOWN;
 	if (was_ready && rc->on_down != NULL)
@@ -589,14 +593,21 @@ rconn_connect(struct rconn *rc)
 		ac = redisAsyncConnectUnix(rc->url.path);
 	else
 		ac = redisAsyncConnect(rc->url.host, rc->url.port);
-	if (ac == NULL)
-		fatalx("out of memory connecting to redis");
+	if (ac == NULL) {
+		/* hiredis could not allocate: an attempt that failed. */
+		snprintf(rc->last_error, sizeof rc->last_error, "cannot "
+		    "connect to %.100s: out of memory",
+		    rc->url.path[0] != '\0' ? rc->url.path : rc->url.host);
+		rconn_failed(rc);
+		rconn_schedule(rc);
+		return;
+	}
 	if (ac->err != 0) {
 		snprintf(rc->last_error, sizeof rc->last_error,
 		    "cannot connect to %.100s: %.120s", rc->url.path[0] != '\0' ?
 		    rc->url.path : rc->url.host, ac->errstr);
 		redisAsyncFree(ac);
-		rconn_log_failure(rc);
+		rconn_failed(rc);
 		rconn_schedule(rc);
 		return;
 	}
@@ -639,6 +650,8 @@ rconn_create(struct event_base *base, const struct rconn_opts *o,
 	rc->on_down = o->on_down;
 	rc->on_fatal = o->on_fatal;
 	rc->arg = o->arg;
+	rc->on_event = o->on_event;
+	rc->event_arg = o->event_arg;
 	TAILQ_INIT(&rc->pending);
 	rc->retry_ev = evtimer_new(base, rconn_retry_cb, rc);
 	rc->deadline_ev = evtimer_new(base, rconn_deadline_cb, rc);
@@ -657,6 +670,7 @@ rconn_free(struct rconn *rc)
 		return;
 	rc->on_down = NULL;
 	rc->on_ready = NULL;
+	rc->on_event = NULL;
 	if ((ac = rc->ac) != NULL) {
 		rc->ac = NULL;
 		rc->state = RCONN_DOWN;
@@ -682,7 +696,7 @@ rconn_drop(struct rconn *rc, const char *why)
 	if (rc->ac == NULL)
 		return;
 	snprintf(rc->last_error, sizeof rc->last_error, "%s", why);
-	rconn_log_failure(rc);
+	rconn_failed(rc);
 	rconn_teardown(rc);
 }
 

@@ -1854,6 +1854,40 @@ worker_plugins(struct worker *w)
 }
 
 /*
+ * Log what a Redis connection reports. A failure streak is logged as its
+ * first line, then at most one line a second with a count, then once
+ * when it is over; arg is the connection's own limiter, in worker_main's
+ * frame, which outlives both connections.
+ */
+static void
+worker_redis_event_cb(struct rconn *rc, enum rconn_event ev,
+    const char *cause, void *arg)
+{
+	struct log_ratelimit *rl = arg;
+	unsigned n;
+
+	switch (ev) {
+	case RCONN_EVENT_FAILED:
+		log_ratelimit(rl, LOG_LEVEL_WARNING, "redis %s: %s",
+		    rconn_name(rc), cause);
+		break;
+	case RCONN_EVENT_CONNECTED:
+		if ((n = log_ratelimit_end(rl)) > 0)
+			log_info("redis %s: connected again after %u "
+			    "failure%s", rconn_name(rc), n, n == 1 ? "" : "s");
+		else
+			log_debug("redis %s: %s", rconn_name(rc), cause);
+		break;
+	case RCONN_EVENT_FATAL:
+		log_errx("redis %s: %s", rconn_name(rc), cause);
+		break;
+	case RCONN_EVENT_RELOAD:
+		log_warnx("redis %s: %s", rconn_name(rc), cause);
+		break;
+	}
+}
+
+/*
  * The worker's main: runs the loop until drained. Called in the child
  * right after fork, with default signal dispositions.
  */
@@ -1863,6 +1897,7 @@ worker_main(const struct config *cfg, int index, unsigned generation,
 {
 	struct worker *w;
 	struct rconn_opts o;
+	struct log_ratelimit redis_rl[2];
 	char *url, *cause = NULL, host[64], name[160];
 	struct timeval hb = { 1, 0 };
 	struct wjob *j;
@@ -1925,19 +1960,23 @@ worker_main(const struct config *cfg, int index, unsigned generation,
 	worker_plugins(w);
 	url = config_redis_url(cfg);
 	memset(&o, 0, sizeof o);
+	memset(redis_rl, 0, sizeof redis_rl);
 	o.url = url;
 	o.password = cfg->password;
 	o.arg = w;
 	o.on_fatal = worker_fatal_cb;
+	o.on_event = worker_redis_event_cb;
 	snprintf(name, sizeof name, "redjob-worker-%d", index);
 	o.name = name;
 	o.load_library = 1;
 	o.on_ready = worker_cmd_ready_cb;
+	o.event_arg = &redis_rl[0];
 	if ((w->cmd = rconn_create(w->base, &o, &cause)) == NULL)
 		fatalx("%s", cause);
 	snprintf(name, sizeof name, "redjob-worker-%d-wait", index);
 	o.load_library = 0;
 	o.on_ready = worker_wake_ready_cb;
+	o.event_arg = &redis_rl[1];
 	if ((w->wake = rconn_create(w->base, &o, &cause)) == NULL)
 		fatalx("%s", cause);
 	free(url);
