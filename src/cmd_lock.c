@@ -58,7 +58,6 @@
 #include "config.h"
 #include "duration.h"
 #include "guard.h"
-#include "log.h"
 #include "mtime.h"
 #include "rconn.h"
 #include "template.h"
@@ -265,35 +264,17 @@ cmd_lock_close_ours(const struct lock_run *lr, int keep)
 
 /*
  * Call library function fn on the lock's key with argc arguments,
- * synchronously. If the library is missing from Redis (FUNCTION FLUSH
- * while we waited), load it and call once more: nothing ran the first
- * time. Returns the reply (never an error reply; caller frees) or NULL
- * with the client's error set.
+ * synchronously, through the CLI's one FCALL: if the library is missing
+ * from Redis (FUNCTION FLUSH while we waited), it is loaded and the call
+ * made once more. Returns the reply (never an error reply; caller frees)
+ * or NULL with the client's error set.
  */
 static redisReply *
 cmd_lock_call(struct lock_run *lr, const char *fn, int argc,
     const char **args)
 {
-	struct redjob_client *c = lr->ctx->client;
-	const char *av[8], *load[] = { "FUNCTION", "LOAD", "REPLACE",
-	    client_lua };
-	size_t loadlen[] = { 8, 4, 7, client_lua_len };
-	redisReply *r;
-	int i, n = 0;
-
-	av[n++] = "FCALL";
-	av[n++] = fn;
-	av[n++] = "1";
-	av[n++] = lr->key;
-	for (i = 0; i < argc && n < (int)nitems(av); i++)
-		av[n++] = args[i];
-	if ((r = client_command(c, n, av, NULL)) != NULL ||
-	    strstr(redjob_errstr(c), "Function not found") == NULL)
-		return r;
-	if ((r = client_command(c, 4, load, loadlen)) == NULL)
-		return NULL;
-	freeReplyObject(r);
-	return client_command(c, n, av, NULL);
+	return client_fcall_key(lr->ctx->client, fn, 0, lr->key, argc, args,
+	    NULL);
 }
 
 /*
@@ -674,6 +655,25 @@ cmd_lock_signal_cb(evutil_socket_t sig, short events, void *arg)
 	event_base_loopbreak(lr->base);
 }
 
+/*
+ * What the renewals' connection reports. A refusal for good (a password
+ * or an ACL refused, an incompatible library) is shown at once, in the
+ * CLI's form: no renewal can succeed after it. Lost connections and
+ * reconnects are not: one that passes between two renewals does not
+ * matter, and one that lasts makes a renewal fail, which
+ * cmd_lock_renew_failed() reports once per streak with the cause.
+ */
+static void
+cmd_lock_redis_event_cb(struct rconn *rc, enum rconn_event ev,
+    const char *cause, void *arg)
+{
+	struct lock_run *lr = arg;
+
+	(void)rc;
+	if (ev == RCONN_EVENT_FATAL)
+		cmd_error("lock %s: %s", lr->name, cause);
+}
+
 /* The URL the synchronous client used: -u or -c, $REDJOB_URL, default. */
 static const char *
 cmd_lock_url(const struct cmd_ctx *ctx)
@@ -706,8 +706,6 @@ cmd_lock_run(struct lock_run *lr)
 	memset(&sa, 0, sizeof sa);
 	sa.sa_handler = SIG_IGN;
 	sigaction(SIGPIPE, &sa, NULL);
-	/* The connection's own warnings would not be in the CLI's form. */
-	log_set_level(LOG_LEVEL_ERR);
 
 	lr->base = event_base_new();
 	if (lr->base == NULL) {
@@ -718,6 +716,8 @@ cmd_lock_run(struct lock_run *lr)
 	opts.url = cmd_lock_url(lr->ctx);
 	opts.name = "redjob-lock";
 	opts.load_library = 1;
+	opts.on_event = cmd_lock_redis_event_cb;
+	opts.event_arg = lr;
 	if ((lr->rc = rconn_create(lr->base, &opts, &cause)) == NULL) {
 		rc = cmd_error("%s", cause);
 		free(cause);

@@ -21,6 +21,7 @@
 #include "redjob.h"
 #include "client.h"
 #include "cmd.h"
+#include "schema.h"
 #include "xmalloc.h"
 
 /* The table's columns: the counter each shows, and its heading. */
@@ -278,7 +279,7 @@ cmd_stats_exec(struct cmd_ctx *ctx, const struct cmd_entry *self, int argc,
 	}
 	/* A stray member of the registry must not hide the other queues. */
 	for (i = 0; i < nreg; i++) {
-		if (client_check_queue(reg[i], err, sizeof err) == 0)
+		if (schema_check_queue(reg[i], err, sizeof err) == 0)
 			cmd_stats_add(&names, &n, reg[i]);
 	}
 	for (i = 0; i < ctx->ncfg_queues; i++)

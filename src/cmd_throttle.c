@@ -303,23 +303,20 @@ cmd_throttle_ask(struct cmd_ctx *ctx, const char *key,
     struct guard_answer *a)
 {
 	struct guard_call c;
-	const char *argv[12];
 	redisReply *r;
-	int i, argc = 0, rc = -1;
+	int rc = -1;
 
 	if (peek && l->kind == LIMITER_CONCURRENCY)
 		return cmd_throttle_conc_peek(ctx, key, l, a);
 	guard_limit_acquire(&c, key, l, member, peek ? 0 : 1);
-	argv[argc++] = "FCALL";
-	argv[argc++] = c.fn;
-	argv[argc++] = "1";
-	argv[argc++] = c.key;
-	for (i = 0; i < c.argc; i++)
-		argv[argc++] = c.argv[i];
-	r = cmd_throttle_command(ctx, argc, argv);
+	/* The CLI's one FCALL: it loads the library if Redis lost it. */
+	r = client_fcall_key(ctx->client, c.fn, 0, c.key, c.argc, c.argv,
+	    NULL);
 	guard_call_clear(&c);
-	if (r == NULL)
+	if (r == NULL) {
+		cmd_client_error(ctx);
 		return -1;
+	}
 	if (guard_parse_answer(r, a) != 0)
 		cmd_error("unexpected reply from limiter %s", l->name);
 	else

@@ -26,9 +26,9 @@
 #include <yaml.h>
 
 #include "config.h"
-#include "client.h"
 #include "duration.h"
 #include "log.h"
+#include "schema.h"
 #include "template.h"
 #include "url.h"
 #include "xmalloc.h"
@@ -1118,7 +1118,7 @@ config_redis(struct load *ld, struct pair *p)
 	if (f[REDIS_NAMESPACE].value != NULL &&
 	    config_string(ld, f[REDIS_NAMESPACE].value, "redis.namespace", 0,
 	    &cfg->namespace) == 0 &&
-	    client_check_namespace(cfg->namespace, err, sizeof err) != 0)
+	    schema_check_namespace(cfg->namespace, err, sizeof err) != 0)
 		config_error(ld, f[REDIS_NAMESPACE].value, "redis.namespace",
 		    "%s", err);
 	if (f[REDIS_EMBEDDED].value != NULL)
@@ -1176,7 +1176,7 @@ config_queues(struct load *ld, struct pair *p)
 			ld->queues_bad = 1;
 			continue;
 		}
-		if (client_check_queue(name, err, sizeof err) != 0)
+		if (schema_check_queue(name, err, sizeof err) != 0)
 			config_error(ld, qp.key, "queues", "%s", err);
 		q = &cfg->queues[cfg->nqueues++];
 		q->name = xstrdup(name);

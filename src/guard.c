@@ -5,10 +5,11 @@
  * keys and arguments and reads answers; the worker and the CLI send them.
  *
  * A limiter's key is NS:limit:{LIMITER:PARTITION} and a lock's is
- * NS:lock:{NAME}: the rendered template is the hash tag, so each lock or
- * limiter partition lives in one slot, apart from the queue's. Values
- * substituted into templates are escaped by template_render(), so text
- * from an enqueuer cannot add braces and move a key to another slot.
+ * NS:lock:{NAME} (schema.c spells them): the rendered template is the
+ * hash tag, so each lock or limiter partition lives in one slot, apart
+ * from the queue's. Values substituted into templates are escaped by
+ * template_render(), so text from an enqueuer cannot add braces and move
+ * a key to another slot.
  */
 #include "autoconf.h"
 
@@ -20,8 +21,24 @@
 
 #include "guard.h"
 #include "config.h"
+#include "schema.h"
 #include "template.h"
 #include "xmalloc.h"
+
+/*
+ * schema.c is linked into the public library too, so it reports a failed
+ * allocation as NULL; the daemon and the CLI end on one, as xmalloc.c
+ * does. Returns key.
+ */
+static char *
+guard_key(char *key)
+{
+	if (key == NULL) {
+		fprintf(stderr, "out of memory building a key\n");
+		abort();
+	}
+	return key;
+}
 
 /* The key of limiter l for a job; caller frees. */
 char *
@@ -31,7 +48,7 @@ guard_limit_key(const char *ns, const struct limiter_conf *l,
 	char *part, *key;
 
 	part = l->key != NULL ? template_render(l->key, v) : xstrdup("");
-	xasprintf(&key, "%s:limit:{%s:%s}", ns, l->name, part);
+	key = guard_key(schema_limit_key(ns, l->name, part));
 	free(part);
 	return key;
 }
@@ -44,7 +61,7 @@ guard_lock_key(const char *ns, const struct lock_conf *lk,
 	char *name, *key;
 
 	name = template_render(lk->key, v);
-	xasprintf(&key, "%s:lock:{%s}", ns, name);
+	key = guard_key(schema_lock_key(ns, name));
 	free(name);
 	return key;
 }

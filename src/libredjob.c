@@ -16,7 +16,6 @@
 #include <pthread.h>
 #include <signal.h>
 
-#include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -28,6 +27,8 @@
 
 #include "redjob.h"
 #include "client.h"
+#include "rfunc.h"
+#include "schema.h"
 #include "url.h"
 
 #define CLIENT_TIMEOUT_MS 5000
@@ -129,67 +130,23 @@ client_disconnect(struct redjob_client *c)
 }
 
 /*
- * Classify a Redis error reply by its first word. Returns an
- * enum redjob_err; "Function not found" and NOSCRIPT give -1, which means
- * "load the library and try again".
+ * Record a Redis error reply as the client's error, with the public code
+ * of its class (rfunc.c). Returns -1.
  */
-int
-client_error_class(const char *e)
-{
-	static const struct {
-		const char *prefix;
-		int err;
-	} map[] = {
-		{ "REDJOB_TOOBIG ", REDJOB_ERR_TOOBIG },
-		{ "REDJOB_BADARG ", REDJOB_ERR_INVALID },
-		{ "REDJOB_BADKEY ", REDJOB_ERR_INVALID },
-		{ "REDJOB_BADID ", REDJOB_ERR_INVALID },
-		{ "REDJOB_SCHEMA ", REDJOB_ERR_VERSION },
-		{ "REDJOB_NOJOB ", REDJOB_ERR_NOJOB },
-		{ "REDJOB_RUNNING ", REDJOB_ERR_STATE },
-		{ "REDJOB_STALE ", REDJOB_ERR_STATE },
-		{ "OOM ", REDJOB_ERR_OOM },
-		{ "LOADING ", REDJOB_ERR_BUSY },
-		{ "BUSY ", REDJOB_ERR_BUSY },
-		{ "READONLY ", REDJOB_ERR_BUSY },
-		{ "MISCONF ", REDJOB_ERR_BUSY },
-		{ "MASTERDOWN ", REDJOB_ERR_BUSY },
-		{ "TRYAGAIN ", REDJOB_ERR_BUSY },
-		{ "UNBLOCKED ", REDJOB_ERR_BUSY },
-		{ "NOAUTH ", REDJOB_ERR_AUTH },
-		{ "WRONGPASS ", REDJOB_ERR_AUTH },
-		{ "NOPERM ", REDJOB_ERR_AUTH },
-	};
-	size_t i;
-
-	if (strncmp(e, "ERR Function not found", 22) == 0 ||
-	    strncmp(e, "NOSCRIPT ", 9) == 0)
-		return -1;
-	for (i = 0; i < sizeof map / sizeof map[0]; i++) {
-		if (strncmp(e, map[i].prefix, strlen(map[i].prefix)) == 0)
-			return map[i].err;
-	}
-	if (strstr(e, "can't run this command") != NULL)
-		return REDJOB_ERR_AUTH;
-	return REDJOB_ERR_REDIS;
-}
-
-/* Record a Redis error reply as the client's error. Returns -1. */
 static int
 client_reply_error(struct redjob_client *c, const char *e)
 {
-	int class = client_error_class(e);
+	int err = rfunc_class_err(rfunc_classify_error(e));
 
 	/* Our own codes are for programs; people read the message. */
 	if (strncmp(e, "REDJOB_", 7) == 0 && strchr(e, ' ') != NULL)
-		return client_error(c, class, "%s", strchr(e, ' ') + 1);
-	if (class == REDJOB_ERR_OOM)
-		return client_error(c, class, "redis is out of memory "
+		return client_error(c, err, "%s", strchr(e, ' ') + 1);
+	if (err == REDJOB_ERR_OOM)
+		return client_error(c, err, "redis is out of memory "
 		    "(maxmemory reached), nothing was written: %s", e);
-	if (class == REDJOB_ERR_AUTH)
-		return client_error(c, class, "redis refused access: %s", e);
-	return client_error(c, class < 0 ? REDJOB_ERR_REDIS : class,
-	    "redis: %s", e);
+	if (err == REDJOB_ERR_AUTH)
+		return client_error(c, err, "redis refused access: %s", e);
+	return client_error(c, err, "redis: %s", e);
 }
 
 /* Record a connection error and drop the connection. Returns -1. */
@@ -260,12 +217,13 @@ client_raw(struct redjob_client *c, int argc, const char **argv,
 static int
 client_load(struct redjob_client *c)
 {
-	const char *argv[] = { "FUNCTION", "LOAD", "REPLACE", client_lua };
-	size_t lens[] = { 8, 4, 7, client_lua_len };
+	const char *argv[RFUNC_LOAD_ARGC];
+	size_t lens[RFUNC_LOAD_ARGC];
 	redisReply *r;
-	int rc = 0;
+	int argc, rc = 0;
 
-	if ((r = client_raw(c, 4, argv, lens)) == NULL)
+	argc = rfunc_load_argv(argv, lens);
+	if ((r = client_raw(c, argc, argv, lens)) == NULL)
 		return -1;
 	if (r->type == REDIS_REPLY_ERROR) {
 		client_reply_error(c, r->str);
@@ -286,14 +244,18 @@ client_load(struct redjob_client *c)
 static int
 client_check_library(struct redjob_client *c)
 {
-	const char *argv[] = { "FCALL_RO", "redjob_version", "0" };
+	const char *argv[RFUNC_FCALL_HEAD];
+	size_t lens[RFUNC_FCALL_HEAD];
 	redisReply *r;
-	long long lib, schema;
+	enum rfunc_version v;
+	char msg[256];
+	int argc;
 
-	if ((r = client_raw(c, 3, argv, NULL)) == NULL)
+	argc = rfunc_version_argv(argv, lens);
+	if ((r = client_raw(c, argc, argv, lens)) == NULL)
 		return -1;
 	if (r->type == REDIS_REPLY_ERROR) {
-		if (client_error_class(r->str) == -1) {
+		if (rfunc_classify(r) == RFUNC_NOLIB) {
 			freeReplyObject(r);
 			return client_load(c);
 		}
@@ -301,26 +263,16 @@ client_check_library(struct redjob_client *c)
 		freeReplyObject(r);
 		return -1;
 	}
-	if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
-	    r->element[0]->type != REDIS_REPLY_INTEGER ||
-	    r->element[1]->type != REDIS_REPLY_INTEGER) {
-		freeReplyObject(r);
-		return client_error(c, REDJOB_ERR_VERSION, "redis holds a "
-		    "function named redjob_version that is not ours");
-	}
-	lib = r->element[0]->integer;
-	schema = r->element[1]->integer;
+	v = rfunc_version_check(r, msg, sizeof msg);
 	freeReplyObject(r);
-	if (schema != client_schema_version)
-		return client_error(c, REDJOB_ERR_VERSION, "redis holds the "
-		    "redjob library for schema %lld; this client speaks schema "
-		    "%d", schema, client_schema_version);
-	if (lib > client_lib_version)
-		return client_error(c, REDJOB_ERR_VERSION, "redis holds redjob "
-		    "library version %lld, newer than this client's %d: "
-		    "upgrade this client", lib, client_lib_version);
-	if (lib < client_lib_version)
+	switch (v) {
+	case RFUNC_VERSION_OK:
+		break;
+	case RFUNC_VERSION_OLDER:
 		return client_load(c);
+	case RFUNC_VERSION_REFUSED:
+		return client_error(c, REDJOB_ERR_VERSION, "%s", msg);
+	}
 	return 0;
 }
 
@@ -395,62 +347,6 @@ client_connect(struct redjob_client *c)
 	return 0;
 }
 
-/* Check a queue name: 1-128 of [A-Za-z0-9_.-]. Returns 0 or -1. */
-int
-client_check_queue(const char *q, char *err, size_t len)
-{
-	size_t i, n = strlen(q);
-
-	for (i = 0; i < n; i++) {
-		if (!isalnum((unsigned char)q[i]) && strchr("_.-", q[i]) == NULL)
-			break;
-	}
-	if (n == 0 || n > 128 || i != n) {
-		snprintf(err, len, "invalid queue name \"%s\" (1-128 of A-Z "
-		    "a-z 0-9 _ . -)", q);
-		return -1;
-	}
-	return 0;
-}
-
-/* Check a namespace: 1-64 of [A-Za-z0-9_.:-]. Returns 0 or -1. */
-int
-client_check_namespace(const char *ns, char *err, size_t len)
-{
-	size_t i, n = strlen(ns);
-
-	for (i = 0; i < n; i++) {
-		if (!isalnum((unsigned char)ns[i]) &&
-		    strchr("_.:-", ns[i]) == NULL)
-			break;
-	}
-	if (n == 0 || n > 64 || i != n) {
-		snprintf(err, len, "invalid namespace \"%s\" (1-64 of A-Z a-z "
-		    "0-9 _ . : -)", ns);
-		return -1;
-	}
-	return 0;
-}
-
-/* Copy the queue part of a job id "QUEUE:N" into queue. Returns 0 or -1. */
-int
-client_job_queue(const char *id, char *queue, size_t len)
-{
-	const char *colon = strrchr(id, ':');
-	size_t n;
-	char err[256];
-
-	if (colon == NULL || colon == id || colon[1] == '\0' ||
-	    strspn(colon + 1, "0123456789") != strlen(colon + 1))
-		return -1;
-	n = (size_t)(colon - id);
-	if (n >= len)
-		return -1;
-	memcpy(queue, id, n);
-	queue[n] = '\0';
-	return client_check_queue(queue, err, sizeof err);
-}
-
 struct redjob_client *
 redjob_connect(const char *url, const char *ns)
 {
@@ -466,7 +362,7 @@ redjob_connect(const char *url, const char *ns)
 		url = URL_DEFAULT;
 	if (ns == NULL)
 		ns = REDJOB_NAMESPACE_DEFAULT;
-	if (client_check_namespace(ns, err, sizeof err) != 0) {
+	if (schema_check_namespace(ns, err, sizeof err) != 0) {
 		client_error(c, REDJOB_ERR_INVALID, "%s", err);
 		return c;
 	}
@@ -537,15 +433,17 @@ client_namespace(const struct redjob_client *c)
 	return c->ns;
 }
 
-/* The base key "NS:{QUEUE}" of a queue, into buf. */
+/* The base key of a queue, into buf. Returns 0 or -1 with the error set. */
 static int
 client_base(struct redjob_client *c, const char *queue, char *buf, size_t len)
 {
 	char err[256];
 
-	if (client_check_queue(queue, err, sizeof err) != 0)
+	if (schema_check_queue(queue, err, sizeof err) != 0)
 		return client_error(c, REDJOB_ERR_INVALID, "%s", err);
-	snprintf(buf, len, "%s:{%s}", c->ns, queue);
+	if (schema_queue_base(buf, len, c->ns, queue) != 0)
+		return client_error(c, REDJOB_ERR_INVALID, "no key for queue "
+		    "%s in namespace \"%s\"", queue, c->ns);
 	return 0;
 }
 
@@ -571,48 +469,43 @@ client_command(struct redjob_client *c, int argc, const char **argv,
 }
 
 /*
- * Call library function fn on queue with argc further arguments. When the
- * library is missing, load it and call once more: nothing ran the first
- * time. Returns the reply (never an error reply) or NULL with the error
- * set. Caller frees.
+ * Call library function fn on key with argc further arguments: FCALL, or
+ * FCALL_RO if fn is registered no-writes. This is the one synchronous
+ * FCALL of libredjob and the CLI, whatever the key (a queue's, a lock's,
+ * a limiter's). When Redis answers that the library is missing (a restart
+ * without persistence, a failover, FUNCTION FLUSH), nothing ran: load it
+ * and call once more, once. Returns the reply (never an error reply) or
+ * NULL with the error set. Caller frees.
  */
 redisReply *
-client_fcall(struct redjob_client *c, const char *fn, int readonly,
-    const char *queue, int argc, const char **argv, const size_t *argvlen)
+client_fcall_key(struct redjob_client *c, const char *fn, int readonly,
+    const char *key, int argc, const char **argv, const size_t *argvlen)
 {
 	const char **av;
 	size_t *lens;
-	char base[256];
 	redisReply *r = NULL;
-	int i, try;
+	int i, n, try;
 
 	client_clear(c);
-	if (client_base(c, queue, base, sizeof base) != 0)
-		return NULL;
-	av = calloc((size_t)argc + 4, sizeof *av);
-	lens = calloc((size_t)argc + 4, sizeof *lens);
+	av = calloc((size_t)argc + RFUNC_FCALL_HEAD, sizeof *av);
+	lens = calloc((size_t)argc + RFUNC_FCALL_HEAD, sizeof *lens);
 	if (av == NULL || lens == NULL) {
 		free(av);
 		free(lens);
 		client_error(c, REDJOB_ERR_NOMEM, "out of memory");
 		return NULL;
 	}
-	av[0] = readonly ? "FCALL_RO" : "FCALL";
-	av[1] = fn;
-	av[2] = "1";
-	av[3] = base;
-	for (i = 0; i < 4; i++)
-		lens[i] = strlen(av[i]);
+	n = rfunc_fcall_head(av, lens, fn, readonly, key);
 	for (i = 0; i < argc; i++) {
-		av[i + 4] = argv[i];
-		lens[i + 4] = argvlen != NULL ? argvlen[i] : strlen(argv[i]);
+		av[n + i] = argv[i];
+		lens[n + i] = argvlen != NULL ? argvlen[i] : strlen(argv[i]);
 	}
 	for (try = 0; try < 2; try++) {
-		if ((r = client_raw(c, argc + 4, av, lens)) == NULL)
+		if ((r = client_raw(c, n + argc, av, lens)) == NULL)
 			break;
 		if (r->type != REDIS_REPLY_ERROR)
 			break;
-		if (try == 0 && client_error_class(r->str) == -1) {
+		if (try == 0 && rfunc_classify(r) == RFUNC_NOLIB) {
 			freeReplyObject(r);
 			r = NULL;
 			if (client_load(c) != 0)
@@ -630,6 +523,22 @@ client_fcall(struct redjob_client *c, const char *fn, int readonly,
 }
 
 /*
+ * Call library function fn on a queue: client_fcall_key() on its base
+ * key. Returns the reply or NULL with the error set, as that does.
+ */
+redisReply *
+client_fcall(struct redjob_client *c, const char *fn, int readonly,
+    const char *queue, int argc, const char **argv, const size_t *argvlen)
+{
+	char base[SCHEMA_KEY_MAX];
+
+	client_clear(c);
+	if (client_base(c, queue, base, sizeof base) != 0)
+		return NULL;
+	return client_fcall_key(c, fn, readonly, base, argc, argv, argvlen);
+}
+
+/*
  * Add a queue to NS:queues, the registry that "redjob stats" reads, once
  * per client. Returns 0 or -1.
  */
@@ -637,7 +546,7 @@ int
 client_register_queue(struct redjob_client *c, const char *queue)
 {
 	const char *argv[3];
-	char key[128];
+	char key[SCHEMA_KEY_MAX];
 	redisReply *r;
 	size_t i;
 
@@ -645,7 +554,9 @@ client_register_queue(struct redjob_client *c, const char *queue)
 		if (strcmp(c->known[i], queue) == 0)
 			return 0;
 	}
-	snprintf(key, sizeof key, "%s:queues", c->ns);
+	if (schema_registry_key(key, sizeof key, c->ns) != 0)
+		return client_error(c, REDJOB_ERR_INVALID, "namespace %s: key "
+		    "too long", c->ns);
 	argv[0] = "SADD";
 	argv[1] = key;
 	argv[2] = queue;
@@ -672,13 +583,15 @@ int
 client_queues(struct redjob_client *c, char ***queues, size_t *n)
 {
 	const char *argv[2];
-	char key[128];
+	char key[SCHEMA_KEY_MAX];
 	redisReply *r;
 	size_t i;
 
 	*queues = NULL;
 	*n = 0;
-	snprintf(key, sizeof key, "%s:queues", c->ns);
+	if (schema_registry_key(key, sizeof key, c->ns) != 0)
+		return client_error(c, REDJOB_ERR_INVALID, "namespace %s: key "
+		    "too long", c->ns);
 	argv[0] = "SMEMBERS";
 	argv[1] = key;
 	if ((r = client_command(c, 2, argv, NULL)) == NULL)
@@ -779,7 +692,7 @@ client_check_job(struct redjob_client *c, const struct redjob_job *j,
     const char **queue, char *msg, size_t len)
 {
 	*queue = j->queue != NULL ? j->queue : REDJOB_QUEUE_DEFAULT;
-	if (client_check_queue(*queue, msg, len) != 0)
+	if (schema_check_queue(*queue, msg, len) != 0)
 		return REDJOB_ERR_INVALID;
 	if (j->type == NULL || *j->type == '\0') {
 		snprintf(msg, len, "a job needs a type");
@@ -835,7 +748,7 @@ client_enqueue_many(struct redjob_client *c, const struct redjob_job *jobs,
 {
 	const char **av, *queue;
 	size_t *lens, *pend = NULL, i, k, m, np, chunk, chunk_max, ok = 0;
-	char base[256], count[24], (*nums)[5][24] = NULL;
+	char base[SCHEMA_KEY_MAX], count[24], (*nums)[5][24] = NULL;
 	redisReply *r;
 	int argc, pass, nolib, split, rc, nsent;
 	void *vr;
@@ -902,27 +815,31 @@ client_enqueue_many(struct redjob_client *c, const struct redjob_job *jobs,
 				    queue) != 0)
 					break;
 			}
-			snprintf(base, sizeof base, "%s:{%s}", c->ns, queue);
-			av = calloc(5 + 19 * chunk, sizeof *av);
-			lens = calloc(5 + 19 * chunk, sizeof *lens);
+			/* The queue and the namespace were checked: it fits. */
+			if (schema_queue_base(base, sizeof base, c->ns,
+			    queue) != 0) {
+				client_error(c, REDJOB_ERR_INVALID,
+				    "no key for queue %s", queue);
+				goto io_sent;
+			}
+			/* The head, the count, at most 19 per job. */
+			av = calloc(RFUNC_FCALL_HEAD + 1 + 19 * chunk,
+			    sizeof *av);
+			lens = calloc(RFUNC_FCALL_HEAD + 1 + 19 * chunk,
+			    sizeof *lens);
 			if (av == NULL || lens == NULL) {
 				free(av);
 				free(lens);
 				client_error(c, REDJOB_ERR_NOMEM, "out of memory");
 				goto io_sent;
 			}
-			av[0] = "FCALL";
-			av[1] = chunk > 1 ? "redjob_enqueue_bulk" :
-			    "redjob_enqueue";
-			av[2] = "1";
-			av[3] = base;
-			argc = 4;
+			argc = rfunc_fcall_head(av, lens, chunk > 1 ?
+			    "redjob_enqueue_bulk" : "redjob_enqueue", 0, base);
 			if (chunk > 1) {
 				snprintf(count, sizeof count, "%zu", chunk);
+				lens[argc] = strlen(count);
 				av[argc++] = count;
 			}
-			for (m = 0; (int)m < argc; m++)
-				lens[m] = strlen(av[m]);
 			for (m = 0; m < chunk; m++)
 				argc = client_job_args(c, &jobs[pend[k + m]],
 				    av, lens, argc, nums[pend[k + m]], chunk > 1);
@@ -949,8 +866,7 @@ client_enqueue_many(struct redjob_client *c, const struct redjob_job *jobs,
 				goto io_sent;
 			r = vr;
 			nsent--;
-			if (r->type == REDIS_REPLY_ERROR &&
-			    client_error_class(r->str) == -1 && pass == 0) {
+			if (rfunc_classify(r) == RFUNC_NOLIB && pass == 0) {
 				nolib = 1;	/* all stay unsent */
 			} else if (r->type == REDIS_REPLY_ERROR && chunk > 1) {
 				split = 1;	/* resent one by one */

@@ -35,6 +35,7 @@
 #include "log.h"
 #include "mtime.h"
 #include "rconn.h"
+#include "rfunc.h"
 #include "token.h"
 #include "xmalloc.h"
 
@@ -180,8 +181,7 @@ lock_renewed_cb(struct rconn *rc, redisReply *r, void *arg)
 		}
 		mtime_arm(l->renew_ev, l->ttl_ms / 3);
 	} else if (r->type == REDIS_REPLY_INTEGER ||
-	    (r->type == REDIS_REPLY_ERROR &&
-	    strncmp(r->str, "REDJOB_BADKEY ", 14) == 0)) {
+	    rfunc_classify(r) == RFUNC_BADKEY) {
 		/* 0, or the key holds something else: not our token. */
 		lock_lose(l, "redis no longer holds our token (the lock "
 		    "expired or was deleted, or another holder has it)");

@@ -10,10 +10,10 @@ schema=$(sed -n 's/^local SCHEMA = \([0-9][0-9]*\).*/\1/p' "$in")
 [ -n "$lib" ] && [ -n "$schema" ] || { echo "lua2c.sh: no versions in $in" >&2; exit 1; }
 echo "/* Generated from $(basename "$in") by lua2c.sh; do not edit. */"
 echo "#include <stddef.h>"
-echo "#include \"client.h\""
-echo "const int client_lib_version = $lib;"
-echo "const int client_schema_version = $schema;"
-echo "const char client_lua[] ="
+echo "#include \"rfunc.h\""
+echo "const int rfunc_lib_version = $lib;"
+echo "const int rfunc_schema_version = $schema;"
+echo "const char rfunc_lua[] ="
 cat "$@" | sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' -e 's/^/"/' -e 's/$/\\n"/'
 echo ";"
-echo "const size_t client_lua_len = sizeof client_lua - 1;"
+echo "const size_t rfunc_lua_len = sizeof rfunc_lua - 1;"

@@ -4,7 +4,11 @@
  * 0.14 gives us the protocol and the libevent adapter; this module adds
  * what a daemon needs around it: reconnect with backoff, a deadline per
  * command (hiredis 0.14 has none), a handshake, and the function library
- * kept loaded. It does not know about jobs.
+ * kept loaded. It does not know about jobs, and it logs nothing: it
+ * reports failures, recoveries and refusals through the owner's event
+ * callback with a cause string, and the owner decides what to say where
+ * (the daemon's log, the CLI's stderr). The library's commands and the
+ * meaning of replies come from rfunc.c.
  *
  * Replies arrive in the order commands were sent, so the outstanding
  * commands are a FIFO and one timer, armed at the head's deadline, is
@@ -30,11 +34,9 @@
 #include <hiredis/adapters/libevent.h>
 
 #include "rconn.h"
-#include "client.h"
-#include "redjob.h"
 #include "compat.h"
-#include "log.h"
 #include "mtime.h"
+#include "rfunc.h"
 #include "url.h"
 #include "xmalloc.h"
 
@@ -72,6 +74,8 @@ struct rconn {
 	rconn_state_cb		*on_down;
 	rconn_state_cb		*on_fatal;
 	void			*arg;
+	rconn_event_cb		*on_event;
+	void			*event_arg;
 
 	redisAsyncContext	*ac;
 	enum rconn_state	 state;
@@ -79,8 +83,6 @@ struct rconn {
 	struct event		*deadline_ev;
 	struct event		*drop_ev;
 	uint64_t		 backoff_ms;
-	struct log_ratelimit	 failures;
-	int			 was_ready;
 	char			 last_error[256];
 	TAILQ_HEAD(, rconn_cmd)	 pending;
 };
@@ -89,24 +91,33 @@ static void	rconn_connect(struct rconn *);
 static void	rconn_handshake_next(struct rconn *, int);
 
 /*
- * Classify a reply once, so that every caller switches on the same
- * classes (docs/protocol.md lists the error codes).
+ * Classify a reply into the worker's four classes, from rfunc's one
+ * classification (docs/protocol.md lists the error codes): RCONN_BUSY is
+ * every error reply that passes by itself.
  */
 enum rconn_class
 rconn_classify(const redisReply *r)
 {
-	int class;
+	enum rfunc_class class = rfunc_classify(r);
 
-	if (r == NULL)
-		return RCONN_CONN;
-	if (r->type != REDIS_REPLY_ERROR)
+	switch (class) {
+	case RFUNC_OK:
 		return RCONN_OK;
-	if (strncmp(r->str, "REDJOB_STALE ", 13) == 0)
+	case RFUNC_CONN:
+		return RCONN_CONN;
+	case RFUNC_STALE:
 		return RCONN_STALE;
-	class = client_error_class(r->str);
-	if (class == REDJOB_ERR_BUSY || class == REDJOB_ERR_OOM)
-		return RCONN_BUSY;
-	return RCONN_OTHER;
+	default:
+		return rfunc_transient(class) ? RCONN_BUSY : RCONN_OTHER;
+	}
+}
+
+/* Tell the owner what happened; cause is for people. */
+static void
+rconn_event(struct rconn *rc, enum rconn_event ev, const char *cause)
+{
+	if (rc->on_event != NULL)
+		rc->on_event(rc, ev, cause, rc->event_arg);
 }
 
 /* Arm the deadline timer at the oldest outstanding command's deadline. */
@@ -138,14 +149,14 @@ rconn_cmd_free(struct rconn_cmd *cmd)
 }
 
 /*
- * Log a connection failure: the first, then at most one line a second
- * with a count, so a long outage does not flood the journal.
+ * Report a failed attempt or a lost connection, with rc->last_error as
+ * the cause. There is one report per failure: an outage that lasts gives
+ * a report at every attempt, and the owner rate-limits what it shows.
  */
 static void
-rconn_log_failure(struct rconn *rc)
+rconn_failed(struct rconn *rc)
 {
-	log_ratelimit(&rc->failures, LOG_LEVEL_WARNING, "redis %s: %s",
-	    rc->name, rc->last_error);
+	rconn_event(rc, RCONN_EVENT_FAILED, rc->last_error);
 }
 
 /* Schedule the next connect attempt with jittered exponential backoff. */
@@ -207,17 +218,16 @@ rconn_deadline_cb(evutil_socket_t fd, short events, void *arg)
 		snprintf(rc->last_error, sizeof rc->last_error, "no reply in "
 		    "%llu ms; reconnecting", cmd != NULL ?
 		    (unsigned long long)cmd->timeout_ms : 0ULL);
-	rconn_log_failure(rc);
+	rconn_failed(rc);
 	rconn_teardown(rc);
 }
 
 /* Is this error a sign that the server is no longer a writable primary? */
 static int
-rconn_role_changed(const char *e)
+rconn_role_changed(enum rfunc_class class)
 {
-	return strncmp(e, "READONLY ", 9) == 0 ||
-	    strncmp(e, "UNBLOCKED ", 10) == 0 ||
-	    strncmp(e, "MASTERDOWN ", 11) == 0;
+	return class == RFUNC_READONLY || class == RFUNC_UNBLOCKED ||
+	    class == RFUNC_MASTERDOWN;
 }
 
 static void
@@ -229,7 +239,7 @@ rconn_drop_cb(evutil_socket_t fd, short events, void *arg)
 	(void)events;
 	if (rc->ac == NULL)
 		return;
-	rconn_log_failure(rc);
+	rconn_failed(rc);
 	rconn_teardown(rc);
 }
 
@@ -248,25 +258,29 @@ rconn_reply_cb_(redisAsyncContext *ac, void *r, void *privdata)
 	struct rconn_cmd *cmd = privdata;
 	struct rconn *rc = cmd->rc;
 	redisReply *reply = r;
+	enum rfunc_class class;
+	const char *argv[RFUNC_LOAD_ARGC];
+	size_t lens[RFUNC_LOAD_ARGC];
+	int argc;
 
 	(void)ac;
 	TAILQ_REMOVE(&rc->pending, cmd, entry);
 	if (rc->ac != NULL)
 		rconn_arm_deadline(rc);
-	if (reply != NULL && reply->type == REDIS_REPLY_ERROR &&
-	    cmd->argv != NULL && !cmd->retried &&
-	    client_error_class(reply->str) == -1 && rc->ac != NULL) {
+	class = rfunc_classify(reply);
+	if (class == RFUNC_NOLIB && cmd->argv != NULL && !cmd->retried &&
+	    rc->ac != NULL) {
 		/*
 		 * The library is gone (a restart without persistence, a
 		 * failover, FUNCTION FLUSH). Nothing ran: load it and send
 		 * the same call once more, behind the load.
 		 */
-		log_warnx("redis %s: the redjob library is missing; loading it",
-		    rc->name);
+		rconn_event(rc, RCONN_EVENT_RELOAD,
+		    "the redjob library is missing; loading it");
 		cmd->retried = 1;
-		if (rconn_command(rc, cmd->timeout_ms, NULL, NULL, 4,
-		    (const char *[]){ "FUNCTION", "LOAD", "REPLACE", client_lua },
-		    (const size_t[]){ 8, 4, 7, client_lua_len }) == 0) {
+		argc = rfunc_load_argv(argv, lens);
+		if (rconn_command(rc, cmd->timeout_ms, NULL, NULL, argc, argv,
+		    lens) == 0) {
 			cmd->deadline = mtime_now() + cmd->timeout_ms;
 			if (redisAsyncCommandArgv(rc->ac, rconn_reply_cb_, cmd,
 			    cmd->argc, (const char **)cmd->argv,
@@ -277,8 +291,7 @@ rconn_reply_cb_(redisAsyncContext *ac, void *r, void *privdata)
 			}
 		}
 	}
-	if (reply != NULL && reply->type == REDIS_REPLY_ERROR &&
-	    rconn_role_changed(reply->str) && rc->ac != NULL &&
+	if (rconn_role_changed(class) && rc->ac != NULL &&
 	    !evtimer_pending(rc->drop_ev, NULL)) {
 		/*
 		 * This server stopped being a primary (a failover, REPLICAOF):
@@ -348,10 +361,14 @@ rconn_fcall(struct rconn *rc, uint64_t timeout_ms, rconn_reply_cb *cb,
     const size_t *lens)
 {
 	struct rconn_cmd *cmd;
-	int i, n = argc + 4;
+	const char *head[RFUNC_FCALL_HEAD];
+	size_t headlen[RFUNC_FCALL_HEAD];
+	int i, nhead, n;
 
 	if (rc->state != RCONN_READY)
 		return -1;
+	nhead = rfunc_fcall_head(head, headlen, fn, 0, key);
+	n = nhead + argc;
 	cmd = xcalloc(1, sizeof *cmd);
 	cmd->cb = cb;
 	cmd->arg = arg;
@@ -359,15 +376,15 @@ rconn_fcall(struct rconn *rc, uint64_t timeout_ms, rconn_reply_cb *cb,
 	cmd->argc = n;
 	cmd->argv = xcalloc((size_t)n, sizeof *cmd->argv);
 	cmd->lens = xcalloc((size_t)n, sizeof *cmd->lens);
-	cmd->argv[0] = xstrdup("FCALL");
-	cmd->argv[1] = xstrdup(fn);
-	cmd->argv[2] = xstrdup("1");
-	cmd->argv[3] = xstrdup(key);
-	for (i = 0; i < 4; i++)
-		cmd->lens[i] = strlen(cmd->argv[i]);
+	/* Copies: the call may be sent again after its caller returned. */
+	for (i = 0; i < nhead; i++) {
+		cmd->lens[i] = headlen[i];
+		cmd->argv[i] = xmemdup(head[i], headlen[i] + 1);
+	}
 	for (i = 0; i < argc; i++) {
-		cmd->lens[i + 4] = lens != NULL ? lens[i] : strlen(argv[i]);
-		cmd->argv[i + 4] = xmemdup(argv[i], cmd->lens[i + 4]);
+		cmd->lens[nhead + i] = lens != NULL ? lens[i] :
+		    strlen(argv[i]);
+		cmd->argv[nhead + i] = xmemdup(argv[i], cmd->lens[nhead + i]);
 	}
 	if (rconn_send(rc, cmd, n, (const char **)cmd->argv, cmd->lens) != 0) {
 		rconn_cmd_free(cmd);
@@ -381,7 +398,7 @@ static void
 rconn_fatal(struct rconn *rc, const char *what, const char *detail)
 {
 	snprintf(rc->last_error, sizeof rc->last_error, "%s%s", what, detail);
-	log_errx("redis %s: %s", rc->name, rc->last_error);
+	rconn_event(rc, RCONN_EVENT_FATAL, rc->last_error);
 	if (rc->on_fatal != NULL)
 		rc->on_fatal(rc, rc->arg);
 }
@@ -397,7 +414,7 @@ rconn_handshake_retry(struct rconn *rc, const redisReply *r)
 	snprintf(rc->last_error, sizeof rc->last_error, "%s",
 	    r != NULL && r->type == REDIS_REPLY_ERROR ? r->str :
 	    "connection lost during the handshake");
-	rconn_log_failure(rc);
+	rconn_failed(rc);
 	if (rc->ac != NULL)
 		redisAsyncDisconnect(rc->ac);
 }
@@ -406,7 +423,8 @@ static void
 rconn_handshake_cb(struct rconn *rc, redisReply *r, void *arg)
 {
 	int step = (int)(intptr_t)arg;
-	long long lib, schema;
+	enum rfunc_class class;
+	char msg[256];
 
 	if (r == NULL) {
 		rconn_handshake_retry(rc, r);
@@ -418,42 +436,31 @@ rconn_handshake_cb(struct rconn *rc, redisReply *r, void *arg)
 		return;
 	}
 	if (r->type == REDIS_REPLY_ERROR) {
-		switch (client_error_class(r->str)) {
-		case REDJOB_ERR_AUTH:
+		class = rfunc_classify(r);
+		if (class == RFUNC_AUTH || class == RFUNC_NOPERM) {
 			rconn_fatal(rc, "redis refused access: ", r->str);
 			return;
-		case -1:
-			if (step == 3) {	/* version: no library yet */
-				rconn_handshake_next(rc, 4);
-				return;
-			}
-			break;
-		default:
-			break;
+		}
+		if (class == RFUNC_NOLIB && step == 3) {
+			/* No library yet: load it. */
+			rconn_handshake_next(rc, 4);
+			return;
 		}
 		rconn_handshake_retry(rc, r);
 		return;
 	}
 	if (step == 3) {
-		if (r->type != REDIS_REPLY_ARRAY || r->elements != 2) {
-			rconn_fatal(rc, "redis holds a function "
-			    "redjob_version that is not ours", "");
-			return;
+		switch (rfunc_version_check(r, msg, sizeof msg)) {
+		case RFUNC_VERSION_OK:
+			rconn_handshake_next(rc, 5);
+			break;
+		case RFUNC_VERSION_OLDER:
+			rconn_handshake_next(rc, 4);
+			break;
+		case RFUNC_VERSION_REFUSED:
+			rconn_fatal(rc, msg, "");
+			break;
 		}
-		lib = r->element[0]->integer;
-		schema = r->element[1]->integer;
-		if (schema != client_schema_version ||
-		    lib > client_lib_version) {
-			char msg[160];
-
-			snprintf(msg, sizeof msg, "library %lld schema %lld, "
-			    "this redjobd speaks library %d schema %d", lib,
-			    schema, client_lib_version, client_schema_version);
-			rconn_fatal(rc, "redis holds an incompatible redjob "
-			    "library: upgrade redjobd: ", msg);
-			return;
-		}
-		rconn_handshake_next(rc, lib < client_lib_version ? 4 : 5);
 		return;
 	}
 	rconn_handshake_next(rc, step == 4 ? 5 : step + 1);
@@ -466,10 +473,10 @@ rconn_handshake_cb(struct rconn *rc, redisReply *r, void *arg)
 static void
 rconn_handshake_next(struct rconn *rc, int n)
 {
-	const char *argv[4];
+	const char *argv[RFUNC_FCALL_HEAD];
+	size_t lens[RFUNC_FCALL_HEAD];
 	char db[16];
 	int argc = 0;
-	unsigned failures;
 
 	switch (n) {
 	case 0:
@@ -501,26 +508,25 @@ rconn_handshake_next(struct rconn *rc, int n)
 			rconn_handshake_next(rc, 5);
 			return;
 		}
-		argv[argc++] = "FCALL_RO";
-		argv[argc++] = "redjob_version";
-		argv[argc++] = "0";
-		break;
-	case 4:
+		argc = rfunc_version_argv(argv, lens);
 		if (rconn_command(rc, RCONN_HANDSHAKE_MS, rconn_handshake_cb,
-		    (void *)(intptr_t)n, 4,
-		    (const char *[]){ "FUNCTION", "LOAD", "REPLACE", client_lua },
-		    (const size_t[]){ 8, 4, 7, client_lua_len }) != 0)
+		    (void *)(intptr_t)n, argc, argv, lens) != 0)
 			rconn_handshake_retry(rc, NULL);
 		return;
+	case 4: {
+		const char *load[RFUNC_LOAD_ARGC];
+		size_t loadlen[RFUNC_LOAD_ARGC];
+
+		argc = rfunc_load_argv(load, loadlen);
+		if (rconn_command(rc, RCONN_HANDSHAKE_MS, rconn_handshake_cb,
+		    (void *)(intptr_t)n, argc, load, loadlen) != 0)
+			rconn_handshake_retry(rc, NULL);
+		return;
+	}
 	default:
 		rc->state = RCONN_READY;
 		rc->backoff_ms = 0;
-		if ((failures = log_ratelimit_end(&rc->failures)) > 0)
-			log_info("redis %s: connected again after %u failure%s",
-			    rc->name, failures, failures == 1 ? "" : "s");
-		else
-			log_debug("redis %s: connected", rc->name);
-		rc->was_ready = 1;
+		rconn_event(rc, RCONN_EVENT_CONNECTED, "connected");
 		if (rc->on_ready != NULL)
 			rc->on_ready(rc, rc->arg);
 		return;
@@ -543,7 +549,7 @@ rconn_connect_cb(const redisAsyncContext *ac, int status)
 		    "connect: %s", ac->errstr);
 		rc->ac = NULL;
 		evtimer_del(rc->deadline_ev);
-		rconn_log_failure(rc);
+		rconn_failed(rc);
 		rconn_schedule(rc);
 		return;
 	}
@@ -568,7 +574,7 @@ rconn_disconnect_cb(const redisAsyncContext *ac, int status)
 		snprintf(rc->last_error, sizeof rc->last_error,
 		    "connection lost: %s", ac->err == REDIS_ERR_EOF ?
 		    "closed by the server" : ac->errstr);
-		rconn_log_failure(rc);
+		rconn_failed(rc);
 	}
 	rc->state = RCONN_DOWN;
 	if (was_ready && rc->on_down != NULL)
@@ -587,14 +593,21 @@ rconn_connect(struct rconn *rc)
 		ac = redisAsyncConnectUnix(rc->url.path);
 	else
 		ac = redisAsyncConnect(rc->url.host, rc->url.port);
-	if (ac == NULL)
-		fatalx("out of memory connecting to redis");
+	if (ac == NULL) {
+		/* hiredis could not allocate: an attempt that failed. */
+		snprintf(rc->last_error, sizeof rc->last_error, "cannot "
+		    "connect to %.100s: out of memory",
+		    rc->url.path[0] != '\0' ? rc->url.path : rc->url.host);
+		rconn_failed(rc);
+		rconn_schedule(rc);
+		return;
+	}
 	if (ac->err != 0) {
 		snprintf(rc->last_error, sizeof rc->last_error,
 		    "cannot connect to %.100s: %.120s", rc->url.path[0] != '\0' ?
 		    rc->url.path : rc->url.host, ac->errstr);
 		redisAsyncFree(ac);
-		rconn_log_failure(rc);
+		rconn_failed(rc);
 		rconn_schedule(rc);
 		return;
 	}
@@ -637,6 +650,8 @@ rconn_create(struct event_base *base, const struct rconn_opts *o,
 	rc->on_down = o->on_down;
 	rc->on_fatal = o->on_fatal;
 	rc->arg = o->arg;
+	rc->on_event = o->on_event;
+	rc->event_arg = o->event_arg;
 	TAILQ_INIT(&rc->pending);
 	rc->retry_ev = evtimer_new(base, rconn_retry_cb, rc);
 	rc->deadline_ev = evtimer_new(base, rconn_deadline_cb, rc);
@@ -655,6 +670,7 @@ rconn_free(struct rconn *rc)
 		return;
 	rc->on_down = NULL;
 	rc->on_ready = NULL;
+	rc->on_event = NULL;
 	if ((ac = rc->ac) != NULL) {
 		rc->ac = NULL;
 		rc->state = RCONN_DOWN;
@@ -680,7 +696,7 @@ rconn_drop(struct rconn *rc, const char *why)
 	if (rc->ac == NULL)
 		return;
 	snprintf(rc->last_error, sizeof rc->last_error, "%s", why);
-	rconn_log_failure(rc);
+	rconn_failed(rc);
 	rconn_teardown(rc);
 }
 

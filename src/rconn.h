@@ -4,7 +4,8 @@
  * hiredis 0.14 lacks: reconnection with capped, jittered backoff, a
  * deadline on every command, the handshake (AUTH, SELECT, CLIENT SETNAME)
  * and the function library loaded on every connect and again whenever
- * Redis says it is missing.
+ * Redis says it is missing. It logs nothing: what happens to the
+ * connection goes to the owner's on_event callback.
  */
 #ifndef REDJOB_RCONN_H
 #define REDJOB_RCONN_H
@@ -24,6 +25,23 @@ typedef void rconn_reply_cb(struct rconn *rc, struct redisReply *reply,
     void *arg);
 typedef void rconn_state_cb(struct rconn *rc, void *arg);
 
+/* What happened to a connection, for its owner to log or show. */
+enum rconn_event {
+	RCONN_EVENT_FAILED,	/* a connect or the connection failed */
+	RCONN_EVENT_CONNECTED,	/* connected, handshake done */
+	RCONN_EVENT_FATAL,	/* refused for good; no more attempts */
+	RCONN_EVENT_RELOAD,	/* the library was missing: loading it */
+};
+
+/*
+ * An event and its cause, a sentence for people ("connection lost: closed
+ * by the server"). FAILED comes once per failed attempt: the owner
+ * rate-limits what it shows. Runs from the event loop, sometimes inside
+ * a hiredis callback: it must not free or drop the connection.
+ */
+typedef void rconn_event_cb(struct rconn *rc, enum rconn_event ev,
+    const char *cause, void *arg);
+
 struct rconn_opts {
 	const char	*url;
 	const char	*password;	/* overrides the URL's; may be NULL */
@@ -32,7 +50,9 @@ struct rconn_opts {
 	rconn_state_cb	*on_ready;	/* connected, handshake done */
 	rconn_state_cb	*on_down;	/* connection lost */
 	rconn_state_cb	*on_fatal;	/* auth refused, newer library */
-	void		*arg;
+	void		*arg;		/* for the three above */
+	rconn_event_cb	*on_event;	/* what to tell people, or NULL */
+	void		*event_arg;	/* for on_event */
 };
 
 enum rconn_class {

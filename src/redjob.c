@@ -22,9 +22,10 @@
 #include <jansson.h>
 
 #include "redjob.h"
-#include "client.h"
 #include "cmd.h"
 #include "config.h"
+#include "rfunc.h"
+#include "schema.h"
 #include "url.h"
 #include "xmalloc.h"
 
@@ -231,7 +232,7 @@ int
 cmd_check_id(const struct cmd_entry *entry, const char *id, char *queue,
     size_t len)
 {
-	if (client_job_queue(id, queue, len) != 0)
+	if (schema_job_queue(id, queue, len) != 0)
 		return cmd_usage(entry, "invalid job id \"%s\" (expected "
 		    "QUEUE:N, e.g. mail:42)", id);
 	return 0;
@@ -243,7 +244,7 @@ cmd_check_queue(const struct cmd_entry *entry, const char *queue)
 {
 	char err[256];
 
-	if (client_check_queue(queue, err, sizeof err) != 0)
+	if (schema_check_queue(queue, err, sizeof err) != 0)
 		return cmd_usage(entry, "%s", err);
 	return 0;
 }
@@ -476,8 +477,8 @@ main(int argc, char **argv)
 			return CMD_OK;
 		case 'V':
 			printf("redjob %s (function library %d, schema %d)\n",
-			    PACKAGE_VERSION, client_lib_version,
-			    client_schema_version);
+			    PACKAGE_VERSION, rfunc_lib_version,
+			    rfunc_schema_version);
 			return CMD_OK;
 		default:
 			return cmd_bad_option(NULL, ch, argv);
@@ -505,7 +506,7 @@ main(int argc, char **argv)
 	if (url != NULL && url_parse(url, &u, err, sizeof err) != 0)
 		return cmd_usage(NULL, "%s", err);
 	explicit_bzero(&u, sizeof u);
-	if (ns != NULL && client_check_namespace(ns, err, sizeof err) != 0)
+	if (ns != NULL && schema_check_namespace(ns, err, sizeof err) != 0)
 		return cmd_usage(NULL, "%s", err);
 
 	if (cfgfile != NULL) {

@@ -56,6 +56,7 @@
 #include "mtime.h"
 #include "rconn.h"
 #include "run.h"
+#include "schema.h"
 #include "pick.h"
 #include "template.h"
 #include "wake.h"
@@ -106,6 +107,7 @@ struct worker {
 	struct log_ratelimit	 claim_errors;
 	struct log_ratelimit	 wait_errors;
 	struct log_ratelimit	 guard_errors;
+	struct log_ratelimit	 redis_errors[2];	/* cmd, wake */
 
 	struct event		*kick_ev;
 	struct event		*due_ev;	/* the earliest known due time */
@@ -880,6 +882,7 @@ static void
 worker_queues(struct worker *w)
 {
 	const struct config *cfg = w->cfg;
+	char key[SCHEMA_KEY_MAX];
 	unsigned *weights;
 	size_t i;
 
@@ -890,9 +893,15 @@ worker_queues(struct worker *w)
 	weights = xcalloc(cfg->nqueues, sizeof *weights);
 	for (i = 0; i < cfg->nqueues; i++) {
 		w->names[i] = cfg->queues[i].name;
-		xasprintf(&w->bases[i], "%s:{%s}", cfg->namespace,
-		    cfg->queues[i].name);
-		xasprintf(&w->wake_keys[i], "%s:wake", w->bases[i]);
+		/* The configuration checked the names; they fit. */
+		if (schema_queue_base(key, sizeof key, cfg->namespace,
+		    cfg->queues[i].name) != 0)
+			fatalx("queue %s: no valid key", cfg->queues[i].name);
+		w->bases[i] = xstrdup(key);
+		if (schema_wake_key(key, sizeof key, w->bases[i]) != 0)
+			fatalx("queue %s: no valid wake key",
+			    cfg->queues[i].name);
+		w->wake_keys[i] = xstrdup(key);
 		weights[i] = cfg->queues[i].weight;
 	}
 	w->pick = pick_create(weights, w->nqueues);
@@ -927,6 +936,40 @@ worker_event(struct worker *w, evutil_socket_t fd, short what,
 	if ((ev = event_new(w->base, fd, what, cb, w)) == NULL)
 		fatalx("out of memory creating an event");
 	return ev;
+}
+
+/*
+ * Log what a Redis connection reports. A failure streak is logged as its
+ * first line, then at most one line a second with a count, then once
+ * when it is over; arg is the connection's own limiter in struct worker,
+ * which outlives both connections.
+ */
+static void
+worker_redis_event_cb(struct rconn *rc, enum rconn_event ev,
+    const char *cause, void *arg)
+{
+	struct log_ratelimit *rl = arg;
+	unsigned n;
+
+	switch (ev) {
+	case RCONN_EVENT_FAILED:
+		log_ratelimit(rl, LOG_LEVEL_WARNING, "redis %s: %s",
+		    rconn_name(rc), cause);
+		break;
+	case RCONN_EVENT_CONNECTED:
+		if ((n = log_ratelimit_end(rl)) > 0)
+			log_info("redis %s: connected again after %u "
+			    "failure%s", rconn_name(rc), n, n == 1 ? "" : "s");
+		else
+			log_debug("redis %s: %s", rconn_name(rc), cause);
+		break;
+	case RCONN_EVENT_FATAL:
+		log_errx("redis %s: %s", rconn_name(rc), cause);
+		break;
+	case RCONN_EVENT_RELOAD:
+		log_warnx("redis %s: %s", rconn_name(rc), cause);
+		break;
+	}
 }
 
 /*
@@ -987,13 +1030,16 @@ worker_create(const struct config *cfg, int index, int chan_fd)
 	o.password = cfg->password;
 	o.arg = w;
 	o.on_fatal = worker_fatal_cb;
+	o.on_event = worker_redis_event_cb;
 	snprintf(name, sizeof name, "redjob-worker-%d", index);
 	o.name = name;
 	o.load_library = 1;
 	o.on_ready = worker_cmd_ready_cb;
+	o.event_arg = &w->redis_errors[0];
 	if ((w->cmd = rconn_create(w->base, &o, &cause)) == NULL)
 		fatalx("%s", cause);
 	snprintf(name, sizeof name, "redjob-worker-%d-wait", index);
+	o.event_arg = &w->redis_errors[1];
 	if ((w->wake = wake_create(w->base, &o,
 	    (const char *const *)w->wake_keys, w->nqueues,
 	    worker_woken_cb, w, &cause)) == NULL)

@@ -1,0 +1,183 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * Key names: the one place in C that spells a key (docs/protocol.md,
+ * keys; docs/guards.md, keys). A queue's keys hang off its base key
+ * NS:{QUEUE}; the braces are the Redis Cluster hash tag, so every key of
+ * a queue lives in one slot. The function library derives the queue's
+ * other keys itself; C spells only those it touches outside the library
+ * (the wake marker), the queue registry NS:queues (no hash tag: it is
+ * never touched by a function), and the guards' keys NS:lock:{NAME} and
+ * NS:limit:{LIMITER:PARTITION}, each in the slot of its own name.
+ *
+ * It also owns the rules for the names keys are built from, and the job
+ * id QUEUE:N. It does not render lock and limiter templates (template.c
+ * escapes the braces out of what it substitutes) nor know any function.
+ *
+ * libredjob links this file, so it never prints or aborts: a bounded key
+ * is written into the caller's buffer (-1 when it does not fit), an
+ * unbounded one is allocated with malloc (NULL when that fails).
+ */
+#include "autoconf.h"
+
+#include <ctype.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "schema.h"
+#include "compat.h"
+
+static int	schema_format(char *, size_t, const char *, ...)
+		    printflike(3, 4);
+
+/*
+ * Check that name is 1-max bytes of letters, digits and the characters
+ * of extra. Returns 0 or -1.
+ */
+static int
+schema_check_name(const char *name, size_t max, const char *extra)
+{
+	size_t i, n = strlen(name);
+
+	if (n == 0 || n > max)
+		return -1;
+	for (i = 0; i < n; i++) {
+		if (!isalnum((unsigned char)name[i]) &&
+		    strchr(extra, name[i]) == NULL)
+			return -1;
+	}
+	return 0;
+}
+
+/*
+ * Check a queue name: 1-128 of [A-Za-z0-9_.-]. No ':' (a job id is
+ * QUEUE:N) and no braces (the name is the hash tag). Returns 0, or -1
+ * with the reason in err.
+ */
+int
+schema_check_queue(const char *q, char *err, size_t len)
+{
+	if (schema_check_name(q, SCHEMA_QUEUE_MAX, "_.-") == 0)
+		return 0;
+	snprintf(err, len, "invalid queue name \"%s\" (1-128 of A-Z a-z 0-9 "
+	    "_ . -)", q);
+	return -1;
+}
+
+/*
+ * Check a namespace: 1-64 of [A-Za-z0-9_.:-]. No braces, which would
+ * move the hash tag. Returns 0, or -1 with the reason in err.
+ */
+int
+schema_check_namespace(const char *ns, char *err, size_t len)
+{
+	if (schema_check_name(ns, SCHEMA_NAMESPACE_MAX, "_.:-") == 0)
+		return 0;
+	snprintf(err, len, "invalid namespace \"%s\" (1-64 of A-Z a-z 0-9 _ "
+	    ". : -)", ns);
+	return -1;
+}
+
+/*
+ * Copy the queue of a job id "QUEUE:N" (N decimal) into queue, len bytes.
+ * Returns 0, or -1 if id is not a job id or the queue does not fit.
+ */
+int
+schema_job_queue(const char *id, char *queue, size_t len)
+{
+	const char *colon = strrchr(id, ':');
+	size_t n;
+
+	if (colon == NULL || colon == id || colon[1] == '\0' ||
+	    strspn(colon + 1, "0123456789") != strlen(colon + 1))
+		return -1;
+	n = (size_t)(colon - id);
+	if (n >= len)
+		return -1;
+	memcpy(queue, id, n);
+	queue[n] = '\0';
+	return schema_check_name(queue, SCHEMA_QUEUE_MAX, "_.-");
+}
+
+/* snprintf into buf; returns 0, or -1 if it did not fit. */
+static int
+schema_format(char *buf, size_t len, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(buf, len, fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= len)
+		return -1;
+	return 0;
+}
+
+/*
+ * Write the base key "NS:{QUEUE}" of a queue into buf, the one key every
+ * function of the library takes. Returns 0, or -1 if the namespace or the
+ * queue name is invalid (a brace would move the hash tag) or the key does
+ * not fit.
+ */
+int
+schema_queue_base(char *buf, size_t len, const char *ns, const char *queue)
+{
+	if (schema_check_name(ns, SCHEMA_NAMESPACE_MAX, "_.:-") != 0 ||
+	    schema_check_name(queue, SCHEMA_QUEUE_MAX, "_.-") != 0)
+		return -1;
+	return schema_format(buf, len, "%s:{%s}", ns, queue);
+}
+
+/*
+ * Write the key of a queue's wake marker, "B:wake" for base key B, into
+ * buf: idle workers wait on it with BZPOPMIN. Returns 0 or -1 (it does
+ * not fit).
+ */
+int
+schema_wake_key(char *buf, size_t len, const char *base)
+{
+	return schema_format(buf, len, "%s:wake", base);
+}
+
+/*
+ * Write the key of the queue registry, "NS:queues", into buf. Returns 0
+ * or -1 (it does not fit).
+ */
+int
+schema_registry_key(char *buf, size_t len, const char *ns)
+{
+	return schema_format(buf, len, "%s:queues", ns);
+}
+
+/*
+ * The key of the lock name, "NS:lock:{NAME}": name is the rendered lock
+ * template, already escaped (template.c). Returns an allocated string
+ * (caller frees) or NULL if malloc fails.
+ */
+char *
+schema_lock_key(const char *ns, const char *name)
+{
+	char *key;
+
+	if (asprintf(&key, "%s:lock:{%s}", ns, name) < 0)
+		return NULL;
+	return key;
+}
+
+/*
+ * The key of a limiter's partition, "NS:limit:{LIMITER:PARTITION}":
+ * partition is the rendered key template, already escaped, "" for a
+ * limiter without one. Returns an allocated string (caller frees) or NULL
+ * if malloc fails.
+ */
+char *
+schema_limit_key(const char *ns, const char *limiter, const char *partition)
+{
+	char *key;
+
+	if (asprintf(&key, "%s:limit:{%s:%s}", ns, limiter, partition) < 0)
+		return NULL;
+	return key;
+}
