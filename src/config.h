@@ -11,19 +11,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "diags.h"
 #include "duration.h"
-
-struct diag {
-	char		*file;
-	unsigned	 line;		/* 1-based; 0: the whole file */
-	unsigned	 col;		/* 1-based */
-	char		*msg;
-};
-
-struct diags {
-	struct diag	*v;
-	size_t		 n;
-};
 
 enum limiter_kind {
 	LIMITER_WINDOW,		/* limit per period, sliding log */
@@ -146,11 +135,5 @@ const struct job_conf *config_find_job(const struct config *cfg,
 		    const char *type);
 const struct limiter_conf *config_find_limiter(const struct config *cfg,
 		    const char *name);
-
-void		 diags_add(struct diags *d, const char *file, unsigned line,
-		    unsigned col, const char *fmt, ...)
-		    __attribute__((format(printf, 5, 6)));
-void		 diags_print(const struct diags *d, void *fp);	/* FILE * */
-void		 diags_free(struct diags *d);
 
 #endif

@@ -465,9 +465,12 @@ START_TEST(test_lock_unreachable_redis_is_lost_before_its_ttl_ends)
 	ck_assert_int_eq(p.last, LOCK_LOST);
 	ck_assert_msg(strncmp(p.why, "not renewed within its TTL", 26) == 0,
 	    "why: %s", p.why);
-	/* Not early: at the validity it counted, the TTL less a tenth,
-	 * from when the grant was asked for; and before the TTL itself. */
-	ck_assert_uint_ge(p.lost_at + 1, lock_valid_until(a));
+	/*
+	 * At the validity it counted, the TTL less a tenth from when the
+	 * grant was asked for (libevent's cached clock may fire it a few ms
+	 * early, which is the safe side), and before the TTL itself.
+	 */
+	ck_assert_uint_ge(p.lost_at + 50, lock_valid_until(a));
 	ck_assert_uint_lt(p.lost_at - taken, 1000);
 	lock_free(a);
 	rconn_free(rc);
