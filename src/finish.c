@@ -274,28 +274,15 @@ struct finish_one {
 };
 
 /*
- * The reply to a fail: {"retry", due, attempts} or {"dead", now,
- * attempts}, or REDJOB_STALE when the token is no longer ours.
+ * A fail was recorded: {"retry", due, attempts} or {"dead", now,
+ * attempts}.
  */
 static void
-finish_failed_cb(struct rconn *rc, redisReply *r, void *arg)
+finish_fail_recorded(struct finish *f, struct job *j, const redisReply *r)
 {
-	struct finish_one *c = arg;
-	struct finish *f = c->f;
-	struct job *j = c->j;
-	enum rconn_class class = finish_reply(j, r);
 	char buf[64];
 
-	(void)rc;
-	free(c);
-	if (class == RCONN_STALE) {
-		log_warnx("job %s: failure not recorded: the lease was lost "
-		    "(the job may run again elsewhere)", j->id);
-		finish_done(f, j, FINISH_STALE);
-	} else if (class != RCONN_OK)
-		finish_failed(f, j, "recording the failure", class,
-		    r != NULL ? r->str : "no reply");
-	else if (r->type != REDIS_REPLY_ARRAY || r->elements != 3 ||
+	if (r->type != REDIS_REPLY_ARRAY || r->elements != 3 ||
 	    r->element[0]->type != REDIS_REPLY_STRING ||
 	    r->element[2]->type != REDIS_REPLY_STRING)
 		finish_failed(f, j, "recording the failure", RCONN_OTHER,
@@ -313,21 +300,10 @@ finish_failed_cb(struct rconn *rc, redisReply *r, void *arg)
 }
 
 static void
-finish_requeued_cb(struct rconn *rc, redisReply *r, void *arg)
+finish_requeue_recorded(struct finish *f, struct job *j)
 {
-	struct finish_one *c = arg;
-	struct finish *f = c->f;
-	struct job *j = c->j;
-	enum rconn_class class = finish_reply(j, r);
 	char buf[64];
 
-	(void)rc;
-	free(c);
-	if (class != RCONN_OK) {
-		finish_failed(f, j, "requeue", class, r != NULL ? r->str :
-		    "no reply");
-		return;
-	}
 	switch (j->requeue) {
 	case JOB_REQUEUE_SHUTDOWN:
 		log_info("job %s queue=%s: put back in the queue", j->id,
@@ -346,25 +322,51 @@ finish_requeued_cb(struct rconn *rc, redisReply *r, void *arg)
 	finish_done(f, j, FINISH_REQUEUED);
 }
 
+/*
+ * The reply to a fail, requeue or discard. A fail whose token is no
+ * longer ours (REDJOB_STALE) has nothing left to record; requeue and
+ * discard answer 0 for that, and leave Redis as it was either way.
+ */
 static void
-finish_discarded_cb(struct rconn *rc, redisReply *r, void *arg)
+finish_one_cb(struct rconn *rc, redisReply *r, void *arg)
 {
 	struct finish_one *c = arg;
 	struct finish *f = c->f;
 	struct job *j = c->j;
 	enum rconn_class class = finish_reply(j, r);
+	const char *what;
 
 	(void)rc;
 	free(c);
+	what = j->end == JOB_END_FAIL ? "recording the failure" :
+	    j->end == JOB_END_REQUEUE ? "requeue" : "discard";
+	if (class == RCONN_STALE && j->end == JOB_END_FAIL) {
+		log_warnx("job %s: failure not recorded: the lease was lost "
+		    "(the job may run again elsewhere)", j->id);
+		finish_done(f, j, FINISH_STALE);
+		return;
+	}
 	if (class != RCONN_OK) {
-		finish_failed(f, j, "discard", class, r != NULL ? r->str :
+		finish_failed(f, j, what, class, r != NULL ? r->str :
 		    "no reply");
 		return;
 	}
-	log_warnx("job %s queue=%s type=%s: discarded: its lock %s is taken "
-	    "(on_conflict: discard)", j->id, j->queue, j->type,
-	    j->hold != NULL ? hold_lock_key(j->hold) : "?");
-	finish_done(f, j, FINISH_DISCARDED);
+	switch (j->end) {
+	case JOB_END_FAIL:
+		finish_fail_recorded(f, j, r);
+		break;
+	case JOB_END_REQUEUE:
+		finish_requeue_recorded(f, j);
+		break;
+	case JOB_END_DISCARD:
+		log_warnx("job %s queue=%s type=%s: discarded: its lock %s is "
+		    "taken (on_conflict: discard)", j->id, j->queue, j->type,
+		    j->hold != NULL ? hold_lock_key(j->hold) : "?");
+		finish_done(f, j, FINISH_DISCARDED);
+		break;
+	case JOB_END_ACK:
+		abort();
+	}
 }
 
 /* Send the fail, requeue or discard of j. Returns 0 or -1 (not sent). */
@@ -374,7 +376,6 @@ finish_send_one(struct finish *f, struct job *j)
 	struct finish_one *c;
 	char delay[24], max[24];
 	const char *argv[6];
-	rconn_reply_cb *cb;
 	const char *fn;
 	int argc = 0;
 
@@ -391,7 +392,6 @@ finish_send_one(struct finish *f, struct job *j)
 		if (j->dead)
 			argv[argc++] = "dead";
 		fn = "redjob_fail";
-		cb = finish_failed_cb;
 		break;
 	case JOB_END_REQUEUE:
 		snprintf(delay, sizeof delay, "%llu",
@@ -401,14 +401,12 @@ finish_send_one(struct finish *f, struct job *j)
 		argv[argc++] = j->id;
 		argv[argc++] = j->token;
 		fn = "redjob_requeue";
-		cb = finish_requeued_cb;
 		break;
 	case JOB_END_DISCARD:
 		argv[argc++] = j->id;
 		argv[argc++] = j->token;
 		argv[argc++] = "lock conflict";
 		fn = "redjob_discard";
-		cb = finish_discarded_cb;
 		break;
 	default:
 		abort();
@@ -416,8 +414,8 @@ finish_send_one(struct finish *f, struct job *j)
 	c = xcalloc(1, sizeof *c);
 	c->f = f;
 	c->j = j;
-	if (rconn_fcall(f->rc, f->call_ms, cb, c, fn, j->base, argc, argv,
-	    NULL) != 0) {
+	if (rconn_fcall(f->rc, f->call_ms, finish_one_cb, c, fn, j->base, argc,
+	    argv, NULL) != 0) {
 		free(c);
 		return -1;
 	}
