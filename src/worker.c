@@ -576,9 +576,19 @@ worker_claim(struct worker *w)
 	size_t qi;
 
 	worker_fill_slots(w);
-	if (w->draining || w->claiming || !rconn_ready(w->cmd) ||
-	    now < w->retry_at)
+	if (w->draining || w->claiming || !rconn_ready(w->cmd))
+		return;		/* the drain, the reply or on_ready follows */
+	if (now < w->retry_at) {
+		/*
+		 * libevent measures timers on the clock it cached at the top
+		 * of its loop, so the retry timer can fire a little before
+		 * retry_at by ours: arm it again, or nothing would ever look
+		 * for work (no claim, and no wait on the markers either).
+		 */
+		if (!evtimer_pending(w->retry_ev, NULL))
+			mtime_arm(w->retry_ev, w->retry_at - now);
 		return;
+	}
 	ahead = w->have_avg && w->avg_ms < WORKER_SHORT_MS ? w->cfg->batch : 0;
 	room = w->cfg->concurrency + ahead;
 	if (w->slots + w->queued >= room || (w->queued > 0 &&
