@@ -6,15 +6,15 @@
 #ifndef REDJOB_REDIS_FIXTURE_H
 #define REDJOB_REDIS_FIXTURE_H
 
-#include <sys/types.h>
-
 #include <hiredis/hiredis.h>
+
+struct proc;
 
 struct redis_fixture {
 	char		*dir;
 	char		*sock;
 	char		*url;		/* unix:///dir/redis.sock */
-	pid_t		 pid;
+	struct proc	*proc;		/* the server; NULL while down */
 	redisContext	*c;		/* per test; FLUSHALLed */
 };
 

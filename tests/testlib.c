@@ -8,23 +8,22 @@
 #include <sys/stat.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <ftw.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "mtime.h"
+#include "proc.h"
 #include "testlib.h"
 
 uint64_t
 testlib_now_ms(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+	return mtime_now();
 }
 
 char *
@@ -86,6 +85,75 @@ testlib_append(char **buf, size_t *len, const void *p, size_t n)
 		memcpy(*buf + *len, p, n);
 	*len += n;
 	(*buf)[*len] = '\0';
+}
+
+char *
+testlib_read_file(const char *path, size_t *lenp)
+{
+	char chunk[65536], *buf;
+	size_t len = 0;
+	ssize_t n;
+	int fd;
+
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+		return NULL;
+	buf = calloc(1, 1);
+	ck_assert_ptr_nonnull(buf);
+	/* Read to EOF: the size of a file in /proc, or of one still being
+	 * written, is not known up front. */
+	while ((n = read(fd, chunk, sizeof chunk)) != 0) {
+		if (n == -1) {
+			ck_assert_msg(errno == EINTR, "read %s: %s", path,
+			    strerror(errno));
+			continue;
+		}
+		testlib_append(&buf, &len, chunk, (size_t)n);
+	}
+	close(fd);
+	if (lenp != NULL)
+		*lenp = len;
+	return buf;
+}
+
+char *
+must_read_file(const char *path, size_t *lenp)
+{
+	char *buf;
+
+	buf = testlib_read_file(path, lenp);
+	ck_assert_msg(buf != NULL, "cannot open %s: %s", path,
+	    strerror(errno));
+	return buf;
+}
+
+struct proc *
+must_spawn(const struct proc_spec *spec)
+{
+	struct proc *p;
+	char *cause = NULL;
+
+	p = proc_spawn(spec, &cause);
+	ck_assert_msg(p != NULL, "cannot start %s: %s", spec->name != NULL ?
+	    spec->name : spec->argv != NULL ? spec->argv[0] : "a function",
+	    cause);
+	return p;
+}
+
+int
+must_wait(struct proc *p, unsigned timeout_ms)
+{
+	ck_assert_msg(proc_wait(p, timeout_ms) == 0, "%s did not end in %u "
+	    "ms; stdout \"%s\", stderr \"%s\"", p->name, timeout_ms, p->out,
+	    p->err);
+	return p->status;
+}
+
+void
+must_wait_output(struct proc *p, const char *needle, unsigned timeout_ms)
+{
+	ck_assert_msg(proc_wait_output(p, needle, timeout_ms) == 0, "no \"%s\" "
+	    "from %s in %u ms: stdout \"%s\", stderr \"%s\"", needle, p->name,
+	    timeout_ms, p->out, p->err);
 }
 
 char *

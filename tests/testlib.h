@@ -11,6 +11,12 @@
 
 #include <check.h>
 
+struct proc;
+struct proc_spec;
+
+/* How long a test waits for a program it runs, unless it says. */
+#define TESTLIB_DEADLINE_MS 60000
+
 Suite	*suite(void);
 
 /* Monotonic milliseconds. */
@@ -24,6 +30,20 @@ void	 testlib_rmtree(const char *dir);
 
 /* Append n bytes to a growing NUL-terminated buffer. */
 void	 testlib_append(char **buf, size_t *len, const void *p, size_t n);
+
+/* A whole file, NUL-terminated, its length in *lenp (may be NULL); NULL
+ * if it cannot be opened. Caller frees. */
+char	*testlib_read_file(const char *path, size_t *lenp);
+/* The same, failing the test if the file cannot be read. */
+char	*must_read_file(const char *path, size_t *lenp);
+
+/* proc_spawn(), failing the test if it cannot start. */
+struct proc *must_spawn(const struct proc_spec *spec);
+/* proc_wait(), failing the test at the deadline; returns the status. */
+int	 must_wait(struct proc *p, unsigned timeout_ms);
+/* proc_wait_output(), failing the test unless needle comes in time. */
+void	 must_wait_output(struct proc *p, const char *needle,
+	    unsigned timeout_ms);
 
 /* The path of the built redjob CLI (a static buffer). */
 char	*testlib_redjob(void);
