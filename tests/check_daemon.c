@@ -8,7 +8,6 @@
 #include "autoconf.h"
 
 #include <sys/types.h>
-#include <sys/wait.h>
 
 #include <signal.h>
 #include <stdio.h>
@@ -23,8 +22,6 @@
 #include "daemon_fixture.h"
 #include "redis_fixture.h"
 #include "testlib.h"
-
-static struct redjob_client *cl;
 
 /*
  * The handlers are small shell scripts: each run appends the job id to
@@ -84,31 +81,14 @@ write_config(unsigned workers, unsigned concurrency, const char *extra)
 }
 
 static void
-setup(void)
-{
-	redis_conn_setup();
-	daemon_fixture_init();
-	cl = redjob_connect(rf.url, NULL);
-	ck_assert_msg(redjob_errcode(cl) == REDJOB_OK, "%s", redjob_errstr(cl));
-}
-
-static void
-teardown(void)
-{
-	redjob_free(cl);
-	daemon_fixture_cleanup();
-	redis_conn_teardown();
-}
-
-static void
 enqueue(const char *type, const char *payload, int64_t delay, char *id)
 {
 	struct redjob_job j = { .type = type, .payload = payload,
 		.payload_len = strlen(payload), .delay_ms = delay };
 	char tmp[REDJOB_ID_MAX];
 
-	ck_assert_msg(redjob_enqueue(cl, &j, id != NULL ? id : tmp) == 0,
-	    "enqueue: %s", redjob_errstr(cl));
+	ck_assert_msg(redjob_enqueue(df.cl, &j, id != NULL ? id : tmp) == 0,
+	    "enqueue: %s", redjob_errstr(df.cl));
 }
 
 static void
@@ -118,23 +98,6 @@ start_ready(unsigned workers, unsigned concurrency, const char *extra)
 	daemon_start(NULL);
 	ck_assert_msg(notify_wait("READY=1", 15000) != NULL,
 	    "no READY=1 from redjobd");
-}
-
-static char *
-job_field(const char *id, const char *field)
-{
-	redisReply *r;
-	char *v = NULL;
-	size_t i;
-
-	r = must_command(rf.c, "FCALL_RO redjob_show 1 redjob:{default} %s",
-	    id);
-	for (i = 0; i + 1 < r->elements; i += 2) {
-		if (strcmp(r->element[i]->str, field) == 0)
-			v = strdup(r->element[i + 1]->str);
-	}
-	freeReplyObject(r);
-	return v;
 }
 
 START_TEST(test_daemon_runs_jobs_after_ready_and_stops_cleanly)
@@ -159,30 +122,19 @@ END_TEST
 START_TEST(test_payload_and_environment_reach_the_handler)
 {
 	static const char payload[] = "{\"to\":\"a@example.com\"}";
-	char id[REDJOB_ID_MAX], path[4096], buf[256], *env;
-	FILE *f;
+	char id[REDJOB_ID_MAX], path[4096], buf[256], *env, *got;
 	size_t n;
-	long sz;
 
 	start_ready(1, 2, NULL);
 	enqueue("copy", payload, 0, id);
 	ck_assert(wait_stat("default", "processed", 1, 10000));
 	snprintf(path, sizeof path, "%s/payload-1", df.dir);
-	f = fopen(path, "r");
-	ck_assert_ptr_nonnull(f);
-	n = fread(buf, 1, sizeof buf, f);
-	fclose(f);
+	got = must_read_file(path, &n);
 	ck_assert_uint_eq(n, strlen(payload));
-	ck_assert_mem_eq(buf, payload, n);
+	ck_assert_mem_eq(got, payload, n);
+	free(got);
 	snprintf(path, sizeof path, "%s/env", df.dir);
-	f = fopen(path, "r");
-	ck_assert_ptr_nonnull(f);
-	fseek(f, 0, SEEK_END);
-	sz = ftell(f);
-	rewind(f);
-	env = calloc(1, (size_t)sz + 1);
-	ck_assert_uint_eq(fread(env, 1, (size_t)sz, f), (size_t)sz);
-	fclose(f);
+	env = must_read_file(path, NULL);
 	snprintf(buf, sizeof buf, "REDJOB_JOB_ID=%s\n", id);
 	ck_assert_msg(strstr(env, buf) != NULL, "no %s in %s", buf, env);
 	ck_assert_ptr_nonnull(strstr(env, "REDJOB_JOB_TYPE=copy\n"));
@@ -221,8 +173,8 @@ START_TEST(test_failing_job_is_retried_then_dead_with_its_error)
 	ck_assert_int_eq(daemon_count_lines("flaky"), 3);
 	ck_assert_int_eq(queue_stat("default", "failed"), 3);
 	ck_assert_int_eq(queue_stat("default", "retried"), 2);
-	err = job_field(id, "last_error");
-	attempts = job_field(id, "attempts");
+	err = daemon_job_field(id, "last_error");
+	attempts = daemon_job_field(id, "attempts");
 	ck_assert_ptr_nonnull(err);
 	ck_assert_msg(strstr(err, "exit 3") != NULL &&
 	    strstr(err, "attempt 3 broke") != NULL, "last_error: %s", err);
@@ -241,11 +193,11 @@ START_TEST(test_exit_65_and_unknown_types_go_straight_to_dead)
 	enqueue("no_such_type", "", 0, unknown);
 	ck_assert(wait_stat("default", "dead", 2, 10000));
 	ck_assert_int_eq(queue_stat("default", "retried"), 0);
-	err = job_field(bad, "last_error");
+	err = daemon_job_field(bad, "last_error");
 	ck_assert_msg(strstr(err, "permanent failure (exit 65)") != NULL &&
 	    strstr(err, "not valid input") != NULL, "%s", err);
 	free(err);
-	err = job_field(unknown, "last_error");
+	err = daemon_job_field(unknown, "last_error");
 	ck_assert_msg(strstr(err, "unknown job type \"no_such_type\"") != NULL,
 	    "%s", err);
 	free(err);
@@ -259,7 +211,7 @@ START_TEST(test_timeout_kills_the_handler_and_fails_the_job)
 	start_ready(1, 2, NULL);
 	enqueue("sleepy", "", 0, id);
 	ck_assert(wait_stat("default", "dead", 1, 10000));
-	err = job_field(id, "last_error");
+	err = daemon_job_field(id, "last_error");
 	ck_assert_msg(strstr(err, "timed out after 300ms") != NULL, "%s", err);
 	free(err);
 }
@@ -278,11 +230,11 @@ START_TEST(test_plugin_jobs_run_fail_and_die_inside_the_worker)
 	ck_assert_msg(wait_stat("default", "processed", 100, 15000),
 	    "processed %lld", queue_stat("default", "processed"));
 	ck_assert(wait_stat("default", "dead", 2, 15000));
-	err = job_field(fail, "last_error");
+	err = daemon_job_field(fail, "last_error");
 	ck_assert_msg(strstr(err, "returned 1: example failure") != NULL, "%s",
 	    err);
 	free(err);
-	err = job_field(dead, "attempts");
+	err = daemon_job_field(dead, "attempts");
 	ck_assert_str_eq(err, "1");
 	free(err);
 	ck_assert_int_eq(queue_stat("default", "retried"), 1);
@@ -298,8 +250,8 @@ START_TEST(test_kill_9_of_a_worker_loses_no_job)
 	for (i = 0; i < 4; i++)
 		enqueue("slow", "", 0, NULL);
 	/* Wait until the jobs are running, then kill every worker. */
-	for (i = 0; i < 300 && daemon_count_lines("started") < 4; i++)
-		usleep(10000);
+	ck_assert_msg(daemon_wait_lines("started", 4, 3000), "%ld of 4 "
+	    "started", daemon_count_lines("started"));
 	ck_assert_int_eq(daemon_count_lines("started"), 4);
 	n = daemon_workers(pids, 8);
 	ck_assert_int_eq(n, 2);
@@ -324,8 +276,8 @@ START_TEST(test_sigterm_requeues_running_jobs_and_keeps_waiting_ones)
 	start_ready(1, 2, NULL);
 	for (i = 0; i < 3; i++)
 		enqueue("slow", "", 0, ids[i]);
-	for (i = 0; i < 300 && daemon_count_lines("started") < 2; i++)
-		usleep(10000);
+	ck_assert_msg(daemon_wait_lines("started", 2, 3000), "%ld of 2 "
+	    "started", daemon_count_lines("started"));
 	ck_assert_int_eq(daemon_count_lines("started"), 2);
 	daemon_signal(SIGTERM);
 	ck_assert_ptr_nonnull(notify_wait("STOPPING=1", 5000));
@@ -335,8 +287,8 @@ START_TEST(test_sigterm_requeues_running_jobs_and_keeps_waiting_ones)
 	ck_assert_int_eq(queue_stat("default", "ready"), 3);
 	ck_assert_int_eq(queue_stat("default", "processed"), 0);
 	for (i = 0; i < 3; i++) {
-		state = job_field(ids[i], "state");
-		attempts = job_field(ids[i], "attempts");
+		state = daemon_job_field(ids[i], "state");
+		attempts = daemon_job_field(ids[i], "attempts");
 		ck_assert_str_eq(state, "ready");
 		ck_assert_str_eq(attempts, "0");
 		free(state);
@@ -354,8 +306,8 @@ START_TEST(test_sighup_with_a_valid_file_reloads_without_losing_jobs)
 	start_ready(1, 2, NULL);
 	for (i = 0; i < 4; i++)
 		enqueue("slow", "", 0, NULL);
-	for (i = 0; i < 300 && daemon_count_lines("started") < 2; i++)
-		usleep(10000);
+	ck_assert_msg(daemon_wait_lines("started", 2, 3000), "%ld of 2 "
+	    "started", daemon_count_lines("started"));
 	write_config(2, 2, NULL);
 	daemon_signal(SIGHUP);
 	ck_assert_ptr_nonnull(notify_wait("RELOADING=1", 5000));
@@ -436,7 +388,7 @@ START_TEST(test_oom_and_killed_connections_delay_but_lose_nothing)
 		jobs[i].type = "ok";
 		jobs[i].delay_ms = 300;
 	}
-	ck_assert_int_eq(redjob_enqueue_many(cl, jobs, 100, res), 100);
+	ck_assert_int_eq(redjob_enqueue_many(df.cl, jobs, 100, res), 100);
 	/* Full: claims (writes) are refused before they run. */
 	freeReplyObject(must_command(rf.c, "CONFIG SET maxmemory 1"));
 	usleep(800000);
@@ -464,7 +416,7 @@ START_TEST(test_redis_restart_under_load_loses_no_job)
 		memset(&jobs[i], 0, sizeof jobs[i]);
 		jobs[i].type = "ok";
 	}
-	ck_assert_int_eq(redjob_enqueue_many(cl, jobs, 200, res), 200);
+	ck_assert_int_eq(redjob_enqueue_many(df.cl, jobs, 200, res), 200);
 	/* Restart Redis with its data (an RDB), as a crash with AOF would. */
 	freeReplyObject(must_command(rf.c, "SAVE"));
 	redis_conn_teardown();
@@ -490,7 +442,7 @@ suite(void)
 
 	tcase_set_timeout(tc, 120);
 	tcase_add_unchecked_fixture(tc, redis_start, redis_stop);
-	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_checked_fixture(tc, daemon_setup, daemon_teardown);
 	tcase_add_test(tc, test_daemon_runs_jobs_after_ready_and_stops_cleanly);
 	tcase_add_test(tc, test_payload_and_environment_reach_the_handler);
 	tcase_add_test(tc, test_delayed_job_runs_when_due_not_before);

@@ -21,8 +21,6 @@
 #include "redis_fixture.h"
 #include "testlib.h"
 
-static struct redjob_client *cl;
-
 /* A handler that appends "START END FENCE" (ns, ns, fence) to OUT/NAME. */
 #define RECORD(name, sleep) \
 	"[/bin/sh, -c, 's=$(date +%%s%%N); sleep " sleep "; " \
@@ -82,23 +80,6 @@ write_config(unsigned workers, unsigned concurrency)
 }
 
 static void
-setup(void)
-{
-	redis_conn_setup();
-	daemon_fixture_init();
-	cl = redjob_connect(rf.url, NULL);
-	ck_assert_msg(redjob_errcode(cl) == REDJOB_OK, "%s", redjob_errstr(cl));
-}
-
-static void
-teardown(void)
-{
-	redjob_free(cl);
-	daemon_fixture_cleanup();
-	redis_conn_teardown();
-}
-
-static void
 start(unsigned workers, unsigned concurrency)
 {
 	write_config(workers, concurrency);
@@ -112,8 +93,8 @@ enqueue(const char *type, const char *key, char *id)
 	struct redjob_job j = { .type = type, .key = key };
 	char tmp[REDJOB_ID_MAX];
 
-	ck_assert_msg(redjob_enqueue(cl, &j, id != NULL ? id : tmp) == 0,
-	    "enqueue: %s", redjob_errstr(cl));
+	ck_assert_msg(redjob_enqueue(df.cl, &j, id != NULL ? id : tmp) == 0,
+	    "enqueue: %s", redjob_errstr(df.cl));
 }
 
 struct interval {
@@ -210,8 +191,7 @@ START_TEST(test_a_lock_deleted_under_a_handler_stops_it)
 
 	start(1, 2);
 	enqueue("doomed", NULL, id);
-	for (i = 0; i < 500 && daemon_count_lines("doomed") < 1; i++)
-		usleep(10000);
+	ck_assert(daemon_wait_lines("doomed", 1, 5000));
 	ck_assert_int_eq(daemon_count_lines("doomed"), 1);
 	freeReplyObject(must_command(rf.c, "DEL redjob:lock:{doomed}"));
 	ck_assert_msg(wait_stat("default", "dead", 1, 10000),
@@ -298,9 +278,6 @@ END_TEST
 START_TEST(test_a_refused_guard_call_gives_the_job_back_to_its_lease)
 {
 	char url[4200], *text;
-	uint64_t deadline;
-	FILE *f;
-	long n;
 
 	/* A user that may do anything but SET: lock acquisition fails. */
 	freeReplyObject(must_command(rf.c, "ACL SETUSER limited on >pw ~* &* "
@@ -308,24 +285,14 @@ START_TEST(test_a_refused_guard_call_gives_the_job_back_to_its_lease)
 	write_config(1, 2);
 	snprintf(url, sizeof url, "unix://limited:pw@%s", rf.sock);
 	/* Point the configuration at that user. */
-	f = fopen(df.config, "r");
-	fseek(f, 0, SEEK_END);
-	n = ftell(f);
-	rewind(f);
-	text = calloc(1, (size_t)n + 1);
-	ck_assert_uint_eq(fread(text, 1, (size_t)n, f), (size_t)n);
-	fclose(f);
+	text = must_read_file(df.config, NULL);
 	daemon_write_config("redis:\n  url: %s\n%s", url,
 	    strstr(text, "workers:"));
 	free(text);
 	daemon_start(NULL);
 	ck_assert_ptr_nonnull(notify_wait("READY=1", 15000));
 	enqueue("locked", "7", NULL);
-	deadline = testlib_now_ms() + 20000;
-	while (!daemon_log_has("refused 10 times") &&
-	    testlib_now_ms() < deadline)
-		usleep(50000);
-	ck_assert_msg(daemon_log_has("refused 10 times"),
+	ck_assert_msg(daemon_wait_log("refused 10 times", 20000),
 	    "the worker kept retrying a refused guard call");
 	/* Not lost: it is still in the queue, leased or due again. */
 	ck_assert_int_eq(queue_stat("default", "running") +
@@ -362,7 +329,7 @@ suite(void)
 
 	tcase_set_timeout(tc, 120);
 	tcase_add_unchecked_fixture(tc, redis_start, redis_stop);
-	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_checked_fixture(tc, daemon_setup, daemon_teardown);
 	tcase_add_test(tc, test_lock_never_runs_two_handlers_at_once_and_fences_grow);
 	tcase_add_test(tc, test_a_handler_running_three_ttls_keeps_its_lock);
 	tcase_add_test(tc, test_a_lock_deleted_under_a_handler_stops_it);
