@@ -24,13 +24,15 @@
 #include "testlib.h"
 
 /*
- * The handlers are small shell scripts: each run appends the job id to
- * DIR/runs, so tests count runs and double runs exactly.
+ * The handlers are small shell scripts: each run appends the job id and
+ * its parent, the worker that holds the job, to DIR/runs, so tests count
+ * runs and double runs exactly and know where each ran.
  */
 #define JOBS_COMMON \
 	"jobs:\n" \
 	"  ok:\n" \
-	"    exec: [/bin/sh, -c, 'echo \"$REDJOB_JOB_ID\" >> \"$OUT/runs\"']\n" \
+	"    exec: [/bin/sh, -c, 'echo \"$REDJOB_JOB_ID $PPID\" >> " \
+	"\"$OUT/runs\"']\n" \
 	"    env: { OUT: \"%s\" }\n" \
 	"  copy:\n" \
 	"    exec: [/bin/sh, -c, 'cat > \"$OUT/payload-$REDJOB_ATTEMPT\"; " \
@@ -45,8 +47,9 @@
 	"  bad:\n" \
 	"    exec: [/bin/sh, -c, 'echo \"not valid input\" >&2; exit 65']\n" \
 	"  slow:\n" \
-	"    exec: [/bin/sh, -c, 'echo \"$REDJOB_JOB_ID\" >> \"$OUT/started\"; " \
-	"sleep 3; echo \"$REDJOB_JOB_ID\" >> \"$OUT/runs\"']\n" \
+	"    exec: [/bin/sh, -c, 'echo \"$REDJOB_JOB_ID $PPID\" >> " \
+	"\"$OUT/started\"; sleep 3; echo \"$REDJOB_JOB_ID $PPID\" >> " \
+	"\"$OUT/runs\"']\n" \
 	"    env: { OUT: \"%s\" }\n" \
 	"  plug_ok:\n" \
 	"    plugin: { path: \"%s/examples/plugins/.libs/example.so\", " \
@@ -243,20 +246,33 @@ END_TEST
 
 START_TEST(test_kill_9_of_a_worker_loses_no_job)
 {
-	pid_t pids[8];
-	int i, n;
+	char ids[4][REDJOB_ID_MAX];
+	pid_t holder[4], killed[4], pids[8], again;
+	int i, k, nkilled = 0;
 
 	start_ready(2, 2, NULL);
 	for (i = 0; i < 4; i++)
-		enqueue("slow", "", 0, NULL);
-	/* Wait until the jobs are running, then kill every worker. */
+		enqueue("slow", "", 0, ids[i]);
+	/* Wait until the jobs are running. */
 	ck_assert_msg(daemon_wait_lines("started", 4, 3000), "%ld of 4 "
 	    "started", daemon_count_lines("started"));
 	ck_assert_int_eq(daemon_count_lines("started"), 4);
-	n = daemon_workers(pids, 8);
-	ck_assert_int_eq(n, 2);
-	for (i = 0; i < n; i++)
-		kill(pids[i], SIGKILL);
+	ck_assert_int_eq(daemon_workers(pids, 8), 2);
+	/* Each handler named its worker: kill exactly those, once each. */
+	for (i = 0; i < 4; i++) {
+		holder[i] = daemon_job_worker("started", ids[i], 1);
+		ck_assert_msg(holder[i] > 0 && daemon_is_worker(holder[i]),
+		    "job %s runs in %ld, not in a worker", ids[i],
+		    (long)holder[i]);
+		for (k = 0; k < nkilled && killed[k] != holder[i]; k++)
+			;
+		if (k == nkilled)
+			killed[nkilled++] = holder[i];
+	}
+	/* Two workers of two slots: the four jobs are in both. */
+	ck_assert_int_eq(nkilled, 2);
+	for (k = 0; k < nkilled; k++)
+		ck_assert_int_eq(kill(killed[k], SIGKILL), 0);
 	/* Their leases (2 s) expire and the restarted workers run them. */
 	ck_assert_msg(wait_stat("default", "processed", 4, 30000),
 	    "processed %lld of 4", queue_stat("default", "processed"));
@@ -265,6 +281,17 @@ START_TEST(test_kill_9_of_a_worker_loses_no_job)
 	/* Orphaned handlers died with their worker: only the reruns ended. */
 	ck_assert_int_eq(daemon_count_lines("runs"), 4);
 	ck_assert(daemon_log_has("killed by signal 9"));
+	/* Each job came back, started once more, in another worker, and
+	 * ran to its end there, once. */
+	for (i = 0; i < 4; i++) {
+		again = daemon_job_worker("started", ids[i], 2);
+		ck_assert_msg(again > 0 && again != holder[i], "job %s did not "
+		    "start again after its worker %ld died", ids[i],
+		    (long)holder[i]);
+		ck_assert_int_eq(daemon_job_worker("started", ids[i], 3), 0);
+		ck_assert_int_eq(daemon_job_worker("runs", ids[i], 1), again);
+		ck_assert_int_eq(daemon_job_worker("runs", ids[i], 2), 0);
+	}
 }
 END_TEST
 
