@@ -165,6 +165,42 @@ testlib_redjob(void)
 	return path;
 }
 
+struct proc *
+must_redjob_vspawn(const struct proc_spec *spec, const char *url, va_list ap)
+{
+	struct proc_spec rs = *spec;
+	char *argv[64], *a;
+	int n = 0;
+
+	argv[n++] = testlib_redjob();
+	if (url != NULL) {
+		argv[n++] = (char *)"-u";
+		argv[n++] = (char *)url;
+	}
+	while ((a = va_arg(ap, char *)) != NULL) {
+		ck_assert_int_lt(n, (int)(sizeof argv / sizeof argv[0]) - 1);
+		argv[n++] = a;
+	}
+	argv[n] = NULL;
+	rs.argv = argv;
+	rs.fn = NULL;
+	if (rs.name == NULL)
+		rs.name = "redjob";
+	return must_spawn(&rs);
+}
+
+struct proc *
+must_redjob_spawn(const struct proc_spec *spec, const char *url, ...)
+{
+	struct proc *p;
+	va_list ap;
+
+	va_start(ap, url);
+	p = must_redjob_vspawn(spec, url, ap);
+	va_end(ap);
+	return p;
+}
+
 int
 main(void)
 {

@@ -6,6 +6,7 @@
 #ifndef REDJOB_TESTLIB_H
 #define REDJOB_TESTLIB_H
 
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -47,6 +48,15 @@ void	 must_wait_output(struct proc *p, const char *needle,
 
 /* The path of the built redjob CLI (a static buffer). */
 char	*testlib_redjob(void);
+/*
+ * Start "redjob [-u url] ARG..." (the built CLI; the arguments end with
+ * NULL) with the stdin, outputs and environment of spec, whose argv is
+ * ignored. Fails the test if it cannot start.
+ */
+struct proc *must_redjob_spawn(const struct proc_spec *spec, const char *url,
+	    ...);
+struct proc *must_redjob_vspawn(const struct proc_spec *spec,
+	    const char *url, va_list ap);
 
 /* The top build and source directories (from the environment). */
 const char *testlib_builddir(void);
