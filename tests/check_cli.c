@@ -3,9 +3,9 @@
  * The redjob CLI as users run it: the built src/redjob binary, started
  * with pipes on its stdin and outputs, against a real redis-server. The
  * tests check what a user or a script sees (stdout, stderr, the exit
- * status) and what ends up in Redis, read back with hiredis. The interop cases enqueue with
- * redis-cli and with Python's redis package alone and read the jobs back
- * with "redjob show".
+ * status) and what ends up in Redis, read back with hiredis. The interop
+ * cases enqueue with redis-cli and with Python's redis package alone and
+ * read the jobs back with "redjob show".
  */
 #include "autoconf.h"
 
@@ -233,8 +233,8 @@ must_enqueue(const char *type, const char *payload, const char *in)
 	else
 		r = cli(NULL, 0, "enqueue", type, payload, NULL);
 	assert_ok(r);
-	ck_assert_msg(r->outlen > 1 && r->out[r->outlen - 1] == '\n', "no id: %s",
-	    r->out);
+	ck_assert_msg(r->outlen > 1 && r->out[r->outlen - 1] == '\n',
+	    "no id: %s", r->out);
 	snprintf(id, sizeof id, "%.*s", (int)r->outlen - 1, r->out);
 	proc_free(r);
 	return id;
@@ -264,20 +264,6 @@ make_dead(const char *id)
 	    "0 25 dead", BASE, id);
 	ck_assert_str_eq(rep->element[0]->str, "dead");
 	freeReplyObject(rep);
-}
-
-/* An integer reply of a command. */
-static long long
-redis_int(const char *fmt, const char *arg)
-{
-	redisReply *rep;
-	long long v;
-
-	rep = must_command(rf.c, fmt, arg);
-	ck_assert_int_eq(rep->type, REDIS_REPLY_INTEGER);
-	v = rep->integer;
-	freeReplyObject(rep);
-	return v;
 }
 
 START_TEST(test_enqueue_prints_an_id_that_show_finds)
@@ -490,7 +476,7 @@ START_TEST(test_lines_reports_a_bad_line_and_enqueues_the_rest)
 	    "ids around the bad line are not consecutive");
 	ck_assert_msg(strstr(r->out, "\ndefault:1000\n") != NULL, "no last id");
 	proc_free(r);
-	ck_assert_int_eq(redis_int("ZCARD %s", BASE ":due"), 1000);
+	ck_assert_int_eq(must_int(rf.c, "ZCARD %s", BASE ":due"), 1000);
 	/* Line 501 became job 500: nothing of line 500 went in. */
 	rep = must_command(rf.c, "HGET %s:j:500 payload", BASE);
 	ck_assert_str_eq(rep->str, "line 501");
@@ -579,7 +565,7 @@ START_TEST(test_unique_returns_the_existing_job)
 	ck_assert_msg(strstr(r->err, "default:1 (existing job)") != NULL,
 	    "stderr: %s", r->err);
 	proc_free(r);
-	ck_assert_int_eq(redis_int("ZCARD %s", BASE ":due"), 1);
+	ck_assert_int_eq(must_int(rf.c, "ZCARD %s", BASE ":due"), 1);
 }
 END_TEST
 
@@ -773,8 +759,8 @@ START_TEST(test_rm_deletes_the_job)
 	assert_ok(r);
 	ck_assert_str_eq(r->out, "rm: default:1 was ready, now removed\n");
 	proc_free(r);
-	ck_assert_int_eq(redis_int("EXISTS %s", BASE ":j:1"), 0);
-	ck_assert_int_eq(redis_int("ZCARD %s", BASE ":due"), 0);
+	ck_assert_int_eq(must_int(rf.c, "EXISTS %s", BASE ":j:1"), 0);
+	ck_assert_int_eq(must_int(rf.c, "ZCARD %s", BASE ":due"), 0);
 	r = cli(NULL, 0, "show", "default:1", NULL);
 	assert_one_error(r, 1, "redjob: no job default:1");
 	proc_free(r);
@@ -861,14 +847,14 @@ START_TEST(test_oversized_payload_is_refused)
 	assert_one_error(r, 1, "redjob: payload of 11 bytes is over the "
 	    "limit of 5 bytes");
 	proc_free(r);
-	ck_assert_int_eq(redis_int("EXISTS %s", BASE ":j:1"), 0);
+	ck_assert_int_eq(must_int(rf.c, "EXISTS %s", BASE ":j:1"), 0);
 
 	/* A raised limit lets it in, whole. */
 	r = cli(in, big, "enqueue", "--max-payload", "1MiB", "big", "-", NULL);
 	assert_ok(r);
 	ck_assert_str_eq(r->out, "default:1\n");
 	proc_free(r);
-	ck_assert_int_eq(redis_int("HSTRLEN %s payload", BASE ":j:1"),
+	ck_assert_int_eq(must_int(rf.c, "HSTRLEN %s payload", BASE ":j:1"),
 	    (long long)big);
 	free(in);
 }
@@ -919,8 +905,8 @@ START_TEST(test_namespace_option)
 	assert_ok(r);
 	ck_assert_str_eq(r->out, "default:1\n");
 	proc_free(r);
-	ck_assert_int_eq(redis_int("EXISTS %s", "other:{default}:j:1"), 1);
-	ck_assert_int_eq(redis_int("EXISTS %s", BASE ":j:1"), 0);
+	ck_assert_int_eq(must_int(rf.c, "EXISTS %s", "other:{default}:j:1"), 1);
+	ck_assert_int_eq(must_int(rf.c, "EXISTS %s", BASE ":j:1"), 0);
 	r = cli(NULL, 0, "-n", "other", "show", "default:1", NULL);
 	assert_ok(r);
 	proc_free(r);
@@ -1014,8 +1000,8 @@ START_TEST(test_help_and_version)
 	ck_assert_msg(strncmp(r->out, "usage: redjob ", 14) == 0, "%s", r->out);
 	for (i = 0; i < sizeof cmds / sizeof *cmds; i++) {
 		snprintf(want, sizeof want, "\n  %s ", cmds[i]);
-		ck_assert_msg(strstr(r->out, want) != NULL, "%s not listed:\n%s",
-		    cmds[i], r->out);
+		ck_assert_msg(strstr(r->out, want) != NULL,
+		    "%s not listed:\n%s", cmds[i], r->out);
 	}
 	ck_assert_msg(strstr(r->out, "\n  lock ") != NULL &&
 	    strstr(r->out, "\n  throttle ") != NULL, "lock and throttle are "
@@ -1181,14 +1167,14 @@ START_TEST(test_config_file)
 	assert_ok(r);
 	ck_assert_str_eq(r->out, "alpha:1\n");
 	proc_free(r);
-	ck_assert_int_eq(redis_int("EXISTS %s", "cfgns:{alpha}:j:1"), 1);
+	ck_assert_int_eq(must_int(rf.c, "EXISTS %s", "cfgns:{alpha}:j:1"), 1);
 
 	/* -n and -u override the file. */
 	r = cli_raw(NULL, 0, "-c", path, "-n", "other", "enqueue", "t", "x",
 	    NULL);
 	assert_ok(r);
 	proc_free(r);
-	ck_assert_int_eq(redis_int("EXISTS %s", "other:{default}:j:1"), 1);
+	ck_assert_int_eq(must_int(rf.c, "EXISTS %s", "other:{default}:j:1"), 1);
 	snprintf(url, sizeof url, "unix://%s/nosuch.sock", rf.dir);
 	r = cli_raw(NULL, 0, "-c", path, "-u", url, "stats", NULL);
 	assert_one_error(r, 1, "redjob: cannot connect to redis at ");
