@@ -40,6 +40,15 @@ enum proc_until {
 	PROC_UNTIL_FD		/* fd readable, or the first one ended */
 };
 
+/* Close *fd unless it is closed already (-1), and mark it closed. */
+static void
+proc_close_fd(int *fd)
+{
+	if (*fd >= 0)
+		close(*fd);
+	*fd = -1;
+}
+
 /* The wait status as a shell reports it: exit status or 128 + signal. */
 static void
 proc_set_status(struct proc *p, int st)
@@ -73,9 +82,7 @@ proc_reap(struct proc *p)
 	else if (r == -1)
 		p->reaped = 1;
 	if (p->reaped) {
-		if (p->pid_fd >= 0)
-			close(p->pid_fd);
-		p->pid_fd = -1;
+		proc_close_fd(&p->pid_fd);
 		/* Nobody reads what is left for its stdin. */
 		proc_close_stdin(p);
 	}
@@ -89,7 +96,7 @@ proc_ended(const struct proc *p)
 
 /* Read what fd has; close it at EOF or on an error. */
 static void
-proc_read(int *fd, int *open, char **buf, size_t *len)
+proc_read(int *fd, int *isopen, char **buf, size_t *len)
 {
 	char chunk[65536];
 	ssize_t n;
@@ -105,9 +112,8 @@ proc_read(int *fd, int *open, char **buf, size_t *len)
 	}
 	if (n == -1 && errno == EAGAIN)
 		return;
-	close(*fd);
-	*fd = -1;
-	*open = 0;
+	proc_close_fd(fd);
+	*isopen = 0;
 }
 
 /* Write more of stdin; close it when all is written, or when the
@@ -125,6 +131,84 @@ proc_write(struct proc *p)
 		proc_close_stdin(p);
 }
 
+/* What a descriptor of one poll is for. */
+enum proc_fd {
+	PROC_FD_IN,		/* stdin data to write */
+	PROC_FD_OUT,		/* captured stdout */
+	PROC_FD_ERR,		/* captured stderr */
+	PROC_FD_PID,		/* the pidfd: readable at the end */
+	PROC_FD_WATCHED		/* the caller's (PROC_UNTIL_FD) */
+};
+
+/* The descriptors of one poll and, for each, whose it is and what for. */
+struct proc_pollset {
+	struct pollfd	*pfd;
+	struct proc	**who;
+	enum proc_fd	*what;
+	size_t		 n;
+};
+
+static void
+proc_pollset_add(struct proc_pollset *set, int fd, short events,
+    struct proc *p, enum proc_fd what)
+{
+	if (fd < 0)
+		return;
+	set->pfd[set->n].fd = fd;
+	set->pfd[set->n].events = events;
+	set->pfd[set->n].revents = 0;
+	set->who[set->n] = p;
+	set->what[set->n++] = what;
+}
+
+/* Move stdin and output of the processes whose descriptors are ready. */
+static void
+proc_pollset_serve(const struct proc_pollset *set)
+{
+	struct proc *p;
+	size_t i;
+
+	for (i = 0; i < set->n; i++) {
+		if (set->pfd[i].revents == 0 || (p = set->who[i]) == NULL)
+			continue;
+		/* The pidfd needs nothing: proc_reap() looks at the end. */
+		if (set->what[i] == PROC_FD_IN && p->in_fd >= 0)
+			proc_write(p);
+		else if (set->what[i] == PROC_FD_OUT && p->out_fd >= 0)
+			proc_read(&p->out_fd, &p->out_open, &p->out,
+			    &p->outlen);
+		else if (set->what[i] == PROC_FD_ERR && p->err_fd >= 0)
+			proc_read(&p->err_fd, &p->err_open, &p->err,
+			    &p->errlen);
+	}
+}
+
+/*
+ * Whether the wait is over before the next poll: 1 the condition holds,
+ * 0 it never can (PROC_UNTIL_OUTPUT: stdout ended), -1 not yet.
+ */
+static int
+proc_until_met(struct proc **ps, size_t n, enum proc_until until,
+    const char *needle)
+{
+	size_t i;
+
+	switch (until) {
+	case PROC_UNTIL_ENDED:
+		for (i = 0; i < n; i++) {
+			if (!proc_ended(ps[i]))
+				return -1;
+		}
+		return 1;
+	case PROC_UNTIL_OUTPUT:
+		if (strstr(ps[0]->out, needle) != NULL)
+			return 1;
+		return ps[0]->out_fd < 0 ? 0 : -1;
+	default:
+		return -1;
+	}
+}
+
 /*
  * The one loop behind every wait. Returns 1 when the condition holds, 0
  * when it never can (PROC_UNTIL_OUTPUT: stdout ended; PROC_UNTIL_FD: the
@@ -135,90 +219,51 @@ proc_loop(struct proc **ps, size_t n, enum proc_until until,
     const char *needle, int fd, unsigned timeout_ms)
 {
 	uint64_t deadline = mtime_now() + timeout_ms, now;
-	struct pollfd *pfd;
-	struct {
-		struct proc	*p;
-		int		 what;	/* 0 stdin, 1 stdout, 2 stderr */
-	} *at;
-	size_t i, k, max = 4 * n + 1;
-	int ms, done, slice, ret;
+	struct proc_pollset set;
+	size_t i, max = 4 * n + 1;
+	int ms, slice, ret;
 
-	pfd = xcalloc(max, sizeof *pfd);
-	at = xcalloc(max, sizeof *at);
+	set.pfd = xcalloc(max, sizeof *set.pfd);
+	set.who = xcalloc(max, sizeof *set.who);
+	set.what = xcalloc(max, sizeof *set.what);
 	for (;;) {
-		done = 1;
 		slice = 0;
 		for (i = 0; i < n; i++) {
 			proc_reap(ps[i]);
-			if (!proc_ended(ps[i]))
-				done = 0;
-			if (!ps[i]->reaped && ps[i]->pid_fd < 0)
-				slice = 1;
+			slice |= !ps[i]->reaped && ps[i]->pid_fd < 0;
 		}
-		if (until == PROC_UNTIL_ENDED && done) {
-			ret = 1;
+		if ((ret = proc_until_met(ps, n, until, needle)) != -1)
 			break;
-		}
-		if (until == PROC_UNTIL_OUTPUT) {
-			if (strstr(ps[0]->out, needle) != NULL) {
-				ret = 1;
-				break;
-			}
-			if (ps[0]->out_fd < 0) {
-				ret = 0;
-				break;
-			}
-		}
 		now = mtime_now();
-		if (now >= deadline && !(until == PROC_UNTIL_FD &&
-		    ps[0]->reaped)) {
-			ret = -1;
+		/* Ended (PROC_UNTIL_FD): one last look at fd, not waiting. */
+		if (until == PROC_UNTIL_FD && ps[0]->reaped)
+			ms = 0;
+		else if (now >= deadline)
 			break;
-		}
-		ms = now >= deadline ? 0 : (int)(deadline - now);
+		else
+			ms = (int)(deadline - now);
+		/* No pidfd to wake us: look at the process now and then. */
 		if (slice && ms > PROC_SLICE_MS)
 			ms = PROC_SLICE_MS;
-		k = 0;
-		if (until == PROC_UNTIL_FD) {
-			/* Ended: one last look at fd, without waiting. */
-			if (ps[0]->reaped)
-				ms = 0;
-			pfd[k].fd = fd;
-			pfd[k].events = POLLIN;
-			at[k++].p = NULL;
-		}
+		set.n = 0;
+		if (until == PROC_UNTIL_FD)
+			proc_pollset_add(&set, fd, POLLIN, NULL,
+			    PROC_FD_WATCHED);
 		for (i = 0; i < n; i++) {
-			if (ps[i]->in_fd >= 0 && ps[i]->inoff < ps[i]->inlen) {
-				pfd[k].fd = ps[i]->in_fd;
-				pfd[k].events = POLLOUT;
-				at[k].p = ps[i];
-				at[k++].what = 0;
-			}
-			if (ps[i]->out_fd >= 0) {
-				pfd[k].fd = ps[i]->out_fd;
-				pfd[k].events = POLLIN;
-				at[k].p = ps[i];
-				at[k++].what = 1;
-			}
-			if (ps[i]->err_fd >= 0) {
-				pfd[k].fd = ps[i]->err_fd;
-				pfd[k].events = POLLIN;
-				at[k].p = ps[i];
-				at[k++].what = 2;
-			}
-			if (ps[i]->pid_fd >= 0) {
-				pfd[k].fd = ps[i]->pid_fd;
-				pfd[k].events = POLLIN;
-				at[k].p = ps[i];
-				at[k++].what = 3;
-			}
+			if (ps[i]->inoff < ps[i]->inlen)
+				proc_pollset_add(&set, ps[i]->in_fd, POLLOUT,
+				    ps[i], PROC_FD_IN);
+			proc_pollset_add(&set, ps[i]->out_fd, POLLIN, ps[i],
+			    PROC_FD_OUT);
+			proc_pollset_add(&set, ps[i]->err_fd, POLLIN, ps[i],
+			    PROC_FD_ERR);
+			proc_pollset_add(&set, ps[i]->pid_fd, POLLIN, ps[i],
+			    PROC_FD_PID);
 		}
-		if (poll(pfd, (nfds_t)k, ms) == -1 && errno != EINTR) {
-			ret = -1;
+		if (poll(set.pfd, (nfds_t)set.n, ms) == -1 && errno != EINTR)
 			break;
-		}
 		if (until == PROC_UNTIL_FD) {
-			if (pfd[0].revents != 0) {
+			if (set.pfd[0].revents != 0) {
 				ret = 1;
 				break;
 			}
@@ -227,24 +272,11 @@ proc_loop(struct proc **ps, size_t n, enum proc_until until,
 				break;
 			}
 		}
-		for (i = 0; i < k; i++) {
-			if (pfd[i].revents == 0 || at[i].p == NULL)
-				continue;
-			if (at[i].what == 0 && at[i].p->in_fd >= 0)
-				proc_write(at[i].p);
-			else if (at[i].what == 1 && at[i].p->out_fd >= 0)
-				proc_read(&at[i].p->out_fd,
-				    &at[i].p->out_open, &at[i].p->out,
-				    &at[i].p->outlen);
-			else if (at[i].what == 2 && at[i].p->err_fd >= 0)
-				proc_read(&at[i].p->err_fd,
-				    &at[i].p->err_open, &at[i].p->err,
-				    &at[i].p->errlen);
-			/* 3, the pidfd: reaped at the top of the loop. */
-		}
+		proc_pollset_serve(&set);
 	}
-	free(pfd);
-	free(at);
+	free(set.pfd);
+	free(set.who);
+	free(set.what);
 	return ret;
 }
 
@@ -301,12 +333,27 @@ proc_signal_group(struct proc *p, int sig)
 	return kill(-p->pid, sig);
 }
 
+int
+proc_stop(struct proc *p, int sig, unsigned timeout_ms)
+{
+	int status = -1;
+
+	if (p == NULL)
+		return -1;
+	if (p->pgroup)
+		proc_signal_group(p, sig);
+	else
+		proc_signal(p, sig);
+	if (proc_wait(p, timeout_ms) == 0)
+		status = p->status;
+	proc_free(p);
+	return status;
+}
+
 void
 proc_close_stdin(struct proc *p)
 {
-	if (p->in_fd >= 0)
-		close(p->in_fd);
-	p->in_fd = -1;
+	proc_close_fd(&p->in_fd);
 }
 
 void
@@ -328,13 +375,10 @@ proc_free(struct proc *p)
 			proc_set_status(p, st);
 		p->reaped = 1;
 	}
-	proc_close_stdin(p);
-	if (p->out_fd >= 0)
-		close(p->out_fd);
-	if (p->err_fd >= 0)
-		close(p->err_fd);
-	if (p->pid_fd >= 0)
-		close(p->pid_fd);
+	proc_close_fd(&p->in_fd);
+	proc_close_fd(&p->out_fd);
+	proc_close_fd(&p->err_fd);
+	proc_close_fd(&p->pid_fd);
 	free(p->name);
 	free(p->in);
 	free(p->out);
@@ -487,7 +531,7 @@ proc_child(const struct proc_spec *spec, pid_t parent, int in, int out,
 struct proc *
 proc_spawn(const struct proc_spec *spec, char **cause)
 {
-	int pin[2], pout[2], perr[2], serrno;
+	int pin[2], pout[2], perr[2], serrno, i;
 	pid_t parent = getpid();
 	char **envp = NULL;
 	struct proc *p;
@@ -542,10 +586,8 @@ proc_spawn(const struct proc_spec *spec, char **cause)
 	close(pin[0]);
 	p->in_fd = pin[1];
 	fcntl(p->in_fd, F_SETFL, O_NONBLOCK);
-	if (pout[1] >= 0)
-		close(pout[1]);
-	if (perr[1] >= 0)
-		close(perr[1]);
+	proc_close_fd(&pout[1]);
+	proc_close_fd(&perr[1]);
 	p->out_fd = pout[0];
 	p->err_fd = perr[0];
 	p->out_open = p->out_fd >= 0;
@@ -563,18 +605,11 @@ proc_spawn(const struct proc_spec *spec, char **cause)
 
 fail:
 	free(envp);
-	if (pin[0] >= 0)
-		close(pin[0]);
-	if (pin[1] >= 0)
-		close(pin[1]);
-	if (pout[0] >= 0)
-		close(pout[0]);
-	if (pout[1] >= 0)
-		close(pout[1]);
-	if (perr[0] >= 0)
-		close(perr[0]);
-	if (perr[1] >= 0)
-		close(perr[1]);
+	for (i = 0; i < 2; i++) {
+		proc_close_fd(&pin[i]);
+		proc_close_fd(&pout[i]);
+		proc_close_fd(&perr[i]);
+	}
 	return NULL;
 }
 

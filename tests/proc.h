@@ -111,6 +111,9 @@ void		 proc_pump(struct proc **ps, size_t n, unsigned ms);
  * (ESRCH once it has been reaped). */
 int		 proc_signal(struct proc *p, int sig);
 int		 proc_signal_group(struct proc *p, int sig);
+/* Stop p: sig to it (to its group with spec.pgroup), up to timeout_ms to
+ * end, then proc_free(). Its status, or -1 if it had to be killed. */
+int		 proc_stop(struct proc *p, int sig, unsigned timeout_ms);
 /* Close p's stdin: a reader of it sees EOF. */
 void		 proc_close_stdin(struct proc *p);
 /* Kill p (and its group) with SIGKILL unless it has ended, reap it and

@@ -47,10 +47,8 @@ redis_fixture_kill(int sig)
 {
 	if (rf.proc == NULL)
 		return;
-	proc_signal(rf.proc, sig);
-	/* proc_free() ends with SIGKILL what SIGTERM did not. */
-	(void)proc_wait(rf.proc, TESTLIB_DEADLINE_MS);
-	proc_free(rf.proc);
+	/* What a SIGTERM does not end in time, SIGKILL does. */
+	(void)proc_stop(rf.proc, sig, TESTLIB_DEADLINE_MS);
 	rf.proc = NULL;
 	unlink(rf.sock);
 }
