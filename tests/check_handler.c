@@ -1081,7 +1081,6 @@ orphan_worker(void *arg)
 
 START_TEST(test_worker_killed_by_sigkill_takes_its_handler)
 {
-	struct proc_spec ps;
 	struct proc *w;
 	pid_t hpid = 0;
 	int fds[2], st, gone;
@@ -1089,11 +1088,8 @@ START_TEST(test_worker_killed_by_sigkill_takes_its_handler)
 
 	ck_assert_int_eq(prctl(PR_SET_CHILD_SUBREAPER, 1), 0);
 	ck_assert_int_eq(pipe(fds), 0);
-	memset(&ps, 0, sizeof ps);
-	ps.fn = orphan_worker;
-	ps.arg = &fds[1];
-	ps.name = "worker";
-	w = must_spawn(&ps);
+	w = must_spawn(&(struct proc_spec){ .fn = orphan_worker,
+	    .arg = &fds[1], .name = "worker" });
 	close(fds[1]);
 	n = read(fds[0], &hpid, sizeof hpid);
 	close(fds[0]);

@@ -441,7 +441,6 @@ START_TEST(test_contending_processes_never_overlap_and_fences_grow)
 	static struct grant g[CT_PROCS * CT_GRANTS + 1];
 	struct contender_arg args[CT_PROCS];
 	struct proc *pr[CT_PROCS];
-	struct proc_spec spec;
 	int fd[2], i, procs_seen = 0;
 	size_t n = 0, off = 0;
 	ssize_t got;
@@ -450,11 +449,8 @@ START_TEST(test_contending_processes_never_overlap_and_fences_grow)
 	for (i = 0; i < CT_PROCS; i++) {
 		args[i].proc = i;
 		args[i].fd = fd[1];
-		memset(&spec, 0, sizeof spec);
-		spec.fn = contender_fn;
-		spec.arg = &args[i];
-		spec.name = "contender";
-		pr[i] = must_spawn(&spec);
+		pr[i] = must_spawn(&(struct proc_spec){ .fn = contender_fn,
+		    .arg = &args[i], .name = "contender" });
 	}
 	close(fd[1]);
 	/* Read until every contender has closed its end. */

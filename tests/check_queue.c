@@ -1653,7 +1653,6 @@ START_TEST(test_four_processes_claiming_20000_jobs_get_each_exactly_once)
 	char *dir, path[CC_PROCS][4096], line[256], *end;
 	struct claimer_arg args[CC_PROCS];
 	struct proc *pr[CC_PROCS];
-	struct proc_spec spec;
 	int go[2], i, busy = 0;
 	long per[CC_PROCS], total = 0, n;
 	FILE *f;
@@ -1688,11 +1687,8 @@ START_TEST(test_four_processes_claiming_20000_jobs_get_each_exactly_once)
 		args[i].path = path[i];
 		args[i].go[0] = go[0];
 		args[i].go[1] = go[1];
-		memset(&spec, 0, sizeof spec);
-		spec.fn = claimer_fn;
-		spec.arg = &args[i];
-		spec.name = "claimer";
-		pr[i] = must_spawn(&spec);
+		pr[i] = must_spawn(&(struct proc_spec){ .fn = claimer_fn,
+		    .arg = &args[i], .name = "claimer" });
 	}
 	/* Start them all at once. */
 	close(go[0]);
