@@ -48,6 +48,7 @@
 #include <signal.h>
 #include <spawn.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -276,6 +277,7 @@ static const struct bench_scenario scenarios[] = {
 static struct bench *bench_self;	/* for bench_fatal()'s cleanup */
 
 static void	bench_kill_children(struct bench *);
+static void	bench_perf_stop(struct bench *);
 
 static void printflike(1, 2) __dead
 bench_fatal(const char *fmt, ...)
@@ -578,10 +580,25 @@ bench_is_lua_command(const struct bench *b, const char *name)
 static void
 bench_qstats(struct bench *b, const char *queue, struct bench_qstats *s)
 {
+	static const struct {
+		const char	*name;
+		size_t		 off;
+	} fields[] = {
+		{ "ready", offsetof(struct bench_qstats, ready) },
+		{ "scheduled", offsetof(struct bench_qstats, scheduled) },
+		{ "running", offsetof(struct bench_qstats, running) },
+		{ "dead", offsetof(struct bench_qstats, dead) },
+		{ "enqueued", offsetof(struct bench_qstats, enqueued) },
+		{ "processed", offsetof(struct bench_qstats, processed) },
+		{ "failed", offsetof(struct bench_qstats, failed) },
+		{ "retried", offsetof(struct bench_qstats, retried) },
+		{ "throttled", offsetof(struct bench_qstats, throttled) },
+		{ "conflicts", offsetof(struct bench_qstats, conflicts) },
+		{ "stalled", offsetof(struct bench_qstats, stalled) },
+	};
 	redisReply *r;
 	const char *f;
-	long long v;
-	size_t i;
+	size_t i, k;
 
 	memset(s, 0, sizeof *s);
 	b->polls++;
@@ -589,32 +606,13 @@ bench_qstats(struct bench *b, const char *queue, struct bench_qstats *s)
 	    BENCH_NAMESPACE, queue);
 	for (i = 0; r->type == REDIS_REPLY_ARRAY && i + 1 < r->elements;
 	    i += 2) {
-		f = r->element[i]->str;
-		v = r->element[i + 1]->integer;
-		if (f == NULL)
+		if ((f = r->element[i]->str) == NULL)
 			continue;
-		if (strcmp(f, "ready") == 0)
-			s->ready = v;
-		else if (strcmp(f, "scheduled") == 0)
-			s->scheduled = v;
-		else if (strcmp(f, "running") == 0)
-			s->running = v;
-		else if (strcmp(f, "dead") == 0)
-			s->dead = v;
-		else if (strcmp(f, "enqueued") == 0)
-			s->enqueued = v;
-		else if (strcmp(f, "processed") == 0)
-			s->processed = v;
-		else if (strcmp(f, "failed") == 0)
-			s->failed = v;
-		else if (strcmp(f, "retried") == 0)
-			s->retried = v;
-		else if (strcmp(f, "throttled") == 0)
-			s->throttled = v;
-		else if (strcmp(f, "conflicts") == 0)
-			s->conflicts = v;
-		else if (strcmp(f, "stalled") == 0)
-			s->stalled = v;
+		for (k = 0; k < nitems(fields); k++) {
+			if (strcmp(f, fields[k].name) == 0)
+				*(long long *)((char *)s + fields[k].off) =
+				    r->element[i + 1]->integer;
+		}
 	}
 	freeReplyObject(r);
 }
@@ -1060,21 +1058,9 @@ bench_daemon_stop(struct bench *b, struct bench_daemon *d)
 }
 
 static void
-bench_perf_free(struct bench *b)
-{
-	if (b->perf == NULL)
-		return;
-	/* perf writes its file on SIGINT; whatever is left gets SIGKILL. */
-	proc_signal_group(b->perf, SIGINT);
-	(void)proc_wait(b->perf, BENCH_STOP_MS);
-	proc_free(b->perf);
-	b->perf = NULL;
-}
-
-static void
 bench_kill_children(struct bench *b)
 {
-	bench_perf_free(b);
+	bench_perf_stop(b);
 	proc_free(b->feeder);
 	b->feeder = NULL;
 	if (b->d != NULL) {
@@ -1155,7 +1141,9 @@ bench_perf_start(struct bench *b)
 static void
 bench_perf_stop(struct bench *b)
 {
-	bench_perf_free(b);
+	/* perf writes its file on SIGINT, to its whole group. */
+	(void)proc_stop(b->perf, SIGINT, BENCH_STOP_MS);
+	b->perf = NULL;
 }
 
 /* Start measuring: Redis's counters, the daemon's CPU, then the clock. */
@@ -1499,11 +1487,7 @@ bench_spawn_redis(struct bench *b)
 static void
 bench_stop_redis(struct bench *b)
 {
-	if (b->redis == NULL)
-		return;
-	proc_signal(b->redis, SIGTERM);
-	(void)proc_wait(b->redis, BENCH_STOP_MS);
-	proc_free(b->redis);
+	(void)proc_stop(b->redis, SIGTERM, BENCH_STOP_MS);
 	b->redis = NULL;
 }
 
@@ -1778,6 +1762,27 @@ bench_result_daemon(struct bench *b, json_t *res, long workers,
 }
 
 /*
+ * On a clean queue, start a daemon (config NAME.yml) whose one job type,
+ * "noop", is the no-op plugin call or /bin/true. Returns it, or NULL with
+ * *cause set (caller frees) when redjobd refuses the config.
+ */
+static struct bench_daemon *
+bench_noop_daemon(struct bench *b, const char *name, long workers,
+    int plugin, char **cause)
+{
+	struct bench_daemon *d;
+	char *y;
+
+	bench_clean(b);
+	y = bench_yaml_head(b, workers, 0);
+	bench_cat(&y, "jobs:\n");
+	bench_yaml_noop(b, &y, "noop", BENCH_QUEUE, plugin);
+	d = bench_daemon_start(b, name, y, cause);
+	free(y);
+	return d;
+}
+
+/*
  * Whether plugin handlers can run: the example plugin exists, redjobd
  * accepts the config, and a few jobs go through. Found out once; the
  * reason is kept for every scenario that wanted them.
@@ -1786,7 +1791,7 @@ static int
 bench_plugin_ok(struct bench *b)
 {
 	struct bench_daemon *d;
-	char *y, *cause = NULL;
+	char *cause = NULL;
 
 	if (b->plugin_state != BENCH_PLUGIN_UNKNOWN)
 		return b->plugin_state == BENCH_PLUGIN_OK;
@@ -1797,13 +1802,7 @@ bench_plugin_ok(struct bench *b)
 		    b->plugin, strerror(errno));
 		return 0;
 	}
-	bench_clean(b);
-	y = bench_yaml_head(b, 1, 0);
-	bench_cat(&y, "jobs:\n");
-	bench_yaml_noop(b, &y, "noop", BENCH_QUEUE, 1);
-	d = bench_daemon_start(b, "plugin-check", y, &cause);
-	free(y);
-	if (d == NULL) {
+	if ((d = bench_noop_daemon(b, "plugin-check", 1, 1, &cause)) == NULL) {
 		b->plugin_reason = cause;
 		return 0;
 	}
@@ -1819,6 +1818,25 @@ bench_plugin_ok(struct bench *b)
 }
 
 /*
+ * A variant that wants plugin handlers where they cannot run: record it
+ * as unavailable, with why, and return 1 (cmd is then freed). 0 if it
+ * can run.
+ */
+static int
+bench_plugin_missing(struct bench *b, int plugin, const char *scenario,
+    const char *variant, char *cmd)
+{
+	char *why;
+
+	if (!plugin || bench_plugin_ok(b))
+		return 0;
+	xasprintf(&why, "plugin handlers unavailable: %s", b->plugin_reason);
+	bench_unavailable(b, scenario, variant, why, cmd);
+	free(why);
+	return 1;
+}
+
+/*
  * The process scenario: N no-op jobs wait in the paused queue; the clock
  * runs from the resume to the last one processed. Redis CPU, calls per
  * job and the daemon's CPU come with it.
@@ -1830,25 +1848,15 @@ bench_process(struct bench *b, const char *variant)
 	int plugin = strcmp(variant, "plugin") == 0;
 	long n = bench_jobs(b, plugin ? 100000 : 20000);
 	long workers = bench_workers_opt(b, 2);
-	char *y, *cause = NULL, *cmd;
+	char *cause = NULL, *cmd;
 	json_t *res;
 
 	cmd = bench_cmdline(b, "process", variant, n, BENCH_CL_DAEMON |
 	    BENCH_CL_ENQUEUE);
-	if (plugin && !bench_plugin_ok(b)) {
-		xasprintf(&cause, "plugin handlers unavailable: %s",
-		    b->plugin_reason);
-		bench_unavailable(b, "process", variant, cause, cmd);
-		free(cause);
+	if (bench_plugin_missing(b, plugin, "process", variant, cmd))
 		return 0;
-	}
-	bench_clean(b);
-	y = bench_yaml_head(b, workers, 0);
-	bench_cat(&y, "jobs:\n");
-	bench_yaml_noop(b, &y, "noop", BENCH_QUEUE, plugin);
-	d = bench_daemon_start(b, "process", y, &cause);
-	free(y);
-	if (d == NULL)
+	if ((d = bench_noop_daemon(b, "process", workers, plugin, &cause)) ==
+	    NULL)
 		bench_fatal("%s", cause);
 	if (bench_drain(b, "process", variant, "noop", n, 0, &res,
 	    &cause) != 0) {
@@ -1902,13 +1910,8 @@ bench_guards(struct bench *b, const char *variant)
 		n = 2000;
 	cmd = bench_cmdline(b, "guards", variant, n, BENCH_CL_DAEMON |
 	    BENCH_CL_ENQUEUE | BENCH_CL_HANDLER);
-	if (plugin && !bench_plugin_ok(b)) {
-		xasprintf(&why, "plugin handlers unavailable: %s",
-		    b->plugin_reason);
-		bench_unavailable(b, "guards", variant, why, cmd);
-		free(why);
+	if (bench_plugin_missing(b, plugin, "guards", variant, cmd))
 		return 0;
-	}
 	if (fn != NULL && strstr(client_lua, fn) == NULL) {
 		xasprintf(&why, "the function library of this build has no "
 		    "%s (src/lua/guards.lua)", fn);
@@ -2057,27 +2060,20 @@ static void
 bench_feeder_start(struct bench *b, long rate)
 {
 	static struct bench_feeder f;
-	struct proc_spec spec;
 	char *why = NULL;
 
 	f.b = b;
 	f.rate = rate;
-	memset(&spec, 0, sizeof spec);
-	spec.fn = bench_feeder_run;
-	spec.arg = &f;
-	spec.name = "load stream";
-	if ((b->feeder = proc_spawn(&spec, &why)) == NULL)
+	b->feeder = proc_spawn(&(struct proc_spec){ .fn = bench_feeder_run,
+	    .arg = &f, .name = "load stream" }, &why);
+	if (b->feeder == NULL)
 		bench_fatal("%s", why);
 }
 
 static void
 bench_feeder_stop(struct bench *b)
 {
-	if (b->feeder == NULL)
-		return;
-	proc_signal(b->feeder, SIGTERM);
-	(void)proc_wait(b->feeder, BENCH_STOP_MS);
-	proc_free(b->feeder);
+	(void)proc_stop(b->feeder, SIGTERM, BENCH_STOP_MS);
 	b->feeder = NULL;
 }
 
@@ -2313,19 +2309,13 @@ bench_idle(struct bench *b, const char *variant)
 	long long info0, cmds, dcalls;
 	struct timespec t0;
 	json_t *res, *wj, *cj;
-	char *y, *cause = NULL, *cmd;
+	char *cause = NULL, *cmd;
 	int i, n;
 	size_t k;
 
 	cmd = bench_cmdline(b, "idle", variant, 0, BENCH_CL_DAEMON |
 	    BENCH_CL_IDLE);
-	bench_clean(b);
-	y = bench_yaml_head(b, workers, 0);
-	bench_cat(&y, "jobs:\n");
-	bench_yaml_noop(b, &y, "noop", BENCH_QUEUE, 0);
-	d = bench_daemon_start(b, "idle", y, &cause);
-	free(y);
-	if (d == NULL)
+	if ((d = bench_noop_daemon(b, "idle", workers, 0, &cause)) == NULL)
 		bench_fatal("%s", cause);
 	bench_wait_ms(b, BENCH_SETTLE_MS);
 
@@ -2442,26 +2432,16 @@ bench_memory(struct bench *b, const char *variant)
 	int plugin = strcmp(variant, "after-plugin") == 0;
 	int after = strcmp(variant, "fresh") != 0;
 	long n = after ? bench_jobs(b, plugin ? 100000 : 10000) : 0;
-	char *y, *cause = NULL, *cmd;
+	char *cause = NULL, *cmd;
 	json_t *res, *pj;
 	int i, np;
 
 	cmd = bench_cmdline(b, "memory", variant, n, BENCH_CL_DAEMON |
 	    (after ? BENCH_CL_ENQUEUE : 0));
-	if (plugin && !bench_plugin_ok(b)) {
-		xasprintf(&cause, "plugin handlers unavailable: %s",
-		    b->plugin_reason);
-		bench_unavailable(b, "memory", variant, cause, cmd);
-		free(cause);
+	if (bench_plugin_missing(b, plugin, "memory", variant, cmd))
 		return 0;
-	}
-	bench_clean(b);
-	y = bench_yaml_head(b, workers, 0);
-	bench_cat(&y, "jobs:\n");
-	bench_yaml_noop(b, &y, "noop", BENCH_QUEUE, plugin);
-	d = bench_daemon_start(b, "memory", y, &cause);
-	free(y);
-	if (d == NULL)
+	if ((d = bench_noop_daemon(b, "memory", workers, plugin, &cause)) ==
+	    NULL)
 		bench_fatal("%s", cause);
 	if (after && bench_drain(b, "memory", variant, "noop", n, 0, NULL,
 	    &cause) != 0) {
@@ -2581,7 +2561,6 @@ bench_spawn(struct bench *b, const char *variant)
 	double cpu[2], self = 0, kids = 0, secs;
 	struct bench_spawner *sp;
 	struct proc **procs;
-	struct proc_spec spec;
 	struct timespec t0;
 	char *why = NULL;
 	json_t *res;
@@ -2596,11 +2575,9 @@ bench_spawn(struct bench *b, const char *variant)
 		sp[i].c = b->o.concurrency;
 		sp[i].use_spawn = use_spawn;
 		sp[i].fd = p[1];
-		memset(&spec, 0, sizeof spec);
-		spec.fn = bench_spawner_run;
-		spec.arg = &sp[i];
-		spec.name = "spawner";
-		if ((procs[i] = proc_spawn(&spec, &why)) == NULL)
+		procs[i] = proc_spawn(&(struct proc_spec){ .fn =
+		    bench_spawner_run, .arg = &sp[i], .name = "spawner" }, &why);
+		if (procs[i] == NULL)
 			bench_fatal("%s", why);
 	}
 	close(p[1]);
