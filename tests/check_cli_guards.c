@@ -86,52 +86,38 @@ finish(struct proc *p)
 	return p->status;
 }
 
-/* Start argv (see start_argv) and wait for its end, stdin empty. */
+/* Wait for p's end (see finish) and return it. */
 static struct proc *
-run_argv(char *const *argv)
+ended(struct proc *p)
 {
-	struct proc *p;
-
-	p = start_argv(argv, -1);
 	finish(p);
 	return p;
 }
 
-/* Start "redjob -u URL ARG..." (url NULL: the fixture's server). */
+/* Start argv (see start_argv) and wait for its end, stdin empty. */
 static struct proc *
-redjob_vstart(const char *url, va_list ap)
+run_argv(char *const *argv)
 {
-	struct proc_spec spec;
-
-	guards_spec(&spec, -1);
-	return must_redjob_vspawn(&spec, url != NULL ? url : rf.url, ap);
+	return ended(start_argv(argv, -1));
 }
 
+/* Start "redjob -u URL ARG..." (url NULL: the fixture's server). */
 static struct proc *
 redjob_start(const char *url, ...)
 {
+	struct proc_spec spec;
 	struct proc *p;
 	va_list ap;
 
+	guards_spec(&spec, -1);
 	va_start(ap, url);
-	p = redjob_vstart(url, ap);
+	p = must_redjob_vspawn(&spec, url != NULL ? url : rf.url, ap);
 	va_end(ap);
 	return p;
 }
 
 /* Run "redjob -u URL ARG..." to its end; stdin is empty. */
-static struct proc *
-redjob_run(const char *url, ...)
-{
-	struct proc *p;
-	va_list ap;
-
-	va_start(ap, url);
-	p = redjob_vstart(url, ap);
-	va_end(ap);
-	finish(p);
-	return p;
-}
+#define redjob_run(...) ended(redjob_start(__VA_ARGS__))
 
 /* Does s match the extended regular expression re? */
 static int
@@ -176,6 +162,13 @@ lock_key(const char *name)
 
 	snprintf(key, sizeof key, "redjob:lock:{%s}", name);
 	return key;
+}
+
+/* Does the lock called name exist in Redis (1 or 0)? */
+static long long
+lock_exists(const char *name)
+{
+	return must_int(rf.c, "EXISTS %s", lock_key(name));
 }
 
 /* ---------------------------------------------------------------------
@@ -235,7 +228,7 @@ START_TEST(test_lock_contenders_do_not_overlap_and_all_succeed)
 		prev = f;
 	}
 	free(buf);
-	ck_assert_int_eq(must_int(rf.c, "EXISTS %s", lock_key("shared")), 0);
+	ck_assert_int_eq(lock_exists("shared"), 0);
 	for (i = 0; i < 3; i++)
 		proc_free(ps[i]);
 }
@@ -249,7 +242,7 @@ START_TEST(test_lock_held_elsewhere_exits_75_and_does_not_run)
 	holder = redjob_start(NULL, "lock", "busy", "--", "/bin/sh", "-c",
 	    "echo started; read x || :", NULL);
 	must_wait_output(holder, "started\n", DEADLINE_MS);
-	ck_assert_int_eq(must_int(rf.c, "EXISTS %s", lock_key("busy")), 1);
+	ck_assert_int_eq(lock_exists("busy"), 1);
 
 	other = redjob_run(NULL, "lock", "--wait", "0", "busy", "--",
 	    "/bin/echo", "ran", NULL);
@@ -278,7 +271,7 @@ START_TEST(test_lock_held_elsewhere_exits_75_and_does_not_run)
 	ck_assert_int_eq(finish(holder), 0);
 	ck_assert_int_eq(finish(other), 0);
 	ck_assert_str_eq(other->out, "waited\n");
-	ck_assert_int_eq(must_int(rf.c, "EXISTS %s", lock_key("busy")), 0);
+	ck_assert_int_eq(lock_exists("busy"), 0);
 	proc_free(holder);
 	proc_free(other);
 }
@@ -306,8 +299,7 @@ START_TEST(test_lock_passes_the_command_status_through)
 		ck_assert_msg(p->errlen == 0, "%s: stderr %s", cases[i].script,
 		    p->err);
 		/* Released, whatever the status. */
-		ck_assert_int_eq(must_int(rf.c, "EXISTS %s", lock_key("st")),
-		    0);
+		ck_assert_int_eq(lock_exists("st"), 0);
 		proc_free(p);
 	}
 }
@@ -335,7 +327,7 @@ START_TEST(test_lock_command_that_cannot_run)
 	assert_status(p, 0);
 	ck_assert_str_eq(p->out, "from PATH\n");
 	proc_free(p);
-	ck_assert_int_eq(must_int(rf.c, "EXISTS %s", lock_key("nx")), 0);
+	ck_assert_int_eq(lock_exists("nx"), 0);
 }
 END_TEST
 
@@ -378,7 +370,7 @@ START_TEST(test_lock_deleted_key_stops_the_command_as_lost)
 	    p->out);
 	ck_assert_msg(strstr(p->err, "redjob: lock gone lost while /bin/sh "
 	    "ran; stopping it\n") != NULL, "stderr: %s", p->err);
-	ck_assert_int_eq(must_int(rf.c, "EXISTS %s", lock_key("gone")), 0);
+	ck_assert_int_eq(lock_exists("gone"), 0);
 	proc_free(p);
 }
 END_TEST
@@ -440,7 +432,7 @@ START_TEST(test_lock_long_command_keeps_the_lock)
 	proc_close_stdin(holder);
 	ck_assert_int_eq(finish(holder), 0);
 	ck_assert_str_eq(holder->err, "");
-	ck_assert_int_eq(must_int(rf.c, "EXISTS %s", lock_key("long")), 0);
+	ck_assert_int_eq(lock_exists("long"), 0);
 	proc_free(holder);
 }
 END_TEST
@@ -474,8 +466,7 @@ START_TEST(test_lock_forwards_signals_to_the_command)
 		    sigs[i].name, p->out);
 		/* The shell may report its killed sleep; redjob is quiet. */
 		ck_assert_msg(strstr(p->err, "redjob") == NULL, "%s", p->err);
-		ck_assert_int_eq(must_int(rf.c, "EXISTS %s", lock_key("fwd")),
-		    0);
+		ck_assert_int_eq(lock_exists("fwd"), 0);
 		proc_free(p);
 	}
 
@@ -491,7 +482,7 @@ START_TEST(test_lock_forwards_signals_to_the_command)
 	finish(p);
 	ck_assert_msg(p->signaled && p->status == 128 + SIGINT, "status %d, "
 	    "signaled %d", p->status, p->signaled);
-	ck_assert_int_eq(must_int(rf.c, "EXISTS %s", lock_key("fwd")), 0);
+	ck_assert_int_eq(lock_exists("fwd"), 0);
 	proc_free(p);
 }
 END_TEST
@@ -698,25 +689,34 @@ throttle_start(void)
 
 /* Run "redjob throttle -c FILE ARG..." (no -u: the file says where). */
 static struct proc *
-throttle_run(const char *arg, ...)
+throttle_vrun(const char *arg, va_list ap)
 {
 	char *argv[MAX_ARGS];
 	const char *a;
-	va_list ap;
 	int n = 0;
 
 	argv[n++] = testlib_redjob();
 	argv[n++] = (char *)"throttle";
 	argv[n++] = (char *)"-c";
 	argv[n++] = cfg_path;
-	va_start(ap, arg);
 	for (a = arg; a != NULL; a = va_arg(ap, const char *)) {
 		ck_assert_int_lt(n, MAX_ARGS - 1);
 		argv[n++] = (char *)a;
 	}
-	va_end(ap);
 	argv[n] = NULL;
 	return run_argv(argv);
+}
+
+static struct proc *
+throttle_run(const char *arg, ...)
+{
+	struct proc *p;
+	va_list ap;
+
+	va_start(ap, arg);
+	p = throttle_vrun(arg, ap);
+	va_end(ap);
+	return p;
 }
 
 /* A field "name: N ms" or "name: N" of the text answer. */
@@ -730,6 +730,21 @@ answer_field(const struct proc *p, const char *name)
 	s = strstr(p->out, want);
 	ck_assert_msg(s != NULL, "no %s in: %s", name, p->out);
 	return strtoll(s + strlen(want), NULL, 10);
+}
+
+/* Run throttle with ARG...: it must allow (exit 0) and leave remaining. */
+static void
+throttle_allows(long long remaining, const char *arg, ...)
+{
+	struct proc *p;
+	va_list ap;
+
+	va_start(ap, arg);
+	p = throttle_vrun(arg, ap);
+	va_end(ap);
+	assert_status(p, 0);
+	ck_assert_int_eq(answer_field(p, "remaining"), remaining);
+	proc_free(p);
 }
 
 /* The JSON answer; checks its exact shape. Caller decrefs. */
@@ -829,14 +844,8 @@ START_TEST(test_throttle_peek_does_not_consume)
 	ck_assert_str_eq(redis_str("GET %s", "redjob:limit:{g:}"), before);
 
 	/* The window and the funnel peek without writing too. */
-	p = throttle_run("--peek", "w", "u1", NULL);
-	assert_status(p, 0);
-	ck_assert_int_eq(answer_field(p, "remaining"), 2);
-	proc_free(p);
-	p = throttle_run("--peek", "f", NULL);
-	assert_status(p, 0);
-	ck_assert_int_eq(answer_field(p, "remaining"), 2);
-	proc_free(p);
+	throttle_allows(2, "--peek", "w", "u1", NULL);
+	throttle_allows(2, "--peek", "f", NULL);
 	ck_assert_int_eq(must_int(rf.c, "EXISTS %s",
 	    "redjob:limit:{w:user:u1}"), 0);
 	ck_assert_int_eq(must_int(rf.c, "EXISTS %s", "redjob:limit:{f:}"), 0);
@@ -909,14 +918,10 @@ START_TEST(test_throttle_keys_are_independent)
 	p = throttle_run("w", "alice", NULL);
 	assert_status(p, 75);
 	proc_free(p);
-	p = throttle_run("w", "bob", NULL);
-	assert_status(p, 0);
-	ck_assert_int_eq(answer_field(p, "remaining"), 1);
-	proc_free(p);
+	throttle_allows(1, "w", "bob", NULL);
 	/* The key template "user:{key}" rendered, as for a job's key. */
 	ck_assert_int_eq(must_int(rf.c, "ZCARD %s",
-	    "redjob:limit:{w:user:alice}"),
-	    2);
+	    "redjob:limit:{w:user:alice}"), 2);
 	ck_assert_int_eq(must_int(rf.c, "ZCARD %s",
 	    "redjob:limit:{w:user:bob}"), 1);
 	/* A key cannot break out of the hash tag. */
@@ -935,10 +940,7 @@ START_TEST(test_throttle_concurrency_peeks_unless_take)
 	const char *h;
 	struct proc *p;
 
-	p = throttle_run("c", NULL);
-	assert_status(p, 0);
-	ck_assert_int_eq(answer_field(p, "remaining"), 1);
-	proc_free(p);
+	throttle_allows(1, "c", NULL);
 	ck_assert_int_eq(must_int(rf.c, "EXISTS %s", "redjob:limit:{c:}"), 0);
 
 	p = throttle_run("--take", "c", NULL);
