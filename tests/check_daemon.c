@@ -103,6 +103,22 @@ start_ready(unsigned workers, unsigned concurrency, const char *extra)
 	    "no READY=1 from redjobd");
 }
 
+/*
+ * Enqueue n "slow" jobs (their ids into ids, unless NULL) and wait until
+ * exactly running of them have started.
+ */
+static void
+start_slow(int n, char (*ids)[REDJOB_ID_MAX], long running)
+{
+	int i;
+
+	for (i = 0; i < n; i++)
+		enqueue("slow", "", 0, ids != NULL ? ids[i] : NULL);
+	ck_assert_msg(daemon_wait_lines("started", running, 3000), "%ld of "
+	    "%ld started", daemon_count_lines("started"), running);
+	ck_assert_int_eq(daemon_count_lines("started"), running);
+}
+
 START_TEST(test_daemon_runs_jobs_after_ready_and_stops_cleanly)
 {
 	const char *msg;
@@ -251,12 +267,7 @@ START_TEST(test_kill_9_of_a_worker_loses_no_job)
 	int i, k, nkilled = 0;
 
 	start_ready(2, 2, NULL);
-	for (i = 0; i < 4; i++)
-		enqueue("slow", "", 0, ids[i]);
-	/* Wait until the jobs are running. */
-	ck_assert_msg(daemon_wait_lines("started", 4, 3000), "%ld of 4 "
-	    "started", daemon_count_lines("started"));
-	ck_assert_int_eq(daemon_count_lines("started"), 4);
+	start_slow(4, ids, 4);
 	ck_assert_int_eq(daemon_workers(pids, 8), 2);
 	/* Each handler named its worker: kill exactly those, once each. */
 	for (i = 0; i < 4; i++) {
@@ -301,11 +312,7 @@ START_TEST(test_sigterm_requeues_running_jobs_and_keeps_waiting_ones)
 	int i;
 
 	start_ready(1, 2, NULL);
-	for (i = 0; i < 3; i++)
-		enqueue("slow", "", 0, ids[i]);
-	ck_assert_msg(daemon_wait_lines("started", 2, 3000), "%ld of 2 "
-	    "started", daemon_count_lines("started"));
-	ck_assert_int_eq(daemon_count_lines("started"), 2);
+	start_slow(3, ids, 2);
 	daemon_signal(SIGTERM);
 	ck_assert_ptr_nonnull(notify_wait("STOPPING=1", 5000));
 	/* shutdown_timeout is 1 s and the jobs take 3 s: they go back. */
@@ -328,13 +335,9 @@ END_TEST
 
 START_TEST(test_sighup_with_a_valid_file_reloads_without_losing_jobs)
 {
-	int i;
-
 	start_ready(1, 2, NULL);
-	for (i = 0; i < 4; i++)
-		enqueue("slow", "", 0, NULL);
-	ck_assert_msg(daemon_wait_lines("started", 2, 3000), "%ld of 2 "
-	    "started", daemon_count_lines("started"));
+	/* One worker with two slots: two of the four are running. */
+	start_slow(4, NULL, 2);
 	write_config(2, 2, NULL);
 	daemon_signal(SIGHUP);
 	ck_assert_ptr_nonnull(notify_wait("RELOADING=1", 5000));
