@@ -66,31 +66,23 @@ cli_run(const void *in, size_t inlen, const char *url, va_list ap)
 	return p;
 }
 
-/* Run "redjob ARG..." with no -u (the environment decides). */
+/* Run "redjob [-u URL] ARG..." (see cli_run). */
 static struct proc *
-cli_raw(const void *in, size_t inlen, ...)
+cli_url(const char *url, const void *in, size_t inlen, ...)
 {
 	struct proc *p;
 	va_list ap;
 
 	va_start(ap, inlen);
-	p = cli_run(in, inlen, NULL, ap);
+	p = cli_run(in, inlen, url, ap);
 	va_end(ap);
 	return p;
 }
 
-/* Run "redjob -u URL ARG..." against the fixture's server. */
-static struct proc *
-cli(const void *in, size_t inlen, ...)
-{
-	struct proc *p;
-	va_list ap;
-
-	va_start(ap, inlen);
-	p = cli_run(in, inlen, rf.url, ap);
-	va_end(ap);
-	return p;
-}
+/* "redjob -u URL ARG..." against the fixture's server, and "redjob
+ * ARG..." with no -u (the environment decides). */
+#define cli(in, inlen, ...) cli_url(rf.url, (in), (inlen), __VA_ARGS__)
+#define cli_raw(in, inlen, ...) cli_url(NULL, (in), (inlen), __VA_ARGS__)
 
 /* Run argv to its end with nothing on stdin. Caller frees. */
 static struct proc *
@@ -771,56 +763,73 @@ START_TEST(test_rm_deletes_the_job)
 }
 END_TEST
 
-START_TEST(test_pause_and_resume_show_in_stats)
+/* "redjob -u URL ARG..." must succeed quietly, printing exactly want. */
+static void
+cli_prints(const char *want, ...)
+{
+	struct proc *r;
+	va_list ap;
+
+	va_start(ap, want);
+	r = cli_run(NULL, 0, rf.url, ap);
+	va_end(ap);
+	assert_ok(r);
+	ck_assert_str_eq(r->out, want);
+	proc_free(r);
+}
+
+/* Does "redjob stats" show queue as paused (or not)? */
+static void
+assert_paused(const char *queue, int paused)
+{
+	json_t *j, *v;
+
+	j = stats_json(NULL);
+	v = json_object_get(stats_queue(j, queue), "paused");
+	ck_assert_msg(paused ? json_is_true(v) : json_is_false(v),
+	    "queue %s is %spaused in stats", queue, paused ? "not " : "");
+	json_decref(j);
+}
+
+/*
+ * "redjob CMD mail" (pause or resume) says what it did; stats and a claim
+ * agree (paused: no worker gets the one job); the same again says so and
+ * changes nothing.
+ */
+static void
+pause_toggle(const char *cmd, int paused, const char *did, const char *again)
 {
 	struct proc *r;
 	redisReply *rep;
-	json_t *j;
+
+	cli_prints(did, cmd, "mail", NULL);
+	assert_paused("mail", paused);
+	rep = must_command(rf.c, "FCALL redjob_claim 1 redjob:{mail} 10 30000 "
+	    "3 tokentoken1 w");
+	ck_assert_uint_eq(rep->elements, paused ? 2 : 3);
+	freeReplyObject(rep);
+	r = cli(NULL, 0, cmd, "mail", NULL);
+	ck_assert_str_eq(r->out, again);
+	proc_free(r);
+}
+
+START_TEST(test_pause_and_resume_show_in_stats)
+{
+	struct proc *r;
 
 	r = cli(NULL, 0, "enqueue", "-q", "mail", "t", "x", NULL);
 	assert_ok(r);
 	proc_free(r);
-	r = cli(NULL, 0, "pause", "mail", NULL);
-	assert_ok(r);
-	ck_assert_str_eq(r->out, "pause: queue mail paused\n");
-	proc_free(r);
-	j = stats_json(NULL);
-	ck_assert(json_is_true(json_object_get(stats_queue(j, "mail"),
-	    "paused")));
-	json_decref(j);
-	/* Paused means no worker gets the job. */
-	rep = must_command(rf.c, "FCALL redjob_claim 1 redjob:{mail} 10 30000 "
-	    "3 tokentoken1 w");
-	ck_assert_uint_eq(rep->elements, 2);
-	freeReplyObject(rep);
-	r = cli(NULL, 0, "pause", "mail", NULL);
-	ck_assert_str_eq(r->out, "pause: queue mail was already paused\n");
-	proc_free(r);
-
-	r = cli(NULL, 0, "resume", "mail", NULL);
-	assert_ok(r);
-	ck_assert_str_eq(r->out, "resume: queue mail resumed\n");
-	proc_free(r);
-	j = stats_json(NULL);
-	ck_assert(json_is_false(json_object_get(stats_queue(j, "mail"),
-	    "paused")));
-	json_decref(j);
-	rep = must_command(rf.c, "FCALL redjob_claim 1 redjob:{mail} 10 30000 "
-	    "3 tokentoken1 w");
-	ck_assert_uint_eq(rep->elements, 3);
-	freeReplyObject(rep);
-	r = cli(NULL, 0, "resume", "mail", NULL);
-	ck_assert_str_eq(r->out, "resume: queue mail was not paused\n");
-	proc_free(r);
+	pause_toggle("pause", 1, "pause: queue mail paused\n",
+	    "pause: queue mail was already paused\n");
+	pause_toggle("resume", 0, "resume: queue mail resumed\n",
+	    "resume: queue mail was not paused\n");
 
 	/* A queue paused before its first job still shows up. */
 	r = cli(NULL, 0, "pause", "fresh", NULL);
 	assert_ok(r);
 	proc_free(r);
-	j = stats_json(NULL);
-	ck_assert(json_is_true(json_object_get(stats_queue(j, "fresh"),
-	    "paused")));
-	json_decref(j);
+	assert_paused("fresh", 1);
 }
 END_TEST
 

@@ -175,6 +175,22 @@ lock_exists(const char *name)
  * redjob lock
  */
 
+/*
+ * Start "redjob lock --ttl TTL NAME" over a shell that runs until SIGTERM,
+ * then says "got-term" and exits 0; return once it has started.
+ */
+static struct proc *
+start_term_trap(const char *ttl, const char *name)
+{
+	struct proc *p;
+
+	p = redjob_start(NULL, "lock", "--ttl", ttl, name, "--", "/bin/sh",
+	    "-c", "trap 'echo got-term; exit 0' TERM; echo started; "
+	    "while :; do sleep 0.1; done", NULL);
+	must_wait_output(p, "started\n", DEADLINE_MS);
+	return p;
+}
+
 START_TEST(test_lock_contenders_do_not_overlap_and_all_succeed)
 {
 	struct proc *ps[3];
@@ -359,10 +375,7 @@ START_TEST(test_lock_deleted_key_stops_the_command_as_lost)
 	struct proc *p;
 
 	/* The command's own status would be 0: it must not be reported. */
-	p = redjob_start(NULL, "lock", "--ttl", "1s", "gone", "--", "/bin/sh",
-	    "-c", "trap 'echo got-term; exit 0' TERM; echo started; "
-	    "while :; do sleep 0.1; done", NULL);
-	must_wait_output(p, "started\n", DEADLINE_MS);
+	p = start_term_trap("1s", "gone");
 	ck_assert_int_eq(must_int(rf.c, "DEL %s", lock_key("gone")), 1);
 	finish(p);
 	assert_status(p, 69);
@@ -643,10 +656,7 @@ START_TEST(test_lock_unreachable_redis_stops_the_command_as_lost)
 {
 	struct proc *p;
 
-	p = redjob_start(NULL, "lock", "--ttl", "2s", "down", "--", "/bin/sh",
-	    "-c", "trap 'echo got-term; exit 0' TERM; echo started; "
-	    "while :; do sleep 0.1; done", NULL);
-	must_wait_output(p, "started\n", DEADLINE_MS);
+	p = start_term_trap("2s", "down");
 	redis_fixture_kill(SIGKILL);
 	finish(p);
 	assert_status(p, 69);
