@@ -40,7 +40,9 @@ struct proc_spec {
 	void		*arg;
 	const char	*name;		/* for messages; default argv[0] */
 
-	/* Written to stdin (copied at the start), then stdin is closed. */
+	/* Written to stdin (copied at the start), then stdin is closed. A
+	 * caller that gives data ignores SIGPIPE: the program may stop
+	 * reading. */
 	const void	*in;
 	size_t		 inlen;
 	int		 in_keep;	/* stdin stays open: proc_close_stdin */
@@ -53,7 +55,7 @@ struct proc_spec {
 	/* "NAME=VALUE" sets, "NAME" unsets; on top of the caller's. */
 	char *const	*env;
 	int		 pgroup;	/* its own process group */
-	int		 keep_fd;	/* one more descriptor passed on (> 2) */
+	int		 keep_fd;	/* one more to pass on (> 2) */
 	int		 deathsig;	/* on the caller's death; 0 SIGKILL,
 					   -1 none */
 };

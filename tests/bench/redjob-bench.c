@@ -2456,7 +2456,8 @@ bench_memory(struct bench *b, const char *variant)
 		    "plugin noop" : "/bin/true");
 	fprintf(b->out, "\n");
 	pj = json_array();
-	json_array_append_new(pj, bench_memory_proc(b, d->proc->pid, "supervisor"));
+	json_array_append_new(pj, bench_memory_proc(b, d->proc->pid,
+	    "supervisor"));
 	np = bench_workers(d, pids, (int)nitems(pids));
 	for (i = 0; i < np; i++) {
 		json_array_append_new(pj, bench_memory_proc(b, pids[i],
@@ -2575,8 +2576,9 @@ bench_spawn(struct bench *b, const char *variant)
 		sp[i].c = b->o.concurrency;
 		sp[i].use_spawn = use_spawn;
 		sp[i].fd = p[1];
-		procs[i] = proc_spawn(&(struct proc_spec){ .fn =
-		    bench_spawner_run, .arg = &sp[i], .name = "spawner" }, &why);
+		procs[i] = proc_spawn(&(struct proc_spec){
+		    .fn = bench_spawner_run, .arg = &sp[i], .name = "spawner" },
+		    &why);
 		if (procs[i] == NULL)
 			bench_fatal("%s", why);
 	}
