@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
- * The real redjobd as a child of the test: its stderr in a file, its
+ * The real redjobd as a child of the test: its output in a file, its
  * NOTIFY_SOCKET a datagram socket the test reads, its redis the fixture's.
  * Every wait polls a condition with a deadline.
  */
