@@ -84,7 +84,9 @@ proc_reap(struct proc *p)
 	if (p->reaped) {
 		proc_close_fd(&p->pid_fd);
 		/* Nobody reads what is left for its stdin. */
-		proc_close_stdin(p);
+		if (p->in_fd >= 0 && p->inoff < p->inlen)
+			p->in_lost = 1;
+		proc_close_fd(&p->in_fd);
 	}
 }
 
@@ -126,9 +128,11 @@ proc_write(struct proc *p)
 	n = write(p->in_fd, p->in + p->inoff, p->inlen - p->inoff);
 	if (n > 0)
 		p->inoff += (size_t)n;
-	if ((n == -1 && errno != EAGAIN && errno != EINTR) ||
-	    (p->inoff == p->inlen && !p->in_keep))
-		proc_close_stdin(p);
+	if (n == -1 && errno != EAGAIN && errno != EINTR) {
+		p->in_lost = 1;
+		proc_close_fd(&p->in_fd);
+	} else if (p->inoff == p->inlen && !p->in_keep)
+		proc_close_fd(&p->in_fd);
 }
 
 /* What a descriptor of one poll is for. */
@@ -350,10 +354,23 @@ proc_stop(struct proc *p, int sig, unsigned timeout_ms)
 	return status;
 }
 
+int
+proc_feed(struct proc *p, const void *data, size_t len)
+{
+	if (p->in_fd < 0 || !p->in_keep)
+		return -1;
+	p->in = xreallocarray(p->in, p->inlen + len, 1);
+	memcpy(p->in + p->inlen, data, len);
+	p->inlen += len;
+	return 0;
+}
+
 void
 proc_close_stdin(struct proc *p)
 {
-	proc_close_fd(&p->in_fd);
+	p->in_keep = 0;
+	if (p->inoff == p->inlen)
+		proc_close_fd(&p->in_fd);
 }
 
 void
@@ -600,7 +617,7 @@ proc_spawn(const struct proc_spec *spec, char **cause)
 	p->pid_fd = -1;
 #endif
 	if (p->inlen == 0 && !p->in_keep)
-		proc_close_stdin(p);
+		proc_close_fd(&p->in_fd);
 	return p;
 
 fail:

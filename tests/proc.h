@@ -76,6 +76,8 @@ struct proc {
 	size_t		 errlen;
 	int		 out_open;	/* captured stdout not at EOF yet */
 	int		 err_open;
+	int		 in_lost;	/* stdin data it never took (it
+					   closed stdin, or ended) */
 	/* ------------------------------------------------------------ */
 	int		 reaped;
 	int		 pgroup;
@@ -116,7 +118,11 @@ int		 proc_signal_group(struct proc *p, int sig);
 /* Stop p: sig to it (to its group with spec.pgroup), up to timeout_ms to
  * end, then proc_free(). Its status, or -1 if it had to be killed. */
 int		 proc_stop(struct proc *p, int sig, unsigned timeout_ms);
-/* Close p's stdin: a reader of it sees EOF. */
+/* Queue more data for p's stdin (spec.in_keep); it is written while p
+ * is waited for or pumped. 0, or -1 once stdin is closed. */
+int		 proc_feed(struct proc *p, const void *data, size_t len);
+/* Close p's stdin once what is queued for it is written: a reader of it
+ * then sees EOF. */
 void		 proc_close_stdin(struct proc *p);
 /* Kill p (and its group) with SIGKILL unless it has ended, reap it and
  * free everything. NULL is a no-op. */

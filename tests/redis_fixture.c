@@ -6,6 +6,7 @@
  */
 #include "autoconf.h"
 
+#include <errno.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -151,6 +152,19 @@ redis_conn_setup_lib(void)
 	ck_assert_msg(r->type != REDIS_REPLY_ERROR, "FUNCTION LOAD: %s",
 	    r->str);
 	freeReplyObject(r);
+}
+
+void
+redis_fixture_config(char *path, size_t len, const char *text)
+{
+	FILE *fp;
+
+	ck_assert_int_lt(snprintf(path, len, "%s/redjob.yml", rf.dir),
+	    (int)len);
+	fp = fopen(path, "w");
+	ck_assert_msg(fp != NULL, "%s: %s", path, strerror(errno));
+	fprintf(fp, "redis:\n  url: %s\n%s", rf.url, text);
+	ck_assert_int_eq(fclose(fp), 0);
 }
 
 /*

@@ -28,6 +28,10 @@ void	 redis_start_conn(void);	/* a server per test (checked) */
 void	 redis_stop_conn(void);
 void	 redis_conn_teardown(void);
 
+/* Write DIR/redjob.yml: the server's "redis: url:", then text. Its path
+ * goes to path (len bytes). */
+void	 redis_fixture_config(char *path, size_t len, const char *text);
+
 /* Start or stop the server by hand (restarts, crashes). */
 void	 redis_fixture_spawn(const char *const *extra);
 void	 redis_fixture_kill(int sig);

@@ -166,20 +166,16 @@ testlib_redjob(void)
 }
 
 struct proc *
-must_redjob_vspawn(const struct proc_spec *spec, const char *url, va_list ap)
+must_redjob_spawnv(const struct proc_spec *spec, const char *const *args)
 {
 	struct proc_spec rs = *spec;
-	char *argv[64], *a;
+	char *argv[64];
 	int n = 0;
 
 	argv[n++] = testlib_redjob();
-	if (url != NULL) {
-		argv[n++] = (char *)"-u";
-		argv[n++] = (char *)url;
-	}
-	while ((a = va_arg(ap, char *)) != NULL) {
+	for (; *args != NULL; args++) {
 		ck_assert_int_lt(n, (int)(sizeof argv / sizeof argv[0]) - 1);
-		argv[n++] = a;
+		argv[n++] = (char *)*args;
 	}
 	argv[n] = NULL;
 	rs.argv = argv;
@@ -187,6 +183,24 @@ must_redjob_vspawn(const struct proc_spec *spec, const char *url, va_list ap)
 	if (rs.name == NULL)
 		rs.name = "redjob";
 	return must_spawn(&rs);
+}
+
+struct proc *
+must_redjob_vspawn(const struct proc_spec *spec, const char *url, va_list ap)
+{
+	const char *args[64], *a;
+	int n = 0;
+
+	if (url != NULL) {
+		args[n++] = "-u";
+		args[n++] = url;
+	}
+	while ((a = va_arg(ap, const char *)) != NULL) {
+		ck_assert_int_lt(n, (int)(sizeof args / sizeof args[0]) - 1);
+		args[n++] = a;
+	}
+	args[n] = NULL;
+	return must_redjob_spawnv(spec, args);
 }
 
 struct proc *

@@ -57,6 +57,9 @@ struct proc *must_redjob_spawn(const struct proc_spec *spec, const char *url,
 	    ...);
 struct proc *must_redjob_vspawn(const struct proc_spec *spec,
 	    const char *url, va_list ap);
+/* The same with the arguments in a NULL-terminated array (no -u). */
+struct proc *must_redjob_spawnv(const struct proc_spec *spec,
+	    const char *const *args);
 
 /* The top build and source directories (from the environment). */
 const char *testlib_builddir(void);
