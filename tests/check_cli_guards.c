@@ -677,15 +677,8 @@ END_TEST
 static void
 throttle_start(void)
 {
-	FILE *fp;
-
 	redis_start();
-	snprintf(cfg_path, sizeof cfg_path, "%s/redjob.yml", rf.dir);
-	fp = fopen(cfg_path, "w");
-	ck_assert_ptr_nonnull(fp);
-	fprintf(fp,
-	    "redis:\n"
-	    "  url: %s\n"
+	redis_fixture_config(cfg_path, sizeof cfg_path,
 	    "limiters:\n"
 	    "  g: { kind: gcra, rate: 1/m, burst: 2 }\n"
 	    "  w: { kind: window, limit: 2, period: 1m, key: \"user:{key}\" }\n"
@@ -693,8 +686,7 @@ throttle_start(void)
 	    "  c: { kind: concurrency, limit: 1, lease: 1m }\n"
 	    "jobs:\n"
 	    "  hello:\n"
-	    "    exec: [/bin/true]\n", rf.url);
-	ck_assert_int_eq(fclose(fp), 0);
+	    "    exec: [/bin/true]\n");
 }
 
 /* Run "redjob throttle -c FILE ARG..." (no -u: the file says where). */
