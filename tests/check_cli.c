@@ -1,27 +1,19 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * The redjob CLI as users run it: the built src/redjob binary, started
- * with fork/exec and pipes, against a real redis-server. The tests check
- * what a user or a script sees (stdout, stderr, the exit status) and what
- * ends up in Redis, read back with hiredis. The interop cases enqueue with
- * redis-cli and with Python's redis package alone and read the jobs back
- * with "redjob show".
+ * with pipes on its stdin and outputs, against a real redis-server. The
+ * tests check what a user or a script sees (stdout, stderr, the exit
+ * status) and what ends up in Redis, read back with hiredis. The interop
+ * cases enqueue with redis-cli and with Python's redis package alone and
+ * read the jobs back with "redjob show".
  */
 #include "autoconf.h"
 
-#include <sys/types.h>
-#include <sys/wait.h>
-
-#include <errno.h>
-#include <fcntl.h>
-#include <poll.h>
 #include <regex.h>
-#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -29,173 +21,80 @@
 #include <hiredis/hiredis.h>
 #include <jansson.h>
 
+#include "proc.h"
 #include "redis_fixture.h"
 #include "testlib.h"
 
 #define BASE "redjob:{default}"
-#define RUN_DEADLINE_MS 60000
 #define MAX_ARGS 64
-
-/* The outcome of one run of a program. */
-struct run {
-	int	 status;	/* exit status, or 128 + signal */
-	char	*out;		/* NUL-terminated, may hold NULs */
-	size_t	 outlen;
-	char	*err;
-	size_t	 errlen;
-};
 
 /* REDJOB_URL for the next runs; NULL unsets it. */
 static const char *child_url;
 
-/* Free what a run collected. */
-static void
-run_free(struct run *r)
+/* How the tests run a program: outputs collected, REDJOB_URL from
+ * child_url. Points to static storage. */
+static struct proc_spec *
+cli_spec(void)
 {
-	free(r->out);
-	free(r->err);
-	memset(r, 0, sizeof *r);
+	static char env[4200], *envv[] = { env, NULL };
+	static struct proc_spec spec;
+
+	if (child_url != NULL)
+		snprintf(env, sizeof env, "REDJOB_URL=%s", child_url);
+	else
+		snprintf(env, sizeof env, "REDJOB_URL");
+	memset(&spec, 0, sizeof spec);
+	spec.out = spec.err = PROC_IO_CAPTURE;
+	spec.env = envv;
+	return &spec;
 }
 
 /*
- * Run argv[0] with argv, feeding it in (inlen bytes) on stdin and
- * collecting stdout and stderr, with a deadline. Returns the status.
+ * Run "redjob [-u url] ARG..." to its end, feeding it in (inlen bytes) on
+ * stdin. Caller frees.
  */
-static int
-run_argv(struct run *r, const void *in, size_t inlen, char *const *argv)
+static struct proc *
+cli_run(const void *in, size_t inlen, const char *url, va_list ap)
 {
-	int pin[2], pout[2], perr[2], st;
-	struct pollfd pfd[3];
-	size_t off = 0;
-	uint64_t deadline;
-	char buf[65536];
-	ssize_t n;
-	pid_t pid;
-	nfds_t i;
+	struct proc_spec *spec = cli_spec();
+	struct proc *p;
 
-	memset(r, 0, sizeof *r);
-	testlib_append(&r->out, &r->outlen, "", 0);
-	testlib_append(&r->err, &r->errlen, "", 0);
-	ck_assert_int_eq(pipe2(pin, O_CLOEXEC), 0);
-	ck_assert_int_eq(pipe2(pout, O_CLOEXEC), 0);
-	ck_assert_int_eq(pipe2(perr, O_CLOEXEC), 0);
-	pid = fork();
-	ck_assert_int_ge(pid, 0);
-	if (pid == 0) {
-		dup2(pin[0], STDIN_FILENO);
-		dup2(pout[1], STDOUT_FILENO);
-		dup2(perr[1], STDERR_FILENO);
-		signal(SIGPIPE, SIG_DFL);
-		if (child_url != NULL)
-			setenv("REDJOB_URL", child_url, 1);
-		else
-			unsetenv("REDJOB_URL");
-		execv(argv[0], argv);
-		fprintf(stderr, "exec %s: %s\n", argv[0], strerror(errno));
-		_exit(127);
-	}
-	close(pin[0]);
-	close(pout[1]);
-	close(perr[1]);
-	fcntl(pin[1], F_SETFL, O_NONBLOCK);
-	if (inlen == 0) {
-		close(pin[1]);
-		pin[1] = -1;
-	}
-	deadline = testlib_now_ms() + RUN_DEADLINE_MS;
-	for (;;) {
-		pfd[0].fd = pout[0];
-		pfd[1].fd = perr[0];
-		pfd[2].fd = pin[1];
-		pfd[0].events = pfd[1].events = POLLIN;
-		pfd[2].events = POLLOUT;
-		if (pfd[0].fd < 0 && pfd[1].fd < 0)
-			break;
-		ck_assert_msg(testlib_now_ms() < deadline,
-		    "%s did not finish in %d ms", argv[0], RUN_DEADLINE_MS);
-		if (poll(pfd, 3, 1000) < 0) {
-			ck_assert_int_eq(errno, EINTR);
-			continue;
-		}
-		for (i = 0; i < 2; i++) {
-			if (pfd[i].fd < 0 ||
-			    (pfd[i].revents & (POLLIN | POLLHUP)) == 0)
-				continue;
-			n = read(pfd[i].fd, buf, sizeof buf);
-			if (n > 0 && i == 0)
-				testlib_append(&r->out, &r->outlen, buf, (size_t)n);
-			else if (n > 0)
-				testlib_append(&r->err, &r->errlen, buf, (size_t)n);
-			else if (n == 0 || errno != EINTR) {
-				close(pfd[i].fd);
-				if (i == 0)
-					pout[0] = -1;
-				else
-					perr[0] = -1;
-			}
-		}
-		if (pin[1] >= 0 && (pfd[2].revents & (POLLOUT | POLLERR))) {
-			n = write(pin[1], (const char *)in + off, inlen - off);
-			if (n > 0)
-				off += (size_t)n;
-			/* EPIPE: the program stopped reading, as it may. */
-			if (off == inlen || (n < 0 && errno != EAGAIN &&
-			    errno != EINTR)) {
-				close(pin[1]);
-				pin[1] = -1;
-			}
-		}
-	}
-	if (pin[1] >= 0)
-		close(pin[1]);
-	while (waitpid(pid, &st, 0) < 0)
-		ck_assert_int_eq(errno, EINTR);
-	r->status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-	return r->status;
+	spec->in = in;
+	spec->inlen = inlen;
+	p = must_redjob_vspawn(spec, url, ap);
+	must_wait(p, TESTLIB_DEADLINE_MS);
+	return p;
 }
 
-/* Build argv from a NULL-terminated va_list after the given prefix. */
-static int
-build_argv(char **argv, int n, va_list ap)
+/* Run "redjob [-u URL] ARG..." (see cli_run). */
+static struct proc *
+cli_url(const char *url, const void *in, size_t inlen, ...)
 {
-	char *a;
-
-	while ((a = va_arg(ap, char *)) != NULL) {
-		ck_assert_int_lt(n, MAX_ARGS - 1);
-		argv[n++] = a;
-	}
-	argv[n] = NULL;
-	return n;
-}
-
-/* Run "redjob ARG..." with no -u (the environment decides). */
-static int
-cli_raw(struct run *r, const void *in, size_t inlen, ...)
-{
-	char *argv[MAX_ARGS];
+	struct proc *p;
 	va_list ap;
 
-	argv[0] = testlib_redjob();
 	va_start(ap, inlen);
-	build_argv(argv, 1, ap);
+	p = cli_run(in, inlen, url, ap);
 	va_end(ap);
-	return run_argv(r, in, inlen, argv);
+	return p;
 }
 
-/* Run "redjob -u URL ARG..." against the fixture's server. */
-static int
-cli(struct run *r, const void *in, size_t inlen, ...)
-{
-	char *argv[MAX_ARGS];
-	va_list ap;
+/* "redjob -u URL ARG..." against the fixture's server, and "redjob
+ * ARG..." with no -u (the environment decides). */
+#define cli(in, inlen, ...) cli_url(rf.url, (in), (inlen), __VA_ARGS__)
+#define cli_raw(in, inlen, ...) cli_url(NULL, (in), (inlen), __VA_ARGS__)
 
-	argv[0] = testlib_redjob();
-	argv[1] = (char *)"-u";
-	argv[2] = rf.url;
-	va_start(ap, inlen);
-	build_argv(argv, 3, ap);
-	va_end(ap);
-	return run_argv(r, in, inlen, argv);
+/* Run argv to its end with nothing on stdin. Caller frees. */
+static struct proc *
+run_argv(char *const *argv)
+{
+	struct proc_spec *spec = cli_spec();
+	struct proc *p;
+
+	spec->argv = argv;
+	p = must_spawn(spec);
+	must_wait(p, TESTLIB_DEADLINE_MS);
+	return p;
 }
 
 /* Assert a run succeeded quietly. */
@@ -215,7 +114,7 @@ count_lines(const char *s)
 
 /* Assert stderr is exactly one line starting with prefix. */
 static void
-assert_one_error(const struct run *r, int status, const char *prefix)
+assert_one_error(const struct proc *r, int status, const char *prefix)
 {
 	ck_assert_msg(r->status == status, "exit %d, not %d; stderr: %s",
 	    r->status, status, r->err);
@@ -228,7 +127,7 @@ assert_one_error(const struct run *r, int status, const char *prefix)
 
 /* Parse a run's stdout as JSON; abort the test if it is not. */
 static json_t *
-must_json(const struct run *r)
+must_json(const struct proc *r)
 {
 	json_error_t e;
 	json_t *j;
@@ -275,13 +174,13 @@ wall_ms(void)
 static json_t *
 show_json(const char *id)
 {
-	struct run r;
+	struct proc *r;
 	json_t *j;
 
-	cli(&r, NULL, 0, "show", "--json", id, NULL);
-	assert_ok(&r);
-	j = must_json(&r);
-	run_free(&r);
+	r = cli(NULL, 0, "show", "--json", id, NULL);
+	assert_ok(r);
+	j = must_json(r);
+	proc_free(r);
 	return j;
 }
 
@@ -289,16 +188,16 @@ show_json(const char *id)
 static json_t *
 stats_json(const char *extra_queue)
 {
-	struct run r;
+	struct proc *r;
 	json_t *j;
 
 	if (extra_queue != NULL)
-		cli(&r, NULL, 0, "stats", "--json", "-q", extra_queue, NULL);
+		r = cli(NULL, 0, "stats", "--json", "-q", extra_queue, NULL);
 	else
-		cli(&r, NULL, 0, "stats", "--json", NULL);
-	assert_ok(&r);
-	j = must_json(&r);
-	run_free(&r);
+		r = cli(NULL, 0, "stats", "--json", NULL);
+	assert_ok(r);
+	j = must_json(r);
+	proc_free(r);
 	return j;
 }
 
@@ -319,17 +218,17 @@ static const char *
 must_enqueue(const char *type, const char *payload, const char *in)
 {
 	static char id[256];
-	struct run r;
+	struct proc *r;
 
 	if (in != NULL)
-		cli(&r, NULL, 0, "enqueue", "--in", in, type, payload, NULL);
+		r = cli(NULL, 0, "enqueue", "--in", in, type, payload, NULL);
 	else
-		cli(&r, NULL, 0, "enqueue", type, payload, NULL);
-	assert_ok(&r);
-	ck_assert_msg(r.outlen > 1 && r.out[r.outlen - 1] == '\n', "no id: %s",
-	    r.out);
-	snprintf(id, sizeof id, "%.*s", (int)r.outlen - 1, r.out);
-	run_free(&r);
+		r = cli(NULL, 0, "enqueue", type, payload, NULL);
+	assert_ok(r);
+	ck_assert_msg(r->outlen > 1 && r->out[r->outlen - 1] == '\n',
+	    "no id: %s", r->out);
+	snprintf(id, sizeof id, "%.*s", (int)r->outlen - 1, r->out);
+	proc_free(r);
 	return id;
 }
 
@@ -359,34 +258,20 @@ make_dead(const char *id)
 	freeReplyObject(rep);
 }
 
-/* An integer reply of a command. */
-static long long
-redis_int(const char *fmt, const char *arg)
-{
-	redisReply *rep;
-	long long v;
-
-	rep = must_command(rf.c, fmt, arg);
-	ck_assert_int_eq(rep->type, REDIS_REPLY_INTEGER);
-	v = rep->integer;
-	freeReplyObject(rep);
-	return v;
-}
-
 START_TEST(test_enqueue_prints_an_id_that_show_finds)
 {
-	struct run r;
+	struct proc *r;
 	json_t *j;
 	long long before, after, created;
 
 	before = wall_ms();
-	cli(&r, NULL, 0, "enqueue", "-q", "mail", "--key", "user:7",
+	r = cli(NULL, 0, "enqueue", "-q", "mail", "--key", "user:7",
 	    "--max-attempts", "3", "send_email", "{\"to\":\"a@example.com\"}",
 	    NULL);
 	after = wall_ms();
-	assert_ok(&r);
-	ck_assert_str_eq(r.out, "mail:1\n");
-	run_free(&r);
+	assert_ok(r);
+	ck_assert_str_eq(r->out, "mail:1\n");
+	proc_free(r);
 
 	j = show_json("mail:1");
 	ck_assert_str_eq(json_str(j, "id"), "mail:1");
@@ -412,7 +297,7 @@ START_TEST(test_show_human_form)
 {
 	char want[128], date[64];
 	long long due;
-	struct run r;
+	struct proc *r;
 	regex_t re;
 	time_t secs;
 	struct tm tm;
@@ -425,71 +310,71 @@ START_TEST(test_show_human_form)
 	due = json_int(j, "due");
 	json_decref(j);
 
-	cli(&r, NULL, 0, "show", id, NULL);
-	assert_ok(&r);
-	ck_assert_msg(strstr(r.out, "\nstate          scheduled\n") != NULL,
-	    "no state line: %s", r.out);
-	ck_assert_msg(strstr(r.out, "\ntype           report\n") != NULL,
-	    "no type line: %s", r.out);
+	r = cli(NULL, 0, "show", id, NULL);
+	assert_ok(r);
+	ck_assert_msg(strstr(r->out, "\nstate          scheduled\n") != NULL,
+	    "no state line: %s", r->out);
+	ck_assert_msg(strstr(r->out, "\ntype           report\n") != NULL,
+	    "no type line: %s", r->out);
 	/* The due time, as ISO-8601 UTC with milliseconds. */
 	secs = (time_t)(due / 1000);
 	gmtime_r(&secs, &tm);
 	strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%S", &tm);
 	snprintf(want, sizeof want, "\ndue            %s.%03dZ\n", date,
 	    (int)(due % 1000));
-	ck_assert_msg(strstr(r.out, want) != NULL, "no \"%s\" in: %s", want,
-	    r.out);
+	ck_assert_msg(strstr(r->out, want) != NULL, "no \"%s\" in: %s", want,
+	    r->out);
 	snprintf(want, sizeof want, "\nscore          %s.%03dZ (due)\n", date,
 	    (int)(due % 1000));
-	ck_assert_msg(strstr(r.out, want) != NULL, "no \"%s\" in: %s", want,
-	    r.out);
+	ck_assert_msg(strstr(r->out, want) != NULL, "no \"%s\" in: %s", want,
+	    r->out);
 	ck_assert_int_eq(regcomp(&re, "\ncreated +[0-9]{4}-[0-9]{2}-[0-9]{2}T"
 	    "[0-9]{2}:[0-9]{2}:[0-9]{2}\\.[0-9]{3}Z\n", REG_EXTENDED), 0);
-	ck_assert_msg(regexec(&re, r.out, 0, NULL, 0) == 0,
-	    "no ISO-8601 created line: %s", r.out);
+	ck_assert_msg(regexec(&re, r->out, 0, NULL, 0) == 0,
+	    "no ISO-8601 created line: %s", r->out);
 	regfree(&re);
-	ck_assert_msg(strstr(r.out, "payload        (11 bytes, text)\n"
-	    "hello\tworld\n") != NULL, "payload not shown as text: %s", r.out);
-	run_free(&r);
+	ck_assert_msg(strstr(r->out, "payload        (11 bytes, text)\n"
+	    "hello\tworld\n") != NULL, "payload not shown as text: %s", r->out);
+	proc_free(r);
 }
 END_TEST
 
 START_TEST(test_show_unknown_and_malformed_ids)
 {
-	struct run r;
+	struct proc *r;
 
-	cli(&r, NULL, 0, "show", "mail:42", NULL);
-	assert_one_error(&r, 1, "redjob: no job mail:42");
-	ck_assert_str_eq(r.err, "redjob: no job mail:42\n");
-	ck_assert_uint_eq(r.outlen, 0);
-	run_free(&r);
+	r = cli(NULL, 0, "show", "mail:42", NULL);
+	assert_one_error(r, 1, "redjob: no job mail:42");
+	ck_assert_str_eq(r->err, "redjob: no job mail:42\n");
+	ck_assert_uint_eq(r->outlen, 0);
+	proc_free(r);
 
-	cli(&r, NULL, 0, "show", "--json", "mail:42", NULL);
-	ck_assert_str_eq(r.err, "redjob: no job mail:42\n");
-	ck_assert_int_eq(r.status, 1);
-	run_free(&r);
+	r = cli(NULL, 0, "show", "--json", "mail:42", NULL);
+	ck_assert_str_eq(r->err, "redjob: no job mail:42\n");
+	ck_assert_int_eq(r->status, 1);
+	proc_free(r);
 
-	cli(&r, NULL, 0, "show", "mail-42", NULL);
-	ck_assert_int_eq(r.status, 2);
-	ck_assert_msg(strncmp(r.err, "redjob: invalid job id \"mail-42\"",
-	    32) == 0, "stderr: %s", r.err);
-	ck_assert_msg(strstr(r.err, "usage: redjob show") != NULL,
-	    "no usage line: %s", r.err);
-	run_free(&r);
+	r = cli(NULL, 0, "show", "mail-42", NULL);
+	ck_assert_int_eq(r->status, 2);
+	ck_assert_msg(strncmp(r->err, "redjob: invalid job id \"mail-42\"",
+	    32) == 0, "stderr: %s", r->err);
+	ck_assert_msg(strstr(r->err, "usage: redjob show") != NULL,
+	    "no usage line: %s", r->err);
+	proc_free(r);
 }
 END_TEST
 
 START_TEST(test_stdin_binary_payload_round_trips)
 {
 	static const char bin[] = "a\0b\xff\n\0z";
-	struct run r;
+	struct proc *r;
 	redisReply *rep;
 	json_t *j;
 
-	cli(&r, bin, sizeof bin - 1, "enqueue", "blob", "-", NULL);
-	assert_ok(&r);
-	ck_assert_str_eq(r.out, "default:1\n");
-	run_free(&r);
+	r = cli(bin, sizeof bin - 1, "enqueue", "blob", "-", NULL);
+	assert_ok(r);
+	ck_assert_str_eq(r->out, "default:1\n");
+	proc_free(r);
 
 	rep = must_command(rf.c, "HGET %s:j:1 payload", BASE);
 	ck_assert_int_eq(rep->type, REDIS_REPLY_STRING);
@@ -502,18 +387,18 @@ START_TEST(test_stdin_binary_payload_round_trips)
 	ck_assert_str_eq(json_str(j, "payload_base64"), "YQBi/woAeg==");
 	json_decref(j);
 
-	cli(&r, NULL, 0, "show", "default:1", NULL);
-	assert_ok(&r);
-	ck_assert_msg(strstr(r.out, "payload        (7 bytes, not printable "
-	    "text; shown as hex") != NULL, "no binary note: %s", r.out);
-	ck_assert_msg(strstr(r.out, " 61 00 62 ff 0a 00 7a ") != NULL,
-	    "no hex dump: %s", r.out);
-	run_free(&r);
+	r = cli(NULL, 0, "show", "default:1", NULL);
+	assert_ok(r);
+	ck_assert_msg(strstr(r->out, "payload        (7 bytes, not printable "
+	    "text; shown as hex") != NULL, "no binary note: %s", r->out);
+	ck_assert_msg(strstr(r->out, " 61 00 62 ff 0a 00 7a ") != NULL,
+	    "no hex dump: %s", r->out);
+	proc_free(r);
 
 	/* No payload at all is an empty one. */
-	cli(&r, NULL, 0, "enqueue", "empty", NULL);
-	assert_ok(&r);
-	run_free(&r);
+	r = cli(NULL, 0, "enqueue", "empty", NULL);
+	assert_ok(r);
+	proc_free(r);
 	j = show_json("default:2");
 	ck_assert_str_eq(json_str(j, "payload"), "");
 	json_decref(j);
@@ -524,18 +409,18 @@ START_TEST(test_lines_enqueues_one_job_per_line_in_order)
 {
 	char *in = NULL, line[64], *p, *nl;
 	size_t inlen = 0, i;
-	struct run r;
+	struct proc *r;
 	redisReply *rep;
 
 	for (i = 0; i < 1000; i++) {
 		snprintf(line, sizeof line, "p%zu\n", i);
 		testlib_append(&in, &inlen, line, strlen(line));
 	}
-	cli(&r, in, inlen, "enqueue", "--lines", "bulk", NULL);
-	assert_ok(&r);
-	ck_assert_uint_eq(count_lines(r.out), 1000);
+	r = cli(in, inlen, "enqueue", "--lines", "bulk", NULL);
+	assert_ok(r);
+	ck_assert_uint_eq(count_lines(r->out), 1000);
 	/* Distinct and in input order: the ids are 1..1000 in sequence. */
-	for (i = 0, p = r.out; i < 1000; i++, p = nl + 1) {
+	for (i = 0, p = r->out; i < 1000; i++, p = nl + 1) {
 		nl = strchr(p, '\n');
 		snprintf(line, sizeof line, "default:%zu", i + 1);
 		ck_assert_msg((size_t)(nl - p) == strlen(line) &&
@@ -543,7 +428,7 @@ START_TEST(test_lines_enqueues_one_job_per_line_in_order)
 		    "line %zu is \"%.*s\", not %s", i + 1, (int)(nl - p), p,
 		    line);
 	}
-	run_free(&r);
+	proc_free(r);
 	for (i = 1; i <= 1000; i += 333) {
 		rep = must_command(rf.c, "HGET %s:j:%d payload", BASE, (int)i);
 		snprintf(line, sizeof line, "p%zu", i - 1);
@@ -558,7 +443,7 @@ START_TEST(test_lines_reports_a_bad_line_and_enqueues_the_rest)
 {
 	char *in = NULL, line[300];
 	size_t inlen = 0, i;
-	struct run r;
+	struct proc *r;
 	redisReply *rep;
 
 	for (i = 1; i <= 1000; i++) {
@@ -572,18 +457,18 @@ START_TEST(test_lines_reports_a_bad_line_and_enqueues_the_rest)
 	}
 	/* The last line has no newline: it is a line all the same. */
 	testlib_append(&in, &inlen, "tail", 4);
-	cli(&r, in, inlen, "enqueue", "--lines", "--max-payload", "100", "t",
+	r = cli(in, inlen, "enqueue", "--lines", "--max-payload", "100", "t",
 	    NULL);
-	assert_one_error(&r, 1, "redjob: line 500: ");
-	ck_assert_str_eq(r.err, "redjob: line 500: payload of 200 bytes is "
+	assert_one_error(r, 1, "redjob: line 500: ");
+	ck_assert_str_eq(r->err, "redjob: line 500: payload of 200 bytes is "
 	    "over the limit of 100 bytes\n");
-	ck_assert_uint_eq(count_lines(r.out), 1000);
-	ck_assert_msg(strncmp(r.out, "default:1\n", 10) == 0, "%s", r.out);
-	ck_assert_msg(strstr(r.out, "\ndefault:499\ndefault:500\n") != NULL,
+	ck_assert_uint_eq(count_lines(r->out), 1000);
+	ck_assert_msg(strncmp(r->out, "default:1\n", 10) == 0, "%s", r->out);
+	ck_assert_msg(strstr(r->out, "\ndefault:499\ndefault:500\n") != NULL,
 	    "ids around the bad line are not consecutive");
-	ck_assert_msg(strstr(r.out, "\ndefault:1000\n") != NULL, "no last id");
-	run_free(&r);
-	ck_assert_int_eq(redis_int("ZCARD %s", BASE ":due"), 1000);
+	ck_assert_msg(strstr(r->out, "\ndefault:1000\n") != NULL, "no last id");
+	proc_free(r);
+	ck_assert_int_eq(must_int(rf.c, "ZCARD %s", BASE ":due"), 1000);
 	/* Line 501 became job 500: nothing of line 500 went in. */
 	rep = must_command(rf.c, "HGET %s:j:500 payload", BASE);
 	ck_assert_str_eq(rep->str, "line 501");
@@ -599,7 +484,7 @@ START_TEST(test_in_and_at_schedule_the_job)
 {
 	char at[64];
 	long long now;
-	struct run r;
+	struct proc *r;
 	json_t *j;
 	struct tm tm;
 	time_t t;
@@ -617,9 +502,9 @@ START_TEST(test_in_and_at_schedule_the_job)
 
 	now = wall_ms() / 1000;
 	snprintf(at, sizeof at, "@%lld", now + 3600);
-	cli(&r, NULL, 0, "enqueue", "--at", at, "t", NULL);
-	assert_ok(&r);
-	run_free(&r);
+	r = cli(NULL, 0, "enqueue", "--at", at, "t", NULL);
+	assert_ok(r);
+	proc_free(r);
 	j = show_json("default:2");
 	ck_assert_int_eq(json_int(j, "due"), (now + 3600) * 1000);
 	json_decref(j);
@@ -632,26 +517,26 @@ START_TEST(test_in_and_at_schedule_the_job)
 	tm.tm_min = 4;
 	tm.tm_sec = 5;
 	t = timegm(&tm);
-	cli(&r, NULL, 0, "enqueue", "--at", "2099-01-02T03:04:05Z", "t", NULL);
-	assert_ok(&r);
-	run_free(&r);
+	r = cli(NULL, 0, "enqueue", "--at", "2099-01-02T03:04:05Z", "t", NULL);
+	assert_ok(r);
+	proc_free(r);
 	j = show_json("default:3");
 	ck_assert_int_eq(json_int(j, "due"), (long long)t * 1000);
 	json_decref(j);
-	cli(&r, NULL, 0, "enqueue", "--at", "2099-01-02T03:04:05.250+01:00",
+	r = cli(NULL, 0, "enqueue", "--at", "2099-01-02T03:04:05.250+01:00",
 	    "t", NULL);
-	assert_ok(&r);
-	run_free(&r);
+	assert_ok(r);
+	proc_free(r);
 	j = show_json("default:4");
 	ck_assert_int_eq(json_int(j, "due"), (long long)t * 1000 - 3600000 +
 	    250);
 	json_decref(j);
 
-	cli(&r, NULL, 0, "enqueue", "--at", "2026-02-30T00:00:00Z", "t", NULL);
-	ck_assert_int_eq(r.status, 2);
-	ck_assert_msg(strstr(r.err, "--at: invalid time") != NULL, "%s",
-	    r.err);
-	run_free(&r);
+	r = cli(NULL, 0, "enqueue", "--at", "2026-02-30T00:00:00Z", "t", NULL);
+	ck_assert_int_eq(r->status, 2);
+	ck_assert_msg(strstr(r->err, "--at: invalid time") != NULL, "%s",
+	    r->err);
+	proc_free(r);
 	j = stats_json(NULL);
 	ck_assert_int_eq(json_int(stats_queue(j, "default"), "scheduled"), 4);
 	json_decref(j);
@@ -660,19 +545,19 @@ END_TEST
 
 START_TEST(test_unique_returns_the_existing_job)
 {
-	struct run r;
+	struct proc *r;
 
-	cli(&r, NULL, 0, "enqueue", "--unique", "nightly", "report", NULL);
-	assert_ok(&r);
-	ck_assert_str_eq(r.out, "default:1\n");
-	run_free(&r);
-	cli(&r, NULL, 0, "enqueue", "--unique", "nightly", "report", NULL);
-	ck_assert_int_eq(r.status, 0);
-	ck_assert_str_eq(r.out, "default:1\n");
-	ck_assert_msg(strstr(r.err, "default:1 (existing job)") != NULL,
-	    "stderr: %s", r.err);
-	run_free(&r);
-	ck_assert_int_eq(redis_int("ZCARD %s", BASE ":due"), 1);
+	r = cli(NULL, 0, "enqueue", "--unique", "nightly", "report", NULL);
+	assert_ok(r);
+	ck_assert_str_eq(r->out, "default:1\n");
+	proc_free(r);
+	r = cli(NULL, 0, "enqueue", "--unique", "nightly", "report", NULL);
+	ck_assert_int_eq(r->status, 0);
+	ck_assert_str_eq(r->out, "default:1\n");
+	ck_assert_msg(strstr(r->err, "default:1 (existing job)") != NULL,
+	    "stderr: %s", r->err);
+	proc_free(r);
+	ck_assert_int_eq(must_int(rf.c, "ZCARD %s", BASE ":due"), 1);
 }
 END_TEST
 
@@ -684,21 +569,21 @@ static const char *const stats_fields[] = {
 
 START_TEST(test_stats_json_has_every_documented_field)
 {
-	struct run r;
+	struct proc *r;
 	json_t *j, *q;
 	const char *name;
 	char *line, *hdr, *end;
 	size_t i;
 
-	cli(&r, NULL, 0, "enqueue", "-q", "alpha", "t", "x", NULL);
-	assert_ok(&r);
-	run_free(&r);
-	cli(&r, NULL, 0, "enqueue", "-q", "beta", "--in", "1h", "t", "y", NULL);
-	assert_ok(&r);
-	run_free(&r);
-	cli(&r, NULL, 0, "pause", "beta", NULL);
-	assert_ok(&r);
-	run_free(&r);
+	r = cli(NULL, 0, "enqueue", "-q", "alpha", "t", "x", NULL);
+	assert_ok(r);
+	proc_free(r);
+	r = cli(NULL, 0, "enqueue", "-q", "beta", "--in", "1h", "t", "y", NULL);
+	assert_ok(r);
+	proc_free(r);
+	r = cli(NULL, 0, "pause", "beta", NULL);
+	assert_ok(r);
+	proc_free(r);
 
 	/* A stray member of the registry is skipped, not fatal. */
 	freeReplyObject(must_command(rf.c, "SADD redjob:queues %s",
@@ -724,11 +609,11 @@ START_TEST(test_stats_json_has_every_documented_field)
 	json_decref(j);
 
 	/* The table: a header, then aligned rows, the paused one marked. */
-	cli(&r, NULL, 0, "stats", NULL);
-	assert_ok(&r);
-	ck_assert_uint_eq(count_lines(r.out), 3);
-	hdr = r.out;
-	ck_assert_msg(strncmp(hdr, "QUEUE ", 6) == 0, "%s", r.out);
+	r = cli(NULL, 0, "stats", NULL);
+	assert_ok(r);
+	ck_assert_uint_eq(count_lines(r->out), 3);
+	hdr = r->out;
+	ck_assert_msg(strncmp(hdr, "QUEUE ", 6) == 0, "%s", r->out);
 	end = strchr(hdr, '\n');
 	ck_assert_msg(strstr(hdr, "READY") < strstr(hdr, "SCHEDULED") &&
 	    strstr(hdr, "DEAD") < strstr(hdr, "PROCESSED") &&
@@ -736,14 +621,14 @@ START_TEST(test_stats_json_has_every_documented_field)
 	    strstr(hdr, "CONFLICTS") + 9 == end, "header: %.*s",
 	    (int)(end - hdr), hdr);
 	line = end + 1;
-	ck_assert_msg(strncmp(line, "alpha ", 6) == 0, "%s", r.out);
+	ck_assert_msg(strncmp(line, "alpha ", 6) == 0, "%s", r->out);
 	ck_assert_msg(strchr(line, '\n') - line == end - hdr,
-	    "row not aligned with the header:\n%s", r.out);
+	    "row not aligned with the header:\n%s", r->out);
 	line = strchr(line, '\n') + 1;
-	ck_assert_msg(strncmp(line, "beta ", 5) == 0, "%s", r.out);
+	ck_assert_msg(strncmp(line, "beta ", 5) == 0, "%s", r->out);
 	ck_assert_msg(strstr(line, "  paused\n") != NULL, "beta not marked "
-	    "paused:\n%s", r.out);
-	run_free(&r);
+	    "paused:\n%s", r->out);
+	proc_free(r);
 }
 END_TEST
 
@@ -758,7 +643,7 @@ START_TEST(test_ls_lists_each_state)
 		{ "dead", "default:2", "1" },
 	};
 	char id[32], state[32], when[64], type[32], attempts[32];
-	struct run r;
+	struct proc *r;
 	json_t *j, *e;
 	size_t i;
 	char *p;
@@ -771,13 +656,13 @@ START_TEST(test_ls_lists_each_state)
 	must_enqueue("sleeper", "d", "1h");
 
 	for (i = 0; i < 4; i++) {
-		cli(&r, NULL, 0, "ls", "default", "--state", want[i].state,
+		r = cli(NULL, 0, "ls", "default", "--state", want[i].state,
 		    NULL);
-		assert_ok(&r);
-		ck_assert_msg(count_lines(r.out) == 2, "%s: %s", want[i].state,
-		    r.out);
-		ck_assert_msg(strncmp(r.out, "ID ", 3) == 0, "%s", r.out);
-		p = strchr(r.out, '\n') + 1;
+		assert_ok(r);
+		ck_assert_msg(count_lines(r->out) == 2, "%s: %s", want[i].state,
+		    r->out);
+		ck_assert_msg(strncmp(r->out, "ID ", 3) == 0, "%s", r->out);
+		p = strchr(r->out, '\n') + 1;
 		ck_assert_int_eq(sscanf(p, "%31s %31s %63s %31s %31s", id,
 		    state, when, type, attempts), 5);
 		ck_assert_str_eq(id, want[i].id);
@@ -785,14 +670,14 @@ START_TEST(test_ls_lists_each_state)
 		ck_assert_str_eq(attempts, want[i].attempts);
 		ck_assert_msg(strlen(when) == 24 && when[10] == 'T' &&
 		    when[23] == 'Z', "time \"%s\" is not ISO-8601", when);
-		run_free(&r);
+		proc_free(r);
 	}
 
 	/* Every state, in the order ready, scheduled, running, dead. */
-	cli(&r, NULL, 0, "ls", "--json", "default", NULL);
-	assert_ok(&r);
-	j = must_json(&r);
-	run_free(&r);
+	r = cli(NULL, 0, "ls", "--json", "default", NULL);
+	assert_ok(r);
+	j = must_json(r);
+	proc_free(r);
 	ck_assert(json_is_array(j));
 	ck_assert_uint_eq(json_array_size(j), 4);
 	for (i = 0; i < 4; i++) {
@@ -809,21 +694,21 @@ START_TEST(test_ls_lists_each_state)
 
 	/* --limit caps each state. */
 	must_enqueue("waiter", "e", NULL);
-	cli(&r, NULL, 0, "ls", "default", "--state", "ready", "--limit", "1",
+	r = cli(NULL, 0, "ls", "default", "--state", "ready", "--limit", "1",
 	    NULL);
-	assert_ok(&r);
-	ck_assert_uint_eq(count_lines(r.out), 2);
-	ck_assert_msg(strstr(r.out, "\ndefault:3 ") != NULL, "%s", r.out);
-	run_free(&r);
-	cli(&r, NULL, 0, "ls", "default", "--state", "ready", NULL);
-	ck_assert_uint_eq(count_lines(r.out), 3);
-	run_free(&r);
+	assert_ok(r);
+	ck_assert_uint_eq(count_lines(r->out), 2);
+	ck_assert_msg(strstr(r->out, "\ndefault:3 ") != NULL, "%s", r->out);
+	proc_free(r);
+	r = cli(NULL, 0, "ls", "default", "--state", "ready", NULL);
+	ck_assert_uint_eq(count_lines(r->out), 3);
+	proc_free(r);
 }
 END_TEST
 
 START_TEST(test_retry_brings_a_dead_job_back)
 {
-	struct run r;
+	struct proc *r;
 	json_t *j;
 
 	must_enqueue("t", "x", NULL);
@@ -832,10 +717,10 @@ START_TEST(test_retry_brings_a_dead_job_back)
 	ck_assert_int_eq(json_int(stats_queue(j, "default"), "dead"), 1);
 	json_decref(j);
 
-	cli(&r, NULL, 0, "retry", "default:1", NULL);
-	assert_ok(&r);
-	ck_assert_str_eq(r.out, "retry: default:1 was dead, now ready\n");
-	run_free(&r);
+	r = cli(NULL, 0, "retry", "default:1", NULL);
+	assert_ok(r);
+	ck_assert_str_eq(r->out, "retry: default:1 was dead, now ready\n");
+	proc_free(r);
 	j = stats_json(NULL);
 	ck_assert_int_eq(json_int(stats_queue(j, "default"), "dead"), 0);
 	ck_assert_int_eq(json_int(stats_queue(j, "default"), "ready"), 1);
@@ -848,86 +733,103 @@ START_TEST(test_retry_brings_a_dead_job_back)
 
 	/* A running job cannot be retried; an unknown one does not exist. */
 	claim_one("tokentoken2", "default:1");
-	cli(&r, NULL, 0, "retry", "default:1", NULL);
-	assert_one_error(&r, 1, "redjob: job default:1 is running");
-	run_free(&r);
-	cli(&r, NULL, 0, "retry", "default:99", NULL);
-	assert_one_error(&r, 1, "redjob: no job default:99");
-	run_free(&r);
+	r = cli(NULL, 0, "retry", "default:1", NULL);
+	assert_one_error(r, 1, "redjob: job default:1 is running");
+	proc_free(r);
+	r = cli(NULL, 0, "retry", "default:99", NULL);
+	assert_one_error(r, 1, "redjob: no job default:99");
+	proc_free(r);
 }
 END_TEST
 
 START_TEST(test_rm_deletes_the_job)
 {
-	struct run r;
+	struct proc *r;
 
 	must_enqueue("t", "x", NULL);
-	cli(&r, NULL, 0, "rm", "default:1", NULL);
-	assert_ok(&r);
-	ck_assert_str_eq(r.out, "rm: default:1 was ready, now removed\n");
-	run_free(&r);
-	ck_assert_int_eq(redis_int("EXISTS %s", BASE ":j:1"), 0);
-	ck_assert_int_eq(redis_int("ZCARD %s", BASE ":due"), 0);
-	cli(&r, NULL, 0, "show", "default:1", NULL);
-	assert_one_error(&r, 1, "redjob: no job default:1");
-	run_free(&r);
-	cli(&r, NULL, 0, "rm", "default:1", NULL);
-	ck_assert_str_eq(r.err, "redjob: no job default:1\n");
-	ck_assert_int_eq(r.status, 1);
-	run_free(&r);
+	r = cli(NULL, 0, "rm", "default:1", NULL);
+	assert_ok(r);
+	ck_assert_str_eq(r->out, "rm: default:1 was ready, now removed\n");
+	proc_free(r);
+	ck_assert_int_eq(must_int(rf.c, "EXISTS %s", BASE ":j:1"), 0);
+	ck_assert_int_eq(must_int(rf.c, "ZCARD %s", BASE ":due"), 0);
+	r = cli(NULL, 0, "show", "default:1", NULL);
+	assert_one_error(r, 1, "redjob: no job default:1");
+	proc_free(r);
+	r = cli(NULL, 0, "rm", "default:1", NULL);
+	ck_assert_str_eq(r->err, "redjob: no job default:1\n");
+	ck_assert_int_eq(r->status, 1);
+	proc_free(r);
 }
 END_TEST
 
+/* "redjob -u URL ARG..." must succeed quietly, printing exactly want. */
+static void
+cli_prints(const char *want, ...)
+{
+	struct proc *r;
+	va_list ap;
+
+	va_start(ap, want);
+	r = cli_run(NULL, 0, rf.url, ap);
+	va_end(ap);
+	assert_ok(r);
+	ck_assert_str_eq(r->out, want);
+	proc_free(r);
+}
+
+/* Does "redjob stats" show queue as paused (or not)? */
+static void
+assert_paused(const char *queue, int paused)
+{
+	json_t *j, *v;
+
+	j = stats_json(NULL);
+	v = json_object_get(stats_queue(j, queue), "paused");
+	ck_assert_msg(paused ? json_is_true(v) : json_is_false(v),
+	    "queue %s is %spaused in stats", queue, paused ? "not " : "");
+	json_decref(j);
+}
+
+/*
+ * "redjob CMD mail" (pause or resume) says what it did; stats and a claim
+ * agree (paused: no worker gets the one job); the same again says so and
+ * changes nothing.
+ */
+static void
+pause_toggle(const char *cmd, int paused, const char *did, const char *again)
+{
+	struct proc *r;
+	redisReply *rep;
+
+	cli_prints(did, cmd, "mail", NULL);
+	assert_paused("mail", paused);
+	rep = must_command(rf.c, "FCALL redjob_claim 1 redjob:{mail} 10 30000 "
+	    "3 tokentoken1 w");
+	ck_assert_uint_eq(rep->elements, paused ? 2 : 3);
+	freeReplyObject(rep);
+	r = cli(NULL, 0, cmd, "mail", NULL);
+	ck_assert_str_eq(r->out, again);
+	proc_free(r);
+}
+
 START_TEST(test_pause_and_resume_show_in_stats)
 {
-	struct run r;
-	redisReply *rep;
-	json_t *j;
+	struct proc *r;
 
-	cli(&r, NULL, 0, "enqueue", "-q", "mail", "t", "x", NULL);
-	assert_ok(&r);
-	run_free(&r);
-	cli(&r, NULL, 0, "pause", "mail", NULL);
-	assert_ok(&r);
-	ck_assert_str_eq(r.out, "pause: queue mail paused\n");
-	run_free(&r);
-	j = stats_json(NULL);
-	ck_assert(json_is_true(json_object_get(stats_queue(j, "mail"),
-	    "paused")));
-	json_decref(j);
-	/* Paused means no worker gets the job. */
-	rep = must_command(rf.c, "FCALL redjob_claim 1 redjob:{mail} 10 30000 "
-	    "3 tokentoken1 w");
-	ck_assert_uint_eq(rep->elements, 2);
-	freeReplyObject(rep);
-	cli(&r, NULL, 0, "pause", "mail", NULL);
-	ck_assert_str_eq(r.out, "pause: queue mail was already paused\n");
-	run_free(&r);
-
-	cli(&r, NULL, 0, "resume", "mail", NULL);
-	assert_ok(&r);
-	ck_assert_str_eq(r.out, "resume: queue mail resumed\n");
-	run_free(&r);
-	j = stats_json(NULL);
-	ck_assert(json_is_false(json_object_get(stats_queue(j, "mail"),
-	    "paused")));
-	json_decref(j);
-	rep = must_command(rf.c, "FCALL redjob_claim 1 redjob:{mail} 10 30000 "
-	    "3 tokentoken1 w");
-	ck_assert_uint_eq(rep->elements, 3);
-	freeReplyObject(rep);
-	cli(&r, NULL, 0, "resume", "mail", NULL);
-	ck_assert_str_eq(r.out, "resume: queue mail was not paused\n");
-	run_free(&r);
+	r = cli(NULL, 0, "enqueue", "-q", "mail", "t", "x", NULL);
+	assert_ok(r);
+	proc_free(r);
+	pause_toggle("pause", 1, "pause: queue mail paused\n",
+	    "pause: queue mail was already paused\n");
+	pause_toggle("resume", 0, "resume: queue mail resumed\n",
+	    "resume: queue mail was not paused\n");
 
 	/* A queue paused before its first job still shows up. */
-	cli(&r, NULL, 0, "pause", "fresh", NULL);
-	assert_ok(&r);
-	run_free(&r);
-	j = stats_json(NULL);
-	ck_assert(json_is_true(json_object_get(stats_queue(j, "fresh"),
-	    "paused")));
-	json_decref(j);
+	r = cli(NULL, 0, "pause", "fresh", NULL);
+	assert_ok(r);
+	proc_free(r);
+	assert_paused("fresh", 1);
 }
 END_TEST
 
@@ -935,33 +837,33 @@ START_TEST(test_oversized_payload_is_refused)
 {
 	size_t big = 600 * 1024;
 	char *in;
-	struct run r;
+	struct proc *r;
 	redisReply *rep;
 
 	in = malloc(big);
 	memset(in, 'a', big);
-	cli(&r, in, big, "enqueue", "big", "-", NULL);
-	assert_one_error(&r, 1, "redjob: payload of 614400 bytes is over the "
+	r = cli(in, big, "enqueue", "big", "-", NULL);
+	assert_one_error(r, 1, "redjob: payload of 614400 bytes is over the "
 	    "limit of 524288 bytes");
-	ck_assert_uint_eq(r.outlen, 0);
-	run_free(&r);
+	ck_assert_uint_eq(r->outlen, 0);
+	proc_free(r);
 	rep = must_command(rf.c, "DBSIZE");
 	ck_assert_int_eq(rep->integer, 0);
 	freeReplyObject(rep);
 
-	cli(&r, NULL, 0, "enqueue", "--max-payload", "5", "small",
+	r = cli(NULL, 0, "enqueue", "--max-payload", "5", "small",
 	    "hello world", NULL);
-	assert_one_error(&r, 1, "redjob: payload of 11 bytes is over the "
+	assert_one_error(r, 1, "redjob: payload of 11 bytes is over the "
 	    "limit of 5 bytes");
-	run_free(&r);
-	ck_assert_int_eq(redis_int("EXISTS %s", BASE ":j:1"), 0);
+	proc_free(r);
+	ck_assert_int_eq(must_int(rf.c, "EXISTS %s", BASE ":j:1"), 0);
 
 	/* A raised limit lets it in, whole. */
-	cli(&r, in, big, "enqueue", "--max-payload", "1MiB", "big", "-", NULL);
-	assert_ok(&r);
-	ck_assert_str_eq(r.out, "default:1\n");
-	run_free(&r);
-	ck_assert_int_eq(redis_int("HSTRLEN %s payload", BASE ":j:1"),
+	r = cli(in, big, "enqueue", "--max-payload", "1MiB", "big", "-", NULL);
+	assert_ok(r);
+	ck_assert_str_eq(r->out, "default:1\n");
+	proc_free(r);
+	ck_assert_int_eq(must_int(rf.c, "HSTRLEN %s payload", BASE ":j:1"),
 	    (long long)big);
 	free(in);
 }
@@ -970,56 +872,56 @@ END_TEST
 START_TEST(test_redis_down_is_one_line_and_exit_1)
 {
 	char url[4200], want[4200];
-	struct run r;
+	struct proc *r;
 
 	snprintf(url, sizeof url, "unix://%s/nosuch.sock", rf.dir);
 	snprintf(want, sizeof want, "redjob: cannot connect to redis at "
 	    "%s/nosuch.sock: No such file or directory\n", rf.dir);
-	cli_raw(&r, NULL, 0, "-u", url, "stats", NULL);
-	assert_one_error(&r, 1, "redjob: cannot connect");
-	ck_assert_str_eq(r.err, want);
-	ck_assert_uint_eq(r.outlen, 0);
-	run_free(&r);
-	cli_raw(&r, NULL, 0, "-u", url, "enqueue", "t", "x", NULL);
-	ck_assert_str_eq(r.err, want);
-	ck_assert_int_eq(r.status, 1);
-	run_free(&r);
+	r = cli_raw(NULL, 0, "-u", url, "stats", NULL);
+	assert_one_error(r, 1, "redjob: cannot connect");
+	ck_assert_str_eq(r->err, want);
+	ck_assert_uint_eq(r->outlen, 0);
+	proc_free(r);
+	r = cli_raw(NULL, 0, "-u", url, "enqueue", "t", "x", NULL);
+	ck_assert_str_eq(r->err, want);
+	ck_assert_int_eq(r->status, 1);
+	proc_free(r);
 
 	/* $REDJOB_URL is the default; -u wins over it. */
 	child_url = url;
-	cli_raw(&r, NULL, 0, "show", "default:1", NULL);
-	ck_assert_str_eq(r.err, want);
-	ck_assert_int_eq(r.status, 1);
-	run_free(&r);
-	cli(&r, NULL, 0, "enqueue", "t", "x", NULL);
-	assert_ok(&r);
-	ck_assert_str_eq(r.out, "default:1\n");
-	run_free(&r);
+	r = cli_raw(NULL, 0, "show", "default:1", NULL);
+	ck_assert_str_eq(r->err, want);
+	ck_assert_int_eq(r->status, 1);
+	proc_free(r);
+	r = cli(NULL, 0, "enqueue", "t", "x", NULL);
+	assert_ok(r);
+	ck_assert_str_eq(r->out, "default:1\n");
+	proc_free(r);
 	child_url = rf.url;
-	cli_raw(&r, NULL, 0, "enqueue", "t", "x", NULL);
+	r = cli_raw(NULL, 0, "enqueue", "t", "x", NULL);
 	child_url = NULL;
-	assert_ok(&r);
-	ck_assert_str_eq(r.out, "default:2\n");
-	run_free(&r);
+	assert_ok(r);
+	ck_assert_str_eq(r->out, "default:2\n");
+	proc_free(r);
 }
 END_TEST
 
 START_TEST(test_namespace_option)
 {
-	struct run r;
+	struct proc *r;
 
-	cli(&r, NULL, 0, "-n", "other", "enqueue", "t", "x", NULL);
-	assert_ok(&r);
-	ck_assert_str_eq(r.out, "default:1\n");
-	run_free(&r);
-	ck_assert_int_eq(redis_int("EXISTS %s", "other:{default}:j:1"), 1);
-	ck_assert_int_eq(redis_int("EXISTS %s", BASE ":j:1"), 0);
-	cli(&r, NULL, 0, "-n", "other", "show", "default:1", NULL);
-	assert_ok(&r);
-	run_free(&r);
-	cli(&r, NULL, 0, "show", "default:1", NULL);
-	ck_assert_int_eq(r.status, 1);
-	run_free(&r);
+	r = cli(NULL, 0, "-n", "other", "enqueue", "t", "x", NULL);
+	assert_ok(r);
+	ck_assert_str_eq(r->out, "default:1\n");
+	proc_free(r);
+	ck_assert_int_eq(must_int(rf.c, "EXISTS %s", "other:{default}:j:1"), 1);
+	ck_assert_int_eq(must_int(rf.c, "EXISTS %s", BASE ":j:1"), 0);
+	r = cli(NULL, 0, "-n", "other", "show", "default:1", NULL);
+	assert_ok(r);
+	proc_free(r);
+	r = cli(NULL, 0, "show", "default:1", NULL);
+	ck_assert_int_eq(r->status, 1);
+	proc_free(r);
 }
 END_TEST
 
@@ -1064,7 +966,7 @@ static const char *const usage_errors[][8] = {
 START_TEST(test_usage_errors_exit_2)
 {
 	char *argv[MAX_ARGS], url[4200], *dead;
-	struct run r;
+	struct proc *r;
 	int n, i;
 
 	/*
@@ -1079,16 +981,16 @@ START_TEST(test_usage_errors_exit_2)
 	for (i = 0; usage_errors[_i][i] != NULL; i++)
 		argv[n++] = (char *)usage_errors[_i][i];
 	argv[n] = NULL;
-	run_argv(&r, NULL, 0, argv);
+	r = run_argv(argv);
 	child_url = NULL;
-	ck_assert_msg(r.status == 2, "case %d (%s ...): exit %d, stderr: %s",
-	    _i, usage_errors[_i][0], r.status, r.err);
+	ck_assert_msg(r->status == 2, "case %d (%s ...): exit %d, stderr: %s",
+	    _i, usage_errors[_i][0], r->status, r->err);
 	/* One line of reason, then the usage (which may be folded). */
-	ck_assert_msg(strncmp(r.err, "redjob: ", 8) == 0 &&
-	    strncmp(strchr(r.err, '\n'), "\nusage: redjob ", 15) == 0,
-	    "case %d: stderr is not a reason and a usage line: %s", _i, r.err);
-	ck_assert_uint_eq(r.outlen, 0);
-	run_free(&r);
+	ck_assert_msg(strncmp(r->err, "redjob: ", 8) == 0 &&
+	    strncmp(strchr(r->err, '\n'), "\nusage: redjob ", 15) == 0,
+	    "case %d: stderr is not a reason and a usage line: %s", _i, r->err);
+	ck_assert_uint_eq(r->outlen, 0);
+	proc_free(r);
 }
 END_TEST
 
@@ -1099,48 +1001,48 @@ START_TEST(test_help_and_version)
 		"resume",
 	};
 	char want[64];
-	struct run r;
+	struct proc *r;
 	size_t i;
 
-	cli_raw(&r, NULL, 0, "--help", NULL);
-	assert_ok(&r);
-	ck_assert_msg(strncmp(r.out, "usage: redjob ", 14) == 0, "%s", r.out);
+	r = cli_raw(NULL, 0, "--help", NULL);
+	assert_ok(r);
+	ck_assert_msg(strncmp(r->out, "usage: redjob ", 14) == 0, "%s", r->out);
 	for (i = 0; i < sizeof cmds / sizeof *cmds; i++) {
 		snprintf(want, sizeof want, "\n  %s ", cmds[i]);
-		ck_assert_msg(strstr(r.out, want) != NULL, "%s not listed:\n%s",
-		    cmds[i], r.out);
+		ck_assert_msg(strstr(r->out, want) != NULL,
+		    "%s not listed:\n%s", cmds[i], r->out);
 	}
-	ck_assert_msg(strstr(r.out, "\n  lock ") != NULL &&
-	    strstr(r.out, "\n  throttle ") != NULL, "lock and throttle are "
-	    "missing from the help:\n%s", r.out);
-	ck_assert_msg(strstr(r.out, "REDJOB_URL") != NULL, "%s", r.out);
-	run_free(&r);
+	ck_assert_msg(strstr(r->out, "\n  lock ") != NULL &&
+	    strstr(r->out, "\n  throttle ") != NULL, "lock and throttle are "
+	    "missing from the help:\n%s", r->out);
+	ck_assert_msg(strstr(r->out, "REDJOB_URL") != NULL, "%s", r->out);
+	proc_free(r);
 
 	for (i = 0; i < sizeof cmds / sizeof *cmds; i++) {
-		cli_raw(&r, NULL, 0, cmds[i], "--help", NULL);
-		assert_ok(&r);
+		r = cli_raw(NULL, 0, cmds[i], "--help", NULL);
+		assert_ok(r);
 		snprintf(want, sizeof want, "usage: redjob %s ", cmds[i]);
-		ck_assert_msg(strncmp(r.out, want, strlen(want)) == 0, "%s",
-		    r.out);
-		ck_assert_msg(strstr(r.out, "\nExample") != NULL,
+		ck_assert_msg(strncmp(r->out, want, strlen(want)) == 0, "%s",
+		    r->out);
+		ck_assert_msg(strstr(r->out, "\nExample") != NULL,
 		    "%s --help has no examples", cmds[i]);
-		run_free(&r);
+		proc_free(r);
 	}
-	cli_raw(&r, NULL, 0, "enqueue", "--help", NULL);
-	ck_assert_msg(strstr(r.out, "--lines") != NULL &&
-	    strstr(r.out, "--unique-for") != NULL, "%s", r.out);
-	run_free(&r);
-	cli_raw(&r, NULL, 0, "help", "ls", NULL);
-	assert_ok(&r);
-	ck_assert_msg(strncmp(r.out, "usage: redjob ls ", 17) == 0, "%s",
-	    r.out);
-	run_free(&r);
+	r = cli_raw(NULL, 0, "enqueue", "--help", NULL);
+	ck_assert_msg(strstr(r->out, "--lines") != NULL &&
+	    strstr(r->out, "--unique-for") != NULL, "%s", r->out);
+	proc_free(r);
+	r = cli_raw(NULL, 0, "help", "ls", NULL);
+	assert_ok(r);
+	ck_assert_msg(strncmp(r->out, "usage: redjob ls ", 17) == 0, "%s",
+	    r->out);
+	proc_free(r);
 
-	cli_raw(&r, NULL, 0, "--version", NULL);
-	assert_ok(&r);
-	ck_assert_msg(strncmp(r.out, "redjob " PACKAGE_VERSION " ",
-	    strlen("redjob " PACKAGE_VERSION " ")) == 0, "%s", r.out);
-	run_free(&r);
+	r = cli_raw(NULL, 0, "--version", NULL);
+	assert_ok(r);
+	ck_assert_msg(strncmp(r->out, "redjob " PACKAGE_VERSION " ",
+	    strlen("redjob " PACKAGE_VERSION " ")) == 0, "%s", r->out);
+	proc_free(r);
 }
 END_TEST
 
@@ -1149,24 +1051,24 @@ static const char *write_file(const char *, const char *);
 START_TEST(test_wrong_password)
 {
 	char url[4200], yml[8192], path[4200];
-	struct run r;
+	struct proc *r;
 
 	freeReplyObject(must_command(rf.c, "CONFIG SET requirepass sekret"));
 	snprintf(url, sizeof url, "unix://:wrong@%s", rf.sock);
-	cli_raw(&r, NULL, 0, "-u", url, "stats", NULL);
-	assert_one_error(&r, 1, "redjob: redis refused the password: ");
-	ck_assert_msg(strstr(r.err, "WRONGPASS") != NULL, "%s", r.err);
-	run_free(&r);
+	r = cli_raw(NULL, 0, "-u", url, "stats", NULL);
+	assert_one_error(r, 1, "redjob: redis refused the password: ");
+	ck_assert_msg(strstr(r->err, "WRONGPASS") != NULL, "%s", r->err);
+	proc_free(r);
 
-	cli(&r, NULL, 0, "stats", NULL);
-	assert_one_error(&r, 1, "redjob: redis refused access: NOAUTH");
-	run_free(&r);
+	r = cli(NULL, 0, "stats", NULL);
+	assert_one_error(r, 1, "redjob: redis refused access: NOAUTH");
+	proc_free(r);
 
 	snprintf(url, sizeof url, "unix://:sekret@%s", rf.sock);
-	cli_raw(&r, NULL, 0, "-u", url, "enqueue", "t", "x", NULL);
-	assert_ok(&r);
-	ck_assert_str_eq(r.out, "default:1\n");
-	run_free(&r);
+	r = cli_raw(NULL, 0, "-u", url, "enqueue", "t", "x", NULL);
+	assert_ok(r);
+	ck_assert_str_eq(r->out, "default:1\n");
+	proc_free(r);
 
 	/* The password of -c comes from password_file, any bytes in it. */
 	freeReplyObject(must_command(rf.c, "CONFIG SET requirepass %s",
@@ -1175,30 +1077,30 @@ START_TEST(test_wrong_password)
 	snprintf(yml, sizeof yml, "redis:\n  url: %s\n  password_file: "
 	    "%s/password\n", rf.url, rf.dir);
 	snprintf(path, sizeof path, "%s", write_file("redjob.yml", yml));
-	cli_raw(&r, NULL, 0, "-c", path, "enqueue", "t", "x", NULL);
-	assert_ok(&r);
-	ck_assert_str_eq(r.out, "default:2\n");
-	run_free(&r);
+	r = cli_raw(NULL, 0, "-c", path, "enqueue", "t", "x", NULL);
+	assert_ok(r);
+	ck_assert_str_eq(r->out, "default:2\n");
+	proc_free(r);
 }
 END_TEST
 
 START_TEST(test_out_of_memory)
 {
-	struct run r;
+	struct proc *r;
 	json_t *j;
 
 	must_enqueue("t", "x", NULL);
 	freeReplyObject(must_command(rf.c, "CONFIG SET maxmemory 1"));
-	cli(&r, NULL, 0, "enqueue", "t", "y", NULL);
-	assert_one_error(&r, 1, "redjob: redis is out of memory (maxmemory "
+	r = cli(NULL, 0, "enqueue", "t", "y", NULL);
+	assert_one_error(r, 1, "redjob: redis is out of memory (maxmemory "
 	    "reached), nothing was written");
-	run_free(&r);
+	proc_free(r);
 	/* With --lines it is said once, not once per line. */
-	cli(&r, "a\nb\nc\n", 6, "enqueue", "--lines", "t", NULL);
-	assert_one_error(&r, 1, "redjob: lines 1 to 3 (3 of them) were not "
+	r = cli("a\nb\nc\n", 6, "enqueue", "--lines", "t", NULL);
+	assert_one_error(r, 1, "redjob: lines 1 to 3 (3 of them) were not "
 	    "enqueued, nor any later line: redis is out of memory");
-	ck_assert_uint_eq(r.outlen, 0);
-	run_free(&r);
+	ck_assert_uint_eq(r->outlen, 0);
+	proc_free(r);
 	/* Reading still works while Redis is full. */
 	j = stats_json(NULL);
 	ck_assert_int_eq(json_int(stats_queue(j, "default"), "ready"), 1);
@@ -1212,14 +1114,14 @@ START_TEST(test_newer_library_is_refused_and_kept)
 	static const char lib[] = "#!lua name=redjob\n"
 	    "redis.register_function{function_name='redjob_version', "
 	    "callback=function() return {99, 1} end, flags={'no-writes'}}\n";
-	struct run r;
+	struct proc *r;
 	redisReply *rep;
 
 	freeReplyObject(must_command(rf.c, "FUNCTION LOAD REPLACE %s", lib));
-	cli(&r, NULL, 0, "stats", NULL);
-	assert_one_error(&r, 1, "redjob: redis holds redjob library version "
+	r = cli(NULL, 0, "stats", NULL);
+	assert_one_error(r, 1, "redjob: redis holds redjob library version "
 	    "99, newer than this client's");
-	run_free(&r);
+	proc_free(r);
 	rep = must_command(rf.c, "FCALL_RO redjob_version 0");
 	ck_assert_int_eq(rep->element[0]->integer, 99);
 	freeReplyObject(rep);
@@ -1244,7 +1146,7 @@ write_file(const char *name, const char *text)
 START_TEST(test_config_file)
 {
 	char yml[8192], path[4200], url[4200];
-	struct run r;
+	struct proc *r;
 	json_t *j;
 
 	snprintf(yml, sizeof yml,
@@ -1261,44 +1163,44 @@ START_TEST(test_config_file)
 	snprintf(path, sizeof path, "%s", write_file("redjob.yml", yml));
 
 	/* The config's queues show up before any job was enqueued. */
-	cli_raw(&r, NULL, 0, "-c", path, "stats", "--json", NULL);
-	assert_ok(&r);
-	j = must_json(&r);
-	run_free(&r);
+	r = cli_raw(NULL, 0, "-c", path, "stats", "--json", NULL);
+	assert_ok(r);
+	j = must_json(r);
+	proc_free(r);
 	ck_assert_int_eq(json_int(stats_queue(j, "alpha"), "ready"), 0);
 	ck_assert_int_eq(json_int(stats_queue(j, "beta"), "ready"), 0);
 	json_decref(j);
 
-	cli_raw(&r, NULL, 0, "-c", path, "enqueue", "-q", "alpha", "t", "x",
+	r = cli_raw(NULL, 0, "-c", path, "enqueue", "-q", "alpha", "t", "x",
 	    NULL);
-	assert_ok(&r);
-	ck_assert_str_eq(r.out, "alpha:1\n");
-	run_free(&r);
-	ck_assert_int_eq(redis_int("EXISTS %s", "cfgns:{alpha}:j:1"), 1);
+	assert_ok(r);
+	ck_assert_str_eq(r->out, "alpha:1\n");
+	proc_free(r);
+	ck_assert_int_eq(must_int(rf.c, "EXISTS %s", "cfgns:{alpha}:j:1"), 1);
 
 	/* -n and -u override the file. */
-	cli_raw(&r, NULL, 0, "-c", path, "-n", "other", "enqueue", "t", "x",
+	r = cli_raw(NULL, 0, "-c", path, "-n", "other", "enqueue", "t", "x",
 	    NULL);
-	assert_ok(&r);
-	run_free(&r);
-	ck_assert_int_eq(redis_int("EXISTS %s", "other:{default}:j:1"), 1);
+	assert_ok(r);
+	proc_free(r);
+	ck_assert_int_eq(must_int(rf.c, "EXISTS %s", "other:{default}:j:1"), 1);
 	snprintf(url, sizeof url, "unix://%s/nosuch.sock", rf.dir);
-	cli_raw(&r, NULL, 0, "-c", path, "-u", url, "stats", NULL);
-	assert_one_error(&r, 1, "redjob: cannot connect to redis at ");
-	ck_assert_msg(strstr(r.err, "nosuch.sock") != NULL, "%s", r.err);
-	run_free(&r);
+	r = cli_raw(NULL, 0, "-c", path, "-u", url, "stats", NULL);
+	assert_one_error(r, 1, "redjob: cannot connect to redis at ");
+	ck_assert_msg(strstr(r->err, "nosuch.sock") != NULL, "%s", r->err);
+	proc_free(r);
 
 	/* A broken file: FILE:LINE:COL diagnostics and exit 1. */
 	snprintf(path, sizeof path, "%s", write_file("bad.yml",
 	    "redis:\n  url: [unclosed\n"));
-	cli_raw(&r, NULL, 0, "-c", path, "stats", NULL);
-	ck_assert_int_eq(r.status, 1);
-	ck_assert_msg(strncmp(r.err, path, strlen(path)) == 0 &&
-	    r.err[strlen(path)] == ':' &&
-	    strchr("0123456789", r.err[strlen(path) + 1]) != NULL,
-	    "no FILE:LINE:COL diagnostic: %s", r.err);
-	ck_assert_uint_eq(r.outlen, 0);
-	run_free(&r);
+	r = cli_raw(NULL, 0, "-c", path, "stats", NULL);
+	ck_assert_int_eq(r->status, 1);
+	ck_assert_msg(strncmp(r->err, path, strlen(path)) == 0 &&
+	    r->err[strlen(path)] == ':' &&
+	    strchr("0123456789", r->err[strlen(path) + 1]) != NULL,
+	    "no FILE:LINE:COL diagnostic: %s", r->err);
+	ck_assert_uint_eq(r->outlen, 0);
+	proc_free(r);
 }
 END_TEST
 
@@ -1306,15 +1208,15 @@ END_TEST
 static char *
 must_run(char *const *argv)
 {
-	struct run r;
+	struct proc *r;
 	char *out;
 
-	run_argv(&r, NULL, 0, argv);
-	ck_assert_msg(r.status == 0, "%s: exit %d: %s", argv[0], r.status,
-	    r.err);
-	out = r.out;
-	r.out = NULL;
-	run_free(&r);
+	r = run_argv(argv);
+	ck_assert_msg(r->status == 0, "%s: exit %d: %s", argv[0], r->status,
+	    r->err);
+	out = strdup(r->out);
+	ck_assert_ptr_nonnull(out);
+	proc_free(r);
 	return out;
 }
 
@@ -1322,15 +1224,15 @@ START_TEST(test_interop_redis_cli)
 {
 	const char *rcli = getenv("REDIS_CLI");
 	char *argv[16], *out;
-	struct run r;
+	struct proc *r;
 	json_t *j;
 
 	ck_assert_msg(rcli != NULL && *rcli != '\0', "REDIS_CLI is not set; "
 	    "run the tests with make check");
 	/* Any redjob command loads the library. */
-	cli(&r, NULL, 0, "stats", NULL);
-	assert_ok(&r);
-	run_free(&r);
+	r = cli(NULL, 0, "stats", NULL);
+	assert_ok(r);
+	proc_free(r);
 
 	argv[0] = (char *)rcli;
 	argv[1] = (char *)"-s";
@@ -1361,15 +1263,15 @@ END_TEST
 START_TEST(test_interop_python)
 {
 	char *argv[8], script[4200], *out, *ids[3], *save = NULL;
-	struct run r;
+	struct proc *r;
 	json_t *j;
 	int i;
 
 	snprintf(script, sizeof script, "%s/tests/interop.py",
 	    testlib_srcdir());
-	cli(&r, NULL, 0, "stats", NULL);
-	assert_ok(&r);
-	run_free(&r);
+	r = cli(NULL, 0, "stats", NULL);
+	assert_ok(r);
+	proc_free(r);
 
 	argv[0] = (char *)"/usr/bin/python3";
 	argv[1] = script;
@@ -1395,11 +1297,11 @@ START_TEST(test_interop_python)
 	ck_assert_str_eq(json_str(j, "key"), "user:7");
 	ck_assert_int_eq(json_int(j, "max_attempts"), 4);
 	json_decref(j);
-	cli(&r, NULL, 0, "show", ids[0], NULL);
-	assert_ok(&r);
-	ck_assert_msg(strstr(r.out, "\nh\xc3\xa9llo from python\n") != NULL,
-	    "%s", r.out);
-	run_free(&r);
+	r = cli(NULL, 0, "show", ids[0], NULL);
+	assert_ok(r);
+	ck_assert_msg(strstr(r->out, "\nh\xc3\xa9llo from python\n") != NULL,
+	    "%s", r->out);
+	proc_free(r);
 	free(out);
 }
 END_TEST

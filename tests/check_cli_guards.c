@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * "redjob lock" and "redjob throttle" as users run them: the built
- * src/redjob, started with fork/exec and pipes, against a real
+ * src/redjob, started with pipes on its stdin and outputs, against a real
  * redis-server. Contending runs are real concurrent processes, a lost
  * lock is a key really deleted (or a server really killed) while the
  * command runs, and the assertions are on what a script sees (output,
@@ -10,12 +10,9 @@
 #include "autoconf.h"
 
 #include <sys/prctl.h>
-#include <sys/types.h>
-#include <sys/wait.h>
 
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
 #include <regex.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -31,221 +28,96 @@
 #include "config.h"
 #include "guard.h"
 #include "template.h"
+#include "proc.h"
 #include "redis_fixture.h"
 #include "testlib.h"
 
 #define DEADLINE_MS 60000
 #define MAX_ARGS 64
-#define MAX_PROCS 8
-
-/* One running program, with pipes on its stdin, stdout and stderr. */
-struct proc {
-	pid_t	 pid;
-	int	 in;		/* -1 once closed */
-	int	 out;		/* -1 at EOF */
-	int	 err;
-	char	*obuf;		/* NUL-terminated */
-	size_t	 olen;
-	char	*ebuf;
-	size_t	 elen;
-	int	 status;	/* exit status, or 128 + signal */
-	int	 signaled;	/* killed by a signal (status - 128) */
-};
 
 /* The configuration with the limiters, in the server's directory. */
 static char cfg_path[4200];
 
-/* A descriptor above 2 that proc_start() passes on, or -1. */
-static int keep_fd = -1;
-
-/* Start argv[0] with argv; its stdin stays open until proc_close_stdin. */
-static void
-proc_start(struct proc *p, char *const *argv)
-{
-	int pin[2], pout[2], perr[2];
-
-	memset(p, 0, sizeof *p);
-	testlib_append(&p->obuf, &p->olen, "", 0);
-	testlib_append(&p->ebuf, &p->elen, "", 0);
-	ck_assert_int_eq(pipe2(pin, O_CLOEXEC), 0);
-	ck_assert_int_eq(pipe2(pout, O_CLOEXEC), 0);
-	ck_assert_int_eq(pipe2(perr, O_CLOEXEC), 0);
-	p->pid = fork();
-	ck_assert_int_ge(p->pid, 0);
-	if (p->pid == 0) {
-		dup2(pin[0], STDIN_FILENO);
-		dup2(pout[1], STDOUT_FILENO);
-		dup2(perr[1], STDERR_FILENO);
-		/* Only what a shell would pass on (the test's Redis socket
-		 * is not close-on-exec). */
-		if (keep_fd < 0)
-			close_range(3, ~0U, 0);
-		else {
-			if (keep_fd > 3)
-				close_range(3, (unsigned)keep_fd - 1, 0);
-			close_range((unsigned)keep_fd + 1, ~0U, 0);
-		}
-		/* testlib ignores SIGPIPE; a user's shell does not. */
-		signal(SIGPIPE, SIG_DFL);
-		unsetenv("REDJOB_URL");
-		execv(argv[0], argv);
-		fprintf(stderr, "exec %s: %s\n", argv[0], strerror(errno));
-		_exit(127);
-	}
-	close(pin[0]);
-	close(pout[1]);
-	close(perr[1]);
-	p->in = pin[1];
-	p->out = pout[0];
-	p->err = perr[0];
-}
-
 /*
- * Start "redjob -u URL ARG..." (url NULL: the fixture's server). The
- * arguments end with NULL.
+ * How the tests run a program: its outputs collected, its stdin open
+ * until proc_close_stdin() (so that "read x" in a command waits), no
+ * REDJOB_URL. keep_fd, if above 2, is passed on as a caller's shell would.
  */
 static void
-redjob_start(struct proc *p, const char *url, ...)
+guards_spec(struct proc_spec *spec, int keep_fd)
 {
-	char *argv[MAX_ARGS], *a;
-	va_list ap;
-	int n = 0;
+	static char *env[] = { (char *)"REDJOB_URL", NULL };
 
-	argv[n++] = testlib_redjob();
-	argv[n++] = (char *)"-u";
-	argv[n++] = (char *)(url != NULL ? url : rf.url);
-	va_start(ap, url);
-	while ((a = va_arg(ap, char *)) != NULL) {
-		ck_assert_int_lt(n, MAX_ARGS - 1);
-		argv[n++] = a;
-	}
-	va_end(ap);
-	argv[n] = NULL;
-	proc_start(p, argv);
+	memset(spec, 0, sizeof *spec);
+	spec->in_keep = 1;
+	spec->out = spec->err = PROC_IO_CAPTURE;
+	spec->env = env;
+	spec->keep_fd = keep_fd;
 }
 
-/* Close p's stdin: a "read" in its command sees EOF. */
-static void
-proc_close_stdin(struct proc *p)
+/* Start argv[0] with argv. */
+static struct proc *
+start_argv(char *const *argv, int keep_fd)
 {
-	if (p->in >= 0)
-		close(p->in);
-	p->in = -1;
+	struct proc_spec spec;
+
+	guards_spec(&spec, keep_fd);
+	spec.argv = argv;
+	return must_spawn(&spec);
 }
 
-/* Read what the processes wrote, waiting up to ms for something. */
+/* Close the stdin of n processes and wait for their end. */
 static void
-procs_pump(struct proc **ps, size_t n, int ms)
+finish_all(struct proc **ps, size_t n)
 {
-	struct pollfd pfd[2 * MAX_PROCS];
-	int *fdp[2 * MAX_PROCS];
-	char **bufp[2 * MAX_PROCS], buf[65536];
-	size_t *lenp[2 * MAX_PROCS], i;
-	nfds_t k = 0, j;
-	ssize_t r;
-
-	ck_assert_uint_le(n, MAX_PROCS);
-	for (i = 0; i < n; i++) {
-		if (ps[i]->out >= 0) {
-			pfd[k].fd = ps[i]->out;
-			fdp[k] = &ps[i]->out;
-			bufp[k] = &ps[i]->obuf;
-			lenp[k++] = &ps[i]->olen;
-		}
-		if (ps[i]->err >= 0) {
-			pfd[k].fd = ps[i]->err;
-			fdp[k] = &ps[i]->err;
-			bufp[k] = &ps[i]->ebuf;
-			lenp[k++] = &ps[i]->elen;
-		}
-	}
-	for (j = 0; j < k; j++)
-		pfd[j].events = POLLIN;
-	if (poll(pfd, k, ms) <= 0)
-		return;
-	for (j = 0; j < k; j++) {
-		if ((pfd[j].revents & (POLLIN | POLLHUP | POLLERR)) == 0)
-			continue;
-		r = read(pfd[j].fd, buf, sizeof buf);
-		if (r > 0)
-			testlib_append(bufp[j], lenp[j], buf, (size_t)r);
-		else if (r == 0 || errno != EINTR) {
-			close(pfd[j].fd);
-			*fdp[j] = -1;
-		}
-	}
-}
-
-/* Wait until p has written s on its stdout. */
-static void
-proc_wait_for(struct proc *p, const char *s)
-{
-	uint64_t deadline = testlib_now_ms() + DEADLINE_MS;
-
-	while (strstr(p->obuf, s) == NULL) {
-		ck_assert_msg(p->out >= 0, "stdout ended without \"%s\": "
-		    "stdout \"%s\", stderr \"%s\"", s, p->obuf, p->ebuf);
-		ck_assert_msg(testlib_now_ms() < deadline, "no \"%s\" in %d ms",
-		    s, DEADLINE_MS);
-		procs_pump(&p, 1, 100);
-	}
-}
-
-/* Wait for every process to close its output and exit. */
-static void
-procs_wait(struct proc **ps, size_t n)
-{
-	uint64_t deadline = testlib_now_ms() + DEADLINE_MS;
-	size_t i, open;
-	int st;
+	size_t i;
 
 	for (i = 0; i < n; i++)
 		proc_close_stdin(ps[i]);
-	for (;;) {
-		for (i = open = 0; i < n; i++)
-			open += (ps[i]->out >= 0) + (ps[i]->err >= 0);
-		if (open == 0)
-			break;
-		ck_assert_msg(testlib_now_ms() < deadline, "processes still "
-		    "running after %d ms", DEADLINE_MS);
-		procs_pump(ps, n, 250);
-	}
-	for (i = 0; i < n; i++) {
-		while (waitpid(ps[i]->pid, &st, 0) < 0)
-			ck_assert_int_eq(errno, EINTR);
-		ps[i]->status = WIFEXITED(st) ? WEXITSTATUS(st) :
-		    128 + WTERMSIG(st);
-		ps[i]->signaled = WIFSIGNALED(st);
-	}
+	ck_assert_msg(proc_wait_all(ps, n, DEADLINE_MS) == 0, "processes "
+	    "still running after %d ms", DEADLINE_MS);
 }
 
-/* Wait for p to end; returns its status. */
+/* The same for one; returns its status. */
 static int
-proc_wait(struct proc *p)
+finish(struct proc *p)
 {
-	procs_wait(&p, 1);
+	finish_all(&p, 1);
 	return p->status;
 }
 
-/* Free what proc_start() made (the process must have been waited for). */
-static void
-proc_free(struct proc *p)
+/* Wait for p's end (see finish) and return it. */
+static struct proc *
+ended(struct proc *p)
 {
-	proc_close_stdin(p);
-	if (p->out >= 0)
-		close(p->out);
-	if (p->err >= 0)
-		close(p->err);
-	free(p->obuf);
-	free(p->ebuf);
-	memset(p, 0, sizeof *p);
+	finish(p);
+	return p;
+}
+
+/* Start argv (see start_argv) and wait for its end, stdin empty. */
+static struct proc *
+run_argv(char *const *argv)
+{
+	return ended(start_argv(argv, -1));
+}
+
+/* Start "redjob -u URL ARG..." (url NULL: the fixture's server). */
+static struct proc *
+redjob_start(const char *url, ...)
+{
+	struct proc_spec spec;
+	struct proc *p;
+	va_list ap;
+
+	guards_spec(&spec, -1);
+	va_start(ap, url);
+	p = must_redjob_vspawn(&spec, url != NULL ? url : rf.url, ap);
+	va_end(ap);
+	return p;
 }
 
 /* Run "redjob -u URL ARG..." to its end; stdin is empty. */
-#define redjob_run(p, url, ...) do {                                   \
-	redjob_start((p), (url), __VA_ARGS__);                         \
-	proc_wait(p);                                                  \
-} while (0)
+#define redjob_run(...) ended(redjob_start(__VA_ARGS__))
 
 /* Does s match the extended regular expression re? */
 static int
@@ -262,26 +134,7 @@ matches(const char *s, const char *re)
 
 #define assert_status(p, want) ck_assert_msg((p)->status == (want),     \
 	"exit %d, not %d; stdout \"%s\", stderr \"%s\"", (p)->status,   \
-	(want), (p)->obuf, (p)->ebuf)
-
-/* An integer reply. */
-static long long
-redis_int(const char *fmt, ...)
-{
-	redisReply *r;
-	va_list ap;
-	long long v;
-
-	va_start(ap, fmt);
-	r = redisvCommand(rf.c, fmt, ap);
-	va_end(ap);
-	ck_assert_msg(r != NULL && r->type == REDIS_REPLY_INTEGER, "%s: %s",
-	    fmt, r != NULL && r->type == REDIS_REPLY_ERROR ? r->str :
-	    "not an integer");
-	v = r->integer;
-	freeReplyObject(r);
-	return v;
-}
+	(want), (p)->out, (p)->err)
 
 /* A string reply, or "" for nil; static buffer. */
 static const char *
@@ -291,6 +144,8 @@ redis_str(const char *fmt, const char *arg)
 	redisReply *r;
 
 	r = must_command(rf.c, fmt, arg);
+	ck_assert_msg(r->type == REDIS_REPLY_STRING ||
+	    r->type == REDIS_REPLY_NIL, "%s: neither a string nor nil", fmt);
 	if (r->type == REDIS_REPLY_STRING)
 		snprintf(out, sizeof out, "%s", r->str);
 	else
@@ -309,13 +164,36 @@ lock_key(const char *name)
 	return key;
 }
 
+/* Does the lock called name exist in Redis (1 or 0)? */
+static long long
+lock_exists(const char *name)
+{
+	return must_int(rf.c, "EXISTS %s", lock_key(name));
+}
+
 /* ---------------------------------------------------------------------
  * redjob lock
  */
 
+/*
+ * Start "redjob lock --ttl TTL NAME" over a shell that runs until SIGTERM,
+ * then says "got-term" and exits 0; return once it has started.
+ */
+static struct proc *
+start_term_trap(const char *ttl, const char *name)
+{
+	struct proc *p;
+
+	p = redjob_start(NULL, "lock", "--ttl", ttl, name, "--", "/bin/sh",
+	    "-c", "trap 'echo got-term; exit 0' TERM; echo started; "
+	    "while :; do sleep 0.1; done", NULL);
+	must_wait_output(p, "started\n", DEADLINE_MS);
+	return p;
+}
+
 START_TEST(test_lock_contenders_do_not_overlap_and_all_succeed)
 {
-	struct proc procs[3], *ps[3];
+	struct proc *ps[3];
 	char log[4200], script[8600], *lines[6], *save = NULL, *buf;
 	char fence[3][64];
 	unsigned long long prev = 0, f;
@@ -329,14 +207,13 @@ START_TEST(test_lock_contenders_do_not_overlap_and_all_succeed)
 	snprintf(script, sizeof script, "echo \"start $REDJOB_FENCE\" >> %s; "
 	    "sleep 0.3; echo \"end $REDJOB_FENCE\" >> %s", log, log);
 	for (i = 0; i < 3; i++) {
-		ps[i] = &procs[i];
-		redjob_start(ps[i], NULL, "lock", "--wait", "10s", "shared",
+		ps[i] = redjob_start(NULL, "lock", "--wait", "10s", "shared",
 		    "--", "/bin/sh", "-c", script, NULL);
 	}
-	procs_wait(ps, 3);
+	finish_all(ps, 3);
 	for (i = 0; i < 3; i++) {
 		assert_status(ps[i], 0);
-		ck_assert_msg(ps[i]->elen == 0, "stderr: %s", ps[i]->ebuf);
+		ck_assert_msg(ps[i]->errlen == 0, "stderr: %s", ps[i]->err);
 	}
 
 	fp = fopen(log, "r");
@@ -367,7 +244,7 @@ START_TEST(test_lock_contenders_do_not_overlap_and_all_succeed)
 		prev = f;
 	}
 	free(buf);
-	ck_assert_int_eq(redis_int("EXISTS %s", lock_key("shared")), 0);
+	ck_assert_int_eq(lock_exists("shared"), 0);
 	for (i = 0; i < 3; i++)
 		proc_free(ps[i]);
 }
@@ -375,44 +252,44 @@ END_TEST
 
 START_TEST(test_lock_held_elsewhere_exits_75_and_does_not_run)
 {
-	struct proc holder, other;
+	struct proc *holder, *other;
 	uint64_t t0;
 
-	redjob_start(&holder, NULL, "lock", "busy", "--", "/bin/sh", "-c",
+	holder = redjob_start(NULL, "lock", "busy", "--", "/bin/sh", "-c",
 	    "echo started; read x || :", NULL);
-	proc_wait_for(&holder, "started\n");
-	ck_assert_int_eq(redis_int("EXISTS %s", lock_key("busy")), 1);
+	must_wait_output(holder, "started\n", DEADLINE_MS);
+	ck_assert_int_eq(lock_exists("busy"), 1);
 
-	redjob_run(&other, NULL, "lock", "--wait", "0", "busy", "--",
+	other = redjob_run(NULL, "lock", "--wait", "0", "busy", "--",
 	    "/bin/echo", "ran", NULL);
-	assert_status(&other, 75);
-	ck_assert_msg(matches(other.ebuf, "^redjob: lock busy is held by "
-	    "another \\(expires in [0-9]+ ms\\)\n$"), "stderr: %s", other.ebuf);
-	ck_assert_str_eq(other.obuf, "");
-	proc_free(&other);
+	assert_status(other, 75);
+	ck_assert_msg(matches(other->err, "^redjob: lock busy is held by "
+	    "another \\(expires in [0-9]+ ms\\)\n$"), "stderr: %s", other->err);
+	ck_assert_str_eq(other->out, "");
+	proc_free(other);
 
 	/* With --wait it keeps trying for that long, then gives up. */
 	t0 = testlib_now_ms();
-	redjob_run(&other, NULL, "lock", "--wait", "400ms", "busy", "--",
+	other = redjob_run(NULL, "lock", "--wait", "400ms", "busy", "--",
 	    "/bin/echo", "ran", NULL);
-	assert_status(&other, 75);
+	assert_status(other, 75);
 	ck_assert_msg(testlib_now_ms() - t0 >= 400, "gave up after %llu ms",
 	    (unsigned long long)(testlib_now_ms() - t0));
-	ck_assert_str_eq(other.obuf, "");
-	proc_free(&other);
+	ck_assert_str_eq(other->out, "");
+	proc_free(other);
 
 	/* A waiter gets it as soon as the holder is done. */
-	redjob_start(&other, NULL, "lock", "--wait", "20s", "busy", "--",
+	other = redjob_start(NULL, "lock", "--wait", "20s", "busy", "--",
 	    "/bin/echo", "waited", NULL);
-	procs_pump((struct proc *[]){ &other }, 1, 300);
-	ck_assert_str_eq(other.obuf, "");
-	proc_close_stdin(&holder);
-	ck_assert_int_eq(proc_wait(&holder), 0);
-	ck_assert_int_eq(proc_wait(&other), 0);
-	ck_assert_str_eq(other.obuf, "waited\n");
-	ck_assert_int_eq(redis_int("EXISTS %s", lock_key("busy")), 0);
-	proc_free(&holder);
-	proc_free(&other);
+	proc_pump(&other, 1, 300);
+	ck_assert_str_eq(other->out, "");
+	proc_close_stdin(holder);
+	ck_assert_int_eq(finish(holder), 0);
+	ck_assert_int_eq(finish(other), 0);
+	ck_assert_str_eq(other->out, "waited\n");
+	ck_assert_int_eq(lock_exists("busy"), 0);
+	proc_free(holder);
+	proc_free(other);
 }
 END_TEST
 
@@ -428,45 +305,45 @@ START_TEST(test_lock_passes_the_command_status_through)
 		{ "kill -TERM $$", 128 + SIGTERM },
 		{ "kill -KILL $$", 128 + SIGKILL },
 	};
-	struct proc p;
+	struct proc *p;
 	size_t i;
 
 	for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-		redjob_run(&p, NULL, "lock", "st", "--", "/bin/sh", "-c",
+		p = redjob_run(NULL, "lock", "st", "--", "/bin/sh", "-c",
 		    cases[i].script, NULL);
-		assert_status(&p, cases[i].status);
-		ck_assert_msg(p.elen == 0, "%s: stderr %s", cases[i].script,
-		    p.ebuf);
+		assert_status(p, cases[i].status);
+		ck_assert_msg(p->errlen == 0, "%s: stderr %s", cases[i].script,
+		    p->err);
 		/* Released, whatever the status. */
-		ck_assert_int_eq(redis_int("EXISTS %s", lock_key("st")), 0);
-		proc_free(&p);
+		ck_assert_int_eq(lock_exists("st"), 0);
+		proc_free(p);
 	}
 }
 END_TEST
 
 START_TEST(test_lock_command_that_cannot_run)
 {
-	struct proc p;
+	struct proc *p;
 
-	redjob_run(&p, NULL, "lock", "nx", "--", "/nonexistent/cmd", NULL);
-	assert_status(&p, 127);
-	ck_assert_str_eq(p.ebuf, "redjob: cannot run /nonexistent/cmd: No such "
+	p = redjob_run(NULL, "lock", "nx", "--", "/nonexistent/cmd", NULL);
+	assert_status(p, 127);
+	ck_assert_str_eq(p->err, "redjob: cannot run /nonexistent/cmd: No such "
 	    "file or directory\n");
-	proc_free(&p);
+	proc_free(p);
 	/* PATH is searched: a user command, as with flock(1). */
-	redjob_run(&p, NULL, "lock", "nx", "--", "no-such-command-here", NULL);
-	assert_status(&p, 127);
-	proc_free(&p);
-	redjob_run(&p, NULL, "lock", "nx", "--", "/dev/null", NULL);
-	assert_status(&p, 126);
-	ck_assert_msg(strstr(p.ebuf, "Permission denied") != NULL, "%s",
-	    p.ebuf);
-	proc_free(&p);
-	redjob_run(&p, NULL, "lock", "nx", "--", "echo", "from", "PATH", NULL);
-	assert_status(&p, 0);
-	ck_assert_str_eq(p.obuf, "from PATH\n");
-	proc_free(&p);
-	ck_assert_int_eq(redis_int("EXISTS %s", lock_key("nx")), 0);
+	p = redjob_run(NULL, "lock", "nx", "--", "no-such-command-here", NULL);
+	assert_status(p, 127);
+	proc_free(p);
+	p = redjob_run(NULL, "lock", "nx", "--", "/dev/null", NULL);
+	assert_status(p, 126);
+	ck_assert_msg(strstr(p->err, "Permission denied") != NULL, "%s",
+	    p->err);
+	proc_free(p);
+	p = redjob_run(NULL, "lock", "nx", "--", "echo", "from", "PATH", NULL);
+	assert_status(p, 0);
+	ck_assert_str_eq(p->out, "from PATH\n");
+	proc_free(p);
+	ck_assert_int_eq(lock_exists("nx"), 0);
 }
 END_TEST
 
@@ -474,20 +351,20 @@ START_TEST(test_lock_environment_has_a_growing_fence)
 {
 	unsigned long long f[2];
 	char name[2][128];
-	struct proc p;
+	struct proc *p;
 	int i;
 
 	for (i = 0; i < 2; i++) {
-		redjob_run(&p, NULL, "lock", "env", "--", "/bin/sh", "-c",
+		p = redjob_run(NULL, "lock", "env", "--", "/bin/sh", "-c",
 		    "echo \"$REDJOB_FENCE $REDJOB_LOCK\"", NULL);
-		assert_status(&p, 0);
-		ck_assert_msg(sscanf(p.obuf, "%llu %127s", &f[i], name[i]) == 2,
-		    "%s", p.obuf);
+		assert_status(p, 0);
+		ck_assert_msg(sscanf(p->out, "%llu %127s", &f[i], name[i]) == 2,
+		    "%s", p->out);
 		ck_assert_str_eq(name[i], "env");
 		/* The fence the function granted, kept in NAME's counter. */
 		ck_assert_uint_eq(strtoull(redis_str("GET %s",
 		    "redjob:lock:{env}:fence"), NULL, 10), f[i]);
-		proc_free(&p);
+		proc_free(p);
 	}
 	ck_assert_msg(f[1] > f[0], "fence %llu after %llu", f[1], f[0]);
 }
@@ -495,92 +372,81 @@ END_TEST
 
 START_TEST(test_lock_deleted_key_stops_the_command_as_lost)
 {
-	struct proc p;
+	struct proc *p;
 
 	/* The command's own status would be 0: it must not be reported. */
-	redjob_start(&p, NULL, "lock", "--ttl", "1s", "gone", "--", "/bin/sh",
-	    "-c", "trap 'echo got-term; exit 0' TERM; echo started; "
-	    "while :; do sleep 0.1; done", NULL);
-	proc_wait_for(&p, "started\n");
-	ck_assert_int_eq(redis_int("DEL %s", lock_key("gone")), 1);
-	proc_wait(&p);
-	assert_status(&p, 69);
-	ck_assert_msg(strstr(p.obuf, "got-term\n") != NULL, "stdout: %s",
-	    p.obuf);
-	ck_assert_msg(strstr(p.ebuf, "redjob: lock gone lost while /bin/sh "
-	    "ran; stopping it\n") != NULL, "stderr: %s", p.ebuf);
-	ck_assert_int_eq(redis_int("EXISTS %s", lock_key("gone")), 0);
-	proc_free(&p);
+	p = start_term_trap("1s", "gone");
+	ck_assert_int_eq(must_int(rf.c, "DEL %s", lock_key("gone")), 1);
+	finish(p);
+	assert_status(p, 69);
+	ck_assert_msg(strstr(p->out, "got-term\n") != NULL, "stdout: %s",
+	    p->out);
+	ck_assert_msg(strstr(p->err, "redjob: lock gone lost while /bin/sh "
+	    "ran; stopping it\n") != NULL, "stderr: %s", p->err);
+	ck_assert_int_eq(lock_exists("gone"), 0);
+	proc_free(p);
 }
 END_TEST
 
 START_TEST(test_lock_lost_command_that_ignores_term_is_killed)
 {
-	struct proc p;
-	uint64_t t0, deadline;
+	struct proc *p;
+	uint64_t t0;
 	long pgid;
+	int st;
 
 	/* Orphans of the command come to us, so their end can be seen. */
 	ck_assert_int_eq(prctl(PR_SET_CHILD_SUBREAPER, 1), 0);
-	redjob_start(&p, NULL, "lock", "--ttl", "1s", "stubborn", "--",
+	p = redjob_start(NULL, "lock", "--ttl", "1s", "stubborn", "--",
 	    "/bin/sh", "-c", "trap '' TERM; echo \"started $$\"; "
 	    "while :; do sleep 0.1; done", NULL);
-	proc_wait_for(&p, "\n");
-	ck_assert_int_eq(sscanf(p.obuf, "started %ld", &pgid), 1);
+	must_wait_output(p, "\n", DEADLINE_MS);
+	ck_assert_int_eq(sscanf(p->out, "started %ld", &pgid), 1);
 	t0 = testlib_now_ms();
-	ck_assert_int_eq(redis_int("DEL %s", lock_key("stubborn")), 1);
-	proc_wait(&p);
-	assert_status(&p, 69);
+	ck_assert_int_eq(must_int(rf.c, "DEL %s", lock_key("stubborn")), 1);
+	finish(p);
+	assert_status(p, 69);
 	/* SIGTERM did nothing; SIGKILL came after the 5 s grace. */
 	ck_assert_msg(testlib_now_ms() - t0 >= 4500, "ended after %llu ms",
 	    (unsigned long long)(testlib_now_ms() - t0));
-	/* Nothing of its process group is left running. */
-	deadline = testlib_now_ms() + 10000;
-	for (;;) {
-		while (waitpid(-1, NULL, WNOHANG) > 0)
-			;
-		if (kill((pid_t)-pgid, 0) != 0)
-			break;
-		ck_assert_msg(testlib_now_ms() < deadline, "group %ld lives",
-		    pgid);
-		poll(NULL, 0, 20);
-	}
-	ck_assert_int_eq(errno, ESRCH);
-	proc_free(&p);
+	/* Nothing of its process group is left running (ESRCH). */
+	ck_assert_msg(proc_wait_gone((pid_t)-pgid, &st, 10000) == 0,
+	    "group %ld lives", pgid);
+	proc_free(p);
 }
 END_TEST
 
 START_TEST(test_lock_long_command_keeps_the_lock)
 {
-	struct proc holder, other;
+	struct proc *holder, *other;
 	uint64_t t0;
 	long long pttl;
 	int tries = 0;
 
-	redjob_start(&holder, NULL, "lock", "--ttl", "1s", "long", "--",
+	holder = redjob_start(NULL, "lock", "--ttl", "1s", "long", "--",
 	    "/bin/sh", "-c", "echo started; read x || :", NULL);
-	proc_wait_for(&holder, "started\n");
+	must_wait_output(holder, "started\n", DEADLINE_MS);
 	t0 = testlib_now_ms();
 	/* More than three TTLs: only renewals can keep it this long. */
 	while (testlib_now_ms() - t0 < 3500) {
-		pttl = redis_int("PTTL %s", lock_key("long"));
+		pttl = must_int(rf.c, "PTTL %s", lock_key("long"));
 		ck_assert_msg(pttl > 0 && pttl <= 1000, "PTTL %lld", pttl);
-		redjob_run(&other, NULL, "lock", "--wait", "0", "long", "--",
+		other = redjob_run(NULL, "lock", "--wait", "0", "long", "--",
 		    "/bin/true", NULL);
-		assert_status(&other, 75);
-		proc_free(&other);
+		assert_status(other, 75);
+		proc_free(other);
 		tries++;
 		/* Pace the checks; the holder must stay quiet meanwhile. */
-		procs_pump((struct proc *[]){ &holder }, 1, 250);
-		ck_assert_msg(holder.elen == 0 && holder.err >= 0,
-		    "holder: %s", holder.ebuf);
+		proc_pump(&holder, 1, 250);
+		ck_assert_msg(holder->errlen == 0 && holder->err_open,
+		    "holder: %s", holder->err);
 	}
 	ck_assert_int_ge(tries, 3);
-	proc_close_stdin(&holder);
-	ck_assert_int_eq(proc_wait(&holder), 0);
-	ck_assert_str_eq(holder.ebuf, "");
-	ck_assert_int_eq(redis_int("EXISTS %s", lock_key("long")), 0);
-	proc_free(&holder);
+	proc_close_stdin(holder);
+	ck_assert_int_eq(finish(holder), 0);
+	ck_assert_str_eq(holder->err, "");
+	ck_assert_int_eq(lock_exists("long"), 0);
+	proc_free(holder);
 }
 END_TEST
 
@@ -595,26 +461,26 @@ START_TEST(test_lock_forwards_signals_to_the_command)
 		{ SIGHUP, "HUP" },
 	};
 	char script[256];
-	struct proc p;
+	struct proc *p;
 	size_t i;
 
 	for (i = 0; i < sizeof sigs / sizeof sigs[0]; i++) {
 		snprintf(script, sizeof script, "trap 'echo got-%s; exit 7' "
 		    "%s; echo started; while :; do sleep 0.1; done",
 		    sigs[i].name, sigs[i].name);
-		redjob_start(&p, NULL, "lock", "fwd", "--", "/bin/sh", "-c",
+		p = redjob_start(NULL, "lock", "fwd", "--", "/bin/sh", "-c",
 		    script, NULL);
-		proc_wait_for(&p, "started\n");
-		ck_assert_int_eq(kill(p.pid, sigs[i].sig), 0);
-		proc_wait(&p);
-	assert_status(&p, 7);
-		ck_assert_msg(strstr(p.obuf, "got-") != NULL &&
-		    strstr(p.obuf, sigs[i].name) != NULL, "%s: %s",
-		    sigs[i].name, p.obuf);
+		must_wait_output(p, "started\n", DEADLINE_MS);
+		ck_assert_int_eq(proc_signal(p, sigs[i].sig), 0);
+		finish(p);
+		assert_status(p, 7);
+		ck_assert_msg(strstr(p->out, "got-") != NULL &&
+		    strstr(p->out, sigs[i].name) != NULL, "%s: %s",
+		    sigs[i].name, p->out);
 		/* The shell may report its killed sleep; redjob is quiet. */
-		ck_assert_msg(strstr(p.ebuf, "redjob") == NULL, "%s", p.ebuf);
-		ck_assert_int_eq(redis_int("EXISTS %s", lock_key("fwd")), 0);
-		proc_free(&p);
+		ck_assert_msg(strstr(p->err, "redjob") == NULL, "%s", p->err);
+		ck_assert_int_eq(lock_exists("fwd"), 0);
+		proc_free(p);
 	}
 
 	/*
@@ -622,54 +488,54 @@ START_TEST(test_lock_forwards_signals_to_the_command)
 	 * lock, then dies of SIGINT too, so a calling shell stops its
 	 * script as it would for the command itself.
 	 */
-	redjob_start(&p, NULL, "lock", "fwd", "--", "/bin/sh", "-c",
+	p = redjob_start(NULL, "lock", "fwd", "--", "/bin/sh", "-c",
 	    "echo started; while :; do sleep 0.1; done", NULL);
-	proc_wait_for(&p, "started\n");
-	ck_assert_int_eq(kill(p.pid, SIGINT), 0);
-	proc_wait(&p);
-	ck_assert_msg(p.signaled && p.status == 128 + SIGINT, "status %d, "
-	    "signaled %d", p.status, p.signaled);
-	ck_assert_int_eq(redis_int("EXISTS %s", lock_key("fwd")), 0);
-	proc_free(&p);
+	must_wait_output(p, "started\n", DEADLINE_MS);
+	ck_assert_int_eq(proc_signal(p, SIGINT), 0);
+	finish(p);
+	ck_assert_msg(p->signaled && p->status == 128 + SIGINT, "status %d, "
+	    "signaled %d", p->status, p->signaled);
+	ck_assert_int_eq(lock_exists("fwd"), 0);
+	proc_free(p);
 }
 END_TEST
 
 START_TEST(test_lock_interrupted_wait_runs_nothing)
 {
-	struct proc holder, waiter;
+	struct proc *holder, *waiter;
 
-	redjob_start(&holder, NULL, "lock", "iw", "--", "/bin/sh", "-c",
+	holder = redjob_start(NULL, "lock", "iw", "--", "/bin/sh", "-c",
 	    "echo started; read x || :", NULL);
-	proc_wait_for(&holder, "started\n");
-	redjob_start(&waiter, NULL, "lock", "--wait", "30s", "iw", "--",
+	must_wait_output(holder, "started\n", DEADLINE_MS);
+	waiter = redjob_start(NULL, "lock", "--wait", "30s", "iw", "--",
 	    "/bin/echo", "ran", NULL);
 	/* It is polling: no answer yet. */
-	procs_pump((struct proc *[]){ &waiter }, 1, 300);
-	ck_assert_int_eq(kill(waiter.pid, SIGTERM), 0);
-	proc_wait(&waiter);
-	ck_assert_msg(waiter.signaled && waiter.status == 128 + SIGTERM,
-	    "status %d, signaled %d", waiter.status, waiter.signaled);
-	ck_assert_str_eq(waiter.obuf, "");
-	ck_assert_str_eq(waiter.ebuf, "");
-	proc_close_stdin(&holder);
-	ck_assert_int_eq(proc_wait(&holder), 0);
-	proc_free(&holder);
-	proc_free(&waiter);
+	proc_pump(&waiter, 1, 300);
+	ck_assert_int_eq(proc_signal(waiter, SIGTERM), 0);
+	finish(waiter);
+	ck_assert_msg(waiter->signaled && waiter->status == 128 + SIGTERM,
+	    "status %d, signaled %d", waiter->status, waiter->signaled);
+	ck_assert_str_eq(waiter->out, "");
+	ck_assert_str_eq(waiter->err, "");
+	proc_close_stdin(holder);
+	ck_assert_int_eq(finish(holder), 0);
+	proc_free(holder);
+	proc_free(waiter);
 }
 END_TEST
 
 START_TEST(test_lock_redis_down_exits_1)
 {
 	char url[4200];
-	struct proc p;
+	struct proc *p;
 
 	snprintf(url, sizeof url, "unix://%s/nosuch.sock", rf.dir);
-	redjob_run(&p, url, "lock", "x", "--", "/bin/echo", "ran", NULL);
-	assert_status(&p, 1);
-	ck_assert_msg(matches(p.ebuf, "^redjob: cannot connect to redis at "
-	    "[^\n]*nosuch.sock: No such file or directory\n$"), "%s", p.ebuf);
-	ck_assert_str_eq(p.obuf, "");
-	proc_free(&p);
+	p = redjob_run(url, "lock", "x", "--", "/bin/echo", "ran", NULL);
+	assert_status(p, 1);
+	ck_assert_msg(matches(p->err, "^redjob: cannot connect to redis at "
+	    "[^\n]*nosuch.sock: No such file or directory\n$"), "%s", p->err);
+	ck_assert_str_eq(p->out, "");
+	proc_free(p);
 }
 END_TEST
 
@@ -678,38 +544,38 @@ START_TEST(test_lock_key_is_the_daemons_and_escaped)
 	char tpl[] = "report:{key}";
 	struct template_vars v = { "7", "report", "default", "default:1" };
 	struct lock_conf lk;
-	struct proc p;
+	struct proc *p;
 	char *key;
 
 	/* The key redjobd takes for a job with lock key "report:{key}". */
 	memset(&lk, 0, sizeof lk);
 	lk.key = tpl;
 	key = guard_lock_key("redjob", &lk, &v);
-	redjob_start(&p, NULL, "lock", "report:7", "--", "/bin/sh", "-c",
+	p = redjob_start(NULL, "lock", "report:7", "--", "/bin/sh", "-c",
 	    "echo started; read x || :", NULL);
-	proc_wait_for(&p, "started\n");
-	ck_assert_int_eq(redis_int("EXISTS %s", key), 1);
-	proc_close_stdin(&p);
-	ck_assert_int_eq(proc_wait(&p), 0);
-	proc_free(&p);
+	must_wait_output(p, "started\n", DEADLINE_MS);
+	ck_assert_int_eq(must_int(rf.c, "EXISTS %s", key), 1);
+	proc_close_stdin(p);
+	ck_assert_int_eq(finish(p), 0);
+	proc_free(p);
 	free(key);
 
 	/* A name cannot open or close the hash tag; the namespace applies. */
-	redjob_start(&p, NULL, "-n", "other", "lock", "a}{b%c", "--",
+	p = redjob_start(NULL, "-n", "other", "lock", "a}{b%c", "--",
 	    "/bin/sh", "-c", "echo \"started $REDJOB_LOCK\"; read x || :",
 	    NULL);
-	proc_wait_for(&p, "started a}{b%c\n");
-	ck_assert_int_eq(redis_int("EXISTS %s",
+	must_wait_output(p, "started a}{b%c\n", DEADLINE_MS);
+	ck_assert_int_eq(must_int(rf.c, "EXISTS %s",
 	    "other:lock:{a%7D%7Bb%25c}"), 1);
-	proc_close_stdin(&p);
-	ck_assert_int_eq(proc_wait(&p), 0);
-	proc_free(&p);
+	proc_close_stdin(p);
+	ck_assert_int_eq(finish(p), 0);
+	proc_free(p);
 }
 END_TEST
 
 START_TEST(test_lock_keeps_inherited_descriptors)
 {
-	struct proc p;
+	struct proc *p;
 	char *argv[16];
 	int fd;
 
@@ -729,15 +595,13 @@ START_TEST(test_lock_keeps_inherited_descriptors)
 	argv[7] = (char *)"-c";
 	argv[8] = (char *)"ls /proc/self/fd | sort -n | tr '\\n' ' '";
 	argv[9] = NULL;
-	keep_fd = 42;
-	proc_start(&p, argv);
-	keep_fd = -1;
+	p = start_argv(argv, 42);
 	close(42);
-	proc_wait(&p);
-	assert_status(&p, 0);
+	finish(p);
+	assert_status(p, 0);
 	/* 0-2, ls's own directory and the inherited 42: no Redis socket. */
-	ck_assert_msg(matches(p.obuf, "^0 1 2 3 42 $"), "fds: %s", p.obuf);
-	proc_free(&p);
+	ck_assert_msg(matches(p->out, "^0 1 2 3 42 $"), "fds: %s", p->out);
+	proc_free(p);
 }
 END_TEST
 
@@ -755,7 +619,7 @@ START_TEST(test_lock_usage_errors)
 		{ "lock", "--bogus", "name", "--", "true", NULL },
 	};
 	char *argv[MAX_ARGS], url[4200];
-	struct proc p;
+	struct proc *p;
 	size_t i, j;
 	int n;
 
@@ -769,41 +633,38 @@ START_TEST(test_lock_usage_errors)
 		for (j = 0; cases[i][j] != NULL; j++)
 			argv[n++] = (char *)cases[i][j];
 		argv[n] = NULL;
-		proc_start(&p, argv);
-		ck_assert_msg(proc_wait(&p) == 2, "case %zu: exit %d: %s", i,
-		    p.status, p.ebuf);
-		ck_assert_msg(matches(p.ebuf, "^redjob: [^\n]+\nusage: redjob "
-		    "lock "), "case %zu: %s", i, p.ebuf);
-		proc_free(&p);
+		p = run_argv(argv);
+		ck_assert_msg(p->status == 2, "case %zu: exit %d: %s", i,
+		    p->status, p->err);
+		ck_assert_msg(matches(p->err, "^redjob: [^\n]+\nusage: redjob "
+		    "lock "), "case %zu: %s", i, p->err);
+		proc_free(p);
 	}
-	redjob_run(&p, url, "lock", "--help", NULL);
-	assert_status(&p, 0);
-	ck_assert_msg(strncmp(p.obuf, "usage: redjob lock ", 19) == 0 &&
-	    strstr(p.obuf, "REDJOB_FENCE") != NULL, "%s", p.obuf);
-	proc_free(&p);
-	redjob_run(&p, url, "--help", NULL);
-	ck_assert_msg(strstr(p.obuf, "\n  lock ") != NULL &&
-	    strstr(p.obuf, "\n  throttle ") != NULL, "%s", p.obuf);
-	proc_free(&p);
+	p = redjob_run(url, "lock", "--help", NULL);
+	assert_status(p, 0);
+	ck_assert_msg(strncmp(p->out, "usage: redjob lock ", 19) == 0 &&
+	    strstr(p->out, "REDJOB_FENCE") != NULL, "%s", p->out);
+	proc_free(p);
+	p = redjob_run(url, "--help", NULL);
+	ck_assert_msg(strstr(p->out, "\n  lock ") != NULL &&
+	    strstr(p->out, "\n  throttle ") != NULL, "%s", p->out);
+	proc_free(p);
 }
 END_TEST
 
 START_TEST(test_lock_unreachable_redis_stops_the_command_as_lost)
 {
-	struct proc p;
+	struct proc *p;
 
-	redjob_start(&p, NULL, "lock", "--ttl", "2s", "down", "--", "/bin/sh",
-	    "-c", "trap 'echo got-term; exit 0' TERM; echo started; "
-	    "while :; do sleep 0.1; done", NULL);
-	proc_wait_for(&p, "started\n");
+	p = start_term_trap("2s", "down");
 	redis_fixture_kill(SIGKILL);
-	proc_wait(&p);
-	assert_status(&p, 69);
-	ck_assert_msg(strstr(p.obuf, "got-term\n") != NULL, "%s", p.obuf);
-	ck_assert_msg(strstr(p.ebuf, "redjob: lock down: not renewed within "
-	    "its TTL") != NULL && strstr(p.ebuf, "redjob: lock down lost "
-	    "while /bin/sh ran; stopping it\n") != NULL, "%s", p.ebuf);
-	proc_free(&p);
+	finish(p);
+	assert_status(p, 69);
+	ck_assert_msg(strstr(p->out, "got-term\n") != NULL, "%s", p->out);
+	ck_assert_msg(strstr(p->err, "redjob: lock down: not renewed within "
+	    "its TTL") != NULL && strstr(p->err, "redjob: lock down lost "
+	    "while /bin/sh ran; stopping it\n") != NULL, "%s", p->err);
+	proc_free(p);
 }
 END_TEST
 
@@ -816,15 +677,8 @@ END_TEST
 static void
 throttle_start(void)
 {
-	FILE *fp;
-
 	redis_start();
-	snprintf(cfg_path, sizeof cfg_path, "%s/redjob.yml", rf.dir);
-	fp = fopen(cfg_path, "w");
-	ck_assert_ptr_nonnull(fp);
-	fprintf(fp,
-	    "redis:\n"
-	    "  url: %s\n"
+	redis_fixture_config(cfg_path, sizeof cfg_path,
 	    "limiters:\n"
 	    "  g: { kind: gcra, rate: 1/m, burst: 2 }\n"
 	    "  w: { kind: window, limit: 2, period: 1m, key: \"user:{key}\" }\n"
@@ -832,29 +686,39 @@ throttle_start(void)
 	    "  c: { kind: concurrency, limit: 1, lease: 1m }\n"
 	    "jobs:\n"
 	    "  hello:\n"
-	    "    exec: [/bin/true]\n", rf.url);
-	ck_assert_int_eq(fclose(fp), 0);
+	    "    exec: [/bin/true]\n");
 }
 
 /* Run "redjob throttle -c FILE ARG..." (no -u: the file says where). */
-static void
-throttle_run(struct proc *p, ...)
+static struct proc *
+throttle_vrun(const char *arg, va_list ap)
 {
-	char *argv[MAX_ARGS], *a;
-	va_list ap;
+	char *argv[MAX_ARGS];
+	const char *a;
 	int n = 0;
 
 	argv[n++] = testlib_redjob();
 	argv[n++] = (char *)"throttle";
 	argv[n++] = (char *)"-c";
 	argv[n++] = cfg_path;
-	va_start(ap, p);
-	while ((a = va_arg(ap, char *)) != NULL)
-		argv[n++] = a;
-	va_end(ap);
+	for (a = arg; a != NULL; a = va_arg(ap, const char *)) {
+		ck_assert_int_lt(n, MAX_ARGS - 1);
+		argv[n++] = (char *)a;
+	}
 	argv[n] = NULL;
-	proc_start(p, argv);
-	proc_wait(p);
+	return run_argv(argv);
+}
+
+static struct proc *
+throttle_run(const char *arg, ...)
+{
+	struct proc *p;
+	va_list ap;
+
+	va_start(ap, arg);
+	p = throttle_vrun(arg, ap);
+	va_end(ap);
+	return p;
 }
 
 /* A field "name: N ms" or "name: N" of the text answer. */
@@ -865,9 +729,24 @@ answer_field(const struct proc *p, const char *name)
 	const char *s;
 
 	snprintf(want, sizeof want, "\n%s: ", name);
-	s = strstr(p->obuf, want);
-	ck_assert_msg(s != NULL, "no %s in: %s", name, p->obuf);
+	s = strstr(p->out, want);
+	ck_assert_msg(s != NULL, "no %s in: %s", name, p->out);
 	return strtoll(s + strlen(want), NULL, 10);
+}
+
+/* Run throttle with ARG...: it must allow (exit 0) and leave remaining. */
+static void
+throttle_allows(long long remaining, const char *arg, ...)
+{
+	struct proc *p;
+	va_list ap;
+
+	va_start(ap, arg);
+	p = throttle_vrun(arg, ap);
+	va_end(ap);
+	assert_status(p, 0);
+	ck_assert_int_eq(answer_field(p, "remaining"), remaining);
+	proc_free(p);
 }
 
 /* The JSON answer; checks its exact shape. Caller decrefs. */
@@ -880,14 +759,14 @@ answer_json(const struct proc *p)
 	json_t *j;
 	size_t i;
 
-	j = json_loads(p->obuf, 0, &e);
+	j = json_loads(p->out, 0, &e);
 	ck_assert_msg(j != NULL && json_is_object(j), "not JSON (%s): %s",
-	    e.text, p->obuf);
+	    e.text, p->out);
 	ck_assert_msg(json_is_boolean(json_object_get(j, "allowed")), "%s",
-	    p->obuf);
+	    p->out);
 	for (i = 0; i < sizeof ints / sizeof ints[0]; i++)
 		ck_assert_msg(json_is_integer(json_object_get(j, ints[i])),
-		    "%s is not an integer: %s", ints[i], p->obuf);
+		    "%s is not an integer: %s", ints[i], p->out);
 	return j;
 }
 
@@ -900,94 +779,89 @@ jint(json_t *j, const char *k)
 
 START_TEST(test_throttle_gcra_burst_2_admits_3_then_limits)
 {
-	struct proc p;
+	struct proc *p;
 	long long i;
 
 	for (i = 0; i < 3; i++) {
-		throttle_run(&p, "g", NULL);
-		assert_status(&p, 0);
-		ck_assert_msg(strncmp(p.obuf, "allowed\n", 8) == 0, "%s",
-		    p.obuf);
-		ck_assert_int_eq(answer_field(&p, "limit"), 3);
-		ck_assert_int_eq(answer_field(&p, "remaining"), 2 - i);
-		ck_assert_str_eq(p.ebuf, "");
-		proc_free(&p);
+		p = throttle_run("g", NULL);
+		assert_status(p, 0);
+		ck_assert_msg(strncmp(p->out, "allowed\n", 8) == 0, "%s",
+		    p->out);
+		ck_assert_int_eq(answer_field(p, "limit"), 3);
+		ck_assert_int_eq(answer_field(p, "remaining"), 2 - i);
+		ck_assert_str_eq(p->err, "");
+		proc_free(p);
 	}
-	throttle_run(&p, "g", NULL);
-	assert_status(&p, 75);
-	ck_assert_msg(strncmp(p.obuf, "limited\n", 8) == 0, "%s", p.obuf);
-	ck_assert_int_eq(answer_field(&p, "remaining"), 0);
+	p = throttle_run("g", NULL);
+	assert_status(p, 75);
+	ck_assert_msg(strncmp(p->out, "limited\n", 8) == 0, "%s", p->out);
+	ck_assert_int_eq(answer_field(p, "remaining"), 0);
 	/* The next unit is one emission interval (1 min) away. */
-	ck_assert_int_gt(answer_field(&p, "retry after"), 50000);
-	ck_assert_int_le(answer_field(&p, "retry after"), 60000);
-	ck_assert_int_gt(answer_field(&p, "reset after"), 170000);
-	ck_assert_msg(matches(p.obuf, "\nretry after: [0-9]+ ms "
-	    "\\([0-9]+s[0-9]*m?s?\\)\n"), "%s", p.obuf);
-	proc_free(&p);
+	ck_assert_int_gt(answer_field(p, "retry after"), 50000);
+	ck_assert_int_le(answer_field(p, "retry after"), 60000);
+	ck_assert_int_gt(answer_field(p, "reset after"), 170000);
+	ck_assert_msg(matches(p->out, "\nretry after: [0-9]+ ms "
+	    "\\([0-9]+s[0-9]*m?s?\\)\n"), "%s", p->out);
+	proc_free(p);
 	/* The daemon's key for the limiter: NS:limit:{NAME:PARTITION}. */
-	ck_assert_int_eq(redis_int("EXISTS %s", "redjob:limit:{g:}"), 1);
+	ck_assert_int_eq(must_int(rf.c, "EXISTS %s", "redjob:limit:{g:}"), 1);
 }
 END_TEST
 
 START_TEST(test_throttle_peek_does_not_consume)
 {
 	char before[128];
-	struct proc p;
+	struct proc *p;
 	json_t *j;
 	int i;
 
 	for (i = 0; i < 2; i++) {
-		throttle_run(&p, "--peek", "--json", "g", NULL);
-		assert_status(&p, 0);
-		j = answer_json(&p);
+		p = throttle_run("--peek", "--json", "g", NULL);
+		assert_status(p, 0);
+		j = answer_json(p);
 		ck_assert(json_is_true(json_object_get(j, "allowed")));
 		ck_assert_int_eq(jint(j, "remaining"), 3);
 		ck_assert_int_eq(jint(j, "retry_after_ms"), -1);
 		json_decref(j);
-		proc_free(&p);
+		proc_free(p);
 	}
-	ck_assert_int_eq(redis_int("EXISTS %s", "redjob:limit:{g:}"), 0);
+	ck_assert_int_eq(must_int(rf.c, "EXISTS %s", "redjob:limit:{g:}"), 0);
 	for (i = 0; i < 3; i++) {
-		throttle_run(&p, "g", NULL);
-		assert_status(&p, 0);
-		proc_free(&p);
+		p = throttle_run("g", NULL);
+		assert_status(p, 0);
+		proc_free(p);
 	}
 	snprintf(before, sizeof before, "%s", redis_str("GET %s",
 	    "redjob:limit:{g:}"));
 	/* Out of units: peek says limited, and when, and takes nothing. */
-	throttle_run(&p, "--peek", "--json", "g", NULL);
-	assert_status(&p, 75);
-	j = answer_json(&p);
+	p = throttle_run("--peek", "--json", "g", NULL);
+	assert_status(p, 75);
+	j = answer_json(p);
 	ck_assert(json_is_false(json_object_get(j, "allowed")));
 	ck_assert_int_eq(jint(j, "remaining"), 0);
 	ck_assert_int_gt(jint(j, "retry_after_ms"), 50000);
 	ck_assert_int_le(jint(j, "retry_after_ms"), 60001);
 	json_decref(j);
-	proc_free(&p);
+	proc_free(p);
 	ck_assert_str_eq(redis_str("GET %s", "redjob:limit:{g:}"), before);
 
 	/* The window and the funnel peek without writing too. */
-	throttle_run(&p, "--peek", "w", "u1", NULL);
-	assert_status(&p, 0);
-	ck_assert_int_eq(answer_field(&p, "remaining"), 2);
-	proc_free(&p);
-	throttle_run(&p, "--peek", "f", NULL);
-	assert_status(&p, 0);
-	ck_assert_int_eq(answer_field(&p, "remaining"), 2);
-	proc_free(&p);
-	ck_assert_int_eq(redis_int("EXISTS %s", "redjob:limit:{w:user:u1}"), 0);
-	ck_assert_int_eq(redis_int("EXISTS %s", "redjob:limit:{f:}"), 0);
+	throttle_allows(2, "--peek", "w", "u1", NULL);
+	throttle_allows(2, "--peek", "f", NULL);
+	ck_assert_int_eq(must_int(rf.c, "EXISTS %s",
+	    "redjob:limit:{w:user:u1}"), 0);
+	ck_assert_int_eq(must_int(rf.c, "EXISTS %s", "redjob:limit:{f:}"), 0);
 }
 END_TEST
 
 START_TEST(test_throttle_json_has_the_documented_shape)
 {
-	struct proc p;
+	struct proc *p;
 	json_t *j;
 
-	throttle_run(&p, "--json", "g", NULL);
-	assert_status(&p, 0);
-	j = answer_json(&p);
+	p = throttle_run("--json", "g", NULL);
+	assert_status(p, 0);
+	j = answer_json(p);
 	ck_assert_uint_eq(json_object_size(j), 5);
 	ck_assert(json_is_true(json_object_get(j, "allowed")));
 	ck_assert_int_eq(jint(j, "limit"), 3);
@@ -995,69 +869,68 @@ START_TEST(test_throttle_json_has_the_documented_shape)
 	ck_assert_int_eq(jint(j, "retry_after_ms"), -1);
 	ck_assert_int_eq(jint(j, "reset_after_ms"), 60000);
 	json_decref(j);
-	proc_free(&p);
+	proc_free(p);
 }
 END_TEST
 
 START_TEST(test_throttle_window_and_funnel_answer)
 {
 	static const char *const names[] = { "w", "f" };
-	struct proc p;
+	struct proc *p;
 	json_t *j;
 	size_t i;
 	int k;
 
 	for (i = 0; i < 2; i++) {
 		for (k = 0; k < 2; k++) {
-			throttle_run(&p, names[i], NULL);
-			assert_status(&p, 0);
-			ck_assert_int_eq(answer_field(&p, "limit"), 2);
-			ck_assert_int_eq(answer_field(&p, "remaining"), 1 - k);
-			proc_free(&p);
+			p = throttle_run(names[i], NULL);
+			assert_status(p, 0);
+			ck_assert_int_eq(answer_field(p, "limit"), 2);
+			ck_assert_int_eq(answer_field(p, "remaining"), 1 - k);
+			proc_free(p);
 		}
-		throttle_run(&p, "--json", names[i], NULL);
-		assert_status(&p, 75);
-		j = answer_json(&p);
+		p = throttle_run("--json", names[i], NULL);
+		assert_status(p, 75);
+		j = answer_json(p);
 		ck_assert(json_is_false(json_object_get(j, "allowed")));
 		ck_assert_int_eq(jint(j, "remaining"), 0);
 		/* window: the oldest leaves in 1 min; funnel: 1 leaks in. */
 		ck_assert_msg(jint(j, "retry_after_ms") > 50000 &&
 		    jint(j, "retry_after_ms") <= 60000, "%s: %s", names[i],
-		    p.obuf);
+		    p->out);
 		json_decref(j);
-		proc_free(&p);
+		proc_free(p);
 	}
-	ck_assert_int_eq(redis_int("ZCARD %s", "redjob:limit:{w:user:}"), 2);
-	ck_assert_int_eq(redis_int("EXISTS %s", "redjob:limit:{f:}"), 1);
+	ck_assert_int_eq(must_int(rf.c, "ZCARD %s", "redjob:limit:{w:user:}"),
+	    2);
+	ck_assert_int_eq(must_int(rf.c, "EXISTS %s", "redjob:limit:{f:}"), 1);
 }
 END_TEST
 
 START_TEST(test_throttle_keys_are_independent)
 {
-	struct proc p;
+	struct proc *p;
 	int k;
 
 	for (k = 0; k < 2; k++) {
-		throttle_run(&p, "w", "alice", NULL);
-		assert_status(&p, 0);
-		proc_free(&p);
+		p = throttle_run("w", "alice", NULL);
+		assert_status(p, 0);
+		proc_free(p);
 	}
-	throttle_run(&p, "w", "alice", NULL);
-	assert_status(&p, 75);
-	proc_free(&p);
-	throttle_run(&p, "w", "bob", NULL);
-	assert_status(&p, 0);
-	ck_assert_int_eq(answer_field(&p, "remaining"), 1);
-	proc_free(&p);
+	p = throttle_run("w", "alice", NULL);
+	assert_status(p, 75);
+	proc_free(p);
+	throttle_allows(1, "w", "bob", NULL);
 	/* The key template "user:{key}" rendered, as for a job's key. */
-	ck_assert_int_eq(redis_int("ZCARD %s", "redjob:limit:{w:user:alice}"),
-	    2);
-	ck_assert_int_eq(redis_int("ZCARD %s", "redjob:limit:{w:user:bob}"), 1);
+	ck_assert_int_eq(must_int(rf.c, "ZCARD %s",
+	    "redjob:limit:{w:user:alice}"), 2);
+	ck_assert_int_eq(must_int(rf.c, "ZCARD %s",
+	    "redjob:limit:{w:user:bob}"), 1);
 	/* A key cannot break out of the hash tag. */
-	throttle_run(&p, "w", "x}{y", NULL);
-	assert_status(&p, 0);
-	proc_free(&p);
-	ck_assert_int_eq(redis_int("EXISTS %s",
+	p = throttle_run("w", "x}{y", NULL);
+	assert_status(p, 0);
+	proc_free(p);
+	ck_assert_int_eq(must_int(rf.c, "EXISTS %s",
 	    "redjob:limit:{w:user:x%7D%7By}"), 1);
 }
 END_TEST
@@ -1067,67 +940,64 @@ START_TEST(test_throttle_concurrency_peeks_unless_take)
 	redisReply *r;
 	char holder[128];
 	const char *h;
-	struct proc p;
+	struct proc *p;
 
-	throttle_run(&p, "c", NULL);
-	assert_status(&p, 0);
-	ck_assert_int_eq(answer_field(&p, "remaining"), 1);
-	proc_free(&p);
-	ck_assert_int_eq(redis_int("EXISTS %s", "redjob:limit:{c:}"), 0);
+	throttle_allows(1, "c", NULL);
+	ck_assert_int_eq(must_int(rf.c, "EXISTS %s", "redjob:limit:{c:}"), 0);
 
-	throttle_run(&p, "--take", "c", NULL);
-	assert_status(&p, 0);
-	ck_assert_int_eq(answer_field(&p, "remaining"), 0);
-	h = strstr(p.obuf, "\nholder: ");
+	p = throttle_run("--take", "c", NULL);
+	assert_status(p, 0);
+	ck_assert_int_eq(answer_field(p, "remaining"), 0);
+	h = strstr(p->out, "\nholder: ");
 	ck_assert_msg(h != NULL && sscanf(h, "\nholder: %127s", holder) == 1,
-	    "%s", p.obuf);
-	proc_free(&p);
-	ck_assert_int_eq(redis_int("ZCARD %s", "redjob:limit:{c:}"), 1);
+	    "%s", p->out);
+	proc_free(p);
+	ck_assert_int_eq(must_int(rf.c, "ZCARD %s", "redjob:limit:{c:}"), 1);
 
-	throttle_run(&p, "c", NULL);
-	assert_status(&p, 75);
-	ck_assert_int_gt(answer_field(&p, "retry after"), 50000);
-	proc_free(&p);
-	throttle_run(&p, "--take", "c", NULL);
-	assert_status(&p, 75);
-	proc_free(&p);
+	p = throttle_run("c", NULL);
+	assert_status(p, 75);
+	ck_assert_int_gt(answer_field(p, "retry after"), 50000);
+	proc_free(p);
+	p = throttle_run("--take", "c", NULL);
+	assert_status(p, 75);
+	proc_free(p);
 
 	/* The slot is the daemon's kind: its release frees it. */
 	r = must_command(rf.c, "FCALL redjob_limit_conc_release 1 %s %s",
 	    "redjob:limit:{c:}", holder);
 	ck_assert_int_eq(r->integer, 1);
 	freeReplyObject(r);
-	throttle_run(&p, "c", NULL);
-	assert_status(&p, 0);
-	proc_free(&p);
+	p = throttle_run("c", NULL);
+	assert_status(p, 0);
+	proc_free(p);
 }
 END_TEST
 
 START_TEST(test_throttle_errors)
 {
 	char *argv[8], bad[4200], url[4200];
-	struct proc p;
+	struct proc *p;
 	FILE *fp;
 
-	throttle_run(&p, "nosuch", NULL);
-	assert_status(&p, 2);
-	ck_assert_msg(strstr(p.ebuf, "redjob: no limiter nosuch in ") != NULL &&
-	    strstr(p.ebuf, "(configured: g, w, f, c)\n") != NULL, "%s",
-	    p.ebuf);
-	proc_free(&p);
-	throttle_run(&p, "g", "somekey", NULL);
-	assert_status(&p, 2);
-	proc_free(&p);
-	throttle_run(&p, "--peek", "--take", "g", NULL);
-	assert_status(&p, 2);
-	proc_free(&p);
-	throttle_run(&p, NULL);
-	assert_status(&p, 2);
-	proc_free(&p);
+	p = throttle_run("nosuch", NULL);
+	assert_status(p, 2);
+	ck_assert_msg(strstr(p->err, "redjob: no limiter nosuch in ") != NULL &&
+	    strstr(p->err, "(configured: g, w, f, c)\n") != NULL, "%s",
+	    p->err);
+	proc_free(p);
+	p = throttle_run("g", "somekey", NULL);
+	assert_status(p, 2);
+	proc_free(p);
+	p = throttle_run("--peek", "--take", "g", NULL);
+	assert_status(p, 2);
+	proc_free(p);
+	p = throttle_run(NULL);
+	assert_status(p, 2);
+	proc_free(p);
 	/* No configuration at all. */
-	redjob_run(&p, NULL, "throttle", "g", NULL);
-	assert_status(&p, 2);
-	proc_free(&p);
+	p = redjob_run(NULL, "throttle", "g", NULL);
+	assert_status(p, 2);
+	proc_free(p);
 
 	/* -c before the command works as well. */
 	argv[0] = testlib_redjob();
@@ -1136,10 +1006,9 @@ START_TEST(test_throttle_errors)
 	argv[3] = (char *)"throttle";
 	argv[4] = (char *)"g";
 	argv[5] = NULL;
-	proc_start(&p, argv);
-	proc_wait(&p);
-	assert_status(&p, 0);
-	proc_free(&p);
+	p = run_argv(argv);
+	assert_status(p, 0);
+	proc_free(p);
 
 	/* An invalid file: its diagnostics, exit 1. */
 	snprintf(bad, sizeof bad, "%s/bad.yml", rf.dir);
@@ -1152,11 +1021,10 @@ START_TEST(test_throttle_errors)
 	argv[3] = bad;
 	argv[4] = (char *)"g";
 	argv[5] = NULL;
-	proc_start(&p, argv);
-	proc_wait(&p);
-	assert_status(&p, 1);
-	ck_assert_msg(matches(p.ebuf, "bad.yml:2:[0-9]+: "), "%s", p.ebuf);
-	proc_free(&p);
+	p = run_argv(argv);
+	assert_status(p, 1);
+	ck_assert_msg(matches(p->err, "bad.yml:2:[0-9]+: "), "%s", p->err);
+	proc_free(p);
 
 	/* Redis down: one line, exit 1 (-u wins over the file). */
 	snprintf(url, sizeof url, "unix://%s/nosuch.sock", rf.dir);
@@ -1167,12 +1035,11 @@ START_TEST(test_throttle_errors)
 	argv[5] = cfg_path;
 	argv[6] = (char *)"g";
 	argv[7] = NULL;
-	proc_start(&p, argv);
-	proc_wait(&p);
-	assert_status(&p, 1);
-	ck_assert_msg(matches(p.ebuf, "^redjob: cannot connect to redis at "
-	    "[^\n]*nosuch.sock: [^\n]*\n$"), "%s", p.ebuf);
-	proc_free(&p);
+	p = run_argv(argv);
+	assert_status(p, 1);
+	ck_assert_msg(matches(p->err, "^redjob: cannot connect to redis at "
+	    "[^\n]*nosuch.sock: [^\n]*\n$"), "%s", p->err);
+	proc_free(p);
 }
 END_TEST
 

@@ -8,7 +8,6 @@
 #include "autoconf.h"
 
 #include <sys/types.h>
-#include <sys/wait.h>
 
 #include <signal.h>
 #include <stdio.h>
@@ -24,16 +23,16 @@
 #include "redis_fixture.h"
 #include "testlib.h"
 
-static struct redjob_client *cl;
-
 /*
- * The handlers are small shell scripts: each run appends the job id to
- * DIR/runs, so tests count runs and double runs exactly.
+ * The handlers are small shell scripts: each run appends the job id and
+ * its parent, the worker that holds the job, to DIR/runs, so tests count
+ * runs and double runs exactly and know where each ran.
  */
 #define JOBS_COMMON \
 	"jobs:\n" \
 	"  ok:\n" \
-	"    exec: [/bin/sh, -c, 'echo \"$REDJOB_JOB_ID\" >> \"$OUT/runs\"']\n" \
+	"    exec: [/bin/sh, -c, 'echo \"$REDJOB_JOB_ID $PPID\" >> " \
+	"\"$OUT/runs\"']\n" \
 	"    env: { OUT: \"%s\" }\n" \
 	"  copy:\n" \
 	"    exec: [/bin/sh, -c, 'cat > \"$OUT/payload-$REDJOB_ATTEMPT\"; " \
@@ -48,8 +47,9 @@ static struct redjob_client *cl;
 	"  bad:\n" \
 	"    exec: [/bin/sh, -c, 'echo \"not valid input\" >&2; exit 65']\n" \
 	"  slow:\n" \
-	"    exec: [/bin/sh, -c, 'echo \"$REDJOB_JOB_ID\" >> \"$OUT/started\"; " \
-	"sleep 3; echo \"$REDJOB_JOB_ID\" >> \"$OUT/runs\"']\n" \
+	"    exec: [/bin/sh, -c, 'echo \"$REDJOB_JOB_ID $PPID\" >> " \
+	"\"$OUT/started\"; sleep 3; echo \"$REDJOB_JOB_ID $PPID\" >> " \
+	"\"$OUT/runs\"']\n" \
 	"    env: { OUT: \"%s\" }\n" \
 	"  plug_ok:\n" \
 	"    plugin: { path: \"%s/examples/plugins/.libs/example.so\", " \
@@ -84,31 +84,14 @@ write_config(unsigned workers, unsigned concurrency, const char *extra)
 }
 
 static void
-setup(void)
-{
-	redis_conn_setup();
-	daemon_fixture_init();
-	cl = redjob_connect(rf.url, NULL);
-	ck_assert_msg(redjob_errcode(cl) == REDJOB_OK, "%s", redjob_errstr(cl));
-}
-
-static void
-teardown(void)
-{
-	redjob_free(cl);
-	daemon_fixture_cleanup();
-	redis_conn_teardown();
-}
-
-static void
 enqueue(const char *type, const char *payload, int64_t delay, char *id)
 {
 	struct redjob_job j = { .type = type, .payload = payload,
 		.payload_len = strlen(payload), .delay_ms = delay };
 	char tmp[REDJOB_ID_MAX];
 
-	ck_assert_msg(redjob_enqueue(cl, &j, id != NULL ? id : tmp) == 0,
-	    "enqueue: %s", redjob_errstr(cl));
+	ck_assert_msg(redjob_enqueue(df.cl, &j, id != NULL ? id : tmp) == 0,
+	    "enqueue: %s", redjob_errstr(df.cl));
 }
 
 static void
@@ -120,21 +103,20 @@ start_ready(unsigned workers, unsigned concurrency, const char *extra)
 	    "no READY=1 from redjobd");
 }
 
-static char *
-job_field(const char *id, const char *field)
+/*
+ * Enqueue n "slow" jobs (their ids into ids, unless NULL) and wait until
+ * exactly running of them have started.
+ */
+static void
+start_slow(int n, char (*ids)[REDJOB_ID_MAX], long running)
 {
-	redisReply *r;
-	char *v = NULL;
-	size_t i;
+	int i;
 
-	r = must_command(rf.c, "FCALL_RO redjob_show 1 redjob:{default} %s",
-	    id);
-	for (i = 0; i + 1 < r->elements; i += 2) {
-		if (strcmp(r->element[i]->str, field) == 0)
-			v = strdup(r->element[i + 1]->str);
-	}
-	freeReplyObject(r);
-	return v;
+	for (i = 0; i < n; i++)
+		enqueue("slow", "", 0, ids != NULL ? ids[i] : NULL);
+	ck_assert_msg(daemon_wait_lines("started", running, 3000), "%ld of "
+	    "%ld started", daemon_count_lines("started"), running);
+	ck_assert_int_eq(daemon_count_lines("started"), running);
 }
 
 START_TEST(test_daemon_runs_jobs_after_ready_and_stops_cleanly)
@@ -159,30 +141,19 @@ END_TEST
 START_TEST(test_payload_and_environment_reach_the_handler)
 {
 	static const char payload[] = "{\"to\":\"a@example.com\"}";
-	char id[REDJOB_ID_MAX], path[4096], buf[256], *env;
-	FILE *f;
+	char id[REDJOB_ID_MAX], path[4096], buf[256], *env, *got;
 	size_t n;
-	long sz;
 
 	start_ready(1, 2, NULL);
 	enqueue("copy", payload, 0, id);
 	ck_assert(wait_stat("default", "processed", 1, 10000));
 	snprintf(path, sizeof path, "%s/payload-1", df.dir);
-	f = fopen(path, "r");
-	ck_assert_ptr_nonnull(f);
-	n = fread(buf, 1, sizeof buf, f);
-	fclose(f);
+	got = must_read_file(path, &n);
 	ck_assert_uint_eq(n, strlen(payload));
-	ck_assert_mem_eq(buf, payload, n);
+	ck_assert_mem_eq(got, payload, n);
+	free(got);
 	snprintf(path, sizeof path, "%s/env", df.dir);
-	f = fopen(path, "r");
-	ck_assert_ptr_nonnull(f);
-	fseek(f, 0, SEEK_END);
-	sz = ftell(f);
-	rewind(f);
-	env = calloc(1, (size_t)sz + 1);
-	ck_assert_uint_eq(fread(env, 1, (size_t)sz, f), (size_t)sz);
-	fclose(f);
+	env = must_read_file(path, NULL);
 	snprintf(buf, sizeof buf, "REDJOB_JOB_ID=%s\n", id);
 	ck_assert_msg(strstr(env, buf) != NULL, "no %s in %s", buf, env);
 	ck_assert_ptr_nonnull(strstr(env, "REDJOB_JOB_TYPE=copy\n"));
@@ -221,8 +192,8 @@ START_TEST(test_failing_job_is_retried_then_dead_with_its_error)
 	ck_assert_int_eq(daemon_count_lines("flaky"), 3);
 	ck_assert_int_eq(queue_stat("default", "failed"), 3);
 	ck_assert_int_eq(queue_stat("default", "retried"), 2);
-	err = job_field(id, "last_error");
-	attempts = job_field(id, "attempts");
+	err = daemon_job_field(id, "last_error");
+	attempts = daemon_job_field(id, "attempts");
 	ck_assert_ptr_nonnull(err);
 	ck_assert_msg(strstr(err, "exit 3") != NULL &&
 	    strstr(err, "attempt 3 broke") != NULL, "last_error: %s", err);
@@ -241,11 +212,11 @@ START_TEST(test_exit_65_and_unknown_types_go_straight_to_dead)
 	enqueue("no_such_type", "", 0, unknown);
 	ck_assert(wait_stat("default", "dead", 2, 10000));
 	ck_assert_int_eq(queue_stat("default", "retried"), 0);
-	err = job_field(bad, "last_error");
+	err = daemon_job_field(bad, "last_error");
 	ck_assert_msg(strstr(err, "permanent failure (exit 65)") != NULL &&
 	    strstr(err, "not valid input") != NULL, "%s", err);
 	free(err);
-	err = job_field(unknown, "last_error");
+	err = daemon_job_field(unknown, "last_error");
 	ck_assert_msg(strstr(err, "unknown job type \"no_such_type\"") != NULL,
 	    "%s", err);
 	free(err);
@@ -259,7 +230,7 @@ START_TEST(test_timeout_kills_the_handler_and_fails_the_job)
 	start_ready(1, 2, NULL);
 	enqueue("sleepy", "", 0, id);
 	ck_assert(wait_stat("default", "dead", 1, 10000));
-	err = job_field(id, "last_error");
+	err = daemon_job_field(id, "last_error");
 	ck_assert_msg(strstr(err, "timed out after 300ms") != NULL, "%s", err);
 	free(err);
 }
@@ -278,11 +249,11 @@ START_TEST(test_plugin_jobs_run_fail_and_die_inside_the_worker)
 	ck_assert_msg(wait_stat("default", "processed", 100, 15000),
 	    "processed %lld", queue_stat("default", "processed"));
 	ck_assert(wait_stat("default", "dead", 2, 15000));
-	err = job_field(fail, "last_error");
+	err = daemon_job_field(fail, "last_error");
 	ck_assert_msg(strstr(err, "returned 1: example failure") != NULL, "%s",
 	    err);
 	free(err);
-	err = job_field(dead, "attempts");
+	err = daemon_job_field(dead, "attempts");
 	ck_assert_str_eq(err, "1");
 	free(err);
 	ck_assert_int_eq(queue_stat("default", "retried"), 1);
@@ -291,20 +262,28 @@ END_TEST
 
 START_TEST(test_kill_9_of_a_worker_loses_no_job)
 {
-	pid_t pids[8];
-	int i, n;
+	char ids[4][REDJOB_ID_MAX];
+	pid_t holder[4], killed[4], pids[8], again;
+	int i, k, nkilled = 0;
 
 	start_ready(2, 2, NULL);
-	for (i = 0; i < 4; i++)
-		enqueue("slow", "", 0, NULL);
-	/* Wait until the jobs are running, then kill every worker. */
-	for (i = 0; i < 300 && daemon_count_lines("started") < 4; i++)
-		usleep(10000);
-	ck_assert_int_eq(daemon_count_lines("started"), 4);
-	n = daemon_workers(pids, 8);
-	ck_assert_int_eq(n, 2);
-	for (i = 0; i < n; i++)
-		kill(pids[i], SIGKILL);
+	start_slow(4, ids, 4);
+	ck_assert_int_eq(daemon_workers(pids, 8), 2);
+	/* Each handler named its worker: kill exactly those, once each. */
+	for (i = 0; i < 4; i++) {
+		holder[i] = daemon_job_worker("started", ids[i], 1);
+		ck_assert_msg(holder[i] > 0 && daemon_is_worker(holder[i]),
+		    "job %s runs in %ld, not in a worker", ids[i],
+		    (long)holder[i]);
+		for (k = 0; k < nkilled && killed[k] != holder[i]; k++)
+			;
+		if (k == nkilled)
+			killed[nkilled++] = holder[i];
+	}
+	/* Two workers of two slots: the four jobs are in both. */
+	ck_assert_int_eq(nkilled, 2);
+	for (k = 0; k < nkilled; k++)
+		ck_assert_int_eq(kill(killed[k], SIGKILL), 0);
 	/* Their leases (2 s) expire and the restarted workers run them. */
 	ck_assert_msg(wait_stat("default", "processed", 4, 30000),
 	    "processed %lld of 4", queue_stat("default", "processed"));
@@ -313,6 +292,17 @@ START_TEST(test_kill_9_of_a_worker_loses_no_job)
 	/* Orphaned handlers died with their worker: only the reruns ended. */
 	ck_assert_int_eq(daemon_count_lines("runs"), 4);
 	ck_assert(daemon_log_has("killed by signal 9"));
+	/* Each job came back, started once more, in another worker, and
+	 * ran to its end there, once. */
+	for (i = 0; i < 4; i++) {
+		again = daemon_job_worker("started", ids[i], 2);
+		ck_assert_msg(again > 0 && again != holder[i], "job %s did not "
+		    "start again after its worker %ld died", ids[i],
+		    (long)holder[i]);
+		ck_assert_int_eq(daemon_job_worker("started", ids[i], 3), 0);
+		ck_assert_int_eq(daemon_job_worker("runs", ids[i], 1), again);
+		ck_assert_int_eq(daemon_job_worker("runs", ids[i], 2), 0);
+	}
 }
 END_TEST
 
@@ -322,11 +312,7 @@ START_TEST(test_sigterm_requeues_running_jobs_and_keeps_waiting_ones)
 	int i;
 
 	start_ready(1, 2, NULL);
-	for (i = 0; i < 3; i++)
-		enqueue("slow", "", 0, ids[i]);
-	for (i = 0; i < 300 && daemon_count_lines("started") < 2; i++)
-		usleep(10000);
-	ck_assert_int_eq(daemon_count_lines("started"), 2);
+	start_slow(3, ids, 2);
 	daemon_signal(SIGTERM);
 	ck_assert_ptr_nonnull(notify_wait("STOPPING=1", 5000));
 	/* shutdown_timeout is 1 s and the jobs take 3 s: they go back. */
@@ -335,8 +321,8 @@ START_TEST(test_sigterm_requeues_running_jobs_and_keeps_waiting_ones)
 	ck_assert_int_eq(queue_stat("default", "ready"), 3);
 	ck_assert_int_eq(queue_stat("default", "processed"), 0);
 	for (i = 0; i < 3; i++) {
-		state = job_field(ids[i], "state");
-		attempts = job_field(ids[i], "attempts");
+		state = daemon_job_field(ids[i], "state");
+		attempts = daemon_job_field(ids[i], "attempts");
 		ck_assert_str_eq(state, "ready");
 		ck_assert_str_eq(attempts, "0");
 		free(state);
@@ -349,13 +335,9 @@ END_TEST
 
 START_TEST(test_sighup_with_a_valid_file_reloads_without_losing_jobs)
 {
-	int i;
-
 	start_ready(1, 2, NULL);
-	for (i = 0; i < 4; i++)
-		enqueue("slow", "", 0, NULL);
-	for (i = 0; i < 300 && daemon_count_lines("started") < 2; i++)
-		usleep(10000);
+	/* One worker with two slots: two of the four are running. */
+	start_slow(4, NULL, 2);
 	write_config(2, 2, NULL);
 	daemon_signal(SIGHUP);
 	ck_assert_ptr_nonnull(notify_wait("RELOADING=1", 5000));
@@ -436,7 +418,7 @@ START_TEST(test_oom_and_killed_connections_delay_but_lose_nothing)
 		jobs[i].type = "ok";
 		jobs[i].delay_ms = 300;
 	}
-	ck_assert_int_eq(redjob_enqueue_many(cl, jobs, 100, res), 100);
+	ck_assert_int_eq(redjob_enqueue_many(df.cl, jobs, 100, res), 100);
 	/* Full: claims (writes) are refused before they run. */
 	freeReplyObject(must_command(rf.c, "CONFIG SET maxmemory 1"));
 	usleep(800000);
@@ -464,7 +446,7 @@ START_TEST(test_redis_restart_under_load_loses_no_job)
 		memset(&jobs[i], 0, sizeof jobs[i]);
 		jobs[i].type = "ok";
 	}
-	ck_assert_int_eq(redjob_enqueue_many(cl, jobs, 200, res), 200);
+	ck_assert_int_eq(redjob_enqueue_many(df.cl, jobs, 200, res), 200);
 	/* Restart Redis with its data (an RDB), as a crash with AOF would. */
 	freeReplyObject(must_command(rf.c, "SAVE"));
 	redis_conn_teardown();
@@ -490,7 +472,7 @@ suite(void)
 
 	tcase_set_timeout(tc, 120);
 	tcase_add_unchecked_fixture(tc, redis_start, redis_stop);
-	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_checked_fixture(tc, daemon_setup, daemon_teardown);
 	tcase_add_test(tc, test_daemon_runs_jobs_after_ready_and_stops_cleanly);
 	tcase_add_test(tc, test_payload_and_environment_reach_the_handler);
 	tcase_add_test(tc, test_delayed_job_runs_when_due_not_before);

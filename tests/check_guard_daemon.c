@@ -21,13 +21,22 @@
 #include "redis_fixture.h"
 #include "testlib.h"
 
-static struct redjob_client *cl;
-
 /* A handler that appends "START END FENCE" (ns, ns, fence) to OUT/NAME. */
 #define RECORD(name, sleep) \
 	"[/bin/sh, -c, 's=$(date +%%s%%N); sleep " sleep "; " \
 	"e=$(date +%%s%%N); echo \"$s $e ${REDJOB_FENCE:-0}\" >> " \
 	"\"$OUT/" name "\"']"
+
+/*
+ * RECORD("pair", D) that first writes "$REDJOB_JOB_ID $PPID" to
+ * OUT/pair.started, so a test knows which worker holds the job, and
+ * takes D seconds from the job's payload (0.2 if it has none).
+ */
+#define PAIR \
+	"[/bin/sh, -c, 'echo \"$REDJOB_JOB_ID $PPID\" >> " \
+	"\"$OUT/pair.started\"; d=$(cat); s=$(date +%%s%%N); " \
+	"sleep ${d:-0.2}; e=$(date +%%s%%N); " \
+	"echo \"$s $e ${REDJOB_FENCE:-0}\" >> \"$OUT/pair\"']"
 
 static void
 write_config(unsigned workers, unsigned concurrency)
@@ -71,7 +80,7 @@ write_config(unsigned workers, unsigned concurrency)
 	    "    env: { OUT: \"%s\" }\n"
 	    "    limit: [steady]\n"
 	    "  pair:\n"
-	    "    exec: " RECORD("pair", "0.2") "\n"
+	    "    exec: " PAIR "\n"
 	    "    env: { OUT: \"%s\" }\n"
 	    "    limit: [two]\n"
 	    "  both:\n"
@@ -79,23 +88,6 @@ write_config(unsigned workers, unsigned concurrency)
 	    "    limit: [win, per_key]\n",
 	    rf.url, workers, concurrency, df.dir, df.dir, df.dir, df.dir,
 	    df.dir);
-}
-
-static void
-setup(void)
-{
-	redis_conn_setup();
-	daemon_fixture_init();
-	cl = redjob_connect(rf.url, NULL);
-	ck_assert_msg(redjob_errcode(cl) == REDJOB_OK, "%s", redjob_errstr(cl));
-}
-
-static void
-teardown(void)
-{
-	redjob_free(cl);
-	daemon_fixture_cleanup();
-	redis_conn_teardown();
 }
 
 static void
@@ -107,13 +99,21 @@ start(unsigned workers, unsigned concurrency)
 }
 
 static void
-enqueue(const char *type, const char *key, char *id)
+enqueue_payload(const char *type, const char *key, const char *payload,
+    char *id)
 {
-	struct redjob_job j = { .type = type, .key = key };
+	struct redjob_job j = { .type = type, .key = key, .payload = payload,
+		.payload_len = payload != NULL ? strlen(payload) : 0 };
 	char tmp[REDJOB_ID_MAX];
 
-	ck_assert_msg(redjob_enqueue(cl, &j, id != NULL ? id : tmp) == 0,
-	    "enqueue: %s", redjob_errstr(cl));
+	ck_assert_msg(redjob_enqueue(df.cl, &j, id != NULL ? id : tmp) == 0,
+	    "enqueue: %s", redjob_errstr(df.cl));
+}
+
+static void
+enqueue(const char *type, const char *key, char *id)
+{
+	enqueue_payload(type, key, NULL, id);
 }
 
 struct interval {
@@ -204,25 +204,19 @@ END_TEST
 
 START_TEST(test_a_lock_deleted_under_a_handler_stops_it)
 {
-	char id[REDJOB_ID_MAX];
-	redisReply *r;
-	int i;
+	char id[REDJOB_ID_MAX], *err;
 
 	start(1, 2);
 	enqueue("doomed", NULL, id);
-	for (i = 0; i < 500 && daemon_count_lines("doomed") < 1; i++)
-		usleep(10000);
+	ck_assert(daemon_wait_lines("doomed", 1, 5000));
 	ck_assert_int_eq(daemon_count_lines("doomed"), 1);
 	freeReplyObject(must_command(rf.c, "DEL redjob:lock:{doomed}"));
 	ck_assert_msg(wait_stat("default", "dead", 1, 10000),
 	    "the handler was not stopped");
-	r = must_command(rf.c, "FCALL_RO redjob_show 1 redjob:{default} %s", id);
-	for (i = 0; i + 1 < (int)r->elements; i += 2) {
-		if (strcmp(r->element[i]->str, "last_error") == 0)
-			ck_assert_msg(strstr(r->element[i + 1]->str,
-			    "lock lost") != NULL, "%s", r->element[i + 1]->str);
-	}
-	freeReplyObject(r);
+	/* It died of the lost lock, and says so. */
+	err = daemon_job_field(id, "last_error");
+	ck_assert_msg(strstr(err, "lock lost") != NULL, "%s", err);
+	free(err);
 }
 END_TEST
 
@@ -268,18 +262,29 @@ END_TEST
 START_TEST(test_concurrency_limit_holds_even_when_a_worker_is_killed)
 {
 	struct interval v[64];
-	pid_t pids[8];
+	char victim[REDJOB_ID_MAX];
+	pid_t holder, again;
 	size_t n, i, k;
 	int running, maxrun = 0;
 
 	start(2, 4);
-	for (i = 0; i < 16; i++)
+	/* The first job runs for 3 s: long enough to be killed running. */
+	enqueue_payload("pair", NULL, "3", victim);
+	for (i = 1; i < 16; i++)
 		enqueue("pair", NULL, NULL);
-	usleep(300000);
-	ck_assert_int_eq(daemon_workers(pids, 8), 2);
-	kill(pids[0], SIGKILL);
+	/* Kill the worker that holds it, found from its handler. */
+	holder = daemon_wait_job_worker("pair.started", victim, 1, 20000);
+	ck_assert_msg(holder > 0, "job %s did not start", victim);
+	ck_assert_msg(daemon_is_worker(holder), "job %s runs in %ld, not in a "
+	    "worker", victim, (long)holder);
+	ck_assert_int_eq(kill(holder, SIGKILL), 0);
 	ck_assert_msg(wait_stat("default", "processed", 16, 60000),
 	    "processed %lld", queue_stat("default", "processed"));
+	/* Its lease ran out and another worker ran it again. */
+	ck_assert_int_ge(queue_stat("default", "stalled"), 1);
+	again = daemon_job_worker("pair.started", victim, 2);
+	ck_assert_msg(again > 0 && again != holder, "job %s did not start "
+	    "again after its worker %ld died", victim, (long)holder);
 	n = read_intervals("pair", v, 64);
 	/* At every start, count the runs in progress. */
 	for (i = 0; i < n; i++) {
@@ -298,9 +303,6 @@ END_TEST
 START_TEST(test_a_refused_guard_call_gives_the_job_back_to_its_lease)
 {
 	char url[4200], *text;
-	uint64_t deadline;
-	FILE *f;
-	long n;
 
 	/* A user that may do anything but SET: lock acquisition fails. */
 	freeReplyObject(must_command(rf.c, "ACL SETUSER limited on >pw ~* &* "
@@ -308,24 +310,14 @@ START_TEST(test_a_refused_guard_call_gives_the_job_back_to_its_lease)
 	write_config(1, 2);
 	snprintf(url, sizeof url, "unix://limited:pw@%s", rf.sock);
 	/* Point the configuration at that user. */
-	f = fopen(df.config, "r");
-	fseek(f, 0, SEEK_END);
-	n = ftell(f);
-	rewind(f);
-	text = calloc(1, (size_t)n + 1);
-	ck_assert_uint_eq(fread(text, 1, (size_t)n, f), (size_t)n);
-	fclose(f);
+	text = must_read_file(df.config, NULL);
 	daemon_write_config("redis:\n  url: %s\n%s", url,
 	    strstr(text, "workers:"));
 	free(text);
 	daemon_start(NULL);
 	ck_assert_ptr_nonnull(notify_wait("READY=1", 15000));
 	enqueue("locked", "7", NULL);
-	deadline = testlib_now_ms() + 20000;
-	while (!daemon_log_has("refused 10 times") &&
-	    testlib_now_ms() < deadline)
-		usleep(50000);
-	ck_assert_msg(daemon_log_has("refused 10 times"),
+	ck_assert_msg(daemon_wait_log("refused 10 times", 20000),
 	    "the worker kept retrying a refused guard call");
 	/* Not lost: it is still in the queue, leased or due again. */
 	ck_assert_int_eq(queue_stat("default", "running") +
@@ -362,7 +354,7 @@ suite(void)
 
 	tcase_set_timeout(tc, 120);
 	tcase_add_unchecked_fixture(tc, redis_start, redis_stop);
-	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_checked_fixture(tc, daemon_setup, daemon_teardown);
 	tcase_add_test(tc, test_lock_never_runs_two_handlers_at_once_and_fences_grow);
 	tcase_add_test(tc, test_a_handler_running_three_ttls_keeps_its_lock);
 	tcase_add_test(tc, test_a_lock_deleted_under_a_handler_stops_it);

@@ -29,6 +29,7 @@
 #include <event2/event.h>
 
 #include "handler_exec.h"
+#include "proc.h"
 #include "testlib.h"
 #include "xmalloc.h"
 
@@ -105,31 +106,6 @@ must_write_file(const char *path, const void *p, size_t len)
 	ck_assert_int_eq(fclose(f), 0);
 }
 
-/* Read a whole file (NUL-terminated); NULL if it does not exist. */
-static char *
-read_file(const char *path, size_t *lenp)
-{
-	FILE *f;
-	char *buf = NULL;
-	size_t len = 0, n;
-	char chunk[65536];
-
-	if ((f = fopen(path, "rb")) == NULL)
-		return NULL;
-	while ((n = fread(chunk, 1, sizeof chunk, f)) > 0) {
-		buf = xreallocarray(buf, len + n + 1, 1);
-		memcpy(buf + len, chunk, n);
-		len += n;
-	}
-	fclose(f);
-	if (buf == NULL)
-		buf = xcalloc(1, 1);
-	buf[len] = '\0';
-	if (lenp != NULL)
-		*lenp = len;
-	return buf;
-}
-
 /* Read a pid written by the handler ("echo $! > file"); 0 if not yet. */
 static pid_t
 read_pidfile(const char *path)
@@ -138,36 +114,12 @@ read_pidfile(const char *path)
 	size_t len;
 	long pid = 0;
 
-	if ((s = read_file(path, &len)) == NULL)
+	if ((s = testlib_read_file(path, &len)) == NULL)
 		return 0;
 	if (len > 0 && s[len - 1] == '\n')
 		pid = strtol(s, NULL, 10);
 	free(s);
 	return (pid_t)pid;
-}
-
-/*
- * Wait until pid is gone: reaped by us (the test process is a child
- * subreaper, so orphaned grandchildren come to it) and kill(pid, 0)
- * fails with ESRCH. Returns 1 with *wstatus (-1 if not ours), or 0 at the
- * deadline.
- */
-static int
-wait_gone(pid_t pid, int *wstatus, uint64_t ms)
-{
-	uint64_t deadline = testlib_now_ms() + ms;
-	int st;
-
-	*wstatus = -1;
-	for (;;) {
-		if (waitpid(pid, &st, WNOHANG) == pid)
-			*wstatus = st;
-		if (kill(pid, 0) == -1 && errno == ESRCH)
-			return 1;
-		if (testlib_now_ms() > deadline)
-			return 0;
-		usleep(10000);
-	}
 }
 
 /* Record the result; a copy of the tail, which dies with the callback. */
@@ -297,7 +249,7 @@ capture_stop(const char *name)
 	dup2(saved_stderr, 2);
 	close(saved_stderr);
 	saved_stderr = -1;
-	log = read_file(path, NULL);
+	log = testlib_read_file(path, NULL);
 	ck_assert_ptr_nonnull(log);
 	free(path);
 	return log;
@@ -402,12 +354,12 @@ START_TEST(test_payload_with_nul_bytes_arrives_intact)
 		ck_assert_int_eq(r[i].res.outcome, HANDLER_EXITED);
 		ck_assert_int_eq(r[i].res.status, 0);
 	}
-	got = read_file(path[0], &len);
+	got = testlib_read_file(path[0], &len);
 	ck_assert_ptr_nonnull(got);
 	ck_assert_uint_eq(len, sizeof small);
 	ck_assert_mem_eq(got, small, sizeof small);
 	free(got);
-	got = read_file(path[1], &len);
+	got = testlib_read_file(path[1], &len);
 	ck_assert_ptr_nonnull(got);
 	ck_assert_uint_eq(len, MIB);
 	ck_assert_msg(memcmp(got, big, MIB) == 0, "1 MiB payload differs");
@@ -514,7 +466,7 @@ START_TEST(test_timeout_kills_the_handler_and_its_grandchild)
 	ck_assert_uint_ge(r.res.duration_ms, 900);
 	gpid = read_pidfile(pidfile);
 	ck_assert_msg(gpid > 0, "the handler did not write %s", pidfile);
-	ck_assert_msg(wait_gone(gpid, &st, 5000),
+	ck_assert_msg(proc_wait_gone(gpid, &st, 5000) == 0,
 	    "grandchild %ld survived the timeout", (long)gpid);
 	/* SIGTERM: the group got it, not only the leader. */
 	ck_assert_msg(st != -1 && WIFSIGNALED(st) && WTERMSIG(st) == SIGTERM,
@@ -583,7 +535,7 @@ START_TEST(test_grandchild_ignoring_term_dies_with_the_leader)
 
 	ck_assert_int_eq(r.res.outcome, HANDLER_STOPPED);
 	ck_assert_int_eq(r.res.status, SIGTERM);
-	ck_assert_msg(wait_gone(gpid, &st, 5000),
+	ck_assert_msg(proc_wait_gone(gpid, &st, 5000) == 0,
 	    "grandchild %ld survived its leader", (long)gpid);
 	ck_assert_msg(st != -1 && WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL,
 	    "grandchild status %d, not SIGKILL", st);
@@ -840,7 +792,7 @@ START_TEST(test_cwd_is_applied)
 	ck_assert_int_eq(r.res.outcome, HANDLER_EXITED);
 	ck_assert_int_eq(r.res.status, 0);
 	want = tmppath("cwd.out");
-	out = read_file(want, NULL);
+	out = testlib_read_file(want, NULL);
 	ck_assert_msg(out != NULL, "cwd.out not written in %s", real);
 	free(want);
 	xasprintf(&want, "%s\n", real);
@@ -948,7 +900,7 @@ START_TEST(test_stop_ends_a_sleeping_handler)
 	ck_assert_int_eq(r.res.status, SIGTERM);
 	ck_assert_uint_eq(handler_exec_running(), 0);
 	gpid = read_pidfile(pidfile);
-	ck_assert_msg(wait_gone(gpid, &st, 5000),
+	ck_assert_msg(proc_wait_gone(gpid, &st, 5000) == 0,
 	    "grandchild %ld survived the stop", (long)gpid);
 	ck_assert_msg(st != -1 && WIFSIGNALED(st) && WTERMSIG(st) == SIGTERM,
 	    "grandchild status %d, not SIGTERM", st);
@@ -989,7 +941,7 @@ START_TEST(test_background_process_holding_output_is_drained)
 	 */
 	ck_assert_int_eq(waitpid(gpid, &st, WNOHANG), 0);
 	kill(gpid, SIGKILL);
-	ck_assert(wait_gone(gpid, &st, 5000));
+	ck_assert(proc_wait_gone(gpid, &st, 5000) == 0);
 	free(pidfile);
 }
 END_TEST
@@ -1096,47 +1048,57 @@ orphan_cb(const struct handler_result *res, void *arg)
 	(void)arg;
 }
 
-START_TEST(test_worker_killed_by_sigkill_takes_its_handler)
+/*
+ * The "worker" of the test below, a forked child: start a handler, write
+ * its pid to *arg (a descriptor), wait to be killed.
+ */
+static int
+orphan_worker(void *arg)
 {
 	struct handler_exec_spec spec;
 	struct handler_exec *h;
 	struct event_base *wbase;
 	struct args a;
-	pid_t w, hpid = 0;
+	pid_t hpid;
+	int fd = *(int *)arg;
+
+	wbase = event_base_new();
+	if (wbase == NULL || handler_exec_init(wbase) == -1)
+		return 1;
+	memset(&spec, 0, sizeof spec);
+	spec.argv = mkargs(&a, "/bin/sleep", "100", NULL);
+	spec.envp = default_env;
+	spec.log_id = "orphan";
+	if ((h = handler_exec_start(wbase, &spec, orphan_cb, NULL, NULL)) ==
+	    NULL)
+		return 1;
+	hpid = handler_exec_pid(h);
+	if (write(fd, &hpid, sizeof hpid) != sizeof hpid)
+		return 1;
+	for (;;)
+		pause();
+}
+
+START_TEST(test_worker_killed_by_sigkill_takes_its_handler)
+{
+	struct proc *w;
+	pid_t hpid = 0;
 	int fds[2], st, gone;
 	ssize_t n;
 
 	ck_assert_int_eq(prctl(PR_SET_CHILD_SUBREAPER, 1), 0);
 	ck_assert_int_eq(pipe(fds), 0);
-	w = fork();
-	ck_assert_int_ge(w, 0);
-	if (w == 0) {
-		/* The "worker": start a handler, report it, wait to die. */
-		close(fds[0]);
-		wbase = event_base_new();
-		if (wbase == NULL || handler_exec_init(wbase) == -1)
-			_exit(1);
-		memset(&spec, 0, sizeof spec);
-		spec.argv = mkargs(&a, "/bin/sleep", "100", NULL);
-		spec.envp = default_env;
-		spec.log_id = "orphan";
-		if ((h = handler_exec_start(
-			 wbase, &spec, orphan_cb, NULL, NULL)) == NULL)
-			_exit(1);
-		hpid = handler_exec_pid(h);
-		if (write(fds[1], &hpid, sizeof hpid) != sizeof hpid)
-			_exit(1);
-		for (;;)
-			pause();
-	}
+	w = must_spawn(&(struct proc_spec){ .fn = orphan_worker,
+	    .arg = &fds[1], .name = "worker" });
 	close(fds[1]);
 	n = read(fds[0], &hpid, sizeof hpid);
 	close(fds[0]);
 	ck_assert_int_eq(n, sizeof hpid);
-	ck_assert_int_eq(kill(w, SIGKILL), 0);
-	ck_assert_int_eq(waitpid(w, &st, 0), w);
+	ck_assert_int_eq(proc_signal(w, SIGKILL), 0);
+	ck_assert_int_eq(must_wait(w, 5000), 128 + SIGKILL);
+	proc_free(w);
 
-	gone = wait_gone(hpid, &st, 5000);
+	gone = proc_wait_gone(hpid, &st, 5000) == 0;
 	if (!gone)
 		kill(hpid, SIGKILL);
 	ck_assert_msg(gone, "handler %ld outlived its worker", (long)hpid);

@@ -741,16 +741,56 @@ END_TEST
  * Random sequences against the models.
  */
 
+/* One random run: its key, and what it exercised. */
+struct random_run {
+	uint64_t	seed;
+	char		key[64];
+	long		allowed;
+	long		limited;
+};
+
+/* Seed the generator and name the run's own key. */
+static void
+random_begin(struct random_run *run, const char *kind, uint64_t seed)
+{
+	memset(run, 0, sizeof *run);
+	run->seed = seed;
+	rng = seed;
+	snprintf(run->key, sizeof run->key, "rj:limit:{%s:%llu}", kind,
+	    (unsigned long long)seed);
+}
+
+/* Compare one call with the model; count admissions and limits. */
+static void
+random_step(struct random_run *run, const char *what, long i,
+    int64_t cost, struct ans want, struct ans got)
+{
+	expect(what, i, want, got);
+	if (got.limited && got.retry >= 0)
+		run->limited++;
+	else if (!got.limited && cost > 0)
+		run->allowed++;
+}
+
+/* A run that admitted or limited too little tested too little. */
+static void
+random_end(const struct random_run *run)
+{
+	ck_assert_msg(run->allowed > RANDOM_STEPS / 20 && run->limited >
+	    RANDOM_STEPS / 20, "seed %llu exercised too little: %ld allowed, "
+	    "%ld limited", (unsigned long long)run->seed, run->allowed,
+	    run->limited);
+}
+
 static void
 gcra_random(const struct gcra_p *p, uint64_t seed)
 {
 	int64_t T = gcra_t(p), now = T0, tat = 0, cost;
-	long allowed = 0, limited = 0, i;
-	char key[64], what[200];
+	struct random_run run;
+	char what[200];
+	long i;
 
-	rng = seed;
-	snprintf(key, sizeof key, "rj:limit:{g:%llu}",
-	    (unsigned long long)seed);
+	random_begin(&run, "g", seed);
 	for (i = 0; i < RANDOM_STEPS; i++) {
 		struct ans want, got;
 
@@ -761,23 +801,17 @@ gcra_random(const struct gcra_p *p, uint64_t seed)
 		    (unsigned long long)seed, (long long)(now - T0));
 		if (rnd_below(100) < 4) {
 			cost = 1 + rnd_below(2);
-			ck_assert_msg(gcra_undo_call(key, p, cost, now) ==
+			ck_assert_msg(gcra_undo_call(run.key, p, cost, now) ==
 			    gcra_model_undo(&tat, p, cost, now), "%s, step "
 			    "%ld: undo", what, i);
 			continue;
 		}
 		cost = rnd_cost(p->burst + 1);
 		want = gcra_model(&tat, p, cost, now);
-		got = gcra_call(key, p, cost, now);
-		expect(what, i, want, got);
-		if (got.limited && got.retry >= 0)
-			limited++;
-		else if (!got.limited && cost > 0)
-			allowed++;
+		got = gcra_call(run.key, p, cost, now);
+		random_step(&run, what, i, cost, want, got);
 	}
-	ck_assert_msg(allowed > RANDOM_STEPS / 20 && limited > RANDOM_STEPS /
-	    20, "seed %llu exercised too little: %ld allowed, %ld limited",
-	    (unsigned long long)seed, allowed, limited);
+	random_end(&run);
 }
 
 START_TEST(test_gcra_matches_model_on_random_sequences)
@@ -803,12 +837,11 @@ funnel_random(const struct funnel_p *p, uint64_t seed)
 {
 	int64_t unit = p->period / p->count, now = T0, cost;
 	struct funnel_m m = { 0, 0 };
-	long allowed = 0, limited = 0, i;
-	char key[64], what[200];
+	struct random_run run;
+	char what[200];
+	long i;
 
-	rng = seed;
-	snprintf(key, sizeof key, "rj:limit:{f:%llu}",
-	    (unsigned long long)seed);
+	random_begin(&run, "f", seed);
 	for (i = 0; i < RANDOM_STEPS; i++) {
 		struct ans want, got;
 
@@ -819,23 +852,17 @@ funnel_random(const struct funnel_p *p, uint64_t seed)
 		    (unsigned long long)seed, (long long)(now - T0));
 		if (rnd_below(100) < 4) {
 			cost = 1 + rnd_below(2);
-			ck_assert_msg(funnel_undo_call(key, p, cost, now) ==
+			ck_assert_msg(funnel_undo_call(run.key, p, cost, now) ==
 			    funnel_model_undo(&m, p, cost, now), "%s, step "
 			    "%ld: undo", what, i);
 			continue;
 		}
 		cost = rnd_cost(p->cap);
 		want = funnel_model(&m, p, cost, now);
-		got = funnel_call(key, p, cost, now);
-		expect(what, i, want, got);
-		if (got.limited && got.retry >= 0)
-			limited++;
-		else if (!got.limited && cost > 0)
-			allowed++;
+		got = funnel_call(run.key, p, cost, now);
+		random_step(&run, what, i, cost, want, got);
 	}
-	ck_assert_msg(allowed > RANDOM_STEPS / 20 && limited > RANDOM_STEPS /
-	    20, "seed %llu exercised too little: %ld allowed, %ld limited",
-	    (unsigned long long)seed, allowed, limited);
+	random_end(&run);
 }
 
 START_TEST(test_funnel_matches_model_on_random_sequences)
@@ -865,15 +892,14 @@ window_random(const struct window_p *p, uint64_t seed)
 {
 	static struct window_m m;
 	int64_t now = T0, cost;
-	long allowed = 0, limited = 0, i;
-	char key[64], what[200];
+	struct random_run run;
+	char what[200];
 	long long gave;
+	long i;
 	int member, u;
 
 	memset(&m, 0, sizeof m);
-	rng = seed;
-	snprintf(key, sizeof key, "rj:limit:{w:%llu}",
-	    (unsigned long long)seed);
+	random_begin(&run, "w", seed);
 	for (i = 0; i < RANDOM_STEPS; i++) {
 		struct ans want, got;
 
@@ -885,7 +911,7 @@ window_random(const struct window_p *p, uint64_t seed)
 		    (long long)(now - T0), member);
 		if (rnd_below(100) < 5) {
 			u = window_model_undo(&m, p->period, member, now);
-			gave = fcall_int("redjob_limit_undo", key,
+			gave = fcall_int("redjob_limit_undo", run.key,
 			    ARGS("window", member_name(member), "now",
 			    num(now)));
 			ck_assert_msg(u < 0 || gave == u, "%s, step %ld: undo "
@@ -895,18 +921,13 @@ window_random(const struct window_p *p, uint64_t seed)
 		cost = rnd_cost(p->limit);
 		want = window_model(&m, p->limit, p->period, member, cost,
 		    now);
-		got = window_call(key, p->limit, p->period, member, cost, now);
-		expect(what, i, want, got);
-		if (got.limited && got.retry >= 0)
-			limited++;
-		else if (!got.limited && cost > 0)
-			allowed++;
+		got = window_call(run.key, p->limit, p->period, member, cost,
+		    now);
+		random_step(&run, what, i, cost, want, got);
 	}
-	ck_assert_msg(allowed > RANDOM_STEPS / 20 && limited > RANDOM_STEPS /
-	    20, "seed %llu exercised too little: %ld allowed, %ld limited",
-	    (unsigned long long)seed, allowed, limited);
+	random_end(&run);
 	/* Nothing older than the window is kept. */
-	ck_assert_int_le(must_int(rf.c, "ZCARD %s", key), p->limit);
+	ck_assert_int_le(must_int(rf.c, "ZCARD %s", run.key), p->limit);
 }
 
 START_TEST(test_window_matches_model_on_random_sequences)

@@ -10,12 +10,8 @@
  */
 #include "autoconf.h"
 
-#include <sys/prctl.h>
-#include <sys/wait.h>
-
 #include <errno.h>
 #include <inttypes.h>
-#include <signal.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -28,6 +24,7 @@
 #include <hiredis/hiredis.h>
 
 #include "client.h"
+#include "proc.h"
 #include "redis_fixture.h"
 #include "testlib.h"
 
@@ -375,7 +372,6 @@ contender(int proc, int fd)
 	long long v;
 	int n = 0, tries = 0;
 
-	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	c = redisConnectUnix(rf.sock);
 	if (c == NULL || c->err)
 		_exit(2);
@@ -417,6 +413,21 @@ contender(int proc, int fd)
 	_exit(0);
 }
 
+/* What proc runs in each contender's child. */
+struct contender_arg {
+	int	proc;
+	int	fd;
+};
+
+static int
+contender_fn(void *arg)
+{
+	struct contender_arg *a = arg;
+
+	contender(a->proc, a->fd);
+	return 0;
+}
+
 static int
 grant_cmp(const void *a, const void *b)
 {
@@ -428,19 +439,18 @@ grant_cmp(const void *a, const void *b)
 START_TEST(test_contending_processes_never_overlap_and_fences_grow)
 {
 	static struct grant g[CT_PROCS * CT_GRANTS + 1];
-	pid_t pid[CT_PROCS];
-	int fd[2], i, status, procs_seen = 0;
+	struct contender_arg args[CT_PROCS];
+	struct proc *pr[CT_PROCS];
+	int fd[2], i, procs_seen = 0;
 	size_t n = 0, off = 0;
 	ssize_t got;
 
 	ck_assert_int_eq(pipe(fd), 0);
 	for (i = 0; i < CT_PROCS; i++) {
-		pid[i] = fork();
-		ck_assert_int_ge(pid[i], 0);
-		if (pid[i] == 0) {
-			close(fd[0]);
-			contender(i, fd[1]);
-		}
+		args[i].proc = i;
+		args[i].fd = fd[1];
+		pr[i] = must_spawn(&(struct proc_spec){ .fn = contender_fn,
+		    .arg = &args[i], .name = "contender" });
 	}
 	close(fd[1]);
 	/* Read until every contender has closed its end. */
@@ -449,9 +459,9 @@ START_TEST(test_contending_processes_never_overlap_and_fences_grow)
 	ck_assert_msg(got == 0, "read: %s", strerror(errno));
 	close(fd[0]);
 	for (i = 0; i < CT_PROCS; i++) {
-		ck_assert_int_eq(waitpid(pid[i], &status, 0), pid[i]);
-		ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
-		    "contender %d ended with status %d", i, status);
+		ck_assert_msg(must_wait(pr[i], TESTLIB_DEADLINE_MS) == 0,
+		    "contender %d ended with status %d", i, pr[i]->status);
+		proc_free(pr[i]);
 	}
 	n = off / sizeof g[0];
 	ck_assert_uint_eq(off % sizeof g[0], 0);

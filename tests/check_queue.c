@@ -11,11 +11,7 @@
  */
 #include "autoconf.h"
 
-#include <sys/prctl.h>
-#include <sys/wait.h>
-
 #include <errno.h>
-#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -28,6 +24,7 @@
 
 #include "redjob.h"
 #include "client.h"
+#include "proc.h"
 #include "redis_fixture.h"
 #include "testlib.h"
 
@@ -44,27 +41,6 @@
 
 static struct redjob_client *cl;
 static char field_buf[8192];
-
-/*
- * Make every process that this test process forks die with it. A failed
- * assertion leaves the test process without running its teardown, and a
- * redis-server or claimer it started must not outlive it.
- */
-static void
-die_with_parent(void)
-{
-	prctl(PR_SET_PDEATHSIG, SIGTERM);
-}
-
-static void
-guard_children(void)
-{
-	static int done;
-
-	if (!done)
-		pthread_atfork(NULL, NULL, die_with_parent);
-	done = 1;
-}
 
 static void
 client_setup(void)
@@ -90,7 +66,6 @@ client_teardown(void)
 static void
 restart_setup(void)
 {
-	guard_children();
 	redis_start();
 	client_setup();
 }
@@ -1653,18 +1628,35 @@ claimer(int index, const char *path, int go)
 	return status;
 }
 
+/* What proc runs in each claimer's child. */
+struct claimer_arg {
+	int		 index;
+	const char	*path;
+	int		 go[2];
+};
+
+static int
+claimer_fn(void *arg)
+{
+	struct claimer_arg *a = arg;
+
+	/* Our copy of the write end would keep the start from coming. */
+	close(a->go[1]);
+	return claimer(a->index, a->path, a->go[0]);
+}
+
 START_TEST(test_four_processes_claiming_20000_jobs_get_each_exactly_once)
 {
 	struct redjob_job *jobs;
 	struct redjob_result *res;
 	unsigned char *seen;
-	char *dir, path[4096], line[256], *end;
-	pid_t pids[CC_PROCS];
-	int go[2], i, st, busy = 0;
+	char *dir, path[CC_PROCS][4096], line[256], *end;
+	struct claimer_arg args[CC_PROCS];
+	struct proc *pr[CC_PROCS];
+	int go[2], i, busy = 0;
 	long per[CC_PROCS], total = 0, n;
 	FILE *f;
 
-	guard_children();
 	jobs = calloc(CC_JOBS, sizeof *jobs);
 	res = calloc(CC_JOBS, sizeof *res);
 	seen = calloc(CC_JOBS + 1, 1);
@@ -1690,26 +1682,26 @@ START_TEST(test_four_processes_claiming_20000_jobs_get_each_exactly_once)
 	dir = testlib_tmpdir("claim");
 	ck_assert_int_eq(pipe(go), 0);
 	for (i = 0; i < CC_PROCS; i++) {
-		snprintf(path, sizeof path, "%s/claimer-%d", dir, i);
-		pids[i] = fork();
-		ck_assert_int_ge(pids[i], 0);
-		if (pids[i] == 0) {
-			close(go[1]);
-			_exit(claimer(i, path, go[0]));
-		}
+		snprintf(path[i], sizeof path[i], "%s/claimer-%d", dir, i);
+		args[i].index = i;
+		args[i].path = path[i];
+		args[i].go[0] = go[0];
+		args[i].go[1] = go[1];
+		pr[i] = must_spawn(&(struct proc_spec){ .fn = claimer_fn,
+		    .arg = &args[i], .name = "claimer" });
 	}
 	/* Start them all at once. */
 	close(go[0]);
 	close(go[1]);
 	for (i = 0; i < CC_PROCS; i++) {
-		ck_assert_int_eq(waitpid(pids[i], &st, 0), pids[i]);
-		ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0,
-		    "claimer %d ended with status 0x%x", i, st);
+		/* Within the TCase's 300 s: its timeout is the real bound. */
+		ck_assert_msg(must_wait(pr[i], 290000) == 0,
+		    "claimer %d ended with status %d", i, pr[i]->status);
+		proc_free(pr[i]);
 	}
 
 	for (i = 0; i < CC_PROCS; i++) {
-		snprintf(path, sizeof path, "%s/claimer-%d", dir, i);
-		ck_assert_ptr_nonnull(f = fopen(path, "r"));
+		ck_assert_ptr_nonnull(f = fopen(path[i], "r"));
 		per[i] = 0;
 		while (fgets(line, sizeof line, f) != NULL) {
 			line[strcspn(line, "\n")] = '\0';

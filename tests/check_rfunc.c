@@ -18,11 +18,8 @@
 #include "autoconf.h"
 
 #include <sys/types.h>
-#include <sys/wait.h>
 
 #include <errno.h>
-#include <fcntl.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,11 +37,11 @@
 #include "rfunc.h"
 #include "schema.h"
 #include "template.h"
+#include "proc.h"
 #include "redis_fixture.h"
 #include "testlib.h"
 
 #define BASE "redjob:{default}"
-#define MAX_ARGS 32
 #define POLL_DEADLINE_MS 20000
 
 /* ---------------------------------------------------------------------
@@ -515,133 +512,39 @@ END_TEST
  * Redis has lost the library: every caller recovers.
  */
 
-/* The outcome of one run of the built redjob. */
-struct run {
-	pid_t	 pid;
-	int	 in;		/* its stdin, until run_finish() */
-	int	 status;	/* exit status, or 128 + signal */
-	char	*out;
-	char	*err;
-};
-
 /* Configuration for "redjob throttle -c", in the server's directory. */
 static char cfg_path[4200];
 
-/* Read a whole file into an allocated string. */
-static char *
-slurp(const char *path)
+/* Start the built redjob with args (NULL-terminated), its stdin open. */
+static struct proc *
+run_start(const char *const *args)
 {
-	char *buf = NULL, chunk[4096];
-	size_t len = 0;
-	ssize_t n;
-	int fd;
+	static char *env[] = { (char *)"REDJOB_URL", NULL };
 
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	ck_assert_msg(fd >= 0, "open %s: %s", path, strerror(errno));
-	testlib_append(&buf, &len, "", 0);
-	while ((n = read(fd, chunk, sizeof chunk)) != 0) {
-		ck_assert_msg(n > 0 || errno == EINTR, "read %s: %s", path,
-		    strerror(errno));
-		if (n > 0)
-			testlib_append(&buf, &len, chunk, (size_t)n);
-	}
-	close(fd);
-	return buf;
+	return must_redjob_spawnv(&(struct proc_spec){ .in_keep = 1,
+	    .out = PROC_IO_CAPTURE, .err = PROC_IO_CAPTURE, .env = env },
+	    args);
 }
 
-/* The path of a file in the server's directory (a static buffer). */
-static const char *
-dir_file(const char *name)
+/* Give the program in (may be NULL) on its stdin, close it, and wait
+ * for its end. */
+static struct proc *
+run_finish(struct proc *r, const char *in)
 {
-	static char path[4200];
-
-	snprintf(path, sizeof path, "%s/%s", rf.dir, name);
-	return path;
+	if (in != NULL)
+		ck_assert_int_eq(proc_feed(r, in, strlen(in)), 0);
+	proc_close_stdin(r);
+	must_wait(r, TESTLIB_DEADLINE_MS);
+	ck_assert_msg(!r->in_lost, "redjob did not read its stdin: %s",
+	    r->err);
+	return r;
 }
 
-/*
- * Start the built redjob with args (NULL-terminated), with a pipe on its
- * stdin and its stdout and stderr in files of the server's directory.
- */
-static void
-run_start(struct run *r, const char *const *args)
+/* Run redjob with args and stdin in to its end. Caller frees. */
+static struct proc *
+run(const char *in, const char *const *args)
 {
-	char *argv[MAX_ARGS];
-	int pin[2], fd;
-	size_t n = 0;
-
-	memset(r, 0, sizeof *r);
-	argv[n++] = testlib_redjob();
-	while (*args != NULL) {
-		ck_assert_uint_lt(n, MAX_ARGS - 1);
-		argv[n++] = (char *)*args++;
-	}
-	argv[n] = NULL;
-	ck_assert_int_eq(pipe2(pin, O_CLOEXEC), 0);
-	r->pid = fork();
-	ck_assert_int_ge(r->pid, 0);
-	if (r->pid == 0) {
-		dup2(pin[0], STDIN_FILENO);
-		fd = open(dir_file("out"), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-		dup2(fd, STDOUT_FILENO);
-		fd = open(dir_file("err"), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-		dup2(fd, STDERR_FILENO);
-		/* Only what a shell passes on: the test's socket is not
-		 * close-on-exec. */
-		close_range(3, ~0U, 0);
-		signal(SIGPIPE, SIG_DFL);
-		unsetenv("REDJOB_URL");
-		execv(argv[0], argv);
-		fprintf(stderr, "exec %s: %s\n", argv[0], strerror(errno));
-		_exit(127);
-	}
-	close(pin[0]);
-	r->in = pin[1];
-}
-
-/*
- * Write in (a short text, within a pipe's buffer) to the program's
- * stdin, close it, and wait for the program to end; the test's timeout
- * bounds the wait. Returns its status.
- */
-static int
-run_finish(struct run *r, const char *in)
-{
-	size_t off = 0, len = in != NULL ? strlen(in) : 0;
-	ssize_t n;
-	int st;
-
-	while (off < len) {
-		n = write(r->in, in + off, len - off);
-		ck_assert_msg(n > 0 || errno == EINTR, "write: %s",
-		    strerror(errno));
-		if (n > 0)
-			off += (size_t)n;
-	}
-	close(r->in);
-	r->in = -1;
-	while (waitpid(r->pid, &st, 0) < 0)
-		ck_assert_int_eq(errno, EINTR);
-	r->status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-	r->out = slurp(dir_file("out"));
-	r->err = slurp(dir_file("err"));
-	return r->status;
-}
-
-static void
-run_free(struct run *r)
-{
-	free(r->out);
-	free(r->err);
-	memset(r, 0, sizeof *r);
-}
-
-/* Run redjob with args and stdin in to its end. */
-static int
-run(struct run *r, const char *in, const char *const *args)
-{
-	run_start(r, args);
-	return run_finish(r, in);
+	return run_finish(run_start(args), in);
 }
 
 /* Load the library text code into Redis, replacing what is there. */
@@ -718,21 +621,13 @@ assert_library_is_ours(void)
 static void
 recover_start(void)
 {
-	FILE *fp;
-
 	redis_start();
-	snprintf(cfg_path, sizeof cfg_path, "%s/redjob.yml", rf.dir);
-	fp = fopen(cfg_path, "w");
-	ck_assert_ptr_nonnull(fp);
-	fprintf(fp,
-	    "redis:\n"
-	    "  url: %s\n"
+	redis_fixture_config(cfg_path, sizeof cfg_path,
 	    "limiters:\n"
 	    "  g: { kind: gcra, rate: 1/m, burst: 2 }\n"
 	    "jobs:\n"
 	    "  hello:\n"
-	    "    exec: [/bin/true]\n", rf.url);
-	ck_assert_int_eq(fclose(fp), 0);
+	    "    exec: [/bin/true]\n");
 }
 
 /*
@@ -826,7 +721,7 @@ static void
 check_command_recovers(size_t i, enum loss loss)
 {
 	const char *args[14];
-	struct run r;
+	struct proc *r;
 	size_t n = 0, k;
 
 	if (strcmp(commands[i].args[0], "throttle") != 0) {
@@ -839,23 +734,23 @@ check_command_recovers(size_t i, enum loss loss)
 	args[n] = NULL;
 
 	lose_library(loss);
-	run(&r, commands[i].in, args);
-	ck_assert_msg(r.status == 0, "redjob %s after the library was lost "
+	r = run(commands[i].in, args);
+	ck_assert_msg(r->status == 0, "redjob %s after the library was lost "
 	    "(%s): exit %d, stderr \"%s\"", commands[i].args[0],
-	    loss == LOSS_FLUSHED ? "flushed" : "after connect", r.status,
-	    r.err);
-	ck_assert_str_eq(r.err, "");
+	    loss == LOSS_FLUSHED ? "flushed" : "after connect", r->status,
+	    r->err);
+	ck_assert_str_eq(r->err, "");
 	if (commands[i].out != NULL)
-		ck_assert_str_eq(r.out, commands[i].out);
+		ck_assert_str_eq(r->out, commands[i].out);
 	if (commands[i].prefix != NULL)
-		ck_assert_msg(strncmp(r.out, commands[i].prefix,
+		ck_assert_msg(strncmp(r->out, commands[i].prefix,
 		    strlen(commands[i].prefix)) == 0, "redjob %s said \"%s\"",
-		    commands[i].args[0], r.out);
+		    commands[i].args[0], r->out);
 	if (strcmp(commands[i].args[0], "ls") == 0)
-		ck_assert_msg(strstr(r.out, "default:1") != NULL &&
-		    strstr(r.out, "default:3") != NULL, "ls said \"%s\"",
-		    r.out);
-	run_free(&r);
+		ck_assert_msg(strstr(r->out, "default:1") != NULL &&
+		    strstr(r->out, "default:3") != NULL, "ls said \"%s\"",
+		    r->out);
+	proc_free(r);
 	assert_library_is_ours();
 }
 
@@ -903,7 +798,7 @@ redis_now_ms(void)
 /* What the commands that change a job or a queue did after recovering. */
 START_TEST(test_every_command_did_its_work_after_recovering)
 {
-	struct run r;
+	struct proc *r;
 	const char *lock[] = { "-u", rf.url, "lock", "--ttl", "5s", "L",
 	    "--", "/bin/true", NULL };
 	const char *retry[] = { "-u", rf.url, "retry", "default:2", NULL };
@@ -911,25 +806,25 @@ START_TEST(test_every_command_did_its_work_after_recovering)
 	const char *pause[] = { "-u", rf.url, "pause", "default", NULL };
 
 	load_version_only();
-	run(&r, NULL, retry);
-	ck_assert_int_eq(r.status, 0);
-	run_free(&r);
+	r = run(NULL, retry);
+	ck_assert_int_eq(r->status, 0);
+	proc_free(r);
 	/* Due now, not an hour ahead. */
 	ck_assert_int_le(zscore(BASE ":due", "2"), redis_now_ms());
 	load_version_only();
-	run(&r, NULL, rm);
-	ck_assert_int_eq(r.status, 0);
-	run_free(&r);
+	r = run(NULL, rm);
+	ck_assert_int_eq(r->status, 0);
+	proc_free(r);
 	ck_assert_int_eq(must_int(rf.c, "EXISTS " BASE ":j:3"), 0);
 	load_version_only();
-	run(&r, NULL, pause);
-	ck_assert_int_eq(r.status, 0);
-	run_free(&r);
+	r = run(NULL, pause);
+	ck_assert_int_eq(r->status, 0);
+	proc_free(r);
 	ck_assert_int_eq(must_int(rf.c, "HEXISTS " BASE ":meta paused"), 1);
 	load_version_only();
-	run(&r, NULL, lock);
-	ck_assert_int_eq(r.status, 0);
-	run_free(&r);
+	r = run(NULL, lock);
+	ck_assert_int_eq(r->status, 0);
+	proc_free(r);
 	/* Taken (its fence counter exists) and released. */
 	ck_assert_int_eq(must_int(rf.c, "EXISTS redjob:lock:{L}:fence"), 1);
 	ck_assert_int_eq(must_int(rf.c, "EXISTS redjob:lock:{L}"), 0);
@@ -985,18 +880,18 @@ wait_for_function(const char *fn)
 START_TEST(test_enqueue_lines_recovers_from_a_flush_while_connected)
 {
 	const char *args[] = { "-u", rf.url, "enqueue", "--lines", "t", NULL };
-	struct run r;
+	struct proc *r;
 
 	freeReplyObject(must_command(rf.c, "FUNCTION FLUSH"));
-	run_start(&r, args);
+	r = run_start(args);
 	/* Its connect loaded the library: it is connected. */
 	wait_for_function("redjob_enqueue_bulk");
 	freeReplyObject(must_command(rf.c, "FUNCTION FLUSH"));
-	run_finish(&r, "x\ny\nz\n");
-	ck_assert_msg(r.status == 0, "exit %d: %s", r.status, r.err);
-	ck_assert_str_eq(r.err, "");
-	ck_assert_str_eq(r.out, "default:4\ndefault:5\ndefault:6\n");
-	run_free(&r);
+	run_finish(r, "x\ny\nz\n");
+	ck_assert_msg(r->status == 0, "exit %d: %s", r->status, r->err);
+	ck_assert_str_eq(r->err, "");
+	ck_assert_str_eq(r->out, "default:4\ndefault:5\ndefault:6\n");
+	proc_free(r);
 	/* Each line once: the refused first pass wrote nothing. */
 	ck_assert_int_eq(must_int(rf.c, "ZCARD " BASE ":due"), 6);
 	assert_library_is_ours();
@@ -1015,7 +910,7 @@ START_TEST(test_lock_recovers_from_flushes_while_its_command_runs)
 	const char *args[] = { "-u", rf.url, "lock", "--ttl", "1s", "L",
 	    "--", "/bin/sh", "-c", NULL, NULL };
 	char script[4096];
-	struct run r;
+	struct proc *r;
 
 	ck_assert_msg(cli != NULL && *cli != '\0', "REDIS_CLI is not set: "
 	    "run the tests with make check");
@@ -1029,11 +924,11 @@ START_TEST(test_lock_recovers_from_flushes_while_its_command_runs)
 	    "cli FUNCTION FLUSH >/dev/null\n"
 	    "echo done\n", cli, rf.sock);
 	args[9] = script;
-	run(&r, NULL, args);
-	ck_assert_msg(r.status == 0, "exit %d: %s", r.status, r.err);
-	ck_assert_str_eq(r.err, "");
-	ck_assert_str_eq(r.out, "done\n");
-	run_free(&r);
+	r = run(NULL, args);
+	ck_assert_msg(r->status == 0, "exit %d: %s", r->status, r->err);
+	ck_assert_str_eq(r->err, "");
+	ck_assert_str_eq(r->out, "done\n");
+	proc_free(r);
 	ck_assert_int_eq(must_int(rf.c, "EXISTS redjob:lock:{L}"), 0);
 	assert_library_is_ours();
 }

@@ -27,6 +27,7 @@
 #include "job.h"
 #include "lock.h"
 #include "rconn.h"
+#include "proc.h"
 #include "redis_fixture.h"
 #include "pick.h"
 #include "testlib.h"
@@ -459,9 +460,9 @@ START_TEST(test_lock_unreachable_redis_is_lost_before_its_ttl_ends)
 	ck_assert_uint_gt(lock_valid_until(a) + 100, taken + 900);
 	/* Redis stops answering; the lock must count itself lost by our
 	 * own clock before Redis could let another holder have it. */
-	kill(rf.pid, SIGSTOP);
+	ck_assert_int_eq(proc_signal(rf.proc, SIGSTOP), 0);
 	lock_probe_run(&p, 5000);
-	kill(rf.pid, SIGCONT);
+	ck_assert_int_eq(proc_signal(rf.proc, SIGCONT), 0);
 	ck_assert_int_eq(p.last, LOCK_LOST);
 	ck_assert_msg(strncmp(p.why, "not renewed within its TTL", 26) == 0,
 	    "why: %s", p.why);

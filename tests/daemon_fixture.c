@@ -1,20 +1,15 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
- * The real redjobd as a child of the test: its stderr in a file, its
+ * The real redjobd as a child of the test: its output in a file, its
  * NOTIFY_SOCKET a datagram socket the test reads, its redis the fixture's.
  * Every wait polls a condition with a deadline.
  */
 #include "autoconf.h"
 
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/un.h>
-#include <sys/wait.h>
 
-#include <dirent.h>
-#include <errno.h>
-#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -26,9 +21,14 @@
 #include <check.h>
 #include <hiredis/hiredis.h>
 
+#include "redjob.h"
 #include "daemon_fixture.h"
+#include "proc.h"
 #include "redis_fixture.h"
 #include "testlib.h"
+
+/* How often a wait on a file, a log or Redis looks again. */
+#define DAEMON_POLL_MS 10
 
 struct daemon_fixture df;
 
@@ -38,7 +38,6 @@ daemon_fixture_init(void)
 	struct sockaddr_un sun;
 
 	memset(&df, 0, sizeof df);
-	df.pid = -1;
 	df.dir = testlib_tmpdir("daemon");
 	if (asprintf(&df.config, "%s/redjob.yml", df.dir) < 0 ||
 	    asprintf(&df.log, "%s/redjobd.log", df.dir) < 0 ||
@@ -56,10 +55,8 @@ daemon_fixture_init(void)
 void
 daemon_fixture_cleanup(void)
 {
-	if (df.pid > 0) {
-		kill(df.pid, SIGKILL);
-		waitpid(df.pid, NULL, 0);
-	}
+	/* Its workers see the supervisor die and exit by themselves. */
+	proc_free(df.proc);
 	if (df.notify_fd >= 0)
 		close(df.notify_fd);
 	/* REDJOB_TEST_KEEP=1 keeps the directory and its logs. */
@@ -72,7 +69,25 @@ daemon_fixture_cleanup(void)
 	free(df.log);
 	free(df.notify_path);
 	memset(&df, 0, sizeof df);
-	df.pid = -1;
+}
+
+void
+daemon_setup(void)
+{
+	redis_conn_setup();
+	daemon_fixture_init();
+	df.cl = redjob_connect(rf.url, NULL);
+	ck_assert_msg(redjob_errcode(df.cl) == REDJOB_OK, "%s",
+	    redjob_errstr(df.cl));
+}
+
+void
+daemon_teardown(void)
+{
+	redjob_free(df.cl);
+	df.cl = NULL;
+	daemon_fixture_cleanup();
+	redis_conn_teardown();
 }
 
 void
@@ -93,68 +108,71 @@ void
 daemon_start(const char *const *env)
 {
 	char bin[4096], notify[4200];
-	int fd, i;
+	char *argv[] = { bin, (char *)"-c", df.config, NULL };
+	const char *envv[64];
+	struct proc_spec spec;
+	int n = 0, i;
 
+	ck_assert_ptr_null(df.proc);
 	snprintf(bin, sizeof bin, "%s/src/redjobd", testlib_builddir());
 	snprintf(notify, sizeof notify, "NOTIFY_SOCKET=%s", df.notify_path);
-	df.pid = fork();
-	ck_assert_int_ge(df.pid, 0);
-	if (df.pid == 0) {
-		fd = open(df.log, O_WRONLY | O_CREAT | O_APPEND, 0644);
-		dup2(fd, 2);
-		dup2(fd, 1);
-		putenv(notify);
-		unsetenv("JOURNAL_STREAM");
-		for (i = 0; env != NULL && env[i] != NULL; i++)
-			putenv((char *)env[i]);
-		execl(bin, "redjobd", "-c", df.config, (char *)NULL);
-		fprintf(stderr, "exec %s: %s\n", bin, strerror(errno));
-		_exit(127);
+	envv[n++] = notify;
+	/* Its log goes to a file, not to a journal it would detect. */
+	envv[n++] = "JOURNAL_STREAM";
+	for (i = 0; env != NULL && env[i] != NULL; i++) {
+		ck_assert_int_lt(n, 63);
+		envv[n++] = env[i];
 	}
+	envv[n] = NULL;
+	memset(&spec, 0, sizeof spec);
+	spec.argv = argv;
+	spec.name = "redjobd";
+	spec.out = PROC_IO_FILE;
+	spec.out_path = df.log;
+	spec.err = PROC_IO_STDOUT;
+	spec.env = (char *const *)envv;
+	df.proc = must_spawn(&spec);
 }
 
 int
 daemon_wait_exit(unsigned timeout_ms)
 {
-	uint64_t deadline = testlib_now_ms() + timeout_ms;
-	int st;
-	pid_t r;
-
-	while (testlib_now_ms() < deadline) {
-		r = waitpid(df.pid, &st, WNOHANG);
-		if (r == df.pid) {
-			df.pid = -1;
-			return WIFEXITED(st) ? WEXITSTATUS(st) :
-			    128 + WTERMSIG(st);
-		}
-		usleep(10000);
-	}
-	return -1;
+	ck_assert_ptr_nonnull(df.proc);
+	if (proc_wait(df.proc, timeout_ms) != 0)
+		return -1;
+	return df.proc->status;
 }
 
 void
 daemon_signal(int sig)
 {
-	ck_assert_int_gt(df.pid, 0);
-	kill(df.pid, sig);
+	ck_assert_ptr_nonnull(df.proc);
+	ck_assert_msg(proc_signal(df.proc, sig) == 0, "redjobd has exited "
+	    "(status %d)", df.proc->status);
 }
 
 const char *
 notify_wait(const char *needle, unsigned timeout_ms)
 {
 	static char buf[4096];
-	uint64_t deadline = testlib_now_ms() + timeout_ms;
+	uint64_t deadline = testlib_now_ms() + timeout_ms, now;
 	struct pollfd pfd = { df.notify_fd, POLLIN, 0 };
 	ssize_t n;
-	int ms;
+	int r;
 
 	for (;;) {
-		ms = (int)(deadline - testlib_now_ms());
-		if ((int64_t)(deadline - testlib_now_ms()) <= 0)
+		if ((now = testlib_now_ms()) >= deadline)
 			return NULL;
-		if (poll(&pfd, 1, ms) <= 0)
-			continue;
-		n = recv(df.notify_fd, buf, sizeof buf - 1, 0);
+		/* A daemon that has exited sends nothing more: what it sent
+		 * before is still queued, and read first. */
+		if (df.proc != NULL)
+			r = proc_wait_fd(df.proc, df.notify_fd,
+			    (unsigned)(deadline - now));
+		else
+			r = poll(&pfd, 1, (int)(deadline - now));
+		if (r <= 0)
+			return NULL;
+		n = recv(df.notify_fd, buf, sizeof buf - 1, MSG_DONTWAIT);
 		if (n <= 0)
 			continue;
 		buf[n] = '\0';
@@ -167,22 +185,26 @@ int
 daemon_log_has(const char *needle)
 {
 	char *text;
-	long n;
-	FILE *f;
 	int found;
 
-	if ((f = fopen(df.log, "r")) == NULL)
+	if ((text = testlib_read_file(df.log, NULL)) == NULL)
 		return 0;
-	fseek(f, 0, SEEK_END);
-	n = ftell(f);
-	rewind(f);
-	text = calloc(1, (size_t)n + 1);
-	if (fread(text, 1, (size_t)n, f) != (size_t)n)
-		n = 0;
-	fclose(f);
 	found = strstr(text, needle) != NULL;
 	free(text);
 	return found;
+}
+
+int
+daemon_wait_log(const char *needle, unsigned timeout_ms)
+{
+	uint64_t deadline = testlib_now_ms() + timeout_ms;
+
+	while (!daemon_log_has(needle)) {
+		if (testlib_now_ms() >= deadline)
+			return 0;
+		poll(NULL, 0, DAEMON_POLL_MS);
+	}
+	return 1;
 }
 
 long
@@ -200,6 +222,74 @@ daemon_count_lines(const char *name)
 		n += c == '\n';
 	fclose(f);
 	return n;
+}
+
+int
+daemon_wait_lines(const char *name, long n, unsigned timeout_ms)
+{
+	uint64_t deadline = testlib_now_ms() + timeout_ms;
+
+	while (daemon_count_lines(name) < n) {
+		if (testlib_now_ms() >= deadline)
+			return 0;
+		poll(NULL, 0, DAEMON_POLL_MS);
+	}
+	return 1;
+}
+
+pid_t
+daemon_job_worker(const char *name, const char *id, int nth)
+{
+	char path[4096], line[512], got[256];
+	long pid = 0;
+	FILE *f;
+
+	snprintf(path, sizeof path, "%s/%s", df.dir, name);
+	if ((f = fopen(path, "r")) == NULL)
+		return 0;
+	while (fgets(line, sizeof line, f) != NULL) {
+		ck_assert_msg(sscanf(line, "%255s %ld", got, &pid) == 2,
+		    "%s: not \"ID PPID\": %s", name, line);
+		if (strcmp(got, id) == 0 && --nth == 0)
+			break;
+	}
+	fclose(f);
+	return nth == 0 ? (pid_t)pid : 0;
+}
+
+pid_t
+daemon_wait_job_worker(const char *name, const char *id, int nth,
+    unsigned timeout_ms)
+{
+	uint64_t deadline = testlib_now_ms() + timeout_ms;
+	pid_t pid;
+
+	while ((pid = daemon_job_worker(name, id, nth)) == 0) {
+		if (testlib_now_ms() >= deadline)
+			return 0;
+		poll(NULL, 0, DAEMON_POLL_MS);
+	}
+	return pid;
+}
+
+char *
+daemon_job_field(const char *id, const char *field)
+{
+	redisReply *r;
+	char *v = NULL;
+	size_t i;
+
+	r = must_command(rf.c, "FCALL_RO redjob_show 1 redjob:{default} %s",
+	    id);
+	ck_assert_msg(r->type == REDIS_REPLY_ARRAY && r->elements % 2 == 0,
+	    "redjob_show %s: not a list of pairs", id);
+	for (i = 0; i < r->elements; i += 2) {
+		if (strcmp(r->element[i]->str, field) == 0)
+			v = strdup(r->element[i + 1]->str);
+	}
+	freeReplyObject(r);
+	ck_assert_msg(v != NULL, "job %s has no %s", id, field);
+	return v;
 }
 
 long long
@@ -232,7 +322,7 @@ wait_stat(const char *queue, const char *field, long long want,
 	while (testlib_now_ms() < deadline) {
 		if (queue_stat(queue, field) >= want)
 			return 1;
-		usleep(20000);
+		poll(NULL, 0, 2 * DAEMON_POLL_MS);
 	}
 	return 0;
 }
@@ -240,28 +330,20 @@ wait_stat(const char *queue, const char *field, long long want,
 int
 daemon_workers(pid_t *pids, int max)
 {
-	char path[300], buf[512], *p;
-	struct dirent *de;
-	DIR *d;
-	FILE *f;
-	int n = 0;
-	long ppid;
+	ck_assert_ptr_nonnull(df.proc);
+	return proc_children(df.proc->pid, "redjobd", pids, max);
+}
 
-	if ((d = opendir("/proc")) == NULL)
-		return 0;
-	while ((de = readdir(d)) != NULL && n < max) {
-		if (de->d_name[0] < '0' || de->d_name[0] > '9')
-			continue;
-		snprintf(path, sizeof path, "/proc/%s/stat", de->d_name);
-		if ((f = fopen(path, "r")) == NULL)
-			continue;
-		if (fgets(buf, sizeof buf, f) != NULL &&
-		    (p = strrchr(buf, ')')) != NULL &&
-		    sscanf(p + 2, "%*c %ld", &ppid) == 1 && ppid == df.pid &&
-		    strstr(buf, "(redjobd)") != NULL)
-			pids[n++] = (pid_t)atol(de->d_name);
-		fclose(f);
+int
+daemon_is_worker(pid_t pid)
+{
+	pid_t pids[64];
+	int i, n;
+
+	n = daemon_workers(pids, 64);
+	for (i = 0; i < n; i++) {
+		if (pids[i] == pid)
+			return 1;
 	}
-	closedir(d);
-	return n;
+	return 0;
 }

@@ -6,23 +6,21 @@
  */
 #include "autoconf.h"
 
-#include <sys/types.h>
-#include <sys/wait.h>
-
 #include <errno.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <check.h>
 #include <hiredis/hiredis.h>
 
-#include "redis_fixture.h"
 #include "client.h"
+#include "proc.h"
+#include "redis_fixture.h"
+#include "redis_server.h"
 #include "testlib.h"
 
 struct redis_fixture rf;
@@ -38,74 +36,21 @@ redis_fixture_server(void)
 void
 redis_fixture_spawn(const char *const *extra)
 {
-	const char *argv[64];
-	char logfile[4096];
-	uint64_t deadline;
-	redisContext *c;
-	redisReply *r;
-	int n = 0, i;
+	char *cause = NULL;
 
-	snprintf(logfile, sizeof logfile, "%s/redis.log", rf.dir);
-	argv[n++] = redis_fixture_server();
-	argv[n++] = "--port";
-	argv[n++] = "0";
-	argv[n++] = "--unixsocket";
-	argv[n++] = rf.sock;
-	argv[n++] = "--dir";
-	argv[n++] = rf.dir;
-	argv[n++] = "--save";
-	argv[n++] = "";
-	argv[n++] = "--appendonly";
-	argv[n++] = "no";
-	argv[n++] = "--logfile";
-	argv[n++] = logfile;
-	for (i = 0; extra != NULL && extra[i] != NULL && n < 62; i++)
-		argv[n++] = extra[i];
-	argv[n] = NULL;
-
-	rf.pid = fork();
-	if (rf.pid < 0)
-		ck_abort_msg("fork: %s", strerror(errno));
-	if (rf.pid == 0) {
-		execvp(argv[0], (char *const *)argv);
-		fprintf(stderr, "cannot run %s: %s (install redis-server)\n",
-		    argv[0], strerror(errno));
-		_exit(127);
-	}
-	deadline = testlib_now_ms() + 10000;
-	for (;;) {
-		c = redisConnectUnix(rf.sock);
-		if (c != NULL && c->err == 0) {
-			r = redisCommand(c, "PING");
-			if (r != NULL && r->type == REDIS_REPLY_STATUS) {
-				freeReplyObject(r);
-				redisFree(c);
-				return;
-			}
-			if (r != NULL)
-				freeReplyObject(r);
-		}
-		if (c != NULL)
-			redisFree(c);
-		if (waitpid(rf.pid, NULL, WNOHANG) == rf.pid) {
-			rf.pid = -1;
-			ck_abort_msg("redis-server (%s) exited at start; see %s",
-			    argv[0], logfile);
-		}
-		if (testlib_now_ms() > deadline)
-			ck_abort_msg("redis-server did not answer PING in 10 s");
-		usleep(5000);
-	}
+	rf.proc = redis_server_start(redis_fixture_server(), rf.dir, extra,
+	    10000, &cause);
+	ck_assert_msg(rf.proc != NULL, "%s", cause);
 }
 
 void
 redis_fixture_kill(int sig)
 {
-	if (rf.pid <= 0)
+	if (rf.proc == NULL)
 		return;
-	kill(rf.pid, sig);
-	waitpid(rf.pid, NULL, 0);
-	rf.pid = -1;
+	/* What a SIGTERM does not end in time, SIGKILL does. */
+	(void)proc_stop(rf.proc, sig, TESTLIB_DEADLINE_MS);
+	rf.proc = NULL;
 	unlink(rf.sock);
 }
 
@@ -117,7 +62,6 @@ redis_start(void)
 	if (asprintf(&rf.sock, "%s/redis.sock", rf.dir) < 0 ||
 	    asprintf(&rf.url, "unix://%s", rf.sock) < 0)
 		abort();
-	rf.pid = -1;
 	redis_fixture_spawn(NULL);
 }
 
@@ -208,6 +152,19 @@ redis_conn_setup_lib(void)
 	ck_assert_msg(r->type != REDIS_REPLY_ERROR, "FUNCTION LOAD: %s",
 	    r->str);
 	freeReplyObject(r);
+}
+
+void
+redis_fixture_config(char *path, size_t len, const char *text)
+{
+	FILE *fp;
+
+	ck_assert_int_lt(snprintf(path, len, "%s/redjob.yml", rf.dir),
+	    (int)len);
+	fp = fopen(path, "w");
+	ck_assert_msg(fp != NULL, "%s: %s", path, strerror(errno));
+	fprintf(fp, "redis:\n  url: %s\n%s", rf.url, text);
+	ck_assert_int_eq(fclose(fp), 0);
 }
 
 /*

@@ -6,15 +6,15 @@
 #ifndef REDJOB_REDIS_FIXTURE_H
 #define REDJOB_REDIS_FIXTURE_H
 
-#include <sys/types.h>
-
 #include <hiredis/hiredis.h>
+
+struct proc;
 
 struct redis_fixture {
 	char		*dir;
 	char		*sock;
 	char		*url;		/* unix:///dir/redis.sock */
-	pid_t		 pid;
+	struct proc	*proc;		/* the server; NULL while down */
 	redisContext	*c;		/* per test; FLUSHALLed */
 };
 
@@ -27,6 +27,10 @@ void	 redis_conn_setup_lib(void);	/* the same, then FUNCTION LOAD */
 void	 redis_start_conn(void);	/* a server per test (checked) */
 void	 redis_stop_conn(void);
 void	 redis_conn_teardown(void);
+
+/* Write DIR/redjob.yml: the server's "redis: url:", then text. Its path
+ * goes to path (len bytes). */
+void	 redis_fixture_config(char *path, size_t len, const char *text);
 
 /* Start or stop the server by hand (restarts, crashes). */
 void	 redis_fixture_spawn(const char *const *extra);

@@ -29,7 +29,6 @@
  */
 #include "autoconf.h"
 
-#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -49,6 +48,7 @@
 #include <signal.h>
 #include <spawn.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -63,6 +63,8 @@
 #include "redjob.h"
 #include "client.h"
 #include "compat.h"
+#include "proc.h"
+#include "redis_server.h"
 #include "url.h"
 #include "xmalloc.h"
 
@@ -76,6 +78,7 @@
 #define BENCH_READY_MS 30000		/* READY=1 deadline */
 #define BENCH_STOP_MS 60000		/* exit deadline after SIGTERM */
 #define BENCH_SETTLE_MS 2000	/* after READY, before idle readings */
+#define BENCH_SPAWN_MS 3600000	/* the spawn scenario's spawners */
 
 /* Which options a result's command line must repeat. */
 #define BENCH_CL_ENQUEUE	0x01	/* -b, --payload-size */
@@ -134,7 +137,7 @@ struct bench_cpu {
 
 /* A redjobd started by the bench. */
 struct bench_daemon {
-	pid_t		 pid;
+	struct proc	*proc;
 	int		 notify_fd;
 	char		*config;
 	char		*log;
@@ -170,9 +173,9 @@ struct bench {
 	char		*dir;		/* temporary: configs, logs */
 	char		*sock;
 	char		*url;		/* what clients connect to */
-	pid_t		 pid;		/* our redis-server */
-	pid_t		 feeder;	/* the latency load stream */
-	pid_t		 perf;		/* perf, or --during */
+	struct proc	*redis;		/* our redis-server */
+	struct proc	*feeder;	/* the latency load stream */
+	struct proc	*perf;		/* perf, or --during */
 	redisContext	*info;		/* INFO, polls: not counted */
 	long long	 info_calls;	/* INFO commands sent on it */
 	long long	 polls;		/* redjob_stats calls on it */
@@ -274,6 +277,7 @@ static const struct bench_scenario scenarios[] = {
 static struct bench *bench_self;	/* for bench_fatal()'s cleanup */
 
 static void	bench_kill_children(struct bench *);
+static void	bench_perf_stop(struct bench *);
 
 static void printflike(1, 2) __dead
 bench_fatal(const char *fmt, ...)
@@ -576,10 +580,25 @@ bench_is_lua_command(const struct bench *b, const char *name)
 static void
 bench_qstats(struct bench *b, const char *queue, struct bench_qstats *s)
 {
+	static const struct {
+		const char	*name;
+		size_t		 off;
+	} fields[] = {
+		{ "ready", offsetof(struct bench_qstats, ready) },
+		{ "scheduled", offsetof(struct bench_qstats, scheduled) },
+		{ "running", offsetof(struct bench_qstats, running) },
+		{ "dead", offsetof(struct bench_qstats, dead) },
+		{ "enqueued", offsetof(struct bench_qstats, enqueued) },
+		{ "processed", offsetof(struct bench_qstats, processed) },
+		{ "failed", offsetof(struct bench_qstats, failed) },
+		{ "retried", offsetof(struct bench_qstats, retried) },
+		{ "throttled", offsetof(struct bench_qstats, throttled) },
+		{ "conflicts", offsetof(struct bench_qstats, conflicts) },
+		{ "stalled", offsetof(struct bench_qstats, stalled) },
+	};
 	redisReply *r;
 	const char *f;
-	long long v;
-	size_t i;
+	size_t i, k;
 
 	memset(s, 0, sizeof *s);
 	b->polls++;
@@ -587,32 +606,13 @@ bench_qstats(struct bench *b, const char *queue, struct bench_qstats *s)
 	    BENCH_NAMESPACE, queue);
 	for (i = 0; r->type == REDIS_REPLY_ARRAY && i + 1 < r->elements;
 	    i += 2) {
-		f = r->element[i]->str;
-		v = r->element[i + 1]->integer;
-		if (f == NULL)
+		if ((f = r->element[i]->str) == NULL)
 			continue;
-		if (strcmp(f, "ready") == 0)
-			s->ready = v;
-		else if (strcmp(f, "scheduled") == 0)
-			s->scheduled = v;
-		else if (strcmp(f, "running") == 0)
-			s->running = v;
-		else if (strcmp(f, "dead") == 0)
-			s->dead = v;
-		else if (strcmp(f, "enqueued") == 0)
-			s->enqueued = v;
-		else if (strcmp(f, "processed") == 0)
-			s->processed = v;
-		else if (strcmp(f, "failed") == 0)
-			s->failed = v;
-		else if (strcmp(f, "retried") == 0)
-			s->retried = v;
-		else if (strcmp(f, "throttled") == 0)
-			s->throttled = v;
-		else if (strcmp(f, "conflicts") == 0)
-			s->conflicts = v;
-		else if (strcmp(f, "stalled") == 0)
-			s->stalled = v;
+		for (k = 0; k < nitems(fields); k++) {
+			if (strcmp(f, fields[k].name) == 0)
+				*(long long *)((char *)s + fields[k].off) =
+				    r->element[i + 1]->integer;
+		}
 	}
 	freeReplyObject(r);
 }
@@ -746,25 +746,7 @@ bench_proc_stat(pid_t pid, double *self, double *children, pid_t *ppid,
 static int
 bench_workers(const struct bench_daemon *d, pid_t *pids, int max)
 {
-	struct dirent *de;
-	char comm[64];
-	pid_t pid, ppid;
-	DIR *dir;
-	int n = 0;
-
-	if ((dir = opendir("/proc")) == NULL)
-		return 0;
-	while ((de = readdir(dir)) != NULL && n < max) {
-		if (!isdigit((unsigned char)de->d_name[0]))
-			continue;
-		pid = (pid_t)atol(de->d_name);
-		if (bench_proc_stat(pid, NULL, NULL, &ppid, comm,
-		    sizeof comm) == 0 && ppid == d->pid &&
-		    strcmp(comm, "redjobd") == 0)
-			pids[n++] = pid;
-	}
-	closedir(dir);
-	return n;
+	return proc_children(d->proc->pid, "redjobd", pids, max);
 }
 
 static void
@@ -775,7 +757,7 @@ bench_cpu_take(const struct bench_daemon *d, struct bench_cpu *c)
 	int i, n;
 
 	memset(c, 0, sizeof *c);
-	if (bench_proc_stat(d->pid, &self, NULL, NULL, NULL, 0) == 0)
+	if (bench_proc_stat(d->proc->pid, &self, NULL, NULL, NULL, 0) == 0)
 		c->supervisor = self;
 	n = bench_workers(d, pids, (int)nitems(pids));
 	for (i = 0; i < n; i++) {
@@ -883,44 +865,31 @@ bench_yaml_noop(struct bench *b, char **y, const char *type,
 static int
 bench_daemon_check(struct bench *b, const char *config, char **cause)
 {
-	char *out, buf[4096];
+	char *argv[] = { b->redjobd, (char *)"-t", (char *)"-c",
+	    (char *)config, NULL };
+	struct proc_spec spec;
+	struct proc *p;
+	char *why = NULL;
 	size_t n;
-	pid_t pid;
-	FILE *f;
-	int st, fd;
 
-	xasprintf(&out, "%s/check.out", b->dir);
-	if ((pid = fork()) < 0)
-		bench_fatal("fork: %s", strerror(errno));
-	if (pid == 0) {
-		if ((fd = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0644)) ==
-		    -1)
-			_exit(127);
-		dup2(fd, 1);
-		dup2(fd, 2);
-		execl(b->redjobd, "redjobd", "-t", "-c", config, (char *)NULL);
-		fprintf(stderr, "cannot run %s: %s\n", b->redjobd,
-		    strerror(errno));
-		_exit(127);
-	}
-	while (waitpid(pid, &st, 0) == -1 && errno == EINTR)
-		;
-	if (WIFEXITED(st) && WEXITSTATUS(st) == 0) {
-		unlink(out);
-		free(out);
+	memset(&spec, 0, sizeof spec);
+	spec.argv = argv;
+	spec.out = PROC_IO_CAPTURE;
+	spec.err = PROC_IO_STDOUT;
+	if ((p = proc_spawn(&spec, &why)) == NULL)
+		bench_fatal("%s", why);
+	if (proc_wait(p, BENCH_STOP_MS) != 0)
+		bench_fatal("redjobd -t -c %s did not finish in %d s", config,
+		    BENCH_STOP_MS / 1000);
+	if (p->status == 0) {
+		proc_free(p);
 		return 0;
 	}
-	n = 0;
-	if ((f = fopen(out, "r")) != NULL) {
-		n = fread(buf, 1, sizeof buf - 1, f);
-		fclose(f);
-	}
-	buf[n] = '\0';
-	while (n > 0 && buf[n - 1] == '\n')
-		buf[--n] = '\0';
-	xasprintf(cause, "redjobd -t -c %s: %s", config, n > 0 ? buf :
-	    "failed");
-	free(out);
+	for (n = p->outlen; n > 0 && p->out[n - 1] == '\n'; n--)
+		;
+	xasprintf(cause, "redjobd -t -c %s: %.*s", config, (int)n, n > 0 ?
+	    p->out : "failed");
+	proc_free(p);
 	return -1;
 }
 
@@ -957,21 +926,24 @@ bench_daemon_start(struct bench *b, const char *name, const char *yaml,
 {
 	struct bench_daemon *d;
 	struct sockaddr_un sun;
-	struct pollfd pfd;
-	char buf[4096], *env;
-	uint64_t deadline;
+	struct proc_spec spec;
+	char buf[4096], *why = NULL;
+	char *env[] = { NULL, (char *)"JOURNAL_STREAM",
+	    (char *)"WATCHDOG_USEC", (char *)"WATCHDOG_PID", NULL };
+	char *argv[] = { b->redjobd, (char *)"-c", NULL, NULL };
+	uint64_t deadline, now;
 	ssize_t n;
 	FILE *f;
-	int fd, st;
+	int r;
 
 	d = xcalloc(1, sizeof *d);
-	d->pid = -1;
 	xasprintf(&d->config, "%s/%s.yml", b->dir, name);
 	xasprintf(&d->log, "%s/%s.log", b->dir, name);
 	xasprintf(&d->notify_path, "%s/notify.sock", b->dir);
 	if ((f = fopen(d->config, "w")) == NULL ||
 	    fputs(yaml, f) == EOF || fclose(f) != 0)
 		bench_fatal("%s: %s", d->config, strerror(errno));
+	argv[2] = d->config;
 	if (bench_daemon_check(b, d->config, cause) != 0) {
 		free(d->config);
 		free(d->log);
@@ -992,49 +964,39 @@ bench_daemon_start(struct bench *b, const char *name, const char *yaml,
 	if (bind(d->notify_fd, (struct sockaddr *)&sun, sizeof sun) == -1)
 		bench_fatal("bind %s: %s", d->notify_path, strerror(errno));
 
-	fflush(NULL);
-	if ((d->pid = fork()) < 0)
-		bench_fatal("fork: %s", strerror(errno));
-	if (d->pid == 0) {
-		/* Die with us: a bench that fails leaves nothing running. */
-		prctl(PR_SET_PDEATHSIG, SIGTERM);
-		if ((fd = open(d->log, O_WRONLY | O_CREAT | O_APPEND, 0644)) ==
-		    -1)
-			_exit(127);
-		dup2(fd, 1);
-		dup2(fd, 2);
-		xasprintf(&env, "NOTIFY_SOCKET=%s", d->notify_path);
-		putenv(env);
-		unsetenv("JOURNAL_STREAM");
-		unsetenv("WATCHDOG_USEC");
-		unsetenv("WATCHDOG_PID");
-		execl(b->redjobd, "redjobd", "-c", d->config, (char *)NULL);
-		fprintf(stderr, "cannot run %s: %s\n", b->redjobd,
-		    strerror(errno));
-		_exit(127);
-	}
+	xasprintf(&env[0], "NOTIFY_SOCKET=%s", d->notify_path);
+	memset(&spec, 0, sizeof spec);
+	spec.argv = argv;
+	spec.out = PROC_IO_FILE;
+	spec.out_path = d->log;
+	spec.err = PROC_IO_STDOUT;
+	spec.env = env;
+	/* Die with us: a bench that fails leaves nothing running. */
+	spec.deathsig = SIGTERM;
+	d->proc = proc_spawn(&spec, &why);
+	free(env[0]);
+	if (d->proc == NULL)
+		bench_fatal("%s", why);
 	b->d = d;
 
 	/* READY=1 once every worker is connected (redjobd(8)). */
 	deadline = bench_now_ms() + BENCH_READY_MS;
-	pfd.fd = d->notify_fd;
-	pfd.events = POLLIN;
 	for (;;) {
-		if (bench_now_ms() >= deadline) {
+		now = bench_now_ms();
+		r = now >= deadline ? -1 : proc_wait_fd(d->proc, d->notify_fd,
+		    (unsigned)(deadline - now));
+		if (r == -1) {
 			bench_daemon_log_tail(d);
 			bench_fatal("redjobd sent no READY=1 within %d s",
 			    BENCH_READY_MS / 1000);
 		}
-		if (waitpid(d->pid, &st, WNOHANG) == d->pid) {
-			d->pid = -1;
+		if (r == 0) {
 			bench_daemon_log_tail(d);
 			bench_fatal("redjobd exited at start (status %d)",
-			    WIFEXITED(st) ? WEXITSTATUS(st) :
-			    128 + WTERMSIG(st));
+			    d->proc->status);
 		}
-		if (poll(&pfd, 1, 100) <= 0)
-			continue;
-		if ((n = recv(d->notify_fd, buf, sizeof buf - 1, 0)) <= 0)
+		if ((n = recv(d->notify_fd, buf, sizeof buf - 1,
+		    MSG_DONTWAIT)) <= 0)
 			continue;
 		buf[n] = '\0';
 		if (strncmp(buf, "READY=1", 7) == 0 ||
@@ -1051,29 +1013,35 @@ bench_daemon_start(struct bench *b, const char *name, const char *yaml,
 static int
 bench_daemon_stop(struct bench *b, struct bench_daemon *d)
 {
-	uint64_t deadline = bench_now_ms() + BENCH_STOP_MS;
-	int st = 0, status = -1;
+	uint64_t deadline = bench_now_ms() + BENCH_STOP_MS, now;
+	char buf[4096];
+	int status = -1, r;
 
 	if (d == NULL)
 		return 0;
-	if (d->pid > 0) {
-		kill(d->pid, SIGTERM);
+	if (d->proc != NULL) {
+		proc_signal(d->proc, SIGTERM);
+		/* Read its notify socket meanwhile (see bench_wait_us). */
 		for (;;) {
-			if (waitpid(d->pid, &st, WNOHANG) == d->pid) {
-				status = WIFEXITED(st) ? WEXITSTATUS(st) :
-				    128 + WTERMSIG(st);
-				break;
+			now = bench_now_ms();
+			r = now >= deadline ? -1 : proc_wait_fd(d->proc,
+			    d->notify_fd, (unsigned)(deadline - now));
+			if (r == 1) {
+				while (recv(d->notify_fd, buf, sizeof buf,
+				    MSG_DONTWAIT) > 0)
+					;
+				continue;
 			}
-			if (bench_now_ms() >= deadline) {
+			if (r == 0)
+				status = d->proc->status;
+			else
 				fprintf(stderr, "redjob-bench: redjobd did not "
 				    "exit within %d s of SIGTERM; killing it\n",
 				    BENCH_STOP_MS / 1000);
-				kill(d->pid, SIGKILL);
-				waitpid(d->pid, &st, 0);
-				break;
-			}
-			bench_wait_ms(b, 10);
+			break;
 		}
+		proc_free(d->proc);
+		d->proc = NULL;
 	}
 	if (status != 0)
 		fprintf(stderr, "redjob-bench: redjobd exited with status %d; "
@@ -1092,20 +1060,12 @@ bench_daemon_stop(struct bench *b, struct bench_daemon *d)
 static void
 bench_kill_children(struct bench *b)
 {
-	if (b->perf > 0) {
-		kill(-b->perf, SIGINT);
-		waitpid(b->perf, NULL, 0);
-		b->perf = -1;
-	}
-	if (b->feeder > 0) {
-		kill(b->feeder, SIGKILL);
-		waitpid(b->feeder, NULL, 0);
-		b->feeder = -1;
-	}
-	if (b->d != NULL && b->d->pid > 0) {
-		kill(b->d->pid, SIGKILL);
-		waitpid(b->d->pid, NULL, 0);
-		b->d->pid = -1;
+	bench_perf_stop(b);
+	proc_free(b->feeder);
+	b->feeder = NULL;
+	if (b->d != NULL) {
+		proc_free(b->d->proc);
+		b->d->proc = NULL;
 	}
 }
 
@@ -1124,14 +1084,20 @@ bench_perf_start(struct bench *b)
 {
 	static int seq;
 	pid_t pids[BENCH_MAX_PROCS];
-	char *list = NULL, *workers = NULL, *file = NULL, num[32];
+	char *list = NULL, *workers = NULL, *file = NULL, *why = NULL;
+	char *perf_argv[] = { (char *)"perf", (char *)"record", (char *)"-q",
+	    (char *)"-F", (char *)"2999", (char *)"-g", (char *)"-o", NULL,
+	    (char *)"-p", NULL, NULL };
+	char *sh_argv[] = { (char *)"/bin/sh", (char *)"-c", NULL, NULL };
+	char *env[5] = { NULL, NULL, NULL, NULL, NULL };
+	struct proc_spec spec;
 	int i, n;
 
 	if ((b->o.perf == NULL && b->o.during == NULL) || b->d == NULL)
 		return;
-	if (b->pid > 0)
-		bench_cat(&list, "%ld,", (long)b->pid);
-	bench_cat(&list, "%ld", (long)b->d->pid);
+	if (b->redis != NULL)
+		bench_cat(&list, "%ld,", (long)b->redis->pid);
+	bench_cat(&list, "%ld", (long)b->d->proc->pid);
 	n = bench_workers(b->d, pids, (int)nitems(pids));
 	for (i = 0; i < n; i++) {
 		bench_cat(&list, ",%ld", (long)pids[i]);
@@ -1142,29 +1108,29 @@ bench_perf_start(struct bench *b)
 		fprintf(b->out, "perf record -g -p %s -o %s\n", list, file);
 	} else
 		fprintf(b->out, "running: %s\n", b->o.during);
-	fflush(NULL);
-	if ((b->perf = fork()) < 0)
-		bench_fatal("fork: %s", strerror(errno));
-	if (b->perf == 0) {
-		setpgid(0, 0);
-		prctl(PR_SET_PDEATHSIG, SIGINT);
-		if (file != NULL) {
-			execlp("perf", "perf", "record", "-q", "-F", "2999",
-			    "-g", "-o", file, "-p", list, (char *)NULL);
-			fprintf(stderr, "redjob-bench: cannot run perf: %s\n",
-			    strerror(errno));
-			_exit(127);
-		}
-		setenv("BENCH_PIDS", list, 1);
-		setenv("BENCH_WORKER_PIDS", workers != NULL ? workers : "", 1);
-		snprintf(num, sizeof num, "%ld", (long)b->pid);
-		setenv("BENCH_REDIS_PID", num, 1);
-		snprintf(num, sizeof num, "%ld", (long)b->d->pid);
-		setenv("BENCH_SUPERVISOR_PID", num, 1);
-		execl("/bin/sh", "sh", "-c", b->o.during, (char *)NULL);
-		_exit(127);
+	memset(&spec, 0, sizeof spec);
+	spec.pgroup = 1;
+	spec.deathsig = SIGINT;
+	if (file != NULL) {
+		spec.argv = perf_argv;
+		perf_argv[6] = file;
+		perf_argv[8] = list;
+	} else {
+		spec.argv = sh_argv;
+		sh_argv[2] = (char *)b->o.during;
+		xasprintf(&env[0], "BENCH_PIDS=%s", list);
+		xasprintf(&env[1], "BENCH_WORKER_PIDS=%s", workers != NULL ?
+		    workers : "");
+		xasprintf(&env[2], "BENCH_REDIS_PID=%ld", b->redis != NULL ?
+		    (long)b->redis->pid : -1L);
+		xasprintf(&env[3], "BENCH_SUPERVISOR_PID=%ld",
+		    (long)b->d->proc->pid);
+		spec.env = env;
 	}
-	setpgid(b->perf, b->perf);
+	if ((b->perf = proc_spawn(&spec, &why)) == NULL)
+		bench_fatal("%s", why);
+	for (i = 0; i < 4; i++)
+		free(env[i]);
 	free(list);
 	free(workers);
 	free(file);
@@ -1175,12 +1141,9 @@ bench_perf_start(struct bench *b)
 static void
 bench_perf_stop(struct bench *b)
 {
-	if (b->perf <= 0)
-		return;
-	kill(-b->perf, SIGINT);
-	while (waitpid(b->perf, NULL, 0) == -1 && errno == EINTR)
-		;
-	b->perf = -1;
+	/* perf writes its file on SIGINT, to its whole group. */
+	(void)proc_stop(b->perf, SIGINT, BENCH_STOP_MS);
+	b->perf = NULL;
 }
 
 /* Start measuring: Redis's counters, the daemon's CPU, then the clock. */
@@ -1507,63 +1470,25 @@ bench_clean(struct bench *b)
 static void
 bench_spawn_redis(struct bench *b)
 {
-	char *log;
-	redisContext *c;
-	redisReply *r;
-	int i;
+	char *cause = NULL;
 
 	xasprintf(&b->sock, "%s/redis.sock", b->dir);
 	xasprintf(&b->url, "unix://%s", b->sock);
-	xasprintf(&log, "%s/redis.log", b->dir);
-
-	fflush(NULL);
-	if ((b->pid = fork()) < 0)
-		bench_fatal("fork: %s", strerror(errno));
-	if (b->pid == 0) {
-		/* Die with us, even when we exit on an error or a signal. */
-		prctl(PR_SET_PDEATHSIG, SIGTERM);
-		execlp(b->o.redis_server, b->o.redis_server, "--port", "0",
-		    "--unixsocket", b->sock, "--dir", b->dir, "--save", "",
-		    "--appendonly", "no", "--logfile", log, (char *)NULL);
-		fprintf(stderr, "redjob-bench: cannot run %s: %s\n",
-		    b->o.redis_server, strerror(errno));
-		_exit(127);
-	}
-	free(log);
-	/* Poll for readiness with a deadline (10 s), never a fixed sleep. */
-	for (i = 0; i < 2000; i++) {
-		c = redisConnectUnix(b->sock);
-		if (c != NULL && c->err == 0) {
-			r = redisCommand(c, "PING");
-			if (r != NULL && r->type == REDIS_REPLY_STATUS) {
-				freeReplyObject(r);
-				b->info = c;
-				return;
-			}
-			if (r != NULL)
-				freeReplyObject(r);
-		}
-		if (c != NULL)
-			redisFree(c);
-		if (waitpid(b->pid, NULL, WNOHANG) == b->pid) {
-			b->pid = -1;
-			bench_fatal("%s exited at start; see %s/redis.log",
-			    b->o.redis_server, b->dir);
-		}
-		usleep(5000);
-	}
-	bench_fatal("%s did not answer PING within 10 s", b->o.redis_server);
+	b->redis = redis_server_start(b->o.redis_server, b->dir, NULL, 10000,
+	    &cause);
+	if (b->redis == NULL)
+		bench_fatal("%s", cause);
+	b->info = redisConnectUnix(b->sock);
+	if (b->info == NULL || b->info->err != 0)
+		bench_fatal("connect to %s: %s", b->sock, b->info != NULL ?
+		    b->info->errstr : "out of memory");
 }
 
 static void
 bench_stop_redis(struct bench *b)
 {
-	if (b->pid <= 0)
-		return;
-	kill(b->pid, SIGTERM);
-	while (waitpid(b->pid, NULL, 0) < 0 && errno == EINTR)
-		;
-	b->pid = -1;
+	(void)proc_stop(b->redis, SIGTERM, BENCH_STOP_MS);
+	b->redis = NULL;
 }
 
 static int
@@ -1837,6 +1762,27 @@ bench_result_daemon(struct bench *b, json_t *res, long workers,
 }
 
 /*
+ * On a clean queue, start a daemon (config NAME.yml) whose one job type,
+ * "noop", is the no-op plugin call or /bin/true. Returns it, or NULL with
+ * *cause set (caller frees) when redjobd refuses the config.
+ */
+static struct bench_daemon *
+bench_noop_daemon(struct bench *b, const char *name, long workers,
+    int plugin, char **cause)
+{
+	struct bench_daemon *d;
+	char *y;
+
+	bench_clean(b);
+	y = bench_yaml_head(b, workers, 0);
+	bench_cat(&y, "jobs:\n");
+	bench_yaml_noop(b, &y, "noop", BENCH_QUEUE, plugin);
+	d = bench_daemon_start(b, name, y, cause);
+	free(y);
+	return d;
+}
+
+/*
  * Whether plugin handlers can run: the example plugin exists, redjobd
  * accepts the config, and a few jobs go through. Found out once; the
  * reason is kept for every scenario that wanted them.
@@ -1845,7 +1791,7 @@ static int
 bench_plugin_ok(struct bench *b)
 {
 	struct bench_daemon *d;
-	char *y, *cause = NULL;
+	char *cause = NULL;
 
 	if (b->plugin_state != BENCH_PLUGIN_UNKNOWN)
 		return b->plugin_state == BENCH_PLUGIN_OK;
@@ -1856,13 +1802,7 @@ bench_plugin_ok(struct bench *b)
 		    b->plugin, strerror(errno));
 		return 0;
 	}
-	bench_clean(b);
-	y = bench_yaml_head(b, 1, 0);
-	bench_cat(&y, "jobs:\n");
-	bench_yaml_noop(b, &y, "noop", BENCH_QUEUE, 1);
-	d = bench_daemon_start(b, "plugin-check", y, &cause);
-	free(y);
-	if (d == NULL) {
+	if ((d = bench_noop_daemon(b, "plugin-check", 1, 1, &cause)) == NULL) {
 		b->plugin_reason = cause;
 		return 0;
 	}
@@ -1878,6 +1818,25 @@ bench_plugin_ok(struct bench *b)
 }
 
 /*
+ * A variant that wants plugin handlers where they cannot run: record it
+ * as unavailable, with why, and return 1 (cmd is then freed). 0 if it
+ * can run.
+ */
+static int
+bench_plugin_missing(struct bench *b, int plugin, const char *scenario,
+    const char *variant, char *cmd)
+{
+	char *why;
+
+	if (!plugin || bench_plugin_ok(b))
+		return 0;
+	xasprintf(&why, "plugin handlers unavailable: %s", b->plugin_reason);
+	bench_unavailable(b, scenario, variant, why, cmd);
+	free(why);
+	return 1;
+}
+
+/*
  * The process scenario: N no-op jobs wait in the paused queue; the clock
  * runs from the resume to the last one processed. Redis CPU, calls per
  * job and the daemon's CPU come with it.
@@ -1889,25 +1848,15 @@ bench_process(struct bench *b, const char *variant)
 	int plugin = strcmp(variant, "plugin") == 0;
 	long n = bench_jobs(b, plugin ? 100000 : 20000);
 	long workers = bench_workers_opt(b, 2);
-	char *y, *cause = NULL, *cmd;
+	char *cause = NULL, *cmd;
 	json_t *res;
 
 	cmd = bench_cmdline(b, "process", variant, n, BENCH_CL_DAEMON |
 	    BENCH_CL_ENQUEUE);
-	if (plugin && !bench_plugin_ok(b)) {
-		xasprintf(&cause, "plugin handlers unavailable: %s",
-		    b->plugin_reason);
-		bench_unavailable(b, "process", variant, cause, cmd);
-		free(cause);
+	if (bench_plugin_missing(b, plugin, "process", variant, cmd))
 		return 0;
-	}
-	bench_clean(b);
-	y = bench_yaml_head(b, workers, 0);
-	bench_cat(&y, "jobs:\n");
-	bench_yaml_noop(b, &y, "noop", BENCH_QUEUE, plugin);
-	d = bench_daemon_start(b, "process", y, &cause);
-	free(y);
-	if (d == NULL)
+	if ((d = bench_noop_daemon(b, "process", workers, plugin, &cause)) ==
+	    NULL)
 		bench_fatal("%s", cause);
 	if (bench_drain(b, "process", variant, "noop", n, 0, &res,
 	    &cause) != 0) {
@@ -1961,13 +1910,8 @@ bench_guards(struct bench *b, const char *variant)
 		n = 2000;
 	cmd = bench_cmdline(b, "guards", variant, n, BENCH_CL_DAEMON |
 	    BENCH_CL_ENQUEUE | BENCH_CL_HANDLER);
-	if (plugin && !bench_plugin_ok(b)) {
-		xasprintf(&why, "plugin handlers unavailable: %s",
-		    b->plugin_reason);
-		bench_unavailable(b, "guards", variant, why, cmd);
-		free(why);
+	if (bench_plugin_missing(b, plugin, "guards", variant, cmd))
 		return 0;
-	}
 	if (fn != NULL && strstr(client_lua, fn) == NULL) {
 		xasprintf(&why, "the function library of this build has no "
 		    "%s (src/lua/guards.lua)", fn);
@@ -2067,23 +2011,25 @@ bench_quantile(const double *v, size_t n, double q)
  * The load stream: a child that enqueues /bin/true jobs into the load
  * queue at rate jobs/s, in small batches every 10 ms, until killed.
  */
-static void
-bench_feeder_start(struct bench *b, long rate)
+struct bench_feeder {
+	struct bench	*b;
+	long		 rate;
+};
+
+static int
+bench_feeder_run(void *arg)
 {
+	struct bench_feeder *f = arg;
+	struct bench *b = f->b;
 	struct redjob_client *c;
 	struct redjob_job jobs[100];
 	struct redjob_result res[100];
 	struct timespec t0;
 	long sent = 0, want, k, i;
 
-	fflush(NULL);
-	if ((b->feeder = fork()) < 0)
-		bench_fatal("fork: %s", strerror(errno));
-	if (b->feeder > 0)
-		return;
-	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	signal(SIGTERM, SIG_DFL);
-	b->feeder = -1;
+	/* Ours are the parent's to stop, not this copy's. */
+	b->feeder = NULL;
 	b->d = NULL;
 	bench_self = NULL;
 	c = bench_client(b);
@@ -2096,14 +2042,14 @@ bench_feeder_start(struct bench *b, long rate)
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	for (;;) {
 		bench_sleep_ms(10);
-		want = (long)(bench_elapsed(&t0) * (double)rate);
+		want = (long)(bench_elapsed(&t0) * (double)f->rate);
 		while (sent < want) {
 			k = want - sent < (long)nitems(jobs) ? want - sent :
 			    (long)nitems(jobs);
 			if (redjob_enqueue_many(c, jobs, (size_t)k, res) != k) {
 				fprintf(stderr, "redjob-bench: load stream: "
 				    "%s\n", redjob_errstr(c));
-				_exit(1);
+				return 1;
 			}
 			sent += k;
 		}
@@ -2111,14 +2057,24 @@ bench_feeder_start(struct bench *b, long rate)
 }
 
 static void
+bench_feeder_start(struct bench *b, long rate)
+{
+	static struct bench_feeder f;
+	char *why = NULL;
+
+	f.b = b;
+	f.rate = rate;
+	b->feeder = proc_spawn(&(struct proc_spec){ .fn = bench_feeder_run,
+	    .arg = &f, .name = "load stream" }, &why);
+	if (b->feeder == NULL)
+		bench_fatal("%s", why);
+}
+
+static void
 bench_feeder_stop(struct bench *b)
 {
-	if (b->feeder <= 0)
-		return;
-	kill(b->feeder, SIGTERM);
-	while (waitpid(b->feeder, NULL, 0) == -1 && errno == EINTR)
-		;
-	b->feeder = -1;
+	(void)proc_stop(b->feeder, SIGTERM, BENCH_STOP_MS);
+	b->feeder = NULL;
 }
 
 /* Read the probe's lines into the samples; returns how many matched. */
@@ -2353,26 +2309,20 @@ bench_idle(struct bench *b, const char *variant)
 	long long info0, cmds, dcalls;
 	struct timespec t0;
 	json_t *res, *wj, *cj;
-	char *y, *cause = NULL, *cmd;
+	char *cause = NULL, *cmd;
 	int i, n;
 	size_t k;
 
 	cmd = bench_cmdline(b, "idle", variant, 0, BENCH_CL_DAEMON |
 	    BENCH_CL_IDLE);
-	bench_clean(b);
-	y = bench_yaml_head(b, workers, 0);
-	bench_cat(&y, "jobs:\n");
-	bench_yaml_noop(b, &y, "noop", BENCH_QUEUE, 0);
-	d = bench_daemon_start(b, "idle", y, &cause);
-	free(y);
-	if (d == NULL)
+	if ((d = bench_noop_daemon(b, "idle", workers, 0, &cause)) == NULL)
 		bench_fatal("%s", cause);
 	bench_wait_ms(b, BENCH_SETTLE_MS);
 
 	n = bench_workers(d, pids, (int)nitems(pids));
 	for (i = 0; i < n; i++)
 		bench_proc_stat(pids[i], &self0[i], NULL, NULL, NULL, 0);
-	bench_proc_stat(d->pid, &sup0, NULL, NULL, NULL, 0);
+	bench_proc_stat(d->proc->pid, &sup0, NULL, NULL, NULL, 0);
 	/* INFO stats is the last call of a snapshot: see bench_snap_take(). */
 	bench_snap_take(b, &s0);
 	info0 = b->info_calls;
@@ -2380,7 +2330,7 @@ bench_idle(struct bench *b, const char *variant)
 	bench_wait_ms(b, b->o.idle_secs * 1000);
 	bench_snap_take(b, &s1);
 	secs = bench_elapsed(&t0);
-	bench_proc_stat(d->pid, &sup1, NULL, NULL, NULL, 0);
+	bench_proc_stat(d->proc->pid, &sup1, NULL, NULL, NULL, 0);
 
 	/*
 	 * Our INFO calls from s0's INFO stats (included in s1's total) up to
@@ -2408,7 +2358,7 @@ bench_idle(struct bench *b, const char *variant)
 		}
 	}
 	fprintf(b->out, "  %12.3f %% CPU of the supervisor (pid %ld)\n",
-	    (sup1 - sup0) / secs * 100, (long)d->pid);
+	    (sup1 - sup0) / secs * 100, (long)d->proc->pid);
 	for (i = 0; i < n; i++) {
 		if (bench_proc_stat(pids[i], &self1, NULL, NULL, NULL, 0) != 0)
 			continue;
@@ -2482,26 +2432,16 @@ bench_memory(struct bench *b, const char *variant)
 	int plugin = strcmp(variant, "after-plugin") == 0;
 	int after = strcmp(variant, "fresh") != 0;
 	long n = after ? bench_jobs(b, plugin ? 100000 : 10000) : 0;
-	char *y, *cause = NULL, *cmd;
+	char *cause = NULL, *cmd;
 	json_t *res, *pj;
 	int i, np;
 
 	cmd = bench_cmdline(b, "memory", variant, n, BENCH_CL_DAEMON |
 	    (after ? BENCH_CL_ENQUEUE : 0));
-	if (plugin && !bench_plugin_ok(b)) {
-		xasprintf(&cause, "plugin handlers unavailable: %s",
-		    b->plugin_reason);
-		bench_unavailable(b, "memory", variant, cause, cmd);
-		free(cause);
+	if (bench_plugin_missing(b, plugin, "memory", variant, cmd))
 		return 0;
-	}
-	bench_clean(b);
-	y = bench_yaml_head(b, workers, 0);
-	bench_cat(&y, "jobs:\n");
-	bench_yaml_noop(b, &y, "noop", BENCH_QUEUE, plugin);
-	d = bench_daemon_start(b, "memory", y, &cause);
-	free(y);
-	if (d == NULL)
+	if ((d = bench_noop_daemon(b, "memory", workers, plugin, &cause)) ==
+	    NULL)
 		bench_fatal("%s", cause);
 	if (after && bench_drain(b, "memory", variant, "noop", n, 0, NULL,
 	    &cause) != 0) {
@@ -2516,7 +2456,8 @@ bench_memory(struct bench *b, const char *variant)
 		    "plugin noop" : "/bin/true");
 	fprintf(b->out, "\n");
 	pj = json_array();
-	json_array_append_new(pj, bench_memory_proc(b, d->pid, "supervisor"));
+	json_array_append_new(pj, bench_memory_proc(b, d->proc->pid,
+	    "supervisor"));
 	np = bench_workers(d, pids, (int)nitems(pids));
 	for (i = 0; i < np; i++) {
 		json_array_append_new(pj, bench_memory_proc(b, pids[i],
@@ -2591,6 +2532,22 @@ bench_spawner(long n, long c, int use_spawn, int fd)
 	_exit(0);
 }
 
+/* One spawner's share, for bench_spawner_run() in its child. */
+struct bench_spawner {
+	long	n;
+	long	c;
+	int	use_spawn;
+	int	fd;
+};
+
+static int
+bench_spawner_run(void *arg)
+{
+	struct bench_spawner *sp = arg;
+
+	bench_spawner(sp->n, sp->c, sp->use_spawn, sp->fd);
+}
+
 /*
  * The spawn scenario: no Redis, no daemon. The same number of processes
  * and children in flight as the daemon's workers and slots, doing nothing
@@ -2601,34 +2558,40 @@ static int
 bench_spawn(struct bench *b, const char *variant)
 {
 	long n = bench_jobs(b, 20000), workers = bench_workers_opt(b, 2), i;
-	int use_spawn = strcmp(variant, "posix_spawn") == 0, p[2], st;
+	int use_spawn = strcmp(variant, "posix_spawn") == 0, p[2];
 	double cpu[2], self = 0, kids = 0, secs;
+	struct bench_spawner *sp;
+	struct proc **procs;
 	struct timespec t0;
-	pid_t *pids;
+	char *why = NULL;
 	json_t *res;
 
 	if (pipe(p) == -1)
 		bench_fatal("pipe: %s", strerror(errno));
-	pids = xcalloc((size_t)workers, sizeof *pids);
-	fflush(NULL);
+	sp = xcalloc((size_t)workers, sizeof *sp);
+	procs = xcalloc((size_t)workers, sizeof *procs);
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	for (i = 0; i < workers; i++) {
-		if ((pids[i] = fork()) == -1)
-			bench_fatal("fork: %s", strerror(errno));
-		if (pids[i] == 0) {
-			close(p[0]);
-			bench_spawner(n / workers + (i < n % workers),
-			    b->o.concurrency, use_spawn, p[1]);
-		}
+		sp[i].n = n / workers + (i < n % workers);
+		sp[i].c = b->o.concurrency;
+		sp[i].use_spawn = use_spawn;
+		sp[i].fd = p[1];
+		procs[i] = proc_spawn(&(struct proc_spec){
+		    .fn = bench_spawner_run, .arg = &sp[i], .name = "spawner" },
+		    &why);
+		if (procs[i] == NULL)
+			bench_fatal("%s", why);
 	}
 	close(p[1]);
 	for (i = 0; i < workers; i++) {
-		while (waitpid(pids[i], &st, 0) == -1 && errno == EINTR)
-			;
-		if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+		/* They end by themselves; the deadline only guards a hang. */
+		if (proc_wait(procs[i], BENCH_SPAWN_MS) != 0 ||
+		    procs[i]->status != 0)
 			bench_fatal("spawn/%s: a spawner failed", variant);
+		proc_free(procs[i]);
 	}
-	free(pids);
+	free(procs);
+	free(sp);
 	secs = bench_elapsed(&t0);
 	while (read(p[0], cpu, sizeof cpu) == sizeof cpu) {
 		self += cpu[0];
@@ -2869,9 +2832,6 @@ main(int argc, char **argv)
 
 	memset(&b, 0, sizeof b);
 	b.argv0 = argv[0];
-	b.pid = -1;
-	b.feeder = -1;
-	b.perf = -1;
 	b.o.scenario = "enqueue";
 	b.o.batch = 1000;
 	b.o.payload = 100;
