@@ -441,6 +441,100 @@ START_TEST(test_a_throttled_job_comes_back_when_the_limiter_says)
 }
 END_TEST
 
+/* The server's clock, ms. */
+static long long
+server_now(void)
+{
+	redisReply *r = must_command(rf.c, "TIME");
+	long long ms;
+
+	ms = atoll(r->element[0]->str) * 1000 + atoll(r->element[1]->str) / 1000;
+	freeReplyObject(r);
+	return ms;
+}
+
+/* The due time of job N of the default queue (must be scheduled). */
+static long long
+due_of(int n)
+{
+	redisReply *r;
+	long long due;
+
+	r = must_command(rf.c, "ZSCORE redjob:{default}:due %d", n);
+	ck_assert_msg(r->type == REDIS_REPLY_STRING, "job %d is not due", n);
+	due = atoll(r->str);
+	freeReplyObject(r);
+	return due;
+}
+
+/*
+ * A job whose lock is taken goes back to the delayed queue (on_conflict:
+ * requeue) for requeue_delay, else for a quarter of the lock's ttl but no
+ * longer than the holder's lock lasts, plus a jitter of up to half that.
+ */
+START_TEST(test_a_job_whose_lock_is_taken_comes_back_as_configured)
+{
+	enum { JOBS = 8, DRIFT = 500 };
+	long long t0, t1, expiry, due;
+	int i;
+
+	daemon_write_config(
+	    "redis:\n"
+	    "  url: %s\n"
+	    "workers: 1\n"
+	    "concurrency: 2\n"
+	    "shutdown_timeout: 1s\n"
+	    "lease: 5s\n"
+	    "jobs:\n"
+	    "  held:\n"
+	    "    exec: [/bin/true]\n"
+	    "    lock: { key: \"res:{key}\", ttl: 60s }\n"
+	    "  waiting:\n"
+	    "    exec: [/bin/true]\n"
+	    "    lock: { key: \"other\", ttl: 10s, requeue_delay: 700ms }\n",
+	    rf.url);
+	daemon_start(NULL);
+	ck_assert_ptr_nonnull(notify_wait("READY=1", 15000));
+
+	/*
+	 * Held by someone else until a known time: back at that time, each
+	 * of JOBS jobs with its own jitter.
+	 */
+	expiry = server_now() + 3000;
+	freeReplyObject(must_command(rf.c, "SET redjob:lock:{res:1} someone "
+	    "PXAT %lld", expiry));
+	for (i = 0; i < JOBS; i++)
+		enqueue("held", "1", NULL);
+	ck_assert(wait_stat("default", "conflicts", JOBS, 10000));
+	for (i = 1; i <= JOBS; i++) {
+		due = due_of(i);
+		ck_assert_msg(due >= expiry && due <= expiry + 1500 + DRIFT,
+		    "job %d is due %+lld ms from the lock's expiry, not within 0 "
+		    "and 1500 ms", i, due - expiry);
+		freeReplyObject(must_command(rf.c, "FCALL redjob_remove 1 "
+		    "redjob:{default} default:%d", i));
+	}
+
+	/* requeue_delay 700ms: back 700 to 1050 ms after the conflict. */
+	freeReplyObject(must_command(rf.c, "SET redjob:lock:{other} someone "
+	    "PX 60000"));
+	t0 = server_now();
+	for (i = 0; i < JOBS; i++)
+		enqueue("waiting", NULL, NULL);
+	ck_assert(wait_stat("default", "conflicts", 2 * JOBS, 10000));
+	t1 = server_now();
+	for (i = JOBS + 1; i <= 2 * JOBS; i++) {
+		due = due_of(i);
+		ck_assert_msg(due >= t0 + 700 && due <= t1 + 1050, "job %d is "
+		    "due %lld ms after the enqueue (the conflicts were seen "
+		    "%lld ms after it), not 700 to 1050 ms after its conflict",
+		    i, due - t0, t1 - t0);
+	}
+	ck_assert_int_eq(queue_stat("default", "failed"), 0);
+	ck_assert_int_eq(queue_stat("default", "processed"), 0);
+}
+END_TEST
+
 Suite *
 suite(void)
 {
@@ -465,6 +559,7 @@ suite(void)
 	tcase_add_unchecked_fixture(tc, redis_start, redis_stop);
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_a_throttled_job_comes_back_when_the_limiter_says);
+	tcase_add_test(tc, test_a_job_whose_lock_is_taken_comes_back_as_configured);
 	suite_add_tcase(s, tc);
 	return s;
 }
