@@ -491,7 +491,7 @@ END_TEST
  */
 
 static void
-write_exact_config(unsigned workers)
+write_exact_config_url(const char *url, unsigned workers)
 {
 	daemon_write_config(
 	    "redis:\n"
@@ -519,7 +519,13 @@ write_exact_config(unsigned workers)
 	    "    exec: [/bin/sh, -c, 'exit 3']\n"
 	    "    retry: { max_attempts: 2, backoff: fixed, base: 800ms, "
 	    "jitter: 0.5 }\n",
-	    rf.url, workers, testlib_builddir());
+	    url, workers, testlib_builddir());
+}
+
+static void
+write_exact_config(unsigned workers)
+{
+	write_exact_config_url(rf.url, workers);
 }
 
 /* The whole log. Caller frees. */
@@ -911,6 +917,37 @@ START_TEST(test_the_worker_asks_for_the_configured_backoff_of_each_attempt)
 }
 END_TEST
 
+/*
+ * A worker that Redis refuses for good (here its user is disabled, and
+ * its connections cut) exits 78 and its position is not restarted
+ * (redjobd(8)); with no position left, redjobd exits 1.
+ */
+START_TEST(test_a_worker_refused_by_redis_is_not_restarted)
+{
+	char url[4200];
+
+	freeReplyObject(must_command(rf.c, "ACL SETUSER rjw on >pw ~* &* "
+	    "+@all"));
+	snprintf(url, sizeof url, "unix://rjw:pw@%s", rf.sock);
+	write_exact_config_url(url, 2);
+	daemon_start(NULL);
+	ck_assert_ptr_nonnull(notify_wait("READY=1", 15000));
+	freeReplyObject(must_command(rf.c, "ACL SETUSER rjw off"));
+	freeReplyObject(must_command(rf.c, "CLIENT KILL USER rjw"));
+	ck_assert_int_eq(daemon_wait_exit(15000), 1);
+	ck_assert(daemon_log_has("worker 0 cannot run with this configuration "
+	    "(see above); not restarting it"));
+	ck_assert(daemon_log_has("worker 1 cannot run with this configuration "
+	    "(see above); not restarting it"));
+	ck_assert_msg(log_line("exited with status 78", 2, NULL, 0) >= 0,
+	    "the two workers did not both exit 78");
+	ck_assert_msg(!daemon_log_has("restarting worker"), "a worker refused "
+	    "by Redis was restarted");
+	ck_assert(daemon_log_has("no worker can run"));
+	freeReplyObject(must_command(rf.c, "ACL DELUSER rjw"));
+}
+END_TEST
+
 Suite *
 suite(void)
 {
@@ -948,6 +985,7 @@ suite(void)
 	tcase_add_test(tc, test_a_running_job_keeps_a_lease_of_now_plus_lease);
 	tcase_add_test(tc,
 	    test_the_worker_asks_for_the_configured_backoff_of_each_attempt);
+	tcase_add_test(tc, test_a_worker_refused_by_redis_is_not_restarted);
 	suite_add_tcase(s, tc);
 	return s;
 }
