@@ -4,7 +4,8 @@
  * attempt and its cap, linear growth and its cap, fixed delays, and the
  * jitter range of redjob.yml(5) ("each delay d is shortened by a random
  * amount of up to jitter x d"), with the random argument driven to its
- * extremes so that both ends of the range are seen.
+ * extremes so that both ends of the range are seen; and the plain jitter
+ * that spreads requeued jobs.
  */
 #include "autoconf.h"
 
@@ -211,6 +212,26 @@ START_TEST(test_random_values_differ)
 }
 END_TEST
 
+START_TEST(test_jitter_alone_spans_zero_to_its_bound)
+{
+	int seen[6] = { 0 };
+	uint64_t v;
+	int i;
+
+	ck_assert_uint_eq(backoff_jitter(0), 0);
+	/* 0 and 5 are each missed by 2000 draws about once in 10^158. */
+	for (i = 0; i < 2000; i++) {
+		v = backoff_jitter(5);
+		ck_assert_msg(v <= 5, "backoff_jitter(5) gave %llu",
+		    (unsigned long long)v);
+		seen[v]++;
+	}
+	for (i = 0; i <= 5; i++)
+		ck_assert_msg(seen[i] > 0, "backoff_jitter(5) never gave %d", i);
+	ck_assert_uint_le(backoff_jitter(UINT64_MAX - 1), UINT64_MAX - 1);
+}
+END_TEST
+
 Suite *
 suite(void)
 {
@@ -225,6 +246,7 @@ suite(void)
 	tcase_add_test(tc, test_jitter_zero_and_one_are_the_bounds);
 	tcase_add_test(tc, test_the_defaults_give_half_a_second_to_a_second_first);
 	tcase_add_test(tc, test_random_values_differ);
+	tcase_add_test(tc, test_jitter_alone_spans_zero_to_its_bound);
 	suite_add_tcase(s, tc);
 	return s;
 }
