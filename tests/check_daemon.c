@@ -948,6 +948,28 @@ START_TEST(test_a_worker_refused_by_redis_is_not_restarted)
 }
 END_TEST
 
+/*
+ * redjobd(8) and docs/operations.md: when no position is left running,
+ * redjobd logs "no worker can run; exiting", shows "no worker can run:
+ * see the journal" as its status line, and exits 1.
+ */
+START_TEST(test_when_no_worker_can_run_it_says_so_as_documented)
+{
+	const char *msg;
+
+	write_exact_config(1);
+	daemon_start(NULL);
+	ck_assert_ptr_nonnull(notify_wait("READY=1", 15000));
+	crash_worker_0(5);
+	ck_assert_int_eq(daemon_wait_exit(10000), 1);
+	ck_assert_msg(daemon_log_has("no worker can run; exiting"),
+	    "the log does not say \"no worker can run; exiting\"");
+	msg = notify_wait("STATUS=no worker can run: see the journal", 1000);
+	ck_assert_msg(msg != NULL, "systemd was never told \"no worker can "
+	    "run: see the journal\"");
+}
+END_TEST
+
 Suite *
 suite(void)
 {
@@ -986,6 +1008,7 @@ suite(void)
 	tcase_add_test(tc,
 	    test_the_worker_asks_for_the_configured_backoff_of_each_attempt);
 	tcase_add_test(tc, test_a_worker_refused_by_redis_is_not_restarted);
+	tcase_add_test(tc, test_when_no_worker_can_run_it_says_so_as_documented);
 	suite_add_tcase(s, tc);
 	return s;
 }
