@@ -95,6 +95,7 @@ struct supervisor {
 	unsigned		 nslots;
 	unsigned		 next_gen;
 	int			 stopping;
+	int			 no_worker;	/* every slot gave up */
 	int			 exit_status;
 	int			 debug;		/* -d: keep debug over reloads */
 	pid_t			 embedded;
@@ -127,6 +128,10 @@ supervisor_status_line(struct supervisor *sv, char *buf, size_t len)
 	}
 	for (i = 0; i < sv->nslots; i++)
 		given_up += sv->slots[i].given_up;
+	if (sv->no_worker) {
+		snprintf(buf, len, "no worker can run: see the journal");
+		return;
+	}
 	snprintf(buf, len, "%u/%u workers, %u running, %llu done, %llu "
 	    "retried%s%s", up, sv->nslots, running, done, retried,
 	    given_up > 0 ? ", workers crash-looping: see the journal" : "",
@@ -332,8 +337,11 @@ supervisor_crashed(struct supervisor *sv, struct child *c, int code)
 	if (alive > 0 && c->gen == sv->current)
 		supervisor_generation_ready(sv);
 	if (alive == 0) {
+		log_errx("no worker can run; exiting");
 		sv->exit_status = 1;
+		sv->no_worker = 1;
 		supervisor_stop(sv, "no worker can run");
+		supervisor_status(sv);
 	}
 }
 

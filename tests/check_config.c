@@ -737,6 +737,205 @@ START_TEST(test_bad_file_gives_exactly_its_diagnostics)
 }
 END_TEST
 
+/*
+ * Every range of redjob.yml(5) at its edges: the first and last values
+ * accepted are kept as given, and the first value outside is refused
+ * with its exact diagnostic.
+ */
+static const struct refused_edge {
+	const char	*yaml;
+	const char	*diag;
+} refused_edges[] = {
+	{ "workers: 0\n", "1:10: workers: must be between 1 and 256, got 0\n" },
+	{ "workers: 257\n",
+	  "1:10: workers: must be between 1 and 256, got 257\n" },
+	{ "concurrency: 0\n",
+	  "1:14: concurrency: must be between 1 and 10000, got 0\n" },
+	{ "batch: 0\n", "1:8: batch: must be between 1 and 1000, got 0\n" },
+	{ "max_stalls: 1000001\n",
+	  "1:13: max_stalls: must be between 0 and 1000000, got 1000001\n" },
+	{ "lease: 999ms\n", "1:8: lease: must be at least 1s, got 999ms\n" },
+	{ "max_payload: 536870913\n", "1:14: max_payload: must be between 1 "
+	  "byte and 512MiB, got 536870913\n" },
+	{ "queues:\n  q: 1001\n",
+	  "2:6: queues.q: must be between 1 and 1000, got 1001\n" },
+	{ "limiters:\n  l: { kind: window, limit: 1000001, period: 1s }\n",
+	  "2:29: limiters.l.limit: must be between 1 and 1000000, got "
+	  "1000001\n" },
+	{ "limiters:\n  l: { kind: window, limit: 1, period: 0ms }\n",
+	  "2:40: limiters.l.period: must be at least 1ms, got 0ms\n" },
+	{ "limiters:\n  l: { kind: funnel, capacity: 0, rate: 1/s }\n",
+	  "2:32: limiters.l.capacity: must be between 1 and 1000000000, got "
+	  "0\n" },
+	{ "limiters:\n  l: { kind: gcra, rate: 1/s, burst: -1 }\n",
+	  "2:38: limiters.l.burst: must be between 0 and 1000000, got -1\n" },
+	{ "limiters:\n  l: { kind: concurrency, limit: 0 }\n",
+	  "2:34: limiters.l.limit: must be between 1 and 1000000, got 0\n" },
+	{ "limiters:\n  l: { kind: concurrency, limit: 1, lease: 999ms }\n",
+	  "2:44: limiters.l.lease: must be at least 1s, got 999ms\n" },
+	{ "jobs:\n  j:\n    exec: [/bin/true]\n    retry: { jitter: -0.001 }\n",
+	  "4:22: jobs.j.retry.jitter: must be from 0 to 1, got -0.001\n" },
+	{ "jobs:\n  j:\n    exec: [/bin/true]\n    retry: { jitter: 1.001 }\n",
+	  "4:22: jobs.j.retry.jitter: must be from 0 to 1, got 1.001\n" },
+	{ "jobs:\n  j:\n    exec: [/bin/true]\n    lock: { key: k, ttl: 999ms }\n",
+	  "4:26: jobs.j.lock.ttl: must be at least 1s, got 999ms\n" },
+};
+
+/*
+ * Load text from a file of its own, removed once read; returns the config
+ * or NULL. *path is the file's name, as the diagnostics give it.
+ */
+static struct config *
+load_text(const char *text, struct diags *d, char **path)
+{
+	struct config *cfg;
+	char *dir;
+
+	dir = testlib_tmpdir("config");
+	ck_assert_int_ge(asprintf(path, "%s/edge.yml", dir), 0);
+	spew(*path, text);
+	cfg = config_load(*path, d);
+	testlib_rmtree(dir);
+	free(dir);
+	return cfg;
+}
+
+START_TEST(test_first_value_outside_each_range_is_refused)
+{
+	const struct refused_edge *e = &refused_edges[_i];
+	struct diags d = { NULL, 0 };
+	char *path = NULL, *got;
+
+	ck_assert_ptr_null(load_text(e->yaml, &d, &path));
+	got = diags_text(&d, path);
+	ck_assert_msg(strcmp(got, e->diag) == 0, "%s--- expected\n%s--- got\n%s",
+	    e->yaml, e->diag, got);
+	free(got);
+	diags_free(&d);
+	free(path);
+}
+END_TEST
+
+/* Load text, which must be valid. */
+static struct config *
+must_load_text(const char *text)
+{
+	struct diags d = { NULL, 0 };
+	struct config *cfg;
+	char *path = NULL, *got;
+
+	cfg = load_text(text, &d, &path);
+	got = diags_text(&d, path);
+	ck_assert_msg(cfg != NULL && d.n == 0, "%s did not load:\n%s", text,
+	    got);
+	free(got);
+	diags_free(&d);
+	free(path);
+	return cfg;
+}
+
+START_TEST(test_edges_of_each_range_are_accepted_as_given)
+{
+	struct config *cfg;
+	const struct limiter_conf *l;
+	const struct job_conf *jc;
+
+	cfg = must_load_text("workers: 1\nconcurrency: 1\nbatch: 1\n"
+	    "max_stalls: 0\nlease: 1s\nshutdown_timeout: 0\nmax_payload: 1\n"
+	    "queues:\n  q: 1\n");
+	ck_assert_uint_eq(cfg->workers, 1);
+	ck_assert_uint_eq(cfg->concurrency, 1);
+	ck_assert_uint_eq(cfg->batch, 1);
+	ck_assert_uint_eq(cfg->max_stalls, 0);
+	ck_assert_uint_eq(cfg->lease_ms, 1000);
+	ck_assert_uint_eq(cfg->shutdown_timeout_ms, 0);
+	ck_assert_uint_eq(cfg->max_payload, 1);
+	ck_assert_uint_eq(cfg->queues[0].weight, 1);
+	config_free(cfg);
+
+	cfg = must_load_text("workers: 256\nconcurrency: 10000\nbatch: 1000\n"
+	    "max_stalls: 1000000\nmax_payload: 512MiB\nqueues:\n  q: 1000\n");
+	ck_assert_uint_eq(cfg->workers, 256);
+	ck_assert_uint_eq(cfg->concurrency, 10000);
+	ck_assert_uint_eq(cfg->batch, 1000);
+	ck_assert_uint_eq(cfg->max_stalls, 1000000);
+	ck_assert_uint_eq(cfg->max_payload, 536870912);
+	ck_assert_uint_eq(cfg->queues[0].weight, 1000);
+	config_free(cfg);
+
+	cfg = must_load_text("limiters:\n"
+	    "  w1: { kind: window, limit: 1, period: 1ms }\n"
+	    "  w2: { kind: window, limit: 1000000, period: 1s }\n"
+	    "  f1: { kind: funnel, capacity: 1, rate: 1/s }\n"
+	    "  f2: { kind: funnel, capacity: 1000000000, rate: 1/s }\n"
+	    "  g1: { kind: gcra, rate: 1/s, burst: 0 }\n"
+	    "  g2: { kind: gcra, rate: 1/s, burst: 1000000 }\n"
+	    "  c1: { kind: concurrency, limit: 1, lease: 1s }\n"
+	    "  c2: { kind: concurrency, limit: 1000000 }\n");
+	l = config_find_limiter(cfg, "w1");
+	ck_assert_uint_eq(l->limit, 1);
+	ck_assert_uint_eq(l->period_ms, 1);
+	ck_assert_uint_eq(config_find_limiter(cfg, "w2")->limit, 1000000);
+	ck_assert_uint_eq(config_find_limiter(cfg, "f1")->capacity, 1);
+	ck_assert_uint_eq(config_find_limiter(cfg, "f2")->capacity,
+	    1000000000);
+	ck_assert_uint_eq(config_find_limiter(cfg, "g1")->burst, 0);
+	ck_assert_uint_eq(config_find_limiter(cfg, "g2")->burst, 1000000);
+	l = config_find_limiter(cfg, "c1");
+	ck_assert_uint_eq(l->limit, 1);
+	ck_assert_uint_eq(l->lease_ms, 1000);
+	l = config_find_limiter(cfg, "c2");
+	ck_assert_uint_eq(l->limit, 1000000);
+	/* redjob.yml(5): the slot lease defaults to 60s. */
+	ck_assert_uint_eq(l->lease_ms, 60000);
+	config_free(cfg);
+
+	cfg = must_load_text("jobs:\n"
+	    "  a:\n    exec: [/bin/true]\n"
+	    "    retry: { max_attempts: 1, jitter: 0, base: 0, max: 0 }\n"
+	    "    lock: { key: k, ttl: 1s }\n"
+	    "  b:\n    exec: [/bin/true]\n"
+	    "    retry: { max_attempts: 1000000, jitter: 1, base: 1h }\n");
+	jc = config_find_job(cfg, "a");
+	ck_assert_uint_eq(jc->retry.max_attempts, 1);
+	ck_assert_double_eq(jc->retry.jitter, 0);
+	ck_assert_uint_eq(jc->retry.base_ms, 0);
+	ck_assert_uint_eq(jc->retry.max_ms, 0);
+	ck_assert_uint_eq(jc->lock.ttl_ms, 1000);
+	jc = config_find_job(cfg, "b");
+	ck_assert_uint_eq(jc->retry.max_attempts, 1000000);
+	ck_assert_double_eq(jc->retry.jitter, 1);
+	/* base may equal the default max. */
+	ck_assert_uint_eq(jc->retry.base_ms, 3600000);
+	ck_assert_uint_eq(jc->retry.max_ms, 3600000);
+	config_free(cfg);
+}
+END_TEST
+
+START_TEST(test_default_batch_follows_concurrency_from_32_to_1000)
+{
+	static const unsigned conc[] = { 1, 31, 32, 33, 100, 999, 1000, 1001,
+	    10000 };
+	static const unsigned want[] = { 32, 32, 32, 33, 100, 999, 1000, 1000,
+	    1000 };
+	struct config *cfg;
+	char text[64];
+	size_t i;
+
+	for (i = 0; i < nitems(conc); i++) {
+		snprintf(text, sizeof text, "concurrency: %u\n", conc[i]);
+		cfg = must_load_text(text);
+		ck_assert_msg(cfg->batch == want[i], "concurrency %u: batch %u, "
+		    "not %u", conc[i], cfg->batch, want[i]);
+		config_free(cfg);
+	}
+	/* Given, it is kept whatever the concurrency. */
+	cfg = must_load_text("concurrency: 500\nbatch: 7\n");
+	ck_assert_uint_eq(cfg->batch, 7);
+	config_free(cfg);
+}
+END_TEST
+
 Suite *
 suite(void)
 {
@@ -782,6 +981,13 @@ suite(void)
 	tcase_add_test(tc, test_corpus_is_listed_for_the_distribution);
 	tcase_add_loop_test(tc, test_bad_file_gives_exactly_its_diagnostics, 0,
 	    (int)corpus.gl_pathc);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("edges");
+	tcase_add_loop_test(tc, test_first_value_outside_each_range_is_refused,
+	    0, (int)nitems(refused_edges));
+	tcase_add_test(tc, test_edges_of_each_range_are_accepted_as_given);
+	tcase_add_test(tc, test_default_batch_follows_concurrency_from_32_to_1000);
 	suite_add_tcase(s, tc);
 	return s;
 }

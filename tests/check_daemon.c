@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <check.h>
@@ -464,6 +465,493 @@ START_TEST(test_redis_restart_under_load_loses_no_job)
 }
 END_TEST
 
+/*
+ * What the documentation promises to the millisecond or to the word:
+ * what a worker and a handler inherit, the supervisor's restart delays
+ * and its giving up, the lease a running job keeps, the retry delays the
+ * worker asks for. These tests write their own configuration.
+ */
+
+static void
+write_exact_config_url(const char *url, unsigned workers)
+{
+	daemon_write_config(
+	    "redis:\n"
+	    "  url: %s\n"
+	    "workers: %u\n"
+	    "concurrency: 2\n"
+	    "shutdown_timeout: 1s\n"
+	    "lease: 1s\n"
+	    "jobs:\n"
+	    "  ok:\n"
+	    "    exec: [/bin/true]\n"
+	    "  env_exec:\n"
+	    "    exec: [/usr/bin/env]\n"
+	    "    env: { LANG: C.UTF-8 }\n"
+	    "  env_plugin:\n"
+	    "    plugin: { path: \"%s/tests/plugins/.libs/probe.so\", "
+	    "symbol: environment }\n"
+	    "  hold:\n"
+	    "    exec: [/bin/sleep, '2.5']\n"
+	    "  doubling:\n"
+	    "    exec: [/bin/sh, -c, 'exit 3']\n"
+	    "    retry: { max_attempts: 3, backoff: exponential, base: 500ms, "
+	    "max: 1h, jitter: 0 }\n"
+	    "  jittered:\n"
+	    "    exec: [/bin/sh, -c, 'exit 3']\n"
+	    "    retry: { max_attempts: 2, backoff: fixed, base: 800ms, "
+	    "jitter: 0.5 }\n",
+	    url, workers, testlib_builddir());
+}
+
+static void
+write_exact_config(unsigned workers)
+{
+	write_exact_config_url(rf.url, workers);
+}
+
+/* The whole log. Caller frees. */
+static char *
+read_log(void)
+{
+	char *text;
+	long n;
+	FILE *f;
+
+	f = fopen(df.log, "r");
+	ck_assert_ptr_nonnull(f);
+	fseek(f, 0, SEEK_END);
+	n = ftell(f);
+	rewind(f);
+	text = calloc(1, (size_t)n + 1);
+	ck_assert_ptr_nonnull(text);
+	ck_assert_uint_eq(fread(text, 1, (size_t)n, f), (size_t)n);
+	fclose(f);
+	return text;
+}
+
+/*
+ * The nth (from 1) log line holding needle: its time in ms (from its
+ * "2026-11-25T12:00:00.000Z" stamp) and, if text is not NULL, a copy of
+ * the line. Returns -1 if there is no such line yet.
+ */
+static long long
+log_line(const char *needle, int nth, char *text, size_t len)
+{
+	char *log = read_log(), *p, *eol;
+	long long ms = -1;
+	struct tm tm;
+	int msec;
+
+	for (p = log; (p = strstr(p, needle)) != NULL; p++) {
+		if (--nth > 0)
+			continue;
+		while (p > log && p[-1] != '\n')
+			p--;
+		memset(&tm, 0, sizeof tm);
+		ck_assert_msg(sscanf(p, "%4d-%2d-%2dT%2d:%2d:%2d.%3dZ",
+		    &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour,
+		    &tm.tm_min, &tm.tm_sec, &msec) == 7, "no time stamp: %.80s",
+		    p);
+		tm.tm_year -= 1900;
+		tm.tm_mon -= 1;
+		ms = (long long)timegm(&tm) * 1000 + msec;
+		if (text != NULL) {
+			eol = strchr(p, '\n');
+			snprintf(text, len, "%.*s", eol != NULL ? (int)(eol - p) :
+			    (int)strlen(p), p);
+		}
+		break;
+	}
+	free(log);
+	return ms;
+}
+
+/* Wait for the nth line holding needle; its time (see log_line()). */
+static long long
+wait_log_line(const char *needle, int nth, char *text, size_t len,
+    unsigned timeout_ms)
+{
+	uint64_t deadline = testlib_now_ms() + timeout_ms;
+	long long ms;
+
+	while ((ms = log_line(needle, nth, text, len)) < 0) {
+		ck_assert_msg(testlib_now_ms() < deadline, "no \"%s\" (#%d) in "
+		    "the log within %u ms", needle, nth, timeout_ms);
+		usleep(2000);
+	}
+	return ms;
+}
+
+static int
+cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The handler output lines of a job, sorted and joined by newlines. */
+static char *
+handler_stdout(const char *id)
+{
+	char needle[256], *log = read_log(), *p, *eol, **lines = NULL, *out;
+	size_t n = 0, len = 0, i;
+
+	snprintf(needle, sizeof needle, "job %s stdout: ", id);
+	for (p = log; (p = strstr(p, needle)) != NULL; p = eol) {
+		p += strlen(needle);
+		eol = strchrnul(p, '\n');
+		lines = realloc(lines, (n + 1) * sizeof *lines);
+		ck_assert_ptr_nonnull(lines);
+		lines[n++] = strndup(p, (size_t)(eol - p));
+	}
+	qsort(lines, n, sizeof *lines, cmp_str);
+	out = NULL;
+	for (i = 0; i < n; i++) {
+		testlib_append(&out, &len, lines[i], strlen(lines[i]));
+		testlib_append(&out, &len, "\n", 1);
+		free(lines[i]);
+	}
+	free(lines);
+	free(log);
+	return out != NULL ? out : strdup("");
+}
+
+/* Run one env_exec and one env_plugin job; check what each saw. */
+static void
+assert_nothing_of_systemd_inherited(void)
+{
+	struct redjob_job j = { .type = "env_exec", .key = "k7" };
+	char exec_id[REDJOB_ID_MAX], plug_id[REDJOB_ID_MAX], want[1024];
+	char *got, *err;
+	long long processed = queue_stat("default", "processed");
+	long long dead = queue_stat("default", "dead");
+
+	ck_assert_msg(redjob_enqueue(df.cl, &j, exec_id) == 0, "%s",
+	    redjob_errstr(df.cl));
+	enqueue("env_plugin", "", 0, plug_id);
+	ck_assert(wait_stat("default", "processed", processed + 1, 10000));
+	ck_assert(wait_stat("default", "dead", dead + 1, 10000));
+	/* The handler's environment is exactly what redjob.yml(5) lists. */
+	snprintf(want, sizeof want,
+	    "LANG=C.UTF-8\n"
+	    "PATH=/usr/local/bin:/usr/bin:/bin\n"
+	    "REDJOB_ATTEMPT=1\n"
+	    "REDJOB_JOB_ID=%s\n"
+	    "REDJOB_JOB_TYPE=env_exec\n"
+	    "REDJOB_KEY=k7\n"
+	    "REDJOB_MAX_ATTEMPTS=25\n"
+	    "REDJOB_QUEUE=default\n", exec_id);
+	got = handler_stdout(exec_id);
+	ck_assert_str_eq(got, want);
+	free(got);
+	/* The worker itself has none of systemd's variables. */
+	err = daemon_job_field(plug_id, "last_error");
+	ck_assert_ptr_nonnull(err);
+	ck_assert_str_eq(err, "permanent failure (returned 65): "
+	    "NOTIFY_SOCKET=(unset) WATCHDOG_USEC=(unset) WATCHDOG_PID=(unset)");
+	free(err);
+}
+
+START_TEST(test_workers_and_handlers_inherit_nothing_of_systemd)
+{
+	char pid_env[64];
+	const char *env[] = { "WATCHDOG_USEC=400000", NULL, NULL };
+
+	/* The watchdog is ours: the supervisor pings, no child sees it. */
+	write_exact_config(1);
+	daemon_start(env);
+	ck_assert_ptr_nonnull(notify_wait("READY=1", 15000));
+	ck_assert_ptr_nonnull(notify_wait("WATCHDOG=1", 5000));
+	assert_nothing_of_systemd_inherited();
+	daemon_signal(SIGTERM);
+	ck_assert_int_eq(daemon_wait_exit(15000), 0);
+
+	/* Meant for another process: still removed before any child starts. */
+	snprintf(pid_env, sizeof pid_env, "WATCHDOG_PID=%ld", (long)getpid());
+	env[1] = pid_env;
+	daemon_start(env);
+	ck_assert_ptr_nonnull(notify_wait("READY=1", 15000));
+	assert_nothing_of_systemd_inherited();
+}
+END_TEST
+
+/*
+ * Kill worker 0 as soon as it has started, kills times. Checks each
+ * restart delay: 100 ms doubling with each crash (redjobd(8)), measured
+ * from the kill to the restart, and logged.
+ */
+static void
+crash_worker_0(int kills)
+{
+	static const long long delay[] = { 100, 200, 400, 800, 1600 };
+	char line[512], want[64];
+	long long t_dead, t_start;
+	uint64_t killed, seen;
+	long pid;
+	int k;
+	const char *p;
+
+	for (k = 1; k <= kills; k++) {
+		wait_log_line("redjobd: worker 0 started (pid ", k, line,
+		    sizeof line, 10000);
+		p = strstr(line, "(pid ");
+		ck_assert_int_eq(sscanf(p, "(pid %ld,", &pid), 1);
+		killed = testlib_now_ms();
+		ck_assert_int_eq(kill((pid_t)pid, SIGKILL), 0);
+		snprintf(want, sizeof want, "worker 0 (pid %ld) killed by signal "
+		    "9", pid);
+		t_dead = wait_log_line(want, 1, NULL, 0, 10000);
+		if (k == kills)
+			break;
+		t_start = wait_log_line("redjobd: worker 0 started (pid ", k + 1,
+		    NULL, 0, 10000);
+		seen = testlib_now_ms();
+		/*
+		 * libevent times its timers with the coarse monotonic clock,
+		 * which may lag by a clock tick: allow 10 ms of it.
+		 */
+		ck_assert_msg(seen - killed + 10 >= (uint64_t)delay[k - 1],
+		    "crash %d: restarted %llu ms after the kill, not after %lld "
+		    "ms", k, (unsigned long long)(seen - killed), delay[k - 1]);
+		ck_assert_msg(t_start - t_dead <= delay[k - 1] + 1000, "crash "
+		    "%d: restarted %lld ms after it died, %lld ms was due", k,
+		    t_start - t_dead, delay[k - 1]);
+		snprintf(want, sizeof want, "restarting worker 0 in %lld ms",
+		    delay[k - 1]);
+		wait_log_line("restarting worker 0 in ", k, line, sizeof line,
+		    1000);
+		ck_assert_msg(strstr(line, want) != NULL, "crash %d: \"%s\", not "
+		    "\"%s\"", k, line, want);
+	}
+}
+
+START_TEST(test_a_crash_looping_worker_is_restarted_ever_later_then_given_up)
+{
+	uint64_t deadline;
+	const char *msg;
+
+	write_exact_config(2);
+	daemon_start(NULL);
+	ck_assert_ptr_nonnull(notify_wait("READY=1", 15000));
+	/* Five crashes within 60 s: four restarts, then none. */
+	crash_worker_0(5);
+	wait_log_line("worker 0 crashed 5 times within 60 s; not restarting it",
+	    1, NULL, 0, 5000);
+	ck_assert_int_eq(log_line("restarting worker 0 in ", 5, NULL, 0), -1);
+	msg = notify_wait("workers crash-looping: see the journal", 5000);
+	ck_assert_msg(msg != NULL, "the status line does not say that a "
+	    "worker crash-loops");
+	ck_assert_msg(strstr(msg, "1/2 workers") != NULL, "%s", msg);
+	/* The next delay would have been 1600 ms: nothing starts in 2 s. */
+	deadline = testlib_now_ms() + 2000;
+	while (testlib_now_ms() < deadline) {
+		ck_assert_msg(log_line("redjobd: worker 0 started (pid ", 6,
+		    NULL, 0) < 0, "worker 0 was started again after giving up");
+		usleep(50000);
+	}
+	/* The other position still runs jobs. */
+	enqueue("ok", "", 0, NULL);
+	ck_assert(wait_stat("default", "processed", 1, 10000));
+	/* A reload starts every position afresh. */
+	daemon_signal(SIGHUP);
+	msg = notify_wait("READY=1", 15000);
+	ck_assert_ptr_nonnull(msg);
+	ck_assert_msg(strstr(msg, "2/2 workers") != NULL &&
+	    strstr(msg, "crash-looping") == NULL, "after the reload: %s", msg);
+	wait_log_line("redjobd: worker 0 started (pid ", 6, NULL, 0, 1000);
+	ck_assert_msg(log_line("generation 2)", 2, NULL, 0) >= 0, "the reload "
+	    "did not start both positions");
+}
+END_TEST
+
+START_TEST(test_when_no_worker_can_run_the_daemon_exits_1)
+{
+	const char *msg;
+
+	write_exact_config(1);
+	daemon_start(NULL);
+	ck_assert_ptr_nonnull(notify_wait("READY=1", 15000));
+	crash_worker_0(5);
+	wait_log_line("worker 0 crashed 5 times within 60 s; not restarting it",
+	    1, NULL, 0, 5000);
+	ck_assert_int_eq(daemon_wait_exit(10000), 1);
+	ck_assert(daemon_log_has("no worker can run"));
+	ck_assert_int_eq(log_line("restarting worker 0 in ", 5, NULL, 0), -1);
+	msg = notify_wait("STOPPING=1", 1000);
+	ck_assert_ptr_nonnull(msg);
+}
+END_TEST
+
+START_TEST(test_a_running_job_keeps_a_lease_of_now_plus_lease)
+{
+	char id[REDJOB_ID_MAX];
+	long long first = -1, last = -1, end, now;
+	uint64_t deadline;
+	redisReply *r, *t;
+	int samples = 0;
+
+	write_exact_config(1);
+	daemon_start(NULL);
+	ck_assert_ptr_nonnull(notify_wait("READY=1", 15000));
+	enqueue("hold", "", 0, id);
+	deadline = testlib_now_ms() + 15000;
+	while (queue_stat("default", "processed") < 1) {
+		ck_assert(testlib_now_ms() < deadline);
+		/* The lease end, then the server's clock: end <= now + lease. */
+		redisAppendCommand(rf.c, "ZSCORE redjob:{default}:run %s",
+		    strrchr(id, ':') + 1);
+		redisAppendCommand(rf.c, "TIME");
+		ck_assert_int_eq(redisGetReply(rf.c, (void **)&r), REDIS_OK);
+		ck_assert_int_eq(redisGetReply(rf.c, (void **)&t), REDIS_OK);
+		if (r->type == REDIS_REPLY_STRING) {
+			end = strtoll(r->str, NULL, 10);
+			now = strtoll(t->element[0]->str, NULL, 10) * 1000 +
+			    strtoll(t->element[1]->str, NULL, 10) / 1000;
+			ck_assert_msg(end <= now + 1000, "lease ends at %lld, "
+			    "more than 1s after %lld", end, now);
+			ck_assert_msg(end > now, "the lease ran out at %lld while "
+			    "the job ran (%lld)", end, now);
+			if (first < 0)
+				first = end;
+			last = end;
+			samples++;
+		}
+		freeReplyObject(r);
+		freeReplyObject(t);
+		usleep(20000);
+	}
+	ck_assert_int_gt(samples, 10);
+	/* Renewed all along its 2.5 s: the end moved on by about that. */
+	ck_assert_msg(last - first >= 1500, "the lease end moved from %lld to "
+	    "%lld only", first, last);
+	ck_assert_int_eq(queue_stat("default", "stalled"), 0);
+	ck_assert_int_eq(queue_stat("default", "failed"), 0);
+}
+END_TEST
+
+/*
+ * A failed job's attempts, the time of its last failure and its due time,
+ * read with one redjob_show; -1 for what it does not have. Returns
+ * whether it is scheduled.
+ */
+static int
+fail_times(const char *id, long long *attempts, long long *failed,
+    long long *due)
+{
+	redisReply *r;
+	const char *name;
+	size_t i;
+	int scheduled = 0;
+
+	*attempts = *failed = *due = -1;
+	r = must_command(rf.c, "FCALL_RO redjob_show 1 redjob:{default} %s",
+	    id);
+	for (i = 0; i + 1 < r->elements; i += 2) {
+		name = r->element[i]->str;
+		if (strcmp(name, "attempts") == 0)
+			*attempts = atoll(r->element[i + 1]->str);
+		else if (strcmp(name, "failed") == 0)
+			*failed = atoll(r->element[i + 1]->str);
+		else if (strcmp(name, "due") == 0)
+			*due = atoll(r->element[i + 1]->str);
+		else if (strcmp(name, "state") == 0)
+			scheduled = strcmp(r->element[i + 1]->str,
+			    "scheduled") == 0;
+	}
+	freeReplyObject(r);
+	return scheduled;
+}
+
+START_TEST(test_the_worker_asks_for_the_configured_backoff_of_each_attempt)
+{
+	char id[REDJOB_ID_MAX], jid[REDJOB_ID_MAX];
+	long long attempts, failed, due, seen[3] = { -1, -1, -1 }, jseen = -1;
+	uint64_t deadline;
+
+	write_exact_config(1);
+	daemon_start(NULL);
+	ck_assert_ptr_nonnull(notify_wait("READY=1", 15000));
+	enqueue("doubling", "", 0, id);
+	enqueue("jittered", "", 0, jid);
+	/*
+	 * Each failed attempt records its time and the next due time with
+	 * one clock reading: their difference is the delay the worker
+	 * asked for. Exponential from 500 ms, no jitter: 500, then 1000.
+	 */
+	deadline = testlib_now_ms() + 15000;
+	while (seen[1] < 0 || seen[2] < 0 || jseen < 0) {
+		ck_assert_msg(testlib_now_ms() < deadline, "saw the delays after "
+		    "attempt 1: %lld and 2: %lld, and %lld", seen[1], seen[2],
+		    jseen);
+		if (fail_times(id, &attempts, &failed, &due) &&
+		    (attempts == 1 || attempts == 2))
+			seen[attempts] = due - failed;
+		if (fail_times(jid, &attempts, &failed, &due) && attempts == 1)
+			jseen = due - failed;
+		usleep(5000);
+	}
+	ck_assert_int_eq(seen[1], 500);
+	ck_assert_int_eq(seen[2], 1000);
+	/* Fixed 800 ms with jitter 0.5: from 400 to 800 ms. */
+	ck_assert_msg(jseen >= 400 && jseen <= 800, "delay %lld is outside "
+	    "400-800 ms", jseen);
+	ck_assert(wait_stat("default", "dead", 2, 10000));
+}
+END_TEST
+
+/*
+ * A worker that Redis refuses for good (here its user is disabled, and
+ * its connections cut) exits 78 and its position is not restarted
+ * (redjobd(8)); with no position left, redjobd exits 1.
+ */
+START_TEST(test_a_worker_refused_by_redis_is_not_restarted)
+{
+	char url[4200];
+
+	freeReplyObject(must_command(rf.c, "ACL SETUSER rjw on >pw ~* &* "
+	    "+@all"));
+	snprintf(url, sizeof url, "unix://rjw:pw@%s", rf.sock);
+	write_exact_config_url(url, 2);
+	daemon_start(NULL);
+	ck_assert_ptr_nonnull(notify_wait("READY=1", 15000));
+	freeReplyObject(must_command(rf.c, "ACL SETUSER rjw off"));
+	freeReplyObject(must_command(rf.c, "CLIENT KILL USER rjw"));
+	ck_assert_int_eq(daemon_wait_exit(15000), 1);
+	ck_assert(daemon_log_has("worker 0 cannot run with this configuration "
+	    "(see above); not restarting it"));
+	ck_assert(daemon_log_has("worker 1 cannot run with this configuration "
+	    "(see above); not restarting it"));
+	ck_assert_msg(log_line("exited with status 78", 2, NULL, 0) >= 0,
+	    "the two workers did not both exit 78");
+	ck_assert_msg(!daemon_log_has("restarting worker"), "a worker refused "
+	    "by Redis was restarted");
+	ck_assert(daemon_log_has("no worker can run"));
+	freeReplyObject(must_command(rf.c, "ACL DELUSER rjw"));
+}
+END_TEST
+
+/*
+ * redjobd(8) and docs/operations.md: when no position is left running,
+ * redjobd logs "no worker can run; exiting", shows "no worker can run:
+ * see the journal" as its status line, and exits 1.
+ */
+START_TEST(test_when_no_worker_can_run_it_says_so_as_documented)
+{
+	const char *msg;
+
+	write_exact_config(1);
+	daemon_start(NULL);
+	ck_assert_ptr_nonnull(notify_wait("READY=1", 15000));
+	crash_worker_0(5);
+	ck_assert_int_eq(daemon_wait_exit(10000), 1);
+	ck_assert_msg(daemon_log_has("no worker can run; exiting"),
+	    "the log does not say \"no worker can run; exiting\"");
+	msg = notify_wait("STATUS=no worker can run: see the journal", 1000);
+	ck_assert_msg(msg != NULL, "systemd was never told \"no worker can "
+	    "run: see the journal\"");
+}
+END_TEST
+
 Suite *
 suite(void)
 {
@@ -488,6 +976,21 @@ suite(void)
 	tcase_add_test(tc, test_flushed_functions_and_idle_timeouts_are_survived);
 	tcase_add_test(tc, test_oom_and_killed_connections_delay_but_lose_nothing);
 	tcase_add_test(tc, test_redis_restart_under_load_loses_no_job);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("exact");
+	tcase_set_timeout(tc, 60);
+	tcase_add_unchecked_fixture(tc, redis_start, redis_stop);
+	tcase_add_checked_fixture(tc, daemon_setup, daemon_teardown);
+	tcase_add_test(tc, test_workers_and_handlers_inherit_nothing_of_systemd);
+	tcase_add_test(tc,
+	    test_a_crash_looping_worker_is_restarted_ever_later_then_given_up);
+	tcase_add_test(tc, test_when_no_worker_can_run_the_daemon_exits_1);
+	tcase_add_test(tc, test_a_running_job_keeps_a_lease_of_now_plus_lease);
+	tcase_add_test(tc,
+	    test_the_worker_asks_for_the_configured_backoff_of_each_attempt);
+	tcase_add_test(tc, test_a_worker_refused_by_redis_is_not_restarted);
+	tcase_add_test(tc, test_when_no_worker_can_run_it_says_so_as_documented);
 	suite_add_tcase(s, tc);
 	return s;
 }

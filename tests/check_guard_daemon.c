@@ -346,6 +346,187 @@ START_TEST(test_a_job_throttled_by_one_limiter_spends_nothing_of_another)
 }
 END_TEST
 
+/*
+ * A throttled job goes back to the delayed queue "until the moment the
+ * limiter says it may run" (redjob.yml(5)), spread over one interval of
+ * the limiter (PERIOD/LIMIT) so that jobs throttled together do not all
+ * return at once. The window is filled by the test at a known time T, so
+ * that moment is exactly T + PERIOD.
+ */
+START_TEST(test_a_throttled_job_comes_back_when_the_limiter_says)
+{
+	enum { JOBS = 12, PERIOD = 4000, LIMIT = 2, INTERVAL = PERIOD / LIMIT,
+	    DRIFT = 500 };
+	long long t, named, due, lo = -1, hi = -1;
+	char id[REDJOB_ID_MAX], *v;
+	redisReply *r;
+	int i;
+
+	daemon_write_config(
+	    "redis:\n"
+	    "  url: %s\n"
+	    "workers: 1\n"
+	    "concurrency: 4\n"
+	    "shutdown_timeout: 1s\n"
+	    "lease: 5s\n"
+	    "limiters:\n"
+	    "  gate: { kind: window, limit: %d, period: %dms }\n"
+	    "jobs:\n"
+	    "  gated:\n"
+	    "    exec: [/bin/true]\n"
+	    "    limit: gate\n",
+	    rf.url, LIMIT, PERIOD);
+	daemon_start(NULL);
+	ck_assert_ptr_nonnull(notify_wait("READY=1", 15000));
+	/* Fill the window at T: it admits again at T + PERIOD exactly. */
+	r = must_command(rf.c, "TIME");
+	t = atoll(r->element[0]->str) * 1000 + atoll(r->element[1]->str) / 1000;
+	freeReplyObject(r);
+	r = must_command(rf.c, "FCALL redjob_limit_window 1 "
+	    "redjob:limit:{gate:} %d %d test-fill %d now %lld", LIMIT, PERIOD,
+	    LIMIT, t);
+	ck_assert_int_eq(r->element[0]->integer, 0);
+	freeReplyObject(r);
+	named = t + PERIOD;
+	for (i = 0; i < JOBS; i++)
+		enqueue("gated", NULL, NULL);
+	ck_assert_msg(wait_stat("default", "throttled", JOBS, 10000),
+	    "throttled %lld of %d", queue_stat("default", "throttled"), JOBS);
+	/* Nothing may come back early; keep them where they are. */
+	freeReplyObject(must_command(rf.c, "FCALL redjob_pause 1 "
+	    "redjob:{default}"));
+	ck_assert_int_eq(queue_stat("default", "throttled"), JOBS);
+	ck_assert_int_eq(queue_stat("default", "scheduled"), JOBS);
+	ck_assert_int_eq(queue_stat("default", "processed"), 0);
+	for (i = 1; i <= JOBS; i++) {
+		snprintf(id, sizeof id, "%d", i);
+		r = must_command(rf.c, "ZSCORE redjob:{default}:due %s", id);
+		ck_assert_int_eq(r->type, REDIS_REPLY_STRING);
+		due = atoll(r->str);
+		freeReplyObject(r);
+		ck_assert_msg(due >= named && due <= named + INTERVAL + DRIFT,
+		    "job %d is due at T + %lld ms, not within T + %d ms and "
+		    "T + %d ms (+%d ms for the calls)", i, due - t, PERIOD,
+		    PERIOD + INTERVAL, DRIFT);
+		if (lo < 0 || due < lo)
+			lo = due;
+		if (due > hi)
+			hi = due;
+		snprintf(id, sizeof id, "default:%d", i);
+		r = must_command(rf.c, "FCALL_RO redjob_show 1 "
+		    "redjob:{default} %s", id);
+		v = NULL;
+		for (size_t k = 0; k + 1 < r->elements; k += 2) {
+			if (strcmp(r->element[k]->str, "attempts") == 0)
+				v = r->element[k + 1]->str;
+		}
+		ck_assert_ptr_nonnull(v);
+		ck_assert_str_eq(v, "0");
+		freeReplyObject(r);
+	}
+	/*
+	 * Spread, not at one instant: twelve delays drawn from 0-2000 ms
+	 * all fall within 250 ms of each other about once in 10^9 runs.
+	 */
+	ck_assert_msg(hi - lo > 250, "the %d throttled jobs come back within "
+	    "%lld ms of each other", JOBS, hi - lo);
+}
+END_TEST
+
+/* The server's clock, ms. */
+static long long
+server_now(void)
+{
+	redisReply *r = must_command(rf.c, "TIME");
+	long long ms;
+
+	ms = atoll(r->element[0]->str) * 1000 + atoll(r->element[1]->str) / 1000;
+	freeReplyObject(r);
+	return ms;
+}
+
+/* The due time of job N of the default queue (must be scheduled). */
+static long long
+due_of(int n)
+{
+	redisReply *r;
+	long long due;
+
+	r = must_command(rf.c, "ZSCORE redjob:{default}:due %d", n);
+	ck_assert_msg(r->type == REDIS_REPLY_STRING, "job %d is not due", n);
+	due = atoll(r->str);
+	freeReplyObject(r);
+	return due;
+}
+
+/*
+ * A job whose lock is taken goes back to the delayed queue (on_conflict:
+ * requeue) for requeue_delay, else for a quarter of the lock's ttl but no
+ * longer than the holder's lock lasts, plus a jitter of up to half that.
+ */
+START_TEST(test_a_job_whose_lock_is_taken_comes_back_as_configured)
+{
+	enum { JOBS = 8, DRIFT = 500 };
+	long long t0, t1, expiry, due;
+	int i;
+
+	daemon_write_config(
+	    "redis:\n"
+	    "  url: %s\n"
+	    "workers: 1\n"
+	    "concurrency: 2\n"
+	    "shutdown_timeout: 1s\n"
+	    "lease: 5s\n"
+	    "jobs:\n"
+	    "  held:\n"
+	    "    exec: [/bin/true]\n"
+	    "    lock: { key: \"res:{key}\", ttl: 60s }\n"
+	    "  waiting:\n"
+	    "    exec: [/bin/true]\n"
+	    "    lock: { key: \"other\", ttl: 10s, requeue_delay: 700ms }\n",
+	    rf.url);
+	daemon_start(NULL);
+	ck_assert_ptr_nonnull(notify_wait("READY=1", 15000));
+
+	/*
+	 * Held by someone else until a known time: back at that time, each
+	 * of JOBS jobs with its own jitter.
+	 */
+	expiry = server_now() + 3000;
+	freeReplyObject(must_command(rf.c, "SET redjob:lock:{res:1} someone "
+	    "PXAT %lld", expiry));
+	for (i = 0; i < JOBS; i++)
+		enqueue("held", "1", NULL);
+	ck_assert(wait_stat("default", "conflicts", JOBS, 10000));
+	for (i = 1; i <= JOBS; i++) {
+		due = due_of(i);
+		ck_assert_msg(due >= expiry && due <= expiry + 1500 + DRIFT,
+		    "job %d is due %+lld ms from the lock's expiry, not within 0 "
+		    "and 1500 ms", i, due - expiry);
+		freeReplyObject(must_command(rf.c, "FCALL redjob_remove 1 "
+		    "redjob:{default} default:%d", i));
+	}
+
+	/* requeue_delay 700ms: back 700 to 1050 ms after the conflict. */
+	freeReplyObject(must_command(rf.c, "SET redjob:lock:{other} someone "
+	    "PX 60000"));
+	t0 = server_now();
+	for (i = 0; i < JOBS; i++)
+		enqueue("waiting", NULL, NULL);
+	ck_assert(wait_stat("default", "conflicts", 2 * JOBS, 10000));
+	t1 = server_now();
+	for (i = JOBS + 1; i <= 2 * JOBS; i++) {
+		due = due_of(i);
+		ck_assert_msg(due >= t0 + 700 && due <= t1 + 1050, "job %d is "
+		    "due %lld ms after the enqueue (the conflicts were seen "
+		    "%lld ms after it), not 700 to 1050 ms after its conflict",
+		    i, due - t0, t1 - t0);
+	}
+	ck_assert_int_eq(queue_stat("default", "failed"), 0);
+	ck_assert_int_eq(queue_stat("default", "processed"), 0);
+}
+END_TEST
+
 Suite *
 suite(void)
 {
@@ -363,6 +544,14 @@ suite(void)
 	tcase_add_test(tc, test_concurrency_limit_holds_even_when_a_worker_is_killed);
 	tcase_add_test(tc, test_a_job_throttled_by_one_limiter_spends_nothing_of_another);
 	tcase_add_test(tc, test_a_refused_guard_call_gives_the_job_back_to_its_lease);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("exact");
+	tcase_set_timeout(tc, 60);
+	tcase_add_unchecked_fixture(tc, redis_start, redis_stop);
+	tcase_add_checked_fixture(tc, daemon_setup, daemon_teardown);
+	tcase_add_test(tc, test_a_throttled_job_comes_back_when_the_limiter_says);
+	tcase_add_test(tc, test_a_job_whose_lock_is_taken_comes_back_as_configured);
 	suite_add_tcase(s, tc);
 	return s;
 }

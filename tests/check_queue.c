@@ -1856,6 +1856,613 @@ START_TEST(test_connect_to_absent_redis_gives_io_error)
 }
 END_TEST
 
+/*
+ * Exact values: the boundaries and times that docs/protocol.md defines,
+ * asserted to the millisecond, and the dead set, unique keys and counts
+ * checked after each step rather than only at the end.
+ */
+
+/* Enqueue n jobs of type "t" due at first, first + 1, ... (one call). */
+static void
+enqueue_due_from(long long first, int n)
+{
+	const char **argv;
+	size_t *lens;
+	char (*at)[24], count[16];
+	redisReply *r;
+	int i, k = 0;
+
+	ck_assert_int_le(n, 1000);
+	argv = calloc((size_t)n * 5 + 5, sizeof *argv);
+	lens = calloc((size_t)n * 5 + 5, sizeof *lens);
+	at = calloc((size_t)n, sizeof *at);
+	ck_assert(argv != NULL && lens != NULL && at != NULL);
+	snprintf(count, sizeof count, "%d", n);
+	argv[k++] = "FCALL";
+	argv[k++] = "redjob_enqueue_bulk";
+	argv[k++] = "1";
+	argv[k++] = BASE;
+	argv[k++] = count;
+	for (i = 0; i < n; i++) {
+		snprintf(at[i], sizeof at[i], "%lld", first + i);
+		argv[k++] = "t";
+		argv[k++] = "";
+		argv[k++] = "1";
+		argv[k++] = "at";
+		argv[k++] = at[i];
+	}
+	for (i = 0; i < k; i++)
+		lens[i] = strlen(argv[i]);
+	r = redisCommandArgv(rf.c, k, argv, lens);
+	ck_assert_msg(r != NULL && r->type == REDIS_REPLY_ARRAY &&
+	    r->elements == (size_t)n * 2, "bulk enqueue: %s",
+	    r != NULL && r->str != NULL ? r->str : rf.c->errstr);
+	freeReplyObject(r);
+	free(argv);
+	free(lens);
+	free(at);
+}
+
+/* The reply's element i as a number. */
+static long long
+num(const redisReply *r)
+{
+	ck_assert_int_eq(r->type, REDIS_REPLY_STRING);
+	return strtoll(r->str, NULL, 10);
+}
+
+/*
+ * Send TIME, the command, TIME in one pipeline, so that nothing else runs
+ * between them. Returns the command's reply and sets *t to the server's
+ * time if both TIMEs fell in the same millisecond, else to -1: then the
+ * function's own clock reading is known exactly.
+ */
+static redisReply *
+timed(long long *t, const char *fmt, ...)
+{
+	redisReply *r, *t0, *t1;
+	long long ms[2];
+	va_list ap;
+	int i;
+
+	ck_assert_int_eq(redisAppendCommand(rf.c, "TIME"), REDIS_OK);
+	va_start(ap, fmt);
+	ck_assert_int_eq(redisvAppendCommand(rf.c, fmt, ap), REDIS_OK);
+	va_end(ap);
+	ck_assert_int_eq(redisAppendCommand(rf.c, "TIME"), REDIS_OK);
+	ck_assert_int_eq(redisGetReply(rf.c, (void **)&t0), REDIS_OK);
+	ck_assert_int_eq(redisGetReply(rf.c, (void **)&r), REDIS_OK);
+	ck_assert_int_eq(redisGetReply(rf.c, (void **)&t1), REDIS_OK);
+	ck_assert_msg(r->type != REDIS_REPLY_ERROR, "%s: %s", fmt, r->str);
+	for (i = 0; i < 2; i++) {
+		redisReply *tr = i == 0 ? t0 : t1;
+
+		ms[i] = strtoll(tr->element[0]->str, NULL, 10) * 1000 +
+		    strtoll(tr->element[1]->str, NULL, 10) / 1000;
+	}
+	*t = ms[0] == ms[1] ? ms[0] : -1;
+	freeReplyObject(t0);
+	freeReplyObject(t1);
+	return r;
+}
+
+START_TEST(test_claim_takes_a_job_due_exactly_now_but_not_one_due_a_ms_later)
+{
+	long long s, first, now, want;
+	char id[REDJOB_ID_MAX];
+	redisReply *r, *j;
+	size_t i;
+
+	/* 400 jobs due one a millisecond, around the server's clock. */
+	s = server_ms();
+	first = s - 100;
+	enqueue_due_from(first, 400);
+	r = claim_ex(1000, 30000, 3, TOKEN_A);
+	now = num(r->element[0]);
+	ck_assert_msg(now >= first && now + 1 < first + 400, "the claim ran "
+	    "at %lld, outside the due times %lld to %lld", now, first,
+	    first + 399);
+	/* Exactly the jobs due at or before now: the one due now included. */
+	want = now - first + 1;
+	ck_assert_msg(r->elements - 2 == (size_t)want, "claimed %zu jobs at "
+	    "%lld; %lld were due", r->elements - 2, now, want);
+	for (i = 2; i < r->elements; i++) {
+		j = r->element[i];
+		snprintf(id, sizeof id, "default:%zu", i - 1);
+		ck_assert_str_eq(j->element[0]->str, id);
+		ck_assert_int_eq(num(j->element[7]), first + (long long)i - 2);
+		/* Leased to now + LEASE_MS, exactly. */
+		ck_assert_int_eq(score_of("run", id), now + 30000);
+	}
+	ck_assert_int_eq(num(r->element[r->elements - 1]->element[7]), now);
+	/* The next is due a millisecond later: not taken, and the wake time. */
+	ck_assert_int_eq(num(r->element[1]), now + 1);
+	snprintf(id, sizeof id, "default:%lld", want + 1);
+	ck_assert_int_eq(score_of("due", id), now + 1);
+	ck_assert_int_eq(score_of("run", id), -1);
+	ck_assert_ptr_null(job_field(id, "token"));
+	freeReplyObject(r);
+	ck_assert_int_eq(must_int(rf.c, "ZCARD " BASE ":run"), want);
+	ck_assert_int_eq(must_int(rf.c, "ZCARD " BASE ":due"), 400 - want);
+}
+END_TEST
+
+START_TEST(test_claim_reclaims_a_lease_ending_exactly_now_but_not_one_later)
+{
+	static char num_buf[150][2][24];
+	const char *argv[303];
+	long long s, first, now, expired, end;
+	char id[REDJOB_ID_MAX];
+	redisReply *r;
+	int k;
+
+	enqueue_due_from(server_ms() - 1000, 150);
+	r = claim_ex(150, 600000, 3, TOKEN_A);
+	ck_assert_uint_eq(r->elements, 152);
+	freeReplyObject(r);
+	/*
+	 * Give the leases ends one a millisecond apart around the server's
+	 * clock: B:run holds each lease's end as its score (protocol.md).
+	 */
+	s = server_ms();
+	first = s - 20;
+	argv[0] = "ZADD";
+	argv[1] = BASE ":run";
+	argv[2] = "XX";
+	for (k = 0; k < 150; k++) {
+		snprintf(num_buf[k][0], sizeof num_buf[k][0], "%lld", first + k);
+		snprintf(num_buf[k][1], sizeof num_buf[k][1], "%d", k + 1);
+		argv[3 + 2 * k] = num_buf[k][0];
+		argv[4 + 2 * k] = num_buf[k][1];
+	}
+	freeReplyObject(redisCommandArgv(rf.c, 303, argv, NULL));
+	freeReplyObject(cmd("DEL " BASE ":wake"));
+	/* COUNT 0: only the reclaiming step runs. */
+	r = claim_ex(0, 30000, 3, TOKEN_B);
+	ck_assert_uint_eq(r->elements, 2);
+	now = num(r->element[0]);
+	ck_assert_msg(now >= first && now + 1 < first + 100, "the claim ran "
+	    "at %lld, outside the lease ends %lld to %lld", now, first,
+	    first + 99);
+	expired = now - first + 1;
+	ck_assert_int_eq(stat_get("stalled"), expired);
+	for (k = 0; k < 150; k++) {
+		snprintf(id, sizeof id, "default:%d", k + 1);
+		end = first + k;
+		if (end <= now) {
+			/* Back in the queue, due now, one stall, no token. */
+			ck_assert_msg(score_of("run", id) == -1, "%s, whose "
+			    "lease ended at %lld, is still leased at %lld", id,
+			    end, now);
+			ck_assert_int_eq(score_of("due", id), now);
+			ck_assert_str_eq(job_field(id, "stalls"), "1");
+			ck_assert_str_eq(job_field(id, "due"), r->element[0]->str);
+			ck_assert_ptr_null(job_field(id, "token"));
+		} else {
+			ck_assert_msg(score_of("run", id) == end, "%s, whose "
+			    "lease ends at %lld, was reclaimed at %lld", id, end,
+			    now);
+			ck_assert_int_eq(score_of("due", id), -1);
+			ck_assert_str_eq(job_field(id, "stalls"), "0");
+			ck_assert_str_eq(job_field(id, "token"), TOKEN_A);
+		}
+		ck_assert_str_eq(job_field(id, "attempts"), "0");
+	}
+	/* Reclaimed jobs are due and were not taken: wake a worker for them. */
+	ck_assert_int_eq(num(r->element[1]), now);
+	ck_assert_int_eq(must_int(rf.c, "EXISTS " BASE ":wake"), 1);
+	freeReplyObject(r);
+}
+END_TEST
+
+START_TEST(test_extend_renews_the_lease_to_now_plus_lease_ms_exactly)
+{
+	uint64_t deadline = testlib_now_ms() + 10000;
+	char id[REDJOB_ID_MAX];
+	long long now, t;
+	redisReply *r;
+	int exact = 0;
+
+	enqueue("t", "x", 0, id);
+	r = claim_ex(1, 30000, 3, TOKEN_A);
+	ck_assert_uint_eq(r->elements, 3);
+	now = num(r->element[0]);
+	freeReplyObject(r);
+	ck_assert_int_eq(score_of("run", id), now + 30000);
+
+	/*
+	 * Shorter than what is left, then longer: the lease becomes now +
+	 * LEASE_MS each time, neither added to nor kept at the longer end.
+	 */
+	while (exact < 3) {
+		static const int lease[3] = { 1000, 60000, 5000 };
+
+		ck_assert_msg(testlib_now_ms() < deadline, "no extend fell "
+		    "within one millisecond of the server's clock in 10 s");
+		r = timed(&t, "FCALL redjob_extend 1 " BASE " %d %s %s",
+		    lease[exact], id, TOKEN_A);
+		ck_assert_uint_eq(r->elements, 1);
+		ck_assert_int_eq(r->element[0]->integer, 1);
+		freeReplyObject(r);
+		if (t < 0)
+			continue;
+		ck_assert_msg(score_of("run", id) == t + lease[exact],
+		    "extended by %d ms at %lld: lease ends at %lld", lease[exact],
+		    t, score_of("run", id));
+		exact++;
+	}
+	/* A job named twice is renewed once. */
+	r = cmd("FCALL redjob_extend 1 " BASE " 2000 %s %s %s %s", id, TOKEN_A,
+	    id, TOKEN_A);
+	ck_assert_uint_eq(r->elements, 2);
+	ck_assert_int_eq(r->element[0]->integer, 1);
+	ck_assert_int_eq(r->element[1]->integer, 0);
+	freeReplyObject(r);
+	ck_assert_str_eq(job_field(id, "state"), "running");
+}
+END_TEST
+
+START_TEST(test_fail_requeue_and_retry_make_jobs_due_at_now_plus_delay)
+{
+	uint64_t deadline = testlib_now_ms() + 10000;
+	char id[REDJOB_ID_MAX], got[REDJOB_ID_MAX], want[32];
+	long long t;
+	redisReply *r;
+	int done = 0;
+
+	/* Each try uses a fresh job, until its call fell in one ms. */
+	while (done < 3) {
+		ck_assert_msg(testlib_now_ms() < deadline, "no call fell "
+		    "within one millisecond of the server's clock in 10 s");
+		enqueue("t", "x", 0, id);
+		claim_one(30000, TOKEN_A, got);
+		ck_assert_str_eq(got, id);
+		switch (done) {
+		case 0:
+			r = timed(&t, "FCALL redjob_fail 1 " BASE " %s %s boom "
+			    "1500 5", id, TOKEN_A);
+			ck_assert_str_eq(r->element[0]->str, "retry");
+			if (t >= 0) {
+				ck_assert_int_eq(num(r->element[1]), t + 1500);
+				ck_assert_int_eq(score_of("due", id), t + 1500);
+			}
+			break;
+		case 1:
+			r = timed(&t, "FCALL redjob_requeue 1 " BASE " 700 "
+			    "throttled %s %s", id, TOKEN_A);
+			ck_assert_int_eq(r->element[0]->integer, 1);
+			if (t >= 0)
+				ck_assert_int_eq(score_of("due", id), t + 700);
+			break;
+		default:
+			r = timed(&t, "FCALL redjob_requeue 1 " BASE " 0 "
+			    "conflict %s %s", id, TOKEN_A);
+			ck_assert_int_eq(r->element[0]->integer, 1);
+			if (t >= 0)
+				ck_assert_int_eq(score_of("due", id), t);
+			break;
+		}
+		freeReplyObject(r);
+		/* The job hash's due field is the score. */
+		snprintf(want, sizeof want, "%lld", score_of("due", id));
+		ck_assert_str_eq(job_field(id, "due"), want);
+		ck_assert_str_eq(job_field(id, "state"), done == 2 ? "ready" :
+		    "scheduled");
+		if (t >= 0)
+			done++;
+		else
+			freeReplyObject(cmd("FCALL redjob_remove 1 " BASE " %s",
+			    id));
+	}
+	/* A scheduled job retried is due now. */
+	for (;;) {
+		ck_assert_msg(testlib_now_ms() < deadline, "no retry fell "
+		    "within one millisecond of the server's clock in 10 s");
+		enqueue("t", "s", 60000, id);
+		r = timed(&t, "FCALL redjob_retry 1 " BASE " %s", id);
+		ck_assert_str_eq(r->str, "scheduled");
+		freeReplyObject(r);
+		if (t >= 0)
+			break;
+	}
+	ck_assert_int_eq(score_of("due", id), t);
+}
+END_TEST
+
+/* The dead set's members, oldest first, as "N N N". */
+static const char *
+dead_members(void)
+{
+	static char buf[4096];
+	redisReply *r;
+	size_t i, off = 0;
+
+	r = cmd("ZRANGE " BASE ":dead 0 -1");
+	buf[0] = '\0';
+	for (i = 0; i < r->elements; i++)
+		off += (size_t)snprintf(buf + off, sizeof buf - off, "%s%s",
+		    i > 0 ? " " : "", r->element[i]->str);
+	freeReplyObject(r);
+	return buf;
+}
+
+/* Wait until the server's clock has passed t (so deaths are ordered). */
+static void
+after_ms(long long t)
+{
+	uint64_t deadline = testlib_now_ms() + 5000;
+
+	while (server_ms() <= t) {
+		ck_assert(testlib_now_ms() < deadline);
+		usleep(200);
+	}
+}
+
+/*
+ * Make a claimed job die, by one of the three ways a job dies: a
+ * permanent failure, its last attempt, or one stall too many. Returns the
+ * time of death.
+ */
+static long long
+kill_job(const char *id, int how)
+{
+	uint64_t deadline;
+
+	switch (how % 3) {
+	case 0:
+		return fail_one(id, TOKEN_A, "permanent", 0, 10, "dead", "dead",
+		    "1");
+	case 1:
+		return fail_one(id, TOKEN_A, "last attempt", 0, 1, NULL, "dead",
+		    "1");
+	}
+	/* Let its lease end a millisecond from now; reclaim it, no stall left. */
+	ck_assert_int_eq(extend_one(1, id, TOKEN_A), 1);
+	deadline = testlib_now_ms() + 5000;
+	while (score_of("run", id) >= 0) {
+		freeReplyObject(claim_ex(0, 30000, 0, TOKEN_B));
+		ck_assert_msg(testlib_now_ms() < deadline, "%s was not "
+		    "reclaimed within 5 s", id);
+	}
+	ck_assert_msg(strncmp(job_field(id, "last_error"), "stalled: ", 9) ==
+	    0 || !job_exists(id), "%s: last_error %s", id,
+	    job_field(id, "last_error"));
+	/* -1 if trimming dropped it at once. */
+	return score_of("dead", id);
+}
+
+START_TEST(test_dead_set_is_trimmed_to_dead_max_at_each_death)
+{
+	static const char *want[] = { "1", "1 2", "1 2 3", "2 3 4", "3 4 5",
+	    "4 5 6", "5 6 7" };
+	char ids[7][REDJOB_ID_MAX];
+	long long died = 0;
+	redisReply *r;
+	int i, k;
+
+	freeReplyObject(cmd("HSET " BASE ":meta dead_max 3"));
+	for (i = 0; i < 7; i++)
+		enqueue("t", "x", 0, ids[i]);
+	r = claim_ex(7, 600000, 3, TOKEN_A);
+	ck_assert_uint_eq(r->elements, 9);
+	freeReplyObject(r);
+	/* One death at a time, each a millisecond after the last. */
+	for (i = 0; i < 7; i++) {
+		after_ms(died);
+		died = kill_job(ids[i], i);
+		ck_assert_msg(strcmp(dead_members(), want[i]) == 0, "after "
+		    "death %d the dead set is \"%s\", not \"%s\"", i + 1,
+		    dead_members(), want[i]);
+		ck_assert_int_eq(stat_get("dead"), i < 3 ? i + 1 : 3);
+		for (k = 0; k <= i; k++)
+			ck_assert_msg(job_exists(ids[k]) == (k > i - 3),
+			    "after death %d, job %s %s", i + 1, ids[k],
+			    k > i - 3 ? "is gone" : "was kept");
+	}
+	ck_assert_str_eq(job_field(ids[6], "state"), "dead");
+
+	/* 0: a job that dies now is deleted at once, as are the others. */
+	freeReplyObject(cmd("HSET " BASE ":meta dead_max 0"));
+	enqueue("t", "x", 0, ids[0]);
+	claim_one(600000, TOKEN_A, ids[1]);
+	ck_assert_str_eq(ids[1], ids[0]);
+	kill_job(ids[0], 0);
+	ck_assert_str_eq(dead_members(), "");
+	ck_assert(!job_exists(ids[0]));
+	ck_assert(!job_exists(ids[6]));
+}
+END_TEST
+
+START_TEST(test_dead_jobs_that_died_dead_ttl_ago_or_earlier_are_dropped)
+{
+	char a[REDJOB_ID_MAX], b[REDJOB_ID_MAX], c[REDJOB_ID_MAX];
+	redisReply *r;
+
+	enqueue("t", "a", 0, a);
+	enqueue("t", "b", 0, b);
+	enqueue("t", "c", 0, c);
+	r = claim_ex(3, 600000, 3, TOKEN_A);
+	ck_assert_uint_eq(r->elements, 5);
+	freeReplyObject(r);
+	/* A minute: what died a few ms ago stays. */
+	freeReplyObject(cmd("HSET " BASE ":meta dead_ttl 60000"));
+	after_ms(kill_job(a, 0));
+	kill_job(b, 2);
+	ck_assert_str_eq(dead_members(), "1 2");
+	ck_assert(job_exists(a));
+	/*
+	 * 0: "died this many ms ago or earlier" holds for every dead job,
+	 * the one dying now included: none is kept.
+	 */
+	freeReplyObject(cmd("HSET " BASE ":meta dead_ttl 0"));
+	kill_job(c, 1);
+	ck_assert_str_eq(dead_members(), "");
+	ck_assert(!job_exists(a));
+	ck_assert(!job_exists(b));
+	ck_assert(!job_exists(c));
+	ck_assert_int_eq(stat_get("dead"), 0);
+	ck_assert_int_eq(stat_get("failed"), 2);
+}
+END_TEST
+
+START_TEST(test_dead_set_trimming_drops_at_most_100_jobs_a_death)
+{
+	char id[REDJOB_ID_MAX], want[1024];
+	long long died = 0;
+	redisReply *r;
+	size_t off;
+	int i;
+
+	/* 152 jobs; the first 150 die, each in a millisecond of its own. */
+	enqueue_due_from(server_ms() - 1000, 152);
+	r = claim_ex(152, 600000, 3, TOKEN_A);
+	ck_assert_uint_eq(r->elements, 154);
+	freeReplyObject(r);
+	for (i = 1; i <= 150; i++) {
+		snprintf(id, sizeof id, "default:%d", i);
+		after_ms(died);
+		died = kill_job(id, 0);
+	}
+	ck_assert_int_eq(stat_get("dead"), 150);
+	/* Now at most 10: the next death drops the oldest 100 of 151... */
+	freeReplyObject(cmd("HSET " BASE ":meta dead_max 10"));
+	after_ms(died);
+	died = kill_job("default:151", 1);
+	ck_assert_int_eq(stat_get("dead"), 51);
+	ck_assert_int_eq(must_int(rf.c, "ZRANK " BASE ":dead 101"), 0);
+	ck_assert(!job_exists("default:100"));
+	ck_assert(job_exists("default:101"));
+	/* ...and the one after it the 42 beyond 10. */
+	after_ms(died);
+	kill_job("default:152", 2);
+	off = 0;
+	for (i = 143; i <= 152; i++)
+		off += (size_t)snprintf(want + off, sizeof want - off, "%s%d",
+		    i > 143 ? " " : "", i);
+	ck_assert_str_eq(dead_members(), want);
+	ck_assert(!job_exists("default:142"));
+	ck_assert(job_exists("default:143"));
+}
+END_TEST
+
+START_TEST(test_retry_of_a_dead_job_resets_its_stalls_and_attempts)
+{
+	char id[REDJOB_ID_MAX], got[REDJOB_ID_MAX], s[REDJOB_ID_MAX];
+	char err[256];
+	uint64_t deadline;
+	redisReply *r;
+
+	enqueue("t", "x", 0, id);
+	claim_one(30000, TOKEN_A, got);
+	fail_one(id, TOKEN_A, "boom", 0, 10, NULL, "retry", "1");
+	/* Two stalls with max_stalls 1: dead, with one attempt spent. */
+	r = claim_ex(1, 30000, 1, TOKEN_B);
+	ck_assert_uint_eq(r->elements, 3);
+	freeReplyObject(r);
+	ck_assert_int_eq(extend_one(1, id, TOKEN_B), 1);
+	r = claim_when_back(30000, 1, TOKEN_C);
+	ck_assert_str_eq(r->element[2]->element[4]->str, "1");
+	ck_assert_str_eq(r->element[2]->element[6]->str, "1");
+	freeReplyObject(r);
+	ck_assert_int_eq(extend_one(1, id, TOKEN_C), 1);
+	deadline = testlib_now_ms() + 5000;
+	while (score_of("dead", id) < 0) {
+		freeReplyObject(claim_ex(0, 30000, 1, TOKEN_A));
+		ck_assert(testlib_now_ms() < deadline);
+	}
+	ck_assert_str_eq(job_field(id, "stalls"), "2");
+	ck_assert_str_eq(job_field(id, "attempts"), "1");
+	snprintf(err, sizeof err, "%s", job_field(id, "last_error"));
+	ck_assert_msg(strncmp(err, "stalled: the lease expired 2 times", 34) ==
+	    0, "last_error %s", err);
+
+	/* Retried: both counts start again at 0; the error stays. */
+	r = cmd("FCALL redjob_retry 1 " BASE " %s", id);
+	ck_assert_str_eq(r->str, "dead");
+	freeReplyObject(r);
+	ck_assert_str_eq(job_field(id, "state"), "ready");
+	ck_assert_str_eq(job_field(id, "stalls"), "0");
+	ck_assert_str_eq(job_field(id, "attempts"), "0");
+	ck_assert_str_eq(job_field(id, "last_error"), err);
+	r = claim_ex(1, 30000, 1, TOKEN_A);
+	ck_assert_uint_eq(r->elements, 3);
+	ck_assert_str_eq(r->element[2]->element[0]->str, id);
+	ck_assert_str_eq(r->element[2]->element[4]->str, "0");
+	ck_assert_str_eq(r->element[2]->element[6]->str, "0");
+	freeReplyObject(r);
+	/* So it survives its next stall again. */
+	ck_assert_int_eq(extend_one(1, id, TOKEN_A), 1);
+	r = claim_when_back(30000, 1, TOKEN_B);
+	ck_assert_str_eq(r->element[2]->element[0]->str, id);
+	ck_assert_str_eq(r->element[2]->element[6]->str, "1");
+	freeReplyObject(r);
+	ck_assert_str_eq(job_field(id, "state"), "running");
+
+	/* A scheduled job retried keeps its counts. */
+	enqueue("t", "s", 0, s);
+	claim_one(30000, TOKEN_C, got);
+	ck_assert_str_eq(got, s);
+	fail_one(s, TOKEN_C, "e", 60000, 10, NULL, "retry", "1");
+	r = cmd("FCALL redjob_retry 1 " BASE " %s", s);
+	ck_assert_str_eq(r->str, "scheduled");
+	freeReplyObject(r);
+	ck_assert_str_eq(job_field(s, "attempts"), "1");
+	ck_assert_str_eq(job_field(s, "state"), "ready");
+}
+END_TEST
+
+START_TEST(test_unique_key_is_released_when_its_job_dies)
+{
+	struct redjob_job uj = { .type = "t", .payload = "x",
+		.payload_len = 1 };
+	char id[REDJOB_ID_MAX], again[REDJOB_ID_MAX], got[REDJOB_ID_MAX];
+	char name[16];
+	redisReply *r;
+	int how;
+
+	/* Each way to die: permanent, last attempt, one stall too many. */
+	for (how = 0; how < 3; how++) {
+		snprintf(name, sizeof name, "u%d", how);
+		uj.unique = name;
+		ck_assert_int_eq(enqueue_job(&uj, id), 1);
+		claim_one(600000, TOKEN_A, got);
+		ck_assert_str_eq(got, id);
+		/* Running, it still holds its key. */
+		ck_assert_int_eq(enqueue_job(&uj, again), 0);
+		ck_assert_str_eq(again, id);
+		ck_assert_int_ge(kill_job(id, how), 0);
+		ck_assert_str_eq(job_field(id, "state"), "dead");
+		ck_assert_msg(must_int(rf.c, "EXISTS " BASE ":u:%s", name) == 0,
+		    "the unique key of %s outlived its death (way %d)", id, how);
+		ck_assert_int_eq(enqueue_job(&uj, again), 1);
+		ck_assert_str_ne(again, id);
+		/* Retrying the dead job does not take the key back. */
+		r = cmd("FCALL redjob_retry 1 " BASE " %s", id);
+		ck_assert_str_eq(r->str, "dead");
+		freeReplyObject(r);
+		r = cmd("GET " BASE ":u:%s", name);
+		ck_assert_str_eq(r->str, seq_of(again));
+		freeReplyObject(r);
+		/* Out of the way of the next round's claim. */
+		freeReplyObject(cmd("FCALL redjob_remove 1 " BASE " %s", id));
+		freeReplyObject(cmd("FCALL redjob_remove 1 " BASE " %s", again));
+	}
+
+	/* A key taken over after its window must stay with its new holder. */
+	uj.unique = "w";
+	uj.unique_ttl_ms = 50;
+	ck_assert_int_eq(enqueue_job(&uj, id), 1);
+	claim_one(600000, TOKEN_A, got);
+	wait_key_gone(BASE ":u:w");
+	ck_assert_int_eq(enqueue_job(&uj, again), 1);
+	kill_job(id, 0);
+	r = cmd("GET " BASE ":u:w");
+	ck_assert_int_eq(r->type, REDIS_REPLY_STRING);
+	ck_assert_str_eq(r->str, seq_of(again));
+	freeReplyObject(r);
+}
+END_TEST
+
 Suite *
 suite(void)
 {
@@ -1929,6 +2536,28 @@ suite(void)
 	    test_dead_redis_gives_io_error_and_client_reconnects_when_back);
 	tcase_add_test(tc, test_client_survives_redis_closing_its_connection);
 	tcase_add_test(tc, test_connect_to_absent_redis_gives_io_error);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("exact");
+	tcase_set_timeout(tc, 60);
+	tcase_add_unchecked_fixture(tc, redis_start, redis_stop);
+	tcase_add_checked_fixture(tc, client_setup, client_teardown);
+	tcase_add_test(tc,
+	    test_claim_takes_a_job_due_exactly_now_but_not_one_due_a_ms_later);
+	tcase_add_test(tc,
+	    test_claim_reclaims_a_lease_ending_exactly_now_but_not_one_later);
+	tcase_add_test(tc,
+	    test_extend_renews_the_lease_to_now_plus_lease_ms_exactly);
+	tcase_add_test(tc,
+	    test_fail_requeue_and_retry_make_jobs_due_at_now_plus_delay);
+	tcase_add_test(tc, test_dead_set_is_trimmed_to_dead_max_at_each_death);
+	tcase_add_test(tc,
+	    test_dead_jobs_that_died_dead_ttl_ago_or_earlier_are_dropped);
+	tcase_add_test(tc,
+	    test_dead_set_trimming_drops_at_most_100_jobs_a_death);
+	tcase_add_test(tc,
+	    test_retry_of_a_dead_job_resets_its_stalls_and_attempts);
+	tcase_add_test(tc, test_unique_key_is_released_when_its_job_dies);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -1,14 +1,21 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
- * Unit tests of the pure parts: durations, rates, sizes and Redis URLs.
+ * Unit tests of the pure parts: durations, rates, sizes and Redis URLs;
+ * the supervisor-worker channel over a real socket pair.
  */
 #include "autoconf.h"
 
+#include <sys/socket.h>
+
+#include <errno.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <check.h>
 
+#include "channel.h"
 #include "duration.h"
 #include "url.h"
 #include "client.h"
@@ -198,6 +205,139 @@ START_TEST(test_names_are_checked)
 }
 END_TEST
 
+/* A socket pair as the supervisor makes it for a worker. */
+static void
+channel_pair(int sp[2])
+{
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0,
+	    sp), 0);
+}
+
+/* Receive one message, which must be there, into buf; return its length. */
+static int
+must_recv(int fd, char *buf)
+{
+	int n;
+
+	memset(buf, 'x', CHANNEL_MAX);
+	n = channel_recv(fd, buf, CHANNEL_MAX);
+	ck_assert_msg(n >= 0, "channel_recv: %s", strerror(errno));
+	return n;
+}
+
+START_TEST(test_channel_keeps_message_boundaries)
+{
+	char buf[CHANNEL_MAX];
+	int sp[2];
+
+	channel_pair(sp);
+	ck_assert_int_eq(channel_send(sp[1], "READY"), 0);
+	ck_assert_int_eq(channel_send(sp[1], "HB %u %llu %llu %llu", 3U, 15321ULL,
+	    7ULL, 2ULL), 0);
+	ck_assert_int_eq(channel_send(sp[1], "PG+ %ld", 4242L), 0);
+	ck_assert_int_eq(channel_send(sp[0], "DRAIN"), 0);
+	/* One message per receive, whole and NUL-terminated. */
+	ck_assert_int_eq(must_recv(sp[0], buf), 5);
+	ck_assert_str_eq(buf, "READY");
+	ck_assert_int_eq(must_recv(sp[0], buf), 14);
+	ck_assert_str_eq(buf, "HB 3 15321 7 2");
+	ck_assert_int_eq(must_recv(sp[0], buf), 8);
+	ck_assert_str_eq(buf, "PG+ 4242");
+	ck_assert_int_eq(must_recv(sp[1], buf), 5);
+	ck_assert_str_eq(buf, "DRAIN");
+	/* Nothing more: no wait, EAGAIN. */
+	errno = 0;
+	ck_assert_int_eq(channel_recv(sp[0], buf, sizeof buf), -1);
+	ck_assert_int_eq(errno, EAGAIN);
+	close(sp[0]);
+	close(sp[1]);
+}
+END_TEST
+
+START_TEST(test_channel_refuses_what_does_not_fit)
+{
+	char big[CHANNEL_MAX + 1], buf[CHANNEL_MAX];
+	int sp[2];
+
+	channel_pair(sp);
+	/* CHANNEL_MAX - 1 bytes fit, and arrive intact. */
+	memset(big, 'a', sizeof big);
+	big[CHANNEL_MAX - 1] = '\0';
+	ck_assert_int_eq(channel_send(sp[1], "%s", big), 0);
+	ck_assert_int_eq(must_recv(sp[0], buf), CHANNEL_MAX - 1);
+	ck_assert_str_eq(buf, big);
+	/* One more byte is refused, and nothing is sent. */
+	big[CHANNEL_MAX - 1] = 'a';
+	big[CHANNEL_MAX] = '\0';
+	errno = 0;
+	ck_assert_int_eq(channel_send(sp[1], "%s", big), -1);
+	ck_assert_int_eq(errno, EMSGSIZE);
+	errno = 0;
+	ck_assert_int_eq(channel_send(sp[1], "HB %s", big + 3), -1);
+	ck_assert_int_eq(errno, EMSGSIZE);
+	errno = 0;
+	ck_assert_int_eq(channel_recv(sp[0], buf, sizeof buf), -1);
+	ck_assert_int_eq(errno, EAGAIN);
+	/* The channel still works after a refusal. */
+	ck_assert_int_eq(channel_send(sp[1], "STOP"), 0);
+	ck_assert_int_eq(must_recv(sp[0], buf), 4);
+	ck_assert_str_eq(buf, "STOP");
+	close(sp[0]);
+	close(sp[1]);
+}
+END_TEST
+
+START_TEST(test_channel_reports_eof_after_the_last_message)
+{
+	char buf[CHANNEL_MAX];
+	int sp[2];
+
+	channel_pair(sp);
+	ck_assert_int_eq(channel_send(sp[1], "PG- 77"), 0);
+	close(sp[1]);
+	/* What was sent before the peer left still arrives, then EOF. */
+	ck_assert_int_eq(must_recv(sp[0], buf), 6);
+	ck_assert_str_eq(buf, "PG- 77");
+	ck_assert_int_eq(channel_recv(sp[0], buf, sizeof buf), 0);
+	ck_assert_int_eq(channel_recv(sp[0], buf, sizeof buf), 0);
+	close(sp[0]);
+}
+END_TEST
+
+START_TEST(test_channel_send_never_blocks_and_reports_a_gone_peer)
+{
+	char buf[CHANNEL_MAX];
+	int sp[2], i, r = 0;
+
+	/* A SIGPIPE would kill this test (it runs in its own process). */
+	signal(SIGPIPE, SIG_DFL);
+	channel_pair(sp);
+	/* Nobody reads: the socket fills and a send says EAGAIN at once. */
+	for (i = 0; i < 1000000 && (r = channel_send(sp[1], "HB %d 0 0 0",
+	    i)) == 0; i++)
+		;
+	ck_assert_int_eq(r, -1);
+	ck_assert_int_eq(errno, EAGAIN);
+	ck_assert_int_gt(i, 0);
+	/* The messages queued so far arrive in order. */
+	ck_assert_int_eq(must_recv(sp[0], buf), 10);
+	ck_assert_str_eq(buf, "HB 0 0 0 0");
+	ck_assert_int_eq(must_recv(sp[0], buf), 10);
+	ck_assert_str_eq(buf, "HB 1 0 0 0");
+	close(sp[0]);
+	close(sp[1]);
+	/* The peer is gone: an error, not a signal. */
+	channel_pair(sp);
+	close(sp[0]);
+	errno = 0;
+	ck_assert_int_eq(channel_send(sp[1], "READY"), -1);
+	ck_assert_int_eq(errno, EPIPE);
+	close(sp[1]);
+	/* No channel at all: nothing to send, and no error. */
+	ck_assert_int_eq(channel_send(-1, "READY"), 0);
+}
+END_TEST
+
 Suite *
 suite(void)
 {
@@ -212,6 +352,13 @@ suite(void)
 	tcase_add_test(tc, test_urls_parse);
 	tcase_add_test(tc, test_bad_urls_say_why);
 	tcase_add_test(tc, test_names_are_checked);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("channel");
+	tcase_add_test(tc, test_channel_keeps_message_boundaries);
+	tcase_add_test(tc, test_channel_refuses_what_does_not_fit);
+	tcase_add_test(tc, test_channel_reports_eof_after_the_last_message);
+	tcase_add_test(tc, test_channel_send_never_blocks_and_reports_a_gone_peer);
 	suite_add_tcase(s, tc);
 	return s;
 }

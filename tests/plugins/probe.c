@@ -3,9 +3,12 @@
  * probe.so: a test plugin for check_plugin. describe() writes back what
  * it was given, so the test can see every field and payload byte cross
  * the pool intact; fill() leaves errbuf full and unterminated; counter is
- * data, which the loader must refuse to call.
+ * data, which the loader must refuse to call. environment() reports, as a
+ * permanent failure, what the worker running it has of systemd's
+ * variables, for check_daemon.
  */
 #include <stdio.h>
+#include <stdlib.h>
 
 #include "redjob-plugin.h"
 
@@ -13,6 +16,7 @@ REDJOB_PLUGIN_DECLARE();
 
 REDJOB_PLUGIN_API redjob_plugin_fn describe;
 REDJOB_PLUGIN_API redjob_plugin_fn fill;
+REDJOB_PLUGIN_API redjob_plugin_fn environment;
 REDJOB_PLUGIN_API int counter;
 
 int counter;
@@ -49,4 +53,26 @@ fill(const struct redjob_plugin_job *job, char *errbuf, size_t errlen)
 	for (i = 0; i < errlen; i++)
 		errbuf[i] = 'x';
 	return 3;
+}
+
+/* Write the worker's systemd variables into errbuf; fail for good. */
+int
+environment(const struct redjob_plugin_job *job, char *errbuf, size_t errlen)
+{
+	static const char *const names[] = { "NOTIFY_SOCKET", "WATCHDOG_USEC",
+	    "WATCHDOG_PID" };
+	const char *v;
+	size_t i, off = 0;
+	int n;
+
+	(void)job;
+	for (i = 0; i < sizeof names / sizeof names[0]; i++) {
+		v = getenv(names[i]);
+		n = snprintf(errbuf + off, errlen - off, "%s%s=%s", i > 0 ? " " :
+		    "", names[i], v != NULL ? v : "(unset)");
+		if (n < 0 || (size_t)n >= errlen - off)
+			break;
+		off += (size_t)n;
+	}
+	return 65;
 }
