@@ -30,17 +30,4 @@ int		 client_register_queue(struct redjob_client *c,
 		    const char *queue);
 const char	*client_namespace(const struct redjob_client *c);
 
-/*
- * XXX The names these had before the key rules moved to schema.h and the
- * library to rfunc.h (issue 9). The tests and the benchmark still use
- * them; delete these lines when they have moved to the new names.
- */
-#define client_lib_version	rfunc_lib_version
-#define client_schema_version	rfunc_schema_version
-#define client_lua		rfunc_lua
-#define client_lua_len		rfunc_lua_len
-#define client_check_queue	schema_check_queue
-#define client_check_namespace	schema_check_namespace
-#define client_job_queue	schema_job_queue
-
 #endif

@@ -24,6 +24,8 @@
 
 #include "redjob.h"
 #include "client.h"
+#include "schema.h"
+#include "rfunc.h"
 #include "proc.h"
 #include "redis_fixture.h"
 #include "testlib.h"
@@ -588,7 +590,7 @@ START_TEST(test_missing_library_is_reloaded_within_a_pipelined_batch)
 	ck_assert_int_eq(must_int(rf.c, "ZCARD " BASE ":due"), 101);
 	ck_assert_int_eq(stat_get("enqueued"), 101);
 	r = cmd("FCALL_RO redjob_version 0");
-	ck_assert_int_eq(r->element[0]->integer, client_lib_version);
+	ck_assert_int_eq(r->element[0]->integer, rfunc_lib_version);
 	freeReplyObject(r);
 }
 END_TEST
@@ -1229,7 +1231,7 @@ START_TEST(test_queue_with_newer_schema_refuses_every_function)
 
 	freeReplyObject(cmd("HSET " BASE ":meta schema 999"));
 	snprintf(want, sizeof want, "queue default has schema 999, this "
-	    "library speaks schema %d", client_schema_version);
+	    "library speaks schema %d", rfunc_schema_version);
 	for (i = 0; i < sizeof calls / sizeof calls[0]; i++) {
 		r = redisCommand(rf.c, calls[i]);
 		assert_code(r, "REDJOB_SCHEMA", calls[i]);
@@ -1265,26 +1267,26 @@ START_TEST(test_newer_library_in_redis_makes_connect_fail)
 	char want[256];
 	redisReply *r;
 
-	load_fake_library(client_lib_version + 1, client_schema_version);
+	load_fake_library(rfunc_lib_version + 1, rfunc_schema_version);
 	c = redjob_connect(rf.url, NULL);
 	ck_assert_ptr_nonnull(c);
 	ck_assert_int_eq(redjob_errcode(c), REDJOB_ERR_VERSION);
 	snprintf(want, sizeof want, "redis holds redjob library version %d, "
 	    "newer than this client's %d: upgrade this client",
-	    client_lib_version + 1, client_lib_version);
+	    rfunc_lib_version + 1, rfunc_lib_version);
 	ck_assert_str_eq(redjob_errstr(c), want);
 	redjob_free(c);
 	/* It was left alone: a newer redjob owns this Redis. */
 	r = cmd("FCALL_RO redjob_version 0");
-	ck_assert_int_eq(r->element[0]->integer, client_lib_version + 1);
+	ck_assert_int_eq(r->element[0]->integer, rfunc_lib_version + 1);
 	freeReplyObject(r);
 
-	load_fake_library(client_lib_version, client_schema_version + 1);
+	load_fake_library(rfunc_lib_version, rfunc_schema_version + 1);
 	c = redjob_connect(rf.url, NULL);
 	ck_assert_int_eq(redjob_errcode(c), REDJOB_ERR_VERSION);
 	snprintf(want, sizeof want, "redis holds the redjob library for "
 	    "schema %d; this client speaks schema %d",
-	    client_schema_version + 1, client_schema_version);
+	    rfunc_schema_version + 1, rfunc_schema_version);
 	ck_assert_str_eq(redjob_errstr(c), want);
 	redjob_free(c);
 }
@@ -1298,13 +1300,13 @@ START_TEST(test_older_library_in_redis_is_replaced_at_connect)
 	char id[REDJOB_ID_MAX];
 	redisReply *r;
 
-	load_fake_library(client_lib_version - 1, client_schema_version);
+	load_fake_library(rfunc_lib_version - 1, rfunc_schema_version);
 	c = redjob_connect(rf.url, NULL);
 	ck_assert_msg(redjob_errcode(c) == REDJOB_OK, "connect: %s",
 	    redjob_errstr(c));
 	r = cmd("FCALL_RO redjob_version 0");
-	ck_assert_int_eq(r->element[0]->integer, client_lib_version);
-	ck_assert_int_eq(r->element[1]->integer, client_schema_version);
+	ck_assert_int_eq(r->element[0]->integer, rfunc_lib_version);
+	ck_assert_int_eq(r->element[1]->integer, rfunc_schema_version);
 	freeReplyObject(r);
 	ck_assert_int_eq(redjob_enqueue(c, &j, id), 0);
 	redjob_free(c);
@@ -1767,7 +1769,7 @@ START_TEST(test_library_is_reloaded_after_redis_restarts_empty)
 	enqueue("t", "2", 0, id);
 	ck_assert_str_eq(id, "default:1");
 	r = cmd("FCALL_RO redjob_version 0");
-	ck_assert_int_eq(r->element[0]->integer, client_lib_version);
+	ck_assert_int_eq(r->element[0]->integer, rfunc_lib_version);
 	freeReplyObject(r);
 	/* The queue registry was lost too, and is written again. */
 	ck_assert_int_eq(must_int(rf.c, "SISMEMBER redjob:queues default"), 1);

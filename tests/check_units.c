@@ -19,6 +19,7 @@
 #include "duration.h"
 #include "url.h"
 #include "client.h"
+#include "schema.h"
 #include "testlib.h"
 
 static uint64_t
@@ -190,18 +191,18 @@ START_TEST(test_names_are_checked)
 {
 	char err[256], q[160];
 
-	ck_assert_int_eq(client_check_queue("mail", err, sizeof err), 0);
-	ck_assert_int_eq(client_check_queue("a{b}", err, sizeof err), -1);
+	ck_assert_int_eq(schema_check_queue("mail", err, sizeof err), 0);
+	ck_assert_int_eq(schema_check_queue("a{b}", err, sizeof err), -1);
 	ck_assert_ptr_nonnull(strstr(err, "invalid queue name \"a{b}\""));
-	ck_assert_int_eq(client_check_queue("", err, sizeof err), -1);
-	ck_assert_int_eq(client_check_namespace("app:jobs", err, sizeof err),
+	ck_assert_int_eq(schema_check_queue("", err, sizeof err), -1);
+	ck_assert_int_eq(schema_check_namespace("app:jobs", err, sizeof err),
 	    0);
-	ck_assert_int_eq(client_check_namespace("x{", err, sizeof err), -1);
-	ck_assert_int_eq(client_job_queue("mail:42", q, sizeof q), 0);
+	ck_assert_int_eq(schema_check_namespace("x{", err, sizeof err), -1);
+	ck_assert_int_eq(schema_job_queue("mail:42", q, sizeof q), 0);
 	ck_assert_str_eq(q, "mail");
-	ck_assert_int_eq(client_job_queue("mail", q, sizeof q), -1);
-	ck_assert_int_eq(client_job_queue("mail:4x", q, sizeof q), -1);
-	ck_assert_int_eq(client_job_queue(":4", q, sizeof q), -1);
+	ck_assert_int_eq(schema_job_queue("mail", q, sizeof q), -1);
+	ck_assert_int_eq(schema_job_queue("mail:4x", q, sizeof q), -1);
+	ck_assert_int_eq(schema_job_queue(":4", q, sizeof q), -1);
 }
 END_TEST
 

@@ -18,6 +18,7 @@
 #include <hiredis/hiredis.h>
 
 #include "client.h"
+#include "rfunc.h"
 #include "proc.h"
 #include "redis_fixture.h"
 #include "redis_server.h"
@@ -142,12 +143,14 @@ must_int(redisContext *c, const char *fmt, ...)
 void
 redis_conn_setup_lib(void)
 {
-	const char *argv[] = { "FUNCTION", "LOAD", "REPLACE", client_lua };
-	size_t lens[] = { 8, 4, 7, client_lua_len };
+	const char *argv[RFUNC_LOAD_ARGC];
+	size_t lens[RFUNC_LOAD_ARGC];
 	redisReply *r;
+	int argc;
 
 	redis_conn_setup();
-	r = redisCommandArgv(rf.c, 4, argv, lens);
+	argc = rfunc_load_argv(argv, lens);
+	r = redisCommandArgv(rf.c, argc, argv, lens);
 	ck_assert_msg(r != NULL, "FUNCTION LOAD: %s", rf.c->errstr);
 	ck_assert_msg(r->type != REDIS_REPLY_ERROR, "FUNCTION LOAD: %s",
 	    r->str);

@@ -62,6 +62,7 @@
 
 #include "redjob.h"
 #include "client.h"
+#include "rfunc.h"
 #include "compat.h"
 #include "proc.h"
 #include "redis_server.h"
@@ -535,7 +536,7 @@ bench_snap_usec(const struct bench_snap *s, const char *name)
 static void
 bench_lua_commands(struct bench *b)
 {
-	const char *p = client_lua, *q;
+	const char *p = rfunc_lua, *q;
 	char name[32];
 	size_t n, i;
 
@@ -1912,7 +1913,7 @@ bench_guards(struct bench *b, const char *variant)
 	    BENCH_CL_ENQUEUE | BENCH_CL_HANDLER);
 	if (bench_plugin_missing(b, plugin, "guards", variant, cmd))
 		return 0;
-	if (fn != NULL && strstr(client_lua, fn) == NULL) {
+	if (fn != NULL && strstr(rfunc_lua, fn) == NULL) {
 		xasprintf(&why, "the function library of this build has no "
 		    "%s (src/lua/guards.lua)", fn);
 		bench_unavailable(b, "guards", variant, why, cmd);
@@ -3006,7 +3007,7 @@ main(int argc, char **argv)
 	freeReplyObject(r);
 	fprintf(b.out, "redis %s at %s\n", b.redis_version, b.url);
 	fprintf(b.out, "redjobd %s, function library version %d\n",
-	    b.redjobd, client_lib_version);
+	    b.redjobd, rfunc_lib_version);
 	/* Load the library, then learn what one stats poll costs. */
 	redjob_free(bench_client(&b));
 	bench_calibrate_polls(&b);
@@ -3021,7 +3022,7 @@ main(int argc, char **argv)
 	if (b.o.json != NULL) {
 		doc = json_pack("{s:s, s:s, s:s, s:i, s:i, s:o}", "tool",
 		    "redjob-bench", "version", PACKAGE_VERSION, "redis_version",
-		    b.redis_version, "library_version", client_lib_version,
+		    b.redis_version, "library_version", rfunc_lib_version,
 		    "cpus", (int)sysconf(_SC_NPROCESSORS_ONLN),
 		    "results", b.results);
 		b.results = NULL;
