@@ -57,15 +57,15 @@ claim_reply_cb(struct rconn *rc, redisReply *r, void *arg)
 	TAILQ_INIT(&res.jobs);
 	res.asked = c->a.count;
 	res.next_ms = -1;
-	res.class = rconn_classify(r);
-	if (res.class == RCONN_OK && (r->type != REDIS_REPLY_ARRAY ||
+	res.class = rfunc_classify(r);
+	if (res.class == RFUNC_OK && (r->type != REDIS_REPLY_ARRAY ||
 	    r->elements < 2 || claim_ll(r->element[0], &now) != 0 ||
 	    claim_ll(r->element[1], &next) != 0)) {
-		res.class = RCONN_OTHER;
+		res.class = RFUNC_OTHER;
 		res.why = "unexpected reply to redjob_claim";
-	} else if (res.class != RCONN_OK)
+	} else if (res.class != RFUNC_OK)
 		res.why = r != NULL ? r->str : "no reply";
-	if (res.class != RCONN_OK) {
+	if (res.class != RFUNC_OK) {
 		c->cb(&c->a, &res, c->arg);
 		free(c);
 		return;

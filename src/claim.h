@@ -11,6 +11,7 @@
 
 #include "job.h"
 #include "rconn.h"
+#include "rfunc.h"
 
 /* What a worker asks for. */
 struct claim_args {
@@ -24,7 +25,7 @@ struct claim_args {
 };
 
 /*
- * The answer. On RCONN_OK, jobs holds the jobs leased to this claim
+ * The answer. On RFUNC_OK, jobs holds the jobs leased to this claim
  * (their state JOB_QUEUED; a job with `error` set is malformed and must
  * be failed for good), got counts every job the reply listed, and
  * next_ms is how long until the queue may have work again (a due time
@@ -33,7 +34,7 @@ struct claim_args {
  * callee's to keep.
  */
 struct claim_result {
-	enum rconn_class	 class;
+	enum rfunc_class	 class;
 	const char		*why;
 	struct job_list		 jobs;
 	unsigned		 got;

@@ -32,6 +32,7 @@
 #include "log.h"
 #include "mtime.h"
 #include "rconn.h"
+#include "rfunc.h"
 #include "xmalloc.h"
 
 #define FINISH_BATCH_MAX 500	/* jobs per ack call */
@@ -158,14 +159,14 @@ finish_done(struct finish *f, struct job *j, enum finish_outcome o)
  */
 static void
 finish_failed(struct finish *f, struct job *j, const char *what,
-    enum rconn_class class, const char *why)
+    enum rfunc_class class, const char *why)
 {
-	if (class == RCONN_CONN) {
+	if (class == RFUNC_CONN) {
 		/* Resent once the connection is back (finish_kick). */
 		TAILQ_INSERT_TAIL(&f->ready, j, fentry);
 		return;
 	}
-	if (job_refused(j, what, why, class != RCONN_OTHER)) {
+	if (job_refused(j, what, why, rfunc_transient(class))) {
 		f->cb(j, FINISH_GAVE_UP, f->arg);
 		return;
 	}
@@ -177,12 +178,12 @@ finish_failed(struct finish *f, struct job *j, const char *what,
 }
 
 /* The common start of every reply: the call is no longer out. */
-static enum rconn_class
+static enum rfunc_class
 finish_reply(struct job *j, const redisReply *r)
 {
 	assert(j->calls > 0);
 	j->calls--;
-	return rconn_classify(r);
+	return rfunc_classify(r);
 }
 
 /*
@@ -195,7 +196,7 @@ finish_acked_cb(struct rconn *rc, redisReply *r, void *arg)
 {
 	struct finish_acks *b = arg;
 	struct finish *f = b->f;
-	enum rconn_class class = RCONN_OK;
+	enum rfunc_class class = RFUNC_OK;
 	struct job *j;
 	size_t i;
 
@@ -205,12 +206,12 @@ finish_acked_cb(struct rconn *rc, redisReply *r, void *arg)
 	for (i = 0; i < b->n; i++) {
 		j = b->jobs[i];
 		class = finish_reply(j, r);
-		if (class == RCONN_OK && (r->type != REDIS_REPLY_ARRAY ||
+		if (class == RFUNC_OK && (r->type != REDIS_REPLY_ARRAY ||
 		    r->elements != b->n)) {
-			class = RCONN_OTHER;
+			class = RFUNC_OTHER;
 			finish_failed(f, j, "ack", class,
 			    "unexpected reply to redjob_ack");
-		} else if (class != RCONN_OK)
+		} else if (class != RFUNC_OK)
 			finish_failed(f, j, "ack", class, r != NULL ?
 			    r->str : "no reply");
 		else if (r->element[i]->type == REDIS_REPLY_INTEGER &&
@@ -285,7 +286,7 @@ finish_fail_recorded(struct finish *f, struct job *j, const redisReply *r)
 	if (r->type != REDIS_REPLY_ARRAY || r->elements != 3 ||
 	    r->element[0]->type != REDIS_REPLY_STRING ||
 	    r->element[2]->type != REDIS_REPLY_STRING)
-		finish_failed(f, j, "recording the failure", RCONN_OTHER,
+		finish_failed(f, j, "recording the failure", RFUNC_OTHER,
 		    "unexpected reply to redjob_fail");
 	else if (strcmp(r->element[0]->str, "dead") == 0) {
 		log_warnx("job %s queue=%s: dead after %s attempts", j->id,
@@ -333,20 +334,20 @@ finish_one_cb(struct rconn *rc, redisReply *r, void *arg)
 	struct finish_one *c = arg;
 	struct finish *f = c->f;
 	struct job *j = c->j;
-	enum rconn_class class = finish_reply(j, r);
+	enum rfunc_class class = finish_reply(j, r);
 	const char *what;
 
 	(void)rc;
 	free(c);
 	what = j->end == JOB_END_FAIL ? "recording the failure" :
 	    j->end == JOB_END_REQUEUE ? "requeue" : "discard";
-	if (class == RCONN_STALE && j->end == JOB_END_FAIL) {
+	if (class == RFUNC_STALE && j->end == JOB_END_FAIL) {
 		log_warnx("job %s: failure not recorded: the lease was lost "
 		    "(the job may run again elsewhere)", j->id);
 		finish_done(f, j, FINISH_STALE);
 		return;
 	}
-	if (class != RCONN_OK) {
+	if (class != RFUNC_OK) {
 		finish_failed(f, j, what, class, r != NULL ? r->str :
 		    "no reply");
 		return;

@@ -45,7 +45,7 @@ struct hold {
 };
 
 static void	hold_lock_cb(struct lock *, enum lock_event, const char *,
-		    enum rconn_class, void *);
+		    enum rfunc_class, void *);
 
 /*
  * Create the guards of a job of type jc (which has limits or a lock),
@@ -151,11 +151,11 @@ hold_renew(struct hold *h)
 /* Report res, unless the owner has cancelled: then give all back. */
 static void
 hold_answer(struct hold *h, enum hold_result res, long long ms,
-    const char *why, enum rconn_class class)
+    const char *why, enum rfunc_class class)
 {
 	if (h->cancelled) {
 		hold_release(h, 0);
-		h->cb(h, HOLD_CANCELLED, 0, "cancelled", RCONN_OK, h->arg);
+		h->cb(h, HOLD_CANCELLED, 0, "cancelled", RFUNC_OK, h->arg);
 		return;
 	}
 	h->cb(h, res, ms, why, class, h->arg);
@@ -166,40 +166,40 @@ hold_limit_cb(struct rconn *rc, redisReply *r, void *arg)
 {
 	struct hold *h = arg;
 	const struct limiter_conf *l = h->jc->limits[h->step];
-	enum rconn_class class = rconn_classify(r);
+	enum rfunc_class class = rfunc_classify(r);
 	struct guard_answer a;
 
 	(void)rc;
 	h->busy = 0;
-	if (class != RCONN_OK) {
+	if (class != RFUNC_OK) {
 		hold_answer(h, HOLD_ERROR, 0, r != NULL ? r->str :
 		    "no reply", class);
 		return;
 	}
 	if (guard_parse_answer(r, &a) != 0) {
 		hold_answer(h, HOLD_ERROR, 0, "the limiter gave an "
-		    "unexpected reply", RCONN_OTHER);
+		    "unexpected reply", RFUNC_OTHER);
 		return;
 	}
 	if (!a.limited) {
 		h->nheld = ++h->step;
 		if (h->cancelled) {
-			hold_answer(h, HOLD_CANCELLED, 0, "", RCONN_OK);
+			hold_answer(h, HOLD_CANCELLED, 0, "", RFUNC_OK);
 			return;
 		}
 		if (h->step == h->jc->nlimits && h->lock == NULL) {
-			hold_answer(h, HOLD_GRANTED, 0, "granted", RCONN_OK);
+			hold_answer(h, HOLD_GRANTED, 0, "granted", RFUNC_OK);
 			return;
 		}
 		if (hold_acquire(h) != 0)
 			hold_answer(h, HOLD_ERROR, 0, "not connected",
-			    RCONN_CONN);
+			    RFUNC_CONN);
 		return;
 	}
 	hold_release(h, 0);
 	h->step = 0;
 	if (a.retry_after_ms < 0) {
-		hold_answer(h, HOLD_NEVER, 0, l->name, RCONN_OK);
+		hold_answer(h, HOLD_NEVER, 0, l->name, RFUNC_OK);
 		return;
 	}
 	/*
@@ -209,24 +209,24 @@ hold_limit_cb(struct rconn *rc, redisReply *r, void *arg)
 	 */
 	hold_answer(h, HOLD_THROTTLED, a.retry_after_ms +
 	    (long long)backoff_jitter(guard_interval_ms(l)), l->name,
-	    RCONN_OK);
+	    RFUNC_OK);
 }
 
 static void
 hold_lock_cb(struct lock *l, enum lock_event ev, const char *why,
-    enum rconn_class class, void *arg)
+    enum rfunc_class class, void *arg)
 {
 	struct hold *h = arg;
 
 	switch (ev) {
 	case LOCK_TAKEN:
-		hold_answer(h, HOLD_GRANTED, 0, why, RCONN_OK);
+		hold_answer(h, HOLD_GRANTED, 0, why, RFUNC_OK);
 		break;
 	case LOCK_BUSY:
 		if (!h->cancelled)
 			hold_release(h, 0);
 		h->step = 0;
-		hold_answer(h, HOLD_CONFLICT, lock_pttl(l), why, RCONN_OK);
+		hold_answer(h, HOLD_CONFLICT, lock_pttl(l), why, RFUNC_OK);
 		break;
 	case LOCK_ERROR:
 		hold_answer(h, HOLD_ERROR, 0, why, class);
@@ -240,7 +240,7 @@ hold_lock_cb(struct lock *l, enum lock_event ev, const char *why,
 		break;
 	case LOCK_LOST:
 		h->lock_lost = 1;
-		h->cb(h, HOLD_LOCK_LOST, 0, why, RCONN_OK, h->arg);
+		h->cb(h, HOLD_LOCK_LOST, 0, why, RFUNC_OK, h->arg);
 		break;
 	}
 }

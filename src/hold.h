@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "rconn.h"
+#include "rfunc.h"
 
 struct event_base;
 struct hold;
@@ -31,10 +32,10 @@ enum hold_result {
 /*
  * The answer to hold_acquire(), or news of the lock while the job runs.
  * why is a short text for the log; class is that of the failed call for
- * HOLD_ERROR (RCONN_OK otherwise).
+ * HOLD_ERROR (RFUNC_OK otherwise).
  */
 typedef void hold_cb(struct hold *h, enum hold_result res, long long ms,
-    const char *why, enum rconn_class class, void *arg);
+    const char *why, enum rfunc_class class, void *arg);
 
 struct hold	*hold_create(struct event_base *base, struct rconn *rc,
 		    const char *ns, const struct job_conf *jc,

@@ -130,7 +130,7 @@ lock_lose(struct lock *l, const char *why)
 		return;
 	l->lost = 1;
 	lock_stop(l);
-	l->cb(l, LOCK_LOST, why, RCONN_OK, l->arg);
+	l->cb(l, LOCK_LOST, why, RFUNC_OK, l->arg);
 }
 
 /*
@@ -146,7 +146,7 @@ lock_renew_failed(struct lock *l, const char *why)
 	snprintf(l->last_error, sizeof l->last_error, "%s", why);
 	if (!l->failing) {
 		l->failing = 1;
-		l->cb(l, LOCK_RENEW_FAILED, why, RCONN_OK, l->arg);
+		l->cb(l, LOCK_RENEW_FAILED, why, RFUNC_OK, l->arg);
 	}
 	ms = l->ttl_ms / 10;
 	if (ms < LOCK_RETRY_MIN_MS)
@@ -176,7 +176,7 @@ lock_renewed_cb(struct rconn *rc, redisReply *r, void *arg)
 		if (l->failing) {
 			l->failing = 0;
 			l->last_error[0] = '\0';
-			l->cb(l, LOCK_RENEWED, "renewed again", RCONN_OK,
+			l->cb(l, LOCK_RENEWED, "renewed again", RFUNC_OK,
 			    l->arg);
 		}
 		mtime_arm(l->renew_ev, l->ttl_ms / 3);
@@ -267,7 +267,7 @@ lock_acquired_cb(struct rconn *rc, redisReply *r, void *arg)
 		snprintf(why, sizeof why, "%s", r != NULL ? r->str :
 		    "no reply");
 		free(c);
-		l->cb(l, LOCK_ERROR, why, rconn_classify(r), l->arg);
+		l->cb(l, LOCK_ERROR, why, rfunc_classify(r), l->arg);
 		return;
 	}
 	/* {1, fence} or {0, pttl}. */
@@ -277,7 +277,7 @@ lock_acquired_cb(struct rconn *rc, redisReply *r, void *arg)
 	    r->element[1]->type != REDIS_REPLY_INTEGER)) {
 		free(c);
 		l->cb(l, LOCK_ERROR, "unexpected reply to redjob_lock_acquire",
-		    RCONN_OTHER, l->arg);
+		    RFUNC_OTHER, l->arg);
 		return;
 	}
 	e1 = r->element[1];
@@ -289,13 +289,13 @@ lock_acquired_cb(struct rconn *rc, redisReply *r, void *arg)
 			xasprintf(&l->fence, "%lld", e1->integer);
 		lock_start(l, c->sent);
 		free(c);
-		l->cb(l, LOCK_TAKEN, "taken", RCONN_OK, l->arg);
+		l->cb(l, LOCK_TAKEN, "taken", RFUNC_OK, l->arg);
 		return;
 	}
 	l->pttl = e1->type == REDIS_REPLY_INTEGER ? e1->integer :
 	    strtoll(e1->str, NULL, 10);
 	free(c);
-	l->cb(l, LOCK_BUSY, "held by another", RCONN_OK, l->arg);
+	l->cb(l, LOCK_BUSY, "held by another", RFUNC_OK, l->arg);
 }
 
 /*

@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "rconn.h"
+#include "rfunc.h"
 
 struct event_base;
 struct lock;
@@ -29,7 +30,7 @@ enum lock_event {
  * did not answer, refused for now (busy) or for good (other).
  */
 typedef void lock_cb(struct lock *l, enum lock_event ev, const char *why,
-    enum rconn_class class, void *arg);
+    enum rfunc_class class, void *arg);
 
 struct lock	*lock_create(struct event_base *base, struct rconn *rc,
 		    const char *key, uint64_t ttl_ms, uint64_t call_ms,

@@ -90,28 +90,6 @@ struct rconn {
 static void	rconn_connect(struct rconn *);
 static void	rconn_handshake_next(struct rconn *, int);
 
-/*
- * Classify a reply into the worker's four classes, from rfunc's one
- * classification (docs/protocol.md lists the error codes): RCONN_BUSY is
- * every error reply that passes by itself.
- */
-enum rconn_class
-rconn_classify(const redisReply *r)
-{
-	enum rfunc_class class = rfunc_classify(r);
-
-	switch (class) {
-	case RFUNC_OK:
-		return RCONN_OK;
-	case RFUNC_CONN:
-		return RCONN_CONN;
-	case RFUNC_STALE:
-		return RCONN_STALE;
-	default:
-		return rfunc_transient(class) ? RCONN_BUSY : RCONN_OTHER;
-	}
-}
-
 /* Tell the owner what happened; cause is for people. */
 static void
 rconn_event(struct rconn *rc, enum rconn_event ev, const char *cause)

@@ -55,13 +55,6 @@ struct rconn_opts {
 	void		*event_arg;	/* for on_event */
 };
 
-enum rconn_class {
-	RCONN_OK,
-	RCONN_CONN,		/* no reply: connection lost or timed out */
-	RCONN_BUSY,		/* LOADING, BUSY, READONLY, OOM, MISCONF... */
-	RCONN_STALE,		/* REDJOB_STALE: the token is not ours */
-	RCONN_OTHER,		/* any other error reply */
-};
 
 struct rconn	*rconn_create(struct event_base *base,
 		    const struct rconn_opts *opts, char **cause);
@@ -78,6 +71,5 @@ int		 rconn_fcall(struct rconn *rc, uint64_t timeout_ms,
 		    rconn_reply_cb *cb, void *arg, const char *fn,
 		    const char *key, int argc, const char **argv,
 		    const size_t *lens);
-enum rconn_class rconn_classify(const struct redisReply *reply);
 
 #endif

@@ -360,7 +360,7 @@ worker_conflict(struct worker *w, struct job *j, long long pttl)
 /* The answer of a job's guards, or news of its lock while it runs. */
 static void
 worker_hold_cb(struct hold *h, enum hold_result res, long long ms,
-    const char *why, enum rconn_class class, void *arg)
+    const char *why, enum rfunc_class class, void *arg)
 {
 	struct job *j = arg;
 	struct worker *w = j->owner;
@@ -379,12 +379,12 @@ worker_hold_cb(struct hold *h, enum hold_result res, long long ms,
 		worker_conflict(w, j, ms);
 		break;
 	case HOLD_ERROR:
-		if (job_refused(j, "a guard call", why, class != RCONN_OTHER)) {
+		if (job_refused(j, "a guard call", why, rfunc_transient(class))) {
 			worker_forget(w, j);
 			worker_kick(w);
 			break;
 		}
-		if (class == RCONN_CONN)
+		if (class == RFUNC_CONN)
 			break;	/* asked again when the connection is back */
 		log_ratelimit(&w->guard_errors, LOG_LEVEL_WARNING,
 		    "job %s: guard call failed: %s; retrying", j->id, why);
@@ -515,9 +515,9 @@ worker_claimed_cb(const struct claim_args *a, struct claim_result *res,
 
 	w->claiming = 0;
 	switch (res->class) {
-	case RCONN_OK:
+	case RFUNC_OK:
 		break;
-	case RCONN_CONN:
+	case RFUNC_CONN:
 		/*
 		 * The call may have run: any job it leased to our token
 		 * comes back after the lease, as a stall. The claim is made

@@ -55,76 +55,72 @@ static const struct {
 	const char		*name;
 	int			 transient;
 	int			 err;
-	enum rconn_class	 rconn;
 } replies[] = {
 	{ "ERR Function not found", RFUNC_NOLIB, "nolib", 0,
-	    REDJOB_ERR_REDIS, RCONN_OTHER },
+	    REDJOB_ERR_REDIS },
 	{ "NOSCRIPT No matching script. Please use EVAL.", RFUNC_NOLIB,
-	    "nolib", 0, REDJOB_ERR_REDIS, RCONN_OTHER },
+	    "nolib", 0, REDJOB_ERR_REDIS },
 	{ "BUSY Redis is busy running a script. You can only call "
 	    "FUNCTION KILL or SHUTDOWN NOSAVE.", RFUNC_BUSY, "busy", 1,
-	    REDJOB_ERR_BUSY, RCONN_BUSY },
+	    REDJOB_ERR_BUSY },
 	{ "LOADING Redis is loading the dataset in memory", RFUNC_LOADING,
-	    "loading", 1, REDJOB_ERR_BUSY, RCONN_BUSY },
+	    "loading", 1, REDJOB_ERR_BUSY },
 	{ "READONLY You can't write against a read only replica.",
-	    RFUNC_READONLY, "readonly", 1, REDJOB_ERR_BUSY, RCONN_BUSY },
+	    RFUNC_READONLY, "readonly", 1, REDJOB_ERR_BUSY },
 	{ "OOM command not allowed when used memory > 'maxmemory'.",
-	    RFUNC_OOM, "oom", 1, REDJOB_ERR_OOM, RCONN_BUSY },
+	    RFUNC_OOM, "oom", 1, REDJOB_ERR_OOM },
 	{ "MISCONF Redis is configured to save RDB snapshots, but it's "
 	    "currently unable to persist to disk.", RFUNC_MISCONF, "misconf",
-	    1, REDJOB_ERR_BUSY, RCONN_BUSY },
+	    1, REDJOB_ERR_BUSY },
 	{ "MASTERDOWN Link with MASTER is down and replica-serve-stale-data "
 	    "is set to 'no'.", RFUNC_MASTERDOWN, "masterdown", 1,
-	    REDJOB_ERR_BUSY, RCONN_BUSY },
+	    REDJOB_ERR_BUSY },
 	{ "TRYAGAIN Multiple keys request during rehashing of slot",
-	    RFUNC_TRYAGAIN, "tryagain", 1, REDJOB_ERR_BUSY, RCONN_BUSY },
+	    RFUNC_TRYAGAIN, "tryagain", 1, REDJOB_ERR_BUSY },
 	{ "UNBLOCKED force unblock from blocking operation, instance state "
 	    "changed (master -> replica?)", RFUNC_UNBLOCKED, "unblocked", 1,
-	    REDJOB_ERR_BUSY, RCONN_BUSY },
+	    REDJOB_ERR_BUSY },
 	{ "NOAUTH Authentication required.", RFUNC_AUTH, "auth", 0,
-	    REDJOB_ERR_AUTH, RCONN_OTHER },
+	    REDJOB_ERR_AUTH },
 	{ "WRONGPASS invalid username-password pair or user is disabled.",
-	    RFUNC_AUTH, "auth", 0, REDJOB_ERR_AUTH, RCONN_OTHER },
+	    RFUNC_AUTH, "auth", 0, REDJOB_ERR_AUTH },
 	{ "NOPERM this user has no permissions to run the 'fcall' command",
-	    RFUNC_NOPERM, "noperm", 0, REDJOB_ERR_AUTH, RCONN_OTHER },
+	    RFUNC_NOPERM, "noperm", 0, REDJOB_ERR_AUTH },
 	{ "ERR The user executing the script can't run this command or "
 	    "subcommand script: abc, on @user_function:redjob_ack",
-	    RFUNC_NOPERM, "noperm", 0, REDJOB_ERR_AUTH, RCONN_OTHER },
+	    RFUNC_NOPERM, "noperm", 0, REDJOB_ERR_AUTH },
 	{ "REDJOB_STALE job default:1 is not held by this token",
-	    RFUNC_STALE, "stale", 0, REDJOB_ERR_STATE, RCONN_STALE },
+	    RFUNC_STALE, "stale", 0, REDJOB_ERR_STATE },
 	{ "REDJOB_BADARG delay must be an integer", RFUNC_BADARG, "badarg",
-	    0, REDJOB_ERR_INVALID, RCONN_OTHER },
+	    0, REDJOB_ERR_INVALID },
 	{ "REDJOB_BADKEY expected exactly one key, NAMESPACE:{QUEUE}",
-	    RFUNC_BADKEY, "badkey", 0, REDJOB_ERR_INVALID, RCONN_OTHER },
+	    RFUNC_BADKEY, "badkey", 0, REDJOB_ERR_INVALID },
 	{ "REDJOB_BADID job id \"x:1\" does not belong to queue default",
-	    RFUNC_BADID, "badid", 0, REDJOB_ERR_INVALID, RCONN_OTHER },
+	    RFUNC_BADID, "badid", 0, REDJOB_ERR_INVALID },
 	{ "REDJOB_TOOBIG payload of 11 bytes is over the limit of 10 bytes",
-	    RFUNC_TOOBIG, "toobig", 0, REDJOB_ERR_TOOBIG, RCONN_OTHER },
+	    RFUNC_TOOBIG, "toobig", 0, REDJOB_ERR_TOOBIG },
 	{ "REDJOB_NOJOB no job default:9", RFUNC_NOJOB, "nojob", 0,
-	    REDJOB_ERR_NOJOB, RCONN_OTHER },
+	    REDJOB_ERR_NOJOB },
 	{ "REDJOB_RUNNING job default:1 is running", RFUNC_RUNNING,
-	    "running", 0, REDJOB_ERR_STATE, RCONN_OTHER },
+	    "running", 0, REDJOB_ERR_STATE },
 	{ "REDJOB_SCHEMA queue default has schema 999, this library speaks "
-	    "schema 1", RFUNC_SCHEMA, "schema", 0, REDJOB_ERR_VERSION,
-	    RCONN_OTHER },
+	    "schema 1", RFUNC_SCHEMA, "schema", 0, REDJOB_ERR_VERSION },
 	/* The first word must be the code itself, not begin with it. */
 	{ "BUSYKEY Target key name already exists.", RFUNC_OTHER, "other", 0,
-	    REDJOB_ERR_REDIS, RCONN_OTHER },
-	{ "OOMPH not a code", RFUNC_OTHER, "other", 0, REDJOB_ERR_REDIS,
-	    RCONN_OTHER },
+	    REDJOB_ERR_REDIS },
+	{ "OOMPH not a code", RFUNC_OTHER, "other", 0, REDJOB_ERR_REDIS },
 	{ "REDJOB_STALEST not a code", RFUNC_OTHER, "other", 0,
-	    REDJOB_ERR_REDIS, RCONN_OTHER },
+	    REDJOB_ERR_REDIS },
 	{ "REDJOB_FUTURE a code of a later library", RFUNC_OTHER, "other", 0,
-	    REDJOB_ERR_REDIS, RCONN_OTHER },
-	{ "ERR Function not", RFUNC_OTHER, "other", 0, REDJOB_ERR_REDIS,
-	    RCONN_OTHER },
+	    REDJOB_ERR_REDIS },
+	{ "ERR Function not", RFUNC_OTHER, "other", 0, REDJOB_ERR_REDIS },
 	{ "ERR unknown command 'FCALL'", RFUNC_OTHER, "other", 0,
-	    REDJOB_ERR_REDIS, RCONN_OTHER },
+	    REDJOB_ERR_REDIS },
 	{ "WRONGTYPE Operation against a key holding the wrong kind of "
-	    "value", RFUNC_OTHER, "other", 0, REDJOB_ERR_REDIS, RCONN_OTHER },
+	    "value", RFUNC_OTHER, "other", 0, REDJOB_ERR_REDIS },
 	/* A code alone, without a message. */
-	{ "OOM", RFUNC_OOM, "oom", 1, REDJOB_ERR_OOM, RCONN_BUSY },
-	{ "", RFUNC_OTHER, "other", 0, REDJOB_ERR_REDIS, RCONN_OTHER },
+	{ "OOM", RFUNC_OOM, "oom", 1, REDJOB_ERR_OOM },
+	{ "", RFUNC_OTHER, "other", 0, REDJOB_ERR_REDIS },
 };
 
 /* An error reply holding s, as hiredis would build it. */
@@ -161,10 +157,6 @@ START_TEST(test_every_error_reply_has_its_class)
 		    replies[i].err, "\"%s\": %s, not %s", replies[i].reply,
 		    redjob_strerror(rfunc_class_err(replies[i].class)),
 		    redjob_strerror(replies[i].err));
-		/* The worker's classes, as they were before rfunc. */
-		ck_assert_msg(rconn_classify(&r) == replies[i].rconn,
-		    "\"%s\": rconn class %d, not %d", replies[i].reply,
-		    rconn_classify(&r), replies[i].rconn);
 	}
 }
 END_TEST
@@ -180,7 +172,6 @@ START_TEST(test_no_reply_is_conn_and_any_other_reply_is_ok)
 	ck_assert_str_eq(rfunc_class_name(RFUNC_CONN), "conn");
 	ck_assert_int_eq(rfunc_transient(RFUNC_CONN), 1);
 	ck_assert_int_eq(rfunc_class_err(RFUNC_CONN), REDJOB_ERR_IO);
-	ck_assert_int_eq(rconn_classify(NULL), RCONN_CONN);
 	for (i = 0; i < sizeof types / sizeof types[0]; i++) {
 		memset(&r, 0, sizeof r);
 		r.type = types[i];
@@ -188,7 +179,6 @@ START_TEST(test_no_reply_is_conn_and_any_other_reply_is_ok)
 		r.str = (char *)"OOM not an error";
 		r.len = strlen(r.str);
 		ck_assert_int_eq(rfunc_classify(&r), RFUNC_OK);
-		ck_assert_int_eq(rconn_classify(&r), RCONN_OK);
 	}
 	ck_assert_str_eq(rfunc_class_name(RFUNC_OK), "ok");
 	ck_assert_int_eq(rfunc_transient(RFUNC_OK), 0);

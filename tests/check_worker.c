@@ -304,7 +304,7 @@ struct lock_probe {
 
 static void
 lock_probe_cb(struct lock *l, enum lock_event ev, const char *why,
-    enum rconn_class class, void *arg)
+    enum rfunc_class class, void *arg)
 {
 	struct lock_probe *p = arg;
 
