@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * cmd.h: the commands of the redjob CLI (tmux's cmd-*.c layout). Each
- * cmd_NAME.c defines one or more struct cmd_entry; redjob.c parses the
+ * cmd_NAME.c defines one or more struct cmd_entry; cmd.c parses the
  * global options, finds the entry and runs it. The helpers here print the
  * CLI's messages, so every command fails the same way: one line on stderr
  * starting "redjob: ", exit 1 for a runtime error and 2 for a usage error.
@@ -58,7 +58,7 @@ extern const struct cmd_entry cmd_resume_entry;
 extern const struct cmd_entry cmd_lock_entry;
 extern const struct cmd_entry cmd_throttle_entry;
 
-/* redjob.c */
+/* cmd.c */
 int		 cmd_error(const char *fmt, ...) printflike(1, 2);
 int		 cmd_usage(const struct cmd_entry *entry, const char *fmt,
 		    ...) printflike(2, 3);
