@@ -7,7 +7,8 @@
  * the job id, the stderr tail, the timeout and handler_exec_stop() (TERM,
  * then KILL, to the whole group), and the SIGCHLD event that reaps it. It
  * does not build argv or envp (the worker does) and does not decide what an
- * outcome means for the job (the worker does).
+ * outcome means for the job (the worker does). What the child does
+ * between fork and execve is handler_child.c's.
  *
  * Reaping: the SIGCHLD callback waits for each known handler pid with
  * waitid(P_PID, pid, WNOHANG), never waitpid(-1). A worker may have other
@@ -18,8 +19,6 @@
  */
 #include "autoconf.h"
 
-#include <sys/prctl.h>
-#include <sys/resource.h>
 #include <sys/time.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -39,22 +38,10 @@
 
 #include "handler_exec.h"
 #include "compat.h"
+#include "handler_child.h"
 #include "log.h"
 #include "mtime.h"
 #include "xmalloc.h"
-
-/* Where the child was when it gave up before running the handler. */
-enum handler_exec_stage {
-	HANDLER_EXEC_STAGE_SETUP,
-	HANDLER_EXEC_STAGE_CHDIR,
-	HANDLER_EXEC_STAGE_EXEC,
-};
-
-/* What the child writes on the exec-status pipe when it cannot exec. */
-struct handler_exec_status {
-	int stage; /* enum handler_exec_stage */
-	int error; /* errno */
-};
 
 /* One of the handler's output pipes, cut into lines for the log. */
 struct handler_exec_stream {
@@ -132,107 +119,6 @@ handler_exec_event_new(struct event_base *base, int fd, short what,
 		abort();
 	}
 	return ev;
-}
-
-/*
- * The child between fork and execve. It runs on a copy of the worker's
- * memory in which the allocator, the log or libevent may be half-way
- * through an update, so only async-signal-safe calls are made here.
- * fds are the child's ends: stdin, stdout, stderr and the exec-status
- * pipe, all close-on-exec. Never returns.
- */
-__dead static void
-handler_exec_child(const struct handler_exec_spec *spec, char *const *envp,
-    pid_t parent, const int fds[4])
-{
-	struct handler_exec_status st = {HANDLER_EXEC_STAGE_SETUP, 0};
-	struct sigaction sa;
-	struct rlimit rl;
-	sigset_t none;
-	ssize_t n;
-	int hi[4], i, sig, status_fd = fds[3];
-
-	if (setpgid(0, 0) == -1)
-		goto fail;
-
-	/*
-	 * A worker killed with -9 takes its handler with it: otherwise the
-	 * handler would run on while its job's lease expires and another
-	 * worker runs the job again. The worker may have died between fork
-	 * and prctl, so check that our parent is still the one that forked
-	 * us; if not, nobody is left to read our output or reap us.
-	 */
-	if (prctl(PR_SET_PDEATHSIG, SIGKILL) == -1)
-		goto fail;
-	if (getppid() != parent)
-		_exit(127);
-
-	/*
-	 * execve resets caught signals but keeps ignored ones and the mask:
-	 * the worker ignores SIGPIPE and had every signal blocked around
-	 * fork. Reset them all; sigaction fails harmlessly for SIGKILL,
-	 * SIGSTOP and the C library's internal signals.
-	 */
-	memset(&sa, 0, sizeof sa);
-	sa.sa_handler = SIG_DFL;
-	sigemptyset(&sa.sa_mask);
-	for (sig = 1; sig < NSIG; sig++)
-		(void)sigaction(sig, &sa, NULL);
-	sigemptyset(&none);
-	if (sigprocmask(SIG_SETMASK, &none, NULL) == -1)
-		goto fail;
-
-	/*
-	 * Move our four descriptors above 3 first: if the worker had 0, 1
-	 * or 2 closed, a pipe may sit there and the dup2s below would
-	 * clobber it, or dup2 onto itself and keep close-on-exec set.
-	 */
-	for (i = 0; i < 4; i++) {
-		if ((hi[i] = fcntl(fds[i], F_DUPFD_CLOEXEC, 4)) == -1)
-			goto fail;
-	}
-	status_fd = hi[3];
-	for (i = 0; i < 3; i++) {
-		if (dup2(hi[i], i) == -1)
-			goto fail;
-	}
-	if (dup3(hi[3], 3, O_CLOEXEC) == -1)
-		goto fail;
-	status_fd = 3;
-
-	/*
-	 * hiredis sockets, the channel to the supervisor and other jobs'
-	 * pipes are not all close-on-exec. Only the exec-status pipe (3,
-	 * close-on-exec) survives until execve.
-	 */
-	closefrom(4);
-
-	/*
-	 * No core files (a core holds the payload), and the conventional
-	 * descriptor limit back: the daemon may have raised it, and
-	 * select()-based programs break above 1024. Both only lower soft
-	 * limits, which cannot fail.
-	 */
-	if (getrlimit(RLIMIT_CORE, &rl) == 0) {
-		rl.rlim_cur = 0;
-		(void)setrlimit(RLIMIT_CORE, &rl);
-	}
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur > 1024) {
-		rl.rlim_cur = 1024;
-		(void)setrlimit(RLIMIT_NOFILE, &rl);
-	}
-
-	if (spec->cwd != NULL && chdir(spec->cwd) == -1) {
-		st.stage = HANDLER_EXEC_STAGE_CHDIR;
-		goto fail;
-	}
-	st.stage = HANDLER_EXEC_STAGE_EXEC;
-	execve(spec->argv[0], spec->argv, envp);
-fail:
-	st.error = errno;
-	n = write(status_fd, &st, sizeof st);
-	(void)n;
-	_exit(127);
 }
 
 /* Add bytes to the stderr tail ring. */
@@ -776,7 +662,7 @@ handler_exec_start(struct event_base *base,
 	static char *const empty_env[] = {NULL};
 	static const char *const stages[] = {"child setup", "chdir", "exec"};
 	struct handler_exec *h;
-	struct handler_exec_status st;
+	struct handler_child_status st;
 	char *const *envp;
 	int p[4][2], child[4], saved;
 	const char *what;
@@ -834,7 +720,7 @@ handler_exec_start(struct event_base *base,
 	pthread_sigmask(SIG_SETMASK, &all, &old);
 	pid = fork();
 	if (pid == 0)
-		handler_exec_child(spec, envp, parent, child);
+		handler_child_run(spec, envp, parent, child);
 	saved = errno;
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	for (i = 0; i < nitems(child); i++)
@@ -866,14 +752,14 @@ handler_exec_start(struct event_base *base,
 	p[3][0] = -1;
 	if (n == (ssize_t)sizeof st) {
 		h->exec_error = st.error != 0 ? st.error : EIO;
-		if (st.stage == HANDLER_EXEC_STAGE_CHDIR)
+		if (st.stage == HANDLER_CHILD_CHDIR)
 			what = spec->cwd;
-		else if (st.stage == HANDLER_EXEC_STAGE_EXEC)
+		else if (st.stage == HANDLER_CHILD_EXEC)
 			what = spec->argv[0];
 		else
 			what = NULL;
 		if (st.stage < 0 || (size_t)st.stage >= nitems(stages))
-			st.stage = HANDLER_EXEC_STAGE_SETUP;
+			st.stage = HANDLER_CHILD_SETUP;
 		if (what != NULL)
 			xasprintf(&h->exec_msg, "%s %s: %s", stages[st.stage],
 			    what, strerror(h->exec_error));
