@@ -7,8 +7,16 @@
  * the job id, the stderr tail, the timeout and handler_exec_stop() (TERM,
  * then KILL, to the whole group), and the SIGCHLD event that reaps it. It
  * does not build argv or envp (the worker does) and does not decide what an
- * outcome means for the job (the worker does). What the child does
- * between fork and execve is handler_child.c's.
+ * outcome means for the job (the worker does).
+ *
+ * redjob lock starts its COMMAND here too, with the options of a command
+ * run from a shell (struct handler_exec_spec): the caller's stdio and the
+ * descriptors it inherited, a PATH search, the caller's signal mask and
+ * ignored signals, and the terminal's foreground group when the caller
+ * holds it, with the job control that goes with it. Each option is off
+ * by default, so a daemon's handler is as above. What the child does
+ * between fork and execve is handler_child.c's; lending the terminal is
+ * handler_tty.c's.
  *
  * Reaping: the SIGCHLD callback waits for each known handler pid with
  * waitid(P_PID, pid, WNOHANG), never waitpid(-1). A worker may have other
@@ -39,6 +47,7 @@
 #include "handler_exec.h"
 #include "compat.h"
 #include "handler_child.h"
+#include "handler_tty.h"
 #include "log.h"
 #include "mtime.h"
 #include "xmalloc.h"
@@ -84,6 +93,8 @@ struct handler_exec {
 	int exec_error; /* errno; 0: it ran */
 	char *exec_msg;
 	int done_queued;
+	int quiet; /* spec.quiet */
+	int tty_fd; /* the terminal it holds (foreground); -1 */
 
 	char tail[HANDLER_EXEC_TAIL]; /* a ring */
 	size_t tail_pos; /* where the next byte goes */
@@ -338,8 +349,23 @@ handler_exec_check_done(struct handler_exec *h)
 }
 
 /*
+ * Give back the terminal that h's command holds, if it holds one. Called
+ * before its leader is waited for (see handler_tty_release).
+ */
+static void
+handler_exec_tty_release(struct handler_exec *h)
+{
+	if (h->tty_fd == -1)
+		return;
+	handler_tty_release(h->tty_fd, h->pid);
+	h->tty_fd = -1;
+}
+
+/*
  * Reap h's child if it has exited. Returns 1 if it is reaped (now or
- * before), 0 if it still runs.
+ * before), 0 if it still runs. When a child in the terminal's foreground
+ * has stopped, we stop with it first (handler_tty_suspend); it still
+ * runs.
  */
 static int
 handler_exec_reap(struct handler_exec *h)
@@ -350,6 +376,14 @@ handler_exec_reap(struct handler_exec *h)
 
 	if (h->reaped)
 		return 1;
+	if (h->tty_fd != -1) {
+		memset(&si, 0, sizeof si);
+		while (waitid(P_PID, (id_t)h->pid, &si, WSTOPPED | WNOHANG) ==
+		    -1 && errno == EINTR)
+			;
+		if (si.si_pid == h->pid && si.si_code == CLD_STOPPED)
+			handler_tty_suspend(h->tty_fd, h->pid, si.si_status);
+	}
 	for (;;) {
 		memset(&si, 0, sizeof si);
 		if (waitid(P_PID, (id_t)h->pid, &si,
@@ -365,6 +399,7 @@ handler_exec_reap(struct handler_exec *h)
 			  "its exit status is lost",
 		    h->log_id, (long)h->pid);
 		h->lost = 1;
+		handler_exec_tty_release(h);
 		goto reaped;
 	}
 	if (si.si_pid == 0)
@@ -378,6 +413,7 @@ handler_exec_reap(struct handler_exec *h)
 	 */
 	if (h->signal_sent != 0)
 		(void)kill(-h->pid, SIGKILL);
+	handler_exec_tty_release(h);
 	do
 		r = waitpid(h->pid, &st, WNOHANG);
 	while (r == -1 && errno == EINTR);
@@ -416,14 +452,25 @@ handler_exec_sigchld_cb(int sig, short what, void *arg)
 /*
  * Send sig to the handler's process group. Called only before the leader
  * is reaped, so the group id cannot belong to anyone else. A handler that
- * left its group (setsid) is signalled directly.
+ * left its group (setsid) is signalled directly. Returns 0 or -1 (logged
+ * unless the process is gone).
  */
+static int
+handler_exec_send(struct handler_exec *h, int sig)
+{
+	if (kill(-h->pid, sig) == 0 ||
+	    (errno == ESRCH && kill(h->pid, sig) == 0))
+		return 0;
+	if (errno != ESRCH)
+		log_warn("job %s: kill %ld", h->log_id, (long)h->pid);
+	return -1;
+}
+
+/* Send sig to the group on our own account: it decides the outcome. */
 static void
 handler_exec_signal(struct handler_exec *h, int sig)
 {
-	if (kill(-h->pid, sig) == -1 &&
-	    (errno != ESRCH || kill(h->pid, sig) == -1) && errno != ESRCH)
-		log_warn("job %s: kill %ld", h->log_id, (long)h->pid);
+	(void)handler_exec_send(h, sig);
 	h->signal_sent = sig;
 }
 
@@ -450,16 +497,19 @@ handler_exec_kill_cb(int fd, short what, void *arg)
 	if (handler_exec_reap(h))
 		return;
 	if (h->signal_sent == 0) {
-		log_warnx("job %s: timed out after %" PRIu64 " ms; sending "
-			  "SIGTERM to process group %ld",
-		    h->log_id, mtime_now() - h->start_ms,
-		    (long)h->pid);
+		if (!h->quiet)
+			log_warnx("job %s: timed out after %" PRIu64 " ms; "
+				  "sending SIGTERM to process group %ld",
+			    h->log_id, mtime_now() - h->start_ms,
+			    (long)h->pid);
 		h->kill_outcome = HANDLER_TIMEOUT;
 		handler_exec_terminate(h);
 	} else {
-		log_warnx("job %s: still running %" PRIu64 " ms after "
-			  "SIGTERM; sending SIGKILL to process group %ld",
-		    h->log_id, h->grace_ms, (long)h->pid);
+		if (!h->quiet)
+			log_warnx("job %s: still running %" PRIu64 " ms "
+				  "after SIGTERM; sending SIGKILL to process "
+				  "group %ld",
+			    h->log_id, h->grace_ms, (long)h->pid);
 		handler_exec_signal(h, SIGKILL);
 	}
 }
@@ -490,6 +540,7 @@ handler_exec_drain_cb(int fd, short what, void *arg)
 static void
 handler_exec_free(struct handler_exec *h)
 {
+	handler_exec_tty_release(h);
 	handler_exec_stdin_close(h);
 	handler_exec_stream_close(&h->out);
 	handler_exec_stream_close(&h->err);
@@ -523,6 +574,7 @@ handler_exec_complete_cb(int fd, short what, void *arg)
 
 	memset(&res, 0, sizeof res);
 	res.duration_ms = h->end_ms - h->start_ms;
+	res.wstatus = h->lost ? -1 : st;
 	if (h->exec_error != 0) {
 		res.outcome = HANDLER_EXEC_FAILED;
 		res.status = h->exec_error;
@@ -607,6 +659,7 @@ handler_exec_shutdown(void)
 				  "shutdown",
 			    h->log_id, (long)h->pid);
 			handler_exec_signal(h, SIGKILL);
+			handler_exec_tty_release(h);
 			while (waitpid(h->pid, &st, 0) == -1 && errno == EINTR)
 				;
 		}
@@ -664,7 +717,8 @@ handler_exec_start(struct event_base *base,
 	struct handler_exec *h;
 	struct handler_child_status st;
 	char *const *envp;
-	int p[4][2], child[4], saved;
+	char **sh_argv = NULL;
+	int p[4][2], child[4], saved, fg;
 	const char *what;
 	sigset_t all, old;
 	pid_t parent, pid;
@@ -674,6 +728,12 @@ handler_exec_start(struct event_base *base,
 	assert(handler_exec_state.base != NULL);
 	assert(base == handler_exec_state.base);
 	assert(cb != NULL);
+	/* There is no pipe to write a payload to, nor a terminal to lend. */
+	assert(!spec->inherit_stdio || spec->stdin_len == 0);
+	assert(spec->inherit_stdio || !spec->foreground);
+	for (i = 0; i < spec->nkeep_fds; i++)
+		assert(spec->keep_fds[i] > 2 &&
+		    (i == 0 || spec->keep_fds[i] > spec->keep_fds[i - 1]));
 	if (spec->argv == NULL || spec->argv[0] == NULL ||
 	    spec->argv[0][0] == '\0') {
 		if (cause != NULL)
@@ -682,10 +742,13 @@ handler_exec_start(struct event_base *base,
 	}
 	envp = spec->envp != NULL ? spec->envp : empty_env;
 
-	/* stdin, stdout, stderr, exec status: all close-on-exec. */
+	/*
+	 * stdin, stdout, stderr (unless the caller's are inherited), exec
+	 * status: all close-on-exec.
+	 */
 	for (i = 0; i < nitems(p); i++)
 		p[i][0] = p[i][1] = -1;
-	for (i = 0; i < nitems(p); i++) {
+	for (i = spec->inherit_stdio ? 3 : 0; i < nitems(p); i++) {
 		if (pipe2(p[i], O_CLOEXEC) == -1) {
 			saved = errno;
 			handler_exec_close_pipes(p, nitems(p));
@@ -699,6 +762,10 @@ handler_exec_start(struct event_base *base,
 	child[2] = p[2][1];
 	child[3] = p[3][1];
 
+	/* The child cannot allocate: its argv for a script without "#!". */
+	if (spec->search_path)
+		sh_argv = handler_child_sh_argv(spec->argv);
+
 	h = xcalloc(1, sizeof *h);
 	h->base = base;
 	h->log_id = xstrdup(spec->log_id != NULL ? spec->log_id : "-");
@@ -708,7 +775,12 @@ handler_exec_start(struct event_base *base,
 					       : HANDLER_EXEC_GRACE_MS;
 	h->stdin_fd = -1;
 	h->out.fd = h->err.fd = -1;
+	h->tty_fd = -1;
+	h->quiet = spec->quiet;
 	h->start_ms = mtime_now();
+	if (spec->foreground)
+		h->tty_fd = handler_tty_take();
+	fg = h->tty_fd != -1;
 
 	/*
 	 * Block every signal across fork: the child must not run the
@@ -720,13 +792,17 @@ handler_exec_start(struct event_base *base,
 	pthread_sigmask(SIG_SETMASK, &all, &old);
 	pid = fork();
 	if (pid == 0)
-		handler_child_run(spec, envp, parent, child);
+		handler_child_run(spec, envp, parent, child, fg, sh_argv);
 	saved = errno;
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	for (i = 0; i < nitems(child); i++)
-		close(child[i]);
+	free(sh_argv);
+	for (i = 0; i < nitems(child); i++) {
+		if (child[i] != -1)
+			close(child[i]);
+	}
 	p[0][0] = p[1][1] = p[2][1] = p[3][1] = -1;
 	if (pid == -1) {
+		handler_exec_tty_release(h);
 		handler_exec_close_pipes(p, nitems(p));
 		free(h->log_id);
 		free(h);
@@ -766,15 +842,17 @@ handler_exec_start(struct event_base *base,
 		else
 			xasprintf(&h->exec_msg, "%s: %s", stages[st.stage],
 			    strerror(h->exec_error));
-		log_warnx("job %s: %s", h->log_id, h->exec_msg);
+		if (!h->quiet)
+			log_warnx("job %s: %s", h->log_id, h->exec_msg);
 	} else if (n != 0)
 		log_warnx("job %s: unreadable exec status from pid %ld",
 		    h->log_id, (long)pid);
 
 	/* Our ends: the write end of stdin, the read ends of the others. */
-	if (fcntl(p[0][1], F_SETFL, O_NONBLOCK) == -1 ||
+	if (!spec->inherit_stdio &&
+	    (fcntl(p[0][1], F_SETFL, O_NONBLOCK) == -1 ||
 	    fcntl(p[1][0], F_SETFL, O_NONBLOCK) == -1 ||
-	    fcntl(p[2][0], F_SETFL, O_NONBLOCK) == -1)
+	    fcntl(p[2][0], F_SETFL, O_NONBLOCK) == -1))
 		log_warn("job %s: O_NONBLOCK", h->log_id);
 	h->kill_ev =
 	    handler_exec_event_new(base, -1, 0, handler_exec_kill_cb, h);
@@ -797,8 +875,10 @@ handler_exec_start(struct event_base *base,
 		event_add(h->stdin_ev, NULL);
 	} else
 		handler_exec_stdin_close(h);
-	handler_exec_stream_init(h, &h->out, "stdout", p[1][0]);
-	handler_exec_stream_init(h, &h->err, "stderr", p[2][0]);
+	if (!spec->inherit_stdio) {
+		handler_exec_stream_init(h, &h->out, "stdout", p[1][0]);
+		handler_exec_stream_init(h, &h->err, "stderr", p[2][0]);
+	}
 
 	if (spec->timeout_ms != 0 && h->exec_error == 0) {
 		mtime_arm(h->kill_ev, spec->timeout_ms);
@@ -829,12 +909,30 @@ handler_exec_stop(struct handler_exec *h)
 	}
 	if (h->signal_sent != 0)
 		return;
-	log_info("job %s: stopping handler; sending SIGTERM to process "
-		 "group %ld",
-	    h->log_id, (long)h->pid);
+	if (!h->quiet)
+		log_info("job %s: stopping handler; sending SIGTERM to "
+			 "process group %ld",
+		    h->log_id, (long)h->pid);
 	h->kill_outcome = HANDLER_STOPPED;
 	event_del(h->kill_ev);
 	handler_exec_terminate(h);
+}
+
+/*
+ * Send sig to the handler's process group without making it a stop: no
+ * SIGKILL follows, and the outcome is what the handler does about it
+ * (redjob lock forwards SIGINT, SIGTERM and SIGHUP this way). Returns 0,
+ * or -1 with errno: ESRCH once the handler is reaped, when its group id
+ * may already belong to someone else.
+ */
+int
+handler_exec_kill(struct handler_exec *h, int sig)
+{
+	if (h->reaped) {
+		errno = ESRCH;
+		return -1;
+	}
+	return handler_exec_send(h, sig);
 }
 
 /* Return the handler's pid, which is also its process group id. */

@@ -4,12 +4,16 @@
  * loop: fork/exec without a shell in its own process group, the payload on
  * stdin, stdout and stderr logged line by line with the job id, the tail
  * of stderr kept, the timeout enforced with TERM then KILL to the group.
+ * The same launcher runs the COMMAND of redjob lock, with the options of
+ * a command started from a shell (inherited stdio and descriptors, PATH
+ * search, the terminal's foreground group).
  */
 #ifndef REDJOB_HANDLER_EXEC_H
 #define REDJOB_HANDLER_EXEC_H
 
 #include <sys/types.h>
 
+#include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -30,6 +34,30 @@ struct handler_exec_spec {
 	uint64_t	 timeout_ms;	/* 0: none */
 	uint64_t	 kill_grace_ms;	/* TERM to KILL; 0: 5 s */
 	const char	*log_id;	/* the job id, for log lines */
+
+	/*
+	 * For a command run on a user's behalf (redjob lock). Each is off
+	 * when zero, and the child is then a daemon's handler as above.
+	 */
+	int		 inherit_stdio;	/* the caller's 0-2, no pipes: no
+					   payload, no output logged */
+	const int	*keep_fds;	/* left open (ascending, > 2); every
+					   other descriptor is closed; see
+					   handler_child_open_fds() */
+	size_t		 nkeep_fds;
+	int		 search_path;	/* as execvp, with envp's PATH */
+	int		 foreground;	/* the terminal's foreground group,
+					   if stdin is a terminal and the
+					   caller's group holds it; needs
+					   inherit_stdio */
+	const sigset_t	*sigmask;	/* the child's mask; NULL: empty */
+	const sigset_t	*sigignore;	/* left ignored; NULL: none, every
+					   disposition is the default; see
+					   handler_child_ignored() */
+	int		 pdeath_signal;	/* on the caller's death; 0: SIGKILL */
+	int		 keep_limits;	/* leave RLIMIT_CORE and _NOFILE */
+	int		 quiet;		/* no log line for what cb reports
+					   (exec failure, timeout, stop) */
 };
 
 enum handler_outcome {
@@ -48,6 +76,7 @@ struct handler_result {
 	const char		*stderr_tail;	/* NUL-terminated, valid in cb */
 	size_t			 stderr_len;
 	uint64_t		 duration_ms;
+	int			 wstatus;	/* as from waitpid; -1: lost */
 };
 
 typedef void handler_exec_done_cb(const struct handler_result *res,
@@ -74,6 +103,11 @@ struct handler_exec *handler_exec_start(struct event_base *base,
 		    handler_exec_done_cb *cb, void *arg, char **cause);
 /* TERM, then KILL after the grace, to the group: outcome HANDLER_STOPPED. */
 void		 handler_exec_stop(struct handler_exec *h);
+/*
+ * Send sig to the group (a forwarded signal); the outcome stays what the
+ * handler makes of it. Returns 0, or -1 with errno (ESRCH once reaped).
+ */
+int		 handler_exec_kill(struct handler_exec *h, int sig);
 pid_t		 handler_exec_pid(const struct handler_exec *h);
 /* Handlers started whose callback has not run yet. */
 size_t		 handler_exec_running(void);

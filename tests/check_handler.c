@@ -5,6 +5,10 @@
  * stderr tail, the exact environment, descriptor hygiene, exec failures,
  * line logging, parent-death, and many handlers at once. The event loop
  * always runs under a deadline, so a bug fails a test instead of hanging.
+ * Then the options of redjob lock's COMMAND: kept descriptors, PATH
+ * search, inherited stdio, signal mask and ignored signals, forwarded
+ * signals, and the terminal's foreground group under a real
+ * pseudo-terminal, with ^Z and "fg".
  */
 #include "autoconf.h"
 
@@ -18,6 +22,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -28,6 +33,7 @@
 #include <check.h>
 #include <event2/event.h>
 
+#include "handler_child.h"
 #include "handler_exec.h"
 #include "proc.h"
 #include "testlib.h"
@@ -1048,19 +1054,26 @@ orphan_cb(const struct handler_result *res, void *arg)
 	(void)arg;
 }
 
+/* What orphan_worker() is given. */
+struct orphan {
+	int	fd;		/* where to write the handler's pid */
+	int	pdeath_signal;	/* the handler's spec.pdeath_signal */
+};
+
 /*
- * The "worker" of the test below, a forked child: start a handler, write
- * its pid to *arg (a descriptor), wait to be killed.
+ * The "worker" of the tests below, a forked child: start a handler, write
+ * its pid to the descriptor in *arg, wait to be killed.
  */
 static int
 orphan_worker(void *arg)
 {
+	const struct orphan *o = arg;
 	struct handler_exec_spec spec;
 	struct handler_exec *h;
 	struct event_base *wbase;
 	struct args a;
 	pid_t hpid;
-	int fd = *(int *)arg;
+	int fd = o->fd;
 
 	wbase = event_base_new();
 	if (wbase == NULL || handler_exec_init(wbase) == -1)
@@ -1069,6 +1082,7 @@ orphan_worker(void *arg)
 	spec.argv = mkargs(&a, "/bin/sleep", "100", NULL);
 	spec.envp = default_env;
 	spec.log_id = "orphan";
+	spec.pdeath_signal = o->pdeath_signal;
 	if ((h = handler_exec_start(wbase, &spec, orphan_cb, NULL, NULL)) ==
 	    NULL)
 		return 1;
@@ -1079,8 +1093,14 @@ orphan_worker(void *arg)
 		pause();
 }
 
-START_TEST(test_worker_killed_by_sigkill_takes_its_handler)
+/*
+ * Kill a worker whose handler has pdeath_signal with SIGKILL: its handler
+ * must die of want.
+ */
+static void
+kill_worker_and_its_handler(int pdeath_signal, int want)
 {
+	struct orphan o;
 	struct proc *w;
 	pid_t hpid = 0;
 	int fds[2], st, gone;
@@ -1088,8 +1108,10 @@ START_TEST(test_worker_killed_by_sigkill_takes_its_handler)
 
 	ck_assert_int_eq(prctl(PR_SET_CHILD_SUBREAPER, 1), 0);
 	ck_assert_int_eq(pipe(fds), 0);
+	o.fd = fds[1];
+	o.pdeath_signal = pdeath_signal;
 	w = must_spawn(&(struct proc_spec){ .fn = orphan_worker,
-	    .arg = &fds[1], .name = "worker" });
+	    .arg = &o, .name = "worker" });
 	close(fds[1]);
 	n = read(fds[0], &hpid, sizeof hpid);
 	close(fds[0]);
@@ -1102,10 +1124,1102 @@ START_TEST(test_worker_killed_by_sigkill_takes_its_handler)
 	if (!gone)
 		kill(hpid, SIGKILL);
 	ck_assert_msg(gone, "handler %ld outlived its worker", (long)hpid);
-	ck_assert_msg(st != -1 && WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL,
-	    "handler status %d, not SIGKILL", st);
+	ck_assert_msg(st != -1 && WIFSIGNALED(st) && WTERMSIG(st) == want,
+	    "handler status %d, not signal %d", st, want);
+}
+
+START_TEST(test_worker_killed_by_sigkill_takes_its_handler)
+{
+	kill_worker_and_its_handler(0, SIGKILL);
 }
 END_TEST
+
+/* ---------------------------------------------------------------------
+ * The options of a command run on a user's behalf (redjob lock).
+ */
+
+/* Write a string to a file or fail the test. */
+static void
+must_write_str(const char *path, const char *s)
+{
+	must_write_file(path, s, strlen(s));
+}
+
+/* Open a file that holds s at descriptor fd, not close-on-exec. */
+static void
+must_open_at(int fd, const char *name, const char *s)
+{
+	char *path = tmppath(name);
+	int tmp;
+
+	must_write_str(path, s);
+	tmp = open(path, O_RDONLY);
+	ck_assert_int_ge(tmp, 0);
+	ck_assert_int_eq(dup2(tmp, fd), fd);
+	close(tmp);
+	free(path);
+}
+
+/* What a command started from a shell would inherit, listed. */
+START_TEST(test_open_descriptors_and_ignored_signals_are_listed)
+{
+	struct sigaction sa, old;
+	sigset_t set;
+	char *cause = NULL;
+	int *fds = NULL, have40 = 0, have41 = 0, fd;
+	size_t n = 0, i;
+
+	ck_assert_msg(fcntl(40, F_GETFD) == -1, "fd 40 in use");
+	must_open_at(40, "listed", "x");
+	fd = fcntl(40, F_DUPFD_CLOEXEC, 41);
+	ck_assert_int_eq(fd, 41);
+	ck_assert_msg(handler_child_open_fds(&fds, &n, &cause) == 0, "%s",
+	    cause);
+	close(40);
+	close(41);
+	for (i = 0; i < n; i++) {
+		ck_assert_int_gt(fds[i], 2);
+		if (i > 0)
+			ck_assert_int_gt(fds[i], fds[i - 1]);
+		have40 |= fds[i] == 40;
+		/* Close-on-exec or not, it is open: the caller decides. */
+		have41 |= fds[i] == 41;
+	}
+	ck_assert(have40 && have41);
+	free(fds);
+
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = SIG_IGN;
+	sigemptyset(&sa.sa_mask);
+	ck_assert_int_eq(sigaction(SIGUSR2, &sa, &old), 0);
+	handler_child_ignored(&set);
+	ck_assert_int_eq(sigaction(SIGUSR2, &old, NULL), 0);
+	ck_assert_int_eq(sigismember(&set, SIGUSR2), 1);
+	/* The fixture ignores SIGPIPE; SIGUSR1 is at its default. */
+	ck_assert_int_eq(sigismember(&set, SIGPIPE), 1);
+	ck_assert_int_eq(sigismember(&set, SIGUSR1), 0);
+}
+END_TEST
+
+START_TEST(test_kept_descriptors_stay_open_and_others_close)
+{
+	static const int keep[] = {40, 42};
+	struct handler_exec_spec spec;
+	struct run r;
+	struct args a;
+	char *log, *lines[64], *arrow, *num;
+	int sv[2], seen40 = 0, seen42 = 0;
+	size_t n, i;
+	long fdno;
+
+	memset(&r, 0, sizeof r);
+	for (i = 40; i <= 42; i++)
+		ck_assert_msg(fcntl((int)i, F_GETFD) == -1, "fd %zu in use", i);
+	must_open_at(40, "keep-40", "forty");
+	must_open_at(41, "drop-41", "forty-one");
+	must_open_at(42, "keep-42", "forty-two");
+	/* Not close-on-exec either, like hiredis's sockets. */
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+
+	memset(&spec, 0, sizeof spec);
+	spec.argv = mkargs(&a, "/bin/ls", "-l", "/proc/self/fd", NULL);
+	spec.log_id = "keep";
+	spec.keep_fds = keep;
+	spec.nkeep_fds = nitems(keep);
+	capture_start("keep.log");
+	must_start(&r, &spec);
+	run_until(&r.done, 1, 10000);
+	log = capture_stop("keep.log");
+	freeargs(&a);
+	close(40);
+	close(41);
+	close(42);
+	close(sv[0]);
+	close(sv[1]);
+
+	ck_assert_int_eq(r.res.outcome, HANDLER_EXITED);
+	ck_assert_int_eq(r.res.status, 0);
+	n = grep_log(log, "job keep stdout: ", lines, nitems(lines));
+	ck_assert_uint_le(n, nitems(lines));
+	for (i = 0; i < n; i++) {
+		if ((arrow = strstr(lines[i], " -> ")) == NULL)
+			continue;
+		*arrow = '\0';
+		num = strrchr(lines[i], ' ');
+		ck_assert_ptr_nonnull(num);
+		fdno = strtol(num + 1, NULL, 10);
+		if (fdno == 40) {
+			ck_assert_msg(strstr(arrow + 4, "/keep-40") != NULL,
+			    "fd 40 is %s", arrow + 4);
+			seen40 = 1;
+		} else if (fdno == 42) {
+			ck_assert_msg(strstr(arrow + 4, "/keep-42") != NULL,
+			    "fd 42 is %s", arrow + 4);
+			seen42 = 1;
+		} else if (fdno > 2)
+			/* ls's own handle on the directory it lists. */
+			ck_assert_msg(strncmp(arrow + 4, "/proc/", 6) == 0,
+			    "fd %ld leaked into the command: %s", fdno,
+			    arrow + 4);
+	}
+	ck_assert_msg(seen40 && seen42, "kept fds missing: %s", log);
+	free_lines(lines, n, nitems(lines));
+	free(log);
+}
+END_TEST
+
+/* What fd3_caller() is given: the files for its descriptors 3, 5, 7. */
+struct fd3_files {
+	const char	*path[3];	/* 3, 5, 7 */
+	const char	*out;
+};
+
+/* fd3_caller()'s completion callback: the handler's exit status, or 13. */
+static void
+fd3_cb(const struct handler_result *res, void *arg)
+{
+	*(int *)arg = res->outcome == HANDLER_EXITED ? res->status : 13;
+}
+
+/*
+ * A forked caller that owns its descriptor 3 (the test runner's is not
+ * ours to take): open the files at 3, 5 and 7, run a shell keeping 3 and
+ * 7 that writes what it reads from them to files->out, and return its
+ * status. No Check here, as in any child of proc.
+ */
+static int
+fd3_caller(void *arg)
+{
+	static const int at[] = {3, 5, 7}, keep[] = {3, 7};
+	static char sh[] = "/bin/sh", c[] = "-c", zero[] = "sh";
+	static char script[] = "exec > \"$1\"; cat <&3; cat <&7; "
+	    "[ -e /proc/$$/fd/5 ] && echo fd-5-leaked; exit 0";
+	const struct fd3_files *f = arg;
+	struct handler_exec_spec spec;
+	struct event_base *cbase;
+	char *argv[] = {sh, c, script, zero, (char *)f->out, NULL};
+	int status = -1, fd;
+	size_t i;
+
+	for (i = 0; i < nitems(at); i++) {
+		if ((fd = open(f->path[i], O_RDONLY)) == -1 ||
+		    dup2(fd, at[i]) == -1)
+			return 10;
+		if (fd != at[i])
+			close(fd);
+	}
+	if ((cbase = event_base_new()) == NULL ||
+	    handler_exec_init(cbase) == -1)
+		return 11;
+	memset(&spec, 0, sizeof spec);
+	spec.argv = argv;
+	spec.envp = default_env;
+	spec.keep_fds = keep;
+	spec.nkeep_fds = nitems(keep);
+	if (handler_exec_start(cbase, &spec, fd3_cb, &status, NULL) == NULL)
+		return 12;
+	while (status == -1)
+		event_base_loop(cbase, EVLOOP_ONCE);
+	return status;
+}
+
+/*
+ * Descriptor 3 kept: where the exec-status pipe goes without a list, and
+ * the first descriptor a shell's "3<file" gives.
+ */
+START_TEST(test_kept_descriptor_3_is_not_the_status_pipe)
+{
+	static const char *const names[] = {"three", "five", "seven"};
+	struct fd3_files f;
+	struct proc *p;
+	char *got;
+	size_t i;
+
+	for (i = 0; i < nitems(names); i++) {
+		f.path[i] = tmppath(names[i]);
+		must_write_str(f.path[i], i == 0 ? "three\n" :
+		    i == 1 ? "five\n" : "seven\n");
+	}
+	f.out = tmppath("fd3.out");
+	p = must_spawn(&(struct proc_spec){ .fn = fd3_caller, .arg = &f,
+	    .name = "caller" });
+	ck_assert_int_eq(must_wait(p, 10000), 0);
+	proc_free(p);
+	got = must_read_file(f.out, NULL);
+	ck_assert_str_eq(got, "three\nseven\n");
+	free(got);
+	for (i = 0; i < nitems(names); i++)
+		free((char *)f.path[i]);
+	free((char *)f.out);
+}
+END_TEST
+
+/* Set a file's mode bits or fail the test. */
+static void
+must_chmod(const char *path, mode_t mode)
+{
+	ck_assert_msg(chmod(path, mode) == 0, "chmod %s: %s", path,
+	    strerror(errno));
+}
+
+START_TEST(test_path_search_runs_as_execvp_does)
+{
+	static const struct {
+		const char		*name;
+		enum handler_outcome	 outcome;
+		int			 status;	/* or errno */
+		int			 wexit;		/* the child's */
+		const char		*msg;
+	} cases[] = {
+		/* In the second directory: the first one's is not +x. */
+		{ "tool", HANDLER_EXITED, 0, 0, NULL },
+		/* No "#!": run by /bin/sh, as execvp does. */
+		{ "noshebang", HANDLER_EXITED, 42, 42, NULL },
+		{ "no-such-tool", HANDLER_EXEC_FAILED, ENOENT, 127,
+		    "exec no-such-tool: No such file or directory" },
+		{ "notexec", HANDLER_EXEC_FAILED, EACCES, 126,
+		    "exec notexec: Permission denied" },
+	};
+	struct handler_exec_spec spec;
+	struct run r[nitems(cases)];
+	struct args a;
+	char *d1 = tmppath("bin1"), *d2 = tmppath("bin2"), *p, *pathenv;
+	char *env[2], *log, *lines[4];
+	size_t i, n;
+
+	memset(r, 0, sizeof r);
+	ck_assert_int_eq(mkdir(d1, 0700), 0);
+	ck_assert_int_eq(mkdir(d2, 0700), 0);
+	xasprintf(&p, "%s/tool", d1);
+	must_write_str(p, "#!/bin/sh\necho wrong tool\n");
+	must_chmod(p, 0600);
+	free(p);
+	xasprintf(&p, "%s/tool", d2);
+	must_write_str(p, "#!/bin/sh\necho \"tool $1\"\n");
+	must_chmod(p, 0700);
+	free(p);
+	xasprintf(&p, "%s/noshebang", d2);
+	must_write_str(p, "exit 42\n");
+	must_chmod(p, 0700);
+	free(p);
+	xasprintf(&p, "%s/notexec", d2);
+	must_write_str(p, "#!/bin/sh\n");
+	must_chmod(p, 0600);
+	free(p);
+	/* envp's PATH is searched, not ours (which lacks both). */
+	xasprintf(&pathenv, "PATH=%s::%s:/usr/bin:/bin", d1, d2);
+	env[0] = pathenv;
+	env[1] = NULL;
+
+	capture_start("path.log");
+	for (i = 0; i < nitems(cases); i++) {
+		memset(&spec, 0, sizeof spec);
+		spec.argv = mkargs(&a, cases[i].name, "arg1", NULL);
+		spec.envp = env;
+		spec.log_id = cases[i].name;
+		spec.search_path = 1;
+		must_start(&r[i], &spec);
+		freeargs(&a);
+	}
+	for (i = 0; i < nitems(cases); i++)
+		run_until(&r[i].done, 1, 10000);
+	log = capture_stop("path.log");
+
+	for (i = 0; i < nitems(cases); i++) {
+		ck_assert_msg(r[i].res.outcome == cases[i].outcome &&
+		    r[i].res.status == cases[i].status,
+		    "%s: outcome %d status %d", cases[i].name,
+		    (int)r[i].res.outcome, r[i].res.status);
+		ck_assert_msg(WIFEXITED(r[i].res.wstatus) &&
+		    WEXITSTATUS(r[i].res.wstatus) == cases[i].wexit,
+		    "%s: wait status %#x", cases[i].name, r[i].res.wstatus);
+		if (cases[i].msg != NULL)
+			ck_assert_str_eq(r[i].tail, cases[i].msg);
+	}
+	n = grep_log(log, "job tool stdout: ", lines, nitems(lines));
+	ck_assert_msg(n == 1, "%zu lines: %s", n, log);
+	ck_assert_str_eq(lines[0], "tool arg1");
+	free_lines(lines, n, nitems(lines));
+	free(log);
+
+	/* Without search_path, a bare name is a path: the daemon's rule. */
+	memset(&r[0], 0, sizeof r[0]);
+	memset(&spec, 0, sizeof spec);
+	spec.argv = mkargs(&a, "tool", NULL);
+	spec.envp = env;
+	must_start(&r[0], &spec);
+	freeargs(&a);
+	run_until(&r[0].done, 1, 10000);
+	ck_assert_int_eq(r[0].res.outcome, HANDLER_EXEC_FAILED);
+	ck_assert_int_eq(r[0].res.status, ENOENT);
+	free(pathenv);
+	free(d1);
+	free(d2);
+}
+END_TEST
+
+/* Point descriptor fd at a file in the test's directory; returns a copy. */
+static int
+redirect(int fd, const char *name, int flags)
+{
+	char *path = tmppath(name);
+	int saved, tmp;
+
+	saved = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+	ck_assert_int_ge(saved, 0);
+	tmp = open(path, flags | O_CLOEXEC, 0600);
+	ck_assert_msg(tmp >= 0, "open %s: %s", path, strerror(errno));
+	ck_assert_int_eq(dup2(tmp, fd), fd);
+	close(tmp);
+	free(path);
+	return saved;
+}
+
+/* Undo redirect(). */
+static void
+restore(int fd, int saved)
+{
+	ck_assert_int_eq(dup2(saved, fd), fd);
+	close(saved);
+}
+
+START_TEST(test_inherited_stdio_reaches_the_command_unlogged)
+{
+	struct handler_exec_spec spec;
+	struct run r;
+	struct args a;
+	char *in = tmppath("stdin.txt"), *out = tmppath("stdout.txt");
+	char *log, *got;
+	int saved0, saved1;
+
+	memset(&r, 0, sizeof r);
+	must_write_file(in, "from stdin\n", 11);
+	saved0 = redirect(0, "stdin.txt", O_RDONLY);
+	fflush(stdout);
+	saved1 = redirect(1, "stdout.txt", O_WRONLY | O_CREAT | O_TRUNC);
+	memset(&spec, 0, sizeof spec);
+	spec.argv = mkargs(&a, "/bin/sh", "-c",
+	    "read x; echo \"out $x\"; echo \"err $x\" >&2; exit 3", NULL);
+	spec.log_id = "stdio";
+	spec.inherit_stdio = 1;
+	/* stderr is the capture file: the command writes there itself. */
+	capture_start("stdio.log");
+	must_start(&r, &spec);
+	run_until(&r.done, 1, 10000);
+	log = capture_stop("stdio.log");
+	restore(0, saved0);
+	restore(1, saved1);
+	freeargs(&a);
+
+	ck_assert_int_eq(r.res.outcome, HANDLER_EXITED);
+	ck_assert_int_eq(r.res.status, 3);
+	ck_assert_msg(WIFEXITED(r.res.wstatus) &&
+	    WEXITSTATUS(r.res.wstatus) == 3, "wait status %#x",
+	    r.res.wstatus);
+	ck_assert_str_eq(r.tail, "");
+	got = testlib_read_file(out, NULL);
+	ck_assert_ptr_nonnull(got);
+	ck_assert_str_eq(got, "out from stdin\n");
+	free(got);
+	/* The command's own line, not a log line about it. */
+	ck_assert_msg(strstr(log, "err from stdin\n") != NULL, "%s", log);
+	ck_assert_msg(strstr(log, "job stdio") == NULL, "logged: %s", log);
+	free(log);
+	free(in);
+	free(out);
+}
+END_TEST
+
+/* The hexadecimal mask of /proc/self/status line "name:\t…". */
+static unsigned long long
+status_mask(const char *log, const char *name)
+{
+	const char *p;
+
+	p = strstr(log, name);
+	ck_assert_msg(p != NULL, "no %s in: %s", name, log);
+	return strtoull(p + strlen(name), NULL, 16);
+}
+
+START_TEST(test_signal_mask_and_ignored_signals_are_given)
+{
+	struct handler_exec_spec spec;
+	struct run r[2];
+	struct args a;
+	sigset_t mask, ign;
+	char *log;
+	unsigned long long bit1 = 1ULL << (SIGUSR1 - 1);
+	unsigned long long bit2 = 1ULL << (SIGUSR2 - 1);
+
+	memset(r, 0, sizeof r);
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGUSR1);
+	sigemptyset(&ign);
+	sigaddset(&ign, SIGUSR2);
+	memset(&spec, 0, sizeof spec);
+	spec.argv = mkargs(&a, "/bin/grep", "-E", "^Sig(Blk|Ign):",
+	    "/proc/self/status", NULL);
+	spec.log_id = "sigs";
+	spec.sigmask = &mask;
+	spec.sigignore = &ign;
+	capture_start("sigs.log");
+	must_start(&r[0], &spec);
+	freeargs(&a);
+	run_until(&r[0].done, 1, 10000);
+	log = capture_stop("sigs.log");
+	ck_assert_int_eq(r[0].res.status, 0);
+	/*
+	 * Exactly these among the 31 classic signals (the C library keeps
+	 * its own above them): we ignore SIGPIPE, and it is not passed on.
+	 */
+	ck_assert_msg((status_mask(log, "job sigs stdout: SigBlk:") &
+	    0x7fffffffULL) == bit1, "%s", log);
+	ck_assert_msg((status_mask(log, "job sigs stdout: SigIgn:") &
+	    0x7fffffffULL) == bit2, "%s", log);
+	free(log);
+
+	/* And the ignored one is: the shell lives on after it. */
+	spec.argv = mkargs(&a, "/bin/sh", "-c", "kill -USR2 $$; exit 5",
+	    NULL);
+	must_start(&r[1], &spec);
+	run_until(&r[1].done, 1, 10000);
+	freeargs(&a);
+	ck_assert_int_eq(r[1].res.outcome, HANDLER_EXITED);
+	ck_assert_int_eq(r[1].res.status, 5);
+}
+END_TEST
+
+static struct handler_exec *fwd_h;
+static const char *fwd_pidfile;
+static int fwd_sent;
+
+/* Forward SIGUSR1 once the handler has set its trap. */
+static void
+forward_when_ready_cb(int fd, short what, void *arg)
+{
+	struct event *self = arg;
+
+	(void)fd;
+	(void)what;
+	if (read_pidfile(fwd_pidfile) == 0)
+		return;
+	event_del(self);
+	ck_assert_int_eq(handler_exec_kill(fwd_h, SIGUSR1), 0);
+	fwd_sent = 1;
+}
+
+static int late_kill_errno;
+
+/* In the callback the handler is reaped: no more signals to its group. */
+static void
+late_kill_cb(const struct handler_result *res, void *arg)
+{
+	struct run *r = arg;
+
+	late_kill_errno = 0;
+	if (handler_exec_kill(fwd_h, SIGKILL) == -1)
+		late_kill_errno = errno;
+	run_cb(res, r);
+}
+
+START_TEST(test_kill_forwards_a_signal_without_stopping)
+{
+	struct handler_exec_spec spec;
+	struct run r;
+	struct event *ev;
+	struct timeval tv = {0, 10000};
+	struct args a;
+	char *pidfile = tmppath("fwd.pid"), *cause = NULL;
+
+	memset(&r, 0, sizeof r);
+	fwd_pidfile = pidfile;
+	fwd_sent = 0;
+	memset(&spec, 0, sizeof spec);
+	/* The group gets it: the background sleep too. */
+	spec.argv = mkargs(&a, "/bin/sh", "-c",
+	    "trap 'wait; exit 7' USR1; sleep 100 & echo $$ > \"$1\"; wait; "
+	    "wait", "sh", pidfile, NULL);
+	spec.envp = default_env;
+	spec.log_id = "fwd";
+	spec.quiet = 1;
+	fwd_h = handler_exec_start(base, &spec, late_kill_cb, &r, &cause);
+	ck_assert_msg(fwd_h != NULL, "%s", cause);
+	freeargs(&a);
+	ev = event_new(base, -1, EV_PERSIST, forward_when_ready_cb,
+	    event_self_cbarg());
+	event_add(ev, &tv);
+	run_until(&r.done, 1, 10000);
+	event_free(ev);
+
+	ck_assert(fwd_sent);
+	/* Its own exit, not HANDLER_STOPPED with a SIGKILL to follow. */
+	ck_assert_int_eq(r.res.outcome, HANDLER_EXITED);
+	ck_assert_int_eq(r.res.status, 7);
+	ck_assert_int_eq(late_kill_errno, ESRCH);
+	free(pidfile);
+}
+END_TEST
+
+START_TEST(test_wait_status_is_in_the_result)
+{
+	struct run r[2];
+
+	memset(r, 0, sizeof r);
+	must_start_sh(&r[0], "exit 200", NULL, NULL, 0);
+	must_start_sh(&r[1], "kill -HUP $$", NULL, NULL, 0);
+	run_until(&r[0].done, 1, 10000);
+	run_until(&r[1].done, 1, 10000);
+	ck_assert(WIFEXITED(r[0].res.wstatus));
+	ck_assert_int_eq(WEXITSTATUS(r[0].res.wstatus), 200);
+	ck_assert(WIFSIGNALED(r[1].res.wstatus));
+	ck_assert_int_eq(WTERMSIG(r[1].res.wstatus), SIGHUP);
+}
+END_TEST
+
+/* redjob lock's COMMAND gets SIGTERM, so that it may clean up. */
+START_TEST(test_parent_death_signal_is_the_chosen_one)
+{
+	kill_worker_and_its_handler(SIGTERM, SIGTERM);
+}
+END_TEST
+
+/* ---------------------------------------------------------------------
+ * The terminal's foreground group, under a real pseudo-terminal. A
+ * "shell" process leads a session whose controlling terminal is the
+ * pty, starts the "job" (the launcher's caller) in a group of its own,
+ * gives it the terminal or not, and does what a shell does when its job
+ * stops: notes it and continues it with the terminal ("fg").
+ */
+
+/* Who else is in the job's process group. */
+enum pty_layout {
+	PTY_ALONE,	/* nobody: "redjob lock ..." typed at a prompt */
+	PTY_PIPELINE,	/* a sibling: "redjob lock ... | less" */
+	PTY_SCRIPT,	/* its parent, waiting: a script run at a prompt */
+};
+
+/* What the job reports when its command has ended. */
+struct pty_report {
+	int		started;
+	int		done;
+	int		outcome;
+	int		status;
+	int		wstatus;
+	pid_t		job_pgrp;
+	pid_t		tty_pgrp;	/* the terminal's, after the command */
+	int		ttou_default;	/* SIGTTOU's disposition restored */
+};
+
+struct pty {
+	int		master;
+	struct proc	*shell;
+	pid_t		shell_pid;
+	int		report;		/* read end: a struct pty_report */
+	int		notes;		/* read end: a byte per job stop */
+	int		master_open;
+};
+
+static struct event_base *pty_base;
+
+/* The job's completion callback. */
+static void
+pty_cb(const struct handler_result *res, void *arg)
+{
+	struct pty_report *rep = arg;
+
+	event_base_loopbreak(pty_base);
+	rep->done = 1;
+	rep->outcome = (int)res->outcome;
+	rep->status = res->status;
+	rep->wstatus = res->wstatus;
+}
+
+/* The job's deadline. */
+static void
+pty_deadline_cb(int fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	event_base_loopbreak(arg);
+}
+
+/* The job: run argv in the foreground if it can, report, exit. */
+__dead static void
+pty_job(char *const *argv, int report_fd)
+{
+	struct handler_exec_spec spec;
+	struct pty_report rep;
+	struct event_base *jb;
+	struct event *deadline;
+	struct timeval tv = {20, 0};
+	struct sigaction sa;
+
+	memset(&rep, 0, sizeof rep);
+	if ((jb = event_base_new()) == NULL || handler_exec_init(jb) == -1)
+		_exit(20);
+	pty_base = jb;
+	deadline = evtimer_new(jb, pty_deadline_cb, jb);
+	evtimer_add(deadline, &tv);
+	memset(&spec, 0, sizeof spec);
+	spec.argv = argv;
+	spec.envp = default_env;
+	spec.log_id = "tty";
+	spec.inherit_stdio = 1;
+	spec.foreground = 1;
+	spec.keep_limits = 1;
+	spec.quiet = 1;
+	if (handler_exec_start(jb, &spec, pty_cb, &rep, NULL) != NULL) {
+		rep.started = 1;
+		event_base_dispatch(jb);
+	}
+	rep.job_pgrp = getpgrp();
+	rep.tty_pgrp = tcgetpgrp(STDIN_FILENO);
+	rep.ttou_default = sigaction(SIGTTOU, NULL, &sa) == 0 &&
+	    sa.sa_handler == SIG_DFL;
+	if (write(report_fd, &rep, sizeof rep) != sizeof rep)
+		_exit(21);
+	_exit(0);
+}
+
+/*
+ * The shell (see above); fg: give the job the terminal. The job's group
+ * is laid out as layout says.
+ */
+__dead static void
+pty_shell(const char *slave, int fg, enum pty_layout layout,
+    char *const *argv, int report_fd, int notes_fd)
+{
+	struct sigaction sa;
+	int fd, sync[2], hold[2], st;
+	pid_t job, sib = -1, child;
+	char c = 0;
+
+	/* The first terminal a session leader opens becomes its own. */
+	if (setsid() == -1 || (fd = open(slave, O_RDWR)) == -1)
+		_exit(30);
+	if (dup2(fd, 0) == -1 || dup2(fd, 1) == -1 || dup2(fd, 2) == -1)
+		_exit(30);
+	if (fd > 2)
+		close(fd);
+	if (pipe(sync) == -1 || (job = fork()) == -1)
+		_exit(31);
+	if (job == 0) {
+		close(sync[1]);
+		close(notes_fd);
+		if (setpgid(0, 0) == -1 || read(sync[0], &c, 1) != 1)
+			_exit(32);
+		close(sync[0]);
+		if (layout != PTY_SCRIPT)
+			pty_job(argv, report_fd);
+		/* The script's shell: it waits for the job, in its group. */
+		if ((child = fork()) == -1)
+			_exit(39);
+		if (child == 0)
+			pty_job(argv, report_fd);
+		close(report_fd);
+		while (waitpid(child, &st, 0) == -1)
+			if (errno != EINTR)
+				_exit(40);
+		_exit(WIFEXITED(st) ? WEXITSTATUS(st) : 41);
+	}
+	close(sync[0]);
+	close(report_fd);
+	setpgid(job, job);
+	/* The other end of a pipeline: it lives until the job has ended. */
+	if (layout == PTY_PIPELINE) {
+		if (pipe(hold) == -1 || (sib = fork()) == -1)
+			_exit(42);
+		if (sib == 0) {
+			close(hold[1]);
+			close(sync[1]);
+			close(notes_fd);
+			if (setpgid(0, job) == -1)
+				_exit(43);
+			_exit(read(hold[0], &c, 1) == 0 ? 0 : 44);
+		}
+		close(hold[0]);
+		setpgid(sib, job);
+	}
+	/* A shell ignores SIGTTOU: it takes the terminal from background. */
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = SIG_IGN;
+	sigaction(SIGTTOU, &sa, NULL);
+	if (fg && tcsetpgrp(0, job) == -1)
+		_exit(33);
+	if (write(sync[1], "x", 1) != 1)
+		_exit(34);
+	for (;;) {
+		if (waitpid(job, &st, WUNTRACED) == -1) {
+			if (errno == EINTR)
+				continue;
+			_exit(35);
+		}
+		if (!WIFSTOPPED(st))
+			break;
+		/* 'S': it had taken the terminal back before stopping. */
+		c = tcgetpgrp(0) == job ? 'S' : 's';
+		if (write(notes_fd, &c, 1) != 1)
+			_exit(36);
+		tcsetpgrp(0, job);
+		kill(-job, SIGCONT);
+	}
+	if (sib != -1) {
+		close(hold[1]);
+		while (waitpid(sib, NULL, 0) == -1 && errno == EINTR)
+			;
+	}
+	_exit(WIFEXITED(st) ? WEXITSTATUS(st) : 37);
+}
+
+/* What pty_shell_fn() is given. */
+struct pty_shell_args {
+	const char	*slave;
+	int		 fg;
+	enum pty_layout	 layout;
+	char *const	*argv;
+	int		 report_fd;	/* the write ends */
+	int		 notes_fd;
+	int		 test_fds[3];	/* the test's ends, closed */
+};
+
+/*
+ * The shell, a forked child of proc. Its own job control is done with
+ * fork, setsid, setpgid and tcsetpgrp in pty_shell(), which is what it
+ * tests and what proc does not do.
+ */
+static int
+pty_shell_fn(void *arg)
+{
+	const struct pty_shell_args *a = arg;
+	size_t i;
+
+	for (i = 0; i < nitems(a->test_fds); i++)
+		close(a->test_fds[i]);
+	pty_shell(a->slave, a->fg, a->layout, a->argv, a->report_fd,
+	    a->notes_fd);
+}
+
+/* Open a pty and start the shell and its job running argv. */
+static void
+pty_start(struct pty *t, char *const *argv, int fg, enum pty_layout layout)
+{
+	struct pty_shell_args a;
+	int rep[2], notes[2];
+	char *slave;
+
+	memset(t, 0, sizeof *t);
+	t->master = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+	ck_assert_msg(t->master >= 0, "posix_openpt: %s", strerror(errno));
+	ck_assert_int_eq(grantpt(t->master), 0);
+	ck_assert_int_eq(unlockpt(t->master), 0);
+	ck_assert_ptr_nonnull(slave = ptsname(t->master));
+	t->master_open = 1;
+	ck_assert_int_eq(pipe2(rep, O_CLOEXEC), 0);
+	ck_assert_int_eq(pipe2(notes, O_CLOEXEC), 0);
+	a.slave = slave;
+	a.fg = fg;
+	a.layout = layout;
+	a.argv = argv;
+	a.report_fd = rep[1];
+	a.notes_fd = notes[1];
+	a.test_fds[0] = t->master;
+	a.test_fds[1] = rep[0];
+	a.test_fds[2] = notes[0];
+	t->shell = must_spawn(&(struct proc_spec){ .fn = pty_shell_fn,
+	    .arg = &a, .name = "shell" });
+	t->shell_pid = t->shell->pid;
+	close(rep[1]);
+	close(notes[1]);
+	t->report = rep[0];
+	t->notes = notes[0];
+}
+
+/*
+ * Read len bytes from fd within ms, draining what the terminal shows
+ * meanwhile (an echo must not fill it). Returns the bytes read.
+ */
+static size_t
+pty_read(struct pty *t, int fd, void *buf, size_t len, uint64_t ms)
+{
+	uint64_t deadline = testlib_now_ms() + ms;
+	struct pollfd pfd[2];
+	char junk[4096];
+	size_t got = 0;
+	ssize_t n;
+	int left;
+
+	while (got < len && testlib_now_ms() < deadline) {
+		left = (int)(deadline - testlib_now_ms());
+		pfd[0].fd = fd;
+		pfd[0].events = POLLIN;
+		pfd[1].fd = t->master_open ? t->master : -1;
+		pfd[1].events = POLLIN;
+		if (poll(pfd, 2, left > 0 ? left : 0) <= 0)
+			continue;
+		if (pfd[1].revents != 0 &&
+		    read(t->master, junk, sizeof junk) <= 0)
+			t->master_open = 0;
+		if (pfd[0].revents != 0) {
+			n = read(fd, (char *)buf + got, len - got);
+			if (n <= 0)
+				break;
+			got += (size_t)n;
+		}
+	}
+	return got;
+}
+
+/* Read what the terminal shows now, if anything. */
+static void
+pty_drain(struct pty *t)
+{
+	struct pollfd pfd;
+	char junk[4096];
+
+	pfd.fd = t->master;
+	pfd.events = POLLIN;
+	while (t->master_open && poll(&pfd, 1, 0) > 0) {
+		if (read(t->master, junk, sizeof junk) <= 0)
+			t->master_open = 0;
+	}
+}
+
+/* Read the job's report and wait for the shell to exit 0. */
+static void
+pty_finish(struct pty *t, struct pty_report *rep)
+{
+	size_t got;
+	int st;
+
+	got = pty_read(t, t->report, rep, sizeof *rep, 20000);
+	st = must_wait(t->shell, 10000);
+	ck_assert_msg(got == sizeof *rep, "no report from the job (shell "
+	    "status %d)", st);
+	ck_assert_int_eq(st, 0);
+	proc_free(t->shell);
+	t->shell = NULL;
+	close(t->report);
+	close(t->notes);
+	close(t->master);
+}
+
+/* State, process group and terminal group of pid from /proc; 0 if gone. */
+static int
+pid_stat(pid_t pid, char *state, long *pgrp, long *tpgid)
+{
+	char path[64], *s, *p;
+	int ok;
+
+	snprintf(path, sizeof path, "/proc/%ld/stat", (long)pid);
+	if ((s = testlib_read_file(path, NULL)) == NULL)
+		return 0;
+	ok = (p = strrchr(s, ')')) != NULL &&
+	    sscanf(p + 1, " %c %*d %ld %*d %*d %ld", state, pgrp, tpgid) == 3;
+	free(s);
+	return ok;
+}
+
+/* The two numbers "PGRP TPGID" a command wrote in file; 0 if not yet. */
+static int
+read_groups(const char *file, long *pgrp, long *tpgid)
+{
+	char *s;
+	int ok;
+
+	if ((s = testlib_read_file(file, NULL)) == NULL)
+		return 0;
+	ok = sscanf(s, "%ld %ld", pgrp, tpgid) == 2;
+	free(s);
+	return ok;
+}
+
+/* Its own group and the terminal's, as the command sees them. */
+#define GROUPS_SCRIPT "cut -d' ' -f5,8 /proc/$$/stat > \"$1\""
+
+START_TEST(test_foreground_command_holds_the_terminal_then_gives_it_back)
+{
+	static const enum pty_layout layouts[] = {PTY_ALONE, PTY_SCRIPT};
+	struct pty_report rep;
+	struct pty t;
+	struct args a;
+	char *out = tmppath("groups");
+	long pgrp, tpgid;
+	size_t i;
+
+	for (i = 0; i < nitems(layouts); i++) {
+		unlink(out);
+		mkargs(&a, "/bin/sh", "-c", GROUPS_SCRIPT, "sh", out, NULL);
+		pty_start(&t, a.v, 1, layouts[i]);
+		pty_finish(&t, &rep);
+		freeargs(&a);
+		ck_assert(rep.started && rep.done);
+		ck_assert_int_eq(rep.outcome, HANDLER_EXITED);
+		ck_assert_int_eq(rep.status, 0);
+		ck_assert_msg(read_groups(out, &pgrp, &tpgid), "no %s", out);
+		ck_assert_msg(pgrp == tpgid, "layout %zu: group %ld, "
+		    "terminal's %ld", i, pgrp, tpgid);
+		ck_assert_msg(pgrp != rep.job_pgrp, "not a group of its own");
+		/* Back to the caller's group, and SIGTTOU as it was. */
+		ck_assert_int_eq(rep.tty_pgrp, rep.job_pgrp);
+		ck_assert(rep.ttou_default);
+	}
+	free(out);
+
+	/* A command that cannot run gives it back too. */
+	mkargs(&a, "/nonexistent/cmd", NULL);
+	pty_start(&t, a.v, 1, PTY_ALONE);
+	pty_finish(&t, &rep);
+	freeargs(&a);
+	ck_assert_int_eq(rep.outcome, HANDLER_EXEC_FAILED);
+	ck_assert_int_eq(rep.status, ENOENT);
+	ck_assert(WIFEXITED(rep.wstatus) && WEXITSTATUS(rep.wstatus) == 127);
+	ck_assert_int_eq(rep.tty_pgrp, rep.job_pgrp);
+	ck_assert(rep.ttou_default);
+}
+END_TEST
+
+START_TEST(test_background_caller_does_not_take_the_terminal)
+{
+	struct pty_report rep;
+	struct pty t;
+	struct args a;
+	char *out = tmppath("groups");
+	long pgrp, tpgid;
+
+	mkargs(&a, "/bin/sh", "-c", GROUPS_SCRIPT, "sh", out, NULL);
+	pty_start(&t, a.v, 0, PTY_ALONE);
+	pty_finish(&t, &rep);
+	freeargs(&a);
+	ck_assert_int_eq(rep.outcome, HANDLER_EXITED);
+	ck_assert_int_eq(rep.status, 0);
+	ck_assert_msg(read_groups(out, &pgrp, &tpgid), "no %s", out);
+	/* The shell's group keeps it (the shell leads its session). */
+	ck_assert_int_eq(tpgid, (long)t.shell_pid);
+	ck_assert_int_ne(pgrp, tpgid);
+	ck_assert_int_eq(rep.tty_pgrp, t.shell_pid);
+	ck_assert(rep.ttou_default);
+	free(out);
+}
+END_TEST
+
+/*
+ * The caller holds the terminal, but so does another process of its
+ * group, which may read it: the command stays in the background.
+ */
+START_TEST(test_pipeline_caller_leaves_the_terminal_to_its_group)
+{
+	struct pty_report rep;
+	struct pty t;
+	struct args a;
+	char *out = tmppath("groups");
+	long pgrp, tpgid;
+
+	mkargs(&a, "/bin/sh", "-c", GROUPS_SCRIPT, "sh", out, NULL);
+	pty_start(&t, a.v, 1, PTY_PIPELINE);
+	pty_finish(&t, &rep);
+	freeargs(&a);
+	ck_assert_int_eq(rep.outcome, HANDLER_EXITED);
+	ck_assert_int_eq(rep.status, 0);
+	ck_assert_msg(read_groups(out, &pgrp, &tpgid), "no %s", out);
+	ck_assert_int_eq(tpgid, (long)rep.job_pgrp);
+	ck_assert_int_ne(pgrp, tpgid);
+	ck_assert_int_eq(rep.tty_pgrp, rep.job_pgrp);
+	free(out);
+}
+END_TEST
+
+/* ^Z and "fg" with the job's group laid out as layout says. */
+static void
+ctrl_z_and_fg(enum pty_layout layout)
+{
+	struct pty_report rep;
+	struct pty t;
+	struct args a;
+	char *pidfile = tmppath("cmd.pid"), *out, *got, note = 0, state;
+	uint64_t deadline;
+	long pgrp, tpgid;
+	pid_t cmd = 0;
+
+	unlink(pidfile);
+	xasprintf(&out, "%s.out", pidfile);
+	unlink(out);
+	mkargs(&a, "/bin/sh", "-c",
+	    "echo $$ > \"$1\"; read line; echo \"got $line\" > \"$1.out\"",
+	    "sh", pidfile, NULL);
+	pty_start(&t, a.v, 1, layout);
+	freeargs(&a);
+
+	/* The command is reading the terminal as its foreground group. */
+	deadline = testlib_now_ms() + 10000;
+	for (;;) {
+		if (cmd == 0)
+			cmd = read_pidfile(pidfile);
+		if (cmd != 0 && pid_stat(cmd, &state, &pgrp, &tpgid) &&
+		    tpgid == cmd && state == 'S')
+			break;
+		ck_assert_msg(testlib_now_ms() < deadline, "command %ld not "
+		    "reading in the foreground", (long)cmd);
+		pty_drain(&t);
+		usleep(10000);
+	}
+	ck_assert_int_eq(write(t.master, "\032", 1), 1);
+	ck_assert_msg(pty_read(&t, t.notes, &note, 1, 10000) == 1,
+	    "the shell did not see its job stop");
+	ck_assert_msg(note == 'S', "the job stopped without the terminal");
+
+	/* After "fg": running again, holding the terminal. */
+	deadline = testlib_now_ms() + 10000;
+	state = '?';
+	tpgid = 0;
+	while (!(pid_stat(cmd, &state, &pgrp, &tpgid) && state != 'T' &&
+	    tpgid == cmd)) {
+		ck_assert_msg(testlib_now_ms() < deadline, "command %ld "
+		    "state %c, terminal's group %ld", (long)cmd, state, tpgid);
+		usleep(10000);
+	}
+	ck_assert_int_eq(write(t.master, "hello\n", 6), 6);
+	pty_finish(&t, &rep);
+	ck_assert_int_eq(rep.outcome, HANDLER_EXITED);
+	ck_assert_int_eq(rep.status, 0);
+	ck_assert_int_eq(rep.tty_pgrp, rep.job_pgrp);
+	got = testlib_read_file(out, NULL);
+	ck_assert_ptr_nonnull(got);
+	ck_assert_str_eq(got, "got hello\n");
+	free(got);
+	free(out);
+	free(pidfile);
+}
+
+/*
+ * ^Z stops the command (the terminal signals its group only); the caller
+ * then takes the terminal back and stops too, so that its shell sees a
+ * stopped job, and "fg" gives the terminal back to the command and
+ * continues it, which then reads a line typed after.
+ */
+START_TEST(test_ctrl_z_stops_the_job_and_fg_resumes_the_command)
+{
+	static const enum pty_layout layouts[] = {PTY_ALONE, PTY_SCRIPT};
+	size_t i;
+
+	for (i = 0; i < nitems(layouts); i++)
+		ctrl_z_and_fg(layouts[i]);
+}
+END_TEST
+
+/* Only a temporary directory: these tests start launchers of their own. */
+static void
+setup_tmp(void)
+{
+	tmpdir = testlib_tmpdir("handler");
+}
+
+static void
+teardown_tmp(void)
+{
+	testlib_rmtree(tmpdir);
+	free(tmpdir);
+	tmpdir = NULL;
+}
 
 Suite *
 suite(void)
@@ -1151,6 +2265,37 @@ suite(void)
 	tc = tcase_create("parent_death");
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, test_worker_killed_by_sigkill_takes_its_handler);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("command");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 30);
+	tcase_add_test(tc, test_open_descriptors_and_ignored_signals_are_listed);
+	tcase_add_test(tc, test_kept_descriptors_stay_open_and_others_close);
+	tcase_add_test(tc, test_path_search_runs_as_execvp_does);
+	tcase_add_test(tc, test_inherited_stdio_reaches_the_command_unlogged);
+	tcase_add_test(tc, test_signal_mask_and_ignored_signals_are_given);
+	tcase_add_test(tc, test_kill_forwards_a_signal_without_stopping);
+	tcase_add_test(tc, test_wait_status_is_in_the_result);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("command_process");
+	tcase_add_checked_fixture(tc, setup_tmp, teardown_tmp);
+	tcase_set_timeout(tc, 30);
+	tcase_add_test(tc, test_kept_descriptor_3_is_not_the_status_pipe);
+	tcase_add_test(tc, test_parent_death_signal_is_the_chosen_one);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("terminal");
+	tcase_add_checked_fixture(tc, setup_tmp, teardown_tmp);
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc,
+	    test_foreground_command_holds_the_terminal_then_gives_it_back);
+	tcase_add_test(tc, test_background_caller_does_not_take_the_terminal);
+	tcase_add_test(tc,
+	    test_pipeline_caller_leaves_the_terminal_to_its_group);
+	tcase_add_test(tc,
+	    test_ctrl_z_stops_the_job_and_fg_resumes_the_command);
 	suite_add_tcase(s, tc);
 	return s;
 }
