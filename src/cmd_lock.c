@@ -4,7 +4,10 @@
  * same function and the same key as redjobd takes a job's lock
  * (redjob_lock_acquire on NS:lock:{NAME}, docs/guards.md), runs COMMAND
  * in its own process group while renewing the lock every third of its
- * TTL, and releases it (compare-and-delete) when COMMAND ends.
+ * TTL, and releases it (compare-and-delete) when COMMAND ends. COMMAND
+ * is started, stopped and reaped by handler_exec, the launcher of
+ * redjobd's handlers, as a command run from a shell: the caller's stdio
+ * and descriptors, a PATH search, the terminal's foreground group.
  * The contract, the same as a job's lock in redjobd (docs/guards.md):
  *
  *   - the token is 128 random bits, fresh for this acquisition;
@@ -32,14 +35,11 @@
  */
 #include "autoconf.h"
 
-#include <sys/prctl.h>
 #include <sys/random.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 
-#include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -58,6 +58,8 @@
 #include "config.h"
 #include "duration.h"
 #include "guard.h"
+#include "handler_child.h"
+#include "handler_exec.h"
 #include "mtime.h"
 #include "rconn.h"
 #include "template.h"
@@ -97,20 +99,21 @@ struct lock_run {
 	char			*fence;
 	char			**cmd;		/* COMMAND ARG... */
 	sigset_t		 fwd;		/* forwarded: not ignored */
+	sigset_t		 ignored;	/* by our caller: COMMAND's too */
+	sigset_t		 mask;		/* our caller's: COMMAND's */
 	int			*inherited;	/* fds > 2 open at start */
 	size_t			 ninherited;
-	int			 inherited_known;
 
-	pid_t			 pid;		/* COMMAND, its group leader */
+	struct handler_exec	*h;		/* COMMAND until it is reaped */
 	int			 wstatus;
 	int			 reaped;
+	int			 exec_error;	/* errno: it could not run */
 
 	struct event_base	*base;
 	struct rconn		*rc;
 	struct event		*renew_ev;
 	struct event		*valid_ev;
-	struct event		*kill_ev;
-	struct event		*sig_ev[nitems(lock_forwarded) + 1];
+	struct event		*sig_ev[nitems(lock_forwarded)];
 	int			 renewing;	/* a renewal is in flight */
 	uint64_t		 sent;		/* when it was sent */
 	uint64_t		 valid_until;	/* monotonic ms */
@@ -132,10 +135,12 @@ const struct cmd_entry cmd_lock_entry = {
 	"while COMMAND runs. It is the lock redjobd takes for a job whose\n"
 	"lock key renders to NAME (key NS:lock:{NAME}).\n"
 	"\n"
-	"COMMAND runs in its own process group with the environment of\n"
-	"redjob plus REDJOB_LOCK=NAME and REDJOB_FENCE=N, a fencing token\n"
-	"larger than that of every earlier holder of NAME: pass it to the\n"
-	"systems COMMAND writes to, so they can refuse a stale holder.\n"
+	"COMMAND runs in its own process group (the terminal's foreground\n"
+	"group if redjob has the terminal and is not in a pipeline) with\n"
+	"the environment of redjob plus REDJOB_LOCK=NAME and REDJOB_FENCE=N,\n"
+	"a fencing token larger than that of every earlier holder of NAME:\n"
+	"pass it to the systems COMMAND writes to, so they can refuse a\n"
+	"stale holder.\n"
 	"SIGINT, SIGTERM and SIGHUP are forwarded to COMMAND's group.\n"
 	"\n"
 	"If the lock is lost while COMMAND runs (another holder has it, or\n"
@@ -188,78 +193,6 @@ cmd_lock_jitter(uint64_t min, uint64_t max)
 	if (cmd_lock_random(&r, sizeof r) != 0)
 		r = (uint32_t)mtime_now();
 	return min + r % (max - min + 1);
-}
-
-/* Order descriptors for qsort() and bsearch(). */
-static int
-cmd_lock_intcmp(const void *a, const void *b)
-{
-	int x = *(const int *)a, y = *(const int *)b;
-
-	return (x > y) - (x < y);
-}
-
-/*
- * The descriptors above 2 open now, sorted, from /proc/self/fd. Returns
- * the array (caller frees; NULL if none) with *n set, or sets *n to
- * (size_t)-1 if they cannot be listed.
- */
-static int *
-cmd_lock_open_fds(size_t *n)
-{
-	struct dirent *de;
-	int *fds = NULL, dfd;
-	long v;
-	char *end;
-	DIR *d;
-
-	*n = 0;
-	if ((d = opendir("/proc/self/fd")) == NULL) {
-		*n = (size_t)-1;
-		return NULL;
-	}
-	dfd = dirfd(d);
-	while ((de = readdir(d)) != NULL) {
-		v = strtol(de->d_name, &end, 10);
-		if (end == de->d_name || *end != '\0' || v <= 2 || v == dfd)
-			continue;
-		fds = xreallocarray(fds, *n + 1, sizeof *fds);
-		fds[(*n)++] = (int)v;
-	}
-	closedir(d);
-	if (*n > 1)
-		qsort(fds, *n, sizeof *fds, cmd_lock_intcmp);
-	return fds;
-}
-
-/*
- * In the child: close the descriptors redjob opened (its Redis socket is
- * not close-on-exec: hiredis does not set it), but keep those COMMAND
- * inherited from whoever ran redjob, as flock(1) does, so that
- * "redjob lock x -- diff <(a) <(b)" works. keep is the exec-status pipe.
- * If the descriptors cannot be listed, close them all but keep.
- */
-static void
-cmd_lock_close_ours(const struct lock_run *lr, int keep)
-{
-	int *now;
-	size_t n, i;
-
-	now = lr->inherited_known ? cmd_lock_open_fds(&n) : NULL;
-	if (!lr->inherited_known || n == (size_t)-1) {
-		if (keep > 3)
-			close_range(3, (unsigned)keep - 1, 0);
-		close_range((unsigned)keep + 1, ~0U, 0);
-		return;
-	}
-	for (i = 0; i < n; i++) {
-		if (now[i] == keep || (lr->ninherited > 0 &&
-		    bsearch(&now[i], lr->inherited, lr->ninherited,
-		    sizeof *lr->inherited, cmd_lock_intcmp) != NULL))
-			continue;
-		close(now[i]);
-	}
-	free(now);
 }
 
 /*
@@ -395,79 +328,6 @@ cmd_lock_release(struct lock_run *lr)
 	return rc;
 }
 
-/*
- * The child: its own process group, the caller's signal mask, the lock's
- * variables, and exec. Reports an exec failure through errfd.
- */
-static __dead void
-cmd_lock_child(struct lock_run *lr, pid_t parent, const sigset_t *mask,
-    int errfd)
-{
-	int e;
-
-	setpgid(0, 0);
-	/*
-	 * If redjob dies (kill -9), nobody renews the lock any more:
-	 * COMMAND must not carry on believing it holds it.
-	 */
-	prctl(PR_SET_PDEATHSIG, SIGTERM);
-	if (getppid() != parent)
-		_exit(LOCK_LOST);
-	sigprocmask(SIG_SETMASK, mask, NULL);
-	cmd_lock_close_ours(lr, errfd);
-	if (setenv("REDJOB_LOCK", lr->name, 1) != 0 ||
-	    setenv("REDJOB_FENCE", lr->fence, 1) != 0)
-		e = errno;
-	else {
-		execvp(lr->cmd[0], lr->cmd);
-		e = errno;
-	}
-	(void)!write(errfd, &e, sizeof e);
-	_exit(e == ENOENT ? LOCK_NOTFOUND : LOCK_NOEXEC);
-}
-
-/*
- * Start COMMAND with the forwarded signals and SIGCHLD blocked
- * (mask is the caller's mask, for the child). Returns 0, or the exit
- * status after printing why it could not run.
- */
-static int
-cmd_lock_spawn(struct lock_run *lr, const sigset_t *mask)
-{
-	int pfd[2], e, st;
-	pid_t parent = getpid();
-	ssize_t n;
-
-	if (pipe2(pfd, O_CLOEXEC) != 0) {
-		cmd_error("pipe: %s", strerror(errno));
-		return CMD_ERROR;
-	}
-	fflush(NULL);
-	if ((lr->pid = fork()) < 0) {
-		cmd_error("fork: %s", strerror(errno));
-		close(pfd[0]);
-		close(pfd[1]);
-		return CMD_ERROR;
-	}
-	if (lr->pid == 0) {
-		close(pfd[0]);
-		cmd_lock_child(lr, parent, mask, pfd[1]);
-	}
-	/* Both sides set the group, so neither has to wait for the other. */
-	setpgid(lr->pid, lr->pid);
-	close(pfd[1]);
-	while ((n = read(pfd[0], &e, sizeof e)) < 0 && errno == EINTR)
-		;
-	close(pfd[0]);
-	if (n != (ssize_t)sizeof e)
-		return 0;	/* EOF: the exec succeeded */
-	while (waitpid(lr->pid, &st, 0) < 0 && errno == EINTR)
-		;
-	lr->pid = -1;
-	cmd_error("cannot run %s: %s", lr->cmd[0], strerror(e));
-	return e == ENOENT ? LOCK_NOTFOUND : LOCK_NOEXEC;
-}
-
 /* The local validity of the lock: from a renewal sent at sent. */
 static void
 cmd_lock_set_valid(struct lock_run *lr, uint64_t sent)
@@ -496,8 +356,7 @@ cmd_lock_lose(struct lock_run *lr, const char *why)
 	fprintf(stderr, "redjob: lock %s: %s\n", lr->name, why);
 	fprintf(stderr, "redjob: lock %s lost while %s ran; stopping it\n",
 	    lr->name, lr->cmd[0]);
-	kill(-lr->pid, SIGTERM);
-	mtime_arm(lr->kill_ev, LOCK_KILL_GRACE_MS);
+	handler_exec_stop(lr->h);
 }
 
 /*
@@ -611,48 +470,94 @@ cmd_lock_valid_cb(evutil_socket_t fd, short events, void *arg)
 	cmd_lock_lose(lr, why);
 }
 
-/* The grace after SIGTERM is over. */
-static void
-cmd_lock_kill_cb(evutil_socket_t fd, short events, void *arg)
-{
-	struct lock_run *lr = arg;
-
-	(void)fd;
-	(void)events;
-	if (!lr->reaped)
-		kill(-lr->pid, SIGKILL);
-}
-
-/*
- * A signal: forward SIGINT, SIGTERM and SIGHUP to COMMAND's group; on
- * SIGCHLD, reap COMMAND and leave the loop when it has ended.
- */
+/* Forward SIGINT, SIGTERM or SIGHUP to COMMAND's group. */
 static void
 cmd_lock_signal_cb(evutil_socket_t sig, short events, void *arg)
 {
 	struct lock_run *lr = arg;
-	pid_t pid;
-	int st;
 
 	(void)events;
-	if (sig != SIGCHLD) {
-		if (!lr->reaped)
-			kill(-lr->pid, (int)sig);
-		return;
-	}
-	while ((pid = waitpid(lr->pid, &st, WNOHANG)) < 0 && errno == EINTR)
-		;
-	if (pid != lr->pid)
-		return;
-	lr->wstatus = st;
+	if (lr->h != NULL)
+		(void)handler_exec_kill(lr->h, (int)sig);
+}
+
+/*
+ * COMMAND has ended and is reaped, or could not be executed: keep how,
+ * and leave the loop. After a lost lock, handler_exec has also killed
+ * what COMMAND left in its group: it must not run on without the lock
+ * either. Runs from the loop; lr->h is freed when this returns.
+ */
+static void
+cmd_lock_done_cb(const struct handler_result *res, void *arg)
+{
+	struct lock_run *lr = arg;
+
+	lr->h = NULL;
 	lr->reaped = 1;
-	/*
-	 * A lost lock stops the whole group: what COMMAND left behind in it
-	 * must not run on without the lock either.
-	 */
-	if (lr->lost)
-		kill(-lr->pid, SIGKILL);
+	lr->wstatus = res->wstatus;
+	if (res->outcome == HANDLER_EXEC_FAILED)
+		lr->exec_error = res->status;
 	event_base_loopbreak(lr->base);
+}
+
+/*
+ * Start COMMAND as a command run from a shell: the caller's stdio, signal
+ * mask and ignored signals, the descriptors redjob inherited, a PATH
+ * search, the terminal's foreground group if redjob's group holds it, and
+ * the environment plus REDJOB_LOCK and REDJOB_FENCE. Returns 0, or the
+ * exit status after printing why no process could be started; a COMMAND
+ * that cannot be executed is reported to cmd_lock_done_cb.
+ */
+static int
+cmd_lock_start(struct lock_run *lr)
+{
+	struct handler_exec_spec spec;
+	char **env, *cause = NULL;
+	size_t n, i;
+
+	for (n = 0; environ[n] != NULL; n++)
+		;
+	env = xreallocarray(NULL, n + 3, sizeof *env);
+	for (i = n = 0; environ[i] != NULL; i++) {
+		if (strncmp(environ[i], "REDJOB_LOCK=", 12) != 0 &&
+		    strncmp(environ[i], "REDJOB_FENCE=", 13) != 0)
+			env[n++] = environ[i];
+	}
+	xasprintf(&env[n], "REDJOB_LOCK=%s", lr->name);
+	xasprintf(&env[n + 1], "REDJOB_FENCE=%s", lr->fence);
+	env[n + 2] = NULL;
+
+	memset(&spec, 0, sizeof spec);
+	spec.argv = lr->cmd;
+	spec.envp = env;
+	spec.kill_grace_ms = LOCK_KILL_GRACE_MS;
+	spec.log_id = lr->name;
+	spec.inherit_stdio = 1;
+	spec.keep_fds = lr->inherited;
+	spec.nkeep_fds = lr->ninherited;
+	spec.search_path = 1;
+	spec.foreground = 1;
+	spec.sigmask = &lr->mask;
+	spec.sigignore = &lr->ignored;
+	/*
+	 * If redjob dies (kill -9), nobody renews the lock any more:
+	 * COMMAND must not carry on believing it holds it.
+	 */
+	spec.pdeath_signal = SIGTERM;
+	spec.keep_limits = 1;
+	spec.quiet = 1;
+	fflush(NULL);
+	lr->h = handler_exec_start(lr->base, &spec, cmd_lock_done_cb, lr,
+	    &cause);
+	free(env[n]);
+	free(env[n + 1]);
+	free(env);
+	if (lr->h == NULL) {
+		cmd_error("%s", cause);
+		free(cause);
+		return CMD_ERROR;
+	}
+	return 0;
 }
 
 /*
@@ -688,9 +593,10 @@ cmd_lock_url(const struct cmd_ctx *ctx)
 }
 
 /*
- * Run the loop while COMMAND runs: renew, check the validity, forward
- * signals, reap. Returns 0, or CMD_ERROR after printing why (then
- * COMMAND has been killed and reaped).
+ * Start COMMAND and run the loop while it runs: renew, check the
+ * validity, forward signals, reap. Returns 0 once it has ended or could
+ * not be executed (lr->exec_error), or CMD_ERROR after printing why it
+ * was not started.
  */
 static int
 cmd_lock_run(struct lock_run *lr)
@@ -725,20 +631,24 @@ cmd_lock_run(struct lock_run *lr)
 	}
 	lr->renew_ev = evtimer_new(lr->base, cmd_lock_renew_cb, lr);
 	lr->valid_ev = evtimer_new(lr->base, cmd_lock_valid_cb, lr);
-	lr->kill_ev = evtimer_new(lr->base, cmd_lock_kill_cb, lr);
 	sigemptyset(&set);
 	for (i = 0; i < nitems(lr->sig_ev); i++) {
-		int sig = i < nitems(lock_forwarded) ? lock_forwarded[i] :
-		    SIGCHLD;
-
-		if (sig != SIGCHLD && !sigismember(&lr->fwd, sig))
+		if (!sigismember(&lr->fwd, lock_forwarded[i]))
 			continue;
-		lr->sig_ev[i] = evsignal_new(lr->base, sig, cmd_lock_signal_cb,
-		    lr);
+		lr->sig_ev[i] = evsignal_new(lr->base, lock_forwarded[i],
+		    cmd_lock_signal_cb, lr);
 		evsignal_add(lr->sig_ev[i], NULL);
-		sigaddset(&set, sig);
+		sigaddset(&set, lock_forwarded[i]);
 	}
-	/* Signals that came since the fork are delivered to the loop now. */
+	/* COMMAND is reaped through handler_exec's SIGCHLD event. */
+	if (handler_exec_init(lr->base) != 0) {
+		rc = cmd_error("cannot watch for SIGCHLD");
+		goto fail;
+	}
+	sigaddset(&set, SIGCHLD);
+	if ((rc = cmd_lock_start(lr)) != 0)
+		goto fail;
+	/* Signals that came since the lock was taken reach the loop now. */
 	sigprocmask(SIG_UNBLOCK, &set, NULL);
 
 	cmd_lock_set_valid(lr, lr->sent);
@@ -746,15 +656,10 @@ cmd_lock_run(struct lock_run *lr)
 	event_base_dispatch(lr->base);
 	/* Until we exit: a signal now must not kill us before the release. */
 	sigprocmask(SIG_BLOCK, &set, NULL);
-	goto out;
 
 fail:
-	/* We cannot renew: COMMAND must not run on. */
-	kill(-lr->pid, SIGKILL);
-	while (waitpid(lr->pid, &lr->wstatus, 0) < 0 && errno == EINTR)
-		;
-	lr->reaped = 1;
-out:
+	/* COMMAND is started last: nothing of it is left to stop here. */
+	handler_exec_shutdown();
 	for (i = 0; i < nitems(lr->sig_ev); i++) {
 		if (lr->sig_ev[i] != NULL)
 			event_free(lr->sig_ev[i]);
@@ -764,8 +669,6 @@ out:
 		event_free(lr->renew_ev);
 	if (lr->valid_ev != NULL)
 		event_free(lr->valid_ev);
-	if (lr->kill_ev != NULL)
-		event_free(lr->kill_ev);
 	if (lr->base != NULL)
 		event_base_free(lr->base);
 	return rc;
@@ -907,8 +810,7 @@ cmd_lock_exec(struct cmd_ctx *ctx, const struct cmd_entry *self, int argc,
 	struct lock_run lr;
 	struct lock_conf lk;
 	struct template_vars v;
-	struct sigaction sa;
-	sigset_t block, mask;
+	sigset_t block;
 	unsigned char raw[16];
 	char tpl[] = "{key}";
 	uint64_t wait_ms;
@@ -917,7 +819,6 @@ cmd_lock_exec(struct cmd_ctx *ctx, const struct cmd_entry *self, int argc,
 
 	memset(&lr, 0, sizeof lr);
 	lr.ctx = ctx;
-	lr.pid = -1;
 	if ((rc = cmd_lock_parse(&lr, self, argc, argv, &wait_ms,
 	    &done)) != 0 || done)
 		return rc;
@@ -926,11 +827,12 @@ cmd_lock_exec(struct cmd_ctx *ctx, const struct cmd_entry *self, int argc,
 	/* As the daemon's worker: the TTL minus a tenth for drift and RTT. */
 	lr.margin_ms = lr.ttl_ms / 10;
 
-	/* What COMMAND inherits from our caller, before we open anything. */
-	lr.inherited = cmd_lock_open_fds(&lr.ninherited);
-	lr.inherited_known = lr.ninherited != (size_t)-1;
-	if (!lr.inherited_known)
-		lr.ninherited = 0;
+	/*
+	 * What COMMAND inherits from our caller, before we open or ignore
+	 * anything. Descriptors that cannot be listed are all closed.
+	 */
+	(void)handler_child_open_fds(&lr.inherited, &lr.ninherited, NULL);
+	handler_child_ignored(&lr.ignored);
 
 	if (cmd_connect(ctx) == NULL) {
 		rc = CMD_ERROR;
@@ -961,13 +863,12 @@ cmd_lock_exec(struct cmd_ctx *ctx, const struct cmd_entry *self, int argc,
 	 */
 	sigemptyset(&lr.fwd);
 	for (i = 0; i < nitems(lock_forwarded); i++) {
-		if (sigaction(lock_forwarded[i], NULL, &sa) == 0 &&
-		    sa.sa_handler != SIG_IGN)
+		if (!sigismember(&lr.ignored, lock_forwarded[i]))
 			sigaddset(&lr.fwd, lock_forwarded[i]);
 	}
 	block = lr.fwd;
 	sigaddset(&block, SIGCHLD);
-	sigprocmask(SIG_BLOCK, &block, &mask);
+	sigprocmask(SIG_BLOCK, &block, &lr.mask);
 
 	if ((rc = cmd_lock_acquire(&lr, wait_ms)) != 0) {
 		if (rc > 128)
@@ -981,11 +882,12 @@ cmd_lock_exec(struct cmd_ctx *ctx, const struct cmd_entry *self, int argc,
 		goto restore;
 	}
 	lr.valid_until = lr.sent + lr.ttl_ms - lr.margin_ms;
-	if ((rc = cmd_lock_spawn(&lr, &mask)) != 0) {
+	if ((rc = cmd_lock_run(&lr)) == 0 && lr.exec_error != 0) {
+		cmd_error("cannot run %s: %s", lr.cmd[0],
+		    strerror(lr.exec_error));
 		cmd_lock_release(&lr);
-		goto restore;
-	}
-	if ((rc = cmd_lock_run(&lr)) == 0) {
+		rc = lr.exec_error == ENOENT ? LOCK_NOTFOUND : LOCK_NOEXEC;
+	} else if (rc == 0) {
 		rc = cmd_lock_finish(&lr);
 		if (rc > 128 && WIFSIGNALED(lr.wstatus) &&
 		    rc == 128 + WTERMSIG(lr.wstatus) &&
@@ -994,7 +896,7 @@ cmd_lock_exec(struct cmd_ctx *ctx, const struct cmd_entry *self, int argc,
 	} else
 		cmd_lock_release(&lr);
 restore:
-	sigprocmask(SIG_SETMASK, &mask, NULL);
+	sigprocmask(SIG_SETMASK, &lr.mask, NULL);
 out:
 	free(lr.inherited);
 	free(lr.key);

@@ -13,6 +13,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <regex.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -668,6 +669,220 @@ START_TEST(test_lock_unreachable_redis_stops_the_command_as_lost)
 }
 END_TEST
 
+/* Run sh -c script as the caller of redjob, to its end. */
+static struct proc *
+sh_run(const char *script)
+{
+	char *argv[] = { (char *)"/bin/sh", (char *)"-c", (char *)script,
+	    NULL };
+
+	return run_argv(argv);
+}
+
+START_TEST(test_lock_keeps_descriptor_3_of_a_shell_redirect)
+{
+	char file[4200], script[9000];
+	struct proc *p;
+	FILE *fp;
+
+	snprintf(file, sizeof file, "%s/fd3.txt", rf.dir);
+	fp = fopen(file, "w");
+	ck_assert_ptr_nonnull(fp);
+	fputs("from fd 3\n", fp);
+	ck_assert_int_eq(fclose(fp), 0);
+	/* Where the launcher's own exec-status pipe goes without a list. */
+	snprintf(script, sizeof script, "exec '%s' -u '%s' lock fd3 -- "
+	    "sh -c 'cat <&3' 3<'%s'", testlib_redjob(), rf.url, file);
+	p = sh_run(script);
+	assert_status(p, 0);
+	ck_assert_str_eq(p->out, "from fd 3\n");
+	ck_assert_str_eq(p->err, "");
+	proc_free(p);
+}
+END_TEST
+
+START_TEST(test_lock_dies_only_of_the_forwarded_signals)
+{
+	static const struct {
+		const char	*kill;		/* how the command dies */
+		int		 sig;
+		int		 dies;		/* redjob dies of it too */
+	} cases[] = {
+		{ NULL, SIGTERM, 1 },		/* forwarded by redjob */
+		{ NULL, SIGHUP, 1 },
+		{ "kill -TERM $$", SIGTERM, 1 },	/* its own doing */
+		{ "kill -USR1 $$", SIGUSR1, 0 },
+		{ "kill -KILL $$", SIGKILL, 0 },
+	};
+	char script[256];
+	struct proc *p;
+	size_t i;
+
+	for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		snprintf(script, sizeof script, "echo started; %s; "
+		    "while :; do sleep 0.1; done", cases[i].kill != NULL ?
+		    cases[i].kill : ":");
+		p = redjob_start(NULL, "lock", "die", "--", "/bin/sh", "-c",
+		    script, NULL);
+		must_wait_output(p, "started\n", DEADLINE_MS);
+		if (cases[i].kill == NULL)
+			ck_assert_int_eq(proc_signal(p, cases[i].sig), 0);
+		finish(p);
+		ck_assert_msg(p->status == 128 + cases[i].sig &&
+		    p->signaled == cases[i].dies, "case %zu: status %d, "
+		    "signaled %d", i, p->status, p->signaled);
+		ck_assert_int_eq(lock_exists("die"), 0);
+		proc_free(p);
+	}
+}
+END_TEST
+
+/* The classic signals of a mask in /proc/PID/status ("name:\tHEX"). */
+static unsigned long long
+status_mask(const char *s, const char *name)
+{
+	const char *p = strstr(s, name);
+
+	ck_assert_msg(p != NULL, "no %s in: %s", name, s);
+	/* The C library keeps its own signals above 31. */
+	return strtoull(p + strlen(name), NULL, 16) & 0x7fffffffULL;
+}
+
+START_TEST(test_lock_command_has_the_callers_signal_dispositions)
+{
+	char script[9000];
+	struct proc *p;
+
+	/*
+	 * What its caller ignored (as nohup does), and no more: not the
+	 * SIGPIPE that redjob ignores, nor the signals it blocks.
+	 */
+	snprintf(script, sizeof script, "trap '' USR1; exec '%s' -u '%s' "
+	    "lock sigs -- grep -E '^Sig(Blk|Ign):' /proc/self/status",
+	    testlib_redjob(), rf.url);
+	p = sh_run(script);
+	assert_status(p, 0);
+	ck_assert_msg(status_mask(p->out, "SigBlk:") == 0, "%s", p->out);
+	ck_assert_msg(status_mask(p->out, "SigIgn:") ==
+	    1ULL << (SIGUSR1 - 1), "%s", p->out);
+	proc_free(p);
+}
+END_TEST
+
+START_TEST(test_lock_command_gets_sigterm_when_redjob_is_killed)
+{
+	struct proc *p;
+
+	p = start_term_trap("60s", "pdeath");
+	ck_assert_int_eq(proc_signal(p, SIGKILL), 0);
+	/* The command holds the output until it has ended. */
+	finish(p);
+	ck_assert_msg(p->signaled && p->status == 128 + SIGKILL, "status %d",
+	    p->status);
+	ck_assert_msg(strstr(p->out, "got-term\n") != NULL, "stdout: %s",
+	    p->out);
+	/* Nobody released it: it expires after its TTL. */
+	ck_assert_int_eq(lock_exists("pdeath"), 1);
+	proc_free(p);
+}
+END_TEST
+
+/* Read what the terminal shows now, so that its echo never fills. */
+static void
+pty_drain(int master)
+{
+	struct pollfd pfd = { master, POLLIN, 0 };
+	char junk[4096];
+
+	while (poll(&pfd, 1, 20) > 0 && read(master, junk, sizeof junk) > 0)
+		;
+}
+
+/* What tty_redjob() runs. */
+struct tty_run {
+	const char	*slave;
+	const char	*script;
+};
+
+/*
+ * In a forked child: become the leader of a new session whose controlling
+ * terminal is the pty slave, on stdin, stdout and stderr, as a shell in a
+ * terminal emulator is, and exec "redjob lock tty -- sh -c SCRIPT".
+ */
+static int
+tty_redjob(void *arg)
+{
+	const struct tty_run *t = arg;
+	int fd;
+
+	if (setsid() == -1 || (fd = open(t->slave, O_RDWR)) == -1)
+		return 120;
+	if (dup2(fd, 0) == -1 || dup2(fd, 1) == -1 || dup2(fd, 2) == -1)
+		return 121;
+	close_range(3, ~0U, 0);
+	signal(SIGPIPE, SIG_DFL);
+	execl(testlib_redjob(), "redjob", "-u", rf.url, "lock", "tty", "--",
+	    "/bin/sh", "-c", t->script, (char *)NULL);
+	return 122;
+}
+
+/*
+ * From a terminal, COMMAND gets it: it runs in the terminal's foreground
+ * group (its group and the terminal's are the same) and reads a line
+ * typed there, where a background group would be stopped by SIGTTIN.
+ */
+START_TEST(test_lock_command_gets_the_terminal)
+{
+	char groups[4200], line[4200], script[9000];
+	struct tty_run t;
+	struct proc *p;
+	long pgrp = 0, tpgid = -1;
+	uint64_t deadline;
+	char *s;
+	int master;
+
+	snprintf(groups, sizeof groups, "%s/groups", rf.dir);
+	snprintf(line, sizeof line, "%s/line", rf.dir);
+	unlink(groups);
+	unlink(line);
+	snprintf(script, sizeof script, "cut -d' ' -f5,8 /proc/$$/stat > "
+	    "'%s'; read x; echo \"got $x\" > '%s'", groups, line);
+	master = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+	ck_assert_int_ge(master, 0);
+	ck_assert_int_eq(grantpt(master), 0);
+	ck_assert_int_eq(unlockpt(master), 0);
+	ck_assert_ptr_nonnull(t.slave = ptsname(master));
+	t.script = script;
+	p = must_spawn(&(struct proc_spec){ .fn = tty_redjob, .arg = &t,
+	    .name = "redjob" });
+
+	deadline = testlib_now_ms() + DEADLINE_MS;
+	while ((s = testlib_read_file(groups, NULL)) == NULL ||
+	    sscanf(s, "%ld %ld", &pgrp, &tpgid) != 2) {
+		free(s);
+		ck_assert_msg(testlib_now_ms() < deadline, "COMMAND did not "
+		    "start");
+		pty_drain(master);
+	}
+	free(s);
+	ck_assert_msg(pgrp == tpgid, "group %ld, the terminal's %ld", pgrp,
+	    tpgid);
+	ck_assert_msg(pgrp != p->pid, "COMMAND is in redjob's group");
+	ck_assert_int_eq(write(master, "typed\n", 6), 6);
+	while (proc_wait(p, 20) != 0) {
+		ck_assert_msg(testlib_now_ms() < deadline, "redjob still runs");
+		pty_drain(master);
+	}
+	close(master);
+	assert_status(p, 0);
+	s = must_read_file(line, NULL);
+	ck_assert_str_eq(s, "got typed\n");
+	free(s);
+	ck_assert_int_eq(lock_exists("tty"), 0);
+	proc_free(p);
+}
+END_TEST
+
 /* ---------------------------------------------------------------------
  * redjob throttle
  */
@@ -1071,6 +1286,13 @@ suite(void)
 	tcase_add_test(tc, test_lock_key_is_the_daemons_and_escaped);
 	tcase_add_test(tc, test_lock_keeps_inherited_descriptors);
 	tcase_add_test(tc, test_lock_usage_errors);
+	tcase_add_test(tc, test_lock_keeps_descriptor_3_of_a_shell_redirect);
+	tcase_add_test(tc, test_lock_dies_only_of_the_forwarded_signals);
+	tcase_add_test(tc,
+	    test_lock_command_has_the_callers_signal_dispositions);
+	tcase_add_test(tc,
+	    test_lock_command_gets_sigterm_when_redjob_is_killed);
+	tcase_add_test(tc, test_lock_command_gets_the_terminal);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("lock_redis_dies");
