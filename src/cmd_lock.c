@@ -60,28 +60,28 @@
 #include "guard.h"
 #include "handler_child.h"
 #include "handler_exec.h"
+#include "lock.h"
 #include "mtime.h"
 #include "rconn.h"
+#include "rfunc.h"
 #include "template.h"
 #include "url.h"
 #include "xmalloc.h"
 
-#define LOCK_TTL_DEFAULT_MS	60000
-#define LOCK_TTL_MIN_MS		1000
-#define LOCK_POLL_MIN_MS	100	/* between tries while it is taken */
-#define LOCK_POLL_MAX_MS	500
-#define LOCK_KILL_GRACE_MS	5000	/* SIGTERM, then SIGKILL */
-#define LOCK_CALL_MIN_MS	500	/* deadline of one renewal */
-#define LOCK_CALL_MAX_MS	5000
-#define LOCK_RETRY_MIN_MS	100	/* after a failed renewal */
-#define LOCK_RETRY_MAX_MS	1000
+#define CMD_LOCK_TTL_DEFAULT_MS	60000
+#define CMD_LOCK_TTL_MIN_MS		1000
+#define CMD_LOCK_POLL_MIN_MS	100	/* between tries while it is taken */
+#define CMD_LOCK_POLL_MAX_MS	500
+#define CMD_LOCK_KILL_GRACE_MS	5000	/* SIGTERM, then SIGKILL */
+#define CMD_LOCK_CALL_MIN_MS	500	/* deadline of one renewal */
+#define CMD_LOCK_CALL_MAX_MS	5000
 
 /* Part of the interface: redjob(1), EXIT STATUS. */
 enum {
-	LOCK_BUSY = EX_TEMPFAIL,	/* 75: not had within --wait */
-	LOCK_LOST = EX_UNAVAILABLE,	/* 69: lost while COMMAND ran */
-	LOCK_NOEXEC = 126,		/* COMMAND cannot be executed */
-	LOCK_NOTFOUND = 127,		/* COMMAND not found */
+	CMD_LOCK_BUSY = EX_TEMPFAIL,	/* 75: not had within --wait */
+	CMD_LOCK_LOST = EX_UNAVAILABLE,	/* 69: lost while COMMAND ran */
+	CMD_LOCK_NOEXEC = 126,		/* COMMAND cannot be executed */
+	CMD_LOCK_NOTFOUND = 127,	/* COMMAND not found */
 };
 
 /* The signals forwarded to COMMAND's process group. */
@@ -95,7 +95,6 @@ struct lock_run {
 	char			 token[33];	/* 128 bits, hex */
 	char			 ttl_arg[24];
 	uint64_t		 ttl_ms;
-	uint64_t		 margin_ms;
 	char			*fence;
 	char			**cmd;		/* COMMAND ARG... */
 	sigset_t		 fwd;		/* forwarded: not ignored */
@@ -111,13 +110,10 @@ struct lock_run {
 
 	struct event_base	*base;
 	struct rconn		*rc;
-	struct event		*renew_ev;
-	struct event		*valid_ev;
+	struct lock		*holder;	/* renews it while COMMAND runs */
 	struct event		*sig_ev[nitems(lock_forwarded)];
-	int			 renewing;	/* a renewal is in flight */
 	uint64_t		 sent;		/* when it was sent */
 	uint64_t		 valid_until;	/* monotonic ms */
-	int			 failing;	/* renewals failing since */
 	char			 last_error[256];
 	int			 lost;
 };
@@ -291,7 +287,7 @@ cmd_lock_acquire(struct lock_run *lr, uint64_t wait_ms)
 			return CMD_ERROR;
 		if ((now = mtime_now()) >= deadline)
 			break;
-		ms = cmd_lock_jitter(LOCK_POLL_MIN_MS, LOCK_POLL_MAX_MS);
+		ms = cmd_lock_jitter(CMD_LOCK_POLL_MIN_MS, CMD_LOCK_POLL_MAX_MS);
 		if (pttl >= 0 && (uint64_t)pttl < ms)
 			ms = pttl > 0 ? (uint64_t)pttl : 1;
 		if (ms > deadline - now)
@@ -306,7 +302,7 @@ cmd_lock_acquire(struct lock_run *lr, uint64_t wait_ms)
 	else
 		fprintf(stderr, "redjob: lock %s is held by another (it has "
 		    "no expiry)\n", lr->name);
-	return LOCK_BUSY;
+	return CMD_LOCK_BUSY;
 }
 
 /*
@@ -328,21 +324,24 @@ cmd_lock_release(struct lock_run *lr)
 	return rc;
 }
 
-/* The local validity of the lock: from a renewal sent at sent. */
-static void
-cmd_lock_set_valid(struct lock_run *lr, uint64_t sent)
+/*
+ * The deadline of one renewal: a third of the TTL, so a hung call
+ * leaves time for another, within 0.5 to 5 s.
+ */
+static uint64_t
+cmd_lock_call_ms(uint64_t ttl_ms)
 {
-	uint64_t now = mtime_now();
+	uint64_t ms = ttl_ms / 3;
 
-	lr->valid_until = sent + lr->ttl_ms - lr->margin_ms;
-	mtime_arm(lr->valid_ev, lr->valid_until > now ?
-	    lr->valid_until - now : 0);
+	if (ms < CMD_LOCK_CALL_MIN_MS)
+		ms = CMD_LOCK_CALL_MIN_MS;
+	return ms > CMD_LOCK_CALL_MAX_MS ? CMD_LOCK_CALL_MAX_MS : ms;
 }
 
 /*
  * The lock is lost: say so, stop COMMAND's group (SIGTERM now, SIGKILL
- * after the grace) and stop renewing: a holder that cannot prove it
- * still holds the lock must not go on working under it.
+ * after the grace); the holder has stopped renewing. A holder that
+ * cannot prove it still holds the lock must not go on working under it.
  */
 static void
 cmd_lock_lose(struct lock_run *lr, const char *why)
@@ -350,8 +349,6 @@ cmd_lock_lose(struct lock_run *lr, const char *why)
 	if (lr->lost || lr->reaped)
 		return;
 	lr->lost = 1;
-	evtimer_del(lr->renew_ev);
-	evtimer_del(lr->valid_ev);
 	fflush(stdout);
 	fprintf(stderr, "redjob: lock %s: %s\n", lr->name, why);
 	fprintf(stderr, "redjob: lock %s lost while %s ran; stopping it\n",
@@ -360,114 +357,38 @@ cmd_lock_lose(struct lock_run *lr, const char *why)
 }
 
 /*
- * A renewal failed without an answer about the lock (no connection, no
- * reply in time, Redis busy): the lock may still be ours. Say so once
- * per streak and try again soon; the validity timer decides when it
- * counts as lost.
+ * News from the lock holder (src/lock.c) while COMMAND runs: a renewal
+ * that failed without an answer about the lock is said once per streak
+ * (the holder retries, and its validity decides when it is lost), its
+ * end once, and a loss stops COMMAND.
  */
 static void
-cmd_lock_renew_failed(struct lock_run *lr, const char *why)
+cmd_lock_holder_cb(struct lock *l, enum lock_event ev, const char *why,
+    enum rfunc_class class, void *arg)
 {
-	uint64_t now = mtime_now(), ms;
+	struct lock_run *lr = arg;
+	uint64_t now = mtime_now(), until = lock_valid_until(l);
 
-	snprintf(lr->last_error, sizeof lr->last_error, "%s", why);
-	if (!lr->failing) {
-		lr->failing = 1;
+	(void)class;
+	if (lr->lost || lr->reaped)
+		return;
+	switch (ev) {
+	case LOCK_RENEW_FAILED:
 		fflush(stdout);
 		fprintf(stderr, "redjob: lock %s: cannot renew it (%s); "
 		    "retrying for %llu ms\n", lr->name, why,
-		    (unsigned long long)(lr->valid_until > now ?
-		    lr->valid_until - now : 0));
+		    (unsigned long long)(until > now ? until - now : 0));
+		break;
+	case LOCK_RENEWED:
+		fflush(stdout);
+		fprintf(stderr, "redjob: lock %s: renewed again\n", lr->name);
+		break;
+	case LOCK_LOST:
+		cmd_lock_lose(lr, why);
+		break;
+	default:
+		break;
 	}
-	ms = lr->ttl_ms / 10;
-	if (ms < LOCK_RETRY_MIN_MS)
-		ms = LOCK_RETRY_MIN_MS;
-	if (ms > LOCK_RETRY_MAX_MS)
-		ms = LOCK_RETRY_MAX_MS;
-	mtime_arm(lr->renew_ev, ms);
-}
-
-/* The answer to a renewal. Runs from a hiredis callback. */
-static void
-cmd_lock_renewed_cb(struct rconn *rc, struct redisReply *r, void *arg)
-{
-	struct lock_run *lr = arg;
-	char why[300];
-
-	lr->renewing = 0;
-	if (lr->lost || lr->reaped)
-		return;
-	if (r == NULL) {
-		snprintf(why, sizeof why, "no reply: %s",
-		    rconn_last_error(rc));
-		cmd_lock_renew_failed(lr, why);
-	} else if (r->type == REDIS_REPLY_INTEGER && r->integer == 1) {
-		cmd_lock_set_valid(lr, lr->sent);
-		if (lr->failing) {
-			fflush(stdout);
-			fprintf(stderr, "redjob: lock %s: renewed again\n",
-			    lr->name);
-		}
-		lr->failing = 0;
-		mtime_arm(lr->renew_ev, lr->ttl_ms / 3);
-	} else if (r->type == REDIS_REPLY_INTEGER ||
-	    (r->type == REDIS_REPLY_ERROR &&
-	    strncmp(r->str, "REDJOB_BADKEY ", 14) == 0)) {
-		/* 0, or the key holds something else: not our token. */
-		cmd_lock_lose(lr, "redis no longer holds our token (the lock "
-		    "expired or was deleted, or another holder has it)");
-	} else if (r->type == REDIS_REPLY_ERROR) {
-		snprintf(why, sizeof why, "redis: %.250s", r->str);
-		cmd_lock_renew_failed(lr, why);
-	} else
-		cmd_lock_renew_failed(lr, "unexpected reply");
-}
-
-/* Time to renew (every third of the TTL, sooner after a failure). */
-static void
-cmd_lock_renew_cb(evutil_socket_t fd, short events, void *arg)
-{
-	struct lock_run *lr = arg;
-	const char *args[] = { lr->token, lr->ttl_arg };
-	uint64_t timeout = lr->ttl_ms / 3;
-	char why[300];
-
-	(void)fd;
-	(void)events;
-	if (lr->lost || lr->reaped || lr->renewing)
-		return;
-	if (!rconn_ready(lr->rc)) {
-		snprintf(why, sizeof why, "not connected: %s",
-		    *rconn_last_error(lr->rc) != '\0' ?
-		    rconn_last_error(lr->rc) : "connecting");
-		cmd_lock_renew_failed(lr, why);
-		return;
-	}
-	if (timeout < LOCK_CALL_MIN_MS)
-		timeout = LOCK_CALL_MIN_MS;
-	if (timeout > LOCK_CALL_MAX_MS)
-		timeout = LOCK_CALL_MAX_MS;
-	lr->sent = mtime_now();
-	if (rconn_fcall(lr->rc, timeout, cmd_lock_renewed_cb, lr,
-	    "redjob_lock_renew", lr->key, 2, args, NULL) != 0) {
-		cmd_lock_renew_failed(lr, "cannot send to redis");
-		return;
-	}
-	lr->renewing = 1;
-}
-
-/* The validity ran out before a renewal succeeded. */
-static void
-cmd_lock_valid_cb(evutil_socket_t fd, short events, void *arg)
-{
-	struct lock_run *lr = arg;
-	char why[400];
-
-	(void)fd;
-	(void)events;
-	snprintf(why, sizeof why, "not renewed within its TTL (%s)",
-	    lr->last_error[0] != '\0' ? lr->last_error : "no answer");
-	cmd_lock_lose(lr, why);
 }
 
 /* Forward SIGINT, SIGTERM or SIGHUP to COMMAND's group. */
@@ -530,7 +451,7 @@ cmd_lock_start(struct lock_run *lr)
 	memset(&spec, 0, sizeof spec);
 	spec.argv = lr->cmd;
 	spec.envp = env;
-	spec.kill_grace_ms = LOCK_KILL_GRACE_MS;
+	spec.kill_grace_ms = CMD_LOCK_KILL_GRACE_MS;
 	spec.log_id = lr->name;
 	spec.inherit_stdio = 1;
 	spec.keep_fds = lr->inherited;
@@ -629,8 +550,8 @@ cmd_lock_run(struct lock_run *lr)
 		free(cause);
 		goto fail;
 	}
-	lr->renew_ev = evtimer_new(lr->base, cmd_lock_renew_cb, lr);
-	lr->valid_ev = evtimer_new(lr->base, cmd_lock_valid_cb, lr);
+	lr->holder = lock_create(lr->base, lr->rc, lr->key, lr->ttl_ms,
+	    cmd_lock_call_ms(lr->ttl_ms), cmd_lock_holder_cb, lr);
 	sigemptyset(&set);
 	for (i = 0; i < nitems(lr->sig_ev); i++) {
 		if (!sigismember(&lr->fwd, lock_forwarded[i]))
@@ -651,8 +572,7 @@ cmd_lock_run(struct lock_run *lr)
 	/* Signals that came since the lock was taken reach the loop now. */
 	sigprocmask(SIG_UNBLOCK, &set, NULL);
 
-	cmd_lock_set_valid(lr, lr->sent);
-	mtime_arm(lr->renew_ev, lr->ttl_ms / 3);
+	lock_hold(lr->holder, lr->token, lr->fence, lr->sent);
 	event_base_dispatch(lr->base);
 	/* Until we exit: a signal now must not kill us before the release. */
 	sigprocmask(SIG_BLOCK, &set, NULL);
@@ -664,11 +584,14 @@ fail:
 		if (lr->sig_ev[i] != NULL)
 			event_free(lr->sig_ev[i]);
 	}
+	if (lr->holder != NULL) {
+		/* What cmd_lock_finish() needs of it. */
+		lr->valid_until = lock_valid_until(lr->holder);
+		snprintf(lr->last_error, sizeof lr->last_error, "%s",
+		    lock_last_error(lr->holder));
+		lock_free(lr->holder);
+	}
 	rconn_free(lr->rc);
-	if (lr->renew_ev != NULL)
-		event_free(lr->renew_ev);
-	if (lr->valid_ev != NULL)
-		event_free(lr->valid_ev);
 	if (lr->base != NULL)
 		event_base_free(lr->base);
 	return rc;
@@ -686,7 +609,7 @@ cmd_lock_finish(struct lock_run *lr)
 	if (lr->lost) {
 		/* Compare-and-delete: harmless if another holds it now. */
 		cmd_lock_release(lr);
-		return LOCK_LOST;
+		return CMD_LOCK_LOST;
 	}
 	if (mtime_now() > lr->valid_until) {
 		cmd_lock_release(lr);
@@ -694,14 +617,14 @@ cmd_lock_finish(struct lock_run *lr)
 		fprintf(stderr, "redjob: lock %s was not renewed within its "
 		    "TTL before %s ended (%s)\n", lr->name, lr->cmd[0],
 		    lr->last_error[0] != '\0' ? lr->last_error : "no answer");
-		return LOCK_LOST;
+		return CMD_LOCK_LOST;
 	}
 	if ((released = cmd_lock_release(lr)) == 0) {
 		fflush(stdout);
 		fprintf(stderr, "redjob: lock %s was lost before %s ended "
 		    "(redis no longer held our token)\n", lr->name,
 		    lr->cmd[0]);
-		return LOCK_LOST;
+		return CMD_LOCK_LOST;
 	}
 	if (released < 0) {
 		/* It was ours throughout; its TTL will free it. */
@@ -733,7 +656,7 @@ cmd_lock_parse(struct lock_run *lr, const struct cmd_entry *self, int argc,
 	char *cause, buf[32];
 	int ch;
 
-	lr->ttl_ms = LOCK_TTL_DEFAULT_MS;
+	lr->ttl_ms = CMD_LOCK_TTL_DEFAULT_MS;
 	*wait_ms = 0;
 	/* "+": COMMAND's arguments are its own, not ours. */
 	while ((ch = getopt_long(argc, argv, "+:h", longopts, NULL)) != -1) {
@@ -744,10 +667,10 @@ cmd_lock_parse(struct lock_run *lr, const struct cmd_entry *self, int argc,
 				free(cause);
 				return CMD_USAGE;
 			}
-			if (lr->ttl_ms < LOCK_TTL_MIN_MS)
+			if (lr->ttl_ms < CMD_LOCK_TTL_MIN_MS)
 				return cmd_usage(self, "--ttl %s is too short "
 				    "(at least %s)", optarg, duration_format(
-				    LOCK_TTL_MIN_MS, buf, sizeof buf));
+				    CMD_LOCK_TTL_MIN_MS, buf, sizeof buf));
 			break;
 		case 'w':
 			if (duration_parse(optarg, wait_ms, &cause) != 0) {
@@ -824,8 +747,6 @@ cmd_lock_exec(struct cmd_ctx *ctx, const struct cmd_entry *self, int argc,
 		return rc;
 	snprintf(lr.ttl_arg, sizeof lr.ttl_arg, "%llu",
 	    (unsigned long long)lr.ttl_ms);
-	/* As the daemon's worker: the TTL minus a tenth for drift and RTT. */
-	lr.margin_ms = lr.ttl_ms / 10;
 
 	/*
 	 * What COMMAND inherits from our caller, before we open or ignore
@@ -881,12 +802,14 @@ cmd_lock_exec(struct cmd_ctx *ctx, const struct cmd_entry *self, int argc,
 		rc = 128 + die;
 		goto restore;
 	}
-	lr.valid_until = lr.sent + lr.ttl_ms - lr.margin_ms;
+	/* As the lock holder counts it: the TTL less a tenth. */
+	lr.valid_until = lr.sent + lr.ttl_ms - lr.ttl_ms / 10;
 	if ((rc = cmd_lock_run(&lr)) == 0 && lr.exec_error != 0) {
 		cmd_error("cannot run %s: %s", lr.cmd[0],
 		    strerror(lr.exec_error));
 		cmd_lock_release(&lr);
-		rc = lr.exec_error == ENOENT ? LOCK_NOTFOUND : LOCK_NOEXEC;
+		rc = lr.exec_error == ENOENT ? CMD_LOCK_NOTFOUND :
+		    CMD_LOCK_NOEXEC;
 	} else if (rc == 0) {
 		rc = cmd_lock_finish(&lr);
 		if (rc > 128 && WIFSIGNALED(lr.wstatus) &&
