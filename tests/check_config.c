@@ -689,9 +689,9 @@ START_TEST(test_corpus_is_listed_for_the_distribution)
 
 	/*
 	 * Automake wants every data file by name; one missing from
-	 * src/config.am would silently drop out of the tarball's tests.
+	 * tests/tests.am would silently drop out of the tarball's tests.
 	 */
-	ck_assert_int_ge(asprintf(&path, "%s/src/config.am", testlib_srcdir()),
+	ck_assert_int_ge(asprintf(&path, "%s/tests/tests.am", testlib_srcdir()),
 	    0);
 	am = slurp(path);
 	free(path);
@@ -705,7 +705,7 @@ START_TEST(test_corpus_is_listed_for_the_distribution)
 			if (strstr(am, name) == NULL)
 				name[strlen(name) - 1] = '\n';
 			ck_assert_msg(strstr(am, name) != NULL, "%s is not in "
-			    "src/config.am", g.gl_pathv[j] + off);
+			    "tests/tests.am", g.gl_pathv[j] + off);
 			free(name);
 		}
 		globfree(&g);
