@@ -35,6 +35,7 @@
 
 #include "handler_child.h"
 #include "handler_exec.h"
+#include "mtime.h"
 #include "proc.h"
 #include "testlib.h"
 #include "xmalloc.h"
@@ -212,13 +213,10 @@ static void
 run_until(const int *count, int want, uint64_t ms)
 {
 	struct event *ev;
-	struct timeval tv;
 
 	deadline_hit = 0;
 	ev = evtimer_new(base, deadline_cb, NULL);
-	tv.tv_sec = (time_t)(ms / 1000);
-	tv.tv_usec = (suseconds_t)(ms % 1000) * 1000;
-	evtimer_add(ev, &tv);
+	mtime_arm(ev, ms);
 	while (*count < want && !deadline_hit)
 		event_base_loop(base, EVLOOP_ONCE);
 	event_free(ev);

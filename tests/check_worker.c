@@ -26,6 +26,7 @@
 #include "handler_exec.h"
 #include "job.h"
 #include "lock.h"
+#include "mtime.h"
 #include "rconn.h"
 #include "proc.h"
 #include "redis_fixture.h"
@@ -330,8 +331,7 @@ lock_probe_ready_cb(struct rconn *rc, void *arg)
 static void
 lock_probe_run(struct lock_probe *p, uint64_t ms)
 {
-	struct timeval tv = { (time_t)(ms / 1000),
-		(suseconds_t)(ms % 1000) * 1000 };
+	struct timeval tv = mtime_tv(ms);
 
 	event_base_loopexit(p->base, &tv);
 	event_base_dispatch(p->base);
