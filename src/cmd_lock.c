@@ -35,7 +35,6 @@
  */
 #include "autoconf.h"
 
-#include <sys/random.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 
@@ -60,11 +59,13 @@
 #include "guard.h"
 #include "handler_child.h"
 #include "handler_exec.h"
+#include "backoff.h"
 #include "lock.h"
 #include "mtime.h"
 #include "rconn.h"
 #include "rfunc.h"
 #include "template.h"
+#include "token.h"
 #include "url.h"
 #include "xmalloc.h"
 
@@ -92,7 +93,7 @@ struct lock_run {
 	struct cmd_ctx		*ctx;
 	const char		*name;		/* as given */
 	char			*key;		/* NS:lock:{escaped NAME} */
-	char			 token[33];	/* 128 bits, hex */
+	char			 token[TOKEN_LEN];	/* 128 bits, hex */
 	char			 ttl_arg[24];
 	uint64_t		 ttl_ms;
 	char			*fence;
@@ -160,36 +161,6 @@ const struct cmd_entry cmd_lock_entry = {
 	"  redjob lock report:7 -- sh -c 'report --fence \"$REDJOB_FENCE\"'\n",
 	cmd_lock_exec
 };
-
-/* Fill buf with random bytes from getrandom(2). Returns 0 or -1. */
-static int
-cmd_lock_random(void *buf, size_t len)
-{
-	unsigned char *p = buf;
-	ssize_t n;
-
-	while (len > 0) {
-		if ((n = getrandom(p, len, 0)) < 0) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
-/* A random delay in [min, max] ms, to spread clients that poll together. */
-static uint64_t
-cmd_lock_jitter(uint64_t min, uint64_t max)
-{
-	uint32_t r;
-
-	if (cmd_lock_random(&r, sizeof r) != 0)
-		r = (uint32_t)mtime_now();
-	return min + r % (max - min + 1);
-}
 
 /*
  * Call library function fn on the lock's key with argc arguments,
@@ -287,7 +258,9 @@ cmd_lock_acquire(struct lock_run *lr, uint64_t wait_ms)
 			return CMD_ERROR;
 		if ((now = mtime_now()) >= deadline)
 			break;
-		ms = cmd_lock_jitter(CMD_LOCK_POLL_MIN_MS, CMD_LOCK_POLL_MAX_MS);
+		/* Jittered, to spread the clients that poll together. */
+		ms = CMD_LOCK_POLL_MIN_MS + backoff_jitter(CMD_LOCK_POLL_MAX_MS -
+		    CMD_LOCK_POLL_MIN_MS);
 		if (pttl >= 0 && (uint64_t)pttl < ms)
 			ms = pttl > 0 ? (uint64_t)pttl : 1;
 		if (ms > deadline - now)
@@ -734,7 +707,6 @@ cmd_lock_exec(struct cmd_ctx *ctx, const struct cmd_entry *self, int argc,
 	struct lock_conf lk;
 	struct template_vars v;
 	sigset_t block;
-	unsigned char raw[16];
 	char tpl[] = "{key}";
 	uint64_t wait_ms;
 	size_t i;
@@ -768,12 +740,7 @@ cmd_lock_exec(struct cmd_ctx *ctx, const struct cmd_entry *self, int argc,
 	memset(&v, 0, sizeof v);
 	v.key = lr.name;
 	lr.key = guard_lock_key(client_namespace(ctx->client), &lk, &v);
-	if (cmd_lock_random(raw, sizeof raw) != 0) {
-		rc = cmd_error("getrandom: %s", strerror(errno));
-		goto out;
-	}
-	for (i = 0; i < sizeof raw; i++)
-		snprintf(lr.token + 2 * i, 3, "%02x", raw[i]);
+	token_make(lr.token);
 
 	/*
 	 * From here on the forwarded signals and SIGCHLD are blocked: they
@@ -802,8 +769,7 @@ cmd_lock_exec(struct cmd_ctx *ctx, const struct cmd_entry *self, int argc,
 		rc = 128 + die;
 		goto restore;
 	}
-	/* As the lock holder counts it: the TTL less a tenth. */
-	lr.valid_until = lr.sent + lr.ttl_ms - lr.ttl_ms / 10;
+	lr.valid_until = lr.sent + lock_validity_ms(lr.ttl_ms);
 	if ((rc = cmd_lock_run(&lr)) == 0 && lr.exec_error != 0) {
 		cmd_error("cannot run %s: %s", lr.cmd[0],
 		    strerror(lr.exec_error));

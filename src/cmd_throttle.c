@@ -19,7 +19,6 @@
  */
 #include "autoconf.h"
 
-#include <sys/random.h>
 
 #include <errno.h>
 #include <getopt.h>
@@ -39,6 +38,7 @@
 #include "duration.h"
 #include "guard.h"
 #include "template.h"
+#include "token.h"
 #include "xmalloc.h"
 
 /* Part of the interface: redjob(1), EXIT STATUS. */
@@ -431,9 +431,8 @@ cmd_throttle_exec(struct cmd_ctx *ctx, const struct cmd_entry *self,
 	struct guard_answer a;
 	const char *cfgfile = NULL, *name, *partition = NULL, *holder = NULL;
 	char *url = NULL, *key = NULL, member[64];
-	unsigned char raw[8];
+	char token[TOKEN_LEN];
 	int ch, json = 0, peek, rc;
-	size_t i, k;
 
 	while ((ch = getopt_long(argc, argv, ":c:h", longopts, NULL)) != -1) {
 		switch (ch) {
@@ -514,14 +513,8 @@ cmd_throttle_exec(struct cmd_ctx *ctx, const struct cmd_entry *self,
 	v.key = partition;
 	key = guard_limit_key(client_namespace(ctx->client), l, &v);
 	/* A name for this admission, unique as a job id and token are. */
-	if (getrandom(raw, sizeof raw, 0) != (ssize_t)sizeof raw) {
-		rc = cmd_error("getrandom: %s", strerror(errno));
-		goto out;
-	}
-	i = (size_t)snprintf(member, sizeof member, "redjob-throttle:");
-	for (k = 0; k < sizeof raw; k++)
-		i += (size_t)snprintf(member + i, sizeof member - i, "%02x",
-		    raw[k]);
+	token_make(token);
+	snprintf(member, sizeof member, "redjob-throttle:%s", token);
 	if (cmd_throttle_ask(ctx, key, l, peek, member, &a) != 0) {
 		rc = CMD_ERROR;
 		goto out;

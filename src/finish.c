@@ -10,9 +10,9 @@
  *
  * Sending happens from the event loop (an event made active), never from
  * inside the caller: queuing a job can never re-enter a walk of the
- * queue. A job given to finish_queue() stays in finish's queue until its
- * answer is reported; its pointer is in the call while one is out, which
- * job.h's lifetime rule makes safe.
+ * queue. A job given to finish_queue() is in finish's queue until its
+ * call is sent, and in the call until its answer is reported; job.h's
+ * lifetime rule keeps its pointer safe meanwhile.
  */
 #include "autoconf.h"
 
@@ -35,8 +35,6 @@
 #include "rfunc.h"
 #include "xmalloc.h"
 
-#define FINISH_BATCH_MAX 500	/* jobs per ack call */
-#define FINISH_RETRY_MS 500	/* after a refusal */
 
 struct finish {
 	struct rconn		*rc;
@@ -149,6 +147,11 @@ finish_cancel(struct finish *f, struct job *j)
 static void
 finish_done(struct finish *f, struct job *j, enum finish_outcome o)
 {
+	unsigned n;
+
+	if ((n = log_ratelimit_end(&f->errors)) > 0)
+		log_info("finishing jobs works again after %u refusal%s", n,
+		    n == 1 ? "" : "s");
 	job_accepted(j);
 	f->cb(j, o, f->arg);
 }
@@ -174,7 +177,7 @@ finish_failed(struct finish *f, struct job *j, const char *what,
 	    "retrying", j->id, what, why);
 	TAILQ_INSERT_TAIL(&f->later, j, fentry);
 	if (!evtimer_pending(f->retry_ev, NULL))
-		mtime_arm(f->retry_ev, FINISH_RETRY_MS);
+		mtime_arm(f->retry_ev, RCONN_RETRY_MS);
 }
 
 /* The common start of every reply: the call is no longer out. */
@@ -214,8 +217,12 @@ finish_acked_cb(struct rconn *rc, redisReply *r, void *arg)
 		} else if (class != RFUNC_OK)
 			finish_failed(f, j, "ack", class, r != NULL ?
 			    r->str : "no reply");
-		else if (r->element[i]->type == REDIS_REPLY_INTEGER &&
-		    r->element[i]->integer == 0) {
+		else if (r->element[i]->type != REDIS_REPLY_INTEGER ||
+		    (r->element[i]->integer != 0 &&
+		    r->element[i]->integer != 1))
+			finish_failed(f, j, "ack", RFUNC_OTHER,
+			    "unexpected reply to redjob_ack");
+		else if (r->element[i]->integer == 0) {
 			log_warnx("job %s: ack refused: the lease was lost (the "
 			    "job may run again elsewhere)", j->id);
 			finish_done(f, j, FINISH_STALE);
@@ -227,7 +234,7 @@ finish_acked_cb(struct rconn *rc, redisReply *r, void *arg)
 	finish_kick(f);
 }
 
-/* Send one ack call for up to FINISH_BATCH_MAX ready acks of queue qi. */
+/* Send one ack call for up to JOB_BATCH_MAX ready acks of queue qi. */
 static void
 finish_send_acks(struct finish *f, size_t qi)
 {
@@ -241,10 +248,10 @@ finish_send_acks(struct finish *f, size_t qi)
 	b = xcalloc(1, sizeof *b);
 	b->f = f;
 	b->qi = qi;
-	b->jobs = xcalloc(FINISH_BATCH_MAX, sizeof *b->jobs);
-	argv = xcalloc(2 * FINISH_BATCH_MAX, sizeof *argv);
+	b->jobs = xcalloc(JOB_BATCH_MAX, sizeof *b->jobs);
+	argv = xcalloc(2 * JOB_BATCH_MAX, sizeof *argv);
 	TAILQ_FOREACH_SAFE(j, &f->ready, fentry, t) {
-		if (n == FINISH_BATCH_MAX)
+		if (n == JOB_BATCH_MAX)
 			break;
 		if (j->qi != qi || j->end != JOB_END_ACK)
 			continue;

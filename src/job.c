@@ -300,8 +300,8 @@ job_env_free(char **env)
 }
 
 /*
- * Fill the plugin ABI's view of the job. Its strings point into j, so j
- * must outlive the call.
+ * Fill the plugin ABI's view of the job. Its strings point into j;
+ * handler_plugin_start() copies them for the call.
  */
 void
 job_plugin(const struct job *j, const char *fence,

@@ -5,12 +5,14 @@
  * handler is given (the environment of an exec handler, the struct of a
  * plugin).
  *
- * Lifetime rule: a Redis call about a job (a guard step, an ack, a fail,
- * a requeue, a discard) carries the job's pointer to its reply callback,
- * so a job is never freed while such a call is in flight: `calls` counts
- * them and job_free() asserts it is zero. A connection that is torn down
- * calls every pending callback (with no reply) first, so freeing the
- * connections before the jobs keeps the rule at exit too.
+ * Lifetime rule: a Redis call about a job carries a pointer to its reply
+ * callback, so nothing a call points at is freed while the call is out.
+ * Finishing calls (ack, fail, requeue, discard) point at the job and are
+ * counted in `calls`; guard calls point at the job's hold (hold.c) and
+ * make hold_busy() true. job_free() asserts the first and hold_free() the
+ * second. A connection that is torn down answers every call still out
+ * (with no reply) before it goes, so freeing the connections before the
+ * jobs keeps the rule at exit too.
  */
 #ifndef REDJOB_JOB_H
 #define REDJOB_JOB_H
@@ -97,6 +99,9 @@ enum job_verdict {
 	JOB_VERDICT_DEAD,	/* a permanent failure */
 	JOB_VERDICT_REQUEUE,	/* stopped by a shutdown: back at once */
 };
+
+/* ID TOKEN pairs per call about many jobs (ack, extend). */
+#define JOB_BATCH_MAX 500
 
 /* Refusals in a row after which a worker lets go of a job. */
 #define JOB_REFUSALS_MAX 10

@@ -9,6 +9,7 @@
  */
 #include "autoconf.h"
 
+#include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -20,7 +21,6 @@
 #include "rconn.h"
 #include "xmalloc.h"
 
-#define LEASE_BATCH_MAX 500	/* ID TOKEN pairs per call */
 
 struct lease {
 	struct rconn		*rc;
@@ -93,6 +93,7 @@ lease_renewed_cb(struct rconn *rc, redisReply *r, void *arg)
 	unsigned n;
 
 	(void)rc;
+	assert(ls->out > 0);
 	ls->out--;
 	if (r != NULL && r->type == REDIS_REPLY_ARRAY) {
 		if ((n = log_ratelimit_end(&ls->errors)) > 0)
@@ -155,14 +156,14 @@ lease_renew(struct lease *ls, const struct job_list *jobs,
 			if (c == NULL) {
 				c = xcalloc(1, sizeof *c);
 				c->ls = ls;
-				c->ids = xcalloc(LEASE_BATCH_MAX,
+				c->ids = xcalloc(JOB_BATCH_MAX,
 				    sizeof *c->ids);
-				c->tokens = xcalloc(LEASE_BATCH_MAX,
+				c->tokens = xcalloc(JOB_BATCH_MAX,
 				    sizeof *c->tokens);
 			}
 			c->ids[c->n] = xstrdup(j->id);
 			c->tokens[c->n] = xstrdup(j->token);
-			if (++c->n == LEASE_BATCH_MAX) {
+			if (++c->n == JOB_BATCH_MAX) {
 				lease_send(ls, c, bases[qi]);
 				c = NULL;
 			}

@@ -104,7 +104,7 @@ lock_set_valid(struct lock *l, uint64_t sent)
 {
 	uint64_t now = mtime_now();
 
-	l->valid_until = sent + l->ttl_ms - l->ttl_ms / 10;
+	l->valid_until = sent + lock_validity_ms(l->ttl_ms);
 	mtime_arm(l->valid_ev, l->valid_until > now ? l->valid_until - now : 0);
 }
 
@@ -144,16 +144,17 @@ lock_renew_failed(struct lock *l, const char *why)
 	uint64_t ms;
 
 	snprintf(l->last_error, sizeof l->last_error, "%s", why);
-	if (!l->failing) {
-		l->failing = 1;
-		l->cb(l, LOCK_RENEW_FAILED, why, RFUNC_OK, l->arg);
-	}
 	ms = l->ttl_ms / 10;
 	if (ms < LOCK_RETRY_MIN_MS)
 		ms = LOCK_RETRY_MIN_MS;
 	if (ms > LOCK_RETRY_MAX_MS)
 		ms = LOCK_RETRY_MAX_MS;
 	mtime_arm(l->renew_ev, ms);
+	/* Last: the owner may free the lock in its callback. */
+	if (!l->failing) {
+		l->failing = 1;
+		l->cb(l, LOCK_RENEW_FAILED, l->last_error, RFUNC_OK, l->arg);
+	}
 }
 
 static void
@@ -161,25 +162,27 @@ lock_renewed_cb(struct rconn *rc, redisReply *r, void *arg)
 {
 	struct lock_call *c = arg;
 	struct lock *l = c->l;
+	uint64_t sent = c->sent;
 	char why[300];
 
-	if (l == NULL) {
-		free(c);
+	/* Every path below ends with the owner's callback, if any: the
+	 * owner may free the lock in it. */
+	free(c);
+	if (l == NULL)
 		return;
-	}
 	l->renewal = NULL;
 	if (r == NULL) {
 		snprintf(why, sizeof why, "no reply: %s", rconn_last_error(rc));
 		lock_renew_failed(l, why);
 	} else if (r->type == REDIS_REPLY_INTEGER && r->integer == 1) {
-		lock_set_valid(l, c->sent);
+		lock_set_valid(l, sent);
+		mtime_arm(l->renew_ev, l->ttl_ms / 3);
 		if (l->failing) {
 			l->failing = 0;
 			l->last_error[0] = '\0';
 			l->cb(l, LOCK_RENEWED, "renewed again", RFUNC_OK,
 			    l->arg);
 		}
-		mtime_arm(l->renew_ev, l->ttl_ms / 3);
 	} else if (r->type == REDIS_REPLY_INTEGER ||
 	    rfunc_classify(r) == RFUNC_BADKEY) {
 		/* 0, or the key holds something else: not our token. */
@@ -190,7 +193,6 @@ lock_renewed_cb(struct rconn *rc, redisReply *r, void *arg)
 		lock_renew_failed(l, why);
 	} else
 		lock_renew_failed(l, "unexpected reply to redjob_lock_renew");
-	free(c);
 }
 
 static void
@@ -422,4 +424,15 @@ const char *
 lock_last_error(const struct lock *l)
 {
 	return l->last_error;
+}
+
+/*
+ * How long after it asked for a grant or renewal a holder counts the
+ * lock as its own: the TTL less a tenth, for the drift between clocks
+ * and the time the request took to reach Redis.
+ */
+uint64_t
+lock_validity_ms(uint64_t ttl_ms)
+{
+	return ttl_ms - ttl_ms / 10;
 }

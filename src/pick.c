@@ -57,10 +57,12 @@ pick_free(struct pick *s)
 /*
  * Pick the queue to claim from at now, and note it was looked at. A
  * queue is a candidate when work is known to be due on it. A busy worker
- * (one with jobs) does not sleep on the wake markers, so it also looks
- * again at each queue every PICK_RECHECK_MS: otherwise a backlog on one
- * queue would hide new work on the others from it. An idle worker relies
- * on the markers, and costs Redis nothing. Returns the queue's index, or
+ * (one with jobs) claims again whenever its reserve runs low, mostly
+ * from the queue it is working through, and hands on the markers it
+ * takes while full; so it also looks again at each queue every
+ * PICK_RECHECK_MS: otherwise a backlog on one queue would hide new work
+ * on the others from it. An idle worker relies on the markers, and costs
+ * Redis nothing. Returns the queue's index, or
  * (size_t)-1 when none is due.
  */
 size_t

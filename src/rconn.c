@@ -19,7 +19,6 @@
 #include "autoconf.h"
 
 #include <sys/queue.h>
-#include <sys/random.h>
 #include <sys/time.h>
 
 #include <errno.h>
@@ -34,6 +33,7 @@
 #include <hiredis/adapters/libevent.h>
 
 #include "rconn.h"
+#include "backoff.h"
 #include "compat.h"
 #include "mtime.h"
 #include "rfunc.h"
@@ -142,7 +142,6 @@ static void
 rconn_schedule(struct rconn *rc)
 {
 	uint64_t ms;
-	uint32_t r = 0;
 
 	rc->state = RCONN_DOWN;
 	if (rc->backoff_ms == 0)
@@ -151,10 +150,8 @@ rconn_schedule(struct rconn *rc)
 		rc->backoff_ms *= 2;
 	if (rc->backoff_ms > RCONN_BACKOFF_MAX_MS)
 		rc->backoff_ms = RCONN_BACKOFF_MAX_MS;
-	if (getrandom(&r, sizeof r, GRND_NONBLOCK) != sizeof r)
-		r = (uint32_t)mtime_now();
 	/* "Equal jitter": half fixed, half random. */
-	ms = rc->backoff_ms / 2 + r % (rc->backoff_ms / 2 + 1);
+	ms = rc->backoff_ms / 2 + backoff_jitter(rc->backoff_ms / 2);
 	mtime_arm(rc->retry_ev, ms);
 }
 

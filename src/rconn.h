@@ -13,6 +13,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/*
+ * The deadline a daemon gives a call whose reply it waits for, and the
+ * pause before it sends again after a refusal that passes by itself
+ * (BUSY, LOADING, OOM...).
+ */
+#define RCONN_CALL_MS 10000
+#define RCONN_RETRY_MS 500
+
 struct event_base;
 struct redisReply;
 struct rconn;

@@ -13,6 +13,8 @@
  */
 #include "autoconf.h"
 
+#include <sys/queue.h>
+
 #include <assert.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,8 +28,6 @@
 #include "log.h"
 #include "xmalloc.h"
 
-#define RUN_KILL_GRACE_MS 5000	/* TERM, then KILL */
-
 struct run {
 	struct event_base	*base;
 	const struct config	*cfg;
@@ -37,13 +37,14 @@ struct run {
 	struct handler_plugin_pool *pool;	/* NULL: no plugin jobs */
 	handler_plugin_fn	**fns;		/* per cfg->jobs; NULL: none */
 	char			**errs;		/* why, when not loaded */
-	size_t			 running;
+	TAILQ_HEAD(, run_call)	 calls;		/* handlers started */
 };
 
 /* One handler started: what its callback needs. */
 struct run_call {
-	struct run	*r;
-	struct job	*j;
+	TAILQ_ENTRY(run_call)	 entry;
+	struct run		*r;
+	struct job		*j;
 };
 
 /*
@@ -64,6 +65,7 @@ run_create(struct event_base *base, const struct config *cfg, int chan_fd,
 	r->chan_fd = chan_fd;
 	r->cb = cb;
 	r->arg = arg;
+	TAILQ_INIT(&r->calls);
 	if (handler_exec_init(base) != 0)
 		fatalx("cannot watch handler processes");
 	r->fns = xcalloc(cfg->njobs, sizeof *r->fns);
@@ -98,12 +100,18 @@ run_create(struct event_base *base, const struct config *cfg, int chan_fd,
 int
 run_free(struct run *r)
 {
+	struct run_call *c;
 	size_t i;
 	int rc = 0;
 
 	if (r == NULL)
 		return 0;
 	handler_exec_shutdown();
+	/* Their callbacks will not come: the handlers were abandoned. */
+	while ((c = TAILQ_FIRST(&r->calls)) != NULL) {
+		TAILQ_REMOVE(&r->calls, c, entry);
+		free(c);
+	}
 	if (r->pool != NULL) {
 		if (handler_plugin_pool_pending(r->pool) > 0)
 			rc = -1;
@@ -127,14 +135,14 @@ run_done_cb_(const struct handler_result *res, void *arg)
 	struct run *r = c->r;
 	struct job *j = c->j;
 
+	assert(j->h != NULL || j->pc != NULL);
+	TAILQ_REMOVE(&r->calls, c, entry);
 	free(c);
 	if (j->h != NULL)
 		channel_send(r->chan_fd, "PG- %ld",
 		    (long)handler_exec_pid(j->h));
 	j->h = NULL;
 	j->pc = NULL;
-	assert(r->running > 0);
-	r->running--;
 	r->cb(j, res, r->arg);
 }
 
@@ -164,7 +172,7 @@ run_start(struct run *r, struct job *j, const char *fence, char **cause)
 		}
 		job_plugin(j, fence, &pj);
 		j->plugin = 1;
-		r->running++;
+		TAILQ_INSERT_TAIL(&r->calls, c, entry);
 		j->pc = handler_plugin_start(r->pool, r->fns[k], &pj,
 		    j->jc->timeout_ms, run_done_cb_, c);
 		return 0;
@@ -187,7 +195,7 @@ run_start(struct run *r, struct job *j, const char *fence, char **cause)
 		free(why);
 		return -1;
 	}
-	r->running++;
+	TAILQ_INSERT_TAIL(&r->calls, c, entry);
 	channel_send(r->chan_fd, "PG+ %ld", (long)handler_exec_pid(j->h));
 	log_debug("job %s queue=%s type=%s: started (attempt %u)", j->id,
 	    j->queue, j->type, j->attempts + 1);
@@ -209,19 +217,8 @@ run_stop(struct job *j)
  * handler is killed by run_free(), a plugin thread left to the exit.
  */
 void
-run_abandon(struct run *r, struct job *j)
+run_abandon(struct job *j)
 {
-	if (j->h == NULL && j->pc == NULL)
-		return;
-	assert(r->running > 0);
-	r->running--;
 	j->h = NULL;
 	j->pc = NULL;
-}
-
-/* Handlers started whose callback has not run. */
-size_t
-run_running(const struct run *r)
-{
-	return r->running;
 }

@@ -9,6 +9,9 @@
 
 #include <stddef.h>
 
+/* A handler asked to stop gets SIGTERM, then SIGKILL this much later. */
+#define RUN_KILL_GRACE_MS 5000
+
 struct config;
 struct event_base;
 struct handler_result;
@@ -25,7 +28,6 @@ int		 run_free(struct run *r);
 int		 run_start(struct run *r, struct job *j, const char *fence,
 		    char **cause);
 void		 run_stop(struct job *j);
-void		 run_abandon(struct run *r, struct job *j);
-size_t		 run_running(const struct run *r);
+void		 run_abandon(struct job *j);
 
 #endif

@@ -28,8 +28,6 @@
 
 #define WAKE_BLOCK_MAX_MS 10000		/* keep-alive: one BZPOPMIN per 10 s */
 #define WAKE_BLOCK_SLACK_MS 3000	/* watchdog beyond the block time */
-#define WAKE_CMD_TIMEOUT_MS 10000
-#define WAKE_RETRY_MS 500		/* after an error reply */
 
 struct wake {
 	struct rconn		*rc;
@@ -139,7 +137,7 @@ wake_woken_cb(struct rconn *rc, redisReply *r, void *arg)
 	if (r->type == REDIS_REPLY_ERROR) {
 		log_ratelimit(&wk->errors, LOG_LEVEL_WARNING,
 		    "waiting for jobs: %s", r->str);
-		mtime_arm(wk->retry_ev, WAKE_RETRY_MS);
+		mtime_arm(wk->retry_ev, RCONN_RETRY_MS);
 		return;
 	}
 	if ((n = log_ratelimit_end(&wk->errors)) > 0)
@@ -181,12 +179,6 @@ wake_sleep(struct wake *wk)
 	free(argv);
 }
 
-int
-wake_sleeping(const struct wake *wk)
-{
-	return wk->sleeping;
-}
-
 const char *
 wake_key(const struct wake *wk, size_t qi)
 {
@@ -203,7 +195,7 @@ wake_give_back(struct rconn *cmd, const char *key)
 {
 	const char *argv[4] = { "ZADD", key, "0", "w" };
 
-	rconn_command(cmd, WAKE_CMD_TIMEOUT_MS, NULL, NULL, 4, argv, NULL);
+	rconn_command(cmd, RCONN_CALL_MS, NULL, NULL, 4, argv, NULL);
 }
 
 /*

@@ -29,7 +29,6 @@ struct wake	*wake_create(struct event_base *base,
 		    size_t n, wake_cb *cb, void *arg, char **cause);
 void		 wake_free(struct wake *wk);
 void		 wake_sleep(struct wake *wk);
-int		 wake_sleeping(const struct wake *wk);
 void		 wake_give_back(struct rconn *cmd, const char *key);
 void		 wake_close(struct wake *wk, struct rconn *cmd);
 const char	*wake_key(const struct wake *wk, size_t qi);

@@ -11,12 +11,13 @@
  * with shortcuts (no guards: straight to running; a throttle, a conflict,
  * a failure to start or a drain: straight to finishing) and one way out
  * from anywhere, a lost lease. Only this file moves a job from one state
- * to the next, and only worker_forget() frees one. The modules below do
- * one exchange each and report back through a callback registered here:
+ * to the next, and only worker_forget() frees one while the loop runs
+ * (worker_run() lets go of the rest at exit). The modules below do one
+ * exchange each and report back through a callback registered here:
  * claim.c (a claim), hold.c (a job's limiters and lock), run.c (its
  * handler), finish.c (ack, fail, requeue, discard) and lease.c (lease
- * renewal); none of them calls another or calls back into this file by
- * name.
+ * renewal); none of them decides for another or calls back into this
+ * file by name.
  *
  * It never decides a job's fate by its own clock: due times, leases and
  * retries are computed by the functions with Redis's TIME. A job it
@@ -62,10 +63,7 @@
 #include "wake.h"
 #include "xmalloc.h"
 
-#define WORKER_CMD_TIMEOUT_MS 10000
-#define WORKER_RETRY_MS 500		/* after a BUSY/OOM/LOADING reply */
 #define WORKER_EXIT_GRACE_MS 10000	/* after the handlers, to finish */
-#define WORKER_KILL_GRACE_MS 5000
 #define WORKER_SHORT_MS 100		/* jobs this short are claimed ahead */
 
 struct worker {
@@ -77,7 +75,6 @@ struct worker {
 	struct rconn		*cmd;
 	struct wake		*wake;
 	size_t			 nqueues;
-	const char		**names;	/* the configuration's */
 	char			**bases;	/* NS:{QUEUE} */
 	char			**wake_keys;	/* NS:{QUEUE}:wake */
 	struct pick		*pick;
@@ -101,11 +98,11 @@ struct worker {
 	int			 claiming;	/* a claim is out */
 	int			 ready_sent;
 	int			 draining;
+	int			 leaving;	/* the last PING is out */
 	int			 exit_status;
 	uint64_t		 retry_at;	/* no claim before (after BUSY) */
 	uint64_t		 renew_ms;	/* lease and slot renewal period */
 	struct log_ratelimit	 claim_errors;
-	struct log_ratelimit	 wait_errors;
 	struct log_ratelimit	 guard_errors;
 	struct log_ratelimit	 redis_errors[2];	/* cmd, wake */
 
@@ -127,7 +124,6 @@ struct worker {
 
 static void	worker_kick(struct worker *);
 static void	worker_check_exit(struct worker *);
-static void	worker_guard(struct worker *, struct job *);
 
 /* ---------------------------------------------------------------------
  * Counters and the end of a job.
@@ -274,6 +270,9 @@ worker_run_job(struct worker *w, struct job *j)
 	j->state = JOB_RUNNING;
 	if (run_start(w->run, j, j->hold != NULL ? hold_fence(j->hold) : NULL,
 	    &cause) != 0) {
+		/* It did not run: all its guards granted goes back. */
+		if (j->hold != NULL)
+			hold_release(j->hold, 0);
 		worker_fail(w, j, 0, "%s", cause);
 		free(cause);
 	}
@@ -364,7 +363,11 @@ worker_hold_cb(struct hold *h, enum hold_result res, long long ms,
 {
 	struct job *j = arg;
 	struct worker *w = j->owner;
+	unsigned n;
 
+	if (res != HOLD_ERROR && (n = log_ratelimit_end(&w->guard_errors)) > 0)
+		log_info("guard calls work again after %u failure%s", n,
+		    n == 1 ? "" : "s");
 	switch (res) {
 	case HOLD_GRANTED:
 		worker_run_job(w, j);
@@ -388,7 +391,7 @@ worker_hold_cb(struct hold *h, enum hold_result res, long long ms,
 			break;	/* asked again when the connection is back */
 		log_ratelimit(&w->guard_errors, LOG_LEVEL_WARNING,
 		    "job %s: guard call failed: %s; retrying", j->id, why);
-		mtime_arm(w->retry_ev, WORKER_RETRY_MS);
+		mtime_arm(w->retry_ev, RCONN_RETRY_MS);
 		break;
 	case HOLD_CANCELLED:
 		/* Its lease was lost while a guard call was out. */
@@ -406,15 +409,6 @@ worker_hold_cb(struct hold *h, enum hold_result res, long long ms,
 	}
 }
 
-/* Take the job's next guard, unless a call is out or cannot be sent. */
-static void
-worker_guard(struct worker *w, struct job *j)
-{
-	(void)w;
-	if (!hold_busy(j->hold))
-		(void)hold_acquire(j->hold);
-}
-
 /* Ask again for the guards of every job waiting for them. */
 static void
 worker_guard_all(struct worker *w)
@@ -423,9 +417,10 @@ worker_guard_all(struct worker *w)
 
 	if (!rconn_ready(w->cmd))
 		return;
+	/* One call at a time per job; one that cannot be sent waits. */
 	TAILQ_FOREACH(j, &w->jobs, entry) {
-		if (j->state == JOB_GUARDING)
-			worker_guard(w, j);
+		if (j->state == JOB_GUARDING && !hold_busy(j->hold))
+			(void)hold_acquire(j->hold);
 	}
 }
 
@@ -453,10 +448,10 @@ worker_start(struct worker *w, struct job *j)
 	v.id = j->id;
 	xasprintf(&member, "%s:%s", j->id, j->token);
 	j->hold = hold_create(w->base, w->cmd, w->cfg->namespace, jc, &v,
-	    member, WORKER_CMD_TIMEOUT_MS, worker_hold_cb, j);
+	    member, RCONN_CALL_MS, worker_hold_cb, j);
 	free(member);
 	j->state = JOB_GUARDING;
-	worker_guard(w, j);
+	(void)hold_acquire(j->hold);	/* else asked again on ready */
 }
 
 /* Start claimed jobs, oldest claim first, while slots are free. */
@@ -533,8 +528,8 @@ worker_claimed_cb(const struct claim_args *a, struct claim_result *res,
 		 */
 		log_ratelimit(&w->claim_errors, LOG_LEVEL_WARNING,
 		    "claim on queue %s: %s", a->queue, res->why);
-		w->retry_at = mtime_now() + WORKER_RETRY_MS;
-		mtime_arm(w->retry_ev, WORKER_RETRY_MS);
+		w->retry_at = mtime_now() + RCONN_RETRY_MS;
+		mtime_arm(w->retry_ev, RCONN_RETRY_MS);
 		worker_check_exit(w);
 		return;
 	}
@@ -604,13 +599,13 @@ worker_claim(struct worker *w)
 		n = w->cfg->batch;
 	memset(&a, 0, sizeof a);
 	a.qi = qi;
-	a.queue = w->names[qi];
+	a.queue = w->cfg->queues[qi].name;
 	a.base = w->bases[qi];
 	a.count = n;
 	a.lease_ms = w->cfg->lease_ms;
 	a.max_stalls = w->cfg->max_stalls;
 	a.worker = w->name;
-	if (claim_send(w->cmd, WORKER_CMD_TIMEOUT_MS, &a, worker_claimed_cb,
+	if (claim_send(w->cmd, RCONN_CALL_MS, &a, worker_claimed_cb,
 	    w) == 0)
 		w->claiming = 1;
 }
@@ -769,12 +764,35 @@ worker_fatal_cb(struct rconn *rc, void *arg)
 	event_base_loopbreak(w->base);
 }
 
+static void
+worker_leave_cb(struct rconn *rc, redisReply *r, void *arg)
+{
+	struct worker *w = arg;
+
+	(void)rc;
+	(void)r;
+	event_base_loopbreak(w->base);
+}
+
 /* Leave the loop once draining is over and nothing is held. */
 static void
 worker_check_exit(struct worker *w)
 {
+	const char *argv[1] = { "PING" };
+
 	/* A claim in flight may bring jobs: they must go back first. */
-	if (w->draining && w->held == 0 && !w->claiming)
+	if (!w->draining || w->held != 0 || w->claiming || w->leaving)
+		return;
+	/*
+	 * The releases of the last jobs' locks and limiters are sent without
+	 * waiting for their answers; leave once Redis has answered a PING
+	 * sent after them (replies come in order), so that they are written
+	 * and not dropped with the connection. Without a connection there
+	 * is nothing left to write.
+	 */
+	w->leaving = 1;
+	if (rconn_command(w->cmd, RCONN_CALL_MS, worker_leave_cb, w, 1,
+	    argv, NULL) != 0)
 		event_base_loopbreak(w->base);
 }
 
@@ -796,7 +814,7 @@ worker_drain_timeout_cb(evutil_socket_t fd, short events, void *arg)
 	if (n > 0)
 		log_info("shutdown timeout: stopping %u handler%s and putting "
 		    "their jobs back", n, n == 1 ? "" : "s");
-	mtime_arm(w->exit_ev, WORKER_KILL_GRACE_MS + WORKER_EXIT_GRACE_MS);
+	mtime_arm(w->exit_ev, RUN_KILL_GRACE_MS + WORKER_EXIT_GRACE_MS);
 }
 
 static void
@@ -897,12 +915,10 @@ worker_queues(struct worker *w)
 	size_t i;
 
 	w->nqueues = cfg->nqueues;
-	w->names = xcalloc(cfg->nqueues, sizeof *w->names);
 	w->bases = xcalloc(cfg->nqueues, sizeof *w->bases);
 	w->wake_keys = xcalloc(cfg->nqueues, sizeof *w->wake_keys);
 	weights = xcalloc(cfg->nqueues, sizeof *weights);
 	for (i = 0; i < cfg->nqueues; i++) {
-		w->names[i] = cfg->queues[i].name;
 		/* The configuration checked the names; they fit. */
 		if (schema_queue_base(key, sizeof key, cfg->namespace,
 		    cfg->queues[i].name) != 0)
@@ -1056,8 +1072,8 @@ worker_create(const struct config *cfg, int index, int chan_fd)
 		fatalx("%s", cause);
 	free(url);
 	w->finish = finish_create(w->base, w->cmd, w->nqueues,
-	    WORKER_CMD_TIMEOUT_MS, worker_finished_cb, w);
-	w->lease = lease_create(w->cmd, cfg->lease_ms, WORKER_CMD_TIMEOUT_MS,
+	    RCONN_CALL_MS, worker_finished_cb, w);
+	w->lease = lease_create(w->cmd, cfg->lease_ms, RCONN_CALL_MS,
 	    worker_lease_lost_cb, w);
 	return w;
 }
@@ -1082,7 +1098,7 @@ worker_run(struct worker *w)
 	w->wake = NULL;
 	w->cmd = NULL;
 	TAILQ_FOREACH(j, &w->jobs, entry)
-		run_abandon(w->run, j);
+		run_abandon(j);
 	if (run_free(w->run) != 0) {
 		log_warnx("a plugin call did not return; exiting without "
 		    "waiting for it");
@@ -1125,7 +1141,6 @@ worker_free(struct worker *w)
 		free(w->bases[i]);
 		free(w->wake_keys[i]);
 	}
-	free(w->names);
 	free(w->bases);
 	free(w->wake_keys);
 	pick_free(w->pick);
