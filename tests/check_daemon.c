@@ -952,6 +952,69 @@ START_TEST(test_when_no_worker_can_run_it_says_so_as_documented)
 }
 END_TEST
 
+/*
+ * A job claimed ahead (waiting in the worker for a slot) that is removed
+ * from Redis: the worker learns it at its next lease renewal and lets go
+ * of the job without running it; the other jobs are not disturbed.
+ */
+START_TEST(test_a_job_removed_while_claimed_ahead_is_never_run)
+{
+	struct redjob_job jobs[5];
+	struct redjob_result res[5];
+	redisReply *r;
+	char want[256], path[4096], *runs;
+	int i, victim = -1;
+
+	start_ready(1, 1, NULL);
+	/* Short jobs first, so the worker claims ahead of its one slot. */
+	for (i = 0; i < 5; i++)
+		enqueue("ok", "", 0, NULL);
+	ck_assert(wait_stat("default", "processed", 5, 15000));
+	memset(jobs, 0, sizeof jobs);
+	jobs[0].type = "slow";
+	for (i = 1; i < 5; i++)
+		jobs[i].type = "ok";
+	ck_assert_int_eq(redjob_enqueue_many(df.cl, jobs, 5, res), 5);
+	ck_assert(daemon_wait_lines("started", 1, 15000));
+	/*
+	 * The slow job holds the one slot: a short job that has not run yet
+	 * waits in the worker, claimed (in the running set) but not started.
+	 */
+	snprintf(path, sizeof path, "%s/runs", df.dir);
+	runs = must_read_file(path, NULL);
+	for (i = 1; i < 5 && victim < 0; i++) {
+		snprintf(want, sizeof want, "%s ", res[i].id);
+		if (strstr(runs, want) == NULL)
+			victim = i;
+	}
+	free(runs);
+	ck_assert_msg(victim > 0, "every short job ran before the slow one");
+	r = must_command(rf.c, "ZSCORE redjob:{default}:run %s",
+	    strchr(res[victim].id, ':') + 1);
+	ck_assert_msg(r->type == REDIS_REPLY_STRING, "%s is not claimed",
+	    res[victim].id);
+	freeReplyObject(r);
+	r = must_command(rf.c, "FCALL redjob_remove 1 redjob:{default} %s",
+	    res[victim].id);
+	ck_assert_str_eq(r->str, "running");
+	freeReplyObject(r);
+	snprintf(want, sizeof want, "job %s: the lease was lost",
+	    res[victim].id);
+	ck_assert_msg(daemon_wait_log(want, 5000), "no \"%s\"", want);
+	ck_assert(wait_stat("default", "processed", 9, 15000));
+	ck_assert_int_eq(daemon_count_lines("runs"), 9);
+	runs = must_read_file(path, NULL);
+	for (i = 0; i < 5; i++) {
+		snprintf(want, sizeof want, "%s ", res[i].id);
+		ck_assert_msg((strstr(runs, want) == NULL) == (i == victim),
+		    "%s %s: %s", res[i].id, i == victim ? "ran" :
+		    "did not run", runs);
+	}
+	free(runs);
+	ck_assert_int_eq(must_int(rf.c, "ZCARD redjob:{default}:run"), 0);
+}
+END_TEST
+
 Suite *
 suite(void)
 {
@@ -962,6 +1025,7 @@ suite(void)
 	tcase_add_unchecked_fixture(tc, redis_start, redis_stop);
 	tcase_add_checked_fixture(tc, daemon_setup, daemon_teardown);
 	tcase_add_test(tc, test_daemon_runs_jobs_after_ready_and_stops_cleanly);
+	tcase_add_test(tc, test_a_job_removed_while_claimed_ahead_is_never_run);
 	tcase_add_test(tc, test_payload_and_environment_reach_the_handler);
 	tcase_add_test(tc, test_delayed_job_runs_when_due_not_before);
 	tcase_add_test(tc, test_failing_job_is_retried_then_dead_with_its_error);
