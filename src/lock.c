@@ -162,7 +162,7 @@ lock_renewed_cb(struct rconn *rc, redisReply *r, void *arg)
 {
 	struct lock_call *c = arg;
 	struct lock *l = c->l;
-	uint64_t sent = c->sent;
+	uint64_t sent = c->sent, now;
 	char why[300];
 
 	/* Every path below ends with the owner's callback, if any: the
@@ -176,7 +176,15 @@ lock_renewed_cb(struct rconn *rc, redisReply *r, void *arg)
 		lock_renew_failed(l, why);
 	} else if (r->type == REDIS_REPLY_INTEGER && r->integer == 1) {
 		lock_set_valid(l, sent);
-		mtime_arm(l->renew_ev, l->ttl_ms / 3);
+		/*
+		 * The next renewal goes a third of the TTL after this one
+		 * was sent, not after its answer came: a slow answer then
+		 * does not eat into the time the next one has to be answered
+		 * before the validity of this one ends.
+		 */
+		now = mtime_now();
+		mtime_arm(l->renew_ev, sent + l->ttl_ms / 3 > now ?
+		    sent + l->ttl_ms / 3 - now : 0);
 		if (l->failing) {
 			l->failing = 0;
 			l->last_error[0] = '\0';
@@ -243,6 +251,8 @@ lock_valid_cb(evutil_socket_t fd, short events, void *arg)
 static void
 lock_start(struct lock *l, uint64_t sent)
 {
+	uint64_t now;
+
 	l->held = 1;
 	if (l->renew_ev == NULL) {
 		l->renew_ev = evtimer_new(l->base, lock_renew_cb, l);
@@ -251,7 +261,9 @@ lock_start(struct lock *l, uint64_t sent)
 			fatalx("out of memory creating a timer");
 	}
 	lock_set_valid(l, sent);
-	mtime_arm(l->renew_ev, l->ttl_ms / 3);
+	now = mtime_now();
+	mtime_arm(l->renew_ev, sent + l->ttl_ms / 3 > now ?
+	    sent + l->ttl_ms / 3 - now : 0);
 }
 
 static void
