@@ -313,11 +313,12 @@ cmd_lock_call_ms(uint64_t ttl_ms)
 
 /*
  * The lock is lost: say so, stop COMMAND's group (SIGTERM now, SIGKILL
- * after the grace); the holder has stopped renewing. A holder that
+ * after the grace; within within_ms, when that is not UINT64_MAX, so
+ * that it is gone before Redis can let another have the lock); the holder has stopped renewing. A holder that
  * cannot prove it still holds the lock must not go on working under it.
  */
 static void
-cmd_lock_lose(struct lock_run *lr, const char *why)
+cmd_lock_lose(struct lock_run *lr, const char *why, uint64_t within_ms)
 {
 	if (lr->lost || lr->reaped)
 		return;
@@ -326,7 +327,11 @@ cmd_lock_lose(struct lock_run *lr, const char *why)
 	fprintf(stderr, "redjob: lock %s: %s\n", lr->name, why);
 	fprintf(stderr, "redjob: lock %s lost while %s ran; stopping it\n",
 	    lr->name, lr->cmd[0]);
-	handler_exec_stop(lr->h);
+	/* Gone before Redis can give the lock to another. */
+	if (within_ms != UINT64_MAX)
+		handler_exec_stop_within(lr->h, within_ms);
+	else
+		handler_exec_stop(lr->h);
 }
 
 /*
@@ -357,7 +362,10 @@ cmd_lock_holder_cb(struct lock *l, enum lock_event ev, const char *why,
 		fprintf(stderr, "redjob: lock %s: renewed again\n", lr->name);
 		break;
 	case LOCK_LOST:
-		cmd_lock_lose(lr, why);
+		/* Killed halfway to when Redis can let the lock go. */
+		cmd_lock_lose(lr, why, lock_expires_at(l) == 0 ? UINT64_MAX :
+		    lock_expires_at(l) > now ? (lock_expires_at(l) - now) / 2 :
+		    0);
 		break;
 	default:
 		break;

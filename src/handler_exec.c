@@ -919,6 +919,27 @@ handler_exec_stop(struct handler_exec *h)
 }
 
 /*
+ * Stop the handler as handler_exec_stop() does, but with SIGKILL no later
+ * than grace_ms from now (sooner than its spec's grace, never later):
+ * for a handler whose lock is lost, which must be gone before another
+ * holder can have the lock. A stop already under way is hurried.
+ */
+void
+handler_exec_stop_within(struct handler_exec *h, uint64_t grace_ms)
+{
+	if (h == NULL || h->done_queued)
+		return;
+	if (grace_ms < h->grace_ms)
+		h->grace_ms = grace_ms;
+	if (h->reaped || h->signal_sent == 0) {
+		handler_exec_stop(h);
+		return;
+	}
+	if (h->signal_sent == SIGTERM)
+		mtime_arm(h->kill_ev, h->grace_ms);
+}
+
+/*
  * Send sig to the handler's process group without making it a stop: no
  * SIGKILL follows, and the outcome is what the handler does about it
  * (redjob lock forwards SIGINT, SIGTERM and SIGHUP this way). Returns 0,

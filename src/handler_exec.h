@@ -103,6 +103,8 @@ struct handler_exec *handler_exec_start(struct event_base *base,
 		    handler_exec_done_cb *cb, void *arg, char **cause);
 /* TERM, then KILL after the grace, to the group: outcome HANDLER_STOPPED. */
 void		 handler_exec_stop(struct handler_exec *h);
+void		 handler_exec_stop_within(struct handler_exec *h,
+		    uint64_t grace_ms);
 /*
  * Send sig to the group (a forwarded signal); the outcome stays what the
  * handler makes of it. Returns 0, or -1 with errno (ESRCH once reaped).

@@ -26,6 +26,7 @@
 #include "guard.h"
 #include "lock.h"
 #include "log.h"
+#include "mtime.h"
 #include "xmalloc.h"
 
 struct hold {
@@ -217,6 +218,7 @@ hold_lock_cb(struct lock *l, enum lock_event ev, const char *why,
     enum rfunc_class class, void *arg)
 {
 	struct hold *h = arg;
+	uint64_t now;
 
 	switch (ev) {
 	case LOCK_TAKEN:
@@ -239,8 +241,14 @@ hold_lock_cb(struct lock *l, enum lock_event ev, const char *why,
 		log_info("lock %s: renewed again", lock_key(l));
 		break;
 	case LOCK_LOST:
+		/* ms: until the lock can be another's in Redis (-1: it is
+		 * no longer ours there already). */
 		h->lock_lost = 1;
-		h->cb(h, HOLD_LOCK_LOST, 0, why, RFUNC_OK, h->arg);
+		now = mtime_now();
+		h->cb(h, HOLD_LOCK_LOST, lock_expires_at(l) == 0 ? -1 :
+		    lock_expires_at(l) > now ?
+		    (long long)(lock_expires_at(l) - now) : 0, why, RFUNC_OK,
+		    h->arg);
 		break;
 	}
 }

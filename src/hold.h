@@ -26,7 +26,9 @@ enum hold_result {
 				   remaining TTL, -1 if it has none) */
 	HOLD_ERROR,		/* no answer, or an error: ask again later */
 	HOLD_CANCELLED,		/* after hold_cancel(): all given back */
-	HOLD_LOCK_LOST,		/* the lock was lost while the job ran */
+	HOLD_LOCK_LOST,		/* the lock was lost while the job ran; ms:
+				   until it can be another's in Redis, or
+				   -1 if Redis already said it is not ours */
 };
 
 /*

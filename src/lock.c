@@ -66,6 +66,7 @@ struct lock {
 	char			*fence;
 	long long		 pttl;		/* of the holder, when busy */
 	uint64_t		 valid_until;	/* monotonic ms */
+	uint64_t		 expires_at;	/* on the server, at the latest */
 	struct lock_call	*renewal;	/* in flight, or NULL */
 	char			 last_error[256];
 
@@ -105,6 +106,7 @@ lock_set_valid(struct lock *l, uint64_t sent)
 	uint64_t now = mtime_now();
 
 	l->valid_until = sent + lock_validity_ms(l->ttl_ms);
+	l->expires_at = sent + l->ttl_ms;
 	mtime_arm(l->valid_ev, l->valid_until > now ? l->valid_until - now : 0);
 }
 
@@ -194,6 +196,7 @@ lock_renewed_cb(struct rconn *rc, redisReply *r, void *arg)
 	} else if (r->type == REDIS_REPLY_INTEGER ||
 	    rfunc_classify(r) == RFUNC_BADKEY) {
 		/* 0, or the key holds something else: not our token. */
+		l->expires_at = 0;
 		lock_lose(l, "redis no longer holds our token (the lock "
 		    "expired or was deleted, or another holder has it)");
 	} else if (r->type == REDIS_REPLY_ERROR) {
@@ -430,6 +433,20 @@ uint64_t
 lock_valid_until(const struct lock *l)
 {
 	return l->valid_until;
+}
+
+/*
+ * The monotonic time by which the lock has surely expired in Redis if no
+ * renewal after the last successful one landed: that renewal's send plus
+ * the TTL. A holder that lost it by its own clock stops its work before
+ * then, so no other holder can start while it runs. 0 once Redis said
+ * the lock is not ours: there is no such moment left to keep, and the
+ * work may stop at its usual pace.
+ */
+uint64_t
+lock_expires_at(const struct lock *l)
+{
+	return l->expires_at;
 }
 
 const char *

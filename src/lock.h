@@ -47,6 +47,7 @@ const char	*lock_token(const struct lock *l);
 const char	*lock_fence(const struct lock *l);
 long long	 lock_pttl(const struct lock *l);
 uint64_t	 lock_valid_until(const struct lock *l);
+uint64_t	 lock_expires_at(const struct lock *l);
 const char	*lock_last_error(const struct lock *l);
 uint64_t	 lock_validity_ms(uint64_t ttl_ms);
 

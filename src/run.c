@@ -213,6 +213,19 @@ run_stop(struct job *j)
 }
 
 /*
+ * Stop j's handler with its process group killed within ms (an exec
+ * handler; a plugin can only be asked through its cancel flag).
+ */
+void
+run_stop_within(struct job *j, uint64_t ms)
+{
+	if (j->h != NULL)
+		handler_exec_stop_within(j->h, ms);
+	else if (j->pc != NULL)
+		handler_plugin_stop(j->pc);
+}
+
+/*
  * Forget j's handler at exit, when it did not end in time: the exec
  * handler is killed by run_free(), a plugin thread left to the exit.
  */

@@ -8,6 +8,7 @@
 #define REDJOB_RUN_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 /* A handler asked to stop gets SIGTERM, then SIGKILL this much later. */
 #define RUN_KILL_GRACE_MS 5000
@@ -28,6 +29,7 @@ int		 run_free(struct run *r);
 int		 run_start(struct run *r, struct job *j, const char *fence,
 		    char **cause);
 void		 run_stop(struct job *j);
+void		 run_stop_within(struct job *j, uint64_t ms);
 void		 run_abandon(struct job *j);
 
 #endif

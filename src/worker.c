@@ -404,7 +404,15 @@ worker_hold_cb(struct hold *h, enum hold_result res, long long ms,
 		log_warnx("job %s: lock %s (fence %s) lost: %s; stopping its "
 		    "handler", j->id, hold_lock_key(h), hold_fence(h) != NULL ?
 		    hold_fence(h) : "?", why);
-		run_stop(j);
+		/*
+		 * Lost by our own clock, the lock still stands in Redis for
+		 * ms: the handler's group is killed halfway through that
+		 * time, so no other holder can start while it runs.
+		 */
+		if (ms >= 0)
+			run_stop_within(j, (uint64_t)ms / 2);
+		else
+			run_stop(j);
 		break;
 	}
 }

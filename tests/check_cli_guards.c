@@ -417,6 +417,43 @@ START_TEST(test_lock_lost_command_that_ignores_term_is_killed)
 }
 END_TEST
 
+/*
+ * Redis stops answering while a command that ignores SIGTERM holds the
+ * lock: redjob counts the lock lost by its own clock and kills the
+ * command's group before the lock can expire in Redis (the TTL from the
+ * last renewal that succeeded, which was sent before Redis stopped), not
+ * a kill grace later.
+ */
+START_TEST(test_lock_unreachable_redis_kills_the_command_before_the_ttl)
+{
+	struct proc *p;
+	uint64_t t0, gone;
+	long pgid;
+	int st, wst, guard;
+
+	ck_assert_int_eq(prctl(PR_SET_CHILD_SUBREAPER, 1), 0);
+	p = redjob_start(NULL, "lock", "--ttl", "4s", "cutoff", "--",
+	    "/bin/sh", "-c", "trap '' TERM; echo \"started $$\"; "
+	    "while :; do sleep 0.1; done", NULL);
+	must_wait_output(p, "\n", DEADLINE_MS);
+	ck_assert_int_eq(sscanf(p->out, "started %ld", &pgid), 1);
+	t0 = testlib_now_ms();
+	guard = redis_fixture_pause();
+	st = proc_wait_gone((pid_t)-pgid, &wst, 15000);
+	gone = testlib_now_ms();
+	redis_fixture_resume(guard);
+	ck_assert_msg(st == 0, "group %ld lives", pgid);
+	ck_assert_msg(gone - t0 < 4000, "gone %llu ms after redis stopped, "
+	    "when the lock could already be another's",
+	    (unsigned long long)(gone - t0));
+	finish(p);
+	assert_status(p, 69);
+	ck_assert_msg(strstr(p->err, "not renewed within its TTL") != NULL,
+	    "stderr: %s", p->err);
+	proc_free(p);
+}
+END_TEST
+
 START_TEST(test_lock_long_command_keeps_the_lock)
 {
 	struct proc *holder, *other;
@@ -1279,6 +1316,8 @@ suite(void)
 	tcase_add_test(tc, test_lock_environment_has_a_growing_fence);
 	tcase_add_test(tc, test_lock_deleted_key_stops_the_command_as_lost);
 	tcase_add_test(tc, test_lock_lost_command_that_ignores_term_is_killed);
+	tcase_add_test(tc,
+	    test_lock_unreachable_redis_kills_the_command_before_the_ttl);
 	tcase_add_test(tc, test_lock_long_command_keeps_the_lock);
 	tcase_add_test(tc, test_lock_forwards_signals_to_the_command);
 	tcase_add_test(tc, test_lock_interrupted_wait_runs_nothing);

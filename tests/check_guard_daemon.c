@@ -5,6 +5,7 @@
  */
 #include "autoconf.h"
 
+#include <sys/prctl.h>
 #include <sys/types.h>
 
 #include <signal.h>
@@ -18,6 +19,7 @@
 
 #include "redjob.h"
 #include "daemon_fixture.h"
+#include "proc.h"
 #include "redis_fixture.h"
 #include "testlib.h"
 
@@ -68,6 +70,12 @@ write_config(unsigned workers, unsigned concurrency)
 	    "    env: { OUT: \"%s\" }\n"
 	    "    lock: { key: \"doomed\", ttl: 1s }\n"
 	    "    retry: { max_attempts: 1 }\n"
+	    "  stubborn:\n"
+	    "    exec: [/bin/sh, -c, 'trap \"\" TERM; echo $$ >> "
+	    "\"$OUT/stubborn\"; while :; do sleep 0.1; done']\n"
+	    "    env: { OUT: \"%s\" }\n"
+	    "    lock: { key: \"stubborn\", ttl: 4s }\n"
+	    "    retry: { max_attempts: 1 }\n"
 	    "  locked_fail:\n"
 	    "    exec: [/bin/sh, -c, 'exit 3']\n"
 	    "    lock: { key: \"lf\", ttl: 5s }\n"
@@ -87,7 +95,7 @@ write_config(unsigned workers, unsigned concurrency)
 	    "    exec: [/bin/true]\n"
 	    "    limit: [win, per_key]\n",
 	    rf.url, workers, concurrency, df.dir, df.dir, df.dir, df.dir,
-	    df.dir);
+	    df.dir, df.dir);
 }
 
 static void
@@ -214,6 +222,45 @@ START_TEST(test_a_lock_deleted_under_a_handler_stops_it)
 	ck_assert_msg(wait_stat("default", "dead", 1, 10000),
 	    "the handler was not stopped");
 	/* It died of the lost lock, and says so. */
+	err = daemon_job_field(id, "last_error");
+	ck_assert_msg(strstr(err, "lock lost") != NULL, "%s", err);
+	free(err);
+}
+END_TEST
+
+/*
+ * Redis stops answering while a handler that ignores SIGTERM holds its
+ * job's lock: the worker counts the lock lost by its own clock and kills
+ * the handler's group before the lock can expire in Redis (the TTL from
+ * the last renewal that succeeded, sent before Redis stopped), not a kill
+ * grace later; the job then fails with "lock lost".
+ */
+START_TEST(test_a_handler_cut_off_from_redis_dies_before_its_lock_expires)
+{
+	char id[REDJOB_ID_MAX], path[4096], *text, *err;
+	uint64_t t0, gone;
+	long pgid;
+	int st, wst, guard;
+
+	/* Orphans of the handler come to us, so their end can be seen. */
+	ck_assert_int_eq(prctl(PR_SET_CHILD_SUBREAPER, 1), 0);
+	start(1, 1);
+	enqueue("stubborn", NULL, id);
+	ck_assert(daemon_wait_lines("stubborn", 1, 5000));
+	snprintf(path, sizeof path, "%s/stubborn", df.dir);
+	text = must_read_file(path, NULL);
+	ck_assert_int_eq(sscanf(text, "%ld", &pgid), 1);
+	free(text);
+	t0 = testlib_now_ms();
+	guard = redis_fixture_pause();
+	st = proc_wait_gone((pid_t)-pgid, &wst, 15000);
+	gone = testlib_now_ms();
+	redis_fixture_resume(guard);
+	ck_assert_msg(st == 0, "group %ld lives", pgid);
+	ck_assert_msg(gone - t0 < 4000, "gone %llu ms after redis stopped, "
+	    "when the lock could already be another's",
+	    (unsigned long long)(gone - t0));
+	ck_assert(wait_stat("default", "dead", 1, 20000));
 	err = daemon_job_field(id, "last_error");
 	ck_assert_msg(strstr(err, "lock lost") != NULL, "%s", err);
 	free(err);
@@ -539,6 +586,8 @@ suite(void)
 	tcase_add_test(tc, test_lock_never_runs_two_handlers_at_once_and_fences_grow);
 	tcase_add_test(tc, test_a_handler_running_three_ttls_keeps_its_lock);
 	tcase_add_test(tc, test_a_lock_deleted_under_a_handler_stops_it);
+	tcase_add_test(tc,
+	    test_a_handler_cut_off_from_redis_dies_before_its_lock_expires);
 	tcase_add_test(tc, test_locks_are_released_on_failure_and_conflicts_can_discard);
 	tcase_add_test(tc, test_throttled_jobs_all_run_at_the_limiters_pace);
 	tcase_add_test(tc, test_concurrency_limit_holds_even_when_a_worker_is_killed);

@@ -445,6 +445,7 @@ START_TEST(test_lock_unreachable_redis_is_lost_before_its_ttl_ends)
 	struct rconn *rc;
 	struct lock *a;
 	uint64_t taken;
+	int guard;
 
 	memset(&p, 0, sizeof p);
 	p.base = event_base_new();
@@ -460,9 +461,9 @@ START_TEST(test_lock_unreachable_redis_is_lost_before_its_ttl_ends)
 	ck_assert_uint_gt(lock_valid_until(a) + 100, taken + 900);
 	/* Redis stops answering; the lock must count itself lost by our
 	 * own clock before Redis could let another holder have it. */
-	ck_assert_int_eq(proc_signal(rf.proc, SIGSTOP), 0);
+	guard = redis_fixture_pause();
 	lock_probe_run(&p, 5000);
-	ck_assert_int_eq(proc_signal(rf.proc, SIGCONT), 0);
+	redis_fixture_resume(guard);
 	ck_assert_int_eq(p.last, LOCK_LOST);
 	ck_assert_msg(strncmp(p.why, "not renewed within its TTL", 26) == 0,
 	    "why: %s", p.why);

@@ -187,3 +187,33 @@ redis_stop_conn(void)
 	redis_conn_teardown();
 	redis_stop();
 }
+
+int
+redis_fixture_pause(void)
+{
+	pid_t server = rf.proc->pid, guard;
+	int p[2];
+	char b;
+
+	ck_assert_int_eq(pipe(p), 0);
+	if ((guard = fork()) == -1)
+		ck_abort_msg("fork: %s", strerror(errno));
+	if (guard == 0) {
+		/* EOF: the test resumed it, or died. Resume it either way. */
+		close(p[1]);
+		while (read(p[0], &b, 1) == -1 && errno == EINTR)
+			;
+		kill(server, SIGCONT);
+		_exit(0);
+	}
+	close(p[0]);
+	ck_assert_int_eq(kill(server, SIGSTOP), 0);
+	return p[1];
+}
+
+void
+redis_fixture_resume(int guard)
+{
+	ck_assert_int_eq(kill(rf.proc->pid, SIGCONT), 0);
+	close(guard);
+}

@@ -35,6 +35,13 @@ void	 redis_fixture_config(char *path, size_t len, const char *text);
 /* Start or stop the server by hand (restarts, crashes). */
 void	 redis_fixture_spawn(const char *const *extra);
 void	 redis_fixture_kill(int sig);
+/*
+ * Stop the server (SIGSTOP) as a hung Redis, and resume it. The resume
+ * also happens, through a guard process, if the test dies in between:
+ * a stopped server would hang every later test of its case.
+ */
+int	 redis_fixture_pause(void);
+void	 redis_fixture_resume(int guard);
 
 /* Run a command; abort the test unless it succeeds. Caller frees. */
 redisReply *must_command(redisContext *c, const char *fmt, ...);
