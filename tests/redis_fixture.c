@@ -217,3 +217,18 @@ redis_fixture_resume(int guard)
 	ck_assert_int_eq(kill(rf.proc->pid, SIGCONT), 0);
 	close(guard);
 }
+
+long long
+redis_fixture_paused_until_gone(pid_t pgid, unsigned timeout_ms)
+{
+	uint64_t t0;
+	long long ms;
+	int guard, st, wst;
+
+	t0 = testlib_now_ms();
+	guard = redis_fixture_pause();
+	st = proc_wait_gone(-pgid, &wst, timeout_ms);
+	ms = (long long)(testlib_now_ms() - t0);
+	redis_fixture_resume(guard);
+	return st == 0 ? ms : -1;
+}

@@ -42,6 +42,12 @@ void	 redis_fixture_kill(int sig);
  */
 int	 redis_fixture_pause(void);
 void	 redis_fixture_resume(int guard);
+/*
+ * Stop the server until the process group pgid is gone (at most
+ * timeout_ms), then resume it. Returns how long the group outlived the
+ * stop in ms, or -1 if it still runs.
+ */
+long long redis_fixture_paused_until_gone(pid_t pgid, unsigned timeout_ms);
 
 /* Run a command; abort the test unless it succeeds. Caller frees. */
 redisReply *must_command(redisContext *c, const char *fmt, ...);
