@@ -2034,26 +2034,41 @@ read_groups(const char *file, long *pgrp, long *tpgid)
 /* Its own group and the terminal's, as the command sees them. */
 #define GROUPS_SCRIPT "cut -d' ' -f5,8 /proc/$$/stat > \"$1\""
 
+/*
+ * Run a command that records its group and the terminal's under a pty
+ * laid out as layout, in the foreground if fg; it must exit 0. Fills
+ * rep, t, *pgrp and *tpgid.
+ */
+static void
+run_groups(int fg, enum pty_layout layout, struct pty *t,
+    struct pty_report *rep, long *pgrp, long *tpgid)
+{
+	char *out = tmppath("groups");
+	struct args a;
+
+	unlink(out);
+	mkargs(&a, "/bin/sh", "-c", GROUPS_SCRIPT, "sh", out, NULL);
+	pty_start(t, a.v, fg, layout);
+	pty_finish(t, rep);
+	freeargs(&a);
+	ck_assert(rep->started && rep->done);
+	ck_assert_int_eq(rep->outcome, HANDLER_EXITED);
+	ck_assert_int_eq(rep->status, 0);
+	ck_assert_msg(read_groups(out, pgrp, tpgid), "no %s", out);
+	free(out);
+}
+
 START_TEST(test_foreground_command_holds_the_terminal_then_gives_it_back)
 {
 	static const enum pty_layout layouts[] = {PTY_ALONE, PTY_SCRIPT};
 	struct pty_report rep;
 	struct pty t;
 	struct args a;
-	char *out = tmppath("groups");
 	long pgrp, tpgid;
 	size_t i;
 
 	for (i = 0; i < nitems(layouts); i++) {
-		unlink(out);
-		mkargs(&a, "/bin/sh", "-c", GROUPS_SCRIPT, "sh", out, NULL);
-		pty_start(&t, a.v, 1, layouts[i]);
-		pty_finish(&t, &rep);
-		freeargs(&a);
-		ck_assert(rep.started && rep.done);
-		ck_assert_int_eq(rep.outcome, HANDLER_EXITED);
-		ck_assert_int_eq(rep.status, 0);
-		ck_assert_msg(read_groups(out, &pgrp, &tpgid), "no %s", out);
+		run_groups(1, layouts[i], &t, &rep, &pgrp, &tpgid);
 		ck_assert_msg(pgrp == tpgid, "layout %zu: group %ld, "
 		    "terminal's %ld", i, pgrp, tpgid);
 		ck_assert_msg(pgrp != rep.job_pgrp, "not a group of its own");
@@ -2061,7 +2076,6 @@ START_TEST(test_foreground_command_holds_the_terminal_then_gives_it_back)
 		ck_assert_int_eq(rep.tty_pgrp, rep.job_pgrp);
 		ck_assert(rep.ttou_default);
 	}
-	free(out);
 
 	/* A command that cannot run gives it back too. */
 	mkargs(&a, "/nonexistent/cmd", NULL);
@@ -2080,23 +2094,14 @@ START_TEST(test_background_caller_does_not_take_the_terminal)
 {
 	struct pty_report rep;
 	struct pty t;
-	struct args a;
-	char *out = tmppath("groups");
 	long pgrp, tpgid;
 
-	mkargs(&a, "/bin/sh", "-c", GROUPS_SCRIPT, "sh", out, NULL);
-	pty_start(&t, a.v, 0, PTY_ALONE);
-	pty_finish(&t, &rep);
-	freeargs(&a);
-	ck_assert_int_eq(rep.outcome, HANDLER_EXITED);
-	ck_assert_int_eq(rep.status, 0);
-	ck_assert_msg(read_groups(out, &pgrp, &tpgid), "no %s", out);
+	run_groups(0, PTY_ALONE, &t, &rep, &pgrp, &tpgid);
 	/* The shell's group keeps it (the shell leads its session). */
 	ck_assert_int_eq(tpgid, (long)t.shell_pid);
 	ck_assert_int_ne(pgrp, tpgid);
 	ck_assert_int_eq(rep.tty_pgrp, t.shell_pid);
 	ck_assert(rep.ttou_default);
-	free(out);
 }
 END_TEST
 
@@ -2108,21 +2113,12 @@ START_TEST(test_pipeline_caller_leaves_the_terminal_to_its_group)
 {
 	struct pty_report rep;
 	struct pty t;
-	struct args a;
-	char *out = tmppath("groups");
 	long pgrp, tpgid;
 
-	mkargs(&a, "/bin/sh", "-c", GROUPS_SCRIPT, "sh", out, NULL);
-	pty_start(&t, a.v, 1, PTY_PIPELINE);
-	pty_finish(&t, &rep);
-	freeargs(&a);
-	ck_assert_int_eq(rep.outcome, HANDLER_EXITED);
-	ck_assert_int_eq(rep.status, 0);
-	ck_assert_msg(read_groups(out, &pgrp, &tpgid), "no %s", out);
+	run_groups(1, PTY_PIPELINE, &t, &rep, &pgrp, &tpgid);
 	ck_assert_int_eq(tpgid, (long)rep.job_pgrp);
 	ck_assert_int_ne(pgrp, tpgid);
 	ck_assert_int_eq(rep.tty_pgrp, rep.job_pgrp);
-	free(out);
 }
 END_TEST
 

@@ -357,6 +357,26 @@ lock_probe_connect(struct lock_probe *p)
 	return rc;
 }
 
+/*
+ * Start a probe with its own loop and connection, and take the lock key
+ * with ttl_ms through it. Returns the lock; *rc is the connection.
+ */
+static struct lock *
+lock_probe_take(struct lock_probe *p, struct rconn **rc, const char *key,
+    uint64_t ttl_ms)
+{
+	struct lock *l;
+
+	memset(p, 0, sizeof *p);
+	p->base = event_base_new();
+	*rc = lock_probe_connect(p);
+	l = lock_create(p->base, *rc, key, ttl_ms, 5000, lock_probe_cb, p);
+	ck_assert_int_eq(lock_acquire(l), 0);
+	lock_probe_run(p, 5000);
+	ck_assert_int_eq(p->last, LOCK_TAKEN);
+	return l;
+}
+
 START_TEST(test_lock_is_taken_fenced_renewed_and_refused_to_others)
 {
 	struct lock_probe p, q;
@@ -365,14 +385,7 @@ START_TEST(test_lock_is_taken_fenced_renewed_and_refused_to_others)
 	redisReply *r;
 	unsigned long long fence;
 
-	memset(&p, 0, sizeof p);
-	p.base = event_base_new();
-	rc = lock_probe_connect(&p);
-	a = lock_create(p.base, rc, "t:lock:{x}", 1000, 5000, lock_probe_cb,
-	    &p);
-	ck_assert_int_eq(lock_acquire(a), 0);
-	lock_probe_run(&p, 5000);
-	ck_assert_int_eq(p.last, LOCK_TAKEN);
+	a = lock_probe_take(&p, &rc, "t:lock:{x}", 1000);
 	ck_assert_int_eq(lock_held(a), 1);
 	ck_assert_ptr_nonnull(lock_fence(a));
 	fence = strtoull(lock_fence(a), NULL, 10);
@@ -416,14 +429,7 @@ START_TEST(test_lock_deleted_under_its_holder_is_lost_at_the_next_renewal)
 	struct lock *a;
 	uint64_t t0;
 
-	memset(&p, 0, sizeof p);
-	p.base = event_base_new();
-	rc = lock_probe_connect(&p);
-	a = lock_create(p.base, rc, "t:lock:{y}", 900, 5000, lock_probe_cb,
-	    &p);
-	ck_assert_int_eq(lock_acquire(a), 0);
-	lock_probe_run(&p, 5000);
-	ck_assert_int_eq(p.last, LOCK_TAKEN);
+	a = lock_probe_take(&p, &rc, "t:lock:{y}", 900);
 	must_int(rf.c, "DEL t:lock:{y}");
 	t0 = testlib_now_ms();
 	lock_probe_run(&p, 5000);
@@ -447,14 +453,7 @@ START_TEST(test_lock_unreachable_redis_is_lost_before_its_ttl_ends)
 	uint64_t taken;
 	int guard;
 
-	memset(&p, 0, sizeof p);
-	p.base = event_base_new();
-	rc = lock_probe_connect(&p);
-	a = lock_create(p.base, rc, "t:lock:{z}", 1000, 5000, lock_probe_cb,
-	    &p);
-	ck_assert_int_eq(lock_acquire(a), 0);
-	lock_probe_run(&p, 5000);
-	ck_assert_int_eq(p.last, LOCK_TAKEN);
+	a = lock_probe_take(&p, &rc, "t:lock:{z}", 1000);
 	taken = testlib_now_ms();
 	/* Valid for the TTL less a tenth from when it was asked for. */
 	ck_assert_uint_le(lock_valid_until(a), taken + 900);
