@@ -184,6 +184,29 @@ job_accepted(struct job *j)
 }
 
 /*
+ * Make a failure's text fit what redjob_fail keeps, JOB_ERROR_MAX bytes,
+ * which it cuts from the front: keep the reason (the first reason_len
+ * bytes, "exit 3: ") whole and cut the stderr tail after it instead,
+ * marking the cut with "...".
+ */
+static void
+job_fit_error(char **msg, size_t reason_len)
+{
+	size_t len = strlen(*msg), keep;
+	char *fit;
+
+	if (len <= JOB_ERROR_MAX || reason_len + 3 >= JOB_ERROR_MAX)
+		return;
+	keep = JOB_ERROR_MAX - reason_len - 3;
+	fit = xmalloc(JOB_ERROR_MAX + 1);
+	memcpy(fit, *msg, reason_len);
+	memcpy(fit + reason_len, "...", 3);
+	memcpy(fit + reason_len + 3, *msg + len - keep, keep + 1);
+	free(*msg);
+	*msg = fit;
+}
+
+/*
  * Judge a handler's outcome (docs/redjobd.8, handlers): exit 0 is done,
  * 65 (EX_DATAERR) a permanent failure, anything else a failure to retry,
  * and a stop by a shutdown puts the job back. A job whose lock was lost
@@ -199,6 +222,7 @@ job_judge(const struct job *j, const struct handler_result *res,
 	const char *tail = res->stderr_len > 0 ? res->stderr_tail : "";
 	const char *sep = *tail != '\0' ? ": " : "";
 	const char *how = j->plugin ? "returned" : "exit";
+	enum job_verdict v = JOB_VERDICT_RETRY;
 	char dur[64];
 
 	*msg = NULL;
@@ -220,9 +244,10 @@ job_judge(const struct job *j, const struct handler_result *res,
 		if (res->status == EX_DATAERR) {
 			xasprintf(msg, "permanent failure (%s 65)%s%s", how, sep,
 			    tail);
-			return JOB_VERDICT_DEAD;
-		}
-		xasprintf(msg, "%s %d%s%s", how, res->status, sep, tail);
+			v = JOB_VERDICT_DEAD;
+		} else
+			xasprintf(msg, "%s %d%s%s", how, res->status, sep,
+			    tail);
 		break;
 	case HANDLER_SIGNALED:
 		xasprintf(msg, "killed by signal %d (%s)%s%s", res->status,
@@ -238,7 +263,8 @@ job_judge(const struct job *j, const struct handler_result *res,
 		*msg = xstrdup(tail);
 		break;
 	}
-	return JOB_VERDICT_RETRY;
+	job_fit_error(msg, strlen(*msg) - strlen(tail));
+	return v;
 }
 
 /* The reason redjob_requeue is given (docs/protocol.md). */

@@ -103,6 +103,9 @@ enum job_verdict {
 /* ID TOKEN pairs per call about many jobs (ack, extend). */
 #define JOB_BATCH_MAX 500
 
+/* The last error a job keeps (MAX_ERROR in src/lua/redjob.lua). */
+#define JOB_ERROR_MAX 4096
+
 /* Refusals in a row after which a worker lets go of a job. */
 #define JOB_REFUSALS_MAX 10
 

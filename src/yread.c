@@ -763,11 +763,6 @@ yread_read(const char *path, size_t *lenp, char **cause)
 	}
 	for (;;) {
 		if (len == size) {
-			if (size > YREAD_FILE_MAX) {
-				xasprintf(cause, "the file is larger than "
-				    "%d MiB", YREAD_FILE_MAX >> 20);
-				goto fail;
-			}
 			size = size == 0 ? 8192 : size * 2;
 			buf = xreallocarray(buf, size + 1, 1);
 		}
@@ -781,6 +776,11 @@ yread_read(const char *path, size_t *lenp, char **cause)
 		if (r == 0)
 			break;
 		len += (size_t)r;
+		if (len > YREAD_FILE_MAX) {
+			xasprintf(cause, "the file is larger than %d MiB",
+			    YREAD_FILE_MAX >> 20);
+			goto fail;
+		}
 	}
 	close(fd);
 	buf[len] = '\0';

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <check.h>
 
@@ -936,6 +937,48 @@ START_TEST(test_default_batch_follows_concurrency_from_32_to_1000)
 }
 END_TEST
 
+/* A file of 4 MiB is read; one byte more is refused, with the limit. */
+START_TEST(test_a_file_over_4_mib_is_refused_and_one_of_4_mib_read)
+{
+	struct diags d = { NULL, 0 };
+	struct config *cfg;
+	char *dir, *yml, *text, *got;
+	size_t max = 4 << 20, i;
+
+	dir = testlib_tmpdir("config");
+	ck_assert_int_ge(asprintf(&yml, "%s/redjob.yml", dir), 0);
+	/* Comment lines of 64 bytes, then "workers: 3" filling the rest. */
+	text = malloc(max + 2);
+	ck_assert_ptr_nonnull(text);
+	for (i = 0; i + 64 <= max - 11; i += 64) {
+		memset(text + i, '#', 63);
+		text[i + 63] = '\n';
+	}
+	memset(text + i, '#', max - 11 - i);
+	memcpy(text + max - 11, "\nworkers: 3", 11);
+	text[max] = '\0';
+	spew(yml, text);
+	cfg = config_load(yml, &d);
+	ck_assert_msg(cfg != NULL, "4 MiB refused: %s", d.n > 0 ?
+	    d.v[0].msg : "?");
+	ck_assert_uint_eq(cfg->workers, 3);
+	config_free(cfg);
+	text[max] = '\n';
+	text[max + 1] = '\0';
+	spew(yml, text);
+	ck_assert_ptr_null(config_load(yml, &d));
+	got = diags_text(&d, yml);
+	ck_assert_str_eq(got, "0:0: the file is larger than 4 MiB\n");
+	free(got);
+	diags_free(&d);
+	free(text);
+	unlink(yml);
+	testlib_rmtree(dir);
+	free(yml);
+	free(dir);
+}
+END_TEST
+
 Suite *
 suite(void)
 {
@@ -988,6 +1031,7 @@ suite(void)
 	    0, (int)nitems(refused_edges));
 	tcase_add_test(tc, test_edges_of_each_range_are_accepted_as_given);
 	tcase_add_test(tc, test_default_batch_follows_concurrency_from_32_to_1000);
+	tcase_add_test(tc, test_a_file_over_4_mib_is_refused_and_one_of_4_mib_read);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -291,6 +291,36 @@ START_TEST(test_job_judge_maps_every_outcome)
 }
 END_TEST
 
+START_TEST(test_job_judge_keeps_the_reason_of_a_long_error)
+{
+	static char tail[HANDLER_EXEC_TAIL + 1];
+	char *m;
+
+	memset(tail, 'x', HANDLER_EXEC_TAIL);
+	tail[0] = 'A';
+	tail[HANDLER_EXEC_TAIL - 1] = 'Z';
+	ck_assert_int_eq(judge(0, HANDLER_EXITED, 3, tail, 0, &m),
+	    JOB_VERDICT_RETRY);
+	/* What redjob_fail keeps, its reason first and the tail's end. */
+	ck_assert_uint_eq(strlen(m), JOB_ERROR_MAX);
+	ck_assert_int_eq(strncmp(m, "exit 3: ...xx", 13), 0);
+	ck_assert_int_eq(m[JOB_ERROR_MAX - 1], 'Z');
+	free(m);
+	ck_assert_int_eq(judge(0, HANDLER_EXITED, EX_DATAERR, tail, 0, &m),
+	    JOB_VERDICT_DEAD);
+	ck_assert_uint_eq(strlen(m), JOB_ERROR_MAX);
+	ck_assert_int_eq(strncmp(m, "permanent failure (exit 65): ...", 32), 0);
+	free(m);
+	/* A short one is left alone. */
+	tail[100] = '\0';
+	ck_assert_int_eq(judge(0, HANDLER_EXITED, 3, tail, 0, &m),
+	    JOB_VERDICT_RETRY);
+	ck_assert_uint_eq(strlen(m), 8 + 100);
+	ck_assert_int_eq(strncmp(m, "exit 3: A", 9), 0);
+	free(m);
+}
+END_TEST
+
 /* ---------------------------------------------------------------------
  * lock.c, on a real connection.
  */
@@ -585,6 +615,7 @@ suite(void)
 	tcase_add_test(tc, test_job_decode_reads_every_field);
 	tcase_add_test(tc, test_job_decode_refuses_what_is_not_a_job);
 	tcase_add_test(tc, test_job_judge_maps_every_outcome);
+	tcase_add_test(tc, test_job_judge_keeps_the_reason_of_a_long_error);
 	suite_add_tcase(s, tc);
 
 	tcase_set_timeout(tw, 30);
