@@ -239,34 +239,41 @@ static void
 finish_send_acks(struct finish *f, size_t qi)
 {
 	struct finish_acks *b;
-	struct job *j, *t;
+	struct job *j;
 	const char **argv;
-	size_t n = 0;
+	size_t n = 0, i = 0;
 
 	if (f->acking[qi])
+		return;
+	/* Counted first: one small allocation per call, on the hot path. */
+	TAILQ_FOREACH(j, &f->ready, fentry) {
+		if (j->qi == qi && j->end == JOB_END_ACK &&
+		    ++n == JOB_BATCH_MAX)
+			break;
+	}
+	if (n == 0)
 		return;
 	b = xcalloc(1, sizeof *b);
 	b->f = f;
 	b->qi = qi;
-	b->jobs = xcalloc(JOB_BATCH_MAX, sizeof *b->jobs);
-	argv = xcalloc(2 * JOB_BATCH_MAX, sizeof *argv);
-	TAILQ_FOREACH_SAFE(j, &f->ready, fentry, t) {
-		if (n == JOB_BATCH_MAX)
-			break;
+	b->n = n;
+	b->jobs = xcalloc(n, sizeof *b->jobs);
+	argv = xcalloc(2 * n, sizeof *argv);
+	TAILQ_FOREACH(j, &f->ready, fentry) {
 		if (j->qi != qi || j->end != JOB_END_ACK)
 			continue;
-		b->jobs[n] = j;
-		argv[2 * n] = j->id;
-		argv[2 * n + 1] = j->token;
-		n++;
+		b->jobs[i] = j;
+		argv[2 * i] = j->id;
+		argv[2 * i + 1] = j->token;
+		if (++i == n)
+			break;
 	}
-	b->n = n;
-	if (n > 0 && rconn_fcall(f->rc, f->call_ms, finish_acked_cb, b,
-	    "redjob_ack", b->jobs[0]->base, (int)(2 * n), argv, NULL) == 0) {
+	if (rconn_fcall(f->rc, f->call_ms, finish_acked_cb, b, "redjob_ack",
+	    b->jobs[0]->base, (int)(2 * n), argv, NULL) == 0) {
 		f->acking[qi] = 1;
-		for (n = 0; n < b->n; n++) {
-			TAILQ_REMOVE(&f->ready, b->jobs[n], fentry);
-			b->jobs[n]->calls++;
+		for (i = 0; i < n; i++) {
+			TAILQ_REMOVE(&f->ready, b->jobs[i], fentry);
+			b->jobs[i]->calls++;
 		}
 	} else {
 		free(b->jobs);

@@ -450,7 +450,7 @@ yread_string(struct yread *y, yaml_node_t *n, const char *path,
  * Parse the integer n into *out if it lies in [min, max], or report.
  * Quoted digits are accepted too. Returns 0 or -1.
  */
-int
+static int
 yread_int(struct yread *y, yaml_node_t *n, const char *path, long long min,
     long long max, long long *out)
 {

@@ -68,8 +68,6 @@ const char	*yread_scalar(struct yread *y, yaml_node_t *n,
 		    const char *path, const char *what);
 int		 yread_string(struct yread *y, yaml_node_t *n,
 		    const char *path, int empty_ok, char **out);
-int		 yread_int(struct yread *y, yaml_node_t *n, const char *path,
-		    long long min, long long max, long long *out);
 int		 yread_uint(struct yread *y, yaml_node_t *n, const char *path,
 		    unsigned min, unsigned max, unsigned *out);
 int		 yread_u64(struct yread *y, yaml_node_t *n, const char *path,
