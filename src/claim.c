@@ -72,6 +72,12 @@ claim_reply_cb(struct rconn *rc, redisReply *r, void *arg)
 	}
 	for (i = 2; i < r->elements; i++) {
 		res.got++;
+		if (r->element[i]->type == REDIS_REPLY_STRING) {
+			/* "ID REASON": a job Redis sent to dead as malformed. */
+			if (res.malformed++ == 0)
+				res.malformed_first = r->element[i]->str;
+			continue;
+		}
 		if ((j = job_decode(r->element[i], c->token, &cause)) == NULL) {
 			/* It has no id to act on: its lease returns it. */
 			log_warnx("claim on queue %s: %s (left to its lease)",
@@ -109,7 +115,12 @@ claim_send(struct rconn *rc, uint64_t call_ms, const struct claim_args *a,
 	c->a = *a;
 	c->cb = cb;
 	c->arg = arg;
+	/*
+	 * The owner's id, then 64 random bits: the token still cannot be
+	 * guessed, and redjob_release finds a dead worker's jobs by it.
+	 */
 	token_make(c->token);
+	memcpy(c->token, a->owner, CLAIM_OWNER_LEN);
 	snprintf(count, sizeof count, "%u", a->count);
 	snprintf(lease, sizeof lease, "%llu", (unsigned long long)a->lease_ms);
 	snprintf(stalls, sizeof stalls, "%u", a->max_stalls);

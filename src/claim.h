@@ -22,7 +22,15 @@ struct claim_args {
 	uint64_t	 lease_ms;
 	unsigned	 max_stalls;
 	const char	*worker;	/* the worker's name */
+	const char	*owner;		/* its owner id: CLAIM_OWNER_LEN hex */
 };
+
+/*
+ * A worker's owner id: the first half of each of its claim tokens, given
+ * by its supervisor, which releases the jobs of a worker that died by it
+ * (redjob_release).
+ */
+#define CLAIM_OWNER_LEN 16
 
 /*
  * The answer. On RFUNC_OK, jobs holds the jobs leased to this claim
@@ -30,6 +38,8 @@ struct claim_args {
  * be failed for good), got counts every job the reply listed, and
  * next_ms is how long until the queue may have work again (a due time
  * or a lease end, as a delay from the server's now; -1: none known).
+ * malformed counts the jobs the claim took out of due but could not
+ * lease (no job hash, no type): Redis put them in dead.
  * Otherwise why says what went wrong and jobs is empty. The jobs are the
  * callee's to keep.
  */
@@ -40,6 +50,8 @@ struct claim_result {
 	unsigned		 got;
 	unsigned		 asked;
 	long long		 next_ms;
+	unsigned		 malformed;	/* jobs Redis sent to dead */
+	const char		*malformed_first; /* "ID REASON" of the first */
 };
 
 typedef void claim_cb(const struct claim_args *a, struct claim_result *res,

@@ -177,7 +177,7 @@ finish_failed(struct finish *f, struct job *j, const char *what,
 	    "retrying", j->id, what, why);
 	TAILQ_INSERT_TAIL(&f->later, j, fentry);
 	if (!evtimer_pending(f->retry_ev, NULL))
-		mtime_arm(f->retry_ev, RCONN_RETRY_MS);
+		mtime_arm(f->retry_ev, rconn_retry_ms(f->rc));
 }
 
 /* The common start of every reply: the call is no longer out. */

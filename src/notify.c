@@ -22,6 +22,9 @@
 #include "mtime.h"
 
 static struct event *notify_watchdog_ev;
+static int (*notify_healthy)(void *);
+static void *notify_healthy_arg;
+static int notify_withheld;
 
 #ifdef HAVE_SYSTEMD
 static void
@@ -85,28 +88,43 @@ notify_status(const char *fmt, ...)
 	notify_send(buf);
 }
 
+/* Ping, if the owner says it is healthy; say when that changes. */
 static void
 notify_watchdog_cb(evutil_socket_t fd, short events, void *arg)
 {
 	(void)fd;
 	(void)events;
 	(void)arg;
+	if (notify_healthy != NULL && !notify_healthy(notify_healthy_arg)) {
+		if (!notify_withheld)
+			log_warnx("not pinging the systemd watchdog while a "
+			    "worker cannot consume (see the status line)");
+		notify_withheld = 1;
+		return;
+	}
+	if (notify_withheld)
+		log_info("pinging the systemd watchdog again");
+	notify_withheld = 0;
 	notify_send("WATCHDOG=1");
 }
 
 /*
  * If systemd asked for a watchdog (WATCHDOG_USEC for our pid), ping it at
- * half the interval from the loop, so a wedged loop is noticed. The
+ * half the interval from the loop, so a wedged loop is noticed, and only
+ * while healthy(arg) says so (healthy may be NULL). The
  * variables are removed from the environment here, so forked workers
  * cannot believe they must ping too. Returns 1 if enabled.
  */
 int
-notify_watchdog_start(struct event_base *base)
+notify_watchdog_start(struct event_base *base, int (*healthy)(void *),
+    void *arg)
 {
 #ifdef HAVE_SYSTEMD
 	uint64_t usec = 0;
 	struct timeval tv;
 
+	notify_healthy = healthy;
+	notify_healthy_arg = arg;
 	if (sd_watchdog_enabled(1, &usec) <= 0 || usec == 0)
 		return 0;
 	tv = mtime_tv(usec / 2 / 1000);
@@ -119,6 +137,8 @@ notify_watchdog_start(struct event_base *base)
 	return 1;
 #else
 	(void)base;
+	(void)healthy;
+	(void)arg;
 	(void)notify_watchdog_cb;
 	return 0;
 #endif

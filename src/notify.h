@@ -15,7 +15,8 @@ void	notify_reloading(const char *status);
 void	notify_stopping(const char *status);
 void	notify_status(const char *fmt, ...)
 	    __attribute__((format(printf, 1, 2)));
-int	notify_watchdog_start(struct event_base *base);
+int	notify_watchdog_start(struct event_base *base, int (*healthy)(void *),
+	    void *arg);
 void	notify_watchdog_stop(void);
 
 #endif

@@ -85,10 +85,29 @@ struct rconn {
 	uint64_t		 backoff_ms;
 	char			 last_error[256];
 	TAILQ_HEAD(, rconn_cmd)	 pending;
+
+	/*
+	 * What keeps this connection from working, from the first failure
+	 * or refusal until a reply that is not one: RFUNC_OK if nothing.
+	 */
+	enum rfunc_class	 cond;
+	char			 cond_text[RCONN_CONDITION_MAX];
+	uint64_t		 cond_since;
+	unsigned		 refusals;	/* in a row, for rconn_retry_ms */
 };
 
 static void	rconn_connect(struct rconn *);
 static void	rconn_handshake_next(struct rconn *, int);
+
+/* Note a condition; its start is kept while it stays the same class. */
+static void
+rconn_condition_set(struct rconn *rc, enum rfunc_class class, const char *msg)
+{
+	if (rc->cond != class)
+		rc->cond_since = mtime_now();
+	rc->cond = class;
+	rfunc_describe(class, msg, rc->cond_text, sizeof rc->cond_text);
+}
 
 /* Tell the owner what happened; cause is for people. */
 static void
@@ -134,6 +153,9 @@ rconn_cmd_free(struct rconn_cmd *cmd)
 static void
 rconn_failed(struct rconn *rc)
 {
+	/* A refusal that made us reconnect (READONLY) stays the condition. */
+	if (rc->cond == RFUNC_OK || rc->cond == RFUNC_CONN)
+		rconn_condition_set(rc, RFUNC_CONN, rc->last_error);
 	rconn_event(rc, RCONN_EVENT_FAILED, rc->last_error);
 }
 
@@ -243,6 +265,21 @@ rconn_reply_cb_(redisAsyncContext *ac, void *r, void *privdata)
 	if (rc->ac != NULL)
 		rconn_arm_deadline(rc);
 	class = rfunc_classify(reply);
+	if (reply != NULL && rfunc_refusal(class)) {
+		rc->refusals++;
+		rconn_condition_set(rc, class, reply->str);
+	} else if (reply != NULL && class != RFUNC_NOLIB) {
+		/*
+		 * Redis did what we asked (or answered about the job itself):
+		 * the connection works. Only now does the reconnect backoff
+		 * start again from its minimum: a handshake that succeeds
+		 * against a server that refuses every write (a demoted
+		 * primary) must not make the reconnects quicker.
+		 */
+		rc->refusals = 0;
+		rc->backoff_ms = 0;
+		rc->cond = RFUNC_OK;
+	}
 	if (class == RFUNC_NOLIB && cmd->argv != NULL && !cmd->retried &&
 	    rc->ac != NULL) {
 		/*
@@ -500,7 +537,6 @@ rconn_handshake_next(struct rconn *rc, int n)
 	}
 	default:
 		rc->state = RCONN_READY;
-		rc->backoff_ms = 0;
 		rconn_event(rc, RCONN_EVENT_CONNECTED, "connected");
 		if (rc->on_ready != NULL)
 			rc->on_ready(rc, rc->arg);
@@ -691,4 +727,38 @@ const char *
 rconn_last_error(const struct rconn *rc)
 {
 	return rc->last_error;
+}
+
+/*
+ * What keeps the connection from working now, for people ("READONLY (a
+ * replica now: failover?)"), and since when (monotonic ms) in *since;
+ * NULL if nothing does.
+ */
+const char *
+rconn_condition(const struct rconn *rc, uint64_t *since)
+{
+	if (rc->cond == RFUNC_OK)
+		return NULL;
+	if (since != NULL)
+		*since = rc->cond_since;
+	return rc->cond_text;
+}
+
+/*
+ * How long to wait before sending a refused call again: RCONN_RETRY_MS,
+ * doubling with each refusal in a row up to RCONN_RETRY_MAX_MS, with
+ * jitter, so a Redis that keeps refusing (BUSY, OOM, NOPERM) gets a call
+ * every few seconds from each caller, not a storm.
+ */
+uint64_t
+rconn_retry_ms(const struct rconn *rc)
+{
+	uint64_t ms = RCONN_RETRY_MS;
+	unsigned i;
+
+	for (i = 1; i < rc->refusals && ms < RCONN_RETRY_MAX_MS; i++)
+		ms *= 2;
+	if (ms > RCONN_RETRY_MAX_MS)
+		ms = RCONN_RETRY_MAX_MS;
+	return ms / 2 + backoff_jitter(ms / 2);
 }

@@ -15,11 +15,15 @@
 
 /*
  * The deadline a daemon gives a call whose reply it waits for, and the
- * pause before it sends again after a refusal that passes by itself
- * (BUSY, LOADING, OOM...).
+ * pause before it sends again after a refusal (BUSY, LOADING, OOM...),
+ * doubling with each refusal in a row up to a maximum (rconn_retry_ms).
  */
 #define RCONN_CALL_MS 10000
 #define RCONN_RETRY_MS 500
+#define RCONN_RETRY_MAX_MS 4000
+
+/* The longest description of a condition (rconn_condition). */
+#define RCONN_CONDITION_MAX 160
 
 struct event_base;
 struct redisReply;
@@ -71,6 +75,8 @@ int		 rconn_ready(const struct rconn *rc);
 const char	*rconn_name(const struct rconn *rc);
 const char	*rconn_last_error(const struct rconn *rc);
 void		 rconn_drop(struct rconn *rc, const char *why);
+const char	*rconn_condition(const struct rconn *rc, uint64_t *since);
+uint64_t	 rconn_retry_ms(const struct rconn *rc);
 
 int		 rconn_command(struct rconn *rc, uint64_t timeout_ms,
 		    rconn_reply_cb *cb, void *arg, int argc,

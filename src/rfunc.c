@@ -14,6 +14,7 @@
  */
 #include "autoconf.h"
 
+#include <ctype.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -152,6 +153,80 @@ rfunc_transient(enum rfunc_class class)
 		break;
 	}
 	return 0;
+}
+
+/*
+ * Is it Redis refusing the call for a reason of its own (busy, loading,
+ * full, a replica, an ACL, a password), rather than an answer about the
+ * job or the arguments? Nothing ran; the same call may work later.
+ */
+int
+rfunc_refusal(enum rfunc_class class)
+{
+	return (rfunc_transient(class) && class != RFUNC_CONN) ||
+	    class == RFUNC_AUTH || class == RFUNC_NOPERM;
+}
+
+/*
+ * Describe a condition for people and for the status line, from its
+ * class and the error text (or the connection's last error): "BUSY (a
+ * script runs too long)", "NOPERM on BZPOPMIN (see redjob acl)".
+ */
+void
+rfunc_describe(enum rfunc_class class, const char *msg, char *buf,
+    size_t len)
+{
+	const char *what = NULL, *q, *e;
+	size_t i, n;
+	char cmd[48];
+
+	if (msg == NULL)
+		msg = "";
+	switch (class) {
+	case RFUNC_BUSY:
+		what = "BUSY (a script runs too long)";
+		break;
+	case RFUNC_LOADING:
+		what = "LOADING (Redis is loading its data)";
+		break;
+	case RFUNC_READONLY:
+		what = "READONLY (a replica now: failover?)";
+		break;
+	case RFUNC_UNBLOCKED:
+		what = "UNBLOCKED (a role change: failover?)";
+		break;
+	case RFUNC_OOM:
+		what = "OOM (over maxmemory: writes refused)";
+		break;
+	case RFUNC_MISCONF:
+		what = "MISCONF (Redis cannot save: writes refused)";
+		break;
+	case RFUNC_MASTERDOWN:
+		what = "MASTERDOWN (a replica without its primary)";
+		break;
+	case RFUNC_TRYAGAIN:
+		what = "TRYAGAIN (keys being migrated)";
+		break;
+	case RFUNC_NOPERM:
+		/* "NOPERM this user has no permissions to run the 'x' command" */
+		if ((q = strchr(msg, '\'')) != NULL &&
+		    (e = strchr(q + 1, '\'')) != NULL &&
+		    (n = (size_t)(e - q - 1)) > 0 && n < sizeof cmd) {
+			for (i = 0; i < n; i++)
+				cmd[i] = (char)toupper((unsigned char)q[1 + i]);
+			cmd[n] = '\0';
+			snprintf(buf, len, "NOPERM on %s (see redjob acl)", cmd);
+			return;
+		}
+		snprintf(buf, len, "NOPERM (see redjob acl): %.100s", msg);
+		return;
+	default:
+		break;
+	}
+	if (what != NULL)
+		snprintf(buf, len, "%s", what);
+	else
+		snprintf(buf, len, "%.120s", msg);
 }
 
 /*

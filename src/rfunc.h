@@ -62,6 +62,9 @@ enum rfunc_class rfunc_classify(const struct redisReply *r);
 enum rfunc_class rfunc_classify_error(const char *e);
 const char	*rfunc_class_name(enum rfunc_class class);
 int		 rfunc_transient(enum rfunc_class class);
+int		 rfunc_refusal(enum rfunc_class class);
+void		 rfunc_describe(enum rfunc_class class, const char *msg,
+		    char *buf, size_t len);
 int		 rfunc_class_err(enum rfunc_class class);
 
 int		 rfunc_fcall_head(const char **argv, size_t *lens,

@@ -35,7 +35,10 @@
 #include "log.h"
 #include "mtime.h"
 #include "notify.h"
+#include "release.h"
 #include "redjob.h"
+#include "token.h"
+#include "claim.h"
 #include "client.h"
 #include "worker.h"
 #include "xmalloc.h"
@@ -43,8 +46,7 @@
 #define SV_BACKOFF_MIN_MS 100
 #define SV_BACKOFF_MAX_MS 30000
 #define SV_STABLE_MS 60000		/* a worker this old resets backoff */
-#define SV_CRASH_WINDOW_MS 60000
-#define SV_CRASH_MAX 5			/* crashes in the window: give up */
+#define SV_CRASH_WINDOW_MS 60000	/* crashes counted for the status */
 #define SV_HB_TIMEOUT_MS 15000		/* silent this long: killed */
 
 /* One loaded configuration and the workers forked from it. */
@@ -72,14 +74,18 @@ struct child {
 	unsigned long long	 done, failed, retried;
 	pid_t			*pgids;		/* handler process groups */
 	size_t			 npgids;	/* its size: the concurrency */
+	char			 owner[CLAIM_OWNER_LEN + 1]; /* its claims' */
+	char			 cond[CHANNEL_MAX];	/* what stops it, or "" */
+	uint64_t		 cond_since;
 };
 
 /* A worker position of the current generation, which outlives crashes. */
 struct slot {
 	struct supervisor	*sv;
 	int			 index;
-	unsigned		 crashes;
+	unsigned		 crashes;	/* within the window */
 	uint64_t		 window;
+	int			 restarting;	/* died; restart_ev is armed */
 	uint64_t		 backoff_ms;
 	int			 given_up;
 	struct event		*restart_ev;
@@ -99,6 +105,8 @@ struct supervisor {
 	int			 exit_status;
 	int			 debug;		/* -d: keep debug over reloads */
 	pid_t			 embedded;
+	pid_t			*releasers;	/* release.c's processes */
+	size_t			 nreleasers;
 	unsigned long long	 done_before;	/* by workers now gone */
 	unsigned long long	 retried_before;
 	struct event		*sig_ev[4];
@@ -111,13 +119,18 @@ static void	supervisor_spawn(struct supervisor *, struct generation *, int);
 static void	supervisor_check_done(struct supervisor *);
 static void	supervisor_stop(struct supervisor *, const char *);
 
-/* Build the one-line status: "2/2 workers, 7 running, 15321 done ...". */
+/*
+ * Build the one-line status: "2/2 workers, 7 running, 15321 done ...",
+ * then what keeps a position from working, if anything.
+ */
 static void
 supervisor_status_line(struct supervisor *sv, char *buf, size_t len)
 {
 	struct child *c;
+	struct slot *s;
 	unsigned up = 0, running = 0, given_up = 0, i;
 	unsigned long long done = sv->done_before, retried = sv->retried_before;
+	size_t n;
 
 	TAILQ_FOREACH(c, &sv->children, entry) {
 		if (c->gen == sv->current && c->ready)
@@ -134,8 +147,54 @@ supervisor_status_line(struct supervisor *sv, char *buf, size_t len)
 	}
 	snprintf(buf, len, "%u/%u workers, %u running, %llu done, %llu "
 	    "retried%s%s", up, sv->nslots, running, done, retried,
-	    given_up > 0 ? ", workers crash-looping: see the journal" : "",
-	    sv->stopping ? ", stopping" : "");
+	    given_up > 0 ? ", workers cannot run with this configuration: "
+	    "see the journal" : "", sv->stopping ? ", stopping" : "");
+	/* The first worker that cannot consume, and why. */
+	TAILQ_FOREACH(c, &sv->children, entry) {
+		if (c->cond[0] == '\0' || sv->stopping)
+			continue;
+		n = strlen(buf);
+		snprintf(buf + n, len - n, ", worker %d: %s for %llus", c->index,
+		    c->cond, (unsigned long long)(mtime_now() - c->cond_since) /
+		    1000);
+		break;
+	}
+	/* The first position that is waiting for its restart. */
+	for (i = 0; i < sv->nslots && !sv->stopping; i++) {
+		s = &sv->slots[i];
+		if (!s->restarting)
+			continue;
+		n = strlen(buf);
+		snprintf(buf + n, len - n, ", worker %u restarting (%u crash%s "
+		    "in %d s)", i, s->crashes, s->crashes == 1 ? "" : "es",
+		    SV_CRASH_WINDOW_MS / 1000);
+		break;
+	}
+}
+
+/*
+ * Is every worker consuming? Every position of the current configuration
+ * has a ready worker that reports nothing in its way. systemd's watchdog
+ * is pinged only then (docs/operations.md, health), so a daemon that is
+ * up but cannot work is restarted, and its status line says why.
+ */
+static int
+supervisor_healthy(void *arg)
+{
+	struct supervisor *sv = arg;
+	struct child *c;
+	unsigned ready = 0;
+
+	if (sv->stopping)
+		return 1;	/* stopping is not failing */
+	TAILQ_FOREACH(c, &sv->children, entry) {
+		if (c->gen != sv->current)
+			continue;
+		if (c->cond[0] != '\0' || !c->ready)
+			return 0;
+		ready++;
+	}
+	return ready == sv->nslots;
 }
 
 /* Send STATUS= if it changed; called every second and on events. */
@@ -269,6 +328,13 @@ supervisor_chan_cb(evutil_socket_t fd, short events, void *arg)
 			c->done = done;
 			c->failed = failed;
 			c->retried = retried;
+		} else if (strncmp(buf, "COND", 4) == 0 &&
+		    (buf[4] == '\0' || buf[4] == ' ')) {
+			if (buf[4] == ' ' && c->cond[0] == '\0')
+				c->cond_since = mtime_now();
+			snprintf(c->cond, sizeof c->cond, "%s", buf[4] == ' ' ?
+			    buf + 5 : "");
+			supervisor_status(c->sv);
 		} else if (sscanf(buf, "PG+ %ld", &pgid) == 1)
 			child_pgid(c, (pid_t)pgid, 1);
 		else if (sscanf(buf, "PG- %ld", &pgid) == 1)
@@ -288,13 +354,16 @@ supervisor_restart_cb(evutil_socket_t fd, short events, void *arg)
 
 	(void)fd;
 	(void)events;
+	s->restarting = 0;
 	if (!s->sv->stopping)
 		supervisor_spawn(s->sv, s->sv->current, s->index);
 }
 
 /*
  * A worker of the current generation died unasked: restart it with
- * exponential backoff, or give up on a crash loop (redjobd(8)).
+ * exponential backoff, whatever the cause and however often (a job that
+ * kills its workers ends dead by its stall count: redjobd(8)), unless it
+ * said it cannot run with this configuration.
  */
 static void
 supervisor_crashed(struct supervisor *sv, struct child *c, int code)
@@ -314,20 +383,15 @@ supervisor_crashed(struct supervisor *sv, struct child *c, int code)
 			s->window = now;
 			s->crashes = 0;
 		}
-		if (++s->crashes >= SV_CRASH_MAX) {
-			s->given_up = 1;
-			log_errx("worker %d crashed %u times within %d s; not "
-			    "restarting it", c->index, s->crashes,
-			    SV_CRASH_WINDOW_MS / 1000);
-		}
-	}
-	if (!s->given_up) {
+		s->crashes++;
 		s->backoff_ms = s->backoff_ms == 0 ? SV_BACKOFF_MIN_MS :
 		    s->backoff_ms * 2;
 		if (s->backoff_ms > SV_BACKOFF_MAX_MS)
 			s->backoff_ms = SV_BACKOFF_MAX_MS;
-		log_info("restarting worker %d in %llu ms", c->index,
-		    (unsigned long long)s->backoff_ms);
+		log_info("restarting worker %d in %llu ms (%u crash%s in %d s)",
+		    c->index, (unsigned long long)s->backoff_ms, s->crashes,
+		    s->crashes == 1 ? "" : "es", SV_CRASH_WINDOW_MS / 1000);
+		s->restarting = 1;
 		mtime_arm(s->restart_ev, s->backoff_ms);
 		return;
 	}
@@ -343,6 +407,60 @@ supervisor_crashed(struct supervisor *sv, struct child *c, int code)
 		supervisor_stop(sv, "no worker can run");
 		supervisor_status(sv);
 	}
+}
+
+/*
+ * A worker died holding jobs, maybe: fork release.c's process to put
+ * them back at once (its leases would bring them back later anyway).
+ */
+static void
+supervisor_release(struct supervisor *sv, struct child *c)
+{
+	struct child *o;
+	sigset_t all, old;
+	pid_t pid;
+	int sig;
+
+	sigfillset(&all);
+	sigprocmask(SIG_BLOCK, &all, &old);
+	if ((pid = fork()) < 0) {
+		log_warn("fork (to release the jobs of worker %d)", c->index);
+		sigprocmask(SIG_SETMASK, &old, NULL);
+		return;
+	}
+	if (pid == 0) {
+		/* Nothing of the supervisor's loop runs here. */
+		for (sig = 1; sig < NSIG; sig++)
+			signal(sig, SIG_DFL);
+		signal(SIGPIPE, SIG_IGN);
+		sigprocmask(SIG_SETMASK, &old, NULL);
+		/* A worker must see EOF when the supervisor is gone. */
+		TAILQ_FOREACH(o, &sv->children, entry) {
+			if (o->fd >= 0)
+				close(o->fd);
+		}
+		log_init("release");
+		_exit(release_run(c->gen->cfg, c->index, c->owner));
+	}
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	sv->releasers = xreallocarray(sv->releasers, sv->nreleasers + 1,
+	    sizeof *sv->releasers);
+	sv->releasers[sv->nreleasers++] = pid;
+}
+
+/* Forget a releaser that exited; 0, or -1 if pid is not one. */
+static int
+supervisor_releaser_gone(struct supervisor *sv, pid_t pid)
+{
+	size_t i;
+
+	for (i = 0; i < sv->nreleasers; i++) {
+		if (sv->releasers[i] == pid) {
+			sv->releasers[i] = sv->releasers[--sv->nreleasers];
+			return 0;
+		}
+	}
+	return -1;
 }
 
 /* Reap every exited child (SIGCHLD, from the loop). */
@@ -375,8 +493,10 @@ supervisor_reap(struct supervisor *sv)
 			if (c->pid == pid)
 				break;
 		}
-		if (c == NULL)
+		if (c == NULL) {
+			supervisor_releaser_gone(sv, pid);
 			continue;
+		}
 		if (WIFSIGNALED(st)) {
 			code = 128 + WTERMSIG(st);
 			log_warnx("worker %d (pid %ld) killed by signal %d%s",
@@ -397,6 +517,8 @@ supervisor_reap(struct supervisor *sv)
 				log_warnx("killed the orphaned handler group %ld "
 				    "of worker %d", (long)c->pgids[i], c->index);
 		}
+		if (WIFSIGNALED(st) || code != 0)
+			supervisor_release(sv, c);
 		if (!sv->stopping && !c->draining && c->gen == sv->current)
 			supervisor_crashed(sv, c, code);
 		child_free(c);
@@ -415,9 +537,14 @@ supervisor_spawn(struct supervisor *sv, struct generation *g, int index)
 {
 	struct child *c, *o;
 	sigset_t all, old;
+	char token[TOKEN_LEN], owner[CLAIM_OWNER_LEN + 1];
 	int sp[2], status;
 	pid_t pid;
 
+	/* The head of its claim tokens, by which its jobs are released. */
+	token_make(token);
+	memcpy(owner, token, CLAIM_OWNER_LEN);
+	owner[CLAIM_OWNER_LEN] = '\0';
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) != 0) {
 		log_warn("socketpair");
 		mtime_arm(sv->slots[index].restart_ev, SV_BACKOFF_MAX_MS);
@@ -451,13 +578,14 @@ supervisor_spawn(struct supervisor *sv, struct generation *g, int index)
 		}
 		snprintf(tag, sizeof tag, "worker %d", index);
 		log_init(tag);
-		status = worker_main(g->cfg, index, sp[1]);
+		status = worker_main(g->cfg, index, sp[1], owner);
 		_exit(status);
 	}
 	sigprocmask(SIG_SETMASK, &old, NULL);
 	close(sp[1]);
 	c = xcalloc(1, sizeof *c);
 	c->sv = sv;
+	memcpy(c->owner, owner, sizeof c->owner);
 	c->gen = g;
 	c->index = index;
 	c->pid = pid;
@@ -479,6 +607,11 @@ supervisor_spawn(struct supervisor *sv, struct generation *g, int index)
 static void
 supervisor_check_done(struct supervisor *sv)
 {
+	/*
+	 * Releasers are not waited for: they end by themselves within
+	 * RELEASE_DEADLINE_MS, and if they are killed with us, the leases
+	 * bring the jobs back.
+	 */
 	if (sv->stopping && TAILQ_EMPTY(&sv->children))
 		event_base_loopbreak(sv->base);
 }
@@ -717,7 +850,7 @@ supervisor_main(const char *path, struct config *cfg, int debug)
 	    sv);
 	event_add(sv->tick_ev, &tick);
 	sv->kill_ev = evtimer_new(sv->base, supervisor_kill_cb, sv);
-	notify_watchdog_start(sv->base);
+	notify_watchdog_start(sv->base, supervisor_healthy, sv);
 
 	if (cfg->embedded_dir != NULL) {
 		if ((sv->embedded = embedded_start(cfg, &cause)) < 0)
@@ -755,6 +888,7 @@ supervisor_main(const char *path, struct config *cfg, int debug)
 	event_free(sv->kill_ev);
 	event_base_free(sv->base);
 	free(sv->path);
+	free(sv->releasers);
 	free(sv);
 	return status;
 }

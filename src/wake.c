@@ -71,6 +71,13 @@ wake_retry_cb(evutil_socket_t fd, short events, void *arg)
 	wk->cb(WAKE_NONE, wk->arg);
 }
 
+/* What keeps the sleeping connection from working: rconn_condition(). */
+const char *
+wake_condition(const struct wake *wk, uint64_t *since)
+{
+	return rconn_condition(wk->rc, since);
+}
+
 /*
  * Create the sleeping connection with o (its on_ready is ours; its
  * on_fatal is called with its arg) for the wake keys of n queues. Returns NULL with *cause set if the URL
@@ -137,7 +144,7 @@ wake_woken_cb(struct rconn *rc, redisReply *r, void *arg)
 	if (r->type == REDIS_REPLY_ERROR) {
 		log_ratelimit(&wk->errors, LOG_LEVEL_WARNING,
 		    "waiting for jobs: %s", r->str);
-		mtime_arm(wk->retry_ev, RCONN_RETRY_MS);
+		mtime_arm(wk->retry_ev, rconn_retry_ms(wk->rc));
 		return;
 	}
 	if ((n = log_ratelimit_end(&wk->errors)) > 0)

@@ -8,6 +8,7 @@
 #define REDJOB_WAKE_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 struct event_base;
 struct rconn;
@@ -32,5 +33,6 @@ void		 wake_sleep(struct wake *wk);
 void		 wake_give_back(struct rconn *cmd, const char *key);
 void		 wake_close(struct wake *wk, struct rconn *cmd);
 const char	*wake_key(const struct wake *wk, size_t qi);
+const char	*wake_condition(const struct wake *wk, uint64_t *since);
 
 #endif

@@ -60,6 +60,7 @@
 #include "schema.h"
 #include "pick.h"
 #include "template.h"
+#include "token.h"
 #include "wake.h"
 #include "xmalloc.h"
 
@@ -70,6 +71,7 @@ struct worker {
 	const struct config	*cfg;
 	int			 index;
 	char			 name[128];	/* host:pid:wN, for claims */
+	char			 owner[CLAIM_OWNER_LEN + 1]; /* claim tokens' head */
 	int			 chan_fd;
 	struct event_base	*base;
 	struct rconn		*cmd;
@@ -97,12 +99,14 @@ struct worker {
 	int			 have_avg;
 	int			 claiming;	/* a claim is out */
 	int			 ready_sent;
+	char			 cond_sent[RCONN_CONDITION_MAX + 8];
 	int			 draining;
 	int			 leaving;	/* the last PING is out */
 	int			 exit_status;
 	uint64_t		 retry_at;	/* no claim before (after BUSY) */
 	uint64_t		 renew_ms;	/* lease and slot renewal period */
 	struct log_ratelimit	 claim_errors;
+	struct log_ratelimit	 malformed;	/* claims that found bad jobs */
 	struct log_ratelimit	 guard_errors;
 	struct log_ratelimit	 redis_errors[2];	/* cmd, wake */
 
@@ -391,7 +395,7 @@ worker_hold_cb(struct hold *h, enum hold_result res, long long ms,
 			break;	/* asked again when the connection is back */
 		log_ratelimit(&w->guard_errors, LOG_LEVEL_WARNING,
 		    "job %s: guard call failed: %s; retrying", j->id, why);
-		mtime_arm(w->retry_ev, RCONN_RETRY_MS);
+		mtime_arm(w->retry_ev, rconn_retry_ms(w->cmd));
 		break;
 	case HOLD_CANCELLED:
 		/* Its lease was lost while a guard call was out. */
@@ -514,6 +518,7 @@ worker_claimed_cb(const struct claim_args *a, struct claim_result *res,
     void *arg)
 {
 	struct worker *w = arg;
+	uint64_t pause;
 	unsigned n;
 
 	w->claiming = 0;
@@ -530,20 +535,35 @@ worker_claimed_cb(const struct claim_args *a, struct claim_result *res,
 		return;
 	default:
 		/*
-		 * OOM, LOADING, BUSY...: retried every 500 ms, so say it at
-		 * once, then once a second with a count, then once when
-		 * claims work again.
+		 * OOM, LOADING, BUSY, NOPERM...: retried after a pause that
+		 * grows while it lasts, so say it at once, then once a second
+		 * with a count, then once when claims work again.
 		 */
 		log_ratelimit(&w->claim_errors, LOG_LEVEL_WARNING,
 		    "claim on queue %s: %s", a->queue, res->why);
-		w->retry_at = mtime_now() + RCONN_RETRY_MS;
-		mtime_arm(w->retry_ev, RCONN_RETRY_MS);
+		pause = rconn_retry_ms(w->cmd);
+		w->retry_at = mtime_now() + pause;
+		mtime_arm(w->retry_ev, pause);
 		worker_check_exit(w);
 		return;
 	}
 	if ((n = log_ratelimit_end(&w->claim_errors)) > 0)
 		log_info("claims work again after %u failure%s", n,
 		    n == 1 ? "" : "s");
+	/*
+	 * Ready once a claim went through: connected is not enough (an ACL
+	 * or a full Redis may refuse every claim).
+	 */
+	if (!w->ready_sent) {
+		w->ready_sent = 1;
+		channel_send(w->chan_fd, "READY");
+		log_info("ready: %zu queue%s, %u slots", w->nqueues,
+		    w->nqueues == 1 ? "" : "s", w->cfg->concurrency);
+	}
+	if (res->malformed > 0)
+		log_ratelimit(&w->malformed, LOG_LEVEL_WARNING, "queue %s: job "
+		    "%s; it is in the dead set%s", a->queue, res->malformed_first,
+		    res->malformed > 1 ? " with others of this claim" : "");
 	worker_intake(w, &res->jobs);
 	/*
 	 * Fewer than asked: the queue has nothing more due now. Sleep on it
@@ -613,6 +633,7 @@ worker_claim(struct worker *w)
 	a.lease_ms = w->cfg->lease_ms;
 	a.max_stalls = w->cfg->max_stalls;
 	a.worker = w->name;
+	a.owner = w->owner;
 	if (claim_send(w->cmd, RCONN_CALL_MS, &a, worker_claimed_cb,
 	    w) == 0)
 		w->claiming = 1;
@@ -624,9 +645,14 @@ worker_woken_cb(size_t qi, void *arg)
 {
 	struct worker *w = arg;
 
-	if (qi == WAKE_LOST)	/* a marker may have been lost with it */
-		pick_due_all(w->pick);
+	/*
+	 * A marker may have been lost with the connection; and at each
+	 * keep-alive, look at every queue again: what this worker knows of
+	 * lease ends comes from its own claims, and a lease taken since by a
+	 * worker that then died with its host must still come back.
+	 */
 	if (qi == WAKE_LOST || qi == WAKE_NONE) {
+		pick_due_all(w->pick);
 		worker_kick(w);
 		return;
 	}
@@ -749,12 +775,6 @@ worker_cmd_ready_cb(struct rconn *rc, void *arg)
 	struct worker *w = arg;
 
 	(void)rc;
-	if (!w->ready_sent) {
-		w->ready_sent = 1;
-		channel_send(w->chan_fd, "READY");
-		log_info("ready: %zu queue%s, %u slots", w->nqueues,
-		    w->nqueues == 1 ? "" : "s", w->cfg->concurrency);
-	}
 	/* After an outage every queue may have work. */
 	pick_due_all(w->pick);
 	finish_kick(w->finish);
@@ -901,6 +921,30 @@ worker_chan_cb(evutil_socket_t fd, short events, void *arg)
 	}
 }
 
+/*
+ * Tell the supervisor what keeps this worker from consuming, when that
+ * changes: "COND redis: BUSY (a script runs too long)", or "COND" when
+ * nothing does any more (docs/operations.md, the status line).
+ */
+static void
+worker_report_condition(struct worker *w)
+{
+	const char *c = NULL;
+	char buf[RCONN_CONDITION_MAX + 8] = "";
+
+	if (w->cmd != NULL)
+		c = rconn_condition(w->cmd, NULL);
+	if (c == NULL && w->wake != NULL)
+		c = wake_condition(w->wake, NULL);
+	if (c != NULL)
+		snprintf(buf, sizeof buf, "redis: %s", c);
+	if (strcmp(buf, w->cond_sent) == 0)
+		return;
+	if (channel_send(w->chan_fd, "COND%s%s", buf[0] != '\0' ? " " : "",
+	    buf) == 0)
+		snprintf(w->cond_sent, sizeof w->cond_sent, "%s", buf);
+}
+
 static void
 worker_hb_cb(evutil_socket_t fd, short events, void *arg)
 {
@@ -911,6 +955,7 @@ worker_hb_cb(evutil_socket_t fd, short events, void *arg)
 	/* Also before READY: a worker waiting for Redis is alive. */
 	channel_send(w->chan_fd, "HB %u %llu %llu %llu", w->slots, w->done,
 	    w->failed, w->retried);
+	worker_report_condition(w);
 }
 
 /* The queues of the configuration: their names, keys and weights. */
@@ -1014,7 +1059,8 @@ worker_redis_event_cb(struct rconn *rc, enum rconn_event ev,
  * check makes that a programming error.
  */
 struct worker *
-worker_create(const struct config *cfg, int index, int chan_fd)
+worker_create(const struct config *cfg, int index, int chan_fd,
+    const char *owner)
 {
 	struct worker *w;
 	struct rconn_opts o;
@@ -1025,6 +1071,15 @@ worker_create(const struct config *cfg, int index, int chan_fd)
 	w->cfg = cfg;
 	w->index = index;
 	w->chan_fd = chan_fd;
+	if (owner == NULL) {
+		char t[TOKEN_LEN];
+
+		token_make(t);
+		memcpy(w->owner, t, CLAIM_OWNER_LEN);
+	} else {
+		assert(strlen(owner) == CLAIM_OWNER_LEN);
+		memcpy(w->owner, owner, CLAIM_OWNER_LEN);
+	}
 	TAILQ_INIT(&w->jobs);
 	if (gethostname(host, sizeof host) != 0)
 		snprintf(host, sizeof host, "localhost");
@@ -1162,14 +1217,15 @@ worker_free(struct worker *w)
  * process exit status.
  */
 int
-worker_main(const struct config *cfg, int index, int chan_fd)
+worker_main(const struct config *cfg, int index, int chan_fd,
+    const char *owner)
 {
 	struct worker *w;
 	int status;
 
 	signal(SIGPIPE, SIG_IGN);
 	signal(SIGHUP, SIG_IGN);
-	w = worker_create(cfg, index, chan_fd);
+	w = worker_create(cfg, index, chan_fd, owner);
 	status = worker_run(w);
 	worker_free(w);
 	log_info("exiting");

@@ -665,8 +665,8 @@ START_TEST(test_job_stalled_more_than_max_stalls_times_is_dead)
 		usleep(5000);
 	}
 	ck_assert_str_eq(job_field(id, "state"), "dead");
-	ck_assert_msg(strncmp(job_field(id, "last_error"), "stalled: the "
-	    "lease expired 2 times", 34) == 0, "last_error \"%s\"",
+	ck_assert_msg(strncmp(job_field(id, "last_error"), "stalled: 2 times; "
+	    "last: the lease expired", 39) == 0, "last_error \"%s\"",
 	    job_field(id, "last_error"));
 	ck_assert_str_eq(job_field(id, "attempts"), "0");
 	ck_assert_ptr_null(job_field(id, "token"));
@@ -2375,8 +2375,8 @@ START_TEST(test_retry_of_a_dead_job_resets_its_stalls_and_attempts)
 	ck_assert_str_eq(job_field(id, "stalls"), "2");
 	ck_assert_str_eq(job_field(id, "attempts"), "1");
 	snprintf(err, sizeof err, "%s", job_field(id, "last_error"));
-	ck_assert_msg(strncmp(err, "stalled: the lease expired 2 times", 34) ==
-	    0, "last_error %s", err);
+	ck_assert_msg(strcmp(err, "stalled: 2 times; last: the lease expired (a "
+	    "worker died or hung while running it)") == 0, "last_error %s", err);
 
 	/* Retried: both counts start again at 0; the error stays. */
 	r = cmd("FCALL redjob_retry 1 " BASE " %s", id);
@@ -2462,6 +2462,113 @@ START_TEST(test_unique_key_is_released_when_its_job_dies)
 	ck_assert_int_eq(r->type, REDIS_REPLY_STRING);
 	ck_assert_str_eq(r->str, seq_of(again));
 	freeReplyObject(r);
+}
+END_TEST
+
+/*
+ * A job the claim takes out of due but cannot lease (its hash lacks a
+ * type or a payload, or is gone) ends in dead with the reason, counted
+ * as malformed and named in the claim's reply: it never vanishes.
+ */
+START_TEST(test_a_malformed_job_goes_to_dead_not_nowhere)
+{
+	char a[REDJOB_ID_MAX], b[REDJOB_ID_MAX], c[REDJOB_ID_MAX];
+	char want[REDJOB_ID_MAX + 64];
+	redisReply *r;
+
+	enqueue("t", "x", 0, a);
+	enqueue("t", "y", 0, b);
+	enqueue("t", "z", 0, c);
+	freeReplyObject(cmd("HDEL " BASE ":j:%s type", seq_of(a)));
+	freeReplyObject(cmd("DEL " BASE ":j:%s", seq_of(b)));
+	r = claim_ex(10, 30000, 3, TOKEN_A);
+	/* now, next_wake, two notices and the good job. */
+	ck_assert_uint_eq(r->elements, 5);
+	snprintf(want, sizeof want, "%s malformed: the job hash has no type",
+	    a);
+	ck_assert_int_eq(r->element[2]->type, REDIS_REPLY_STRING);
+	ck_assert_str_eq(r->element[2]->str, want);
+	snprintf(want, sizeof want, "%s malformed: the job hash is missing", b);
+	ck_assert_str_eq(r->element[3]->str, want);
+	ck_assert_int_eq(r->element[4]->type, REDIS_REPLY_ARRAY);
+	ck_assert_str_eq(r->element[4]->element[0]->str, c);
+	freeReplyObject(r);
+	ck_assert_int_ge(score_of("dead", a), 0);
+	ck_assert_int_ge(score_of("dead", b), 0);
+	ck_assert_int_lt(score_of("due", a), 0);
+	ck_assert_int_lt(score_of("run", a), 0);
+	ck_assert_str_eq(job_field(a, "last_error"),
+	    "malformed: the job hash has no type");
+	ck_assert_str_eq(job_field(b, "last_error"),
+	    "malformed: the job hash is missing");
+	ck_assert_int_eq(stat_get("malformed"), 2);
+}
+END_TEST
+
+/* Claim n jobs (n <= 1000) with token. */
+static void
+claim_n(int n, const char *token)
+{
+	redisReply *r = claim_ex(n, 600000, 3, token);
+
+	ck_assert_uint_eq(r->elements, (size_t)n + 2);
+	freeReplyObject(r);
+}
+
+/*
+ * redjob_release puts the jobs of one owner (the head of its claim
+ * tokens) back in due at once, each as a stall; other owners' jobs stay
+ * leased; a long run set is looked at in pages, FROM to FROM; a job past
+ * max_stalls goes to dead.
+ */
+START_TEST(test_release_returns_one_owners_jobs_at_once_as_stalls)
+{
+	char id[REDJOB_ID_MAX];
+	redisReply *r;
+	long long from, total = 0;
+	int i, calls = 0;
+
+	for (i = 0; i < 1200; i++)
+		enqueue("t", "", 0, id);
+	/* 700 to owner a, 500 to owner b, interleaved in run. */
+	claim_n(400, "aaaaaaaaaaaaaaaa" "0000000000000001");
+	claim_n(500, "bbbbbbbbbbbbbbbb" "0000000000000001");
+	claim_n(300, "aaaaaaaaaaaaaaaa" "0000000000000002");
+	from = 0;
+	while (from >= 0) {
+		r = cmd("FCALL redjob_release 1 " BASE " aaaaaaaaaaaaaaaa 3 %lld",
+		    from);
+		ck_assert_uint_eq(r->elements, 2);
+		total += atoll(r->element[0]->str);
+		from = atoll(r->element[1]->str);
+		freeReplyObject(r);
+		ck_assert_int_lt(++calls, 10);
+	}
+	ck_assert_int_ge(calls, 2);
+	ck_assert_int_eq(total, 700);
+	ck_assert_int_eq(must_int(rf.c, "ZCARD " BASE ":run"), 500);
+	ck_assert_int_eq(must_int(rf.c, "ZCARD " BASE ":due"), 700);
+	ck_assert_int_eq(must_int(rf.c, "HLEN " BASE ":tok"), 500);
+	ck_assert_int_eq(must_int(rf.c, "ZCARD " BASE ":wake"), 1);
+	ck_assert_int_eq(stat_get("stalled"), 700);
+	ck_assert_str_eq(job_field(id, "stalls"), "1");
+	ck_assert_str_eq(job_field(id, "attempts"), "0");
+	/* Nothing more of a: a second release finds nothing. */
+	r = cmd("FCALL redjob_release 1 " BASE " aaaaaaaaaaaaaaaa 3");
+	ck_assert_str_eq(r->element[0]->str, "0");
+	freeReplyObject(r);
+
+	/* Past max_stalls (0 here): dead, with the reason. */
+	freeReplyObject(cmd("DEL " BASE ":due"));
+	freeReplyObject(cmd("ZADD " BASE ":due 0 %s", seq_of(id)));
+	claim_n(1, "cccccccccccccccc" "0000000000000001");
+	r = cmd("FCALL redjob_release 1 " BASE " cccccccccccccccc 0");
+	ck_assert_str_eq(r->element[0]->str, "1");
+	freeReplyObject(r);
+	ck_assert_int_ge(score_of("dead", id), 0);
+	ck_assert_str_eq(job_field(id, "last_error"), "stalled: 2 times; last: "
+	    "its worker died while running it");
+	cmd_err("REDJOB_BADARG", "FCALL redjob_release 1 " BASE " short 3");
 }
 END_TEST
 
@@ -2560,6 +2667,9 @@ suite(void)
 	tcase_add_test(tc,
 	    test_retry_of_a_dead_job_resets_its_stalls_and_attempts);
 	tcase_add_test(tc, test_unique_key_is_released_when_its_job_dies);
+	tcase_add_test(tc, test_a_malformed_job_goes_to_dead_not_nowhere);
+	tcase_add_test(tc,
+	    test_release_returns_one_owners_jobs_at_once_as_stalls);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -568,7 +568,7 @@ START_TEST(test_worker_in_process_runs_jobs_and_stops_on_request)
 	ck_assert_msg(cfg != NULL, "config: %s", d.n > 0 ? d.v[0].msg : "?");
 	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sp), 0);
 
-	t.w = worker_create(cfg, 0, sp[1]);
+	t.w = worker_create(cfg, 0, sp[1], NULL);
 	t.status = -1;
 	ck_assert_int_eq(pthread_create(&th, NULL, worker_thread_main, &t), 0);
 

@@ -21,12 +21,13 @@
 --     never holds nil.
 --   * Every loop is bounded.
 
-local LIB_VERSION = 3     -- this code; bump on any change
+local LIB_VERSION = 4     -- this code; bump on any change
 local SCHEMA = 1          -- keys and fields; bump on any incompatible change
 local MAX_PAYLOAD = 524288
 local MAX_ERROR = 4096
 local CLAIM_MAX = 1000
 local REAP_MAX = 100
+local RELEASE_SCAN = 1000
 local TRIM_MAX = 100
 local DEAD_MAX = 10000
 local DEAD_TTL = 180 * 86400 * 1000
@@ -166,6 +167,30 @@ local function bury(base, n, now, reason, unique)
   redis.call('HDEL', base .. ':tok', n)
   release_unique(base, n, unique)
   trim_dead(base, now)
+end
+
+-- Jobs whose holder is gone (their lease expired, or their worker died):
+-- a stall, not an attempt. Each goes back to due now, or to dead once it
+-- has stalled more than max_stalls times, so a job that kills every
+-- worker that runs it stops doing so. ns are in run; they leave it.
+local function stall(base, ns, now, max_stalls, why)
+  local back = false
+  for _, n in ipairs(ns) do
+    local j = base .. ':j:' .. n
+    local s = redis.call('HINCRBY', j, 'stalls', 1)
+    if s > max_stalls then
+      bury(base, n, now, 'stalled: ' .. fmt(s) .. ' times; last: ' .. why,
+        redis.call('HGET', j, 'unique'))
+    else
+      redis.call('ZADD', base .. ':due', now, n)
+      redis.call('HSET', j, 'due', now)
+      back = true
+    end
+  end
+  redis.call('ZREM', base .. ':run', unpack(ns))
+  redis.call('HDEL', base .. ':tok', unpack(ns))
+  redis.call('HINCRBY', base .. ':stats', 'stalled', #ns)
+  return back
 end
 
 -- Parse one job: TYPE PAYLOAD at args[i], and NOPTS OPTION VALUE pairs
@@ -326,7 +351,9 @@ end
 -- leases up to COUNT due jobs to TOKEN, oldest due first.
 -- Returns {now, next_wake, job...}; next_wake is the earliest due time or
 -- lease expiry in ms (-1 if none), each job is
--- {id, type, payload, key, attempts, max_attempts, stalls, due}.
+-- {id, type, payload, key, attempts, max_attempts, stalls, due}, or for a
+-- job that could not be run and went to dead, the string "ID REASON".
+-- TOKEN begins with the worker's owner id (redjob_release).
 local function claim(keys, args)
   local now = now_ms()
   local base, q, meta = open(keys, 'paused')
@@ -345,21 +372,8 @@ local function claim(keys, args)
   if first_run[2] and tonumber(first_run[2]) <= now then
     local expired = redis.call('ZRANGE', run_key, '-inf', now, 'BYSCORE',
       'LIMIT', 0, REAP_MAX)
-    for _, n in ipairs(expired) do
-      local j = base .. ':j:' .. n
-      local s = redis.call('HINCRBY', j, 'stalls', 1)
-      if s > max_stalls then
-        bury(base, n, now, 'stalled: the lease expired ' .. fmt(s) ..
-          ' times (a worker died or hung while running it)',
-          redis.call('HGET', j, 'unique'))
-      else
-        redis.call('ZADD', due_key, now, n)
-        redis.call('HSET', j, 'due', now)
-      end
-    end
-    redis.call('ZREM', run_key, unpack(expired))
-    redis.call('HDEL', base .. ':tok', unpack(expired))
-    redis.call('HINCRBY', base .. ':stats', 'stalled', #expired)
+    stall(base, expired, now, max_stalls,
+      'the lease expired (a worker died or hung while running it)')
     first_run = redis.call('ZRANGE', run_key, 0, 0, 'WITHSCORES')
   end
   local next_wake = first_run[2] and tonumber(first_run[2]) or -1
@@ -377,13 +391,24 @@ local function claim(keys, args)
       local f = redis.call('HMGET', j, 'type', 'payload', 'key', 'attempts',
         'max_attempts', 'stalls', 'unique')
       taken[#taken + 1] = n
-      if f[1] then
+      if f[1] and f[2] then
         tok_args[#tok_args + 1] = n
         tok_args[#tok_args + 1] = f[7] and (token .. '\0' .. f[7]) or token
         lease_args[#lease_args + 1] = now + lease
         lease_args[#lease_args + 1] = n
         reply[#reply + 1] = {q .. ':' .. n, f[1], f[2], f[3] or '',
           f[4] or '0', f[5] or '0', f[6] or '0', ids[i + 1]}
+      else
+        -- Not a job we can run (its hash was deleted or lacks a type or
+        -- a payload): to dead with the reason, and named in the reply,
+        -- so it is logged and counted instead of vanishing.
+        local why = redis.call('EXISTS', j) == 0 and
+          'malformed: the job hash is missing' or
+          ('malformed: the job hash has no ' ..
+            (f[1] and 'payload' or 'type'))
+        bury(base, n, now, why, f[7])
+        redis.call('HINCRBY', base .. ':stats', 'malformed', 1)
+        reply[#reply + 1] = q .. ':' .. n .. ' ' .. why
       end
       i = i + 2
     end
@@ -391,11 +416,17 @@ local function claim(keys, args)
       redis.call('ZREM', due_key, unpack(taken))
     end
     if #lease_args > 0 then
-      redis.call('ZADD', run_key, unpack(lease_args))
-      redis.call('HSET', base .. ':tok', unpack(tok_args))
+      -- A lease that ends before every other one of the queue: wake a
+      -- sleeping worker, whose claim then learns when it ends. Idle
+      -- workers learn lease ends only from claim replies, and one of them
+      -- must look again when this lease ends if its holder dies silently.
+      -- (next_wake is still the earliest lease end before this claim.)
       if next_wake < 0 or now + lease < next_wake then
+        redis.call('ZADD', base .. ':wake', 0, 'w')
         next_wake = now + lease
       end
+      redis.call('ZADD', run_key, unpack(lease_args))
+      redis.call('HSET', base .. ':tok', unpack(tok_args))
     end
     if ids[i + 1] then
       local d = tonumber(ids[i + 1])
@@ -410,6 +441,45 @@ local function claim(keys, args)
   end
   reply[2] = fmt(next_wake)
   return reply
+end
+
+---------------------------------------------------------------------------
+-- redjob_release NAMESPACE:{QUEUE} OWNER MAX_STALLS [FROM]
+-- A worker died (its supervisor reaped it): the jobs it held go back to
+-- due now, without waiting for their leases to expire and without
+-- spending an attempt. Each counts as a stall, as a lease expiry would, so
+-- a job that kills every worker that runs it ends dead after MAX_STALLS.
+-- A worker's claim tokens begin with its OWNER id. Looks at up to
+-- RELEASE_SCAN jobs of run from rank FROM (0 if absent), so a long run
+-- set costs several short calls. Returns {released, next}: next is the
+-- FROM of the next call, or -1 when run has been looked at to its end.
+local function release(keys, args)
+  local now = now_ms()
+  local base = open(keys)
+  local owner = args[1]
+  if not owner or #owner < 8 or #owner > 64 then
+    fail('BADARG', 'owner must be 8-64 bytes')
+  end
+  local max_stalls = int_arg(args[2], 'max_stalls', 0, 1000000)
+  local from = int_arg(args[3] or '0', 'from', 0, 2 ^ 32)
+  local ids = redis.call('ZRANGE', base .. ':run', from,
+    from + RELEASE_SCAN - 1)
+  if #ids == 0 then
+    return {'0', '-1'}
+  end
+  local toks = redis.call('HMGET', base .. ':tok', unpack(ids))
+  local gone = {}
+  for k, n in ipairs(ids) do
+    if toks[k] and string.sub(toks[k], 1, #owner) == owner then
+      gone[#gone + 1] = n
+    end
+  end
+  if #gone > 0 and stall(base, gone, now, max_stalls,
+      'its worker died while running it') then
+    redis.call('ZADD', base .. ':wake', 0, 'w')
+  end
+  local next = #ids < RELEASE_SCAN and -1 or from + #ids - #gone
+  return {fmt(#gone), fmt(next)}
 end
 
 -- Check (id, token) pairs from args[first]. Returns the list of sequence
@@ -691,11 +761,10 @@ local function stats(keys)
     'running', redis.call('ZCARD', base .. ':run'),
     'dead', redis.call('ZCARD', base .. ':dead'),
     'paused', meta[2] and 1 or 0}
-  local c = redis.call('HMGET', base .. ':stats', 'enqueued', 'processed',
-    'failed', 'retried', 'throttled', 'conflicts', 'stalled', 'requeued',
-    'discarded')
   local names = {'enqueued', 'processed', 'failed', 'retried', 'throttled',
-    'conflicts', 'stalled', 'requeued', 'discarded'}
+    'conflicts', 'stalled', 'requeued', 'discarded', 'malformed',
+    'lock_lost'}
+  local c = redis.call('HMGET', base .. ':stats', unpack(names))
   for i, name in ipairs(names) do
     out[#out + 1] = name
     out[#out + 1] = tonumber(c[i]) or 0
@@ -802,6 +871,7 @@ redis.register_function{function_name = 'redjob_extend', callback = entry(extend
 redis.register_function{function_name = 'redjob_ack', callback = entry(ack),
   flags = {'allow-oom'}}
 redis.register_function{function_name = 'redjob_fail', callback = entry(failjob)}
+redis.register_function{function_name = 'redjob_release', callback = entry(release)}
 redis.register_function{function_name = 'redjob_requeue', callback = entry(requeue)}
 redis.register_function{function_name = 'redjob_discard', callback = entry(discard),
   flags = {'allow-oom'}}
