@@ -268,7 +268,8 @@ rconn_reply_cb_(redisAsyncContext *ac, void *r, void *privdata)
 	if (reply != NULL && rfunc_refusal(class)) {
 		rc->refusals++;
 		rconn_condition_set(rc, class, reply->str);
-	} else if (reply != NULL && class != RFUNC_NOLIB) {
+	} else if (reply != NULL && class != RFUNC_NOLIB &&
+	    rc->state == RCONN_READY) {
 		/*
 		 * Redis did what we asked (or answered about the job itself):
 		 * the connection works. Only now does the reconnect backoff
