@@ -333,6 +333,10 @@ finish_requeue_recorded(struct finish *f, struct job *j)
 		    j->id, j->queue, duration_format(j->requeue_ms, buf,
 		    sizeof buf));
 		break;
+	case JOB_REQUEUE_LOCK_LOST:
+		log_info("job %s queue=%s: put back in the queue (its lock "
+		    "was lost)", j->id, j->queue);
+		break;
 	}
 	finish_done(f, j, FINISH_REQUEUED);
 }

@@ -119,6 +119,8 @@ job_decode(const redisReply *e, const char *token, char **cause)
 	else if (job_uint(e->element[JOB_F_MAX_ATTEMPTS],
 	    &j->max_attempts) != 0)
 		bad = "its max_attempts";
+	else if (job_uint(e->element[JOB_F_STALLS], &j->stalls) != 0)
+		bad = "its stalls";
 	if (bad != NULL) {
 		if (j->type == NULL)
 			j->type = xstrdup("?");
@@ -210,8 +212,9 @@ job_fit_error(char **msg, size_t reason_len)
  * Judge a handler's outcome (docs/redjobd.8, handlers): exit 0 is done,
  * 65 (EX_DATAERR) a permanent failure, anything else a failure to retry,
  * and a stop by a shutdown puts the job back. A job whose lock was lost
- * while it ran fails unless it succeeded: two handlers must never believe
- * they hold one lock, and a failure may have been caused by the other.
+ * while it ran goes back to its queue unless it succeeded, as a stall,
+ * not a failed attempt: its handler was stopped, or may have failed
+ * because of the other holder, through no fault of the job.
  * *msg is set to the failure's text (the stderr tail after the reason),
  * or NULL; the caller frees it.
  */
@@ -237,7 +240,7 @@ job_judge(const struct job *j, const struct handler_result *res,
 	if (lock_lost) {
 		xasprintf(msg, "lock lost: %s was taken from this job while "
 		    "its handler ran (it expired or was deleted)", lock_key);
-		return JOB_VERDICT_RETRY;
+		return JOB_VERDICT_LOCK_LOST;
 	}
 	switch (res->outcome) {
 	case HANDLER_EXITED:
@@ -278,6 +281,8 @@ job_requeue_reason(enum job_requeue why)
 		return "throttled";
 	case JOB_REQUEUE_CONFLICT:
 		return "conflict";
+	case JOB_REQUEUE_LOCK_LOST:
+		return "lock_lost";
 	}
 	return "shutdown";
 }

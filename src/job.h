@@ -50,6 +50,7 @@ enum job_requeue {
 	JOB_REQUEUE_SHUTDOWN,	/* the worker stops: at once */
 	JOB_REQUEUE_THROTTLED,	/* a limiter said when */
 	JOB_REQUEUE_CONFLICT,	/* its lock is held by another job */
+	JOB_REQUEUE_LOCK_LOST,	/* its lock was lost while it ran */
 };
 
 struct job {
@@ -67,6 +68,7 @@ struct job {
 	size_t			 payload_len;
 	unsigned		 attempts;	/* failed attempts so far */
 	unsigned		 max_attempts;	/* 0: the job type's */
+	unsigned		 stalls;	/* holders lost so far */
 	const struct job_conf	*jc;		/* NULL until started */
 
 	enum job_state		 state;
@@ -98,6 +100,7 @@ enum job_verdict {
 	JOB_VERDICT_RETRY,	/* a failed attempt: retry with backoff */
 	JOB_VERDICT_DEAD,	/* a permanent failure */
 	JOB_VERDICT_REQUEUE,	/* stopped by a shutdown: back at once */
+	JOB_VERDICT_LOCK_LOST,	/* its lock was lost: back, as a stall */
 };
 
 /* ID TOKEN pairs per call about many jobs (ack, extend). */

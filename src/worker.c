@@ -315,6 +315,18 @@ worker_ran_cb(struct job *j, const struct handler_result *res, void *arg)
 	case JOB_VERDICT_REQUEUE:
 		worker_requeue(w, j, JOB_REQUEUE_SHUTDOWN, 0);
 		break;
+	case JOB_VERDICT_LOCK_LOST:
+		/*
+		 * Back without an attempt spent, as a stall: a job that
+		 * keeps losing its lock ends dead after max_stalls, as one
+		 * that keeps losing its lease does.
+		 */
+		if (j->stalls + 1 > w->cfg->max_stalls)
+			worker_fail(w, j, 1, "stalled: %u times; last: %s",
+			    j->stalls + 1, msg);
+		else
+			worker_requeue(w, j, JOB_REQUEUE_LOCK_LOST, 0);
+		break;
 	}
 	free(msg);
 }

@@ -210,21 +210,32 @@ START_TEST(test_a_handler_running_three_ttls_keeps_its_lock)
 }
 END_TEST
 
-START_TEST(test_a_lock_deleted_under_a_handler_stops_it)
+/*
+ * A lock deleted under its handler: the handler is stopped, and the job
+ * goes back to its queue without spending an attempt (it did nothing
+ * wrong), counted as lock_lost and as a stall; it runs again.
+ */
+START_TEST(test_a_lock_deleted_under_a_handler_stops_it_and_requeues_the_job)
 {
-	char id[REDJOB_ID_MAX], *err;
+	char id[REDJOB_ID_MAX], *v;
 
 	start(1, 2);
 	enqueue("doomed", NULL, id);
 	ck_assert(daemon_wait_lines("doomed", 1, 5000));
 	ck_assert_int_eq(daemon_count_lines("doomed"), 1);
 	freeReplyObject(must_command(rf.c, "DEL redjob:lock:{doomed}"));
-	ck_assert_msg(wait_stat("default", "dead", 1, 10000),
-	    "the handler was not stopped");
-	/* It died of the lost lock, and says so. */
-	err = daemon_job_field(id, "last_error");
-	ck_assert_msg(strstr(err, "lock lost") != NULL, "%s", err);
-	free(err);
+	ck_assert_msg(wait_stat("default", "lock_lost", 1, 10000),
+	    "the handler was not stopped, or its job not put back");
+	ck_assert_msg(daemon_wait_lines("doomed", 2, 10000), "the job did not "
+	    "run again");
+	v = daemon_job_field(id, "attempts");
+	ck_assert_str_eq(v, "0");
+	free(v);
+	v = daemon_job_field(id, "stalls");
+	ck_assert_str_eq(v, "1");
+	free(v);
+	ck_assert_int_eq(queue_stat("default", "failed"), 0);
+	ck_assert(daemon_log_has("put back in the queue (its lock was lost)"));
 }
 END_TEST
 
@@ -233,7 +244,7 @@ END_TEST
  * job's lock: the worker counts the lock lost by its own clock and kills
  * the handler's group before the lock can expire in Redis (the TTL from
  * the last renewal that succeeded, sent before Redis stopped), not a kill
- * grace later; the job then fails with "lock lost".
+ * grace later; the job then goes back to its queue, counted lock_lost.
  */
 START_TEST(test_a_handler_cut_off_from_redis_dies_before_its_lock_expires)
 {
@@ -254,10 +265,11 @@ START_TEST(test_a_handler_cut_off_from_redis_dies_before_its_lock_expires)
 	ck_assert_msg(gone >= 0, "group %ld lives", pgid);
 	ck_assert_msg(gone < 4000, "gone %lld ms after redis stopped, "
 	    "when the lock could already be another's", gone);
-	ck_assert(wait_stat("default", "dead", 1, 20000));
-	err = daemon_job_field(id, "last_error");
-	ck_assert_msg(strstr(err, "lock lost") != NULL, "%s", err);
+	ck_assert(wait_stat("default", "lock_lost", 1, 20000));
+	err = daemon_job_field(id, "attempts");
+	ck_assert_str_eq(err, "0");
 	free(err);
+	ck_assert_int_eq(queue_stat("default", "failed"), 0);
 }
 END_TEST
 
@@ -579,7 +591,8 @@ suite(void)
 	tcase_add_checked_fixture(tc, daemon_setup, daemon_teardown);
 	tcase_add_test(tc, test_lock_never_runs_two_handlers_at_once_and_fences_grow);
 	tcase_add_test(tc, test_a_handler_running_three_ttls_keeps_its_lock);
-	tcase_add_test(tc, test_a_lock_deleted_under_a_handler_stops_it);
+	tcase_add_test(tc,
+	    test_a_lock_deleted_under_a_handler_stops_it_and_requeues_the_job);
 	tcase_add_test(tc,
 	    test_a_handler_cut_off_from_redis_dies_before_its_lock_expires);
 	tcase_add_test(tc, test_locks_are_released_on_failure_and_conflicts_can_discard);

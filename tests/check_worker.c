@@ -274,14 +274,14 @@ START_TEST(test_job_judge_maps_every_outcome)
 	ck_assert_int_eq(judge(0, HANDLER_STOPPED, SIGTERM, "", 0, &m),
 	    JOB_VERDICT_REQUEUE);
 	ck_assert_ptr_null(m);
-	/* A lost lock turns a stop or a failure into "lock lost". */
+	/* A lost lock turns a stop or a failure into "lock lost": back. */
 	ck_assert_int_eq(judge(0, HANDLER_STOPPED, SIGTERM, "", 1, &m),
-	    JOB_VERDICT_RETRY);
+	    JOB_VERDICT_LOCK_LOST);
 	ck_assert_str_eq(m, "lock lost: ns:lock:{x} was taken from this job "
 	    "while its handler ran (it expired or was deleted)");
 	free(m);
 	ck_assert_int_eq(judge(0, HANDLER_EXITED, EX_DATAERR, "", 1, &m),
-	    JOB_VERDICT_RETRY);
+	    JOB_VERDICT_LOCK_LOST);
 	free(m);
 	ck_assert_int_eq(judge(0, HANDLER_EXEC_FAILED, 0,
 	    "exec /nope: No such file or directory", 0, &m),

@@ -636,7 +636,8 @@ end
 ---------------------------------------------------------------------------
 -- redjob_requeue NAMESPACE:{QUEUE} DELAY_MS REASON ID TOKEN [ID TOKEN]...
 -- Puts held jobs back without spending an attempt: REASON is "throttled"
--- or "conflict" (counted under throttled / conflicts) or "shutdown".
+-- or "conflict" (counted under throttled / conflicts), "shutdown"
+-- (requeued) or "lock_lost" (lock_lost; a stall of the job too).
 -- Returns 1 or 0 per job.
 local function requeue(keys, args)
   local now = now_ms()
@@ -647,7 +648,11 @@ local function requeue(keys, args)
   if reason == 'throttled' then counter = 'throttled'
   elseif reason == 'conflict' then counter = 'conflicts'
   elseif reason == 'shutdown' then counter = 'requeued'
-  else fail('BADARG', 'reason must be throttled, conflict or shutdown') end
+  elseif reason == 'lock_lost' then counter = 'lock_lost'
+  else
+    fail('BADARG',
+      'reason must be throttled, conflict, shutdown or lock_lost')
+  end
   local held = check_tokens(base, q, args, 3)
   local due = now + delay
   local out, moved = {}, {}
@@ -666,6 +671,9 @@ local function requeue(keys, args)
     for _, n in ipairs(moved) do
       redis.call('ZADD', base .. ':due', due, n)
       redis.call('HSET', base .. ':j:' .. n, 'due', due)
+      if counter == 'lock_lost' then
+        redis.call('HINCRBY', base .. ':j:' .. n, 'stalls', 1)
+      end
     end
     redis.call('HINCRBY', base .. ':stats', counter, #moved)
   end
