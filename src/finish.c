@@ -39,6 +39,7 @@
 struct finish {
 	struct rconn		*rc;
 	uint64_t		 call_ms;
+	uint64_t		 lease_ms;
 	finish_cb		*cb;
 	void			*arg;
 	int			*acking;	/* per queue: an ack is out */
@@ -63,13 +64,14 @@ static void	finish_retry_cb(evutil_socket_t, short, void *);
 
 struct finish *
 finish_create(struct event_base *base, struct rconn *rc, size_t nqueues,
-    uint64_t call_ms, finish_cb *cb, void *arg)
+    uint64_t call_ms, uint64_t lease_ms, finish_cb *cb, void *arg)
 {
 	struct finish *f;
 
 	f = xcalloc(1, sizeof *f);
 	f->rc = rc;
 	f->call_ms = call_ms;
+	f->lease_ms = lease_ms;
 	f->cb = cb;
 	f->arg = arg;
 	f->nqueues = nqueues;
@@ -166,6 +168,7 @@ finish_failed(struct finish *f, struct job *j, const char *what,
 {
 	if (class == RFUNC_CONN) {
 		/* Resent once the connection is back (finish_kick). */
+		j->end_resent = 1;
 		TAILQ_INSERT_TAIL(&f->ready, j, fentry);
 		return;
 	}
@@ -178,6 +181,19 @@ finish_failed(struct finish *f, struct job *j, const char *what,
 	TAILQ_INSERT_TAIL(&f->later, j, fentry);
 	if (!evtimer_pending(f->retry_ev, NULL))
 		mtime_arm(f->retry_ev, rconn_retry_ms(f->rc));
+}
+
+/*
+ * A finishing call refused because the job's token is no longer ours:
+ * did an earlier copy of it land? It did if this one was sent again after
+ * a lost reply, and less than half a lease has passed since the first:
+ * a job's lease is renewed every third of it, so it cannot have run out
+ * meanwhile, and only our own call can have taken the token.
+ */
+static int
+finish_landed_before(const struct finish *f, const struct job *j)
+{
+	return j->end_resent && mtime_now() - j->end_sent < f->lease_ms / 2;
 }
 
 /* The common start of every reply: the call is no longer out. */
@@ -222,7 +238,12 @@ finish_acked_cb(struct rconn *rc, redisReply *r, void *arg)
 		    r->element[i]->integer != 1))
 			finish_failed(f, j, "ack", RFUNC_OTHER,
 			    "unexpected reply to redjob_ack");
-		else if (r->element[i]->integer == 0) {
+		else if (r->element[i]->integer == 0 &&
+		    finish_landed_before(f, j)) {
+			log_info("job %s: done (the first ack landed; its reply "
+			    "was lost)", j->id);
+			finish_done(f, j, FINISH_ACKED);
+		} else if (r->element[i]->integer == 0) {
 			log_warnx("job %s: ack refused: the lease was lost (the "
 			    "job may run again elsewhere)", j->id);
 			finish_done(f, j, FINISH_STALE);
@@ -274,6 +295,8 @@ finish_send_acks(struct finish *f, size_t qi)
 		for (i = 0; i < n; i++) {
 			TAILQ_REMOVE(&f->ready, b->jobs[i], fentry);
 			b->jobs[i]->calls++;
+			if (b->jobs[i]->end_sent == 0)
+				b->jobs[i]->end_sent = mtime_now();
 		}
 	} else {
 		free(b->jobs);
@@ -359,6 +382,13 @@ finish_one_cb(struct rconn *rc, redisReply *r, void *arg)
 	free(c);
 	what = j->end == JOB_END_FAIL ? "recording the failure" :
 	    j->end == JOB_END_REQUEUE ? "requeue" : "discard";
+	if (class == RFUNC_STALE && j->end == JOB_END_FAIL &&
+	    finish_landed_before(f, j)) {
+		log_info("job %s: failure recorded (the first call landed; its "
+		    "reply was lost)", j->id);
+		finish_done(f, j, FINISH_STALE);
+		return;
+	}
 	if (class == RFUNC_STALE && j->end == JOB_END_FAIL) {
 		log_warnx("job %s: failure not recorded: the lease was lost "
 		    "(the job may run again elsewhere)", j->id);
@@ -439,6 +469,8 @@ finish_send_one(struct finish *f, struct job *j)
 		return -1;
 	}
 	j->calls++;
+	if (j->end_sent == 0)
+		j->end_sent = mtime_now();
 	return 0;
 }
 

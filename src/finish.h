@@ -30,8 +30,8 @@ enum finish_outcome {
 typedef void finish_cb(struct job *j, enum finish_outcome o, void *arg);
 
 struct finish	*finish_create(struct event_base *base, struct rconn *rc,
-		    size_t nqueues, uint64_t call_ms, finish_cb *cb,
-		    void *arg);
+		    size_t nqueues, uint64_t call_ms, uint64_t lease_ms,
+		    finish_cb *cb, void *arg);
 void		 finish_free(struct finish *f);
 void		 finish_queue(struct finish *f, struct job *j);
 int		 finish_cancel(struct finish *f, struct job *j);

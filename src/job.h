@@ -73,6 +73,8 @@ struct job {
 
 	enum job_state		 state;
 	unsigned		 calls;		/* Redis calls in flight */
+	uint64_t		 end_sent;	/* its finishing call first sent */
+	int			 end_resent;	/* sent again after a lost reply */
 	int			 slot;		/* holds one of the slots */
 	int			 lease_lost;	/* no longer ours */
 	unsigned		 errors;	/* refusals in a row */

@@ -1147,7 +1147,7 @@ worker_create(const struct config *cfg, int index, int chan_fd,
 		fatalx("%s", cause);
 	free(url);
 	w->finish = finish_create(w->base, w->cmd, w->nqueues,
-	    RCONN_CALL_MS, worker_finished_cb, w);
+	    RCONN_CALL_MS, cfg->lease_ms, worker_finished_cb, w);
 	w->lease = lease_create(w->cmd, cfg->lease_ms, RCONN_CALL_MS,
 	    worker_lease_lost_cb, w);
 	return w;
