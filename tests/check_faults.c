@@ -22,6 +22,7 @@
 #include "redjob.h"
 #include "daemon_fixture.h"
 #include "proc.h"
+#include "proxy.h"
 #include "redis_fixture.h"
 #include "testlib.h"
 
@@ -392,6 +393,52 @@ START_TEST(test_a_demoted_primary_gets_backoff_not_a_reconnect_storm)
 }
 END_TEST
 
+/*
+ * The reply to an ack is lost (Redis ran it; the connection broke before
+ * the answer arrived): the worker resends it after reconnecting, Redis
+ * refuses the repeat, and the worker knows the first copy landed (half a
+ * lease has not passed), so it logs the job as done, not as a lost lease.
+ */
+START_TEST(test_a_resent_ack_whose_first_copy_landed_is_logged_as_done)
+{
+	char sock[4096], url[4200], go[4096], id[REDJOB_ID_MAX];
+	struct proc *px;
+	FILE *f;
+
+	snprintf(sock, sizeof sock, "%s/proxy.sock", df.dir);
+	px = proxy_start(sock, rf.sock);
+	snprintf(url, sizeof url, "unix://%s", sock);
+	snprintf(go, sizeof go, "%s/go", df.dir);
+	daemon_write_config(
+	    "redis:\n"
+	    "  url: %s\n"
+	    "workers: 1\n"
+	    "concurrency: 1\n"
+	    "lease: 60s\n"
+	    "jobs:\n"
+	    "  gate:\n"
+	    "    exec: [/bin/sh, -c, 'echo \"$REDJOB_JOB_ID $PPID\" >> "
+	    "\"$OUT/started\"; while [ ! -e \"$OUT/go\" ]; do sleep 0.02; "
+	    "done']\n"
+	    "    env: { OUT: \"%s\" }\n", url, df.dir);
+	start_ready();
+	enqueue("gate", "", id);
+	ck_assert(daemon_wait_job_worker("started", id, 1, 10000) > 0);
+	proxy_lose_replies(px, 1);
+	f = fopen(go, "w");
+	ck_assert_ptr_nonnull(f);
+	fclose(f);
+	ck_assert_msg(proc_wait_output(px, "lost 1\n", 10000) == 0,
+	    "no reply was lost");
+	proxy_lose_replies(px, 0);
+	ck_assert_msg(daemon_wait_log("done (the first ack landed; its reply "
+	    "was lost)", 15000), "the resent ack was not taken as landed");
+	ck_assert(!daemon_log_has("ack refused"));
+	ck_assert_int_eq(queue_stat("default", "processed"), 1);
+	proxy_stop(px);
+}
+END_TEST
+
 Suite *
 suite(void)
 {
@@ -410,6 +457,8 @@ suite(void)
 	tcase_add_test(tc, test_a_busy_redis_gets_backoff_not_a_storm_and_is_named);
 	tcase_add_test(tc,
 	    test_a_demoted_primary_gets_backoff_not_a_reconnect_storm);
+	tcase_add_test(tc,
+	    test_a_resent_ack_whose_first_copy_landed_is_logged_as_done);
 	suite_add_tcase(s, tc);
 	return s;
 }
