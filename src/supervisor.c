@@ -328,6 +328,7 @@ supervisor_chan_cb(evutil_socket_t fd, short events, void *arg)
 			c->done = done;
 			c->failed = failed;
 			c->retried = retried;
+			supervisor_status(c->sv);
 		} else if (strncmp(buf, "COND", 4) == 0 &&
 		    (buf[4] == '\0' || buf[4] == ' ')) {
 			if (buf[4] == ' ' && c->cond[0] == '\0')

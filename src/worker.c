@@ -66,6 +66,7 @@
 
 #define WORKER_EXIT_GRACE_MS 10000	/* after the handlers, to finish */
 #define WORKER_SHORT_MS 100		/* jobs this short are claimed ahead */
+#define WORKER_HB_SOON_MS 50		/* counters reported this fresh */
 
 struct worker {
 	const struct config	*cfg;
@@ -115,6 +116,7 @@ struct worker {
 	struct event		*retry_ev;
 	struct event		*renew_ev;
 	struct event		*hb_ev;
+	struct event		*hb_soon_ev;	/* worker_hb_soon() */
 	struct event		*chan_ev;
 	struct event		*drain_ev;
 	struct event		*exit_ev;
@@ -133,12 +135,25 @@ static void	worker_check_exit(struct worker *);
  * Counters and the end of a job.
  */
 
+/*
+ * The counters changed: report them within WORKER_HB_SOON_MS rather
+ * than at the next heartbeat, so the supervisor's status line and its
+ * stop line are not a second stale, without a message per job.
+ */
+static void
+worker_hb_soon(struct worker *w)
+{
+	if (w->hb_soon_ev != NULL && !evtimer_pending(w->hb_soon_ev, NULL))
+		mtime_arm(w->hb_soon_ev, WORKER_HB_SOON_MS);
+}
+
 static void
 worker_slot_take(struct worker *w, struct job *j)
 {
 	assert(!j->slot && w->slots < w->cfg->concurrency);
 	j->slot = 1;
 	w->slots++;
+	worker_hb_soon(w);
 }
 
 /* Give back the job's slot, if it holds one. */
@@ -150,6 +165,7 @@ worker_slot_release(struct worker *w, struct job *j)
 	assert(w->slots > 0);
 	j->slot = 0;
 	w->slots--;
+	worker_hb_soon(w);
 }
 
 /* Leave JOB_QUEUED for state. */
@@ -243,6 +259,7 @@ worker_finished_cb(struct job *j, enum finish_outcome o, void *arg)
 {
 	struct worker *w = arg;
 
+	worker_hb_soon(w);
 	switch (o) {
 	case FINISH_ACKED:
 		w->done++;
@@ -933,6 +950,14 @@ worker_chan_cb(evutil_socket_t fd, short events, void *arg)
 	}
 }
 
+/* Send the supervisor the counters: a heartbeat. */
+static void
+worker_send_hb(struct worker *w)
+{
+	channel_send(w->chan_fd, "HB %u %llu %llu %llu", w->slots, w->done,
+	    w->failed, w->retried);
+}
+
 /*
  * Tell the supervisor what keeps this worker from consuming, when that
  * changes: "COND redis: BUSY (a script runs too long)", or "COND" when
@@ -965,8 +990,7 @@ worker_hb_cb(evutil_socket_t fd, short events, void *arg)
 	(void)fd;
 	(void)events;
 	/* Also before READY: a worker waiting for Redis is alive. */
-	channel_send(w->chan_fd, "HB %u %llu %llu %llu", w->slots, w->done,
-	    w->failed, w->retried);
+	worker_send_hb(w);
 	worker_report_condition(w);
 }
 
@@ -1109,6 +1133,7 @@ worker_create(const struct config *cfg, int index, int chan_fd,
 	w->drain_ev = worker_event(w, -1, 0, worker_drain_timeout_cb);
 	w->exit_ev = worker_event(w, -1, 0, worker_exit_cb);
 	w->hb_ev = worker_event(w, -1, EV_PERSIST, worker_hb_cb);
+	w->hb_soon_ev = worker_event(w, -1, 0, worker_hb_cb);
 	w->sigterm_ev = worker_event(w, SIGTERM, EV_SIGNAL | EV_PERSIST,
 	    worker_signal_cb);
 	w->sigint_ev = worker_event(w, SIGINT, EV_SIGNAL | EV_PERSIST,
@@ -1168,6 +1193,8 @@ worker_run(struct worker *w)
 
 	event_base_dispatch(w->base);
 	status = w->exit_status;
+	/* The last counters, so the supervisor's totals are exact. */
+	worker_send_hb(w);
 	wake_free(w->wake);
 	rconn_free(w->cmd);
 	w->wake = NULL;
@@ -1208,6 +1235,7 @@ worker_free(struct worker *w)
 	event_free(w->drain_ev);
 	event_free(w->exit_ev);
 	event_free(w->hb_ev);
+	event_free(w->hb_soon_ev);
 	event_free(w->sigterm_ev);
 	event_free(w->sigint_ev);
 	if (w->chan_ev != NULL)

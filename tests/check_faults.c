@@ -439,6 +439,30 @@ START_TEST(test_a_resent_ack_whose_first_copy_landed_is_logged_as_done)
 }
 END_TEST
 
+/*
+ * The status line follows the jobs within a fraction of a second, not
+ * at the next one-second heartbeat: workers report their counters soon
+ * after they change.
+ */
+START_TEST(test_the_status_line_counts_jobs_as_they_finish)
+{
+	char id[REDJOB_ID_MAX];
+	int k;
+
+	write_config(1, "30s", 3);
+	start_ready();
+	for (k = 1; k <= 3; k++) {
+		char want[32];
+
+		enqueue("nap", "0", id);
+		ck_assert(wait_stat("default", "processed", k, 10000));
+		snprintf(want, sizeof want, " %d done,", k);
+		ck_assert_msg(notify_wait(want, 300) != NULL, "job %d: the "
+		    "status line did not count it within 300 ms", k);
+	}
+}
+END_TEST
+
 Suite *
 suite(void)
 {
@@ -459,6 +483,7 @@ suite(void)
 	    test_a_demoted_primary_gets_backoff_not_a_reconnect_storm);
 	tcase_add_test(tc,
 	    test_a_resent_ack_whose_first_copy_landed_is_logged_as_done);
+	tcase_add_test(tc, test_the_status_line_counts_jobs_as_they_finish);
 	suite_add_tcase(s, tc);
 	return s;
 }
