@@ -719,10 +719,22 @@ yread_syntax(struct yread *y, const yaml_parser_t *parser, const char *buf,
 			} else if (((unsigned char)buf[i] & 0xc0) != 0x80)
 				col++;	/* libyaml counts characters */
 		}
-		if (parser->problem_value != -1)
+		/*
+		 * problem_value is a byte for bad UTF-8 and control
+		 * characters, a code point for a character that decodes but
+		 * is not allowed (a UTF-16 surrogate, U+FFFE).
+		 */
+		if (parser->problem_value > 0xff)
+			diags_add(y->d, y->file, line + 1, col + 1,
+			    "invalid text: %s (U+%04X%s)", problem,
+			    (unsigned)parser->problem_value,
+			    parser->problem_value >= 0xd800 &&
+			    parser->problem_value <= 0xdfff ? ", a UTF-16 "
+			    "surrogate, which UTF-8 text cannot hold" : "");
+		else if (parser->problem_value != -1)
 			diags_add(y->d, y->file, line + 1, col + 1,
 			    "invalid text: %s (byte 0x%02x)", problem,
-			    (unsigned)parser->problem_value & 0xff);
+			    (unsigned)parser->problem_value);
 		else
 			diags_add(y->d, y->file, line + 1, col + 1,
 			    "invalid text: %s", problem);
