@@ -112,6 +112,31 @@ START_TEST(test_a_killed_workers_jobs_are_due_again_at_once)
 END_TEST
 
 /*
+ * A worker that hangs (stopped) while it runs a job with a ten-minute
+ * lease: the supervisor kills it when its heartbeats stop (15 s), and
+ * the job is released and runs again elsewhere, long before its lease.
+ */
+START_TEST(test_a_hung_workers_jobs_are_due_again_when_it_is_killed)
+{
+	char id[REDJOB_ID_MAX];
+	pid_t first, second;
+
+	write_config(2, "10m", 3);
+	start_ready();
+	enqueue("nap", "60", id);
+	first = daemon_wait_job_worker("started", id, 1, 10000);
+	ck_assert_int_gt(first, 0);
+	ck_assert_int_eq(kill(first, SIGSTOP), 0);
+	second = daemon_wait_job_worker("started", id, 2, 30000);
+	ck_assert_msg(second > 0, "the job of the hung worker did not run "
+	    "again");
+	ck_assert_int_ne(second, first);
+	ck_assert(daemon_log_has("killed by signal 9"));
+	ck_assert_int_eq(queue_stat("default", "stalled"), 1);
+}
+END_TEST
+
+/*
  * A job that kills every worker that runs it: the workers are restarted
  * each time (the daemon never gives up on a position), and the job ends
  * dead once it has stalled more than max_stalls times, with the reason.
@@ -473,6 +498,8 @@ suite(void)
 	tcase_add_unchecked_fixture(tc, redis_start, redis_stop);
 	tcase_add_checked_fixture(tc, daemon_setup, daemon_teardown);
 	tcase_add_test(tc, test_a_killed_workers_jobs_are_due_again_at_once);
+	tcase_add_test(tc,
+	    test_a_hung_workers_jobs_are_due_again_when_it_is_killed);
 	tcase_add_test(tc,
 	    test_a_job_that_kills_its_workers_ends_dead_and_the_daemon_lives);
 	tcase_add_test(tc,
