@@ -85,13 +85,26 @@ notify_status(const char *fmt, ...)
 	notify_send(buf);
 }
 
+/*
+ * Set while a condition keeps the workers from consuming (a refused
+ * command): the watchdog is then not fed, so systemd sees the stall.
+ */
+static int notify_watchdog_held;
+
+void
+notify_watchdog_hold(int hold)
+{
+	notify_watchdog_held = hold;
+}
+
 static void
 notify_watchdog_cb(evutil_socket_t fd, short events, void *arg)
 {
 	(void)fd;
 	(void)events;
 	(void)arg;
-	notify_send("WATCHDOG=1");
+	if (!notify_watchdog_held)
+		notify_send("WATCHDOG=1");
 }
 
 /*

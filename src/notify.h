@@ -17,5 +17,6 @@ void	notify_status(const char *fmt, ...)
 	    __attribute__((format(printf, 1, 2)));
 int	notify_watchdog_start(struct event_base *base);
 void	notify_watchdog_stop(void);
+void	notify_watchdog_hold(int hold);
 
 #endif

@@ -83,10 +83,13 @@ rfunc_classify_error(const char *e)
 			return rfunc_codes[i].class;
 	}
 	/*
-	 * A function that calls a command its user may not run fails with
-	 * "ERR ... can't run this command ...", not with NOPERM.
+	 * A function that calls a command its user may not run, or on a
+	 * key it may not touch, fails with "ERR ... can't run this command
+	 * ..." or "ERR ... can't access at least one of the keys ...", not
+	 * with NOPERM.
 	 */
-	if (strstr(e, "can't run this command") != NULL)
+	if (strstr(e, "can't run this command") != NULL ||
+	    strstr(e, "can't access at least one of the keys") != NULL)
 		return RFUNC_NOPERM;
 	return RFUNC_OTHER;
 }

@@ -66,6 +66,7 @@ struct child {
 	struct event		*ev;
 	int			 ready;
 	int			 draining;
+	char			 cond[CHANNEL_MAX];	/* what stops it, or "" */
 	uint64_t		 started;
 	uint64_t		 last_hb;
 	unsigned		 running;
@@ -118,10 +119,13 @@ supervisor_status_line(struct supervisor *sv, char *buf, size_t len)
 	struct child *c;
 	unsigned up = 0, running = 0, given_up = 0, i;
 	unsigned long long done = sv->done_before, retried = sv->retried_before;
+	const char *cond = NULL;
 
 	TAILQ_FOREACH(c, &sv->children, entry) {
-		if (c->gen == sv->current && c->ready)
+		if (c->gen == sv->current && c->ready && c->cond[0] == '\0')
 			up++;
+		if (c->cond[0] != '\0' && cond == NULL)
+			cond = c->cond;
 		running += c->running;
 		done += c->done;
 		retried += c->retried;
@@ -132,10 +136,14 @@ supervisor_status_line(struct supervisor *sv, char *buf, size_t len)
 		snprintf(buf, len, "no worker can run: see the journal");
 		return;
 	}
-	snprintf(buf, len, "%u/%u workers, %u running, %llu done, %llu "
-	    "retried%s%s", up, sv->nslots, running, done, retried,
+	/* A condition that stops a worker comes first, and holds the watchdog. */
+	notify_watchdog_hold(cond != NULL);
+	if (snprintf(buf, len, "%s%s%u/%u workers, %u running, %llu done, %llu "
+	    "retried%s%s", cond != NULL ? cond : "", cond != NULL ? "; " : "",
+	    up, sv->nslots, running, done, retried,
 	    given_up > 0 ? ", workers crash-looping: see the journal" : "",
-	    sv->stopping ? ", stopping" : "");
+	    sv->stopping ? ", stopping" : "") >= (int)len)
+		log_debug("status line cut at %zu bytes", len - 1);
 }
 
 /* Send STATUS= if it changed; called every second and on events. */
@@ -223,7 +231,7 @@ supervisor_generation_ready(struct supervisor *sv)
 	if (g->ready_sent)
 		return;
 	TAILQ_FOREACH(c, &sv->children, entry) {
-		if (c->gen == g && c->ready)
+		if (c->gen == g && c->ready && c->cond[0] == '\0')
 			ready++;
 	}
 	/* A slot that gave up will not become ready: do not wait for it. */
@@ -269,6 +277,14 @@ supervisor_chan_cb(evutil_socket_t fd, short events, void *arg)
 			c->done = done;
 			c->failed = failed;
 			c->retried = retried;
+		} else if (strncmp(buf, "COND", 4) == 0) {
+			/* "COND TEXT": a condition stops it; "COND": over. */
+			snprintf(c->cond, sizeof c->cond, "%s",
+			    buf[4] == ' ' ? buf + 5 : "");
+			if (c->cond[0] == '\0' && c->ready &&
+			    c->gen == c->sv->current)
+				supervisor_generation_ready(c->sv);
+			supervisor_status(c->sv);
 		} else if (sscanf(buf, "PG+ %ld", &pgid) == 1)
 			child_pgid(c, (pid_t)pgid, 1);
 		else if (sscanf(buf, "PG- %ld", &pgid) == 1)
@@ -541,16 +557,19 @@ supervisor_register(const struct config *cfg, int fatal_errors,
 	if (cl == NULL)
 		fatalx("out of memory");
 	err = redjob_errcode(cl);
-	if (err == REDJOB_OK) {
-		for (i = 0; i < cfg->nqueues; i++)
-			client_register_queue(cl, cfg->queues[i].name);
-	} else if (fatal_errors && (err == REDJOB_ERR_AUTH ||
+	/* A user that may not SADD is refused at start, not left idle. */
+	for (i = 0; err == REDJOB_OK && i < cfg->nqueues; i++) {
+		if (client_register_queue(cl, cfg->queues[i].name) != 0)
+			err = redjob_errcode(cl);
+	}
+	if (err != REDJOB_OK && fatal_errors && (err == REDJOB_ERR_AUTH ||
 	    err == REDJOB_ERR_VERSION || err == REDJOB_ERR_URL ||
 	    err == REDJOB_ERR_INVALID)) {
 		*cause = xstrdup(redjob_errstr(cl));
 		redjob_free(cl);
 		return -1;
-	} else
+	}
+	if (err != REDJOB_OK)
 		log_warnx("%s; the workers will keep trying",
 		    redjob_errstr(cl));
 	redjob_free(cl);

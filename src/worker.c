@@ -46,6 +46,7 @@
 #include "backoff.h"
 #include "channel.h"
 #include "claim.h"
+#include "cond.h"
 #include "config.h"
 #include "duration.h"
 #include "finish.h"
@@ -1003,6 +1004,12 @@ worker_redis_event_cb(struct rconn *rc, enum rconn_event ev,
 	case RCONN_EVENT_RELOAD:
 		log_warnx("redis %s: %s", rconn_name(rc), cause);
 		break;
+	case RCONN_EVENT_NOPERM:
+		cond_noperm(rconn_name(rc), cause);
+		break;
+	case RCONN_EVENT_NOPERM_END:
+		cond_noperm_end(rconn_name(rc), cause);
+		break;
 	}
 }
 
@@ -1057,6 +1064,7 @@ worker_create(const struct config *cfg, int index, int chan_fd)
 		event_add(w->chan_ev, NULL);
 	}
 	w->run = run_create(w->base, cfg, chan_fd, worker_ran_cb, w);
+	cond_init(chan_fd);
 
 	url = config_redis_url(cfg);
 	memset(&o, 0, sizeof o);
