@@ -18,8 +18,9 @@
  * The library itself is checked too: every redis.call in it is read by
  * the generator, and every command a role's functions run is in that
  * role's rules, so the rules cannot drift from the code. Also here:
- * rediss:// is refused by the CLI, redjobd -t and libredjob, and redjobd
- * refuses to run as root without --allow-root.
+ * rediss:// is refused by the CLI, redjobd -t and libredjob, redjobd
+ * refuses to run as root without --allow-root, and the library that
+ * ships refuses the guards' test-only clock override.
  */
 #include "autoconf.h"
 
@@ -524,10 +525,14 @@ START_TEST(test_a_refused_command_at_run_time_is_named)
 	const char *msg;
 	int i;
 
+	/* Without WATCHDOG_PID, systemd's watchdog applies to any pid. */
+	static const char *const env[] = { "WATCHDOG_USEC=200000", NULL };
+
 	apply_role("worker");
 	daemon_write_config(daemon_yaml, role_url("worker"));
-	daemon_start(NULL);
+	daemon_start(env);
 	ck_assert(notify_wait("READY=1", 15000) != NULL);
+	ck_assert(notify_wait("WATCHDOG=1", 5000) != NULL);
 	freeReplyObject(must_command(rf.c, "ACL SETUSER redjob-worker "
 	    "-bzpopmin"));
 	/* Wakes the workers: their next wait is refused. */
@@ -538,6 +543,9 @@ START_TEST(test_a_refused_command_at_run_time_is_named)
 	    "redjob acl)") != NULL, "%s", msg);
 	ck_assert(daemon_wait_log("NOPERM on BZPOPMIN (see redjob acl)",
 	    5000));
+	/* The watchdog is not fed while it lasts (it would be every 100 ms). */
+	ck_assert_msg(notify_wait("WATCHDOG=1", 1500) == NULL,
+	    "WATCHDOG=1 while the workers are refused BZPOPMIN");
 
 	freeReplyObject(must_command(rf.c, "ACL SETUSER redjob-worker "
 	    "+bzpopmin"));
@@ -552,6 +560,8 @@ START_TEST(test_a_refused_command_at_run_time_is_named)
 	}
 	ck_assert_msg(i < 15, "the end of the refusal was not logged");
 	ck_assert(wait_stat("default", "processed", 2, 15000));
+	ck_assert_msg(notify_wait("WATCHDOG=1", 5000) != NULL,
+	    "no WATCHDOG=1 once the refusal is over");
 	daemon_signal(SIGTERM);
 	ck_assert_int_eq(daemon_wait_exit(20000), 0);
 }
@@ -579,6 +589,45 @@ START_TEST(test_a_refused_setup_stops_redjobd_naming_the_command)
 	ck_assert_msg(daemon_log_has("'function|load'"), "the log does not "
 	    "name FUNCTION LOAD");
 	ck_assert(daemon_log_has("redjob acl"));
+}
+END_TEST
+
+/*
+ * The limiters' "now MS" clock override exists in the tests' copy of the
+ * library only: the one that ships, which the daemon, the CLI and
+ * libredjob load, refuses it from any client.
+ */
+START_TEST(test_the_shipped_library_refuses_a_clock_override)
+{
+	redisReply *r;
+
+	/* daemon_setup's client loaded the shipped library. */
+	r = redisCommand(rf.c, "FCALL redjob_limit_gcra 1 redjob:limit:{g:} "
+	    "0 1 1000 1 now 5000");
+	ck_assert_ptr_nonnull(r);
+	ck_assert_int_eq(r->type, REDIS_REPLY_ERROR);
+	ck_assert_msg(strncmp(r->str, "REDJOB_BADARG ", 14) == 0 &&
+	    strstr(r->str, "only by the library built for the tests") != NULL,
+	    "%s", r->str);
+	freeReplyObject(r);
+	r = redisCommand(rf.c, "FCALL redjob_limit_undo 1 redjob:limit:{g:} "
+	    "gcra 1 1000 1 now 5000");
+	ck_assert_ptr_nonnull(r);
+	ck_assert_int_eq(r->type, REDIS_REPLY_ERROR);
+	freeReplyObject(r);
+	ck_assert_int_eq(must_int(rf.c, "EXISTS redjob:limit:{g:}"), 0);
+	/* Without it, the call reads the server clock. */
+	r = must_command(rf.c, "FCALL redjob_limit_gcra 1 redjob:limit:{g:} "
+	    "0 1 1000 1");
+	ck_assert_int_eq(r->type, REDIS_REPLY_ARRAY);
+	freeReplyObject(r);
+
+	/* The tests' copy takes it. */
+	redis_load_test_lib();
+	r = must_command(rf.c, "FCALL redjob_limit_gcra 1 redjob:limit:{h:} "
+	    "0 1 1000 1 now 5000");
+	ck_assert_int_eq(r->type, REDIS_REPLY_ARRAY);
+	freeReplyObject(r);
 }
 END_TEST
 
@@ -681,6 +730,7 @@ suite(void)
 	tcase_add_test(tc, test_a_reader_reads_and_writes_nothing);
 	tcase_add_test(tc, test_a_refused_command_at_run_time_is_named);
 	tcase_add_test(tc, test_a_refused_setup_stops_redjobd_naming_the_command);
+	tcase_add_test(tc, test_the_shipped_library_refuses_a_clock_override);
 	tcase_add_test(tc, test_rediss_is_refused_with_what_to_do);
 	tcase_add_test(tc, test_redjobd_refuses_root_without_allow_root);
 	suite_add_tcase(s, tc);
