@@ -372,7 +372,14 @@ enqueue_n(const char *type, const char *key, int n)
 
 START_TEST(test_redjobd_as_the_worker_user_is_never_denied)
 {
+	char *lock[] = { testlib_redjob(), (char *)"-u", NULL,
+	    (char *)"lock", (char *)"--ttl", (char *)"5s", (char *)"nightly",
+	    (char *)"--", (char *)"/bin/true", NULL };
+	char *throttle[] = { testlib_redjob(), (char *)"throttle",
+	    (char *)"-c", NULL, NULL, (char *)"steady", NULL };
 	redisContext *w;
+	struct proc *p;
+	int i;
 
 	apply_role("worker");
 	daemon_write_config(daemon_yaml, role_url("worker"));
@@ -399,6 +406,23 @@ START_TEST(test_redjobd_as_the_worker_user_is_never_denied)
 	ck_assert_msg(wait_stat("default", "processed", 43, 20000),
 	    "processed %lld of 43", queue_stat("default", "processed"));
 	assert_no_denials("after a reload");
+
+	/* redjob lock and redjob throttle are of the worker's role too. */
+	lock[2] = (char *)role_url("worker");
+	p = run(lock);
+	ck_assert_msg(p->status == 0, "redjob lock: exit %d: %s", p->status,
+	    p->err);
+	proc_free(p);
+	throttle[3] = df.config;
+	for (i = 0; i < 2; i++) {
+		throttle[4] = (char *)(i == 0 ? "--peek" : "--take");
+		p = run(throttle);
+		ck_assert_msg(p->status == 0 && strstr(p->out, "allowed") !=
+		    NULL, "redjob throttle %s: exit %d: %s", throttle[4],
+		    p->status, p->err);
+		proc_free(p);
+	}
+	assert_no_denials("after redjob lock and redjob throttle");
 
 	/* A worker may not drop the library. */
 	w = connect_as("worker");
