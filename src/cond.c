@@ -40,7 +40,8 @@ cond_noperm(const char *conn, const char *what)
 		    "acl)", what);
 }
 
-/* Redis ran command what again: the refusal of it is over. */
+/* Redis ran command what again (for FUNCTION LOAD: the library is
+ * back): the refusal of it is over. */
 void
 cond_noperm_end(const char *conn, const char *what)
 {
@@ -49,8 +50,8 @@ cond_noperm_end(const char *conn, const char *what)
 	if (strcmp(cond_what, what) != 0)
 		return;
 	n = log_ratelimit_end(&cond_rl);
-	log_info("redis %s: %s allowed again after %u refusal%s", conn, what,
-	    n, n == 1 ? "" : "s");
+	log_info("redis %s: NOPERM on %s is over after %u refusal%s", conn,
+	    what, n, n == 1 ? "" : "s");
 	cond_what[0] = '\0';
 	if (cond_fd >= 0)
 		channel_send(cond_fd, "COND");

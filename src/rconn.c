@@ -234,19 +234,25 @@ rconn_retry_cb(evutil_socket_t fd, short events, void *arg)
  * A command the user may not run (NOPERM, or a function's command it may
  * not run) is reported with the command's name, until that command is
  * allowed again: an ACL that lacks a rule must not look like an idle
- * worker (docs/protocol.md, ACL users).
+ * worker (docs/protocol.md, ACL users). A refused FUNCTION LOAD is over
+ * when a call of the library works: an admin user loaded it.
  */
 static void
 rconn_noperm(struct rconn *rc, const struct rconn_cmd *cmd,
     enum rfunc_class class)
 {
+	char what[sizeof rc->noperm];
+
 	if (class == RFUNC_NOPERM) {
 		snprintf(rc->noperm, sizeof rc->noperm, "%s", cmd->what);
 		rconn_event(rc, RCONN_EVENT_NOPERM, cmd->what);
 	} else if (class == RFUNC_OK && rc->noperm[0] != '\0' &&
-	    strcmp(rc->noperm, cmd->what) == 0) {
+	    (strcmp(rc->noperm, cmd->what) == 0 ||
+	    (strncmp(rc->noperm, "FUNCTION LOAD", 13) == 0 &&
+	    strncmp(cmd->what, "FCALL", 5) == 0))) {
+		snprintf(what, sizeof what, "%s", rc->noperm);
 		rc->noperm[0] = '\0';
-		rconn_event(rc, RCONN_EVENT_NOPERM_END, cmd->what);
+		rconn_event(rc, RCONN_EVENT_NOPERM_END, what);
 	}
 }
 

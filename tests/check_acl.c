@@ -579,13 +579,37 @@ START_TEST(test_a_refused_command_at_run_time_is_named)
 	 */
 	for (i = 0; i < 15; i++) {
 		enqueue_n("ok", NULL, 1);
-		if (daemon_wait_log("BZPOPMIN allowed again", 1000))
+		if (daemon_wait_log("NOPERM on BZPOPMIN is over", 1000))
 			break;
 	}
 	ck_assert_msg(i < 15, "the end of the refusal was not logged");
 	ck_assert(wait_stat("default", "processed", 2, 15000));
 	ck_assert_msg(notify_wait("WATCHDOG=1", 5000) != NULL,
 	    "no WATCHDOG=1 once the refusal is over");
+
+	/*
+	 * The library flushed: the workers may not load it. Raw writes, so
+	 * that no client of the test loads it first: a wake-up makes a
+	 * worker claim, and its claim finds no library.
+	 */
+	freeReplyObject(must_command(rf.c, "FUNCTION FLUSH"));
+	freeReplyObject(must_command(rf.c, "ZADD redjob:{default}:wake 0 w"));
+	msg = notify_wait("NOPERM on FUNCTION LOAD", 15000);
+	ck_assert_msg(msg != NULL, "no STATUS= naming FUNCTION LOAD");
+	ck_assert(notify_wait("WATCHDOG=1", 1500) == NULL);
+	/* An admin loads it: the next call works and the condition ends. */
+	redis_load_test_lib();
+	for (i = 0; i < 15; i++) {
+		freeReplyObject(must_command(rf.c, "ZADD redjob:{default}:wake "
+		    "0 w"));
+		if (daemon_wait_log("NOPERM on FUNCTION LOAD is over", 1000))
+			break;
+	}
+	ck_assert_msg(i < 15, "the end of the refused load was not logged");
+	ck_assert(notify_wait("WATCHDOG=1", 5000) != NULL);
+	enqueue_n("ok", NULL, 1);
+	ck_assert(wait_stat("default", "processed",
+	    queue_stat("default", "enqueued"), 15000));
 	daemon_signal(SIGTERM);
 	ck_assert_int_eq(daemon_wait_exit(20000), 0);
 }
