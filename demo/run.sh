@@ -51,7 +51,9 @@ say "validating the configuration: redjobd -t -c demo.yml"
 "$REDJOBD" -t -c "$D/demo.yml"
 
 say "starting redjobd (2 workers x 4 slots) with an embedded redis-server"
-"$REDJOBD" -c "$D/demo.yml" &
+# As root (make demo right after autogen.sh --deps), it must be told.
+ROOT=; [ "$(id -u)" -ne 0 ] || ROOT=--allow-root
+"$REDJOBD" -c "$D/demo.yml" $ROOT &
 PID=$!
 i=0
 until [ -S "$D/redis/redis.sock" ] && rj stats >/dev/null 2>&1; do

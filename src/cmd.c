@@ -40,6 +40,7 @@ static const struct cmd_entry *const cmd_table[] = {
 	&cmd_resume_entry,
 	&cmd_lock_entry,
 	&cmd_throttle_entry,
+	&cmd_acl_entry,
 };
 
 static const char redjob_usage_text[] =
@@ -49,7 +50,8 @@ static const char redjob_help_text[] =
     "\n"
     "The command-line client of redjobd: enqueue jobs, look at queues and\n"
     "jobs, retry, remove, pause and resume; run a command under a\n"
-    "distributed lock, ask a rate limiter.\n"
+    "distributed lock, ask a rate limiter; print the Redis ACL rules of\n"
+    "each role.\n"
     "\n"
     "Global options (before the command):\n"
     "  -c, --config FILE        take the Redis URL, namespace, password and\n"

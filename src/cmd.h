@@ -57,6 +57,7 @@ extern const struct cmd_entry cmd_pause_entry;
 extern const struct cmd_entry cmd_resume_entry;
 extern const struct cmd_entry cmd_lock_entry;
 extern const struct cmd_entry cmd_throttle_entry;
+extern const struct cmd_entry cmd_acl_entry;
 
 /* cmd.c */
 int		 cmd_error(const char *fmt, ...) printflike(1, 2);

@@ -144,6 +144,9 @@ client_reply_error(struct redjob_client *c, const char *e)
 	if (err == REDJOB_ERR_OOM)
 		return client_error(c, err, "redis is out of memory "
 		    "(maxmemory reached), nothing was written: %s", e);
+	if (rfunc_classify_error(e) == RFUNC_NOPERM)
+		return client_error(c, err, "redis refused access: %s (redjob "
+		    "acl prints the rules a user needs)", e);
 	if (err == REDJOB_ERR_AUTH)
 		return client_error(c, err, "redis refused access: %s", e);
 	return client_error(c, err, "redis: %s", e);

@@ -21,10 +21,12 @@
 #include <sys/queue.h>
 #include <sys/time.h>
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include <event2/event.h>
@@ -63,6 +65,7 @@ struct rconn_cmd {
 	char		**argv;
 	size_t		*lens;
 	int		 retried;
+	char		 what[64];	/* "BZPOPMIN", "FCALL redjob_claim" */
 };
 
 struct rconn {
@@ -84,6 +87,7 @@ struct rconn {
 	struct event		*drop_ev;
 	uint64_t		 backoff_ms;
 	char			 last_error[256];
+	char			 noperm[64];	/* the command refused, or "" */
 	TAILQ_HEAD(, rconn_cmd)	 pending;
 
 	/*
@@ -248,6 +252,32 @@ rconn_retry_cb(evutil_socket_t fd, short events, void *arg)
 	rconn_connect(arg);
 }
 
+/*
+ * A command the user may not run (NOPERM, or a function's command it may
+ * not run) is reported with the command's name, until that command is
+ * allowed again: an ACL that lacks a rule must not look like an idle
+ * worker (docs/protocol.md, ACL users). A refused FUNCTION LOAD is over
+ * when a call of the library works: an admin user loaded it.
+ */
+static void
+rconn_noperm(struct rconn *rc, const struct rconn_cmd *cmd,
+    enum rfunc_class class)
+{
+	char what[sizeof rc->noperm];
+
+	if (class == RFUNC_NOPERM) {
+		snprintf(rc->noperm, sizeof rc->noperm, "%s", cmd->what);
+		rconn_event(rc, RCONN_EVENT_NOPERM, cmd->what);
+	} else if (class == RFUNC_OK && rc->noperm[0] != '\0' &&
+	    (strcmp(rc->noperm, cmd->what) == 0 ||
+	    (strncmp(rc->noperm, "FUNCTION LOAD", 13) == 0 &&
+	    strncmp(cmd->what, "FCALL", 5) == 0))) {
+		snprintf(what, sizeof what, "%s", rc->noperm);
+		rc->noperm[0] = '\0';
+		rconn_event(rc, RCONN_EVENT_NOPERM_END, what);
+	}
+}
+
 /* The one hiredis reply callback: pop our command and hand over. */
 static void
 rconn_reply_cb_(redisAsyncContext *ac, void *r, void *privdata)
@@ -265,9 +295,12 @@ rconn_reply_cb_(redisAsyncContext *ac, void *r, void *privdata)
 	if (rc->ac != NULL)
 		rconn_arm_deadline(rc);
 	class = rfunc_classify(reply);
+	rconn_noperm(rc, cmd, class);
 	if (reply != NULL && rfunc_refusal(class)) {
 		rc->refusals++;
-		rconn_condition_set(rc, class, reply->str);
+		/* NOPERM is named by the command refused, not the text. */
+		rconn_condition_set(rc, class, class == RFUNC_NOPERM ?
+		    cmd->what : reply->str);
 	} else if (reply != NULL && class != RFUNC_NOLIB &&
 	    rc->state == RCONN_READY) {
 		/*
@@ -321,6 +354,36 @@ rconn_reply_cb_(redisAsyncContext *ac, void *r, void *privdata)
 	rconn_cmd_free(cmd);
 }
 
+/*
+ * Name the command for messages: "BZPOPMIN", "CLIENT SETNAME", "FUNCTION
+ * LOAD", or "FCALL redjob_claim" with the function's name as it is.
+ */
+static void
+rconn_what(struct rconn_cmd *cmd, int argc, const char **argv,
+    const size_t *lens)
+{
+	static const char *const two[] = {
+		"FCALL", "FCALL_RO", "CLIENT", "FUNCTION",
+	};
+	size_t i, j, n, k = 0, words = 1;
+	int fcall;
+
+	for (i = 0; argc > 1 && i < nitems(two); i++) {
+		if (strcasecmp(argv[0], two[i]) == 0)
+			words = 2;
+	}
+	fcall = strncasecmp(argv[0], "FCALL", 5) == 0;
+	for (i = 0; i < words; i++) {
+		n = lens != NULL ? lens[i] : strlen(argv[i]);
+		if (i > 0 && k + 1 < sizeof cmd->what)
+			cmd->what[k++] = ' ';
+		for (j = 0; j < n && k + 1 < sizeof cmd->what; j++)
+			cmd->what[k++] = i > 0 && fcall ? argv[i][j] :
+			    (char)toupper((unsigned char)argv[i][j]);
+	}
+	cmd->what[k] = '\0';
+}
+
 /* Send a command with our bookkeeping; 0 or -1. */
 static int
 rconn_send(struct rconn *rc, struct rconn_cmd *cmd, int argc,
@@ -328,6 +391,7 @@ rconn_send(struct rconn *rc, struct rconn_cmd *cmd, int argc,
 {
 	if (rc->ac == NULL)
 		return -1;
+	rconn_what(cmd, argc, argv, lens);
 	cmd->rc = rc;
 	cmd->deadline = mtime_now() + cmd->timeout_ms;
 	if (redisAsyncCommandArgv(rc->ac, rconn_reply_cb_, cmd, argc, argv,
@@ -435,6 +499,11 @@ rconn_handshake_retry(struct rconn *rc, const redisReply *r)
 static void
 rconn_handshake_cb(struct rconn *rc, redisReply *r, void *arg)
 {
+	static const char *const steps[] = {
+		"AUTH", "SELECT", "CLIENT SETNAME", "FCALL_RO redjob_version",
+		"FUNCTION LOAD (the library is missing or older; only an "
+		"admin user may load it)",
+	};
 	int step = (int)(intptr_t)arg;
 	enum rfunc_class class;
 	char msg[256];
@@ -443,14 +512,22 @@ rconn_handshake_cb(struct rconn *rc, redisReply *r, void *arg)
 		rconn_handshake_retry(rc, r);
 		return;
 	}
+	class = rfunc_classify(r);
+	if (class == RFUNC_NOPERM) {
+		/* Our own setup: fatal, naming what was refused. */
+		snprintf(msg, sizeof msg, "redis refused %s (see redjob "
+		    "acl): ", step >= 0 &&
+		    step < (int)nitems(steps) ? steps[step] : "access");
+		rconn_fatal(rc, msg, r->str);
+		return;
+	}
 	if (r->type == REDIS_REPLY_ERROR && step == 2) {
-		/* CLIENT SETNAME may be denied by ACLs; harmless. */
+		/* An old server without CLIENT SETNAME; harmless. */
 		rconn_handshake_next(rc, 3);
 		return;
 	}
 	if (r->type == REDIS_REPLY_ERROR) {
-		class = rfunc_classify(r);
-		if (class == RFUNC_AUTH || class == RFUNC_NOPERM) {
+		if (class == RFUNC_AUTH) {
 			rconn_fatal(rc, "redis refused access: ", r->str);
 			return;
 		}

@@ -43,6 +43,8 @@ enum rconn_event {
 	RCONN_EVENT_CONNECTED,	/* connected, handshake done */
 	RCONN_EVENT_FATAL,	/* refused for good; no more attempts */
 	RCONN_EVENT_RELOAD,	/* the library was missing: loading it */
+	RCONN_EVENT_NOPERM,	/* the ACL refused a command (cause: it) */
+	RCONN_EVENT_NOPERM_END,	/* that command was allowed again */
 };
 
 /*

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "config.h"
 #include "log.h"
@@ -20,12 +21,13 @@ static void
 usage(FILE *fp)
 {
 	fprintf(fp,
-	    "usage: redjobd [-t] [-d] [-c FILE]\n"
+	    "usage: redjobd [-t] [-d] [-c FILE] [--allow-root]\n"
 	    "  -c FILE   the configuration (default %s)\n"
 	    "  -t        only check the configuration: exit 0 if valid, else\n"
 	    "            print FILE:LINE:COL: message lines and exit 1\n"
 	    "  -d        log at debug level\n"
 	    "  -V        print the version\n"
+	    "  --allow-root  run as root all the same (handlers too)\n"
 	    "Signals: TERM/INT stop gracefully, HUP reloads FILE.\n"
 	    "See redjobd(8) and redjob.yml(5).\n", REDJOBD_DEFAULT_CONFIG);
 }
@@ -39,12 +41,13 @@ main(int argc, char **argv)
 		{ "debug", no_argument, NULL, 'd' },
 		{ "version", no_argument, NULL, 'V' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "allow-root", no_argument, NULL, 'R' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *path = REDJOBD_DEFAULT_CONFIG;
 	struct diags d = { NULL, 0 };
 	struct config *cfg;
-	int ch, test = 0, debug = 0;
+	int ch, test = 0, debug = 0, allow_root = 0;
 
 	while ((ch = getopt_long(argc, argv, "c:tdVh", longopts, NULL)) != -1) {
 		switch (ch) {
@@ -63,6 +66,9 @@ main(int argc, char **argv)
 		case 'h':
 			usage(stdout);
 			return 0;
+		case 'R':
+			allow_root = 1;
+			break;
 		default:
 			usage(stderr);
 			return 2;
@@ -82,6 +88,21 @@ main(int argc, char **argv)
 		fprintf(stderr, "%s: configuration is valid\n", path);
 		config_free(cfg);
 		return 0;
+	}
+	/*
+	 * Every handler would run as root too, and a job's payload comes
+	 * from whoever may enqueue. Checked after -t, which starts nothing.
+	 */
+	if (geteuid() == 0 && !allow_root) {
+		diags_free(&d);
+		config_free(cfg);
+		fprintf(stderr, "redjobd: refusing to run as root: every job "
+		    "handler would run as root too. Run it as an unprivileged "
+		    "user: User=redjob in its systemd unit (the shipped "
+		    "redjobd.service does this), or a dedicated user "
+		    "(useradd --system redjob; runuser -u redjob -- redjobd "
+		    "-c FILE). --allow-root runs it as root all the same.\n");
+		return 1;
 	}
 	diags_print(&d, stderr);	/* warnings */
 	diags_free(&d);

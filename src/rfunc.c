@@ -14,7 +14,6 @@
  */
 #include "autoconf.h"
 
-#include <ctype.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -84,10 +83,13 @@ rfunc_classify_error(const char *e)
 			return rfunc_codes[i].class;
 	}
 	/*
-	 * A function that calls a command its user may not run fails with
-	 * "ERR ... can't run this command ...", not with NOPERM.
+	 * A function that calls a command its user may not run, or on a
+	 * key it may not touch, fails with "ERR ... can't run this command
+	 * ..." or "ERR ... can't access at least one of the keys ...", not
+	 * with NOPERM.
 	 */
-	if (strstr(e, "can't run this command") != NULL)
+	if (strstr(e, "can't run this command") != NULL ||
+	    strstr(e, "can't access at least one of the keys") != NULL)
 		return RFUNC_NOPERM;
 	return RFUNC_OTHER;
 }
@@ -169,16 +171,15 @@ rfunc_refusal(enum rfunc_class class)
 
 /*
  * Describe a condition for people and for the status line, from its
- * class and the error text (or the connection's last error): "BUSY (a
- * script runs too long)", "NOPERM on BZPOPMIN (see redjob acl)".
+ * class and the error text (the connection's last error for RFUNC_CONN,
+ * the command refused for RFUNC_NOPERM): "BUSY (a script runs too
+ * long)", "NOPERM on BZPOPMIN (see redjob acl)".
  */
 void
 rfunc_describe(enum rfunc_class class, const char *msg, char *buf,
     size_t len)
 {
-	const char *what = NULL, *q, *e;
-	size_t i, n;
-	char cmd[48];
+	const char *what = NULL;
 
 	if (msg == NULL)
 		msg = "";
@@ -208,17 +209,8 @@ rfunc_describe(enum rfunc_class class, const char *msg, char *buf,
 		what = "TRYAGAIN (keys being migrated)";
 		break;
 	case RFUNC_NOPERM:
-		/* "NOPERM this user has no permissions to run the 'x' command" */
-		if ((q = strchr(msg, '\'')) != NULL &&
-		    (e = strchr(q + 1, '\'')) != NULL &&
-		    (n = (size_t)(e - q - 1)) > 0 && n < sizeof cmd) {
-			for (i = 0; i < n; i++)
-				cmd[i] = (char)toupper((unsigned char)q[1 + i]);
-			cmd[n] = '\0';
-			snprintf(buf, len, "NOPERM on %s (see redjob acl)", cmd);
-			return;
-		}
-		snprintf(buf, len, "NOPERM (see redjob acl): %.100s", msg);
+		/* msg is the command refused: "BZPOPMIN". */
+		snprintf(buf, len, "NOPERM on %.60s (see redjob acl)", msg);
 		return;
 	default:
 		break;

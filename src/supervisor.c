@@ -48,6 +48,7 @@
 #define SV_STABLE_MS 60000		/* a worker this old resets backoff */
 #define SV_CRASH_WINDOW_MS 60000	/* crashes counted for the status */
 #define SV_HB_TIMEOUT_MS 15000		/* silent this long: killed */
+#define SV_STATUS_MIN_MS 200		/* between two STATUS= */
 
 /* One loaded configuration and the workers forked from it. */
 struct generation {
@@ -111,6 +112,8 @@ struct supervisor {
 	unsigned long long	 retried_before;
 	struct event		*sig_ev[4];
 	struct event		*tick_ev;
+	struct event		*status_ev;	/* a deferred STATUS= */
+	uint64_t		 status_sent;
 	struct event		*kill_ev;
 	char			 last_status[256];
 };
@@ -120,8 +123,8 @@ static void	supervisor_check_done(struct supervisor *);
 static void	supervisor_stop(struct supervisor *, const char *);
 
 /*
- * Build the one-line status: "2/2 workers, 7 running, 15321 done ...",
- * then what keeps a position from working, if anything.
+ * Build the one-line status: what keeps a worker from working, if
+ * anything, then "2/2 workers, 7 running, 15321 done ...".
  */
 static void
 supervisor_status_line(struct supervisor *sv, char *buf, size_t len)
@@ -130,11 +133,14 @@ supervisor_status_line(struct supervisor *sv, char *buf, size_t len)
 	struct slot *s;
 	unsigned up = 0, running = 0, given_up = 0, i;
 	unsigned long long done = sv->done_before, retried = sv->retried_before;
+	const struct child *cond = NULL;
 	size_t n;
 
 	TAILQ_FOREACH(c, &sv->children, entry) {
-		if (c->gen == sv->current && c->ready)
+		if (c->gen == sv->current && c->ready && c->cond[0] == '\0')
 			up++;
+		if (c->cond[0] != '\0' && cond == NULL)
+			cond = c;
 		running += c->running;
 		done += c->done;
 		retried += c->retried;
@@ -145,20 +151,22 @@ supervisor_status_line(struct supervisor *sv, char *buf, size_t len)
 		snprintf(buf, len, "no worker can run: see the journal");
 		return;
 	}
-	snprintf(buf, len, "%u/%u workers, %u running, %llu done, %llu "
-	    "retried%s%s", up, sv->nslots, running, done, retried,
+	/*
+	 * What stops a worker comes first, where `systemctl status` cannot
+	 * cut it off: "redis: BUSY (a script runs too long) for 12s (worker
+	 * 0); 1/2 workers, ...".
+	 */
+	n = 0;
+	if (cond != NULL && !sv->stopping)
+		n = (size_t)snprintf(buf, len, "%s for %llus (worker %d); ",
+		    cond->cond, (unsigned long long)(mtime_now() -
+		    cond->cond_since) / 1000, cond->index);
+	if (n >= len)
+		n = len - 1;
+	snprintf(buf + n, len - n, "%u/%u workers, %u running, %llu done, "
+	    "%llu retried%s%s", up, sv->nslots, running, done, retried,
 	    given_up > 0 ? ", workers cannot run with this configuration: "
 	    "see the journal" : "", sv->stopping ? ", stopping" : "");
-	/* The first worker that cannot consume, and why. */
-	TAILQ_FOREACH(c, &sv->children, entry) {
-		if (c->cond[0] == '\0' || sv->stopping)
-			continue;
-		n = strlen(buf);
-		snprintf(buf + n, len - n, ", worker %d: %s for %llus", c->index,
-		    c->cond, (unsigned long long)(mtime_now() - c->cond_since) /
-		    1000);
-		break;
-	}
 	/* The first position that is waiting for its restart. */
 	for (i = 0; i < sv->nslots && !sv->stopping; i++) {
 		s = &sv->slots[i];
@@ -175,7 +183,7 @@ supervisor_status_line(struct supervisor *sv, char *buf, size_t len)
 /*
  * Is every worker consuming? Every position of the current configuration
  * has a ready worker that reports nothing in its way. systemd's watchdog
- * is pinged only then (docs/operations.md, health), so a daemon that is
+ * is pinged only then (docs/operations.md, faults), so a daemon that is
  * up but cannot work is restarted, and its status line says why.
  */
 static int
@@ -197,17 +205,38 @@ supervisor_healthy(void *arg)
 	return ready == sv->nslots;
 }
 
-/* Send STATUS= if it changed; called every second and on events. */
+/*
+ * Send STATUS= if it changed; called every second and on events (a
+ * worker's counters, a condition), but sent at most every
+ * SV_STATUS_MIN_MS: fresh enough to follow the jobs, and no flood of
+ * datagrams for systemd (whose socket a sender can fill and block on).
+ */
 static void
 supervisor_status(struct supervisor *sv)
 {
 	char buf[256];
+	uint64_t now = mtime_now();
 
 	supervisor_status_line(sv, buf, sizeof buf);
 	if (strcmp(buf, sv->last_status) == 0)
 		return;
+	if (now - sv->status_sent < SV_STATUS_MIN_MS && !sv->stopping) {
+		if (!evtimer_pending(sv->status_ev, NULL))
+			mtime_arm(sv->status_ev, sv->status_sent +
+			    SV_STATUS_MIN_MS - now);
+		return;
+	}
+	sv->status_sent = now;
 	snprintf(sv->last_status, sizeof sv->last_status, "%s", buf);
 	notify_status("%s", buf);
+}
+
+static void
+supervisor_status_cb(evutil_socket_t fd, short events, void *arg)
+{
+	(void)fd;
+	(void)events;
+	supervisor_status(arg);
 }
 
 static void
@@ -282,7 +311,7 @@ supervisor_generation_ready(struct supervisor *sv)
 	if (g->ready_sent)
 		return;
 	TAILQ_FOREACH(c, &sv->children, entry) {
-		if (c->gen == g && c->ready)
+		if (c->gen == g && c->ready && c->cond[0] == '\0')
 			ready++;
 	}
 	/* A slot that gave up will not become ready: do not wait for it. */
@@ -331,10 +360,14 @@ supervisor_chan_cb(evutil_socket_t fd, short events, void *arg)
 			supervisor_status(c->sv);
 		} else if (strncmp(buf, "COND", 4) == 0 &&
 		    (buf[4] == '\0' || buf[4] == ' ')) {
+			/* "COND TEXT": a condition stops it; "COND": over. */
 			if (buf[4] == ' ' && c->cond[0] == '\0')
 				c->cond_since = mtime_now();
 			snprintf(c->cond, sizeof c->cond, "%s", buf[4] == ' ' ?
 			    buf + 5 : "");
+			if (c->cond[0] == '\0' && c->ready &&
+			    c->gen == c->sv->current)
+				supervisor_generation_ready(c->sv);
 			supervisor_status(c->sv);
 		} else if (sscanf(buf, "PG+ %ld", &pgid) == 1)
 			child_pgid(c, (pid_t)pgid, 1);
@@ -675,16 +708,19 @@ supervisor_register(const struct config *cfg, int fatal_errors,
 	if (cl == NULL)
 		fatalx("out of memory");
 	err = redjob_errcode(cl);
-	if (err == REDJOB_OK) {
-		for (i = 0; i < cfg->nqueues; i++)
-			client_register_queue(cl, cfg->queues[i].name);
-	} else if (fatal_errors && (err == REDJOB_ERR_AUTH ||
+	/* A user that may not SADD is refused at start, not left idle. */
+	for (i = 0; err == REDJOB_OK && i < cfg->nqueues; i++) {
+		if (client_register_queue(cl, cfg->queues[i].name) != 0)
+			err = redjob_errcode(cl);
+	}
+	if (err != REDJOB_OK && fatal_errors && (err == REDJOB_ERR_AUTH ||
 	    err == REDJOB_ERR_VERSION || err == REDJOB_ERR_URL ||
 	    err == REDJOB_ERR_INVALID)) {
 		*cause = xstrdup(redjob_errstr(cl));
 		redjob_free(cl);
 		return -1;
-	} else
+	}
+	if (err != REDJOB_OK)
 		log_warnx("%s; the workers will keep trying",
 		    redjob_errstr(cl));
 	redjob_free(cl);
@@ -842,6 +878,7 @@ supervisor_main(const char *path, struct config *cfg, int debug)
 	TAILQ_INIT(&sv->children);
 	if ((sv->base = event_base_new()) == NULL)
 		fatalx("event_base_new failed");
+	sv->status_ev = evtimer_new(sv->base, supervisor_status_cb, sv);
 	for (i = 0; i < nitems(sigs); i++) {
 		sv->sig_ev[i] = evsignal_new(sv->base, sigs[i],
 		    supervisor_signal_cb, sv);
@@ -886,6 +923,7 @@ supervisor_main(const char *path, struct config *cfg, int debug)
 	for (i = 0; i < nitems(sigs); i++)
 		event_free(sv->sig_ev[i]);
 	event_free(sv->tick_ev);
+	event_free(sv->status_ev);
 	event_free(sv->kill_ev);
 	event_base_free(sv->base);
 	free(sv->path);

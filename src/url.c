@@ -94,6 +94,14 @@ url_parse(const char *s, struct url *u, char *err, size_t errlen)
 
 	memset(u, 0, sizeof *u);
 	u->port = 6379;
+	if (strncmp(s, "rediss://", 9) == 0) {
+		/* hiredis 0.14 as Debian builds it has no TLS. */
+		snprintf(err, errlen, "invalid URL: TLS (rediss://) is not "
+		    "supported by this build; reach Redis through a local "
+		    "TLS tunnel (stunnel, spiped) or a unix socket, and give "
+		    "its redis:// or unix:// URL");
+		return -1;
+	}
 	if (strncmp(s, "unix://", 7) == 0) {
 		p = s + 7;
 		if (*p != '/' && url_userinfo(&p, u) != 0)

@@ -27,6 +27,7 @@
 #include "xmalloc.h"
 
 #define WAKE_BLOCK_MAX_MS 10000		/* keep-alive: one BZPOPMIN per 10 s */
+#define WAKE_PROBE_MS 100		/* the first wait after a refusal */
 #define WAKE_BLOCK_SLACK_MS 3000	/* watchdog beyond the block time */
 
 struct wake {
@@ -173,6 +174,13 @@ wake_sleep(struct wake *wk)
 
 	if (wk->sleeping || !rconn_ready(wk->rc))
 		return;
+	/*
+	 * After a refusal (an ACL, a busy Redis), a short wait first: its
+	 * answer says at once whether the wait works again, so the worker's
+	 * condition ends then, not at the end of a long wait.
+	 */
+	if (rconn_condition(wk->rc, NULL) != NULL)
+		ms = WAKE_PROBE_MS;
 	snprintf(timeout, sizeof timeout, "%llu.%03llu",
 	    (unsigned long long)(ms / 1000), (unsigned long long)(ms % 1000));
 	argv = xcalloc(wk->n + 2, sizeof *argv);

@@ -46,6 +46,7 @@
 #include "backoff.h"
 #include "channel.h"
 #include "claim.h"
+#include "cond.h"
 #include "config.h"
 #include "duration.h"
 #include "finish.h"
@@ -1083,6 +1084,12 @@ worker_redis_event_cb(struct rconn *rc, enum rconn_event ev,
 		break;
 	case RCONN_EVENT_RELOAD:
 		log_warnx("redis %s: %s", rconn_name(rc), cause);
+		break;
+	case RCONN_EVENT_NOPERM:
+		cond_noperm(rconn_name(rc), cause);
+		break;
+	case RCONN_EVENT_NOPERM_END:
+		cond_noperm_end(rconn_name(rc), cause);
 		break;
 	}
 }

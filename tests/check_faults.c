@@ -482,8 +482,8 @@ START_TEST(test_the_status_line_counts_jobs_as_they_finish)
 		enqueue("nap", "0", id);
 		ck_assert(wait_stat("default", "processed", k, 10000));
 		snprintf(want, sizeof want, " %d done,", k);
-		ck_assert_msg(notify_wait(want, 300) != NULL, "job %d: the "
-		    "status line did not count it within 300 ms", k);
+		ck_assert_msg(notify_wait(want, 500) != NULL, "job %d: the "
+		    "status line did not count it within 500 ms", k);
 	}
 }
 END_TEST

@@ -429,6 +429,8 @@ START_TEST(test_a_throttled_job_comes_back_when_the_limiter_says)
 	    "    exec: [/bin/true]\n"
 	    "    limit: gate\n",
 	    rf.url, LIMIT, PERIOD);
+	/* The fill below sets the clock with "now MS". */
+	redis_load_test_lib();
 	daemon_start(NULL);
 	ck_assert_ptr_nonnull(notify_wait("READY=1", 15000));
 	/* Fill the window at T: it admits again at T + PERIOD exactly. */

@@ -680,7 +680,9 @@ static const struct {
 	    "      \"enqueued\": 3,\n"
 	    "      \"stalled\": 0,\n"
 	    "      \"requeued\": 0,\n"
-	    "      \"discarded\": 0\n"
+	    "      \"discarded\": 0,\n"
+	    "      \"malformed\": 0,\n"
+	    "      \"lock_lost\": 0\n"
 	    "    }\n"
 	    "  }\n"
 	    "}\n", NULL },

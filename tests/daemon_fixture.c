@@ -108,7 +108,9 @@ void
 daemon_start(const char *const *env)
 {
 	char bin[4096], notify[4200];
-	char *argv[] = { bin, (char *)"-c", df.config, NULL };
+	/* Run as root (CI containers), it must be told that is wanted. */
+	char *argv[] = { bin, (char *)"-c", df.config,
+	    geteuid() == 0 ? (char *)"--allow-root" : NULL, NULL };
 	const char *envv[64];
 	struct proc_spec spec;
 	int n = 0, i;

@@ -143,13 +143,21 @@ must_int(redisContext *c, const char *fmt, ...)
 void
 redis_conn_setup_lib(void)
 {
+	redis_conn_setup();
+	redis_load_test_lib();
+}
+
+void
+redis_load_test_lib(void)
+{
 	const char *argv[RFUNC_LOAD_ARGC];
 	size_t lens[RFUNC_LOAD_ARGC];
 	redisReply *r;
 	int argc;
 
-	redis_conn_setup();
 	argc = rfunc_load_argv(argv, lens);
+	argv[argc - 1] = rfunc_lua_test;
+	lens[argc - 1] = rfunc_lua_test_len;
 	r = redisCommandArgv(rf.c, argc, argv, lens);
 	ck_assert_msg(r != NULL, "FUNCTION LOAD: %s", rf.c->errstr);
 	ck_assert_msg(r->type != REDIS_REPLY_ERROR, "FUNCTION LOAD: %s",

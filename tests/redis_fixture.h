@@ -6,9 +6,19 @@
 #ifndef REDJOB_REDIS_FIXTURE_H
 #define REDJOB_REDIS_FIXTURE_H
 
+#include <stddef.h>
+
 #include <hiredis/hiredis.h>
 
 struct proc;
+
+/*
+ * The tests' copy of the function library (tests/tests.am): the same code
+ * as rfunc_lua, but its guards take a trailing "now MS" clock override,
+ * which the library that ships refuses.
+ */
+extern const char rfunc_lua_test[];
+extern const size_t rfunc_lua_test_len;
 
 struct redis_fixture {
 	char		*dir;
@@ -23,7 +33,11 @@ extern struct redis_fixture rf;
 void	 redis_start(void);		/* unchecked fixture */
 void	 redis_stop(void);
 void	 redis_conn_setup(void);	/* checked fixture */
-void	 redis_conn_setup_lib(void);	/* the same, then FUNCTION LOAD */
+void	 redis_conn_setup_lib(void);	/* the same, then FUNCTION LOAD of
+					   the tests' library */
+/* FUNCTION LOAD REPLACE of the tests' library, which a client of the
+ * same version keeps (the daemon, libredjob). */
+void	 redis_load_test_lib(void);
 void	 redis_start_conn(void);	/* a server per test (checked) */
 void	 redis_stop_conn(void);
 void	 redis_conn_teardown(void);

@@ -19,7 +19,7 @@
 -- retry_after_ms is -1 when allowed, and when the request can never be
 -- allowed (it costs more than the limiter holds). COST 0 asks without
 -- taking anything and writes nothing. A trailing "now MS" pair replaces
--- the server clock: for tests only, never in production.
+-- the server clock in the library built for the tests only (see clock()).
 --
 -- Integer range: every value computed here stays below 2^53, where Lua's
 -- doubles are exact; the bounds on the arguments below see to that.
@@ -33,6 +33,10 @@ local G_FENCE_MAX = 2 ^ 53 - 2    -- the fence must stay exact
 local G_WINDOW_MAX = 100000       -- window limit: one zset entry per unit
 local G_ZADD_CHUNK = 500          -- pairs per ZADD / members per ZREM
 local G_SCAN = 200                -- entries per ZRANGE while undoing
+-- Whether a trailing "now MS" may replace the clock. Only the copy of the
+-- library built for the tests (lua2c.sh -t, tests/tests.am) has it true:
+-- in production a caller could claim any time it likes.
+local G_TEST_CLOCK = false
 
 -- The server clock in microseconds (2^53 us is in the year 2255).
 local function time_us()
@@ -117,17 +121,22 @@ local function member_arg(v, window)
 end
 
 -- The clock of a limiter call: the server's (now_us, read at the top), or
--- the test-only override from a trailing "now MS". n is the number of
--- fixed arguments. Returns microseconds.
+-- the test-only override from a trailing "now MS", which the library
+-- refuses unless built for the tests. n is the number of fixed arguments.
+-- Returns microseconds.
 local function clock(args, n, now_us, fname)
   if #args == n then
     return now_us
   end
   if #args == n + 2 and args[n + 1] == 'now' then
+    if not G_TEST_CLOCK then
+      fail('BADARG', fname .. ': "now MS" is accepted only by the ' ..
+        'library built for the tests; this one reads the server clock')
+    end
     return int_arg(args[n + 2], 'now', 0, G_NOW_MAX) * 1000
   end
-  fail('BADARG', fname .. ' takes ' .. fmt(n) ..
-    ' arguments, then optionally "now MS" (for tests)')
+  fail('BADARG', fname .. ' takes ' .. fmt(n) .. ' arguments' ..
+    (G_TEST_CLOCK and ', then optionally "now MS" (for tests)' or ''))
 end
 
 -- The limiter reply; every field an integer.

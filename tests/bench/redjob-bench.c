@@ -931,7 +931,9 @@ bench_daemon_start(struct bench *b, const char *name, const char *yaml,
 	char buf[4096], *why = NULL;
 	char *env[] = { NULL, (char *)"JOURNAL_STREAM",
 	    (char *)"WATCHDOG_USEC", (char *)"WATCHDOG_PID", NULL };
-	char *argv[] = { b->redjobd, (char *)"-c", NULL, NULL };
+	/* Run as root (CI containers), it must be told that is wanted. */
+	char *argv[] = { b->redjobd, (char *)"-c", NULL,
+	    geteuid() == 0 ? (char *)"--allow-root" : NULL, NULL };
 	uint64_t deadline, now;
 	ssize_t n;
 	FILE *f;
