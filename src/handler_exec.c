@@ -92,6 +92,8 @@ struct handler_exec {
 	enum handler_outcome kill_outcome; /* TIMEOUT or STOPPED */
 	int exec_error; /* errno; 0: it ran */
 	char *exec_msg;
+	char *exec_path; /* the program or directory it could not use */
+	int exec_chdir;
 	int done_queued;
 	int quiet; /* spec.quiet */
 	int tty_fd; /* the terminal it holds (foreground); -1 */
@@ -551,6 +553,7 @@ handler_exec_free(struct handler_exec *h)
 	if (h->done_ev != NULL)
 		event_free(h->done_ev);
 	free(h->exec_msg);
+	free(h->exec_path);
 	free(h->log_id);
 	free(h);
 }
@@ -580,6 +583,8 @@ handler_exec_complete_cb(int fd, short what, void *arg)
 		res.status = h->exec_error;
 		res.stderr_tail = h->exec_msg;
 		res.stderr_len = strlen(h->exec_msg);
+		res.exec_path = h->exec_path;
+		res.exec_chdir = h->exec_chdir;
 	} else {
 		res.stderr_len = handler_exec_tail_copy(h, tail);
 		res.stderr_tail = tail;
@@ -836,13 +841,17 @@ handler_exec_start(struct event_base *base,
 			what = NULL;
 		if (st.stage < 0 || (size_t)st.stage >= nitems(stages))
 			st.stage = HANDLER_CHILD_SETUP;
-		if (what != NULL)
+		if (what != NULL) {
 			xasprintf(&h->exec_msg, "%s %s: %s", stages[st.stage],
 			    what, strerror(h->exec_error));
-		else
+			h->exec_path = xstrdup(what);
+			h->exec_chdir = st.stage == HANDLER_CHILD_CHDIR;
+		} else
 			xasprintf(&h->exec_msg, "%s: %s", stages[st.stage],
 			    strerror(h->exec_error));
-		if (!h->quiet)
+		/* A missing program or directory is the caller's to report:
+		 * it can be one line for many jobs (docs/operations.md). */
+		if (!h->quiet && what == NULL)
 			log_warnx("job %s: %s", h->log_id, h->exec_msg);
 	} else if (n != 0)
 		log_warnx("job %s: unreadable exec status from pid %ld",

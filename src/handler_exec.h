@@ -77,6 +77,13 @@ struct handler_result {
 	size_t			 stderr_len;
 	uint64_t		 duration_ms;
 	int			 wstatus;	/* as from waitpid; -1: lost */
+	/*
+	 * HANDLER_EXEC_FAILED: the program (or, with exec_chdir, the
+	 * directory) that could not be used, a fault of the configuration
+	 * rather than of the moment; NULL when a setup step failed.
+	 */
+	const char		*exec_path;
+	int			 exec_chdir;
 };
 
 typedef void handler_exec_done_cb(const struct handler_result *res,

@@ -260,8 +260,19 @@ job_judge(const struct job *j, const struct handler_result *res,
 	case HANDLER_STOPPED:
 		return JOB_VERDICT_REQUEUE;
 	case HANDLER_EXEC_FAILED:
-		*msg = xstrdup(tail);
-		break;
+		if (res->exec_path == NULL) {
+			*msg = xstrdup(tail);
+			break;
+		}
+		/*
+		 * Its program or directory is missing or unusable: every
+		 * attempt would fail alike until the configuration (or the
+		 * file) is fixed, and the job did nothing wrong.
+		 */
+		xasprintf(msg, "spawn failed: %s%s: %s", res->exec_chdir ?
+		    "chdir: " : "", strerror(res->status), res->exec_path);
+		job_fit_error(msg, strlen(*msg));
+		return JOB_VERDICT_CONFIG;
 	}
 	job_fit_error(msg, strlen(*msg) - strlen(tail));
 	return v;

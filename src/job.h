@@ -84,6 +84,8 @@ struct job {
 	/* What finish sends once the job is JOB_FINISHING. */
 	enum job_end		 end;
 	int			 dead;		/* fail: straight to dead */
+	int			 quiet_dead;	/* ...and reported, rate-limited,
+						   by the worker: no line here */
 	char			*error;		/* fail: the last error */
 	uint64_t		 retry_ms;	/* fail: the backoff */
 	enum job_requeue	 requeue;
@@ -97,6 +99,7 @@ enum job_verdict {
 	JOB_VERDICT_DONE,	/* ack it */
 	JOB_VERDICT_RETRY,	/* a failed attempt: retry with backoff */
 	JOB_VERDICT_DEAD,	/* a permanent failure */
+	JOB_VERDICT_CONFIG,	/* the configuration is at fault: dead */
 	JOB_VERDICT_REQUEUE,	/* stopped by a shutdown: back at once */
 };
 
