@@ -98,6 +98,12 @@ struct handler_exec {
 	int quiet; /* spec.quiet */
 	int tty_fd; /* the terminal it holds (foreground); -1 */
 
+	/* The output lines logged in the second from lines_since (stdout
+	 * and stderr together), and those left out since the last report. */
+	uint64_t lines_since;
+	unsigned lines_logged;
+	unsigned long long lines_dropped;
+
 	char tail[HANDLER_EXEC_TAIL]; /* a ring */
 	size_t tail_pos; /* where the next byte goes */
 	size_t tail_len;
@@ -180,14 +186,48 @@ handler_exec_tail_copy(const struct handler_exec *h, char *out)
 	return h->tail_len;
 }
 
+/* Say how many output lines were left out since the last report. */
+static void
+handler_exec_lines_report(struct handler_exec *h)
+{
+	if (h->lines_dropped == 0)
+		return;
+	log_info("job %s: %llu output line%s not logged (more than %d a "
+	    "second)", h->log_id, h->lines_dropped, h->lines_dropped == 1 ?
+	    "" : "s", HANDLER_EXEC_LINES_PER_S);
+	h->lines_dropped = 0;
+}
+
 /*
- * Log the line collected in s as "job ID stdout: LINE" and empty it.
+ * Whether the next output line may be logged: at most
+ * HANDLER_EXEC_LINES_PER_S a second per handler, so that one printing
+ * without pause (600,000 lines a second) cannot flood the log. The lines
+ * over it are counted and reported once the next second begins and when
+ * the output ends; the stderr tail keeps them all the same.
+ */
+static int
+handler_exec_line_allowed(struct handler_exec *h)
+{
+	uint64_t now = mtime_now();
+
+	if (now - h->lines_since >= 1000) {
+		handler_exec_lines_report(h);
+		h->lines_since = now;
+		h->lines_logged = 0;
+	}
+	if (h->lines_logged >= HANDLER_EXEC_LINES_PER_S) {
+		h->lines_dropped++;
+		return 0;
+	}
+	h->lines_logged++;
+	return 1;
+}
+
+/*
+ * Log the line collected in s as "job ID stdout: LINE" and empty it,
+ * unless handler_exec_line_allowed() says no.
  * Control characters are shown as '?' so that a handler cannot forge log
  * lines or send escapes to a terminal; a CR before the LF is dropped.
- *
- * XXX Lines are not rate-limited here (issue 10 asks for it):
- * memory stays bounded, but a handler printing without pause floods the
- * log, and only journald's own rate limit applies.
  */
 static void
 handler_exec_stream_emit(struct handler_exec_stream *s, int truncated)
@@ -196,6 +236,10 @@ handler_exec_stream_emit(struct handler_exec_stream *s, int truncated)
 	size_t i, len = s->len;
 	unsigned char c;
 
+	if (!handler_exec_line_allowed(s->h)) {
+		s->len = 0;
+		return;
+	}
 	if (!truncated && len > 0 && s->line[len - 1] == '\r')
 		len--;
 	for (i = 0; i < len; i++) {
@@ -248,6 +292,7 @@ handler_exec_stream_close(struct handler_exec_stream *s)
 		return;
 	if (s->len > 0 && !s->skipping)
 		handler_exec_stream_emit(s, 0);
+	handler_exec_lines_report(s->h);
 	s->len = 0;
 	s->skipping = 0;
 	if (s->ev != NULL) {

@@ -22,6 +22,7 @@ struct handler_exec;
 
 #define HANDLER_EXEC_TAIL 4096		/* bytes of stderr kept */
 #define HANDLER_EXEC_LINE_MAX 1024	/* longest output line logged */
+#define HANDLER_EXEC_LINES_PER_S 100	/* output lines logged a second */
 #define HANDLER_EXEC_DRAIN_MS 1000	/* output kept open after the exit */
 #define HANDLER_EXEC_GRACE_MS 5000	/* default TERM to KILL */
 
