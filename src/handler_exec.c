@@ -41,7 +41,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <event2/buffer.h>
 #include <event2/event.h>
 
 #include "handler_exec.h"
@@ -76,7 +75,9 @@ struct handler_exec {
 
 	int stdin_fd; /* -1 once closed */
 	struct event *stdin_ev;
-	struct evbuffer *stdin_buf;
+	const char *stdin_data; /* the caller's: spec.stdin_data */
+	size_t stdin_len;
+	size_t stdin_off; /* written so far */
 
 	struct handler_exec_stream out;
 	struct handler_exec_stream err;
@@ -343,10 +344,7 @@ handler_exec_stdin_close(struct handler_exec *h)
 		event_free(h->stdin_ev);
 		h->stdin_ev = NULL;
 	}
-	if (h->stdin_buf != NULL) {
-		evbuffer_free(h->stdin_buf);
-		h->stdin_buf = NULL;
-	}
+	h->stdin_data = NULL;
 	if (h->stdin_fd != -1) {
 		close(h->stdin_fd);
 		h->stdin_fd = -1;
@@ -363,21 +361,25 @@ static void
 handler_exec_stdin_cb(int fd, short what, void *arg)
 {
 	struct handler_exec *h = arg;
+	ssize_t n;
 
 	(void)what;
-	if (evbuffer_write(h->stdin_buf, fd) == -1) {
+	n = write(fd, h->stdin_data + h->stdin_off,
+	    h->stdin_len - h->stdin_off);
+	if (n == -1) {
 		if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
 			return;
 		if (errno == EPIPE)
 			log_debug("job %s: handler closed stdin with %zu "
 				  "payload bytes unread",
-			    h->log_id, evbuffer_get_length(h->stdin_buf));
+			    h->log_id, h->stdin_len - h->stdin_off);
 		else
 			log_warn("job %s: writing the payload", h->log_id);
 		handler_exec_stdin_close(h);
 		return;
 	}
-	if (evbuffer_get_length(h->stdin_buf) == 0)
+	h->stdin_off += (size_t)n;
+	if (h->stdin_off == h->stdin_len)
 		handler_exec_stdin_close(h);
 }
 
@@ -917,13 +919,10 @@ handler_exec_start(struct event_base *base,
 
 	h->stdin_fd = p[0][1];
 	if (spec->stdin_len > 0 && h->exec_error == 0) {
-		if ((h->stdin_buf = evbuffer_new()) == NULL ||
-		    evbuffer_add(h->stdin_buf, spec->stdin_data,
-			spec->stdin_len) == -1) {
-			log_warnx("out of memory allocating %zu bytes",
-			    spec->stdin_len);
-			abort();
-		}
+		/* Written from the caller's buffer, never copied. */
+		h->stdin_data = spec->stdin_data;
+		h->stdin_len = spec->stdin_len;
+		h->stdin_off = 0;
 		h->stdin_ev = handler_exec_event_new(base, h->stdin_fd,
 		    EV_WRITE | EV_PERSIST, handler_exec_stdin_cb, h);
 		event_add(h->stdin_ev, NULL);

@@ -30,7 +30,10 @@ struct handler_exec_spec {
 	char *const	*argv;		/* argv[0]: the program, no shell */
 	char *const	*envp;		/* the whole environment */
 	const char	*cwd;		/* NULL: inherit */
-	const void	*stdin_data;	/* the payload; may hold NUL bytes */
+	/* The payload, which may hold NUL bytes. It is written to the
+	 * handler from this buffer, not copied: it must stay valid until
+	 * the done callback has run. */
+	const void	*stdin_data;
 	size_t		 stdin_len;
 	uint64_t	 timeout_ms;	/* 0: none */
 	uint64_t	 kill_grace_ms;	/* TERM to KILL; 0: 5 s */

@@ -112,7 +112,7 @@ enum job_verdict {
 /* Refusals in a row after which a worker lets go of a job. */
 #define JOB_REFUSALS_MAX 10
 
-struct job	*job_decode(const struct redisReply *e, const char *token,
+struct job	*job_decode(struct redisReply *e, const char *token,
 		    char **cause);
 void		 job_free(struct job *j);
 unsigned	 job_max_attempts(const struct job *j);

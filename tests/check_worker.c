@@ -126,11 +126,24 @@ fake_entry(struct fake_entry *f, const char *const v[8], const char *types)
 			f->el[i].type = REDIS_REPLY_NIL;
 			break;
 		default:
+			/* Allocated, as hiredis does: the payload is taken. */
 			f->el[i].type = REDIS_REPLY_STRING;
-			f->el[i].str = (char *)v[i];
+			f->el[i].str = strdup(v[i]);
 			f->el[i].len = strlen(v[i]);
 			break;
 		}
+	}
+}
+
+/* Free the strings job_decode() left in the entry. */
+static void
+fake_entry_free(struct fake_entry *f)
+{
+	size_t i;
+
+	for (i = 0; i < 8; i++) {
+		if (f->el[i].type == REDIS_REPLY_STRING)
+			free(f->el[i].str);
 	}
 }
 
@@ -140,12 +153,16 @@ START_TEST(test_job_decode_reads_every_field)
 	    "user:1", "2", "5", "0", "1700000000000" };
 	struct fake_entry f;
 	struct job *j;
-	char *cause;
+	char *cause, *payload;
 
 	fake_entry(&f, v, NULL);
+	payload = f.el[2].str;
 	j = job_decode(&f.top, "0123456789abcdef", &cause);
 	ck_assert_ptr_nonnull(j);
 	ck_assert_ptr_null(cause);
+	/* The payload is the reply's own string, taken, not a copy. */
+	ck_assert_ptr_eq(j->payload, payload);
+	ck_assert_ptr_null(f.el[2].str);
 	ck_assert_str_eq(j->id, "mail:7");
 	ck_assert_str_eq(j->type, "send");
 	ck_assert_uint_eq(j->payload_len, 7);
@@ -157,6 +174,7 @@ START_TEST(test_job_decode_reads_every_field)
 	job_free(j);
 
 	/* An empty key is no key; counts may come as integers. */
+	fake_entry_free(&f);
 	fake_entry(&f, (const char *const[8]){ "q:1", "t", "", "", "0", "0",
 	    "0", "1" }, "ssssiiis");
 	j = job_decode(&f.top, "0123456789abcdef", &cause);
@@ -164,6 +182,7 @@ START_TEST(test_job_decode_reads_every_field)
 	ck_assert_ptr_null(j->key);
 	ck_assert_uint_eq(j->payload_len, 0);
 	job_free(j);
+	fake_entry_free(&f);
 }
 END_TEST
 
@@ -180,12 +199,14 @@ START_TEST(test_job_decode_refuses_what_is_not_a_job)
 	ck_assert_ptr_null(job_decode(&f.top, "tok12345", &cause));
 	ck_assert_str_eq(cause, "malformed job entry in the claim reply");
 	free(cause);
+	fake_entry_free(&f);
 	fake_entry(&f, v, NULL);
 	f.top.elements = 7;
 	ck_assert_ptr_null(job_decode(&f.top, "tok12345", &cause));
 	free(cause);
 
 	/* Known, but broken: failed for good with the field named. */
+	fake_entry_free(&f);
 	fake_entry(&f, v, "snssssss");
 	j = job_decode(&f.top, "tok12345", &cause);
 	ck_assert_str_eq(j->id, "q:1");
@@ -194,12 +215,14 @@ START_TEST(test_job_decode_refuses_what_is_not_a_job)
 	    "of its type");
 	free(cause);
 	job_free(j);
+	fake_entry_free(&f);
 	fake_entry(&f, v, "ssnsssss");
 	j = job_decode(&f.top, "tok12345", &cause);
 	ck_assert_str_eq(cause, "malformed job: its payload is missing or "
 	    "not of its type");
 	free(cause);
 	job_free(j);
+	fake_entry_free(&f);
 	fake_entry(&f, (const char *const[8]){ "q:1", "t", "p", "", "x1", "0",
 	    "0", "1" }, NULL);
 	j = job_decode(&f.top, "tok12345", &cause);
@@ -207,6 +230,7 @@ START_TEST(test_job_decode_refuses_what_is_not_a_job)
 	    "not of its type");
 	free(cause);
 	job_free(j);
+	fake_entry_free(&f);
 	fake_entry(&f, (const char *const[8]){ "q:1", "t", "p", "", "0", "-1",
 	    "0", "1" }, "ssssiiss");
 	j = job_decode(&f.top, "tok12345", &cause);
@@ -214,6 +238,7 @@ START_TEST(test_job_decode_refuses_what_is_not_a_job)
 	    "or not of its type");
 	free(cause);
 	job_free(j);
+	fake_entry_free(&f);
 }
 END_TEST
 
