@@ -959,6 +959,9 @@ worker_hb_cb(evutil_socket_t fd, short events, void *arg)
 	/* Also before READY: a worker waiting for Redis is alive. */
 	channel_send(w->chan_fd, "HB %u %llu %llu %llu", w->slots, w->done,
 	    w->failed, w->retried);
+	/* The jobs a configuration error ended that no line named yet. */
+	log_ratelimit_flush(&w->config_errors, LOG_LEVEL_ERR,
+	    "configuration error: jobs dead");
 }
 
 /* The queues of the configuration: their names, keys and weights. */

@@ -225,9 +225,15 @@ START_TEST(test_a_50_mib_payload_is_not_copied_by_the_worker)
 	ck_assert(memcmp(got, payload, len) == 0);
 	free(got);
 	free(payload);
+#ifndef __SANITIZE_ADDRESS__
+	/* AddressSanitizer keeps freed memory aside: no bound holds there. */
 	ck_assert_msg((after - before) * 1024 < (long)(len * 5 / 2),
 	    "the worker's peak grew by %ld KiB for a payload of %zu KiB",
 	    after - before, len >> 10);
+#else
+	(void)before;
+	(void)after;
+#endif
 }
 END_TEST
 

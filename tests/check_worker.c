@@ -776,6 +776,36 @@ job_field(int n, const char *f)
 #define CONFIG_JOBS 20
 
 /*
+ * The jobs the configuration-error lines of log account for: one for
+ * each line naming a job, plus the N of each "N more since the last
+ * report".
+ */
+static unsigned
+config_errors_told(const char *log)
+{
+	const char *p, *nl, *m, *d;
+	unsigned n = 0;
+	size_t len;
+
+	for (p = log; *p != '\0'; p = nl + 1) {
+		if ((nl = strchr(p, '\n')) == NULL)
+			nl = p + strlen(p) - 1;
+		len = (size_t)(nl - p);
+		if (memmem(p, len, "configuration error: ", 21) == NULL)
+			continue;
+		if (memmem(p, len, "; the job is dead", 17) != NULL)
+			n++;
+		m = memmem(p, len, " more since the last report", 27);
+		if (m == NULL)
+			continue;
+		for (d = m; d > p && d[-1] >= '0' && d[-1] <= '9'; d--)
+			;
+		n += (unsigned)strtoul(d, NULL, 10);
+	}
+	return n;
+}
+
+/*
  * The jobs of a configuration error all end dead after one attempt with
  * want as last_error (not "stalled", not retried), in a log of at most a
  * line a second (plus the first) with no line per job.
@@ -783,9 +813,9 @@ job_field(int n, const char *f)
 static void
 config_error_ends_jobs(struct inproc *ip, const char *want)
 {
-	uint64_t start, secs;
+	uint64_t start, secs, deadline;
 	char *log, *v;
-	unsigned lines;
+	unsigned lines, told;
 	int i;
 
 	start = testlib_now_ms();
@@ -793,8 +823,22 @@ config_error_ends_jobs(struct inproc *ip, const char *want)
 		freeReplyObject(must_command(rf.c, "FCALL redjob_enqueue 1 "
 		    "inproc:{default} t x"));
 	wait_zcard("inproc:{default}:dead", CONFIG_JOBS);
+	/* The lines left out are told within about a second. */
+	deadline = testlib_now_ms() + 5000;
+	for (;;) {
+		fflush(stderr);
+		log = must_read_file(ip->log, NULL);
+		told = config_errors_told(log);
+		free(log);
+		if (told >= CONFIG_JOBS || testlib_now_ms() > deadline)
+			break;
+		usleep(50000);
+	}
 	secs = (testlib_now_ms() - start) / 1000;
 	log = inproc_stop(ip);
+	ck_assert_msg(config_errors_told(log) == CONFIG_JOBS, "the log tells "
+	    "of %u jobs of %d:\n%s", config_errors_told(log), CONFIG_JOBS,
+	    log);
 	for (i = 1; i <= CONFIG_JOBS; i++) {
 		v = job_field(i, "last_error");
 		ck_assert_msg(strcmp(v, want) == 0, "job %d: last_error \"%s\", "
