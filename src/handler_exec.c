@@ -3,8 +3,9 @@
  * Exec handlers: one child process per job, started with fork and execve
  * (no shell, no PATH search) in its own process group with the environment
  * the caller built. This module owns the child from fork to reap: the
- * payload written to its stdin, stdout and stderr logged line by line with
- * the job id, the stderr tail, the timeout and handler_exec_stop() (TERM,
+ * payload written to its stdin from the caller's buffer, stdout and stderr
+ * logged line by line with the job id (at most HANDLER_EXEC_LINES_PER_S a
+ * second, the rest counted), the stderr tail, the timeout and handler_exec_stop() (TERM,
  * then KILL, to the whole group), and the SIGCHLD event that reaps it. It
  * does not build argv or envp (the worker does) and does not decide what an
  * outcome means for the job (the worker does).
