@@ -286,7 +286,10 @@ handler_exec_stream_add(struct handler_exec_stream *s, const char *p, size_t n)
 	}
 }
 
-/* Close an output pipe, logging a final line that had no newline. */
+/*
+ * Close an output pipe, logging a final line that had no newline; once
+ * both are closed, report the lines left out (one count for the two).
+ */
 static void
 handler_exec_stream_close(struct handler_exec_stream *s)
 {
@@ -294,7 +297,6 @@ handler_exec_stream_close(struct handler_exec_stream *s)
 		return;
 	if (s->len > 0 && !s->skipping)
 		handler_exec_stream_emit(s, 0);
-	handler_exec_lines_report(s->h);
 	s->len = 0;
 	s->skipping = 0;
 	if (s->ev != NULL) {
@@ -303,6 +305,8 @@ handler_exec_stream_close(struct handler_exec_stream *s)
 	}
 	close(s->fd);
 	s->fd = -1;
+	if (s->h->out.fd == -1 && s->h->err.fd == -1)
+		handler_exec_lines_report(s->h);
 }
 
 /*
