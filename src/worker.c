@@ -427,6 +427,7 @@ worker_hold_cb(struct hold *h, enum hold_result res, long long ms,
 				xasprintf(&msg, "lock %s: the guard functions "
 				    "refuse its arguments: %s",
 				    hold_lock_key(h), why);
+			hold_release(h, 0);	/* what earlier guards granted */
 			worker_config_error(w, j, msg);
 			break;
 		}

@@ -872,14 +872,19 @@ START_TEST(test_guard_badarg_is_a_configuration_error)
 	struct inproc ip;
 	struct limiter_conf *l;
 
-	inproc_load(&ip, "limiters:\n  l: { kind: window, limit: 5, "
-	    "period: 1s }\njobs:\n  t: { exec: [/bin/true], limit: l }\n");
+	inproc_load(&ip, "limiters:\n"
+	    "  ok: { kind: window, limit: 1000, period: 1h }\n"
+	    "  l: { kind: window, limit: 5, period: 1s }\n"
+	    "jobs:\n  t: { exec: [/bin/true], limit: [ok, l] }\n");
 	l = (struct limiter_conf *)config_find_limiter(ip.cfg, "l");
 	l->limit = 100001;
 	inproc_start(&ip);
 	config_error_ends_jobs(&ip, "limiter l: the guard functions refuse "
 	    "its arguments: REDJOB_BADARG limit must be an integer from 1 to "
 	    "100000, not \"100001\"");
+	/* What the limiter before it granted was given back. */
+	ck_assert_int_eq(must_int(rf.c, "ZCARD inproc:limit:{ok:}"), 0);
+	ck_assert_int_eq(must_int(rf.c, "EXISTS inproc:limit:{l:}"), 0);
 }
 END_TEST
 
