@@ -27,7 +27,9 @@
 
 #include "config.h"
 #include "duration.h"
+#include "guard.h"
 #include "log.h"
+#include "ranges.h"
 #include "schema.h"
 #include "template.h"
 #include "url.h"
@@ -425,16 +427,64 @@ config_queues(struct load *ld, struct yread_pair *p)
 	}
 }
 
+/*
+ * A duration of a guard: at least min_ms and at most max_ms, the range the
+ * library takes (src/ranges.h). Returns 0 or -1.
+ */
+static int
+config_guard_duration(struct load *ld, yaml_node_t *n, const char *path,
+    uint64_t min_ms, uint64_t max_ms, uint64_t *out)
+{
+	char buf[64];
+	uint64_t ms;
+
+	if (yread_duration(&ld->y, n, path, min_ms, &ms) != 0)
+		return -1;
+	if (ms > max_ms) {
+		yread_error(&ld->y, n, path, "must be at most %s (%llums), "
+		    "the longest the guard functions take, got %.40s",
+		    duration_format(max_ms, buf, sizeof buf),
+		    (unsigned long long)max_ms, yread_scalar(&ld->y, n, path,
+		    "a duration"));
+		return -1;
+	}
+	*out = ms;
+	return 0;
+}
+
+/* A rate of a guard, whose period the library takes. Returns 0 or -1. */
+static int
+config_guard_rate(struct load *ld, yaml_node_t *n, const char *path,
+    struct rate *out)
+{
+	char buf[64];
+	struct rate r;
+
+	if (yread_rate(&ld->y, n, path, &r) != 0)
+		return -1;
+	if (r.period_ms > GUARD_PERIOD_MAX || r.count > GUARD_COUNT_MAX) {
+		yread_error(&ld->y, n, path, "must count at most %llu events "
+		    "over at most %s (%llums), the guard functions' range, got "
+		    "%.40s", (unsigned long long)GUARD_COUNT_MAX,
+		    duration_format(GUARD_PERIOD_MAX, buf, sizeof buf),
+		    (unsigned long long)GUARD_PERIOD_MAX, yread_scalar(&ld->y,
+		    n, path, "a rate"));
+		return -1;
+	}
+	*out = r;
+	return 0;
+}
+
 /* Check one limiter, named by the key of p, into lc. */
 static void
 config_limiter(struct load *ld, struct yread_pair *p, const char *name,
     struct limiter_conf *lc)
 {
 	struct yread_pair f[LIM_N];
-	char *path, *sub, list[256];
+	char *path, *sub, list[256], why[256];
 	const char *takes[LIM_N];
 	size_t i, ntakes;
-	int kind = -1;
+	int kind = -1, bad = 0;
 
 	path = yread_path("limiters", name);
 	if (yread_fields(&ld->y, p->value, path, "a mapping", config_limiter_keys,
@@ -475,27 +525,36 @@ config_limiter(struct load *ld, struct yread_pair *p, const char *name,
 		}
 		switch (i) {
 		case LIM_LIMIT:
-			yread_u64(&ld->y, f[i].value, sub, 1, 1000000,
-			    &lc->limit);
+			/* A window keeps one entry per unit: its own bound. */
+			if (yread_u64(&ld->y, f[i].value, sub, 1,
+			    kind == LIMITER_WINDOW ? GUARD_WINDOW_MAX :
+			    GUARD_COUNT_MAX, &lc->limit) != 0)
+				bad = 1;
 			break;
 		case LIM_PERIOD:
-			yread_duration(&ld->y, f[i].value, sub, 1,
-			    &lc->period_ms);
+			if (config_guard_duration(ld, f[i].value, sub, 1,
+			    GUARD_PERIOD_MAX, &lc->period_ms) != 0)
+				bad = 1;
 			break;
 		case LIM_CAPACITY:
-			yread_u64(&ld->y, f[i].value, sub, 1, 1000000000,
-			    &lc->capacity);
+			if (yread_u64(&ld->y, f[i].value, sub, 1,
+			    GUARD_COUNT_MAX, &lc->capacity) != 0)
+				bad = 1;
 			break;
 		case LIM_RATE:
-			yread_rate(&ld->y, f[i].value, sub, &lc->rate);
+			if (config_guard_rate(ld, f[i].value, sub,
+			    &lc->rate) != 0)
+				bad = 1;
 			break;
 		case LIM_BURST:
-			yread_u64(&ld->y, f[i].value, sub, 0, 1000000,
-			    &lc->burst);
+			if (yread_u64(&ld->y, f[i].value, sub, 0,
+			    GUARD_COUNT_MAX, &lc->burst) != 0)
+				bad = 1;
 			break;
 		case LIM_LEASE:
-			yread_duration(&ld->y, f[i].value, sub, 1000,
-			    &lc->lease_ms);
+			if (config_guard_duration(ld, f[i].value, sub, 1000,
+			    GUARD_PERIOD_MAX, &lc->lease_ms) != 0)
+				bad = 1;
 			break;
 		case LIM_KEY:
 			config_template(ld, f[i].value, sub, &lc->key);
@@ -511,7 +570,11 @@ config_limiter(struct load *ld, struct yread_pair *p, const char *name,
 			yread_error(&ld->y, p->key, path, "a %s limiter needs "
 			    "\"%s\"", config_limiter_kinds[kind],
 			    config_limiter_keys[i]);
+			bad = 1;
 		}
+		/* Each value in range, their products may still not be. */
+		if (!bad && guard_limiter_fits(lc, why, sizeof why) != 0)
+			yread_error(&ld->y, p->key, path, "%s", why);
 	}
 	free(path);
 }
@@ -713,7 +776,8 @@ config_lock(struct load *ld, struct yread_pair *p, const char *path,
 	}
 	if (f[LOCK_TTL].value != NULL) {
 		sub = yread_path(path, "ttl");
-		yread_duration(&ld->y, f[LOCK_TTL].value, sub, 1000, &lk->ttl_ms);
+		config_guard_duration(ld, f[LOCK_TTL].value, sub, 1000,
+		    GUARD_TTL_MAX, &lk->ttl_ms);
 		free(sub);
 	}
 	if (f[LOCK_ON_CONFLICT].value != NULL) {

@@ -326,8 +326,9 @@ finish_fail_recorded(struct finish *f, struct job *j, const redisReply *r)
 		finish_failed(f, j, "recording the failure", RFUNC_OTHER,
 		    "unexpected reply to redjob_fail");
 	else if (strcmp(r->element[0]->str, "dead") == 0) {
-		log_warnx("job %s queue=%s: dead after %s attempts", j->id,
-		    j->queue, r->element[2]->str);
+		if (!j->quiet_dead)
+			log_warnx("job %s queue=%s: dead after %s attempts",
+			    j->id, j->queue, r->element[2]->str);
 		finish_done(f, j, FINISH_DEAD);
 	} else {
 		log_info("job %s queue=%s: attempt %s failed, retry in %s",

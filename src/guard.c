@@ -21,6 +21,7 @@
 
 #include "guard.h"
 #include "config.h"
+#include "ranges.h"
 #include "schema.h"
 #include "template.h"
 #include "xmalloc.h"
@@ -226,6 +227,48 @@ guard_interval_ms(const struct limiter_conf *l)
 		return l->rate.count > 0 ? l->rate.period_ms / l->rate.count : 0;
 	case LIMITER_CONCURRENCY:
 		return 0;
+	}
+	return 0;
+}
+
+/*
+ * Whether the library can compute with limiter l's values together: the
+ * products guards.lua refuses past GUARD_SCALED_MAX (src/ranges.h), with
+ * its formulas, computed without overflow. The ranges of each value alone
+ * are config.c's. Returns 0, or -1 with the reason in why.
+ */
+int
+guard_limiter_fits(const struct limiter_conf *l, char *why, size_t len)
+{
+	uint64_t t, p = l->rate.period_ms, n = l->rate.count;
+
+	switch (l->kind) {
+	case LIMITER_FUNNEL:
+		/* The level is kept in units of 1/period: capacity x period. */
+		if (p == 0 || l->capacity <= GUARD_SCALED_MAX / p)
+			return 0;
+		snprintf(why, len, "capacity %llu x the rate's period %llums "
+		    "is over %llu, the largest the library can count in; "
+		    "lower the capacity or state the rate over a shorter "
+		    "period", (unsigned long long)l->capacity,
+		    (unsigned long long)p, (unsigned long long)GUARD_SCALED_MAX);
+		return -1;
+	case LIMITER_GCRA:
+		/* tau = ceil(period x 1000 / count) us x (burst + 1). */
+		if (n == 0 || p == 0)
+			return 0;
+		t = (p * 1000 + n - 1) / n;
+		if (t <= GUARD_SCALED_MAX / (l->burst + 1))
+			return 0;
+		snprintf(why, len, "burst + 1 (%llu) x the rate's emission "
+		    "interval (%llu us) is over %llu us (35 years), the "
+		    "largest the library can count in; lower the burst or "
+		    "raise the rate", (unsigned long long)(l->burst + 1),
+		    (unsigned long long)t, (unsigned long long)GUARD_SCALED_MAX);
+		return -1;
+	case LIMITER_WINDOW:
+	case LIMITER_CONCURRENCY:
+		break;
 	}
 	return 0;
 }

@@ -6,6 +6,7 @@
 #ifndef REDJOB_GUARD_H
 #define REDJOB_GUARD_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 struct limiter_conf;
@@ -45,5 +46,7 @@ void	 guard_call_clear(struct guard_call *c);
 int	 guard_parse_answer(const struct redisReply *r,
 	    struct guard_answer *a);
 uint64_t guard_interval_ms(const struct limiter_conf *l);
+int	 guard_limiter_fits(const struct limiter_conf *l, char *why,
+	    size_t len);
 
 #endif

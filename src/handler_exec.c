@@ -3,8 +3,9 @@
  * Exec handlers: one child process per job, started with fork and execve
  * (no shell, no PATH search) in its own process group with the environment
  * the caller built. This module owns the child from fork to reap: the
- * payload written to its stdin, stdout and stderr logged line by line with
- * the job id, the stderr tail, the timeout and handler_exec_stop() (TERM,
+ * payload written to its stdin from the caller's buffer, stdout and stderr
+ * logged line by line with the job id (at most HANDLER_EXEC_LINES_PER_S a
+ * second, the rest counted), the stderr tail, the timeout and handler_exec_stop() (TERM,
  * then KILL, to the whole group), and the SIGCHLD event that reaps it. It
  * does not build argv or envp (the worker does) and does not decide what an
  * outcome means for the job (the worker does).
@@ -41,7 +42,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <event2/buffer.h>
 #include <event2/event.h>
 
 #include "handler_exec.h"
@@ -76,7 +76,9 @@ struct handler_exec {
 
 	int stdin_fd; /* -1 once closed */
 	struct event *stdin_ev;
-	struct evbuffer *stdin_buf;
+	const char *stdin_data; /* the caller's: spec.stdin_data */
+	size_t stdin_len;
+	size_t stdin_off; /* written so far */
 
 	struct handler_exec_stream out;
 	struct handler_exec_stream err;
@@ -92,9 +94,17 @@ struct handler_exec {
 	enum handler_outcome kill_outcome; /* TIMEOUT or STOPPED */
 	int exec_error; /* errno; 0: it ran */
 	char *exec_msg;
+	char *exec_path; /* the program or directory it could not use */
+	int exec_chdir;
 	int done_queued;
 	int quiet; /* spec.quiet */
 	int tty_fd; /* the terminal it holds (foreground); -1 */
+
+	/* The output lines logged in the second from lines_since (stdout
+	 * and stderr together), and those left out since the last report. */
+	uint64_t lines_since;
+	unsigned lines_logged;
+	unsigned long long lines_dropped;
 
 	char tail[HANDLER_EXEC_TAIL]; /* a ring */
 	size_t tail_pos; /* where the next byte goes */
@@ -178,14 +188,48 @@ handler_exec_tail_copy(const struct handler_exec *h, char *out)
 	return h->tail_len;
 }
 
+/* Say how many output lines were left out since the last report. */
+static void
+handler_exec_lines_report(struct handler_exec *h)
+{
+	if (h->lines_dropped == 0)
+		return;
+	log_info("job %s: %llu output line%s not logged (more than %d a "
+	    "second)", h->log_id, h->lines_dropped, h->lines_dropped == 1 ?
+	    "" : "s", HANDLER_EXEC_LINES_PER_S);
+	h->lines_dropped = 0;
+}
+
 /*
- * Log the line collected in s as "job ID stdout: LINE" and empty it.
+ * Whether the next output line may be logged: at most
+ * HANDLER_EXEC_LINES_PER_S a second per handler, so that one printing
+ * without pause (600,000 lines a second) cannot flood the log. The lines
+ * over it are counted and reported once the next second begins and when
+ * the output ends; the stderr tail keeps them all the same.
+ */
+static int
+handler_exec_line_allowed(struct handler_exec *h)
+{
+	uint64_t now = mtime_now();
+
+	if (now - h->lines_since >= 1000) {
+		handler_exec_lines_report(h);
+		h->lines_since = now;
+		h->lines_logged = 0;
+	}
+	if (h->lines_logged >= HANDLER_EXEC_LINES_PER_S) {
+		h->lines_dropped++;
+		return 0;
+	}
+	h->lines_logged++;
+	return 1;
+}
+
+/*
+ * Log the line collected in s as "job ID stdout: LINE" and empty it,
+ * unless handler_exec_line_allowed() says no.
  * Control characters are shown as '?' so that a handler cannot forge log
  * lines or send escapes to a terminal; a CR before the LF is dropped.
- *
- * XXX Lines are not rate-limited here (issue 10 asks for it):
- * memory stays bounded, but a handler printing without pause floods the
- * log, and only journald's own rate limit applies.
  */
 static void
 handler_exec_stream_emit(struct handler_exec_stream *s, int truncated)
@@ -194,6 +238,10 @@ handler_exec_stream_emit(struct handler_exec_stream *s, int truncated)
 	size_t i, len = s->len;
 	unsigned char c;
 
+	if (!handler_exec_line_allowed(s->h)) {
+		s->len = 0;
+		return;
+	}
 	if (!truncated && len > 0 && s->line[len - 1] == '\r')
 		len--;
 	for (i = 0; i < len; i++) {
@@ -238,7 +286,10 @@ handler_exec_stream_add(struct handler_exec_stream *s, const char *p, size_t n)
 	}
 }
 
-/* Close an output pipe, logging a final line that had no newline. */
+/*
+ * Close an output pipe, logging a final line that had no newline; once
+ * both are closed, report the lines left out (one count for the two).
+ */
 static void
 handler_exec_stream_close(struct handler_exec_stream *s)
 {
@@ -254,6 +305,8 @@ handler_exec_stream_close(struct handler_exec_stream *s)
 	}
 	close(s->fd);
 	s->fd = -1;
+	if (s->h->out.fd == -1 && s->h->err.fd == -1)
+		handler_exec_lines_report(s->h);
 }
 
 /*
@@ -296,10 +349,7 @@ handler_exec_stdin_close(struct handler_exec *h)
 		event_free(h->stdin_ev);
 		h->stdin_ev = NULL;
 	}
-	if (h->stdin_buf != NULL) {
-		evbuffer_free(h->stdin_buf);
-		h->stdin_buf = NULL;
-	}
+	h->stdin_data = NULL;
 	if (h->stdin_fd != -1) {
 		close(h->stdin_fd);
 		h->stdin_fd = -1;
@@ -316,21 +366,25 @@ static void
 handler_exec_stdin_cb(int fd, short what, void *arg)
 {
 	struct handler_exec *h = arg;
+	ssize_t n;
 
 	(void)what;
-	if (evbuffer_write(h->stdin_buf, fd) == -1) {
+	n = write(fd, h->stdin_data + h->stdin_off,
+	    h->stdin_len - h->stdin_off);
+	if (n == -1) {
 		if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
 			return;
 		if (errno == EPIPE)
 			log_debug("job %s: handler closed stdin with %zu "
 				  "payload bytes unread",
-			    h->log_id, evbuffer_get_length(h->stdin_buf));
+			    h->log_id, h->stdin_len - h->stdin_off);
 		else
 			log_warn("job %s: writing the payload", h->log_id);
 		handler_exec_stdin_close(h);
 		return;
 	}
-	if (evbuffer_get_length(h->stdin_buf) == 0)
+	h->stdin_off += (size_t)n;
+	if (h->stdin_off == h->stdin_len)
 		handler_exec_stdin_close(h);
 }
 
@@ -551,6 +605,7 @@ handler_exec_free(struct handler_exec *h)
 	if (h->done_ev != NULL)
 		event_free(h->done_ev);
 	free(h->exec_msg);
+	free(h->exec_path);
 	free(h->log_id);
 	free(h);
 }
@@ -580,6 +635,8 @@ handler_exec_complete_cb(int fd, short what, void *arg)
 		res.status = h->exec_error;
 		res.stderr_tail = h->exec_msg;
 		res.stderr_len = strlen(h->exec_msg);
+		res.exec_path = h->exec_path;
+		res.exec_chdir = h->exec_chdir;
 	} else {
 		res.stderr_len = handler_exec_tail_copy(h, tail);
 		res.stderr_tail = tail;
@@ -836,13 +893,17 @@ handler_exec_start(struct event_base *base,
 			what = NULL;
 		if (st.stage < 0 || (size_t)st.stage >= nitems(stages))
 			st.stage = HANDLER_CHILD_SETUP;
-		if (what != NULL)
+		if (what != NULL) {
 			xasprintf(&h->exec_msg, "%s %s: %s", stages[st.stage],
 			    what, strerror(h->exec_error));
-		else
+			h->exec_path = xstrdup(what);
+			h->exec_chdir = st.stage == HANDLER_CHILD_CHDIR;
+		} else
 			xasprintf(&h->exec_msg, "%s: %s", stages[st.stage],
 			    strerror(h->exec_error));
-		if (!h->quiet)
+		/* A missing program or directory is the caller's to report:
+		 * it can be one line for many jobs (docs/operations.md). */
+		if (!h->quiet && what == NULL)
 			log_warnx("job %s: %s", h->log_id, h->exec_msg);
 	} else if (n != 0)
 		log_warnx("job %s: unreadable exec status from pid %ld",
@@ -863,13 +924,10 @@ handler_exec_start(struct event_base *base,
 
 	h->stdin_fd = p[0][1];
 	if (spec->stdin_len > 0 && h->exec_error == 0) {
-		if ((h->stdin_buf = evbuffer_new()) == NULL ||
-		    evbuffer_add(h->stdin_buf, spec->stdin_data,
-			spec->stdin_len) == -1) {
-			log_warnx("out of memory allocating %zu bytes",
-			    spec->stdin_len);
-			abort();
-		}
+		/* Written from the caller's buffer, never copied. */
+		h->stdin_data = spec->stdin_data;
+		h->stdin_len = spec->stdin_len;
+		h->stdin_off = 0;
 		h->stdin_ev = handler_exec_event_new(base, h->stdin_fd,
 		    EV_WRITE | EV_PERSIST, handler_exec_stdin_cb, h);
 		event_add(h->stdin_ev, NULL);

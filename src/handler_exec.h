@@ -22,6 +22,7 @@ struct handler_exec;
 
 #define HANDLER_EXEC_TAIL 4096		/* bytes of stderr kept */
 #define HANDLER_EXEC_LINE_MAX 1024	/* longest output line logged */
+#define HANDLER_EXEC_LINES_PER_S 100	/* output lines logged a second */
 #define HANDLER_EXEC_DRAIN_MS 1000	/* output kept open after the exit */
 #define HANDLER_EXEC_GRACE_MS 5000	/* default TERM to KILL */
 
@@ -29,7 +30,10 @@ struct handler_exec_spec {
 	char *const	*argv;		/* argv[0]: the program, no shell */
 	char *const	*envp;		/* the whole environment */
 	const char	*cwd;		/* NULL: inherit */
-	const void	*stdin_data;	/* the payload; may hold NUL bytes */
+	/* The payload, which may hold NUL bytes. It is written to the
+	 * handler from this buffer, not copied: it must stay valid until
+	 * the done callback has run. */
+	const void	*stdin_data;
 	size_t		 stdin_len;
 	uint64_t	 timeout_ms;	/* 0: none */
 	uint64_t	 kill_grace_ms;	/* TERM to KILL; 0: 5 s */
@@ -77,6 +81,13 @@ struct handler_result {
 	size_t			 stderr_len;
 	uint64_t		 duration_ms;
 	int			 wstatus;	/* as from waitpid; -1: lost */
+	/*
+	 * HANDLER_EXEC_FAILED: the program (or, with exec_chdir, the
+	 * directory) that could not be used, a fault of the configuration
+	 * rather than of the moment; NULL when a setup step failed.
+	 */
+	const char		*exec_path;
+	int			 exec_chdir;
 };
 
 typedef void handler_exec_done_cb(const struct handler_result *res,

@@ -316,3 +316,13 @@ hold_lock_lost(const struct hold *h)
 {
 	return h->lock_lost;
 }
+
+/*
+ * The limiter being asked (the one a failed call was about), or NULL
+ * when every limiter has granted and the lock is next.
+ */
+const struct limiter_conf *
+hold_limiter(const struct hold *h)
+{
+	return h->step < h->jc->nlimits ? h->jc->limits[h->step] : NULL;
+}

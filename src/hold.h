@@ -16,6 +16,7 @@
 struct event_base;
 struct hold;
 struct job_conf;
+struct limiter_conf;
 struct template_vars;
 
 enum hold_result {
@@ -52,5 +53,6 @@ void		 hold_release(struct hold *h, int ran);
 const char	*hold_fence(const struct hold *h);
 const char	*hold_lock_key(const struct hold *h);
 int		 hold_lock_lost(const struct hold *h);
+const struct limiter_conf *hold_limiter(const struct hold *h);
 
 #endif

@@ -77,6 +77,26 @@ job_uint(const redisReply *r, unsigned *v)
 }
 
 /*
+ * The payload of a claim reply, taken from it rather than copied: it can
+ * be hundreds of MiB, and the reply is freed once the claim is read
+ * (hiredis frees a string reply whose str is NULL as an empty one). NULL
+ * if it is not a string.
+ */
+static char *
+job_take_str(redisReply *r, size_t *len)
+{
+	char *s;
+
+	if (r->type != REDIS_REPLY_STRING)
+		return NULL;
+	*len = r->len;
+	s = r->str;
+	r->str = NULL;
+	r->len = 0;
+	return s;
+}
+
+/*
  * Decode one job of a claim reply, {id, type, payload, key, attempts,
  * max_attempts, stalls, due}, claimed under token. Returns NULL with
  * *cause set when the entry has no usable id: nothing can be done with
@@ -84,9 +104,10 @@ job_uint(const redisReply *r, unsigned *v)
  * job is known but a field is missing or of the wrong type: the caller
  * fails it for good, since running it again cannot help. Otherwise
  * returns the job with *cause NULL. The caller frees the job and *cause.
+ * The payload is taken out of e (job_take_str).
  */
 struct job *
-job_decode(const redisReply *e, const char *token, char **cause)
+job_decode(redisReply *e, const char *token, char **cause)
 {
 	struct job *j;
 	const char *bad = NULL;
@@ -102,7 +123,7 @@ job_decode(const redisReply *e, const char *token, char **cause)
 	j->id = job_str(e->element[JOB_F_ID], NULL);
 	j->token = xstrdup(token);
 	j->type = job_str(e->element[JOB_F_TYPE], NULL);
-	j->payload = job_str(e->element[JOB_F_PAYLOAD], &j->payload_len);
+	j->payload = job_take_str(e->element[JOB_F_PAYLOAD], &j->payload_len);
 	j->key = job_str(e->element[JOB_F_KEY], NULL);
 	if (j->key != NULL && *j->key == '\0') {
 		free(j->key);
@@ -263,8 +284,19 @@ job_judge(const struct job *j, const struct handler_result *res,
 	case HANDLER_STOPPED:
 		return JOB_VERDICT_REQUEUE;
 	case HANDLER_EXEC_FAILED:
-		*msg = xstrdup(tail);
-		break;
+		if (res->exec_path == NULL) {
+			*msg = xstrdup(tail);
+			break;
+		}
+		/*
+		 * Its program or directory is missing or unusable: every
+		 * attempt would fail alike until the configuration (or the
+		 * file) is fixed, and the job did nothing wrong.
+		 */
+		xasprintf(msg, "spawn failed: %s%s: %s", res->exec_chdir ?
+		    "chdir: " : "", strerror(res->status), res->exec_path);
+		job_fit_error(msg, strlen(*msg));
+		return JOB_VERDICT_CONFIG;
 	}
 	job_fit_error(msg, strlen(*msg) - strlen(tail));
 	return v;

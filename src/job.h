@@ -88,6 +88,8 @@ struct job {
 	/* What finish sends once the job is JOB_FINISHING. */
 	enum job_end		 end;
 	int			 dead;		/* fail: straight to dead */
+	int			 quiet_dead;	/* ...and reported, rate-limited,
+						   by the worker: no line here */
 	char			*error;		/* fail: the last error */
 	uint64_t		 retry_ms;	/* fail: the backoff */
 	enum job_requeue	 requeue;
@@ -101,6 +103,7 @@ enum job_verdict {
 	JOB_VERDICT_DONE,	/* ack it */
 	JOB_VERDICT_RETRY,	/* a failed attempt: retry with backoff */
 	JOB_VERDICT_DEAD,	/* a permanent failure */
+	JOB_VERDICT_CONFIG,	/* the configuration is at fault: dead */
 	JOB_VERDICT_REQUEUE,	/* stopped by a shutdown: back at once */
 	JOB_VERDICT_LOCK_LOST,	/* its lock was lost: back, as a stall */
 };
@@ -114,7 +117,7 @@ enum job_verdict {
 /* Refusals in a row after which a worker lets go of a job. */
 #define JOB_REFUSALS_MAX 10
 
-struct job	*job_decode(const struct redisReply *e, const char *token,
+struct job	*job_decode(struct redisReply *e, const char *token,
 		    char **cause);
 void		 job_free(struct job *j);
 unsigned	 job_max_attempts(const struct job *j);

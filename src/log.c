@@ -198,6 +198,31 @@ log_ratelimit(struct log_ratelimit *rl, int level, const char *fmt, ...)
  * End a streak. Returns how many times the condition occurred in it (0:
  * there was none), so the caller can say "working again after N".
  */
+/*
+ * For a condition that may not come again to report its streak: once an
+ * interval has passed since the last line, say how many occurrences were
+ * left out (what names them), or, if none were, end the streak quietly,
+ * so the next occurrence is logged at once. Call it about once an
+ * interval.
+ */
+void
+log_ratelimit_flush(struct log_ratelimit *rl, int level, const char *what)
+{
+	uint64_t now = mtime_now(), every;
+
+	every = rl->interval_ms != 0 ? rl->interval_ms : LOG_RATELIMIT_MS;
+	if (rl->count == 0 || now - rl->last < every)
+		return;
+	if (rl->suppressed == 0) {
+		(void)log_ratelimit_end(rl);
+		return;
+	}
+	log_write(level, "%s: %u more since the last report, %u in all", what,
+	    rl->suppressed, rl->count);
+	rl->suppressed = 0;
+	rl->last = now;
+}
+
 unsigned
 log_ratelimit_end(struct log_ratelimit *rl)
 {

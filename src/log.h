@@ -50,6 +50,8 @@ struct log_ratelimit {
 void	log_ratelimit(struct log_ratelimit *rl, int level, const char *fmt,
 	    ...) printflike(3, 4);
 unsigned log_ratelimit_end(struct log_ratelimit *rl);
+void	log_ratelimit_flush(struct log_ratelimit *rl, int level,
+	    const char *what);
 
 /* Check the level before evaluating the arguments (redis serverLog). */
 #define log_debug(...)                                                 \

@@ -110,6 +110,7 @@ struct worker {
 	struct log_ratelimit	 claim_errors;
 	struct log_ratelimit	 malformed;	/* claims that found bad jobs */
 	struct log_ratelimit	 guard_errors;
+	struct log_ratelimit	 config_errors;	/* worker_config_error */
 	struct log_ratelimit	 redis_errors[2];	/* cmd, wake */
 
 	struct event		*kick_ev;
@@ -212,6 +213,20 @@ worker_finish(struct worker *w, struct job *j, enum job_end end)
 	finish_queue(w->finish, j);
 }
 
+/* Record j's failure with msg (taken), once it is logged. */
+static void
+worker_failed(struct worker *w, struct job *j, int dead, char *msg)
+{
+	w->failed++;
+	free(j->error);
+	j->error = msg;
+	j->dead = dead;
+	j->retry_ms = j->jc != NULL ? backoff_delay(&j->jc->retry,
+	    j->attempts + 1, backoff_random()) : 0;
+	worker_finish(w, j, JOB_END_FAIL);
+	worker_kick(w);
+}
+
 /* Record a failed attempt: retried with backoff, or dead if dead. */
 static void
 worker_fail(struct worker *w, struct job *j, int dead, const char *fmt, ...)
@@ -231,16 +246,28 @@ worker_fail(struct worker *w, struct job *j, int dead, const char *fmt, ...)
 	n = strlen(msg);
 	while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
 		msg[--n] = '\0';
-	w->failed++;
-	free(j->error);
-	j->error = msg;
-	j->dead = dead;
-	j->retry_ms = j->jc != NULL ? backoff_delay(&j->jc->retry,
-	    j->attempts + 1, backoff_random()) : 0;
 	log_warnx("job %s queue=%s type=%s: %.*s", j->id, j->queue, j->type,
 	    (int)strcspn(msg, "\n"), msg);
-	worker_finish(w, j, JOB_END_FAIL);
-	worker_kick(w);
+	worker_failed(w, j, dead, msg);
+}
+
+/*
+ * The configuration is at fault, not the job (the library refuses a
+ * guard's arguments, the handler's program is gone): every attempt would
+ * fail alike, so the job goes dead at once with msg (taken) as its
+ * last_error, and "redjob retry" brings it back once the configuration
+ * is fixed (docs/operations.md). However many jobs it hits, it is
+ * logged about once a second, with a count.
+ */
+static void
+worker_config_error(struct worker *w, struct job *j, char *msg)
+{
+	log_ratelimit(&w->config_errors, LOG_LEVEL_ERR, "job %s queue=%s "
+	    "type=%s: configuration error: %.*s; the job is dead, not "
+	    "retried (fix redjob.yml, then redjob retry)", j->id, j->queue,
+	    j->type, (int)strcspn(msg, "\n"), msg);
+	j->quiet_dead = 1;
+	worker_failed(w, j, 1, msg);
 }
 
 /* Put a job back without spending an attempt. */
@@ -330,6 +357,10 @@ worker_ran_cb(struct job *j, const struct handler_result *res, void *arg)
 	case JOB_VERDICT_DEAD:
 		worker_fail(w, j, 1, "%s", msg);
 		break;
+	case JOB_VERDICT_CONFIG:
+		worker_config_error(w, j, msg);
+		msg = NULL;
+		break;
 	case JOB_VERDICT_REQUEUE:
 		worker_requeue(w, j, JOB_REQUEUE_SHUTDOWN, 0);
 		break;
@@ -397,6 +428,7 @@ worker_hold_cb(struct hold *h, enum hold_result res, long long ms,
 {
 	struct job *j = arg;
 	struct worker *w = j->owner;
+	char *msg;
 	unsigned n;
 
 	if (res != HOLD_ERROR && (n = log_ratelimit_end(&w->guard_errors)) > 0)
@@ -416,6 +448,23 @@ worker_hold_cb(struct hold *h, enum hold_result res, long long ms,
 		worker_conflict(w, j, ms);
 		break;
 	case HOLD_ERROR:
+		if (class == RFUNC_BADARG) {
+			/* Outside the library's ranges (src/ranges.h), which
+			 * redjobd -t checks: a configuration it did not check
+			 * (an older redjobd's), or a library of another
+			 * version. */
+			if (hold_limiter(h) != NULL)
+				xasprintf(&msg, "limiter %s: the guard functions "
+				    "refuse its arguments: %s",
+				    hold_limiter(h)->name, why);
+			else
+				xasprintf(&msg, "lock %s: the guard functions "
+				    "refuse its arguments: %s",
+				    hold_lock_key(h), why);
+			hold_release(h, 0);	/* what earlier guards granted */
+			worker_config_error(w, j, msg);
+			break;
+		}
 		if (job_refused(j, "a guard call", why, rfunc_transient(class))) {
 			worker_forget(w, j);
 			worker_kick(w);
@@ -993,6 +1042,9 @@ worker_hb_cb(evutil_socket_t fd, short events, void *arg)
 	/* Also before READY: a worker waiting for Redis is alive. */
 	worker_send_hb(w);
 	worker_report_condition(w);
+	/* The jobs a configuration error ended that no line named yet. */
+	log_ratelimit_flush(&w->config_errors, LOG_LEVEL_ERR,
+	    "configuration error: jobs dead");
 }
 
 /* The queues of the configuration: their names, keys and weights. */

@@ -760,18 +760,24 @@ static const struct refused_edge {
 	  "byte and 512MiB, got 536870913\n" },
 	{ "queues:\n  q: 1001\n",
 	  "2:6: queues.q: must be between 1 and 1000, got 1001\n" },
-	{ "limiters:\n  l: { kind: window, limit: 1000001, period: 1s }\n",
-	  "2:29: limiters.l.limit: must be between 1 and 1000000, got "
-	  "1000001\n" },
+	{ "limiters:\n  l: { kind: window, limit: 100001, period: 1s }\n",
+	  "2:29: limiters.l.limit: must be between 1 and 100000, got "
+	  "100001\n" },
+	{ "limiters:\n  l: { kind: window, limit: 1, period: 68719476737ms }\n",
+	  "2:40: limiters.l.period: must be at most 795d8h44m36s736ms "
+	  "(68719476736ms), the longest the guard functions take, got "
+	  "68719476737ms\n" },
 	{ "limiters:\n  l: { kind: window, limit: 1, period: 0ms }\n",
 	  "2:40: limiters.l.period: must be at least 1ms, got 0ms\n" },
 	{ "limiters:\n  l: { kind: funnel, capacity: 0, rate: 1/s }\n",
-	  "2:32: limiters.l.capacity: must be between 1 and 1000000000, got "
+	  "2:32: limiters.l.capacity: must be between 1 and 1073741824, got "
 	  "0\n" },
 	{ "limiters:\n  l: { kind: gcra, rate: 1/s, burst: -1 }\n",
-	  "2:38: limiters.l.burst: must be between 0 and 1000000, got -1\n" },
+	  "2:38: limiters.l.burst: must be between 0 and 1073741824, got "
+	  "-1\n" },
 	{ "limiters:\n  l: { kind: concurrency, limit: 0 }\n",
-	  "2:34: limiters.l.limit: must be between 1 and 1000000, got 0\n" },
+	  "2:34: limiters.l.limit: must be between 1 and 1073741824, got "
+	  "0\n" },
 	{ "limiters:\n  l: { kind: concurrency, limit: 1, lease: 999ms }\n",
 	  "2:44: limiters.l.lease: must be at least 1s, got 999ms\n" },
 	{ "jobs:\n  j:\n    exec: [/bin/true]\n    retry: { jitter: -0.001 }\n",
@@ -866,27 +872,27 @@ START_TEST(test_edges_of_each_range_are_accepted_as_given)
 
 	cfg = must_load_text("limiters:\n"
 	    "  w1: { kind: window, limit: 1, period: 1ms }\n"
-	    "  w2: { kind: window, limit: 1000000, period: 1s }\n"
+	    "  w2: { kind: window, limit: 100000, period: 1s }\n"
 	    "  f1: { kind: funnel, capacity: 1, rate: 1/s }\n"
-	    "  f2: { kind: funnel, capacity: 1000000000, rate: 1/s }\n"
+	    "  f2: { kind: funnel, capacity: 1073741824, rate: 1/s }\n"
 	    "  g1: { kind: gcra, rate: 1/s, burst: 0 }\n"
-	    "  g2: { kind: gcra, rate: 1/s, burst: 1000000 }\n"
+	    "  g2: { kind: gcra, rate: 1/s, burst: 1073741824 }\n"
 	    "  c1: { kind: concurrency, limit: 1, lease: 1s }\n"
-	    "  c2: { kind: concurrency, limit: 1000000 }\n");
+	    "  c2: { kind: concurrency, limit: 1073741824 }\n");
 	l = config_find_limiter(cfg, "w1");
 	ck_assert_uint_eq(l->limit, 1);
 	ck_assert_uint_eq(l->period_ms, 1);
-	ck_assert_uint_eq(config_find_limiter(cfg, "w2")->limit, 1000000);
+	ck_assert_uint_eq(config_find_limiter(cfg, "w2")->limit, 100000);
 	ck_assert_uint_eq(config_find_limiter(cfg, "f1")->capacity, 1);
 	ck_assert_uint_eq(config_find_limiter(cfg, "f2")->capacity,
-	    1000000000);
+	    1073741824);
 	ck_assert_uint_eq(config_find_limiter(cfg, "g1")->burst, 0);
-	ck_assert_uint_eq(config_find_limiter(cfg, "g2")->burst, 1000000);
+	ck_assert_uint_eq(config_find_limiter(cfg, "g2")->burst, 1073741824);
 	l = config_find_limiter(cfg, "c1");
 	ck_assert_uint_eq(l->limit, 1);
 	ck_assert_uint_eq(l->lease_ms, 1000);
 	l = config_find_limiter(cfg, "c2");
-	ck_assert_uint_eq(l->limit, 1000000);
+	ck_assert_uint_eq(l->limit, 1073741824);
 	/* redjob.yml(5): the slot lease defaults to 60s. */
 	ck_assert_uint_eq(l->lease_ms, 60000);
 	config_free(cfg);

@@ -8,8 +8,11 @@
 #include "autoconf.h"
 
 #include <sys/socket.h>
+#include <sys/stat.h>
 
+#include <fcntl.h>
 #include <pthread.h>
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -123,11 +126,24 @@ fake_entry(struct fake_entry *f, const char *const v[8], const char *types)
 			f->el[i].type = REDIS_REPLY_NIL;
 			break;
 		default:
+			/* Allocated, as hiredis does: the payload is taken. */
 			f->el[i].type = REDIS_REPLY_STRING;
-			f->el[i].str = (char *)v[i];
+			f->el[i].str = strdup(v[i]);
 			f->el[i].len = strlen(v[i]);
 			break;
 		}
+	}
+}
+
+/* Free the strings job_decode() left in the entry. */
+static void
+fake_entry_free(struct fake_entry *f)
+{
+	size_t i;
+
+	for (i = 0; i < 8; i++) {
+		if (f->el[i].type == REDIS_REPLY_STRING)
+			free(f->el[i].str);
 	}
 }
 
@@ -137,12 +153,16 @@ START_TEST(test_job_decode_reads_every_field)
 	    "user:1", "2", "5", "0", "1700000000000" };
 	struct fake_entry f;
 	struct job *j;
-	char *cause;
+	char *cause, *payload;
 
 	fake_entry(&f, v, NULL);
+	payload = f.el[2].str;
 	j = job_decode(&f.top, "0123456789abcdef", &cause);
 	ck_assert_ptr_nonnull(j);
 	ck_assert_ptr_null(cause);
+	/* The payload is the reply's own string, taken, not a copy. */
+	ck_assert_ptr_eq(j->payload, payload);
+	ck_assert_ptr_null(f.el[2].str);
 	ck_assert_str_eq(j->id, "mail:7");
 	ck_assert_str_eq(j->type, "send");
 	ck_assert_uint_eq(j->payload_len, 7);
@@ -154,6 +174,7 @@ START_TEST(test_job_decode_reads_every_field)
 	job_free(j);
 
 	/* An empty key is no key; counts may come as integers. */
+	fake_entry_free(&f);
 	fake_entry(&f, (const char *const[8]){ "q:1", "t", "", "", "0", "0",
 	    "0", "1" }, "ssssiiis");
 	j = job_decode(&f.top, "0123456789abcdef", &cause);
@@ -161,6 +182,7 @@ START_TEST(test_job_decode_reads_every_field)
 	ck_assert_ptr_null(j->key);
 	ck_assert_uint_eq(j->payload_len, 0);
 	job_free(j);
+	fake_entry_free(&f);
 }
 END_TEST
 
@@ -177,12 +199,14 @@ START_TEST(test_job_decode_refuses_what_is_not_a_job)
 	ck_assert_ptr_null(job_decode(&f.top, "tok12345", &cause));
 	ck_assert_str_eq(cause, "malformed job entry in the claim reply");
 	free(cause);
+	fake_entry_free(&f);
 	fake_entry(&f, v, NULL);
 	f.top.elements = 7;
 	ck_assert_ptr_null(job_decode(&f.top, "tok12345", &cause));
 	free(cause);
 
 	/* Known, but broken: failed for good with the field named. */
+	fake_entry_free(&f);
 	fake_entry(&f, v, "snssssss");
 	j = job_decode(&f.top, "tok12345", &cause);
 	ck_assert_str_eq(j->id, "q:1");
@@ -191,12 +215,14 @@ START_TEST(test_job_decode_refuses_what_is_not_a_job)
 	    "of its type");
 	free(cause);
 	job_free(j);
+	fake_entry_free(&f);
 	fake_entry(&f, v, "ssnsssss");
 	j = job_decode(&f.top, "tok12345", &cause);
 	ck_assert_str_eq(cause, "malformed job: its payload is missing or "
 	    "not of its type");
 	free(cause);
 	job_free(j);
+	fake_entry_free(&f);
 	fake_entry(&f, (const char *const[8]){ "q:1", "t", "p", "", "x1", "0",
 	    "0", "1" }, NULL);
 	j = job_decode(&f.top, "tok12345", &cause);
@@ -204,6 +230,7 @@ START_TEST(test_job_decode_refuses_what_is_not_a_job)
 	    "not of its type");
 	free(cause);
 	job_free(j);
+	fake_entry_free(&f);
 	fake_entry(&f, (const char *const[8]){ "q:1", "t", "p", "", "0", "-1",
 	    "0", "1" }, "ssssiiss");
 	j = job_decode(&f.top, "tok12345", &cause);
@@ -211,6 +238,7 @@ START_TEST(test_job_decode_refuses_what_is_not_a_job)
 	    "or not of its type");
 	free(cause);
 	job_free(j);
+	fake_entry_free(&f);
 }
 END_TEST
 
@@ -283,10 +311,41 @@ START_TEST(test_job_judge_maps_every_outcome)
 	ck_assert_int_eq(judge(0, HANDLER_EXITED, EX_DATAERR, "", 1, &m),
 	    JOB_VERDICT_LOCK_LOST);
 	free(m);
-	ck_assert_int_eq(judge(0, HANDLER_EXEC_FAILED, 0,
-	    "exec /nope: No such file or directory", 0, &m),
-	    JOB_VERDICT_RETRY);
-	ck_assert_str_eq(m, "exec /nope: No such file or directory");
+	/* A setup step that failed may work next time... */
+	ck_assert_int_eq(judge(0, HANDLER_EXEC_FAILED, EMFILE,
+	    "child setup: Too many open files", 0, &m), JOB_VERDICT_RETRY);
+	ck_assert_str_eq(m, "child setup: Too many open files");
+	free(m);
+}
+END_TEST
+
+/* ... but a program or directory that is gone is the configuration's. */
+START_TEST(test_job_judge_spawn_failure_is_a_configuration_error)
+{
+	static struct job_conf jc;
+	struct handler_result res;
+	struct job j;
+	char *m;
+
+	memset(&j, 0, sizeof j);
+	memset(&res, 0, sizeof res);
+	j.id = (char *)"q:1";
+	j.queue = "q";
+	j.type = (char *)"t";
+	j.jc = &jc;
+	res.outcome = HANDLER_EXEC_FAILED;
+	res.status = ENOENT;
+	res.stderr_tail = "exec /nope: No such file or directory";
+	res.stderr_len = strlen(res.stderr_tail);
+	res.exec_path = "/nope";
+	ck_assert_int_eq(job_judge(&j, &res, 0, NULL, &m), JOB_VERDICT_CONFIG);
+	ck_assert_str_eq(m, "spawn failed: No such file or directory: /nope");
+	free(m);
+	res.status = EACCES;
+	res.exec_path = "/srv/gone";
+	res.exec_chdir = 1;
+	ck_assert_int_eq(job_judge(&j, &res, 0, NULL, &m), JOB_VERDICT_CONFIG);
+	ck_assert_str_eq(m, "spawn failed: chdir: Permission denied: /srv/gone");
 	free(m);
 }
 END_TEST
@@ -602,6 +661,256 @@ START_TEST(test_worker_in_process_runs_jobs_and_stops_on_request)
 }
 END_TEST
 
+/*
+ * A worker in this process on the configuration in text (the fixture's
+ * redis: is prepended; namespace inproc, queue default), with its log
+ * (our stderr) going to a file until inproc_stop().
+ */
+struct inproc {
+	struct worker_thread	 t;
+	struct config		*cfg;
+	pthread_t		 th;
+	int			 sp[2];
+	int			 saved_err;
+	char			 log[4096];
+};
+
+static void
+inproc_load(struct inproc *ip, const char *text)
+{
+	struct diags d = { NULL, 0 };
+	char path[4096];
+	FILE *fp;
+
+	memset(ip, 0, sizeof *ip);
+	snprintf(path, sizeof path, "%s/w.yml", rf.dir);
+	fp = fopen(path, "w");
+	ck_assert_ptr_nonnull(fp);
+	fprintf(fp, "redis: { url: \"%s\", namespace: inproc }\n"
+	    "workers: 1\nconcurrency: 4\nqueues: { default: 1 }\n%s", rf.url,
+	    text);
+	fclose(fp);
+	ip->cfg = config_load(path, &d);
+	ck_assert_msg(ip->cfg != NULL, "config: %s", d.n > 0 ? d.v[0].msg :
+	    "?");
+}
+
+static void
+inproc_start(struct inproc *ip)
+{
+	int fd;
+
+	snprintf(ip->log, sizeof ip->log, "%s/worker.log", rf.dir);
+	fflush(stderr);
+	ck_assert_int_ge(ip->saved_err = dup(2), 0);
+	fd = open(ip->log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(dup2(fd, 2), 2);
+	close(fd);
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_SEQPACKET, 0, ip->sp), 0);
+	ip->t.w = worker_create(ip->cfg, 0, ip->sp[1]);
+	ip->t.status = -1;
+	ck_assert_int_eq(pthread_create(&ip->th, NULL, worker_thread_main,
+	    &ip->t), 0);
+}
+
+/* Stop the worker; its log, caller frees. */
+static char *
+inproc_stop(struct inproc *ip)
+{
+	ck_assert_int_eq(channel_send(ip->sp[0], "STOP"), 0);
+	ck_assert_int_eq(pthread_join(ip->th, NULL), 0);
+	ck_assert_int_eq(ip->t.status, 0);
+	worker_free(ip->t.w);
+	close(ip->sp[0]);
+	close(ip->sp[1]);
+	config_free(ip->cfg);
+	fflush(stderr);
+	ck_assert_int_eq(dup2(ip->saved_err, 2), 2);
+	close(ip->saved_err);
+	return must_read_file(ip->log, NULL);
+}
+
+/* Lines of log containing needle. */
+static unsigned
+count_lines(const char *log, const char *needle)
+{
+	const char *p, *nl;
+	unsigned n = 0;
+
+	for (p = log; *p != '\0'; p = nl + 1) {
+		if ((nl = strchr(p, '\n')) == NULL)
+			nl = p + strlen(p) - 1;
+		if (memmem(p, (size_t)(nl - p), needle, strlen(needle)) !=
+		    NULL)
+			n++;
+	}
+	return n;
+}
+
+/* Wait until ZCARD key is n (at most 20 s). */
+static void
+wait_zcard(const char *key, long long n)
+{
+	uint64_t deadline = testlib_now_ms() + 20000;
+
+	while (testlib_now_ms() < deadline &&
+	    must_int(rf.c, "ZCARD %s", key) != n)
+		usleep(10000);
+	ck_assert_int_eq(must_int(rf.c, "ZCARD %s", key), n);
+}
+
+/* Field f of job inproc:{default}:j:N; caller frees. */
+static char *
+job_field(int n, const char *f)
+{
+	redisReply *r;
+	char *v;
+
+	r = must_command(rf.c, "HGET inproc:{default}:j:%d %s", n, f);
+	v = strdup(r->type == REDIS_REPLY_STRING ? r->str : "(nil)");
+	freeReplyObject(r);
+	return v;
+}
+
+#define CONFIG_JOBS 20
+
+/*
+ * The jobs the configuration-error lines of log account for: one for
+ * each line naming a job, plus the N of each "N more since the last
+ * report".
+ */
+static unsigned
+config_errors_told(const char *log)
+{
+	const char *p, *nl, *m, *d;
+	unsigned n = 0;
+	size_t len;
+
+	for (p = log; *p != '\0'; p = nl + 1) {
+		if ((nl = strchr(p, '\n')) == NULL)
+			nl = p + strlen(p) - 1;
+		len = (size_t)(nl - p);
+		if (memmem(p, len, "configuration error: ", 21) == NULL)
+			continue;
+		if (memmem(p, len, "; the job is dead", 17) != NULL)
+			n++;
+		m = memmem(p, len, " more since the last report", 27);
+		if (m == NULL)
+			continue;
+		for (d = m; d > p && d[-1] >= '0' && d[-1] <= '9'; d--)
+			;
+		n += (unsigned)strtoul(d, NULL, 10);
+	}
+	return n;
+}
+
+/*
+ * The jobs of a configuration error all end dead after one attempt with
+ * want as last_error (not "stalled", not retried), in a log of at most a
+ * line a second (plus the first) with no line per job.
+ */
+static void
+config_error_ends_jobs(struct inproc *ip, const char *want)
+{
+	uint64_t start, secs, deadline;
+	char *log, *v;
+	unsigned lines, told;
+	int i;
+
+	start = testlib_now_ms();
+	for (i = 0; i < CONFIG_JOBS; i++)
+		freeReplyObject(must_command(rf.c, "FCALL redjob_enqueue 1 "
+		    "inproc:{default} t x"));
+	wait_zcard("inproc:{default}:dead", CONFIG_JOBS);
+	/* The lines left out are told within about a second. */
+	deadline = testlib_now_ms() + 5000;
+	for (;;) {
+		fflush(stderr);
+		log = must_read_file(ip->log, NULL);
+		told = config_errors_told(log);
+		free(log);
+		if (told >= CONFIG_JOBS || testlib_now_ms() > deadline)
+			break;
+		usleep(50000);
+	}
+	secs = (testlib_now_ms() - start) / 1000;
+	log = inproc_stop(ip);
+	ck_assert_msg(config_errors_told(log) == CONFIG_JOBS, "the log tells "
+	    "of %u jobs of %d:\n%s", config_errors_told(log), CONFIG_JOBS,
+	    log);
+	for (i = 1; i <= CONFIG_JOBS; i++) {
+		v = job_field(i, "last_error");
+		ck_assert_msg(strcmp(v, want) == 0, "job %d: last_error \"%s\", "
+		    "expected \"%s\"", i, v, want);
+		free(v);
+		v = job_field(i, "attempts");
+		ck_assert_str_eq(v, "1");
+		free(v);
+		v = job_field(i, "stalls");
+		ck_assert_msg(strcmp(v, "(nil)") == 0 || strcmp(v, "0") == 0,
+		    "job %d stalled %s times", i, v);
+		free(v);
+	}
+	lines = count_lines(log, "configuration error: ");
+	ck_assert_msg(lines >= 1 && lines <= secs + 2, "%u lines in %llu s "
+	    "for %d jobs:\n%s", lines, (unsigned long long)secs, CONFIG_JOBS,
+	    log);
+	ck_assert_msg(strstr(log, want) != NULL, "the log does not say %s",
+	    want);
+	ck_assert_uint_eq(count_lines(log, "dead after"), 0);
+	free(log);
+}
+
+/*
+ * A limiter the library refuses (as one loaded by an older redjobd -t,
+ * before both shared src/ranges.h) is a configuration error named with
+ * its value, not a transient fault retried until the job stalls.
+ */
+START_TEST(test_guard_badarg_is_a_configuration_error)
+{
+	struct inproc ip;
+	struct limiter_conf *l;
+
+	inproc_load(&ip, "limiters:\n"
+	    "  ok: { kind: window, limit: 1000, period: 1h }\n"
+	    "  l: { kind: window, limit: 5, period: 1s }\n"
+	    "jobs:\n  t: { exec: [/bin/true], limit: [ok, l] }\n");
+	l = (struct limiter_conf *)config_find_limiter(ip.cfg, "l");
+	l->limit = 100001;
+	inproc_start(&ip);
+	config_error_ends_jobs(&ip, "limiter l: the guard functions refuse "
+	    "its arguments: REDJOB_BADARG limit must be an integer from 1 to "
+	    "100000, not \"100001\"");
+	/* What the limiter before it granted was given back. */
+	ck_assert_int_eq(must_int(rf.c, "ZCARD inproc:limit:{ok:}"), 0);
+	ck_assert_int_eq(must_int(rf.c, "EXISTS inproc:limit:{l:}"), 0);
+}
+END_TEST
+
+/* A handler's program removed after the configuration was loaded. */
+START_TEST(test_vanished_program_is_a_configuration_error)
+{
+	struct inproc ip;
+	char prog[4096], text[8192], want[8192];
+	FILE *fp;
+
+	snprintf(prog, sizeof prog, "%s/handler.sh", rf.dir);
+	fp = fopen(prog, "w");
+	ck_assert_ptr_nonnull(fp);
+	fputs("#!/bin/sh\nexit 0\n", fp);
+	fclose(fp);
+	ck_assert_int_eq(chmod(prog, 0755), 0);
+	snprintf(text, sizeof text, "jobs:\n  t: { exec: [%s] }\n", prog);
+	inproc_load(&ip, text);
+	ck_assert_int_eq(unlink(prog), 0);
+	inproc_start(&ip);
+	snprintf(want, sizeof want, "spawn failed: No such file or directory: "
+	    "%s", prog);
+	config_error_ends_jobs(&ip, want);
+}
+END_TEST
+
 Suite *
 suite(void)
 {
@@ -616,6 +925,7 @@ suite(void)
 	tcase_add_test(tc, test_job_decode_refuses_what_is_not_a_job);
 	tcase_add_test(tc, test_job_judge_maps_every_outcome);
 	tcase_add_test(tc, test_job_judge_keeps_the_reason_of_a_long_error);
+	tcase_add_test(tc, test_job_judge_spawn_failure_is_a_configuration_error);
 	suite_add_tcase(s, tc);
 
 	tcase_set_timeout(tw, 30);
@@ -627,6 +937,8 @@ suite(void)
 	    test_lock_deleted_under_its_holder_is_lost_at_the_next_renewal);
 	tcase_add_test(tw, test_lock_unreachable_redis_is_lost_before_its_ttl_ends);
 	tcase_add_test(tw, test_worker_in_process_runs_jobs_and_stops_on_request);
+	tcase_add_test(tw, test_guard_badarg_is_a_configuration_error);
+	tcase_add_test(tw, test_vanished_program_is_a_configuration_error);
 	suite_add_tcase(s, tw);
 	return s;
 }
