@@ -708,7 +708,7 @@ inproc_start(struct inproc *ip)
 	ck_assert_int_eq(dup2(fd, 2), 2);
 	close(fd);
 	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_SEQPACKET, 0, ip->sp), 0);
-	ip->t.w = worker_create(ip->cfg, 0, ip->sp[1]);
+	ip->t.w = worker_create(ip->cfg, 0, ip->sp[1], NULL);
 	ip->t.status = -1;
 	ck_assert_int_eq(pthread_create(&ip->th, NULL, worker_thread_main,
 	    &ip->t), 0);
