@@ -86,7 +86,7 @@ static const char *const acl_c_admin[] = {
 /* The functions of the workers' side (docs/protocol.md, docs/guards.md). */
 static const char *const acl_worker_fns[] = {
 	"redjob_claim", "redjob_extend", "redjob_ack", "redjob_fail",
-	"redjob_requeue", "redjob_discard", "redjob_release",
+	"redjob_requeue", "redjob_discard", "redjob_release", "redjob_wake",
 };
 static const char *const acl_worker_prefixes[] = {
 	"redjob_lock_", "redjob_limit_",

@@ -41,6 +41,9 @@ claim_ll(const redisReply *r, long long *v)
 	return *end == '\0' ? 0 : -1;
 }
 
+/* Reservations that came too late, logged about once a second. */
+static struct log_ratelimit claim_expired;
+
 /* The reply: {now, next_wake, job...}. */
 static void
 claim_reply_cb(struct rconn *rc, redisReply *r, void *arg)
@@ -84,6 +87,19 @@ claim_reply_cb(struct rconn *rc, redisReply *r, void *arg)
 			    c->a.queue, cause);
 			free(cause);
 			continue;
+		}
+		if (j->reserved != NULL && j->reserved_until < now) {
+			/*
+			 * Claimed too late for its reservation to admit it
+			 * (docs/guards.md): it asks its limiter again, and
+			 * the slot it had is spent.
+			 */
+			log_ratelimit(&claim_expired, LOG_LEVEL_INFO, "job %s: "
+			    "its reservation of limiter %s ended %lld ms "
+			    "before it was claimed; asking the limiter again",
+			    j->id, j->reserved, now - j->reserved_until);
+			free(j->reserved);
+			j->reserved = NULL;
 		}
 		j->qi = c->a.qi;
 		j->queue = c->a.queue;

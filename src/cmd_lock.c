@@ -64,6 +64,7 @@
 #include "mtime.h"
 #include "rconn.h"
 #include "rfunc.h"
+#include "schema.h"
 #include "template.h"
 #include "token.h"
 #include "url.h"
@@ -279,6 +280,45 @@ cmd_lock_acquire(struct lock_run *lr, uint64_t wait_ms)
 }
 
 /*
+ * Make the jobs waiting for the lock due, as a worker's release does
+ * (lock.c): the waiter the release handed over, then the next while the
+ * one woken is gone, a few at most. A failure leaves them to the due
+ * time they were requeued with.
+ */
+static void
+cmd_lock_wake(struct lock_run *lr, const redisReply *w)
+{
+	char queue[SCHEMA_KEY_MAX], base[SCHEMA_KEY_MAX];
+	const char *args[1];
+	redisReply *r, *next = NULL;
+	int hops, gone;
+
+	for (hops = 0; hops < 8; hops++) {
+		if (w->type != REDIS_REPLY_STRING || w->len == 0 ||
+		    schema_job_queue(w->str, queue, sizeof queue) != 0 ||
+		    schema_queue_base(base, sizeof base,
+		    client_namespace(lr->ctx->client), queue) != 0)
+			break;
+		args[0] = w->str;
+		r = client_fcall_key(lr->ctx->client, "redjob_wake", 0, base,
+		    1, args, NULL);
+		gone = r != NULL && r->type == REDIS_REPLY_INTEGER &&
+		    r->integer == 0;
+		if (r != NULL)
+			freeReplyObject(r);
+		if (!gone || (r = cmd_lock_call(lr, "redjob_lock_next", 0,
+		    NULL)) == NULL)
+			break;
+		if (next != NULL)
+			freeReplyObject(next);
+		next = r;
+		w = r;
+	}
+	if (next != NULL)
+		freeReplyObject(next);
+}
+
+/*
  * Release the lock: compare-and-delete, so it can only delete our own
  * grant. Returns 1 (released), 0 (it was no longer ours) or -1 (Redis
  * could not be asked; the client's error says why).
@@ -286,13 +326,17 @@ cmd_lock_acquire(struct lock_run *lr, uint64_t wait_ms)
 static int
 cmd_lock_release(struct lock_run *lr)
 {
-	const char *args[] = { lr->token };
+	const char *args[] = { lr->token, "next" };
 	redisReply *r;
 	int rc;
 
-	if ((r = cmd_lock_call(lr, "redjob_lock_release", 1, args)) == NULL)
+	if ((r = cmd_lock_call(lr, "redjob_lock_release", 2, args)) == NULL)
 		return -1;
-	rc = r->type == REDIS_REPLY_INTEGER && r->integer == 1;
+	rc = r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
+	    r->element[0]->type == REDIS_REPLY_INTEGER &&
+	    r->element[0]->integer == 1;
+	if (r->type == REDIS_REPLY_ARRAY && r->elements == 2)
+		cmd_lock_wake(lr, r->element[1]);
 	freeReplyObject(r);
 	return rc;
 }

@@ -57,7 +57,7 @@ struct lock_conf {
 	char			*key;		/* template; NULL: no lock */
 	uint64_t		 ttl_ms;	/* default 60s */
 	enum on_conflict	 on_conflict;
-	uint64_t		 requeue_delay_ms; /* 0: ttl / 4 with jitter */
+	uint64_t		 requeue_delay_ms; /* 0: until the lock expires */
 };
 
 struct env_var {

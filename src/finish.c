@@ -424,8 +424,8 @@ static int
 finish_send_one(struct finish *f, struct job *j)
 {
 	struct finish_one *c;
-	char delay[24], max[24];
-	const char *argv[6];
+	char delay[24], max[24], valid[24];
+	const char *argv[9];
 	const char *fn;
 	int argc = 0;
 
@@ -448,6 +448,18 @@ finish_send_one(struct finish *f, struct job *j)
 		    (unsigned long long)j->requeue_ms);
 		argv[argc++] = delay;
 		argv[argc++] = job_requeue_reason(j->requeue);
+		/*
+		 * Its limiter reservation (docs/guards.md): a new one, or
+		 * the one it came with if it did not run, else none.
+		 */
+		if (j->reserve != NULL) {
+			snprintf(valid, sizeof valid, "%llu",
+			    (unsigned long long)j->reserve_valid_ms);
+			argv[argc++] = "reserve";
+			argv[argc++] = valid;
+			argv[argc++] = j->reserve;
+		} else if (j->reserved != NULL && !j->ran)
+			argv[argc++] = "keep";
 		argv[argc++] = j->id;
 		argv[argc++] = j->token;
 		fn = "redjob_requeue";

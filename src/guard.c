@@ -120,6 +120,52 @@ guard_limit_acquire(struct guard_call *c, const char *key,
 }
 
 /*
+ * The call that asks a GCRA or funnel limiter for cost and, when it
+ * refuses now, reserves the request's future slot (at most
+ * GUARD_RESERVE_MAX_MS ahead): answered limited 2, retry_after_ms the
+ * time until the slot. Returns 0, or -1 for the kinds that cannot
+ * reserve (their slot depends on what others give back).
+ */
+int
+guard_limit_reserve(struct guard_call *c, const char *key,
+    const struct limiter_conf *l, int cost)
+{
+	memset(c, 0, sizeof *c);
+	if (l->kind != LIMITER_GCRA && l->kind != LIMITER_FUNNEL)
+		return -1;
+	c->key = xstrdup(key);
+	c->fn = "redjob_limit_reserve";
+	c->argv[0] = l->kind == LIMITER_GCRA ? "gcra" : "funnel";
+	c->argv[1] = guard_num(c, 0, l->kind == LIMITER_GCRA ? l->burst :
+	    l->capacity);
+	c->argv[2] = guard_num(c, 1, l->rate.count);
+	c->argv[3] = guard_num(c, 2, l->rate.period_ms);
+	c->argv[4] = guard_num(c, 3, (unsigned)cost);
+	c->argv[5] = guard_num(c, 4, GUARD_RESERVE_MAX_MS);
+	c->argc = 6;
+	return 0;
+}
+
+/*
+ * How long after its slot a reservation of l still admits its job: the
+ * time the limiter takes to refill from empty (its burst), at least
+ * GUARD_RESERVE_VALID_MS, so that a job claimed a little late is not
+ * sent to the back. Later than that it asks the limiter again: late
+ * jobs let through together are at most what that time admits.
+ */
+uint64_t
+guard_reserve_valid_ms(const struct limiter_conf *l)
+{
+	uint64_t units, ms = 0;
+
+	units = l->kind == LIMITER_GCRA ? l->burst + 1 : l->capacity;
+	if (l->rate.count > 0 && l->rate.period_ms > 0 &&
+	    units <= UINT64_MAX / l->rate.period_ms)
+		ms = units * l->rate.period_ms / l->rate.count;
+	return ms > GUARD_RESERVE_VALID_MS ? ms : GUARD_RESERVE_VALID_MS;
+}
+
+/*
  * The call that gives back what an allowed acquire took (when a later
  * guard of the same job refuses), or releases a concurrency slot when the
  * job ends. Returns 0, or -1 if the kind has nothing to give back.
@@ -203,7 +249,9 @@ guard_parse_answer(const redisReply *r, struct guard_answer *a)
 {
 	if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements < 5)
 		return -1;
-	a->limited = guard_int(r->element[0]) != 0;
+	a->limited = (int)guard_int(r->element[0]);
+	if (a->limited < 0 || a->limited > 2)
+		return -1;
 	a->limit = guard_int(r->element[1]);
 	a->remaining = guard_int(r->element[2]);
 	a->retry_after_ms = guard_int(r->element[3]);

@@ -23,9 +23,20 @@ struct guard_call {
 	char		 num[6][32];
 };
 
+/*
+ * How far ahead a reserving limiter (GCRA, funnel) hands out a slot: a
+ * job whose slot is further is throttled as by the plain call, and
+ * reserves when it comes back. It bounds what reservations never used
+ * can take from the limiter (docs/guards.md).
+ */
+#define GUARD_RESERVE_MAX_MS	(3600 * 1000)
+
+/* A reservation admits its job this long after its slot at least. */
+#define GUARD_RESERVE_VALID_MS	1000
+
 /* A limiter's answer, in the redis-cell shape (ms). */
 struct guard_answer {
-	int		 limited;
+	int		 limited;	/* 0 allowed, 1 refused, 2 reserved */
 	long long	 limit;
 	long long	 remaining;
 	long long	 retry_after_ms;	/* -1: allowed, or never */
@@ -38,6 +49,9 @@ char	*guard_lock_key(const char *ns, const struct lock_conf *lk,
 	    const struct template_vars *v);
 void	 guard_limit_acquire(struct guard_call *c, const char *key,
 	    const struct limiter_conf *l, const char *member, int cost);
+int	 guard_limit_reserve(struct guard_call *c, const char *key,
+	    const struct limiter_conf *l, int cost);
+uint64_t guard_reserve_valid_ms(const struct limiter_conf *l);
 int	 guard_limit_undo(struct guard_call *c, const char *key,
 	    const struct limiter_conf *l, const char *member);
 int	 guard_limit_renew(struct guard_call *c, const char *key,

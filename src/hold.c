@@ -8,6 +8,11 @@
  * both cases. The calls are built by guard.c; the lock is a lock.c
  * holder, which renews itself and reports its loss.
  *
+ * A GCRA or funnel limiter that refuses reserves the job's future slot
+ * instead (HOLD_RESERVED): the job comes back at that slot and is then
+ * admitted by its reservation, without asking that limiter again. A
+ * lock's loser waits in the lock's wait list, woken by the release.
+ *
  * A call in flight points at the hold; the owner never frees a hold that
  * is busy (hold_free asserts it) and uses hold_cancel() to end one that
  * is.
@@ -27,6 +32,7 @@
 #include "lock.h"
 #include "log.h"
 #include "mtime.h"
+#include "template.h"
 #include "xmalloc.h"
 
 struct hold {
@@ -36,6 +42,9 @@ struct hold {
 	char		       **limit_keys;	/* one per jc->limits */
 	size_t			 step;		/* next limiter to ask */
 	size_t			 nheld;		/* limits[0..nheld) granted */
+	size_t			 reserved;	/* limits[reserved] admits by
+						   reservation; SIZE_MAX: none */
+	const struct limiter_conf *reserving;	/* HOLD_RESERVED: which */
 	struct lock		*lock;		/* NULL: the type has none */
 	uint64_t		 call_ms;
 	int			 busy;		/* a limiter call is out */
@@ -50,14 +59,17 @@ static void	hold_lock_cb(struct lock *, enum lock_event, const char *,
 
 /*
  * Create the guards of a job of type jc (which has limits or a lock),
- * with keys rendered from v, admitted as member. Nothing is sent yet.
+ * with keys rendered from v, admitted as member; reserved names the
+ * limiter whose reservation admits it (NULL: none). Nothing is sent yet.
  */
 struct hold *
 hold_create(struct event_base *base, struct rconn *rc, const char *ns,
     const struct job_conf *jc, const struct template_vars *v,
-    const char *member, uint64_t call_ms, hold_cb *cb, void *arg)
+    const char *member, const char *reserved, uint64_t call_ms, hold_cb *cb,
+    void *arg)
 {
 	struct hold *h;
+	const char *n;
 	char *key;
 	size_t i;
 
@@ -68,6 +80,15 @@ hold_create(struct event_base *base, struct rconn *rc, const char *ns,
 	h->call_ms = call_ms;
 	h->cb = cb;
 	h->arg = arg;
+	h->reserved = SIZE_MAX;
+	for (i = 0; reserved != NULL && i < jc->nlimits; i++) {
+		if (strcmp(jc->limits[i]->name, reserved) == 0 &&
+		    (jc->limits[i]->kind == LIMITER_GCRA ||
+		    jc->limits[i]->kind == LIMITER_FUNNEL)) {
+			h->reserved = i;
+			break;
+		}
+	}
 	if (jc->nlimits > 0) {
 		h->limit_keys = xcalloc(jc->nlimits, sizeof *h->limit_keys);
 		for (i = 0; i < jc->nlimits; i++)
@@ -79,6 +100,10 @@ hold_create(struct event_base *base, struct rconn *rc, const char *ns,
 		h->lock = lock_create(base, rc, key, jc->lock.ttl_ms, call_ms,
 		    hold_lock_cb, h);
 		free(key);
+		/* Its place in the wait list: the job's number in its queue. */
+		n = strrchr(v->id, ':');
+		lock_set_waiter(h->lock, ns, v->id, n != NULL ?
+		    strtoull(n + 1, NULL, 10) : 0);
 	}
 	return h;
 }
@@ -122,6 +147,8 @@ hold_release(struct hold *h, int ran)
 	size_t i;
 
 	for (i = 0; i < h->nheld; i++) {
+		if (i == h->reserved)
+			continue;	/* its slot is the job's, run or not */
 		if (ran && h->jc->limits[i]->kind != LIMITER_CONCURRENCY)
 			continue;
 		guard_limit_undo(&c, h->limit_keys[i], h->jc->limits[i],
@@ -143,10 +170,29 @@ hold_renew(struct hold *h)
 	if (!rconn_ready(h->rc))
 		return;
 	for (i = 0; i < h->nheld; i++) {
-		if (guard_limit_renew(&c, h->limit_keys[i], h->jc->limits[i],
-		    h->member) == 0)
+		if (i != h->reserved && guard_limit_renew(&c,
+		    h->limit_keys[i], h->jc->limits[i], h->member) == 0)
 			hold_send(h, &c);
 	}
+}
+
+/* Step over the limiter that admits the job by its reservation. */
+static void
+hold_skip(struct hold *h)
+{
+	if (h->step == h->reserved)
+		h->nheld = ++h->step;
+}
+
+/*
+ * Whether the job's reservation is all it needs: nothing is left to ask
+ * (the owner runs it without hold_acquire()).
+ */
+int
+hold_admitted(struct hold *h)
+{
+	hold_skip(h);
+	return h->step == h->jc->nlimits && h->lock == NULL;
 }
 
 /* Report res, unless the owner has cancelled: then give all back. */
@@ -182,8 +228,9 @@ hold_limit_cb(struct rconn *rc, redisReply *r, void *arg)
 		    "unexpected reply", RFUNC_OTHER);
 		return;
 	}
-	if (!a.limited) {
+	if (a.limited == 0) {
 		h->nheld = ++h->step;
+		hold_skip(h);
 		if (h->cancelled) {
 			hold_answer(h, HOLD_CANCELLED, 0, "", RFUNC_OK);
 			return;
@@ -199,6 +246,13 @@ hold_limit_cb(struct rconn *rc, redisReply *r, void *arg)
 	}
 	hold_release(h, 0);
 	h->step = 0;
+	if (a.limited == 2) {
+		/* Its slot is taken for it: back exactly then. */
+		h->reserving = l;
+		hold_answer(h, HOLD_RESERVED, a.retry_after_ms, l->name,
+		    RFUNC_OK);
+		return;
+	}
 	if (a.retry_after_ms < 0) {
 		hold_answer(h, HOLD_NEVER, 0, l->name, RFUNC_OK);
 		return;
@@ -265,9 +319,12 @@ hold_acquire(struct hold *h)
 	int rc;
 
 	assert(!hold_busy(h) && !h->cancelled);
+	hold_skip(h);
 	if (h->step < h->jc->nlimits) {
-		guard_limit_acquire(&c, h->limit_keys[h->step],
-		    h->jc->limits[h->step], h->member, 1);
+		if (guard_limit_reserve(&c, h->limit_keys[h->step],
+		    h->jc->limits[h->step], 1) != 0)
+			guard_limit_acquire(&c, h->limit_keys[h->step],
+			    h->jc->limits[h->step], h->member, 1);
 		rc = rconn_fcall(h->rc, h->call_ms, hold_limit_cb, h, c.fn,
 		    c.key, c.argc, c.argv, NULL);
 		guard_call_clear(&c);
@@ -309,6 +366,13 @@ const char *
 hold_lock_key(const struct hold *h)
 {
 	return h->lock != NULL ? lock_key(h->lock) : NULL;
+}
+
+/* After HOLD_RESERVED: the limiter that reserved the job's slot. */
+const struct limiter_conf *
+hold_reserving(const struct hold *h)
+{
+	return h->reserving;
 }
 
 int

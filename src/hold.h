@@ -22,6 +22,9 @@ struct template_vars;
 enum hold_result {
 	HOLD_GRANTED,		/* every guard is taken: run the job */
 	HOLD_THROTTLED,		/* a limiter refused: requeue in ms */
+	HOLD_RESERVED,		/* a limiter reserved the job's slot, in ms:
+				   requeue it then, with the reservation
+				   (hold_reserving) */
 	HOLD_NEVER,		/* a limiter can never admit the job */
 	HOLD_CONFLICT,		/* the lock is held by another (ms: its
 				   remaining TTL, -1 if it has none) */
@@ -43,9 +46,11 @@ typedef void hold_cb(struct hold *h, enum hold_result res, long long ms,
 struct hold	*hold_create(struct event_base *base, struct rconn *rc,
 		    const char *ns, const struct job_conf *jc,
 		    const struct template_vars *v, const char *member,
-		    uint64_t call_ms, hold_cb *cb, void *arg);
+		    const char *reserved, uint64_t call_ms, hold_cb *cb,
+		    void *arg);
 void		 hold_free(struct hold *h);
 int		 hold_acquire(struct hold *h);
+int		 hold_admitted(struct hold *h);
 int		 hold_busy(const struct hold *h);
 void		 hold_cancel(struct hold *h);
 void		 hold_renew(struct hold *h);
@@ -54,5 +59,6 @@ const char	*hold_fence(const struct hold *h);
 const char	*hold_lock_key(const struct hold *h);
 int		 hold_lock_lost(const struct hold *h);
 const struct limiter_conf *hold_limiter(const struct hold *h);
+const struct limiter_conf *hold_reserving(const struct hold *h);
 
 #endif

@@ -35,7 +35,8 @@ enum {
 	JOB_F_MAX_ATTEMPTS,
 	JOB_F_STALLS,
 	JOB_F_DUE,
-	JOB_F_COUNT
+	JOB_F_COUNT,
+	JOB_F_RESERVED = JOB_F_COUNT	/* optional: "UNTIL_MS NAME" or "" */
 };
 
 /* Copy a string element; NULL if it is not a string. */
@@ -97,8 +98,32 @@ job_take_str(redisReply *r, size_t *len)
 }
 
 /*
+ * The job's limiter reservation, "UNTIL_MS NAME" (written by
+ * redjob_requeue, docs/guards.md): kept in j->reserved and
+ * j->reserved_until. Anything else is no reservation: the job then asks
+ * its limiters as usual, which is always safe.
+ */
+static void
+job_reservation(struct job *j, const redisReply *r)
+{
+	long long until;
+	char *end;
+
+	if (r->type != REDIS_REPLY_STRING || r->len == 0)
+		return;
+	errno = 0;
+	until = strtoll(r->str, &end, 10);
+	if (errno != 0 || end == r->str || *end != ' ' || until < 0 ||
+	    end[1] == '\0' || strlen(end + 1) != r->len - (size_t)(end + 1 -
+	    r->str))
+		return;
+	j->reserved = xstrdup(end + 1);
+	j->reserved_until = until;
+}
+
+/*
  * Decode one job of a claim reply, {id, type, payload, key, attempts,
- * max_attempts, stalls, due}, claimed under token. Returns NULL with
+ * max_attempts, stalls, due, reserved}, claimed under token. Returns NULL with
  * *cause set when the entry has no usable id: nothing can be done with
  * it, and its lease returns it. Returns the job with *cause set when the
  * job is known but a field is missing or of the wrong type: the caller
@@ -129,6 +154,8 @@ job_decode(redisReply *e, const char *token, char **cause)
 		free(j->key);
 		j->key = NULL;
 	}
+	if (e->elements > JOB_F_RESERVED)
+		job_reservation(j, e->element[JOB_F_RESERVED]);
 	if (j->type == NULL || *j->type == '\0')
 		bad = "its type";
 	else if (j->payload == NULL)
@@ -169,6 +196,7 @@ job_free(struct job *j)
 	free(j->key);
 	free(j->payload);
 	free(j->error);
+	free(j->reserved);
 	free(j);
 }
 

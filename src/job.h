@@ -70,6 +70,9 @@ struct job {
 	unsigned		 max_attempts;	/* 0: the job type's */
 	unsigned		 stalls;	/* holders lost so far */
 	const struct job_conf	*jc;		/* NULL until started */
+	char			*reserved;	/* the limiter its reservation
+						   admits it to, or NULL */
+	long long		 reserved_until; /* server ms: valid until */
 
 	enum job_state		 state;
 	unsigned		 calls;		/* Redis calls in flight */
@@ -94,6 +97,10 @@ struct job {
 	uint64_t		 retry_ms;	/* fail: the backoff */
 	enum job_requeue	 requeue;
 	uint64_t		 requeue_ms;
+	const char		*reserve;	/* requeue: the limiter that
+						   reserved its slot, or NULL */
+	uint64_t		 reserve_valid_ms;
+	int			 ran;		/* its handler was started */
 };
 
 TAILQ_HEAD(job_list, job);

@@ -40,6 +40,8 @@ int		 lock_acquire(struct lock *l);
 void		 lock_hold(struct lock *l, const char *token,
 		    const char *fence, uint64_t sent);
 void		 lock_release(struct lock *l);
+void		 lock_set_waiter(struct lock *l, const char *ns,
+		    const char *waiter, unsigned long long order);
 int		 lock_held(const struct lock *l);
 int		 lock_busy(const struct lock *l);
 const char	*lock_key(const struct lock *l);

@@ -50,6 +50,7 @@
 #include "config.h"
 #include "duration.h"
 #include "finish.h"
+#include "guard.h"
 #include "handler_exec.h"
 #include "hold.h"
 #include "job.h"
@@ -317,6 +318,7 @@ worker_run_job(struct worker *w, struct job *j)
 	char *cause = NULL;
 
 	j->state = JOB_RUNNING;
+	j->ran = 1;	/* a reservation it had is spent */
 	if (run_start(w->run, j, j->hold != NULL ? hold_fence(j->hold) : NULL,
 	    &cause) != 0) {
 		/* It did not run: all its guards granted goes back. */
@@ -402,21 +404,16 @@ worker_conflict(struct worker *w, struct job *j, long long pttl)
 		break;
 	case CONFLICT_REQUEUE:
 		/*
-		 * Come back when the holder is likely done: the configured
-		 * delay, else a quarter of the ttl, but no later than the
-		 * lock's own expiry; jittered so that many waiting jobs do
-		 * not all return at once.
+		 * The job waits in the lock's wait list, and the holder's
+		 * release makes it due (docs/guards.md). Should that never
+		 * come (the holder died, or its release was lost), it comes
+		 * back when the holder's lock expires, or after
+		 * requeue_delay if that is sooner.
 		 */
-		delay = lk->requeue_delay_ms;
-		if (delay == 0) {
-			delay = lk->ttl_ms / 4;
-			if (pttl >= 0 && (uint64_t)pttl < delay)
-				delay = (uint64_t)pttl;
-			if (delay < 10)
-				delay = 10;
-		}
-		worker_requeue(w, j, JOB_REQUEUE_CONFLICT, delay +
-		    backoff_jitter(delay / 2));
+		delay = pttl >= 0 ? (uint64_t)pttl + 1 : lk->ttl_ms;
+		if (lk->requeue_delay_ms > 0 && lk->requeue_delay_ms < delay)
+			delay = lk->requeue_delay_ms;
+		worker_requeue(w, j, JOB_REQUEUE_CONFLICT, delay);
 		break;
 	}
 }
@@ -439,6 +436,12 @@ worker_hold_cb(struct hold *h, enum hold_result res, long long ms,
 		worker_run_job(w, j);
 		break;
 	case HOLD_THROTTLED:
+		worker_requeue(w, j, JOB_REQUEUE_THROTTLED, (uint64_t)ms);
+		break;
+	case HOLD_RESERVED:
+		/* Back at its slot, which the reservation keeps for it. */
+		j->reserve = hold_reserving(h)->name;
+		j->reserve_valid_ms = guard_reserve_valid_ms(hold_reserving(h));
 		worker_requeue(w, j, JOB_REQUEUE_THROTTLED, (uint64_t)ms);
 		break;
 	case HOLD_NEVER:
@@ -539,10 +542,13 @@ worker_start(struct worker *w, struct job *j)
 	v.id = j->id;
 	xasprintf(&member, "%s:%s", j->id, j->token);
 	j->hold = hold_create(w->base, w->cmd, w->cfg->namespace, jc, &v,
-	    member, RCONN_CALL_MS, worker_hold_cb, j);
+	    member, j->reserved, RCONN_CALL_MS, worker_hold_cb, j);
 	free(member);
 	j->state = JOB_GUARDING;
-	(void)hold_acquire(j->hold);	/* else asked again on ready */
+	if (hold_admitted(j->hold))
+		worker_run_job(w, j);	/* its reservation admits it */
+	else
+		(void)hold_acquire(j->hold);	/* else asked again on ready */
 }
 
 /* Start claimed jobs, oldest claim first, while slots are free. */

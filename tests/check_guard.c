@@ -316,6 +316,8 @@ START_TEST(test_answers_are_read_field_by_field)
 {
 	static const long long refused[5] = { 1, 5, 0, 59968, 59994 };
 	static const long long allowed[5] = { 0, 16, 15, -1, 2000 };
+	static const long long reserved[5] = { 2, 1, 0, 500, 600 };
+	static const long long bogus[5] = { 3, 1, 0, 500, 600 };
 	struct guard_answer a;
 	redisReply *r, one = { 0 };
 
@@ -336,6 +338,16 @@ START_TEST(test_answers_are_read_field_by_field)
 	ck_assert_int_eq(a.remaining, 15);
 	ck_assert_int_eq(a.retry_after_ms, -1);
 	ck_assert_int_eq(a.reset_after_ms, 2000);
+	freeReplyObject(r);
+
+	/* redjob_limit_reserve's "reserved"; no other value is one. */
+	r = answer(5, reserved, 0);
+	ck_assert_int_eq(guard_parse_answer(r, &a), 0);
+	ck_assert_int_eq(a.limited, 2);
+	ck_assert_int_eq(a.retry_after_ms, 500);
+	freeReplyObject(r);
+	r = answer(5, bogus, 0);
+	ck_assert_int_eq(guard_parse_answer(r, &a), -1);
 	freeReplyObject(r);
 
 	/* Not an answer: too short, not an array, none at all. */
@@ -378,6 +390,49 @@ START_TEST(test_interval_is_the_steady_spacing_of_each_kind)
 }
 END_TEST
 
+/*
+ * GCRA and funnel limiters are asked with redjob_limit_reserve (an hour
+ * ahead at most); the others cannot reserve. A reservation stays valid
+ * for the limiter's burst over its rate, at least a second.
+ */
+START_TEST(test_reserve_calls_and_their_validity)
+{
+	struct limiter_conf l;
+	struct guard_call c;
+
+	/* redjob_limit_reserve KEY gcra BURST RATE_COUNT RATE_PERIOD_MS COST
+	 * MAX_WAIT_MS */
+	l = limiter("g", LIMITER_GCRA, NULL);
+	l.burst = 9;
+	l.rate.count = 2;
+	l.rate.period_ms = 1000;
+	ck_assert_int_eq(guard_limit_reserve(&c, "ns:limit:{g:}", &l, 1), 0);
+	assert_call(&c, "redjob_limit_reserve", "ns:limit:{g:}", 6,
+	    (const char *[]){ "gcra", "9", "2", "1000", "1", "3600000" });
+	guard_call_clear(&c);
+	/* 10 at once at 2/s: 5 s. */
+	ck_assert_uint_eq(guard_reserve_valid_ms(&l), 5000);
+	l.burst = 0;
+	l.rate.count = 1000;
+	ck_assert_uint_eq(guard_reserve_valid_ms(&l), 1000);
+
+	l = limiter("f", LIMITER_FUNNEL, NULL);
+	l.capacity = 15;
+	l.rate.count = 1;
+	l.rate.period_ms = 1000;
+	ck_assert_int_eq(guard_limit_reserve(&c, "ns:limit:{f:}", &l, 1), 0);
+	assert_call(&c, "redjob_limit_reserve", "ns:limit:{f:}", 6,
+	    (const char *[]){ "funnel", "15", "1", "1000", "1", "3600000" });
+	guard_call_clear(&c);
+	ck_assert_uint_eq(guard_reserve_valid_ms(&l), 15000);
+
+	l = limiter("w", LIMITER_WINDOW, NULL);
+	ck_assert_int_eq(guard_limit_reserve(&c, "ns:limit:{w:}", &l, 1), -1);
+	l = limiter("c", LIMITER_CONCURRENCY, NULL);
+	ck_assert_int_eq(guard_limit_reserve(&c, "ns:limit:{c:}", &l, 1), -1);
+}
+END_TEST
+
 Suite *
 suite(void)
 {
@@ -397,6 +452,7 @@ suite(void)
 	tcase_add_test(tc, test_only_a_concurrency_slot_is_renewed);
 	tcase_add_test(tc, test_answers_are_read_field_by_field);
 	tcase_add_test(tc, test_interval_is_the_steady_spacing_of_each_kind);
+	tcase_add_test(tc, test_reserve_calls_and_their_validity);
 	suite_add_tcase(s, tc);
 	return s;
 }

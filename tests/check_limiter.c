@@ -1492,6 +1492,77 @@ START_TEST(test_bad_arguments_are_refused_with_their_code_first)
 }
 END_TEST
 
+/*
+ * redjob_limit_reserve: a request refused now takes the next free slot,
+ * and the state advances as if it had been admitted then, so requests
+ * asked together get consecutive slots; beyond MAX_WAIT_MS it is the
+ * plain refusal and writes nothing.
+ */
+START_TEST(test_gcra_reserve_hands_out_consecutive_slots)
+{
+	const char *k = "res:gcra";
+	struct ans a;
+	int i;
+
+	/* 10/s, no burst: T = 100 ms. The first is admitted now. */
+	a = limiter("redjob_limit_reserve", k, ARGS("gcra", "0", "10", "1000",
+	    "1", "60000", "now", num(T0)));
+	expect("reserve gcra", 0, mkans(0, 1, 0, -1, 100), a);
+	for (i = 1; i <= 5; i++) {
+		a = limiter("redjob_limit_reserve", k, ARGS("gcra", "0", "10",
+		    "1000", "1", "60000", "now", num(T0)));
+		expect("reserve gcra", i, mkans(2, 1, 0, 100 * i,
+		    100 * (i + 1)), a);
+	}
+	/* The plain call sees the slots taken: free again at T0 + 600. */
+	a = limiter("redjob_limit_gcra", k, ARGS("0", "10", "1000", "1", "now",
+	    num(T0 + 100)));
+	expect("gcra after reservations", 6, mkans(1, 1, 0, 500, 500), a);
+	/* Too far ahead: refused as by the plain call, nothing taken. */
+	a = limiter("redjob_limit_reserve", k, ARGS("gcra", "0", "10", "1000",
+	    "1", "499", "now", num(T0 + 100)));
+	expect("reserve beyond max_wait", 7, mkans(1, 1, 0, 500, 500), a);
+	a = limiter("redjob_limit_reserve", k, ARGS("gcra", "0", "10", "1000",
+	    "1", "500", "now", num(T0 + 100)));
+	expect("reserve within max_wait", 8, mkans(2, 1, 0, 500, 600), a);
+	/* Never satisfiable: -1, as the plain call. */
+	a = limiter("redjob_limit_reserve", k, ARGS("gcra", "0", "10", "1000",
+	    "2", "60000", "now", num(T0 + 100)));
+	ck_assert_int_eq(a.limited, 1);
+	ck_assert_int_eq(a.retry, -1);
+}
+END_TEST
+
+START_TEST(test_funnel_reserve_hands_out_consecutive_slots)
+{
+	const char *k = "res:funnel";
+	struct ans a;
+	int i;
+
+	/* Capacity 2, 10/s: two now, then one every 100 ms. */
+	for (i = 0; i < 2; i++) {
+		a = limiter("redjob_limit_reserve", k, ARGS("funnel", "2",
+		    "10", "1000", "1", "60000", "now", num(T0)));
+		ck_assert_int_eq(a.limited, 0);
+	}
+	for (i = 1; i <= 4; i++) {
+		a = limiter("redjob_limit_reserve", k, ARGS("funnel", "2",
+		    "10", "1000", "1", "60000", "now", num(T0)));
+		expect("reserve funnel", i, mkans(2, 2, 0, 100 * i,
+		    100 * i + 200), a);
+	}
+	/* The plain call: the funnel is full until T0 + 400. */
+	a = limiter("redjob_limit_funnel", k, ARGS("2", "10", "1000", "1",
+	    "now", num(T0 + 150)));
+	expect("funnel after reservations", 5, mkans(1, 2, 0, 350, 450), a);
+	a = limiter("redjob_limit_reserve", k, ARGS("funnel", "2", "10",
+	    "1000", "1", "300", "now", num(T0 + 150)));
+	expect("reserve beyond max_wait", 6, mkans(1, 2, 0, 350, 450), a);
+	fcall_err("REDJOB_BADARG", "kind", "redjob_limit_reserve", k,
+	    ARGS("window", "2", "10", "1000", "1", "300"));
+}
+END_TEST
+
 Suite *
 suite(void)
 {
@@ -1534,6 +1605,8 @@ suite(void)
 	tcase_add_test(tc, test_concurrency_holders_expire_release_and_renew);
 	tcase_add_test(tc,
 	    test_bad_arguments_are_refused_with_their_code_first);
+	tcase_add_test(tc, test_gcra_reserve_hands_out_consecutive_slots);
+	tcase_add_test(tc, test_funnel_reserve_hands_out_consecutive_slots);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -485,6 +485,127 @@ START_TEST(test_contending_processes_never_overlap_and_fences_grow)
 }
 END_TEST
 
+/* An acquire that joins the wait list as waiter with order when refused. */
+static int
+acquire_waiting(const char *token, const char *waiter, int order)
+{
+	redisReply *r;
+	int got;
+
+	r = must_command(rf.c, "FCALL redjob_lock_acquire 1 %s %s 10000 %s %d",
+	    KEY, token, waiter, order);
+	ck_assert_msg(r->type == REDIS_REPLY_ARRAY && r->elements == 2,
+	    "acquire: bad reply (%s)", r->type == REDIS_REPLY_ERROR ? r->str :
+	    "?");
+	got = (int)r->element[0]->integer;
+	freeReplyObject(r);
+	return got;
+}
+
+/* release ... next: the released flag, and the waiter handed over. */
+static long long
+release_next(const char *token, char *waiter, size_t len)
+{
+	redisReply *r;
+	long long rel;
+
+	r = must_command(rf.c, "FCALL redjob_lock_release 1 %s %s next", KEY,
+	    token);
+	ck_assert_msg(r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
+	    r->element[1]->type == REDIS_REPLY_STRING, "release next: bad "
+	    "reply (%s)", r->type == REDIS_REPLY_ERROR ? r->str : "?");
+	rel = r->element[0]->integer;
+	snprintf(waiter, len, "%s", r->element[1]->str);
+	freeReplyObject(r);
+	return rel;
+}
+
+/*
+ * Losers wait in KEY:wait in their order (a retry keeps its place); a
+ * release hands over the first, only while the lock is free; a winner
+ * leaves the list, and the list expires.
+ */
+START_TEST(test_wait_list_hands_waiters_over_in_order)
+{
+	char w[64];
+	redisReply *r;
+
+	must_acquire(TOKEN_A, 10000);
+	ck_assert_int_eq(acquire_waiting(TOKEN_B, "q:7", 7), 0);
+	ck_assert_int_eq(acquire_waiting("token-of-holder-c", "q:3", 3), 0);
+	ck_assert_int_eq(acquire_waiting("token-of-holder-d", "q:9", 9), 0);
+	/* Asked again with a later order: it keeps its place. */
+	ck_assert_int_eq(acquire_waiting(TOKEN_B, "q:7", 70), 0);
+	r = must_command(rf.c, "ZSCORE %s:wait q:7", KEY);
+	ck_assert_str_eq(r->str, "7");
+	freeReplyObject(r);
+	ck_assert_int_eq(must_int(rf.c, "ZCARD %s:wait", KEY), 3);
+	ck_assert_int_gt(must_int(rf.c, "PTTL %s:wait", KEY), 10000);
+	/* Held: nobody is handed over. */
+	r = must_command(rf.c, "FCALL redjob_lock_next 1 %s", KEY);
+	ck_assert_int_eq(r->type, REDIS_REPLY_STRING);
+	ck_assert_uint_eq(r->len, 0);
+	freeReplyObject(r);
+	ck_assert_int_eq(release_next(TOKEN_B, w, sizeof w), 0);
+	ck_assert_str_eq(w, "");
+	/* The holder's release hands over the first, in order. */
+	ck_assert_int_eq(release_next(TOKEN_A, w, sizeof w), 1);
+	ck_assert_str_eq(w, "q:3");
+	r = must_command(rf.c, "FCALL redjob_lock_next 1 %s", KEY);
+	ck_assert_str_eq(r->str, "q:7");
+	freeReplyObject(r);
+	/* q:9 wins: it leaves the list. */
+	ck_assert_int_eq(acquire_waiting("token-of-holder-d", "q:9", 9), 1);
+	ck_assert_int_eq(must_int(rf.c, "EXISTS %s:wait", KEY), 0);
+	/* The plain release still answers 1 or 0. */
+	ck_assert_int_eq(release("token-of-holder-d"), 1);
+	expect_err("REDJOB_BADARG", "WAITER ORDER", "FCALL redjob_lock_acquire "
+	    "1 %s %s 1000 q:1", KEY, TOKEN_A);
+	expect_err("REDJOB_BADARG", "order", "FCALL redjob_lock_acquire "
+	    "1 %s %s 1000 q:1 x", KEY, TOKEN_A);
+	expect_err("REDJOB_BADARG", "next", "FCALL redjob_lock_release "
+	    "1 %s %s later", KEY, TOKEN_A);
+}
+END_TEST
+
+/*
+ * redjob_wake, the releaser's second call: a waiting job is due now; one
+ * held (on its way back with a stale conflict) is marked, and its
+ * requeue for a conflict makes it due now instead of at its fallback;
+ * a job that is gone answers 0.
+ */
+START_TEST(test_wake_makes_a_waiter_due_or_marks_it)
+{
+	const char *base = "rj:{q}";
+	redisReply *r;
+	long long now;
+
+	freeReplyObject(must_command(rf.c, "FCALL redjob_enqueue 1 %s t '' "
+	    "delay 60000", base));
+	freeReplyObject(must_command(rf.c, "FCALL redjob_enqueue 1 %s t '' "
+	    "delay 60000", base));
+	now = server_us() / 1000;
+	ck_assert_int_eq(must_int(rf.c, "FCALL redjob_wake 1 %s q:1", base), 1);
+	r = must_command(rf.c, "ZSCORE %s:due 1", base);
+	ck_assert_int_le(strtoll(r->str, NULL, 10), now + 1000);
+	freeReplyObject(r);
+	ck_assert_int_eq(must_int(rf.c, "FCALL redjob_wake 1 %s q:99", base), 0);
+	/* Claim job 1, wake it while held, requeue it for a conflict. */
+	r = must_command(rf.c, "FCALL redjob_claim 1 %s 1 5000 3 tok-000001 w",
+	    base);
+	ck_assert_uint_eq(r->elements, 3);
+	freeReplyObject(r);
+	ck_assert_int_eq(must_int(rf.c, "FCALL redjob_wake 1 %s q:1", base), 1);
+	r = must_command(rf.c, "FCALL redjob_requeue 1 %s 60000 conflict q:1 "
+	    "tok-000001", base);
+	freeReplyObject(r);
+	r = must_command(rf.c, "ZSCORE %s:due 1", base);
+	ck_assert_int_le(strtoll(r->str, NULL, 10), now + 1000);
+	freeReplyObject(r);
+	ck_assert_int_eq(must_int(rf.c, "HEXISTS %s:j:1 woken", base), 0);
+}
+END_TEST
+
 Suite *
 suite(void)
 {
@@ -503,6 +624,8 @@ suite(void)
 	tcase_add_test(tc, test_expiry_frees_the_lock);
 	tcase_add_test(tc, test_holder_without_ttl_is_reported_as_minus_one);
 	tcase_add_test(tc, test_bad_arguments_are_refused_before_any_write);
+	tcase_add_test(tc, test_wait_list_hands_waiters_over_in_order);
+	tcase_add_test(tc, test_wake_makes_a_waiter_due_or_marks_it);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("contention");

@@ -145,7 +145,39 @@ end
 -- Locks.
 
 ---------------------------------------------------------------------------
--- redjob_lock_acquire KEY TOKEN TTL_MS
+-- The wait list of a lock, KEY:wait (same hash tag): a zset of waiters,
+-- ORDER -> WAITER, that a release makes due first in ORDER (redjob passes
+-- a job's id "QUEUE:N" and N). Nothing polls it: a waiter is taken off
+-- when it gets the lock, or handed to the releaser, who wakes it.
+
+-- Validate the optional "WAITER ORDER" pair of an acquire at args[i].
+local function waiter_args(args, i, fname)
+  if #args == i - 1 then
+    return nil, nil
+  end
+  if #args ~= i + 1 then
+    fail('BADARG', fname .. ' takes TOKEN TTL_MS, then optionally ' ..
+      'WAITER ORDER')
+  end
+  local w = args[i]
+  if #w == 0 or #w > 256 then
+    fail('BADARG', 'waiter must be 1-256 bytes')
+  end
+  return w, int_arg(args[i + 1], 'order', 0, G_FENCE_MAX)
+end
+
+-- Pop the first waiter of a lock that is free now, if it has a wait list
+-- (waiting: key_type of KEY:wait); '' if none.
+local function lock_pop_waiter(key, waiting)
+  if not waiting then
+    return ''
+  end
+  local first = redis.call('ZPOPMIN', key .. ':wait')
+  return first[1] or ''
+end
+
+---------------------------------------------------------------------------
+-- redjob_lock_acquire KEY TOKEN TTL_MS [WAITER ORDER]
 -- SET KEY TOKEN NX PX TTL_MS, with a fencing token. Returns
 --   {1, fence}    acquired; fence (a string of digits) is larger than the
 --                 fence of every earlier acquisition of KEY;
@@ -156,18 +188,22 @@ end
 -- when it is below it, so it still grows after the counter was lost (a
 -- restart without persistence, a failover), if the clock did not step
 -- back by more than the time since.
+-- With WAITER ORDER, a refused caller is put in the wait list KEY:wait
+-- (unless it is there already: it keeps its place), which then lives at
+-- least as long as the holder's TTL plus TTL_MS; a granted one is taken
+-- off it.
 local function lock_acquire(keys, args)
   local now_us = time_us()
   local key = one_key(keys, 'redjob_lock_acquire')
   need_hash_tag(key)
   local token = token_arg(args[1])
   local ttl = int_arg(args[2], 'ttl_ms', 1, G_TTL_MAX)
-  if #args ~= 2 then
-    fail('BADARG', 'redjob_lock_acquire takes TOKEN TTL_MS')
-  end
+  local waiter, order = waiter_args(args, 3, 'redjob_lock_acquire')
   local fkey = key .. ':fence'
+  local wkey = key .. ':wait'
   key_type(key, 'string', 'a lock')
   key_type(fkey, 'string', 'a fence counter')
+  local waiting = waiter and key_type(wkey, 'zset', 'a lock wait list')
   local holder = redis.call('GET', key)
   local cur = redis.call('GET', fkey)
   if cur then
@@ -177,9 +213,21 @@ local function lock_acquire(keys, args)
     end
   end
   if holder and holder ~= token then
-    return {0, redis.call('PTTL', key)}
+    local pttl = redis.call('PTTL', key)
+    if waiter then
+      local keep = math.max(pttl, 0) + ttl
+      local left = redis.call('PTTL', wkey)
+      redis.call('ZADD', wkey, 'NX', order, waiter)
+      if left < keep then
+        redis.call('PEXPIRE', wkey, keep)
+      end
+    end
+    return {0, pttl}
   end
 
+  if waiting then
+    redis.call('ZREM', wkey, waiter)
+  end
   if holder and cur then
     -- Our own grant, asked again: renew it and answer as before.
     redis.call('PEXPIRE', key, ttl)
@@ -215,21 +263,52 @@ local function lock_renew(keys, args)
 end
 
 ---------------------------------------------------------------------------
--- redjob_lock_release KEY TOKEN
+-- redjob_lock_release KEY TOKEN [next]
 -- Compare-and-delete: 1 if KEY held TOKEN and is now deleted, else 0.
 -- The fence counter stays: the next holder's fence must be larger.
+-- With "next", returns {1 or 0, WAITER}: the first waiter of KEY:wait,
+-- taken off the list, if the lock is now free (released, or expired),
+-- else ''. The caller wakes it (another slot: a second call).
 local function lock_release(keys, args)
   local key = one_key(keys, 'redjob_lock_release')
   local token = token_arg(args[1])
-  if #args ~= 1 then
-    fail('BADARG', 'redjob_lock_release takes TOKEN')
+  local nxt = args[2] == 'next'
+  if #args ~= 1 and not (#args == 2 and nxt) then
+    fail('BADARG', 'redjob_lock_release takes TOKEN, then optionally ' ..
+      '"next"')
   end
   key_type(key, 'string', 'a lock')
-  if redis.call('GET', key) ~= token then
-    return 0
+  local waiting = nxt and key_type(key .. ':wait', 'zset', 'a lock wait list')
+  local holder = redis.call('GET', key)
+  local released = 0
+  if holder == token then
+    redis.call('DEL', key)
+    released = 1
   end
-  redis.call('DEL', key)
-  return 1
+  if not nxt then
+    return released
+  end
+  if holder and released == 0 then
+    return {0, ''}    -- another's: its release hands the waiter over
+  end
+  return {released, lock_pop_waiter(key, waiting)}
+end
+
+---------------------------------------------------------------------------
+-- redjob_lock_next KEY
+-- The first waiter of KEY:wait, taken off the list, if the lock is free;
+-- else ''. For a releaser whose waiter was gone: it asks for the next.
+local function lock_next(keys, args)
+  local key = one_key(keys, 'redjob_lock_next')
+  if #args ~= 0 then
+    fail('BADARG', 'redjob_lock_next takes no arguments')
+  end
+  local held = key_type(key, 'string', 'a lock')
+  local waiting = key_type(key .. ':wait', 'zset', 'a lock wait list')
+  if held then
+    return ''
+  end
+  return lock_pop_waiter(key, waiting)
 end
 
 ---------------------------------------------------------------------------
@@ -498,6 +577,102 @@ local function limit_gcra(keys, args)
 end
 
 ---------------------------------------------------------------------------
+-- redjob_limit_reserve KEY gcra BURST RATE_COUNT RATE_PERIOD_MS COST
+--   MAX_WAIT_MS [now MS]
+-- redjob_limit_reserve KEY funnel CAPACITY RATE_COUNT RATE_PERIOD_MS COST
+--   MAX_WAIT_MS [now MS]
+-- As redjob_limit_gcra / redjob_limit_funnel, but a request refused now
+-- that would be allowed within MAX_WAIT_MS takes its future slot: the
+-- state advances as if it had been admitted at that moment, so the next
+-- such request gets the slot after it. The first field is then 2
+-- (reserved) and retry_after_ms the time until the slot, rounded up.
+-- Otherwise the answer is that of the plain call (0 allowed and taken,
+-- 1 refused and nothing taken). A reservation never used wastes its
+-- slot once; MAX_WAIT_MS bounds how far ahead the limiter can be taken.
+local function limit_reserve(keys, args)
+  local now_us = time_us()
+  local key = one_key(keys, 'redjob_limit_reserve')
+  local kind = args[1]
+  if kind == 'gcra' then
+    local burst = int_arg(args[2], 'burst', 0, G_COUNT_MAX)
+    local n = int_arg(args[3], 'rate_count', 1, G_COUNT_MAX)
+    local p = int_arg(args[4], 'rate_period_ms', 1, G_PERIOD_MAX)
+    local cost = int_arg(args[5], 'cost', 0, G_COUNT_MAX)
+    local max_wait = int_arg(args[6], 'max_wait_ms', 0, G_PERIOD_MAX)
+    local now = clock(args, 6, now_us, 'redjob_limit_reserve gcra')
+    local t, tau = gcra_params(n, p, burst)
+    local tat = gcra_tat(key) or now
+    local base = math.max(tat, now)
+    local function answer(limited, ttl, retry)
+      local nxt = tau - ttl
+      local rem = nxt >= 0 and idiv(nxt, t) or 0
+      return {limited, burst + 1, rem,
+        retry < 0 and -1 or cdiv(retry, 1000), cdiv(ttl, 1000)}
+    end
+    if cost > burst + 1 then
+      return answer(1, base - now, -1)
+    end
+    local new_tat = base + t * cost
+    local diff = now - (new_tat - tau)
+    if diff < 0 and (cost == 0 or -diff > max_wait * 1000) then
+      return answer(1, base - now, -diff)
+    end
+    if cost > 0 then
+      redis.call('SET', key, fmt(new_tat), 'PXAT', cdiv(new_tat, 1000))
+    end
+    if diff < 0 then
+      -- Admitted at now - diff, when new_tat - tau is reached.
+      return answer(2, new_tat - now, -diff)
+    end
+    return answer(0, new_tat - now, -1)
+
+  elseif kind == 'funnel' then
+    local cap = int_arg(args[2], 'capacity', 1, G_COUNT_MAX)
+    local n = int_arg(args[3], 'rate_count', 1, G_COUNT_MAX)
+    local p = int_arg(args[4], 'rate_period_ms', 1, G_PERIOD_MAX)
+    local cost = int_arg(args[5], 'cost', 0, G_COUNT_MAX)
+    local max_wait = int_arg(args[6], 'max_wait_ms', 0, G_PERIOD_MAX)
+    local now = math.floor(clock(args, 6, now_us,
+      'redjob_limit_reserve funnel') / 1000)
+    if cap * p > G_SCALED_MAX then
+      fail('BADARG', 'capacity x rate_period_ms must be at most 2^50')
+    end
+    local cap_s = cap * p
+    local level, ts = funnel_level(key, n, p, now)
+    local function answer(limited, lvl, at, retry)
+      local rem = cap_s > lvl and idiv(cap_s - lvl, p) or 0
+      return {limited, cap, rem, retry, at - now + cdiv(lvl, n)}
+    end
+    if cost > cap then
+      return answer(1, level, ts, -1)
+    end
+    local need = level + cost * p - cap_s
+    local wait = need > 0 and ts - now + cdiv(need, n) or -1
+    if need > 0 and (cost == 0 or wait > max_wait) then
+      return answer(1, level, ts, wait)
+    end
+    if cost == 0 then
+      return answer(0, level, ts, -1)
+    end
+    local limited = 0
+    if need > 0 then
+      -- Admitted at ts + cdiv(need, n), the level leaked until then.
+      local dt = cdiv(need, n)
+      level = math.max(level - dt * n, 0)
+      ts = ts + dt
+      limited = 2
+    end
+    level = level + cost * p
+    redis.call('HSET', key, 'level', fmt(level), 'ts', fmt(ts),
+      'scale', fmt(p))
+    redis.call('PEXPIREAT', key, ts + cdiv(level, n))
+    return answer(limited, level, ts, limited == 2 and wait or -1)
+  end
+  fail('BADARG', 'kind must be gcra or funnel, not "' .. tostring(kind) ..
+    '"')
+end
+
+---------------------------------------------------------------------------
 -- Concurrency: a zset of holders, MEMBER -> lease deadline (ms). A holder
 -- whose deadline has passed holds nothing (a crashed worker's slot frees
 -- itself). The key expires with its last lease.
@@ -715,12 +890,16 @@ redis.register_function{function_name = 'redjob_lock_renew',
   callback = entry(lock_renew), flags = {'allow-oom'}}
 redis.register_function{function_name = 'redjob_lock_release',
   callback = entry(lock_release), flags = {'allow-oom'}}
+redis.register_function{function_name = 'redjob_lock_next',
+  callback = entry(lock_next), flags = {'allow-oom'}}
 redis.register_function{function_name = 'redjob_limit_window',
   callback = entry(limit_window)}
 redis.register_function{function_name = 'redjob_limit_funnel',
   callback = entry(limit_funnel)}
 redis.register_function{function_name = 'redjob_limit_gcra',
   callback = entry(limit_gcra)}
+redis.register_function{function_name = 'redjob_limit_reserve',
+  callback = entry(limit_reserve)}
 redis.register_function{function_name = 'redjob_limit_conc_acquire',
   callback = entry(limit_conc_acquire)}
 redis.register_function{function_name = 'redjob_limit_conc_renew',

@@ -21,7 +21,7 @@
 --     never holds nil.
 --   * Every loop is bounded.
 
-local LIB_VERSION = 4     -- this code; bump on any change
+local LIB_VERSION = 5     -- this code; bump on any change
 local SCHEMA = 1          -- keys and fields; bump on any incompatible change
 local MAX_PAYLOAD = 524288
 local MAX_ERROR = 4096
@@ -351,9 +351,10 @@ end
 -- leases up to COUNT due jobs to TOKEN, oldest due first.
 -- Returns {now, next_wake, job...}; next_wake is the earliest due time or
 -- lease expiry in ms (-1 if none), each job is
--- {id, type, payload, key, attempts, max_attempts, stalls, due}, or for a
--- job that could not be run and went to dead, the string "ID REASON".
--- TOKEN begins with the worker's owner id (redjob_release).
+-- {id, type, payload, key, attempts, max_attempts, stalls, due, reserved}
+-- (reserved: the job's limiter reservation, "UNTIL_MS NAME", or ''), or
+-- for a job that could not be run and went to dead, the string
+-- "ID REASON". TOKEN begins with the worker's owner id (redjob_release).
 local function claim(keys, args)
   local now = now_ms()
   local base, q, meta = open(keys, 'paused')
@@ -389,7 +390,7 @@ local function claim(keys, args)
       local n = ids[i]
       local j = base .. ':j:' .. n
       local f = redis.call('HMGET', j, 'type', 'payload', 'key', 'attempts',
-        'max_attempts', 'stalls', 'unique')
+        'max_attempts', 'stalls', 'unique', 'reserved')
       taken[#taken + 1] = n
       if f[1] and f[2] then
         tok_args[#tok_args + 1] = n
@@ -397,7 +398,7 @@ local function claim(keys, args)
         lease_args[#lease_args + 1] = now + lease
         lease_args[#lease_args + 1] = n
         reply[#reply + 1] = {q .. ':' .. n, f[1], f[2], f[3] or '',
-          f[4] or '0', f[5] or '0', f[6] or '0', ids[i + 1]}
+          f[4] or '0', f[5] or '0', f[6] or '0', ids[i + 1], f[8] or ''}
       else
         -- Not a job we can run (its hash was deleted or lacks a type or
         -- a payload): to dead with the reason, and named in the reply,
@@ -600,6 +601,9 @@ local function failjob(keys, args)
   redis.call('ZREM', base .. ':run', n)
   redis.call('HDEL', base .. ':tok', n)
   redis.call('HSET', j, 'attempts', attempts, 'failed', now)
+  -- An attempt used its limiter reservation, if it had one, and a wake
+  -- that came while it ran is stale.
+  redis.call('HDEL', j, 'reserved', 'woken')
   redis.call('HINCRBY', stats, 'failed', 1)
   if permanent or attempts >= max then
     bury(base, n, now, msg, unique)
@@ -634,10 +638,14 @@ local function discard(keys, args)
 end
 
 ---------------------------------------------------------------------------
--- redjob_requeue NAMESPACE:{QUEUE} DELAY_MS REASON ID TOKEN [ID TOKEN]...
+-- redjob_requeue NAMESPACE:{QUEUE} DELAY_MS REASON [reserve VALID_MS NAME |
+--   keep] ID TOKEN [ID TOKEN]...
 -- Puts held jobs back without spending an attempt: REASON is "throttled"
 -- or "conflict" (counted under throttled / conflicts), "shutdown"
 -- (requeued) or "lock_lost" (lock_lost; a stall of the job too).
+-- The job's field "reserved" (a limiter reservation, docs/guards.md)
+-- becomes "UNTIL_MS NAME" with "reserve", UNTIL_MS being the new due time
+-- plus VALID_MS; stays as it is with "keep"; else it is deleted.
 -- Returns 1 or 0 per job.
 local function requeue(keys, args)
   local now = now_ms()
@@ -653,8 +661,23 @@ local function requeue(keys, args)
     fail('BADARG',
       'reason must be throttled, conflict, shutdown or lock_lost')
   end
-  local held = check_tokens(base, q, args, 3)
   local due = now + delay
+  local first, reserved, keep = 3, nil, false
+  if args[3] == 'reserve' then
+    local valid = int_arg(args[4], 'valid_ms', 0, 2 ^ 48)
+    local name = args[5]
+    if not name or not string.match(name, '^[%w_.:%-]+$') or
+        #name > 128 then
+      fail('BADARG', 'the reserving limiter\'s name must be 1-128 of ' ..
+        'A-Z a-z 0-9 _ . : -')
+    end
+    reserved = fmt(due + valid) .. ' ' .. name
+    first = 6
+  elseif args[3] == 'keep' then
+    keep = true
+    first = 4
+  end
+  local held = check_tokens(base, q, args, first)
   local out, moved = {}, {}
   for i, h in ipairs(held) do
     if h then
@@ -669,15 +692,63 @@ local function requeue(keys, args)
     redis.call('ZREM', base .. ':run', unpack(moved))
     redis.call('HDEL', base .. ':tok', unpack(moved))
     for _, n in ipairs(moved) do
-      redis.call('ZADD', base .. ':due', due, n)
-      redis.call('HSET', base .. ':j:' .. n, 'due', due)
+      local j = base .. ':j:' .. n
+      local at = due
+      -- Woken by its lock's release while it was held (redjob_wake):
+      -- the lock is free, so it tries again now, not at its fallback.
+      if reason == 'conflict' and redis.call('HGET', j, 'woken') then
+        redis.call('HDEL', j, 'woken')
+        at = now
+        wake_if_earlier(base, now, now)
+      end
+      redis.call('ZADD', base .. ':due', at, n)
+      if reserved then
+        redis.call('HSET', j, 'due', at, 'reserved', reserved)
+      else
+        redis.call('HSET', j, 'due', at)
+        if not keep then
+          redis.call('HDEL', j, 'reserved')
+        end
+      end
       if counter == 'lock_lost' then
-        redis.call('HINCRBY', base .. ':j:' .. n, 'stalls', 1)
+        redis.call('HINCRBY', j, 'stalls', 1)
       end
     end
     redis.call('HINCRBY', base .. ':stats', counter, #moved)
   end
   return out
+end
+
+---------------------------------------------------------------------------
+-- redjob_wake NAMESPACE:{QUEUE} ID
+-- Makes a scheduled job due now: a lock's waiter, handed over by the
+-- lock's release (docs/guards.md). A held job is marked "woken" instead,
+-- and its requeue for a conflict makes it due now. Returns 1 if the job waits or is
+-- already due or held, 0 if it is in none of those (gone, or dead): the
+-- caller then wakes the lock's next waiter.
+local function wakejob(keys, args)
+  local now = now_ms()
+  local base, q = open(keys)
+  if #args ~= 1 then
+    fail('BADARG', 'redjob_wake takes ID')
+  end
+  local n = seq_of(q, args[1])
+  if redis.call('ZSCORE', base .. ':run', n) then
+    -- Held: maybe on its way back to the wait list with a conflict that
+    -- this release has made stale. Its requeue sees the mark.
+    redis.call('HSET', base .. ':j:' .. n, 'woken', '1')
+    return 1
+  end
+  local s = redis.call('ZSCORE', base .. ':due', n)
+  if not s then
+    return 0
+  end
+  if tonumber(s) > now then
+    wake_if_earlier(base, now, now)
+    redis.call('ZADD', base .. ':due', now, n)
+    redis.call('HSET', base .. ':j:' .. n, 'due', now)
+  end
+  return 1
 end
 
 -- Where a job is now: state and score, from the sets (the truth).
@@ -881,6 +952,7 @@ redis.register_function{function_name = 'redjob_ack', callback = entry(ack),
 redis.register_function{function_name = 'redjob_fail', callback = entry(failjob)}
 redis.register_function{function_name = 'redjob_release', callback = entry(release)}
 redis.register_function{function_name = 'redjob_requeue', callback = entry(requeue)}
+redis.register_function{function_name = 'redjob_wake', callback = entry(wakejob)}
 redis.register_function{function_name = 'redjob_discard', callback = entry(discard),
   flags = {'allow-oom'}}
 redis.register_function{function_name = 'redjob_retry', callback = entry(retry)}

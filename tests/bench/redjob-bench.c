@@ -242,7 +242,7 @@ static const char *const bench_spawn_variants[] = {
 };
 static const char *const bench_guards_variants[] = {
 	"none", "lock-distinct", "lock-shared", "window", "funnel", "gcra",
-	"concurrency", NULL
+	"concurrency", "gcra-throttled", "funnel-throttled", NULL
 };
 
 /*
@@ -1879,7 +1879,10 @@ bench_process(struct bench *b, const char *variant)
  * works, else /bin/true; --handler chooses) with a lock or a limiter.
  * Limits are generous so that nothing is throttled: what is measured is
  * the cost of asking. The shared lock is the exception: one job at a
- * time, every other one requeued, so its N is at most 2000.
+ * time, every other one requeued, so its N is at most 2000. So are the
+ * "-throttled" limiters: 1000 jobs/s with no burst to speak of, so that
+ * nearly every job of the backlog is held back (N 2000 by default; -n
+ * sets the backlog).
  */
 static int
 bench_guards(struct bench *b, const char *variant)
@@ -1897,8 +1900,10 @@ bench_guards(struct bench *b, const char *variant)
 		fn = "'redjob_limit_window'";
 	else if (strcmp(variant, "funnel") == 0)
 		fn = "'redjob_limit_funnel'";
-	else if (strcmp(variant, "gcra") == 0)
+	else if (strncmp(variant, "gcra", 4) == 0)
 		fn = "'redjob_limit_gcra'";
+	else if (strcmp(variant, "funnel-throttled") == 0)
+		fn = "'redjob_limit_funnel'";
 	else if (strcmp(variant, "concurrency") == 0)
 		fn = "'redjob_limit_conc_acquire'";
 
@@ -1909,7 +1914,8 @@ bench_guards(struct bench *b, const char *variant)
 	else
 		plugin = bench_plugin_ok(b);
 	n = bench_jobs(b, plugin ? 50000 : 10000);
-	if (strcmp(variant, "lock-shared") == 0 && b->o.jobs == 0)
+	if ((strcmp(variant, "lock-shared") == 0 ||
+	    strstr(variant, "-throttled") != NULL) && b->o.jobs == 0)
 		n = 2000;
 	cmd = bench_cmdline(b, "guards", variant, n, BENCH_CL_DAEMON |
 	    BENCH_CL_ENQUEUE | BENCH_CL_HANDLER);
@@ -1939,6 +1945,12 @@ bench_guards(struct bench *b, const char *variant)
 	else if (strcmp(variant, "gcra") == 0)
 		bench_cat(&y, "limiters:\n  l: { kind: gcra, rate: 1000000/s, "
 		    "burst: 1000000 }\n");
+	else if (strcmp(variant, "gcra-throttled") == 0)
+		bench_cat(&y, "limiters:\n  l: { kind: gcra, rate: 1000/s, "
+		    "burst: 1 }\n");
+	else if (strcmp(variant, "funnel-throttled") == 0)
+		bench_cat(&y, "limiters:\n  l: { kind: funnel, capacity: 2, "
+		    "rate: 1000/s }\n");
 	else if (strcmp(variant, "concurrency") == 0)
 		bench_cat(&y, "limiters:\n  l: { kind: concurrency, limit: "
 		    "100000, lease: 60s }\n");
@@ -1948,8 +1960,7 @@ bench_guards(struct bench *b, const char *variant)
 		bench_cat(&y, "    lock: { key: \"b:{key}\", ttl: 60s }\n");
 		keymode = 1;
 	} else if (strcmp(variant, "lock-shared") == 0)
-		bench_cat(&y, "    lock: { key: shared, ttl: 60s, "
-		    "requeue_delay: 1ms }\n");
+		bench_cat(&y, "    lock: { key: shared, ttl: 60s }\n");
 	else if (fn != NULL)
 		bench_cat(&y, "    limit: [l]\n");
 
