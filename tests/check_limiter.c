@@ -21,6 +21,7 @@
  */
 #include "autoconf.h"
 
+#include <math.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -946,6 +947,144 @@ START_TEST(test_window_matches_model_on_random_sequences)
 }
 END_TEST
 
+/*
+ * The server's clock steps back now and then (by up to a period): the
+ * window stands still at its last admission until the clock catches up,
+ * so it answers as the model does on that clock, which never goes back
+ * behind what it recorded; undo included.
+ */
+/*
+ * An admission at t trims what is at or before t - period: gone from the
+ * key, so neither counted nor undone again, even if the clock steps back
+ * to where it would count. Returns what the key still holds: once it
+ * holds nothing, the key, and with it the time it stands at, is gone.
+ */
+static int
+window_trim(struct window_m *m, int64_t t, int64_t period)
+{
+	int i, n = 0;
+
+	for (i = 0; i < m->n; i++) {
+		if (!m->a[i].undone && m->a[i].t <= t - period)
+			m->a[i].undone = 1;
+		n += !m->a[i].undone;
+	}
+	return n;
+}
+
+static void
+window_random_back(const struct window_p *p, uint64_t seed)
+{
+	static struct window_m m;
+	int64_t now = T0, eff = T0, seen = 0, cost;
+	struct random_run run;
+	char what[200];
+	long long gave;
+	long i;
+	int member, u;
+
+	memset(&m, 0, sizeof m);
+	random_begin(&run, "wb", seed);
+	for (i = 0; i < RANDOM_STEPS; i++) {
+		struct ans want, got;
+
+		if (rnd_below(100) < 20 && now - T0 > p->period)
+			now -= 1 + rnd_below(p->period);
+		else
+			now += rnd_dt(p->period / p->limit, p->period);
+		/* The last admission's time, while the key holds anything. */
+		eff = now > seen ? now : seen;
+		member = (int)rnd_below(4);
+		snprintf(what, sizeof what, "window %lld per %lld ms, seed "
+		    "%llu, now T0+%lld (standing at T0+%lld), member %d",
+		    (long long)p->limit, (long long)p->period,
+		    (unsigned long long)seed, (long long)(now - T0),
+		    (long long)(eff - T0), member);
+		if (rnd_below(100) < 5) {
+			u = window_model_undo(&m, p->period, member, eff);
+			gave = fcall_int("redjob_limit_undo", run.key,
+			    ARGS("window", member_name(member), "now",
+			    num(now)));
+			ck_assert_msg(u < 0 || gave == u, "%s, step %ld: undo "
+			    "gave %lld, want %d", what, i, gave, u);
+			/* Trims nothing: counts what the key holds. */
+			if (window_trim(&m, INT64_MIN / 2, p->period) == 0)
+				seen = 0;
+			continue;
+		}
+		cost = rnd_cost(p->limit);
+		want = window_model(&m, p->limit, p->period, member, cost,
+		    eff);
+		got = window_call(run.key, p->limit, p->period, member, cost,
+		    now);
+		random_step(&run, what, i, cost, want, got);
+		if (!want.limited && cost > 0) {
+			seen = eff;
+			(void)window_trim(&m, eff, p->period);
+		}
+	}
+	random_end(&run);
+}
+
+START_TEST(test_window_stands_still_when_the_clock_steps_back)
+{
+	static const struct window_p ps[] = {
+		{ 5, 1000 },
+		{ 1, 100 },
+		{ 3, 7 },
+		{ 40, 1000 },
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof ps / sizeof ps[0]; i++)
+		window_random_back(&ps[i], 5000 + i);
+}
+END_TEST
+
+/*
+ * A funnel whose rate's period changed converts its stored level exactly,
+ * rounding up: ceil(level * new / old), which overflows a double's 53
+ * bits. Read back through reset_after (rate 1 per new period, now = ts,
+ * so nothing leaks): it is the converted level.
+ */
+START_TEST(test_funnel_converts_its_level_exactly_when_the_period_changes)
+{
+	const char *key = "rj:limit:{fconv}";
+	unsigned __int128 want;
+	uint64_t level, scale, p;
+	struct ans a;
+	int i, inexact = 0;
+
+	rng = 77;
+	for (i = 0; i < 2000; i++) {
+		level = rnd() % (1ULL << 50);
+		scale = 1 + rnd() % (1ULL << 36);
+		p = 1 + rnd() % (1ULL << 36);
+		if (i % 2)
+			level %= 1ULL << 40;
+		want = ((unsigned __int128)level * p + scale - 1) / scale;
+		if (want > (unsigned __int128)1 << 51)
+			want = (unsigned __int128)1 << 51;
+		/* What the conversion in doubles gave. */
+		if (ceil((double)level / (double)scale * (double)p) !=
+		    (double)(uint64_t)want && want < (unsigned __int128)1 << 51)
+			inexact++;
+		freeReplyObject(must_command(rf.c, "HSET %s level %llu ts %lld "
+		    "scale %llu", key, (unsigned long long)level, T0,
+		    (unsigned long long)scale));
+		a = limiter("redjob_limit_funnel", key, ARGS("1", "1", num(p),
+		    "0", "now", num(T0)));
+		ck_assert_msg((unsigned __int128)a.reset == want, "level %llu "
+		    "scale %llu to %llu: reset %lld, want %llu",
+		    (unsigned long long)level, (unsigned long long)scale,
+		    (unsigned long long)p, a.reset, (unsigned long long)want);
+		freeReplyObject(must_command(rf.c, "DEL %s", key));
+	}
+	/* Doubles would have got some of these wrong. */
+	ck_assert_int_gt(inexact, 0);
+}
+END_TEST
+
 START_TEST(test_concurrency_matches_model_on_random_sequences)
 {
 	static const int64_t limits[] = { 1, 2, 3 };
@@ -1581,6 +1720,9 @@ suite(void)
 	tcase_add_test(tc, test_funnel_matches_model_on_random_sequences);
 	tcase_add_test(tc, test_window_matches_model_on_random_sequences);
 	tcase_add_test(tc, test_concurrency_matches_model_on_random_sequences);
+	tcase_add_test(tc, test_window_stands_still_when_the_clock_steps_back);
+	tcase_add_test(tc,
+	    test_funnel_converts_its_level_exactly_when_the_period_changes);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("behaviour");

@@ -56,6 +56,36 @@ local function cdiv(a, b)
   return q
 end
 
+-- ceil(a * b / c) for integers a <= 2^53, b and c <= 2^36, exactly (a * b
+-- may be far beyond the 2^53 a double holds): long division of a * b by c
+-- with b taken 12 bits at a time, every intermediate below 2^49. Returns
+-- cap instead when the answer would exceed it (cap <= 2^52).
+local function muldiv_up(a, b, c, cap)
+  local q, r = idiv(a, c), 0
+  r = a - q * c
+  if q > 0 and q > idiv(cap, b) then
+    return cap
+  end
+  local hi = q * b
+  -- Now ceil(r * b / c) with r < c <= 2^36: digits of b, high first.
+  local digits, d = {}, b
+  while d > 0 do
+    digits[#digits + 1] = d % 4096
+    d = idiv(d, 4096)
+  end
+  local qq, rr = 0, 0
+  for i = #digits, 1, -1 do
+    local x = rr * 4096 + digits[i] * r
+    local dq = idiv(x, c)
+    qq = qq * 4096 + dq
+    rr = x - dq * c
+  end
+  if rr > 0 then
+    qq = qq + 1
+  end
+  return math.min(hi + qq, cap)
+end
+
 local function one_key(keys, fname)
   if #keys ~= 1 or #keys[1] == 0 then
     fail('BADKEY', fname .. ' takes exactly one key')
@@ -379,6 +409,15 @@ local function limit_window(keys, args)
   local now = math.floor(clock(args, 4, now_us, 'redjob_limit_window') /
     1000)
   key_type(key, 'zset', 'a window limiter')
+  -- A server clock that stepped back stands still at the time of the
+  -- last admission until it catches up: answers never go back in time,
+  -- and a new admission is always the newest entry, as undo expects. That
+  -- time is the key's expiry less the period (each admission sets it so,
+  -- and undo leaves it), so it holds even once its entries are undone.
+  local seen = redis.call('PEXPIRETIME', key) - period
+  if seen > now then
+    now = seen
+  end
   local from = '(' .. fmt(now - period)
   local count = redis.call('ZCOUNT', key, from, '+inf')
   local newest = redis.call('ZRANGE', key, '+inf', from, 'BYSCORE', 'REV',
@@ -403,9 +442,12 @@ local function limit_window(keys, args)
   end
 
   -- Pick free names: the probe ends within count + 2 tries, since each
-  -- taken generation holds a live entry of its own.
+  -- taken generation holds a live entry of its own. G = 0 only for the
+  -- first admission of this ms: later ones of the same ms get G >= now,
+  -- one above the last, so undo can tell the latest by its G.
   local g = -1
-  for i = 0, count + 2 do
+  local first = redis.call('ZCOUNT', key, now, now) == 0
+  for i = (first and 0 or 1), count + 2 do
     local cand = i == 0 and 0 or now + i - 1
     if window_free(key, m, cand, cost, now - period) then
       g = cand
@@ -447,12 +489,13 @@ local function funnel_level(key, n, p, now)
   local level = stored_int(f[1], key, 'the funnel level')
   local ts = stored_int(f[2], key, 'the funnel time')
   local scale = stored_int(f[3], key, 'the funnel scale')
-  if scale == 0 then
-    fail('BADKEY', 'key "' .. key .. '" holds a funnel scale of 0')
+  if scale == 0 or scale > G_PERIOD_MAX then
+    fail('BADKEY', 'key "' .. key .. '" holds a funnel scale of ' ..
+      fmt(scale) .. ', not 1 to 2^36')
   end
   if scale ~= p then
-    -- The rate's period changed: convert, rounding up.
-    level = math.min(math.ceil(level / scale * p), G_SCALED_MAX * 2)
+    -- The rate's period changed: convert exactly, rounding up.
+    level = muldiv_up(level, p, scale, G_SCALED_MAX * 2)
   end
   if now <= ts then
     return level, ts
@@ -816,9 +859,20 @@ local function limit_undo(keys, args)
     if not found then
       return 0
     end
-    local g = 0
-    if found ~= m then
-      g = tonumber(string.match(found, '#(%d+)%.%d+$')) or -1
+    -- Of m's admissions at that score, the latest has the largest G.
+    local function gen(name)
+      if name == m then return 0 end
+      return tonumber(string.match(name, '#(%d+)%.%d+$')) or -1
+    end
+    local s = redis.call('ZSCORE', key, found)
+    local same = redis.call('ZRANGE', key, s, s, 'BYSCORE')
+    local g = gen(found)
+    for _, name in ipairs(same) do
+      if (name == m or string.sub(name, 1, #prefix) == prefix) and
+          gen(name) > g then
+        g = gen(name)
+        found = name
+      end
     end
     local names = {found}
     for k = 1, total do
