@@ -2568,7 +2568,8 @@ START_TEST(test_release_returns_one_owners_jobs_at_once_as_stalls)
 	ck_assert_int_ge(score_of("dead", id), 0);
 	ck_assert_str_eq(job_field(id, "last_error"), "stalled: 2 times; last: "
 	    "its worker died while running it");
-	cmd_err("REDJOB_BADARG", "FCALL redjob_release 1 " BASE " short 3");
+	freeReplyObject(cmd_err("REDJOB_BADARG", "FCALL redjob_release 1 " BASE
+	    " short 3"));
 }
 END_TEST
 
