@@ -211,6 +211,43 @@ START_TEST(test_job_decode_refuses_what_is_not_a_job)
 	    "or not of its type");
 	free(cause);
 	job_free(j);
+
+	/*
+	 * Text with a NUL byte would be cut short, naming another job,
+	 * type or lock (found by tests/fuzz/fuzz_job.c): an id so is no id,
+	 * a type or key so makes the job malformed. A payload is bytes.
+	 */
+	fake_entry(&f, v, NULL);
+	f.el[0].str = (char *)"q:1\0x";
+	f.el[0].len = 5;
+	ck_assert_ptr_null(job_decode(&f.top, "tok12345", &cause));
+	ck_assert_str_eq(cause, "malformed job entry in the claim reply: its "
+	    "id holds a NUL byte");
+	free(cause);
+	fake_entry(&f, v, NULL);
+	f.el[1].str = (char *)"t\0x";
+	f.el[1].len = 3;
+	j = job_decode(&f.top, "tok12345", &cause);
+	ck_assert_str_eq(j->type, "?");
+	ck_assert_str_eq(cause, "malformed job: its type holds a NUL byte");
+	free(cause);
+	job_free(j);
+	fake_entry(&f, v, NULL);
+	f.el[3].str = (char *)"user:1\0x";
+	f.el[3].len = 8;
+	j = job_decode(&f.top, "tok12345", &cause);
+	ck_assert_ptr_null(j->key);
+	ck_assert_str_eq(cause, "malformed job: its key holds a NUL byte");
+	free(cause);
+	job_free(j);
+	fake_entry(&f, v, NULL);
+	f.el[2].str = (char *)"p\0q";
+	f.el[2].len = 3;
+	j = job_decode(&f.top, "tok12345", &cause);
+	ck_assert_ptr_null(cause);
+	ck_assert_uint_eq(j->payload_len, 3);
+	ck_assert_mem_eq(j->payload, "p\0q", 3);
+	job_free(j);
 }
 END_TEST
 
