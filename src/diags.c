@@ -13,6 +13,53 @@
 #include "diags.h"
 #include "xmalloc.h"
 
+/*
+ * Does byte i of s start a control character: C0, DEL, or C1 (U+0080 to
+ * U+009F, 0xc2 0x80-0x9f in UTF-8)? Returns its length in bytes, or 0.
+ */
+static size_t
+diags_control(const unsigned char *s, size_t i)
+{
+	if (s[i] < 0x20 || s[i] == 0x7f)
+		return 1;
+	if (s[i] == 0xc2 && s[i + 1] >= 0x80 && s[i + 1] <= 0x9f)
+		return 2;
+	return 0;
+}
+
+/*
+ * Write every control character of msg as \xNN, in place of what it
+ * would do to the terminal or the log that shows the diagnostic: YAML's
+ * escapes ("\e[2J", "\n", "\x85") put any of them in a key or a value
+ * that a message quotes, and a diagnostic is one line of plain text.
+ * Returns msg, or a new string after freeing msg.
+ */
+static char *
+diags_escape(char *msg)
+{
+	const unsigned char *s = (const unsigned char *)msg;
+	size_t i, k, n, len = 0, extra = 0;
+	char *out;
+
+	for (i = 0; s[i] != '\0'; i += n > 0 ? n : 1)
+		if ((n = diags_control(s, i)) > 0)
+			extra += 3 * n;
+	if (extra == 0)
+		return msg;
+	out = xmalloc(i + extra + 1);
+	for (i = 0; s[i] != '\0';) {
+		if ((n = diags_control(s, i)) == 0) {
+			out[len++] = (char)s[i++];
+			continue;
+		}
+		for (k = 0; k < n; k++, i++)
+			len += (size_t)snprintf(out + len, 5, "\\x%02x", s[i]);
+	}
+	out[len] = '\0';
+	free(msg);
+	return out;
+}
+
 /* Append a diagnostic built from a va_list. */
 static void
 diags_vadd(struct diags *d, const char *file, unsigned line, unsigned col,
@@ -25,6 +72,7 @@ diags_vadd(struct diags *d, const char *file, unsigned line, unsigned col,
 		fprintf(stderr, "out of memory formatting a diagnostic\n");
 		abort();
 	}
+	msg = diags_escape(msg);
 	d->v = xreallocarray(d->v, d->n + 1, sizeof *d->v);
 	dg = &d->v[d->n++];
 	dg->file = xstrdup(file);

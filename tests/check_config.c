@@ -653,6 +653,26 @@ START_TEST(test_diagnostics_print_file_line_and_column)
 }
 END_TEST
 
+/*
+ * A message quoting a key or value made with YAML escapes stays one line
+ * of text: control characters (C0, DEL, C1) are shown as \xNN (found by
+ * tests/fuzz/fuzz_config.c; tests/data/bad/control-escapes.yml too).
+ */
+START_TEST(test_diagnostics_show_control_characters_escaped)
+{
+	struct diags d = { NULL, 0 };
+
+	diags_add(&d, "x.yml", 1, 1, "got \"%s\"", "\x1b[2J\n\t\x7f\xc2\x85");
+	diags_add(&d, "x.yml", 1, 1, "got \"%s\"", "caf\xc3\xa9 \xc2\xa0x");
+	ck_assert_uint_eq(d.n, 2);
+	ck_assert_str_eq(d.v[0].msg,
+	    "got \"\\x1b[2J\\x0a\\x09\\x7f\\xc2\\x85\"");
+	/* Printable text, in UTF-8 too, is left as it is. */
+	ck_assert_str_eq(d.v[1].msg, "got \"caf\xc3\xa9 \xc2\xa0x\"");
+	diags_free(&d);
+}
+END_TEST
+
 START_TEST(test_corpus_pairs_each_bad_file_with_diagnostics)
 {
 	glob_t g;
@@ -1005,6 +1025,7 @@ suite(void)
 	tcase_add_test(tc, test_example_configuration_loads);
 	tcase_add_test(tc, test_unreadable_file_is_one_diagnostic);
 	tcase_add_test(tc, test_diagnostics_print_file_line_and_column);
+	tcase_add_test(tc, test_diagnostics_show_control_characters_escaped);
 	suite_add_tcase(s, tc);
 
 	/*
