@@ -655,8 +655,9 @@ END_TEST
 
 /*
  * A message quoting a key or value made with YAML escapes stays one line
- * of text: control characters (C0, DEL, C1) are shown as \xNN (found by
- * tests/fuzz/fuzz_config.c; tests/data/bad/control-escapes.yml too).
+ * of UTF-8 text: control characters (C0, DEL, C1) are shown as \xNN
+ * (found with tests/fuzz/fuzz_config.c; tests/data/bad/control-escapes.yml
+ * and utf8-cut.yml too).
  */
 START_TEST(test_diagnostics_show_control_characters_escaped)
 {
@@ -664,11 +665,18 @@ START_TEST(test_diagnostics_show_control_characters_escaped)
 
 	diags_add(&d, "x.yml", 1, 1, "got \"%s\"", "\x1b[2J\n\t\x7f\xc2\x85");
 	diags_add(&d, "x.yml", 1, 1, "got \"%s\"", "caf\xc3\xa9 \xc2\xa0x");
-	ck_assert_uint_eq(d.n, 2);
 	ck_assert_str_eq(d.v[0].msg,
 	    "got \"\\x1b[2J\\x0a\\x09\\x7f\\xc2\\x85\"");
 	/* Printable text, in UTF-8 too, is left as it is. */
 	ck_assert_str_eq(d.v[1].msg, "got \"caf\xc3\xa9 \xc2\xa0x\"");
+	/*
+	 * A byte that is not UTF-8, as "%.64s" leaves when it cuts a
+	 * character in two, is shown as \xNN too: the message stays text.
+	 */
+	diags_add(&d, "x.yml", 1, 1, "\"%.4s\" \"%s\"", "a\xc3\xa9\xc3\xa9",
+	    "\xed\xa0\x80\xc0\xaf\xf4\x90\x80\x80\xf0\x9f\x98\x80");
+	ck_assert_str_eq(d.v[2].msg, "\"a\xc3\xa9\\xc3\" \"\\xed\\xa0\\x80"
+	    "\\xc0\\xaf\\xf4\\x90\\x80\\x80\xf0\x9f\x98\x80\"");
 	diags_free(&d);
 }
 END_TEST
