@@ -60,7 +60,7 @@ main(int argc, char **argv)
 {
 	struct dirent *de;
 	struct stat sb;
-	char **files = NULL, *path;
+	char **files = NULL, *path, *defv[3] = { NULL, NULL, NULL };
 	const char *top;
 	size_t nfiles = 0, i, len;
 	uint8_t *buf;
@@ -71,7 +71,9 @@ main(int argc, char **argv)
 		top = getenv("top_srcdir");
 		xasprintf(&path, "%s/tests/fuzz/corpus/%s",
 		    top != NULL ? top : ".", FUZZ_HARNESS);
-		argv[1] = path;
+		defv[0] = argv[0];
+		defv[1] = path;
+		argv = defv;
 		argc = 2;
 	}
 	for (a = 1; a < argc; a++) {
@@ -92,9 +94,10 @@ main(int argc, char **argv)
 		}
 		closedir(dir);
 	}
+	/* Every harness has its corpus: none means a wrong path. */
 	if (nfiles == 0) {
-		printf("1..0 # SKIP no corpus files\n");
-		return 0;
+		printf("Bail out! no corpus files in %s\n", argv[1]);
+		return 1;
 	}
 	qsort(files, nfiles, sizeof *files, replay_cmp);
 	printf("1..%zu\n", nfiles);
@@ -103,6 +106,7 @@ main(int argc, char **argv)
 		if ((buf = replay_read(files[i], &len)) == NULL) {
 			printf("not ok %zu - %s: cannot read\n", i + 1,
 			    files[i]);
+			free(files[i]);
 			failed = 1;
 			continue;
 		}
@@ -113,5 +117,6 @@ main(int argc, char **argv)
 		free(files[i]);
 	}
 	free(files);
+	free(defv[1]);
 	return failed;
 }
