@@ -77,17 +77,23 @@ fuzz_port_digits(const char *s)
 }
 
 /*
- * How much of err is 'invalid URL "' and the URL it quotes, urllen bytes
- * with its password masked: only there could the password show (the
- * explanation that follows has words of its own, "address" holds
- * "ress").
+ * Does the password pw show in the URL that err quotes, after
+ * 'invalid URL "' and up to the last '"' (the explanations that follow
+ * hold none)? Only there: the words around it are the message's own
+ * ("address" holds "ress", and the closing quote may follow a host that
+ * ends as the password begins).
  */
-static size_t
-fuzz_quoted(const char *err, size_t urllen)
+static int
+fuzz_shown(const char *err, const char *pw, size_t pwlen)
 {
-	size_t n = strlen("invalid URL \"") + urllen + 1;
+	size_t off = strlen("invalid URL \"");
+	const char *q;
 
-	return strlen(err) < n ? strlen(err) : n;
+	if (strlen(err) <= off)
+		return 0;
+	if ((q = strrchr(err + off, '"')) == NULL)
+		q = err + strlen(err);
+	return memmem(err + off, (size_t)(q - err - off), pw, pwlen) != NULL;
 }
 
 /* A host name or IPv4 address, or the inside of an IPv6 literal. */
@@ -139,8 +145,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		fuzz_fail("URL \"%s\": refused without a message", s);
 	else if ((pw = fuzz_password(s, &pwlen)) != NULL && pwlen >= 4 &&
 	    memchr(pw, '*', pwlen) == NULL && !fuzz_repeated(s, pw, pwlen) &&
-	    memmem(err, fuzz_quoted(err, strlen(s) - pwlen + 3), pw,
-	    pwlen) != NULL)
+	    fuzz_shown(err, pw, pwlen))
 		fuzz_fail("URL \"%s\": the error shows the password: %s", s,
 		    err);
 	free(err);
