@@ -656,8 +656,8 @@ END_TEST
 /*
  * A message quoting a key or value made with YAML escapes stays one line
  * of UTF-8 text: control characters (C0, DEL, C1) are shown as \xNN
- * (found with tests/fuzz/fuzz_config.c; tests/data/bad/control-escapes.yml
- * and utf8-cut.yml too).
+ * (tests/fuzz/fuzz_config.c checks every diagnostic for it;
+ * tests/data/bad/control-escapes.yml and utf8-cut.yml too).
  */
 START_TEST(test_diagnostics_show_control_characters_escaped)
 {

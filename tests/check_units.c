@@ -189,8 +189,9 @@ START_TEST(test_bad_urls_say_why)
 	    "the password is too long, or holds a bad %XX escape or %00");
 
 	/*
-	 * Found by tests/fuzz/fuzz_url.c: a port strtol() would read, a
-	 * host no resolver would, a password cut short by %00.
+	 * Refused now, and checked by tests/fuzz/fuzz_url.c too: a port
+	 * strtol() would read, a host no resolver would, a password cut
+	 * short by %00.
 	 */
 	ck_assert_int_eq(url_parse("redis://h:+80", &u, err, sizeof err), -1);
 	ck_assert_str_eq(err, "invalid URL \"redis://h:+80\": bad port");
@@ -214,9 +215,10 @@ START_TEST(test_bad_urls_say_why)
 END_TEST
 
 /*
- * An error never shows the password, however long the URL (found by
- * tests/fuzz/fuzz_url.c: a message cut to the caller's buffer used to
- * defeat the masking redjob.yml did, and the CLI and libredjob did none).
+ * An error never shows the password, however long the URL (a message
+ * cut to the caller's buffer used to defeat the masking redjob.yml did,
+ * and the CLI and libredjob did none); tests/fuzz/fuzz_url.c checks it
+ * too.
  */
 START_TEST(test_bad_urls_hide_the_password)
 {
