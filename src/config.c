@@ -287,35 +287,6 @@ config_embedded(struct load *ld, struct yread_pair *p)
 		cfg->embedded_server = xstrdup("redis-server");
 }
 
-/*
- * Report url_parse()'s error for url, with any password in the URL
- * replaced by "***": diagnostics end up in logs and the journal.
- */
-static void
-config_url_error(struct load *ld, yaml_node_t *n, const char *url,
-    const char *err)
-{
-	const char *at, *colon, *start, *p;
-	char *safe, *msg;
-
-	start = strstr(url, "://");
-	at = start != NULL ? strchr(start + 3, '@') : NULL;
-	if (at == NULL || start[3] == '/' || (p = strstr(err, url)) == NULL) {
-		yread_error(&ld->y, n, "redis.url", "%s", err);
-		return;
-	}
-	/* "[USER]:PASSWORD@" or, as redis-cli allows, "PASSWORD@". */
-	colon = memchr(start + 3, ':', (size_t)(at - start - 3));
-	if (colon == NULL)
-		colon = start + 2;
-	xasprintf(&safe, "%.*s***%s", (int)(colon + 1 - url), url, at);
-	xasprintf(&msg, "%.*s%s%s", (int)(p - err), err, safe,
-	    p + strlen(url));
-	yread_error(&ld->y, n, "redis.url", "%s", msg);
-	free(msg);
-	free(safe);
-}
-
 /* Check the redis: section and fill the connection settings of cfg. */
 static void
 config_redis(struct load *ld, struct yread_pair *p)
@@ -343,9 +314,10 @@ config_redis(struct load *ld, struct yread_pair *p)
 	if (f[REDIS_URL].value != NULL) {
 		if (yread_string(&ld->y, f[REDIS_URL].value, "redis.url", 0,
 		    &cfg->url) == 0) {
+			/* Its message shows the password as "***". */
 			if (url_parse(cfg->url, &u, err, sizeof err) != 0)
-				config_url_error(ld, f[REDIS_URL].value,
-				    cfg->url, err);
+				yread_error(&ld->y, f[REDIS_URL].value,
+				    "redis.url", "%s", err);
 			else
 				url_ok = 1;
 		}

@@ -13,6 +13,100 @@
 #include "diags.h"
 #include "xmalloc.h"
 
+/*
+ * The length of the UTF-8 character at s (1 to 4 bytes), or 0 if s does
+ * not start a valid one (a stray or cut sequence, an overlong form, a
+ * surrogate, beyond U+10FFFF). s is NUL-terminated.
+ */
+static size_t
+diags_utf8(const unsigned char *s)
+{
+	unsigned char lo = 0x80, hi = 0xbf;
+	size_t i, n;
+
+	if (s[0] < 0x80)
+		return 1;
+	if (s[0] >= 0xc2 && s[0] <= 0xdf)
+		n = 2;
+	else if (s[0] >= 0xe0 && s[0] <= 0xef) {
+		n = 3;
+		if (s[0] == 0xe0)
+			lo = 0xa0;
+		else if (s[0] == 0xed)
+			hi = 0x9f;
+	} else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
+		n = 4;
+		if (s[0] == 0xf0)
+			lo = 0x90;
+		else if (s[0] == 0xf4)
+			hi = 0x8f;
+	} else
+		return 0;
+	for (i = 1; i < n; i++) {
+		if (s[i] < lo || s[i] > hi)
+			return 0;
+		lo = 0x80;
+		hi = 0xbf;
+	}
+	return n;
+}
+
+/*
+ * The length of the character at s, with *esc set if it must be shown
+ * as \xNN: a control character (C0, DEL, or C1: U+0080 to U+009F), or a
+ * byte that is not UTF-8 (a message cuts a quoted text at a byte count,
+ * "%.64s", which may fall inside a character).
+ */
+static size_t
+diags_char(const unsigned char *s, int *esc)
+{
+	size_t n;
+
+	if ((n = diags_utf8(s)) == 0) {
+		*esc = 1;
+		return 1;
+	}
+	*esc = s[0] < 0x20 || s[0] == 0x7f || (s[0] == 0xc2 && s[1] <= 0x9f);
+	return n;
+}
+
+/*
+ * Write every control character of msg, and every byte that is not
+ * UTF-8, as \xNN, in place of what it would do to the terminal or the
+ * log that shows the diagnostic: YAML's escapes ("\e[2J", "\n", "\x85")
+ * put any character in a key or a value that a message quotes, and a
+ * diagnostic is one line of UTF-8 text. Returns msg, or a new string
+ * after freeing msg.
+ */
+static char *
+diags_escape(char *msg)
+{
+	const unsigned char *s = (const unsigned char *)msg;
+	size_t i, k, n, len = 0, extra = 0;
+	char *out;
+	int esc;
+
+	for (i = 0; s[i] != '\0'; i += n)
+		if ((n = diags_char(s + i, &esc)) > 0 && esc)
+			extra += 3 * n;
+	if (extra == 0)
+		return msg;
+	out = xmalloc(i + extra + 1);
+	for (i = 0; s[i] != '\0'; i += n) {
+		n = diags_char(s + i, &esc);
+		for (k = 0; k < n; k++) {
+			if (esc)
+				len += (size_t)snprintf(out + len, 5, "\\x%02x",
+				    s[i + k]);
+			else
+				out[len++] = (char)s[i + k];
+		}
+	}
+	out[len] = '\0';
+	free(msg);
+	return out;
+}
+
 /* Append a diagnostic built from a va_list. */
 static void
 diags_vadd(struct diags *d, const char *file, unsigned line, unsigned col,
@@ -25,6 +119,7 @@ diags_vadd(struct diags *d, const char *file, unsigned line, unsigned col,
 		fprintf(stderr, "out of memory formatting a diagnostic\n");
 		abort();
 	}
+	msg = diags_escape(msg);
 	d->v = xreallocarray(d->v, d->n + 1, sizeof *d->v);
 	dg = &d->v[d->n++];
 	dg->file = xstrdup(file);

@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * diags.h: a list of diagnostics "FILE:LINE:COL: message", as redjobd -t
- * prints them and a reload logs them.
+ * prints them and a reload logs them. A message is one line of UTF-8
+ * text: a control character in it (from a key or value it quotes), or a
+ * byte that is not UTF-8, is shown as \xNN.
  */
 #ifndef REDJOB_DIAGS_H
 #define REDJOB_DIAGS_H

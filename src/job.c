@@ -39,7 +39,12 @@ enum {
 	JOB_F_RESERVED = JOB_F_COUNT	/* optional: "UNTIL_MS NAME" or "" */
 };
 
-/* Copy a string element; NULL if it is not a string. */
+/*
+ * Copy a string element; NULL if it is not a string. With len NULL the
+ * element is text (an id, a type, a key), used as a C string from here
+ * on: NULL too if it holds a NUL byte, which would cut it short and make
+ * it name another job, type or lock.
+ */
 static char *
 job_str(const redisReply *r, size_t *len)
 {
@@ -47,7 +52,17 @@ job_str(const redisReply *r, size_t *len)
 		return NULL;
 	if (len != NULL)
 		*len = r->len;
+	else if (memchr(r->str, '\0', r->len) != NULL)
+		return NULL;
 	return xmemdup(r->str, r->len);
+}
+
+/* Does the string element r hold a NUL byte? */
+static int
+job_has_nul(const redisReply *r)
+{
+	return r->type == REDIS_REPLY_STRING &&
+	    memchr(r->str, '\0', r->len) != NULL;
 }
 
 /*
@@ -135,13 +150,18 @@ struct job *
 job_decode(redisReply *e, const char *token, char **cause)
 {
 	struct job *j;
-	const char *bad = NULL;
+	const char *bad = NULL, *nul = NULL;
 
 	*cause = NULL;
 	if (e->type != REDIS_REPLY_ARRAY || e->elements < JOB_F_COUNT ||
 	    e->element[JOB_F_ID]->type != REDIS_REPLY_STRING ||
 	    e->element[JOB_F_ID]->len == 0) {
 		*cause = xstrdup("malformed job entry in the claim reply");
+		return NULL;
+	}
+	if (job_has_nul(e->element[JOB_F_ID])) {
+		*cause = xstrdup("malformed job entry in the claim reply: its "
+		    "id holds a NUL byte");
 		return NULL;
 	}
 	j = xcalloc(1, sizeof *j);
@@ -169,12 +189,17 @@ job_decode(redisReply *e, const char *token, char **cause)
 		bad = "its max_attempts";
 	else if (job_uint(e->element[JOB_F_STALLS], &j->stalls) != 0)
 		bad = "its stalls";
-	if (bad != NULL) {
-		if (j->type == NULL)
-			j->type = xstrdup("?");
+	if (job_has_nul(e->element[JOB_F_TYPE]))
+		nul = "its type";
+	else if (job_has_nul(e->element[JOB_F_KEY]))
+		nul = "its key";
+	if (j->type == NULL)
+		j->type = xstrdup("?");
+	if (nul != NULL)
+		xasprintf(cause, "malformed job: %s holds a NUL byte", nul);
+	else if (bad != NULL)
 		xasprintf(cause, "malformed job: %s is missing or not of its "
 		    "type", bad);
-	}
 	return j;
 }
 

@@ -13,7 +13,41 @@
 
 #include "url.h"
 
-/* Copy n bytes of src into dst (size len), decoding %XX. */
+/*
+ * Write "invalid URL "S": why" (or without why) into err, with the
+ * password of S, if it has one, shown as "***": the message goes to
+ * logs, the journal and terminals. Where the password is is decided as
+ * url_parse() decides it: before the first '@', after the first ':' of
+ * what precedes it (or all of it, as redis-cli allows), except in a
+ * unix:// URL whose path follows "//" at once.
+ */
+static void
+url_error(char *err, size_t errlen, const char *s, const char *why)
+{
+	const char *start, *at, *colon;
+	int keep = (int)strlen(s);
+
+	at = NULL;
+	if (strncmp(s, "redis://", 8) == 0)
+		start = s + 8;
+	else if (strncmp(s, "unix://", 7) == 0 && s[7] != '/')
+		start = s + 7;
+	else
+		start = NULL;
+	if (start != NULL && (at = strchr(start, '@')) != NULL) {
+		colon = memchr(start, ':', (size_t)(at - start));
+		keep = (int)((colon != NULL ? colon + 1 : start) - s);
+	}
+	snprintf(err, errlen, "invalid URL \"%.*s%s%s\"%s%s", keep, s,
+	    at != NULL ? "***" : "", at != NULL ? at : "",
+	    why != NULL ? ": " : "", why != NULL ? why : "");
+}
+
+/*
+ * Copy n bytes of src into dst (size len), decoding %XX. A decoded NUL
+ * is refused: the user and the password are C strings from here on, so
+ * it would cut them short.
+ */
 static int
 url_decode(char *dst, size_t len, const char *src, size_t n)
 {
@@ -30,7 +64,8 @@ url_decode(char *dst, size_t len, const char *src, size_t n)
 			hex[0] = src[i + 1];
 			hex[1] = src[i + 2];
 			hex[2] = '\0';
-			dst[o++] = (char)strtol(hex, NULL, 16);
+			if ((dst[o++] = (char)strtol(hex, NULL, 16)) == '\0')
+				return -1;
 			i += 2;
 		} else
 			dst[o++] = src[i];
@@ -83,7 +118,34 @@ url_userinfo(const char **p, struct url *u)
 }
 
 /*
- * Parse a Redis URL into *u. Returns 0, or -1 with a message in err.
+ * Is the n bytes at h a host name or an IPv4 address (letters, digits,
+ * '-', '_' and '.'), or with v6 set the inside of an IPv6 literal (hex
+ * digits, ':' and '.', and a zone after '%')? Anything else could only
+ * fail later, in the resolver, with a less clear message.
+ */
+static int
+url_host_ok(const char *h, size_t n, int v6)
+{
+	size_t i;
+	int zone = 0;
+
+	for (i = 0; i < n; i++) {
+		if (v6 && !zone && h[i] == '%')
+			zone = 1;
+		else if (v6 && !zone ? (isxdigit((unsigned char)h[i]) ||
+		    h[i] == ':' || h[i] == '.') :
+		    (isalnum((unsigned char)h[i]) || h[i] == '-' ||
+		    h[i] == '_' || h[i] == '.'))
+			continue;
+		else
+			return 0;
+	}
+	return 1;
+}
+
+/*
+ * Parse a Redis URL into *u. Returns 0, or -1 with a message in err,
+ * where the URL's password, if any, is shown as "***".
  */
 int
 url_parse(const char *s, struct url *u, char *err, size_t errlen)
@@ -105,36 +167,35 @@ url_parse(const char *s, struct url *u, char *err, size_t errlen)
 	if (strncmp(s, "unix://", 7) == 0) {
 		p = s + 7;
 		if (*p != '/' && url_userinfo(&p, u) != 0)
-			goto bad;
+			goto baduser;
 		if (*p != '/') {
-			snprintf(err, errlen, "invalid URL \"%s\": the socket "
-			    "path must be absolute (unix:///path/to/socket)", s);
+			url_error(err, errlen, s, "the socket path must be "
+			    "absolute (unix:///path/to/socket)");
 			return -1;
 		}
 		q = strchr(p, '?');
 		if ((q != NULL ? (size_t)(q - p) : strlen(p)) >= sizeof u->path) {
-			snprintf(err, errlen, "invalid URL \"%s\": socket path "
-			    "too long", s);
+			url_error(err, errlen, s, "socket path too long");
 			return -1;
 		}
 		memcpy(u->path, p, q != NULL ? (size_t)(q - p) : strlen(p));
 		if (q != NULL) {
 			if (strncmp(q, "?db=", 4) != 0 || url_db(q + 4, &u->db)) {
-				snprintf(err, errlen, "invalid URL \"%s\": the "
-				    "only query is ?db=N", s);
+				url_error(err, errlen, s, "the only query is "
+				    "?db=N");
 				return -1;
 			}
 		}
 		return 0;
 	}
 	if (strncmp(s, "redis://", 8) != 0) {
-		snprintf(err, errlen, "invalid URL \"%s\": expected "
-		    "redis://[:PASSWORD@]HOST[:PORT][/DB] or unix:///PATH", s);
+		url_error(err, errlen, s, "expected "
+		    "redis://[:PASSWORD@]HOST[:PORT][/DB] or unix:///PATH");
 		return -1;
 	}
 	p = s + 8;
 	if (url_userinfo(&p, u) != 0)
-		goto bad;
+		goto baduser;
 	slash = strchr(p, '/');
 	hend = slash != NULL ? slash : p + strlen(p);
 	if (*p == '[') {
@@ -143,6 +204,8 @@ url_parse(const char *s, struct url *u, char *err, size_t errlen)
 			goto bad;
 		if ((size_t)(q - p - 1) >= sizeof u->host)
 			goto bad;
+		if (!url_host_ok(p + 1, (size_t)(q - p - 1), 1))
+			goto badhost;
 		memcpy(u->host, p + 1, (size_t)(q - p - 1));
 		colon = q[1] == ':' ? q + 1 : NULL;
 		if (q + 1 != hend && colon == NULL)
@@ -152,27 +215,37 @@ url_parse(const char *s, struct url *u, char *err, size_t errlen)
 		q = colon != NULL ? colon : hend;
 		if ((size_t)(q - p) >= sizeof u->host)
 			goto bad;
+		if (!url_host_ok(p, (size_t)(q - p), 0))
+			goto badhost;
 		memcpy(u->host, p, (size_t)(q - p));
 	}
 	if (u->host[0] == '\0')
 		snprintf(u->host, sizeof u->host, "127.0.0.1");
 	if (colon != NULL) {
+		/* Digits only: strtol() would take "+80" and " 80" too. */
 		errno = 0;
 		port = strtol(colon + 1, &end, 10);
-		if (errno != 0 || end != hend || port < 1 || port > 65535 ||
-		    colon + 1 == hend) {
-			snprintf(err, errlen, "invalid URL \"%s\": bad port", s);
+		if (!isdigit((unsigned char)colon[1]) || errno != 0 ||
+		    end != hend || port < 1 || port > 65535) {
+			url_error(err, errlen, s, "bad port");
 			return -1;
 		}
 		u->port = (int)port;
 	}
 	if (slash != NULL && url_db(slash + 1, &u->db) != 0) {
-		snprintf(err, errlen, "invalid URL \"%s\": the database must be "
-		    "a number", s);
+		url_error(err, errlen, s, "the database must be a number");
 		return -1;
 	}
 	return 0;
+baduser:
+	url_error(err, errlen, s, "the user or the password is too long, or "
+	    "holds a bad %XX escape or %00");
+	return -1;
+badhost:
+	url_error(err, errlen, s, "bad host (a name, an IPv4 address or an "
+	    "IPv6 address in brackets)");
+	return -1;
 bad:
-	snprintf(err, errlen, "invalid URL \"%s\"", s);
+	url_error(err, errlen, s, NULL);
 	return -1;
 }

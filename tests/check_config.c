@@ -653,6 +653,34 @@ START_TEST(test_diagnostics_print_file_line_and_column)
 }
 END_TEST
 
+/*
+ * A message quoting a key or value made with YAML escapes stays one line
+ * of UTF-8 text: control characters (C0, DEL, C1) are shown as \xNN
+ * (tests/fuzz/fuzz_config.c checks every diagnostic for it;
+ * tests/data/bad/control-escapes.yml and utf8-cut.yml too).
+ */
+START_TEST(test_diagnostics_show_control_characters_escaped)
+{
+	struct diags d = { NULL, 0 };
+
+	diags_add(&d, "x.yml", 1, 1, "got \"%s\"", "\x1b[2J\n\t\x7f\xc2\x85");
+	diags_add(&d, "x.yml", 1, 1, "got \"%s\"", "caf\xc3\xa9 \xc2\xa0x");
+	ck_assert_str_eq(d.v[0].msg,
+	    "got \"\\x1b[2J\\x0a\\x09\\x7f\\xc2\\x85\"");
+	/* Printable text, in UTF-8 too, is left as it is. */
+	ck_assert_str_eq(d.v[1].msg, "got \"caf\xc3\xa9 \xc2\xa0x\"");
+	/*
+	 * A byte that is not UTF-8, as "%.64s" leaves when it cuts a
+	 * character in two, is shown as \xNN too: the message stays text.
+	 */
+	diags_add(&d, "x.yml", 1, 1, "\"%.4s\" \"%s\"", "a\xc3\xa9\xc3\xa9",
+	    "\xed\xa0\x80\xc0\xaf\xf4\x90\x80\x80\xf0\x9f\x98\x80");
+	ck_assert_str_eq(d.v[2].msg, "\"a\xc3\xa9\\xc3\" \"\\xed\\xa0\\x80"
+	    "\\xc0\\xaf\\xf4\\x90\\x80\\x80\xf0\x9f\x98\x80\"");
+	diags_free(&d);
+}
+END_TEST
+
 START_TEST(test_corpus_pairs_each_bad_file_with_diagnostics)
 {
 	glob_t g;
@@ -1011,6 +1039,7 @@ suite(void)
 	tcase_add_test(tc, test_example_configuration_loads);
 	tcase_add_test(tc, test_unreadable_file_is_one_diagnostic);
 	tcase_add_test(tc, test_diagnostics_print_file_line_and_column);
+	tcase_add_test(tc, test_diagnostics_show_control_characters_escaped);
 	suite_add_tcase(s, tc);
 
 	/*

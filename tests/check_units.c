@@ -9,6 +9,7 @@
 
 #include <errno.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -184,6 +185,71 @@ START_TEST(test_bad_urls_say_why)
 	    -1);
 	ck_assert_ptr_nonnull(strstr(err, "must be absolute"));
 	ck_assert_int_eq(url_parse("redis://:%zz@h", &u, err, sizeof err), -1);
+	ck_assert_str_eq(err, "invalid URL \"redis://:***@h\": the user or "
+	    "the password is too long, or holds a bad %XX escape or %00");
+
+	/*
+	 * Refused now, and checked by tests/fuzz/fuzz_url.c too: a port
+	 * strtol() would read, a host no resolver would, a password cut
+	 * short by %00.
+	 */
+	ck_assert_int_eq(url_parse("redis://h:+80", &u, err, sizeof err), -1);
+	ck_assert_str_eq(err, "invalid URL \"redis://h:+80\": bad port");
+	ck_assert_int_eq(url_parse("redis://h: 80", &u, err, sizeof err), -1);
+	ck_assert_str_eq(err, "invalid URL \"redis://h: 80\": bad port");
+	ck_assert_int_eq(url_parse("redis://a b:80", &u, err, sizeof err), -1);
+	ck_assert_str_eq(err, "invalid URL \"redis://a b:80\": bad host (a "
+	    "name, an IPv4 address or an IPv6 address in brackets)");
+	ck_assert_int_eq(url_parse("redis://[::1 ]", &u, err, sizeof err), -1);
+	ck_assert_ptr_nonnull(strstr(err, "bad host"));
+	ck_assert_int_eq(url_parse("redis://[fe80::1%eth0]:7000", &u, err,
+	    sizeof err), 0);
+	ck_assert_str_eq(u.host, "fe80::1%eth0");
+	ck_assert_int_eq(url_parse("redis://my_host-1.example", &u, err,
+	    sizeof err), 0);
+	ck_assert_int_eq(url_parse("redis://:pw%00x@h", &u, err, sizeof err),
+	    -1);
+	ck_assert_int_eq(url_parse("unix://u%00:pw@/s", &u, err, sizeof err),
+	    -1);
+}
+END_TEST
+
+/*
+ * An error never shows the password, however long the URL (a message
+ * cut to the caller's buffer used to defeat the masking redjob.yml did,
+ * and the CLI and libredjob did none); tests/fuzz/fuzz_url.c checks it
+ * too.
+ */
+START_TEST(test_bad_urls_hide_the_password)
+{
+	struct url u;
+	char err[256], url[600];
+
+	ck_assert_int_eq(url_parse("redis://worker:s3cret@h:99999/0", &u, err,
+	    sizeof err), -1);
+	ck_assert_str_eq(err, "invalid URL \"redis://worker:***@h:99999/0\": "
+	    "bad port");
+	ck_assert_int_eq(url_parse("redis://s3cret@h/x", &u, err, sizeof err),
+	    -1);
+	ck_assert_str_eq(err, "invalid URL \"redis://***@h/x\": the database "
+	    "must be a number");
+	ck_assert_int_eq(url_parse("unix://:s3cret@run/r.sock", &u, err,
+	    sizeof err), -1);
+	ck_assert_str_eq(err, "invalid URL \"unix://:***@run/r.sock\": the "
+	    "socket path must be absolute (unix:///path/to/socket)");
+	/* No userinfo in unix:///PATH: an '@' there is the path's. */
+	ck_assert_int_eq(url_parse("unix:///a@b?x", &u, err, sizeof err), -1);
+	ck_assert_str_eq(err, "invalid URL \"unix:///a@b?x\": the only query "
+	    "is ?db=N");
+	snprintf(url, sizeof url, "redis://:%0300d@h:0", 7);
+	ck_assert_int_eq(url_parse(url, &u, err, sizeof err), -1);
+	ck_assert_str_eq(err, "invalid URL \"redis://:***@h:0\": bad port");
+	snprintf(url, sizeof url, "redis://:s3cret@%0300d", 7);
+	ck_assert_int_eq(url_parse(url, &u, err, sizeof err), -1);
+	ck_assert_ptr_null(strstr(err, "s3cret"));
+	ck_assert_ptr_nonnull(strstr(err, "redis://:***@000"));
+	ck_assert_int_eq(url_parse("redis://:s3cret@h:0", &u, err, 20), -1);
+	ck_assert_str_eq(err, "invalid URL \"redis:");
 }
 END_TEST
 
@@ -352,6 +418,7 @@ suite(void)
 	tcase_add_test(tc, test_sizes_parse);
 	tcase_add_test(tc, test_urls_parse);
 	tcase_add_test(tc, test_bad_urls_say_why);
+	tcase_add_test(tc, test_bad_urls_hide_the_password);
 	tcase_add_test(tc, test_names_are_checked);
 	suite_add_tcase(s, tc);
 

@@ -135,6 +135,18 @@ fake_entry(struct fake_entry *f, const char *const v[8], const char *types)
 	}
 }
 
+/* Make field i of the entry these len bytes (allocated, as hiredis does). */
+static void
+fake_set(struct fake_entry *f, size_t i, const char *s, size_t len)
+{
+	free(f->el[i].str);
+	f->el[i].str = malloc(len + 1);
+	ck_assert_ptr_nonnull(f->el[i].str);
+	memcpy(f->el[i].str, s, len);
+	f->el[i].str[len] = '\0';
+	f->el[i].len = len;
+}
+
 /* Free the strings job_decode() left in the entry. */
 static void
 fake_entry_free(struct fake_entry *f)
@@ -237,6 +249,43 @@ START_TEST(test_job_decode_refuses_what_is_not_a_job)
 	ck_assert_str_eq(cause, "malformed job: its max_attempts is missing "
 	    "or not of its type");
 	free(cause);
+	job_free(j);
+	fake_entry_free(&f);
+
+	/*
+	 * Text with a NUL byte would be cut short, naming another job,
+	 * type or lock (found by tests/fuzz/fuzz_job.c): an id so is no id,
+	 * a type or key so makes the job malformed. A payload is bytes.
+	 */
+	fake_entry(&f, v, NULL);
+	fake_set(&f, 0, "q:1\0x", 5);
+	ck_assert_ptr_null(job_decode(&f.top, "tok12345", &cause));
+	ck_assert_str_eq(cause, "malformed job entry in the claim reply: its "
+	    "id holds a NUL byte");
+	free(cause);
+	fake_entry_free(&f);
+	fake_entry(&f, v, NULL);
+	fake_set(&f, 1, "t\0x", 3);
+	j = job_decode(&f.top, "tok12345", &cause);
+	ck_assert_str_eq(j->type, "?");
+	ck_assert_str_eq(cause, "malformed job: its type holds a NUL byte");
+	free(cause);
+	job_free(j);
+	fake_entry_free(&f);
+	fake_entry(&f, v, NULL);
+	fake_set(&f, 3, "user:1\0x", 8);
+	j = job_decode(&f.top, "tok12345", &cause);
+	ck_assert_ptr_null(j->key);
+	ck_assert_str_eq(cause, "malformed job: its key holds a NUL byte");
+	free(cause);
+	job_free(j);
+	fake_entry_free(&f);
+	fake_entry(&f, v, NULL);
+	fake_set(&f, 2, "p\0q", 3);
+	j = job_decode(&f.top, "tok12345", &cause);
+	ck_assert_ptr_null(cause);
+	ck_assert_uint_eq(j->payload_len, 3);
+	ck_assert_mem_eq(j->payload, "p\0q", 3);
 	job_free(j);
 	fake_entry_free(&f);
 }
