@@ -78,13 +78,13 @@ start_ready(void)
 }
 
 /*
- * A worker killed while it runs a job with a ten-minute lease: the
- * supervisor releases the job at once, counted as a stall, not as an
- * attempt, and another worker runs it again long before the lease ends.
+ * Run a job with a ten-minute lease, send its worker sig, and wait (up to
+ * wait_ms) for the job to start again on another worker: only a release
+ * by the supervisor can bring it back that soon. Returns the job's id.
  */
-START_TEST(test_a_killed_workers_jobs_are_due_again_at_once)
+static void
+run_and_hit_its_worker(int sig, unsigned wait_ms, char *id)
 {
-	char id[REDJOB_ID_MAX], *v;
 	pid_t first, second;
 
 	write_config(2, "10m", 3);
@@ -92,19 +92,31 @@ START_TEST(test_a_killed_workers_jobs_are_due_again_at_once)
 	enqueue("nap", "60", id);
 	first = daemon_wait_job_worker("started", id, 1, 10000);
 	ck_assert_int_gt(first, 0);
-	ck_assert_int_eq(kill(first, SIGKILL), 0);
-	/* Ten minutes of lease: only the release can bring it back now. */
-	second = daemon_wait_job_worker("started", id, 2, 10000);
-	ck_assert_msg(second > 0, "the job of the killed worker did not run "
-	    "again");
+	ck_assert_int_eq(kill(first, sig), 0);
+	second = daemon_wait_job_worker("started", id, 2, wait_ms);
+	ck_assert_msg(second > 0, "the job of the worker hit by signal %d did "
+	    "not run again", sig);
 	ck_assert_int_ne(second, first);
+	/* A stall, not an attempt. */
+	ck_assert_int_eq(queue_stat("default", "stalled"), 1);
+}
+
+/*
+ * A worker killed while it runs a job: the supervisor releases the job at
+ * once, counted as a stall, not as an attempt, and another worker runs it
+ * again long before the lease ends.
+ */
+START_TEST(test_a_killed_workers_jobs_are_due_again_at_once)
+{
+	char id[REDJOB_ID_MAX], *v;
+
+	run_and_hit_its_worker(SIGKILL, 10000, id);
 	v = daemon_job_field(id, "stalls");
 	ck_assert_str_eq(v, "1");
 	free(v);
 	v = daemon_job_field(id, "attempts");
 	ck_assert_str_eq(v, "0");
 	free(v);
-	ck_assert_int_eq(queue_stat("default", "stalled"), 1);
 	ck_assert(daemon_wait_log("worker 0 died: 1 of its jobs is due again "
 	    "at once", 5000) || daemon_wait_log("worker 1 died: 1 of its jobs "
 	    "is due again at once", 1000));
@@ -112,27 +124,16 @@ START_TEST(test_a_killed_workers_jobs_are_due_again_at_once)
 END_TEST
 
 /*
- * A worker that hangs (stopped) while it runs a job with a ten-minute
- * lease: the supervisor kills it when its heartbeats stop (15 s), and
- * the job is released and runs again elsewhere, long before its lease.
+ * A worker that hangs (stopped) while it runs a job: the supervisor kills
+ * it when its heartbeats stop (15 s), and the job is released and runs
+ * again elsewhere, long before its lease.
  */
 START_TEST(test_a_hung_workers_jobs_are_due_again_when_it_is_killed)
 {
 	char id[REDJOB_ID_MAX];
-	pid_t first, second;
 
-	write_config(2, "10m", 3);
-	start_ready();
-	enqueue("nap", "60", id);
-	first = daemon_wait_job_worker("started", id, 1, 10000);
-	ck_assert_int_gt(first, 0);
-	ck_assert_int_eq(kill(first, SIGSTOP), 0);
-	second = daemon_wait_job_worker("started", id, 2, 30000);
-	ck_assert_msg(second > 0, "the job of the hung worker did not run "
-	    "again");
-	ck_assert_int_ne(second, first);
+	run_and_hit_its_worker(SIGSTOP, 30000, id);
 	ck_assert(daemon_log_has("killed by signal 9"));
-	ck_assert_int_eq(queue_stat("default", "stalled"), 1);
 }
 END_TEST
 
