@@ -512,6 +512,46 @@ end
 -- limit = CAPACITY; remaining = the whole units that still fit;
 -- retry_after = the time until COST fits; reset_after = the time until
 -- the funnel is empty. COST > CAPACITY can never fit: limited, -1.
+--
+-- funnel_decide: the funnel decision for COST at now (ms), as gcra_decide: a request
+-- refused now that fits within max_wait ms takes its future slot (the
+-- level leaked until then; limited = 2); max_wait < 0: never.
+local function funnel_decide(key, cap, n, p, cost, now, max_wait)
+  if cap * p > G_SCALED_MAX then
+    fail('BADARG', 'capacity x rate_period_ms must be at most 2^50')
+  end
+  local cap_s = cap * p
+  local level, ts = funnel_level(key, n, p, now)
+  local function answer(limited, lvl, at, retry)
+    local rem = cap_s > lvl and idiv(cap_s - lvl, p) or 0
+    return {limited, cap, rem, retry, at - now + cdiv(lvl, n)}
+  end
+  if cost > cap then
+    return answer(1, level, ts, -1)
+  end
+  local need = level + cost * p - cap_s
+  local wait = need > 0 and ts - now + cdiv(need, n) or -1
+  if need > 0 and (cost == 0 or max_wait < 0 or wait > max_wait) then
+    return answer(1, level, ts, wait)
+  end
+  if cost == 0 then
+    return answer(0, level, ts, -1)
+  end
+  local limited = 0
+  if need > 0 then
+    -- Admitted at ts + cdiv(need, n), the level leaked until then.
+    local dt = cdiv(need, n)
+    level = math.max(level - dt * n, 0)
+    ts = ts + dt
+    limited = 2
+  end
+  level = level + cost * p
+  redis.call('HSET', key, 'level', fmt(level), 'ts', fmt(ts),
+    'scale', fmt(p))
+  redis.call('PEXPIREAT', key, ts + cdiv(level, n))
+  return answer(limited, level, ts, limited == 2 and wait or -1)
+end
+
 local function limit_funnel(keys, args)
   local now_us = time_us()
   local key = one_key(keys, 'redjob_limit_funnel')
@@ -521,31 +561,7 @@ local function limit_funnel(keys, args)
   local cost = int_arg(args[4], 'cost', 0, G_COUNT_MAX)
   local now = math.floor(clock(args, 4, now_us, 'redjob_limit_funnel') /
     1000)
-  if cap * p > G_SCALED_MAX then
-    fail('BADARG', 'capacity x rate_period_ms must be at most 2^50')
-  end
-  local cap_s = cap * p
-  local level, ts = funnel_level(key, n, p, now)
-
-  local function answer(limited, lvl, retry)
-    local rem = cap_s > lvl and idiv(cap_s - lvl, p) or 0
-    return verdict(limited, cap, rem, retry, ts - now + cdiv(lvl, n))
-  end
-  if cost > cap then
-    return answer(true, level, -1)
-  end
-  local need = level + cost * p - cap_s
-  if need > 0 then
-    return answer(true, level, ts - now + cdiv(need, n))
-  end
-  if cost == 0 then
-    return answer(false, level, -1)
-  end
-  level = level + cost * p
-  redis.call('HSET', key, 'level', fmt(level), 'ts', fmt(ts),
-    'scale', fmt(p))
-  redis.call('PEXPIREAT', key, ts + cdiv(level, n))
-  return answer(false, level, -1)
+  return funnel_decide(key, cap, n, p, cost, now, -1)
 end
 
 ---------------------------------------------------------------------------
@@ -587,6 +603,37 @@ end
 -- Times are returned in ms, rounded up, so a caller never retries early.
 -- CL.THROTTLE user123 15 30 60 is FCALL redjob_limit_gcra 1 user123
 -- 15 30 60000 1, and its first answer is {0, 16, 15, -1, 2000}.
+--
+-- gcra_decide: the GCRA decision for COST at now (us). A request refused now that
+-- would pass within max_wait us takes its future slot (limited = 2);
+-- max_wait < 0: never (the plain call). Returns the five-field answer.
+local function gcra_decide(key, burst, n, p, cost, now, max_wait)
+  local t, tau = gcra_params(n, p, burst)
+  local base = math.max(gcra_tat(key) or now, now)
+  local function answer(limited, ttl, retry)
+    local nxt = tau - ttl
+    local rem = nxt >= 0 and idiv(nxt, t) or 0
+    return {limited, burst + 1, rem, retry < 0 and -1 or cdiv(retry, 1000),
+      cdiv(ttl, 1000)}
+  end
+  if cost > burst + 1 then
+    return answer(1, base - now, -1)
+  end
+  local new_tat = base + t * cost
+  local diff = now - (new_tat - tau)
+  if diff < 0 and (cost == 0 or max_wait < 0 or -diff > max_wait) then
+    return answer(1, base - now, -diff)
+  end
+  if cost > 0 then
+    redis.call('SET', key, fmt(new_tat), 'PXAT', cdiv(new_tat, 1000))
+  end
+  if diff < 0 then
+    -- Admitted at now - diff, when new_tat - tau is reached.
+    return answer(2, new_tat - now, -diff)
+  end
+  return answer(0, new_tat - now, -1)
+end
+
 local function limit_gcra(keys, args)
   local now_us = time_us()
   local key = one_key(keys, 'redjob_limit_gcra')
@@ -595,28 +642,7 @@ local function limit_gcra(keys, args)
   local p = int_arg(args[3], 'rate_period_ms', 1, G_PERIOD_MAX)
   local cost = int_arg(args[4], 'cost', 0, G_COUNT_MAX)
   local now = clock(args, 4, now_us, 'redjob_limit_gcra')
-  local t, tau = gcra_params(n, p, burst)
-  local tat = gcra_tat(key) or now
-  local base = math.max(tat, now)
-
-  local function answer(limited, ttl, retry)
-    local nxt = tau - ttl
-    local rem = nxt >= 0 and idiv(nxt, t) or 0
-    return verdict(limited, burst + 1, rem,
-      retry < 0 and -1 or cdiv(retry, 1000), cdiv(ttl, 1000))
-  end
-  if cost > burst + 1 then
-    return answer(true, base - now, -1)
-  end
-  local new_tat = base + t * cost
-  local diff = now - (new_tat - tau)
-  if diff < 0 then
-    return answer(true, base - now, -diff)
-  end
-  if cost > 0 then
-    redis.call('SET', key, fmt(new_tat), 'PXAT', cdiv(new_tat, 1000))
-  end
-  return answer(false, new_tat - now, -1)
+  return gcra_decide(key, burst, n, p, cost, now, -1)
 end
 
 ---------------------------------------------------------------------------
@@ -643,32 +669,7 @@ local function limit_reserve(keys, args)
     local cost = int_arg(args[5], 'cost', 0, G_COUNT_MAX)
     local max_wait = int_arg(args[6], 'max_wait_ms', 0, G_PERIOD_MAX)
     local now = clock(args, 6, now_us, 'redjob_limit_reserve gcra')
-    local t, tau = gcra_params(n, p, burst)
-    local tat = gcra_tat(key) or now
-    local base = math.max(tat, now)
-    local function answer(limited, ttl, retry)
-      local nxt = tau - ttl
-      local rem = nxt >= 0 and idiv(nxt, t) or 0
-      return {limited, burst + 1, rem,
-        retry < 0 and -1 or cdiv(retry, 1000), cdiv(ttl, 1000)}
-    end
-    if cost > burst + 1 then
-      return answer(1, base - now, -1)
-    end
-    local new_tat = base + t * cost
-    local diff = now - (new_tat - tau)
-    if diff < 0 and (cost == 0 or -diff > max_wait * 1000) then
-      return answer(1, base - now, -diff)
-    end
-    if cost > 0 then
-      redis.call('SET', key, fmt(new_tat), 'PXAT', cdiv(new_tat, 1000))
-    end
-    if diff < 0 then
-      -- Admitted at now - diff, when new_tat - tau is reached.
-      return answer(2, new_tat - now, -diff)
-    end
-    return answer(0, new_tat - now, -1)
-
+    return gcra_decide(key, burst, n, p, cost, now, max_wait * 1000)
   elseif kind == 'funnel' then
     local cap = int_arg(args[2], 'capacity', 1, G_COUNT_MAX)
     local n = int_arg(args[3], 'rate_count', 1, G_COUNT_MAX)
@@ -677,39 +678,7 @@ local function limit_reserve(keys, args)
     local max_wait = int_arg(args[6], 'max_wait_ms', 0, G_PERIOD_MAX)
     local now = math.floor(clock(args, 6, now_us,
       'redjob_limit_reserve funnel') / 1000)
-    if cap * p > G_SCALED_MAX then
-      fail('BADARG', 'capacity x rate_period_ms must be at most 2^50')
-    end
-    local cap_s = cap * p
-    local level, ts = funnel_level(key, n, p, now)
-    local function answer(limited, lvl, at, retry)
-      local rem = cap_s > lvl and idiv(cap_s - lvl, p) or 0
-      return {limited, cap, rem, retry, at - now + cdiv(lvl, n)}
-    end
-    if cost > cap then
-      return answer(1, level, ts, -1)
-    end
-    local need = level + cost * p - cap_s
-    local wait = need > 0 and ts - now + cdiv(need, n) or -1
-    if need > 0 and (cost == 0 or wait > max_wait) then
-      return answer(1, level, ts, wait)
-    end
-    if cost == 0 then
-      return answer(0, level, ts, -1)
-    end
-    local limited = 0
-    if need > 0 then
-      -- Admitted at ts + cdiv(need, n), the level leaked until then.
-      local dt = cdiv(need, n)
-      level = math.max(level - dt * n, 0)
-      ts = ts + dt
-      limited = 2
-    end
-    level = level + cost * p
-    redis.call('HSET', key, 'level', fmt(level), 'ts', fmt(ts),
-      'scale', fmt(p))
-    redis.call('PEXPIREAT', key, ts + cdiv(level, n))
-    return answer(limited, level, ts, limited == 2 and wait or -1)
+    return funnel_decide(key, cap, n, p, cost, now, max_wait)
   end
   fail('BADARG', 'kind must be gcra or funnel, not "' .. tostring(kind) ..
     '"')
