@@ -2,7 +2,9 @@
 /*
  * The supervisor: redjobd's main process. It never runs jobs. It forks
  * the workers of a configuration (a "generation"), restarts a worker that
- * dies, with backoff, and gives up on one that crash-loops; it reloads the
+ * dies, with backoff, and has its jobs released at once (release.c); it
+ * gives up only on a worker that cannot run with the configuration; it
+ * reloads the
  * configuration on SIGHUP by starting a new generation and draining the
  * old one once the new one is ready (nginx's new cycle); it stops
  * gracefully on SIGTERM; it runs the embedded redis-server if asked; and
