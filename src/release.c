@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
- * Releasing a dead worker's jobs (docs/operations.md, "When a worker
- * dies"). A worker's claim tokens begin with the owner id its supervisor
+ * Releasing a dead worker's jobs (docs/operations.md, "A worker is
+ * killed"). A worker's claim tokens begin with the owner id its supervisor
  * gave it, so one call per queue (a few, on a long run set) finds its jobs
  * and makes them due, each counted as a stall. Should this fail for as
  * long as RELEASE_DEADLINE_MS (Redis down), the leases still bring the
