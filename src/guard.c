@@ -208,6 +208,47 @@ guard_limit_undo(struct guard_call *c, const char *key,
 }
 
 /*
+ * Have a concurrency acquire c put its caller in the limiter's wait list
+ * as waiter (a job id "QUEUE:N") in the order N when it refuses. Other
+ * kinds have no wait list: nothing changes.
+ */
+void
+guard_limit_wait(struct guard_call *c, const struct limiter_conf *l,
+    const char *waiter, unsigned long long order)
+{
+	if (l->kind != LIMITER_CONCURRENCY || waiter == NULL)
+		return;
+	c->argv[c->argc++] = waiter;
+	c->argv[c->argc++] = guard_num(c, 5, order);
+}
+
+/*
+ * The calls that release member's concurrency slot and hand over the
+ * first waiter of the limiter's wait list (rel), and that hand over the
+ * following one when that waiter is gone (next): see waitlist.c.
+ * Returns 0, or -1 for the other kinds (no wait list).
+ */
+int
+guard_limit_release(struct guard_call *rel, struct guard_call *next,
+    const char *key, const struct limiter_conf *l, const char *member)
+{
+	memset(rel, 0, sizeof *rel);
+	memset(next, 0, sizeof *next);
+	if (l->kind != LIMITER_CONCURRENCY)
+		return -1;
+	rel->key = xstrdup(key);
+	rel->fn = "redjob_limit_conc_release";
+	rel->argv[0] = member;
+	rel->argv[1] = "next";
+	rel->argc = 2;
+	next->key = xstrdup(key);
+	next->fn = "redjob_limit_conc_next";
+	next->argv[0] = guard_num(next, 0, l->limit);
+	next->argc = 1;
+	return 0;
+}
+
+/*
  * The call that renews a held concurrency slot. Returns 0, or -1 for the
  * kinds that hold nothing while the job runs.
  */

@@ -54,6 +54,12 @@ int	 guard_limit_reserve(struct guard_call *c, const char *key,
 uint64_t guard_reserve_valid_ms(const struct limiter_conf *l);
 int	 guard_limit_undo(struct guard_call *c, const char *key,
 	    const struct limiter_conf *l, const char *member);
+void	 guard_limit_wait(struct guard_call *c,
+	    const struct limiter_conf *l, const char *waiter,
+	    unsigned long long order);
+int	 guard_limit_release(struct guard_call *rel, struct guard_call *next,
+	    const char *key, const struct limiter_conf *l,
+	    const char *member);
 int	 guard_limit_renew(struct guard_call *c, const char *key,
 	    const struct limiter_conf *l, const char *member);
 void	 guard_call_clear(struct guard_call *c);

@@ -11,7 +11,8 @@
  * A GCRA or funnel limiter that refuses reserves the job's future slot
  * instead (HOLD_RESERVED): the job comes back at that slot and is then
  * admitted by its reservation, without asking that limiter again. A
- * lock's loser waits in the lock's wait list, woken by the release.
+ * lock's loser waits in the lock's wait list, and a job refused by a
+ * concurrency limiter in the limiter's: a release wakes the first.
  *
  * A call in flight points at the hold; the owner never frees a hold that
  * is busy (hold_free asserts it) and uses hold_cancel() to end one that
@@ -33,12 +34,16 @@
 #include "log.h"
 #include "mtime.h"
 #include "template.h"
+#include "waitlist.h"
 #include "xmalloc.h"
 
 struct hold {
 	struct rconn		*rc;
 	const struct job_conf	*jc;
+	char			*ns;
 	char			*member;	/* "ID:TOKEN", unique */
+	char			*waiter;	/* the job's id "QUEUE:N" */
+	unsigned long long	 order;		/* its place in wait lists: N */
 	char		       **limit_keys;	/* one per jc->limits */
 	size_t			 step;		/* next limiter to ask */
 	size_t			 nheld;		/* limits[0..nheld) granted */
@@ -76,7 +81,12 @@ hold_create(struct event_base *base, struct rconn *rc, const char *ns,
 	h = xcalloc(1, sizeof *h);
 	h->rc = rc;
 	h->jc = jc;
+	h->ns = xstrdup(ns);
 	h->member = xstrdup(member);
+	h->waiter = xstrdup(v->id);
+	/* Its place in wait lists: the job's number in its queue. */
+	n = strrchr(v->id, ':');
+	h->order = n != NULL ? strtoull(n + 1, NULL, 10) : 0;
 	h->call_ms = call_ms;
 	h->cb = cb;
 	h->arg = arg;
@@ -100,10 +110,7 @@ hold_create(struct event_base *base, struct rconn *rc, const char *ns,
 		h->lock = lock_create(base, rc, key, jc->lock.ttl_ms, call_ms,
 		    hold_lock_cb, h);
 		free(key);
-		/* Its place in the wait list: the job's number in its queue. */
-		n = strrchr(v->id, ':');
-		lock_set_waiter(h->lock, ns, v->id, n != NULL ?
-		    strtoull(n + 1, NULL, 10) : 0);
+		lock_set_waiter(h->lock, ns, h->waiter, h->order);
 	}
 	return h;
 }
@@ -121,7 +128,9 @@ hold_free(struct hold *h)
 		free(h->limit_keys[i]);
 	free(h->limit_keys);
 	lock_free(h->lock);
+	free(h->ns);
 	free(h->member);
+	free(h->waiter);
 	free(h);
 }
 
@@ -138,18 +147,29 @@ hold_send(struct hold *h, struct guard_call *c)
 /*
  * Give back the guards: all that the limiters granted (undo) when the job
  * did not run, or only the concurrency slots when it ran; the lock in
- * both cases. Lost replies are harmless: slots and locks expire.
+ * both cases. A concurrency slot's release, like the lock's, wakes the
+ * first job in its wait list (waitlist.c). Lost replies are harmless:
+ * slots and locks expire, and waiters come back at their fallback time.
  */
 void
 hold_release(struct hold *h, int ran)
 {
-	struct guard_call c;
+	struct guard_call c, next;
 	size_t i;
 
 	for (i = 0; i < h->nheld; i++) {
 		if (i == h->reserved)
 			continue;	/* its slot is the job's, run or not */
-		if (ran && h->jc->limits[i]->kind != LIMITER_CONCURRENCY)
+		if (guard_limit_release(&c, &next, h->limit_keys[i],
+		    h->jc->limits[i], h->member) == 0) {
+			(void)waitlist_release(h->rc, h->call_ms, h->ns,
+			    c.key, c.fn, c.argc, c.argv, next.fn, next.argc,
+			    next.argv);
+			guard_call_clear(&c);
+			guard_call_clear(&next);
+			continue;
+		}
+		if (ran)
 			continue;
 		guard_limit_undo(&c, h->limit_keys[i], h->jc->limits[i],
 		    h->member);
@@ -257,6 +277,17 @@ hold_limit_cb(struct rconn *rc, redisReply *r, void *arg)
 		hold_answer(h, HOLD_NEVER, 0, l->name, RFUNC_OK);
 		return;
 	}
+	if (l->kind == LIMITER_CONCURRENCY) {
+		/*
+		 * In the limiter's wait list now: a holder's release makes
+		 * it due, in order. Should that never come (the holder
+		 * died, or its release was lost), it comes back when the
+		 * earliest lease ends.
+		 */
+		hold_answer(h, HOLD_THROTTLED, a.retry_after_ms, l->name,
+		    RFUNC_OK);
+		return;
+	}
 	/*
 	 * Throttled: back at the time the limiter names, spread by its
 	 * interval so that the jobs throttled together do not all come
@@ -322,9 +353,12 @@ hold_acquire(struct hold *h)
 	hold_skip(h);
 	if (h->step < h->jc->nlimits) {
 		if (guard_limit_reserve(&c, h->limit_keys[h->step],
-		    h->jc->limits[h->step], 1) != 0)
+		    h->jc->limits[h->step], 1) != 0) {
 			guard_limit_acquire(&c, h->limit_keys[h->step],
 			    h->jc->limits[h->step], h->member, 1);
+			guard_limit_wait(&c, h->jc->limits[h->step],
+			    h->waiter, h->order);
+		}
 		rc = rconn_fcall(h->rc, h->call_ms, hold_limit_cb, h, c.fn,
 		    c.key, c.argc, c.argv, NULL);
 		guard_call_clear(&c);

@@ -14,9 +14,9 @@
  *   - a renewal answered 0, or a key holding something else, is a loss;
  *   - with a namespace (lock_set_waiter), a refused acquire puts the
  *     caller in the lock's wait list, and a release hands the first
- *     waiter over, which lock.c then makes due in its queue: a second
- *     call, on another slot. If the releaser dies between the two, that
- *     waiter comes back at the due time it was requeued with.
+ *     waiter over, which waitlist.c then makes due in its queue: a
+ *     second call, on another slot. If the releaser dies between the
+ *     two, that waiter comes back at the due time it was requeued with.
  *
  * It reports through one callback and never logs, so the daemon and the
  * CLI each say it their own way. It does not stop the work under the
@@ -41,22 +41,12 @@
 #include "mtime.h"
 #include "rconn.h"
 #include "rfunc.h"
-#include "schema.h"
 #include "token.h"
+#include "waitlist.h"
 #include "xmalloc.h"
 
 #define LOCK_RETRY_MIN_MS 100	/* after a failed renewal */
 #define LOCK_RETRY_MAX_MS 1000
-#define LOCK_WAKE_HOPS	8	/* waiters gone, skipped per release */
-
-/* A release waking the lock's next waiter; outlives the lock. */
-struct lock_wake {
-	struct rconn		*rc;
-	uint64_t		 call_ms;
-	char			*key;
-	char			*ns;
-	int			 hops;
-};
 
 struct lock_call {
 	struct lock	*l;		/* NULL once the lock is freed */
@@ -389,66 +379,6 @@ lock_set_waiter(struct lock *l, const char *ns, const char *waiter,
 	snprintf(l->order, sizeof l->order, "%llu", order);
 }
 
-static void	lock_wake_next(struct lock_wake *, const char *);
-static void	lock_popped_cb(struct rconn *, redisReply *, void *);
-
-static void
-lock_wake_free(struct lock_wake *w)
-{
-	free(w->key);
-	free(w->ns);
-	free(w);
-}
-
-/* The answer of redjob_wake: 0 means the waiter is gone, so the next. */
-static void
-lock_woken_cb(struct rconn *rc, redisReply *r, void *arg)
-{
-	struct lock_wake *w = arg;
-
-	(void)rc;
-	if (r != NULL && r->type == REDIS_REPLY_INTEGER && r->integer == 0 &&
-	    ++w->hops < LOCK_WAKE_HOPS && rconn_fcall(w->rc, w->call_ms,
-	    lock_popped_cb, w, "redjob_lock_next", w->key, 0, NULL,
-	    NULL) == 0)
-		return;
-	lock_wake_free(w);
-}
-
-/*
- * The waiter a release or redjob_lock_next handed over: {released,
- * WAITER} or WAITER, '' for none. Anything else (no reply) leaves the
- * waiters to their due times.
- */
-static void
-lock_popped_cb(struct rconn *rc, redisReply *r, void *arg)
-{
-	struct lock_wake *w = arg;
-
-	(void)rc;
-	if (r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements == 2)
-		r = r->element[1];
-	if (r == NULL || r->type != REDIS_REPLY_STRING || r->len == 0) {
-		lock_wake_free(w);
-		return;
-	}
-	lock_wake_next(w, r->str);
-}
-
-/* Make waiter due in its queue. */
-static void
-lock_wake_next(struct lock_wake *w, const char *waiter)
-{
-	char queue[SCHEMA_KEY_MAX], base[SCHEMA_KEY_MAX];
-	const char *argv[1] = { waiter };
-
-	if (schema_job_queue(waiter, queue, sizeof queue) != 0 ||
-	    schema_queue_base(base, sizeof base, w->ns, queue) != 0 ||
-	    rconn_fcall(w->rc, w->call_ms, lock_woken_cb, w, "redjob_wake",
-	    base, 1, argv, NULL) != 0)
-		lock_wake_free(w);
-}
-
 /*
  * Release the lock if it was granted to us, even if it was lost since
  * (compare-and-delete: it only deletes our own grant), and stop
@@ -460,7 +390,6 @@ void
 lock_release(struct lock *l)
 {
 	const char *argv[2] = { l->token, "next" };
-	struct lock_wake *w;
 
 	if (l->fence == NULL || l->released)
 		return;
@@ -471,14 +400,8 @@ lock_release(struct lock *l)
 		    "redjob_lock_release", l->key, 1, argv, NULL);
 		return;
 	}
-	w = xcalloc(1, sizeof *w);
-	w->rc = l->rc;
-	w->call_ms = l->call_ms;
-	w->key = xstrdup(l->key);
-	w->ns = xstrdup(l->ns);
-	if (rconn_fcall(l->rc, l->call_ms, lock_popped_cb, w,
-	    "redjob_lock_release", l->key, 2, argv, NULL) != 0)
-		lock_wake_free(w);
+	(void)waitlist_release(l->rc, l->call_ms, l->ns, l->key,
+	    "redjob_lock_release", 2, argv, "redjob_lock_next", 0, NULL);
 }
 
 /* Free the holder (not during an acquire); it releases nothing itself. */

@@ -40,6 +40,13 @@
 	"sleep ${d:-0.2}; e=$(date +%%s%%N); " \
 	"echo \"$s $e ${REDJOB_FENCE:-0}\" >> \"$OUT/pair\"']"
 
+/* PAIR, as "solo": OUT/solo.started and OUT/solo. */
+#define SOLO \
+	"[/bin/sh, -c, 'echo \"$REDJOB_JOB_ID $PPID\" >> " \
+	"\"$OUT/solo.started\"; d=$(cat); s=$(date +%%s%%N); " \
+	"sleep ${d:-0.1}; e=$(date +%%s%%N); " \
+	"echo \"$s $e 0\" >> \"$OUT/solo\"']"
+
 static void
 write_config(unsigned workers, unsigned concurrency)
 {
@@ -55,6 +62,7 @@ write_config(unsigned workers, unsigned concurrency)
 	    "  two: { kind: concurrency, limit: 2, lease: 2s }\n"
 	    "  win: { kind: window, limit: 5, period: 1m }\n"
 	    "  per_key: { kind: gcra, rate: 1/m, burst: 0, key: \"{key}\" }\n"
+	    "  one: { kind: concurrency, limit: 1, lease: 2s }\n"
 	    "jobs:\n"
 	    "  locked:\n"
 	    "    exec: " RECORD("locked", "0.05") "\n"
@@ -93,9 +101,13 @@ write_config(unsigned workers, unsigned concurrency)
 	    "    limit: [two]\n"
 	    "  both:\n"
 	    "    exec: [/bin/true]\n"
-	    "    limit: [win, per_key]\n",
+	    "    limit: [win, per_key]\n"
+	    "  solo:\n"
+	    "    exec: " SOLO "\n"
+	    "    env: { OUT: \"%s\" }\n"
+	    "    limit: [one]\n",
 	    rf.url, workers, concurrency, df.dir, df.dir, df.dir, df.dir,
-	    df.dir, df.dir);
+	    df.dir, df.dir, df.dir);
 }
 
 static void
@@ -350,6 +362,47 @@ START_TEST(test_concurrency_limit_holds_even_when_a_worker_is_killed)
 	}
 	ck_assert_msg(maxrun <= 2, "%d ran at once under a limit of 2", maxrun);
 	ck_assert_int_eq(queue_stat("default", "failed"), 0);
+}
+END_TEST
+
+/*
+ * The only holder of a concurrency slot is killed with its worker: its
+ * release never comes, so nobody wakes the waiters. They come back when
+ * its lease ends (the due time their refusal gave them), then wake each
+ * other in turn; one at a time, and nothing is left waiting.
+ */
+START_TEST(test_waiters_of_a_killed_concurrency_holder_still_run)
+{
+	enum { JOBS = 5 };
+	struct interval v[JOBS + 1];
+	char victim[REDJOB_ID_MAX];
+	pid_t holder;
+	size_t n, i;
+
+	start(2, 4);
+	enqueue_payload("solo", NULL, "3", victim);
+	for (i = 1; i < JOBS; i++)
+		enqueue("solo", NULL, NULL);
+	holder = daemon_wait_job_worker("solo.started", victim, 1, 20000);
+	ck_assert_msg(holder > 0, "job %s did not start", victim);
+	ck_assert_msg(daemon_is_worker(holder), "job %s runs in %ld, not in a "
+	    "worker", victim, (long)holder);
+	ck_assert(wait_stat("default", "throttled", JOBS - 1, 10000));
+	ck_assert_int_eq(kill(holder, SIGKILL), 0);
+	ck_assert_msg(wait_stat("default", "processed", JOBS, 60000),
+	    "processed %lld; ready %lld, scheduled %lld",
+	    queue_stat("default", "processed"), queue_stat("default", "ready"),
+	    queue_stat("default", "scheduled"));
+	ck_assert_int_eq(queue_stat("default", "failed"), 0);
+	ck_assert_int_eq(queue_stat("default", "ready") +
+	    queue_stat("default", "scheduled") +
+	    queue_stat("default", "running"), 0);
+	n = read_intervals("solo", v, JOBS + 1);
+	ck_assert_uint_eq(n, JOBS);
+	for (i = 1; i < n; i++)
+		ck_assert_msg(v[i].start >= v[i - 1].end, "runs %zu and %zu "
+		    "overlap under a limit of 1", i - 1, i);
+	ck_assert_int_eq(exists("redjob:limit:{one:}:wait"), 0);
 }
 END_TEST
 
@@ -638,6 +691,7 @@ write_waiting_config(void)
 	    "limiters:\n"
 	    "  pace: { kind: gcra, rate: 20/s, burst: 0 }\n"
 	    "  pour: { kind: funnel, capacity: 1, rate: 20/s }\n"
+	    "  slots: { kind: concurrency, limit: 2, lease: 5s }\n"
 	    "jobs:\n"
 	    "  paced:\n"
 	    "    exec: " NUMBERED("paced", "0") "\n"
@@ -655,8 +709,12 @@ write_waiting_config(void)
 	    "    exec: " NUMBERED("paced_serial", "0.1") "\n"
 	    "    env: { OUT: \"%s\" }\n"
 	    "    limit: [pace]\n"
-	    "    lock: { key: \"two\", ttl: 10s }\n",
-	    rf.url, df.dir, df.dir, df.dir, df.dir);
+	    "    lock: { key: \"two\", ttl: 10s }\n"
+	    "  slotted:\n"
+	    "    exec: " NUMBERED("slotted", "0.05") "\n"
+	    "    env: { OUT: \"%s\" }\n"
+	    "    limit: [slots]\n",
+	    rf.url, df.dir, df.dir, df.dir, df.dir, df.dir);
 	daemon_start(NULL);
 	ck_assert_ptr_nonnull(notify_wait("READY=1", 15000));
 }
@@ -752,6 +810,47 @@ START_TEST(test_jobs_sharing_a_lock_run_one_at_a_time_in_order)
 END_TEST
 
 /*
+ * A backlog behind a concurrency limit waits in the limiter's wait list,
+ * and each release wakes the next: every job is refused about once (on
+ * arrival; again only if a newcomer took the freed slot first), and they
+ * run in enqueue order, two at a time. Before the wait list they all came
+ * back together at the earliest lease end and asked again.
+ */
+START_TEST(test_a_backlog_behind_a_concurrency_limit_waits_its_turn)
+{
+	enum { JOBS = 30 };
+	struct interval v[JOBS + 1];
+	size_t n, i, k;
+	long long d;
+	int running;
+
+	write_waiting_config();
+	enqueue_in_order("slotted", JOBS);
+	ck_assert_msg(wait_stat("default", "processed", JOBS, 60000),
+	    "processed %lld", queue_stat("default", "processed"));
+	ck_assert_int_eq(queue_stat("default", "failed"), 0);
+	ck_assert_msg(queue_stat("default", "throttled") <= JOBS + JOBS / 5,
+	    "%lld refusals for %d jobs", queue_stat("default", "throttled"),
+	    JOBS);
+	n = read_intervals("slotted", v, JOBS + 1);
+	ck_assert_uint_eq(n, JOBS);
+	for (i = 0; i < n; i++) {
+		/* Two slots: a run may swap with its neighbour, no more. */
+		d = (long long)v[i].fence - (long long)(i + 1);
+		ck_assert_msg(d >= -1 && d <= 1, "run %zu was job %llu, not "
+		    "%zu", i, v[i].fence, i + 1);
+		running = 0;
+		for (k = 0; k < n; k++)
+			running += v[k].start <= v[i].start &&
+			    v[k].end > v[i].start;
+		ck_assert_msg(running <= 2, "%d ran at once under a limit of "
+		    "2", running);
+	}
+	ck_assert_int_eq(exists("redjob:limit:{slots:}:wait"), 0);
+}
+END_TEST
+
+/*
  * Jobs admitted by their reservations and then held back by a lock keep
  * them while they wait, and ask the limiter again once they are too late
  * for them: the limiter's pace and the lock both hold, and every job
@@ -839,6 +938,7 @@ suite(void)
 	tcase_add_test(tc, test_throttled_jobs_all_run_at_the_limiters_pace);
 	tcase_add_test(tc, test_concurrency_limit_holds_even_when_a_worker_is_killed);
 	tcase_add_test(tc, test_a_job_throttled_by_one_limiter_spends_nothing_of_another);
+	tcase_add_test(tc, test_waiters_of_a_killed_concurrency_holder_still_run);
 	tcase_add_test(tc, test_a_refused_guard_call_gives_the_job_back_to_its_lease);
 	suite_add_tcase(s, tc);
 
@@ -863,6 +963,8 @@ suite(void)
 	    test_waiters_of_a_holder_that_died_run_after_its_lock_expires);
 	tcase_add_test(tc,
 	    test_reserved_jobs_held_back_by_a_lock_keep_both_limits);
+	tcase_add_test(tc,
+	    test_a_backlog_behind_a_concurrency_limit_waits_its_turn);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -1661,6 +1661,111 @@ START_TEST(test_funnel_reserve_hands_out_consecutive_slots)
 }
 END_TEST
 
+/* A concurrency acquire that joins KEY:wait as waiter when refused. */
+static struct ans
+conc_wait(const char *key, int member, const char *waiter, int order,
+    int64_t now)
+{
+	return limiter("redjob_limit_conc_acquire", key, ARGS("2", "1000",
+	    member_name(member), waiter, num(order), "now", num(now)));
+}
+
+/* A string answer of fn; "" for an empty one. */
+static void
+fcall_str(const char *fn, const char *key, const char *const *args,
+    const char *want)
+{
+	redisReply *r = fcall(fn, key, args);
+
+	ck_assert_msg(r->type == REDIS_REPLY_STRING, "%s: not a string (%s)",
+	    fn, r->type == REDIS_REPLY_ERROR ? r->str : "?");
+	ck_assert_str_eq(r->str, want);
+	freeReplyObject(r);
+}
+
+/* release MEMBER next: the released flag, and the waiter handed over. */
+static void
+conc_release_next(const char *key, int member, int64_t now, long long rel,
+    const char *want)
+{
+	redisReply *r = fcall("redjob_limit_conc_release", key,
+	    ARGS(member_name(member), "next", "now", num(now)));
+
+	ck_assert_msg(r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
+	    r->element[1]->type == REDIS_REPLY_STRING, "release next: bad "
+	    "reply (%s)", r->type == REDIS_REPLY_ERROR ? r->str : "?");
+	ck_assert_int_eq(r->element[0]->integer, rel);
+	ck_assert_str_eq(r->element[1]->str, want);
+	freeReplyObject(r);
+}
+
+/*
+ * The wait list of a concurrency limiter, as a lock's: refused callers
+ * wait in KEY:wait in their order (a retry keeps its place); a release of
+ * a live slot hands over the first; redjob_limit_conc_next hands one over
+ * only while a slot is free; a granted waiter leaves the list, and the
+ * list expires after the last lease plus one.
+ */
+START_TEST(test_concurrency_wait_list_hands_waiters_over_in_order)
+{
+	const char *key = "rj:limit:{cw:}";
+	redisReply *r;
+	struct ans a;
+
+	/* Limit 2, lease 1000: members 0 and 1 hold the slots. */
+	ck_assert_int_eq(conc_wait(key, 0, "q:1", 1, T0).limited, 0);
+	ck_assert_int_eq(conc_wait(key, 1, "q:2", 2, T0 + 10).limited, 0);
+	a = conc_wait(key, 7, "q:7", 7, T0 + 20);
+	expect("refused waiter", 0, mkans(1, 2, 0, 980, 990), a);
+	ck_assert_int_eq(conc_wait(key, 3, "q:3", 3, T0 + 20).limited, 1);
+	ck_assert_int_eq(conc_wait(key, 9, "q:9", 9, T0 + 20).limited, 1);
+	/* Asked again with a later order: it keeps its place. */
+	ck_assert_int_eq(conc_wait(key, 7, "q:7", 70, T0 + 30).limited, 1);
+	r = must_command(rf.c, "ZSCORE %s:wait q:7", key);
+	ck_assert_str_eq(r->str, "7");
+	freeReplyObject(r);
+	ck_assert_int_eq(must_int(rf.c, "ZCARD %s:wait", key), 3);
+	ck_assert_int_gt(must_int(rf.c, "PTTL %s:wait", key), 1900);
+	/* Both slots held: nobody is handed over. */
+	fcall_str("redjob_limit_conc_next", key, ARGS("2", "now",
+	    num(T0 + 30)), "");
+	/* A member that holds nothing frees nothing and hands over nobody. */
+	conc_release_next(key, 5, T0 + 30, 0, "");
+	/* A holder's release hands over the first, in order. */
+	conc_release_next(key, 0, T0 + 40, 1, "q:3");
+	ck_assert_int_eq(must_int(rf.c, "ZCARD %s:wait", key), 2);
+	/* A slot is free (q:3 has not come yet): the next may be asked. */
+	fcall_str("redjob_limit_conc_next", key, ARGS("2", "now",
+	    num(T0 + 40)), "q:7");
+	/* Another takes the free slot: none is free now. */
+	ck_assert_int_eq(conc_wait(key, 9, "q:9", 9, T0 + 50).limited, 0);
+	ck_assert_int_eq(must_int(rf.c, "EXISTS %s:wait", key), 0);
+	fcall_str("redjob_limit_conc_next", key, ARGS("2", "now",
+	    num(T0 + 50)), "");
+	/* q:3 came late and is refused: back at the head of the list. */
+	ck_assert_int_eq(conc_wait(key, 3, "q:3", 3, T0 + 60).limited, 1);
+	ck_assert_int_eq(conc_wait(key, 8, "q:8", 8, T0 + 60).limited, 1);
+	/* A lease that ran out freed its slot: the next hands one over. */
+	fcall_str("redjob_limit_conc_next", key, ARGS("2", "now",
+	    num(T0 + 1010)), "q:3");
+	/* Its release, the lease run out, frees nothing live. */
+	conc_release_next(key, 1, T0 + 1020, 0, "");
+	/* The plain release still answers 1 or 0. */
+	ck_assert_int_eq(fcall_int("redjob_limit_conc_release", key,
+	    ARGS(member_name(9), "now", num(T0 + 1020))), 1);
+	fcall_err("REDJOB_BADARG", "WAITER ORDER",
+	    "redjob_limit_conc_acquire", key, ARGS("2", "1000", "m", "q:1"));
+	fcall_err("REDJOB_BADARG", "order", "redjob_limit_conc_acquire", key,
+	    ARGS("2", "1000", "m", "q:1", "x"));
+	fcall_err("REDJOB_BADARG", "limit", "redjob_limit_conc_next", key,
+	    ARGS("0"));
+	fcall_err("REDJOB_BADARG", "takes 1 arguments",
+	    "redjob_limit_conc_next", key, ARGS("2", "later"));
+	fcall_err("REDJOB_BADARG", "takes 1 arguments",
+	    "redjob_limit_conc_release", key, ARGS("m", "later"));
+}
+END_TEST
+
 Suite *
 suite(void)
 {
@@ -1704,6 +1809,8 @@ suite(void)
 	tcase_add_test(tc,
 	    test_window_on_server_clock_refuses_until_the_oldest_leaves);
 	tcase_add_test(tc, test_concurrency_holders_expire_release_and_renew);
+	tcase_add_test(tc,
+	    test_concurrency_wait_list_hands_waiters_over_in_order);
 	tcase_add_test(tc,
 	    test_bad_arguments_are_refused_with_their_code_first);
 	tcase_add_test(tc, test_gcra_reserve_hands_out_consecutive_slots);

@@ -175,10 +175,19 @@ end
 -- Locks.
 
 ---------------------------------------------------------------------------
--- The wait list of a lock, KEY:wait (same hash tag): a zset of waiters,
--- ORDER -> WAITER, that a release makes due first in ORDER (redjob passes
--- a job's id "QUEUE:N" and N). Nothing polls it: a waiter is taken off
--- when it gets the lock, or handed to the releaser, who wakes it.
+-- The wait list of a lock or of a concurrency limiter, KEY:wait (same
+-- hash tag): a zset of waiters, ORDER -> WAITER, that a release makes due
+-- first in ORDER (redjob passes a job's id "QUEUE:N" and N). Nothing
+-- polls it: a waiter is taken off when it gets the lock or a slot, or
+-- handed to the releaser, who wakes it.
+
+-- Validate a "WAITER ORDER" pair.
+local function waiter_pair(w, o)
+  if #w == 0 or #w > 256 then
+    fail('BADARG', 'waiter must be 1-256 bytes')
+  end
+  return w, int_arg(o, 'order', 0, G_FENCE_MAX)
+end
 
 -- Validate the optional "WAITER ORDER" pair of an acquire at args[i].
 local function waiter_args(args, i, fname)
@@ -189,16 +198,23 @@ local function waiter_args(args, i, fname)
     fail('BADARG', fname .. ' takes TOKEN TTL_MS, then optionally ' ..
       'WAITER ORDER')
   end
-  local w = args[i]
-  if #w == 0 or #w > 256 then
-    fail('BADARG', 'waiter must be 1-256 bytes')
-  end
-  return w, int_arg(args[i + 1], 'order', 0, G_FENCE_MAX)
+  return waiter_pair(args[i], args[i + 1])
 end
 
--- Pop the first waiter of a lock that is free now, if it has a wait list
--- (waiting: key_type of KEY:wait); '' if none.
-local function lock_pop_waiter(key, waiting)
+-- Put a refused waiter in the wait list wkey, unless it is there already
+-- (it keeps its place), and keep the list at least keep ms.
+local function wait_add(wkey, waiter, order, keep)
+  local left = redis.call('PTTL', wkey)
+  redis.call('ZADD', wkey, 'NX', order, waiter)
+  if left < keep then
+    redis.call('PEXPIRE', wkey, keep)
+  end
+end
+
+-- Pop the first waiter of a lock, or of a concurrency limiter, that is
+-- free now, if it has a wait list (waiting: key_type of KEY:wait); '' if
+-- none.
+local function pop_waiter(key, waiting)
   if not waiting then
     return ''
   end
@@ -245,12 +261,7 @@ local function lock_acquire(keys, args)
   if holder and holder ~= token then
     local pttl = redis.call('PTTL', key)
     if waiter then
-      local keep = math.max(pttl, 0) + ttl
-      local left = redis.call('PTTL', wkey)
-      redis.call('ZADD', wkey, 'NX', order, waiter)
-      if left < keep then
-        redis.call('PEXPIRE', wkey, keep)
-      end
+      wait_add(wkey, waiter, order, math.max(pttl, 0) + ttl)
     end
     return {0, pttl}
   end
@@ -321,7 +332,7 @@ local function lock_release(keys, args)
   if holder and released == 0 then
     return {0, ''}    -- another's: its release hands the waiter over
   end
-  return {released, lock_pop_waiter(key, waiting)}
+  return {released, pop_waiter(key, waiting)}
 end
 
 ---------------------------------------------------------------------------
@@ -338,7 +349,7 @@ local function lock_next(keys, args)
   if held then
     return ''
   end
-  return lock_pop_waiter(key, waiting)
+  return pop_waiter(key, waiting)
 end
 
 ---------------------------------------------------------------------------
@@ -703,21 +714,39 @@ local function conc_deadline(key, m, now, deadline)
 end
 
 ---------------------------------------------------------------------------
--- redjob_limit_conc_acquire KEY LIMIT LEASE_MS MEMBER [now MS]
+-- redjob_limit_conc_acquire KEY LIMIT LEASE_MS MEMBER [WAITER ORDER]
+--   [now MS]
 -- Allowed when MEMBER already holds a slot (its lease is renewed) or
 -- fewer than LIMIT hold one (MEMBER takes one until now + LEASE_MS).
 -- Refused: retry_after = the earliest lease end - now, an upper bound,
 -- since a holder may release sooner. remaining = LIMIT - holders;
 -- reset_after = the time until the last lease ends.
+-- With WAITER ORDER, a refused caller is put in the wait list KEY:wait
+-- as a lock's is (unless it is there already: it keeps its place), which
+-- then lives at least until the last lease ends plus LEASE_MS; a granted
+-- one is taken off it. A release with "next" hands the first waiter over.
 local function limit_conc_acquire(keys, args)
   local now_us = time_us()
-  local key = one_key(keys, 'redjob_limit_conc_acquire')
+  local fname = 'redjob_limit_conc_acquire'
+  local key = one_key(keys, fname)
   local limit = int_arg(args[1], 'limit', 1, G_COUNT_MAX)
   local lease = int_arg(args[2], 'lease_ms', 1, G_PERIOD_MAX)
   local m = member_arg(args[3], false)
-  local now = math.floor(clock(args, 3, now_us,
-    'redjob_limit_conc_acquire') / 1000)
+  local waiter, order
+  local n = 3
+  if #args == 4 or #args == 6 then
+    fail('BADARG', fname .. ' takes LIMIT LEASE_MS MEMBER, then ' ..
+      'optionally WAITER ORDER')
+  end
+  if #args >= 5 and args[4] ~= 'now' then
+    waiter, order = waiter_pair(args[4], args[5])
+    n = 5
+  end
+  local now = math.floor(clock(args, n, now_us, fname) / 1000)
+  local wkey = key .. ':wait'
   key_type(key, 'zset', 'a concurrency limiter')
+  local waiting = waiter and key_type(wkey, 'zset',
+    'a concurrency wait list')
   local live = '(' .. fmt(now)
   local count = redis.call('ZCOUNT', key, live, '+inf')
   local mine = tonumber(redis.call('ZSCORE', key, m))
@@ -729,8 +758,14 @@ local function limit_conc_acquire(keys, args)
   if not holds and count >= limit then
     local first = redis.call('ZRANGE', key, live, '+inf', 'BYSCORE',
       'LIMIT', 0, 1, 'WITHSCORES')
+    if waiter then
+      wait_add(wkey, waiter, order, reset + lease)
+    end
     return verdict(true, limit, math.max(limit - count, 0),
       tonumber(first[2]) - now, reset)
+  end
+  if waiting then
+    redis.call('ZREM', wkey, waiter)
   end
   if not holds then
     count = count + 1
@@ -765,21 +800,55 @@ local function limit_conc_renew(keys, args)
 end
 
 ---------------------------------------------------------------------------
--- redjob_limit_conc_release KEY MEMBER [now MS]
+-- redjob_limit_conc_release KEY MEMBER [next] [now MS]
 -- Frees MEMBER's slot. 1 if it held a live one, else 0.
+-- With "next", returns {1 or 0, WAITER}: the first waiter of KEY:wait,
+-- taken off the list, if this release freed a live slot, else '' (a
+-- lease that ran out freed its slot unseen: the waiters come back at
+-- their fallback due time). The caller wakes it (another slot: a second
+-- call), and asks redjob_limit_conc_next if it is gone.
 local function limit_conc_release(keys, args)
   local now_us = time_us()
-  local key = one_key(keys, 'redjob_limit_conc_release')
+  local fname = 'redjob_limit_conc_release'
+  local key = one_key(keys, fname)
   local m = member_arg(args[1], false)
-  local now = math.floor(clock(args, 1, now_us,
-    'redjob_limit_conc_release') / 1000)
+  local nxt = args[2] == 'next'
+  local now = math.floor(clock(args, nxt and 2 or 1, now_us, fname) / 1000)
   key_type(key, 'zset', 'a concurrency limiter')
+  local waiting = nxt and key_type(key .. ':wait', 'zset',
+    'a concurrency wait list')
   local mine = tonumber(redis.call('ZSCORE', key, m))
-  if not mine then
-    return 0
+  local released = 0
+  if mine then
+    redis.call('ZREM', key, m)
+    released = mine > now and 1 or 0
   end
-  redis.call('ZREM', key, m)
-  return mine > now and 1 or 0
+  if not nxt then
+    return released
+  end
+  if released == 0 then
+    return {0, ''}
+  end
+  return {1, pop_waiter(key, waiting)}
+end
+
+---------------------------------------------------------------------------
+-- redjob_limit_conc_next KEY LIMIT [now MS]
+-- The first waiter of KEY:wait, taken off the list, if fewer than LIMIT
+-- hold a live slot; else ''. For a releaser whose waiter was gone: it
+-- asks for the next.
+local function limit_conc_next(keys, args)
+  local now_us = time_us()
+  local fname = 'redjob_limit_conc_next'
+  local key = one_key(keys, fname)
+  local limit = int_arg(args[1], 'limit', 1, G_COUNT_MAX)
+  local now = math.floor(clock(args, 1, now_us, fname) / 1000)
+  key_type(key, 'zset', 'a concurrency limiter')
+  local waiting = key_type(key .. ':wait', 'zset', 'a concurrency wait list')
+  if redis.call('ZCOUNT', key, '(' .. fmt(now), '+inf') >= limit then
+    return ''
+  end
+  return pop_waiter(key, waiting)
 end
 
 ---------------------------------------------------------------------------
@@ -929,5 +998,7 @@ redis.register_function{function_name = 'redjob_limit_conc_renew',
   callback = entry(limit_conc_renew), flags = {'allow-oom'}}
 redis.register_function{function_name = 'redjob_limit_conc_release',
   callback = entry(limit_conc_release), flags = {'allow-oom'}}
+redis.register_function{function_name = 'redjob_limit_conc_next',
+  callback = entry(limit_conc_next), flags = {'allow-oom'}}
 redis.register_function{function_name = 'redjob_limit_undo',
   callback = entry(limit_undo), flags = {'allow-oom'}}

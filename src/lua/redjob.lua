@@ -694,9 +694,12 @@ local function requeue(keys, args)
     for _, n in ipairs(moved) do
       local j = base .. ':j:' .. n
       local at = due
-      -- Woken by its lock's release while it was held (redjob_wake):
-      -- the lock is free, so it tries again now, not at its fallback.
-      if reason == 'conflict' and redis.call('HGET', j, 'woken') then
+      -- Woken by its lock's release, or its concurrency limiter's,
+      -- while it was held (redjob_wake): the lock or a slot is free, so
+      -- it tries again now, not at its fallback. A reservation keeps
+      -- its own time.
+      if (reason == 'conflict' or reason == 'throttled' and
+          not reserved) and redis.call('HGET', j, 'woken') then
         redis.call('HDEL', j, 'woken')
         at = now
         wake_if_earlier(base, now, now)
@@ -721,11 +724,12 @@ end
 
 ---------------------------------------------------------------------------
 -- redjob_wake NAMESPACE:{QUEUE} ID
--- Makes a scheduled job due now: a lock's waiter, handed over by the
--- lock's release (docs/guards.md). A held job is marked "woken" instead,
--- and its requeue for a conflict makes it due now. Returns 1 if the job waits or is
--- already due or held, 0 if it is in none of those (gone, or dead): the
--- caller then wakes the lock's next waiter.
+-- Makes a scheduled job due now: a waiter of a lock or of a concurrency
+-- limiter, handed over by a release (docs/guards.md). A held job is
+-- marked "woken" instead, and its requeue for a conflict (or a throttle,
+-- without a reservation) makes it due now. Returns 1 if the job waits or
+-- is already due or held, 0 if it is in none of those (gone, or dead):
+-- the caller then wakes the next waiter.
 local function wakejob(keys, args)
   local now = now_ms()
   local base, q = open(keys)

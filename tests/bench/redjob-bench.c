@@ -242,7 +242,8 @@ static const char *const bench_spawn_variants[] = {
 };
 static const char *const bench_guards_variants[] = {
 	"none", "lock-distinct", "lock-shared", "window", "funnel", "gcra",
-	"concurrency", "gcra-throttled", "funnel-throttled", NULL
+	"concurrency", "gcra-throttled", "funnel-throttled",
+	"concurrency-throttled", NULL
 };
 
 /*
@@ -1880,9 +1881,9 @@ bench_process(struct bench *b, const char *variant)
  * Limits are generous so that nothing is throttled: what is measured is
  * the cost of asking. The shared lock is the exception: one job at a
  * time, every other one requeued, so its N is at most 2000. So are the
- * "-throttled" limiters: 1000 jobs/s with no burst to speak of, so that
- * nearly every job of the backlog is held back (N 2000 by default; -n
- * sets the backlog).
+ * "-throttled" limiters: 1000 jobs/s with no burst to speak of, or 4 jobs
+ * at a time for concurrency, so that nearly every job of the backlog is
+ * held back (N 2000 by default; -n sets the backlog).
  */
 static int
 bench_guards(struct bench *b, const char *variant)
@@ -1904,7 +1905,7 @@ bench_guards(struct bench *b, const char *variant)
 		fn = "'redjob_limit_gcra'";
 	else if (strcmp(variant, "funnel-throttled") == 0)
 		fn = "'redjob_limit_funnel'";
-	else if (strcmp(variant, "concurrency") == 0)
+	else if (strncmp(variant, "concurrency", 11) == 0)
 		fn = "'redjob_limit_conc_acquire'";
 
 	if (strcmp(b->o.handler, "exec") == 0)
@@ -1954,6 +1955,9 @@ bench_guards(struct bench *b, const char *variant)
 	else if (strcmp(variant, "concurrency") == 0)
 		bench_cat(&y, "limiters:\n  l: { kind: concurrency, limit: "
 		    "100000, lease: 60s }\n");
+	else if (strcmp(variant, "concurrency-throttled") == 0)
+		bench_cat(&y, "limiters:\n  l: { kind: concurrency, limit: "
+		    "4, lease: 2s }\n");
 	bench_cat(&y, "jobs:\n");
 	bench_yaml_noop(b, &y, "g", BENCH_QUEUE, plugin);
 	if (strcmp(variant, "lock-distinct") == 0) {
