@@ -120,29 +120,45 @@ guard_limit_acquire(struct guard_call *c, const char *key,
 }
 
 /*
- * The call that asks a GCRA or funnel limiter for cost and, when it
- * refuses now, reserves the request's future slot (at most
- * GUARD_RESERVE_MAX_MS ahead): answered limited 2, retry_after_ms the
- * time until the slot. Returns 0, or -1 for the kinds that cannot
- * reserve (their slot depends on what others give back).
+ * The call that asks a GCRA, funnel or window limiter for cost (a window
+ * admits member) and, when it refuses now, reserves the request's future
+ * slot (at most GUARD_RESERVE_MAX_MS ahead): answered limited 2,
+ * retry_after_ms the time until the slot. Returns 0, or -1 for a
+ * concurrency limiter, which cannot reserve (its slots come back when
+ * holders give them back: it has a wait list instead).
  */
 int
 guard_limit_reserve(struct guard_call *c, const char *key,
-    const struct limiter_conf *l, int cost)
+    const struct limiter_conf *l, const char *member, int cost)
 {
 	memset(c, 0, sizeof *c);
-	if (l->kind != LIMITER_GCRA && l->kind != LIMITER_FUNNEL)
-		return -1;
-	c->key = xstrdup(key);
 	c->fn = "redjob_limit_reserve";
-	c->argv[0] = l->kind == LIMITER_GCRA ? "gcra" : "funnel";
-	c->argv[1] = guard_num(c, 0, l->kind == LIMITER_GCRA ? l->burst :
-	    l->capacity);
-	c->argv[2] = guard_num(c, 1, l->rate.count);
-	c->argv[3] = guard_num(c, 2, l->rate.period_ms);
-	c->argv[4] = guard_num(c, 3, (unsigned)cost);
-	c->argv[5] = guard_num(c, 4, GUARD_RESERVE_MAX_MS);
-	c->argc = 6;
+	switch (l->kind) {
+	case LIMITER_GCRA:
+	case LIMITER_FUNNEL:
+		c->argv[0] = l->kind == LIMITER_GCRA ? "gcra" : "funnel";
+		c->argv[1] = guard_num(c, 0, l->kind == LIMITER_GCRA ?
+		    l->burst : l->capacity);
+		c->argv[2] = guard_num(c, 1, l->rate.count);
+		c->argv[3] = guard_num(c, 2, l->rate.period_ms);
+		c->argv[4] = guard_num(c, 3, (unsigned)cost);
+		c->argv[5] = guard_num(c, 4, GUARD_RESERVE_MAX_MS);
+		c->argc = 6;
+		break;
+	case LIMITER_WINDOW:
+		c->argv[0] = "window";
+		c->argv[1] = guard_num(c, 0, l->limit);
+		c->argv[2] = guard_num(c, 1, l->period_ms);
+		c->argv[3] = member;
+		c->argv[4] = guard_num(c, 2, (unsigned)cost);
+		c->argv[5] = guard_num(c, 3, GUARD_RESERVE_MAX_MS);
+		c->argc = 6;
+		break;
+	default:
+		c->fn = NULL;
+		return -1;
+	}
+	c->key = xstrdup(key);
 	return 0;
 }
 
@@ -158,6 +174,10 @@ guard_reserve_valid_ms(const struct limiter_conf *l)
 {
 	uint64_t units, ms = 0;
 
+	/* A window refills in one period. */
+	if (l->kind == LIMITER_WINDOW)
+		return l->period_ms > GUARD_RESERVE_VALID_MS ? l->period_ms :
+		    GUARD_RESERVE_VALID_MS;
 	units = l->kind == LIMITER_GCRA ? l->burst + 1 : l->capacity;
 	if (l->rate.count > 0 && l->rate.period_ms > 0 &&
 	    units <= UINT64_MAX / l->rate.period_ms)

@@ -50,7 +50,7 @@ char	*guard_lock_key(const char *ns, const struct lock_conf *lk,
 void	 guard_limit_acquire(struct guard_call *c, const char *key,
 	    const struct limiter_conf *l, const char *member, int cost);
 int	 guard_limit_reserve(struct guard_call *c, const char *key,
-	    const struct limiter_conf *l, int cost);
+	    const struct limiter_conf *l, const char *member, int cost);
 uint64_t guard_reserve_valid_ms(const struct limiter_conf *l);
 int	 guard_limit_undo(struct guard_call *c, const char *key,
 	    const struct limiter_conf *l, const char *member);

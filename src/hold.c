@@ -8,9 +8,9 @@
  * both cases. The calls are built by guard.c; the lock is a lock.c
  * holder, which renews itself and reports its loss.
  *
- * A GCRA or funnel limiter that refuses reserves the job's future slot
- * instead (HOLD_RESERVED): the job comes back at that slot and is then
- * admitted by its reservation, without asking that limiter again. A
+ * A GCRA, funnel or window limiter that refuses reserves the job's future
+ * slot instead (HOLD_RESERVED): the job comes back at that slot and is
+ * then admitted by its reservation, without asking that limiter again. A
  * lock's loser waits in the lock's wait list, and a job refused by a
  * concurrency limiter in the limiter's: a release wakes the first.
  *
@@ -94,7 +94,8 @@ hold_create(struct event_base *base, struct rconn *rc, const char *ns,
 	for (i = 0; reserved != NULL && i < jc->nlimits; i++) {
 		if (strcmp(jc->limits[i]->name, reserved) == 0 &&
 		    (jc->limits[i]->kind == LIMITER_GCRA ||
-		    jc->limits[i]->kind == LIMITER_FUNNEL)) {
+		    jc->limits[i]->kind == LIMITER_FUNNEL ||
+		    jc->limits[i]->kind == LIMITER_WINDOW)) {
 			h->reserved = i;
 			break;
 		}
@@ -353,7 +354,7 @@ hold_acquire(struct hold *h)
 	hold_skip(h);
 	if (h->step < h->jc->nlimits) {
 		if (guard_limit_reserve(&c, h->limit_keys[h->step],
-		    h->jc->limits[h->step], 1) != 0) {
+		    h->jc->limits[h->step], h->member, 1) != 0) {
 			guard_limit_acquire(&c, h->limit_keys[h->step],
 			    h->jc->limits[h->step], h->member, 1);
 			guard_limit_wait(&c, h->jc->limits[h->step],

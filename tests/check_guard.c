@@ -391,9 +391,10 @@ START_TEST(test_interval_is_the_steady_spacing_of_each_kind)
 END_TEST
 
 /*
- * GCRA and funnel limiters are asked with redjob_limit_reserve (an hour
- * ahead at most); the others cannot reserve. A reservation stays valid
- * for the limiter's burst over its rate, at least a second.
+ * GCRA, funnel and window limiters are asked with redjob_limit_reserve
+ * (an hour ahead at most); a concurrency limiter cannot reserve. A
+ * reservation stays valid for the limiter's burst over its rate (a
+ * window's period), at least a second.
  */
 START_TEST(test_reserve_calls_and_their_validity)
 {
@@ -406,7 +407,7 @@ START_TEST(test_reserve_calls_and_their_validity)
 	l.burst = 9;
 	l.rate.count = 2;
 	l.rate.period_ms = 1000;
-	ck_assert_int_eq(guard_limit_reserve(&c, "ns:limit:{g:}", &l, 1), 0);
+	ck_assert_int_eq(guard_limit_reserve(&c, "ns:limit:{g:}", &l, "m", 1), 0);
 	assert_call(&c, "redjob_limit_reserve", "ns:limit:{g:}", 6,
 	    (const char *[]){ "gcra", "9", "2", "1000", "1", "3600000" });
 	guard_call_clear(&c);
@@ -420,16 +421,27 @@ START_TEST(test_reserve_calls_and_their_validity)
 	l.capacity = 15;
 	l.rate.count = 1;
 	l.rate.period_ms = 1000;
-	ck_assert_int_eq(guard_limit_reserve(&c, "ns:limit:{f:}", &l, 1), 0);
+	ck_assert_int_eq(guard_limit_reserve(&c, "ns:limit:{f:}", &l, "m", 1), 0);
 	assert_call(&c, "redjob_limit_reserve", "ns:limit:{f:}", 6,
 	    (const char *[]){ "funnel", "15", "1", "1000", "1", "3600000" });
 	guard_call_clear(&c);
 	ck_assert_uint_eq(guard_reserve_valid_ms(&l), 15000);
 
+	/* redjob_limit_reserve KEY window LIMIT PERIOD_MS MEMBER COST
+	 * MAX_WAIT_MS; valid for one period. */
 	l = limiter("w", LIMITER_WINDOW, NULL);
-	ck_assert_int_eq(guard_limit_reserve(&c, "ns:limit:{w:}", &l, 1), -1);
+	l.limit = 5;
+	l.period_ms = 60000;
+	ck_assert_int_eq(guard_limit_reserve(&c, "ns:limit:{w:}", &l, "j:1:t",
+	    1), 0);
+	assert_call(&c, "redjob_limit_reserve", "ns:limit:{w:}", 6,
+	    (const char *[]){ "window", "5", "60000", "j:1:t", "1",
+	    "3600000" });
+	guard_call_clear(&c);
+	ck_assert_uint_eq(guard_reserve_valid_ms(&l), 60000);
 	l = limiter("c", LIMITER_CONCURRENCY, NULL);
-	ck_assert_int_eq(guard_limit_reserve(&c, "ns:limit:{c:}", &l, 1), -1);
+	ck_assert_int_eq(guard_limit_reserve(&c, "ns:limit:{c:}", &l, "m", 1),
+	    -1);
 }
 END_TEST
 

@@ -453,17 +453,24 @@ START_TEST(test_a_job_throttled_by_one_limiter_spends_nothing_of_another)
 END_TEST
 
 /*
- * A throttled job goes back to the delayed queue "until the moment the
- * limiter says it may run" (redjob.yml(5)), spread over one interval of
- * the limiter (PERIOD/LIMIT) so that jobs throttled together do not all
- * return at once. The window is filled by the test at a known time T, so
- * that moment is exactly T + PERIOD.
+ * Jobs throttled by a window go back to the delayed queue until their own
+ * reserved slot (redjob.yml(5)): the window is filled by the test at a
+ * known time T, so the k-th throttled job's slot is exactly
+ * T + PERIOD * ceil(k / LIMIT), LIMIT jobs a period, and it spends no
+ * attempt.
  */
+static int
+cmp_ll(const void *a, const void *b)
+{
+	long long x = *(const long long *)a, y = *(const long long *)b;
+
+	return x < y ? -1 : x > y;
+}
+
 START_TEST(test_a_throttled_job_comes_back_when_the_limiter_says)
 {
-	enum { JOBS = 12, PERIOD = 4000, LIMIT = 2, INTERVAL = PERIOD / LIMIT,
-	    DRIFT = 500 };
-	long long t, named, due, lo = -1, hi = -1;
+	enum { JOBS = 12, PERIOD = 4000, LIMIT = 2, DRIFT = 500 };
+	long long t, slot, dues[JOBS];
 	char id[REDJOB_ID_MAX], *v;
 	redisReply *r;
 	int i;
@@ -495,7 +502,6 @@ START_TEST(test_a_throttled_job_comes_back_when_the_limiter_says)
 	    LIMIT, t);
 	ck_assert_int_eq(r->element[0]->integer, 0);
 	freeReplyObject(r);
-	named = t + PERIOD;
 	for (i = 0; i < JOBS; i++)
 		enqueue("gated", NULL, NULL);
 	ck_assert_msg(wait_stat("default", "throttled", JOBS, 10000),
@@ -510,16 +516,8 @@ START_TEST(test_a_throttled_job_comes_back_when_the_limiter_says)
 		snprintf(id, sizeof id, "%d", i);
 		r = must_command(rf.c, "ZSCORE redjob:{default}:due %s", id);
 		ck_assert_int_eq(r->type, REDIS_REPLY_STRING);
-		due = atoll(r->str);
+		dues[i - 1] = atoll(r->str);
 		freeReplyObject(r);
-		ck_assert_msg(due >= named && due <= named + INTERVAL + DRIFT,
-		    "job %d is due at T + %lld ms, not within T + %d ms and "
-		    "T + %d ms (+%d ms for the calls)", i, due - t, PERIOD,
-		    PERIOD + INTERVAL, DRIFT);
-		if (lo < 0 || due < lo)
-			lo = due;
-		if (due > hi)
-			hi = due;
 		snprintf(id, sizeof id, "default:%d", i);
 		r = must_command(rf.c, "FCALL_RO redjob_show 1 "
 		    "redjob:{default} %s", id);
@@ -532,12 +530,14 @@ START_TEST(test_a_throttled_job_comes_back_when_the_limiter_says)
 		ck_assert_str_eq(v, "0");
 		freeReplyObject(r);
 	}
-	/*
-	 * Spread, not at one instant: twelve delays drawn from 0-2000 ms
-	 * all fall within 250 ms of each other about once in 10^9 runs.
-	 */
-	ck_assert_msg(hi - lo > 250, "the %d throttled jobs come back within "
-	    "%lld ms of each other", JOBS, hi - lo);
+	qsort(dues, JOBS, sizeof dues[0], cmp_ll);
+	for (i = 0; i < JOBS; i++) {
+		slot = t + (long long)PERIOD * (i / LIMIT + 1);
+		ck_assert_msg(dues[i] >= slot && dues[i] <= slot + DRIFT,
+		    "the %d-th throttled job is due at T + %lld ms, not at "
+		    "its slot T + %lld ms (+%d ms for the calls)", i + 1,
+		    dues[i] - t, slot - t, DRIFT);
+	}
 }
 END_TEST
 
@@ -692,6 +692,7 @@ write_waiting_config(void)
 	    "  pace: { kind: gcra, rate: 20/s, burst: 0 }\n"
 	    "  pour: { kind: funnel, capacity: 1, rate: 20/s }\n"
 	    "  slots: { kind: concurrency, limit: 2, lease: 5s }\n"
+	    "  pairs: { kind: window, limit: 2, period: 100ms }\n"
 	    "jobs:\n"
 	    "  paced:\n"
 	    "    exec: " NUMBERED("paced", "0") "\n"
@@ -713,8 +714,12 @@ write_waiting_config(void)
 	    "  slotted:\n"
 	    "    exec: " NUMBERED("slotted", "0.05") "\n"
 	    "    env: { OUT: \"%s\" }\n"
-	    "    limit: [slots]\n",
-	    rf.url, df.dir, df.dir, df.dir, df.dir, df.dir);
+	    "    limit: [slots]\n"
+	    "  windowed:\n"
+	    "    exec: " NUMBERED("windowed", "0") "\n"
+	    "    env: { OUT: \"%s\" }\n"
+	    "    limit: [pairs]\n",
+	    rf.url, df.dir, df.dir, df.dir, df.dir, df.dir, df.dir);
 	daemon_start(NULL);
 	ck_assert_ptr_nonnull(notify_wait("READY=1", 15000));
 }
@@ -762,6 +767,46 @@ backlog_behind(const char *type)
 	ck_assert_msg(secs >= 1.4, "%d jobs ran in %.2f s at 20/s", JOBS,
 	    secs);
 }
+
+/*
+ * A backlog behind a window of 2 per 100 ms: each refusal reserves the
+ * job's slot (entries added at that time), so each job is refused at most
+ * once and they run two by two in their order (a pair admitted at one
+ * time may swap), at the window's pace. Before, the whole backlog came
+ * back at each window's end and asked again.
+ */
+START_TEST(test_a_backlog_behind_a_window_is_refused_once_per_job_in_order)
+{
+	enum { JOBS = 30 };
+	struct interval v[JOBS + 1];
+	long long calls, d;
+	size_t n, i;
+	double secs;
+
+	write_waiting_config();
+	calls = enqueue_in_order("windowed", JOBS);
+	ck_assert_msg(wait_stat("default", "processed", JOBS, 60000),
+	    "processed %lld", queue_stat("default", "processed"));
+	calls = fcall_calls() - calls;
+	ck_assert_int_eq(queue_stat("default", "failed"), 0);
+	ck_assert_msg(queue_stat("default", "throttled") <= JOBS,
+	    "%lld refusals for %d jobs", queue_stat("default", "throttled"),
+	    JOBS);
+	ck_assert_msg(calls <= 6 * JOBS, "%lld FCALLs for %d jobs", calls,
+	    JOBS);
+	n = read_intervals("windowed", v, JOBS + 1);
+	ck_assert_uint_eq(n, JOBS);
+	for (i = 0; i < n; i++) {
+		d = (long long)v[i].fence - (long long)(i + 1);
+		ck_assert_msg(d >= -1 && d <= 1, "run %zu was job %llu, not "
+		    "%zu", i, v[i].fence, i + 1);
+	}
+	/* 2 per 100 ms: 30 admissions span at least 14 periods. */
+	secs = (double)(v[n - 1].start - v[0].start) / 1e9;
+	ck_assert_msg(secs >= 1.4, "%d jobs ran in %.2f s at 2 per 100 ms",
+	    JOBS, secs);
+}
+END_TEST
 
 START_TEST(test_a_backlog_behind_gcra_is_refused_once_per_job_in_order)
 {
@@ -958,6 +1003,8 @@ suite(void)
 	    test_a_backlog_behind_gcra_is_refused_once_per_job_in_order);
 	tcase_add_test(tc,
 	    test_a_backlog_behind_a_funnel_is_refused_once_per_job_in_order);
+	tcase_add_test(tc,
+	    test_a_backlog_behind_a_window_is_refused_once_per_job_in_order);
 	tcase_add_test(tc, test_jobs_sharing_a_lock_run_one_at_a_time_in_order);
 	tcase_add_test(tc,
 	    test_waiters_of_a_holder_that_died_run_after_its_lock_expires);

@@ -887,20 +887,16 @@ END_TEST
 /*
  * An admission at t trims what is at or before t - period: gone from the
  * key, so neither counted nor undone again, even if the clock steps back
- * to where it would count. Returns what the key still holds: once it
- * holds nothing, the key, and with it the time it stands at, is gone.
+ * to where it would count.
  */
-static int
+static void
 window_trim(struct window_m *m, int64_t t, int64_t period)
 {
-	int i, n = 0;
+	int i;
 
-	for (i = 0; i < m->n; i++) {
+	for (i = 0; i < m->n; i++)
 		if (!m->a[i].undone && m->a[i].t <= t - period)
 			m->a[i].undone = 1;
-		n += !m->a[i].undone;
-	}
-	return n;
 }
 
 struct window_p {
@@ -931,7 +927,7 @@ window_random(const struct window_p *p, uint64_t seed, int back)
 			now -= 1 + rnd_below(p->period);
 		else
 			now += rnd_dt(p->period / p->limit, p->period);
-		/* The last admission's time, while the key holds anything. */
+		/* The time of the last admission, kept by the limiter. */
 		eff = now > seen ? now : seen;
 		member = (int)rnd_below(4);
 		snprintf(what, sizeof what, "window %lld per %lld ms, seed "
@@ -946,9 +942,6 @@ window_random(const struct window_p *p, uint64_t seed, int back)
 			    num(now)));
 			ck_assert_msg(u < 0 || gave == u, "%s, step %ld: undo "
 			    "gave %lld, want %d", what, i, gave, u);
-			/* Trims nothing: counts what the key holds. */
-			if (window_trim(&m, INT64_MIN / 2, p->period) == 0)
-				seen = 0;
 			continue;
 		}
 		cost = rnd_cost(p->limit);
@@ -959,7 +952,7 @@ window_random(const struct window_p *p, uint64_t seed, int back)
 		random_step(&run, what, i, cost, want, got);
 		if (!want.limited && cost > 0) {
 			seen = eff;
-			(void)window_trim(&m, eff, p->period);
+			window_trim(&m, eff, p->period);
 		}
 	}
 	random_end(&run);
@@ -1657,7 +1650,52 @@ START_TEST(test_funnel_reserve_hands_out_consecutive_slots)
 	    "1000", "1", "300", "now", num(T0 + 150)));
 	expect("reserve beyond max_wait", 6, mkans(1, 2, 0, 350, 450), a);
 	fcall_err("REDJOB_BADARG", "kind", "redjob_limit_reserve", k,
-	    ARGS("window", "2", "10", "1000", "1", "300"));
+	    ARGS("concurrency", "2", "10", "1000", "1", "300"));
+}
+END_TEST
+
+/*
+ * A window of 2 per second reserves the slots of a backlog one after the
+ * other, each no earlier than the newest entry, so no period ever holds
+ * more than 2; reserved entries count at once for the plain call, and a
+ * slot beyond MAX_WAIT_MS is refused, not reserved.
+ */
+START_TEST(test_window_reserve_hands_out_consecutive_slots)
+{
+	const char *k = "rj:limit:{res:window}";
+	struct ans a;
+	int i;
+	static const struct {
+		const char	*member;
+		struct ans	 want;
+	} s[] = {
+		{ "j:1", { 0, 2, 1, -1, 1000 } },
+		{ "j:2", { 0, 2, 0, -1, 1000 } },
+		{ "j:3", { 2, 2, 0, 1000, 2000 } },
+		{ "j:4", { 2, 2, 0, 1000, 2000 } },
+		{ "j:5", { 2, 2, 0, 2000, 3000 } },
+	};
+
+	for (i = 0; i < 5; i++) {
+		a = limiter("redjob_limit_reserve", k, ARGS("window", "2",
+		    "1000", s[i].member, "1", "3600000", "now", num(T0)));
+		expect("window reservation", i, s[i].want, a);
+	}
+	/* Two at T0, two at T0 + 1000, one at T0 + 2000. */
+	ck_assert_int_eq(must_int(rf.c, "ZCOUNT %s %lld %lld", k, T0, T0), 2);
+	ck_assert_int_eq(must_int(rf.c, "ZCOUNT %s %lld %lld", k, T0 + 1000,
+	    T0 + 1000), 2);
+	ck_assert_int_eq(must_int(rf.c, "ZCOUNT %s %lld %lld", k, T0 + 2000,
+	    T0 + 2000), 1);
+	/* The plain call at T0 + 500 counts the reserved ones. */
+	a = limiter("redjob_limit_window", k, ARGS("2", "1000", "j:6", "1",
+	    "now", num(T0 + 500)));
+	expect("window after reservations", 5, mkans(1, 2, 0, 1500, 2500), a);
+	/* The next slot is 1500 ms away: beyond a max wait of 1000. */
+	a = limiter("redjob_limit_reserve", k, ARGS("window", "2", "1000",
+	    "j:7", "1", "1000", "now", num(T0 + 500)));
+	expect("window reserve beyond max_wait", 6,
+	    mkans(1, 2, 0, 1500, 2500), a);
 }
 END_TEST
 
@@ -1815,6 +1853,7 @@ suite(void)
 	    test_bad_arguments_are_refused_with_their_code_first);
 	tcase_add_test(tc, test_gcra_reserve_hands_out_consecutive_slots);
 	tcase_add_test(tc, test_funnel_reserve_hands_out_consecutive_slots);
+	tcase_add_test(tc, test_window_reserve_hands_out_consecutive_slots);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -410,24 +410,26 @@ end
 -- Refused: retry_after = the time until enough entries leave (the score
 -- of the (count + COST - LIMIT)-th oldest + PERIOD_MS - now).
 -- reset_after = the time until the newest entry leaves (0 if none).
-local function limit_window(keys, args)
-  local now_us = time_us()
-  local key = one_key(keys, 'redjob_limit_window')
-  local limit = int_arg(args[1], 'limit', 1, G_WINDOW_MAX)
-  local period = int_arg(args[2], 'period_ms', 1, G_PERIOD_MAX)
-  local m = member_arg(args[3], true)
-  local cost = int_arg(args[4], 'cost', 0, G_COUNT_MAX)
-  local now = math.floor(clock(args, 4, now_us, 'redjob_limit_window') /
-    1000)
+-- The window decision for COST at now (ms). A request refused now that
+-- fits within max_wait ms takes its future slot (limited = 2): its entries
+-- are added at that time t, no earlier than the newest entry, so that
+-- every interval holding t holds only entries up to t, and count(t) +
+-- COST <= LIMIT. max_wait < 0: never (the plain call).
+--
+-- A server clock that stepped back stands still at the time of the last
+-- call that wrote, kept in KEY:clock (same hash tag) for as long as the
+-- key lives, until it catches up: answers never go back in time, and a
+-- new admission is always the newest entry of its time, as undo expects.
+-- Reserved entries in the future count from now on, so nothing admitted
+-- now can take their place.
+local function window_decide(key, limit, period, m, cost, now, max_wait)
   key_type(key, 'zset', 'a window limiter')
-  -- A server clock that stepped back stands still at the time of the
-  -- last admission until it catches up: answers never go back in time,
-  -- and a new admission is always the newest entry, as undo expects. That
-  -- time is the key's expiry less the period (each admission sets it so,
-  -- and undo leaves it), so it holds even once its entries are undone.
-  local seen = redis.call('PEXPIRETIME', key) - period
-  if seen > now then
-    now = seen
+  local ckey = key .. ':clock'
+  if key_type(ckey, 'string', 'a window clock') then
+    local seen = stored_int(redis.call('GET', ckey), ckey, 'the clock')
+    if seen > now then
+      now = seen
+    end
   end
   local from = '(' .. fmt(now - period)
   local count = redis.call('ZCOUNT', key, from, '+inf')
@@ -440,26 +442,34 @@ local function limit_window(keys, args)
   local remaining = math.max(limit - count, 0)
 
   if cost > limit then
-    return verdict(true, limit, remaining, -1, reset)
+    return {1, limit, remaining, -1, reset}
   end
+  local at, limited = now, 0
   if count + cost > limit then
     local kth = redis.call('ZRANGE', key, from, '+inf', 'BYSCORE',
       'LIMIT', count + cost - limit - 1, 1, 'WITHSCORES')
-    return verdict(true, limit, remaining,
-      tonumber(kth[2]) + period - now, reset)
+    local retry = tonumber(kth[2]) + period - now
+    if cost == 0 or max_wait < 0 or retry > max_wait then
+      return {1, limit, remaining, retry, reset}
+    end
+    at = math.max(now + retry, tonumber(newest[2]))
+    if at - now > max_wait then
+      return {1, limit, remaining, at - now, reset}
+    end
+    limited = 2
   end
   if cost == 0 then
-    return verdict(false, limit, remaining, -1, reset)
+    return {0, limit, remaining, -1, reset}
   end
 
   -- Pick free names: the probe ends within count + 2 tries, since each
   -- taken generation holds a live entry of its own. G = 0 only for the
-  -- first admission of this ms: later ones of the same ms get G >= now,
-  -- one above the last, so undo can tell the latest by its G.
+  -- first admission of its ms: later ones of the same ms get G >= that
+  -- ms, one above the last, so undo can tell the latest by its G.
   local g = -1
-  local first = redis.call('ZCOUNT', key, now, now) == 0
+  local first = redis.call('ZCOUNT', key, at, at) == 0
   for i = (first and 0 or 1), count + 2 do
-    local cand = i == 0 and 0 or now + i - 1
+    local cand = i == 0 and 0 or at + i - 1
     if window_free(key, m, cand, cost, now - period) then
       g = cand
       break
@@ -471,10 +481,26 @@ local function limit_window(keys, args)
   end
 
   redis.call('ZREMRANGEBYSCORE', key, '-inf', now - period)
-  zadd_all(key, now, names)
-  reset = math.max(reset, period)
+  zadd_all(key, at, names)
+  reset = math.max(reset, at + period - now)
   redis.call('PEXPIREAT', key, now + reset)
-  return verdict(false, limit, limit - count - cost, -1, reset)
+  redis.call('SET', ckey, fmt(now), 'PXAT', now + reset)
+  if limited == 2 then
+    return {2, limit, 0, at - now, reset}
+  end
+  return {0, limit, limit - count - cost, -1, reset}
+end
+
+local function limit_window(keys, args)
+  local now_us = time_us()
+  local key = one_key(keys, 'redjob_limit_window')
+  local limit = int_arg(args[1], 'limit', 1, G_WINDOW_MAX)
+  local period = int_arg(args[2], 'period_ms', 1, G_PERIOD_MAX)
+  local m = member_arg(args[3], true)
+  local cost = int_arg(args[4], 'cost', 0, G_COUNT_MAX)
+  local now = math.floor(clock(args, 4, now_us, 'redjob_limit_window') /
+    1000)
+  return window_decide(key, limit, period, m, cost, now, -1)
 end
 
 ---------------------------------------------------------------------------
@@ -661,7 +687,9 @@ end
 --   MAX_WAIT_MS [now MS]
 -- redjob_limit_reserve KEY funnel CAPACITY RATE_COUNT RATE_PERIOD_MS COST
 --   MAX_WAIT_MS [now MS]
--- As redjob_limit_gcra / redjob_limit_funnel, but a request refused now
+-- redjob_limit_reserve KEY window LIMIT PERIOD_MS MEMBER COST MAX_WAIT_MS
+--   [now MS]
+-- As redjob_limit_gcra / _funnel / _window, but a request refused now
 -- that would be allowed within MAX_WAIT_MS takes its future slot: the
 -- state advances as if it had been admitted at that moment, so the next
 -- such request gets the slot after it. The first field is then 2
@@ -690,9 +718,18 @@ local function limit_reserve(keys, args)
     local now = math.floor(clock(args, 6, now_us,
       'redjob_limit_reserve funnel') / 1000)
     return funnel_decide(key, cap, n, p, cost, now, max_wait)
+  elseif kind == 'window' then
+    local limit = int_arg(args[2], 'limit', 1, G_WINDOW_MAX)
+    local period = int_arg(args[3], 'period_ms', 1, G_PERIOD_MAX)
+    local m = member_arg(args[4], true)
+    local cost = int_arg(args[5], 'cost', 0, G_COUNT_MAX)
+    local max_wait = int_arg(args[6], 'max_wait_ms', 0, G_PERIOD_MAX)
+    local now = math.floor(clock(args, 6, now_us,
+      'redjob_limit_reserve window') / 1000)
+    return window_decide(key, limit, period, m, cost, now, max_wait)
   end
-  fail('BADARG', 'kind must be gcra or funnel, not "' .. tostring(kind) ..
-    '"')
+  fail('BADARG', 'kind must be gcra, funnel or window, not "' ..
+    tostring(kind) .. '"')
 end
 
 ---------------------------------------------------------------------------

@@ -243,7 +243,7 @@ static const char *const bench_spawn_variants[] = {
 static const char *const bench_guards_variants[] = {
 	"none", "lock-distinct", "lock-shared", "window", "funnel", "gcra",
 	"concurrency", "gcra-throttled", "funnel-throttled",
-	"concurrency-throttled", NULL
+	"window-throttled", "concurrency-throttled", NULL
 };
 
 /*
@@ -1881,8 +1881,9 @@ bench_process(struct bench *b, const char *variant)
  * Limits are generous so that nothing is throttled: what is measured is
  * the cost of asking. The shared lock is the exception: one job at a
  * time, every other one requeued, so its N is at most 2000. So are the
- * "-throttled" limiters: 1000 jobs/s with no burst to speak of, or 4 jobs
- * at a time for concurrency, so that nearly every job of the backlog is
+ * "-throttled" limiters: 1000 jobs/s with no burst to speak of (a window
+ * of 2 per 2 ms), or 4 jobs at a time for concurrency, so that nearly
+ * every job of the backlog is
  * held back (N 2000 by default; -n sets the backlog).
  */
 static int
@@ -1897,7 +1898,7 @@ bench_guards(struct bench *b, const char *variant)
 
 	if (strncmp(variant, "lock", 4) == 0)
 		fn = "'redjob_lock_acquire'";
-	else if (strcmp(variant, "window") == 0)
+	else if (strncmp(variant, "window", 6) == 0)
 		fn = "'redjob_limit_window'";
 	else if (strcmp(variant, "funnel") == 0)
 		fn = "'redjob_limit_funnel'";
@@ -1952,6 +1953,9 @@ bench_guards(struct bench *b, const char *variant)
 	else if (strcmp(variant, "funnel-throttled") == 0)
 		bench_cat(&y, "limiters:\n  l: { kind: funnel, capacity: 2, "
 		    "rate: 1000/s }\n");
+	else if (strcmp(variant, "window-throttled") == 0)
+		bench_cat(&y, "limiters:\n  l: { kind: window, limit: 2, "
+		    "period: 2ms }\n");
 	else if (strcmp(variant, "concurrency") == 0)
 		bench_cat(&y, "limiters:\n  l: { kind: concurrency, limit: "
 		    "100000, lease: 60s }\n");
