@@ -949,19 +949,30 @@ END_TEST
  * its connections cut) exits 78 and its position is not restarted
  * (redjobd(8)); with no position left, redjobd exits 1.
  */
-START_TEST(test_a_worker_refused_by_redis_is_not_restarted)
+/*
+ * Run redjobd with workers positions as an ACL user, then disable the
+ * user and cut its connections: Redis refuses every worker for good.
+ * redjobd must then exit 1.
+ */
+static void
+run_until_refused(unsigned workers)
 {
 	char url[4200];
 
 	freeReplyObject(must_command(rf.c, "ACL SETUSER rjw on >pw ~* &* "
 	    "+@all"));
 	snprintf(url, sizeof url, "unix://rjw:pw@%s", rf.sock);
-	write_exact_config_url(url, 2);
+	write_exact_config_url(url, workers);
 	daemon_start(NULL);
 	ck_assert_ptr_nonnull(notify_wait("READY=1", 15000));
 	freeReplyObject(must_command(rf.c, "ACL SETUSER rjw off"));
 	freeReplyObject(must_command(rf.c, "CLIENT KILL USER rjw"));
 	ck_assert_int_eq(daemon_wait_exit(15000), 1);
+}
+
+START_TEST(test_a_worker_refused_by_redis_is_not_restarted)
+{
+	run_until_refused(2);
 	ck_assert(daemon_log_has("worker 0 cannot run with this configuration "
 	    "(see above); not restarting it"));
 	ck_assert(daemon_log_has("worker 1 cannot run with this configuration "
@@ -983,18 +994,9 @@ END_TEST
  */
 START_TEST(test_when_no_worker_can_run_it_says_so_as_documented)
 {
-	char url[4200];
 	const char *msg;
 
-	freeReplyObject(must_command(rf.c, "ACL SETUSER rjw on >pw ~* &* "
-	    "+@all"));
-	snprintf(url, sizeof url, "unix://rjw:pw@%s", rf.sock);
-	write_exact_config_url(url, 1);
-	daemon_start(NULL);
-	ck_assert_ptr_nonnull(notify_wait("READY=1", 15000));
-	freeReplyObject(must_command(rf.c, "ACL SETUSER rjw off"));
-	freeReplyObject(must_command(rf.c, "CLIENT KILL USER rjw"));
-	ck_assert_int_eq(daemon_wait_exit(15000), 1);
+	run_until_refused(1);
 	ck_assert_msg(daemon_log_has("no worker can run; exiting"),
 	    "the log does not say \"no worker can run; exiting\"");
 	msg = notify_wait("STATUS=no worker can run: see the journal", 1000);

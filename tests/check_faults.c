@@ -333,11 +333,21 @@ enqueue_naps(int n, const char *secs)
 		enqueue("nap", secs, id);
 }
 
+/* The daemon, busy with n naps of 0.2 s, two of them done. */
+static void
+start_loaded(int n)
+{
+	write_config(2, "30s", 3);
+	start_ready();
+	enqueue_naps(n, "0.2");
+	ck_assert(wait_stat("default", "processed", 2, 10000));
+}
+
 /*
  * A Redis busy with a long script answers BUSY to everything: the
  * workers back off (a handful of calls a second, not thousands), log
- * about once a second with counts, and the status line names it and
- * stops the watchdog pings while it lasts. Afterwards everything runs.
+ * about once a second with counts, and the status line names it while it
+ * lasts. Afterwards everything runs.
  */
 START_TEST(test_a_busy_redis_gets_backoff_not_a_storm_and_is_named)
 {
@@ -347,10 +357,7 @@ START_TEST(test_a_busy_redis_gets_backoff_not_a_storm_and_is_named)
 	long lines;
 	const char *msg;
 
-	write_config(2, "30s", 3);
-	start_ready();
-	enqueue_naps(40, "0.2");
-	ck_assert(wait_stat("default", "processed", 2, 10000));
+	start_loaded(40);
 	freeReplyObject(must_command(rf.c, "CONFIG SET busy-reply-threshold "
 	    "100"));
 	freeReplyObject(must_command(rf.c, "CONFIG RESETSTAT"));
@@ -396,10 +403,7 @@ START_TEST(test_a_demoted_primary_gets_backoff_not_a_reconnect_storm)
 	long lines;
 	const char *msg;
 
-	write_config(2, "30s", 3);
-	start_ready();
-	enqueue_naps(20, "0.2");
-	ck_assert(wait_stat("default", "processed", 2, 10000));
+	start_loaded(20);
 	before = info_field("stats", "total_connections_received");
 	lines = log_count("READONLY");
 	freeReplyObject(must_command(rf.c, "REPLICAOF 127.0.0.1 1"));
