@@ -67,7 +67,9 @@ static const char *const acl_c_worker[] = {
 	"client|setname",	/* rconn.c: every connection names itself */
 	"ping",			/* worker.c: a leaving worker's last round trip */
 	"select",		/* rconn.c, libredjob.c */
-	"sadd",			/* libredjob.c: redjobd registers its queues */
+	"sadd",			/* libredjob.c: redjobd registers its queues;
+				   beat.c: the worker registry */
+	"hset", "pexpire", "del", "srem", /* beat.c, release.c: the same */
 	"time", "zrange", "zcount", /* cmd_throttle.c: redjob throttle */
 };
 static const char *const acl_c_producer[] = {
@@ -75,7 +77,10 @@ static const char *const acl_c_producer[] = {
 	"select",
 };
 static const char *const acl_c_reader[] = {
-	"smembers",		/* libredjob.c: redjob stats lists the queues */
+	"smembers",		/* libredjob.c: redjob stats lists the queues;
+				   cmd_workers.c: the worker registry */
+	"hgetall",		/* cmd_workers.c: a worker's entry */
+	"time",			/* cmd_workers.c: redjob health's now */
 	"select",
 };
 static const char *const acl_c_admin[] = {
@@ -87,6 +92,7 @@ static const char *const acl_c_admin[] = {
 static const char *const acl_worker_fns[] = {
 	"redjob_claim", "redjob_extend", "redjob_ack", "redjob_fail",
 	"redjob_requeue", "redjob_discard", "redjob_release", "redjob_wake",
+	"redjob_beat",
 };
 static const char *const acl_worker_prefixes[] = {
 	"redjob_lock_", "redjob_limit_",
@@ -654,16 +660,19 @@ acl_build(enum acl_role role, const char *ns, char *err, size_t len)
 	/*
 	 * Keys (docs/protocol.md, docs/guards.md): the queues' keys all
 	 * start NS:{, the registry is NS:queues, locks and limiters
-	 * NS:lock:{ and NS:limit:{. FCALL needs write access to its key
+	 * NS:lock:{ and NS:limit:{, the worker registry NS:workers and
+	 * NS:worker:OWNER (readers see locks for redjob why). FCALL needs write access to its key
 	 * and a function's commands run with the caller's key rights, so
 	 * only the reader, which calls FCALL_RO alone, can be read-only.
 	 */
 	kp = role == ACL_READER ? "%R~" : "~";
 	acl_key(&acl->keys, kp, ns, ":{*");
 	acl_key(&acl->keys, kp, ns, ":queues");
-	if (role == ACL_WORKER || role == ACL_ADMIN) {
+	if (role != ACL_PRODUCER) {
 		acl_key(&acl->keys, kp, ns, ":lock:{*");
 		acl_key(&acl->keys, kp, ns, ":limit:{*");
+		acl_key(&acl->keys, kp, ns, ":workers");
+		acl_key(&acl->keys, kp, ns, ":worker:*");
 	}
 
 	/*

@@ -101,6 +101,7 @@ claim_reply_cb(struct rconn *rc, redisReply *r, void *arg)
 			free(j->reserved);
 			j->reserved = NULL;
 		}
+		j->claimed_ms = now;
 		j->qi = c->a.qi;
 		j->queue = c->a.queue;
 		j->base = c->a.base;
@@ -110,6 +111,7 @@ claim_reply_cb(struct rconn *rc, redisReply *r, void *arg)
 	}
 	if (next >= 0)
 		res.next_ms = next > now ? next - now : 0;
+	res.now_ms = now;
 	c->cb(&c->a, &res, c->arg);
 	free(c);
 }

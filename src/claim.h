@@ -50,6 +50,7 @@ struct claim_result {
 	unsigned		 got;
 	unsigned		 asked;
 	long long		 next_ms;
+	long long		 now_ms;	/* the server's time, ms */
 	unsigned		 malformed;	/* jobs Redis sent to dead */
 	const char		*malformed_first; /* "ID REASON" of the first */
 };

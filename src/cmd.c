@@ -40,6 +40,9 @@ static const struct cmd_entry *const cmd_table[] = {
 	&cmd_resume_entry,
 	&cmd_lock_entry,
 	&cmd_throttle_entry,
+	&cmd_workers_entry,
+	&cmd_health_entry,
+	&cmd_why_entry,
 	&cmd_acl_entry,
 };
 

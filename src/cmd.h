@@ -57,6 +57,9 @@ extern const struct cmd_entry cmd_pause_entry;
 extern const struct cmd_entry cmd_resume_entry;
 extern const struct cmd_entry cmd_lock_entry;
 extern const struct cmd_entry cmd_throttle_entry;
+extern const struct cmd_entry cmd_workers_entry;
+extern const struct cmd_entry cmd_health_entry;
+extern const struct cmd_entry cmd_why_entry;
 extern const struct cmd_entry cmd_acl_entry;
 
 /* cmd.c */

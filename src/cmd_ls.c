@@ -19,6 +19,7 @@
 #include "redjob.h"
 #include "client.h"
 #include "cmd.h"
+#include "registry.h"
 #include "xmalloc.h"
 
 #define LS_LIMIT_DEFAULT 100
@@ -35,6 +36,8 @@ struct ls_row {
 	long long	 score;
 	char		*type;
 	long long	 attempts;
+	long long	 started;	/* running: its claim, or -1 */
+	char		*worker;	/* running: HOST:PID, or its owner id */
 };
 
 static int	cmd_ls_exec(struct cmd_ctx *, const struct cmd_entry *, int,
@@ -67,6 +70,23 @@ const struct cmd_entry cmd_ls_entry = {
 };
 
 /*
+ * A running job's worker as HOST:PID from the worker registry, or its
+ * owner id when the registry does not know it (allocated).
+ */
+static char *
+cmd_ls_worker(struct cmd_ctx *ctx, const char *owner)
+{
+	struct registry_worker w;
+	char *s;
+
+	if (registry_get(ctx->client, owner, &w) != 1)
+		return xstrdup(owner);
+	xasprintf(&s, "%s:%lld", w.host, w.pid);
+	registry_worker_clear(&w);
+	return s;
+}
+
+/*
  * Fetch up to limit jobs of one state and append them to *rows. Returns
  * 0, or CMD_ERROR after printing why.
  */
@@ -94,7 +114,7 @@ cmd_ls_fetch(struct cmd_ctx *ctx, const char *queue, const char *state,
 	*rows = xreallocarray(*rows, *n + r->elements + 1, sizeof **rows);
 	for (i = 0; i < r->elements; i++) {
 		e = r->element[i];
-		if (e->type != REDIS_REPLY_ARRAY || e->elements != 4 ||
+		if (e->type != REDIS_REPLY_ARRAY || e->elements < 4 ||
 		    e->element[0]->type != REDIS_REPLY_STRING ||
 		    e->element[2]->type != REDIS_REPLY_STRING)
 			continue;
@@ -106,17 +126,34 @@ cmd_ls_fetch(struct cmd_ctx *ctx, const char *queue, const char *state,
 		row->type = xstrdup(e->element[2]->str);
 		if (cmd_reply_int(e->element[3], &row->attempts) != 0)
 			row->attempts = 0;
+		row->started = -1;
+		row->worker = NULL;
+		/* A running job also has {started, owner}. */
+		if (e->elements >= 6 && e->element[5]->type ==
+		    REDIS_REPLY_STRING && e->element[5]->len > 0) {
+			if (cmd_reply_int(e->element[4], &row->started) != 0)
+				row->started = -1;
+			row->worker = cmd_ls_worker(ctx, e->element[5]->str);
+		}
 	}
 	freeReplyObject(r);
 	return 0;
+}
+
+static int
+cmd_ls_digits(long long v)
+{
+	char buf[24];
+
+	return snprintf(buf, sizeof buf, "%lld", v);
 }
 
 /* Print the rows as an aligned table. */
 static void
 cmd_ls_table(const struct ls_row *rows, size_t n)
 {
-	int wid = 2, wstate = 5, wtype = 4, w;
-	char when[64];
+	int wid = 2, wstate = 5, wtype = 4, w, running = 0;
+	char when[64], started[64];
 	size_t i;
 
 	for (i = 0; i < n; i++) {
@@ -127,16 +164,25 @@ cmd_ls_table(const struct ls_row *rows, size_t n)
 		if ((w = (int)strlen(rows[i].type)) > wtype)
 			wtype = w;
 	}
-	printf("%-*s  %-*s  %-24s  %-*s  %s\n", wid, "ID", wstate, "STATE",
-	    "TIME", wtype, "TYPE", "ATTEMPTS");
+	for (i = 0; i < n; i++)
+		running |= rows[i].worker != NULL;
+	printf("%-*s  %-*s  %-24s  %-*s  %s%s\n", wid, "ID", wstate, "STATE",
+	    "TIME", wtype, "TYPE", "ATTEMPTS", running ?
+	    "  STARTED                   WORKER" : "");
 	for (i = 0; i < n; i++) {
 		if (rows[i].score < 0)
 			snprintf(when, sizeof when, "-");
 		else
 			cmd_format_time(rows[i].score, when, sizeof when);
-		printf("%-*s  %-*s  %-24s  %-*s  %lld\n", wid, rows[i].id,
+		printf("%-*s  %-*s  %-24s  %-*s  %lld", wid, rows[i].id,
 		    wstate, rows[i].state, when, wtype, rows[i].type,
 		    rows[i].attempts);
+		if (rows[i].worker != NULL)
+			printf("%*s  %-24s  %s", 8 - cmd_ls_digits(
+			    rows[i].attempts), "", rows[i].started < 0 ? "-" :
+			    cmd_format_time(rows[i].started, started,
+			    sizeof started), rows[i].worker);
+		putchar('\n');
 	}
 }
 
@@ -159,6 +205,12 @@ cmd_ls_json(const char *queue, const struct ls_row *rows, size_t n)
 		    strlen(rows[i].type)));
 		json_object_set_new(obj, "attempts",
 		    json_integer(rows[i].attempts));
+		if (rows[i].worker != NULL) {
+			json_object_set_new(obj, "started", rows[i].started < 0 ?
+			    json_null() : json_integer(rows[i].started));
+			json_object_set_new(obj, "worker",
+			    json_string(rows[i].worker));
+		}
 		json_array_append_new(array, obj);
 	}
 	return cmd_json_print(array);
@@ -239,6 +291,7 @@ out:
 	for (i = 0; i < n; i++) {
 		free(rows[i].id);
 		free(rows[i].type);
+		free(rows[i].worker);
 	}
 	free(rows);
 	return rc;

@@ -22,6 +22,7 @@
 #include "redjob.h"
 #include "client.h"
 #include "cmd.h"
+#include "registry.h"
 #include "xmalloc.h"
 
 /* How a field of the job hash is shown. */
@@ -40,6 +41,7 @@ static const struct {
 	{ "created", SHOW_TIME },
 	{ "due", SHOW_TIME },
 	{ "claimed", SHOW_TIME },
+	{ "started", SHOW_TIME },
 	{ "failed", SHOW_TIME },
 	{ "died", SHOW_TIME },
 	{ "attempts", SHOW_INT },
@@ -206,9 +208,32 @@ cmd_show_score_label(const char *state)
 	return "due";
 }
 
+/*
+ * Where a running job runs, from the worker registry: "HOST pid PID
+ * (worker N of supervisor PPID)", or NULL (allocated).
+ */
+static char *
+cmd_show_worker_host(struct cmd_ctx *ctx, const redisReply *r)
+{
+	struct registry_worker w;
+	char *s = NULL;
+	size_t i;
+
+	for (i = 0; i + 1 < r->elements; i += 2) {
+		if (strcmp(r->element[i]->str, "worker") != 0)
+			continue;
+		if (registry_get(ctx->client, r->element[i + 1]->str, &w) == 1) {
+			xasprintf(&s, "%s pid %lld (worker %lld of supervisor "
+			    "%lld)", w.host, w.pid, w.slot, w.ppid);
+			registry_worker_clear(&w);
+		}
+	}
+	return s;
+}
+
 /* Print the job in the human form. */
 static void
-cmd_show_human(const redisReply *r)
+cmd_show_human(const redisReply *r, const char *host)
 {
 	const redisReply *k, *v, *payload = NULL;
 	const char *state = "";
@@ -242,6 +267,9 @@ cmd_show_human(const redisReply *r)
 		}
 		printf("%-14s ", k->str);
 		cmd_show_escaped(v->str, v->len);
+		if (strcmp(k->str, "worker") == 0)
+			printf(" (%s)", host != NULL ? host :
+			    "not in the worker registry: not alive");
 		putchar('\n');
 	}
 	if (payload == NULL)
@@ -263,7 +291,7 @@ cmd_show_human(const redisReply *r)
 
 /* Print the job as one JSON object. */
 static int
-cmd_show_json(const redisReply *r)
+cmd_show_json(const redisReply *r, const char *host)
 {
 	const redisReply *k, *v;
 	json_t *obj;
@@ -305,6 +333,8 @@ cmd_show_json(const redisReply *r)
 		}
 		json_object_set_new(obj, k->str, cmd_json_text(v->str, v->len));
 	}
+	if (host != NULL)
+		json_object_set_new(obj, "worker_host", json_string(host));
 	return cmd_json_print(obj);
 }
 
@@ -321,6 +351,7 @@ cmd_show_exec(struct cmd_ctx *ctx, const struct cmd_entry *self, int argc,
 	const char *id;
 	char queue[REDJOB_ID_MAX];
 	redisReply *r;
+	char *host;
 	size_t i;
 	int ch, json = 0, rc;
 
@@ -358,12 +389,14 @@ cmd_show_exec(struct cmd_ctx *ctx, const struct cmd_entry *self, int argc,
 			return cmd_error("unexpected reply to redjob_show");
 		}
 	}
+	host = cmd_show_worker_host(ctx, r);
 	if (json)
-		rc = cmd_show_json(r);
+		rc = cmd_show_json(r, host);
 	else {
-		cmd_show_human(r);
+		cmd_show_human(r, host);
 		rc = CMD_OK;
 	}
+	free(host);
 	freeReplyObject(r);
 	return rc;
 }

@@ -425,7 +425,7 @@ finish_send_one(struct finish *f, struct job *j)
 {
 	struct finish_one *c;
 	char delay[24], max[24], valid[24];
-	const char *argv[9];
+	const char *argv[11];
 	const char *fn;
 	int argc = 0;
 
@@ -460,6 +460,11 @@ finish_send_one(struct finish *f, struct job *j)
 			argv[argc++] = j->reserve;
 		} else if (j->reserved != NULL && !j->ran)
 			argv[argc++] = "keep";
+		if (j->held_by != NULL) {
+			/* For redjob why: what held it back. */
+			argv[argc++] = "by";
+			argv[argc++] = j->held_by;
+		}
 		argv[argc++] = j->id;
 		argv[argc++] = j->token;
 		fn = "redjob_requeue";

@@ -176,6 +176,8 @@ job_decode(redisReply *e, const char *token, char **cause)
 	}
 	if (e->elements > JOB_F_RESERVED)
 		job_reservation(j, e->element[JOB_F_RESERVED]);
+	if (e->element[JOB_F_DUE]->type == REDIS_REPLY_STRING)
+		j->due_ms = strtoll(e->element[JOB_F_DUE]->str, NULL, 10);
 	if (j->type == NULL || *j->type == '\0')
 		bad = "its type";
 	else if (j->payload == NULL)

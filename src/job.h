@@ -73,6 +73,8 @@ struct job {
 	char			*reserved;	/* the limiter its reservation
 						   admits it to, or NULL */
 	long long		 reserved_until; /* server ms: valid until */
+	long long		 due_ms;	/* server ms: its due time */
+	long long		 claimed_ms;	/* server ms: its claim */
 
 	enum job_state		 state;
 	unsigned		 calls;		/* Redis calls in flight */
@@ -100,6 +102,9 @@ struct job {
 	const char		*reserve;	/* requeue: the limiter that
 						   reserved its slot, or NULL */
 	uint64_t		 reserve_valid_ms;
+	const char		*held_by;	/* requeue: the limiter's name or
+						   the lock's key that held it
+						   back (its hold's), or NULL */
 	int			 ran;		/* its handler was started */
 };
 

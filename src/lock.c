@@ -2,7 +2,9 @@
 /*
  * A distributed lock held while work runs under it (docs/guards.md):
  *
- *   - the token is 128 random bits, fresh for each lock;
+ *   - the token is 128 random bits, fresh for each lock, in hex, then
+ *     for a job's lock a space and the job's id, so that the lock names
+ *     its holder (redjob why);
  *   - the lock is taken with redjob_lock_acquire, renewed with
  *     redjob_lock_renew every third of its TTL and released with
  *     redjob_lock_release (compare-and-delete), all on NS:lock:{NAME};
@@ -57,7 +59,7 @@ struct lock {
 	struct event_base	*base;
 	struct rconn		*rc;
 	char			*key;
-	char			 token[TOKEN_LEN];
+	char			 token[LOCK_TOKEN_MAX + 1];
 	char			 ttl_arg[24];
 	uint64_t		 ttl_ms;
 	uint64_t		 call_ms;	/* deadline of one call */
@@ -376,6 +378,12 @@ lock_set_waiter(struct lock *l, const char *ns, const char *waiter,
 	free(l->waiter);
 	l->ns = xstrdup(ns);
 	l->waiter = waiter != NULL ? xstrdup(waiter) : NULL;
+	if (waiter != NULL && strlen(waiter) < LOCK_TOKEN_MAX - TOKEN_LEN) {
+		token_make(l->token);
+		l->token[TOKEN_LEN - 1] = ' ';
+		snprintf(l->token + TOKEN_LEN, sizeof l->token - TOKEN_LEN,
+		    "%s", waiter);
+	}
 	snprintf(l->order, sizeof l->order, "%llu", order);
 }
 

@@ -16,6 +16,9 @@
 struct event_base;
 struct lock;
 
+/* A lock token's longest: 32 hex digits, a space, a job id. */
+#define LOCK_TOKEN_MAX 256
+
 enum lock_event {
 	LOCK_TAKEN,		/* acquire: ours, lock_fence() is set */
 	LOCK_BUSY,		/* acquire: another holds it, see lock_pttl() */

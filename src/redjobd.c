@@ -13,6 +13,7 @@
 
 #include "config.h"
 #include "log.h"
+#include "proctitle.h"
 #include "supervisor.h"
 
 #define REDJOBD_DEFAULT_CONFIG SYSCONFDIR "/redjob/redjob.yml"
@@ -49,6 +50,7 @@ main(int argc, char **argv)
 	struct config *cfg;
 	int ch, test = 0, debug = 0, allow_root = 0;
 
+	proctitle_init(argc, argv);
 	while ((ch = getopt_long(argc, argv, "c:tdVh", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'c':

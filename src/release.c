@@ -25,6 +25,7 @@
 #include "mtime.h"
 #include "redjob.h"
 #include "release.h"
+#include "schema.h"
 
 /*
  * Release owner's jobs of one queue: calls until run has been looked at to
@@ -63,6 +64,36 @@ release_queue(struct redjob_client *cl, const char *queue, const char *owner,
 		total += n;
 	}
 	return total;
+}
+
+/*
+ * Take the dead worker out of the worker registry (beat.c) at once rather
+ * than when its entry expires. Best effort: the entry expires anyway.
+ */
+static void
+release_registry(struct redjob_client *cl, const struct config *cfg,
+    const char *owner)
+{
+	char key[SCHEMA_KEY_MAX], set[SCHEMA_KEY_MAX];
+	const char *argv[3] = { owner, "0", NULL };
+	redisReply *r;
+	size_t i;
+
+	for (i = 0; i < cfg->nqueues; i++) {
+		r = client_fcall(cl, "redjob_beat", 0, cfg->queues[i].name, 2,
+		    argv, NULL);
+		freeReplyObject(r);
+	}
+	if (schema_worker_key(key, sizeof key, cfg->namespace, owner) != 0 ||
+	    schema_workers_key(set, sizeof set, cfg->namespace) != 0)
+		return;
+	argv[0] = "DEL";
+	argv[1] = key;
+	freeReplyObject(client_command(cl, 2, argv, NULL));
+	argv[0] = "SREM";
+	argv[1] = set;
+	argv[2] = owner;
+	freeReplyObject(client_command(cl, 3, argv, NULL));
 }
 
 static void
@@ -126,6 +157,7 @@ release_run(const struct config *cfg, int index, const char *owner)
 		if (pause < 2000)
 			pause *= 2;
 	}
+	release_registry(cl, cfg, owner);
 	if (total > 0)
 		log_warnx("worker %d died: %lld of its jobs %s due again at once "
 		    "(each counted as a stall)", index, total,

@@ -151,6 +151,20 @@ schema_registry_key(char *buf, size_t len, const char *ns)
 	return schema_format(buf, len, "%s:queues", ns);
 }
 
+/* The worker registry: the set "NS:workers" of owner ids... */
+int
+schema_workers_key(char *buf, size_t len, const char *ns)
+{
+	return schema_format(buf, len, "%s:workers", ns);
+}
+
+/* ...and each one's hash "NS:worker:OWNER" (docs/protocol.md). */
+int
+schema_worker_key(char *buf, size_t len, const char *ns, const char *owner)
+{
+	return schema_format(buf, len, "%s:worker:%s", ns, owner);
+}
+
 /*
  * The key of the lock name, "NS:lock:{NAME}": name is the rendered lock
  * template, already escaped (template.c). Returns an allocated string

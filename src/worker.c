@@ -44,6 +44,7 @@
 
 #include "worker.h"
 #include "backoff.h"
+#include "beat.h"
 #include "channel.h"
 #include "claim.h"
 #include "cond.h"
@@ -61,6 +62,7 @@
 #include "run.h"
 #include "schema.h"
 #include "pick.h"
+#include "proctitle.h"
 #include "template.h"
 #include "token.h"
 #include "wake.h"
@@ -87,6 +89,7 @@ struct worker {
 	struct finish		*finish;
 	struct lease		*lease;
 	struct run		*run;
+	struct beat		*beat;		/* its registry entry */
 
 	/*
 	 * Counts of jobs, each kept by the transitions that change it:
@@ -413,6 +416,7 @@ worker_conflict(struct worker *w, struct job *j, long long pttl)
 		delay = pttl >= 0 ? (uint64_t)pttl + 1 : lk->ttl_ms;
 		if (lk->requeue_delay_ms > 0 && lk->requeue_delay_ms < delay)
 			delay = lk->requeue_delay_ms;
+		j->held_by = hold_lock_key(j->hold);
 		worker_requeue(w, j, JOB_REQUEUE_CONFLICT, delay);
 		break;
 	}
@@ -436,10 +440,13 @@ worker_hold_cb(struct hold *h, enum hold_result res, long long ms,
 		worker_run_job(w, j);
 		break;
 	case HOLD_THROTTLED:
+		if (hold_limiter(h) != NULL)
+			j->held_by = hold_limiter(h)->name;
 		worker_requeue(w, j, JOB_REQUEUE_THROTTLED, (uint64_t)ms);
 		break;
 	case HOLD_RESERVED:
 		/* Back at its slot, which the reservation keeps for it. */
+		j->held_by = hold_reserving(h)->name;
 		j->reserve = hold_reserving(h)->name;
 		j->reserve_valid_ms = guard_reserve_valid_ms(hold_reserving(h));
 		worker_requeue(w, j, JOB_REQUEUE_THROTTLED, (uint64_t)ms);
@@ -635,6 +642,7 @@ worker_claimed_cb(const struct claim_args *a, struct claim_result *res,
 	if ((n = log_ratelimit_end(&w->claim_errors)) > 0)
 		log_info("claims work again after %u failure%s", n,
 		    n == 1 ? "" : "s");
+	beat_consumed(w->beat, res->now_ms);
 	/*
 	 * Ready once a claim went through: connected is not enough (an ACL
 	 * or a full Redis may refuse every claim).
@@ -904,6 +912,7 @@ worker_check_exit(struct worker *w)
 	 * is nothing left to write.
 	 */
 	w->leaving = 1;
+	beat_leave(w->beat);
 	if (rconn_command(w->cmd, RCONN_CALL_MS, worker_leave_cb, w, 1,
 	    argv, NULL) != 0)
 		event_base_loopbreak(w->base);
@@ -1152,6 +1161,30 @@ worker_redis_event_cb(struct rconn *rc, enum rconn_event ev,
 	}
 }
 
+/* What the worker registry shows of this worker (beat.c). */
+static void
+worker_beat_cb(struct beat_report *rep, void *arg)
+{
+	struct worker *w = arg;
+	struct job *j;
+	char *jobs = NULL, *line;
+	size_t len = 0, n = 0;
+
+	rep->busy = w->slots;
+	rep->cond = w->cond_sent[0] != '\0' ? w->cond_sent : NULL;
+	TAILQ_FOREACH(j, &w->jobs, entry) {
+		if (!j->slot || n++ >= BEAT_JOBS_MAX)
+			continue;
+		xasprintf(&line, "%s\t%s\t%lld\n", j->id, j->type,
+		    j->claimed_ms);
+		jobs = xreallocarray(jobs, len + strlen(line) + 1, 1);
+		memcpy(jobs + len, line, strlen(line) + 1);
+		len += strlen(line);
+		free(line);
+	}
+	rep->jobs = jobs;
+}
+
 /*
  * Create a worker for the configuration: its loop, its timers, its
  * handlers and its Redis connections (which start connecting at once).
@@ -1240,6 +1273,8 @@ worker_create(const struct config *cfg, int index, int chan_fd,
 	    RCONN_CALL_MS, cfg->lease_ms, worker_finished_cb, w);
 	w->lease = lease_create(w->cmd, cfg->lease_ms, RCONN_CALL_MS,
 	    worker_lease_lost_cb, w);
+	w->beat = beat_create(w->base, w->cmd, cfg, index, w->owner, w->bases,
+	    worker_beat_cb, w);
 	return w;
 }
 
@@ -1293,6 +1328,7 @@ worker_free(struct worker *w)
 	assert(w->cmd == NULL && w->wake == NULL && TAILQ_EMPTY(&w->jobs));
 	finish_free(w->finish);
 	lease_free(w->lease);
+	beat_free(w->beat);
 	event_free(w->kick_ev);
 	event_free(w->due_ev);
 	event_free(w->retry_ev);
@@ -1331,6 +1367,7 @@ worker_main(const struct config *cfg, int index, int chan_fd,
 	signal(SIGPIPE, SIG_IGN);
 	signal(SIGHUP, SIG_IGN);
 	w = worker_create(cfg, index, chan_fd, owner);
+	proctitle_set("redjobd: worker %d [%s]", index, beat_queues(w->beat));
 	status = worker_run(w);
 	worker_free(w);
 	log_info("exiting");

@@ -312,7 +312,7 @@ END_TEST
 
 START_TEST(test_bad_arguments_are_refused_before_any_write)
 {
-	expect_err("REDJOB_BADARG", "token must be 8-128 bytes",
+	expect_err("REDJOB_BADARG", "token must be 8-256 bytes",
 	    "FCALL redjob_lock_acquire 1 %s short 1000", KEY);
 	expect_err("REDJOB_BADARG", "ttl_ms must be an integer from 1",
 	    "FCALL redjob_lock_acquire 1 %s %s 0", KEY, TOKEN_A);

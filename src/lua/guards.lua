@@ -129,8 +129,8 @@ local function stored_int(v, key, what)
 end
 
 local function token_arg(v)
-  if not v or #v < 8 or #v > 128 then
-    fail('BADARG', 'token must be 8-128 bytes')
+  if not v or #v < 8 or #v > 256 then
+    fail('BADARG', 'token must be 8-256 bytes')
   end
   return v
 end
@@ -350,6 +350,31 @@ local function lock_next(keys, args)
     return ''
   end
   return pop_waiter(key, waiting)
+end
+
+---------------------------------------------------------------------------
+-- redjob_lock_info KEY [WAITER]   (read-only)
+-- Who holds KEY: {holder token or '', its PTTL (-2: not held, -1: no
+-- TTL), the last fence given out ('' if none), waiters in KEY:wait, and
+-- WAITER's place in it (1 = next; 0: not waiting)}. redjobd's tokens
+-- name the holding job after a space (redjob why).
+local function lock_info(keys, args)
+  local key = one_key(keys, 'redjob_lock_info')
+  if #args > 1 then
+    fail('BADARG', 'redjob_lock_info takes [WAITER]')
+  end
+  local held = key_type(key, 'string', 'a lock')
+  local waiting = key_type(key .. ':wait', 'zset', 'a lock wait list')
+  key_type(key .. ':fence', 'string', 'a fence counter')
+  local place = 0
+  if waiting and args[1] then
+    local r = redis.call('ZRANK', key .. ':wait', args[1])
+    place = r and r + 1 or 0
+  end
+  return {held and redis.call('GET', key) or '',
+    held and redis.call('PTTL', key) or -2,
+    redis.call('GET', key .. ':fence') or '',
+    waiting and redis.call('ZCARD', key .. ':wait') or 0, place}
 end
 
 ---------------------------------------------------------------------------
@@ -1021,6 +1046,8 @@ redis.register_function{function_name = 'redjob_lock_release',
   callback = entry(lock_release), flags = {'allow-oom'}}
 redis.register_function{function_name = 'redjob_lock_next',
   callback = entry(lock_next), flags = {'allow-oom'}}
+redis.register_function{function_name = 'redjob_lock_info',
+  callback = entry(lock_info), flags = {'no-writes'}}
 redis.register_function{function_name = 'redjob_limit_window',
   callback = entry(limit_window)}
 redis.register_function{function_name = 'redjob_limit_funnel',

@@ -21,7 +21,7 @@
 --     never holds nil.
 --   * Every loop is bounded.
 
-local LIB_VERSION = 5     -- this code; bump on any change
+local LIB_VERSION = 6     -- this code; bump on any change
 local SCHEMA = 1          -- keys and fields; bump on any incompatible change
 local MAX_PAYLOAD = 524288
 local MAX_ERROR = 4096
@@ -31,6 +31,8 @@ local RELEASE_SCAN = 1000
 local TRIM_MAX = 100
 local DEAD_MAX = 10000
 local DEAD_TTL = 180 * 86400 * 1000
+local OWNER_LEN = 16      -- a worker's owner id: the head of its tokens
+local SEEN_CLEAN = 10     -- expired B:seen entries looked at per beat
 
 -- Our errors are raised as {err = "REDJOB_CODE message"} and turned into
 -- a plain error reply by entry() below, so the first word is the code and
@@ -139,15 +141,22 @@ local function trim_dead(base, now)
 end
 
 -- The claim tokens of a queue's running jobs live in one hash, B:tok,
--- N -> TOKEN, or TOKEN NUL UNIQUE for a job with a unique key: claims,
--- acks, renewals and requeues then read and write all of their jobs'
--- tokens with one command instead of one per job. Split a value.
+-- N -> TOKEN SOH STARTED, then NUL UNIQUE for a job with a unique key
+-- (STARTED: the claim's time, ms): claims, acks, renewals and requeues
+-- then read and write all of their jobs' tokens with one command instead
+-- of one per job. Split a value into token, unique key and start time.
+-- (Values written by library version 5 and older have no SOH STARTED.)
 local function split_token(v)
+  local unique, started
   local z = string.find(v, '\0', 1, true)
   if z then
-    return string.sub(v, 1, z - 1), string.sub(v, z + 1)
+    v, unique = string.sub(v, 1, z - 1), string.sub(v, z + 1)
   end
-  return v, nil
+  z = string.find(v, '\1', 1, true)
+  if z then
+    v, started = string.sub(v, 1, z - 1), string.sub(v, z + 1)
+  end
+  return v, unique, started
 end
 
 -- Release a lifetime unique key if it still names this job.
@@ -363,9 +372,11 @@ local function claim(keys, args)
   local max_stalls = int_arg(args[3], 'max_stalls', 0, 1000000)
   -- args[5], the worker's name, is accepted for compatibility and unused.
   local token = args[4]
-  if not token or #token < 8 or #token > 128 then
-    fail('BADARG', 'token must be 8-128 bytes')
+  if not token or #token < 8 or #token > 128 or
+      string.find(token, '%c') then
+    fail('BADARG', 'token must be 8-128 bytes, no control characters')
   end
+  local tok = token .. '\1' .. fmt(now)
   local due_key, run_key = base .. ':due', base .. ':run'
 
   -- Recover expired leases, if the earliest one has expired.
@@ -394,7 +405,7 @@ local function claim(keys, args)
       taken[#taken + 1] = n
       if f[1] and f[2] then
         tok_args[#tok_args + 1] = n
-        tok_args[#tok_args + 1] = f[7] and (token .. '\0' .. f[7]) or token
+        tok_args[#tok_args + 1] = f[7] and (tok .. '\0' .. f[7]) or tok
         lease_args[#lease_args + 1] = now + lease
         lease_args[#lease_args + 1] = n
         reply[#reply + 1] = {q .. ':' .. n, f[1], f[2], f[3] or '',
@@ -603,7 +614,7 @@ local function failjob(keys, args)
   redis.call('HSET', j, 'attempts', attempts, 'failed', now)
   -- An attempt used its limiter reservation, if it had one, and a wake
   -- that came while it ran is stale.
-  redis.call('HDEL', j, 'reserved', 'woken')
+  redis.call('HDEL', j, 'reserved', 'woken', 'held')
   redis.call('HINCRBY', stats, 'failed', 1)
   if permanent or attempts >= max then
     bury(base, n, now, msg, unique)
@@ -646,6 +657,9 @@ end
 -- The job's field "reserved" (a limiter reservation, docs/guards.md)
 -- becomes "UNTIL_MS NAME" with "reserve", UNTIL_MS being the new due time
 -- plus VALID_MS; stays as it is with "keep"; else it is deleted.
+-- With "by GUARD" (the limiter's name, or the lock's key, that held it
+-- back), the job's field "held" becomes "REASON GUARD" for redjob_why;
+-- without, it is deleted.
 -- Returns 1 or 0 per job.
 local function requeue(keys, args)
   local now = now_ms()
@@ -677,6 +691,15 @@ local function requeue(keys, args)
     keep = true
     first = 4
   end
+  local by = nil
+  if args[first] == 'by' then
+    by = args[first + 1]
+    if not by or #by == 0 or #by > 1024 then
+      fail('BADARG', 'the guard after "by" must be 1-1024 bytes')
+    end
+    by = reason .. ' ' .. by
+    first = first + 2
+  end
   local held = check_tokens(base, q, args, first)
   local out, moved = {}, {}
   for i, h in ipairs(held) do
@@ -705,13 +728,19 @@ local function requeue(keys, args)
         wake_if_earlier(base, now, now)
       end
       redis.call('ZADD', base .. ':due', at, n)
-      if reserved then
+      if reserved and by then
+        redis.call('HSET', j, 'due', at, 'reserved', reserved, 'held', by)
+      elseif reserved then
         redis.call('HSET', j, 'due', at, 'reserved', reserved)
-      else
-        redis.call('HSET', j, 'due', at)
+        redis.call('HDEL', j, 'held')
+      elseif by then
+        redis.call('HSET', j, 'due', at, 'held', by)
         if not keep then
           redis.call('HDEL', j, 'reserved')
         end
+      else
+        redis.call('HSET', j, 'due', at)
+        redis.call('HDEL', j, 'held', keep and 'held' or 'reserved')
       end
       if counter == 'lock_lost' then
         redis.call('HINCRBY', j, 'stalls', 1)
@@ -788,6 +817,7 @@ local function retry(keys, args)
     redis.call('HSET', j, 'attempts', 0, 'stalls', 0)
   end
   redis.call('HSET', j, 'due', now)
+  redis.call('HDEL', j, 'held')
   wake_if_earlier(base, now, now)
   redis.call('ZADD', base .. ':due', now, n)
   return state
@@ -884,11 +914,19 @@ local function show(keys, args)
     out[#out + 1] = 'due'
     out[#out + 1] = score
   end
-  -- The holder's claim token, kept in B:tok.
+  -- The holder's claim token, kept in B:tok, and what it says: the
+  -- holding worker's owner id (its first 16 bytes) and the claim's time.
   local t = redis.call('HGET', base .. ':tok', n)
   if t then
+    local token, _, started = split_token(t)
     out[#out + 1] = 'token'
-    out[#out + 1] = (split_token(t))
+    out[#out + 1] = token
+    out[#out + 1] = 'worker'
+    out[#out + 1] = string.sub(token, 1, OWNER_LEN)
+    if started then
+      out[#out + 1] = 'started'
+      out[#out + 1] = started
+    end
   end
   -- Counters start absent (cheaper enqueues); show them as 0.
   for _, name in ipairs({'attempts', 'stalls'}) do
@@ -903,7 +941,9 @@ end
 ---------------------------------------------------------------------------
 -- redjob_list NAMESPACE:{QUEUE} STATE OFFSET COUNT   (read-only)
 -- Lists jobs of one state: ready and scheduled by due time, running by
--- lease end, dead newest first. Each entry is {id, score, type, attempts}.
+-- lease end, dead newest first. Each entry is {id, score, type, attempts},
+-- and for a running job also {started, worker}: the claim's time ('' if
+-- unknown) and the holder's owner id.
 local function list(keys, args)
   local now = now_ms()
   local base, q = open(keys)
@@ -927,12 +967,225 @@ local function list(keys, args)
     fail('BADARG', 'state must be ready, scheduled, running or dead')
   end
   local out = {}
+  local toks = {}
+  if state == 'running' and #ids > 0 then
+    local ns = {}
+    for i = 1, #ids, 2 do
+      ns[#ns + 1] = ids[i]
+    end
+    toks = redis.call('HMGET', base .. ':tok', unpack(ns))
+  end
   for i = 1, #ids, 2 do
     local f = redis.call('HMGET', base .. ':j:' .. ids[i], 'type', 'attempts')
-    out[#out + 1] = {q .. ':' .. ids[i], ids[i + 1], f[1] or '',
-      f[2] or '0'}
+    local e = {q .. ':' .. ids[i], ids[i + 1], f[1] or '', f[2] or '0'}
+    if state == 'running' then
+      local token, _, started = split_token(toks[(i + 1) / 2] or '')
+      e[5] = started or ''
+      e[6] = string.sub(token, 1, OWNER_LEN)
+    end
+    out[#out + 1] = e
   end
   return out
+end
+
+---------------------------------------------------------------------------
+-- redjob_beat NAMESPACE:{QUEUE} OWNER TTL_MS [HOST:PID TYPE...]
+-- A worker that serves the queue says so, every few seconds: field OWNER
+-- of B:seen becomes "EXPIRES_MS HOST:PID TYPE..." (the job types it can
+-- run), which redjob_why reads to tell whether a live worker serves the
+-- queue and knows a job's type. TTL_MS 0 removes the field (the worker
+-- leaves). Each beat also removes up to SEEN_CLEAN fields that expired
+-- (workers that died without leaving). Returns the server's time, ms.
+local function beat(keys, args)
+  local now = now_ms()
+  local base = open(keys)
+  local owner = args[1]
+  if not owner or #owner ~= OWNER_LEN or not string.match(owner, '^%x+$')
+      then
+    fail('BADARG', 'owner must be ' .. fmt(OWNER_LEN) .. ' hex digits')
+  end
+  local ttl = int_arg(args[2], 'ttl_ms', 0, 86400000)
+  local seen = base .. ':seen'
+  if ttl == 0 then
+    redis.call('HDEL', seen, owner)
+    return fmt(now)
+  end
+  if #args < 3 or #args > 10002 then
+    fail('BADARG', 'expected HOST:PID and at most 10000 job types')
+  end
+  local desc = {fmt(now + ttl)}
+  for i = 3, #args do
+    if not string.match(args[i], '^[%w_.:%-]+$') or #args[i] > 255 then
+      fail('BADARG', 'HOST:PID and job types are 1-255 of ' ..
+        'A-Z a-z 0-9 _ . : -, not "' .. args[i] .. '"')
+    end
+    desc[#desc + 1] = args[i]
+  end
+  local old = redis.call('HRANDFIELD', seen, SEEN_CLEAN, 'WITHVALUES')
+  local gone = {}
+  for i = 1, #old, 2 do
+    if (tonumber(string.match(old[i + 1], '^%d+')) or 0) <= now then
+      gone[#gone + 1] = old[i]
+    end
+  end
+  if #gone > 0 then
+    redis.call('HDEL', seen, unpack(gone))
+  end
+  redis.call('HSET', seen, owner, table.concat(desc, ' '))
+  return fmt(now)
+end
+
+-- The live workers of a queue, from B:seen: {owner = {host, types}}.
+local function live_workers(base, now)
+  local f = redis.call('HGETALL', base .. ':seen')
+  local out, n = {}, 0
+  for i = 1, #f, 2 do
+    local words = {}
+    for w in string.gmatch(f[i + 1], '%S+') do
+      words[#words + 1] = w
+    end
+    if (tonumber(words[1]) or 0) > now then
+      local types = {}
+      for k = 3, #words do
+        types[words[k]] = true
+      end
+      out[f[i]] = {host = words[2] or '?', types = types}
+      n = n + 1
+    end
+  end
+  return out, n
+end
+
+---------------------------------------------------------------------------
+-- redjob_why NAMESPACE:{QUEUE} ID   (read-only)
+-- The one reason the job is not running, or not finished, from its state
+-- and every gate the queue's own keys know of: NAME VALUE pairs, "gate"
+-- and "text" (a sentence, times in ms since the epoch) first, then the
+-- details that apply: state, now, until, error, attempts, worker, host,
+-- since, lease, limiter, lock, ahead, running, workers, unique, paused.
+-- gate is one of done, orphan, dead, running, limiter, lock, retry,
+-- scheduled, paused, no_worker, no_type, ready. A lock's holder and
+-- fence live in the lock's own slot: a client reads them with
+-- redjob_lock_info (docs/guards.md).
+local function why(keys, args)
+  local now = now_ms()
+  local base, q, meta = open(keys, 'paused')
+  local n = seq_of(q, args[1] or '')
+  local id = q .. ':' .. n
+  local j = base .. ':j:' .. n
+  local f = redis.call('HMGET', j, 'type', 'attempts', 'last_error',
+    'held', 'unique', 'failed', 'died', 'max_attempts')
+  local state, score = locate(base, n, now)
+  local out = {}
+  local function put(k, v)
+    out[#out + 1] = k
+    out[#out + 1] = v
+  end
+  local function say(gate, text)
+    table.insert(out, 1, text)
+    table.insert(out, 1, 'text')
+    table.insert(out, 1, gate)
+    table.insert(out, 1, 'gate')
+    return out
+  end
+  put('state', state or 'gone')
+  put('now', fmt(now))
+  if f[5] then
+    put('unique', f[5])
+  end
+  if not state then
+    if redis.call('EXISTS', j) == 1 then
+      return say('orphan', 'job ' .. id .. ' is in no state set: ' ..
+        'its hash was left by hand; redjob rm deletes it')
+    end
+    local last = tonumber(redis.call('GET', base .. ':seq')) or 0
+    if tonumber(n) > last then
+      fail('NOJOB', 'no job ' .. id)
+    end
+    return say('done', 'job ' .. id .. ' finished (or was removed): ' ..
+      'it is no longer in Redis')
+  end
+  if state == 'dead' then
+    put('until', score)
+    put('error', f[3] or '')
+    put('attempts', f[2] or '0')
+    return say('dead', 'dead since ' .. score .. ': ' .. (f[3] or '?'))
+  end
+  local workers, nworkers = live_workers(base, now)
+  put('workers', fmt(nworkers))
+  if state == 'running' then
+    local token, _, started = split_token(
+      redis.call('HGET', base .. ':tok', n) or '')
+    local owner = string.sub(token, 1, OWNER_LEN)
+    local w = workers[owner]
+    put('worker', owner)
+    put('host', w and w.host or '')
+    put('since', started or '')
+    put('lease', score)
+    if w then
+      return say('running', 'running on ' .. w.host .. ' since ' ..
+        (started or '?') .. ' (lease until ' .. score .. ')')
+    end
+    return say('running', 'held by worker ' .. owner .. ' since ' ..
+      (started or '?') .. ', which is not alive: the job runs again ' ..
+      'when its lease ends at ' .. score)
+  end
+  local paused = meta[2] and true or false
+  if paused then
+    put('paused', '1')
+  end
+  local also = paused and '; and the queue is paused' or ''
+  if state == 'scheduled' then
+    put('until', score)
+    local held = f[4]
+    local reason, guard
+    if held then
+      reason, guard = string.match(held, '^(%S+) (.+)$')
+    end
+    if reason == 'throttled' then
+      put('limiter', guard)
+      return say('limiter', 'limiter ' .. guard .. ' refuses it until ' ..
+        score .. also)
+    elseif reason == 'conflict' then
+      put('lock', guard)
+      return say('lock', 'lock ' .. guard .. ' is held by another job; ' ..
+        'it waits for its release (at the latest until ' .. score .. ')' ..
+        also)
+    elseif tonumber(f[2] or '0') > 0 and f[3] and f[6] then
+      put('attempts', f[2])
+      put('error', f[3])
+      return say('retry', 'attempt ' .. f[2] .. ' failed: ' .. f[3] ..
+        '; retried at ' .. score .. also)
+    end
+    return say('scheduled', 'scheduled until ' .. score .. also)
+  end
+  -- Ready: due now; what keeps it from a worker?
+  put('until', score)
+  if paused then
+    return say('paused', 'queue ' .. q .. ' is paused (redjob resume ' ..
+      q .. ')')
+  end
+  if nworkers == 0 then
+    return say('no_worker', 'no live worker serves queue ' .. q)
+  end
+  local knows = false
+  for _, w in pairs(workers) do
+    if w.types[f[1] or ''] then
+      knows = true
+      break
+    end
+  end
+  if not knows then
+    return say('no_type', 'no live worker of queue ' .. q ..
+      ' knows job type ' .. (f[1] or '?'))
+  end
+  local ahead = redis.call('ZCOUNT', base .. ':due', '-inf', '(' .. score)
+  local running = redis.call('ZCARD', base .. ':run')
+  put('ahead', fmt(ahead))
+  put('running', fmt(running))
+  return say('ready', 'ready since ' .. score .. ', waiting for a free ' ..
+    'slot: ' .. fmt(ahead) .. ' jobs are due before it, ' ..
+    fmt(running) .. ' running, ' .. fmt(nworkers) .. ' live workers')
 end
 
 ---------------------------------------------------------------------------
@@ -969,6 +1222,10 @@ redis.register_function{function_name = 'redjob_stats', callback = entry(stats),
 redis.register_function{function_name = 'redjob_show', callback = entry(show),
   flags = {'no-writes'}}
 redis.register_function{function_name = 'redjob_list', callback = entry(list),
+  flags = {'no-writes'}}
+redis.register_function{function_name = 'redjob_beat', callback = entry(beat),
+  flags = {'allow-oom'}}
+redis.register_function{function_name = 'redjob_why', callback = entry(why),
   flags = {'no-writes'}}
 redis.register_function{function_name = 'redjob_version', callback = entry(version),
   flags = {'no-writes'}}
