@@ -8,7 +8,8 @@
  *     job types it knows, for redjob_why, and returns the server's time;
  *   - NS:worker:OWNER, a hash with a TTL of BEAT_TTL_MS, says who the
  *     worker is, what it runs and when it last consumed (a claim that
- *     went through), for redjob workers and redjob health;
+ *     went through, or a worker idle on live connections whose last
+ *     claim did), for redjob workers and redjob health;
  *   - NS:workers lists the owner ids, so readers find the hashes without
  *     scanning the keyspace.
  *
@@ -152,6 +153,8 @@ beat_now(struct beat *b)
 
 	memset(&rep, 0, sizeof rep);
 	b->cb(&rep, b->arg);
+	if (rep.consuming)
+		b->ok = beat_server_now(b);
 	snprintf(seen, sizeof seen, "%lld", beat_server_now(b));
 	snprintf(ok, sizeof ok, "%lld", b->ok);
 	snprintf(busy, sizeof busy, "%u", rep.busy);

@@ -17,6 +17,8 @@ struct beat;
 /* What the worker reports at each beat; jobs is allocated, or NULL. */
 struct beat_report {
 	unsigned	 busy;		/* slots running a handler */
+	int		 consuming;	/* idle on live connections, or
+					   claiming with success */
 	const char	*cond;		/* what stops it consuming, or NULL */
 	char		*jobs;		/* "ID TAB TYPE TAB STARTED_MS\n"... */
 };

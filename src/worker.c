@@ -104,6 +104,7 @@ struct worker {
 	double			 avg_ms;	/* recent handler run time */
 	int			 have_avg;
 	int			 claiming;	/* a claim is out */
+	int			 claims_ok;	/* the last claim went through */
 	int			 ready_sent;
 	char			 cond_sent[RCONN_CONDITION_MAX + 8];
 	int			 draining;
@@ -614,6 +615,7 @@ worker_claimed_cb(const struct claim_args *a, struct claim_result *res,
 	unsigned n;
 
 	w->claiming = 0;
+	w->claims_ok = res->class == RFUNC_OK;
 	switch (res->class) {
 	case RFUNC_OK:
 		break;
@@ -1172,6 +1174,13 @@ worker_beat_cb(struct beat_report *rep, void *arg)
 
 	rep->busy = w->slots;
 	rep->cond = w->cond_sent[0] != '\0' ? w->cond_sent : NULL;
+	/*
+	 * Idle between claims, with the last one through and nothing
+	 * wrong with either connection: deliberately idle, so consuming.
+	 */
+	rep->consuming = w->claims_ok && !w->draining &&
+	    rconn_condition(w->cmd, NULL) == NULL && (w->wake == NULL ||
+	    wake_condition(w->wake, NULL) == NULL);
 	TAILQ_FOREACH(j, &w->jobs, entry) {
 		if (!j->slot || n++ >= BEAT_JOBS_MAX)
 			continue;

@@ -491,6 +491,8 @@ START_TEST(test_a_reader_reads_and_writes_nothing)
 		{ "stats", "--json", NULL },
 		{ "ls", "mail", NULL },
 		{ "show", "mail:1", NULL },
+		{ "why", "mail:1", NULL },
+		{ "workers", "--json", NULL },
 	};
 	static const char *const refused[][5] = {
 		{ "enqueue", "-q", "mail", "t", "p" },
@@ -520,7 +522,7 @@ START_TEST(test_a_reader_reads_and_writes_nothing)
 		    ok[i][0], r->status, r->err);
 		proc_free(r);
 	}
-	assert_no_denials("after stats, ls and show");
+	assert_no_denials("after stats, ls, show, why and workers");
 	for (i = 0; i < nitems(refused); i++) {
 		argv[3] = (char *)refused[i][0];
 		argv[4] = (char *)refused[i][1];
@@ -612,6 +614,55 @@ START_TEST(test_a_refused_command_at_run_time_is_named)
 	    queue_stat("default", "enqueued"), 15000));
 	daemon_signal(SIGTERM);
 	ck_assert_int_eq(daemon_wait_exit(20000), 0);
+}
+END_TEST
+
+/*
+ * redjob health fails while a worker's claims are refused, naming the
+ * refusal, and passes again once they are allowed.
+ */
+START_TEST(test_health_fails_while_claims_are_denied)
+{
+	char *argv[] = { testlib_redjob(), (char *)"-u", rf.url,
+	    (char *)"health", (char *)"--max-age", (char *)"2s", NULL };
+	struct proc *r;
+	uint64_t end;
+
+	apply_role("worker");
+	daemon_write_config(daemon_yaml, role_url("worker"));
+	daemon_start(NULL);
+	ck_assert(notify_wait("READY=1", 15000) != NULL);
+	for (end = testlib_now_ms() + 10000;; proc_free(r)) {
+		r = run(argv);
+		if (r->status == 0 || testlib_now_ms() > end)
+			break;
+	}
+	ck_assert_msg(r->status == 0, "not healthy at first: %s", r->err);
+	proc_free(r);
+
+	/* Redis 7.0 cannot take back one first-argument rule: all FCALLs. */
+	freeReplyObject(must_command(rf.c, "ACL SETUSER redjob-worker "
+	    "-fcall"));
+	enqueue_n("ok", NULL, 1);	/* wakes them: their claims fail */
+	for (end = testlib_now_ms() + 15000;; proc_free(r)) {
+		r = run(argv);
+		if (r->status != 0 || testlib_now_ms() > end)
+			break;
+	}
+	ck_assert_msg(r->status == 1, "healthy while claims are refused");
+	ck_assert_msg(strstr(r->err, "has not consumed for") != NULL &&
+	    strstr(r->err, "NOPERM") != NULL, "%s", r->err);
+	proc_free(r);
+
+	apply_role("worker");
+	for (end = testlib_now_ms() + 20000;; proc_free(r)) {
+		r = run(argv);
+		if (r->status == 0 || testlib_now_ms() > end)
+			break;
+	}
+	ck_assert_msg(r->status == 0, "not healthy again: %s", r->err);
+	proc_free(r);
+	ck_assert(wait_stat("default", "processed", 1, 15000));
 }
 END_TEST
 
@@ -777,6 +828,7 @@ suite(void)
 	tcase_add_test(tc, test_a_producer_enqueues_and_may_do_nothing_else);
 	tcase_add_test(tc, test_a_reader_reads_and_writes_nothing);
 	tcase_add_test(tc, test_a_refused_command_at_run_time_is_named);
+	tcase_add_test(tc, test_health_fails_while_claims_are_denied);
 	tcase_add_test(tc, test_a_refused_setup_stops_redjobd_naming_the_command);
 	tcase_add_test(tc, test_the_shipped_library_refuses_a_clock_override);
 	tcase_add_test(tc, test_rediss_is_refused_with_what_to_do);

@@ -44,6 +44,17 @@ redis_fixture_spawn(const char *const *extra)
 	ck_assert_msg(rf.proc != NULL, "%s", cause);
 }
 
+/* The same, returning while the server still loads its data. */
+void
+redis_fixture_spawn_loading(const char *const *extra)
+{
+	char *cause = NULL;
+
+	rf.proc = redis_server_start_loading(redis_fixture_server(), rf.dir,
+	    extra, 10000, &cause);
+	ck_assert_msg(rf.proc != NULL, "%s", cause);
+}
+
 void
 redis_fixture_kill(int sig)
 {

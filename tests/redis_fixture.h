@@ -48,6 +48,7 @@ void	 redis_fixture_config(char *path, size_t len, const char *text);
 
 /* Start or stop the server by hand (restarts, crashes). */
 void	 redis_fixture_spawn(const char *const *extra);
+void	 redis_fixture_spawn_loading(const char *const *extra);
 void	 redis_fixture_kill(int sig);
 /*
  * Stop the server (SIGSTOP) as a hung Redis, and resume it. The resume

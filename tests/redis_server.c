@@ -22,8 +22,9 @@
 #define REDIS_SERVER_POLL_MS 5
 #define REDIS_SERVER_MAX_ARGS 64
 
-int
-redis_server_ping(const char *sock)
+/* Does the server answer: with anything (loading), or ready? */
+static int
+redis_server_answers(const char *sock, int loading)
 {
 	redisContext *c;
 	redisReply *r;
@@ -31,18 +32,45 @@ redis_server_ping(const char *sock)
 
 	c = redisConnectUnix(sock);
 	if (c != NULL && c->err == 0) {
-		r = redisCommand(c, "PING");
+		r = redisCommand(c, "SMEMBERS redjob-test:none");
 		/* A server still loading its data answers -LOADING. */
-		ok = r != NULL && r->type == REDIS_REPLY_STATUS;
+		ok = r != NULL && (r->type == REDIS_REPLY_ARRAY || (loading &&
+		    r->type == REDIS_REPLY_ERROR &&
+		    strncmp(r->str, "LOADING", 7) == 0));
 		freeReplyObject(r);
 	}
 	redisFree(c);
 	return ok;
 }
 
+int
+redis_server_ping(const char *sock)
+{
+	return redis_server_answers(sock, 0);
+}
+
+static struct proc *
+redis_server_run(const char *server, const char *dir,
+    const char *const *extra, unsigned timeout_ms, int loading, char **cause);
+
 struct proc *
 redis_server_start(const char *server, const char *dir,
     const char *const *extra, unsigned timeout_ms, char **cause)
+{
+	return redis_server_run(server, dir, extra, timeout_ms, 0, cause);
+}
+
+/* The same, but returns once the server answers -LOADING too. */
+struct proc *
+redis_server_start_loading(const char *server, const char *dir,
+    const char *const *extra, unsigned timeout_ms, char **cause)
+{
+	return redis_server_run(server, dir, extra, timeout_ms, 1, cause);
+}
+
+static struct proc *
+redis_server_run(const char *server, const char *dir,
+    const char *const *extra, unsigned timeout_ms, int loading, char **cause)
 {
 	const char *argv[REDIS_SERVER_MAX_ARGS];
 	struct proc_spec spec;
@@ -80,7 +108,7 @@ redis_server_start(const char *server, const char *dir,
 	if ((p = proc_spawn(&spec, cause)) == NULL)
 		goto out;
 	deadline = mtime_now() + timeout_ms;
-	while (!redis_server_ping(sock)) {
+	while (!redis_server_answers(sock, loading)) {
 		if (proc_wait(p, REDIS_SERVER_POLL_MS) == 0) {
 			xasprintf(cause, "%s exited at start (status %d): %s"
 			    "see %s", server, p->status, p->errlen > 0 ?
@@ -90,7 +118,7 @@ redis_server_start(const char *server, const char *dir,
 			break;
 		}
 		if (mtime_now() >= deadline) {
-			xasprintf(cause, "%s did not answer PING in %u ms; "
+			xasprintf(cause, "%s did not answer in %u ms; "
 			    "see %s", server, timeout_ms, log);
 			proc_free(p);
 			p = NULL;
