@@ -22,6 +22,7 @@
 #include <jansson.h>
 
 #include "redjob.h"
+#include "client.h"
 #include "cmd.h"
 #include "config.h"
 #include "rfunc.h"
@@ -218,6 +219,36 @@ cmd_connect(struct cmd_ctx *ctx)
 		return NULL;
 	}
 	return ctx->client;
+}
+
+/*
+ * Call the read-only function fn on the job id of queue, which answers
+ * with a flat array of NAME VALUE strings (redjob_show, redjob_why).
+ * Returns the reply (caller frees), or NULL after printing why.
+ */
+struct redisReply *
+cmd_fcall_pairs(struct cmd_ctx *ctx, const char *fn, const char *queue,
+    const char *id)
+{
+	redisReply *r;
+	size_t i;
+
+	if ((r = client_fcall(ctx->client, fn, 1, queue, 1, &id,
+	    NULL)) == NULL) {
+		cmd_client_error(ctx);
+		return NULL;
+	}
+	if (r->type != REDIS_REPLY_ARRAY || r->elements % 2 != 0)
+		goto bad;
+	for (i = 0; i < r->elements; i++) {
+		if (r->element[i]->type != REDIS_REPLY_STRING)
+			goto bad;
+	}
+	return r;
+bad:
+	freeReplyObject(r);
+	cmd_error("unexpected reply to %s", fn);
+	return NULL;
 }
 
 /* Print the client's last error. Returns CMD_ERROR. */

@@ -352,7 +352,6 @@ cmd_show_exec(struct cmd_ctx *ctx, const struct cmd_entry *self, int argc,
 	char queue[REDJOB_ID_MAX];
 	redisReply *r;
 	char *host;
-	size_t i;
 	int ch, json = 0, rc;
 
 	while ((ch = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
@@ -376,19 +375,8 @@ cmd_show_exec(struct cmd_ctx *ctx, const struct cmd_entry *self, int argc,
 		return CMD_USAGE;
 	if (cmd_connect(ctx) == NULL)
 		return CMD_ERROR;
-	if ((r = client_fcall(ctx->client, "redjob_show", 1, queue, 1, &id,
-	    NULL)) == NULL)
-		return cmd_client_error(ctx);
-	if (r->type != REDIS_REPLY_ARRAY || r->elements % 2 != 0) {
-		freeReplyObject(r);
-		return cmd_error("unexpected reply to redjob_show");
-	}
-	for (i = 0; i < r->elements; i++) {
-		if (r->element[i]->type != REDIS_REPLY_STRING) {
-			freeReplyObject(r);
-			return cmd_error("unexpected reply to redjob_show");
-		}
-	}
+	if ((r = cmd_fcall_pairs(ctx, "redjob_show", queue, id)) == NULL)
+		return CMD_ERROR;
 	host = cmd_show_worker_host(ctx, r);
 	if (json)
 		rc = cmd_show_json(r, host);

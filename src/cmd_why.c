@@ -217,21 +217,13 @@ cmd_why_exec(struct cmd_ctx *ctx, const struct cmd_entry *self, int argc,
 		return CMD_USAGE;
 	if (cmd_connect(ctx) == NULL)
 		return CMD_ERROR;
-	if ((r = client_fcall(ctx->client, "redjob_why", 1, queue, 1, &id,
-	    NULL)) == NULL)
-		return cmd_client_error(ctx);
-	if (r->type != REDIS_REPLY_ARRAY || r->elements % 2 != 0 ||
-	    r->elements < 4) {
+	if ((r = cmd_fcall_pairs(ctx, "redjob_why", queue, id)) == NULL)
+		return CMD_ERROR;
+	if ((gate = cmd_why_get(r, "gate")) == NULL ||
+	    cmd_why_get(r, "text") == NULL) {
 		freeReplyObject(r);
 		return cmd_error("unexpected reply to redjob_why");
 	}
-	for (i = 0; i < r->elements; i++) {
-		if (r->element[i]->type != REDIS_REPLY_STRING) {
-			freeReplyObject(r);
-			return cmd_error("unexpected reply to redjob_why");
-		}
-	}
-	gate = cmd_why_get(r, "gate");
 	memset(&l, 0, sizeof l);
 	if (strcmp(gate, "lock") == 0)
 		cmd_why_lock(ctx, cmd_why_get(r, "lock"), id, &l);

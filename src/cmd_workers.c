@@ -222,6 +222,21 @@ cmd_workers_table(const struct registry_worker *ws, size_t n, long long now)
 	}
 }
 
+/* Connect and read the registry and the server's time: 0, or -1. */
+static int
+cmd_workers_load(struct cmd_ctx *ctx, struct registry_worker **ws,
+    size_t *n, long long *now)
+{
+	if (cmd_connect(ctx) == NULL)
+		return -1;
+	if ((*now = registry_now(ctx->client)) < 0 ||
+	    registry_list(ctx->client, ws, n) != 0) {
+		cmd_client_error(ctx);
+		return -1;
+	}
+	return 0;
+}
+
 static int
 cmd_workers_exec(struct cmd_ctx *ctx, const struct cmd_entry *self,
     int argc, char **argv)
@@ -234,11 +249,8 @@ cmd_workers_exec(struct cmd_ctx *ctx, const struct cmd_entry *self,
 
 	if ((rc = cmd_workers_options(self, argc, argv, &json, NULL)) >= 0)
 		return rc;
-	if (cmd_connect(ctx) == NULL)
+	if (cmd_workers_load(ctx, &ws, &n, &now) != 0)
 		return CMD_ERROR;
-	if ((now = registry_now(ctx->client)) < 0 ||
-	    registry_list(ctx->client, &ws, &n) != 0)
-		return cmd_client_error(ctx);
 	if (json) {
 		a = json_array();
 		for (i = 0; i < n; i++)
@@ -294,11 +306,8 @@ cmd_health_exec(struct cmd_ctx *ctx, const struct cmd_entry *self,
 
 	if ((rc = cmd_workers_options(self, argc, argv, &json, &max_age)) >= 0)
 		return rc;
-	if (cmd_connect(ctx) == NULL)
+	if (cmd_workers_load(ctx, &ws, &n, &now) != 0)
 		return CMD_ERROR;
-	if ((now = registry_now(ctx->client)) < 0 ||
-	    registry_list(ctx->client, &ws, &n) != 0)
-		return cmd_client_error(ctx);
 	if (json) {
 		o = json_object();
 		a = json_array();
