@@ -38,6 +38,7 @@ static const struct {
 	{ "retried", "RETRIED" },
 	{ "throttled", "THROTTLED" },
 	{ "conflicts", "CONFLICTS" },
+	{ "workers", "WORKERS" },
 };
 
 /* One queue's counters, in the order redjob_stats gave them. */
@@ -56,18 +57,20 @@ const struct cmd_entry cmd_stats_entry = {
 	"[--json] [-q QUEUE]...",
 	"show the counts of every queue",
 	"Show the counts of every queue: jobs ready, scheduled (due later),\n"
-	"running and dead, and the counters processed, failed, retried,\n"
-	"throttled and conflicts. A paused queue is marked \"paused\". The\n"
-	"queues are those that have ever had a job enqueued by redjob, those\n"
-	"of the configuration file (-c) and those given with -q.\n"
+	"running and dead, the counters processed, failed, retried,\n"
+	"throttled and conflicts, and the live workers that serve it; a\n"
+	"queue with jobs waiting and no live worker gets a note. A paused\n"
+	"queue is marked \"paused\". The queues are those that have ever\n"
+	"had a job enqueued by redjob, those of the configuration file (-c)\n"
+	"and those given with -q.\n"
 	"\n"
 	"Options:\n"
 	"  --json                   print {\"queues\": {\"NAME\":\n"
 	"                           {\"ready\": n, ...}}} with integer\n"
 	"                           counts (also enqueued, stalled,\n"
 	"                           requeued, discarded, malformed,\n"
-	"                           lock_lost) and \"paused\" as a\n"
-	"                           boolean\n"
+	"                           lock_lost, workers) and \"paused\"\n"
+	"                           as a boolean\n"
 	"  -q, --queue QUEUE        include this queue too (repeatable)\n"
 	"\n"
 	"Examples:\n"
@@ -226,6 +229,15 @@ cmd_stats_table(const struct stats_queue *qs, size_t n)
 		if (cmd_stats_get(&qs[i], "paused") != 0)
 			printf("  paused");
 		printf("\n");
+	}
+	/* Jobs that nobody will run unless someone starts a worker. */
+	for (i = 0; i < n; i++) {
+		if (cmd_stats_get(&qs[i], "workers") == 0 &&
+		    cmd_stats_get(&qs[i], "ready") +
+		    cmd_stats_get(&qs[i], "scheduled") > 0)
+			printf("note: no live worker serves queue %s: its jobs "
+			    "wait until a redjobd serving it runs\n",
+			    qs[i].name);
 	}
 }
 

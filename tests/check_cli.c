@@ -564,7 +564,7 @@ END_TEST
 /* Every field redjob(1) promises in stats --json. */
 static const char *const stats_fields[] = {
 	"ready", "scheduled", "running", "dead", "processed", "failed",
-	"retried", "throttled", "conflicts",
+	"retried", "throttled", "conflicts", "workers",
 };
 
 START_TEST(test_stats_json_has_every_documented_field)
@@ -611,14 +611,20 @@ START_TEST(test_stats_json_has_every_documented_field)
 	/* The table: a header, then aligned rows, the paused one marked. */
 	r = cli(NULL, 0, "stats", NULL);
 	assert_ok(r);
-	ck_assert_uint_eq(count_lines(r->out), 3);
+	/* Three lines of the table, then a note for each queue with jobs
+	 * and no live worker. */
+	ck_assert_uint_eq(count_lines(r->out), 5);
+	ck_assert_msg(strstr(r->out, "\nnote: no live worker serves queue "
+	    "alpha: ") != NULL && strstr(r->out, "\nnote: no live worker "
+	    "serves queue beta: ") != NULL, "%s", r->out);
 	hdr = r->out;
 	ck_assert_msg(strncmp(hdr, "QUEUE ", 6) == 0, "%s", r->out);
 	end = strchr(hdr, '\n');
 	ck_assert_msg(strstr(hdr, "READY") < strstr(hdr, "SCHEDULED") &&
 	    strstr(hdr, "DEAD") < strstr(hdr, "PROCESSED") &&
 	    strstr(hdr, "THROTTLED") < strstr(hdr, "CONFLICTS") &&
-	    strstr(hdr, "CONFLICTS") + 9 == end, "header: %.*s",
+	    strstr(hdr, "CONFLICTS") < strstr(hdr, "WORKERS") &&
+	    strstr(hdr, "WORKERS") + 7 == end, "header: %.*s",
 	    (int)(end - hdr), hdr);
 	line = end + 1;
 	ck_assert_msg(strncmp(line, "alpha ", 6) == 0, "%s", r->out);

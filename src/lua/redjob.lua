@@ -861,9 +861,31 @@ local function resume(keys)
   return n
 end
 
+-- The live workers of a queue, from B:seen: {owner = {host, types}}.
+local function live_workers(base, now)
+  local f = redis.call('HGETALL', base .. ':seen')
+  local out, n = {}, 0
+  for i = 1, #f, 2 do
+    local words = {}
+    for w in string.gmatch(f[i + 1], '%S+') do
+      words[#words + 1] = w
+    end
+    if (tonumber(words[1]) or 0) > now then
+      local types = {}
+      for k = 3, #words do
+        types[words[k]] = true
+      end
+      out[f[i]] = {host = words[2] or '?', types = types}
+      n = n + 1
+    end
+  end
+  return out, n
+end
+
 ---------------------------------------------------------------------------
 -- redjob_stats NAMESPACE:{QUEUE}   (read-only)
--- Returns a flat list of NAME VALUE pairs.
+-- Returns a flat list of NAME VALUE pairs; "workers" counts the live
+-- workers that serve the queue (redjob_beat).
 local function stats(keys)
   local now = now_ms()
   local base, _, meta = open(keys, 'paused')
@@ -882,6 +904,9 @@ local function stats(keys)
     out[#out + 1] = name
     out[#out + 1] = tonumber(c[i]) or 0
   end
+  local _, nworkers = live_workers(base, now)
+  out[#out + 1] = 'workers'
+  out[#out + 1] = nworkers
   return out
 end
 
@@ -1033,27 +1058,6 @@ local function beat(keys, args)
   end
   redis.call('HSET', seen, owner, table.concat(desc, ' '))
   return fmt(now)
-end
-
--- The live workers of a queue, from B:seen: {owner = {host, types}}.
-local function live_workers(base, now)
-  local f = redis.call('HGETALL', base .. ':seen')
-  local out, n = {}, 0
-  for i = 1, #f, 2 do
-    local words = {}
-    for w in string.gmatch(f[i + 1], '%S+') do
-      words[#words + 1] = w
-    end
-    if (tonumber(words[1]) or 0) > now then
-      local types = {}
-      for k = 3, #words do
-        types[words[k]] = true
-      end
-      out[f[i]] = {host = words[2] or '?', types = types}
-      n = n + 1
-    end
-  end
-  return out, n
 end
 
 ---------------------------------------------------------------------------
