@@ -331,7 +331,7 @@ finish_fail_recorded(struct finish *f, struct job *j, const redisReply *r)
 			    j->id, j->queue, r->element[2]->str);
 		finish_done(f, j, FINISH_DEAD);
 	} else {
-		log_info("job %s queue=%s: attempt %s failed, retry in %s",
+		log_job(LOG_LEVEL_INFO, "job %s queue=%s: attempt %s failed, retry in %s",
 		    j->id, j->queue, r->element[2]->str,
 		    duration_format(j->retry_ms, buf, sizeof buf));
 		finish_done(f, j, FINISH_RETRIED);
@@ -345,20 +345,20 @@ finish_requeue_recorded(struct finish *f, struct job *j)
 
 	switch (j->requeue) {
 	case JOB_REQUEUE_SHUTDOWN:
-		log_info("job %s queue=%s: put back in the queue", j->id,
+		log_job(LOG_LEVEL_INFO, "job %s queue=%s: put back in the queue", j->id,
 		    j->queue);
 		break;
 	case JOB_REQUEUE_THROTTLED:
-		log_info("job %s queue=%s: throttled, again in %s", j->id,
+		log_job(LOG_LEVEL_INFO, "job %s queue=%s: throttled, again in %s", j->id,
 		    j->queue, duration_format(j->requeue_ms, buf, sizeof buf));
 		break;
 	case JOB_REQUEUE_CONFLICT:
-		log_info("job %s queue=%s: its lock is taken, again in %s",
+		log_job(LOG_LEVEL_INFO, "job %s queue=%s: its lock is taken, again in %s",
 		    j->id, j->queue, duration_format(j->requeue_ms, buf,
 		    sizeof buf));
 		break;
 	case JOB_REQUEUE_LOCK_LOST:
-		log_info("job %s queue=%s: put back in the queue (its lock "
+		log_job(LOG_LEVEL_INFO, "job %s queue=%s: put back in the queue (its lock "
 		    "was lost)", j->id, j->queue);
 		break;
 	}

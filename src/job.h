@@ -106,6 +106,7 @@ struct job {
 						   the lock's key that held it
 						   back (its hold's), or NULL */
 	int			 ran;		/* its handler was started */
+	uint64_t		 ran_ms;	/* its handler's run time */
 };
 
 TAILQ_HEAD(job_list, job);

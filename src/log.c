@@ -232,3 +232,58 @@ log_ratelimit_end(struct log_ratelimit *rl)
 	rl->suppressed = 0;
 	return n;
 }
+
+/*
+ * Lines about single jobs (done, retried, put back, failed): each job
+ * gets its line while they come at most LOG_JOB_PER_SEC a second in this
+ * process; past that they are counted, and the next line (or
+ * log_job_flush(), about once a second) says how many were left out, so
+ * a flood of jobs never floods the journal. The totals are in redjob
+ * stats and /metrics.
+ */
+static uint64_t		log_job_window;	/* start of this second, mtime */
+static unsigned		log_job_lines;	/* written in it */
+static unsigned long long log_job_dropped; /* left out since the report */
+
+static void
+log_job_report(uint64_t now)
+{
+	if (log_job_dropped > 0)
+		log_write(LOG_LEVEL_INFO, "%llu more job line%s not logged "
+		    "(at most %d a second; redjob stats has the totals)",
+		    log_job_dropped, log_job_dropped == 1 ? "" : "s",
+		    LOG_JOB_PER_SEC);
+	log_job_dropped = 0;
+	log_job_window = now;
+	log_job_lines = 0;
+}
+
+void
+log_job(int level, const char *fmt, ...)
+{
+	uint64_t now = mtime_now();
+	va_list ap;
+
+	if (level > log_level)
+		return;
+	if (now - log_job_window >= 1000)
+		log_job_report(now);
+	if (log_job_lines >= LOG_JOB_PER_SEC) {
+		log_job_dropped++;
+		return;
+	}
+	log_job_lines++;
+	va_start(ap, fmt);
+	log_vwrite(level, fmt, ap, NULL);
+	va_end(ap);
+}
+
+/* Say how many job lines were left out, once their second is over. */
+void
+log_job_flush(void)
+{
+	uint64_t now = mtime_now();
+
+	if (log_job_dropped > 0 && now - log_job_window >= 1000)
+		log_job_report(now);
+}

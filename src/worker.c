@@ -251,8 +251,8 @@ worker_fail(struct worker *w, struct job *j, int dead, const char *fmt, ...)
 	n = strlen(msg);
 	while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
 		msg[--n] = '\0';
-	log_warnx("job %s queue=%s type=%s: %.*s", j->id, j->queue, j->type,
-	    (int)strcspn(msg, "\n"), msg);
+	log_job(LOG_LEVEL_WARNING, "job %s queue=%s type=%s: %.*s", j->id,
+	    j->queue, j->type, (int)strcspn(msg, "\n"), msg);
 	worker_failed(w, j, dead, msg);
 }
 
@@ -291,11 +291,15 @@ static void
 worker_finished_cb(struct job *j, enum finish_outcome o, void *arg)
 {
 	struct worker *w = arg;
+	char buf[32];
 
 	worker_hb_soon(w);
 	switch (o) {
 	case FINISH_ACKED:
 		w->done++;
+		log_job(LOG_LEVEL_INFO, "job %s queue=%s type=%s: done in %s",
+		    j->id, j->queue, j->type, duration_format(j->ran_ms, buf,
+		    sizeof buf));
 		break;
 	case FINISH_RETRIED:
 		w->retried++;
@@ -341,6 +345,7 @@ worker_ran_cb(struct job *j, const struct handler_result *res, void *arg)
 	char *msg = NULL;
 
 	worker_slot_release(w, j);
+	j->ran_ms = res->duration_ms;
 	w->avg_ms = w->have_avg ? (7 * w->avg_ms + res->duration_ms) / 8 :
 	    res->duration_ms;
 	w->have_avg = 1;
@@ -1059,6 +1064,7 @@ worker_hb_cb(evutil_socket_t fd, short events, void *arg)
 	/* Also before READY: a worker waiting for Redis is alive. */
 	worker_send_hb(w);
 	worker_report_condition(w);
+	log_job_flush();
 	/* The jobs a configuration error ended that no line named yet. */
 	log_ratelimit_flush(&w->config_errors, LOG_LEVEL_ERR,
 	    "configuration error: jobs dead");

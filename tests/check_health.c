@@ -397,6 +397,47 @@ START_TEST(test_health_fails_while_redis_loads_and_passes_after)
 }
 END_TEST
 
+/* Occurrences of needle in the daemon's log. */
+static int
+log_count(const char *needle)
+{
+	char *log = must_read_file(df.log, NULL), *p;
+	int n = 0;
+
+	for (p = log; (p = strstr(p, needle)) != NULL; p += strlen(needle))
+		n++;
+	free(log);
+	return n;
+}
+
+/*
+ * Each finished job gets an info line with its outcome and run time,
+ * while they come at most 100 a second per process; past that they are
+ * counted, and a line says how many were left out.
+ */
+START_TEST(test_finished_jobs_are_logged_up_to_a_rate)
+{
+	char id[REDJOB_ID_MAX], needle[REDJOB_ID_MAX + 64];
+	int i, done;
+
+	start_ready();
+	enqueue("quick", "", id);
+	ck_assert(wait_stat("default", "processed", 1, 10000));
+	snprintf(needle, sizeof needle, "job %s queue=default type=quick: "
+	    "done in ", id);
+	ck_assert(daemon_wait_log(needle, 5000));
+
+	for (i = 0; i < 2000; i++)
+		enqueue("quick", "", id);
+	ck_assert(wait_stat("default", "processed", 2001, 60000));
+	ck_assert(daemon_wait_log("more job lines not logged (at most 100 a "
+	    "second; redjob stats has the totals)", 5000));
+	done = log_count("type=quick: done in ");
+	ck_assert_msg(done < 2001, "%d lines for 2001 jobs", done);
+	ck_assert_int_ge(done, 100);
+}
+END_TEST
+
 /* --max-age is checked before Redis is asked. */
 START_TEST(test_health_usage_errors)
 {
@@ -675,6 +716,7 @@ suite(void)
 	tcase_add_test(tc, test_ps_shows_each_workers_role);
 	tcase_add_test(tc, test_workers_come_and_go_with_their_processes);
 	tcase_add_test(tc, test_health_usage_errors);
+	tcase_add_test(tc, test_finished_jobs_are_logged_up_to_a_rate);
 	tcase_add_test(tc, test_health_fails_while_redis_loads_and_passes_after);
 	suite_add_tcase(s, tc);
 
