@@ -3,7 +3,7 @@
  * The commands that change one job or one queue: retry, rm, pause and
  * resume. Each is one call of one library function, so each is atomic,
  * and each prints one line saying what happened, e.g. "retry: mail:42
- * was dead, now ready".
+ * was dead, now ready", or with --json one object.
  */
 #include "autoconf.h"
 
@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include <hiredis/hiredis.h>
+#include <jansson.h>
 
 #include "redjob.h"
 #include "client.h"
@@ -24,11 +25,15 @@ static int	cmd_admin_queue(struct cmd_ctx *, const struct cmd_entry *,
 
 const struct cmd_entry cmd_retry_entry = {
 	"retry",
-	"ID",
+	"[--json] ID",
 	"make a dead or scheduled job due now",
 	"Make the job ID due now. A dead job comes back with its attempts\n"
 	"reset to zero; a scheduled job runs now instead of later. A running\n"
 	"job cannot be retried.\n"
+	"\n"
+	"Options:\n"
+	"  --json                   print {\"id\": ID, \"was\": STATE,\n"
+	"                           \"now\": \"ready\"}\n"
 	"\n"
 	"Examples:\n"
 	"  redjob retry mail:42\n"
@@ -39,10 +44,14 @@ const struct cmd_entry cmd_retry_entry = {
 
 const struct cmd_entry cmd_rm_entry = {
 	"rm",
-	"ID",
+	"[--json] ID",
 	"delete a job",
 	"Delete the job ID, whatever its state. A running job's handler is\n"
 	"not stopped, but its result is refused when it finishes.\n"
+	"\n"
+	"Options:\n"
+	"  --json                   print {\"id\": ID, \"was\": STATE,\n"
+	"                           \"now\": \"removed\"}\n"
 	"\n"
 	"Example:\n"
 	"  redjob rm mail:42\n",
@@ -51,11 +60,15 @@ const struct cmd_entry cmd_rm_entry = {
 
 const struct cmd_entry cmd_pause_entry = {
 	"pause",
-	"QUEUE",
+	"[--json] QUEUE",
 	"stop workers claiming from a queue",
 	"Pause QUEUE: it keeps accepting jobs, but no worker claims any until\n"
 	"it is resumed. Running jobs carry on. \"redjob stats\" marks it\n"
 	"\"paused\".\n"
+	"\n"
+	"Options:\n"
+	"  --json                   print {\"queue\": QUEUE, \"paused\":\n"
+	"                           true, \"changed\": BOOL}\n"
 	"\n"
 	"Example:\n"
 	"  redjob pause mail\n",
@@ -64,21 +77,26 @@ const struct cmd_entry cmd_pause_entry = {
 
 const struct cmd_entry cmd_resume_entry = {
 	"resume",
-	"QUEUE",
+	"[--json] QUEUE",
 	"let workers claim from a paused queue again",
 	"Resume a paused QUEUE and wake the workers that serve it.\n"
+	"\n"
+	"Options:\n"
+	"  --json                   print {\"queue\": QUEUE, \"paused\":\n"
+	"                           false, \"changed\": BOOL}\n"
 	"\n"
 	"Example:\n"
 	"  redjob resume mail\n",
 	cmd_admin_queue
 };
 
-/* Parse the options every admin command shares: only --help. */
+/* Parse the options every admin command shares: --json and --help. */
 static int
 cmd_admin_options(const struct cmd_entry *self, int *argc, char ***argv,
-    const char *what)
+    const char *what, int *json)
 {
 	static const struct option longopts[] = {
+		{ "json", no_argument, NULL, 'j' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
@@ -86,6 +104,9 @@ cmd_admin_options(const struct cmd_entry *self, int *argc, char ***argv,
 
 	while ((ch = getopt_long(*argc, *argv, ":h", longopts, NULL)) != -1) {
 		switch (ch) {
+		case 'j':
+			*json = 1;
+			break;
 		case 'h':
 			cmd_help(self);
 			return -1;
@@ -112,9 +133,10 @@ cmd_admin_job(struct cmd_ctx *ctx, const struct cmd_entry *self, int argc,
 	const char *id, *fn, *was;
 	char queue[REDJOB_ID_MAX];
 	redisReply *r;
-	int rc;
+	json_t *o;
+	int rc, json = 0;
 
-	if ((rc = cmd_admin_options(self, &argc, &argv, "job id")) != 0)
+	if ((rc = cmd_admin_options(self, &argc, &argv, "job id", &json)) != 0)
 		return rc < 0 ? CMD_OK : rc;
 	id = argv[0];
 	if (cmd_check_id(self, id, queue, sizeof queue) != 0)
@@ -129,6 +151,15 @@ cmd_admin_job(struct cmd_ctx *ctx, const struct cmd_entry *self, int argc,
 		return cmd_error("unexpected reply to %s", fn);
 	}
 	was = r->str;
+	if (json) {
+		o = json_object();
+		json_object_set_new(o, "id", json_string(id));
+		json_object_set_new(o, "was", json_string(was));
+		json_object_set_new(o, "now", json_string(self ==
+		    &cmd_retry_entry ? "ready" : "removed"));
+		freeReplyObject(r);
+		return cmd_json_print(o);
+	}
 	if (self == &cmd_retry_entry)
 		printf("retry: %s was %s, now ready\n", id, was);
 	else if (strcmp(was, "running") == 0)
@@ -150,9 +181,10 @@ cmd_admin_queue(struct cmd_ctx *ctx, const struct cmd_entry *self, int argc,
 	const char *queue, *fn;
 	redisReply *r;
 	long long changed;
-	int rc, pause = self == &cmd_pause_entry;
+	json_t *o;
+	int rc, json = 0, pause = self == &cmd_pause_entry;
 
-	if ((rc = cmd_admin_options(self, &argc, &argv, "queue")) != 0)
+	if ((rc = cmd_admin_options(self, &argc, &argv, "queue", &json)) != 0)
 		return rc < 0 ? CMD_OK : rc;
 	queue = argv[0];
 	if (cmd_check_queue(self, queue) != 0)
@@ -171,6 +203,13 @@ cmd_admin_queue(struct cmd_ctx *ctx, const struct cmd_entry *self, int argc,
 		return cmd_error("unexpected reply to %s", fn);
 	}
 	freeReplyObject(r);
+	if (json) {
+		o = json_object();
+		json_object_set_new(o, "queue", json_string(queue));
+		json_object_set_new(o, "paused", json_boolean(pause));
+		json_object_set_new(o, "changed", json_boolean(changed != 0));
+		return cmd_json_print(o);
+	}
 	if (pause)
 		printf(changed ? "pause: queue %s paused\n" :
 		    "pause: queue %s was already paused\n", queue);

@@ -46,7 +46,34 @@ enum {
 	OPT_UNIQUE_FOR,
 	OPT_MAX_PAYLOAD,
 	OPT_LINES,
+	OPT_JSON,
 };
+
+/* --json: one JSON object per job, one per line (JSON Lines). */
+static int enqueue_json;
+
+/* Print a job's id: the line, or its JSON object (lineno 0: none). */
+static void
+cmd_enqueue_print(const char *id, int created, unsigned long long lineno)
+{
+	json_t *o;
+	char *s;
+
+	if (!enqueue_json) {
+		printf("%s\n", id);
+		return;
+	}
+	o = json_object();
+	json_object_set_new(o, "id", json_string(id));
+	json_object_set_new(o, "created", json_boolean(created));
+	if (lineno > 0)
+		json_object_set_new(o, "line", json_integer(
+		    (json_int_t)lineno));
+	if ((s = json_dumps(o, JSON_COMPACT)) != NULL)
+		printf("%s\n", s);
+	free(s);
+	json_decref(o);
+}
 
 /* A buffered reader of stdin that hands out lines of bounded size. */
 struct enqueue_reader {
@@ -73,7 +100,7 @@ const struct cmd_entry cmd_enqueue_entry = {
 	"enqueue",
 	"[-q QUEUE] [--in DURATION | --at TIME] [--key KEY] "
 	    "[--max-attempts N] [--unique KEY [--unique-for DURATION]] "
-	    "[--max-payload SIZE] [--lines] TYPE [PAYLOAD | -]",
+	    "[--max-payload SIZE] [--lines] [--json] TYPE [PAYLOAD | -]",
 	"put a job into a queue and print its id",
 	"Put a job of type TYPE into a queue and print its id (QUEUE:N).\n"
 	"PAYLOAD is the job's data, any bytes; \"-\" reads it from stdin;\n"
@@ -98,6 +125,11 @@ const struct cmd_entry cmd_enqueue_entry = {
 	"                           config's max_payload, else 512KiB)\n"
 	"  --lines                  every line of stdin is the payload of one\n"
 	"                           job; print one id per line, in order\n"
+	"  --json                   print {\"id\": ID, \"created\": BOOL}\n"
+	"                           per job, one per line (with --lines,\n"
+	"                           also \"line\": its line number);\n"
+	"                           created is false when --unique named\n"
+	"                           an existing job\n"
 	"\n"
 	"Examples:\n"
 	"  redjob enqueue send_email '{\"to\":\"a@example.com\"}'\n"
@@ -350,7 +382,7 @@ cmd_enqueue_one(struct cmd_ctx *ctx, struct redjob_job *job, int from_stdin,
 		rc = cmd_client_error(ctx);
 		goto out;
 	}
-	printf("%s\n", id);
+	cmd_enqueue_print(id, created, 0);
 	if (!created) {
 		fflush(stdout);
 		fprintf(stderr, "redjob: unique key \"%s\" names %s (existing "
@@ -413,7 +445,8 @@ cmd_enqueue_batch(struct cmd_ctx *ctx, const struct redjob_job *tmpl,
 			continue;
 		}
 		if (res[m].err == REDJOB_OK)
-			printf("%s\n", res[m].id);
+			cmd_enqueue_print(res[m].id, res[m].created,
+			    lines[i].lineno);
 		else if (why == NULL && cmd_enqueue_line_error(res[m].err)) {
 			*failed = 1;
 			fflush(stdout);
@@ -544,6 +577,7 @@ cmd_enqueue_exec(struct cmd_ctx *ctx, const struct cmd_entry *self,
 		{ "unique-for", required_argument, NULL, OPT_UNIQUE_FOR },
 		{ "max-payload", required_argument, NULL, OPT_MAX_PAYLOAD },
 		{ "lines", no_argument, NULL, OPT_LINES },
+		{ "json", no_argument, NULL, OPT_JSON },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
@@ -617,6 +651,9 @@ cmd_enqueue_exec(struct cmd_ctx *ctx, const struct cmd_entry *self,
 				return cmd_usage(self, "--max-payload: at most "
 				    "512MiB, Redis's limit for one value");
 			ctx->max_payload = size;
+			break;
+		case OPT_JSON:
+			enqueue_json = 1;
 			break;
 		case OPT_LINES:
 			lines = 1;

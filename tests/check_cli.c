@@ -561,6 +561,87 @@ START_TEST(test_unique_returns_the_existing_job)
 }
 END_TEST
 
+/* Run redjob with args; assert exit 0 and return its stdout as JSON. */
+#define cli_json_ok(...) cli_json_of(cli(NULL, 0, __VA_ARGS__, NULL))
+static json_t *
+cli_json_of(struct proc *r)
+{
+	json_t *j;
+
+	assert_ok(r);
+	j = must_json(r);
+	proc_free(r);
+	return j;
+}
+
+/* --json on the commands that change things: the shapes of redjob(1). */
+START_TEST(test_json_of_enqueue_retry_rm_pause_resume)
+{
+	static const char lines[] = "a\nb\n";
+	struct proc *r;
+	json_t *j;
+	char *l2;
+
+	j = cli_json_ok("enqueue", "--json", "t", "x");
+	ck_assert_str_eq(json_str(j, "id"), "default:1");
+	ck_assert(json_is_true(json_object_get(j, "created")));
+	json_decref(j);
+	j = cli_json_ok("enqueue", "--json", "--unique", "u", "t", "x");
+	ck_assert_str_eq(json_str(j, "id"), "default:2");
+	json_decref(j);
+	r = cli(NULL, 0, "enqueue", "--json", "--unique", "u", "t", "x", NULL);
+	ck_assert_int_eq(r->status, 0);
+	j = must_json(r);
+	ck_assert_str_eq(json_str(j, "id"), "default:2");
+	ck_assert(json_is_false(json_object_get(j, "created")));
+	json_decref(j);
+	proc_free(r);
+
+	/* --lines: JSON Lines, one object per job with its line. */
+	r = cli(lines, sizeof lines - 1, "enqueue", "--json", "--lines", "t",
+	    NULL);
+	assert_ok(r);
+	l2 = strchr(r->out, '\n');
+	ck_assert_ptr_nonnull(l2);
+	*l2++ = '\0';
+	j = json_loads(r->out, 0, NULL);
+	ck_assert_ptr_nonnull(j);
+	ck_assert_str_eq(json_str(j, "id"), "default:3");
+	ck_assert_int_eq(json_int(j, "line"), 1);
+	json_decref(j);
+	j = json_loads(l2, 0, NULL);
+	ck_assert_ptr_nonnull(j);
+	ck_assert_str_eq(json_str(j, "id"), "default:4");
+	ck_assert_int_eq(json_int(j, "line"), 2);
+	json_decref(j);
+	proc_free(r);
+
+	j = cli_json_ok("retry", "--json", "default:1");
+	ck_assert_str_eq(json_str(j, "id"), "default:1");
+	ck_assert_str_eq(json_str(j, "was"), "ready");
+	ck_assert_str_eq(json_str(j, "now"), "ready");
+	json_decref(j);
+	j = cli_json_ok("rm", "--json", "default:1");
+	ck_assert_str_eq(json_str(j, "was"), "ready");
+	ck_assert_str_eq(json_str(j, "now"), "removed");
+	json_decref(j);
+	ck_assert_int_eq(must_int(rf.c, "EXISTS %s", BASE ":j:1"), 0);
+
+	j = cli_json_ok("pause", "--json", "default");
+	ck_assert_str_eq(json_str(j, "queue"), "default");
+	ck_assert(json_is_true(json_object_get(j, "paused")));
+	ck_assert(json_is_true(json_object_get(j, "changed")));
+	json_decref(j);
+	j = cli_json_ok("pause", "--json", "default");
+	ck_assert(json_is_false(json_object_get(j, "changed")));
+	json_decref(j);
+	j = cli_json_ok("resume", "--json", "default");
+	ck_assert(json_is_false(json_object_get(j, "paused")));
+	ck_assert(json_is_true(json_object_get(j, "changed")));
+	json_decref(j);
+}
+END_TEST
+
 /* Every field redjob(1) promises in stats --json. */
 static const char *const stats_fields[] = {
 	"ready", "scheduled", "running", "dead", "processed", "failed",
@@ -1336,6 +1417,7 @@ suite(void)
 	tcase_add_test(tc, test_in_and_at_schedule_the_job);
 	tcase_add_test(tc, test_unique_returns_the_existing_job);
 	tcase_add_test(tc, test_stats_json_has_every_documented_field);
+	tcase_add_test(tc, test_json_of_enqueue_retry_rm_pause_resume);
 	tcase_add_test(tc, test_ls_lists_each_state);
 	tcase_add_test(tc, test_retry_brings_a_dead_job_back);
 	tcase_add_test(tc, test_rm_deletes_the_job);
