@@ -676,6 +676,7 @@ static const struct {
 	    "      \"retried\": 0,\n"
 	    "      \"throttled\": 0,\n"
 	    "      \"conflicts\": 0,\n"
+	    "      \"workers\": 0,\n"
 	    "      \"paused\": false,\n"
 	    "      \"enqueued\": 3,\n"
 	    "      \"stalled\": 0,\n"
