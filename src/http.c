@@ -376,13 +376,18 @@ http_redis(struct http *h, const struct config *cfg)
 	char key[SCHEMA_KEY_MAX], *url, *cause = NULL;
 	size_t i;
 
+	if (h->out > 0) {
+		/* Scrapes waiting for the old queues get what there is. */
+		h->out = 0;
+		h->round_ok = 0;
+		http_round_done(h);
+	}
 	for (i = 0; i < h->nqueues; i++) {
 		free(h->queues[i].name);
 		free(h->queues[i].key);
 	}
 	free(h->queues);
 	h->gen++;	/* the calls out are for the old queues */
-	h->out = 0;
 	h->nqueues = cfg->nqueues;
 	h->queues = xcalloc(cfg->nqueues, sizeof *h->queues);
 	for (i = 0; i < cfg->nqueues; i++) {
