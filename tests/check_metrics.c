@@ -24,7 +24,10 @@
 #include <check.h>
 #include <hiredis/hiredis.h>
 
+#include <event2/buffer.h>
+
 #include "redjob.h"
+#include "metrics.h"
 #include "daemon_fixture.h"
 #include "proc.h"
 #include "redis_fixture.h"
@@ -573,6 +576,89 @@ START_TEST(test_a_taken_or_bad_address_is_an_error)
 }
 END_TEST
 
+/*
+ * A reload follows the new queues in the depths; a changed http.listen
+ * waits for the next start, and the reload says so.
+ */
+START_TEST(test_a_reload_keeps_the_listener_and_follows_the_queues)
+{
+	char *body;
+
+	start_tcp(1);
+	wait_sample("redjob_queue_jobs{queue=\"mail\",state=\"ready\"}", 0,
+	    5000);
+	daemon_write_config(
+	    "redis:\n"
+	    "  url: %s\n"
+	    "workers: 1\n"
+	    "http: { listen: \"127.0.0.1:1\" }\n"
+	    "queues: { default: 1, other: 1 }\n"
+	    "jobs:\n"
+	    "  ok: { exec: [/bin/true] }\n", rf.url);
+	daemon_signal(SIGHUP);
+	ck_assert(daemon_wait_log("http.listen changes take effect at the next "
+	    "restart; still serving on 127.0.0.1:0", 10000));
+	wait_sample("redjob_queue_jobs{queue=\"other\",state=\"ready\"}", 0,
+	    10000);
+	body = scrape();
+	ck_assert_msg(sample(body, "redjob_queue_jobs{queue=\"mail\","
+	    "state=\"ready\"}") == -1, "a queue no longer served");
+	free(body);
+}
+END_TEST
+
+/* The channel messages: what a worker sends, and what is refused. */
+START_TEST(test_the_supervisor_takes_only_wellformed_messages)
+{
+	static const char *const bad[] = {
+		"MC nosuch default ok 1",		/* no such family */
+		"MC processed default ok",		/* no count */
+		"MC processed default ok 1 2",		/* one too many */
+		"MC processed def\"ault ok 1",		/* not a name */
+		"MC processed * ok 1",			/* a label missing */
+		"MC restarts x * 1",			/* a label too many */
+		"MC processed default ok -1",		/* not a count */
+		"MC processed default ok 1x",
+		"MC duration default ok 1",		/* a histogram */
+		"MH duration default ok 5 1 0 0",	/* too few buckets */
+		"MH processed default ok 5 1 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0",
+	};
+	struct metrics *m = metrics_create(NULL);
+	struct evbuffer *b = evbuffer_new();
+	char *text;
+	size_t i;
+
+	for (i = 0; i < sizeof bad / sizeof bad[0]; i++)
+		ck_assert_msg(metrics_recv(m, bad[i]) == -1, "took %s", bad[i]);
+	ck_assert_int_eq(metrics_recv(m, "HB 1 2 3 4"), -1);
+	ck_assert_int_eq(metrics_recv(m, "MC processed default ok 2"), 0);
+	ck_assert_int_eq(metrics_recv(m, "MC processed default ok 3"), 0);
+	ck_assert_int_eq(metrics_recv(m, "MC restarts * * 1"), 0);
+	ck_assert_int_eq(metrics_recv(m, "MH wait default ok 1500000 "
+	    "1 0 0 0 0 0 0 0 1 0 0 0 0 0 0 1"), 0);
+	metrics_render(m, b);
+	evbuffer_add(b, "", 1);
+	text = (char *)evbuffer_pullup(b, -1);
+	assert_sample(text, "redjob_jobs_processed_total" Q("default", "ok"), 5);
+	assert_sample(text, "redjob_worker_restarts_total", 1);
+	assert_sample(text, "redjob_job_wait_seconds_count" Q("default", "ok"),
+	    3);
+	assert_sample(text, "redjob_job_wait_seconds_sum" Q("default", "ok"),
+	    1.5);
+	assert_sample(text, "redjob_job_wait_seconds_bucket{queue=\"default\","
+	    "type=\"ok\",le=\"0.005\"}", 1);
+	assert_sample(text, "redjob_job_wait_seconds_bucket{queue=\"default\","
+	    "type=\"ok\",le=\"2.5\"}", 2);
+	assert_sample(text, "redjob_job_wait_seconds_bucket{queue=\"default\","
+	    "type=\"ok\",le=\"+Inf\"}", 3);
+	assert_sample(text, "redjob_lock_lost_total", 0);
+	ck_assert_ptr_null(strstr(text, "def\"ault"));
+	assert_promtool(text);
+	evbuffer_free(b);
+	metrics_free(m);
+}
+END_TEST
+
 Suite *
 suite(void)
 {
@@ -591,6 +677,11 @@ suite(void)
 	    test_a_killed_worker_keeps_its_totals_and_counts_a_restart);
 	tcase_add_test(tc, test_scrapes_cost_one_call_per_queue_a_second_at_most);
 	tcase_add_test(tc, test_a_taken_or_bad_address_is_an_error);
+	tcase_add_test(tc, test_a_reload_keeps_the_listener_and_follows_the_queues);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("channel");
+	tcase_set_timeout(tc, 30);
+	tcase_add_test(tc, test_the_supervisor_takes_only_wellformed_messages);
 	suite_add_tcase(s, tc);
 	return s;
 }
