@@ -9,6 +9,7 @@
  *	PG+ PGID / PG- PGID		a handler's process group began / ended
  *	MC FAMILY L1 L2 N		a counter grew by N (metrics.c)
  *	MH FAMILY QUEUE TYPE SUM C...	a histogram's new observations
+ *					(several of these two, one a line)
  *   supervisor -> worker
  *	DRAIN				reload: stop claiming, finish, exit 0
  *	STOP				stop: the same within shutdown_timeout

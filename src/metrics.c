@@ -48,6 +48,7 @@ _Static_assert(nitems(metrics_le) == METRICS_BUCKETS, "one le per bucket");
 #define METRICS_HASH 64
 #define METRICS_LABEL_MAX 128	/* CONFIG_NAME_MAX in config.c */
 #define METRICS_NONE "*"	/* no label, on the channel: not a name */
+#define METRICS_SEND_MAX 16	/* datagrams per metrics_send() */
 
 static const struct {
 	const char	*name;
@@ -314,51 +315,81 @@ metrics_sync_errors(struct metrics *m)
 	}
 }
 
+/* The line of s's change since its last send, into buf; its length. */
+static size_t
+metrics_line(const struct metrics_series *s, char *buf, size_t len)
+{
+	size_t n, k;
+
+	if (!metrics_families[s->fam].histogram)
+		return (size_t)snprintf(buf, len, "MC %s %s %s %" PRIu64,
+		    metrics_families[s->fam].wire,
+		    s->l1 != NULL ? s->l1 : METRICS_NONE,
+		    s->l2 != NULL ? s->l2 : METRICS_NONE, s->n - s->n_sent);
+	n = (size_t)snprintf(buf, len, "MH %s %s %s %" PRIu64,
+	    metrics_families[s->fam].wire, s->l1, s->l2, s->sum - s->sum_sent);
+	for (k = 0; k < METRICS_BUCKETS && n < len; k++)
+		n += (size_t)snprintf(buf + n, len - n, " %" PRIu64,
+		    s->b[k] - s->b_sent[k]);
+	return n;
+}
+
+/* The series from..to-1 went: what they hold now is sent. */
+static void
+metrics_sent(struct metrics *m, size_t from, size_t to)
+{
+	struct metrics_series *s;
+
+	for (; from < to; from++) {
+		s = m->all[from];
+		s->n_sent = s->n;
+		s->sum_sent = s->sum;
+		memcpy(s->b_sent, s->b, sizeof s->b_sent);
+	}
+}
+
 /*
- * Send the supervisor what changed since the last send, one message per
- * series (channel.h): "MC FAMILY L1 L2 N" for a counter, "MH FAMILY
- * QUEUE TYPE SUM_US C0 ... C15" for a histogram, with the bucket counts
- * not cumulated. Stops at the first message the channel refuses; the
- * rest goes with the next heartbeat.
+ * Send the supervisor what changed since the last send: a line per
+ * series (channel.h), "MC FAMILY L1 L2 N" for a counter, "MH FAMILY
+ * QUEUE TYPE SUM_US C0 ... C15" for a histogram with the bucket counts
+ * not cumulated, as many lines to a datagram as fit. At most
+ * METRICS_SEND_MAX datagrams a call, so that a burst of changes never
+ * fills the channel ahead of the other messages; the rest, and what the
+ * channel refuses, goes with the next heartbeat.
  */
 void
 metrics_send(struct metrics *m, int fd)
 {
-	struct metrics_series *s;
-	char buf[CHANNEL_MAX];
-	size_t i, k, len;
-	int r;
+	char buf[CHANNEL_MAX], line[CHANNEL_MAX];
+	size_t i, first = 0, len = 0, n;
+	unsigned sent = 0;
 
 	if (m == NULL || fd < 0)
 		return;
 	metrics_sync_errors(m);
 	for (i = 0; i < m->n; i++) {
-		s = m->all[i];
-		if (s->n == s->n_sent)
+		if (m->all[i]->n == m->all[i]->n_sent)
 			continue;
-		if (!metrics_families[s->fam].histogram) {
-			r = channel_send(fd, "MC %s %s %s %" PRIu64,
-			    metrics_families[s->fam].wire,
-			    s->l1 != NULL ? s->l1 : METRICS_NONE,
-			    s->l2 != NULL ? s->l2 : METRICS_NONE,
-			    s->n - s->n_sent);
-			if (r != 0)
+		if ((n = metrics_line(m->all[i], line, sizeof line)) >=
+		    sizeof line)
+			continue;	/* cannot be: names are short */
+		if (len > 0 && len + 1 + n >= sizeof buf) {
+			if (channel_send(fd, "%s", buf) != 0)
 				return;
-			s->n_sent = s->n;
-			continue;
+			metrics_sent(m, first, i);
+			if (++sent == METRICS_SEND_MAX)
+				return;
+			len = 0;
 		}
-		len = (size_t)snprintf(buf, sizeof buf, "MH %s %s %s %" PRIu64,
-		    metrics_families[s->fam].wire, s->l1, s->l2,
-		    s->sum - s->sum_sent);
-		for (k = 0; k < METRICS_BUCKETS && len < sizeof buf; k++)
-			len += (size_t)snprintf(buf + len, sizeof buf - len,
-			    " %" PRIu64, s->b[k] - s->b_sent[k]);
-		if (len >= sizeof buf || channel_send(fd, "%s", buf) != 0)
-			return;
-		s->n_sent = s->n;
-		s->sum_sent = s->sum;
-		memcpy(s->b_sent, s->b, sizeof s->b_sent);
+		if (len == 0)
+			first = i;
+		else
+			buf[len++] = '\n';
+		memcpy(buf + len, line, n + 1);
+		len += n;
 	}
+	if (len > 0 && channel_send(fd, "%s", buf) == 0)
+		metrics_sent(m, first, m->n);
 }
 
 /* A label from the channel: a configuration name, or none. */
@@ -391,25 +422,21 @@ metrics_u64(const char *tok, uint64_t *v)
 	return *end == '\0' ? 0 : -1;
 }
 
-/*
- * Take a message of metrics_send() into the table. Returns 0, or -1 if
- * msg is not one (or is malformed: then nothing of it is taken).
- */
-int
-metrics_recv(struct metrics *m, const char *msg)
+/* Take one line of metrics_send(): 0, or -1 if it is malformed. */
+static int
+metrics_recv_line(struct metrics *m, char *line)
 {
-	char buf[CHANNEL_MAX], *tok[4 + METRICS_BUCKETS + 1], *p, *save;
+	char *tok[4 + METRICS_BUCKETS + 1], *p, *save;
 	const char *l1, *l2;
 	struct metrics_series *s;
 	uint64_t v[1 + METRICS_BUCKETS], n = 0;
 	size_t nt = 0, i;
 	int hist, f;
 
-	if (strncmp(msg, "MC ", 3) != 0 && strncmp(msg, "MH ", 3) != 0)
+	if (strncmp(line, "MC ", 3) != 0 && strncmp(line, "MH ", 3) != 0)
 		return -1;
-	hist = msg[1] == 'H';
-	snprintf(buf, sizeof buf, "%s", msg);
-	for (p = strtok_r(buf, " ", &save); p != NULL && nt < nitems(tok);
+	hist = line[1] == 'H';
+	for (p = strtok_r(line, " ", &save); p != NULL && nt < nitems(tok);
 	    p = strtok_r(NULL, " ", &save))
 		tok[nt++] = p;
 	if (p != NULL || nt != (hist ? 4 + METRICS_BUCKETS + 1 : 5))
@@ -438,6 +465,28 @@ metrics_recv(struct metrics *m, const char *msg)
 	}
 	s->n += n;
 	return 0;
+}
+
+/*
+ * Take a message of metrics_send() into the table: its lines, each on
+ * its own (a malformed one is left out). Returns 0, or -1 if msg is not
+ * such a message or holds a malformed line.
+ */
+int
+metrics_recv(struct metrics *m, const char *msg)
+{
+	char buf[CHANNEL_MAX], *line, *save;
+	int r = 0;
+
+	if (strncmp(msg, "MC ", 3) != 0 && strncmp(msg, "MH ", 3) != 0)
+		return -1;
+	snprintf(buf, sizeof buf, "%s", msg);
+	for (line = strtok_r(buf, "\n", &save); line != NULL;
+	    line = strtok_r(NULL, "\n", &save)) {
+		if (metrics_recv_line(m, line) != 0)
+			r = -1;
+	}
+	return r;
 }
 
 static int
