@@ -55,17 +55,20 @@
 #define HTTP_HEADERS_MAX 8192
 #define HTTP_BACKLOG 64
 
+/* The fields of redjob_stats read; "workers" may be missing (older). */
 enum { HTTP_READY, HTTP_SCHEDULED, HTTP_RUNNING, HTTP_DEAD, HTTP_PAUSED,
-	HTTP_NSTATES };
+	HTTP_WORKERS, HTTP_NSTATES };
 static const char *const http_states[HTTP_NSTATES] = {
-	"ready", "scheduled", "running", "dead", "paused",
+	"ready", "scheduled", "running", "dead", "paused", "workers",
 };
+#define HTTP_NEEDED ((1U << HTTP_WORKERS) - 1)
 
 struct http_queue {
 	char		*name;
 	char		*key;		/* NS:{QUEUE} */
 	long long	 v[HTTP_NSTATES];
 	int		 ok;		/* v is from the last round */
+	int		 workers_ok;	/* and has v[HTTP_WORKERS] */
 };
 
 /* A scrape waiting for the round of depth calls under way. */
@@ -188,6 +191,15 @@ http_metrics_reply(struct http *h, struct evhttp_request *req)
 			    "%lld\n", h->queues[i].name,
 			    h->queues[i].v[HTTP_PAUSED] != 0 ? 1LL : 0LL);
 	}
+	evbuffer_add_printf(b, "# HELP redjob_queue_workers Live workers of "
+	    "every host that serve a queue (the worker registry).\n"
+	    "# TYPE redjob_queue_workers gauge\n");
+	for (i = 0; i < h->nqueues; i++) {
+		if (h->queues[i].ok && h->queues[i].workers_ok)
+			evbuffer_add_printf(b, "redjob_queue_workers{queue=\"%s\"}"
+			    " %lld\n", h->queues[i].name,
+			    h->queues[i].v[HTTP_WORKERS]);
+	}
 	h->hooks.slots(h->hooks.arg, &busy, &idle);
 	evbuffer_add_printf(b, "# HELP redjob_slots Job slots of the workers, "
 	    "busy running a job or idle.\n# TYPE redjob_slots gauge\n"
@@ -243,7 +255,8 @@ http_stats_cb(struct rconn *rc, redisReply *r, void *arg)
 				}
 			}
 		}
-		q->ok = seen == (1U << HTTP_NSTATES) - 1;
+		q->ok = (seen & HTTP_NEEDED) == HTTP_NEEDED;
+		q->workers_ok = (seen & (1U << HTTP_WORKERS)) != 0;
 	}
 	if (!q->ok) {
 		h->round_ok = 0;

@@ -326,6 +326,7 @@ START_TEST(test_a_scrape_counts_every_outcome_and_passes_promtool)
 	    "state=\"scheduled\"}", 1);
 	assert_sample(text, "redjob_queue_jobs{queue=\"default\","
 	    "state=\"ready\"}", 0);
+	assert_sample(text, "redjob_queue_workers{queue=\"mail\"}", 1);
 	assert_sample(text, "redjob_slots{state=\"busy\"}", 0);
 	assert_sample(text, "redjob_slots{state=\"idle\"}", 4);
 	ck_assert_ptr_nonnull(strstr(text, "\n# TYPE redjob_job_wait_seconds "
