@@ -608,6 +608,31 @@ START_TEST(test_a_reload_keeps_the_listener_and_follows_the_queues)
 }
 END_TEST
 
+/* A lock deleted under its handler is counted lost, once. */
+START_TEST(test_a_lock_lost_under_its_handler_is_counted)
+{
+	http_sock[0] = '\0';
+	daemon_write_config(
+	    "redis:\n"
+	    "  url: %s\n"
+	    "workers: 1\n"
+	    "shutdown_timeout: 2s\n"
+	    "http: { listen: \"127.0.0.1:0\" }\n"
+	    "jobs:\n"
+	    "  doomed:\n"
+	    "    exec: [/bin/sh, -c, 'echo started >> \"$OUT/doomed\"; "
+	    "sleep 30']\n"
+	    "    env: { OUT: \"%s\" }\n"
+	    "    lock: { key: \"doomed\", ttl: 1s }\n", rf.url, df.dir);
+	start();
+	enqueue(NULL, "doomed");
+	ck_assert(daemon_wait_lines("doomed", 1, 5000));
+	wait_sample("redjob_slots{state=\"busy\"}", 1, 5000);
+	freeReplyObject(must_command(rf.c, "DEL redjob:lock:{doomed}"));
+	wait_sample("redjob_lock_lost_total", 1, 10000);
+}
+END_TEST
+
 /* The channel messages: what a worker sends, and what is refused. */
 START_TEST(test_the_supervisor_takes_only_wellformed_messages)
 {
@@ -680,6 +705,7 @@ suite(void)
 	tcase_add_test(tc, test_scrapes_cost_one_call_per_queue_a_second_at_most);
 	tcase_add_test(tc, test_a_taken_or_bad_address_is_an_error);
 	tcase_add_test(tc, test_a_reload_keeps_the_listener_and_follows_the_queues);
+	tcase_add_test(tc, test_a_lock_lost_under_its_handler_is_counted);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("channel");
 	tcase_set_timeout(tc, 30);
