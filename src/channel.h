@@ -7,6 +7,9 @@
  *	READY				connected, library loaded
  *	HB RUNNING DONE FAILED RETRIED	heartbeat, every second
  *	PG+ PGID / PG- PGID		a handler's process group began / ended
+ *	MC FAMILY L1 L2 N		a counter grew by N (metrics.c)
+ *	MH FAMILY QUEUE TYPE SUM C...	a histogram's new observations
+ *					(several of these two, one a line)
  *   supervisor -> worker
  *	DRAIN				reload: stop claiming, finish, exit 0
  *	STOP				stop: the same within shutdown_timeout
@@ -16,7 +19,8 @@
 
 #include <stddef.h>
 
-#define CHANNEL_MAX 256
+/* Room for a histogram's message with two labels of 128 bytes. */
+#define CHANNEL_MAX 1024
 
 int	channel_send(int fd, const char *fmt, ...)
 	    __attribute__((format(printf, 2, 3)));

@@ -15,6 +15,7 @@
 
 #include "claim.h"
 #include "log.h"
+#include "mtime.h"
 #include "token.h"
 #include "xmalloc.h"
 
@@ -102,6 +103,7 @@ claim_reply_cb(struct rconn *rc, redisReply *r, void *arg)
 			j->reserved = NULL;
 		}
 		j->claimed_ms = now;
+		j->claimed_us = mtime_now_us();	/* for job_wait_us() */
 		j->qi = c->a.qi;
 		j->queue = c->a.queue;
 		j->base = c->a.base;

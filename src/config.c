@@ -13,6 +13,8 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 
+#include <arpa/inet.h>
+
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -55,13 +57,16 @@ struct load {
 static const char *const config_top_keys[] = {
 	"redis", "workers", "concurrency", "shutdown_timeout", "lease",
 	"max_stalls", "batch", "max_payload", "log_level", "queues",
-	"limiters", "jobs",
+	"limiters", "jobs", "http",
 };
 enum {
 	TOP_REDIS, TOP_WORKERS, TOP_CONCURRENCY, TOP_SHUTDOWN_TIMEOUT,
 	TOP_LEASE, TOP_MAX_STALLS, TOP_BATCH, TOP_MAX_PAYLOAD, TOP_LOG_LEVEL,
-	TOP_QUEUES, TOP_LIMITERS, TOP_JOBS, TOP_N
+	TOP_QUEUES, TOP_LIMITERS, TOP_JOBS, TOP_HTTP, TOP_N
 };
+
+static const char *const config_http_keys[] = { "listen" };
+enum { HTTP_LISTEN, HTTP_N };
 
 static const char *const config_redis_keys[] = {
 	"url", "password_file", "namespace", "embedded",
@@ -1049,6 +1054,101 @@ config_jobs(struct load *ld, struct yread_pair *p)
 }
 
 /* Check the top-level mapping, one section after another. */
+/*
+ * Check the http: section: listen is "IPV4:PORT", "[IPV6]:PORT" or
+ * "unix:/PATH" (redjob.yml(5)). Addresses are literal, so the listener
+ * never waits on a name lookup; port 0 takes any free port, which the
+ * log names.
+ */
+static void
+config_http(struct load *ld, struct yread_pair *p)
+{
+	struct config *cfg = ld->cfg;
+	struct yread_pair f[HTTP_N];
+	const char *path = "http.listen", *s, *colon;
+	char host[INET6_ADDRSTRLEN + 1];
+	unsigned char addr[sizeof(struct in6_addr)];
+	unsigned long port;
+	char *end;
+	size_t n;
+	int v6;
+
+	if (yread_fields(&ld->y, p->value, "http", "a mapping", config_http_keys,
+	    HTTP_N, f) != 0)
+		return;
+	if (f[HTTP_LISTEN].value == NULL) {
+		yread_error(&ld->y, p->key, "http", "missing \"listen\" (an "
+		    "address such as 127.0.0.1:9187, [::1]:9187 or "
+		    "unix:/run/redjob/http.sock)");
+		return;
+	}
+	if (yread_string(&ld->y, f[HTTP_LISTEN].value, path, 0,
+	    &cfg->http_listen) != 0)
+		return;
+	s = cfg->http_listen;
+	if (strncmp(s, "unix:", 5) == 0) {
+		if (s[5] != '/')
+			yread_error(&ld->y, f[HTTP_LISTEN].value, path, "\"%.64s\""
+			    " is not an absolute path after unix:", s + 5);
+		else if (strlen(s + 5) > CONFIG_SOCKET_MAX)
+			yread_error(&ld->y, f[HTTP_LISTEN].value, path, "the "
+			    "socket path is longer than %zu bytes",
+			    CONFIG_SOCKET_MAX);
+		else
+			cfg->http_path = xstrdup(s + 5);
+		return;
+	}
+	v6 = s[0] == '[';
+	if (v6) {
+		colon = strchr(s, ']');
+		if (colon == NULL || colon[1] != ':') {
+			yread_error(&ld->y, f[HTTP_LISTEN].value, path, "\"%.64s"
+			    "\": an IPv6 address is written [ADDRESS]:PORT", s);
+			return;
+		}
+		n = (size_t)(colon - s - 1);
+		s++;
+		colon++;
+	} else {
+		colon = strrchr(s, ':');
+		if (colon == NULL) {
+			yread_error(&ld->y, f[HTTP_LISTEN].value, path, "\"%.64s"
+			    "\" has no port: write ADDRESS:PORT (127.0.0.1:9187, "
+			    "[::1]:9187) or unix:/PATH", s);
+			return;
+		}
+		n = (size_t)(colon - s);
+		if (memchr(s, ':', n) != NULL) {
+			yread_error(&ld->y, f[HTTP_LISTEN].value, path, "\"%.64s"
+			    "\": an IPv6 address is written [ADDRESS]:PORT", s);
+			return;
+		}
+	}
+	if (n == 0 || n >= sizeof host) {
+		yread_error(&ld->y, f[HTTP_LISTEN].value, path, "\"%.64s\" has "
+		    "no valid address before its port", cfg->http_listen);
+		return;
+	}
+	memcpy(host, s, n);
+	host[n] = '\0';
+	if (inet_pton(v6 ? AF_INET6 : AF_INET, host, addr) != 1) {
+		yread_error(&ld->y, f[HTTP_LISTEN].value, path, "\"%.64s\" is "
+		    "not an IP%s address (names are not looked up: write "
+		    "127.0.0.1, [::1] or the like)", host, v6 ? "v6" : "v4");
+		return;
+	}
+	errno = 0;
+	port = strtoul(colon + 1, &end, 10);
+	if (colon[1] < '0' || colon[1] > '9' || *end != '\0' || errno != 0 ||
+	    port > 65535) {
+		yread_error(&ld->y, f[HTTP_LISTEN].value, path, "\"%.16s\" is "
+		    "not a port (0-65535; 0 takes any free port)", colon + 1);
+		return;
+	}
+	cfg->http_host = xstrdup(host);
+	cfg->http_port = (unsigned)port;
+}
+
 static void
 config_top(struct load *ld, yaml_node_t *root)
 {
@@ -1098,6 +1198,8 @@ config_top(struct load *ld, yaml_node_t *root)
 	config_limiters(ld, f[TOP_LIMITERS].value != NULL ?
 	    &f[TOP_LIMITERS] : NULL);
 	config_jobs(ld, f[TOP_JOBS].value != NULL ? &f[TOP_JOBS] : NULL);
+	if (f[TOP_HTTP].value != NULL)
+		config_http(ld, &f[TOP_HTTP]);
 }
 
 /* Allocate a config holding every default. */
@@ -1201,6 +1303,9 @@ config_free(struct config *cfg)
 	free(cfg->embedded_dir);
 	free(cfg->embedded_socket);
 	free(cfg->embedded_server);
+	free(cfg->http_listen);
+	free(cfg->http_host);
+	free(cfg->http_path);
 	for (i = 0; i < cfg->nqueues; i++)
 		free(cfg->queues[i].name);
 	free(cfg->queues);

@@ -106,6 +106,11 @@ struct config {
 	unsigned		 batch;		/* default concurrency, <= 1000 */
 	uint64_t		 max_payload;	/* default 512 KiB */
 	int			 log_level;	/* enum log_level, default info */
+	/* http: (off when http_listen is NULL) */
+	char			*http_listen;	/* as written */
+	char			*http_host;	/* an IP address, or NULL */
+	unsigned		 http_port;	/* with http_host; 0: any */
+	char			*http_path;	/* unix:PATH, or NULL */
 	/* sections: */
 	struct queue_conf	*queues;
 	size_t			 nqueues;

@@ -22,6 +22,7 @@
 #include "handler_exec.h"
 #include "hold.h"
 #include "log.h"
+#include "mtime.h"
 #include "redjob-plugin.h"
 #include "xmalloc.h"
 
@@ -203,6 +204,19 @@ job_decode(redisReply *e, const char *token, char **cause)
 		xasprintf(cause, "malformed job: %s is missing or not of its "
 		    "type", bad);
 	return j;
+}
+
+/*
+ * How long the job has waited since it was due: by Redis's clock up to
+ * its claim, then by ours, so that no two hosts' clocks are compared.
+ */
+uint64_t
+job_wait_us(const struct job *j)
+{
+	uint64_t us = j->due_ms > 0 && j->claimed_ms > j->due_ms ?
+	    (uint64_t)(j->claimed_ms - j->due_ms) * 1000 : 0;
+
+	return us + (mtime_now_us() - j->claimed_us);
 }
 
 /*

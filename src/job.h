@@ -75,6 +75,7 @@ struct job {
 	long long		 reserved_until; /* server ms: valid until */
 	long long		 due_ms;	/* server ms: its due time */
 	long long		 claimed_ms;	/* server ms: its claim */
+	uint64_t		 claimed_us;	/* mtime_now_us() at the claim */
 
 	enum job_state		 state;
 	unsigned		 calls;		/* Redis calls in flight */
@@ -138,6 +139,7 @@ int		 job_refused(struct job *j, const char *what, const char *why,
 		    int transient);
 void		 job_accepted(struct job *j);
 const char	*job_requeue_reason(enum job_requeue why);
+uint64_t	 job_wait_us(const struct job *j);
 enum job_verdict job_judge(const struct job *j,
 		    const struct handler_result *res, int lock_lost,
 		    const char *lock_key, char **msg);

@@ -79,6 +79,7 @@ struct rconn {
 	void			*arg;
 	rconn_event_cb		*on_event;
 	void			*event_arg;
+	unsigned long long	*errors;	/* rconn_opts */
 
 	redisAsyncContext	*ac;
 	enum rconn_state	 state;
@@ -160,6 +161,8 @@ rconn_failed(struct rconn *rc)
 	/* A refusal that made us reconnect (READONLY) stays the condition. */
 	if (rc->cond == RFUNC_OK || rc->cond == RFUNC_CONN)
 		rconn_condition_set(rc, RFUNC_CONN, rc->last_error);
+	if (rc->errors != NULL)
+		rc->errors[RFUNC_CONN]++;
 	rconn_event(rc, RCONN_EVENT_FAILED, rc->last_error);
 }
 
@@ -295,6 +298,9 @@ rconn_reply_cb_(redisAsyncContext *ac, void *r, void *privdata)
 	if (rc->ac != NULL)
 		rconn_arm_deadline(rc);
 	class = rfunc_classify(reply);
+	/* A lost reply is counted with its connection (rconn_failed). */
+	if (reply != NULL && class != RFUNC_OK && rc->errors != NULL)
+		rc->errors[class]++;
 	rconn_noperm(rc, cmd, class);
 	if (reply != NULL && rfunc_refusal(class)) {
 		rc->refusals++;
@@ -513,6 +519,8 @@ rconn_handshake_cb(struct rconn *rc, redisReply *r, void *arg)
 		return;
 	}
 	class = rfunc_classify(r);
+	if (class != RFUNC_OK && rc->errors != NULL)
+		rc->errors[class]++;
 	if (class == RFUNC_NOPERM) {
 		/* Our own setup: fatal, naming what was refused. */
 		snprintf(msg, sizeof msg, "redis refused %s (see redjob "
@@ -741,6 +749,7 @@ rconn_create(struct event_base *base, const struct rconn_opts *o,
 	rc->arg = o->arg;
 	rc->on_event = o->on_event;
 	rc->event_arg = o->event_arg;
+	rc->errors = o->errors;
 	TAILQ_INIT(&rc->pending);
 	rc->retry_ev = evtimer_new(base, rconn_retry_cb, rc);
 	rc->deadline_ev = evtimer_new(base, rconn_deadline_cb, rc);
@@ -772,6 +781,16 @@ rconn_free(struct rconn *rc)
 	explicit_bzero(rc->url.password, sizeof rc->url.password);
 	free(rc->name);
 	free(rc);
+}
+
+/*
+ * The connection's socket, or -1: a process forked from the owner closes
+ * it, so that Redis sees the connection end with the owner.
+ */
+int
+rconn_fd(const struct rconn *rc)
+{
+	return rc != NULL && rc->ac != NULL ? rc->ac->c.fd : -1;
 }
 
 /*

@@ -67,6 +67,12 @@ struct rconn_opts {
 	void		*arg;		/* for the three above */
 	rconn_event_cb	*on_event;	/* what to tell people, or NULL */
 	void		*event_arg;	/* for on_event */
+	/*
+	 * Or NULL: RFUNC_CLASSES counters (enum rfunc_class) of the error
+	 * replies, and of the failed connects and lost connections
+	 * (RFUNC_CONN), for the metrics (src/metrics.c).
+	 */
+	unsigned long long *errors;
 };
 
 
@@ -74,6 +80,7 @@ struct rconn	*rconn_create(struct event_base *base,
 		    const struct rconn_opts *opts, char **cause);
 void		 rconn_free(struct rconn *rc);
 int		 rconn_ready(const struct rconn *rc);
+int		 rconn_fd(const struct rconn *rc);
 const char	*rconn_name(const struct rconn *rc);
 const char	*rconn_last_error(const struct rconn *rc);
 void		 rconn_drop(struct rconn *rc, const char *why);

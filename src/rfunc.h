@@ -46,6 +46,7 @@ enum rfunc_class {
 	RFUNC_SCHEMA,		/* REDJOB_SCHEMA */
 	RFUNC_OTHER,		/* any other error reply */
 };
+#define RFUNC_CLASSES (RFUNC_OTHER + 1)
 
 /* What rfunc_version_check() found. */
 enum rfunc_version {

@@ -34,7 +34,9 @@
 #include "compat.h"
 #include "config.h"
 #include "embedded.h"
+#include "http.h"
 #include "log.h"
+#include "metrics.h"
 #include "mtime.h"
 #include "notify.h"
 #include "release.h"
@@ -118,6 +120,8 @@ struct supervisor {
 	uint64_t		 status_sent;
 	struct event		*kill_ev;
 	char			 last_status[256];
+	struct metrics		*metrics;	/* the workers' totals */
+	struct http		*http;		/* http.listen, or NULL */
 };
 
 static void	supervisor_spawn(struct supervisor *, struct generation *, int);
@@ -205,6 +209,29 @@ supervisor_healthy(void *arg)
 		ready++;
 	}
 	return ready == sv->nslots;
+}
+
+/* The status line and the slots, for /healthz and /metrics (http.c). */
+static void
+supervisor_status_text(void *arg, char *buf, size_t len)
+{
+	supervisor_status_line(arg, buf, len);
+}
+
+static void
+supervisor_slots(void *arg, unsigned *busy, unsigned *idle)
+{
+	struct supervisor *sv = arg;
+	struct child *c;
+	unsigned n;
+
+	*busy = *idle = 0;
+	TAILQ_FOREACH(c, &sv->children, entry) {
+		n = c->gen->cfg->concurrency;
+		*busy += c->running < n ? c->running : n;
+		if (c->ready && !c->draining && c->running < n)
+			*idle += n - c->running;
+	}
 }
 
 /*
@@ -375,6 +402,8 @@ supervisor_chan_cb(evutil_socket_t fd, short events, void *arg)
 			child_pgid(c, (pid_t)pgid, 1);
 		else if (sscanf(buf, "PG- %ld", &pgid) == 1)
 			child_pgid(c, (pid_t)pgid, 0);
+		else
+			(void)metrics_recv(c->sv->metrics, buf);
 	}
 	if (n == 0) {
 		event_del(c->ev);
@@ -420,6 +449,7 @@ supervisor_crashed(struct supervisor *sv, struct child *c, int code)
 			s->crashes = 0;
 		}
 		s->crashes++;
+		metrics_count(sv->metrics, METRICS_RESTARTS, NULL, NULL);
 		s->backoff_ms = s->backoff_ms == 0 ? SV_BACKOFF_MIN_MS :
 		    s->backoff_ms * 2;
 		if (s->backoff_ms > SV_BACKOFF_MAX_MS)
@@ -475,6 +505,7 @@ supervisor_release(struct supervisor *sv, struct child *c)
 			if (o->fd >= 0)
 				close(o->fd);
 		}
+		http_close_fds(sv->http);
 		log_init("release");
 		_exit(release_run(c->gen->cfg, c->index, c->owner));
 	}
@@ -612,6 +643,7 @@ supervisor_spawn(struct supervisor *sv, struct generation *g, int index)
 			if (o->fd >= 0)
 				close(o->fd);
 		}
+		http_close_fds(sv->http);
 		snprintf(tag, sizeof tag, "worker %d", index);
 		log_init(tag);
 		status = worker_main(g->cfg, index, sp[1], owner);
@@ -796,6 +828,10 @@ supervisor_reload(struct supervisor *sv)
 		log_warnx("redis.embedded changes take effect at the next "
 		    "restart");
 	supervisor_register(cfg, 0, NULL);
+	if (sv->http != NULL)
+		http_configure(sv->http, cfg);
+	else if (cfg->http_listen != NULL)
+		log_warnx("http.listen takes effect at the next restart");
 	if (!sv->debug)
 		log_set_level(cfg->log_level);
 
@@ -863,6 +899,7 @@ supervisor_main(const char *path, struct config *cfg, int debug)
 	struct timeval tick = { 1, 0 };
 	struct generation *g;
 	struct sigaction sa;
+	struct http_hooks hooks;
 	char *cause = NULL;
 	int status;
 	unsigned k;
@@ -904,6 +941,19 @@ supervisor_main(const char *path, struct config *cfg, int debug)
 		embedded_stop(sv->embedded);
 		fatalx("%s", cause);
 	}
+	sv->metrics = metrics_create(NULL);
+	if (cfg->http_listen != NULL) {
+		hooks.healthy = supervisor_healthy;
+		hooks.status = supervisor_status_text;
+		hooks.slots = supervisor_slots;
+		hooks.arg = sv;
+		hooks.metrics = sv->metrics;
+		if ((sv->http = http_create(sv->base, cfg, &hooks,
+		    &cause)) == NULL) {
+			embedded_stop(sv->embedded);
+			fatalx("%s", cause);
+		}
+	}
 
 	supervisor_generation(sv, cfg);
 	notify_status("starting %u workers", sv->nslots);
@@ -915,6 +965,8 @@ supervisor_main(const char *path, struct config *cfg, int debug)
 	status = sv->exit_status;
 	log_info("exiting with status %d", status);
 	notify_watchdog_stop();
+	http_free(sv->http);
+	metrics_free(sv->metrics);
 	for (k = 0; k < sv->nslots; k++)
 		event_free(sv->slots[k].restart_ev);
 	free(sv->slots);

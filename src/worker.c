@@ -57,6 +57,7 @@
 #include "job.h"
 #include "lease.h"
 #include "log.h"
+#include "metrics.h"
 #include "mtime.h"
 #include "rconn.h"
 #include "run.h"
@@ -133,6 +134,7 @@ struct worker {
 	unsigned long long	 done;
 	unsigned long long	 failed;
 	unsigned long long	 retried;
+	struct metrics		*metrics;	/* sent with the heartbeat */
 };
 
 static void	worker_kick(struct worker *);
@@ -300,11 +302,17 @@ worker_finished_cb(struct job *j, enum finish_outcome o, void *arg)
 		log_job(LOG_LEVEL_INFO, "job %s queue=%s type=%s: done in %s",
 		    j->id, j->queue, j->type, duration_format(j->ran_ms, buf,
 		    sizeof buf));
+		metrics_count(w->metrics, METRICS_PROCESSED, j->queue, j->type);
 		break;
 	case FINISH_RETRIED:
 		w->retried++;
+		metrics_count(w->metrics, METRICS_FAILED, j->queue, j->type);
+		metrics_count(w->metrics, METRICS_RETRIED, j->queue, j->type);
 		break;
 	case FINISH_DEAD:
+		metrics_count(w->metrics, METRICS_FAILED, j->queue, j->type);
+		metrics_count(w->metrics, METRICS_DEAD, j->queue, j->type);
+		break;
 	case FINISH_REQUEUED:
 	case FINISH_DISCARDED:
 	case FINISH_STALE:
@@ -327,6 +335,8 @@ worker_run_job(struct worker *w, struct job *j)
 
 	j->state = JOB_RUNNING;
 	j->ran = 1;	/* a reservation it had is spent */
+	metrics_observe(w->metrics, METRICS_WAIT, j->queue, j->type,
+	    job_wait_us(j));
 	if (run_start(w->run, j, j->hold != NULL ? hold_fence(j->hold) : NULL,
 	    &cause) != 0) {
 		/* It did not run: all its guards granted goes back. */
@@ -346,6 +356,8 @@ worker_ran_cb(struct job *j, const struct handler_result *res, void *arg)
 
 	worker_slot_release(w, j);
 	j->ran_ms = res->duration_ms;
+	metrics_observe(w->metrics, METRICS_DURATION, j->queue, j->type,
+	    res->duration_ms * 1000);
 	w->avg_ms = w->have_avg ? (7 * w->avg_ms + res->duration_ms) / 8 :
 	    res->duration_ms;
 	w->have_avg = 1;
@@ -448,11 +460,13 @@ worker_hold_cb(struct hold *h, enum hold_result res, long long ms,
 	case HOLD_THROTTLED:
 		if (hold_limiter(h) != NULL)
 			j->held_by = hold_limiter(h)->name;
+		metrics_count(w->metrics, METRICS_THROTTLED, j->held_by, NULL);
 		worker_requeue(w, j, JOB_REQUEUE_THROTTLED, (uint64_t)ms);
 		break;
 	case HOLD_RESERVED:
 		/* Back at its slot, which the reservation keeps for it. */
 		j->held_by = hold_reserving(h)->name;
+		metrics_count(w->metrics, METRICS_THROTTLED, j->held_by, NULL);
 		j->reserve = hold_reserving(h)->name;
 		j->reserve_valid_ms = guard_reserve_valid_ms(hold_reserving(h));
 		worker_requeue(w, j, JOB_REQUEUE_THROTTLED, (uint64_t)ms);
@@ -461,6 +475,7 @@ worker_hold_cb(struct hold *h, enum hold_result res, long long ms,
 		worker_fail(w, j, 1, "limiter %s can never admit this job", why);
 		break;
 	case HOLD_CONFLICT:
+		metrics_count(w->metrics, METRICS_CONFLICTS, j->type, NULL);
 		worker_conflict(w, j, ms);
 		break;
 	case HOLD_ERROR:
@@ -498,6 +513,7 @@ worker_hold_cb(struct hold *h, enum hold_result res, long long ms,
 		worker_kick(w);
 		break;
 	case HOLD_LOCK_LOST:
+		metrics_count(w->metrics, METRICS_LOCK_LOST, NULL, NULL);
 		if (j->h == NULL && j->pc == NULL)
 			break;	/* its handler has ended: nothing to stop */
 		log_warnx("job %s: lock %s (fence %s) lost: %s; stopping its "
@@ -1028,6 +1044,7 @@ worker_send_hb(struct worker *w)
 {
 	channel_send(w->chan_fd, "HB %u %llu %llu %llu", w->slots, w->done,
 	    w->failed, w->retried);
+	metrics_send(w->metrics, w->chan_fd);
 }
 
 /*
@@ -1238,6 +1255,7 @@ worker_create(const struct config *cfg, int index, int chan_fd,
 
 	if ((w->base = event_base_new()) == NULL)
 		fatalx("event_base_new failed");
+	w->metrics = metrics_create(cfg);
 	worker_queues(w);
 	w->kick_ev = worker_event(w, -1, 0, worker_kick_cb);
 	w->due_ev = worker_event(w, -1, 0, worker_kick_cb);
@@ -1270,6 +1288,7 @@ worker_create(const struct config *cfg, int index, int chan_fd,
 	o.arg = w;
 	o.on_fatal = worker_fatal_cb;
 	o.on_event = worker_redis_event_cb;
+	o.errors = metrics_redis_errors(w->metrics);
 	snprintf(name, sizeof name, "redjob-worker-%d", index);
 	o.name = name;
 	o.load_library = 1;
@@ -1363,6 +1382,7 @@ worker_free(struct worker *w)
 	free(w->bases);
 	free(w->wake_keys);
 	pick_free(w->pick);
+	metrics_free(w->metrics);
 	event_base_free(w->base);
 	free(w);
 }
