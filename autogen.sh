@@ -3,13 +3,16 @@
 # Debian package that the build, the tests and the demo need, and make
 # fuzz (clang, and libclang-rt-14-dev: libFuzzer and the sanitizers'
 # runtimes, which clang's packages only recommend). prometheus gives the
-# tests promtool, which checks the /metrics text.
+# tests promtool, which checks the /metrics text; chromium,
+# chromium-driver and python3-selenium let the dashboard's tests drive a
+# headless browser.
 set -e
 cd "$(dirname "$0")"
 DEPS="build-essential autoconf automake libtool pkg-config \
 libhiredis-dev libevent-dev libyaml-dev libsystemd-dev libjansson-dev check \
 redis-server redis-tools python3 python3-redis git \
-clang libclang-rt-14-dev prometheus"
+clang libclang-rt-14-dev prometheus \
+chromium chromium-driver python3-selenium"
 if [ "$1" = "--deps" ]; then
 	if [ "$(id -u)" -ne 0 ]; then
 		if command -v sudo >/dev/null 2>&1; then

@@ -2,13 +2,20 @@
 # demo/run.sh BUILDDIR: show redjobd processing jobs, end to end, against
 # its own embedded redis-server in a temporary directory. Run by
 # "make demo". Everything it starts, it stops; the directory is removed.
+# It also serves the dashboard (redjob web) on 127.0.0.1:8187, or
+# DEMO_WEB_PORT; run from a terminal, it waits for Enter before it stops,
+# so the dashboard can be looked at.
 set -eu
 B=$(cd "${1:-.}" && pwd)
 REDJOBD="$B/src/redjobd"
 REDJOB="$B/src/redjob"
 D=$(mktemp -d "${TMPDIR:-/tmp}/redjob-demo-XXXXXX")
 PID=
+WEB=
 cleanup() {
+	if [ -n "$WEB" ] && kill -0 "$WEB" 2>/dev/null; then
+		kill -TERM "$WEB"; wait "$WEB" || true
+	fi
 	if [ -n "$PID" ] && kill -0 "$PID" 2>/dev/null; then
 		kill -TERM "$PID"; wait "$PID" || true
 	fi
@@ -61,6 +68,21 @@ until [ -S "$D/redis/redis.sock" ] && rj stats >/dev/null 2>&1; do
 	sleep 0.02
 done
 
+WEB_ADDR=127.0.0.1:${DEMO_WEB_PORT:-8187}
+say "starting the dashboard: redjob web --listen $WEB_ADDR"
+"$REDJOB" -c "$D/demo.yml" web --listen "$WEB_ADDR" 2>"$D/web.log" &
+WEB=$!
+i=0
+until grep -q "listening on" "$D/web.log" 2>/dev/null; do
+	if ! kill -0 "$WEB" 2>/dev/null; then
+		# A port in use must not stop the demo.
+		cat "$D/web.log" >&2; WEB=; break
+	fi
+	i=$((i + 1)); [ $i -lt 500 ] || break
+	sleep 0.02
+done
+[ -z "$WEB" ] || echo "dashboard: http://$WEB_ADDR/"
+
 say "enqueueing: immediate, delayed by 2 s, flaky (fails twice), broken (exit 65)"
 echo "immediate: $(rj enqueue hello world)"
 echo "mail:      $(rj enqueue -q mail send_email ops@example.com)"
@@ -85,6 +107,15 @@ say "redjob ls default --state dead"
 rj ls default --state dead
 say "redjob show $BROKEN"
 rj show "$BROKEN"
+if [ -n "$WEB" ] && [ -t 0 ]; then
+	say "open http://$WEB_ADDR/ to see the queues, the workers and the dead job"
+	printf 'press Enter to stop the demo: '
+	read -r _ || true
+fi
+if [ -n "$WEB" ]; then
+	kill -TERM "$WEB"; wait "$WEB" || true
+	WEB=
+fi
 say "stopping redjobd (SIGTERM)"
 kill -TERM "$PID"
 wait "$PID"

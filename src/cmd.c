@@ -45,6 +45,7 @@ static const struct cmd_entry *const cmd_table[] = {
 	&cmd_health_entry,
 	&cmd_why_entry,
 	&cmd_acl_entry,
+	&cmd_web_entry,
 };
 
 static const char redjob_usage_text[] =
@@ -337,9 +338,10 @@ cmd_reply_int(const struct redisReply *r, long long *v)
  * Length of the UTF-8 sequence at s (at most len bytes), or 0 if it is not
  * a valid, shortest-form encoding of a scalar value.
  */
-static size_t
-cmd_utf8_seq(const unsigned char *s, size_t len)
+size_t
+cmd_utf8_seq(const char *str, size_t len)
 {
+	const unsigned char *s = (const unsigned char *)str;
 	size_t n, i;
 	unsigned long cp;
 
@@ -373,11 +375,10 @@ cmd_utf8_seq(const unsigned char *s, size_t len)
 int
 cmd_utf8_valid(const char *s, size_t len)
 {
-	const unsigned char *p = (const unsigned char *)s;
 	size_t i = 0, n;
 
 	while (i < len) {
-		if ((n = cmd_utf8_seq(p + i, len - i)) == 0)
+		if ((n = cmd_utf8_seq(s + i, len - i)) == 0)
 			return 0;
 		i += n;
 	}
@@ -401,7 +402,7 @@ cmd_json_text(const char *s, size_t len)
 		return json_stringn(s, len);
 	buf = xreallocarray(NULL, len + 1, 3);
 	while (i < len) {
-		if ((n = cmd_utf8_seq(p + i, len - i)) == 0) {
+		if ((n = cmd_utf8_seq(s + i, len - i)) == 0) {
 			memcpy(buf + o, "\xef\xbf\xbd", 3);
 			o += 3;
 			i++;

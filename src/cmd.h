@@ -61,6 +61,7 @@ extern const struct cmd_entry cmd_workers_entry;
 extern const struct cmd_entry cmd_health_entry;
 extern const struct cmd_entry cmd_why_entry;
 extern const struct cmd_entry cmd_acl_entry;
+extern const struct cmd_entry cmd_web_entry;
 
 /* cmd.c */
 int		 cmd_error(const char *fmt, ...) printflike(1, 2);
@@ -83,5 +84,6 @@ int		 cmd_reply_int(const struct redisReply *r, long long *v);
 json_t		*cmd_json_text(const char *s, size_t len);
 int		 cmd_json_print(json_t *json);
 int		 cmd_utf8_valid(const char *s, size_t len);
+size_t		 cmd_utf8_seq(const char *s, size_t len);
 
 #endif
