@@ -404,9 +404,37 @@ def t_dead_set_actions(s):
 
 
 def t_workers_page(s):
-    """The workers page answers (the registry may be empty)."""
+    """The workers page shows the registry's live workers, escaped, and
+    skips stale members."""
+    sec, usec = s.redis_cli("TIME").split()
+    now = int(sec) * 1000 + int(usec) // 1000
+    live, stale = "0123456789abcdef", "fedcba9876543210"
+    s.redis_cli("SADD", "webtest:workers", live, stale, "<b>not-an-id</b>")
+    s.redis_cli("HSET", "webtest:worker:" + live,
+                "host", "<script>window.pwned=7</script>", "pid", "4242",
+                "ppid", "4241", "version", "0.1.0", "slot", "1",
+                "started", str(now - 120000), "queues", "default,mail",
+                "slots", "4", "busy", "1", "seen", str(now - 1000),
+                "ok", str(now - 2000),
+                "cond", "redis: NOPERM on FCALL (see ACL)",
+                "jobs", "default:77\tflaky\t%d\n<b>odd line</b>" %
+                (now - 5000))
+    s.redis_cli("PEXPIRE", "webtest:worker:" + live, "60000")
     st, page, _ = s.get("/workers")
     check(st == 200 and "<h1>Workers</h1>" in page, "workers: %d" % st)
+    row = re.search(r'<tr id="w-%s">(.*?)</tr>' % live, page, re.S)
+    check(row is not None, "the live worker's row")
+    row = row.group(1)
+    for want in ("&lt;script&gt;window.pwned=7&lt;/script&gt;", "4242",
+                 "default,mail", "1/4", "redis: NOPERM on FCALL (see ACL)",
+                 '<a href="/job/default%3A77">default:77</a> flaky',
+                 "&lt;b&gt;odd line&lt;/b&gt;", "<td>2 min ago</td>"):
+        check(want in row, "row has " + want + ": " + row)
+    check(stale not in page and "not-an-id" not in page,
+          "stale and invalid members are skipped")
+    check("<script" not in page and "<b>" not in page, "escaped")
+    s.redis_cli("DEL", "webtest:worker:" + live)
+    s.redis_cli("SREM", "webtest:workers", live, stale, "<b>not-an-id</b>")
 
 
 def t_dns_rebinding(s):
