@@ -504,7 +504,7 @@ def t_redis_denied(s):
     check(st == 503 and "NOPERM" in page, "denied: %d %s" % (st, page[-400:]))
     check(p.poll() is None, "still up")
     p.send_signal(signal.SIGTERM)
-    p.wait(20)
+    check(p.wait(20) == 0, "stops on SIGTERM")
 
 
 def t_redis_down(s):
@@ -525,10 +525,23 @@ def t_redis_down(s):
     check(log.count("cannot connect") <= 2, "rate-limited: " + log)
 
 
+def t_clean_exit(s):
+    """SIGTERM stops redjob web with status 0 and a clean log (no
+    sanitizer report under --enable-sanitizers)."""
+    s.web.send_signal(signal.SIGTERM)
+    rc = s.web.wait(20)
+    with open(s.weblog) as f:
+        log = f.read()
+    check(rc == 0, "exit status %d: %s" % (rc, log))
+    check("stopping" in log, "says it stops: " + log)
+    check("Sanitizer" not in log and "runtime error" not in log,
+          "sanitizer report: " + log)
+
+
 CHECKS = [t_overview_to_dead_job_and_retry, t_hostile_payloads, t_csrf,
           t_not_found, t_pagination, t_dead_set_actions, t_workers_page,
           t_dns_rebinding, t_listen_needs_token, t_token, t_redis_denied,
-          t_redis_down]
+          t_redis_down, t_clean_exit]
 
 
 def main():
