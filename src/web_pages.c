@@ -4,7 +4,8 @@
  * library's read-only functions (redjob_stats, redjob_list, redjob_show)
  * and the worker registry, and each action is one library call per job
  * (redjob_retry, redjob_remove, redjob_pause, redjob_resume), so the
- * dashboard needs no function of its own. A queue's jobs are read one
+ * dashboard needs no function of its own; the workers come from the
+ * registry (registry.c). A queue's jobs are read one
  * page at a time, and retry-all and delete-all take at most WEB_BATCH
  * jobs per request, so no request loads a whole set. A refused call
  * ends the page with web_redis_fail(): 404, 409 or 503.
@@ -25,6 +26,7 @@
 #include "client.h"
 #include "cmd.h"
 #include "mtime.h"
+#include "registry.h"
 #include "schema.h"
 #include "web.h"
 #include "xmalloc.h"
@@ -653,120 +655,15 @@ web_job(struct web_req *r, const char *id)
 	freeReplyObject(j);
 }
 
-/*
- * The worker registry: NS:workers holds owner ids, NS:worker:OWNER a
- * hash per live worker that expires when it stops refreshing it. Read
- * here, in one place, with plain commands. Returns the SMEMBERS reply
- * and fills hashes (one HGETALL reply or NULL per member), or NULL with
- * the client's error set.
- */
-static redisReply *
-web_registry(struct web *w, redisReply ***hashes)
-{
-	const char *argv[2];
-	char key[SCHEMA_KEY_MAX];
-	redisReply *m, *h;
-	size_t i, k;
-
-	snprintf(key, sizeof key, "%s:workers", w->ns);
-	argv[0] = "SMEMBERS";
-	argv[1] = key;
-	if ((m = client_command(w->client, 2, argv, NULL)) == NULL)
-		return NULL;
-	*hashes = xcalloc(m->elements + 1, sizeof **hashes);
-	for (i = 0; i < m->elements; i++) {
-		if (m->element[i]->type != REDIS_REPLY_STRING ||
-		    m->element[i]->len != 16 ||
-		    strspn(m->element[i]->str, "0123456789abcdef") != 16)
-			continue;
-		snprintf(key, sizeof key, "%s:worker:%s", w->ns,
-		    m->element[i]->str);
-		argv[0] = "HGETALL";
-		if ((h = client_command(w->client, 2, argv, NULL)) == NULL) {
-			for (k = 0; k < i; k++)
-				if ((*hashes)[k] != NULL)
-					freeReplyObject((*hashes)[k]);
-			free(*hashes);
-			*hashes = NULL;
-			freeReplyObject(m);
-			return NULL;
-		}
-		/* A member whose hash expired is a stale worker: skip it. */
-		if (h->type != REDIS_REPLY_ARRAY || h->elements == 0) {
-			freeReplyObject(h);
-			continue;
-		}
-		(*hashes)[i] = h;
-	}
-	return m;
-}
-
-/* A field of an HGETALL reply, or "". */
-static const char *
-web_hget(const redisReply *h, const char *field, size_t *len)
-{
-	size_t i;
-
-	for (i = 0; i + 1 < h->elements; i += 2) {
-		if (h->element[i]->type == REDIS_REPLY_STRING &&
-		    h->element[i + 1]->type == REDIS_REPLY_STRING &&
-		    strcmp(h->element[i]->str, field) == 0) {
-			if (len != NULL)
-				*len = h->element[i + 1]->len;
-			return h->element[i + 1]->str;
-		}
-	}
-	if (len != NULL)
-		*len = 0;
-	return "";
-}
-
-/* The Redis server's clock in ms, or -1. */
-static long long
-web_server_ms(struct web *w)
-{
-	const char *argv[1] = { "TIME" };
-	redisReply *t;
-	long long s, us, ms = -1;
-
-	if ((t = client_command(w->client, 1, argv, NULL)) == NULL)
-		return -1;
-	if (t->type == REDIS_REPLY_ARRAY && t->elements == 2 &&
-	    cmd_reply_int(t->element[0], &s) == 0 &&
-	    cmd_reply_int(t->element[1], &us) == 0)
-		ms = s * 1000 + us / 1000;
-	freeReplyObject(t);
-	return ms;
-}
-
-/* Print a field of the registry as text. */
+/* A time of the registry (server ms) as its age, or "-". */
 static void
-web_hcell(struct evbuffer *b, const redisReply *h, const char *field)
+web_age_cell(struct evbuffer *b, long long then, long long now)
 {
-	const char *s;
-	size_t len;
-
-	s = web_hget(h, field, &len);
 	html_raw(b, "<td>");
-	html_text(b, s, len);
-	html_raw(b, "</td>");
-}
-
-/* Print a time field of the registry as its age. */
-static void
-web_hage(struct evbuffer *b, const redisReply *h, const char *field,
-    long long now)
-{
-	const char *s = web_hget(h, field, NULL);
-	char *end;
-	long long v;
-
-	v = strtoll(s, &end, 10);
-	html_raw(b, "<td>");
-	if (*s == '\0' || *end != '\0' || now < 0)
+	if (then <= 0 || now < 0)
 		html_raw(b, "-");
 	else {
-		html_ago(b, now - v);
+		html_ago(b, now - then);
 		html_raw(b, " ago");
 	}
 	html_raw(b, "</td>");
@@ -774,14 +671,13 @@ web_hage(struct evbuffer *b, const redisReply *h, const char *field,
 
 /* The running jobs of a worker: "ID TAB TYPE TAB STARTED_MS" lines. */
 static void
-web_hjobs(struct evbuffer *b, const redisReply *h, long long now)
+web_jobs_cell(struct evbuffer *b, const char *s, long long now)
 {
-	const char *s, *p, *nl, *t1, *t2;
+	const char *p, *nl, *t1, *t2;
 	char id[REDJOB_ID_MAX];
-	size_t len;
+	size_t len = strlen(s);
 	long long started;
 
-	s = web_hget(h, "jobs", &len);
 	html_raw(b, "<td>");
 	for (p = s; p < s + len; p = nl + 1) {
 		if ((nl = memchr(p, '\n', (size_t)(s + len - p))) == NULL)
@@ -815,23 +711,20 @@ void
 web_workers(struct web_req *r)
 {
 	struct evbuffer *b = r->out;
-	redisReply *m, **hashes = NULL, *h;
-	const char *cond;
+	struct registry_worker *ws, *wk;
 	long long now;
-	size_t i, live = 0, len;
+	size_t n, i;
 
-	if ((now = web_server_ms(r->w)) < 0) {
+	if ((now = registry_now(r->w->client)) < 0) {
 		web_redis_fail(r, "reading the server's clock");
 		return;
 	}
-	if ((m = web_registry(r->w, &hashes)) == NULL) {
+	if (registry_list(r->w->client, &ws, &n) != 0) {
 		web_redis_fail(r, "reading the worker registry");
 		return;
 	}
 	html_begin(r, "Workers");
-	for (i = 0; i < m->elements; i++)
-		live += hashes[i] != NULL;
-	if (live == 0)
+	if (n == 0)
 		html_raw(b, "<p>No live worker: no redjobd serves this "
 		    "namespace now.</p>\n");
 	else
@@ -840,48 +733,37 @@ web_workers(struct web_req *r)
 		    "<th>Queues</th><th>Busy</th><th>Started</th>"
 		    "<th>Seen</th><th>Consumed</th><th>Condition</th>"
 		    "<th>Version</th><th>Running jobs</th></tr>\n");
-	for (i = 0; i < m->elements; i++) {
-		if ((h = hashes[i]) == NULL)
-			continue;
+	for (i = 0; i < n; i++) {
+		wk = &ws[i];
 		html_raw(b, "<tr id=\"w-");
-		html_url(b, m->element[i]->str);
+		html_url(b, wk->owner);
 		html_raw(b, "\"><td>");
-		html_str(b, m->element[i]->str);
+		html_str(b, wk->owner);
+		html_raw(b, "</td><td>");
+		html_str(b, wk->host);
+		html_raw(b, "</td><td>%lld</td><td>%lld</td><td>%lld</td><td>",
+		    wk->pid, wk->ppid, wk->slot);
+		html_str(b, wk->queues);
+		html_raw(b, "</td><td>%lld/%lld</td>", wk->busy, wk->slots);
+		web_age_cell(b, wk->started, now);
+		web_age_cell(b, wk->seen, now);
+		web_age_cell(b, wk->ok, now);
+		if (*wk->cond != '\0') {
+			html_raw(b, "<td class=\"bad\">");
+			html_str(b, wk->cond);
+		} else
+			html_raw(b, "<td>consuming");
+		html_raw(b, "</td><td>");
+		html_str(b, wk->version);
 		html_raw(b, "</td>");
-		web_hcell(b, h, "host");
-		web_hcell(b, h, "pid");
-		web_hcell(b, h, "ppid");
-		web_hcell(b, h, "slot");
-		web_hcell(b, h, "queues");
-		html_raw(b, "<td>");
-		html_str(b, web_hget(h, "busy", NULL));
-		html_raw(b, "/");
-		html_str(b, web_hget(h, "slots", NULL));
-		html_raw(b, "</td>");
-		web_hage(b, h, "started", now);
-		web_hage(b, h, "seen", now);
-		web_hage(b, h, "ok", now);
-		cond = web_hget(h, "cond", &len);
-		html_raw(b, "<td%s>", len > 0 ? " class=\"bad\"" : "");
-		if (len > 0)
-			html_text(b, cond, len);
-		else
-			html_raw(b, "consuming");
-		html_raw(b, "</td>");
-		web_hcell(b, h, "version");
-		web_hjobs(b, h, now);
+		web_jobs_cell(b, wk->jobs, now);
 		html_raw(b, "</tr>\n");
 	}
-	if (live > 0)
+	if (n > 0)
 		html_raw(b, "</table>\n");
 	html_end(r);
 	web_send(r, 200, "OK");
-	for (i = 0; i < m->elements; i++) {
-		if (hashes[i] != NULL)
-			freeReplyObject(hashes[i]);
-	}
-	free(hashes);
-	freeReplyObject(m);
+	registry_free(ws, n);
 }
 
 /* GET /dead: every queue that has dead jobs. */

@@ -16,6 +16,7 @@ import http.client
 import json
 import os
 import re
+import shlex
 import shutil
 import signal
 import socket
@@ -62,6 +63,7 @@ class Suite:
         self.redis = None
         self.browser = None
         self.fixed = os.path.join(self.dir, "fixed")
+        self.release = os.path.join(self.dir, "release")
 
     # Processes.
 
@@ -103,6 +105,8 @@ jobs:
     exec: [/bin/sh, -c, 'cat >/dev/null']
   broken:
     exec: [/bin/sh, -c, 'printf "<script>window.pwned=5</script> \\\\033[1mbold" >&2; exit 65']
+  slow:
+    exec: [/bin/sh, -c, 'cat >/dev/null; while [ ! -e {self.release} ]; do sleep 0.05; done']
   flaky:
     exec: [/bin/sh, -c, 'cat >/dev/null; if [ -e {self.fixed} ]; then exit 0; fi; echo "upstream <b>down</b>" >&2; exit 65']
 """)
@@ -435,6 +439,59 @@ def t_workers_page(s):
     check("<script" not in page and "<b>" not in page, "escaped")
     s.redis_cli("DEL", "webtest:worker:" + live)
     s.redis_cli("SREM", "webtest:workers", live, stale, "<b>not-an-id</b>")
+    # The daemon's own worker registers itself too.
+    host = socket.gethostname()
+
+    def registered():
+        page = s.get("/workers")[1]
+        return re.search(r'<tr id="w-[0-9a-f]{16}"><td>[0-9a-f]{16}</td>'
+                         r'<td>%s</td>' % re.escape(host), page)
+    poll(registered, "the daemon's worker on the workers page")
+
+
+def t_running_job(s):
+    """A running job shows its worker and start; the worker shows the
+    job."""
+    jid = enqueue(s, "slow", "")
+    poll(lambda: job_state(s, jid) == "running", "the slow job to run")
+    _, page, _ = s.get("/job/" + jid)
+    m = re.search(r'id="f-worker"><a href="/workers#w-([0-9a-f]{16})">', page)
+    check(m is not None, "the worker is linked: " + page)
+    check(re.search(r'id="f-started">20[0-9-]+ [0-9:]+Z', page),
+          "the start is a time")
+    check('value="retry"' not in page, "no retry for a running job")
+
+    def listed():
+        w = s.get("/workers")[1]
+        row = re.search(r'<tr id="w-%s">(.*?)</tr>' % m.group(1), w, re.S)
+        return row and ('<a href="/job/%s">' %
+                        urllib.parse.quote(jid, safe="")) in row.group(1)
+    poll(listed, "the job in its worker's row")
+    open(s.release, "w").close()
+    poll(lambda: job_state(s, jid) == "gone", "the slow job to finish")
+
+
+def t_reader_role(s):
+    """As the reader role of redjob acl every page answers, and the
+    buttons say Redis refuses them."""
+    line = s.rj("acl", "reader", "--namespace", "webtest")
+    args = shlex.split(line)
+    check(args[:2] == ["ACL", "SETUSER"], line)
+    s.redis_cli(*(args + ["on", ">pw"]))
+    url = "unix://%s:pw@%s" % (args[2], s.sock)
+    p, base, _ = s.start_web("--listen", "127.0.0.1:0", url=url)
+    jid = enqueue(s, "-q", "parked", "ok", "read me")
+    for path in ("/", "/queue/parked", "/job/" + jid, "/workers", "/dead"):
+        st, _, _ = s.get(path, base=base)
+        check(st == 200, "%s as reader: %d" % (path, st))
+    tok = re.search(r'name="csrf" value="([0-9a-f]{64})"',
+                    s.get("/", base=base)[1]).group(1)
+    st, page, _ = s.post("/action", {"op": "delete", "id": jid, "csrf": tok},
+                         base=base)
+    check(st == 503 and "NOPERM" in page, "delete as reader: %d" % st)
+    check(job_state(s, jid) == "ready", "the job is still there")
+    p.send_signal(signal.SIGTERM)
+    check(p.wait(20) == 0, "stops on SIGTERM")
 
 
 def t_dns_rebinding(s):
@@ -540,6 +597,7 @@ def t_clean_exit(s):
 
 CHECKS = [t_overview_to_dead_job_and_retry, t_hostile_payloads, t_csrf,
           t_not_found, t_pagination, t_dead_set_actions, t_workers_page,
+          t_running_job, t_reader_role,
           t_dns_rebinding, t_listen_needs_token, t_token, t_redis_denied,
           t_redis_down, t_clean_exit]
 
