@@ -46,6 +46,7 @@ struct web_counts {
 	long long	 throttled;
 	long long	 conflicts;
 	long long	 stalled;
+	long long	 workers;	/* live workers serving the queue */
 };
 
 /* The index of a state name, or -1. */
@@ -77,6 +78,7 @@ web_stats(struct web *w, const char *queue, struct web_counts *c)
 		{ "throttled", offsetof(struct web_counts, throttled) },
 		{ "conflicts", offsetof(struct web_counts, conflicts) },
 		{ "stalled", offsetof(struct web_counts, stalled) },
+		{ "workers", offsetof(struct web_counts, workers) },
 	};
 	redisReply *r, *k;
 	long long v;
@@ -285,7 +287,7 @@ web_overview(struct web_req *r)
 		    "<th>Ready</th><th>Scheduled</th><th>Running</th>"
 		    "<th>Dead</th><th>Processed</th><th>Failed</th>"
 		    "<th>Retried</th><th>Processed/s</th><th>Failed/s</th>"
-		    "<th></th></tr>\n");
+		    "<th>Workers</th><th></th></tr>\n");
 	for (i = 0; i < n; i++) {
 		if (web_stats(r->w, names[i], &c) != 0) {
 			web_redis_fail(r, "reading a queue's counts");
@@ -315,7 +317,10 @@ web_overview(struct web_req *r)
 		else
 			html_raw(b, "<td class=\"n\">-</td>"
 			    "<td class=\"n\">-</td>");
-		html_raw(b, "<td>");
+		/* Jobs wait and no worker will take them: say so. */
+		html_raw(b, "<td class=\"n%s\"><a href=\"/workers\">%lld</a>"
+		    "</td><td>", c.workers == 0 && c.state[0] > 0 ? " bad" : "",
+		    c.workers);
 		if (c.paused)
 			html_form(r, "resume", "queue", names[i], "Resume",
 			    NULL);
@@ -331,7 +336,8 @@ web_overview(struct web_req *r)
 			    total.state[s]);
 		html_raw(b, "<th class=\"n\">%lld</th><th class=\"n\">%lld"
 		    "</th><th class=\"n\">%lld</th><th></th><th></th><th></th>"
-		    "</tr>\n", total.processed, total.failed, total.retried);
+		    "<th></th></tr>\n", total.processed, total.failed,
+		    total.retried);
 	}
 	if (n > 0)
 		html_raw(b, "</table>\n");
@@ -563,15 +569,98 @@ web_time_field(const char *f)
 	return 0;
 }
 
+/* A field of a flat name, value reply, or NULL. */
+static const redisReply *
+web_pair(const redisReply *r, const char *name)
+{
+	size_t i;
+
+	for (i = 0; r->type == REDIS_REPLY_ARRAY && i + 1 < r->elements;
+	    i += 2) {
+		if (r->element[i]->type == REDIS_REPLY_STRING &&
+		    r->element[i + 1]->type == REDIS_REPLY_STRING &&
+		    strcmp(r->element[i]->str, name) == 0)
+			return r->element[i + 1];
+	}
+	return NULL;
+}
+
+/*
+ * Why a job is not running, or not finished (redjob_why): its gate and
+ * sentence, or NULL with the client's error set. Caller frees.
+ */
+static redisReply *
+web_why(struct web *w, const char *queue, const char *id)
+{
+	return client_fcall(w->client, "redjob_why", 1, queue, 1, &id, NULL);
+}
+
+/*
+ * Write redjob_why's sentence, with each time it names (the values of
+ * until, since and lease, in ms) written as a date.
+ */
+static void
+web_why_text(struct evbuffer *b, const redisReply *y)
+{
+	static const char *const times[] = { "until", "since", "lease" };
+	const redisReply *text = web_pair(y, "text"), *t;
+	const char *p, *end, *start;
+	size_t i, n;
+
+	p = start = text->str;
+	end = text->str + text->len;
+	while (p < end) {
+		if (*p < '0' || *p > '9' || (p > text->str && p[-1] >= '0' &&
+		    p[-1] <= '9')) {
+			p++;
+			continue;
+		}
+		n = strspn(p, "0123456789");
+		for (i = 0; i < nitems(times); i++) {
+			if ((t = web_pair(y, times[i])) != NULL && t->len == n &&
+			    memcmp(t->str, p, n) == 0)
+				break;
+		}
+		if (i == nitems(times)) {
+			p += n;
+			continue;
+		}
+		html_text(b, start, (size_t)(p - start));
+		html_time(b, strtoll(p, NULL, 10));
+		p += n;
+		start = p;
+	}
+	html_text(b, start, (size_t)(end - start));
+}
+
+/* The 404 of a job id that redjob_show does not know. */
+static void
+web_job_missing(struct web_req *r, const char *queue, const char *id)
+{
+	const redisReply *gate;
+	redisReply *y;
+
+	if ((y = web_why(r->w, queue, id)) != NULL &&
+	    (gate = web_pair(y, "gate")) != NULL &&
+	    strcmp(gate->str, "done") == 0)
+		web_fail(r, 404, "Not Found", "No such job: %s is done, or was "
+		    "deleted (a finished job is not kept).", id);
+	else
+		web_fail(r, 404, "Not Found", "No such job: %s was never "
+		    "enqueued.", id);
+	if (y != NULL)
+		freeReplyObject(y);
+}
+
 /* GET /job/ID: every field of a job, its payload and last error. */
 void
 web_job(struct web_req *r, const char *id)
 {
 	struct evbuffer *b = r->out;
 	char queue[REDJOB_ID_MAX], title[REDJOB_ID_MAX + 8];
-	const redisReply *k, *v, *payload = NULL, *lerr = NULL;
+	const redisReply *k, *v, *payload = NULL, *lerr = NULL, *gate;
 	const char *state = "";
-	redisReply *j;
+	redisReply *j, *y;
 	long long n;
 	size_t i;
 
@@ -583,7 +672,10 @@ web_job(struct web_req *r, const char *id)
 	}
 	if ((j = client_fcall(r->w->client, "redjob_show", 1, queue, 1, &id,
 	    NULL)) == NULL) {
-		web_redis_fail(r, id);
+		if (redjob_errcode(r->w->client) == REDJOB_ERR_NOJOB)
+			web_job_missing(r, queue, id);
+		else
+			web_redis_fail(r, id);
 		return;
 	}
 	for (i = 0; i < j->elements; i++) {
@@ -608,7 +700,25 @@ web_job(struct web_req *r, const char *id)
 	html_form(r, "delete", "id", id, "Delete", "danger");
 	html_raw(b, " In ");
 	web_queue_link(b, queue, state, queue);
-	html_raw(b, ".</div>\n<table id=\"fields\">\n");
+	html_raw(b, ".</div>\n");
+	/* What holds it; a page without it is still worth showing. */
+	if ((y = web_why(r->w, queue, id)) != NULL &&
+	    (gate = web_pair(y, "gate")) != NULL &&
+	    web_pair(y, "text") != NULL) {
+		html_raw(b, "<p id=\"why\"><strong>");
+		html_text(b, gate->str, gate->len);
+		html_raw(b, "</strong>: ");
+		web_why_text(b, y);
+		html_raw(b, "</p>\n");
+	} else if (y == NULL) {
+		html_raw(b, "<p class=\"note\" id=\"why\">Why it waits is "
+		    "not known: ");
+		html_str(b, redjob_errstr(r->w->client));
+		html_raw(b, "</p>\n");
+	}
+	if (y != NULL)
+		freeReplyObject(y);
+	html_raw(b, "<table id=\"fields\">\n");
 	for (i = 0; i + 1 < j->elements; i += 2) {
 		k = j->element[i];
 		v = j->element[i + 1];

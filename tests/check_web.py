@@ -252,13 +252,15 @@ def t_overview_to_dead_job_and_retry(s):
     check(b.find_element(By.ID, "f-state").text == "dead", "job is dead")
     check("upstream <b>down</b>" in
           b.find_element(By.ID, "last-error").text, "last error shown")
+    check(b.find_element(By.ID, "why").text.startswith("dead: "),
+          "why: " + b.find_element(By.ID, "why").text)
     b.save_screenshot(os.path.join(BUILD, "tests", "web-job.png"))
     open(s.fixed, "w").close()
     b.find_element(By.CSS_SELECTOR, 'button[value="retry"]').click()
     # The page it lands on says it was retried, or, if the job already
     # ran, that it is gone.
     poll(lambda: "Retried: the job is ready" in b.page_source or
-         "it may have finished" in b.page_source, "the retry's answer")
+         "is done, or was deleted" in b.page_source, "the retry's answer")
     s.no_alert()
 
     def ran():
@@ -373,6 +375,12 @@ def t_pagination(s):
     check(sorted(seen) == sorted(ids), "every job once")
     st, page, _ = s.get("/queue/paged?state=ready&offset=120")
     check(st == 404 and "Past the end" in page, "past the end: %d" % st)
+    st, page, _ = s.get("/job/paged:999")
+    check(st == 404 and "paged:999 was never enqueued" in page, "never")
+    jid = enqueue(s, "-q", "paged", "ok", "x")
+    s.post("/action", {"op": "delete", "id": jid, "csrf": s.csrf()})
+    st, page, _ = s.get("/job/" + jid)
+    check(st == 404 and "%s is done, or was deleted" % jid in page, "done")
 
 
 def t_dead_set_actions(s):
@@ -447,6 +455,15 @@ def t_workers_page(s):
         return re.search(r'<tr id="w-[0-9a-f]{16}"><td>[0-9a-f]{16}</td>'
                          r'<td>%s</td>' % re.escape(host), page)
     poll(registered, "the daemon's worker on the workers page")
+    # The overview counts each queue's live workers, and flags a queue
+    # whose ready jobs no worker will take.
+    page = s.get("/")[1]
+    cell = r'<td class="n( bad)?"><a href="/workers">([0-9]+)</a></td>'
+    rows = dict((q, (bad, int(n))) for q, bad, n in re.findall(
+        r'<tr><td><a href="/queue/([a-z]+)">.*?' + cell, page))
+    check(rows.get("default", ("", 0))[1] >= 1 and not rows["default"][0],
+          "default has a worker: %s" % rows)
+    check(rows.get("parked") == (" bad", 0), "parked has none: %s" % rows)
 
 
 def t_running_job(s):
