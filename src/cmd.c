@@ -56,7 +56,7 @@ static const char redjob_help_text[] =
     "The command-line client of redjobd: enqueue jobs, look at queues and\n"
     "jobs, retry, remove, pause and resume; run a command under a\n"
     "distributed lock, ask a rate limiter; print the Redis ACL rules of\n"
-    "each role.\n"
+    "each role; serve a dashboard.\n"
     "\n"
     "Global options (before the command):\n"
     "  -c, --config FILE        take the Redis URL, namespace, password and\n"
