@@ -62,8 +62,10 @@ struct web_addr {
 	struct sockaddr_storage	 ss;
 	socklen_t		 len;
 	int			 loopback;
-	char			 path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	char			 path[108];	/* a unix socket's, to unlink */
 };
+_Static_assert(sizeof(((struct sockaddr_un *)0)->sun_path) <= 108,
+    "a unix socket's path fits in struct web_addr");
 
 static int	cmd_web_exec(struct cmd_ctx *, const struct cmd_entry *, int,
 		    char **);
@@ -72,23 +74,23 @@ const struct cmd_entry cmd_web_entry = {
 	"web",
 	"[--listen ADDR] [--token-file FILE]",
 	"serve the dashboard",
-	"Serve the dashboard: every queue with its counts and recent rates,\n"
-	"a queue's jobs by state, a job with every field and its payload,\n"
-	"the live workers and the dead jobs, with retry, delete, pause and\n"
-	"resume. It runs until SIGTERM or SIGINT, logging to stderr.\n"
-	"\n"
-	"Options:\n"
-	"  --listen ADDR            HOST:PORT with an IPv4 address, [IPV6]:PORT\n"
-	"                           or unix:/PATH (default 127.0.0.1:8187;\n"
-	"                           port 0 picks a free one and logs it)\n"
-	"  --token-file FILE        require the token in FILE (its first line,\n"
-	"                           at least 16 characters), as a bearer token\n"
-	"                           or through the login form; needed for any\n"
-	"                           address that is not loopback\n"
-	"\n"
-	"Examples:\n"
-	"  redjob -c /etc/redjob/redjob.yml web\n"
-	"  redjob web --listen '[::]:8187' --token-file /etc/redjob/web.token\n",
+    "Serve the dashboard: every queue with its counts and recent rates,\n"
+    "a queue's jobs by state, a job with every field and its payload,\n"
+    "the live workers and the dead jobs, with retry, delete, pause and\n"
+    "resume. It runs until SIGTERM or SIGINT, logging to stderr.\n"
+    "\n"
+    "Options:\n"
+    "  --listen ADDR            HOST:PORT with an IPv4 address, [IPV6]:PORT\n"
+    "                           or unix:/PATH (default 127.0.0.1:8187;\n"
+    "                           port 0 picks a free one and logs it)\n"
+    "  --token-file FILE        require the token in FILE (its first line,\n"
+    "                           at least 16 characters), as a bearer token\n"
+    "                           or through the login form; needed for any\n"
+    "                           address that is not loopback\n"
+    "\n"
+    "Examples:\n"
+    "  redjob -c /etc/redjob/redjob.yml web\n"
+    "  redjob web --listen '[::]:8187' --token-file /etc/redjob/web.token\n",
 	cmd_web_exec
 };
 
@@ -110,8 +112,9 @@ web_parse_addr(const char *s, struct web_addr *a, char *err, size_t errlen)
 	if (strncmp(s, "unix:", 5) == 0) {
 		p = s + 5;
 		if (*p != '/') {
-			snprintf(err, errlen, "--listen %s: a unix socket needs "
-			    "an absolute path (unix:/run/redjob/web.sock)", s);
+			snprintf(err, errlen, "--listen %s: a unix socket "
+			    "needs an absolute path (unix:/run/redjob-web/"
+			    "web.sock)", s);
 			return -1;
 		}
 		if (strlen(p) >= sizeof sun->sun_path) {
@@ -128,8 +131,8 @@ web_parse_addr(const char *s, struct web_addr *a, char *err, size_t errlen)
 	}
 	if (*s == '[') {
 		if ((p = strchr(s, ']')) == NULL || p[1] != ':') {
-			snprintf(err, errlen, "--listen %s: expected [IPV6]:PORT",
-			    s);
+			snprintf(err, errlen, "--listen %s: expected "
+			    "[IPV6]:PORT", s);
 			return -1;
 		}
 		colon = p + 1;
@@ -312,7 +315,8 @@ web_fail(struct web_req *r, int code, const char *reason, const char *fmt,
 	html_begin(r, reason);
 	html_raw(r->out, "<p class=\"bad\" id=\"error\">");
 	html_str(r->out, msg);
-	html_raw(r->out, "</p>\n<p><a href=\"/\">Back to the overview</a></p>\n");
+	html_raw(r->out, "</p>\n<p><a href=\"/\">Back to the overview</a>"
+	    "</p>\n");
 	html_end(r);
 	web_send(r, code, reason);
 }

@@ -494,12 +494,13 @@ web_queue(struct web_req *r, const char *queue)
 		    "value=\"");
 		html_str(b, r->w->csrf);
 		html_raw(b, "\"><input type=\"hidden\" name=\"op\" "
-		    "value=\"delete-all\"><input type=\"hidden\" name=\"queue\" "
-		    "value=\"");
+		    "value=\"delete-all\"><input type=\"hidden\" "
+		    "name=\"queue\" value=\"");
 		html_str(b, queue);
-		html_raw(b, "\"><label><input type=\"checkbox\" name=\"confirm\" "
-		    "value=\"yes\" required> sure</label> <button type=\"submit\" "
-		    "class=\"danger\">Delete all dead</button></form></div>\n");
+		html_raw(b, "\"><label><input type=\"checkbox\" "
+		    "name=\"confirm\" value=\"yes\" required> sure</label> "
+		    "<button type=\"submit\" class=\"danger\">Delete all dead"
+		    "</button></form></div>\n");
 	}
 	if (l->type != REDIS_REPLY_ARRAY || l->elements == 0)
 		html_raw(b, "<p>No %s job.</p>\n", state);
@@ -617,7 +618,8 @@ web_why_text(struct evbuffer *b, const redisReply *y)
 		}
 		n = strspn(p, "0123456789");
 		for (i = 0; i < nitems(times); i++) {
-			if ((t = web_pair(y, times[i])) != NULL && t->len == n &&
+			t = web_pair(y, times[i]);
+			if (t != NULL && t->len == n &&
 			    memcmp(t->str, p, n) == 0)
 				break;
 		}

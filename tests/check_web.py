@@ -140,7 +140,7 @@ jobs:
 
         def listening():
             check(p.poll() is None, "redjob web exited: " + open(log).read())
-            m = re.search(r"listening on (http://\S+/)", open(log).read())
+            m = re.search(r"listening on (\S+) ", open(log).read())
             return m.group(1).rstrip("/") if m else None
         return p, poll(listening, "redjob web to listen"), log
 
@@ -276,7 +276,8 @@ def t_hostile_payloads(s):
     as escaped text and run nothing."""
     from selenium.webdriver.common.by import By
     b = s.browser
-    script = "<script>window.pwned=1</script><img src=x onerror=window.pwned=2>"
+    script = ("<script>window.pwned=1</script>"
+              "<img src=x onerror=window.pwned=2>")
     # A queue no worker serves keeps these jobs ready.
     j1 = enqueue(s, "-q", "parked", "--key", "<script>window.pwned=3</script>",
                  "--unique", "\"><script>window.pwned=4</script>", "ok",
@@ -532,6 +533,35 @@ def t_listen_needs_token(s):
     check(r.returncode == 2 and "HOST:PORT" in r.stderr, r.stderr)
 
 
+def t_listen_forms(s):
+    """--listen [::1]:PORT and unix:/PATH serve the same pages."""
+    p, base, _ = s.start_web("--listen", "[::1]:0")
+    check(base.startswith("http://[::1]:"), base)
+    st, page, _ = s.get("/", base=base, headers={"Host": base[7:]})
+    check(st == 200 and "<h1>Queues</h1>" in page, "[::1]: %d" % st)
+    p.send_signal(signal.SIGTERM)
+    check(p.wait(20) == 0, "stops")
+    path = os.path.join(s.dir, "web.sock")
+    p, base, _ = s.start_web("--listen", "unix:" + path)
+    check(base == "unix:" + path, base)
+
+    def get_unix(target, host):
+        c = http.client.HTTPConnection("localhost", timeout=20)
+        c.sock = socket.socket(socket.AF_UNIX)
+        c.sock.connect(path)
+        c.request("GET", target, headers={"Host": host})
+        r = c.getresponse()
+        body = r.read().decode()
+        c.close()
+        return r.status, body
+    # Behind a proxy on a unix socket, any Host is served.
+    st, page = get_unix("/queue/default", "dash.example")
+    check(st == 200 and "<h1>Queue default</h1>" in page, "unix: %d" % st)
+    p.send_signal(signal.SIGTERM)
+    check(p.wait(20) == 0, "stops")
+    check(not os.path.exists(path), "the socket is removed")
+
+
 def t_token(s):
     """With --token-file: 401 without it, bearer and login cookie work."""
     tf = os.path.join(s.dir, "token")
@@ -614,9 +644,8 @@ def t_clean_exit(s):
 
 CHECKS = [t_overview_to_dead_job_and_retry, t_hostile_payloads, t_csrf,
           t_not_found, t_pagination, t_dead_set_actions, t_workers_page,
-          t_running_job, t_reader_role,
-          t_dns_rebinding, t_listen_needs_token, t_token, t_redis_denied,
-          t_redis_down, t_clean_exit]
+          t_running_job, t_reader_role, t_dns_rebinding, t_listen_needs_token,
+          t_listen_forms, t_token, t_redis_denied, t_redis_down, t_clean_exit]
 
 
 def main():
