@@ -619,6 +619,9 @@ web_handle(struct evhttp_request *req, void *arg)
 		web_overview(&r);
 	else if (strncmp(path, "/queue/", 7) == 0)
 		web_queue(&r, path + 7);
+	else if (strcmp(path, "/queue") == 0)
+		web_queue(&r, web_param(&r, "name") != NULL ?
+		    web_param(&r, "name") : "");
 	else if (strncmp(path, "/job/", 5) == 0)
 		web_job(&r, path + 5);
 	else if (strcmp(path, "/workers") == 0)

@@ -236,17 +236,77 @@ web_flash(struct web_req *r)
 	html_raw(b, "</p>\n");
 }
 
+/* A value percent-encoded for a path, as a new string. */
+static char *
+web_encoded(const char *s)
+{
+	struct evbuffer *u;
+	char *out;
+	size_t len;
+
+	if ((u = evbuffer_new()) == NULL)
+		return xstrdup("");
+	html_url(u, s);
+	len = evbuffer_get_length(u);
+	out = xmalloc(len + 1);
+	evbuffer_remove(u, out, len);
+	out[len] = '\0';
+	evbuffer_free(u);
+	return out;
+}
+
+/*
+ * The path of a queue's page: /queue/NAME, or /queue?name=NAME for the
+ * names "." and "..", which a browser would take for steps of the path
+ * (percent-encoded too). Caller frees.
+ */
+static char *
+web_queue_path(const char *queue)
+{
+	char *enc = web_encoded(queue), *p;
+
+	if (strcmp(queue, ".") == 0 || strcmp(queue, "..") == 0)
+		xasprintf(&p, "/queue?name=%s", enc);
+	else
+		xasprintf(&p, "/queue/%s", enc);
+	free(enc);
+	return p;
+}
+
+/* What joins a query field to a path from web_queue_path(). */
+static const char *
+web_queue_sep(const char *path, int html)
+{
+	if (strchr(path, '?') == NULL)
+		return "?";
+	return html ? "&amp;" : "&";
+}
+
+/*
+ * The URL of a queue's page in an attribute, with query (markup made of
+ * constants and numbers, or NULL) after it.
+ */
+static void
+web_queue_href(struct evbuffer *b, const char *queue, const char *query)
+{
+	char *p = web_queue_path(queue);
+
+	html_str(b, p);
+	if (query != NULL)
+		html_raw(b, "%s%s", web_queue_sep(p, 1), query);
+	free(p);
+}
+
 /* A link to a queue, optionally to one state of it. */
 static void
 web_queue_link(struct evbuffer *b, const char *queue, const char *state,
     const char *text)
 {
-	html_raw(b, "<a href=\"/queue/");
-	html_url(b, queue);
-	if (state != NULL) {
-		html_raw(b, "?state=");
-		html_url(b, state);
-	}
+	char q[32];
+
+	snprintf(q, sizeof q, "state=%s", state != NULL ? state : "");
+	html_raw(b, "<a href=\"");
+	web_queue_href(b, queue, state != NULL ? q : NULL);
 	html_raw(b, "\">");
 	html_str(b, text);
 	html_raw(b, "</a>");
@@ -427,7 +487,7 @@ web_queue(struct web_req *r, const char *queue)
 	struct evbuffer *b = r->out;
 	struct web_counts c;
 	const char *state = web_param(r, "state"), *argv[3];
-	char off[32], cnt[32], label[64];
+	char off[32], cnt[32], label[64], q[64];
 	long long offset, v;
 	redisReply *l = NULL, *e;
 	size_t i, s;
@@ -478,11 +538,11 @@ web_queue(struct web_req *r, const char *queue)
 	    "%lld, stalled %lld.</div>\n<p class=\"tabs\">", c.processed,
 	    c.failed, c.retried, c.throttled, c.stalled);
 	for (s = 0; s < nitems(web_states); s++) {
-		html_raw(b, "<a id=\"tab-%s\" href=\"/queue/", web_states[s]);
-		html_url(b, queue);
-		html_raw(b, "?state=%s\"%s>%s (%lld)</a>", web_states[s],
-		    (int)s == si ? " class=\"on\"" : "", web_states[s],
-		    c.state[s]);
+		snprintf(q, sizeof q, "state=%s", web_states[s]);
+		html_raw(b, "<a id=\"tab-%s\" href=\"", web_states[s]);
+		web_queue_href(b, queue, q);
+		html_raw(b, "\"%s>%s (%lld)</a>", (int)s == si ?
+		    " class=\"on\"" : "", web_states[s], c.state[s]);
 	}
 	html_raw(b, "</p>\n");
 	if (si == 3 && c.state[3] > 0) {
@@ -534,20 +594,22 @@ web_queue(struct web_req *r, const char *queue)
 	}
 	html_raw(b, "<p class=\"pager\">");
 	if (offset > 0) {
-		html_raw(b, "<a id=\"prev\" href=\"/queue/");
-		html_url(b, queue);
-		html_raw(b, "?state=%s&amp;offset=%lld\">Previous</a> ", state,
+		snprintf(q, sizeof q, "state=%s&amp;offset=%lld", state,
 		    offset > WEB_PAGE_JOBS ? offset - WEB_PAGE_JOBS : 0);
+		html_raw(b, "<a id=\"prev\" href=\"");
+		web_queue_href(b, queue, q);
+		html_raw(b, "\">Previous</a> ");
 	}
 	if (c.state[si] > 0)
 		html_raw(b, "%lld-%lld of %lld ", offset + 1,
 		    offset + (long long)(l->type == REDIS_REPLY_ARRAY ?
 		    l->elements : 0), c.state[si]);
 	if (offset + WEB_PAGE_JOBS < c.state[si]) {
-		html_raw(b, "<a id=\"next\" href=\"/queue/");
-		html_url(b, queue);
-		html_raw(b, "?state=%s&amp;offset=%lld\">Next</a>", state,
+		snprintf(q, sizeof q, "state=%s&amp;offset=%lld", state,
 		    offset + WEB_PAGE_JOBS);
+		html_raw(b, "<a id=\"next\" href=\"");
+		web_queue_href(b, queue, q);
+		html_raw(b, "\">Next</a>");
 	}
 	html_raw(b, "</p>\n");
 	html_end(r);
@@ -701,7 +763,8 @@ web_job(struct web_req *r, const char *id)
 		    "Retry" : "Run now", NULL);
 	html_form(r, "delete", "id", id, "Delete", "danger");
 	html_raw(b, " In ");
-	web_queue_link(b, queue, state, queue);
+	web_queue_link(b, queue, web_state_index(state) >= 0 ? state : NULL,
+	    queue);
 	html_raw(b, ".</div>\n");
 	/* What holds it; a page without it is still worth showing. */
 	if ((y = web_why(r->w, queue, id)) != NULL &&
@@ -924,25 +987,6 @@ out:
 	client_queues_free(names, n);
 }
 
-/* A value percent-encoded for a path, as a new string. */
-static char *
-web_encoded(const char *s)
-{
-	struct evbuffer *u;
-	char *out;
-	size_t len;
-
-	if ((u = evbuffer_new()) == NULL)
-		return xstrdup("");
-	html_url(u, s);
-	len = evbuffer_get_length(u);
-	out = xmalloc(len + 1);
-	evbuffer_remove(u, out, len);
-	out[len] = '\0';
-	evbuffer_free(u);
-	return out;
-}
-
 /*
  * retry-all and delete-all: up to WEB_BATCH of a queue's dead jobs, one
  * library call each. A job that left the dead set meanwhile is skipped.
@@ -991,9 +1035,10 @@ web_action_all(struct web_req *r, const char *queue, int retry)
 	left = web_stats(r->w, queue, &c) == 0 ? c.state[3] : 0;
 	log_info("%s %lld dead jobs of queue %s", retry ? "retried" :
 	    "deleted", done, queue);
-	loc = web_encoded(queue);
-	web_redirect(r, "/queue/%s?state=dead&done=%s&n=%lld&left=%lld", loc,
-	    retry ? "retry-all" : "delete-all", done, left);
+	loc = web_queue_path(queue);
+	web_redirect(r, "%s%sstate=dead&done=%s&n=%lld&left=%lld", loc,
+	    web_queue_sep(loc, 0), retry ? "retry-all" : "delete-all", done,
+	    left);
 	free(loc);
 }
 
@@ -1033,8 +1078,9 @@ web_action(struct web_req *r)
 			enc = web_encoded(id);
 			web_redirect(r, "/job/%s?done=retry", enc);
 		} else {
-			enc = web_encoded(q);
-			web_redirect(r, "/queue/%s?done=delete", enc);
+			enc = web_queue_path(q);
+			web_redirect(r, "%s%sdone=delete", enc,
+			    web_queue_sep(enc, 0));
 		}
 		free(enc);
 		return;
@@ -1059,9 +1105,9 @@ web_action(struct web_req *r)
 		freeReplyObject(x);
 		log_info("%s queue %s", op[0] == 'p' ? "paused" : "resumed",
 		    queue);
-		enc = web_encoded(queue);
-		web_redirect(r, "/queue/%s?done=%s", enc, op[0] == 'p' ?
-		    "pause" : "resume");
+		enc = web_queue_path(queue);
+		web_redirect(r, "%s%sdone=%s", enc, web_queue_sep(enc, 0),
+		    op[0] == 'p' ? "pause" : "resume");
 		free(enc);
 		return;
 	}

@@ -246,9 +246,11 @@ def t_overview_to_dead_job_and_retry(s):
     # The dead count of the queue default links to its dead jobs.
     b.find_element(By.CSS_SELECTOR,
                    'a[href="/queue/default?state=dead"]').click()
+    on_page(s, "Queue default", "the queue's page")
     check(b.find_element(By.ID, "tab-dead").get_attribute("class") == "on",
           "the dead tab is shown")
     b.find_element(By.LINK_TEXT, jid).click()
+    on_page(s, "Job " + jid, "the job's page")
     check(b.find_element(By.ID, "f-state").text == "dead", "job is dead")
     check("upstream <b>down</b>" in
           b.find_element(By.ID, "last-error").text, "last error shown")
@@ -357,6 +359,42 @@ def t_not_found(s):
               "<b>" not in page, path + ": a clear, escaped message")
         check(r.getheader("Content-Security-Policy", "").startswith(
             "default-src 'none'"), path + ": CSP")
+
+
+def on_page(s, h1, what):
+    """Wait for the browser to show the page titled h1 (a click on a
+    form's button returns before the next page loads)."""
+    from selenium.common.exceptions import WebDriverException
+    from selenium.webdriver.common.by import By
+
+    def shown():
+        try:
+            return s.browser.find_element(By.TAG_NAME, "h1").text == h1
+        except WebDriverException:
+            return False
+    poll(shown, what + " (at %s)" % s.browser.current_url)
+
+
+def t_dot_queues(s):
+    """Queues named "." and "..", which browsers would take for steps of
+    a path, have working links."""
+    from selenium.webdriver.common.by import By
+    b = s.browser
+    for q in (".", ".."):
+        jid = enqueue(s, "-q", q, "ok", "dots")
+        st, page, _ = s.get("/")
+        check('<a href="/queue?name=%s">' % q in page,
+              "overview links " + q)
+        b.get(s.base + "/")
+        b.find_element(By.CSS_SELECTOR,
+                       'a[href="/queue?name=%s"]' % q).click()
+        on_page(s, "Queue " + q, "the page of queue " + q)
+        b.find_element(By.ID, "tab-ready").click()
+        b.find_element(By.LINK_TEXT, jid).click()
+        on_page(s, "Job " + jid, "the page of " + jid)
+        b.find_element(By.CSS_SELECTOR, 'button[value="delete"]').click()
+        on_page(s, "Queue " + q, "queue " + q + " after the delete")
+        check(job_state(s, jid) == "gone", "deleted")
 
 
 def t_pagination(s):
@@ -643,9 +681,10 @@ def t_clean_exit(s):
 
 
 CHECKS = [t_overview_to_dead_job_and_retry, t_hostile_payloads, t_csrf,
-          t_not_found, t_pagination, t_dead_set_actions, t_workers_page,
-          t_running_job, t_reader_role, t_dns_rebinding, t_listen_needs_token,
-          t_listen_forms, t_token, t_redis_denied, t_redis_down, t_clean_exit]
+          t_not_found, t_dot_queues, t_pagination, t_dead_set_actions,
+          t_workers_page, t_running_job, t_reader_role, t_dns_rebinding,
+          t_listen_needs_token, t_listen_forms, t_token, t_redis_denied,
+          t_redis_down, t_clean_exit]
 
 
 def main():
