@@ -439,7 +439,7 @@ web_login_page(struct web_req *r, int code, const char *reason,
 static void
 web_login(struct web_req *r)
 {
-	const char *token = web_param(r, "token");
+	const char *token = web_param(r, "token"), *proto;
 	char cookie[256];
 
 	if (token == NULL || !web_equal(token, r->w->token)) {
@@ -448,8 +448,12 @@ web_login(struct web_req *r)
 		web_login_page(r, 403, "Forbidden", "Wrong token.");
 		return;
 	}
+	/* Behind a proxy that terminates TLS, keep the cookie to HTTPS. */
+	proto = evhttp_find_header(evhttp_request_get_input_headers(r->req),
+	    "X-Forwarded-Proto");
 	snprintf(cookie, sizeof cookie, "%s=%s; Path=/; HttpOnly; "
-	    "SameSite=Strict", WEB_COOKIE, r->w->session);
+	    "SameSite=Strict%s", WEB_COOKIE, r->w->session, proto != NULL &&
+	    strcasecmp(proto, "https") == 0 ? "; Secure" : "");
 	evhttp_add_header(evhttp_request_get_output_headers(r->req),
 	    "Set-Cookie", cookie);
 	web_redirect(r, "/");

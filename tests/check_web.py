@@ -629,6 +629,10 @@ def t_token(s):
     st, page, _ = s.get("/", base=base,
                         headers={"Cookie": cookie.split(";")[0]})
     check(st == 200 and "<h1>Queues</h1>" in page, "cookie: %d" % st)
+    st, _, r = s.post("/login", {"token": token}, base=base,
+                      headers={"X-Forwarded-Proto": "https"})
+    check(r.getheader("Set-Cookie", "").endswith("; Secure"),
+          "Secure behind a TLS proxy")
     # Any Host is fine once a token is required.
     st, _, _ = s.get("/", base=base, headers={
         "Authorization": "Bearer " + token, "Host": "dash.example"})
