@@ -31,7 +31,7 @@ redis:
 workers: 2
 concurrency: 4
 shutdown_timeout: 5s
-log_level: debug         # show every job starting and finishing
+log_level: info          # one line per finished job, and handlers' output
 queues: { default: 1, mail: 2 }
 jobs:
   hello:
@@ -54,22 +54,26 @@ stat() {
 	    'NR == 1 { for (i = 1; i <= NF; i++) h[$i] = i } $1 == q { print $h[c] }'
 }
 
-say "validating the configuration: redjobd -t -c demo.yml"
+say "1. Check the configuration: redjobd -t -c demo.yml"
 "$REDJOBD" -t -c "$D/demo.yml"
 
-say "starting redjobd (2 workers x 4 slots) with an embedded redis-server"
+say "2. Start redjobd: 2 workers x 4 slots, with its own redis-server"
+echo "(redjobd's log goes to $D/redjobd.log; step 4 shows its job lines)"
 # As root (make demo right after autogen.sh --deps), it must be told.
 ROOT=; [ "$(id -u)" -ne 0 ] || ROOT=--allow-root
-"$REDJOBD" -c "$D/demo.yml" $ROOT &
+"$REDJOBD" -c "$D/demo.yml" $ROOT >"$D/redjobd.log" 2>&1 &
 PID=$!
 i=0
 until [ -S "$D/redis/redis.sock" ] && rj stats >/dev/null 2>&1; do
+	if ! kill -0 "$PID" 2>/dev/null; then
+		cat "$D/redjobd.log" >&2; echo "redjobd did not start" >&2
+		exit 1
+	fi
 	i=$((i + 1)); [ $i -lt 500 ] || { echo "redjobd did not start" >&2; exit 1; }
 	sleep 0.02
 done
 
 WEB_ADDR=127.0.0.1:${DEMO_WEB_PORT:-8187}
-say "starting the dashboard: redjob web --listen $WEB_ADDR"
 "$REDJOB" -c "$D/demo.yml" web --listen "$WEB_ADDR" 2>"$D/web.log" &
 WEB=$!
 i=0
@@ -81,15 +85,15 @@ until grep -q "listening on" "$D/web.log" 2>/dev/null; do
 	i=$((i + 1)); [ $i -lt 500 ] || break
 	sleep 0.02
 done
-[ -z "$WEB" ] || echo "dashboard: http://$WEB_ADDR/"
+[ -z "$WEB" ] || echo "the dashboard (redjob web) is at http://$WEB_ADDR/"
 
-say "enqueueing: immediate, delayed by 2 s, flaky (fails twice), broken (exit 65)"
-echo "immediate: $(rj enqueue hello world)"
-echo "mail:      $(rj enqueue -q mail send_email ops@example.com)"
-echo "delayed:   $(rj enqueue --in 2s hello 'from the future')"
-echo "flaky:     $(rj enqueue flaky '')"
+say "3. Enqueue five jobs: redjob enqueue [-q QUEUE] [--in DELAY] TYPE PAYLOAD"
+echo "hello, runs now:                $(rj enqueue hello world)"
+echo "send_email, in queue mail:      $(rj enqueue -q mail send_email ops@example.com)"
+echo "hello, due in 2 s:              $(rj enqueue --in 2s hello 'from the future')"
+echo "flaky, fails twice, then works: $(rj enqueue flaky '')"
 BROKEN=$(rj enqueue broken '{"oops"')
-echo "broken:    $BROKEN"
+echo "broken, exits 65 (permanent):   $BROKEN"
 
 i=0
 while :; do
@@ -101,14 +105,35 @@ while :; do
 	sleep 0.02
 done
 
-say "redjob stats"
+say "4. What ran: the job lines of redjobd's log"
+# Each line without its timestamp; "stdout:" lines are the handlers' own.
+grep -E ' job [a-z]+:[0-9]+( |:)' "$D/redjobd.log" |
+    grep -vE ': (started|handler pid)' | sed -E 's/^[^ ]+ //'
+
+say "5. The queues: redjob stats"
 rj stats
-say "redjob ls default --state dead"
-rj ls default --state dead
-say "redjob show $BROKEN"
-rj show "$BROKEN"
+cat <<'EOF2'
+READY: due now, waiting for a slot   SCHEDULED: due later (delays, retries)
+RUNNING: held by a worker now        DEAD: failed for good, kept for a look
+PROCESSED/FAILED/RETRIED: counted since the queue began
+THROTTLED/CONFLICTS: held back by a rate limit / a lock
+WORKERS: live worker processes serving the queue
+EOF2
+
+say "6. Why did $BROKEN not run to the end? redjob why $BROKEN"
+rj why "$BROKEN"
+say "and the workers: redjob workers"
+rj workers
+
+say "what to try next"
+if [ -n "$WEB" ]; then
+	echo "- the dashboard: http://$WEB_ADDR/ (queues, workers, the dead job;"
+	echo "  press Retry on $BROKEN and watch it fail again)"
+fi
+echo "- redjob show $BROKEN, redjob retry $BROKEN, redjob ls default"
+echo "- docs: README.md, redjob(1), redjob.yml(5), docs/operations.md"
 if [ -n "$WEB" ] && [ -t 0 ]; then
-	say "open http://$WEB_ADDR/ to see the queues, the workers and the dead job"
+	echo "(the commands need -c $D/demo.yml while this demo runs)"
 	printf 'press Enter to stop the demo: '
 	read -r _ || true
 fi
@@ -116,8 +141,9 @@ if [ -n "$WEB" ]; then
 	kill -TERM "$WEB"; wait "$WEB" || true
 	WEB=
 fi
-say "stopping redjobd (SIGTERM)"
+say "7. Stop redjobd (SIGTERM): it finishes running jobs, then exits 0"
 kill -TERM "$PID"
 wait "$PID"
 PID=
+tail -n 1 "$D/redjobd.log" | sed -E 's/^[^ ]+ //'
 say "done"

@@ -327,12 +327,13 @@ finish_fail_recorded(struct finish *f, struct job *j, const redisReply *r)
 		    "unexpected reply to redjob_fail");
 	else if (strcmp(r->element[0]->str, "dead") == 0) {
 		if (!j->quiet_dead)
-			log_warnx("job %s queue=%s: dead after %s attempts",
-			    j->id, j->queue, r->element[2]->str);
+			log_job(LOG_LEVEL_WARNING, "job %s queue=%s: dead after "
+			    "%s attempt%s", j->id, j->queue, r->element[2]->str,
+			    strcmp(r->element[2]->str, "1") == 0 ? "" : "s");
 		finish_done(f, j, FINISH_DEAD);
 	} else {
-		log_job(LOG_LEVEL_INFO, "job %s queue=%s: attempt %s failed, retry in %s",
-		    j->id, j->queue, r->element[2]->str,
+		log_job(LOG_LEVEL_INFO, "job %s queue=%s: attempt %s failed, "
+		    "retry in %s", j->id, j->queue, r->element[2]->str,
 		    duration_format(j->retry_ms, buf, sizeof buf));
 		finish_done(f, j, FINISH_RETRIED);
 	}
@@ -345,21 +346,22 @@ finish_requeue_recorded(struct finish *f, struct job *j)
 
 	switch (j->requeue) {
 	case JOB_REQUEUE_SHUTDOWN:
-		log_job(LOG_LEVEL_INFO, "job %s queue=%s: put back in the queue", j->id,
-		    j->queue);
+		log_job(LOG_LEVEL_INFO, "job %s queue=%s: put back in the "
+		    "queue", j->id, j->queue);
 		break;
 	case JOB_REQUEUE_THROTTLED:
-		log_job(LOG_LEVEL_INFO, "job %s queue=%s: throttled, again in %s", j->id,
-		    j->queue, duration_format(j->requeue_ms, buf, sizeof buf));
-		break;
-	case JOB_REQUEUE_CONFLICT:
-		log_job(LOG_LEVEL_INFO, "job %s queue=%s: its lock is taken, again in %s",
-		    j->id, j->queue, duration_format(j->requeue_ms, buf,
+		log_job(LOG_LEVEL_INFO, "job %s queue=%s: throttled, again in "
+		    "%s", j->id, j->queue, duration_format(j->requeue_ms, buf,
 		    sizeof buf));
 		break;
+	case JOB_REQUEUE_CONFLICT:
+		log_job(LOG_LEVEL_INFO, "job %s queue=%s: its lock is taken, "
+		    "again in %s", j->id, j->queue, duration_format(
+		    j->requeue_ms, buf, sizeof buf));
+		break;
 	case JOB_REQUEUE_LOCK_LOST:
-		log_job(LOG_LEVEL_INFO, "job %s queue=%s: put back in the queue (its lock "
-		    "was lost)", j->id, j->queue);
+		log_job(LOG_LEVEL_INFO, "job %s queue=%s: put back in the "
+		    "queue (its lock was lost)", j->id, j->queue);
 		break;
 	}
 	finish_done(f, j, FINISH_REQUEUED);
