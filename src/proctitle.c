@@ -20,6 +20,9 @@ extern char **environ;
 
 static char	*pt_start;	/* argv[0] */
 static size_t	 pt_len;	/* bytes we may write, NUL included */
+static char	**pt_env;	/* our copies of the environment's strings,
+				   kept here too: unsetenv() drops them from
+				   environ but they are ours to keep */
 
 /*
  * Take over the argument and environment strings (call once, from main,
@@ -41,10 +44,11 @@ proctitle_init(int argc, char **argv)
 	for (n = 0; environ[n] != NULL; n++)
 		;
 	env = xcalloc(n + 1, sizeof *env);
+	pt_env = xcalloc(n + 1, sizeof *pt_env);
 	for (i = 0; i < n; i++) {
 		if (environ[i] == end)
 			end = environ[i] + strlen(environ[i]) + 1;
-		env[i] = xstrdup(environ[i]);
+		env[i] = pt_env[i] = xstrdup(environ[i]);
 	}
 	environ = env;
 	/* The arguments keep their strings: copies for later readers. */

@@ -1067,8 +1067,11 @@ worker_report_condition(struct worker *w)
 	if (strcmp(buf, w->cond_sent) == 0)
 		return;
 	if (channel_send(w->chan_fd, "COND%s%s", buf[0] != '\0' ? " " : "",
-	    buf) == 0)
+	    buf) == 0) {
 		snprintf(w->cond_sent, sizeof w->cond_sent, "%s", buf);
+		/* The registry says it too, without waiting for its beat. */
+		beat_now(w->beat);
+	}
 }
 
 static void

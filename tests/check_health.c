@@ -579,20 +579,21 @@ END_TEST
 START_TEST(test_why_lock)
 {
 	char a[REDJOB_ID_MAX], b[REDJOB_ID_MAX];
+	redisReply *fence;
 	json_t *o, *l;
-	char *fence;
 
 	start_ready();
 	enqueue("locked", "30", a);
-	(void)why_gate(a, "running");
+	json_decref(why_gate(a, "running"));
 	enqueue("locked", "30", b);
 	o = why_gate(b, "lock");
 	ck_assert_str_eq(jstr(o, "lock"), "redjob:lock:{one}");
 	l = json_object_get(o, "lock_info");
 	ck_assert_ptr_nonnull(l);
 	ck_assert_str_eq(jstr(l, "holder_job"), a);
-	fence = must_command(rf.c, "GET redjob:lock:{one}:fence")->str;
-	ck_assert_str_eq(jstr(l, "fence"), fence);
+	fence = must_command(rf.c, "GET redjob:lock:{one}:fence");
+	ck_assert_str_eq(jstr(l, "fence"), fence->str);
+	freeReplyObject(fence);
 	ck_assert_int_eq(jint(l, "place"), 1);
 	ck_assert_int_eq(jint(l, "waiters"), 1);
 	ck_assert_int_gt(jint(l, "pttl"), 0);
