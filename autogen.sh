@@ -1,18 +1,20 @@
 #!/bin/sh
 # autogen.sh [--deps]: generate configure. With --deps, first install every
-# Debian package that the build, the tests and the demo need, and make
-# fuzz (clang, and libclang-rt-14-dev: libFuzzer and the sanitizers'
-# runtimes, which clang's packages only recommend). prometheus gives the
-# tests promtool, which checks the /metrics text; chromium,
-# chromium-driver and python3-selenium let the dashboard's tests drive a
-# headless browser.
+# Debian package that the build, the tests and the demo need (nodejs runs
+# docs/protocol.md's Node recipe; prometheus gives the tests promtool,
+# which checks the /metrics text; chromium, chromium-driver and
+# python3-selenium let the dashboard's tests drive a headless browser),
+# make fuzz (clang, and libclang-rt-14-dev: libFuzzer and the sanitizers'
+# runtimes, which clang's packages only recommend) and the Debian
+# packages (debhelper, dpkg-dev, lintian: debian/, .ci/debian).
 set -e
 cd "$(dirname "$0")"
 DEPS="build-essential autoconf automake libtool pkg-config \
 libhiredis-dev libevent-dev libyaml-dev libsystemd-dev libjansson-dev check \
-redis-server redis-tools python3 python3-redis git \
+redis-server redis-tools python3 python3-redis nodejs git \
 clang libclang-rt-14-dev prometheus \
-chromium chromium-driver python3-selenium"
+chromium chromium-driver python3-selenium \
+debhelper dpkg-dev lintian"
 if [ "$1" = "--deps" ]; then
 	if [ "$(id -u)" -ne 0 ]; then
 		if command -v sudo >/dev/null 2>&1; then

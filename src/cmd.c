@@ -80,7 +80,7 @@ static const char redjob_help_tail[] =
     "Examples:\n"
     "  redjob enqueue -q mail send_email '{\"to\":\"a@example.com\"}'\n"
     "  redjob -u unix:///run/redjob/redis.sock stats\n"
-    "  redjob -c /etc/redjob/redjob.yml ls mail --state dead\n"
+    "  redjob -c " SYSCONFDIR "/redjob/redjob.yml ls mail --state dead\n"
     "\n"
     "See redjob(1).\n";
 

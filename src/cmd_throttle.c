@@ -82,7 +82,7 @@ const struct cmd_entry cmd_throttle_entry = {
 	"usage error (an unknown LIMITER among them).\n"
 	"\n"
 	"Examples:\n"
-	"  redjob throttle -c /etc/redjob/redjob.yml smtp\n"
+	"  redjob throttle -c " SYSCONFDIR "/redjob/redjob.yml smtp\n"
 	"  redjob throttle -c redjob.yml --peek per_user user:42\n"
 	"  until redjob throttle -c redjob.yml smtp >/dev/null; do sleep 1; "
 	"done\n",

@@ -22,6 +22,7 @@
 #include <jansson.h>
 
 #include "proc.h"
+#include "rfunc.h"
 #include "redis_fixture.h"
 #include "testlib.h"
 
@@ -1401,6 +1402,183 @@ START_TEST(test_interop_python)
 END_TEST
 
 /*
+ * docs/protocol.md's recipes, run as they stand: the one fenced block of
+ * the page that opens with "```LANG".
+ */
+static char *
+protocol_block(const char *lang)
+{
+	char path[4200], open[32], *doc, *p, *end, *block;
+
+	snprintf(path, sizeof path, "%s/docs/protocol.md", testlib_srcdir());
+	doc = must_read_file(path, NULL);
+	snprintf(open, sizeof open, "\n```%s\n", lang);
+	p = strstr(doc, open);
+	ck_assert_msg(p != NULL, "no ```%s block in %s", lang, path);
+	p += strlen(open);
+	ck_assert_msg(strstr(p, open) == NULL, "more than one ```%s block in %s",
+	    lang, path);
+	end = strstr(p, "\n```\n");
+	ck_assert_msg(end != NULL, "the ```%s block of %s never ends", lang,
+	    path);
+	block = strndup(p, (size_t)(end - p) + 1);
+	ck_assert_ptr_nonnull(block);
+	free(doc);
+	return block;
+}
+
+/*
+ * What a recipe says it prints: each line that calls the print function
+ * ends with a comment that holds the line it prints.
+ */
+static char *
+protocol_expected(const char *block, const char *print, const char *comment)
+{
+	const char *line, *eol, *c, *last;
+	char *want = NULL;
+	size_t len = 0;
+
+	for (line = block; *line != '\0'; line = eol + 1) {
+		eol = strchr(line, '\n');
+		ck_assert_ptr_nonnull(eol);
+		c = strstr(line, print);
+		if (c == NULL || c > eol)
+			continue;
+		for (last = NULL; (c = strstr(c, comment)) != NULL && c < eol;
+		    c++)
+			last = c;
+		ck_assert_msg(last != NULL, "no \"%s\" comment says what this "
+		    "prints: %.*s", comment, (int)(eol - line), line);
+		last += strlen(comment);
+		testlib_append(&want, &len, last, (size_t)(eol - last) + 1);
+	}
+	ck_assert_msg(len > 0, "the recipe prints nothing");
+	return want;
+}
+
+/*
+ * Run the recipe in LANG with INTERP against the fixture's server, with
+ * no library loaded (so it loads the installed file, gen/redjob.lua in
+ * the build tree), and check that it prints what it says, that the job
+ * is the one it describes, and that the library it loaded is, byte for
+ * byte, the one the programs embed.
+ */
+static void
+run_protocol_recipe(const char *lang, const char *interp, const char *print,
+    const char *comment)
+{
+	char *block, *want, *dir, file[4200], envsock[4200], envlua[4200];
+	char *env[3], *argv[3];
+	struct proc_spec spec;
+	struct proc *p;
+	redisReply *reply, *lib;
+	size_t i;
+	json_t *j;
+	FILE *fp;
+
+	block = protocol_block(lang);
+	want = protocol_expected(block, print, comment);
+	dir = testlib_tmpdir("recipe");
+	snprintf(file, sizeof file, "%s/recipe.%s", dir, lang);
+	fp = fopen(file, "w");
+	ck_assert_ptr_nonnull(fp);
+	ck_assert_int_eq(fputs(block, fp) >= 0, 1);
+	ck_assert_int_eq(fclose(fp), 0);
+
+	freeReplyObject(must_command(rf.c, "FUNCTION FLUSH"));
+	snprintf(envsock, sizeof envsock, "REDJOB_SOCKET=%s", rf.sock);
+	snprintf(envlua, sizeof envlua, "REDJOB_LUA=%s/gen/redjob.lua",
+	    testlib_builddir());
+	env[0] = envsock;
+	env[1] = envlua;
+	env[2] = NULL;
+	argv[0] = (char *)interp;
+	argv[1] = file;
+	argv[2] = NULL;
+	memset(&spec, 0, sizeof spec);
+	spec.argv = argv;
+	spec.env = env;
+	spec.out = spec.err = PROC_IO_CAPTURE;
+	p = must_spawn(&spec);
+	must_wait(p, TESTLIB_DEADLINE_MS);
+	ck_assert_msg(p->status == 0, "%s %s: exit %d: %s", interp, file,
+	    p->status, p->err);
+	ck_assert_str_eq(p->out, want);
+	proc_free(p);
+
+	j = show_json("mail:1");
+	ck_assert_str_eq(json_str(j, "type"), "send_email");
+	ck_assert_str_eq(json_str(j, "payload"), "{\"to\": \"a@example.org\"}");
+	ck_assert_str_eq(json_str(j, "key"), "a@example.org");
+	ck_assert_int_eq(json_int(j, "max_attempts"), 10);
+	ck_assert_str_eq(json_str(j, "state"), "scheduled");
+	json_decref(j);
+
+	reply = must_command(rf.c, "FUNCTION LIST LIBRARYNAME redjob WITHCODE");
+	ck_assert_int_eq(reply->type, REDIS_REPLY_ARRAY);
+	ck_assert_uint_eq(reply->elements, 1);
+	lib = reply->element[0];
+	for (i = 0; i + 1 < lib->elements; i += 2)
+		if (strcmp(lib->element[i]->str, "library_code") == 0)
+			break;
+	ck_assert_msg(i + 1 < lib->elements, "FUNCTION LIST has no code");
+	ck_assert_uint_eq(lib->element[i + 1]->len, rfunc_lua_len);
+	ck_assert(memcmp(lib->element[i + 1]->str, rfunc_lua,
+	    rfunc_lua_len) == 0);
+	freeReplyObject(reply);
+
+	testlib_rmtree(dir);
+	free(dir);
+	free(want);
+	free(block);
+}
+
+START_TEST(test_protocol_python_recipe)
+{
+	run_protocol_recipe("python", "/usr/bin/python3", "print(", "# ");
+}
+END_TEST
+
+START_TEST(test_protocol_node_recipe)
+{
+	run_protocol_recipe("js", "node", "console.log(", "// ");
+}
+END_TEST
+
+/*
+ * The installed library is the one the programs load, and
+ * docs/protocol.md's versions are its versions.
+ */
+START_TEST(test_protocol_library_file_and_versions)
+{
+	char path[4200], want[128], *text;
+	size_t len;
+
+	snprintf(path, sizeof path, "%s/gen/redjob.lua", testlib_builddir());
+	text = must_read_file(path, &len);
+	ck_assert_uint_eq(len, rfunc_lua_len);
+	ck_assert(memcmp(text, rfunc_lua, len) == 0);
+	free(text);
+
+	snprintf(path, sizeof path, "%s/docs/protocol.md", testlib_srcdir());
+	text = must_read_file(path, NULL);
+	snprintf(want, sizeof want, "| library version | `%d` |",
+	    rfunc_lib_version);
+	ck_assert_msg(strstr(text, want) != NULL, "no \"%s\"", want);
+	snprintf(want, sizeof want, "| schema version | `%d` |",
+	    rfunc_schema_version);
+	ck_assert_msg(strstr(text, want) != NULL, "no \"%s\"", want);
+	snprintf(want, sizeof want, "returns both, as integers: `[%d, %d]`",
+	    rfunc_lib_version, rfunc_schema_version);
+	ck_assert_msg(strstr(text, want) != NULL, "no \"%s\"", want);
+	snprintf(want, sizeof want, "redjob_version 0\n# 1) (integer) %d\n"
+	    "# 2) (integer) %d\n", rfunc_lib_version, rfunc_schema_version);
+	ck_assert_msg(strstr(text, want) != NULL, "no \"%s\"", want);
+	free(text);
+}
+END_TEST
+
+/*
  * Four TCases: the commands against one shared server, usage errors and
  * help (which must not need a server), failures that break their own
  * server, and interop with other Redis clients.
@@ -1457,6 +1635,9 @@ suite(void)
 	tcase_add_checked_fixture(tc, redis_conn_setup, redis_conn_teardown);
 	tcase_add_test(tc, test_interop_redis_cli);
 	tcase_add_test(tc, test_interop_python);
+	tcase_add_test(tc, test_protocol_python_recipe);
+	tcase_add_test(tc, test_protocol_node_recipe);
+	tcase_add_test(tc, test_protocol_library_file_and_versions);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -11,7 +11,9 @@
  *	              symbol: sleep_ms }
  *	    timeout: 2s
  *
- * Build your own the same way, outside redjob's tree:
+ * make install installs this file as an example, not the module: build
+ * it, or your own, the same way outside redjob's tree, and copy it into
+ * the plugin directory (pkg-config --variable=plugindir redjob):
  *
  *	cc -O2 -fPIC -shared -fvisibility=hidden -o mine.so mine.c
  *
