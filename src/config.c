@@ -57,12 +57,12 @@ struct load {
 static const char *const config_top_keys[] = {
 	"redis", "workers", "concurrency", "shutdown_timeout", "lease",
 	"max_stalls", "batch", "max_payload", "log_level", "queues",
-	"limiters", "jobs", "http",
+	"limiters", "jobs", "http", "handler_path",
 };
 enum {
 	TOP_REDIS, TOP_WORKERS, TOP_CONCURRENCY, TOP_SHUTDOWN_TIMEOUT,
 	TOP_LEASE, TOP_MAX_STALLS, TOP_BATCH, TOP_MAX_PAYLOAD, TOP_LOG_LEVEL,
-	TOP_QUEUES, TOP_LIMITERS, TOP_JOBS, TOP_HTTP, TOP_N
+	TOP_QUEUES, TOP_LIMITERS, TOP_JOBS, TOP_HTTP, TOP_HANDLER_PATH, TOP_N
 };
 
 static const char *const config_http_keys[] = { "listen" };
@@ -1149,6 +1149,49 @@ config_http(struct load *ld, struct yread_pair *p)
 	cfg->http_port = (unsigned)port;
 }
 
+/*
+ * handler_path: the PATH of exec handlers whose type sets none. Absolute
+ * directories separated by ':', as execvp and shells read it.
+ */
+static void
+config_handler_path(struct load *ld, yaml_node_t *n)
+{
+	char *v = NULL, *p, *dir;
+	int len;
+
+	if (yread_string(&ld->y, n, "handler_path", 0, &v) != 0)
+		return;
+	if (strlen(v) > CONFIG_HANDLER_PATH_MAX) {
+		yread_error(&ld->y, n, "handler_path", "longer than %d bytes",
+		    CONFIG_HANDLER_PATH_MAX);
+		goto bad;
+	}
+	for (p = v; *p != '\0'; p++) {
+		if ((unsigned char)*p < 0x20 || *p == 0x7f) {
+			yread_error(&ld->y, n, "handler_path", "a control "
+			    "character at byte %zu", (size_t)(p - v) + 1);
+			goto bad;
+		}
+	}
+	for (dir = v;; dir = p + 1) {
+		p = dir + strcspn(dir, ":");
+		len = (int)(p - dir);
+		if (*dir != '/') {
+			yread_error(&ld->y, n, "handler_path", "\"%.*s\" is not "
+			    "an absolute directory (the PATH of exec handlers: "
+			    "absolute directories separated by ':')", len, dir);
+			goto bad;
+		}
+		if (*p == '\0')
+			break;
+	}
+	free(ld->cfg->handler_path);
+	ld->cfg->handler_path = v;
+	return;
+bad:
+	free(v);
+}
+
 static void
 config_top(struct load *ld, yaml_node_t *root)
 {
@@ -1200,6 +1243,8 @@ config_top(struct load *ld, yaml_node_t *root)
 	config_jobs(ld, f[TOP_JOBS].value != NULL ? &f[TOP_JOBS] : NULL);
 	if (f[TOP_HTTP].value != NULL)
 		config_http(ld, &f[TOP_HTTP]);
+	if (f[TOP_HANDLER_PATH].value != NULL)
+		config_handler_path(ld, f[TOP_HANDLER_PATH].value);
 }
 
 /* Allocate a config holding every default. */
@@ -1219,6 +1264,7 @@ config_defaults(const char *path)
 	cfg->batch = 32;
 	cfg->max_payload = 512 * 1024;
 	cfg->log_level = LOG_LEVEL_INFO;
+	cfg->handler_path = xstrdup(CONFIG_HANDLER_PATH);
 	return cfg;
 }
 
@@ -1300,6 +1346,7 @@ config_free(struct config *cfg)
 		free(cfg->password);
 	}
 	free(cfg->namespace);
+	free(cfg->handler_path);
 	free(cfg->embedded_dir);
 	free(cfg->embedded_socket);
 	free(cfg->embedded_server);

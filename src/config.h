@@ -21,6 +21,10 @@ enum limiter_kind {
 	LIMITER_CONCURRENCY,	/* limit running at once */
 };
 
+/* The PATH of exec handlers whose type sets none (handler_path:). */
+#define CONFIG_HANDLER_PATH	"/usr/local/bin:/usr/bin:/bin"
+#define CONFIG_HANDLER_PATH_MAX	4096
+
 struct limiter_conf {
 	char			*name;
 	enum limiter_kind	 kind;
@@ -106,6 +110,7 @@ struct config {
 	unsigned		 batch;		/* default concurrency, <= 1000 */
 	uint64_t		 max_payload;	/* default 512 KiB */
 	int			 log_level;	/* enum log_level, default info */
+	char			*handler_path;	/* PATH of exec handlers */
 	/* http: (off when http_listen is NULL) */
 	char			*http_listen;	/* as written */
 	char			*http_host;	/* an IP address, or NULL */

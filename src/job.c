@@ -384,13 +384,13 @@ job_requeue_reason(enum job_requeue why)
 }
 
 /*
- * The environment of an exec handler: nothing of the worker's own, a
- * default PATH unless the job type sets one, the REDJOB_* variables
+ * The environment of an exec handler: nothing of the worker's own, path
+ * (the configuration's handler_path) as PATH unless the job type sets one, the REDJOB_* variables
  * (REDJOB_FENCE when fence is not NULL), then the type's env:. Free with
  * job_env_free().
  */
 char **
-job_env(const struct job *j, const char *fence)
+job_env(const struct job *j, const char *fence, const char *path)
 {
 	const struct job_conf *jc = j->jc;
 	char **env;
@@ -400,7 +400,7 @@ job_env(const struct job *j, const char *fence)
 	for (i = 0; i < jc->nenv && strcmp(jc->env[i].name, "PATH") != 0; i++)
 		;
 	if (i == jc->nenv)
-		xasprintf(&env[n++], "PATH=/usr/local/bin:/usr/bin:/bin");
+		xasprintf(&env[n++], "PATH=%s", path);
 	xasprintf(&env[n++], "REDJOB_JOB_ID=%s", j->id);
 	xasprintf(&env[n++], "REDJOB_JOB_TYPE=%s", j->type);
 	xasprintf(&env[n++], "REDJOB_QUEUE=%s", j->queue);

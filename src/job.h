@@ -143,7 +143,8 @@ uint64_t	 job_wait_us(const struct job *j);
 enum job_verdict job_judge(const struct job *j,
 		    const struct handler_result *res, int lock_lost,
 		    const char *lock_key, char **msg);
-char	       **job_env(const struct job *j, const char *fence);
+char	       **job_env(const struct job *j, const char *fence,
+		    const char *path);
 void		 job_env_free(char **env);
 void		 job_plugin(const struct job *j, const char *fence,
 		    struct redjob_plugin_job *pj);

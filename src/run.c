@@ -178,7 +178,7 @@ run_start(struct run *r, struct job *j, const char *fence, char **cause)
 		return 0;
 	}
 	memset(&spec, 0, sizeof spec);
-	env = job_env(j, fence);
+	env = job_env(j, fence, r->cfg->handler_path);
 	spec.argv = j->jc->exec;
 	spec.envp = env;
 	spec.cwd = j->jc->cwd;

@@ -685,6 +685,43 @@ handler_stdout(const char *id)
 	return out != NULL ? out : strdup("");
 }
 
+/*
+ * handler_path sets the PATH of exec handlers whose type sets none; a
+ * type's own env: PATH still wins.
+ */
+START_TEST(test_handler_path_is_the_handlers_path)
+{
+	char a[REDJOB_ID_MAX], b[REDJOB_ID_MAX], *got;
+	struct redjob_job j = { .type = "env_default" };
+
+	daemon_write_config(
+	    "redis:\n"
+	    "  url: %s\n"
+	    "workers: 1\n"
+	    "handler_path: /opt/redjob/bin:/usr/bin:/bin\n"
+	    "jobs:\n"
+	    "  env_default:\n"
+	    "    exec: [/usr/bin/env]\n"
+	    "  env_own:\n"
+	    "    exec: [/usr/bin/env]\n"
+	    "    env: { PATH: /srv/bin }\n", rf.url);
+	daemon_start(NULL);
+	ck_assert_ptr_nonnull(notify_wait("READY=1", 15000));
+	ck_assert(redjob_enqueue(df.cl, &j, a) == 0);
+	j.type = "env_own";
+	ck_assert(redjob_enqueue(df.cl, &j, b) == 0);
+	ck_assert(wait_stat("default", "processed", 2, 10000));
+	got = handler_stdout(a);
+	ck_assert_msg(strstr(got, "PATH=/opt/redjob/bin:/usr/bin:/bin\n") !=
+	    NULL, "%s", got);
+	free(got);
+	got = handler_stdout(b);
+	ck_assert_msg(strstr(got, "PATH=/srv/bin\n") != NULL &&
+	    strstr(got, "/opt/redjob") == NULL, "%s", got);
+	free(got);
+}
+END_TEST
+
 /* Run one env_exec and one env_plugin job; check what each saw. */
 static void
 assert_nothing_of_systemd_inherited(void)
@@ -1102,6 +1139,7 @@ suite(void)
 	tcase_add_unchecked_fixture(tc, redis_start, redis_stop);
 	tcase_add_checked_fixture(tc, daemon_setup, daemon_teardown);
 	tcase_add_test(tc, test_workers_and_handlers_inherit_nothing_of_systemd);
+	tcase_add_test(tc, test_handler_path_is_the_handlers_path);
 	tcase_add_test(tc,
 	    test_a_worker_killed_again_and_again_is_restarted_ever_later);
 	tcase_add_test(tc, test_a_running_job_keeps_a_lease_of_now_plus_lease);
