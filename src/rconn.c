@@ -291,6 +291,7 @@ rconn_reply_cb_(redisAsyncContext *ac, void *r, void *privdata)
 	enum rfunc_class class;
 	const char *argv[RFUNC_LOAD_ARGC];
 	size_t lens[RFUNC_LOAD_ARGC];
+	char why[160];
 	int argc;
 
 	(void)ac;
@@ -327,8 +328,10 @@ rconn_reply_cb_(redisAsyncContext *ac, void *r, void *privdata)
 		 * failover, FUNCTION FLUSH). Nothing ran: load it and send
 		 * the same call once more, behind the load.
 		 */
-		rconn_event(rc, RCONN_EVENT_RELOAD,
-		    "the redjob library is missing; loading it");
+		snprintf(why, sizeof why, "the redjob library is missing or "
+		    "incomplete (%s: no such function); loading it",
+		    cmd->what);
+		rconn_event(rc, RCONN_EVENT_RELOAD, why);
 		cmd->retried = 1;
 		argc = rfunc_load_argv(argv, lens);
 		if (rconn_command(rc, cmd->timeout_ms, NULL, NULL, argc, argv,
