@@ -31,7 +31,7 @@ redis:
 workers: 2
 concurrency: 4
 shutdown_timeout: 5s
-log_level: info          # one line per finished job, and handlers' output
+log_level: debug         # also handlers' output (info: a line per job)
 queues: { default: 1, mail: 2 }
 jobs:
   hello:
@@ -108,7 +108,7 @@ done
 say "4. What ran: the job lines of redjobd's log"
 # Each line without its timestamp; "stdout:" lines are the handlers' own.
 grep -E ' job [a-z]+:[0-9]+( |:)' "$D/redjobd.log" |
-    grep -vE ': (started|handler pid)' | sed -E 's/^[^ ]+ //'
+    grep -vE ': (started|handler pid|handler closed)' | sed -E 's/^[^ ]+ //'
 
 say "5. The queues: redjob stats"
 rj stats

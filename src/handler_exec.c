@@ -194,7 +194,7 @@ handler_exec_lines_report(struct handler_exec *h)
 {
 	if (h->lines_dropped == 0)
 		return;
-	log_info("job %s: %llu output line%s not logged (more than %d a "
+	log_debug("job %s: %llu output line%s not logged (more than %d a "
 	    "second)", h->log_id, h->lines_dropped, h->lines_dropped == 1 ?
 	    "" : "s", HANDLER_EXEC_LINES_PER_S);
 	h->lines_dropped = 0;
@@ -226,8 +226,8 @@ handler_exec_line_allowed(struct handler_exec *h)
 }
 
 /*
- * Log the line collected in s as "job ID stdout: LINE" and empty it,
- * unless handler_exec_line_allowed() says no.
+ * Log the line collected in s as "job ID stdout: LINE" at debug and empty
+ * it, unless handler_exec_line_allowed() says no.
  * Control characters are shown as '?' so that a handler cannot forge log
  * lines or send escapes to a terminal; a CR before the LF is dropped.
  */
@@ -238,7 +238,8 @@ handler_exec_stream_emit(struct handler_exec_stream *s, int truncated)
 	size_t i, len = s->len;
 	unsigned char c;
 
-	if (!handler_exec_line_allowed(s->h)) {
+	/* Handlers' output is debug: the info level has a line per job. */
+	if (log_level < LOG_LEVEL_DEBUG || !handler_exec_line_allowed(s->h)) {
 		s->len = 0;
 		return;
 	}
@@ -250,7 +251,7 @@ handler_exec_stream_emit(struct handler_exec_stream *s, int truncated)
 		    ((c < 0x20 && c != '\t') || c == 0x7f) ? '?' : (char)c;
 	}
 	line[len] = '\0';
-	log_info("job %s %s: %s%s", s->h->log_id, s->name, line,
+	log_debug("job %s %s: %s%s", s->h->log_id, s->name, line,
 	    truncated ? " [truncated]" : "");
 	s->len = 0;
 }

@@ -552,6 +552,7 @@ write_exact_config_url(const char *url, unsigned workers)
 	    "concurrency: 2\n"
 	    "shutdown_timeout: 1s\n"
 	    "lease: 1s\n"
+	    "log_level: debug\n"	/* handlers' output */
 	    "jobs:\n"
 	    "  ok:\n"
 	    "    exec: [/bin/true]\n"
@@ -699,6 +700,7 @@ START_TEST(test_handler_path_is_the_handlers_path)
 	    "redis:\n"
 	    "  url: %s\n"
 	    "workers: 1\n"
+	    "log_level: debug\n"	/* handlers' output */
 	    "handler_path: /opt/redjob/bin:/usr/bin:/bin\n"
 	    "jobs:\n"
 	    "  env_default:\n"
