@@ -74,6 +74,7 @@ static const char *const acl_c_worker[] = {
 };
 static const char *const acl_c_producer[] = {
 	"sadd",			/* libredjob.c: the queue registry */
+	"hget",			/* cmd_enqueue.c: the type table */
 	"select",
 };
 static const char *const acl_c_reader[] = {
@@ -98,7 +99,7 @@ static const char *const acl_worker_prefixes[] = {
 	"redjob_lock_", "redjob_limit_",
 };
 static const char *const acl_producer_fns[] = {
-	"redjob_enqueue", "redjob_enqueue_bulk",
+	"redjob_enqueue", "redjob_enqueue_bulk", "redjob_served",
 };
 
 static const char *const acl_role_names[] = {
@@ -668,6 +669,7 @@ acl_build(enum acl_role role, const char *ns, char *err, size_t len)
 	kp = role == ACL_READER ? "%R~" : "~";
 	acl_key(&acl->keys, kp, ns, ":{*");
 	acl_key(&acl->keys, kp, ns, ":queues");
+	acl_key(&acl->keys, kp, ns, ":types");
 	if (role != ACL_PRODUCER) {
 		acl_key(&acl->keys, kp, ns, ":lock:{*");
 		acl_key(&acl->keys, kp, ns, ":limit:{*");

@@ -53,6 +53,8 @@ struct beat {
 
 	char			 key[SCHEMA_KEY_MAX];	/* NS:worker:OWNER */
 	char			 set[SCHEMA_KEY_MAX];	/* NS:workers */
+	char			 types[SCHEMA_KEY_MAX];	/* NS:types */
+	int			 types_sent;
 	char			 owner[64];
 	char			 host[256];
 	char			 hostpid[300];	/* HOST:PID, for redjob_beat */
@@ -133,6 +135,32 @@ beat_fcall(struct beat *b, const char *base, size_t argc, const char **argv)
 		b->out++;
 }
 
+/*
+ * Publish the configuration's type table, TYPE -> QUEUE, once: producers
+ * without a configuration route by it (redjob enqueue without -q). Types
+ * of other daemons' configurations stay; one the same type names a
+ * queue in is overwritten by the last daemon that started.
+ */
+static void
+beat_types(struct beat *b)
+{
+	const char **argv;
+	size_t i, n = 0;
+
+	if (b->types_sent || b->cfg->njobs == 0)
+		return;
+	argv = xcalloc(2 + 2 * b->cfg->njobs, sizeof *argv);
+	argv[n++] = "HSET";
+	argv[n++] = b->types;
+	for (i = 0; i < b->cfg->njobs; i++) {
+		argv[n++] = b->cfg->jobs[i].type;
+		argv[n++] = b->cfg->jobs[i].queue;
+	}
+	beat_send(b, (int)n, argv);
+	free(argv);
+	b->types_sent = 1;
+}
+
 /* Write the registry entry now. */
 void
 beat_now(struct beat *b)
@@ -150,6 +178,7 @@ beat_now(struct beat *b)
 		beat_fcall(b, b->bases[i], b->argc, b->argv);
 	if (!b->have_offset)
 		return;		/* the hash when the time is known */
+	beat_types(b);
 
 	memset(&rep, 0, sizeof rep);
 	b->cb(&rep, b->arg);
@@ -229,7 +258,8 @@ beat_create(struct event_base *base, struct rconn *rc,
 	snprintf(b->owner, sizeof b->owner, "%s", owner);
 	if (schema_worker_key(b->key, sizeof b->key, cfg->namespace,
 	    owner) != 0 || schema_workers_key(b->set, sizeof b->set,
-	    cfg->namespace) != 0)
+	    cfg->namespace) != 0 || schema_types_key(b->types,
+	    sizeof b->types, cfg->namespace) != 0)
 		fatalx("namespace too long for the worker registry");
 	if (gethostname(b->host, sizeof b->host) != 0 || b->host[0] == '\0')
 		snprintf(b->host, sizeof b->host, "localhost");

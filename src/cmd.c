@@ -446,7 +446,8 @@ cmd_config_load(const char *path)
 	struct diags diags = { NULL, 0 };
 	struct config *cfg;
 
-	if ((cfg = config_load(path, &diags)) == NULL) {
+	/* A producer host need not have the handlers' programs. */
+	if ((cfg = config_load_flags(path, &diags, CONFIG_NO_FILES)) == NULL) {
 		fflush(stdout);
 		diags_print(&diags, stderr);
 		if (diags.n == 0)

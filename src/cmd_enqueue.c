@@ -18,9 +18,14 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <hiredis/hiredis.h>
+
 #include "redjob.h"
+#include "client.h"
 #include "cmd.h"
+#include "config.h"
 #include "duration.h"
+#include "schema.h"
 #include "xmalloc.h"
 
 /*
@@ -139,6 +144,76 @@ const struct cmd_entry cmd_enqueue_entry = {
 	"  cut -d, -f1 users.csv | redjob enqueue --lines -q mail welcome\n",
 	cmd_enqueue_exec
 };
+
+/*
+ * The queue of a job without -q: the one the configuration (-c) gives its
+ * type, else the one the daemons publish in their type table (NS:types),
+ * else "default". Returns 0 with job->queue set (or left NULL for
+ * "default"), or a status after printing why.
+ */
+static int
+cmd_enqueue_route(struct cmd_ctx *ctx, struct redjob_job *job)
+{
+	static char queue[REDJOB_ID_MAX];
+	const struct job_conf *jc;
+	char key[SCHEMA_KEY_MAX];
+	const char *argv[3];
+	redisReply *r;
+
+	if (ctx->cfg != NULL) {
+		if ((jc = config_find_job(ctx->cfg, job->type)) != NULL)
+			job->queue = jc->queue;
+		return 0;
+	}
+	if (cmd_connect(ctx) == NULL)
+		return CMD_ERROR;
+	if (schema_types_key(key, sizeof key, client_namespace(ctx->client))
+	    != 0)
+		return 0;
+	argv[0] = "HGET";
+	argv[1] = key;
+	argv[2] = job->type;
+	if ((r = client_command(ctx->client, 3, argv, NULL)) == NULL)
+		return cmd_client_error(ctx);
+	/* A value that is not a queue name is ignored, not obeyed. */
+	if (r->type == REDIS_REPLY_STRING && schema_check_queue(r->str, NULL,
+	    0) == 0) {
+		snprintf(queue, sizeof queue, "%s", r->str);
+		job->queue = queue;
+	}
+	freeReplyObject(r);
+	return 0;
+}
+
+/*
+ * Say on stderr when no live worker serves the job's queue or knows its
+ * type: the job is in, and waits until one does (a producer may well be
+ * deployed before its workers).
+ */
+static void
+cmd_enqueue_warn(struct cmd_ctx *ctx, const struct redjob_job *job)
+{
+	const char *queue = job->queue != NULL ? job->queue : "default";
+	const char *argv[1] = { job->type };
+	redisReply *r;
+
+	if ((r = client_fcall(ctx->client, "redjob_served", 1, queue, 1, argv,
+	    NULL)) == NULL)
+		return;		/* an older library, or no right to ask */
+	fflush(stdout);
+	if (r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
+	    r->element[0]->type == REDIS_REPLY_INTEGER &&
+	    r->element[1]->type == REDIS_REPLY_INTEGER) {
+		if (r->element[0]->integer == 0)
+			fprintf(stderr, "redjob: warning: no live worker serves "
+			    "queue %s; the job waits until one does\n", queue);
+		else if (r->element[1]->integer == 0)
+			fprintf(stderr, "redjob: warning: no live worker of "
+			    "queue %s knows job type %s; the job waits until "
+			    "one does\n", queue, job->type);
+	}
+	freeReplyObject(r);
+}
 
 /* Is s a valid job type: 1-128 of A-Z a-z 0-9 _ . : - ? */
 static int
@@ -383,6 +458,7 @@ cmd_enqueue_one(struct cmd_ctx *ctx, struct redjob_job *job, int from_stdin,
 		goto out;
 	}
 	cmd_enqueue_print(id, created, 0);
+	cmd_enqueue_warn(ctx, job);
 	if (!created) {
 		fflush(stdout);
 		fprintf(stderr, "redjob: unique key \"%s\" names %s (existing "
@@ -542,6 +618,8 @@ cmd_enqueue_lines(struct cmd_ctx *ctx, const struct redjob_job *tmpl,
 	free(jobs);
 	free(res);
 	free(r);
+	if (!failed)
+		cmd_enqueue_warn(ctx, tmpl);
 	return failed ? CMD_ERROR : CMD_OK;
 }
 
@@ -583,7 +661,7 @@ cmd_enqueue_exec(struct cmd_ctx *ctx, const struct cmd_entry *self,
 	};
 	struct redjob_job job;
 	const char *payload = NULL;
-	int ch, lines = 0, have_in = 0, have_at = 0, have_for = 0;
+	int ch, lines = 0, have_in = 0, have_at = 0, have_for = 0, rc;
 	unsigned long long v;
 	uint64_t size;
 	size_t limit;
@@ -688,6 +766,8 @@ cmd_enqueue_exec(struct cmd_ctx *ctx, const struct cmd_entry *self,
 	if (argc > 1)
 		payload = argv[1];
 
+	if (job.queue == NULL && (rc = cmd_enqueue_route(ctx, &job)) != 0)
+		return rc;
 	limit = ctx->max_payload != 0 ? (size_t)ctx->max_payload :
 	    REDJOB_MAX_PAYLOAD_DEFAULT;
 	if (lines)

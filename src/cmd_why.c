@@ -157,6 +157,12 @@ cmd_why_text(const redisReply *r, const struct why_lock *l,
 	else if (strcmp(gate, "scheduled") == 0)
 		xasprintf(&s, "scheduled: due at %s", cmd_why_time(
 		    cmd_why_get(r, "until"), a, sizeof a));
+	else if (strcmp(gate, "no_type") == 0 &&
+	    strcmp(cmd_why_get(r, "state"), "scheduled") == 0)
+		xasprintf(&s, "no worker knew its type when it was claimed (a "
+		    "deploy may bring it); it tries again at %s, until "
+		    "unknown_type_grace has passed", cmd_why_time(cmd_why_get(r,
+		    "until"), a, sizeof a));
 	else if (strcmp(gate, "ready") == 0)
 		xasprintf(&s, "ready since %s and waiting for a free slot: %s "
 		    "job(s) of its queue are due before it, %s run(s), %s live "

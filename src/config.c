@@ -57,12 +57,13 @@ struct load {
 static const char *const config_top_keys[] = {
 	"redis", "workers", "concurrency", "shutdown_timeout", "lease",
 	"max_stalls", "batch", "max_payload", "log_level", "queues",
-	"limiters", "jobs", "http", "handler_path",
+	"limiters", "jobs", "http", "handler_path", "unknown_type_grace",
 };
 enum {
 	TOP_REDIS, TOP_WORKERS, TOP_CONCURRENCY, TOP_SHUTDOWN_TIMEOUT,
 	TOP_LEASE, TOP_MAX_STALLS, TOP_BATCH, TOP_MAX_PAYLOAD, TOP_LOG_LEVEL,
-	TOP_QUEUES, TOP_LIMITERS, TOP_JOBS, TOP_HTTP, TOP_HANDLER_PATH, TOP_N
+	TOP_QUEUES, TOP_LIMITERS, TOP_JOBS, TOP_HTTP, TOP_HANDLER_PATH,
+	TOP_UNKNOWN_TYPE_GRACE, TOP_N
 };
 
 static const char *const config_http_keys[] = { "listen" };
@@ -1245,6 +1246,9 @@ config_top(struct load *ld, yaml_node_t *root)
 		config_http(ld, &f[TOP_HTTP]);
 	if (f[TOP_HANDLER_PATH].value != NULL)
 		config_handler_path(ld, f[TOP_HANDLER_PATH].value);
+	if (f[TOP_UNKNOWN_TYPE_GRACE].value != NULL)
+		yread_duration(&ld->y, f[TOP_UNKNOWN_TYPE_GRACE].value,
+		    "unknown_type_grace", 0, &cfg->unknown_type_grace_ms);
 }
 
 /* Allocate a config holding every default. */
@@ -1265,6 +1269,7 @@ config_defaults(const char *path)
 	cfg->max_payload = 512 * 1024;
 	cfg->log_level = LOG_LEVEL_INFO;
 	cfg->handler_path = xstrdup(CONFIG_HANDLER_PATH);
+	cfg->unknown_type_grace_ms = 10 * 60 * 1000;
 	return cfg;
 }
 
@@ -1275,6 +1280,17 @@ config_defaults(const char *path)
 struct config *
 config_load(const char *path, struct diags *d)
 {
+	return config_load_flags(path, d, 0);
+}
+
+/*
+ * The same; with CONFIG_NO_FILES, the handlers' programs, plugins and
+ * directories, and the embedded server, need not exist here: a producer
+ * host that enqueues with the daemon's file need not have them.
+ */
+struct config *
+config_load_flags(const char *path, struct diags *d, int flags)
+{
 	struct load ld;
 	struct config *cfg;
 	yaml_node_t *root;
@@ -1284,6 +1300,7 @@ config_load(const char *path, struct diags *d)
 	memset(&ld, 0, sizeof ld);
 	ld.cfg = cfg = config_defaults(path);
 	if ((root = yread_open(&ld.y, path, d)) != NULL) {
+		ld.y.no_files = (flags & CONFIG_NO_FILES) != 0;
 		if (root->type != YAML_MAPPING_NODE)
 			yread_error(&ld.y, root, "", "expected a mapping of "
 			    "settings at the top level, got %s",

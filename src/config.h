@@ -111,6 +111,7 @@ struct config {
 	uint64_t		 max_payload;	/* default 512 KiB */
 	int			 log_level;	/* enum log_level, default info */
 	char			*handler_path;	/* PATH of exec handlers */
+	uint64_t		 unknown_type_grace_ms;	/* default 10m */
 	/* http: (off when http_listen is NULL) */
 	char			*http_listen;	/* as written */
 	char			*http_host;	/* an IP address, or NULL */
@@ -131,6 +132,9 @@ struct config {
  * not make it fail.
  */
 struct config	*config_load(const char *path, struct diags *d);
+#define CONFIG_NO_FILES	0x1	/* do not look for the files it names */
+struct config	*config_load_flags(const char *path, struct diags *d,
+		    int flags);
 void		 config_free(struct config *cfg);
 
 /*

@@ -363,6 +363,12 @@ finish_requeue_recorded(struct finish *f, struct job *j)
 		log_job(LOG_LEVEL_INFO, "job %s queue=%s: put back in the "
 		    "queue (its lock was lost)", j->id, j->queue);
 		break;
+	case JOB_REQUEUE_UNKNOWN_TYPE:
+		log_job(LOG_LEVEL_WARNING, "job %s queue=%s: unknown job type "
+		    "\"%s\" here; again in %s (a deploy may bring it)", j->id,
+		    j->queue, j->type, duration_format(j->requeue_ms, buf,
+		    sizeof buf));
+		break;
 	}
 	finish_done(f, j, FINISH_REQUEUED);
 }

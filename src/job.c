@@ -37,7 +37,8 @@ enum {
 	JOB_F_STALLS,
 	JOB_F_DUE,
 	JOB_F_COUNT,
-	JOB_F_RESERVED = JOB_F_COUNT	/* optional: "UNTIL_MS NAME" or "" */
+	JOB_F_RESERVED = JOB_F_COUNT,	/* optional: "UNTIL_MS NAME" or "" */
+	JOB_F_CREATED			/* optional: enqueue time, or "" */
 };
 
 /*
@@ -177,6 +178,10 @@ job_decode(redisReply *e, const char *token, char **cause)
 	}
 	if (e->elements > JOB_F_RESERVED)
 		job_reservation(j, e->element[JOB_F_RESERVED]);
+	if (e->elements > JOB_F_CREATED &&
+	    e->element[JOB_F_CREATED]->type == REDIS_REPLY_STRING)
+		j->created_ms = strtoll(e->element[JOB_F_CREATED]->str, NULL,
+		    10);
 	if (e->element[JOB_F_DUE]->type == REDIS_REPLY_STRING)
 		j->due_ms = strtoll(e->element[JOB_F_DUE]->str, NULL, 10);
 	if (j->type == NULL || *j->type == '\0')
@@ -379,6 +384,8 @@ job_requeue_reason(enum job_requeue why)
 		return "conflict";
 	case JOB_REQUEUE_LOCK_LOST:
 		return "lock_lost";
+	case JOB_REQUEUE_UNKNOWN_TYPE:
+		return "unknown_type";
 	}
 	return "shutdown";
 }

@@ -51,6 +51,7 @@ enum job_requeue {
 	JOB_REQUEUE_THROTTLED,	/* a limiter said when */
 	JOB_REQUEUE_CONFLICT,	/* its lock is held by another job */
 	JOB_REQUEUE_LOCK_LOST,	/* its lock was lost while it ran */
+	JOB_REQUEUE_UNKNOWN_TYPE, /* no such job type here (yet) */
 };
 
 struct job {
@@ -75,6 +76,7 @@ struct job {
 	long long		 reserved_until; /* server ms: valid until */
 	long long		 due_ms;	/* server ms: its due time */
 	long long		 claimed_ms;	/* server ms: its claim */
+	long long		 created_ms;	/* server ms: its enqueue, or 0 */
 	uint64_t		 claimed_us;	/* mtime_now_us() at the claim */
 
 	enum job_state		 state;

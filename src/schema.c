@@ -158,6 +158,13 @@ schema_workers_key(char *buf, size_t len, const char *ns)
 	return schema_format(buf, len, "%s:workers", ns);
 }
 
+/* The type table: "NS:types", job type -> queue (docs/protocol.md). */
+int
+schema_types_key(char *buf, size_t len, const char *ns)
+{
+	return schema_format(buf, len, "%s:types", ns);
+}
+
 /* ...and each one's hash "NS:worker:OWNER" (docs/protocol.md). */
 int
 schema_worker_key(char *buf, size_t len, const char *ns, const char *owner)

@@ -24,6 +24,7 @@ int	 schema_queue_base(char *buf, size_t len, const char *ns,
 int	 schema_wake_key(char *buf, size_t len, const char *base);
 int	 schema_registry_key(char *buf, size_t len, const char *ns);
 int	 schema_workers_key(char *buf, size_t len, const char *ns);
+int	 schema_types_key(char *buf, size_t len, const char *ns);
 int	 schema_worker_key(char *buf, size_t len, const char *ns,
 	    const char *owner);
 char	*schema_lock_key(const char *ns, const char *name);

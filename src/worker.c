@@ -547,6 +547,37 @@ worker_guard_all(struct worker *w)
 	}
 }
 
+/*
+ * A job of a type this configuration does not know. During a rolling
+ * deploy the producers may be ahead of this worker, so it goes back to
+ * its queue (no attempt spent) with a delay that grows with its age, a
+ * quarter of it between 1 s and 1 min, until it is unknown_type_grace
+ * old; only then is it dead, with the reason.
+ */
+static void
+worker_unknown_type(struct worker *w, struct job *j)
+{
+	char grace[32];
+	long long age = j->created_ms > 0 && j->claimed_ms > j->created_ms ?
+	    j->claimed_ms - j->created_ms : 0;
+	uint64_t delay;
+
+	if ((uint64_t)age < w->cfg->unknown_type_grace_ms) {
+		delay = (uint64_t)age / 4;
+		if (delay < 1000)
+			delay = 1000;
+		if (delay > 60000)
+			delay = 60000;
+		j->held_by = j->type;
+		worker_requeue(w, j, JOB_REQUEUE_UNKNOWN_TYPE, delay);
+		return;
+	}
+	worker_fail(w, j, 1, "unknown job type \"%s\": no such job in %s "
+	    "(for %s since it was enqueued: unknown_type_grace)", j->type,
+	    w->cfg->path, duration_format(w->cfg->unknown_type_grace_ms,
+	    grace, sizeof grace));
+}
+
 /* Start a claimed job in its slot: find its type, take its guards, run. */
 static void
 worker_start(struct worker *w, struct job *j)
@@ -557,8 +588,7 @@ worker_start(struct worker *w, struct job *j)
 
 	j->jc = jc = config_find_job(w->cfg, j->type);
 	if (jc == NULL) {
-		worker_fail(w, j, 1, "unknown job type \"%s\": no such job in "
-		    "%s", j->type, w->cfg->path);
+		worker_unknown_type(w, j);
 		return;
 	}
 	if (jc->nlimits == 0 && jc->lock.key == NULL) {

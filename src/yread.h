@@ -30,6 +30,7 @@ struct yread {
 	int		 parsing;	/* parser initialised */
 	yaml_document_t	 doc;
 	int		 loaded;	/* doc holds a document */
+	int		 no_files;	/* yread_file: paths only, no stat */
 	size_t		*pairbase;	/* by node: its first pair in dup */
 	unsigned char	*dup;		/* by pair: repeats an earlier key */
 };

@@ -98,8 +98,25 @@ run_argv(char *const *argv)
 	return p;
 }
 
-/* Assert a run succeeded quietly. */
-#define assert_ok(r) ck_assert_msg((r)->status == 0 && (r)->errlen == 0, \
+/*
+ * Assert a run succeeded quietly: exit 0 and nothing on stderr but the
+ * warning every enqueue gets while no worker serves its queue (these
+ * tests run no daemon; test_enqueue_warns_and_routes_by_type checks it).
+ */
+static int
+quiet(const struct proc *r)
+{
+	const char *p = r->err, *w = "redjob: warning: no live worker serves ";
+
+	while (*p != '\0') {
+		if (strncmp(p, w, strlen(w)) != 0)
+			return 0;
+		p += strcspn(p, "\n");
+		p += *p == '\n';
+	}
+	return 1;
+}
+#define assert_ok(r) ck_assert_msg((r)->status == 0 && quiet(r), \
 	"exit %d, stderr: %s", (r)->status, (r)->err)
 
 /* Count the lines of s. */
@@ -640,6 +657,78 @@ START_TEST(test_json_of_enqueue_retry_rm_pause_resume)
 	ck_assert(json_is_false(json_object_get(j, "paused")));
 	ck_assert(json_is_true(json_object_get(j, "changed")));
 	json_decref(j);
+}
+END_TEST
+
+static const char *write_file(const char *, const char *);
+
+/*
+ * Without -q a job goes to the queue its type is given: by -c FILE (whose
+ * handler programs need not exist on a producer host), else by the type
+ * table the daemons publish; -q wins. A queue no live worker serves, or
+ * a type no live worker knows, gets a warning on stderr, and the job is
+ * in all the same.
+ */
+START_TEST(test_enqueue_warns_and_routes_by_type)
+{
+	char yml[4200], path[4200], v[64];
+	struct proc *r;
+
+	snprintf(yml, sizeof yml,
+	    "redis:\n"
+	    "  url: %s\n"
+	    "queues: { default: 1, mail: 1 }\n"
+	    "jobs:\n"
+	    "  send_email:\n"
+	    "    queue: mail\n"
+	    "    exec: [/nonexistent/bin/send-email]\n", rf.url);
+	snprintf(path, sizeof path, "%s", write_file("producer.yml", yml));
+
+	r = cli_raw(NULL, 0, "-c", path, "enqueue", "send_email", "x", NULL);
+	ck_assert_int_eq(r->status, 0);
+	ck_assert_str_eq(r->out, "mail:1\n");
+	ck_assert_str_eq(r->err, "redjob: warning: no live worker serves "
+	    "queue mail; the job waits until one does\n");
+	proc_free(r);
+	r = cli_raw(NULL, 0, "-c", path, "enqueue", "-q", "default",
+	    "send_email", "x", NULL);
+	assert_ok(r);
+	ck_assert_str_eq(r->out, "default:1\n");
+	proc_free(r);
+
+	/* Without -c: the type table; a value that is no queue is ignored. */
+	freeReplyObject(must_command(rf.c, "HSET redjob:types send_email mail "
+	    "resize %s", "bad queue!"));
+	r = cli(NULL, 0, "enqueue", "send_email", "x", NULL);
+	assert_ok(r);
+	ck_assert_str_eq(r->out, "mail:2\n");
+	proc_free(r);
+	r = cli(NULL, 0, "enqueue", "resize", "x", NULL);
+	assert_ok(r);
+	ck_assert_str_eq(r->out, "default:2\n");
+	proc_free(r);
+
+	/* A live worker of mail that does not know the type, then one that
+	 * does (as redjob_beat writes them). */
+	snprintf(v, sizeof v, "%lld otherhost:1 resize",
+	    ((long long)time(NULL) + 3600) * 1000);
+	freeReplyObject(must_command(rf.c, "HSET redjob:{mail}:seen "
+	    "0123456789abcdef %s", v));
+	r = cli(NULL, 0, "enqueue", "send_email", "x", NULL);
+	ck_assert_int_eq(r->status, 0);
+	ck_assert_str_eq(r->out, "mail:3\n");
+	ck_assert_str_eq(r->err, "redjob: warning: no live worker of queue "
+	    "mail knows job type send_email; the job waits until one does\n");
+	proc_free(r);
+	snprintf(v, sizeof v, "%lld otherhost:2 send_email",
+	    ((long long)time(NULL) + 3600) * 1000);
+	freeReplyObject(must_command(rf.c, "HSET redjob:{mail}:seen "
+	    "fedcba9876543210 %s", v));
+	r = cli(NULL, 0, "enqueue", "send_email", "x", NULL);
+	ck_assert_int_eq(r->status, 0);
+	ck_assert_str_eq(r->err, "");
+	proc_free(r);
+	ck_assert_int_eq(must_int(rf.c, "ZCARD redjob:{mail}:due"), 4);
 }
 END_TEST
 
@@ -1273,12 +1362,13 @@ START_TEST(test_config_file)
 	proc_free(r);
 	ck_assert_int_eq(must_int(rf.c, "EXISTS %s", "cfgns:{alpha}:j:1"), 1);
 
-	/* -n and -u override the file. */
+	/* -n and -u override the file; the type's queue comes from it. */
 	r = cli_raw(NULL, 0, "-c", path, "-n", "other", "enqueue", "t", "x",
 	    NULL);
 	assert_ok(r);
+	ck_assert_str_eq(r->out, "alpha:1\n");
 	proc_free(r);
-	ck_assert_int_eq(must_int(rf.c, "EXISTS %s", "other:{default}:j:1"), 1);
+	ck_assert_int_eq(must_int(rf.c, "EXISTS %s", "other:{alpha}:j:1"), 1);
 	snprintf(url, sizeof url, "unix://%s/nosuch.sock", rf.dir);
 	r = cli_raw(NULL, 0, "-c", path, "-u", url, "stats", NULL);
 	assert_one_error(r, 1, "redjob: cannot connect to redis at ");
@@ -1603,6 +1693,7 @@ suite(void)
 	tcase_add_test(tc, test_unique_returns_the_existing_job);
 	tcase_add_test(tc, test_stats_json_has_every_documented_field);
 	tcase_add_test(tc, test_json_of_enqueue_retry_rm_pause_resume);
+	tcase_add_test(tc, test_enqueue_warns_and_routes_by_type);
 	tcase_add_test(tc, test_ls_lists_each_state);
 	tcase_add_test(tc, test_retry_brings_a_dead_job_back);
 	tcase_add_test(tc, test_rm_deletes_the_job);

@@ -78,6 +78,7 @@ write_config(unsigned workers, unsigned concurrency, const char *extra)
 	    "concurrency: %u\n"
 	    "shutdown_timeout: 1s\n"
 	    "lease: 2s\n"
+	    "unknown_type_grace: 0\n"	/* an unknown type is dead at once */
 	    "%s"
 	    JOBS_COMMON,
 	    rf.url, workers, concurrency, extra != NULL ? extra : "",

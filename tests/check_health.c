@@ -94,6 +94,8 @@ jint(json_t *o, const char *k)
 	return json_integer_value(v);
 }
 
+static const char *grace = "0";	/* unknown_type_grace */
+
 static void
 write_config(void)
 {
@@ -103,6 +105,7 @@ write_config(void)
 	    "workers: 2\n"
 	    "concurrency: 2\n"
 	    "shutdown_timeout: 2s\n"
+	    "unknown_type_grace: %s\n"
 	    "queues:\n"
 	    "  default: 1\n"
 	    "  mail: 1\n"
@@ -122,7 +125,7 @@ write_config(void)
 	    "  limited:\n"
 	    "    exec: [/bin/true]\n"
 	    "    limit: [slowly]\n",
-	    rf.url);
+	    rf.url, grace);
 }
 
 static void
@@ -164,6 +167,24 @@ wait_workers(size_t n, unsigned timeout_ms)
 		if (json_array_size(a) == n || testlib_now_ms() > end)
 			return a;
 		json_decref(a);
+		nap_ms(50);
+	}
+}
+
+/* Poll until hash key's field is value: 1, or 0 at the deadline. */
+static int
+wait_workers_field(const char *key, const char *field, const char *value)
+{
+	uint64_t end = testlib_now_ms() + 10000;
+	redisReply *r;
+	int ok;
+
+	for (;;) {
+		r = must_command(rf.c, "HGET %s %s", key, field);
+		ok = r->type == REDIS_REPLY_STRING && strcmp(r->str, value) == 0;
+		freeReplyObject(r);
+		if (ok || testlib_now_ms() > end)
+			return ok;
 		nap_ms(50);
 	}
 }
@@ -258,6 +279,16 @@ START_TEST(test_workers_lists_each_worker_and_its_running_job)
 	json_decref(ls);
 	json_decref(show);
 	json_decref(a);
+}
+END_TEST
+
+/* The daemon publishes its type table, for producers without -c. */
+START_TEST(test_the_type_table_is_published)
+{
+	start_ready();
+	ck_assert(wait_workers_field("redjob:types", "limited", "default"));
+	freeReplyObject(must_command(rf.c, "HDEL redjob:types nap"));
+	ck_assert_int_eq(must_int(rf.c, "HEXISTS redjob:types quick"), 1);
 }
 END_TEST
 
@@ -691,6 +722,34 @@ START_TEST(test_why_no_type_then_ready)
 }
 END_TEST
 
+/*
+ * A type this daemon does not know yet (a producer deployed first) is
+ * put back, not killed, until unknown_type_grace has passed since its
+ * enqueue; why says so meanwhile; then it is dead with the reason.
+ */
+START_TEST(test_an_unknown_type_waits_out_its_grace)
+{
+	char id[REDJOB_ID_MAX], *err;
+	json_t *o;
+
+	grace = "3s";
+	start_ready();
+	enqueue("from_the_future", "", id);
+	o = why_gate(id, "no_type");
+	ck_assert_str_eq(jstr(o, "state"), "scheduled");
+	json_decref(o);
+	why_says(id, "no worker knew its type");
+	ck_assert_int_ge(queue_stat("default", "unknown_type"), 1);
+	ck_assert_int_eq(queue_stat("default", "dead"), 0);
+	ck_assert(wait_stat("default", "dead", 1, 15000));
+	err = daemon_job_field(id, "last_error");
+	ck_assert_msg(strstr(err, "unknown job type \"from_the_future\"") !=
+	    NULL && strstr(err, "unknown_type_grace") != NULL, "%s", err);
+	free(err);
+	ck_assert_int_eq(queue_stat("default", "failed"), 1);
+}
+END_TEST
+
 START_TEST(test_why_orphan)
 {
 	char id[REDJOB_ID_MAX];
@@ -715,6 +774,7 @@ suite(void)
 	tcase_add_checked_fixture(tc, daemon_setup, daemon_teardown);
 	tcase_add_test(tc, test_workers_lists_each_worker_and_its_running_job);
 	tcase_add_test(tc, test_ps_shows_each_workers_role);
+	tcase_add_test(tc, test_the_type_table_is_published);
 	tcase_add_test(tc, test_workers_come_and_go_with_their_processes);
 	tcase_add_test(tc, test_health_usage_errors);
 	tcase_add_test(tc, test_finished_jobs_are_logged_up_to_a_rate);
@@ -735,6 +795,7 @@ suite(void)
 	tcase_add_test(why, test_why_no_worker);
 	tcase_add_test(why, test_why_no_type_then_ready);
 	tcase_add_test(why, test_why_orphan);
+	tcase_add_test(why, test_an_unknown_type_waits_out_its_grace);
 	suite_add_tcase(s, why);
 	return s;
 }

@@ -48,6 +48,7 @@ write_config(const char *listen, unsigned workers)
 	    "workers: %u\n"
 	    "concurrency: 4\n"
 	    "shutdown_timeout: 2s\n"
+	    "unknown_type_grace: 0\n"	/* an unknown type is dead at once */
 	    "http: { listen: \"%s\" }\n"
 	    "queues: { default: 1, mail: 1 }\n"
 	    "limiters:\n"
@@ -570,7 +571,7 @@ START_TEST(test_a_taken_or_bad_address_is_an_error)
 		p = must_spawn(&spec);
 		ck_assert_int_eq(must_wait(p, 10000), 1);
 		body = p->err;
-		ck_assert_msg(strstr(body, ":6:17: http.listen: \"localhost\" "
+		ck_assert_msg(strstr(body, ":7:17: http.listen: \"localhost\" "
 		    "is not an IPv4 address") != NULL, "%s", body);
 		proc_free(p);
 	}

@@ -21,7 +21,7 @@
 --     never holds nil.
 --   * Every loop is bounded.
 
-local LIB_VERSION = 6     -- this code; bump on any change
+local LIB_VERSION = 7     -- this code; bump on any change
 local SCHEMA = 1          -- keys and fields; bump on any incompatible change
 local MAX_PAYLOAD = 524288
 local MAX_ERROR = 4096
@@ -360,8 +360,9 @@ end
 -- leases up to COUNT due jobs to TOKEN, oldest due first.
 -- Returns {now, next_wake, job...}; next_wake is the earliest due time or
 -- lease expiry in ms (-1 if none), each job is
--- {id, type, payload, key, attempts, max_attempts, stalls, due, reserved}
--- (reserved: the job's limiter reservation, "UNTIL_MS NAME", or ''), or
+-- {id, type, payload, key, attempts, max_attempts, stalls, due, reserved,
+-- created} (reserved: the job's limiter reservation, "UNTIL_MS NAME", or
+-- ''; created: its enqueue time, or ''), or
 -- for a job that could not be run and went to dead, the string
 -- "ID REASON". TOKEN begins with the worker's owner id (redjob_release).
 local function claim(keys, args)
@@ -401,7 +402,7 @@ local function claim(keys, args)
       local n = ids[i]
       local j = base .. ':j:' .. n
       local f = redis.call('HMGET', j, 'type', 'payload', 'key', 'attempts',
-        'max_attempts', 'stalls', 'unique', 'reserved')
+        'max_attempts', 'stalls', 'unique', 'reserved', 'created')
       taken[#taken + 1] = n
       if f[1] and f[2] then
         tok_args[#tok_args + 1] = n
@@ -409,7 +410,8 @@ local function claim(keys, args)
         lease_args[#lease_args + 1] = now + lease
         lease_args[#lease_args + 1] = n
         reply[#reply + 1] = {q .. ':' .. n, f[1], f[2], f[3] or '',
-          f[4] or '0', f[5] or '0', f[6] or '0', ids[i + 1], f[8] or ''}
+          f[4] or '0', f[5] or '0', f[6] or '0', ids[i + 1], f[8] or '',
+          f[9] or ''}
       else
         -- Not a job we can run (its hash was deleted or lacks a type or
         -- a payload): to dead with the reason, and named in the reply,
@@ -653,7 +655,9 @@ end
 --   keep] ID TOKEN [ID TOKEN]...
 -- Puts held jobs back without spending an attempt: REASON is "throttled"
 -- or "conflict" (counted under throttled / conflicts), "shutdown"
--- (requeued) or "lock_lost" (lock_lost; a stall of the job too).
+-- (requeued), "lock_lost" (lock_lost; a stall of the job too) or
+-- "unknown_type" (unknown_type: the worker does not know the job's type
+-- yet, as in a rolling deploy).
 -- The job's field "reserved" (a limiter reservation, docs/guards.md)
 -- becomes "UNTIL_MS NAME" with "reserve", UNTIL_MS being the new due time
 -- plus VALID_MS; stays as it is with "keep"; else it is deleted.
@@ -671,9 +675,10 @@ local function requeue(keys, args)
   elseif reason == 'conflict' then counter = 'conflicts'
   elseif reason == 'shutdown' then counter = 'requeued'
   elseif reason == 'lock_lost' then counter = 'lock_lost'
+  elseif reason == 'unknown_type' then counter = 'unknown_type'
   else
-    fail('BADARG',
-      'reason must be throttled, conflict, shutdown or lock_lost')
+    fail('BADARG', 'reason must be throttled, conflict, shutdown, ' ..
+      'lock_lost or unknown_type')
   end
   local due = now + delay
   local first, reserved, keep = 3, nil, false
@@ -898,7 +903,7 @@ local function stats(keys)
     'paused', meta[2] and 1 or 0}
   local names = {'enqueued', 'processed', 'failed', 'retried', 'throttled',
     'conflicts', 'stalled', 'requeued', 'discarded', 'malformed',
-    'lock_lost'}
+    'lock_lost', 'unknown_type'}
   local c = redis.call('HMGET', base .. ':stats', unpack(names))
   for i, name in ipairs(names) do
     out[#out + 1] = name
@@ -1061,6 +1066,25 @@ local function beat(keys, args)
 end
 
 ---------------------------------------------------------------------------
+-- redjob_served NAMESPACE:{QUEUE} [TYPE]   (read-only)
+-- For a producer about to enqueue: {live workers serving the queue, how
+-- many of them know TYPE} (redjob_beat).
+local function served(keys, args)
+  local now = now_ms()
+  local base = open(keys)
+  local workers, n = live_workers(base, now)
+  local knowing = 0
+  if args[1] then
+    for _, w in pairs(workers) do
+      if w.types[args[1]] then
+        knowing = knowing + 1
+      end
+    end
+  end
+  return {n, knowing}
+end
+
+---------------------------------------------------------------------------
 -- redjob_why NAMESPACE:{QUEUE} ID   (read-only)
 -- The one reason the job is not running, or not finished, from its state
 -- and every gate the queue's own keys know of: NAME VALUE pairs, "gate"
@@ -1150,6 +1174,9 @@ local function why(keys, args)
       put('limiter', guard)
       return say('limiter', 'limiter ' .. guard .. ' refuses it until ' ..
         score .. also)
+    elseif reason == 'unknown_type' then
+      return say('no_type', 'no worker knew job type ' .. guard ..
+        ' when it was claimed; it tries again at ' .. score .. also)
     elseif reason == 'conflict' then
       put('lock', guard)
       return say('lock', 'lock ' .. guard .. ' is held by another job; ' ..
@@ -1231,5 +1258,7 @@ redis.register_function{function_name = 'redjob_beat', callback = entry(beat),
   flags = {'allow-oom'}}
 redis.register_function{function_name = 'redjob_why', callback = entry(why),
   flags = {'no-writes'}}
+redis.register_function{function_name = 'redjob_served',
+  callback = entry(served), flags = {'no-writes'}}
 redis.register_function{function_name = 'redjob_version', callback = entry(version),
   flags = {'no-writes'}}
