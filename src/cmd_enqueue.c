@@ -57,6 +57,9 @@ enum {
 /* --json: one JSON object per job, one per line (JSON Lines). */
 static int enqueue_json;
 
+/* --lines: the id of the last job that went in (for its queue). */
+static char enqueue_last_id[REDJOB_ID_MAX];
+
 /* Print a job's id: the line, or its JSON object (lineno 0: none). */
 static void
 cmd_enqueue_print(const char *id, int created, unsigned long long lineno)
@@ -146,43 +149,18 @@ const struct cmd_entry cmd_enqueue_entry = {
 };
 
 /*
- * The queue of a job without -q: the one the configuration (-c) gives its
- * type, else the one the daemons publish in their type table (NS:types),
- * else "default". Returns 0 with job->queue set (or left NULL for
- * "default"), or a status after printing why.
+ * The queue of a job without -q when there is a configuration (-c): the
+ * one it gives the type. Without one, libredjob routes it by the type
+ * table that redjobd publishes (NS:types), else to "default".
  */
-static int
+static void
 cmd_enqueue_route(struct cmd_ctx *ctx, struct redjob_job *job)
 {
-	static char queue[REDJOB_ID_MAX];
 	const struct job_conf *jc;
-	char key[SCHEMA_KEY_MAX];
-	const char *argv[3];
-	redisReply *r;
 
-	if (ctx->cfg != NULL) {
-		if ((jc = config_find_job(ctx->cfg, job->type)) != NULL)
-			job->queue = jc->queue;
-		return 0;
-	}
-	if (cmd_connect(ctx) == NULL)
-		return CMD_ERROR;
-	if (schema_types_key(key, sizeof key, client_namespace(ctx->client))
-	    != 0)
-		return 0;
-	argv[0] = "HGET";
-	argv[1] = key;
-	argv[2] = job->type;
-	if ((r = client_command(ctx->client, 3, argv, NULL)) == NULL)
-		return cmd_client_error(ctx);
-	/* A value that is not a queue name is ignored, not obeyed. */
-	if (r->type == REDIS_REPLY_STRING && schema_check_queue(r->str, NULL,
-	    0) == 0) {
-		snprintf(queue, sizeof queue, "%s", r->str);
-		job->queue = queue;
-	}
-	freeReplyObject(r);
-	return 0;
+	if (ctx->cfg != NULL &&
+	    (jc = config_find_job(ctx->cfg, job->type)) != NULL)
+		job->queue = jc->queue;
 }
 
 /*
@@ -191,12 +169,14 @@ cmd_enqueue_route(struct cmd_ctx *ctx, struct redjob_job *job)
  * deployed before its workers).
  */
 static void
-cmd_enqueue_warn(struct cmd_ctx *ctx, const struct redjob_job *job)
+cmd_enqueue_warn(struct cmd_ctx *ctx, const char *id, const char *type)
 {
-	const char *queue = job->queue != NULL ? job->queue : "default";
-	const char *argv[1] = { job->type };
+	char queue[REDJOB_ID_MAX];
+	const char *argv[1] = { type };
 	redisReply *r;
 
+	if (schema_job_queue(id, queue, sizeof queue) != 0)
+		return;
 	if ((r = client_fcall(ctx->client, "redjob_served", 1, queue, 1, argv,
 	    NULL)) == NULL)
 		return;		/* an older library, or no right to ask */
@@ -210,7 +190,7 @@ cmd_enqueue_warn(struct cmd_ctx *ctx, const struct redjob_job *job)
 		else if (r->element[1]->integer == 0)
 			fprintf(stderr, "redjob: warning: no live worker of "
 			    "queue %s knows job type %s; the job waits until "
-			    "one does\n", queue, job->type);
+			    "one does\n", queue, type);
 	}
 	freeReplyObject(r);
 }
@@ -458,7 +438,7 @@ cmd_enqueue_one(struct cmd_ctx *ctx, struct redjob_job *job, int from_stdin,
 		goto out;
 	}
 	cmd_enqueue_print(id, created, 0);
-	cmd_enqueue_warn(ctx, job);
+	cmd_enqueue_warn(ctx, id, job->type);
 	if (!created) {
 		fflush(stdout);
 		fprintf(stderr, "redjob: unique key \"%s\" names %s (existing "
@@ -520,9 +500,12 @@ cmd_enqueue_batch(struct cmd_ctx *ctx, const struct redjob_job *tmpl,
 			    (unsigned long long)lines[i].total, limit);
 			continue;
 		}
-		if (res[m].err == REDJOB_OK)
+		if (res[m].err == REDJOB_OK) {
 			cmd_enqueue_print(res[m].id, res[m].created,
 			    lines[i].lineno);
+			snprintf(enqueue_last_id, sizeof enqueue_last_id, "%s",
+			    res[m].id);
+		}
 		else if (why == NULL && cmd_enqueue_line_error(res[m].err)) {
 			*failed = 1;
 			fflush(stdout);
@@ -618,8 +601,8 @@ cmd_enqueue_lines(struct cmd_ctx *ctx, const struct redjob_job *tmpl,
 	free(jobs);
 	free(res);
 	free(r);
-	if (!failed)
-		cmd_enqueue_warn(ctx, tmpl);
+	if (!failed && enqueue_last_id[0] != '\0')
+		cmd_enqueue_warn(ctx, enqueue_last_id, tmpl->type);
 	return failed ? CMD_ERROR : CMD_OK;
 }
 
@@ -661,7 +644,7 @@ cmd_enqueue_exec(struct cmd_ctx *ctx, const struct cmd_entry *self,
 	};
 	struct redjob_job job;
 	const char *payload = NULL;
-	int ch, lines = 0, have_in = 0, have_at = 0, have_for = 0, rc;
+	int ch, lines = 0, have_in = 0, have_at = 0, have_for = 0;
 	unsigned long long v;
 	uint64_t size;
 	size_t limit;
@@ -766,8 +749,8 @@ cmd_enqueue_exec(struct cmd_ctx *ctx, const struct cmd_entry *self,
 	if (argc > 1)
 		payload = argv[1];
 
-	if (job.queue == NULL && (rc = cmd_enqueue_route(ctx, &job)) != 0)
-		return rc;
+	if (job.queue == NULL)
+		cmd_enqueue_route(ctx, &job);
 	limit = ctx->max_payload != 0 ? (size_t)ctx->max_payload :
 	    REDJOB_MAX_PAYLOAD_DEFAULT;
 	if (lines)

@@ -45,6 +45,11 @@ struct redjob_client {
 	/* Queues already added to NS:queues by this client. */
 	char		*known[CLIENT_MAX_QUEUES];
 	size_t		 nknown;
+	/* Job types and the queue the type table gives each ("default"
+	 * when it gives none), as looked up by this connection. */
+	char		*route_type[CLIENT_MAX_QUEUES];
+	char		*route_queue[CLIENT_MAX_QUEUES];
+	size_t		 nroutes;
 };
 
 static int	client_connect(struct redjob_client *);
@@ -127,6 +132,11 @@ client_disconnect(struct redjob_client *c)
 	c->ctx = NULL;
 	while (c->nknown > 0)
 		free(c->known[--c->nknown]);
+	while (c->nroutes > 0) {
+		c->nroutes--;
+		free(c->route_type[c->nroutes]);
+		free(c->route_queue[c->nroutes]);
+	}
 }
 
 /*
@@ -689,18 +699,73 @@ client_job_args(struct redjob_client *c, const struct redjob_job *j,
 	return n;
 }
 
+/*
+ * The queue of a job of type with no queue given, into out: the one the
+ * type table that redjobd publishes (NS:types) gives the type, else
+ * "default". Looked up once per type and connection (for the first
+ * CLIENT_MAX_QUEUES types). Returns 0, or -1 on an error (the client
+ * says which).
+ */
+static int
+client_route(struct redjob_client *c, const char *type, char *out,
+    size_t len)
+{
+	const char *argv[3];
+	char key[SCHEMA_KEY_MAX], msg[160];
+	redisReply *r;
+	size_t i;
+
+	for (i = 0; i < c->nroutes; i++) {
+		if (strcmp(c->route_type[i], type) == 0) {
+			snprintf(out, len, "%s", c->route_queue[i]);
+			return 0;
+		}
+	}
+	snprintf(out, len, "%s", REDJOB_QUEUE_DEFAULT);
+	if (schema_types_key(key, sizeof key, c->ns) != 0)
+		return 0;
+	argv[0] = "HGET";
+	argv[1] = key;
+	argv[2] = type;
+	if ((r = client_command(c, 3, argv, NULL)) == NULL)
+		return -1;
+	/* A value that is not a queue name is ignored, not obeyed. */
+	if (r->type == REDIS_REPLY_STRING &&
+	    schema_check_queue(r->str, msg, sizeof msg) == 0)
+		snprintf(out, len, "%s", r->str);
+	freeReplyObject(r);
+	if (c->nroutes < CLIENT_MAX_QUEUES &&
+	    (c->route_type[c->nroutes] = strdup(type)) != NULL) {
+		if ((c->route_queue[c->nroutes] = strdup(out)) != NULL)
+			c->nroutes++;
+		else
+			free(c->route_type[c->nroutes]);
+	}
+	return 0;
+}
+
 /* Check a job before anything is sent. Returns 0 or an enum redjob_err. */
 static int
 client_check_job(struct redjob_client *c, const struct redjob_job *j,
-    const char **queue, char *msg, size_t len)
+    char **queue, char *msg, size_t len)
 {
-	*queue = j->queue != NULL ? j->queue : REDJOB_QUEUE_DEFAULT;
-	if (schema_check_queue(*queue, msg, len) != 0)
-		return REDJOB_ERR_INVALID;
+	char routed[REDJOB_ID_MAX];
+
 	if (j->type == NULL || *j->type == '\0') {
 		snprintf(msg, len, "a job needs a type");
 		return REDJOB_ERR_INVALID;
 	}
+	if (j->queue == NULL && client_route(c, j->type, routed,
+	    sizeof routed) != 0) {
+		snprintf(msg, len, "%s", c->errstr);
+		return c->err;
+	}
+	if ((*queue = strdup(j->queue != NULL ? j->queue : routed)) == NULL) {
+		snprintf(msg, len, "out of memory");
+		return REDJOB_ERR_NOMEM;
+	}
+	if (schema_check_queue(*queue, msg, len) != 0)
+		return REDJOB_ERR_INVALID;
 	if (j->payload == NULL && j->payload_len > 0) {
 		snprintf(msg, len, "payload is NULL but payload_len is %zu",
 		    j->payload_len);
@@ -745,11 +810,25 @@ client_enqueue_result(struct redjob_client *c, redisReply *r,
 	    r->element[1]->integer == 1;
 }
 
+/* Free the queue names client_check_job() gave each job. */
+static void
+client_free_queues(char **qs, size_t n)
+{
+	size_t i;
+
+	if (qs == NULL)
+		return;
+	for (i = 0; i < n; i++)
+		free(qs[i]);
+	free(qs);
+}
+
 static long
 client_enqueue_many(struct redjob_client *c, const struct redjob_job *jobs,
     size_t n, struct redjob_result *results)
 {
 	const char **av, *queue;
+	char **qs = NULL;
 	size_t *lens, *pend = NULL, i, k, m, np, chunk, chunk_max, ok = 0;
 	char base[SCHEMA_KEY_MAX], count[24], (*nums)[5][24] = NULL;
 	redisReply *r;
@@ -763,10 +842,14 @@ client_enqueue_many(struct redjob_client *c, const struct redjob_job *jobs,
 	 */
 	if (c->ctx != NULL)
 		(void)client_ensure(c);
+	/* Each job's queue, routed by its type when it names none. */
+	if ((qs = calloc(n + 1, sizeof *qs)) == NULL)
+		return client_error(c, REDJOB_ERR_NOMEM, "out of memory");
 	for (i = 0; i < n; i++) {
 		memset(&results[i], 0, sizeof results[i]);
-		results[i].err = client_check_job(c, &jobs[i], &queue,
+		results[i].err = client_check_job(c, &jobs[i], &qs[i],
 		    results[i].message, sizeof results[i].message);
+		queue = qs[i];
 		if (results[i].err == REDJOB_OK &&
 		    client_register_queue(c, queue) != 0) {
 			for (; i < n; i++) {
@@ -774,6 +857,7 @@ client_enqueue_many(struct redjob_client *c, const struct redjob_job *jobs,
 				snprintf(results[i].message,
 				    sizeof results[i].message, "%s", c->errstr);
 			}
+			client_free_queues(qs, n);
 			return -1;
 		}
 		/* Marked "not sent yet". */
@@ -808,14 +892,10 @@ client_enqueue_many(struct redjob_client *c, const struct redjob_job *jobs,
 			goto io_loaded;
 		nsent = 0;
 		for (k = 0; k < np; k += chunk) {
-			queue = jobs[pend[k]].queue != NULL ?
-			    jobs[pend[k]].queue : REDJOB_QUEUE_DEFAULT;
+			queue = qs[pend[k]];
 			for (chunk = 1; chunk < chunk_max && k + chunk < np;
 			    chunk++) {
-				const char *q2 = jobs[pend[k + chunk]].queue;
-
-				if (strcmp(q2 != NULL ? q2 : REDJOB_QUEUE_DEFAULT,
-				    queue) != 0)
+				if (strcmp(qs[pend[k + chunk]], queue) != 0)
 					break;
 			}
 			/* The queue and the namespace were checked: it fits. */
@@ -855,14 +935,10 @@ client_enqueue_many(struct redjob_client *c, const struct redjob_job *jobs,
 		}
 		nolib = split = 0;
 		for (k = 0; k < np; k += chunk) {
-			queue = jobs[pend[k]].queue != NULL ?
-			    jobs[pend[k]].queue : REDJOB_QUEUE_DEFAULT;
+			queue = qs[pend[k]];
 			for (chunk = 1; chunk < chunk_max && k + chunk < np;
 			    chunk++) {
-				const char *q2 = jobs[pend[k + chunk]].queue;
-
-				if (strcmp(q2 != NULL ? q2 : REDJOB_QUEUE_DEFAULT,
-				    queue) != 0)
+				if (strcmp(qs[pend[k + chunk]], queue) != 0)
 					break;
 			}
 			if (redisGetReply(c->ctx, &vr) != REDIS_OK)
@@ -908,6 +984,7 @@ client_enqueue_many(struct redjob_client *c, const struct redjob_job *jobs,
 	}
 	free(pend);
 	free(nums);
+	client_free_queues(qs, n);
 	pend = NULL;
 	nums = NULL;
 	if (ok < n && c->err == REDJOB_OK) {
@@ -925,6 +1002,7 @@ io_sent:
 io_loaded:
 	free(pend);
 	free(nums);
+	client_free_queues(qs, n);
 	for (i = 0; i < n; i++) {
 		if (results[i].err == REDJOB_ERR_IO &&
 		    results[i].message[0] == '\0')

@@ -56,7 +56,9 @@ struct redjob_client;
 
 /* One job to enqueue. Zero everything you do not set. */
 struct redjob_job {
-	const char	*queue;		/* NULL: "default" */
+	const char	*queue;		/* NULL: the queue that redjobd's
+					   type table (NS:types) gives the
+					   type, else "default" */
 	const char	*type;		/* the job type, 1-128 of [A-Za-z0-9_.:-] */
 	const void	*payload;	/* any bytes, NUL included */
 	size_t		 payload_len;

@@ -507,6 +507,36 @@ START_TEST(test_enqueue_many_reports_each_refused_job_and_keeps_the_others)
 }
 END_TEST
 
+/*
+ * A job with no queue goes where the type table redjobd publishes
+ * (NS:types) puts its type, else to default; a queue given wins, and a
+ * value that is no queue name is ignored. Looked up once per type.
+ */
+START_TEST(test_a_job_without_a_queue_is_routed_by_its_type)
+{
+	struct redjob_job jobs[4];
+	struct redjob_result res[4];
+
+	freeReplyObject(must_command(rf.c, "HSET redjob:types send_email mail "
+	    "odd %s", "no such queue!"));
+	memset(jobs, 0, sizeof jobs);
+	jobs[0].type = "send_email";
+	jobs[1].type = "resize";
+	jobs[2].type = "send_email";
+	jobs[2].queue = "other";
+	jobs[3].type = "odd";
+	ck_assert_int_eq(redjob_enqueue_many(cl, jobs, 4, res), 4);
+	ck_assert_str_eq(res[0].id, "mail:1");
+	ck_assert_str_eq(res[1].id, "default:1");
+	ck_assert_str_eq(res[2].id, "other:1");
+	ck_assert_str_eq(res[3].id, "default:2");
+	/* Cached for the connection: a change shows on the next one. */
+	freeReplyObject(must_command(rf.c, "HSET redjob:types resize mail"));
+	ck_assert_int_eq(redjob_enqueue_many(cl, jobs + 1, 1, res), 1);
+	ck_assert_str_eq(res[0].id, "default:3");
+}
+END_TEST
+
 START_TEST(test_missing_library_is_reloaded)
 {
 	char id[REDJOB_ID_MAX];
@@ -2589,6 +2619,7 @@ suite(void)
 	tcase_add_test(tc, test_missing_library_is_reloaded);
 	tcase_add_test(tc, test_bulk_enqueue_is_all_or_nothing_and_keeps_unique_keys);
 	tcase_add_test(tc, test_enqueue_many_reports_each_refused_job_and_keeps_the_others);
+	tcase_add_test(tc, test_a_job_without_a_queue_is_routed_by_its_type);
 	tcase_add_test(tc, test_payload_limit_is_configurable);
 	tcase_add_test(tc,
 	    test_missing_library_is_reloaded_within_a_pipelined_batch);
