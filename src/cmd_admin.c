@@ -46,8 +46,9 @@ const struct cmd_entry cmd_rm_entry = {
 	"rm",
 	"[--json] ID",
 	"delete a job",
-	"Delete the job ID, whatever its state. A running job's handler is\n"
-	"not stopped, but its result is refused when it finishes.\n"
+	"Delete the job ID, whatever its state. A running job's worker\n"
+	"learns at its next lease renewal (every third of the lease) that the\n"
+	"job is gone, and stops its handler.\n"
 	"\n"
 	"Options:\n"
 	"  --json                   print {\"id\": ID, \"was\": STATE,\n"
@@ -163,8 +164,8 @@ cmd_admin_job(struct cmd_ctx *ctx, const struct cmd_entry *self, int argc,
 	if (self == &cmd_retry_entry)
 		printf("retry: %s was %s, now ready\n", id, was);
 	else if (strcmp(was, "running") == 0)
-		printf("rm: %s was running, now removed (its handler is not "
-		    "stopped; its result will be refused)\n", id);
+		printf("rm: %s was running, now removed (its worker stops "
+		    "its handler at its next lease renewal)\n", id);
 	else if (strcmp(was, "orphan") == 0)
 		printf("rm: %s was in no queue set, now removed\n", id);
 	else

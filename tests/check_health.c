@@ -723,6 +723,52 @@ START_TEST(test_why_no_type_then_ready)
 END_TEST
 
 /*
+ * redjob rm of a running job: its worker stops the handler at its next
+ * lease renewal, as redjob(1) says, and the slot is free again.
+ */
+START_TEST(test_rm_of_a_running_job_stops_its_handler)
+{
+	char id[REDJOB_ID_MAX], needle[REDJOB_ID_MAX + 128];
+	struct proc *p;
+	json_t *a, *w;
+	uint64_t end;
+	size_t i;
+	long long busy;
+
+	daemon_write_config(
+	    "redis:\n"
+	    "  url: %s\n"
+	    "workers: 1\n"
+	    "lease: 3s\n"
+	    "jobs:\n"
+	    "  nap:\n"
+	    "    exec: [/bin/sh, -c, 'exec sleep $(cat)']\n", rf.url);
+	daemon_start(NULL);
+	ck_assert_ptr_nonnull(notify_wait("READY=1", 15000));
+	enqueue("nap", "60", id);
+	json_decref(why_gate(id, "running"));
+	p = cli("rm", id, NULL);
+	ck_assert_int_eq(p->status, 0);
+	ck_assert_msg(strstr(p->out, "its worker stops its handler at its "
+	    "next lease renewal") != NULL, "%s", p->out);
+	proc_free(p);
+	snprintf(needle, sizeof needle, "job %s: the lease was lost "
+	    "(reclaimed or removed); stopping its handler", id);
+	ck_assert(daemon_wait_log(needle, 5000));
+	for (end = testlib_now_ms() + 10000;; nap_ms(100)) {
+		a = cli_json(cli("workers", "--json", NULL));
+		busy = 0;
+		json_array_foreach(a, i, w)
+			busy += jint(w, "busy");
+		json_decref(a);
+		if (busy == 0 || testlib_now_ms() > end)
+			break;
+	}
+	ck_assert_int_eq(busy, 0);
+}
+END_TEST
+
+/*
  * A type this daemon does not know yet (a producer deployed first) is
  * put back, not killed, until unknown_type_grace has passed since its
  * enqueue; why says so meanwhile; then it is dead with the reason.
@@ -796,6 +842,7 @@ suite(void)
 	tcase_add_test(why, test_why_no_type_then_ready);
 	tcase_add_test(why, test_why_orphan);
 	tcase_add_test(why, test_an_unknown_type_waits_out_its_grace);
+	tcase_add_test(why, test_rm_of_a_running_job_stops_its_handler);
 	suite_add_tcase(s, why);
 	return s;
 }
