@@ -41,6 +41,7 @@
 #include "xmalloc.h"
 
 #define BEAT_CALL_MS 5000
+#define BEAT_TYPES_EVERY 30	/* beats between two type tables */
 
 struct beat {
 	struct rconn		*rc;
@@ -54,7 +55,7 @@ struct beat {
 	char			 key[SCHEMA_KEY_MAX];	/* NS:worker:OWNER */
 	char			 set[SCHEMA_KEY_MAX];	/* NS:workers */
 	char			 types[SCHEMA_KEY_MAX];	/* NS:types */
-	int			 types_sent;
+	unsigned		 types_due;	/* beats until the next */
 	char			 owner[64];
 	char			 host[256];
 	char			 hostpid[300];	/* HOST:PID, for redjob_beat */
@@ -136,10 +137,12 @@ beat_fcall(struct beat *b, const char *base, size_t argc, const char **argv)
 }
 
 /*
- * Publish the configuration's type table, TYPE -> QUEUE, once: producers
- * without a configuration route by it (redjob enqueue without -q). Types
- * of other daemons' configurations stay; one the same type names a
- * queue in is overwritten by the last daemon that started.
+ * Publish the configuration's type table, TYPE -> QUEUE, at the first
+ * beat and every BEAT_TYPES_EVERY beats after (a Redis restarted without
+ * persistence has it back within a minute): producers without a
+ * configuration route by it (redjob enqueue without -q, libredjob).
+ * Types of other daemons' configurations stay; a type two of them name
+ * goes where the last one to write says.
  */
 static void
 beat_types(struct beat *b)
@@ -147,7 +150,11 @@ beat_types(struct beat *b)
 	const char **argv;
 	size_t i, n = 0;
 
-	if (b->types_sent || b->cfg->njobs == 0)
+	if (b->types_due > 0) {
+		b->types_due--;
+		return;
+	}
+	if (b->cfg->njobs == 0)
 		return;
 	argv = xcalloc(2 + 2 * b->cfg->njobs, sizeof *argv);
 	argv[n++] = "HSET";
@@ -158,7 +165,7 @@ beat_types(struct beat *b)
 	}
 	beat_send(b, (int)n, argv);
 	free(argv);
-	b->types_sent = 1;
+	b->types_due = BEAT_TYPES_EVERY - 1;
 }
 
 /* Write the registry entry now. */
