@@ -831,7 +831,8 @@ end
 ---------------------------------------------------------------------------
 -- redjob_remove NAMESPACE:{QUEUE} ID
 -- Deletes a job in any state. A running job's renewal, ack and fail are
--- refused from then on: its worker stops the handler at its next renewal. Returns the state it was in.
+-- refused from then on: its worker stops the handler at its next
+-- renewal. Returns the state it was in.
 local function remove(keys, args)
   local now = now_ms()
   local base, q = open(keys)
