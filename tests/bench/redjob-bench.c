@@ -444,6 +444,22 @@ bench_info_field(const char *info, const char *name, char *buf, size_t len)
 	return NULL;
 }
 
+/* Redis's used_memory, bytes (INFO memory). */
+static long long
+bench_used_memory(struct bench *b)
+{
+	redisReply *r;
+	char buf[64];
+	long long v;
+
+	r = bench_command(b, "INFO memory");
+	if (bench_info_field(r->str, "used_memory", buf, sizeof buf) == NULL)
+		bench_fatal("INFO memory has no used_memory");
+	v = strtoll(buf, NULL, 10);
+	freeReplyObject(r);
+	return v;
+}
+
 static void
 bench_snap_free(struct bench_snap *s)
 {
@@ -1623,6 +1639,7 @@ bench_enqueue(struct bench *b, const char *variant)
 	char *payload, id[REDJOB_ID_MAX];
 	long i, n = bench_jobs(b, 100000);
 	int pipelined = strcmp(variant, "pipelined") == 0;
+	long long mem0, mem;
 	json_t *res;
 	const char *queue = pipelined ? "bench-pipelined" : "bench-single";
 
@@ -1637,6 +1654,7 @@ bench_enqueue(struct bench *b, const char *variant)
 	/* Register the queue outside the measurement: once per client. */
 	if (redjob_enqueue(c, &job, id) != 0)
 		bench_fatal("enqueue: %s", redjob_errstr(c));
+	mem0 = bench_used_memory(b);
 
 	bench_begin(b);
 	if (pipelined)
@@ -1648,6 +1666,16 @@ bench_enqueue(struct bench *b, const char *variant)
 		}
 	}
 	res = bench_end(b, "enqueue", variant, n);
+	/*
+	 * What an operator sizes a Redis by: used_memory grown per waiting
+	 * job (its hash, its entry in due, its share of the queue's keys).
+	 */
+	mem = bench_used_memory(b) - mem0;
+	printf("  %12.1f bytes of Redis memory per waiting job (INFO memory: "
+	    "used_memory, %ld jobs of %ld-byte payloads)\n", (double)mem / n,
+	    n, b->o.payload);
+	json_object_set_new(res, "redis_bytes_per_job",
+	    json_real((double)mem / n));
 	json_object_set_new(res, "batch", json_integer(pipelined ?
 	    b->o.batch : 1));
 	json_object_set_new(res, "payload_bytes", json_integer(b->o.payload));
