@@ -223,33 +223,63 @@ cmd_connect(struct cmd_ctx *ctx)
 }
 
 /*
- * Call the read-only function fn on the job id of queue, which answers
- * with a flat array of NAME VALUE strings (redjob_show, redjob_why).
- * Returns the reply (caller frees), or NULL after printing why.
+ * The commands "NAME [--json] ID" that print what the read-only function
+ * fn says of a job as a flat array of NAME VALUE strings (show, why):
+ * parse the command line, check the id, connect and call. Returns -1 with
+ * *json, *id and *reply set (the caller frees the reply), or the exit
+ * status after printing why (CMD_OK for --help).
  */
-struct redisReply *
-cmd_fcall_pairs(struct cmd_ctx *ctx, const char *fn, const char *queue,
-    const char *id)
+int
+cmd_job_pairs(struct cmd_ctx *ctx, const struct cmd_entry *self, int argc,
+    char **argv, const char *fn, int *json, const char **id,
+    struct redisReply **reply)
 {
+	static const struct option longopts[] = {
+		{ "json", no_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 }
+	};
+	char queue[REDJOB_ID_MAX];
 	redisReply *r;
 	size_t i;
+	int ch;
 
-	if ((r = client_fcall(ctx->client, fn, 1, queue, 1, &id,
-	    NULL)) == NULL) {
-		cmd_client_error(ctx);
-		return NULL;
+	*json = 0;
+	while ((ch = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'j':
+			*json = 1;
+			break;
+		case 'h':
+			return cmd_help(self);
+		default:
+			return cmd_bad_option(self, ch, argv);
+		}
 	}
+	argc -= optind;
+	argv += optind;
+	if (argc != 1)
+		return cmd_usage(self, argc == 0 ? "missing the job id" :
+		    "%s takes one job id", self->name);
+	*id = argv[0];
+	if (cmd_check_id(self, *id, queue, sizeof queue) != 0)
+		return CMD_USAGE;
+	if (cmd_connect(ctx) == NULL)
+		return CMD_ERROR;
+	if ((r = client_fcall(ctx->client, fn, 1, queue, 1, id,
+	    NULL)) == NULL)
+		return cmd_client_error(ctx);
 	if (r->type != REDIS_REPLY_ARRAY || r->elements % 2 != 0)
 		goto bad;
 	for (i = 0; i < r->elements; i++) {
 		if (r->element[i]->type != REDIS_REPLY_STRING)
 			goto bad;
 	}
-	return r;
+	*reply = r;
+	return -1;
 bad:
 	freeReplyObject(r);
-	cmd_error("unexpected reply to %s", fn);
-	return NULL;
+	return cmd_error("unexpected reply to %s", fn);
 }
 
 /* Print the client's last error. Returns CMD_ERROR. */

@@ -73,8 +73,10 @@ int		 cmd_help(const struct cmd_entry *entry);
 struct redjob_client *cmd_connect(struct cmd_ctx *ctx);
 struct config	*cmd_config_load(const char *path);
 int		 cmd_client_error(struct cmd_ctx *ctx);
-struct redisReply *cmd_fcall_pairs(struct cmd_ctx *ctx, const char *fn,
-		    const char *queue, const char *id);
+int		 cmd_job_pairs(struct cmd_ctx *ctx,
+		    const struct cmd_entry *self, int argc, char **argv,
+		    const char *fn, int *json, const char **id,
+		    struct redisReply **reply);
 int		 cmd_check_id(const struct cmd_entry *entry, const char *id,
 		    char *queue, size_t len);
 int		 cmd_check_queue(const struct cmd_entry *entry,

@@ -11,7 +11,6 @@
  */
 #include "autoconf.h"
 
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -343,40 +342,14 @@ static int
 cmd_show_exec(struct cmd_ctx *ctx, const struct cmd_entry *self, int argc,
     char **argv)
 {
-	static const struct option longopts[] = {
-		{ "json", no_argument, NULL, 'j' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 }
-	};
 	const char *id;
-	char queue[REDJOB_ID_MAX];
 	redisReply *r;
 	char *host;
-	int ch, json = 0, rc;
+	int json, rc;
 
-	while ((ch = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
-		switch (ch) {
-		case 'j':
-			json = 1;
-			break;
-		case 'h':
-			return cmd_help(self);
-		default:
-			return cmd_bad_option(self, ch, argv);
-		}
-	}
-	argc -= optind;
-	argv += optind;
-	if (argc != 1)
-		return cmd_usage(self, argc == 0 ? "missing the job id" :
-		    "show takes one job id");
-	id = argv[0];
-	if (cmd_check_id(self, id, queue, sizeof queue) != 0)
-		return CMD_USAGE;
-	if (cmd_connect(ctx) == NULL)
-		return CMD_ERROR;
-	if ((r = cmd_fcall_pairs(ctx, "redjob_show", queue, id)) == NULL)
-		return CMD_ERROR;
+	if ((rc = cmd_job_pairs(ctx, self, argc, argv, "redjob_show", &json,
+	    &id, &r)) >= 0)
+		return rc;
 	host = cmd_show_worker_host(ctx, r);
 	if (json)
 		rc = cmd_show_json(r, host);

@@ -10,7 +10,6 @@
  */
 #include "autoconf.h"
 
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -186,45 +185,21 @@ static int
 cmd_why_exec(struct cmd_ctx *ctx, const struct cmd_entry *self, int argc,
     char **argv)
 {
-	static const struct option longopts[] = {
-		{ "json", no_argument, NULL, 'j' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 }
-	};
 	static const char *const times[] = { "until", "now", "since",
 	    "lease" };
 	struct registry_worker w;
 	struct why_lock l;
 	const char *id, *gate, *k;
-	char queue[REDJOB_ID_MAX], *text;
+	char *text;
 	redisReply *r;
 	json_t *o, *lo;
 	size_t i, t;
-	int ch, json = 0, rc = CMD_OK, have_w = 0, is_time;
+	int json, rc, have_w = 0, is_time;
 
-	while ((ch = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
-		switch (ch) {
-		case 'j':
-			json = 1;
-			break;
-		case 'h':
-			return cmd_help(self);
-		default:
-			return cmd_bad_option(self, ch, argv);
-		}
-	}
-	argc -= optind;
-	argv += optind;
-	if (argc != 1)
-		return cmd_usage(self, argc == 0 ? "missing the job id" :
-		    "why takes one job id");
-	id = argv[0];
-	if (cmd_check_id(self, id, queue, sizeof queue) != 0)
-		return CMD_USAGE;
-	if (cmd_connect(ctx) == NULL)
-		return CMD_ERROR;
-	if ((r = cmd_fcall_pairs(ctx, "redjob_why", queue, id)) == NULL)
-		return CMD_ERROR;
+	if ((rc = cmd_job_pairs(ctx, self, argc, argv, "redjob_why", &json,
+	    &id, &r)) >= 0)
+		return rc;
+	rc = CMD_OK;
 	if ((gate = cmd_why_get(r, "gate")) == NULL ||
 	    cmd_why_get(r, "text") == NULL) {
 		freeReplyObject(r);

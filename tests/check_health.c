@@ -173,7 +173,7 @@ wait_workers(size_t n, unsigned timeout_ms)
 
 /* Poll until hash key's field is value: 1, or 0 at the deadline. */
 static int
-wait_workers_field(const char *key, const char *field, const char *value)
+wait_hash_field(const char *key, const char *field, const char *value)
 {
 	uint64_t end = testlib_now_ms() + 10000;
 	redisReply *r;
@@ -286,8 +286,7 @@ END_TEST
 START_TEST(test_the_type_table_is_published)
 {
 	start_ready();
-	ck_assert(wait_workers_field("redjob:types", "limited", "default"));
-	freeReplyObject(must_command(rf.c, "HDEL redjob:types nap"));
+	ck_assert(wait_hash_field("redjob:types", "limited", "default"));
 	ck_assert_int_eq(must_int(rf.c, "HEXISTS redjob:types quick"), 1);
 }
 END_TEST
@@ -368,6 +367,23 @@ START_TEST(test_workers_come_and_go_with_their_processes)
 }
 END_TEST
 
+/* Run "redjob health --max-age MAX_AGE" until it exits 0 or timeout_ms
+ * passes; returns the last run (caller frees). */
+static struct proc *
+health_until_ok(const char *max_age, unsigned timeout_ms)
+{
+	uint64_t end = testlib_now_ms() + timeout_ms;
+	struct proc *p;
+
+	for (;;) {
+		p = cli("health", "--max-age", max_age, NULL);
+		if (p->status == 0 || testlib_now_ms() > end)
+			return p;
+		proc_free(p);
+		nap_ms(100);
+	}
+}
+
 /*
  * Health passes while the workers consume, idle ones included, fails
  * while Redis is loading its data (the workers' claims are refused), and
@@ -380,19 +396,12 @@ START_TEST(test_health_fails_while_redis_loads_and_passes_after)
 	    NULL };
 	struct proc *p;
 	json_t *o;
-	uint64_t end;
 	int i;
 
 	start_ready();
 	/* Idle for longer than --max-age: still healthy. */
 	nap_ms(2500);
-	for (end = testlib_now_ms() + 10000;;) {
-		p = cli("health", "--max-age", "2s", NULL);
-		if (p->status == 0 || testlib_now_ms() > end)
-			break;
-		proc_free(p);
-		nap_ms(100);
-	}
+	p = health_until_ok("2s", 10000);
 	ck_assert_msg(p->status == 0, "exit %d: %s", p->status, p->err);
 	ck_assert_msg(strstr(p->out, "healthy: 2 workers") != NULL, "%s",
 	    p->out);
@@ -416,13 +425,7 @@ START_TEST(test_health_fails_while_redis_loads_and_passes_after)
 	ck_assert_msg(strstr(p->err, "loading") != NULL, "%s", p->err);
 	proc_free(p);
 	ck_assert_ptr_nonnull(notify_wait("LOADING", 10000));
-	for (end = testlib_now_ms() + 30000;;) {
-		p = cli("health", "--max-age", "5s", NULL);
-		if (p->status == 0 || testlib_now_ms() > end)
-			break;
-		proc_free(p);
-		nap_ms(200);
-	}
+	p = health_until_ok("5s", 30000);
 	ck_assert_msg(p->status == 0, "not healthy after loading: %s", p->err);
 	proc_free(p);
 }
