@@ -678,6 +678,16 @@ acl_build(enum acl_role role, const char *ns, char *err, size_t len)
 	}
 
 	/*
+	 * Channels (docs/protocol.md, waiting for a job): the library
+	 * publishes a job's end on NS:{QUEUE}:fin:N, and a cancel on
+	 * NS:{QUEUE}:cancel, so the role that publishes or subscribes needs
+	 * them, in the queue's hash tag like its keys.
+	 */
+	if (acl_list_has(&acl->commands, "publish") ||
+	    acl_list_has(&acl->commands, "subscribe"))
+		acl_key(&acl->channels, "&", ns, ":{*");
+
+	/*
 	 * Not "reset": that would also drop the user's passwords and turn
 	 * it off. These reset the commands, keys and channels, so the
 	 * rules may be applied again over an older set.
@@ -695,6 +705,8 @@ acl_build(enum acl_role role, const char *ns, char *err, size_t len)
 	}
 	for (i = 0; i < acl->keys.n; i++)
 		acl_list_add(&acl->rules, acl->keys.v[i]);
+	for (i = 0; i < acl->channels.n; i++)
+		acl_list_add(&acl->rules, acl->channels.v[i]);
 	return acl;
 }
 
@@ -707,6 +719,7 @@ acl_free(struct acl *acl)
 	acl_list_free(&acl->functions);
 	acl_list_free(&acl->commands);
 	acl_list_free(&acl->keys);
+	acl_list_free(&acl->channels);
 	acl_list_free(&acl->rules);
 	free(acl);
 }

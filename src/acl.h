@@ -28,6 +28,7 @@ struct acl {
 	struct acl_list	 functions;	/* "fcall|redjob_claim", ... */
 	struct acl_list	 commands;	/* "zadd", "client|setname", ... */
 	struct acl_list	 keys;		/* "~redjob:{*", "%R~redjob:{*" */
+	struct acl_list	 channels;	/* "&redjob:{*", or none */
 	struct acl_list	 rules;		/* all of it, for ACL SETUSER */
 };
 

@@ -47,7 +47,7 @@ const struct cmd_entry cmd_acl_entry = {
 	"Options:\n"
 	"  --json                   print {\"role\", \"user\", \"namespace\",\n"
 	"                           \"rules\", \"functions\", \"commands\",\n"
-	"                           \"keys\"}\n"
+	"                           \"keys\", \"channels\"}\n"
 	"  -n, --namespace NS       the key namespace (default: the global\n"
 	"                           -n, the configuration's, else redjob)\n"
 	"\n"
@@ -117,13 +117,15 @@ cmd_acl_exec(struct cmd_ctx *ctx, const struct cmd_entry *self, int argc,
 		return cmd_error("cannot read the function library: %s", err);
 
 	if (as_json) {
-		json = json_pack("{s:s, s:s, s:s, s:i, s:o, s:o, s:o, s:o}",
+		json = json_pack("{s:s, s:s, s:s, s:i, s:o, s:o, s:o, s:o, "
+		    "s:o}",
 		    "role", acl_role_name(role), "user", acl->user,
 		    "namespace", ns, "library_version", rfunc_lib_version,
 		    "rules", cmd_acl_json_list(&acl->rules),
 		    "functions", cmd_acl_json_list(&acl->functions),
 		    "commands", cmd_acl_json_list(&acl->commands),
-		    "keys", cmd_acl_json_list(&acl->keys));
+		    "keys", cmd_acl_json_list(&acl->keys),
+		    "channels", cmd_acl_json_list(&acl->channels));
 		acl_free(acl);
 		return cmd_json_print(json);
 	}

@@ -26,7 +26,12 @@
 #define LS_LIMIT_MAX 10000	/* redjob_list's bound */
 
 static const char *const ls_states[] = {
-	"ready", "scheduled", "running", "dead",
+	"ready", "scheduled", "running", "dead", "done",
+};
+
+/* What a finished job kept in state done may have come to. */
+static const char *const ls_outcomes[] = {
+	"done", "cancelled", "expired",
 };
 
 /* One line of the listing. */
@@ -45,16 +50,19 @@ static int	cmd_ls_exec(struct cmd_ctx *, const struct cmd_entry *, int,
 
 const struct cmd_entry cmd_ls_entry = {
 	"ls",
-	"[--json] [--state ready|scheduled|running|dead] [--limit N] QUEUE",
+	"[--json] [--state ready|scheduled|running|dead|done] [--limit N] "
+	"QUEUE",
 	"list the jobs of a queue",
 	"List the jobs of QUEUE, one per line: id, state, time, type and\n"
 	"attempts spent. The time is when a ready or scheduled job is due,\n"
-	"when a running job's lease ends, or when a dead job died. Without\n"
-	"--state every state is listed, up to N jobs of each.\n"
+	"when a running job's lease ends, when a dead job died, or when a\n"
+	"finished job that is kept (state done: a job type with result:,\n"
+	"or a job cancelled or expired, shown as such) leaves Redis.\n"
+	"Without --state every state is listed, up to N jobs of each.\n"
 	"\n"
 	"Options:\n"
 	"  --state STATE            only jobs in STATE: ready, scheduled,\n"
-	"                           running or dead\n"
+	"                           running, dead or done\n"
 	"  --limit N                at most N jobs of each state (default\n"
 	"                           100, at most 10000)\n"
 	"  --json                   print a JSON array of objects with id,\n"
@@ -98,7 +106,7 @@ cmd_ls_fetch(struct cmd_ctx *ctx, const char *queue, const char *state,
 	char count[32];
 	redisReply *r, *e;
 	struct ls_row *row;
-	size_t i;
+	size_t i, j;
 
 	snprintf(count, sizeof count, "%lu", limit);
 	argv[0] = state;
@@ -128,6 +136,16 @@ cmd_ls_fetch(struct cmd_ctx *ctx, const char *queue, const char *state,
 			row->attempts = 0;
 		row->started = -1;
 		row->worker = NULL;
+		/* A finished job also has {outcome, finished}. */
+		if (strcmp(state, "done") == 0 && e->elements >= 6 &&
+		    e->element[4]->type == REDIS_REPLY_STRING) {
+			for (j = 0; j < nitems(ls_outcomes); j++) {
+				if (strcmp(e->element[4]->str,
+				    ls_outcomes[j]) == 0)
+					row->state = ls_outcomes[j];
+			}
+			continue;
+		}
 		/* A running job also has {started, owner}. */
 		if (e->elements >= 6 && e->element[5]->type ==
 		    REDIS_REPLY_STRING && e->element[5]->len > 0) {
@@ -248,7 +266,8 @@ cmd_ls_exec(struct cmd_ctx *ctx, const struct cmd_entry *self, int argc,
 			}
 			if (state == NULL)
 				return cmd_usage(self, "--state must be ready, "
-				    "scheduled, running or dead, not \"%s\"",
+				    "scheduled, running, dead or done, not "
+				    "\"%s\"",
 				    optarg);
 			break;
 		case 'l':

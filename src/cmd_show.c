@@ -204,6 +204,9 @@ cmd_show_score_label(const char *state)
 		return "died";
 	if (strcmp(state, "orphan") == 0)
 		return "in no set";
+	if (strcmp(state, "done") == 0 || strcmp(state, "cancelled") == 0 ||
+	    strcmp(state, "expired") == 0)
+		return "kept until";
 	return "due";
 }
 

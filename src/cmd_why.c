@@ -120,6 +120,16 @@ cmd_why_text(const redisReply *r, const struct why_lock *l,
 	if (strcmp(gate, "dead") == 0)
 		xasprintf(&s, "dead since %s: %s", cmd_why_time(cmd_why_get(r,
 		    "until"), a, sizeof a), cmd_why_get(r, "error"));
+	else if (strcmp(gate, "done") == 0 && cmd_why_get(r, "since") != NULL)
+		xasprintf(&s, "done at %s; kept until %s", cmd_why_time(
+		    cmd_why_get(r, "since"), a, sizeof a), cmd_why_time(
+		    cmd_why_get(r, "until"), b, sizeof b));
+	else if (strcmp(gate, "cancelled") == 0 ||
+	    strcmp(gate, "expired") == 0)
+		xasprintf(&s, "%s at %s: %s; kept until %s", gate,
+		    cmd_why_time(cmd_why_get(r, "since"), a, sizeof a),
+		    cmd_why_get(r, "error"), cmd_why_time(cmd_why_get(r,
+		    "until"), b, sizeof b));
 	else if (strcmp(gate, "running") == 0 && w != NULL)
 		xasprintf(&s, "running on %s, pid %lld (worker %lld of "
 		    "supervisor %lld), since %s; its lease ends %s", w->host,

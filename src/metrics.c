@@ -150,6 +150,7 @@ metrics_error_class(enum rfunc_class class)
 	case RFUNC_TOOBIG:
 	case RFUNC_NOJOB:
 	case RFUNC_RUNNING:
+	case RFUNC_FINISHED:
 	case RFUNC_SCHEMA:
 		break;
 	}

@@ -50,6 +50,7 @@ static const struct {
 	{ "REDJOB_TOOBIG", RFUNC_TOOBIG },
 	{ "REDJOB_NOJOB", RFUNC_NOJOB },
 	{ "REDJOB_RUNNING", RFUNC_RUNNING },
+	{ "REDJOB_FINISHED", RFUNC_FINISHED },
 	{ "REDJOB_SCHEMA", RFUNC_SCHEMA },
 };
 
@@ -58,7 +59,7 @@ static const char *const rfunc_names[] = {
 	"ok", "conn", "nolib", "busy", "loading", "readonly", "oom",
 	"misconf", "masterdown", "tryagain", "unblocked", "auth", "noperm",
 	"stale", "badarg", "badkey", "badid", "toobig", "nojob", "running",
-	"schema", "other",
+	"finished", "schema", "other",
 };
 _Static_assert(sizeof rfunc_names / sizeof rfunc_names[0] == RFUNC_OTHER + 1,
     "one name per class");
@@ -150,6 +151,7 @@ rfunc_transient(enum rfunc_class class)
 	case RFUNC_TOOBIG:
 	case RFUNC_NOJOB:
 	case RFUNC_RUNNING:
+	case RFUNC_FINISHED:
 	case RFUNC_SCHEMA:
 	case RFUNC_OTHER:
 		break;
@@ -249,6 +251,7 @@ rfunc_class_err(enum rfunc_class class)
 		return REDJOB_ERR_AUTH;
 	case RFUNC_STALE:
 	case RFUNC_RUNNING:
+	case RFUNC_FINISHED:
 		return REDJOB_ERR_STATE;
 	case RFUNC_BADARG:
 	case RFUNC_BADKEY:

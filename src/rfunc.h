@@ -43,6 +43,7 @@ enum rfunc_class {
 	RFUNC_TOOBIG,		/* REDJOB_TOOBIG */
 	RFUNC_NOJOB,		/* REDJOB_NOJOB */
 	RFUNC_RUNNING,		/* REDJOB_RUNNING */
+	RFUNC_FINISHED,		/* REDJOB_FINISHED */
 	RFUNC_SCHEMA,		/* REDJOB_SCHEMA */
 	RFUNC_OTHER,		/* any other error reply */
 };

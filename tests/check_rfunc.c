@@ -103,6 +103,8 @@ static const struct {
 	    REDJOB_ERR_NOJOB },
 	{ "REDJOB_RUNNING job default:1 is running", RFUNC_RUNNING,
 	    "running", 0, REDJOB_ERR_STATE },
+	{ "REDJOB_FINISHED job default:1 has finished (done)",
+	    RFUNC_FINISHED, "finished", 0, REDJOB_ERR_STATE },
 	{ "REDJOB_SCHEMA queue default has schema 999, this library speaks "
 	    "schema 1", RFUNC_SCHEMA, "schema", 0, REDJOB_ERR_VERSION },
 	/* The first word must be the code itself, not begin with it. */
@@ -191,8 +193,8 @@ START_TEST(test_class_names_are_the_documented_labels)
 	static const char *const names[] = { "ok", "conn", "nolib", "busy",
 	    "loading", "readonly", "oom", "misconf", "masterdown",
 	    "tryagain", "unblocked", "auth", "noperm", "stale", "badarg",
-	    "badkey", "badid", "toobig", "nojob", "running", "schema",
-	    "other" };
+	    "badkey", "badid", "toobig", "nojob", "running", "finished",
+	    "schema", "other" };
 	size_t i;
 
 	ck_assert_int_eq(sizeof names / sizeof names[0], RFUNC_OTHER + 1);
@@ -677,6 +679,7 @@ static const struct {
 	    "      \"throttled\": 0,\n"
 	    "      \"conflicts\": 0,\n"
 	    "      \"workers\": 1,\n"
+	    "      \"done\": 0,\n"
 	    "      \"paused\": false,\n"
 	    "      \"enqueued\": 3,\n"
 	    "      \"stalled\": 0,\n"
@@ -684,7 +687,9 @@ static const struct {
 	    "      \"discarded\": 0,\n"
 	    "      \"malformed\": 0,\n"
 	    "      \"lock_lost\": 0,\n"
-	    "      \"unknown_type\": 0\n"
+	    "      \"unknown_type\": 0,\n"
+	    "      \"cancelled\": 0,\n"
+	    "      \"expired\": 0\n"
 	    "    }\n"
 	    "  }\n"
 	    "}\n", NULL },

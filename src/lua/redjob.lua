@@ -21,7 +21,7 @@
 --     never holds nil.
 --   * Every loop is bounded.
 
-local LIB_VERSION = 7     -- this code; bump on any change
+local LIB_VERSION = 8     -- this code; bump on any change
 local SCHEMA = 1          -- keys and fields; bump on any incompatible change
 local MAX_PAYLOAD = 524288
 local MAX_ERROR = 4096
@@ -32,6 +32,8 @@ local TRIM_MAX = 100
 local DEAD_MAX = 10000
 local DEAD_TTL = 180 * 86400 * 1000
 local OWNER_LEN = 16      -- a worker's owner id: the head of its tokens
+local FIN_TTL = 86400 * 1000 -- how long a cancelled or expired job is kept
+local FIN_MAX = 100000    -- finished jobs kept per queue, at most
 local SEEN_CLEAN = 10     -- expired B:seen entries looked at per beat
 
 -- Our errors are raised as {err = "REDJOB_CODE message"} and turned into
@@ -169,6 +171,13 @@ local function release_unique(base, n, unique)
   end
 end
 
+-- Tell whoever waits for job N (redjob wait, docs/protocol.md) that it
+-- has finished: OUTCOME is done, dead, cancelled or expired. A message
+-- to a channel nobody listens to costs Redis next to nothing.
+local function announce(base, n, outcome)
+  redis.call('PUBLISH', base .. ':fin:' .. n, outcome)
+end
+
 -- Move a job to the dead set with a reason. The job is not in due or run.
 local function bury(base, n, now, reason, unique)
   redis.call('ZADD', base .. ':dead', now, n)
@@ -176,6 +185,45 @@ local function bury(base, n, now, reason, unique)
   redis.call('HDEL', base .. ':tok', n)
   release_unique(base, n, unique)
   trim_dead(base, now)
+  announce(base, n, 'dead')
+end
+
+-- Drop finished jobs whose time is up (B:fin's score is the time a
+-- finished job leaves), and the soonest to leave while there are more
+-- than FIN_MAX, at most TRIM_MAX of each per call.
+local function trim_fin(base, now)
+  local fin = base .. ':fin'
+  local old = redis.call('ZRANGE', fin, '-inf', now, 'BYSCORE', 'LIMIT', 0,
+    TRIM_MAX)
+  local excess = redis.call('ZCARD', fin) - #old - FIN_MAX
+  if excess > 0 then
+    if excess > TRIM_MAX then excess = TRIM_MAX end
+    old = redis.call('ZRANGE', fin, 0, #old + excess - 1)
+  end
+  for _, n in ipairs(old) do
+    redis.call('DEL', base .. ':j:' .. n)
+  end
+  if #old > 0 then
+    redis.call('ZREM', fin, unpack(old))
+  end
+end
+
+-- Keep a job that has finished, OUTCOME done, cancelled or expired, for
+-- TTL ms: it leaves due, run and dead (the caller has taken it out of
+-- them and released its unique key), its hash stays with "finished" and
+-- "outcome" (and "last_error", with a REASON), and waiters are told.
+local function keep_finished(base, n, now, outcome, ttl, reason)
+  local j = base .. ':j:' .. n
+  redis.call('ZADD', base .. ':fin', now + ttl, n)
+  redis.call('HDEL', j, 'reserved', 'held', 'woken')
+  if reason then
+    redis.call('HSET', j, 'finished', now, 'outcome', outcome,
+      'last_error', reason)
+  else
+    redis.call('HSET', j, 'finished', now, 'outcome', outcome)
+  end
+  trim_fin(base, now)
+  announce(base, n, outcome)
 end
 
 -- Jobs whose holder is gone (their lease expired, or their worker died):
@@ -789,7 +837,9 @@ local function wakejob(keys, args)
   return 1
 end
 
--- Where a job is now: state and score, from the sets (the truth).
+-- Where a job is now: state and score, from the sets (the truth). A
+-- finished job that is kept (B:fin) is in state done, cancelled or
+-- expired, its score the time it leaves Redis.
 local function locate(base, n, now)
   local s = redis.call('ZSCORE', base .. ':run', n)
   if s then return 'running', s end
@@ -799,6 +849,10 @@ local function locate(base, n, now)
   end
   s = redis.call('ZSCORE', base .. ':dead', n)
   if s then return 'dead', s end
+  s = redis.call('ZSCORE', base .. ':fin', n)
+  if s then
+    return redis.call('HGET', base .. ':j:' .. n, 'outcome') or 'done', s
+  end
   return nil, nil
 end
 
@@ -815,6 +869,9 @@ local function retry(keys, args)
     fail('NOJOB', 'no job ' .. q .. ':' .. n)
   elseif state == 'running' then
     fail('RUNNING', 'job ' .. q .. ':' .. n .. ' is running')
+  elseif state ~= 'dead' and state ~= 'ready' and state ~= 'scheduled' then
+    fail('FINISHED', 'job ' .. q .. ':' .. n .. ' has finished (' ..
+      state .. ')')
   end
   local j = base .. ':j:' .. n
   if state == 'dead' then
@@ -846,6 +903,7 @@ local function remove(keys, args)
   redis.call('ZREM', base .. ':due', n)
   redis.call('ZREM', base .. ':run', n)
   redis.call('ZREM', base .. ':dead', n)
+  redis.call('ZREM', base .. ':fin', n)
   redis.call('HDEL', base .. ':tok', n)
   redis.call('DEL', j)
   return state or 'orphan'
@@ -901,10 +959,11 @@ local function stats(keys)
     'scheduled', redis.call('ZCARD', due) - ready,
     'running', redis.call('ZCARD', base .. ':run'),
     'dead', redis.call('ZCARD', base .. ':dead'),
+    'done', redis.call('ZCARD', base .. ':fin'),
     'paused', meta[2] and 1 or 0}
   local names = {'enqueued', 'processed', 'failed', 'retried', 'throttled',
     'conflicts', 'stalled', 'requeued', 'discarded', 'malformed',
-    'lock_lost', 'unknown_type'}
+    'lock_lost', 'unknown_type', 'cancelled', 'expired'}
   local c = redis.call('HMGET', base .. ':stats', unpack(names))
   for i, name in ipairs(names) do
     out[#out + 1] = name
@@ -941,7 +1000,7 @@ local function show(keys, args)
   end
   -- A job never moved since its enqueue has its due time only as its
   -- score in :due (or as DUE in the claim reply, once running).
-  if not seen['due'] and state ~= 'running' and state ~= 'dead' and score then
+  if not seen['due'] and (state == 'ready' or state == 'scheduled') then
     out[#out + 1] = 'due'
     out[#out + 1] = score
   end
@@ -972,9 +1031,11 @@ end
 ---------------------------------------------------------------------------
 -- redjob_list NAMESPACE:{QUEUE} STATE OFFSET COUNT   (read-only)
 -- Lists jobs of one state: ready and scheduled by due time, running by
--- lease end, dead newest first. Each entry is {id, score, type, attempts},
--- and for a running job also {started, worker}: the claim's time ('' if
--- unknown) and the holder's owner id.
+-- lease end, dead newest first, done (every finished job kept: done,
+-- cancelled or expired) by the time it leaves, latest first. Each entry
+-- is {id, score, type, attempts}, for a running job also {started,
+-- worker}: the claim's time ('' if unknown) and the holder's owner id,
+-- and for a finished one {outcome, finished}.
 local function list(keys, args)
   local now = now_ms()
   local base, q = open(keys)
@@ -991,11 +1052,11 @@ local function list(keys, args)
   elseif state == 'running' then
     ids = redis.call('ZRANGE', base .. ':run', off, off + count - 1,
       'WITHSCORES')
-  elseif state == 'dead' then
-    ids = redis.call('ZRANGE', base .. ':dead', off, off + count - 1,
-      'REV', 'WITHSCORES')
+  elseif state == 'dead' or state == 'done' then
+    ids = redis.call('ZRANGE', base .. (state == 'dead' and ':dead' or
+      ':fin'), off, off + count - 1, 'REV', 'WITHSCORES')
   else
-    fail('BADARG', 'state must be ready, scheduled, running or dead')
+    fail('BADARG', 'state must be ready, scheduled, running, dead or done')
   end
   local out = {}
   local toks = {}
@@ -1007,9 +1068,13 @@ local function list(keys, args)
     toks = redis.call('HMGET', base .. ':tok', unpack(ns))
   end
   for i = 1, #ids, 2 do
-    local f = redis.call('HMGET', base .. ':j:' .. ids[i], 'type', 'attempts')
+    local f = redis.call('HMGET', base .. ':j:' .. ids[i], 'type',
+      'attempts', 'outcome', 'finished')
     local e = {q .. ':' .. ids[i], ids[i + 1], f[1] or '', f[2] or '0'}
-    if state == 'running' then
+    if state == 'done' then
+      e[5] = f[3] or 'done'
+      e[6] = f[4] or ''
+    elseif state == 'running' then
       local token, _, started = split_token(toks[(i + 1) / 2] or '')
       e[5] = started or ''
       e[6] = string.sub(token, 1, OWNER_LEN)
@@ -1092,7 +1157,8 @@ end
 -- and "text" (a sentence, times in ms since the epoch) first, then the
 -- details that apply: state, now, until, error, attempts, worker, host,
 -- since, lease, limiter, lock, ahead, running, workers, unique, paused.
--- gate is one of done, orphan, dead, running, limiter, lock, retry,
+-- gate is one of done, cancelled, expired, orphan, dead, running,
+-- limiter, lock, retry,
 -- scheduled, paused, no_worker, no_type, ready. A lock's holder and
 -- fence live in the lock's own slot: a client reads them with
 -- redjob_lock_info (docs/guards.md).
@@ -1103,7 +1169,7 @@ local function why(keys, args)
   local id = q .. ':' .. n
   local j = base .. ':j:' .. n
   local f = redis.call('HMGET', j, 'type', 'attempts', 'last_error',
-    'held', 'unique', 'failed', 'died', 'max_attempts')
+    'held', 'unique', 'failed', 'died', 'max_attempts', 'finished')
   local state, score = locate(base, n, now)
   local out = {}
   local function put(k, v)
@@ -1139,6 +1205,17 @@ local function why(keys, args)
     put('error', f[3] or '')
     put('attempts', f[2] or '0')
     return say('dead', 'dead since ' .. score .. ': ' .. (f[3] or '?'))
+  end
+  if state == 'done' or state == 'cancelled' or state == 'expired' then
+    put('until', score)
+    put('since', f[9] or '')
+    if state == 'done' then
+      return say('done', 'done at ' .. (f[9] or '?') ..
+        '; kept until ' .. score)
+    end
+    put('error', f[3] or '')
+    return say(state, state .. ' at ' .. (f[9] or '?') .. ': ' ..
+      (f[3] or '?') .. '; kept until ' .. score)
   end
   local workers, nworkers = live_workers(base, now)
   put('workers', fmt(nworkers))
