@@ -53,7 +53,7 @@ claim_reply_cb(struct rconn *rc, redisReply *r, void *arg)
 	struct claim_result res;
 	struct job *j;
 	long long now, next;
-	char *cause;
+	char *cause, *sp;
 	size_t i;
 
 	(void)rc;
@@ -77,8 +77,19 @@ claim_reply_cb(struct rconn *rc, redisReply *r, void *arg)
 	for (i = 2; i < r->elements; i++) {
 		res.got++;
 		if (r->element[i]->type == REDIS_REPLY_STRING) {
-			/* "ID REASON": a job Redis sent to dead as malformed. */
-			if (res.malformed++ == 0)
+			/*
+			 * "ID expired: type=TYPE, WHY": a job too late to
+			 * run, kept as expired. "ID REASON": a job Redis
+			 * sent to dead as malformed.
+			 */
+			if ((sp = strchr(r->element[i]->str, ' ')) != NULL &&
+			    strncmp(sp, " expired: ", 10) == 0) {
+				res.expired++;
+				log_job(LOG_LEVEL_INFO, "job %.*s queue=%s: "
+				    "expired, not run: %s", (int)(sp -
+				    r->element[i]->str), r->element[i]->str,
+				    c->a.queue, sp + 10);
+			} else if (res.malformed++ == 0)
 				res.malformed_first = r->element[i]->str;
 			continue;
 		}
@@ -124,12 +135,14 @@ claim_reply_cb(struct rconn *rc, redisReply *r, void *arg)
  * when the connection cannot take the call now.
  */
 int
-claim_send(struct rconn *rc, uint64_t call_ms, const struct claim_args *a,
+claim_send(struct rconn *rconn, uint64_t call_ms, const struct claim_args *a,
     claim_cb *cb, void *arg)
 {
 	struct claim_call *c;
 	char count[16], lease[24], stalls[16];
-	const char *argv[5];
+	const char **argv;
+	size_t argc, i;
+	int rc;
 
 	c = xcalloc(1, sizeof *c);
 	c->a = *a;
@@ -144,13 +157,19 @@ claim_send(struct rconn *rc, uint64_t call_ms, const struct claim_args *a,
 	snprintf(count, sizeof count, "%u", a->count);
 	snprintf(lease, sizeof lease, "%llu", (unsigned long long)a->lease_ms);
 	snprintf(stalls, sizeof stalls, "%u", a->max_stalls);
+	argv = xreallocarray(NULL, 5 + 3 * a->nexpire, sizeof *argv);
 	argv[0] = count;
 	argv[1] = lease;
 	argv[2] = stalls;
 	argv[3] = c->token;
 	argv[4] = a->worker;
-	if (rconn_fcall(rc, call_ms, claim_reply_cb, c, "redjob_claim",
-	    a->base, 5, argv, NULL) != 0) {
+	argc = 5;
+	for (i = 0; i < 3 * a->nexpire; i++)
+		argv[argc++] = a->expire[i];
+	rc = rconn_fcall(rconn, call_ms, claim_reply_cb, c, "redjob_claim",
+	    a->base, (int)argc, argv, NULL);
+	free(argv);
+	if (rc != 0) {
 		free(c);
 		return -1;
 	}

@@ -23,6 +23,9 @@ struct claim_args {
 	unsigned	 max_stalls;
 	const char	*worker;	/* the worker's name */
 	const char	*owner;		/* its owner id: CLAIM_OWNER_LEN hex */
+	const char *const *expire;	/* "expire" TYPE MS, nexpire times:
+					   the job types' expiry (expire:) */
+	size_t		 nexpire;
 };
 
 /*
@@ -53,6 +56,7 @@ struct claim_result {
 	long long		 now_ms;	/* the server's time, ms */
 	unsigned		 malformed;	/* jobs Redis sent to dead */
 	const char		*malformed_first; /* "ID REASON" of the first */
+	unsigned		 expired;	/* jobs Redis kept as expired */
 };
 
 typedef void claim_cb(const struct claim_args *a, struct claim_result *res,

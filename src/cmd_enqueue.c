@@ -52,7 +52,11 @@ enum {
 	OPT_MAX_PAYLOAD,
 	OPT_LINES,
 	OPT_JSON,
+	OPT_EXPIRE_IN,
 };
+
+/* --expire-in: more of every job, for redjob_enqueue_ext(). */
+static struct redjob_ext enqueue_ext = REDJOB_EXT_INIT;
 
 /* --json: one JSON object per job, one per line (JSON Lines). */
 static int enqueue_json;
@@ -108,7 +112,8 @@ const struct cmd_entry cmd_enqueue_entry = {
 	"enqueue",
 	"[-q QUEUE] [--in DURATION | --at TIME] [--key KEY] "
 	    "[--max-attempts N] [--unique KEY [--unique-for DURATION]] "
-	    "[--max-payload SIZE] [--lines] [--json] TYPE [PAYLOAD | -]",
+	    "[--expire-in DURATION] [--max-payload SIZE] [--lines] [--json] "
+	    "TYPE [PAYLOAD | -]",
 	"put a job into a queue and print its id",
 	"Put a job of type TYPE into a queue and print its id (QUEUE:N).\n"
 	"PAYLOAD is the job's data, any bytes; \"-\" reads it from stdin;\n"
@@ -129,6 +134,10 @@ const struct cmd_entry cmd_enqueue_entry = {
 	"                           print its id instead of making a new one\n"
 	"  --unique-for DURATION    keep the unique key this long (default:\n"
 	"                           while the job exists)\n"
+	"  --expire-in DURATION     never run the job if it has not started\n"
+	"                           DURATION after now: it is kept as\n"
+	"                           expired instead (as the type's\n"
+	"                           expire: does)\n"
 	"  --max-payload SIZE       payload limit, e.g. 1MiB (default: the\n"
 	"                           config's max_payload, else 512KiB)\n"
 	"  --lines                  every line of stdin is the payload of one\n"
@@ -144,6 +153,7 @@ const struct cmd_entry cmd_enqueue_entry = {
 	"  redjob enqueue -q mail --in 5m --key user:42 send_email - <m.json\n"
 	"  redjob enqueue --at 2026-11-25T12:00:00Z report ''\n"
 	"  redjob enqueue --unique nightly --unique-for 1d report\n"
+	"  redjob enqueue --expire-in 10m send_sms '{\"code\":\"4711\"}'\n"
 	"  cut -d, -f1 users.csv | redjob enqueue --lines -q mail welcome\n",
 	cmd_enqueue_exec
 };
@@ -433,7 +443,7 @@ cmd_enqueue_one(struct cmd_ctx *ctx, struct redjob_job *job, int from_stdin,
 		rc = CMD_ERROR;
 		goto out;
 	}
-	if (redjob_enqueue_ex(c, job, id, &created) != 0) {
+	if (redjob_enqueue_ext(c, job, &enqueue_ext, id, &created) != 0) {
 		rc = cmd_client_error(ctx);
 		goto out;
 	}
@@ -474,6 +484,7 @@ cmd_enqueue_batch(struct cmd_ctx *ctx, const struct redjob_job *tmpl,
     struct enqueue_line *lines, size_t n, size_t limit,
     struct redjob_job *jobs, struct redjob_result *res, int *failed)
 {
+	static const struct redjob_ext *exts[ENQUEUE_BATCH];
 	uint64_t first = 0, last = 0, count = 0;
 	const char *why = NULL;
 	int unknown = 0;
@@ -485,10 +496,11 @@ cmd_enqueue_batch(struct cmd_ctx *ctx, const struct redjob_job *tmpl,
 		jobs[m] = *tmpl;
 		jobs[m].payload = lines[i].buf;
 		jobs[m].payload_len = lines[i].len;
+		exts[m] = &enqueue_ext;
 		m++;
 	}
 	if (m > 0)
-		redjob_enqueue_many(ctx->client, jobs, m, res);
+		redjob_enqueue_many_ext(ctx->client, jobs, exts, m, res);
 	fflush(stdout);
 	for (i = 0, m = 0; i < n; i++) {
 		if (lines[i].total > limit) {
@@ -637,6 +649,7 @@ cmd_enqueue_exec(struct cmd_ctx *ctx, const struct cmd_entry *self,
 		{ "unique", required_argument, NULL, OPT_UNIQUE },
 		{ "unique-for", required_argument, NULL, OPT_UNIQUE_FOR },
 		{ "max-payload", required_argument, NULL, OPT_MAX_PAYLOAD },
+		{ "expire-in", required_argument, NULL, OPT_EXPIRE_IN },
 		{ "lines", no_argument, NULL, OPT_LINES },
 		{ "json", no_argument, NULL, OPT_JSON },
 		{ "help", no_argument, NULL, 'h' },
@@ -713,6 +726,14 @@ cmd_enqueue_exec(struct cmd_ctx *ctx, const struct cmd_entry *self,
 				    "512MiB, Redis's limit for one value");
 			ctx->max_payload = size;
 			break;
+		case OPT_EXPIRE_IN:
+			if (cmd_enqueue_duration(self, "--expire-in", optarg,
+			    &enqueue_ext.expire_in_ms) != 0)
+				return CMD_USAGE;
+			if (enqueue_ext.expire_in_ms == 0)
+				return cmd_usage(self, "--expire-in must be "
+				    "longer than 0");
+			break;
 		case OPT_JSON:
 			enqueue_json = 1;
 			break;
@@ -731,6 +752,10 @@ cmd_enqueue_exec(struct cmd_ctx *ctx, const struct cmd_entry *self,
 		return cmd_usage(self, "--in and --at cannot be used together");
 	if (have_for && job.unique == NULL)
 		return cmd_usage(self, "--unique-for needs --unique");
+	if (have_in && enqueue_ext.expire_in_ms > 0 &&
+	    enqueue_ext.expire_in_ms <= job.delay_ms)
+		return cmd_usage(self, "--expire-in must be longer than --in: "
+		    "the job would expire before it is due");
 	if (argc == 0)
 		return cmd_usage(self, "missing the job type");
 	if (argc > 2)

@@ -43,6 +43,8 @@ static const struct {
 	{ "started", SHOW_TIME },
 	{ "failed", SHOW_TIME },
 	{ "died", SHOW_TIME },
+	{ "expires", SHOW_TIME },
+	{ "finished", SHOW_TIME },
 	{ "attempts", SHOW_INT },
 	{ "max_attempts", SHOW_INT },
 	{ "stalls", SHOW_INT },

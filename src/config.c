@@ -108,10 +108,10 @@ static const unsigned config_limiter_needs[] = {
 
 static const char *const config_job_keys[] = {
 	"queue", "exec", "plugin", "timeout", "retry", "lock", "limit", "env",
-	"cwd",
+	"cwd", "expire",
 };
 enum { JOB_QUEUE, JOB_EXEC, JOB_PLUGIN, JOB_TIMEOUT, JOB_RETRY, JOB_LOCK,
-	JOB_LIMIT, JOB_ENV, JOB_CWD, JOB_N };
+	JOB_LIMIT, JOB_ENV, JOB_CWD, JOB_EXPIRE, JOB_N };
 
 static const char *const config_plugin_keys[] = { "path", "symbol" };
 enum { PLUGIN_PATH, PLUGIN_SYMBOL, PLUGIN_N };
@@ -984,6 +984,10 @@ config_job(struct load *ld, struct yread_pair *p, struct job_conf *jc)
 			if (yread_string(&ld->y, f[i].value, sub, 0,
 			    &jc->cwd) == 0)
 				yread_file(&ld->y, f[i].value, sub, jc->cwd, 'd');
+			break;
+		case JOB_EXPIRE:
+			yread_duration(&ld->y, f[i].value, sub, 1,
+			    &jc->expire_ms);
 			break;
 		}
 	}

@@ -84,6 +84,9 @@ struct job_conf {
 	struct env_var		*env;
 	size_t			 nenv;
 	char			*cwd;		/* or NULL */
+	uint64_t		 expire_ms;	/* not started this long after
+						   its enqueue: never run; 0:
+						   none */
 	unsigned		 line;		/* where it was defined */
 };
 

@@ -34,6 +34,7 @@
 #define CLIENT_TIMEOUT_MS 5000
 #define CLIENT_MAX_QUEUES 64
 #define CLIENT_CHUNK 256		/* jobs per redjob_enqueue_bulk */
+#define CLIENT_NUMS 6			/* formatted numbers per job */
 
 struct redjob_client {
 	redisContext	*ctx;
@@ -637,6 +638,16 @@ client_queues_free(char **queues, size_t n)
 	free(queues);
 }
 
+/* ext's expiry, if its size says the caller's struct has the field. */
+static int64_t
+client_ext_expire(const struct redjob_ext *ext)
+{
+	if (ext == NULL || ext->size < offsetof(struct redjob_ext,
+	    expire_in_ms) + sizeof ext->expire_in_ms)
+		return 0;
+	return ext->expire_in_ms;
+}
+
 /*
  * Append one job's arguments to av/lens from position n: TYPE PAYLOAD, then
  * (for redjob_enqueue_bulk) the number of option pairs, then the pairs.
@@ -644,8 +655,10 @@ client_queues_free(char **queues, size_t n)
  */
 static int
 client_job_args(struct redjob_client *c, const struct redjob_job *j,
-    const char **av, size_t *lens, int n, char num[5][24], int bulk)
+    const struct redjob_ext *ext, const char **av, size_t *lens, int n,
+    char num[CLIENT_NUMS][24], int bulk)
 {
+	int64_t expire = client_ext_expire(ext);
 	int nopts = 0;
 
 #define ARG(s, l) do { av[n] = (s); lens[n] = (l); n++; } while (0)
@@ -655,7 +668,7 @@ client_job_args(struct redjob_client *c, const struct redjob_job *j,
 	nopts += (c->max_payload != REDJOB_MAX_PAYLOAD_DEFAULT) +
 	    (j->at_ms > 0 || j->delay_ms > 0) + (j->key != NULL) +
 	    (j->max_attempts > 0) + (j->unique != NULL) +
-	    (j->unique != NULL && j->unique_ttl_ms > 0);
+	    (j->unique != NULL && j->unique_ttl_ms > 0) + (expire > 0);
 	if (bulk) {
 		snprintf(num[4], sizeof num[4], "%d", nopts);
 		ARGS(num[4]);
@@ -687,6 +700,11 @@ client_job_args(struct redjob_client *c, const struct redjob_job *j,
 			ARGS("unique_ttl");
 			ARGS(num[2]);
 		}
+	}
+	if (expire > 0) {
+		snprintf(num[5], sizeof num[5], "%lld", (long long)expire);
+		ARGS("expire_in");
+		ARGS(num[5]);
 	}
 	/* The library's own limit is the default: say only a different one. */
 	if (c->max_payload != REDJOB_MAX_PAYLOAD_DEFAULT) {
@@ -747,7 +765,7 @@ client_route(struct redjob_client *c, const char *type, char *out,
 /* Check a job before anything is sent. Returns 0 or an enum redjob_err. */
 static int
 client_check_job(struct redjob_client *c, const struct redjob_job *j,
-    char **queue, char *msg, size_t len)
+    const struct redjob_ext *ext, char **queue, char *msg, size_t len)
 {
 	char routed[REDJOB_ID_MAX];
 
@@ -779,6 +797,10 @@ client_check_job(struct redjob_client *c, const struct redjob_job *j,
 	}
 	if (j->delay_ms < 0 || j->at_ms < 0 || j->unique_ttl_ms < 0) {
 		snprintf(msg, len, "negative delay, time or unique window");
+		return REDJOB_ERR_INVALID;
+	}
+	if (client_ext_expire(ext) < 0) {
+		snprintf(msg, len, "negative expiry");
 		return REDJOB_ERR_INVALID;
 	}
 	return REDJOB_OK;
@@ -825,12 +847,13 @@ client_free_queues(char **qs, size_t n)
 
 static long
 client_enqueue_many(struct redjob_client *c, const struct redjob_job *jobs,
-    size_t n, struct redjob_result *results)
+    const struct redjob_ext *const *exts, size_t n,
+    struct redjob_result *results)
 {
 	const char **av, *queue;
 	char **qs = NULL;
 	size_t *lens, *pend = NULL, i, k, m, np, chunk, chunk_max, ok = 0;
-	char base[SCHEMA_KEY_MAX], count[24], (*nums)[5][24] = NULL;
+	char base[SCHEMA_KEY_MAX], count[24], (*nums)[CLIENT_NUMS][24] = NULL;
 	redisReply *r;
 	int argc, pass, nolib, split, rc, nsent;
 	void *vr;
@@ -847,7 +870,8 @@ client_enqueue_many(struct redjob_client *c, const struct redjob_job *jobs,
 		return client_error(c, REDJOB_ERR_NOMEM, "out of memory");
 	for (i = 0; i < n; i++) {
 		memset(&results[i], 0, sizeof results[i]);
-		results[i].err = client_check_job(c, &jobs[i], &qs[i],
+		results[i].err = client_check_job(c, &jobs[i], exts != NULL ?
+		    exts[i] : NULL, &qs[i],
 		    results[i].message, sizeof results[i].message);
 		queue = qs[i];
 		if (results[i].err == REDJOB_OK &&
@@ -905,10 +929,10 @@ client_enqueue_many(struct redjob_client *c, const struct redjob_job *jobs,
 				    "no key for queue %s", queue);
 				goto io_sent;
 			}
-			/* The head, the count, at most 19 per job. */
-			av = calloc(RFUNC_FCALL_HEAD + 1 + 19 * chunk,
+			/* The head, the count, at most 21 per job. */
+			av = calloc(RFUNC_FCALL_HEAD + 1 + 21 * chunk,
 			    sizeof *av);
-			lens = calloc(RFUNC_FCALL_HEAD + 1 + 19 * chunk,
+			lens = calloc(RFUNC_FCALL_HEAD + 1 + 21 * chunk,
 			    sizeof *lens);
 			if (av == NULL || lens == NULL) {
 				free(av);
@@ -925,6 +949,7 @@ client_enqueue_many(struct redjob_client *c, const struct redjob_job *jobs,
 			}
 			for (m = 0; m < chunk; m++)
 				argc = client_job_args(c, &jobs[pend[k + m]],
+				    exts != NULL ? exts[pend[k + m]] : NULL,
 				    av, lens, argc, nums[pend[k + m]], chunk > 1);
 			rc = redisAppendCommandArgv(c->ctx, argc, av, lens);
 			free(av);
@@ -1013,25 +1038,33 @@ io_loaded:
 }
 
 long
-redjob_enqueue_many(struct redjob_client *c, const struct redjob_job *jobs,
+redjob_enqueue_many_ext(struct redjob_client *c,
+    const struct redjob_job *jobs, const struct redjob_ext *const *exts,
     size_t n, struct redjob_result *results)
 {
 	struct client_sigpipe sp;
 	long rc;
 
 	client_sigpipe_block(&sp);
-	rc = client_enqueue_many(c, jobs, n, results);
+	rc = client_enqueue_many(c, jobs, exts, n, results);
 	client_sigpipe_restore(&sp);
 	return rc;
 }
 
+long
+redjob_enqueue_many(struct redjob_client *c, const struct redjob_job *jobs,
+    size_t n, struct redjob_result *results)
+{
+	return redjob_enqueue_many_ext(c, jobs, NULL, n, results);
+}
+
 int
-redjob_enqueue_ex(struct redjob_client *c, const struct redjob_job *job,
-    char id[REDJOB_ID_MAX], int *created)
+redjob_enqueue_ext(struct redjob_client *c, const struct redjob_job *job,
+    const struct redjob_ext *ext, char id[REDJOB_ID_MAX], int *created)
 {
 	struct redjob_result res;
 
-	if (redjob_enqueue_many(c, job, 1, &res) != 1) {
+	if (redjob_enqueue_many_ext(c, job, &ext, 1, &res) != 1) {
 		if (c->err == REDJOB_OK)
 			client_error(c, res.err, "%s", res.message);
 		return -1;
@@ -1040,6 +1073,13 @@ redjob_enqueue_ex(struct redjob_client *c, const struct redjob_job *job,
 	if (created != NULL)
 		*created = res.created;
 	return 0;
+}
+
+int
+redjob_enqueue_ex(struct redjob_client *c, const struct redjob_job *job,
+    char id[REDJOB_ID_MAX], int *created)
+{
+	return redjob_enqueue_ext(c, job, NULL, id, created);
 }
 
 int

@@ -72,6 +72,21 @@ struct redjob_job {
 					   the job exists */
 };
 
+/*
+ * More of a job, for the _ext calls: options added after struct
+ * redjob_job was fixed. Set size to sizeof(struct redjob_ext) (or use
+ * REDJOB_EXT_INIT): the library reads only the fields that size covers,
+ * so a program built against this header keeps working with a later
+ * library whose struct has grown.
+ */
+struct redjob_ext {
+	size_t		 size;		/* sizeof(struct redjob_ext) */
+	int64_t		 expire_in_ms;	/* > 0: a job not started this long
+					   after the enqueue (server clock)
+					   is never run, kept as expired */
+};
+#define REDJOB_EXT_INIT { sizeof(struct redjob_ext), 0 }
+
 /* The outcome of one job of redjob_enqueue_many(). */
 struct redjob_result {
 	int	 err;			/* enum redjob_err */
@@ -115,6 +130,19 @@ int		 redjob_enqueue_ex(struct redjob_client *c,
  */
 long		 redjob_enqueue_many(struct redjob_client *c,
 		    const struct redjob_job *jobs, size_t n,
+		    struct redjob_result *results);
+
+/*
+ * As redjob_enqueue_ex() and redjob_enqueue_many(), with more of each job
+ * in ext (NULL: none), exts[i] for jobs[i] (exts NULL, or exts[i] NULL:
+ * none).
+ */
+int		 redjob_enqueue_ext(struct redjob_client *c,
+		    const struct redjob_job *job, const struct redjob_ext *ext,
+		    char id[REDJOB_ID_MAX], int *created);
+long		 redjob_enqueue_many_ext(struct redjob_client *c,
+		    const struct redjob_job *jobs,
+		    const struct redjob_ext *const *exts, size_t n,
 		    struct redjob_result *results);
 
 /* Name of an error code, e.g. "REDJOB_ERR_TOOBIG". */

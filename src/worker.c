@@ -85,6 +85,8 @@ struct worker {
 	size_t			 nqueues;
 	char			**bases;	/* NS:{QUEUE} */
 	char			**wake_keys;	/* NS:{QUEUE}:wake */
+	char			**expire;	/* "expire" TYPE MS, for claims */
+	size_t			 nexpire;
 	struct pick		*pick;
 	struct job_list		 jobs;		/* every job held */
 	struct finish		*finish;
@@ -780,6 +782,8 @@ worker_claim(struct worker *w)
 	a.max_stalls = w->cfg->max_stalls;
 	a.worker = w->name;
 	a.owner = w->owner;
+	a.expire = (const char *const *)w->expire;
+	a.nexpire = w->nexpire;
 	if (claim_send(w->cmd, RCONN_CALL_MS, &a, worker_claimed_cb,
 	    w) == 0)
 		w->claiming = 1;
@@ -1147,6 +1151,22 @@ worker_queues(struct worker *w)
 	}
 	w->pick = pick_create(weights, w->nqueues);
 	free(weights);
+
+	/*
+	 * The job types' expiry goes with every claim, so that Redis drops
+	 * a job too late to run in the claim itself, whatever queue it is
+	 * in (a producer may put a type in any queue).
+	 */
+	w->expire = xcalloc(3 * cfg->njobs + 1, sizeof *w->expire);
+	for (i = 0; i < cfg->njobs; i++) {
+		if (cfg->jobs[i].expire_ms == 0)
+			continue;
+		w->expire[3 * w->nexpire] = xstrdup("expire");
+		w->expire[3 * w->nexpire + 1] = xstrdup(cfg->jobs[i].type);
+		xasprintf(&w->expire[3 * w->nexpire + 2], "%llu",
+		    (unsigned long long)cfg->jobs[i].expire_ms);
+		w->nexpire++;
+	}
 }
 
 /*
@@ -1414,6 +1434,9 @@ worker_free(struct worker *w)
 	}
 	free(w->bases);
 	free(w->wake_keys);
+	for (i = 0; i < 3 * w->nexpire; i++)
+		free(w->expire[i]);
+	free(w->expire);
 	pick_free(w->pick);
 	metrics_free(w->metrics);
 	event_base_free(w->base);

@@ -555,8 +555,24 @@ START_TEST(test_in_and_at_schedule_the_job)
 	ck_assert_msg(strstr(r->err, "--at: invalid time") != NULL, "%s",
 	    r->err);
 	proc_free(r);
+
+	/* --expire-in: the job's "expires"; never before its due time. */
+	r = cli(NULL, 0, "enqueue", "--in", "1m", "--expire-in", "2h", "t",
+	    NULL);
+	assert_ok(r);
+	proc_free(r);
+	j = show_json("default:5");
+	ck_assert_int_eq(json_int(j, "expires") - json_int(j, "created"),
+	    7200000);
+	json_decref(j);
+	r = cli(NULL, 0, "enqueue", "--at", at, "--expire-in", "5m", "t",
+	    NULL);
+	ck_assert_int_eq(r->status, 1);
+	ck_assert_msg(strstr(r->err, "would expire") != NULL &&
+	    strstr(r->err, "before it is due") != NULL, "%s", r->err);
+	proc_free(r);
 	j = stats_json(NULL);
-	ck_assert_int_eq(json_int(stats_queue(j, "default"), "scheduled"), 4);
+	ck_assert_int_eq(json_int(stats_queue(j, "default"), "scheduled"), 5);
 	json_decref(j);
 }
 END_TEST
@@ -1113,6 +1129,9 @@ static const char *const usage_errors[][8] = {
 	{ "enqueue", "--in", "1s", "--at", "@1", "t", NULL },
 	{ "enqueue", "--at", "tomorrow", "t", NULL },
 	{ "enqueue", "--max-attempts", "0", "t", NULL },
+	{ "enqueue", "--expire-in", "0", "t", NULL },
+	{ "enqueue", "--expire-in", "soon", "t", NULL },
+	{ "enqueue", "--in", "5m", "--expire-in", "1m", "t", NULL },
 	{ "enqueue", "--unique-for", "1h", "t", NULL },
 	{ "enqueue", "--max-payload", "lots", "t", NULL },
 	{ "enqueue", "bad type!", "x", NULL },

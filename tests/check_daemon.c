@@ -66,7 +66,12 @@
 	"  sleepy:\n" \
 	"    exec: [/bin/sleep, '60']\n" \
 	"    timeout: 300ms\n" \
-	"    retry: { max_attempts: 1 }\n"
+	"    retry: { max_attempts: 1 }\n" \
+	"  perishable:\n" \
+	"    exec: [/bin/sh, -c, 'echo \"$REDJOB_JOB_ID\" >> " \
+	"\"$OUT/perishable\"']\n" \
+	"    env: { OUT: \"%s\" }\n" \
+	"    expire: 1s\n"
 
 static void
 write_config(unsigned workers, unsigned concurrency, const char *extra)
@@ -83,7 +88,7 @@ write_config(unsigned workers, unsigned concurrency, const char *extra)
 	    JOBS_COMMON,
 	    rf.url, workers, concurrency, extra != NULL ? extra : "",
 	    df.dir, df.dir, df.dir, df.dir, testlib_builddir(),
-	    testlib_builddir(), testlib_builddir());
+	    testlib_builddir(), testlib_builddir(), df.dir);
 }
 
 static void
@@ -291,6 +296,43 @@ START_TEST(test_exit_65_and_unknown_types_go_straight_to_dead)
 	ck_assert_msg(strstr(err, "unknown job type \"no_such_type\"") != NULL,
 	    "%s", err);
 	free(err);
+}
+END_TEST
+
+/*
+ * Expiry: a job of a type with expire: 1s that waited longer, and a job
+ * enqueued with an expiry of its own that passed, are never run once a
+ * worker comes: each is kept as expired, counted and logged; a fresh job
+ * of the same type runs.
+ */
+START_TEST(test_jobs_past_their_expiry_are_never_run)
+{
+	struct redjob_job j = { .type = "ok", .payload = "" };
+	struct redjob_ext e = REDJOB_EXT_INIT;
+	char old[REDJOB_ID_MAX], own[REDJOB_ID_MAX], fresh[REDJOB_ID_MAX];
+	char *v;
+
+	write_config(1, 2, NULL);
+	enqueue("perishable", "", 0, old);
+	e.expire_in_ms = 200;
+	ck_assert(redjob_enqueue_ext(df.cl, &j, &e, own, NULL) == 0);
+	/* Past both expiries, by the server's clock. */
+	usleep(1100 * 1000);
+	daemon_start(NULL);
+	ck_assert(notify_wait("READY=1", 15000) != NULL);
+	enqueue("perishable", "", 0, fresh);
+	ck_assert(daemon_wait_lines("perishable", 1, 10000));
+	ck_assert(wait_stat("default", "expired", 2, 10000));
+	ck_assert_int_eq(daemon_count_lines("perishable"), 1);
+	ck_assert_int_eq(daemon_count_lines("runs"), 0);
+	ck_assert_int_eq(queue_stat("default", "processed"), 1);
+	v = daemon_job_field(old, "state");
+	ck_assert_str_eq(v, "expired");
+	free(v);
+	v = daemon_job_field(own, "state");
+	ck_assert_str_eq(v, "expired");
+	free(v);
+	ck_assert(daemon_wait_log("expired, not run", 5000));
 }
 END_TEST
 
@@ -1120,6 +1162,7 @@ suite(void)
 	tcase_add_unchecked_fixture(tc, redis_start, redis_stop);
 	tcase_add_checked_fixture(tc, daemon_setup, daemon_teardown);
 	tcase_add_test(tc, test_daemon_runs_jobs_after_ready_and_stops_cleanly);
+	tcase_add_test(tc, test_jobs_past_their_expiry_are_never_run);
 	tcase_add_test(tc, test_a_job_removed_while_claimed_ahead_is_never_run);
 	tcase_add_test(tc, test_payload_and_environment_reach_the_handler);
 	tcase_add_test(tc, test_a_50_mib_payload_is_not_copied_by_the_worker);

@@ -2535,6 +2535,179 @@ START_TEST(test_a_malformed_job_goes_to_dead_not_nowhere)
 }
 END_TEST
 
+/* Enqueue a job of type that expires expire_ms after now. */
+static void
+enqueue_expiring(const char *type, int64_t expire_ms, const char *unique,
+    char *id)
+{
+	struct redjob_job j = { .type = type, .payload = "p",
+		.payload_len = 1, .unique = unique };
+	struct redjob_ext e = REDJOB_EXT_INIT;
+
+	e.expire_in_ms = expire_ms;
+	ck_assert_msg(redjob_enqueue_ext(cl, &j, &e, id, NULL) == 0,
+	    "enqueue: %s", redjob_errstr(cl));
+}
+
+/* Wait until the server's clock has passed ms. */
+static void
+wait_server_past(long long ms)
+{
+	uint64_t deadline = testlib_now_ms() + 5000;
+
+	while (server_ms() <= ms) {
+		ck_assert(testlib_now_ms() < deadline);
+		usleep(2000);
+	}
+}
+
+/*
+ * A job not started by its "expires" is never leased: the claim keeps
+ * it as expired (B:fin, for a day), names it in its reply, counts it,
+ * frees its unique key and tells its waiters; the jobs around it are
+ * leased as usual.
+ */
+START_TEST(test_a_job_past_its_expiry_is_kept_as_expired_not_leased)
+{
+	char a[REDJOB_ID_MAX], b[REDJOB_ID_MAX], c[REDJOB_ID_MAX];
+	char d[REDJOB_ID_MAX], chan[REDJOB_ID_MAX + 64];
+	redisContext *sub;
+	redisReply *r;
+	long long expires, now;
+	void *vr;
+
+	enqueue_expiring("t", 50, NULL, a);
+	enqueue("t", "x", 0, b);
+	enqueue_expiring("t", 60, "u1", c);
+	enqueue_expiring("t", 3600000, NULL, d);
+	expires = atoll(job_field(c, "expires"));
+	ck_assert_int_eq(expires - atoll(job_field(c, "created")), 60);
+	wait_server_past(expires);
+
+	/* A waiter of a, subscribed before the claim. */
+	sub = must_connect();
+	snprintf(chan, sizeof chan, BASE ":fin:%s", seq_of(a));
+	freeReplyObject(must_command(sub, "SUBSCRIBE %s", chan));
+
+	r = claim_ex(10, 30000, 3, TOKEN_A);
+	now = atoll(r->element[0]->str);
+	ck_assert_uint_eq(r->elements, 6);
+	ck_assert_int_eq(r->element[2]->type, REDIS_REPLY_STRING);
+	ck_assert_msg(strncmp(r->element[2]->str, a, strlen(a)) == 0 &&
+	    strncmp(r->element[2]->str + strlen(a), " expired: type=t, not "
+	    "started by ", 30) == 0, "%s", r->element[2]->str);
+	ck_assert_int_eq(r->element[3]->type, REDIS_REPLY_ARRAY);
+	ck_assert_str_eq(r->element[3]->element[0]->str, b);
+	ck_assert_int_eq(r->element[4]->type, REDIS_REPLY_STRING);
+	ck_assert_int_eq(r->element[5]->type, REDIS_REPLY_ARRAY);
+	ck_assert_str_eq(r->element[5]->element[0]->str, d);
+	freeReplyObject(r);
+
+	ck_assert_int_eq(stat_get("expired"), 2);
+	ck_assert_int_eq(stat_get("done"), 2);
+	ck_assert_str_eq(job_field(a, "state"), "expired");
+	ck_assert_str_eq(job_field(a, "outcome"), "expired");
+	ck_assert_int_eq(atoll(job_field(a, "finished")), now);
+	ck_assert_int_eq(score_of("fin", a), now + 86400000);
+	ck_assert_int_lt(score_of("due", a), 0);
+	ck_assert_int_lt(score_of("run", a), 0);
+	ck_assert_int_eq(must_int(rf.c, "HEXISTS " BASE ":tok %s", seq_of(a)),
+	    0);
+	ck_assert_msg(strncmp(job_field(c, "last_error"), "not started by ",
+	    15) == 0, "%s", job_field(c, "last_error"));
+	/* The unique key is free again. */
+	ck_assert_int_eq(must_int(rf.c, "EXISTS " BASE ":u:u1"), 0);
+
+	ck_assert_int_eq(redisGetReply(sub, &vr), REDIS_OK);
+	r = vr;
+	ck_assert_uint_eq(r->elements, 3);
+	ck_assert_str_eq(r->element[0]->str, "message");
+	ck_assert_str_eq(r->element[1]->str, chan);
+	ck_assert_str_eq(r->element[2]->str, "expired");
+	freeReplyObject(r);
+	redisFree(sub);
+
+	/* A kept job is not retried, and leaves with redjob_remove. */
+	r = cmd_err("REDJOB_FINISHED", "FCALL redjob_retry 1 " BASE " %s", a);
+	freeReplyObject(r);
+	r = cmd("FCALL redjob_remove 1 " BASE " %s", a);
+	ck_assert_str_eq(r->str, "expired");
+	freeReplyObject(r);
+	ck_assert_int_lt(score_of("fin", a), 0);
+	ck_assert(!job_exists(a));
+}
+END_TEST
+
+/*
+ * The job types' expiry comes with the claim ("expire TYPE MS"): a job of
+ * such a type enqueued MS ago or more is expired, others are leased; a
+ * job's own expiry still applies when it comes first.
+ */
+START_TEST(test_claim_applies_the_types_expiry_from_its_arguments)
+{
+	char old[REDJOB_ID_MAX], other[REDJOB_ID_MAX], own[REDJOB_ID_MAX];
+	redisReply *r;
+
+	enqueue("old", "", 0, old);
+	enqueue("other", "", 0, other);
+	enqueue_expiring("fresh", 30, NULL, own);
+	wait_server_past(atoll(job_field(own, "expires")));
+	r = cmd("FCALL redjob_claim 1 " BASE " 10 30000 3 %s w "
+	    "expire old 20 expire fresh 3600000", TOKEN_A);
+	ck_assert_uint_eq(r->elements, 5);
+	ck_assert_int_eq(r->element[2]->type, REDIS_REPLY_STRING);
+	ck_assert_msg(strstr(r->element[2]->str, " expired: type=old, ") !=
+	    NULL, "%s", r->element[2]->str);
+	ck_assert_int_eq(r->element[3]->type, REDIS_REPLY_ARRAY);
+	ck_assert_str_eq(r->element[3]->element[0]->str, other);
+	ck_assert_int_eq(r->element[4]->type, REDIS_REPLY_STRING);
+	ck_assert_msg(strstr(r->element[4]->str, " expired: type=fresh, ") !=
+	    NULL, "%s", r->element[4]->str);
+	freeReplyObject(r);
+	ck_assert_int_eq(stat_get("expired"), 2);
+	ck_assert_str_eq(job_field(old, "state"), "expired");
+	ck_assert_str_eq(job_field(other, "state"), "running");
+
+	r = cmd_err("REDJOB_BADARG", "FCALL redjob_claim 1 " BASE " 1 30000 3 "
+	    "%s w expire old 0", TOKEN_A);
+	freeReplyObject(r);
+	r = cmd_err("REDJOB_BADARG", "FCALL redjob_claim 1 " BASE " 1 30000 3 "
+	    "%s w expire old", TOKEN_A);
+	freeReplyObject(r);
+	r = cmd_err("REDJOB_BADARG", "FCALL redjob_claim 1 " BASE " 1 30000 3 "
+	    "%s w keep old 5", TOKEN_A);
+	freeReplyObject(r);
+}
+END_TEST
+
+/*
+ * An expiry at or before the due time is refused, with nothing written;
+ * a caller whose struct redjob_ext is older (smaller) than the library's
+ * has its missing fields read as absent.
+ */
+START_TEST(test_expiry_before_the_due_time_is_refused_and_old_ext_is_safe)
+{
+	struct redjob_job j = { .type = "t", .payload = "", .delay_ms = 1000 };
+	struct redjob_ext e = REDJOB_EXT_INIT;
+	char id[REDJOB_ID_MAX];
+	redisReply *r;
+
+	e.expire_in_ms = 1000;
+	ck_assert_int_eq(redjob_enqueue_ext(cl, &j, &e, id, NULL), -1);
+	ck_assert_int_eq(redjob_errcode(cl), REDJOB_ERR_INVALID);
+	ck_assert_msg(strstr(redjob_errstr(cl), "would expire") != NULL, "%s",
+	    redjob_errstr(cl));
+	r = cmd_err("REDJOB_BADARG", "FCALL redjob_enqueue 1 " BASE " t p "
+	    "expire_in 0");
+	freeReplyObject(r);
+	ck_assert_int_eq(must_int(rf.c, "EXISTS " BASE ":seq"), 0);
+
+	e.size = sizeof e.size;		/* a caller from before the field */
+	ck_assert_int_eq(redjob_enqueue_ext(cl, &j, &e, id, NULL), 0);
+	ck_assert_ptr_null(job_field(id, "expires"));
+}
+END_TEST
+
 /* Claim n jobs (n <= 1000) with token. */
 static void
 claim_n(int n, const char *token)
@@ -2700,6 +2873,11 @@ suite(void)
 	    test_retry_of_a_dead_job_resets_its_stalls_and_attempts);
 	tcase_add_test(tc, test_unique_key_is_released_when_its_job_dies);
 	tcase_add_test(tc, test_a_malformed_job_goes_to_dead_not_nowhere);
+	tcase_add_test(tc,
+	    test_a_job_past_its_expiry_is_kept_as_expired_not_leased);
+	tcase_add_test(tc, test_claim_applies_the_types_expiry_from_its_arguments);
+	tcase_add_test(tc,
+	    test_expiry_before_the_due_time_is_refused_and_old_ext_is_safe);
 	tcase_add_test(tc,
 	    test_release_returns_one_owners_jobs_at_once_as_stalls);
 	suite_add_tcase(s, tc);

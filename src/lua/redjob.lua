@@ -253,7 +253,7 @@ end
 -- Parse one job: TYPE PAYLOAD at args[i], and NOPTS OPTION VALUE pairs
 -- from args[o]. Returns the job as a table, with no write made. Options:
 -- delay MS | at EPOCH_MS, key K, max_attempts N, unique U, unique_ttl MS,
--- max_payload BYTES.
+-- max_payload BYTES, expire_in MS (not started MS after now: never run).
 local function parse_job(args, i, o, nopts, now)
   local j = {type = args[i], payload = args[i + 1], due = now}
   if not j.type or not string.match(j.type, '^[%w_.:%-]+$') or
@@ -286,9 +286,15 @@ local function parse_job(args, i, o, nopts, now)
       j.unique_ttl = int_arg(v, 'unique_ttl', 1, 2 ^ 48)
     elseif o == 'max_payload' then
       max_payload = int_arg(v, 'max_payload', 0, 512 * 1024 * 1024)
+    elseif o == 'expire_in' then
+      j.expires = now + int_arg(v, 'expire_in', 1, 2 ^ 48)
     else
       fail('BADARG', 'unknown option "' .. tostring(o) .. '"')
     end
+  end
+  if j.expires and j.expires <= j.due then
+    fail('BADARG', 'the job would expire (at ' .. fmt(j.expires) ..
+      ') before it is due (at ' .. fmt(j.due) .. ')')
   end
   if #j.payload > max_payload then
     fail('TOOBIG', 'payload of ' .. fmt(#j.payload) ..
@@ -336,6 +342,9 @@ local function write_jobs(base, q, meta, jobs, now)
       end
       if j.max_attempts then
         h[#h + 1] = 'max_attempts'; h[#h + 1] = j.max_attempts
+      end
+      if j.expires then
+        h[#h + 1] = 'expires'; h[#h + 1] = j.expires
       end
       if j.unique then
         h[#h + 1] = 'unique'; h[#h + 1] = j.unique
@@ -401,11 +410,27 @@ local function enqueue_bulk(keys, args)
   return write_jobs(base, q, meta, jobs, now)
 end
 
+-- When a job expires (docs/protocol.md, expiry): at its own "expires", or
+-- at its enqueue plus its type's expiry from the claim's arguments, if
+-- either is set; nil when it never does.
+local function expiry(expires, created, ttl)
+  local at = tonumber(expires)
+  if ttl and created then
+    local t = tonumber(created) + ttl
+    if not at or t < at then at = t end
+  end
+  return at
+end
+
 ---------------------------------------------------------------------------
 -- redjob_claim NAMESPACE:{QUEUE} COUNT LEASE_MS MAX_STALLS TOKEN WORKER
+--   [expire TYPE MS]...
 -- First returns to the queue (or buries) up to 100 jobs whose lease has
 -- expired: a stall, not an attempt. Then, unless the queue is paused,
--- leases up to COUNT due jobs to TOKEN, oldest due first.
+-- leases up to COUNT due jobs to TOKEN, oldest due first. A due job that
+-- has expired (its "expires", or its enqueue plus the MS given for its
+-- TYPE) is not leased but kept as expired (keep_finished), counted under
+-- expired, and named in the reply as "ID expired: ...".
 -- Returns {now, next_wake, job...}; next_wake is the earliest due time or
 -- lease expiry in ms (-1 if none), each job is
 -- {id, type, payload, key, attempts, max_attempts, stalls, due, reserved,
@@ -424,6 +449,19 @@ local function claim(keys, args)
   if not token or #token < 8 or #token > 128 or
       string.find(token, '%c') then
     fail('BADARG', 'token must be 8-128 bytes, no control characters')
+  end
+  local ttls = nil
+  if #args > 5 then
+    if (#args - 5) % 3 ~= 0 or #args > 5 + 3 * 1000 then
+      fail('BADARG', 'after WORKER come at most 1000 "expire TYPE MS"')
+    end
+    ttls = {}
+    for i = 6, #args, 3 do
+      if args[i] ~= 'expire' then
+        fail('BADARG', 'unknown claim option "' .. args[i] .. '"')
+      end
+      ttls[args[i + 1]] = int_arg(args[i + 2], 'expire', 1, 2 ^ 48)
+    end
   end
   local tok = token .. '\1' .. fmt(now)
   local due_key, run_key = base .. ':due', base .. ':run'
@@ -450,9 +488,21 @@ local function claim(keys, args)
       local n = ids[i]
       local j = base .. ':j:' .. n
       local f = redis.call('HMGET', j, 'type', 'payload', 'key', 'attempts',
-        'max_attempts', 'stalls', 'unique', 'reserved', 'created')
+        'max_attempts', 'stalls', 'unique', 'reserved', 'created',
+        'expires')
       taken[#taken + 1] = n
-      if f[1] and f[2] then
+      local exp = (f[10] or ttls) and
+        expiry(f[10], f[9], ttls and f[1] and ttls[f[1]])
+      if f[1] and f[2] and exp and exp <= now then
+        -- Never run late: kept as expired, for redjob why and waiters.
+        local why = 'not started by ' .. fmt(exp) .. ' (enqueued at ' ..
+          (f[9] or '?') .. ', ' .. fmt(now - exp) .. ' ms late)'
+        release_unique(base, n, f[7])
+        keep_finished(base, n, now, 'expired', FIN_TTL, why)
+        redis.call('HINCRBY', base .. ':stats', 'expired', 1)
+        reply[#reply + 1] = q .. ':' .. n .. ' expired: type=' .. f[1] ..
+          ', ' .. why
+      elseif f[1] and f[2] then
         tok_args[#tok_args + 1] = n
         tok_args[#tok_args + 1] = f[7] and (tok .. '\0' .. f[7]) or tok
         lease_args[#lease_args + 1] = now + lease
