@@ -29,9 +29,12 @@
 #include "client.h"
 #include "rfunc.h"
 #include "schema.h"
+#include "sentinel.h"
 #include "url.h"
 
 #define CLIENT_TIMEOUT_MS 5000
+#define CLIENT_SENTINEL_MS 1000	/* each step of asking a sentinel */
+#define CLIENT_SENTINEL_EVERY_MS 1000	/* asking them again */
 #define CLIENT_MAX_QUEUES 64
 #define CLIENT_CHUNK 256		/* jobs per redjob_enqueue_bulk */
 #define CLIENT_NUMS 6			/* formatted numbers per job */
@@ -51,6 +54,8 @@ struct redjob_client {
 	char		*route_type[CLIENT_MAX_QUEUES];
 	char		*route_queue[CLIENT_MAX_QUEUES];
 	size_t		 nroutes;
+	int		 demoted;	/* the server said it is no master */
+	struct timespec	 asked;		/* the sentinels were last asked */
 };
 
 static int	client_connect(struct redjob_client *);
@@ -147,7 +152,16 @@ client_disconnect(struct redjob_client *c)
 static int
 client_reply_error(struct redjob_client *c, const char *e)
 {
-	int err = rfunc_class_err(rfunc_classify_error(e));
+	enum rfunc_class class = rfunc_classify_error(e);
+	int err = rfunc_class_err(class);
+
+	/*
+	 * The server is no longer the master (a failover): the next call
+	 * connects again, which through sentinels finds the new one (not
+	 * now: a pipeline may still have replies to read).
+	 */
+	if (class == RFUNC_READONLY || class == RFUNC_UNBLOCKED)
+		c->demoted = 1;
 
 	/* Our own codes are for programs; people read the message. */
 	if (strncmp(e, "REDJOB_", 7) == 0 && strchr(e, ' ') != NULL)
@@ -155,7 +169,7 @@ client_reply_error(struct redjob_client *c, const char *e)
 	if (err == REDJOB_ERR_OOM)
 		return client_error(c, err, "redis is out of memory "
 		    "(maxmemory reached), nothing was written: %s", e);
-	if (rfunc_classify_error(e) == RFUNC_NOPERM)
+	if (class == RFUNC_NOPERM)
 		return client_error(c, err, "redis refused access: %s (redjob "
 		    "acl prints the rules a user needs)", e);
 	if (err == REDJOB_ERR_AUTH)
@@ -187,12 +201,44 @@ client_io_error(struct redjob_client *c)
  * whether it ran. So before each use, look for the EOF the server left:
  * then nothing was sent, and reconnecting is safe. Returns 0 or -1.
  */
+/*
+ * Through sentinels, at most once a second: have they named another
+ * master since we connected? A failed master may stay writable for a
+ * while after the failover, and what a producer writes to it then is
+ * lost, so a long-lived client does not wait for a READONLY to move.
+ */
+static int
+client_master_moved(struct redjob_client *c)
+{
+	struct timespec now;
+	struct url u;
+	char err[1200];
+	long long ms;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	ms = (long long)(now.tv_sec - c->asked.tv_sec) * 1000 +
+	    (now.tv_nsec - c->asked.tv_nsec) / 1000000;
+	if (ms < CLIENT_SENTINEL_EVERY_MS)
+		return 0;
+	c->asked = now;
+	u = c->url;
+	if (sentinel_resolve(&u, CLIENT_SENTINEL_MS, err, sizeof err) != 0)
+		return 0;	/* the connection we have may still work */
+	return strcmp(u.host, c->url.host) != 0 || u.port != c->url.port;
+}
+
 static int
 client_ensure(struct redjob_client *c)
 {
 	struct pollfd pfd;
 	char b;
 
+	if (c->demoted) {
+		c->demoted = 0;
+		client_disconnect(c);
+	}
+	if (c->ctx != NULL && c->url.sentinel && client_master_moved(c))
+		client_disconnect(c);
 	if (c->ctx != NULL && c->ctx->obuf != NULL && c->ctx->obuf[0] == '\0') {
 		pfd.fd = c->ctx->fd;
 		pfd.events = POLLIN | POLLRDHUP;
@@ -297,11 +343,18 @@ client_connect(struct redjob_client *c)
 	struct timeval tv = { CLIENT_TIMEOUT_MS / 1000,
 		(CLIENT_TIMEOUT_MS % 1000) * 1000 };
 	const char *argv[3];
-	char db[16];
+	char db[16], err[1200];
 	redisReply *r;
 	int argc;
 
 	client_disconnect(c);
+	/* Through sentinels: their master now, checked with ROLE. */
+	if (c->url.sentinel) {
+		clock_gettime(CLOCK_MONOTONIC, &c->asked);
+		if (sentinel_resolve(&c->url, CLIENT_SENTINEL_MS, err,
+		    sizeof err) != 0)
+			return client_error(c, REDJOB_ERR_IO, "%s", err);
+	}
 	if (c->url.path[0] != '\0')
 		c->ctx = redisConnectUnixWithTimeout(c->url.path, tv);
 	else

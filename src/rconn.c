@@ -39,12 +39,15 @@
 #include "compat.h"
 #include "mtime.h"
 #include "rfunc.h"
+#include "sentinel.h"
 #include "url.h"
 #include "xmalloc.h"
 
 #define RCONN_BACKOFF_MIN_MS 100
 #define RCONN_BACKOFF_MAX_MS 5000
 #define RCONN_HANDSHAKE_MS 10000
+#define RCONN_SENTINEL_MS 500	/* each step of asking a sentinel */
+#define RCONN_WATCH_RETRY_MS 1000 /* a lost subscription to a sentinel */
 
 enum rconn_state {
 	RCONN_DOWN,		/* waiting to reconnect */
@@ -87,7 +90,7 @@ struct rconn {
 	struct event		*deadline_ev;
 	struct event		*drop_ev;
 	uint64_t		 backoff_ms;
-	char			 last_error[256];
+	char			 last_error[512];
 	char			 noperm[64];	/* the command refused, or "" */
 	TAILQ_HEAD(, rconn_cmd)	 pending;
 
@@ -99,9 +102,14 @@ struct rconn {
 	char			 cond_text[RCONN_CONDITION_MAX];
 	uint64_t		 cond_since;
 	unsigned		 refusals;	/* in a row, for rconn_retry_ms */
+
+	/* Through sentinels: a subscription to one of them, for failovers. */
+	redisAsyncContext	*watch;
+	struct event		*watch_ev;	/* its next attempt */
 };
 
 static void	rconn_connect(struct rconn *);
+static void	rconn_watch(struct rconn *);
 static void	rconn_handshake_next(struct rconn *, int);
 
 /* Note a condition; its start is kept while it stays the same class. */
@@ -626,6 +634,7 @@ rconn_handshake_next(struct rconn *rc, int n)
 	}
 	default:
 		rc->state = RCONN_READY;
+		rconn_watch(rc);
 		rconn_event(rc, RCONN_EVENT_CONNECTED, "connected");
 		if (rc->on_ready != NULL)
 			rc->on_ready(rc, rc->arg);
@@ -634,6 +643,108 @@ rconn_handshake_next(struct rconn *rc, int n)
 	if (rconn_command(rc, RCONN_HANDSHAKE_MS, rconn_handshake_cb,
 	    (void *)(intptr_t)n, argc, argv, NULL) != 0)
 		rconn_handshake_retry(rc, NULL);
+}
+
+/*
+ * A message of the sentinel: "+switch-master MASTER OLDIP OLDPORT NEWIP
+ * NEWPORT". When our master moved, drop the connection now: the old
+ * master may stay writable for a while (until the sentinels reconfigure
+ * it), and what is written to it then is lost. The reconnection asks the
+ * sentinels again. NULL: the subscription ended (rconn_watch_down_cb).
+ */
+static void
+rconn_watch_msg_cb(redisAsyncContext *ac, void *reply, void *privdata)
+{
+	struct rconn *rc = ac->data;
+	redisReply *r = reply;
+	char name[128], ip[256], why[512];
+	int port;
+
+	(void)privdata;
+	if (rc == NULL || r == NULL || r->type != REDIS_REPLY_ARRAY ||
+	    r->elements != 3 || r->element[0]->type != REDIS_REPLY_STRING ||
+	    strcmp(r->element[0]->str, "message") != 0 ||
+	    r->element[2]->type != REDIS_REPLY_STRING)
+		return;
+	if (sscanf(r->element[2]->str, "%127s %*s %*s %255s %d", name, ip,
+	    &port) != 3 || strcmp(name, rc->url.master) != 0)
+		return;
+	if (rc->ac != NULL && (strcmp(ip, rc->url.host) != 0 ||
+	    port != rc->url.port)) {
+		snprintf(why, sizeof why, "sentinel: master %s moved to %s:%d",
+		    name, ip, port);
+		rconn_drop(rc, why);
+	}
+}
+
+static void
+rconn_watch_down_cb(const redisAsyncContext *ac, int status)
+{
+	struct rconn *rc = ac->data;
+
+	(void)status;
+	if (rc == NULL)
+		return;
+	rc->watch = NULL;
+	mtime_arm(rc->watch_ev, RCONN_WATCH_RETRY_MS);
+}
+
+static void
+rconn_watch_conn_cb(const redisAsyncContext *ac, int status)
+{
+	struct rconn *rc = ac->data;
+
+	if (rc == NULL || status == REDIS_OK)
+		return;
+	/* hiredis frees the context after this callback. */
+	rc->watch = NULL;
+	mtime_arm(rc->watch_ev, RCONN_WATCH_RETRY_MS);
+}
+
+static void
+rconn_watch_retry_cb(evutil_socket_t fd, short events, void *arg)
+{
+	(void)fd;
+	(void)events;
+	rconn_watch(arg);
+}
+
+/*
+ * Subscribe to +switch-master on the sentinel that answered last. A
+ * failure or a lost subscription is tried again after a second; between
+ * them, READONLY replies and lost connections still make the connection
+ * ask the sentinels again.
+ */
+static void
+rconn_watch(struct rconn *rc)
+{
+	const struct url_node *s;
+	redisAsyncContext *ac;
+
+	if (!rc->url.sentinel || rc->watch != NULL)
+		return;
+	s = &rc->url.sentinels[rc->url.sentinel_first];
+	ac = redisAsyncConnect(s->host, s->port);
+	if (ac == NULL || ac->err != 0) {
+		if (ac != NULL)
+			redisAsyncFree(ac);
+		mtime_arm(rc->watch_ev, RCONN_WATCH_RETRY_MS);
+		return;
+	}
+	ac->data = rc;
+	rc->watch = ac;
+	redisLibeventAttach(ac, rc->base);
+	redisAsyncSetConnectCallback(ac, rconn_watch_conn_cb);
+	redisAsyncSetDisconnectCallback(ac, rconn_watch_down_cb);
+	if (rc->url.sentinel_password[0] != '\0' &&
+	    rc->url.sentinel_user[0] != '\0')
+		redisAsyncCommand(ac, NULL, NULL, "AUTH %s %s",
+		    rc->url.sentinel_user, rc->url.sentinel_password);
+	else if (rc->url.sentinel_password[0] != '\0')
+		redisAsyncCommand(ac, NULL, NULL, "AUTH %s",
+		    rc->url.sentinel_password);
+	redisAsyncCommand(ac, rconn_watch_msg_cb, NULL,
+	    "SUBSCRIBE +switch-master");
 }
 
 static void
@@ -687,8 +798,23 @@ static void
 rconn_connect(struct rconn *rc)
 {
 	redisAsyncContext *ac;
+	char err[1200];
 
 	rc->state = RCONN_CONNECTING;
+	/*
+	 * Through sentinels: ask them which server is the master now, at
+	 * every attempt, so that a failover (the old master refusing with
+	 * READONLY, or gone) is followed. It blocks this process for at most
+	 * a few round trips per sentinel, bounded by RCONN_SENTINEL_MS each,
+	 * and only while the connection is down anyway.
+	 */
+	if (rc->url.sentinel && sentinel_resolve(&rc->url, RCONN_SENTINEL_MS,
+	    err, sizeof err) != 0) {
+		snprintf(rc->last_error, sizeof rc->last_error, "%.500s", err);
+		rconn_failed(rc);
+		rconn_schedule(rc);
+		return;
+	}
 	if (rc->url.path[0] != '\0')
 		ac = redisAsyncConnectUnix(rc->url.path);
 	else
@@ -757,6 +883,7 @@ rconn_create(struct event_base *base, const struct rconn_opts *o,
 	rc->retry_ev = evtimer_new(base, rconn_retry_cb, rc);
 	rc->deadline_ev = evtimer_new(base, rconn_deadline_cb, rc);
 	rc->drop_ev = evtimer_new(base, rconn_drop_cb, rc);
+	rc->watch_ev = evtimer_new(base, rconn_watch_retry_cb, rc);
 	rconn_connect(rc);
 	return rc;
 }
@@ -778,6 +905,12 @@ rconn_free(struct rconn *rc)
 		ac->data = NULL;
 		redisAsyncFree(ac);
 	}
+	if ((ac = rc->watch) != NULL) {
+		rc->watch = NULL;
+		ac->data = NULL;
+		redisAsyncFree(ac);
+	}
+	event_free(rc->watch_ev);
 	event_free(rc->retry_ev);
 	event_free(rc->deadline_ev);
 	event_free(rc->drop_ev);

@@ -96,7 +96,9 @@ struct redjob_result {
 };
 
 /*
- * Connect to url (NULL: $REDJOB_URL, else redis://127.0.0.1:6379/0) with
+ * Connect to url (NULL: $REDJOB_URL, else redis://127.0.0.1:6379/0; also
+ * unix:///PATH and redis+sentinel://SENTINEL[,SENTINEL...]/MASTER, see
+ * redjob(1)) with
  * the namespace ns (NULL: "redjob"), and load the job library into Redis
  * if it is missing. Returns NULL only when out of memory; otherwise check
  * redjob_errcode(). Free with redjob_free() in every case.

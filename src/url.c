@@ -24,22 +24,35 @@
 static void
 url_error(char *err, size_t errlen, const char *s, const char *why)
 {
-	const char *start, *at, *colon;
-	int keep = (int)strlen(s);
+	const char *start, *at, *colon, *q, *v, *e;
+	char m[1024], rest[1024];
+	size_t n;
 
 	at = NULL;
 	if (strncmp(s, "redis://", 8) == 0)
 		start = s + 8;
+	else if (strncmp(s, "redis+sentinel://", 17) == 0)
+		start = s + 17;
 	else if (strncmp(s, "unix://", 7) == 0 && s[7] != '/')
 		start = s + 7;
 	else
 		start = NULL;
 	if (start != NULL && (at = strchr(start, '@')) != NULL) {
 		colon = memchr(start, ':', (size_t)(at - start));
-		keep = (int)((colon != NULL ? colon + 1 : start) - s);
+		n = (size_t)((colon != NULL ? colon + 1 : start) - s);
+		snprintf(m, sizeof m, "%.*s***%s", (int)n, s, at);
+	} else
+		snprintf(m, sizeof m, "%s", s);
+	/* The sentinels' password, in the query, is hidden too. */
+	if ((q = strchr(m, '?')) != NULL &&
+	    (v = strstr(q, "sentinel_password=")) != NULL) {
+		v += 18;
+		e = strchr(v, '&');
+		snprintf(rest, sizeof rest, "%s", e != NULL ? e : "");
+		n = (size_t)(v - m);
+		snprintf(m + n, sizeof m - n, "***%s", rest);
 	}
-	snprintf(err, errlen, "invalid URL \"%.*s%s%s\"%s%s", keep, s,
-	    at != NULL ? "***" : "", at != NULL ? at : "",
+	snprintf(err, errlen, "invalid URL \"%s\"%s%s", m,
 	    why != NULL ? ": " : "", why != NULL ? why : "");
 }
 
@@ -143,6 +156,166 @@ url_host_ok(const char *h, size_t n, int v6)
 	return 1;
 }
 
+#define URL_BADUSER "the user or the password is too long, or holds a bad " \
+	"%XX escape or %00"
+
+/*
+ * Parse "HOST[:PORT]" from p to hend (a name, an IPv4 address, or an IPv6
+ * address in brackets; an empty host is 127.0.0.1) into host and *port,
+ * which keeps its default without ":PORT". s is the whole URL, for the
+ * message. Returns 0 or -1.
+ */
+static int
+url_hostport(const char *s, const char *p, const char *hend, char *host,
+    size_t hostlen, int *port, char *err, size_t errlen)
+{
+	const char *q, *colon;
+	char *end;
+	long v;
+
+	memset(host, 0, hostlen);
+	if (*p == '[') {
+		/* An IPv6 literal. */
+		if ((q = memchr(p, ']', (size_t)(hend - p))) == NULL)
+			goto bad;
+		if ((size_t)(q - p - 1) >= hostlen)
+			goto bad;
+		if (!url_host_ok(p + 1, (size_t)(q - p - 1), 1))
+			goto badhost;
+		memcpy(host, p + 1, (size_t)(q - p - 1));
+		colon = q[1] == ':' ? q + 1 : NULL;
+		if (q + 1 != hend && colon == NULL)
+			goto bad;
+	} else {
+		colon = memchr(p, ':', (size_t)(hend - p));
+		q = colon != NULL ? colon : hend;
+		if ((size_t)(q - p) >= hostlen)
+			goto bad;
+		if (!url_host_ok(p, (size_t)(q - p), 0))
+			goto badhost;
+		memcpy(host, p, (size_t)(q - p));
+	}
+	if (host[0] == '\0')
+		snprintf(host, hostlen, "127.0.0.1");
+	if (colon != NULL) {
+		/* Digits only: strtol() would take "+80" and " 80" too. */
+		errno = 0;
+		v = strtol(colon + 1, &end, 10);
+		if (!isdigit((unsigned char)colon[1]) || errno != 0 ||
+		    end != hend || v < 1 || v > 65535) {
+			url_error(err, errlen, s, "bad port");
+			return -1;
+		}
+		*port = (int)v;
+	}
+	return 0;
+badhost:
+	url_error(err, errlen, s, "bad host (a name, an IPv4 address or an "
+	    "IPv6 address in brackets)");
+	return -1;
+bad:
+	url_error(err, errlen, s, NULL);
+	return -1;
+}
+
+/*
+ * redis+sentinel://[[USER]:PASSWORD@]HOST:PORT[,HOST:PORT...]/MASTER[/DB]
+ * [?sentinel_user=U&sentinel_password=P]: the user and password before
+ * "@" are the data nodes', those of the query the sentinels' (Redis lets
+ * them differ). A sentinel's port defaults to 26379.
+ */
+static int
+url_parse_sentinel(const char *s, struct url *u, char *err, size_t errlen)
+{
+	const char *p, *q, *slash, *end, *next, *comma, *v, *amp;
+	char *field;
+	size_t len, n;
+
+	p = s + 17;
+	if (url_userinfo(&p, u) != 0) {
+		url_error(err, errlen, s, URL_BADUSER);
+		return -1;
+	}
+	q = strchr(p, '?');
+	end = q != NULL ? q : p + strlen(p);
+	if ((slash = memchr(p, '/', (size_t)(end - p))) == NULL ||
+	    slash + 1 == end || slash[1] == '/') {
+		url_error(err, errlen, s, "the master's name is missing "
+		    "(redis+sentinel://HOST:PORT[,HOST:PORT...]/MASTER)");
+		return -1;
+	}
+	for (; p < slash; p = next) {
+		comma = memchr(p, ',', (size_t)(slash - p));
+		next = comma != NULL ? comma + 1 : slash;
+		if (u->nsentinels == URL_SENTINELS_MAX) {
+			url_error(err, errlen, s, "more than 16 sentinels");
+			return -1;
+		}
+		u->sentinels[u->nsentinels].port = 26379;
+		if (p == (comma != NULL ? comma : slash)) {
+			url_error(err, errlen, s, "an empty sentinel address");
+			return -1;
+		}
+		if (url_hostport(s, p, comma != NULL ? comma : slash,
+		    u->sentinels[u->nsentinels].host,
+		    sizeof u->sentinels[u->nsentinels].host,
+		    &u->sentinels[u->nsentinels].port, err, errlen) != 0)
+			return -1;
+		u->nsentinels++;
+	}
+	p = slash + 1;
+	slash = memchr(p, '/', (size_t)(end - p));
+	len = (size_t)((slash != NULL ? slash : end) - p);
+	if (len >= sizeof u->master || !url_host_ok(p, len, 0)) {
+		url_error(err, errlen, s, "bad master name (1-127 of A-Z a-z "
+		    "0-9 - _ .)");
+		return -1;
+	}
+	memcpy(u->master, p, len);
+	if (slash != NULL) {
+		char db[16];
+
+		n = (size_t)(end - slash - 1);
+		if (n >= sizeof db) {
+			url_error(err, errlen, s, "the database must be a "
+			    "number");
+			return -1;
+		}
+		memcpy(db, slash + 1, n);
+		db[n] = '\0';
+		if (url_db(db, &u->db) != 0) {
+			url_error(err, errlen, s, "the database must be a "
+			    "number");
+			return -1;
+		}
+	}
+	for (p = q != NULL ? q + 1 : end; *p != '\0'; p = amp != NULL ?
+	    amp + 1 : p + strlen(p)) {
+		amp = strchr(p, '&');
+		len = amp != NULL ? (size_t)(amp - p) : strlen(p);
+		if (strncmp(p, "sentinel_user=", 14) == 0) {
+			v = p + 14;
+			field = u->sentinel_user;
+			n = sizeof u->sentinel_user;
+		} else if (strncmp(p, "sentinel_password=", 18) == 0) {
+			v = p + 18;
+			field = u->sentinel_password;
+			n = sizeof u->sentinel_password;
+		} else {
+			url_error(err, errlen, s, "the only queries are "
+			    "sentinel_user=USER and sentinel_password=PASSWORD");
+			return -1;
+		}
+		if (url_decode(field, n, v, len - (size_t)(v - p)) != 0) {
+			url_error(err, errlen, s, URL_BADUSER);
+			return -1;
+		}
+	}
+	u->sentinel = 1;
+	u->port = 0;
+	return 0;
+}
+
 /*
  * Parse a Redis URL into *u. Returns 0, or -1 with a message in err,
  * where the URL's password, if any, is shown as "***".
@@ -150,9 +323,7 @@ url_host_ok(const char *h, size_t n, int v6)
 int
 url_parse(const char *s, struct url *u, char *err, size_t errlen)
 {
-	const char *p, *q, *slash, *colon, *hend;
-	char *end;
-	long port;
+	const char *p, *q, *slash, *hend;
 
 	memset(u, 0, sizeof *u);
 	u->port = 6379;
@@ -188,64 +359,29 @@ url_parse(const char *s, struct url *u, char *err, size_t errlen)
 		}
 		return 0;
 	}
-	if (strncmp(s, "redis://", 8) != 0) {
+	if (strncmp(s, "redis://", 8) != 0 &&
+	    strncmp(s, "redis+sentinel://", 17) != 0) {
 		url_error(err, errlen, s, "expected "
-		    "redis://[:PASSWORD@]HOST[:PORT][/DB] or unix:///PATH");
+		    "redis://[:PASSWORD@]HOST[:PORT][/DB], unix:///PATH or "
+		    "redis+sentinel://HOST:PORT[,HOST:PORT...]/MASTER[/DB]");
 		return -1;
 	}
+	if (strncmp(s, "redis+sentinel://", 17) == 0)
+		return url_parse_sentinel(s, u, err, errlen);
 	p = s + 8;
 	if (url_userinfo(&p, u) != 0)
 		goto baduser;
 	slash = strchr(p, '/');
 	hend = slash != NULL ? slash : p + strlen(p);
-	if (*p == '[') {
-		/* An IPv6 literal. */
-		if ((q = memchr(p, ']', (size_t)(hend - p))) == NULL)
-			goto bad;
-		if ((size_t)(q - p - 1) >= sizeof u->host)
-			goto bad;
-		if (!url_host_ok(p + 1, (size_t)(q - p - 1), 1))
-			goto badhost;
-		memcpy(u->host, p + 1, (size_t)(q - p - 1));
-		colon = q[1] == ':' ? q + 1 : NULL;
-		if (q + 1 != hend && colon == NULL)
-			goto bad;
-	} else {
-		colon = memchr(p, ':', (size_t)(hend - p));
-		q = colon != NULL ? colon : hend;
-		if ((size_t)(q - p) >= sizeof u->host)
-			goto bad;
-		if (!url_host_ok(p, (size_t)(q - p), 0))
-			goto badhost;
-		memcpy(u->host, p, (size_t)(q - p));
-	}
-	if (u->host[0] == '\0')
-		snprintf(u->host, sizeof u->host, "127.0.0.1");
-	if (colon != NULL) {
-		/* Digits only: strtol() would take "+80" and " 80" too. */
-		errno = 0;
-		port = strtol(colon + 1, &end, 10);
-		if (!isdigit((unsigned char)colon[1]) || errno != 0 ||
-		    end != hend || port < 1 || port > 65535) {
-			url_error(err, errlen, s, "bad port");
-			return -1;
-		}
-		u->port = (int)port;
-	}
+	if (url_hostport(s, p, hend, u->host, sizeof u->host, &u->port, err,
+	    errlen) != 0)
+		return -1;
 	if (slash != NULL && url_db(slash + 1, &u->db) != 0) {
 		url_error(err, errlen, s, "the database must be a number");
 		return -1;
 	}
 	return 0;
 baduser:
-	url_error(err, errlen, s, "the user or the password is too long, or "
-	    "holds a bad %XX escape or %00");
-	return -1;
-badhost:
-	url_error(err, errlen, s, "bad host (a name, an IPv4 address or an "
-	    "IPv6 address in brackets)");
-	return -1;
-bad:
-	url_error(err, errlen, s, NULL);
+	url_error(err, errlen, s, URL_BADUSER);
 	return -1;
 }

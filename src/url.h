@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
- * url.h: Redis connection URLs, "redis://[[USER]:PASSWORD@]HOST[:PORT][/DB]"
- * and "unix://[[USER]:PASSWORD@]/PATH[?db=N]". Used by libredjob, so it
- * never allocates with xmalloc and never prints.
+ * url.h: Redis connection URLs, "redis://[[USER]:PASSWORD@]HOST[:PORT][/DB]",
+ * "unix://[[USER]:PASSWORD@]/PATH[?db=N]" and
+ * "redis+sentinel://[[USER]:PASSWORD@]HOST:PORT[,HOST:PORT...]/MASTER[/DB]
+ * [?sentinel_user=U&sentinel_password=P]". Used by libredjob, so it never
+ * allocates with xmalloc and never prints.
  */
 #ifndef REDJOB_URL_H
 #define REDJOB_URL_H
@@ -10,14 +12,31 @@
 #include <stddef.h>
 
 #define URL_DEFAULT "redis://127.0.0.1:6379/0"
+#define URL_SENTINELS_MAX 16
+
+/* A sentinel's address. */
+struct url_node {
+	char	 host[256];
+	int	 port;
+};
 
 struct url {
-	char	 host[256];	/* empty for unix */
+	char	 host[256];	/* empty for unix; with sentinels, the
+				   master they named last (sentinel.c) */
 	int	 port;
 	char	 path[108];	/* unix socket path, empty for TCP */
-	char	 user[128];
+	char	 user[128];	/* of the data nodes */
 	char	 password[512];
 	int	 db;
+	/* redis+sentinel:// */
+	int	 sentinel;
+	char	 master[128];	/* the name the sentinels know it by */
+	struct url_node sentinels[URL_SENTINELS_MAX];
+	size_t	 nsentinels;
+	char	 sentinel_user[128];
+	char	 sentinel_password[512];
+	size_t	 sentinel_first; /* the one asked first: the last that
+				   answered */
 };
 
 int	url_parse(const char *s, struct url *u, char *err, size_t errlen);

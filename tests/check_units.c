@@ -166,6 +166,77 @@ START_TEST(test_urls_parse)
 	ck_assert_int_eq(url_parse("redis://", &u, err, sizeof err), 0);
 	ck_assert_str_eq(u.host, "127.0.0.1");
 	ck_assert_int_eq(u.port, 6379);
+
+	/* Sentinels: the data nodes' user before "@", the sentinels' in
+	 * the query; a sentinel's port defaults to 26379. */
+	ck_assert_int_eq(url_parse("redis+sentinel://worker:pw@s1:26380,"
+	    "[::1],s3/mymaster/2?sentinel_user=mon&sentinel_password=s%26p",
+	    &u, err, sizeof err), 0);
+	ck_assert_int_eq(u.sentinel, 1);
+	ck_assert_str_eq(u.master, "mymaster");
+	ck_assert_int_eq(u.db, 2);
+	ck_assert_str_eq(u.user, "worker");
+	ck_assert_str_eq(u.password, "pw");
+	ck_assert_str_eq(u.sentinel_user, "mon");
+	ck_assert_str_eq(u.sentinel_password, "s&p");
+	ck_assert_uint_eq(u.nsentinels, 3);
+	ck_assert_str_eq(u.sentinels[0].host, "s1");
+	ck_assert_int_eq(u.sentinels[0].port, 26380);
+	ck_assert_str_eq(u.sentinels[1].host, "::1");
+	ck_assert_int_eq(u.sentinels[1].port, 26379);
+	ck_assert_str_eq(u.sentinels[2].host, "s3");
+	ck_assert_str_eq(u.host, "");
+	ck_assert_int_eq(url_parse("redis+sentinel://h:1/m", &u, err,
+	    sizeof err), 0);
+	ck_assert_int_eq(u.db, 0);
+	ck_assert_str_eq(u.sentinel_password, "");
+}
+END_TEST
+
+START_TEST(test_bad_sentinel_urls_say_why)
+{
+	struct url u;
+	char err[512], many[600];
+	int i, n;
+
+	ck_assert_int_eq(url_parse("redis+sentinel://h:1", &u, err,
+	    sizeof err), -1);
+	ck_assert_ptr_nonnull(strstr(err, "the master's name is missing"));
+	ck_assert_int_eq(url_parse("redis+sentinel://h:1/", &u, err,
+	    sizeof err), -1);
+	ck_assert_ptr_nonnull(strstr(err, "the master's name is missing"));
+	ck_assert_int_eq(url_parse("redis+sentinel://h:1,,h:2/m", &u, err,
+	    sizeof err), -1);
+	ck_assert_ptr_nonnull(strstr(err, "an empty sentinel address"));
+	ck_assert_int_eq(url_parse("redis+sentinel://h:0/m", &u, err,
+	    sizeof err), -1);
+	ck_assert_ptr_nonnull(strstr(err, "bad port"));
+	ck_assert_int_eq(url_parse("redis+sentinel://h/m!x", &u, err,
+	    sizeof err), -1);
+	ck_assert_ptr_nonnull(strstr(err, "bad master name"));
+	ck_assert_int_eq(url_parse("redis+sentinel://h/m/x", &u, err,
+	    sizeof err), -1);
+	ck_assert_ptr_nonnull(strstr(err, "database must be a number"));
+	ck_assert_int_eq(url_parse("redis+sentinel://h/m?db=1", &u, err,
+	    sizeof err), -1);
+	ck_assert_ptr_nonnull(strstr(err, "the only queries are"));
+	n = snprintf(many, sizeof many, "redis+sentinel://");
+	for (i = 0; i < 17; i++)
+		n += snprintf(many + n, sizeof many - (size_t)n, "h%d,", i);
+	snprintf(many + n - 1, sizeof many - (size_t)n + 1, "/m");
+	ck_assert_int_eq(url_parse(many, &u, err, sizeof err), -1);
+	ck_assert_ptr_nonnull(strstr(err, "more than 16 sentinels"));
+
+	/* Neither password is ever shown. */
+	ck_assert_int_eq(url_parse("redis+sentinel://w:s3cret@h:0/m?"
+	    "sentinel_password=t0ken&sentinel_user=mon", &u, err,
+	    sizeof err), -1);
+	ck_assert_str_eq(err, "invalid URL \"redis+sentinel://w:***@h:0/m?"
+	    "sentinel_password=***&sentinel_user=mon\": bad port");
+	ck_assert_int_eq(url_parse("redis+sentinel://h:0/m?"
+	    "sentinel_password=t0ken", &u, err, sizeof err), -1);
+	ck_assert_str_eq(err, "invalid URL \"redis+sentinel://h:0/m?"
+	    "sentinel_password=***\": bad port");
 }
 END_TEST
 
@@ -417,6 +488,7 @@ suite(void)
 	tcase_add_test(tc, test_rates_parse);
 	tcase_add_test(tc, test_sizes_parse);
 	tcase_add_test(tc, test_urls_parse);
+	tcase_add_test(tc, test_bad_sentinel_urls_say_why);
 	tcase_add_test(tc, test_bad_urls_say_why);
 	tcase_add_test(tc, test_bad_urls_hide_the_password);
 	tcase_add_test(tc, test_names_are_checked);
