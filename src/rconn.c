@@ -106,6 +106,10 @@ struct rconn {
 	/* Through sentinels: a subscription to one of them, for failovers. */
 	redisAsyncContext	*watch;
 	struct event		*watch_ev;	/* its next attempt */
+
+	/* Subscribe mode (rconn_subscribe): who gets the messages. */
+	rconn_reply_cb		*push_cb;
+	void			*push_arg;
 };
 
 static void	rconn_connect(struct rconn *);
@@ -484,6 +488,59 @@ rconn_fcall(struct rconn *rc, uint64_t timeout_ms, rconn_reply_cb *cb,
 		rconn_cmd_free(cmd);
 		return -1;
 	}
+	return 0;
+}
+
+/*
+ * Every reply on a subscribed connection: the confirmations and the
+ * messages. hiredis keeps this callback with each channel and calls it
+ * with NULL when the context goes, which on_down reports already.
+ */
+static void
+rconn_push_cb_(redisAsyncContext *ac, void *r, void *privdata)
+{
+	struct rconn *rc = privdata;
+	redisReply *reply = r;
+
+	(void)ac;
+	if (reply == NULL || rc->ac == NULL || rc->push_cb == NULL)
+		return;
+	if (reply->type == REDIS_REPLY_ARRAY && reply->elements == 3 &&
+	    reply->element[0]->type == REDIS_REPLY_STRING &&
+	    strcasecmp(reply->element[0]->str, "subscribe") == 0) {
+		/* Redis did what we asked: the connection works. */
+		rc->refusals = 0;
+		rc->backoff_ms = 0;
+		rc->cond = RFUNC_OK;
+	}
+	rc->push_cb(rc, reply, rc->push_arg);
+}
+
+/*
+ * Subscribe mode, for a connection that only listens (src/notice.c):
+ * send SUBSCRIBE CHANNEL...; cb then gets every reply on those channels,
+ * the confirmations (["subscribe", CHANNEL, COUNT]) and the messages
+ * (["message", CHANNEL, TEXT]), until the connection is lost. The
+ * subscriptions go with it: on_ready must subscribe again. No deadline
+ * applies (a subscriber waits for as long as nothing happens; TCP
+ * keep-alive finds a dead peer), and the connection must carry nothing
+ * else: hiredis 0.14 hands a subscribed context's replies to the
+ * commands sent on it first, so one would take a message for its reply.
+ * An error reply (an ACL without the channels) makes hiredis close the
+ * connection, with the error as the cause: a failure like any other,
+ * retried after the backoff. Returns 0, or -1 if not connected.
+ */
+int
+rconn_subscribe(struct rconn *rc, rconn_reply_cb *cb, void *arg, int argc,
+    const char **argv)
+{
+	if (rc->state != RCONN_READY || rc->ac == NULL)
+		return -1;
+	rc->push_cb = cb;
+	rc->push_arg = arg;
+	if (redisAsyncCommandArgv(rc->ac, rconn_push_cb_, rc, argc, argv,
+	    NULL) != REDIS_OK)
+		return -1;
 	return 0;
 }
 
@@ -899,6 +956,7 @@ rconn_free(struct rconn *rc)
 	rc->on_down = NULL;
 	rc->on_ready = NULL;
 	rc->on_event = NULL;
+	rc->push_cb = NULL;
 	if ((ac = rc->ac) != NULL) {
 		rc->ac = NULL;
 		rc->state = RCONN_DOWN;

@@ -379,6 +379,7 @@ START_TEST(test_redjobd_as_the_worker_user_is_never_denied)
 	char *throttle[] = { testlib_redjob(), (char *)"throttle",
 	    (char *)"-c", NULL, NULL, (char *)"steady", NULL };
 	redisContext *w;
+	redisReply *r;
 	struct proc *p;
 	int i;
 
@@ -432,8 +433,23 @@ START_TEST(test_redjobd_as_the_worker_user_is_never_denied)
 	    "redjob:{default} ok x");
 	assert_denied(w, "FCALL redjob_remove", "FCALL redjob_remove 1 "
 	    "redjob:{default} default:1");
+	assert_denied(w, "FCALL redjob_cancel", "FCALL redjob_cancel 1 "
+	    "redjob:{default} default:1");
 	redisFree(w);
 	freeReplyObject(must_command(rf.c, "ACL LOG RESET"));
+
+	/* The workers hear cancels: their subscription was allowed. */
+	r = must_command(rf.c, "PUBSUB NUMSUB redjob:{default}:cancel");
+	ck_assert_msg(r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
+	    r->element[1]->integer >= 1, "no worker listens for cancels");
+	freeReplyObject(r);
+	w = connect_as("worker");
+	r = redisCommand(w, "SUBSCRIBE redjob:{default}:cancel");
+	ck_assert_msg(r != NULL && r->type == REDIS_REPLY_ARRAY, "SUBSCRIBE "
+	    "as the worker: %s", r != NULL && r->type == REDIS_REPLY_ERROR ?
+	    r->str : "no reply");
+	freeReplyObject(r);
+	redisFree(w);
 
 	daemon_signal(SIGTERM);
 	ck_assert_int_eq(daemon_wait_exit(20000), 0);
