@@ -512,6 +512,10 @@ rconn_push_cb_(redisAsyncContext *ac, void *r, void *privdata)
 		rc->refusals = 0;
 		rc->backoff_ms = 0;
 		rc->cond = RFUNC_OK;
+		if (strcmp(rc->noperm, "SUBSCRIBE") == 0) {
+			rc->noperm[0] = '\0';
+			rconn_event(rc, RCONN_EVENT_NOPERM_END, "SUBSCRIBE");
+		}
 	}
 	rc->push_cb(rc, reply, rc->push_arg);
 }
@@ -526,9 +530,10 @@ rconn_push_cb_(redisAsyncContext *ac, void *r, void *privdata)
  * keep-alive finds a dead peer), and the connection must carry nothing
  * else: hiredis 0.14 hands a subscribed context's replies to the
  * commands sent on it first, so one would take a message for its reply.
- * An error reply (an ACL without the channels) makes hiredis close the
- * connection, with the error as the cause: a failure like any other,
- * retried after the backoff. Returns 0, or -1 if not connected.
+ * An error reply (an ACL without the command or the channels) makes
+ * hiredis close the connection; a NOPERM is then reported as a refusal of
+ * SUBSCRIBE (RCONN_EVENT_NOPERM, the condition), and the connection is
+ * made again after the backoff. Returns 0, or -1 if not connected.
  */
 int
 rconn_subscribe(struct rconn *rc, rconn_reply_cb *cb, void *arg, int argc,
@@ -838,7 +843,24 @@ rconn_disconnect_cb(const redisAsyncContext *ac, int status)
 	was_ready = rc->state == RCONN_READY;
 	rc->ac = NULL;
 	evtimer_del(rc->deadline_ev);
-	if (status != REDIS_OK) {
+	if (status != REDIS_OK && ac->err == REDIS_ERR_OTHER &&
+	    rc->push_cb != NULL && rfunc_classify_error(ac->errstr) ==
+	    RFUNC_NOPERM) {
+		/*
+		 * hiredis closes a subscribed context on an error reply: here
+		 * the SUBSCRIBE was refused (an ACL without the command or
+		 * the channels). A refusal like any other: named, counted,
+		 * and tried again after the backoff.
+		 */
+		snprintf(rc->last_error, sizeof rc->last_error,
+		    "SUBSCRIBE refused: %s", ac->errstr);
+		snprintf(rc->noperm, sizeof rc->noperm, "SUBSCRIBE");
+		rc->refusals++;
+		rconn_condition_set(rc, RFUNC_NOPERM, "SUBSCRIBE");
+		if (rc->errors != NULL)
+			rc->errors[RFUNC_NOPERM]++;
+		rconn_event(rc, RCONN_EVENT_NOPERM, "SUBSCRIBE");
+	} else if (status != REDIS_OK) {
 		snprintf(rc->last_error, sizeof rc->last_error,
 		    "connection lost: %s", ac->err == REDIS_ERR_EOF ?
 		    "closed by the server" : ac->errstr);

@@ -81,6 +81,19 @@ start(unsigned concurrency)
 	    "no READY=1 from redjobd");
 }
 
+/*
+ * Stop the daemon and see it exit 0 with nothing from a sanitizer (a
+ * leak report makes the exit status non-zero too).
+ */
+static void
+stop_clean(void)
+{
+	daemon_signal(SIGTERM);
+	ck_assert_int_eq(daemon_wait_exit(20000), 0);
+	ck_assert_msg(!daemon_log_has("Sanitizer") &&
+	    !daemon_log_has("runtime error"), "a sanitizer report");
+}
+
 static void
 enqueue_full(const char *type, const char *payload, int64_t delay,
     const char *unique, char *id)
@@ -286,6 +299,7 @@ START_TEST(test_cancel_stops_a_running_handlers_group_at_once)
 	ck_assert(wait_stat("default", "processed", 1, 15000));
 	assert_state(id, "cancelled");
 	ck_assert_int_eq(queue_stat("default", "failed"), 0);
+	stop_clean();
 }
 END_TEST
 
@@ -353,6 +367,7 @@ START_TEST(test_a_cancelled_plugin_sees_its_cancel_flag)
 	assert_state(id, "cancelled");
 	ck_assert_int_eq(queue_stat("default", "failed"), 0);
 	ck_assert_int_eq(queue_stat("default", "cancelled"), 1);
+	stop_clean();
 }
 END_TEST
 
@@ -547,6 +562,7 @@ START_TEST(test_a_killed_subscriber_comes_back_and_the_cancel_still_stops)
 	ck_assert_msg(ms < 1000, "the group was gone only after %lld ms", ms);
 	ck_assert_int_eq(queue_stat("default", "cancelled"), 2);
 	ck_assert_int_eq(queue_stat("default", "failed"), 0);
+	stop_clean();
 }
 END_TEST
 
