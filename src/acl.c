@@ -66,6 +66,7 @@ static const char *const acl_c_worker[] = {
 	"zadd",			/* wake.c: a worker passes a wake-up on */
 	"client|setname",	/* rconn.c: every connection names itself */
 	"ping",			/* worker.c: a leaving worker's last round trip */
+	"subscribe",		/* notice.c: workers hear cancels on B:cancel */
 	"select",		/* rconn.c, libredjob.c */
 	"sadd",			/* libredjob.c: redjobd registers its queues;
 				   beat.c: the worker registry */

@@ -37,6 +37,7 @@ static const struct cmd_entry *const cmd_table[] = {
 	&cmd_ls_entry,
 	&cmd_retry_entry,
 	&cmd_rm_entry,
+	&cmd_cancel_entry,
 	&cmd_pause_entry,
 	&cmd_resume_entry,
 	&cmd_lock_entry,
@@ -54,7 +55,7 @@ static const char redjob_usage_text[] =
 static const char redjob_help_text[] =
     "\n"
     "The command-line client of redjobd: enqueue jobs, look at queues and\n"
-    "jobs, retry, remove, pause and resume; run a command under a\n"
+    "jobs, retry, remove, cancel, pause and resume; run a command under a\n"
     "distributed lock, ask a rate limiter; print the Redis ACL rules of\n"
     "each role; serve a dashboard.\n"
     "\n"

@@ -53,6 +53,7 @@ extern const struct cmd_entry cmd_show_entry;
 extern const struct cmd_entry cmd_ls_entry;
 extern const struct cmd_entry cmd_retry_entry;
 extern const struct cmd_entry cmd_rm_entry;
+extern const struct cmd_entry cmd_cancel_entry;
 extern const struct cmd_entry cmd_pause_entry;
 extern const struct cmd_entry cmd_resume_entry;
 extern const struct cmd_entry cmd_lock_entry;

@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
- * The commands that change one job or one queue: retry, rm, pause and
- * resume. Each is one call of one library function, so each is atomic,
- * and each prints one line saying what happened, e.g. "retry: mail:42
- * was dead, now ready", or with --json one object.
+ * The commands that change one job or one queue: retry, rm, cancel,
+ * pause and resume. Each is one call of one library function per job or
+ * queue, so each is atomic, and each prints one line saying what
+ * happened, e.g. "retry: mail:42 was dead, now ready", or with --json one
+ * object (cancel, which takes many jobs: an array of them).
  */
 #include "autoconf.h"
 
@@ -20,6 +21,8 @@
 
 static int	cmd_admin_job(struct cmd_ctx *, const struct cmd_entry *, int,
 		    char **);
+static int	cmd_admin_cancel(struct cmd_ctx *, const struct cmd_entry *,
+		    int, char **);
 static int	cmd_admin_queue(struct cmd_ctx *, const struct cmd_entry *,
 		    int, char **);
 
@@ -57,6 +60,34 @@ const struct cmd_entry cmd_rm_entry = {
 	"Example:\n"
 	"  redjob rm mail:42\n",
 	cmd_admin_job
+};
+
+const struct cmd_entry cmd_cancel_entry = {
+	"cancel",
+	"[--json] ID...",
+	"cancel jobs that have not finished",
+	"Cancel each job ID that is ready, scheduled or running: it will\n"
+	"not run, or runs no further, and is never retried. A running job's\n"
+	"worker is told at once and stops the handler: an exec handler's\n"
+	"process group gets SIGTERM, then SIGKILL 5 s later; a plugin sees\n"
+	"its cancel flag. The job is kept in state cancelled for a day\n"
+	"(redjob show, redjob ls --state done) and counted under cancelled.\n"
+	"A job that does not exist is left alone (nothing is written); a dead\n"
+	"or finished job cannot be cancelled (redjob rm deletes it). The\n"
+	"other IDs are cancelled anyway; the exit status is 1 if any ID was\n"
+	"not.\n"
+	"\n"
+	"Options:\n"
+	"  --json                   print an array with, per ID,\n"
+	"                           {\"id\": ID, \"was\": STATE,\n"
+	"                           \"now\": \"cancelled\"} or\n"
+	"                           {\"id\": ID, \"error\": MESSAGE}\n"
+	"\n"
+	"Examples:\n"
+	"  redjob cancel mail:42\n"
+	"  redjob ls --json mail --state scheduled | jq -r '.[].id' |\n"
+	"      xargs redjob cancel\n",
+	cmd_admin_cancel
 };
 
 const struct cmd_entry cmd_pause_entry = {
@@ -172,6 +203,108 @@ cmd_admin_job(struct cmd_ctx *ctx, const struct cmd_entry *self, int argc,
 		printf("rm: %s was %s, now removed\n", id, was);
 	freeReplyObject(r);
 	return CMD_OK;
+}
+
+/*
+ * Is an error of redjob_cancel about that job alone (it does not exist,
+ * has finished, belongs to no such queue), so that the next ID may be
+ * tried? A connection or server error stops the command.
+ */
+static int
+cmd_admin_job_error(int code)
+{
+	return code == REDJOB_ERR_NOJOB || code == REDJOB_ERR_STATE ||
+	    code == REDJOB_ERR_INVALID;
+}
+
+/* cancel ID...: one call per job; the ones refused are named. */
+static int
+cmd_admin_cancel(struct cmd_ctx *ctx, const struct cmd_entry *self,
+    int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "json", no_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 }
+	};
+	const char *args[2];
+	char queue[REDJOB_ID_MAX];
+	redisReply *r;
+	json_t *out = NULL, *o;
+	int ch, i, json = 0, status = CMD_OK;
+
+	while ((ch = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'j':
+			json = 1;
+			break;
+		case 'h':
+			return cmd_help(self);
+		default:
+			return cmd_bad_option(self, ch, argv);
+		}
+	}
+	argc -= optind;
+	argv += optind;
+	if (argc == 0)
+		return cmd_usage(self, "missing the job id");
+	/* Every id is checked before any is cancelled. */
+	for (i = 0; i < argc; i++) {
+		if (cmd_check_id(self, argv[i], queue, sizeof queue) != 0)
+			return CMD_USAGE;
+	}
+	if (cmd_connect(ctx) == NULL)
+		return CMD_ERROR;
+	if (json)
+		out = json_array();
+	args[1] = "cancelled with redjob cancel";
+	for (i = 0; i < argc; i++) {
+		(void)cmd_check_id(self, argv[i], queue, sizeof queue);
+		args[0] = argv[i];
+		r = client_fcall(ctx->client, "redjob_cancel", 0, queue, 2,
+		    args, NULL);
+		if (r == NULL && !cmd_admin_job_error(redjob_errcode(
+		    ctx->client))) {
+			json_decref(out);
+			return cmd_client_error(ctx);
+		}
+		if (r == NULL) {
+			status = CMD_ERROR;
+			if (json) {
+				o = json_object();
+				json_object_set_new(o, "id",
+				    json_string(argv[i]));
+				json_object_set_new(o, "error", json_string(
+				    redjob_errstr(ctx->client)));
+				json_array_append_new(out, o);
+			} else
+				cmd_error("cancel %s: %s", argv[i],
+				    redjob_errstr(ctx->client));
+			continue;
+		}
+		if (r->type != REDIS_REPLY_STRING &&
+		    r->type != REDIS_REPLY_STATUS) {
+			freeReplyObject(r);
+			json_decref(out);
+			return cmd_error("unexpected reply to redjob_cancel");
+		}
+		if (json) {
+			o = json_object();
+			json_object_set_new(o, "id", json_string(argv[i]));
+			json_object_set_new(o, "was", json_string(r->str));
+			json_object_set_new(o, "now", json_string("cancelled"));
+			json_array_append_new(out, o);
+		} else if (strcmp(r->str, "running") == 0)
+			printf("cancel: %s was running, now cancelled (its "
+			    "worker stops the handler now)\n", argv[i]);
+		else
+			printf("cancel: %s was %s, now cancelled\n", argv[i],
+			    r->str);
+		freeReplyObject(r);
+	}
+	if (json && cmd_json_print(out) != CMD_OK)
+		return CMD_ERROR;
+	return status;
 }
 
 /* pause QUEUE, resume QUEUE. */

@@ -85,6 +85,7 @@ struct job {
 	int			 end_resent;	/* sent again after a lost reply */
 	int			 slot;		/* holds one of the slots */
 	int			 lease_lost;	/* no longer ours */
+	int			 cancelled;	/* ...because redjob_cancel took it */
 	unsigned		 errors;	/* refusals in a row */
 
 	struct handler_exec	*h;		/* exec handler running */

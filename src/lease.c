@@ -101,8 +101,9 @@ lease_renewed_cb(struct rconn *rc, redisReply *r, void *arg)
 			    n == 1 ? "" : "s");
 		for (i = 0; i < c->n && i < r->elements; i++) {
 			if (r->element[i]->type == REDIS_REPLY_INTEGER &&
-			    r->element[i]->integer == 0)
-				ls->cb(c->ids[i], c->tokens[i], ls->arg);
+			    r->element[i]->integer != 1)
+				ls->cb(c->ids[i], c->tokens[i],
+				    r->element[i]->integer == 2, ls->arg);
 		}
 	} else if (r != NULL && r->type == REDIS_REPLY_ERROR)
 		log_ratelimit(&ls->errors, LOG_LEVEL_WARNING,

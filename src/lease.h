@@ -13,8 +13,13 @@ struct job_list;
 struct lease;
 struct rconn;
 
-/* A lease is no longer ours: the job of this id and claim token. */
-typedef void lease_lost_cb(const char *id, const char *token, void *arg);
+/*
+ * A lease is no longer ours: the job of this id and claim token;
+ * cancelled is 1 when the job was cancelled (redjob_cancel), 0 when it
+ * was reclaimed or removed.
+ */
+typedef void lease_lost_cb(const char *id, const char *token, int cancelled,
+    void *arg);
 
 struct lease	*lease_create(struct rconn *rc, uint64_t lease_ms,
 		    uint64_t call_ms, lease_lost_cb *cb, void *arg);

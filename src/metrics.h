@@ -21,6 +21,7 @@ enum metrics_family {
 	METRICS_FAILED,
 	METRICS_RETRIED,
 	METRICS_DEAD,
+	METRICS_CANCELLED,
 	METRICS_DURATION,	/* histograms: queue, type */
 	METRICS_WAIT,
 	METRICS_THROTTLED,	/* counter: limiter */

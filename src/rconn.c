@@ -106,6 +106,10 @@ struct rconn {
 	/* Through sentinels: a subscription to one of them, for failovers. */
 	redisAsyncContext	*watch;
 	struct event		*watch_ev;	/* its next attempt */
+
+	/* Subscribe mode (rconn_subscribe): who gets the messages. */
+	rconn_reply_cb		*push_cb;
+	void			*push_arg;
 };
 
 static void	rconn_connect(struct rconn *);
@@ -487,6 +491,64 @@ rconn_fcall(struct rconn *rc, uint64_t timeout_ms, rconn_reply_cb *cb,
 	return 0;
 }
 
+/*
+ * Every reply on a subscribed connection: the confirmations and the
+ * messages. hiredis keeps this callback with each channel and calls it
+ * with NULL when the context goes, which on_down reports already.
+ */
+static void
+rconn_push_cb_(redisAsyncContext *ac, void *r, void *privdata)
+{
+	struct rconn *rc = privdata;
+	redisReply *reply = r;
+
+	(void)ac;
+	if (reply == NULL || rc->ac == NULL || rc->push_cb == NULL)
+		return;
+	if (reply->type == REDIS_REPLY_ARRAY && reply->elements == 3 &&
+	    reply->element[0]->type == REDIS_REPLY_STRING &&
+	    strcasecmp(reply->element[0]->str, "subscribe") == 0) {
+		/* Redis did what we asked: the connection works. */
+		rc->refusals = 0;
+		rc->backoff_ms = 0;
+		rc->cond = RFUNC_OK;
+		if (strcmp(rc->noperm, "SUBSCRIBE") == 0) {
+			rc->noperm[0] = '\0';
+			rconn_event(rc, RCONN_EVENT_NOPERM_END, "SUBSCRIBE");
+		}
+	}
+	rc->push_cb(rc, reply, rc->push_arg);
+}
+
+/*
+ * Subscribe mode, for a connection that only listens (src/notice.c):
+ * send SUBSCRIBE CHANNEL...; cb then gets every reply on those channels,
+ * the confirmations (["subscribe", CHANNEL, COUNT]) and the messages
+ * (["message", CHANNEL, TEXT]), until the connection is lost. The
+ * subscriptions go with it: on_ready must subscribe again. No deadline
+ * applies (a subscriber waits for as long as nothing happens; TCP
+ * keep-alive finds a dead peer), and the connection must carry nothing
+ * else: hiredis 0.14 hands a subscribed context's replies to the
+ * commands sent on it first, so one would take a message for its reply.
+ * An error reply (an ACL without the command or the channels) makes
+ * hiredis close the connection; a NOPERM is then reported as a refusal of
+ * SUBSCRIBE (RCONN_EVENT_NOPERM, the condition), and the connection is
+ * made again after the backoff. Returns 0, or -1 if not connected.
+ */
+int
+rconn_subscribe(struct rconn *rc, rconn_reply_cb *cb, void *arg, int argc,
+    const char **argv)
+{
+	if (rc->state != RCONN_READY || rc->ac == NULL)
+		return -1;
+	rc->push_cb = cb;
+	rc->push_arg = arg;
+	if (redisAsyncCommandArgv(rc->ac, rconn_push_cb_, rc, argc, argv,
+	    NULL) != REDIS_OK)
+		return -1;
+	return 0;
+}
+
 /* A fatal handshake problem: stop retrying and tell the owner. */
 static void
 rconn_fatal(struct rconn *rc, const char *what, const char *detail)
@@ -781,7 +843,24 @@ rconn_disconnect_cb(const redisAsyncContext *ac, int status)
 	was_ready = rc->state == RCONN_READY;
 	rc->ac = NULL;
 	evtimer_del(rc->deadline_ev);
-	if (status != REDIS_OK) {
+	if (status != REDIS_OK && ac->err == REDIS_ERR_OTHER &&
+	    rc->push_cb != NULL && rfunc_classify_error(ac->errstr) ==
+	    RFUNC_NOPERM) {
+		/*
+		 * hiredis closes a subscribed context on an error reply: here
+		 * the SUBSCRIBE was refused (an ACL without the command or
+		 * the channels). A refusal like any other: named, counted,
+		 * and tried again after the backoff.
+		 */
+		snprintf(rc->last_error, sizeof rc->last_error,
+		    "SUBSCRIBE refused: %s", ac->errstr);
+		snprintf(rc->noperm, sizeof rc->noperm, "SUBSCRIBE");
+		rc->refusals++;
+		rconn_condition_set(rc, RFUNC_NOPERM, "SUBSCRIBE");
+		if (rc->errors != NULL)
+			rc->errors[RFUNC_NOPERM]++;
+		rconn_event(rc, RCONN_EVENT_NOPERM, "SUBSCRIBE");
+	} else if (status != REDIS_OK) {
 		snprintf(rc->last_error, sizeof rc->last_error,
 		    "connection lost: %s", ac->err == REDIS_ERR_EOF ?
 		    "closed by the server" : ac->errstr);
@@ -899,6 +978,7 @@ rconn_free(struct rconn *rc)
 	rc->on_down = NULL;
 	rc->on_ready = NULL;
 	rc->on_event = NULL;
+	rc->push_cb = NULL;
 	if ((ac = rc->ac) != NULL) {
 		rc->ac = NULL;
 		rc->state = RCONN_DOWN;

@@ -90,6 +90,8 @@ uint64_t	 rconn_retry_ms(const struct rconn *rc);
 int		 rconn_command(struct rconn *rc, uint64_t timeout_ms,
 		    rconn_reply_cb *cb, void *arg, int argc,
 		    const char **argv, const size_t *lens);
+int		 rconn_subscribe(struct rconn *rc, rconn_reply_cb *cb,
+		    void *arg, int argc, const char **argv);
 int		 rconn_fcall(struct rconn *rc, uint64_t timeout_ms,
 		    rconn_reply_cb *cb, void *arg, const char *fn,
 		    const char *key, int argc, const char **argv,

@@ -49,11 +49,11 @@
  *   Pool threads block every signal, so that signals reach the worker's
  *   loop; do not unblock them. Spawning a helper with posix_spawn() is
  *   allowed, but its reaping is then the plugin's business.
- * - *job->cancelled becomes nonzero when the job's timeout expires or the
- *   worker is stopping. Poll it (with redjob_plugin_cancelled()) in any
- *   loop or between slow steps, and return soon when it is set; what the
- *   function returns then is kept as a status but does not change the
- *   outcome.
+ * - *job->cancelled becomes nonzero when the job's timeout expires, the
+ *   job is cancelled (redjob cancel) or the worker is stopping. Poll it
+ *   (with redjob_plugin_cancelled()) in any loop or between slow steps,
+ *   and return soon when it is set; what the function returns then is
+ *   kept as a status but does not change the outcome.
  * - A timeout cannot interrupt a thread. When the timeout expires the
  *   flag is set, and the job is reported timed out only when the function
  *   returns. A function that never returns holds its thread and its job

@@ -142,6 +142,17 @@ schema_wake_key(char *buf, size_t len, const char *base)
 }
 
 /*
+ * Write the name of a queue's cancel channel, "B:cancel" for base key B,
+ * into buf: redjob_cancel publishes there which running job it took from
+ * which worker. Returns 0 or -1 (it does not fit).
+ */
+int
+schema_cancel_channel(char *buf, size_t len, const char *base)
+{
+	return schema_format(buf, len, "%s:cancel", base);
+}
+
+/*
  * Write the key of the queue registry, "NS:queues", into buf. Returns 0
  * or -1 (it does not fit).
  */

@@ -22,6 +22,7 @@ int	 schema_job_queue(const char *id, char *queue, size_t len);
 int	 schema_queue_base(char *buf, size_t len, const char *ns,
 	    const char *queue);
 int	 schema_wake_key(char *buf, size_t len, const char *base);
+int	 schema_cancel_channel(char *buf, size_t len, const char *base);
 int	 schema_registry_key(char *buf, size_t len, const char *ns);
 int	 schema_workers_key(char *buf, size_t len, const char *ns);
 int	 schema_types_key(char *buf, size_t len, const char *ns);

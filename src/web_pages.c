@@ -3,7 +3,8 @@
  * The dashboard's pages and actions. Each reads Redis through the
  * library's read-only functions (redjob_stats, redjob_list, redjob_show)
  * and the worker registry, and each action is one library call per job
- * (redjob_retry, redjob_remove, redjob_pause, redjob_resume), so the
+ * (redjob_retry, redjob_remove, redjob_cancel, redjob_pause,
+ * redjob_resume), so the
  * dashboard needs no function of its own; the workers come from the
  * registry (registry.c). A queue's jobs are read one
  * page at a time, and retry-all and delete-all take at most WEB_BATCH
@@ -220,6 +221,9 @@ web_flash(struct web_req *r)
 		html_raw(b, "Retried: the job is ready to run.");
 	else if (strcmp(done, "delete") == 0)
 		html_raw(b, "Deleted.");
+	else if (strcmp(done, "cancel") == 0)
+		html_raw(b, "Cancelled: it will not run, or its worker stops "
+		    "it now; it is kept for a day.");
 	else if (strcmp(done, "pause") == 0)
 		html_raw(b, "Paused: workers take no job from this queue.");
 	else if (strcmp(done, "resume") == 0)
@@ -758,9 +762,14 @@ web_job(struct web_req *r, const char *id)
 	html_begin(r, title);
 	web_flash(r);
 	html_raw(b, "<div class=\"actions\">");
-	if (strcmp(state, "running") != 0)
+	if (strcmp(state, "dead") == 0 || strcmp(state, "ready") == 0 ||
+	    strcmp(state, "scheduled") == 0)
 		html_form(r, "retry", "id", id, strcmp(state, "dead") == 0 ?
 		    "Retry" : "Run now", NULL);
+	/* Only a job that has not finished can be (redjob_cancel). */
+	if (strcmp(state, "ready") == 0 || strcmp(state, "scheduled") == 0 ||
+	    strcmp(state, "running") == 0)
+		html_form(r, "cancel", "id", id, "Cancel", "danger");
 	html_form(r, "delete", "id", id, "Delete", "danger");
 	html_raw(b, " In ");
 	web_queue_link(b, queue, web_state_index(state) >= 0 ? state : NULL,
@@ -1054,6 +1063,29 @@ web_action(struct web_req *r)
 
 	if (op == NULL) {
 		web_fail(r, 400, "Bad Request", "the form names no action");
+		return;
+	}
+	if (strcmp(op, "cancel") == 0) {
+		const char *argv[2] = { id, "cancelled from the dashboard" };
+
+		if (id == NULL || strlen(id) >= REDJOB_ID_MAX ||
+		    schema_job_queue(id, q, sizeof q) != 0) {
+			web_fail(r, 404, "Not Found", "No such job: \"%s\" is "
+			    "not a job id.", id != NULL ? id : "");
+			return;
+		}
+		if ((x = client_fcall(r->w->client, "redjob_cancel", 0, q, 2,
+		    argv, NULL)) == NULL) {
+			web_redis_fail(r, id);
+			return;
+		}
+		log_info("cancelled %s (was %s)", id,
+		    x->type == REDIS_REPLY_STRING ||
+		    x->type == REDIS_REPLY_STATUS ? x->str : "?");
+		freeReplyObject(x);
+		enc = web_encoded(id);
+		web_redirect(r, "/job/%s?done=cancel", enc);
+		free(enc);
 		return;
 	}
 	if (strcmp(op, "retry") == 0 || strcmp(op, "delete") == 0) {

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
- * A worker process: one libevent loop, two Redis connections (commands,
- * and a blocking one that sleeps on the queues' wake markers), and up to
+ * A worker process: one libevent loop, three Redis connections (commands,
+ * a blocking one that sleeps on the queues' wake markers, and one that
+ * listens for cancels, notice.c), and up to
  * `concurrency` jobs running at once. This file is the loop and the one
  * owner of every job's life:
  *
@@ -59,6 +60,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "mtime.h"
+#include "notice.h"
 #include "rconn.h"
 #include "run.h"
 #include "schema.h"
@@ -82,6 +84,7 @@ struct worker {
 	struct event_base	*base;
 	struct rconn		*cmd;
 	struct wake		*wake;
+	struct notice		*notice;	/* cancels of running jobs */
 	size_t			 nqueues;
 	char			**bases;	/* NS:{QUEUE} */
 	char			**wake_keys;	/* NS:{QUEUE}:wake */
@@ -119,7 +122,7 @@ struct worker {
 	struct log_ratelimit	 malformed;	/* claims that found bad jobs */
 	struct log_ratelimit	 guard_errors;
 	struct log_ratelimit	 config_errors;	/* worker_config_error */
-	struct log_ratelimit	 redis_errors[2];	/* cmd, wake */
+	struct log_ratelimit	 redis_errors[3];	/* cmd, wake, notice */
 
 	struct event		*kick_ev;
 	struct event		*due_ev;	/* the earliest known due time */
@@ -367,7 +370,17 @@ worker_ran_cb(struct job *j, const struct handler_result *res, void *arg)
 	if (j->hold != NULL)
 		hold_release(j->hold, 1);
 	if (j->lease_lost) {
-		/* Another worker holds it now: nothing is ours to record. */
+		/*
+		 * Another worker holds it now, or it was cancelled: nothing
+		 * is ours to record.
+		 */
+		if (j->cancelled) {
+			metrics_count(w->metrics, METRICS_CANCELLED, j->queue,
+			    j->type);
+			log_job(LOG_LEVEL_INFO, "job %s type=%s: cancelled "
+			    "after %.1fs", j->id, j->type,
+			    (double)res->duration_ms / 1000);
+		}
 		worker_forget(w, j);
 		return;
 	}
@@ -865,9 +878,48 @@ worker_retry_cb(evutil_socket_t fd, short events, void *arg)
  * Leases.
  */
 
+/*
+ * A job is no longer ours: its lease was lost (reclaimed or removed), or
+ * it was cancelled. Nothing is recorded for it in Redis any more: its
+ * handler is stopped, exec or plugin, as for a lost lease (run_stop:
+ * SIGTERM to the process group, SIGKILL after RUN_KILL_GRACE_MS; a
+ * plugin's cancel flag), and the job is forgotten when it ends.
+ */
+static void
+worker_let_go(struct worker *w, struct job *j, int cancelled)
+{
+	j->lease_lost = 1;
+	j->cancelled = cancelled;
+	if (cancelled && (j->h != NULL || j->pc != NULL))
+		log_debug("job %s: cancelled; stopping its handler", j->id);
+	else if (cancelled) {
+		/* No handler to stop: its line is said here. */
+		metrics_count(w->metrics, METRICS_CANCELLED, j->queue, j->type);
+		if (!j->ran)
+			log_job(LOG_LEVEL_INFO, "job %s type=%s: cancelled "
+			    "before it started", j->id, j->type);
+		else
+			log_job(LOG_LEVEL_INFO, "job %s type=%s: cancelled "
+			    "after its handler ended (%.1fs); its outcome is "
+			    "not recorded", j->id, j->type,
+			    (double)j->ran_ms / 1000);
+	} else
+		log_warnx("job %s: the lease was lost (reclaimed or "
+		    "removed); stopping its handler", j->id);
+	if (j->h != NULL || j->pc != NULL)
+		run_stop(j);	/* forgotten when it ends */
+	else if (j->hold != NULL && hold_busy(j->hold))
+		hold_cancel(j->hold);	/* forgotten on HOLD_CANCELLED */
+	else if (j->state != JOB_FINISHING ||
+	    finish_cancel(w->finish, j) == 0)
+		worker_forget(w, j);
+	/* Else its finishing call is out; its answer forgets it. */
+}
+
 /* A renewal was refused: the job may be another worker's now. */
 static void
-worker_lease_lost_cb(const char *id, const char *token, void *arg)
+worker_lease_lost_cb(const char *id, const char *token, int cancelled,
+    void *arg)
 {
 	struct worker *w = arg;
 	struct job *j;
@@ -877,19 +929,38 @@ worker_lease_lost_cb(const char *id, const char *token, void *arg)
 		    strcmp(j->token, token) == 0)
 			break;
 	}
-	if (j == NULL)
+	if (j != NULL)
+		worker_let_go(w, j, cancelled);
+}
+
+/*
+ * redjob_cancel took job QUEUE:N of queue qi from this worker (notice.c),
+ * or (NOTICE_LOST) the notices are back after an outage: one renewal of
+ * every lease now finds the jobs cancelled meanwhile, rather than the
+ * next periodic one.
+ */
+static void
+worker_notice_cb(size_t qi, const char *n, void *arg)
+{
+	struct worker *w = arg;
+	struct job *j;
+	size_t len;
+
+	if (qi == NOTICE_LOST) {
+		if (w->held > 0)
+			lease_renew(w->lease, &w->jobs,
+			    (const char *const *)w->bases, w->nqueues);
 		return;
-	j->lease_lost = 1;
-	log_warnx("job %s: the lease was lost (reclaimed or removed); "
-	    "stopping its handler", j->id);
-	if (j->h != NULL || j->pc != NULL)
-		run_stop(j);	/* forgotten when it ends */
-	else if (j->hold != NULL && hold_busy(j->hold))
-		hold_cancel(j->hold);	/* forgotten on HOLD_CANCELLED */
-	else if (j->state != JOB_FINISHING ||
-	    finish_cancel(w->finish, j) == 0)
-		worker_forget(w, j);
-	/* Else its finishing call is out; its answer forgets it. */
+	}
+	len = strlen(w->cfg->queues[qi].name);
+	TAILQ_FOREACH(j, &w->jobs, entry) {
+		if (!j->lease_lost && j->qi == qi &&
+		    strncmp(j->id, w->cfg->queues[qi].name, len) == 0 &&
+		    j->id[len] == ':' && strcmp(j->id + len + 1, n) == 0)
+			break;
+	}
+	if (j != NULL)
+		worker_let_go(w, j, 1);
 }
 
 /*
@@ -1096,6 +1167,8 @@ worker_report_condition(struct worker *w)
 		c = rconn_condition(w->cmd, NULL);
 	if (c == NULL && w->wake != NULL)
 		c = wake_condition(w->wake, NULL);
+	if (c == NULL && w->notice != NULL)
+		c = notice_condition(w->notice, NULL);
 	if (c != NULL)
 		snprintf(buf, sizeof buf, "redis: %s", c);
 	if (strcmp(buf, w->cond_sent) == 0)
@@ -1256,7 +1329,8 @@ worker_beat_cb(struct beat_report *rep, void *arg)
 	 */
 	rep->consuming = w->claims_ok && !w->draining &&
 	    rconn_condition(w->cmd, NULL) == NULL && (w->wake == NULL ||
-	    wake_condition(w->wake, NULL) == NULL);
+	    wake_condition(w->wake, NULL) == NULL) && (w->notice == NULL ||
+	    notice_condition(w->notice, NULL) == NULL);
 	TAILQ_FOREACH(j, &w->jobs, entry) {
 		if (!j->slot || n++ >= BEAT_JOBS_MAX)
 			continue;
@@ -1355,6 +1429,12 @@ worker_create(const struct config *cfg, int index, int chan_fd,
 	    (const char *const *)w->wake_keys, w->nqueues,
 	    worker_woken_cb, w, &cause)) == NULL)
 		fatalx("%s", cause);
+	snprintf(name, sizeof name, "redjob-worker-%d-notice", index);
+	o.event_arg = &w->redis_errors[2];
+	if ((w->notice = notice_create(w->base, &o,
+	    (const char *const *)w->bases, w->nqueues, w->owner,
+	    worker_notice_cb, w, &cause)) == NULL)
+		fatalx("%s", cause);
 	free(url);
 	w->finish = finish_create(w->base, w->cmd, w->nqueues,
 	    RCONN_CALL_MS, cfg->lease_ms, worker_finished_cb, w);
@@ -1383,8 +1463,10 @@ worker_run(struct worker *w)
 	/* The last counters, so the supervisor's totals are exact. */
 	worker_send_hb(w);
 	wake_free(w->wake);
+	notice_free(w->notice);
 	rconn_free(w->cmd);
 	w->wake = NULL;
+	w->notice = NULL;
 	w->cmd = NULL;
 	TAILQ_FOREACH(j, &w->jobs, entry)
 		run_abandon(j);
@@ -1412,7 +1494,8 @@ worker_free(struct worker *w)
 
 	if (w == NULL)
 		return;
-	assert(w->cmd == NULL && w->wake == NULL && TAILQ_EMPTY(&w->jobs));
+	assert(w->cmd == NULL && w->wake == NULL && w->notice == NULL &&
+	    TAILQ_EMPTY(&w->jobs));
 	finish_free(w->finish);
 	lease_free(w->lease);
 	beat_free(w->beat);

@@ -379,6 +379,7 @@ START_TEST(test_redjobd_as_the_worker_user_is_never_denied)
 	char *throttle[] = { testlib_redjob(), (char *)"throttle",
 	    (char *)"-c", NULL, NULL, (char *)"steady", NULL };
 	redisContext *w;
+	redisReply *r;
 	struct proc *p;
 	int i;
 
@@ -432,8 +433,23 @@ START_TEST(test_redjobd_as_the_worker_user_is_never_denied)
 	    "redjob:{default} ok x");
 	assert_denied(w, "FCALL redjob_remove", "FCALL redjob_remove 1 "
 	    "redjob:{default} default:1");
+	assert_denied(w, "FCALL redjob_cancel", "FCALL redjob_cancel 1 "
+	    "redjob:{default} default:1");
 	redisFree(w);
 	freeReplyObject(must_command(rf.c, "ACL LOG RESET"));
+
+	/* The workers hear cancels: their subscription was allowed. */
+	r = must_command(rf.c, "PUBSUB NUMSUB redjob:{default}:cancel");
+	ck_assert_msg(r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
+	    r->element[1]->integer >= 1, "no worker listens for cancels");
+	freeReplyObject(r);
+	w = connect_as("worker");
+	r = redisCommand(w, "SUBSCRIBE redjob:{default}:cancel");
+	ck_assert_msg(r != NULL && r->type == REDIS_REPLY_ARRAY, "SUBSCRIBE "
+	    "as the worker: %s", r != NULL && r->type == REDIS_REPLY_ERROR ?
+	    r->str : "no reply");
+	freeReplyObject(r);
+	redisFree(w);
 
 	daemon_signal(SIGTERM);
 	ck_assert_int_eq(daemon_wait_exit(20000), 0);
@@ -613,6 +629,42 @@ START_TEST(test_a_refused_command_at_run_time_is_named)
 	enqueue_n("ok", NULL, 1);
 	ck_assert(wait_stat("default", "processed",
 	    queue_stat("default", "enqueued"), 15000));
+	daemon_signal(SIGTERM);
+	ck_assert_int_eq(daemon_wait_exit(20000), 0);
+}
+END_TEST
+
+/*
+ * A worker whose user may not SUBSCRIBE (an ACL from before redjob
+ * cancel) names the refusal, keeps running jobs, tries again with
+ * backoff, and says when it is over.
+ */
+START_TEST(test_a_refused_subscribe_is_named_jobs_still_run)
+{
+	const char *msg;
+	redisReply *r;
+
+	apply_role("worker");
+	daemon_write_config(daemon_yaml, role_url("worker"));
+	daemon_start(NULL);
+	ck_assert(notify_wait("READY=1", 15000) != NULL);
+	freeReplyObject(must_command(rf.c, "ACL SETUSER redjob-worker "
+	    "-subscribe"));
+	r = must_command(rf.c, "CLIENT KILL TYPE pubsub");
+	ck_assert_int_ge(r->integer, 1);
+	freeReplyObject(r);
+	msg = notify_wait("NOPERM on SUBSCRIBE", 15000);
+	ck_assert_msg(msg != NULL, "no STATUS= naming the refusal");
+	ck_assert_msg(strstr(msg, "STATUS=redis: NOPERM on SUBSCRIBE (see "
+	    "redjob acl)") != NULL, "%s", msg);
+	ck_assert(daemon_wait_log("NOPERM on SUBSCRIBE (see redjob acl)",
+	    5000));
+	enqueue_n("ok", NULL, 5);
+	ck_assert(wait_stat("default", "processed", 5, 15000));
+	freeReplyObject(must_command(rf.c, "ACL SETUSER redjob-worker "
+	    "+subscribe"));
+	ck_assert_msg(daemon_wait_log("NOPERM on SUBSCRIBE is over", 15000),
+	    "the end of the refusal was not logged");
 	daemon_signal(SIGTERM);
 	ck_assert_int_eq(daemon_wait_exit(20000), 0);
 }
@@ -831,6 +883,7 @@ suite(void)
 	tcase_add_test(tc, test_a_producer_enqueues_and_may_do_nothing_else);
 	tcase_add_test(tc, test_a_reader_reads_and_writes_nothing);
 	tcase_add_test(tc, test_a_refused_command_at_run_time_is_named);
+	tcase_add_test(tc, test_a_refused_subscribe_is_named_jobs_still_run);
 	tcase_add_test(tc, test_health_fails_while_claims_are_denied);
 	tcase_add_test(tc, test_a_refused_setup_stops_redjobd_naming_the_command);
 	tcase_add_test(tc, test_the_shipped_library_refuses_a_clock_override);

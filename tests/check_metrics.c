@@ -634,6 +634,36 @@ START_TEST(test_a_lock_lost_under_its_handler_is_counted)
 }
 END_TEST
 
+/* A running job cancelled: counted by the worker that stopped it. */
+START_TEST(test_a_cancelled_running_job_is_counted)
+{
+	redisReply *r;
+
+	http_sock[0] = '\0';
+	daemon_write_config(
+	    "redis:\n"
+	    "  url: %s\n"
+	    "workers: 1\n"
+	    "shutdown_timeout: 2s\n"
+	    "http: { listen: \"127.0.0.1:0\" }\n"
+	    "jobs:\n"
+	    "  long:\n"
+	    "    exec: [/bin/sh, -c, 'echo started >> \"$OUT/long\"; "
+	    "sleep 30']\n"
+	    "    env: { OUT: \"%s\" }\n", rf.url, df.dir);
+	start();
+	enqueue(NULL, "long");
+	ck_assert(daemon_wait_lines("long", 1, 5000));
+	r = must_command(rf.c, "FCALL redjob_cancel 1 redjob:{default} "
+	    "default:1");
+	ck_assert_str_eq(r->str, "running");
+	freeReplyObject(r);
+	wait_sample("redjob_jobs_cancelled_total" Q("default", "long"), 1,
+	    10000);
+	wait_sample("redjob_slots{state=\"busy\"}", 0, 5000);
+}
+END_TEST
+
 /* The channel messages: what a worker sends, and what is refused. */
 START_TEST(test_the_supervisor_takes_only_wellformed_messages)
 {
@@ -707,6 +737,7 @@ suite(void)
 	tcase_add_test(tc, test_a_taken_or_bad_address_is_an_error);
 	tcase_add_test(tc, test_a_reload_keeps_the_listener_and_follows_the_queues);
 	tcase_add_test(tc, test_a_lock_lost_under_its_handler_is_counted);
+	tcase_add_test(tc, test_a_cancelled_running_job_is_counted);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("channel");
 	tcase_set_timeout(tc, 30);

@@ -527,6 +527,51 @@ def t_running_job(s):
     poll(lambda: job_state(s, jid) == "gone", "the slow job to finish")
 
 
+def t_cancel(s):
+    """Cancel, a form with the CSRF token like the others: a scheduled
+    job is cancelled and kept; a running one is stopped by its worker;
+    a finished one has no Cancel and is refused."""
+    from selenium.webdriver.common.by import By
+    jid = enqueue(s, "-q", "parked", "--in", "1h", "ok", "x")
+    path = "/job/" + urllib.parse.quote(jid, safe="")
+    _, page, _ = s.get(path)
+    check('value="cancel"' in page, "a Cancel for a scheduled job")
+    st, page, _ = s.post("/action", {"op": "cancel", "id": jid})
+    check(st == 403 and "CSRF" in page, "no token: %d" % st)
+    check(job_state(s, jid) == "scheduled", "not cancelled without it")
+    st, _, r = s.post("/action", {"op": "cancel", "id": jid,
+                                  "csrf": s.csrf()})
+    check(st == 303 and r.getheader("Location") == path + "?done=cancel",
+          "cancel: %d %s" % (st, r.getheader("Location")))
+    _, page, _ = s.get(path + "?done=cancel")
+    check("Cancelled" in page and job_state(s, jid) == "cancelled",
+          "kept as cancelled")
+    check('value="cancel"' not in page and 'value="retry"' not in page,
+          "no Cancel or Retry for a cancelled job")
+    st, page, _ = s.post("/action", {"op": "cancel", "id": jid,
+                                     "csrf": s.csrf()})
+    check(st == 409 and "has finished (cancelled)" in page,
+          "a second cancel: %d" % st)
+    st, page, _ = s.post("/action", {"op": "cancel", "id": "parked:999999",
+                                     "csrf": s.csrf()})
+    check(st == 404, "a cancel of no job: %d" % st)
+
+    # A running job, from the browser: its handler waits for the release
+    # file, which t_running_job made.
+    os.remove(s.release)
+    jid = enqueue(s, "slow", "")
+    poll(lambda: job_state(s, jid) == "running", "the slow job to run")
+    b = s.browser
+    b.get(s.base + "/job/" + urllib.parse.quote(jid, safe=""))
+    b.find_element(By.CSS_SELECTOR, 'button[value="cancel"]').click()
+    poll(lambda: "Cancelled" in b.page_source, "the cancel's answer")
+    s.no_alert()
+    check(job_state(s, jid) == "cancelled", "the running job is cancelled")
+    poll(lambda: not re.search(r'<a href="/job/%s">' % urllib.parse.quote(
+        jid, safe=""), s.get("/workers")[1]), "its worker to let it go")
+    open(s.release, "w").close()
+
+
 def t_reader_role(s):
     """As the reader role of redjob acl every page answers, and the
     buttons say Redis refuses them."""
@@ -686,7 +731,7 @@ def t_clean_exit(s):
 
 CHECKS = [t_overview_to_dead_job_and_retry, t_hostile_payloads, t_csrf,
           t_not_found, t_dot_queues, t_pagination, t_dead_set_actions,
-          t_workers_page, t_running_job, t_reader_role, t_dns_rebinding,
+          t_workers_page, t_running_job, t_cancel, t_reader_role, t_dns_rebinding,
           t_listen_needs_token, t_listen_forms, t_token, t_redis_denied,
           t_redis_down, t_clean_exit]
 

@@ -629,7 +629,9 @@ end
 
 ---------------------------------------------------------------------------
 -- redjob_extend NAMESPACE:{QUEUE} LEASE_MS ID TOKEN [ID TOKEN]...
--- Renews the leases still held by these tokens. Returns 1 or 0 per job.
+-- Renews the leases still held by these tokens. Returns 1 or 0 per job,
+-- or 2 for a job refused because it was cancelled (redjob_cancel), so
+-- that a holder that missed the notice says why it stops the handler.
 local function extend(keys, args)
   local now = now_ms()
   local base, q = open(keys)
@@ -642,6 +644,11 @@ local function extend(keys, args)
       out[i] = 1
     else
       out[i] = 0
+      local n = seq_of(q, args[2 * i])
+      if redis.call('ZSCORE', base .. ':fin', n) and redis.call('HGET',
+          base .. ':j:' .. n, 'outcome') == 'cancelled' then
+        out[i] = 2
+      end
     end
   end
   return out
@@ -957,6 +964,57 @@ local function remove(keys, args)
   redis.call('HDEL', base .. ':tok', n)
   redis.call('DEL', j)
   return state or 'orphan'
+end
+
+---------------------------------------------------------------------------
+-- redjob_cancel NAMESPACE:{QUEUE} ID [REASON]
+-- Cancels a job that has not finished. Ready or scheduled, it leaves due;
+-- running (or claimed), it leaves run and tok at once, so that its
+-- holder's renewal, ack and fail are refused and it is never retried,
+-- and its holder is told on the channel NAMESPACE:{QUEUE}:cancel ("N
+-- OWNER", OWNER the head of the claim token) to stop the handler now,
+-- not at its next renewal. Either way its unique key is released, it is
+-- kept as cancelled (REASON its last_error) for FIN_TTL and counted under
+-- cancelled. A dead or finished job is refused with REDJOB_FINISHED, a
+-- job that does not exist with REDJOB_NOJOB, before anything is written.
+-- Returns the state it was in: ready, scheduled or running.
+local function cancel(keys, args)
+  local now = now_ms()
+  local base, q = open(keys)
+  local n = seq_of(q, args[1] or '')
+  local reason = args[2] or 'cancelled'
+  if #reason > MAX_ERROR then
+    reason = string.sub(reason, 1, MAX_ERROR)
+  end
+  local state = locate(base, n, now)
+  local id = q .. ':' .. n
+  if not state then
+    fail('NOJOB', 'no job ' .. id)
+  elseif state == 'dead' then
+    fail('FINISHED', 'job ' .. id .. ' is dead: there is nothing to ' ..
+      'cancel (redjob rm deletes it)')
+  elseif state ~= 'ready' and state ~= 'scheduled' and
+      state ~= 'running' then
+    fail('FINISHED', 'job ' .. id .. ' has finished (' .. state .. ')')
+  end
+  local unique
+  if state == 'running' then
+    local token
+    token, unique = split_token(redis.call('HGET', base .. ':tok', n) or '')
+    redis.call('ZREM', base .. ':run', n)
+    redis.call('HDEL', base .. ':tok', n)
+    if token ~= '' then
+      redis.call('PUBLISH', base .. ':cancel',
+        n .. ' ' .. string.sub(token, 1, OWNER_LEN))
+    end
+  else
+    unique = redis.call('HGET', base .. ':j:' .. n, 'unique')
+    redis.call('ZREM', base .. ':due', n)
+  end
+  release_unique(base, n, unique)
+  redis.call('HINCRBY', base .. ':stats', 'cancelled', 1)
+  keep_finished(base, n, now, 'cancelled', FIN_TTL, reason)
+  return state
 end
 
 ---------------------------------------------------------------------------
@@ -1374,6 +1432,7 @@ redis.register_function{function_name = 'redjob_discard', callback = entry(disca
 redis.register_function{function_name = 'redjob_retry', callback = entry(retry)}
 redis.register_function{function_name = 'redjob_remove', callback = entry(remove),
   flags = {'allow-oom'}}
+redis.register_function{function_name = 'redjob_cancel', callback = entry(cancel)}
 redis.register_function{function_name = 'redjob_pause', callback = entry(pause)}
 redis.register_function{function_name = 'redjob_resume', callback = entry(resume)}
 redis.register_function{function_name = 'redjob_stats', callback = entry(stats),

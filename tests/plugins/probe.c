@@ -5,10 +5,14 @@
  * the pool intact; fill() leaves errbuf full and unterminated; counter is
  * data, which the loader must refuse to call. environment() reports, as a
  * permanent failure, what the worker running it has of systemd's
- * variables, for check_daemon.
+ * variables, for check_daemon. until_cancelled() waits for its cancel
+ * flag and says so in a file, for check_cancel.
  */
+#define _POSIX_C_SOURCE 200809L	/* nanosleep */
+
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 
 #include "redjob-plugin.h"
 
@@ -17,6 +21,7 @@ REDJOB_PLUGIN_DECLARE();
 REDJOB_PLUGIN_API redjob_plugin_fn describe;
 REDJOB_PLUGIN_API redjob_plugin_fn fill;
 REDJOB_PLUGIN_API redjob_plugin_fn environment;
+REDJOB_PLUGIN_API redjob_plugin_fn until_cancelled;
 REDJOB_PLUGIN_API int counter;
 
 int counter;
@@ -75,4 +80,33 @@ environment(const struct redjob_plugin_job *job, char *errbuf, size_t errlen)
 		off += (size_t)n;
 	}
 	return 65;
+}
+
+/*
+ * Append "started" to the file named by the payload, then wait (a minute
+ * at most) for the cancel flag, and append "cancelled" when it comes.
+ */
+int
+until_cancelled(const struct redjob_plugin_job *job, char *errbuf,
+    size_t errlen)
+{
+	struct timespec step = { 0, 1000000L };
+	FILE *f;
+	int i, seen = 0;
+
+	if ((f = fopen(job->payload, "a")) == NULL)
+		return 65;
+	fputs("started\n", f);
+	fflush(f);
+	for (i = 0; i < 60000 && !seen; i++) {
+		if (redjob_plugin_cancelled(job))
+			seen = 1;
+		else
+			nanosleep(&step, NULL);
+	}
+	if (seen)
+		fputs("cancelled\n", f);
+	fclose(f);
+	snprintf(errbuf, errlen, "%s", seen ? "cancelled" : "not cancelled");
+	return seen ? 1 : 0;
 }
