@@ -334,7 +334,8 @@ web_redis_fail(struct web_req *r, const char *what)
 	switch (redjob_errcode(r->w->client)) {
 	case REDJOB_ERR_NOJOB:
 		web_fail(r, 404, "Not Found", "No such job: %s (it may have "
-		    "finished: a finished job is deleted).", what);
+		    "finished: a finished job leaves Redis unless its type "
+		    "keeps results).", what);
 		return;
 	case REDJOB_ERR_INVALID:
 		web_fail(r, 404, "Not Found", "%s: %s", what, e);

@@ -712,7 +712,8 @@ web_job_missing(struct web_req *r, const char *queue, const char *id)
 	    (gate = web_pair(y, "gate")) != NULL &&
 	    strcmp(gate->str, "done") == 0)
 		web_fail(r, 404, "Not Found", "No such job: %s is done, or was "
-		    "deleted (a finished job is not kept).", id);
+		    "deleted (a finished job is kept only when its type keeps "
+		    "results).", id);
 	else
 		web_fail(r, 404, "Not Found", "No such job: %s was never "
 		    "enqueued.", id);
