@@ -96,56 +96,6 @@ cmd_show_kind(const char *field)
 	return SHOW_TEXT;
 }
 
-/*
- * Is a payload printable text: UTF-8 with no control character but
- * newline and tab? Returns 1 or 0.
- */
-static int
-cmd_show_is_text(const char *s, size_t len)
-{
-	size_t i;
-	unsigned char ch;
-
-	for (i = 0; i < len; i++) {
-		ch = (unsigned char)s[i];
-		if ((ch < 0x20 && ch != '\n' && ch != '\t') || ch == 0x7f)
-			return 0;
-	}
-	return cmd_utf8_valid(s, len);
-}
-
-/* Encode len bytes as base64 with padding. Caller frees. */
-static char *
-cmd_show_base64(const unsigned char *p, size_t len)
-{
-	static const char tab[] =
-	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-	char *out, *o;
-	size_t i;
-	unsigned long v;
-
-	out = o = xreallocarray(NULL, len / 3 + 2, 4);
-	for (i = 0; i + 2 < len; i += 3) {
-		v = (unsigned long)p[i] << 16 | (unsigned long)p[i + 1] << 8 |
-		    p[i + 2];
-		*o++ = tab[(v >> 18) & 63];
-		*o++ = tab[(v >> 12) & 63];
-		*o++ = tab[(v >> 6) & 63];
-		*o++ = tab[v & 63];
-	}
-	if (i < len) {
-		v = (unsigned long)p[i] << 16;
-		if (i + 1 < len)
-			v |= (unsigned long)p[i + 1] << 8;
-		*o++ = tab[(v >> 18) & 63];
-		*o++ = tab[(v >> 12) & 63];
-		*o++ = i + 1 < len ? tab[(v >> 6) & 63] : '=';
-		*o++ = '=';
-	}
-	*o = '\0';
-	return out;
-}
-
 /* Print s on one line, with control characters and bad UTF-8 escaped. */
 static void
 cmd_show_escaped(const char *s, size_t len)
@@ -257,7 +207,7 @@ cmd_show_blob(const char *name, const redisReply *v, long long size)
 		    size);
 	if (v->len == 0)
 		printf("%-14s (empty%s)\n", name, cut);
-	else if (cmd_show_is_text(v->str, v->len)) {
+	else if (cmd_is_text(v->str, v->len)) {
 		printf("%-14s (%zu bytes, text%s)\n", name, v->len, cut);
 		fwrite(v->str, 1, v->len, stdout);
 		if (v->str[v->len - 1] != '\n')
@@ -328,7 +278,6 @@ cmd_show_json(const redisReply *r, const char *host)
 	const redisReply *k, *v;
 	json_t *obj;
 	long long n;
-	char *b64, name[32];
 	size_t i;
 
 	obj = json_object();
@@ -337,18 +286,7 @@ cmd_show_json(const redisReply *r, const char *host)
 		v = r->element[i + 1];
 		switch (cmd_show_kind(k->str)) {
 		case SHOW_PAYLOAD:
-			if (cmd_show_is_text(v->str, v->len))
-				json_object_set_new(obj, k->str,
-				    json_stringn(v->str, v->len));
-			else {
-				b64 = cmd_show_base64(
-				    (const unsigned char *)v->str, v->len);
-				snprintf(name, sizeof name, "%s_base64",
-				    k->str);
-				json_object_set_new(obj, name,
-				    json_string(b64));
-				free(b64);
-			}
+			cmd_json_bytes(obj, k->str, v->str, v->len);
 			continue;
 		case SHOW_TIME:
 			if (cmd_reply_int(v, &n) != 0)

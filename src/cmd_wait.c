@@ -15,6 +15,8 @@
 #include <sysexits.h>
 #include <unistd.h>
 
+#include <jansson.h>
+
 #include "redjob.h"
 #include "cmd.h"
 #include "duration.h"
@@ -24,7 +26,7 @@ static int	cmd_wait_exec(struct cmd_ctx *, const struct cmd_entry *, int,
 
 const struct cmd_entry cmd_wait_entry = {
 	"wait",
-	"[--timeout DURATION] ID",
+	"[--json] [--timeout DURATION] ID",
 	"wait for a job to finish and print its result",
 	"Wait until the job ID (QUEUE:N, as printed by enqueue) has finished,\n"
 	"without polling, and print its result on stdout exactly as its\n"
@@ -35,6 +37,12 @@ const struct cmd_entry cmd_wait_entry = {
 	"Options:\n"
 	"  --timeout DURATION       give up after DURATION (e.g. 30s, 200ms);\n"
 	"                           default: wait for as long as it takes\n"
+	"  --json                   print one JSON object instead: \"id\",\n"
+	"                           \"outcome\" (done, dead, cancelled, expired\n"
+	"                           or timeout), the result as \"result\"\n"
+	"                           (printable UTF-8 text) or \"result_base64\",\n"
+	"                           \"result_size\", \"result_truncated\", or\n"
+	"                           \"error\"; the exit status is the same\n"
 	"\n"
 	"Exit status: 0 done (the result on stdout; a result cut at the\n"
 	"type's result.max is said so on stderr); 1 dead, cancelled or\n"
@@ -44,7 +52,8 @@ const struct cmd_entry cmd_wait_entry = {
 	"\n"
 	"Examples:\n"
 	"  redjob wait $(redjob enqueue resize photo.jpg)\n"
-	"  redjob wait --timeout 30s mail:42 > result.bin\n",
+	"  redjob wait --timeout 30s mail:42 > result.bin\n"
+	"  redjob wait --json mail:42 | jq -r .outcome\n",
 	cmd_wait_exec
 };
 
@@ -66,12 +75,35 @@ cmd_wait_write(const char *buf, size_t len)
 	return 0;
 }
 
+/* The outcome as one JSON object on stdout. */
+static int
+cmd_wait_json(const char *id, const char *outcome,
+    const struct redjob_wait_result *res)
+{
+	json_t *obj;
+
+	obj = json_object();
+	json_object_set_new(obj, "id", json_string(id));
+	json_object_set_new(obj, "outcome", json_string(outcome));
+	if (res->outcome == REDJOB_OUTCOME_DONE) {
+		cmd_json_bytes(obj, "result", res->result, res->result_len);
+		json_object_set_new(obj, "result_size",
+		    json_integer((json_int_t)res->result_size));
+		json_object_set_new(obj, "result_truncated",
+		    json_boolean(res->truncated));
+	} else if (res->error != NULL)
+		json_object_set_new(obj, "error", cmd_json_text(res->error,
+		    strlen(res->error)));
+	return cmd_json_print(obj);
+}
+
 static int
 cmd_wait_exec(struct cmd_ctx *ctx, const struct cmd_entry *self, int argc,
     char **argv)
 {
 	static const struct option longopts[] = {
 		{ "timeout", required_argument, NULL, 't' },
+		{ "json", no_argument, NULL, 'j' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
@@ -84,7 +116,7 @@ cmd_wait_exec(struct cmd_ctx *ctx, const struct cmd_entry *self, int argc,
 	const char *id;
 	uint64_t ms;
 	long timeout_ms = -1;
-	int ch, rc;
+	int ch, rc, json = 0;
 
 	while ((ch = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
 		switch (ch) {
@@ -98,6 +130,9 @@ cmd_wait_exec(struct cmd_ctx *ctx, const struct cmd_entry *self, int argc,
 				return cmd_usage(self, "--timeout %s is longer "
 				    "than a year", optarg);
 			timeout_ms = (long)ms;
+			break;
+		case 'j':
+			json = 1;
 			break;
 		case 'h':
 			return cmd_help(self);
@@ -115,6 +150,15 @@ cmd_wait_exec(struct cmd_ctx *ctx, const struct cmd_entry *self, int argc,
 		return CMD_ERROR;
 	if (redjob_wait(c, id, timeout_ms, &res) != 0)
 		return cmd_client_error(ctx);
+	if (json) {
+		rc = cmd_wait_json(id, outcomes[res.outcome], &res);
+		if (rc == CMD_OK && res.outcome == REDJOB_OUTCOME_TIMEOUT)
+			rc = EX_TEMPFAIL;
+		else if (rc == CMD_OK && res.outcome != REDJOB_OUTCOME_DONE)
+			rc = CMD_ERROR;
+		redjob_wait_result_free(&res);
+		return rc;
+	}
 	switch (res.outcome) {
 	case REDJOB_OUTCOME_DONE:
 		rc = CMD_OK;

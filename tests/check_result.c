@@ -17,6 +17,7 @@
 
 #include <check.h>
 #include <hiredis/hiredis.h>
+#include <jansson.h>
 
 #include "redjob.h"
 #include "daemon_fixture.h"
@@ -82,6 +83,31 @@ cli_bg(const char *first, ...)
 	p = cli_start(NULL, first, ap);
 	va_end(ap);
 	return p;
+}
+
+/* What "redjob wait --json" printed, with its exit status. */
+static json_t *
+wait_json(const char *id, int status)
+{
+	json_error_t e;
+	struct proc *p;
+	json_t *j;
+
+	p = cli("wait", "--json", "--timeout", "30s", id, NULL);
+	ck_assert_msg(p->status == status, "exit %d: %s", p->status, p->err);
+	j = json_loads(p->out, 0, &e);
+	ck_assert_msg(j != NULL, "not JSON (%s): %s", e.text, p->out);
+	proc_free(p);
+	return j;
+}
+
+static const char *
+jstr(json_t *o, const char *k)
+{
+	json_t *v = json_object_get(o, k);
+
+	ck_assert_msg(json_is_string(v), "no string %s", k);
+	return json_string_value(v);
 }
 
 /* Enqueue with libredjob; the id goes in id. */
@@ -178,6 +204,7 @@ START_TEST(test_wait_prints_the_handlers_output)
 {
 	const char *id;
 	struct proc *p;
+	json_t *j;
 
 	start();
 	id = cli_enqueue("echo", "hello\n");
@@ -206,6 +233,15 @@ START_TEST(test_wait_prints_the_handlers_output)
 	ck_assert_int_eq(p->status, 0);
 	ck_assert_str_eq(p->out, "out:hello\n");
 	proc_free(p);
+
+	j = wait_json(id, 0);
+	ck_assert_str_eq(jstr(j, "id"), id);
+	ck_assert_str_eq(jstr(j, "outcome"), "done");
+	ck_assert_str_eq(jstr(j, "result"), "out:hello\n");
+	ck_assert_int_eq(json_integer_value(json_object_get(j,
+	    "result_size")), 10);
+	ck_assert(json_is_false(json_object_get(j, "result_truncated")));
+	json_decref(j);
 }
 END_TEST
 
@@ -215,6 +251,7 @@ START_TEST(test_binary_result_is_kept_exactly)
 	unsigned char all[256];
 	char id[REDJOB_ID_MAX];
 	struct proc *p;
+	json_t *j;
 	size_t i;
 
 	start();
@@ -235,6 +272,13 @@ START_TEST(test_binary_result_is_kept_exactly)
 	ck_assert_msg(strstr(p->out, "  00000000  00 01 02 03") != NULL, "%s",
 	    p->out);
 	proc_free(p);
+
+	/* --json: base64, as show gives a binary payload. */
+	j = wait_json(id, 0);
+	ck_assert_ptr_null(json_object_get(j, "result"));
+	ck_assert_msg(strncmp(jstr(j, "result_base64"), "AAECAwQF", 8) == 0,
+	    "%s", jstr(j, "result_base64"));
+	json_decref(j);
 }
 END_TEST
 
@@ -268,6 +312,7 @@ START_TEST(test_wait_on_a_dead_job_exits_1_with_its_error)
 {
 	const char *id;
 	struct proc *p;
+	json_t *j;
 
 	start();
 	id = cli_enqueue("broken", "");
@@ -277,6 +322,12 @@ START_TEST(test_wait_on_a_dead_job_exits_1_with_its_error)
 	ck_assert_msg(strstr(p->err, "is dead: ") != NULL &&
 	    strstr(p->err, "kaput") != NULL, "%s", p->err);
 	proc_free(p);
+
+	j = wait_json(id, 1);
+	ck_assert_str_eq(jstr(j, "outcome"), "dead");
+	ck_assert_msg(strstr(jstr(j, "error"), "kaput") != NULL, "%s",
+	    jstr(j, "error"));
+	json_decref(j);
 }
 END_TEST
 
@@ -547,6 +598,78 @@ START_TEST(test_wait_survives_a_lost_connection)
 }
 END_TEST
 
+/* An error reply that starts with code. */
+static void
+assert_error(redisReply *r, const char *code)
+{
+	ck_assert_ptr_nonnull(r);
+	ck_assert_msg(r->type == REDIS_REPLY_ERROR && strncmp(r->str, code,
+	    strlen(code)) == 0, "want %s, got %s", code, r->type ==
+	    REDIS_REPLY_ERROR ? r->str : "no error");
+	freeReplyObject(r);
+}
+
+/*
+ * redjob_done and redjob_result as docs/protocol.md has them, called
+ * directly: the token is checked, the result and its size are kept,
+ * the job is done and kept for its ttl, bad arguments change nothing.
+ */
+START_TEST(test_the_done_and_result_functions)
+{
+	char id[REDJOB_ID_MAX];
+	redisReply *r;
+
+	enqueue("any", "p", 1, 0, id);
+	ck_assert_str_eq(id, "default:1");
+	freeReplyObject(must_command(rf.c, "FCALL redjob_claim 1 "
+	    "redjob:{default} 1 60000 1 done-test-token w"));
+	r = must_command(rf.c, "FCALL_RO redjob_result 1 redjob:{default} "
+	    "default:1");
+	ck_assert_uint_eq(r->elements, 6);
+	ck_assert_str_eq(r->element[0]->str, "running");
+	ck_assert_str_eq(r->element[1]->str, "any");
+	ck_assert_str_eq(r->element[4]->str, "-1");
+	freeReplyObject(r);
+
+	/* Refused: nothing changes. */
+	ck_assert_int_eq(must_int(rf.c, "FCALL redjob_done 1 redjob:{default} "
+	    "default:1 not-the-token 1000 x"), 0);
+	assert_error(redisCommand(rf.c, "FCALL redjob_done 1 "
+	    "redjob:{default} default:1 done-test-token 0 x"),
+	    "REDJOB_BADARG");
+	assert_error(redisCommand(rf.c, "FCALL redjob_done 1 "
+	    "redjob:{default} default:1 done-test-token 1000 abc 2"),
+	    "REDJOB_BADARG");
+	assert_error(redisCommand(rf.c, "FCALL redjob_done 1 "
+	    "redjob:{default} default:1 done-test-token 1000"),
+	    "REDJOB_BADARG");
+	ck_assert_int_eq(must_int(rf.c, "ZCARD redjob:{default}:run"), 1);
+
+	ck_assert_int_eq(must_int(rf.c, "FCALL redjob_done 1 redjob:{default} "
+	    "default:1 done-test-token 600000 %b 9", "a\0c", (size_t)3), 1);
+	ck_assert_int_eq(must_int(rf.c, "ZCARD redjob:{default}:run"), 0);
+	ck_assert_int_eq(must_int(rf.c, "HEXISTS redjob:{default}:tok 1"), 0);
+	ck_assert_int_eq(must_int(rf.c, "ZCARD redjob:{default}:fin"), 1);
+	ck_assert_int_eq(queue_stat("default", "processed"), 1);
+	r = must_command(rf.c, "FCALL_RO redjob_result 1 redjob:{default} "
+	    "default:1");
+	ck_assert_str_eq(r->element[0]->str, "done");
+	ck_assert_uint_eq(r->element[3]->len, 3);
+	ck_assert(memcmp(r->element[3]->str, "a\0c", 3) == 0);
+	ck_assert_str_eq(r->element[4]->str, "9");
+	ck_assert_str_eq(r->element[5]->str, "1");
+	freeReplyObject(r);
+	/* Done once: the token is spent. */
+	ck_assert_int_eq(must_int(rf.c, "FCALL redjob_done 1 redjob:{default} "
+	    "default:1 done-test-token 1000 x"), 0);
+
+	assert_error(redisCommand(rf.c, "FCALL_RO redjob_result 1 "
+	    "redjob:{default} default:2"), "REDJOB_NOJOB");
+	assert_error(redisCommand(rf.c, "FCALL_RO redjob_result 1 "
+	    "redjob:{default} mail:1"), "REDJOB_BADID");
+}
+END_TEST
+
 /*
  * The second fenced block of docs/protocol.md that opens with "```LANG":
  * the recipe that waits for a job (the first, enqueueing, is
@@ -658,6 +781,7 @@ suite(void)
 	tcase_set_timeout(tc, 90);
 	tcase_add_unchecked_fixture(tc, redis_start, redis_stop);
 	tcase_add_checked_fixture(tc, daemon_setup, daemon_teardown);
+	tcase_add_test(tc, test_the_done_and_result_functions);
 	tcase_add_test(tc, test_wait_prints_the_handlers_output);
 	tcase_add_test(tc, test_binary_result_is_kept_exactly);
 	tcase_add_test(tc, test_result_over_max_is_truncated_and_says_so);
