@@ -1442,11 +1442,13 @@ local function donejob(keys, args)
   redis.call('ZREM', base .. ':run', n)
   redis.call('HDEL', base .. ':tok', n)
   local j = base .. ':j:' .. n
-  redis.call('HSET', j, 'result', result, 'result_size', fmt(size))
+  -- A job is done once (redjob_retry refuses a finished one), so it
+  -- has no result fields yet.
   if size > #result then
-    redis.call('HSET', j, 'result_truncated', '1')
+    redis.call('HSET', j, 'result', result, 'result_size', fmt(size),
+      'result_truncated', '1')
   else
-    redis.call('HDEL', j, 'result_truncated')
+    redis.call('HSET', j, 'result', result, 'result_size', fmt(size))
   end
   redis.call('HINCRBY', base .. ':stats', 'processed', 1)
   keep_finished(base, n, now, 'done', ttl)
