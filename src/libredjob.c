@@ -1443,10 +1443,14 @@ redjob_wait(struct redjob_client *c, const char *id, long timeout_ms,
 	snprintf(chan, sizeof chan, "%s:fin:%s", base, n);
 
 	for (;;) {
-		/* Subscribed first, then read: no end can fall between. */
+		/*
+		 * Subscribed first, then read: no end can fall between. The
+		 * command connection is made first, so that through sentinels
+		 * the waiter listens on the master they name now.
+		 */
 		rc = -1;
-		if (sub == NULL && (sub = client_wait_subscribe(c, chan)) ==
-		    NULL)
+		if (sub == NULL && (client_ensure(c) != 0 ||
+		    (sub = client_wait_subscribe(c, chan)) == NULL))
 			goto lost;
 		for (;;) {
 			free(type);
