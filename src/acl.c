@@ -77,6 +77,8 @@ static const char *const acl_c_producer[] = {
 	"sadd",			/* libredjob.c: the queue registry */
 	"hget",			/* cmd_enqueue.c: the type table */
 	"select",
+	"hmget",		/* libredjob.c: redjob_wait, the type table */
+	"subscribe",		/* libredjob.c: redjob_wait, a job's end */
 };
 static const char *const acl_c_reader[] = {
 	"smembers",		/* libredjob.c: redjob stats lists the queues;
@@ -84,6 +86,8 @@ static const char *const acl_c_reader[] = {
 	"hgetall",		/* cmd_workers.c: a worker's entry */
 	"time",			/* cmd_workers.c: redjob health's now */
 	"select",
+	"hmget",		/* libredjob.c: redjob_wait, the type table */
+	"subscribe",		/* libredjob.c: redjob_wait, a job's end */
 };
 static const char *const acl_c_admin[] = {
 	"function",		/* loading the library: FUNCTION LOAD */
@@ -92,8 +96,8 @@ static const char *const acl_c_admin[] = {
 
 /* The functions of the workers' side (docs/protocol.md, docs/guards.md). */
 static const char *const acl_worker_fns[] = {
-	"redjob_claim", "redjob_extend", "redjob_ack", "redjob_fail",
-	"redjob_requeue", "redjob_discard", "redjob_release", "redjob_wake",
+	"redjob_claim", "redjob_extend", "redjob_ack", "redjob_done",
+	"redjob_fail", "redjob_requeue", "redjob_discard", "redjob_release", "redjob_wake",
 	"redjob_beat",
 };
 static const char *const acl_worker_prefixes[] = {
@@ -101,6 +105,7 @@ static const char *const acl_worker_prefixes[] = {
 };
 static const char *const acl_producer_fns[] = {
 	"redjob_enqueue", "redjob_enqueue_bulk", "redjob_served",
+	"redjob_result",	/* redjob_wait */
 };
 
 static const char *const acl_role_names[] = {

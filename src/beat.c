@@ -140,15 +140,22 @@ beat_fcall(struct beat *b, const char *base, size_t argc, const char **argv)
  * Publish the configuration's type table, TYPE -> QUEUE, at the first
  * beat and every BEAT_TYPES_EVERY beats after (a Redis restarted without
  * persistence has it back within a minute): producers without a
- * configuration route by it (redjob enqueue without -q, libredjob).
+ * configuration route by it (redjob enqueue without -q, libredjob). A
+ * type with result: also has the field "TYPE result" -> "MAX TTL_MS"
+ * (redjob wait reads it): a field of its own, because the readers of
+ * the previous release take the whole value of TYPE as a queue name,
+ * and no type name holds a space. A type without result: has that
+ * field removed, in case an older configuration gave it one.
  * Types of other daemons' configurations stay; a type two of them name
  * goes where the last one to write says.
  */
 static void
 beat_types(struct beat *b)
 {
-	const char **argv;
-	size_t i, n = 0;
+	const struct job_conf *jc;
+	const char **argv, **del;
+	char (*fields)[136], (*vals)[48];	/* "TYPE result": types are 1-128 */
+	size_t i, n = 0, ndel = 0;
 
 	if (b->types_due > 0) {
 		b->types_due--;
@@ -156,14 +163,36 @@ beat_types(struct beat *b)
 	}
 	if (b->cfg->njobs == 0)
 		return;
-	argv = xcalloc(2 + 2 * b->cfg->njobs, sizeof *argv);
+	argv = xcalloc(2 + 4 * b->cfg->njobs, sizeof *argv);
+	del = xcalloc(2 + b->cfg->njobs, sizeof *del);
+	fields = xcalloc(b->cfg->njobs, sizeof *fields);
+	vals = xcalloc(b->cfg->njobs, sizeof *vals);
 	argv[n++] = "HSET";
 	argv[n++] = b->types;
 	for (i = 0; i < b->cfg->njobs; i++) {
-		argv[n++] = b->cfg->jobs[i].type;
-		argv[n++] = b->cfg->jobs[i].queue;
+		jc = &b->cfg->jobs[i];
+		argv[n++] = jc->type;
+		argv[n++] = jc->queue;
+		snprintf(fields[i], sizeof fields[i], "%s result", jc->type);
+		if (jc->result_max == 0) {
+			if (ndel == 0) {
+				del[ndel++] = "HDEL";
+				del[ndel++] = b->types;
+			}
+			del[ndel++] = fields[i];
+			continue;
+		}
+		snprintf(vals[i], sizeof vals[i], "%zu %llu", jc->result_max,
+		    (unsigned long long)jc->result_ttl_ms);
+		argv[n++] = fields[i];
+		argv[n++] = vals[i];
 	}
 	beat_send(b, (int)n, argv);
+	if (ndel > 0)
+		beat_send(b, (int)ndel, del);
+	free(del);
+	free(fields);
+	free(vals);
 	free(argv);
 	b->types_due = BEAT_TYPES_EVERY - 1;
 }

@@ -45,6 +45,7 @@ static const struct cmd_entry *const cmd_table[] = {
 	&cmd_workers_entry,
 	&cmd_health_entry,
 	&cmd_why_entry,
+	&cmd_wait_entry,
 	&cmd_acl_entry,
 	&cmd_web_entry,
 };
@@ -414,6 +415,76 @@ cmd_utf8_valid(const char *s, size_t len)
 		i += n;
 	}
 	return 1;
+}
+
+/*
+ * Are bytes (a payload, a result) printable text: UTF-8 with no control character but
+ * newline and tab? Returns 1 or 0.
+ */
+int
+cmd_is_text(const char *s, size_t len)
+{
+	size_t i;
+	unsigned char ch;
+
+	for (i = 0; i < len; i++) {
+		ch = (unsigned char)s[i];
+		if ((ch < 0x20 && ch != '\n' && ch != '\t') || ch == 0x7f)
+			return 0;
+	}
+	return cmd_utf8_valid(s, len);
+}
+
+/* Encode len bytes as base64 with padding. Caller frees. */
+char *
+cmd_base64(const unsigned char *p, size_t len)
+{
+	static const char tab[] =
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	char *out, *o;
+	size_t i;
+	unsigned long v;
+
+	out = o = xreallocarray(NULL, len / 3 + 2, 4);
+	for (i = 0; i + 2 < len; i += 3) {
+		v = (unsigned long)p[i] << 16 | (unsigned long)p[i + 1] << 8 |
+		    p[i + 2];
+		*o++ = tab[(v >> 18) & 63];
+		*o++ = tab[(v >> 12) & 63];
+		*o++ = tab[(v >> 6) & 63];
+		*o++ = tab[v & 63];
+	}
+	if (i < len) {
+		v = (unsigned long)p[i] << 16;
+		if (i + 1 < len)
+			v |= (unsigned long)p[i + 1] << 8;
+		*o++ = tab[(v >> 18) & 63];
+		*o++ = tab[(v >> 12) & 63];
+		*o++ = i + 1 < len ? tab[(v >> 6) & 63] : '=';
+		*o++ = '=';
+	}
+	*o = '\0';
+	return out;
+}
+
+/*
+ * Set name in obj to len bytes of a job (its payload, its result): as
+ * a string when they are printable text, else base64 as name_base64, so
+ * a reader of name always gets printable text.
+ */
+void
+cmd_json_bytes(json_t *obj, const char *name, const char *s, size_t len)
+{
+	char key[64], *b64;
+
+	if (cmd_is_text(s, len)) {
+		json_object_set_new(obj, name, json_stringn(s, len));
+		return;
+	}
+	b64 = cmd_base64((const unsigned char *)s, len);
+	snprintf(key, sizeof key, "%s_base64", name);
+	json_object_set_new(obj, key, json_string(b64));
+	free(b64);
 }
 
 /*

@@ -61,6 +61,7 @@ extern const struct cmd_entry cmd_throttle_entry;
 extern const struct cmd_entry cmd_workers_entry;
 extern const struct cmd_entry cmd_health_entry;
 extern const struct cmd_entry cmd_why_entry;
+extern const struct cmd_entry cmd_wait_entry;
 extern const struct cmd_entry cmd_acl_entry;
 extern const struct cmd_entry cmd_web_entry;
 
@@ -85,6 +86,10 @@ int		 cmd_check_queue(const struct cmd_entry *entry,
 char		*cmd_format_time(int64_t ms, char *buf, size_t len);
 int		 cmd_reply_int(const struct redisReply *r, long long *v);
 json_t		*cmd_json_text(const char *s, size_t len);
+int		 cmd_is_text(const char *s, size_t len);
+char		*cmd_base64(const unsigned char *p, size_t len);
+void		 cmd_json_bytes(json_t *obj, const char *name, const char *s,
+		    size_t len);
 int		 cmd_json_print(json_t *json);
 int		 cmd_utf8_valid(const char *s, size_t len);
 size_t		 cmd_utf8_seq(const char *s, size_t len);

@@ -7,7 +7,9 @@
  * control characters (other than newline and tab), so that showing a job
  * never writes raw binary or terminal escapes to a terminal; otherwise as
  * a hex dump, and in JSON as "payload_base64" by the same rule, so a
- * consumer that reads "payload" always gets printable text.
+ * consumer that reads "payload" always gets printable text. A job's
+ * result (a type with result:) is bytes too, shown by the same rule as
+ * "result" or "result_base64".
  */
 #include "autoconf.h"
 
@@ -46,9 +48,12 @@ static const struct {
 	{ "expires", SHOW_TIME },
 	{ "finished", SHOW_TIME },
 	{ "attempts", SHOW_INT },
+	{ "result_size", SHOW_INT },
+	{ "result_truncated", SHOW_INT },
 	{ "max_attempts", SHOW_INT },
 	{ "stalls", SHOW_INT },
 	{ "payload", SHOW_PAYLOAD },
+	{ "result", SHOW_PAYLOAD },
 };
 
 static int	cmd_show_exec(struct cmd_ctx *, const struct cmd_entry *, int,
@@ -62,13 +67,15 @@ const struct cmd_entry cmd_show_entry = {
 	"its state, type, payload, attempts, times and last error. Times are\n"
 	"ISO-8601 UTC; \"score\" is the due time of a ready or scheduled job,\n"
 	"the end of a running job's lease, or a dead job's time of death. A\n"
-	"payload that is not printable UTF-8 text is shown as hex.\n"
+	"payload that is not printable UTF-8 text is shown as hex; so is a\n"
+	"result (a job type with result:, once the job is done).\n"
 	"\n"
 	"Options:\n"
 	"  --json                   print one JSON object; times are integer\n"
 	"                           Unix milliseconds, the payload is\n"
 	"                           \"payload\" (printable UTF-8 text) or\n"
-	"                           \"payload_base64\" (anything else)\n"
+	"                           \"payload_base64\" (anything else), the\n"
+	"                           result \"result\" or \"result_base64\"\n"
 	"\n"
 	"Examples:\n"
 	"  redjob show mail:42\n"
@@ -87,56 +94,6 @@ cmd_show_kind(const char *field)
 			return show_fields[i].kind;
 	}
 	return SHOW_TEXT;
-}
-
-/*
- * Is a payload printable text: UTF-8 with no control character but
- * newline and tab? Returns 1 or 0.
- */
-static int
-cmd_show_is_text(const char *s, size_t len)
-{
-	size_t i;
-	unsigned char ch;
-
-	for (i = 0; i < len; i++) {
-		ch = (unsigned char)s[i];
-		if ((ch < 0x20 && ch != '\n' && ch != '\t') || ch == 0x7f)
-			return 0;
-	}
-	return cmd_utf8_valid(s, len);
-}
-
-/* Encode len bytes as base64 with padding. Caller frees. */
-static char *
-cmd_show_base64(const unsigned char *p, size_t len)
-{
-	static const char tab[] =
-	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-	char *out, *o;
-	size_t i;
-	unsigned long v;
-
-	out = o = xreallocarray(NULL, len / 3 + 2, 4);
-	for (i = 0; i + 2 < len; i += 3) {
-		v = (unsigned long)p[i] << 16 | (unsigned long)p[i + 1] << 8 |
-		    p[i + 2];
-		*o++ = tab[(v >> 18) & 63];
-		*o++ = tab[(v >> 12) & 63];
-		*o++ = tab[(v >> 6) & 63];
-		*o++ = tab[v & 63];
-	}
-	if (i < len) {
-		v = (unsigned long)p[i] << 16;
-		if (i + 1 < len)
-			v |= (unsigned long)p[i + 1] << 8;
-		*o++ = tab[(v >> 18) & 63];
-		*o++ = tab[(v >> 12) & 63];
-		*o++ = i + 1 < len ? tab[(v >> 6) & 63] : '=';
-		*o++ = '=';
-	}
-	*o = '\0';
-	return out;
 }
 
 /* Print s on one line, with control characters and bad UTF-8 escaped. */
@@ -235,26 +192,58 @@ cmd_show_worker_host(struct cmd_ctx *ctx, const redisReply *r)
 	return s;
 }
 
+/*
+ * Print a payload or a result: text as it is, anything else as a hex
+ * dump. For a result cut at its type's result.max, size is all the
+ * handler gave (else 0).
+ */
+static void
+cmd_show_blob(const char *name, const redisReply *v, long long size)
+{
+	char cut[96] = "";
+
+	if (size > (long long)v->len)
+		snprintf(cut, sizeof cut, "; truncated: the handler gave %lld",
+		    size);
+	if (v->len == 0)
+		printf("%-14s (empty%s)\n", name, cut);
+	else if (cmd_is_text(v->str, v->len)) {
+		printf("%-14s (%zu bytes, text%s)\n", name, v->len, cut);
+		fwrite(v->str, 1, v->len, stdout);
+		if (v->str[v->len - 1] != '\n')
+			putchar('\n');
+	} else {
+		printf("%-14s (%zu bytes, not printable text; shown as hex, "
+		    "--json gives base64%s)\n", name, v->len, cut);
+		cmd_show_hexdump((const unsigned char *)v->str, v->len);
+	}
+}
+
 /* Print the job in the human form. */
 static void
 cmd_show_human(const redisReply *r, const char *host)
 {
-	const redisReply *k, *v, *payload = NULL;
+	const redisReply *k, *v, *payload = NULL, *result = NULL;
 	const char *state = "";
-	long long n;
+	long long n, size = 0;
 	char buf[64];
 	size_t i;
 
 	for (i = 0; i + 1 < r->elements; i += 2) {
 		if (strcmp(r->element[i]->str, "state") == 0)
 			state = r->element[i + 1]->str;
+		if (strcmp(r->element[i]->str, "result_size") == 0)
+			cmd_reply_int(r->element[i + 1], &size);
 	}
 	for (i = 0; i + 1 < r->elements; i += 2) {
 		k = r->element[i];
 		v = r->element[i + 1];
 		switch (cmd_show_kind(k->str)) {
 		case SHOW_PAYLOAD:
-			payload = v;
+			if (strcmp(k->str, "result") == 0)
+				result = v;
+			else
+				payload = v;
 			continue;
 		case SHOW_TIME:
 			if (cmd_reply_int(v, &n) != 0)
@@ -276,21 +265,10 @@ cmd_show_human(const redisReply *r, const char *host)
 			    "not in the worker registry: not alive");
 		putchar('\n');
 	}
-	if (payload == NULL)
-		return;
-	if (payload->len == 0)
-		printf("%-14s (empty)\n", "payload");
-	else if (cmd_show_is_text(payload->str, payload->len)) {
-		printf("%-14s (%zu bytes, text)\n", "payload", payload->len);
-		fwrite(payload->str, 1, payload->len, stdout);
-		if (payload->str[payload->len - 1] != '\n')
-			putchar('\n');
-	} else {
-		printf("%-14s (%zu bytes, not printable text; shown as hex, "
-		    "--json gives base64)\n", "payload", payload->len);
-		cmd_show_hexdump((const unsigned char *)payload->str,
-		    payload->len);
-	}
+	if (payload != NULL)
+		cmd_show_blob("payload", payload, 0);
+	if (result != NULL)
+		cmd_show_blob("result", result, size);
 }
 
 /* Print the job as one JSON object. */
@@ -300,7 +278,6 @@ cmd_show_json(const redisReply *r, const char *host)
 	const redisReply *k, *v;
 	json_t *obj;
 	long long n;
-	char *b64;
 	size_t i;
 
 	obj = json_object();
@@ -309,16 +286,7 @@ cmd_show_json(const redisReply *r, const char *host)
 		v = r->element[i + 1];
 		switch (cmd_show_kind(k->str)) {
 		case SHOW_PAYLOAD:
-			if (cmd_show_is_text(v->str, v->len))
-				json_object_set_new(obj, "payload",
-				    json_stringn(v->str, v->len));
-			else {
-				b64 = cmd_show_base64(
-				    (const unsigned char *)v->str, v->len);
-				json_object_set_new(obj, "payload_base64",
-				    json_string(b64));
-				free(b64);
-			}
+			cmd_json_bytes(obj, k->str, v->str, v->len);
 			continue;
 		case SHOW_TIME:
 			if (cmd_reply_int(v, &n) != 0)

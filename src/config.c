@@ -108,10 +108,13 @@ static const unsigned config_limiter_needs[] = {
 
 static const char *const config_job_keys[] = {
 	"queue", "exec", "plugin", "timeout", "retry", "lock", "limit", "env",
-	"cwd", "expire",
+	"cwd", "expire", "result",
 };
 enum { JOB_QUEUE, JOB_EXEC, JOB_PLUGIN, JOB_TIMEOUT, JOB_RETRY, JOB_LOCK,
-	JOB_LIMIT, JOB_ENV, JOB_CWD, JOB_EXPIRE, JOB_N };
+	JOB_LIMIT, JOB_ENV, JOB_CWD, JOB_EXPIRE, JOB_RESULT, JOB_N };
+
+static const char *const config_result_keys[] = { "max", "ttl" };
+enum { RESULT_MAX, RESULT_TTL, RESULT_N };
 
 static const char *const config_plugin_keys[] = { "path", "symbol" };
 enum { PLUGIN_PATH, PLUGIN_SYMBOL, PLUGIN_N };
@@ -886,6 +889,49 @@ config_env(struct load *ld, struct yread_pair *p, const char *path,
 	}
 }
 
+/*
+ * Check a job's result: mapping, whose keys each have a default (an
+ * empty mapping keeps results with both).
+ */
+static void
+config_result(struct load *ld, struct yread_pair *p, const char *path,
+    struct job_conf *jc)
+{
+	struct yread_pair f[RESULT_N];
+	char *sub, buf[64];
+	uint64_t v;
+
+	if (yread_fields(&ld->y, p->value, path, "a mapping such as { max: "
+	    "1MiB, ttl: 1d }", config_result_keys, RESULT_N, f) != 0)
+		return;
+	jc->result_max = CONFIG_RESULT_MAX_DEFAULT;
+	jc->result_ttl_ms = CONFIG_RESULT_TTL_DEFAULT;
+	if (f[RESULT_MAX].value != NULL) {
+		sub = yread_path(path, "max");
+		if (yread_size(&ld->y, f[RESULT_MAX].value, sub,
+		    CONFIG_RESULT_MAX_LIMIT, &v) == 0)
+			jc->result_max = (size_t)v;
+		free(sub);
+	}
+	if (f[RESULT_TTL].value != NULL) {
+		sub = yread_path(path, "ttl");
+		if (yread_duration(&ld->y, f[RESULT_TTL].value, sub, 1,
+		    &v) != 0) {
+			free(sub);
+			return;
+		}
+		if (v > CONFIG_RESULT_TTL_LIMIT)
+			yread_error(&ld->y, f[RESULT_TTL].value, sub, "must be "
+			    "at most %s, got %.40s", duration_format(
+			    CONFIG_RESULT_TTL_LIMIT, buf, sizeof buf),
+			    yread_scalar(&ld->y, f[RESULT_TTL].value, sub,
+			    "a duration"));
+		else
+			jc->result_ttl_ms = v;
+		free(sub);
+	}
+}
+
 /* Tell whether queue is served. */
 static int
 config_served(const struct config *cfg, const char *queue)
@@ -988,6 +1034,9 @@ config_job(struct load *ld, struct yread_pair *p, struct job_conf *jc)
 		case JOB_EXPIRE:
 			yread_duration(&ld->y, f[i].value, sub, 1,
 			    &jc->expire_ms);
+			break;
+		case JOB_RESULT:
+			config_result(ld, &f[i], sub, jc);
 			break;
 		}
 	}

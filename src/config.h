@@ -25,6 +25,17 @@ enum limiter_kind {
 #define CONFIG_HANDLER_PATH	"/usr/local/bin:/usr/bin:/bin"
 #define CONFIG_HANDLER_PATH_MAX	4096
 
+/*
+ * A job type's result: (redjob.yml(5)). A result is one Redis string
+ * (512 MiB at most), but a worker holds each running job's in memory and
+ * Redis copies it into its function call, so it is bounded far lower:
+ * MAX_RESULT in src/lua/redjob.lua, which refuses more.
+ */
+#define CONFIG_RESULT_MAX_DEFAULT	(1024 * 1024)
+#define CONFIG_RESULT_MAX_LIMIT		(64 * 1024 * 1024)
+#define CONFIG_RESULT_TTL_DEFAULT	(86400ULL * 1000)
+#define CONFIG_RESULT_TTL_LIMIT		(365ULL * 86400 * 1000)
+
 struct limiter_conf {
 	char			*name;
 	enum limiter_kind	 kind;
@@ -87,6 +98,10 @@ struct job_conf {
 	uint64_t		 expire_ms;	/* not started this long after
 						   its enqueue: never run; 0:
 						   none */
+	/* result: the handler's output kept as the job's result, up to
+	 * result_max bytes, for result_ttl_ms after it is done; 0: none. */
+	size_t			 result_max;
+	uint64_t		 result_ttl_ms;
 	unsigned		 line;		/* where it was defined */
 };
 

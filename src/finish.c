@@ -390,7 +390,8 @@ finish_one_cb(struct rconn *rc, redisReply *r, void *arg)
 	(void)rc;
 	free(c);
 	what = j->end == JOB_END_FAIL ? "recording the failure" :
-	    j->end == JOB_END_REQUEUE ? "requeue" : "discard";
+	    j->end == JOB_END_REQUEUE ? "requeue" :
+	    j->end == JOB_END_DONE ? "done" : "discard";
 	if (class == RFUNC_STALE && j->end == JOB_END_FAIL &&
 	    finish_landed_before(f, j)) {
 		log_info("job %s: failure recorded (the first call landed; its "
@@ -410,6 +411,23 @@ finish_one_cb(struct rconn *rc, redisReply *r, void *arg)
 		return;
 	}
 	switch (j->end) {
+	case JOB_END_DONE:
+		/* As an ack's answer (finish_acked_cb), for one job. */
+		if (r->type != REDIS_REPLY_INTEGER || (r->integer != 0 &&
+		    r->integer != 1))
+			finish_failed(f, j, what, RFUNC_OTHER,
+			    "unexpected reply to redjob_done");
+		else if (r->integer == 0 && finish_landed_before(f, j)) {
+			log_info("job %s: done (the first call landed; its "
+			    "reply was lost)", j->id);
+			finish_done(f, j, FINISH_ACKED);
+		} else if (r->integer == 0) {
+			log_warnx("job %s: done refused: the lease was lost (the "
+			    "job may run again elsewhere)", j->id);
+			finish_done(f, j, FINISH_STALE);
+		} else
+			finish_done(f, j, FINISH_ACKED);
+		break;
 	case JOB_END_FAIL:
 		finish_fail_recorded(f, j, r);
 		break;
@@ -432,12 +450,25 @@ static int
 finish_send_one(struct finish *f, struct job *j)
 {
 	struct finish_one *c;
-	char delay[24], max[24], valid[24];
+	char delay[24], max[24], valid[24], size[24];
 	const char *argv[11];
+	size_t lens[11];
 	const char *fn;
-	int argc = 0;
+	int argc = 0, i;
 
 	switch (j->end) {
+	case JOB_END_DONE:
+		snprintf(delay, sizeof delay, "%llu",
+		    (unsigned long long)j->jc->result_ttl_ms);
+		snprintf(size, sizeof size, "%llu",
+		    (unsigned long long)j->result_size);
+		argv[argc++] = j->id;
+		argv[argc++] = j->token;
+		argv[argc++] = delay;
+		argv[argc++] = j->result;
+		argv[argc++] = size;
+		fn = "redjob_done";
+		break;
 	case JOB_END_FAIL:
 		snprintf(delay, sizeof delay, "%llu",
 		    (unsigned long long)j->retry_ms);
@@ -486,11 +517,15 @@ finish_send_one(struct finish *f, struct job *j)
 	default:
 		abort();
 	}
+	/* A result is binary: every argument goes with its length. */
+	for (i = 0; i < argc; i++)
+		lens[i] = j->end == JOB_END_DONE && i == 3 ? j->result_len :
+		    strlen(argv[i]);
 	c = xcalloc(1, sizeof *c);
 	c->f = f;
 	c->j = j;
 	if (rconn_fcall(f->rc, f->call_ms, finish_one_cb, c, fn, j->base, argc,
-	    argv, NULL) != 0) {
+	    argv, lens) != 0) {
 		free(c);
 		return -1;
 	}

@@ -106,6 +106,13 @@ struct handler_exec {
 	unsigned lines_logged;
 	unsigned long long lines_dropped;
 
+	/* spec.result_max: stdout kept as the job's result. */
+	size_t result_max;
+	char *result;
+	size_t result_len;
+	size_t result_cap;
+	uint64_t result_size; /* all that stdout gave */
+
 	char tail[HANDLER_EXEC_TAIL]; /* a ring */
 	size_t tail_pos; /* where the next byte goes */
 	size_t tail_len;
@@ -311,6 +318,35 @@ handler_exec_stream_close(struct handler_exec_stream *s)
 }
 
 /*
+ * Keep what the handler wrote on stdout as its job's result, up to
+ * result_max bytes; the rest is counted, not kept. The buffer grows by
+ * doubling, so a small result costs a small buffer whatever the max.
+ */
+static void
+handler_exec_result_add(struct handler_exec *h, const char *p, size_t n)
+{
+	size_t keep, cap;
+
+	h->result_size += n;
+	keep = h->result_max - h->result_len;
+	if (n < keep)
+		keep = n;
+	if (keep == 0)
+		return;
+	if (h->result_len + keep > h->result_cap) {
+		cap = h->result_cap > 0 ? h->result_cap : 4096;
+		while (cap < h->result_len + keep)
+			cap *= 2;
+		if (cap > h->result_max)
+			cap = h->result_max;
+		h->result = xreallocarray(h->result, cap, 1);
+		h->result_cap = cap;
+	}
+	memcpy(h->result + h->result_len, p, keep);
+	h->result_len += keep;
+}
+
+/*
  * Read what the handler wrote on stdout or stderr. One read per call, so
  * a chatty handler cannot starve the rest of the loop. Runs from the
  * event loop; never blocks.
@@ -339,6 +375,11 @@ handler_exec_stream_cb(int fd, short what, void *arg)
 	}
 	if (s == &h->err)
 		handler_exec_tail_add(h, buf, (size_t)n);
+	else if (h->result_max > 0) {
+		/* A result, maybe binary: kept, not logged. */
+		handler_exec_result_add(h, buf, (size_t)n);
+		return;
+	}
 	handler_exec_stream_add(s, buf, (size_t)n);
 }
 
@@ -608,6 +649,7 @@ handler_exec_free(struct handler_exec *h)
 	free(h->exec_msg);
 	free(h->exec_path);
 	free(h->log_id);
+	free(h->result);
 	free(h);
 }
 
@@ -641,6 +683,9 @@ handler_exec_complete_cb(int fd, short what, void *arg)
 	} else {
 		res.stderr_len = handler_exec_tail_copy(h, tail);
 		res.stderr_tail = tail;
+		res.result = h->result;
+		res.result_len = h->result_len;
+		res.result_size = h->result_size;
 		if (h->signal_sent != 0) {
 			res.outcome = h->kill_outcome;
 			res.status = !h->lost && WIFSIGNALED(st)
@@ -835,6 +880,7 @@ handler_exec_start(struct event_base *base,
 	h->out.fd = h->err.fd = -1;
 	h->tty_fd = -1;
 	h->quiet = spec->quiet;
+	h->result_max = spec->inherit_stdio ? 0 : spec->result_max;
 	h->start_ms = mtime_now();
 	if (spec->foreground)
 		h->tty_fd = handler_tty_take();

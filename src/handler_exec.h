@@ -62,6 +62,12 @@ struct handler_exec_spec {
 	int		 keep_limits;	/* leave RLIMIT_CORE and _NOFILE */
 	int		 quiet;		/* no log line for what cb reports
 					   (exec failure, timeout, stop) */
+	/*
+	 * A job type with result: stdout is kept, up to this many bytes,
+	 * as the job's result instead of being logged; 0: stdout is
+	 * logged line by line.
+	 */
+	size_t		 result_max;
 };
 
 enum handler_outcome {
@@ -88,6 +94,14 @@ struct handler_result {
 	 */
 	const char		*exec_path;
 	int			 exec_chdir;
+	/*
+	 * With spec.result_max: the first result_max bytes of stdout
+	 * (binary, valid in cb; NULL when it wrote nothing), and how many
+	 * it wrote in all. A plugin's result buffer comes the same way.
+	 */
+	const char		*result;
+	size_t			 result_len;
+	uint64_t		 result_size;
 };
 
 typedef void handler_exec_done_cb(const struct handler_result *res,

@@ -35,6 +35,7 @@
 #include <link.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -101,6 +102,12 @@ struct handler_plugin_call {
 	int			 cancel_seen;	/* the flag as fn returned */
 	uint64_t		 end_ms;
 	char			 errbuf[HANDLER_PLUGIN_ERRLEN];
+	/* The result (redjob_plugin_result()), written by the pool thread
+	 * during fn only. */
+	char			*result;
+	size_t			 result_len;
+	size_t			 result_cap;
+	uint64_t		 result_size;
 
 	/* Loop only. */
 	uint64_t		 start_ms;
@@ -210,9 +217,13 @@ handler_plugin_open(const char *path, char **cause)
 		dlclose(handle);
 		return NULL;
 	}
-	if (*abi != REDJOB_PLUGIN_ABI) {
+	/*
+	 * Every ABI version so far only added fields at the end of the
+	 * job struct (redjob-plugin.h), so an older plugin still works.
+	 */
+	if (*abi < 1 || *abi > REDJOB_PLUGIN_ABI) {
 		xasprintf(cause, "plugin %s was built for plugin ABI %u, but "
-		    "this redjob speaks plugin ABI %d: rebuild it against "
+		    "this redjob speaks plugin ABI 1 to %d: rebuild it against "
 		    "this redjob's redjob-plugin.h", path, *abi,
 		    REDJOB_PLUGIN_ABI);
 		dlclose(handle);
@@ -373,7 +384,44 @@ handler_plugin_call_free(struct handler_plugin_call *call)
 	free(call->queue);
 	free(call->key);
 	free(call->payload);
+	free(call->result);
 	free(call);
+}
+
+/*
+ * The plugin appends to its job's result (redjob_plugin_result()), on
+ * its pool thread during fn: only that thread touches the buffer until
+ * fn returns, and the pool lock taken then publishes it to the loop.
+ * Bytes past result_max are counted, not kept. Returns 0, or 1 when
+ * some were dropped.
+ */
+static int
+handler_plugin_result_write(const struct redjob_plugin_job *job,
+    const void *data, size_t len)
+{
+	struct handler_plugin_call *call = (struct handler_plugin_call *)
+	    (void *)((const char *)job -
+	    offsetof(struct handler_plugin_call, job));
+	size_t keep, cap;
+
+	call->result_size += len;
+	keep = job->result_max - call->result_len;
+	if (len < keep)
+		keep = len;
+	if (keep > 0) {
+		if (call->result_len + keep > call->result_cap) {
+			cap = call->result_cap > 0 ? call->result_cap : 4096;
+			while (cap < call->result_len + keep)
+				cap *= 2;
+			if (cap > job->result_max)
+				cap = job->result_max;
+			call->result = xreallocarray(call->result, cap, 1);
+			call->result_cap = cap;
+		}
+		memcpy(call->result + call->result_len, data, keep);
+		call->result_len += keep;
+	}
+	return keep < len;
 }
 
 /*
@@ -403,6 +451,9 @@ handler_plugin_deliver(struct handler_plugin_pool *pool,
 	res.stderr_tail = call->errbuf;
 	res.stderr_len = strlen(call->errbuf);
 	res.duration_ms = call->end_ms - call->start_ms;
+	res.result = call->result;
+	res.result_len = call->result_len;
+	res.result_size = call->result_size;
 	log_debug("job %s: plugin call done: outcome %d status %d after "
 	    "%" PRIu64 " ms", call->id, (int)res.outcome, res.status,
 	    res.duration_ms);
@@ -698,6 +749,8 @@ handler_plugin_start(struct handler_plugin_pool *pool, handler_plugin_fn *fn,
 	call->job.max_attempts = job->max_attempts;
 	call->job.fence = job->fence;
 	call->job.cancelled = &call->cancelled;
+	call->job.result_max = job->result_max;
+	call->job.result_write = handler_plugin_result_write;
 	call->status = -1;
 	call->start_ms = mtime_now();
 	call->timeout_ms = timeout_ms;

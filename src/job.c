@@ -242,6 +242,7 @@ job_free(struct job *j)
 	free(j->key);
 	free(j->payload);
 	free(j->error);
+	free(j->result);
 	free(j->reserved);
 	free(j);
 }
@@ -452,4 +453,5 @@ job_plugin(const struct job *j, const char *fence,
 	pj->attempt = j->attempts + 1;
 	pj->max_attempts = job_max_attempts(j);
 	pj->fence = fence != NULL ? strtoull(fence, NULL, 10) : 0;
+	pj->result_max = j->jc != NULL ? j->jc->result_max : 0;
 }

@@ -43,6 +43,7 @@ enum job_end {
 	JOB_END_FAIL,		/* an attempt failed: retry or dead */
 	JOB_END_REQUEUE,	/* back to the queue, no attempt spent */
 	JOB_END_DISCARD,	/* dropped unrun (on_conflict: discard) */
+	JOB_END_DONE,		/* done, kept with its result (result:) */
 };
 
 /* Why a job goes back to its queue without spending an attempt. */
@@ -109,6 +110,9 @@ struct job {
 	const char		*held_by;	/* requeue: the limiter's name or
 						   the lock's key that held it
 						   back (its hold's), or NULL */
+	char			*result;	/* done: its result, or NULL */
+	size_t			 result_len;
+	uint64_t		 result_size;	/* all the handler gave */
 	int			 ran;		/* its handler was started */
 	uint64_t		 ran_ms;	/* its handler's run time */
 };

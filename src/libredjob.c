@@ -1141,3 +1141,381 @@ redjob_enqueue(struct redjob_client *c, const struct redjob_job *job,
 {
 	return redjob_enqueue_ex(c, job, id, NULL);
 }
+
+/* ---------------------------------------------------------------------
+ * Waiting for a job (docs/protocol.md, "Waiting for a job").
+ */
+
+#define CLIENT_WAIT_TRIES 5		/* connections lost in a row */
+#define CLIENT_WAIT_PAUSE_MS 200	/* before the first reconnect */
+
+/* Milliseconds of the monotonic clock. */
+static long long
+client_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/*
+ * Open the connection a wait listens on and subscribe it to chan.
+ * Returns the connection, or NULL with the error set (REDJOB_ERR_IO:
+ * worth trying again).
+ */
+static redisContext *
+client_wait_subscribe(struct redjob_client *c, const char *chan)
+{
+	struct timeval tv = { CLIENT_TIMEOUT_MS / 1000,
+		(CLIENT_TIMEOUT_MS % 1000) * 1000 };
+	struct client_sigpipe sp;
+	const char *argv[3];
+	redisContext *ctx;
+	redisReply *r;
+	int argc = 0, ok;
+
+	if (c->url.path[0] != '\0')
+		ctx = redisConnectUnixWithTimeout(c->url.path, tv);
+	else
+		ctx = redisConnectWithTimeout(c->url.host, c->url.port, tv);
+	if (ctx == NULL) {
+		client_error(c, REDJOB_ERR_NOMEM, "out of memory");
+		return NULL;
+	}
+	if (ctx->err != 0) {
+		client_error(c, REDJOB_ERR_IO, "cannot connect to redis: %s",
+		    ctx->errstr);
+		redisFree(ctx);
+		return NULL;
+	}
+	redisSetTimeout(ctx, tv);
+	if (c->url.path[0] == '\0')
+		redisEnableKeepAlive(ctx);
+	client_sigpipe_block(&sp);
+	r = NULL;
+	ok = 1;
+	if (c->url.password[0] != '\0') {
+		argv[argc++] = "AUTH";
+		if (c->url.user[0] != '\0')
+			argv[argc++] = c->url.user;
+		argv[argc++] = c->url.password;
+		r = redisCommandArgv(ctx, argc, argv, NULL);
+		if (r == NULL)
+			ok = 0;
+		else if (r->type == REDIS_REPLY_ERROR) {
+			client_error(c, REDJOB_ERR_AUTH, "redis refused the "
+			    "password: %s", r->str);
+			ok = -1;
+		}
+		freeReplyObject(r);
+		r = NULL;
+	}
+	if (ok == 1) {
+		argv[0] = "SUBSCRIBE";
+		argv[1] = chan;
+		if ((r = redisCommandArgv(ctx, 2, argv, NULL)) == NULL)
+			ok = 0;
+		else if (r->type == REDIS_REPLY_ERROR) {
+			client_reply_error(c, r->str);
+			ok = -1;
+		} else if (r->type != REDIS_REPLY_ARRAY || r->elements != 3) {
+			client_error(c, REDJOB_ERR_REDIS, "unexpected reply to "
+			    "SUBSCRIBE");
+			ok = -1;
+		}
+		freeReplyObject(r);
+	}
+	client_sigpipe_restore(&sp);
+	if (ok == 0)
+		client_error(c, REDJOB_ERR_IO, "redis: %s", ctx->err != 0 ?
+		    ctx->errstr : "connection lost");
+	if (ok != 1) {
+		redisFree(ctx);
+		return NULL;
+	}
+	return ctx;
+}
+
+/*
+ * Wait for one message on the subscribed connection until deadline (< 0:
+ * none). Returns 1 (a message came), 0 (the deadline passed) or -1 (the
+ * connection was lost; the error is set).
+ */
+static int
+client_wait_message(struct redjob_client *c, redisContext *ctx,
+    long long deadline)
+{
+	struct pollfd pfd;
+	void *reply;
+	redisReply *r;
+	long long left;
+	int n, msg;
+
+	for (;;) {
+		reply = NULL;
+		if (redisGetReplyFromReader(ctx, &reply) != REDIS_OK)
+			break;
+		if ((r = reply) != NULL) {
+			msg = r->type == REDIS_REPLY_ARRAY && r->elements == 3 &&
+			    r->element[0]->type == REDIS_REPLY_STRING &&
+			    strcmp(r->element[0]->str, "message") == 0;
+			freeReplyObject(r);
+			if (msg)
+				return 1;
+			continue;
+		}
+		left = deadline < 0 ? -1 : deadline - client_now_ms();
+		if (deadline >= 0 && left <= 0)
+			return 0;
+		pfd.fd = ctx->fd;
+		pfd.events = POLLIN;
+		pfd.revents = 0;
+		n = poll(&pfd, 1, left < 0 || left > 1000000 ? 1000000 :
+		    (int)left);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1) {
+			client_error(c, REDJOB_ERR_IO, "redis: poll: %s",
+			    strerror(errno));
+			return -1;
+		}
+		if (n > 0 && redisBufferRead(ctx) != REDIS_OK)
+			break;
+	}
+	client_error(c, REDJOB_ERR_IO, "redis: %s", ctx->err == REDIS_ERR_EOF ?
+	    "connection closed by the server" : ctx->errstr[0] != '\0' ?
+	    ctx->errstr : "connection lost");
+	return -1;
+}
+
+/* A copy of a reply string (NUL after it), or NULL when out of memory. */
+static char *
+client_dup(const redisReply *r)
+{
+	char *s;
+
+	if ((s = malloc(r->len + 1)) == NULL)
+		return NULL;
+	memcpy(s, r->str, r->len);
+	s[r->len] = '\0';
+	return s;
+}
+
+/*
+ * Read the job once (redjob_result) and, if it has finished, fill out.
+ * Returns 1 (finished: out filled), 0 (not yet; *type is its type, to be
+ * freed) or -1 (the error is set).
+ */
+static int
+client_wait_read(struct redjob_client *c, const char *queue, const char *id,
+    struct redjob_wait_result *out, char **type)
+{
+	static const struct {
+		const char	*state;
+		int		 outcome;
+	} ends[] = {
+		{ "dead", REDJOB_OUTCOME_DEAD },
+		{ "cancelled", REDJOB_OUTCOME_CANCELLED },
+		{ "expired", REDJOB_OUTCOME_EXPIRED },
+	};
+	redisReply *r, **e;
+	const char *state;
+	size_t i;
+	int rc = 0;
+
+	if ((r = client_fcall(c, "redjob_result", 1, queue, 1, &id,
+	    NULL)) == NULL)
+		return -1;
+	if (r->type != REDIS_REPLY_ARRAY || r->elements != 6) {
+		freeReplyObject(r);
+		return client_error(c, REDJOB_ERR_REDIS, "unexpected reply to "
+		    "redjob_result");
+	}
+	e = r->element;
+	for (i = 0; i < 6; i++) {
+		if (e[i]->type != REDIS_REPLY_STRING) {
+			freeReplyObject(r);
+			return client_error(c, REDJOB_ERR_REDIS, "unexpected "
+			    "reply to redjob_result");
+		}
+	}
+	state = e[0]->str;
+	if (strcmp(state, "done") == 0 && strcmp(e[4]->str, "-1") == 0)
+		rc = client_error(c, REDJOB_ERR_STATE, "job %s is done, but "
+		    "job type %s keeps no result: add result: to its "
+		    "configuration", id, e[1]->str);
+	else if (strcmp(state, "done") == 0) {
+		out->outcome = REDJOB_OUTCOME_DONE;
+		out->result = client_dup(e[3]);
+		out->result_len = e[3]->len;
+		out->result_size = strtoull(e[4]->str, NULL, 10);
+		out->truncated = strcmp(e[5]->str, "1") == 0;
+		rc = out->result != NULL ? 1 : client_error(c,
+		    REDJOB_ERR_NOMEM, "out of memory");
+	} else if (strcmp(state, "gone") == 0)
+		rc = client_error(c, REDJOB_ERR_NOJOB, "job %s has finished "
+		    "and is no longer kept: its result expired (result: ttl), "
+		    "or its job type keeps no result (add result: to its "
+		    "configuration)", id);
+	else if (strcmp(state, "orphan") == 0)
+		rc = client_error(c, REDJOB_ERR_STATE, "job %s is in no state "
+		    "(its hash was left by hand; redjob rm deletes it)", id);
+	else {
+		for (i = 0; i < sizeof ends / sizeof ends[0]; i++) {
+			if (strcmp(state, ends[i].state) == 0)
+				break;
+		}
+		if (i < sizeof ends / sizeof ends[0]) {
+			out->outcome = ends[i].outcome;
+			out->error = client_dup(e[2]);
+			rc = out->error != NULL ? 1 : client_error(c,
+			    REDJOB_ERR_NOMEM, "out of memory");
+		} else if ((*type = client_dup(e[1])) == NULL)
+			rc = client_error(c, REDJOB_ERR_NOMEM, "out of memory");
+	}
+	freeReplyObject(r);
+	return rc;
+}
+
+/*
+ * Whether the type table (NS:types) says that jobs of type keep no
+ * result: it names the type but not "TYPE result" (src/beat.c). A table
+ * that does not know the type says nothing: a worker that does may come.
+ * Returns 0, or -1 with the error set (REDJOB_ERR_STATE: it keeps none).
+ */
+static int
+client_wait_no_result(struct redjob_client *c, const char *type)
+{
+	const char *argv[4];
+	char key[SCHEMA_KEY_MAX], field[160];
+	redisReply *r;
+	int rc = 0;
+
+	if (schema_types_key(key, sizeof key, c->ns) != 0)
+		return 0;
+	snprintf(field, sizeof field, "%s result", type);
+	argv[0] = "HMGET";
+	argv[1] = key;
+	argv[2] = type;
+	argv[3] = field;
+	if ((r = client_command(c, 4, argv, NULL)) == NULL)
+		return -1;
+	if (r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
+	    r->element[0]->type == REDIS_REPLY_STRING &&
+	    r->element[1]->type == REDIS_REPLY_NIL)
+		rc = 1;
+	freeReplyObject(r);
+	if (rc == 1)
+		return client_error(c, REDJOB_ERR_STATE, "job type %s keeps "
+		    "no result: add result: to its configuration", type);
+	return 0;
+}
+
+int
+redjob_wait(struct redjob_client *c, const char *id, long timeout_ms,
+    struct redjob_wait_result *out)
+{
+	char queue[REDJOB_ID_MAX], base[SCHEMA_KEY_MAX];
+	char chan[SCHEMA_KEY_MAX + 32], err[256];
+	redisContext *sub = NULL;
+	const char *colon, *n;
+	char *type = NULL;
+	long long deadline;
+	int rc, lost = 0, checked = 0, pause = CLIENT_WAIT_PAUSE_MS;
+
+	client_clear(c);
+	memset(out, 0, sizeof *out);
+	deadline = timeout_ms < 0 ? -1 : client_now_ms() + timeout_ms;
+	if (id == NULL || (colon = strrchr(id, ':')) == NULL ||
+	    colon == id || (size_t)(colon - id) >= sizeof queue ||
+	    colon[1] == '\0' || strspn(colon + 1, "0123456789") !=
+	    strlen(colon + 1))
+		return client_error(c, REDJOB_ERR_INVALID, "job id \"%s\" is "
+		    "not QUEUE:N", id != NULL ? id : "(null)");
+	memcpy(queue, id, (size_t)(colon - id));
+	queue[colon - id] = '\0';
+	n = colon + 1;
+	if (schema_check_queue(queue, err, sizeof err) != 0)
+		return client_error(c, REDJOB_ERR_INVALID, "%s", err);
+	if (client_base(c, queue, base, sizeof base) != 0)
+		return -1;
+	snprintf(chan, sizeof chan, "%s:fin:%s", base, n);
+
+	for (;;) {
+		/*
+		 * Subscribed first, then read: no end can fall between. The
+		 * command connection is made first, so that through sentinels
+		 * the waiter listens on the master they name now.
+		 */
+		rc = -1;
+		if (sub == NULL && (client_ensure(c) != 0 ||
+		    (sub = client_wait_subscribe(c, chan)) == NULL))
+			goto lost;
+		for (;;) {
+			free(type);
+			type = NULL;
+			if ((rc = client_wait_read(c, queue, id, out,
+			    &type)) != 0)
+				break;
+			if (!checked) {
+				checked = 1;
+				if ((rc = client_wait_no_result(c, type)) != 0)
+					break;
+			}
+			lost = 0;
+			pause = CLIENT_WAIT_PAUSE_MS;
+			if ((rc = client_wait_message(c, sub, deadline)) != 1)
+				break;
+		}
+		if (rc == 0) {
+			out->outcome = REDJOB_OUTCOME_TIMEOUT;
+			break;
+		}
+		if (rc == 1) {
+			rc = 0;
+			break;
+		}
+lost:
+		/* Only a lost connection is worth another round. */
+		if (c->err != REDJOB_ERR_IO || ++lost > CLIENT_WAIT_TRIES)
+			break;
+		if (sub != NULL) {
+			redisFree(sub);
+			sub = NULL;
+		}
+		if (deadline >= 0 && client_now_ms() + pause >= deadline) {
+			out->outcome = REDJOB_OUTCOME_TIMEOUT;
+			rc = 0;
+			break;
+		}
+		poll(NULL, 0, pause);
+		if (pause < 2000)
+			pause *= 2;
+	}
+	if (sub != NULL)
+		redisFree(sub);
+	free(type);
+	if (rc != 0) {
+		if (c->err == REDJOB_ERR_IO && lost > CLIENT_WAIT_TRIES)
+			snprintf(c->errstr + strlen(c->errstr),
+			    sizeof c->errstr - strlen(c->errstr), " (while "
+			    "waiting for job %s; %d tries)", id,
+			    CLIENT_WAIT_TRIES + 1);
+		redjob_wait_result_free(out);
+		return -1;
+	}
+	client_clear(c);
+	return 0;
+}
+
+void
+redjob_wait_result_free(struct redjob_wait_result *r)
+{
+	if (r == NULL)
+		return;
+	free(r->result);
+	free(r->error);
+	r->result = r->error = NULL;
+	r->result_len = 0;
+}

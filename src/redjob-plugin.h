@@ -74,11 +74,27 @@
  * like an exec handler's exit 65), anything else for a failure that is
  * retried with backoff.
  *
+ * A job type with result: (redjob.yml(5)) keeps what the function gives
+ * redjob_plugin_result() as the job's result, which redjob wait prints
+ * and redjob show shows: bytes, NUL included, up to the type's
+ * result.max (job->result_max); more is counted and dropped, and the job
+ * records that its result was truncated. Each call appends, as writes to
+ * an exec handler's stdout do. The result is kept only if the job is
+ * done (REDJOB_PLUGIN_OK).
+ *
  * The ABI version: a plugin built against this header exports
  * redjob_plugin_abi (REDJOB_PLUGIN_DECLARE() defines it). The worker
- * refuses a plugin without it, or with another version, before calling
- * anything in it, and says which versions it found and wanted. Any change
- * to struct redjob_plugin_job or redjob_plugin_fn bumps the version.
+ * refuses a plugin without it, or with a version newer than its own,
+ * before calling anything in it, and says which versions it found and
+ * wanted. A change to struct redjob_plugin_job or redjob_plugin_fn bumps
+ * the version; a compatible one (fields added at the end of the struct)
+ * leaves older plugins loadable.
+ *
+ *   1  the first.
+ *   2  result_max and result_write at the end of struct
+ *      redjob_plugin_job, and redjob_plugin_result() (results). A
+ *      plugin built for ABI 1 still loads and runs as before: it never
+ *      reads the new fields.
  */
 #ifndef REDJOB_PLUGIN_H
 #define REDJOB_PLUGIN_H
@@ -86,7 +102,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define REDJOB_PLUGIN_ABI 1
+#define REDJOB_PLUGIN_ABI 2
 
 #define REDJOB_PLUGIN_OK 0		/* done */
 #define REDJOB_PLUGIN_PERMANENT 65	/* dead at once (EX_DATAERR) */
@@ -139,6 +155,12 @@ struct redjob_plugin_job {
 	uint64_t		 fence;	/* 0 when no lock */
 	/* Nonzero at the timeout or shutdown: return soon. */
 	const volatile int	*cancelled;
+	/* ABI 2. The job type's result.max; 0: it keeps no result. */
+	size_t			 result_max;
+	/* ABI 2. Append to the result: call redjob_plugin_result(). */
+	int			(*result_write)(
+				    const struct redjob_plugin_job *job,
+				    const void *data, size_t len);
 };
 
 /*
@@ -166,6 +188,23 @@ redjob_plugin_cancelled(const struct redjob_plugin_job *job)
 #else
 	return *job->cancelled;
 #endif
+}
+
+/*
+ * Append len bytes of data to the job's result (a type with result:).
+ * Returns 0 when all of them are kept, 1 when some went past result_max
+ * (dropped; the job says its result was truncated), or -1 when the job
+ * keeps no result (its type has no result:, or the worker is older than
+ * ABI 2): nothing is kept. Call it only during the call of the function,
+ * from any thread of the plugin's, one at a time.
+ */
+static inline int
+redjob_plugin_result(const struct redjob_plugin_job *job, const void *data,
+    size_t len)
+{
+	if (job->abi < 2 || job->result_write == NULL || job->result_max == 0)
+		return -1;
+	return job->result_write(job, data, len);
 }
 
 #ifdef __cplusplus

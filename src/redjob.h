@@ -147,6 +147,46 @@ long		 redjob_enqueue_many_ext(struct redjob_client *c,
 		    const struct redjob_ext *const *exts, size_t n,
 		    struct redjob_result *results);
 
+/* How a job that redjob_wait() waited for ended. */
+enum redjob_outcome {
+	REDJOB_OUTCOME_DONE,		/* done: its result is in result */
+	REDJOB_OUTCOME_DEAD,		/* failed for good: error says why */
+	REDJOB_OUTCOME_CANCELLED,	/* cancelled: error says why */
+	REDJOB_OUTCOME_EXPIRED,		/* not started in time: error */
+	REDJOB_OUTCOME_TIMEOUT,		/* not finished within the timeout */
+};
+
+/* What redjob_wait() learnt. Free with redjob_wait_result_free(). */
+struct redjob_wait_result {
+	int		 outcome;	/* enum redjob_outcome */
+	char		*result;	/* DONE: the result, any bytes, with a
+					   NUL after the last; else NULL */
+	size_t		 result_len;
+	uint64_t	 result_size;	/* DONE: all the handler gave */
+	int		 truncated;	/* DONE: result_size > result_len (the
+					   type's result.max cut it) */
+	char		*error;		/* DEAD, CANCELLED, EXPIRED: the last
+					   error ("" if none); else NULL */
+};
+
+/*
+ * Wait until the job id ("QUEUE:N") has finished, at most timeout_ms
+ * (< 0: no limit; 0: look once), without polling: it subscribes to the
+ * job's channel on a second connection of its own (docs/protocol.md,
+ * "Waiting for a job"), then reads the job once, and again when told.
+ * A lost connection is made again and the job read again (a few times,
+ * then REDJOB_ERR_IO). Returns 0 with *out filled (outcome TIMEOUT too),
+ * or -1 with the error in redjob_errcode()/redjob_errstr():
+ * REDJOB_ERR_NOJOB for a job that never was, or that has left Redis (its
+ * result expired, or its type keeps none), REDJOB_ERR_STATE for a job
+ * whose type keeps no result (result: in redjob.yml). The job's type
+ * needs result: for its end to be announced: redjob_wait() says so at
+ * once when the type table of redjobd says the type has none.
+ */
+int		 redjob_wait(struct redjob_client *c, const char *id,
+		    long timeout_ms, struct redjob_wait_result *out);
+void		 redjob_wait_result_free(struct redjob_wait_result *r);
+
 /* Name of an error code, e.g. "REDJOB_ERR_TOOBIG". */
 const char	*redjob_strerror(int err);
 

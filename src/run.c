@@ -187,6 +187,7 @@ run_start(struct run *r, struct job *j, const char *fence, char **cause)
 	spec.timeout_ms = j->jc->timeout_ms;
 	spec.kill_grace_ms = RUN_KILL_GRACE_MS;
 	spec.log_id = j->id;
+	spec.result_max = j->jc->result_max;
 	j->h = handler_exec_start(r->base, &spec, run_done_cb_, c, &why);
 	job_env_free(env);
 	if (j->h == NULL) {

@@ -88,6 +88,8 @@ void	html_end(struct web_req *r);
 void	html_form(struct web_req *r, const char *op, const char *field,
 	    const char *value, const char *label, const char *cls);
 void	html_payload(struct evbuffer *b, const char *p, size_t len);
+void	html_bytes(struct evbuffer *b, const char *name, const char *p,
+	    size_t len);
 int	html_is_text(const char *s, size_t len);
 extern const char html_css[];
 

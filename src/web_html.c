@@ -277,6 +277,16 @@ html_hexdump(struct evbuffer *b, const unsigned char *p, size_t len)
 void
 html_payload(struct evbuffer *b, const char *p, size_t len)
 {
+	html_bytes(b, "payload", p, len);
+}
+
+/*
+ * The preview of bytes of a job (its payload, its result) as above, in
+ * <pre id="NAME"> with a <p id="NAME-note">.
+ */
+void
+html_bytes(struct evbuffer *b, const char *name, const char *p, size_t len)
+{
 	size_t show = len < WEB_PREVIEW ? len : WEB_PREVIEW;
 	int text = html_is_text(p, len);
 
@@ -289,15 +299,15 @@ html_payload(struct evbuffer *b, const char *p, size_t len)
 		while (show < len && show > 0 &&
 		    ((unsigned char)p[show] & 0xc0) == 0x80)
 			show--;
-		html_raw(b, "<p class=\"note\" id=\"payload-note\">%zu bytes, "
-		    "text", len);
+		html_raw(b, "<p class=\"note\" id=\"%s-note\">%zu bytes, "
+		    "text", name, len);
 	} else
-		html_raw(b, "<p class=\"note\" id=\"payload-note\">%zu "
+		html_raw(b, "<p class=\"note\" id=\"%s-note\">%zu "
 		    "bytes, not printable "
-		    "text: shown as hex", len);
+		    "text: shown as hex", name, len);
 	if (show < len)
 		html_raw(b, "; the first %zu bytes are shown", show);
-	html_raw(b, "</p>\n<pre id=\"payload\">");
+	html_raw(b, "</p>\n<pre id=\"%s\">", name);
 	if (text)
 		html_text(b, p, show);
 	else

@@ -721,13 +721,17 @@ web_job_missing(struct web_req *r, const char *queue, const char *id)
 		freeReplyObject(y);
 }
 
-/* GET /job/ID: every field of a job, its payload and last error. */
+/*
+ * GET /job/ID: every field of a job, its payload and last error, and
+ * the result a done job of a type with result: keeps.
+ */
 void
 web_job(struct web_req *r, const char *id)
 {
 	struct evbuffer *b = r->out;
 	char queue[REDJOB_ID_MAX], title[REDJOB_ID_MAX + 8];
 	const redisReply *k, *v, *payload = NULL, *lerr = NULL, *gate;
+	const redisReply *result = NULL, *size = NULL;
 	const char *state = "";
 	redisReply *j, *y;
 	long long n;
@@ -805,6 +809,12 @@ web_job(struct web_req *r, const char *id)
 			lerr = v;
 			continue;
 		}
+		if (strcmp(k->str, "result") == 0) {
+			result = v;
+			continue;
+		}
+		if (strcmp(k->str, "result_size") == 0)
+			size = v;
 		html_raw(b, "<tr><th>");
 		html_text(b, k->str, k->len);
 		html_raw(b, "</th><td id=\"f-");
@@ -835,6 +845,16 @@ web_job(struct web_req *r, const char *id)
 		html_payload(b, payload->str, payload->len);
 	else
 		html_raw(b, "<p class=\"note\">(none)</p>\n");
+	if (result != NULL) {
+		html_raw(b, "<h2>Result</h2>\n");
+		if (size != NULL && cmd_reply_int(size, &n) == 0 &&
+		    n > (long long)result->len)
+			html_raw(b, "<p class=\"note\" id=\"result-cut\">"
+			    "Truncated: the handler gave %lld bytes, the first "
+			    "%zu are kept (its type's result.max).</p>\n", n,
+			    result->len);
+		html_bytes(b, "result", result->str, result->len);
+	}
 	html_end(r);
 	web_send(r, 200, "OK");
 	freeReplyObject(j);

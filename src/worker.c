@@ -387,7 +387,17 @@ worker_ran_cb(struct job *j, const struct handler_result *res, void *arg)
 	switch (job_judge(j, res, j->hold != NULL ? hold_lock_lost(j->hold) :
 	    0, j->hold != NULL ? hold_lock_key(j->hold) : NULL, &msg)) {
 	case JOB_VERDICT_DONE:
-		worker_finish(w, j, JOB_END_ACK);
+		if (j->jc->result_max == 0) {
+			worker_finish(w, j, JOB_END_ACK);
+			break;
+		}
+		/* Its result outlives the handler's buffer. */
+		j->result_len = res->result_len;
+		j->result_size = res->result_size;
+		j->result = xmalloc(res->result_len + 1);
+		if (res->result_len > 0)
+			memcpy(j->result, res->result, res->result_len);
+		worker_finish(w, j, JOB_END_DONE);
 		break;
 	case JOB_VERDICT_RETRY:
 		worker_fail(w, j, 0, "%s", msg);

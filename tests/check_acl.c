@@ -235,8 +235,10 @@ START_TEST(test_every_command_of_the_library_is_in_the_rules)
 	ck_assert(!acl_list_has(&acl->commands, "function"));
 	acl_free(acl);
 	acl = acl_build(ACL_PRODUCER, "redjob", err, sizeof err);
-	/* enqueue, enqueue_bulk, served and version. */
-	ck_assert_uint_eq(acl->functions.n, 4);
+	/* enqueue, enqueue_bulk, served, result (wait) and version. */
+	ck_assert_uint_eq(acl->functions.n, 5);
+	ck_assert(acl_list_has(&acl->functions, "fcall_ro|redjob_result"));
+	ck_assert(acl_list_has(&acl->commands, "subscribe"));
 	ck_assert(!acl_list_has(&acl->commands, "del"));
 	acl_free(acl);
 
@@ -563,6 +565,79 @@ START_TEST(test_a_reader_reads_and_writes_nothing)
 }
 END_TEST
 
+/*
+ * The reader and the producer may wait for a job (redjob wait): the type
+ * table, the job's channel and redjob_result. Two waiters subscribed as
+ * them are told when the job is done, and print its result; one of a job
+ * that does not finish times out. None of it is denied.
+ */
+START_TEST(test_readers_and_producers_may_wait)
+{
+	static const char *const roles[] = { "reader", "producer" };
+	char *argv[2][8];
+	char *late[] = { testlib_redjob(), (char *)"-u", NULL, (char *)"wait",
+	    (char *)"--timeout", (char *)"100ms", (char *)"default:2", NULL };
+	struct proc_spec spec;
+	struct proc *p[2], *r;
+	uint64_t end;
+	long long n = 0;
+	size_t i;
+
+	enqueue_n("ok", NULL, 2);
+	freeReplyObject(must_command(rf.c, "HSET redjob:types ok default %s %s",
+	    "ok result", "1048576 60000"));
+	freeReplyObject(must_command(rf.c, "FCALL redjob_claim 1 "
+	    "redjob:{default} 1 60000 1 waiting-test-token w"));
+	memset(&spec, 0, sizeof spec);
+	spec.out = spec.err = PROC_IO_CAPTURE;
+	for (i = 0; i < nitems(roles); i++) {
+		apply_role(roles[i]);
+		argv[i][0] = testlib_redjob();
+		argv[i][1] = (char *)"-u";
+		argv[i][2] = (char *)role_url(roles[i]);
+		argv[i][3] = (char *)"wait";
+		argv[i][4] = (char *)"--timeout";
+		argv[i][5] = (char *)"60s";
+		argv[i][6] = (char *)"default:1";
+		argv[i][7] = NULL;
+		spec.argv = argv[i];
+		p[i] = must_spawn(&spec);
+	}
+	end = testlib_now_ms() + 15000;
+	while (n < 2 && testlib_now_ms() < end) {
+		redisReply *x = must_command(rf.c, "PUBSUB NUMSUB "
+		    "redjob:{default}:fin:1");
+
+		n = x->element[1]->integer;
+		freeReplyObject(x);
+		/* A waiter that ended here was refused: say why. */
+		for (i = 0; i < nitems(roles); i++) {
+			if (proc_wait(p[i], 0) != -1)
+				must_wait(p[i], TESTLIB_DEADLINE_MS);
+			ck_assert_msg(p[i]->status == -1, "%s: exit %d: %s%s",
+			    roles[i], p[i]->status, p[i]->out, p[i]->err);
+		}
+	}
+	ck_assert_int_eq(n, 2);
+	freeReplyObject(must_command(rf.c, "FCALL redjob_done 1 "
+	    "redjob:{default} default:1 waiting-test-token 60000 %b",
+	    "res\0ult", (size_t)7));
+	for (i = 0; i < nitems(roles); i++) {
+		must_wait(p[i], TESTLIB_DEADLINE_MS);
+		ck_assert_msg(p[i]->status == 0, "%s: exit %d: %s", roles[i],
+		    p[i]->status, p[i]->err);
+		ck_assert_uint_eq(p[i]->outlen, 7);
+		ck_assert(memcmp(p[i]->out, "res\0ult", 7) == 0);
+		proc_free(p[i]);
+	}
+	late[2] = (char *)role_url("reader");
+	r = run(late);
+	ck_assert_msg(r->status == 75, "exit %d: %s", r->status, r->err);
+	proc_free(r);
+	assert_no_denials("after waiting as the reader and the producer");
+}
+END_TEST
+
 START_TEST(test_a_refused_command_at_run_time_is_named)
 {
 	const char *msg;
@@ -882,6 +957,7 @@ suite(void)
 	tcase_add_test(tc, test_redjobd_as_the_worker_user_is_never_denied);
 	tcase_add_test(tc, test_a_producer_enqueues_and_may_do_nothing_else);
 	tcase_add_test(tc, test_a_reader_reads_and_writes_nothing);
+	tcase_add_test(tc, test_readers_and_producers_may_wait);
 	tcase_add_test(tc, test_a_refused_command_at_run_time_is_named);
 	tcase_add_test(tc, test_a_refused_subscribe_is_named_jobs_still_run);
 	tcase_add_test(tc, test_health_fails_while_claims_are_denied);

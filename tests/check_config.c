@@ -869,6 +869,41 @@ must_load_text(const char *text)
 	return cfg;
 }
 
+/*
+ * result: (redjob.yml(5)): none without it; an empty mapping or one key
+ * takes the defaults for the rest, 1MiB and 1d; the edges, 1 byte to
+ * 64MiB and 1ms to 365d, are taken as given.
+ */
+START_TEST(test_result_defaults_and_edges)
+{
+	struct config *cfg;
+	const struct job_conf *jc;
+
+	cfg = must_load_text("jobs:\n"
+	    "  none:\n    exec: [/bin/true]\n"
+	    "  empty:\n    exec: [/bin/true]\n    result: {}\n"
+	    "  max:\n    exec: [/bin/true]\n    result: { max: 1 }\n"
+	    "  ttl:\n    exec: [/bin/true]\n    result: { ttl: 1ms }\n"
+	    "  top:\n    exec: [/bin/true]\n"
+	    "    result: { max: 64MiB, ttl: 365d }\n");
+	jc = config_find_job(cfg, "none");
+	ck_assert_uint_eq(jc->result_max, 0);
+	jc = config_find_job(cfg, "empty");
+	ck_assert_uint_eq(jc->result_max, 1024 * 1024);
+	ck_assert_uint_eq(jc->result_ttl_ms, 86400 * 1000);
+	jc = config_find_job(cfg, "max");
+	ck_assert_uint_eq(jc->result_max, 1);
+	ck_assert_uint_eq(jc->result_ttl_ms, 86400 * 1000);
+	jc = config_find_job(cfg, "ttl");
+	ck_assert_uint_eq(jc->result_max, 1024 * 1024);
+	ck_assert_uint_eq(jc->result_ttl_ms, 1);
+	jc = config_find_job(cfg, "top");
+	ck_assert_uint_eq(jc->result_max, 64 * 1024 * 1024);
+	ck_assert_uint_eq(jc->result_ttl_ms, 365ULL * 86400 * 1000);
+	config_free(cfg);
+}
+END_TEST
+
 START_TEST(test_edges_of_each_range_are_accepted_as_given)
 {
 	struct config *cfg;
@@ -1065,6 +1100,7 @@ suite(void)
 	tcase_add_loop_test(tc, test_first_value_outside_each_range_is_refused,
 	    0, (int)nitems(refused_edges));
 	tcase_add_test(tc, test_edges_of_each_range_are_accepted_as_given);
+	tcase_add_test(tc, test_result_defaults_and_edges);
 	tcase_add_test(tc, test_default_batch_follows_concurrency_from_32_to_1000);
 	tcase_add_test(tc, test_a_file_over_4_mib_is_refused_and_one_of_4_mib_read);
 	suite_add_tcase(s, tc);

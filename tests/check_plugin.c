@@ -528,8 +528,8 @@ START_TEST(test_load_abi_mismatch)
 	int i;
 
 	snprintf(want, sizeof want, "plugin %s was built for plugin ABI 999, "
-	    "but this redjob speaks plugin ABI %d: rebuild it against this "
-	    "redjob's redjob-plugin.h", path, REDJOB_PLUGIN_ABI);
+	    "but this redjob speaks plugin ABI 1 to %d: rebuild it against "
+	    "this redjob's redjob-plugin.h", path, REDJOB_PLUGIN_ABI);
 	/* A refused plugin is not remembered as loaded. */
 	for (i = 0; i < 2; i++) {
 		e = load_error(path, "noop");
@@ -537,6 +537,24 @@ START_TEST(test_load_abi_mismatch)
 		free(e);
 	}
 	ck_assert_ptr_nonnull(must_load(example_path(), "noop"));
+}
+END_TEST
+
+/*
+ * A plugin built for ABI 1, before results, still loads and runs: ABI 2
+ * only added fields at the end of the job struct (redjob-plugin.h).
+ */
+START_TEST(test_load_abi1_still_runs)
+{
+	struct redjob_plugin_job job;
+	handler_plugin_fn *fn;
+	char errbuf[64] = "";
+	volatile int flag = 0;
+
+	fn = must_load(test_plugin_path("abi1"), "noop");
+	job = job_of("1", "", 0);
+	job.cancelled = &flag;
+	ck_assert_int_eq(fn(&job, errbuf, sizeof errbuf), REDJOB_PLUGIN_OK);
 }
 END_TEST
 
@@ -1006,6 +1024,7 @@ suite(void)
 	tcase_add_test(tc, test_load_data_symbol);
 	tcase_add_test(tc, test_load_abi_mismatch);
 	tcase_add_test(tc, test_load_no_abi);
+	tcase_add_test(tc, test_load_abi1_still_runs);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("run");

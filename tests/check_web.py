@@ -109,6 +109,9 @@ jobs:
     exec: [/bin/sh, -c, 'cat >/dev/null; while [ ! -e {self.release} ]; do sleep 0.05; done']
   flaky:
     exec: [/bin/sh, -c, 'cat >/dev/null; if [ -e {self.fixed} ]; then exit 0; fi; echo "upstream <b>down</b>" >&2; exit 65']
+  echoing:
+    exec: [/bin/sh, -c, 'printf "<b>out</b>:"; cat']
+    result: {{ max: 100 }}
 """)
         self.cfg = cfg
         args = [REDJOBD, "-c", cfg]
@@ -729,8 +732,40 @@ def t_clean_exit(s):
           "sanitizer report: " + log)
 
 
-CHECKS = [t_overview_to_dead_job_and_retry, t_hostile_payloads, t_csrf,
-          t_not_found, t_dot_queues, t_pagination, t_dead_set_actions,
+def t_job_result(s):
+    """A done job of a type with result: shows its result on its page:
+    text escaped, binary as hex, and a result cut at its max says so."""
+    from selenium.webdriver.common.by import By
+    b = s.browser
+    j1 = enqueue(s, "echoing", "<script>window.pwned=7</script>")
+    j2 = enqueue(s, "echoing", "-", stdin=b"\x00\x01\xff")
+    j3 = enqueue(s, "echoing", "x" * 200)
+    for jid in (j1, j2, j3):
+        poll(lambda: job_state(s, jid) == "done", jid + " to be done")
+    st, raw, _ = s.get("/job/" + j1)
+    check(st == 200 and "<script" not in raw.lower(),
+          "the result reached the page unescaped")
+    b.get(s.base + "/job/" + j1)
+    s.no_alert()
+    check(b.find_element(By.ID, "result").text ==
+          "<b>out</b>:<script>window.pwned=7</script>",
+          "the result shows as text: " + b.find_element(By.ID, "result").text)
+    check("text" in b.find_element(By.ID, "result-note").text, "a text note")
+    check(len(b.find_elements(By.ID, "result-cut")) == 0, "not cut")
+    b.get(s.base + "/job/" + j2)
+    text = b.find_element(By.ID, "result").text
+    check("00 01 ff" in text and "not printable" in
+          b.find_element(By.ID, "result-note").text, "hex dump: " + text)
+    b.get(s.base + "/job/" + j3)
+    cut = b.find_element(By.ID, "result-cut").text
+    check("gave 211 bytes" in cut and "first 100" in cut, "cut: " + cut)
+    check(len(b.find_element(By.ID, "result").text) == 100, "100 bytes")
+    check(b.find_element(By.ID, "f-result_truncated").text == "1",
+          "result_truncated in the fields")
+
+
+CHECKS = [t_overview_to_dead_job_and_retry, t_hostile_payloads, t_job_result,
+          t_csrf, t_not_found, t_dot_queues, t_pagination, t_dead_set_actions,
           t_workers_page, t_running_job, t_cancel, t_reader_role, t_dns_rebinding,
           t_listen_needs_token, t_listen_forms, t_token, t_redis_denied,
           t_redis_down, t_clean_exit]

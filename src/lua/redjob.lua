@@ -34,6 +34,8 @@ local DEAD_TTL = 180 * 86400 * 1000
 local OWNER_LEN = 16      -- a worker's owner id: the head of its tokens
 local FIN_TTL = 86400 * 1000 -- how long a cancelled or expired job is kept
 local FIN_MAX = 100000    -- finished jobs kept per queue, at most
+local MAX_RESULT = 64 * 1024 * 1024 -- a job's result (CONFIG_RESULT_MAX_LIMIT)
+local MAX_RESULT_TTL = 365 * 86400 * 1000
 local SEEN_CLEAN = 10     -- expired B:seen entries looked at per beat
 
 -- Our errors are raised as {err = "REDJOB_CODE message"} and turned into
@@ -1406,6 +1408,92 @@ local function why(keys, args)
 end
 
 ---------------------------------------------------------------------------
+-- redjob_done NAMESPACE:{QUEUE} ID TOKEN TTL_MS RESULT [FULL_SIZE]
+-- Finishes a job of a type that keeps results (result: in redjob.yml):
+-- checked against its token as redjob_ack does, it is counted processed
+-- and kept TTL_MS as done (B:fin) with its result in the fields "result"
+-- and "result_size" (FULL_SIZE: how much the handler gave, when RESULT is
+-- its first bytes), and "result_truncated" 1 when RESULT is shorter;
+-- whoever waits is told. Returns 1, or 0 when the token is not ours.
+local function donejob(keys, args)
+  local now = now_ms()
+  local base, q = open(keys)
+  local n = seq_of(q, args[1] or '')
+  local token = args[2] or ''
+  local ttl = int_arg(args[3], 'ttl_ms', 1, MAX_RESULT_TTL)
+  local result = args[4]
+  if not result then
+    fail('BADARG', 'missing result (use "" for none)')
+  end
+  if #result > MAX_RESULT then
+    fail('TOOBIG', 'result of ' .. fmt(#result) ..
+      ' bytes is over the limit of ' .. fmt(MAX_RESULT) .. ' bytes')
+  end
+  local size = int_arg(args[5] or #result, 'full_size', #result, 2 ^ 50)
+  local held = redis.call('HGET', base .. ':tok', n)
+  local unique
+  if held then
+    held, unique = split_token(held)
+  end
+  if not held or held ~= token then
+    return 0
+  end
+  release_unique(base, n, unique)
+  redis.call('ZREM', base .. ':run', n)
+  redis.call('HDEL', base .. ':tok', n)
+  local j = base .. ':j:' .. n
+  -- A job is done once (redjob_retry refuses a finished one), so it
+  -- has no result fields yet.
+  if size > #result then
+    redis.call('HSET', j, 'result', result, 'result_size', fmt(size),
+      'result_truncated', '1')
+  else
+    redis.call('HSET', j, 'result', result, 'result_size', fmt(size))
+  end
+  redis.call('HINCRBY', base .. ':stats', 'processed', 1)
+  keep_finished(base, n, now, 'done', ttl)
+  return 1
+end
+
+---------------------------------------------------------------------------
+-- redjob_result NAMESPACE:{QUEUE} ID   (read-only)
+-- What a waiter (redjob wait) needs of a job, in one read:
+-- {state, type, last_error, result, result_size, result_truncated}.
+-- state is as redjob_show's (a kept finished job: done, cancelled or
+-- expired), or "gone" for a job that has left Redis (finished without a
+-- result kept, its ttl passed, or removed); result_size is -1 when
+-- the job holds no result. An id the queue never gave is REDJOB_NOJOB.
+local function jobresult(keys, args)
+  local now = now_ms()
+  local base, q = open(keys)
+  local n = seq_of(q, args[1] or '')
+  local f = redis.call('HMGET', base .. ':j:' .. n, 'type', 'last_error',
+    'result', 'result_size', 'result_truncated')
+  local state, score = locate(base, n, now)
+  -- A finished job (B:fin, scored by the time it leaves) whose time is
+  -- up is gone, though trim_fin has not come by yet.
+  local kept = state and state ~= 'ready' and state ~= 'scheduled' and
+    state ~= 'running' and state ~= 'dead'
+  if kept and tonumber(score) <= now then
+    state = nil
+    f = {}
+  end
+  if not state then
+    if f[1] then
+      state = 'orphan'
+    else
+      local last = tonumber(redis.call('GET', base .. ':seq')) or 0
+      if tonumber(n) > last then
+        fail('NOJOB', 'no job ' .. q .. ':' .. n)
+      end
+      state = 'gone'
+    end
+  end
+  return {state, f[1] or '', f[2] or '', f[3] or '',
+    f[3] and (f[4] or fmt(#f[3])) or '-1', f[5] or '0'}
+end
+
+---------------------------------------------------------------------------
 -- redjob_version   (read-only, no keys)
 -- Returns {library version, schema version}.
 local function version()
@@ -1424,6 +1512,7 @@ redis.register_function{function_name = 'redjob_extend', callback = entry(extend
 redis.register_function{function_name = 'redjob_ack', callback = entry(ack),
   flags = {'allow-oom'}}
 redis.register_function{function_name = 'redjob_fail', callback = entry(failjob)}
+redis.register_function{function_name = 'redjob_done', callback = entry(donejob)}
 redis.register_function{function_name = 'redjob_release', callback = entry(release)}
 redis.register_function{function_name = 'redjob_requeue', callback = entry(requeue)}
 redis.register_function{function_name = 'redjob_wake', callback = entry(wakejob)}
@@ -1447,5 +1536,7 @@ redis.register_function{function_name = 'redjob_why', callback = entry(why),
   flags = {'no-writes'}}
 redis.register_function{function_name = 'redjob_served',
   callback = entry(served), flags = {'no-writes'}}
+redis.register_function{function_name = 'redjob_result',
+  callback = entry(jobresult), flags = {'no-writes'}}
 redis.register_function{function_name = 'redjob_version', callback = entry(version),
   flags = {'no-writes'}}

@@ -197,6 +197,7 @@ struct bench {
 	char		*plugin;
 	char		*probe;
 	enum bench_plugin_state plugin_state;
+	int		 noop_result;	/* the no-op type keeps results */
 	char		*plugin_reason;
 	struct bench_daemon *d;		/* running, for bench_fatal() */
 
@@ -227,7 +228,7 @@ static const char *const bench_enqueue_variants[] = {
 	"single", "pipelined", NULL
 };
 static const char *const bench_process_variants[] = {
-	"exec", "plugin", NULL
+	"exec", "plugin", "plugin-result", NULL
 };
 static const char *const bench_latency_variants[] = {
 	"idle-immediate", "idle-delayed", "load-immediate", "load-delayed",
@@ -256,7 +257,8 @@ static const struct bench_scenario scenarios[] = {
 	    "B (pipelined)", bench_enqueue_variants, bench_enqueue },
 	{ "process", "redjobd runs N no-op jobs enqueued beforehand: exec "
 	    "/bin/true (default N 20000) or the example plugin's noop "
-	    "(default N 100000)", bench_process_variants, bench_process },
+	    "(default N 100000), plugin-result with result: on its type "
+	    "(redjob_done per job)", bench_process_variants, bench_process },
 	{ "latency", "from a job's due time to its handler's start (the "
 	    "probe), p50/p99/max: idle, under a load stream on another queue, "
 	    "or behind another queue's backlog; immediate or delayed "
@@ -874,6 +876,9 @@ bench_yaml_noop(struct bench *b, char **y, const char *type,
 		free(p);
 	} else
 		bench_cat(y, "    exec: [/bin/true]\n");
+	/* Each job then ends with its own redjob_done, kept a day. */
+	if (b->noop_result)
+		bench_cat(y, "    result: {}\n");
 }
 
 /*
@@ -1877,7 +1882,7 @@ static int
 bench_process(struct bench *b, const char *variant)
 {
 	struct bench_daemon *d;
-	int plugin = strcmp(variant, "plugin") == 0;
+	int plugin = strncmp(variant, "plugin", 6) == 0;
 	long n = bench_jobs(b, plugin ? 100000 : 20000);
 	long workers = bench_workers_opt(b, 2);
 	char *cause = NULL, *cmd;
@@ -1887,8 +1892,10 @@ bench_process(struct bench *b, const char *variant)
 	    BENCH_CL_ENQUEUE);
 	if (bench_plugin_missing(b, plugin, "process", variant, cmd))
 		return 0;
-	if ((d = bench_noop_daemon(b, "process", workers, plugin, &cause)) ==
-	    NULL)
+	b->noop_result = strcmp(variant, "plugin-result") == 0;
+	d = bench_noop_daemon(b, "process", workers, plugin, &cause);
+	b->noop_result = 0;
+	if (d == NULL)
 		bench_fatal("%s", cause);
 	if (bench_drain(b, "process", variant, "noop", n, 0, &res,
 	    &cause) != 0) {

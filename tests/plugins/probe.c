@@ -6,12 +6,15 @@
  * data, which the loader must refuse to call. environment() reports, as a
  * permanent failure, what the worker running it has of systemd's
  * variables, for check_daemon. until_cancelled() waits for its cancel
- * flag and says so in a file, for check_cancel.
+ * flag and says so in a file, for check_cancel. result() gives a result
+ * (check_result): every byte value once for the payload "bytes", else
+ * "plugin:" and the payload, in two writes.
  */
 #define _POSIX_C_SOURCE 200809L	/* nanosleep */
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #include "redjob-plugin.h"
@@ -22,6 +25,7 @@ REDJOB_PLUGIN_API redjob_plugin_fn describe;
 REDJOB_PLUGIN_API redjob_plugin_fn fill;
 REDJOB_PLUGIN_API redjob_plugin_fn environment;
 REDJOB_PLUGIN_API redjob_plugin_fn until_cancelled;
+REDJOB_PLUGIN_API redjob_plugin_fn result;
 REDJOB_PLUGIN_API int counter;
 
 int counter;
@@ -109,4 +113,27 @@ until_cancelled(const struct redjob_plugin_job *job, char *errbuf,
 	fclose(f);
 	snprintf(errbuf, errlen, "%s", seen ? "cancelled" : "not cancelled");
 	return seen ? 1 : 0;
+}
+
+/* Give a result through the ABI 2 buffer; fail if it keeps none. */
+int
+result(const struct redjob_plugin_job *job, char *errbuf, size_t errlen)
+{
+	unsigned char all[256];
+	size_t i;
+
+	if (job->payload_len == 5 && memcmp(job->payload, "bytes", 5) == 0) {
+		for (i = 0; i < sizeof all; i++)
+			all[i] = (unsigned char)i;
+		if (redjob_plugin_result(job, all, sizeof all) == -1)
+			goto none;
+		return REDJOB_PLUGIN_OK;
+	}
+	if (redjob_plugin_result(job, "plugin:", 7) == -1)
+		goto none;
+	redjob_plugin_result(job, job->payload, job->payload_len);
+	return REDJOB_PLUGIN_OK;
+none:
+	snprintf(errbuf, errlen, "this job keeps no result");
+	return REDJOB_PLUGIN_PERMANENT;
 }
