@@ -785,7 +785,7 @@ rconn_watch(struct rconn *rc)
 
 	if (!rc->url.sentinel || rc->watch != NULL)
 		return;
-	s = &rc->url.sentinels[rc->url.sentinel_first];
+	s = &rc->url.nodes[rc->url.node_first];
 	ac = redisAsyncConnect(s->host, s->port);
 	if (ac == NULL || ac->err != 0) {
 		if (ac != NULL)
