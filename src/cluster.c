@@ -52,9 +52,8 @@ cluster_keyslot(const char *key, size_t len)
 	    (CLUSTER_SLOTS - 1);
 }
 
-/* The index of host:port in m, adding it; -1 if the table is full. */
-static int
-cluster_map_add(struct cluster_map *m, const char *host, int port)
+int
+cluster_map_intern(struct cluster_map *m, const char *host, int port)
 {
 	size_t i;
 
@@ -115,7 +114,7 @@ cluster_map_read(struct cluster_map *m, const redisReply *r, char *err,
 			    "[from, to, [host, port, ...], ...]", i);
 			return -1;
 		}
-		if ((k = cluster_map_add(m, n->element[0]->str,
+		if ((k = cluster_map_intern(m, n->element[0]->str,
 		    (int)port)) < 0) {
 			snprintf(err, errlen, "CLUSTER SLOTS: more than %d "
 			    "masters", CLUSTER_NODES_MAX);
@@ -144,7 +143,7 @@ cluster_map_move(struct cluster_map *m, unsigned slot, const char *host,
 {
 	int k;
 
-	if (slot >= CLUSTER_SLOTS || (k = cluster_map_add(m, host, port)) < 0)
+	if (slot >= CLUSTER_SLOTS || (k = cluster_map_intern(m, host, port)) < 0)
 		return -1;
 	if (m->slot[slot] == CLUSTER_UNCOVERED)
 		m->covered++;

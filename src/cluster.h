@@ -48,6 +48,10 @@ int		cluster_map_read(struct cluster_map *m,
 /* The master of slot, as an index into m->node, or -1 if none. */
 int		cluster_map_node(const struct cluster_map *m, unsigned slot);
 
+/* The index of host:port in m, added if new; -1 if the table is full. */
+int		cluster_map_intern(struct cluster_map *m, const char *host,
+		    int port);
+
 /*
  * Point slot at host:port (a MOVED), adding the node if it is new.
  * Returns its index, or -1 if the table is full.

@@ -1,0 +1,323 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * redis+cluster:// on a real Redis Cluster (tests/cluster_fixture.c):
+ * three masters, a replica each. The CLI and libredjob route each queue
+ * to its master, load the function library on every master they use,
+ * follow MOVED after a slot moved, and wait out a slot's migration.
+ */
+#include "autoconf.h"
+
+#include <sys/types.h>
+
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <check.h>
+#include <hiredis/hiredis.h>
+
+#include "redjob.h"
+#include "cluster.h"
+#include "cluster_fixture.h"
+#include "proc.h"
+#include "testlib.h"
+
+/* Three queues, one on each master (found in cluster_queues()). */
+static char queues[3][16];
+static int owner[3];
+
+static void
+nap_ms(unsigned ms)
+{
+	struct timespec ts = { (time_t)(ms / 1000), (long)(ms % 1000) * 1000000 };
+
+	nanosleep(&ts, NULL);
+}
+
+/* Name three queues whose slots are served by three different masters. */
+static void
+cluster_queues(void)
+{
+	char key[64];
+	int i, n = 0, m, j, seen;
+
+	for (i = 0; i < 1000 && n < 3; i++) {
+		snprintf(key, sizeof key, "redjob:{q%d}", i);
+		m = cluster_master_of(key);
+		ck_assert_int_ge(m, 0);
+		for (seen = 0, j = 0; j < n; j++)
+			seen |= owner[j] == m;
+		if (seen)
+			continue;
+		snprintf(queues[n], sizeof queues[n], "q%d", i);
+		owner[n++] = m;
+	}
+	ck_assert_int_eq(n, 3);
+}
+
+static void
+setup(void)
+{
+	cluster_flush();
+	cluster_queues();
+}
+
+/* "redjob -u URL ARG..." to its end, outputs captured. Caller frees. */
+static struct proc *
+cli(const char *first, ...)
+{
+	struct proc_spec spec;
+	struct proc *p;
+	va_list ap;
+
+	memset(&spec, 0, sizeof spec);
+	spec.out = PROC_IO_CAPTURE;
+	spec.err = PROC_IO_CAPTURE;
+	va_start(ap, first);
+	p = must_redjob_vspawn(&spec, first, ap);
+	va_end(ap);
+	ck_assert_int_ge(must_wait(p, 30000), 0);
+	return p;
+}
+
+/* HGET on node i; the value, or NULL (static buffer). */
+static const char *
+hget_at(int i, const char *key, const char *field)
+{
+	static char buf[256];
+	redisReply *r;
+
+	r = cluster_at(i, "HGET %s %s", key, field);
+	ck_assert_ptr_nonnull(r);
+	if (r->type != REDIS_REPLY_STRING) {
+		freeReplyObject(r);
+		return NULL;
+	}
+	snprintf(buf, sizeof buf, "%s", r->str);
+	freeReplyObject(r);
+	return buf;
+}
+
+/*
+ * Jobs of three queues on three masters: each is written on its queue's
+ * master by the CLI and by libredjob (one pipelined call for all), the
+ * library is loaded on each, and stats, show and rm find them.
+ */
+START_TEST(test_each_queue_lives_on_its_master)
+{
+	struct redjob_job jobs[6];
+	struct redjob_result res[6];
+	struct redjob_client *cl;
+	char key[128], id[128];
+	struct proc *p;
+	redisReply *r;
+	int i;
+
+	for (i = 0; i < 3; i++) {
+		p = cli(cf.url, "enqueue", "-q", queues[i], "t", "from-cli",
+		    NULL);
+		ck_assert_msg(p->status == 0, "%s", p->err);
+		snprintf(id, sizeof id, "%s:1\n", queues[i]);
+		ck_assert_str_eq(p->out, id);
+		proc_free(p);
+		snprintf(key, sizeof key, "redjob:{%s}:j:1", queues[i]);
+		ck_assert_str_eq(hget_at(owner[i], key, "payload"), "from-cli");
+	}
+
+	cl = redjob_connect(cf.url, NULL);
+	ck_assert_msg(redjob_errcode(cl) == REDJOB_OK, "%s",
+	    redjob_errstr(cl));
+	memset(jobs, 0, sizeof jobs);
+	for (i = 0; i < 6; i++) {
+		jobs[i].queue = queues[i % 3];
+		jobs[i].type = "t";
+		jobs[i].payload = "lib";
+		jobs[i].payload_len = 3;
+	}
+	ck_assert_int_eq(redjob_enqueue_many(cl, jobs, 6, res), 6);
+	for (i = 0; i < 6; i++) {
+		ck_assert_int_eq(res[i].err, REDJOB_OK);
+		snprintf(id, sizeof id, "%s:%d", queues[i % 3], 2 + i / 3);
+		ck_assert_str_eq(res[i].id, id);
+	}
+	redjob_free(cl);
+
+	/* The library is on every master it was needed on. */
+	for (i = 0; i < 3; i++) {
+		r = cluster_at(owner[i], "FCALL_RO redjob_version 0");
+		ck_assert_ptr_nonnull(r);
+		ck_assert_int_eq(r->type, REDIS_REPLY_ARRAY);
+		freeReplyObject(r);
+	}
+
+	p = cli(cf.url, "stats", "--json", NULL);
+	ck_assert_msg(p->status == 0, "%s", p->err);
+	for (i = 0; i < 3; i++) {
+		snprintf(key, sizeof key, "\"%s\": {", queues[i]);
+		ck_assert_msg(strstr(p->out, key) != NULL, "%s", p->out);
+	}
+	proc_free(p);
+	snprintf(id, sizeof id, "%s:2", queues[2]);
+	p = cli(cf.url, "show", id, NULL);
+	ck_assert_msg(p->status == 0 && strstr(p->out, "ready") != NULL,
+	    "%s%s", p->out, p->err);
+	proc_free(p);
+	p = cli(cf.url, "rm", id, NULL);
+	ck_assert_msg(p->status == 0, "%s", p->err);
+	proc_free(p);
+	snprintf(key, sizeof key, "redjob:{%s}:j:2", queues[2]);
+	ck_assert_ptr_null(hget_at(owner[2], key, "payload"));
+}
+END_TEST
+
+/* A node's id (CLUSTER MYID). Caller frees. */
+static char *
+node_id(int i)
+{
+	redisReply *r;
+	char *id;
+
+	r = cluster_at(i, "CLUSTER MYID");
+	ck_assert_ptr_nonnull(r);
+	ck_assert_int_eq(r->type, REDIS_REPLY_STRING);
+	id = strdup(r->str);
+	freeReplyObject(r);
+	return id;
+}
+
+static void
+ok_at(int i, const char *fmt, ...)
+{
+	struct timeval tv = { 10, 0 };
+	redisContext *c;
+	redisReply *r;
+	va_list ap;
+
+	c = redisConnectWithTimeout("127.0.0.1", cf.port[i], tv);
+	ck_assert(c != NULL && c->err == 0);
+	va_start(ap, fmt);
+	r = redisvCommand(c, fmt, ap);
+	va_end(ap);
+	ck_assert_msg(r != NULL && r->type != REDIS_REPLY_ERROR, "%s: %s",
+	    fmt, r != NULL ? r->str : c->errstr);
+	freeReplyObject(r);
+	redisFree(c);
+}
+
+/*
+ * A queue's slot moves to another master by hand, as redis-cli --cluster
+ * reshard moves it: a client that knew the old map gets MOVED and
+ * follows; while the slot is between MIGRATING and its move, calls on the
+ * queue wait (ASK is not followed into a half-moved queue) and go
+ * through once the move ends; no job is lost or doubled.
+ */
+START_TEST(test_a_moved_slot_is_followed_and_a_migration_waited_out)
+{
+	struct redjob_job j = { .type = "t", .payload = "x", .payload_len = 1 };
+	struct redjob_client *cl;
+	char id[REDJOB_ID_MAX], base[64], *from, *to;
+	unsigned slot;
+	redisReply *r, *keys;
+	int src, dst, i, status;
+	pid_t pid;
+
+	j.queue = queues[0];
+	src = owner[0];
+	dst = owner[1];
+	snprintf(base, sizeof base, "redjob:{%s}", queues[0]);
+	slot = cluster_keyslot(base, strlen(base));
+	cl = redjob_connect(cf.url, NULL);
+	ck_assert_msg(redjob_errcode(cl) == REDJOB_OK, "%s",
+	    redjob_errstr(cl));
+	for (i = 0; i < 10; i++)
+		ck_assert_msg(redjob_enqueue(cl, &j, id) == 0, "%s",
+		    redjob_errstr(cl));
+
+	from = node_id(src);
+	to = node_id(dst);
+	ok_at(dst, "CLUSTER SETSLOT %u IMPORTING %s", slot, from);
+	ok_at(src, "CLUSTER SETSLOT %u MIGRATING %s", slot, to);
+
+	/* An enqueue during the migration waits for its end. */
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		nap_ms(500);
+		keys = cluster_at(src, "CLUSTER GETKEYSINSLOT %u 1000", slot);
+		for (i = 0; keys != NULL && i < (int)keys->elements; i++) {
+			r = cluster_at(src, "MIGRATE 127.0.0.1 %d %s 0 5000",
+			    cf.port[dst], keys->element[i]->str);
+			if (r != NULL)
+				freeReplyObject(r);
+		}
+		for (i = 0; i < CLUSTER_FIXTURE_NODES; i++) {
+			r = cluster_at(i, "CLUSTER SETSLOT %u NODE %s", slot,
+			    to);
+			if (r != NULL)
+				freeReplyObject(r);
+		}
+		_exit(0);
+	}
+	ck_assert_msg(redjob_enqueue(cl, &j, id) == 0, "%s",
+	    redjob_errstr(cl));
+	snprintf(base, sizeof base, "%s:11", queues[0]);
+	ck_assert_str_eq(id, base);
+	ck_assert_int_eq(proc_wait_gone(pid, &status, 10000), 0);
+	ck_assert_int_eq(status, 0);
+	free(from);
+	free(to);
+
+	/* Everything is on the new master, the old map led to MOVED. */
+	snprintf(base, sizeof base, "redjob:{%s}:due", queues[0]);
+	r = cluster_at(dst, "ZCARD %s", base);
+	ck_assert_ptr_nonnull(r);
+	ck_assert_int_eq(r->integer, 11);
+	freeReplyObject(r);
+	ck_assert_msg(redjob_enqueue(cl, &j, id) == 0, "%s",
+	    redjob_errstr(cl));
+	snprintf(base, sizeof base, "%s:12", queues[0]);
+	ck_assert_str_eq(id, base);
+	redjob_free(cl);
+	owner[0] = dst;
+}
+END_TEST
+
+/* What cannot work says why: a seed that is no cluster node. */
+START_TEST(test_bad_cluster_urls_say_why)
+{
+	struct proc *p;
+	char url[128];
+
+	snprintf(url, sizeof url, "redis+cluster://127.0.0.1:1");
+	p = cli(url, "enqueue", "t", "x", NULL);
+	ck_assert_int_eq(p->status, 1);
+	ck_assert_msg(strstr(p->err, "cannot learn the cluster's slots") !=
+	    NULL && strstr(p->err, "127.0.0.1:1") != NULL, "%s", p->err);
+	proc_free(p);
+	p = cli("redis+cluster://127.0.0.1:7000/0", "enqueue", "t", "x",
+	    NULL);
+	ck_assert_int_eq(p->status, 2);
+	ck_assert_msg(strstr(p->err, "no database") != NULL, "%s", p->err);
+	proc_free(p);
+}
+END_TEST
+
+Suite *
+suite(void)
+{
+	Suite *s = suite_create("cluster");
+	TCase *tc = tcase_create("cluster");
+
+	tcase_add_unchecked_fixture(tc, cluster_start, cluster_stop);
+	tcase_add_checked_fixture(tc, setup, NULL);
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc, test_each_queue_lives_on_its_master);
+	tcase_add_test(tc, test_a_moved_slot_is_followed_and_a_migration_waited_out);
+	tcase_add_test(tc, test_bad_cluster_urls_say_why);
+	suite_add_tcase(s, tc);
+	return s;
+}
