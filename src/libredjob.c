@@ -42,6 +42,8 @@
 #define CLIENT_REDIRECTS 5		/* MOVED, ASK, TRYAGAIN in a row */
 #define CLIENT_TRYAGAIN_MS 100		/* a slot being migrated: */
 #define CLIENT_MIGRATE_WAITS 100	/* ... waited for 10 s at most */
+#define CLIENT_RELEARNS 20		/* a master unreachable: the map
+					   learned again, 2 s at most */
 
 struct redjob_client {
 	redisContext	*ctx;
@@ -438,9 +440,18 @@ client_cluster_raw(struct redjob_client *c, int argc, const char **argv,
 		else if (len < 0)
 			k = c->node;
 		if (client_cluster_use(c, k) != 0) {
-			/* The node is gone: a failover, or a new map. */
-			if (relearned++ > 0 || client_cluster_map(c) != 0)
+			/*
+			 * The node is gone: a failover, or a new map. The
+			 * nodes learn of it in a moment: ask them again, a
+			 * few times.
+			 */
+			if (relearned++ >= CLIENT_RELEARNS)
 				return NULL;
+			if (relearned > 1)
+				nanosleep(&pause, NULL);
+			if (client_cluster_map(c) != 0)
+				return NULL;
+			try--;
 			continue;
 		}
 		client_sigpipe_block(&sp);

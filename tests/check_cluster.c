@@ -23,6 +23,7 @@
 #include "redjob.h"
 #include "cluster.h"
 #include "cluster_fixture.h"
+#include "daemon_fixture.h"
 #include "proc.h"
 #include "testlib.h"
 
@@ -64,6 +65,13 @@ setup(void)
 {
 	cluster_flush();
 	cluster_queues();
+	daemon_fixture_init();
+}
+
+static void
+teardown(void)
+{
+	daemon_fixture_cleanup();
 }
 
 /* "redjob -u URL ARG..." to its end, outputs captured. Caller frees. */
@@ -286,6 +294,191 @@ START_TEST(test_a_moved_slot_is_followed_and_a_migration_waited_out)
 }
 END_TEST
 
+/* The node that replicates node i now, or -1. */
+static int
+replica_of(int i)
+{
+	char *id = node_id(i);
+	redisReply *r;
+	int k, found = -1;
+
+	for (k = 0; k < CLUSTER_FIXTURE_NODES && found < 0; k++) {
+		if (k == i || (r = cluster_at(k, "ROLE")) == NULL)
+			continue;
+		if (r->type == REDIS_REPLY_ARRAY && r->elements >= 3 &&
+		    strcmp(r->element[0]->str, "slave") == 0 &&
+		    r->element[2]->type == REDIS_REPLY_INTEGER &&
+		    r->element[2]->integer == cf.port[i])
+			found = k;
+		freeReplyObject(r);
+	}
+	free(id);
+	return found;
+}
+
+/*
+ * Wait until every node that answers names node m as the master of the
+ * slot of queue q's keys.
+ */
+static void
+wait_converged(int q, int m)
+{
+	uint64_t deadline = testlib_now_ms() + 20000;
+	struct cluster_map *map;
+	char key[64], err[256];
+	redisReply *r;
+	int i, k, ok;
+
+	snprintf(key, sizeof key, "redjob:{%s}", queues[q]);
+	ck_assert_ptr_nonnull(map = calloc(1, sizeof *map));
+	for (;;) {
+		ok = 1;
+		for (i = 0; i < CLUSTER_FIXTURE_NODES && ok; i++) {
+			if ((r = cluster_at(i, "CLUSTER SLOTS")) == NULL)
+				continue;	/* a killed node */
+			ok = cluster_map_read(map, r, err, sizeof err) == 0 &&
+			    (k = cluster_map_node(map, cluster_keyslot(key,
+			    strlen(key)))) >= 0 && map->node[k].port ==
+			    cf.port[m];
+			freeReplyObject(r);
+		}
+		if (ok)
+			break;
+		ck_assert_msg(testlib_now_ms() < deadline, "the nodes do not "
+		    "agree on the new master of %s", queues[q]);
+		nap_ms(50);
+	}
+	free(map);
+}
+
+/* Enqueue n jobs into each of the three queues; ids appended to ids. */
+static void
+enqueue_each(int n, char (*ids)[REDJOB_ID_MAX], int *nids)
+{
+	struct redjob_job j = { .payload = "", .payload_len = 0 };
+	struct redjob_client *cl;
+	char type[32];
+	int i, q;
+
+	cl = redjob_connect(cf.url, NULL);
+	ck_assert_msg(redjob_errcode(cl) == REDJOB_OK, "%s",
+	    redjob_errstr(cl));
+	for (i = 0; i < n; i++) {
+		for (q = 0; q < 3; q++) {
+			snprintf(type, sizeof type, "t%d", q);
+			j.type = type;
+			j.queue = queues[q];
+			ck_assert_msg(redjob_enqueue(cl, &j, ids[*nids]) == 0,
+			    "%s", redjob_errstr(cl));
+			(*nids)++;
+		}
+	}
+	redjob_free(cl);
+}
+
+/* Wait until every id has run (at least once: a failover may repeat). */
+static void
+wait_all_ran(char (*ids)[REDJOB_ID_MAX], int nids, unsigned ms)
+{
+	uint64_t deadline = testlib_now_ms() + ms;
+	char path[4200], *runs;
+	int i, missing;
+
+	snprintf(path, sizeof path, "%s/runs", df.dir);
+	for (;;) {
+		runs = testlib_read_file(path, NULL);
+		missing = -1;
+		for (i = 0; i < nids && missing < 0; i++) {
+			char line[REDJOB_ID_MAX + 2];
+
+			snprintf(line, sizeof line, "%.150s\n", ids[i]);
+			if (runs == NULL || strstr(runs, line) == NULL)
+				missing = i;
+		}
+		free(runs);
+		if (missing < 0)
+			return;
+		ck_assert_msg(testlib_now_ms() < deadline, "job %s has not run "
+		    "within %u ms", ids[missing], ms);
+		nap_ms(50);
+	}
+}
+
+/*
+ * redjobd on the cluster: its workers claim from queues on all three
+ * masters; a manual failover (CLUSTER FAILOVER) and then a master killed
+ * with SIGKILL, its replica taking over, leave it consuming within
+ * seconds, and every job enqueued runs.
+ */
+START_TEST(test_the_daemon_consumes_every_master_through_failovers)
+{
+	static char ids[90][REDJOB_ID_MAX];
+	int nids = 0, i, r0, m;
+	uint64_t deadline;
+	redisReply *r;
+
+	daemon_write_config(
+	    "redis:\n"
+	    "  url: \"%s\"\n"
+	    "workers: 2\n"
+	    "concurrency: 4\n"
+	    "shutdown_timeout: 1s\n"
+	    "lease: 5s\n"
+	    "queues: { %s: 1, %s: 1, %s: 1 }\n"
+	    "jobs:\n"
+	    "  t0: { queue: %s, exec: [/bin/sh, -c, 'echo \"$REDJOB_JOB_ID\" "
+	    ">> \"%s/runs\"'] }\n"
+	    "  t1: { queue: %s, exec: [/bin/sh, -c, 'echo \"$REDJOB_JOB_ID\" "
+	    ">> \"%s/runs\"'] }\n"
+	    "  t2: { queue: %s, exec: [/bin/sh, -c, 'echo \"$REDJOB_JOB_ID\" "
+	    ">> \"%s/runs\"'] }\n",
+	    cf.url, queues[0], queues[1], queues[2], queues[0], df.dir,
+	    queues[1], df.dir, queues[2], df.dir);
+	daemon_start(NULL);
+	ck_assert_msg(notify_wait("READY=1", 20000) != NULL, "no READY=1");
+	enqueue_each(10, ids, &nids);
+	wait_all_ran(ids, nids, 15000);
+
+	/* A manual failover of the first queue's master. */
+	r0 = replica_of(owner[0]);
+	ck_assert_int_ge(r0, 0);
+	r = cluster_at(r0, "CLUSTER FAILOVER");
+	ck_assert_ptr_nonnull(r);
+	ck_assert_msg(r->type == REDIS_REPLY_STATUS, "%s", r->str);
+	freeReplyObject(r);
+	deadline = testlib_now_ms() + 20000;
+	while (!cluster_is_master(r0)) {
+		ck_assert_msg(testlib_now_ms() < deadline, "the manual "
+		    "failover did not happen");
+		nap_ms(50);
+	}
+	owner[0] = r0;
+	wait_converged(0, r0);
+	enqueue_each(10, ids, &nids);
+	wait_all_ran(ids, nids, 15000);
+
+	/* The second queue's master killed; its replica takes over. */
+	m = owner[1];
+	r0 = replica_of(m);
+	ck_assert_int_ge(r0, 0);
+	ck_assert_int_eq(proc_signal(cf.node[m], SIGKILL), 0);
+	deadline = testlib_now_ms() + 30000;
+	while (!cluster_is_master(r0)) {
+		ck_assert_msg(testlib_now_ms() < deadline, "no replica took "
+		    "over");
+		nap_ms(50);
+	}
+	owner[1] = r0;
+	wait_converged(1, r0);
+	enqueue_each(10, ids, &nids);
+	wait_all_ran(ids, nids, 20000);
+	for (i = 0; i < 3; i++)
+		ck_assert_int_ge(owner[i], 0);
+	daemon_signal(SIGTERM);
+	ck_assert_int_eq(daemon_wait_exit(15000), 0);
+}
+END_TEST
+
 /* What cannot work says why: a seed that is no cluster node. */
 START_TEST(test_bad_cluster_urls_say_why)
 {
@@ -313,11 +506,14 @@ suite(void)
 	TCase *tc = tcase_create("cluster");
 
 	tcase_add_unchecked_fixture(tc, cluster_start, cluster_stop);
-	tcase_add_checked_fixture(tc, setup, NULL);
+	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, test_each_queue_lives_on_its_master);
 	tcase_add_test(tc, test_a_moved_slot_is_followed_and_a_migration_waited_out);
 	tcase_add_test(tc, test_bad_cluster_urls_say_why);
+	/* Last: it kills a master. */
+	tcase_add_test(tc,
+	    test_the_daemon_consumes_every_master_through_failovers);
 	suite_add_tcase(s, tc);
 	return s;
 }
