@@ -362,9 +362,12 @@ wait_converged(int q, int m)
 	free(map);
 }
 
-/* Enqueue n jobs into each of the three queues; ids appended to ids. */
+/*
+ * Enqueue n jobs into each of the three queues; their ids are appended to
+ * ids, which has room for max.
+ */
 static void
-enqueue_each(int n, char (*ids)[REDJOB_ID_MAX], int *nids)
+enqueue_each(int n, char (*ids)[REDJOB_ID_MAX], int *nids, int max)
 {
 	struct redjob_job j = { .payload = "", .payload_len = 0 };
 	struct redjob_client *cl;
@@ -374,6 +377,7 @@ enqueue_each(int n, char (*ids)[REDJOB_ID_MAX], int *nids)
 	cl = redjob_connect(cf.url, NULL);
 	ck_assert_msg(redjob_errcode(cl) == REDJOB_OK, "%s",
 	    redjob_errstr(cl));
+	ck_assert_int_le(*nids + 3 * n, max);
 	for (i = 0; i < n; i++) {
 		for (q = 0; q < 3; q++) {
 			snprintf(type, sizeof type, "t%d", q);
@@ -415,19 +419,10 @@ wait_all_ran(char (*ids)[REDJOB_ID_MAX], int nids, unsigned ms)
 	}
 }
 
-/*
- * redjobd on the cluster: its workers claim from queues on all three
- * masters; a failover (CLUSTER FAILOVER FORCE) and then a master killed
- * with SIGKILL, its replica taking over, leave it consuming within
- * seconds, and every job enqueued runs.
- */
-START_TEST(test_the_daemon_consumes_every_master_through_failovers)
+/* Write the daemon's configuration: three queues, a type for each. */
+static void
+daemon_config(void)
 {
-	static char ids[90][REDJOB_ID_MAX];
-	int nids = 0, i, r0, m;
-	uint64_t deadline;
-	redisReply *r;
-
 	daemon_write_config(
 	    "redis:\n"
 	    "  url: \"%s\"\n"
@@ -445,9 +440,90 @@ START_TEST(test_the_daemon_consumes_every_master_through_failovers)
 	    ">> \"%s/runs\"'] }\n",
 	    cf.url, queues[0], queues[1], queues[2], queues[0], df.dir,
 	    queues[1], df.dir, queues[2], df.dir);
+}
+
+/*
+ * redis-cli --cluster reshard moves every slot of the third queue's
+ * master to the first's while the daemon runs and a producer enqueues:
+ * every job runs, and runs once.
+ */
+START_TEST(test_the_daemon_runs_through_a_reshard)
+{
+	static char ids[180][REDJOB_ID_MAX];
+	char from[64], seed[64], *src, *dst, *runs, path[4200], line[200];
+	struct proc_spec spec;
+	struct proc *reshard;
+	int nids = 0, i, n;
+
+	daemon_config();
 	daemon_start(NULL);
 	ck_assert_msg(notify_wait("READY=1", 20000) != NULL, "no READY=1");
-	enqueue_each(10, ids, &nids);
+	enqueue_each(10, ids, &nids, (int)(sizeof ids / sizeof ids[0]));
+
+	src = node_id(owner[2]);
+	dst = node_id(owner[0]);
+	snprintf(seed, sizeof seed, "127.0.0.1:%d", cf.port[owner[0]]);
+	snprintf(from, sizeof from, "%s", src);
+	{
+		char *const argv[] = { (char *)"redis-cli", (char *)"--cluster",
+		    (char *)"reshard", seed, (char *)"--cluster-from", from,
+		    (char *)"--cluster-to", dst, (char *)"--cluster-slots",
+		    (char *)"16384", (char *)"--cluster-yes", NULL };
+
+		memset(&spec, 0, sizeof spec);
+		spec.argv = argv;
+		spec.out = PROC_IO_CAPTURE;
+		spec.err = PROC_IO_CAPTURE;
+		reshard = must_spawn(&spec);
+	}
+	/* Enqueue while the slots move. */
+	for (i = 0; i < 4; i++) {
+		enqueue_each(10, ids, &nids, (int)(sizeof ids / sizeof ids[0]));
+		nap_reading(200);
+	}
+	ck_assert_int_ge(must_wait(reshard, 120000), 0);
+	ck_assert_msg(reshard->status == 0, "reshard: %s%s", reshard->out,
+	    reshard->err);
+	proc_free(reshard);
+	free(src);
+	free(dst);
+	enqueue_each(10, ids, &nids, (int)(sizeof ids / sizeof ids[0]));
+	wait_all_ran(ids, nids, 30000);
+
+	/* Once each: no failure happened, so no job ran twice. */
+	snprintf(path, sizeof path, "%s/runs", df.dir);
+	runs = must_read_file(path, NULL);
+	for (i = 0; i < nids; i++) {
+		char *p = runs;
+
+		snprintf(line, sizeof line, "%.150s\n", ids[i]);
+		for (n = 0; (p = strstr(p, line)) != NULL; p += strlen(line))
+			n += p == runs || p[-1] == '\n';
+		ck_assert_msg(n == 1, "job %s ran %d times", ids[i], n);
+	}
+	free(runs);
+	daemon_signal(SIGTERM);
+	ck_assert_int_eq(daemon_wait_exit(15000), 0);
+}
+END_TEST
+
+/*
+ * redjobd on the cluster: its workers claim from queues on all three
+ * masters; a failover (CLUSTER FAILOVER FORCE) and then a master killed
+ * with SIGKILL, its replica taking over, leave it consuming within
+ * seconds, and every job enqueued runs.
+ */
+START_TEST(test_the_daemon_consumes_every_master_through_failovers)
+{
+	static char ids[90][REDJOB_ID_MAX];
+	int nids = 0, i, r0, m;
+	uint64_t deadline;
+	redisReply *r;
+
+	daemon_config();
+	daemon_start(NULL);
+	ck_assert_msg(notify_wait("READY=1", 20000) != NULL, "no READY=1");
+	enqueue_each(10, ids, &nids, (int)(sizeof ids / sizeof ids[0]));
 	wait_all_ran(ids, nids, 15000);
 
 	/* A manual failover of the first queue's master. */
@@ -473,7 +549,7 @@ START_TEST(test_the_daemon_consumes_every_master_through_failovers)
 	}
 	owner[0] = r0;
 	wait_converged(0, r0);
-	enqueue_each(10, ids, &nids);
+	enqueue_each(10, ids, &nids, (int)(sizeof ids / sizeof ids[0]));
 	wait_all_ran(ids, nids, 15000);
 
 	/* The second queue's master killed; its replica takes over. */
@@ -489,7 +565,7 @@ START_TEST(test_the_daemon_consumes_every_master_through_failovers)
 	}
 	owner[1] = r0;
 	wait_converged(1, r0);
-	enqueue_each(10, ids, &nids);
+	enqueue_each(10, ids, &nids, (int)(sizeof ids / sizeof ids[0]));
 	wait_all_ran(ids, nids, 20000);
 	for (i = 0; i < 3; i++)
 		ck_assert_int_ge(owner[i], 0);
@@ -498,11 +574,18 @@ START_TEST(test_the_daemon_consumes_every_master_through_failovers)
 }
 END_TEST
 
-/* What cannot work says why: a seed that is no cluster node. */
+/*
+ * What cannot work says why: no seed that answers, a seed that is a
+ * Redis without cluster support, a URL with a database.
+ */
 START_TEST(test_bad_cluster_urls_say_why)
 {
-	struct proc *p;
-	char url[128];
+	struct proc_spec spec;
+	struct proc *p, *plain;
+	char url[128], port[16];
+	uint64_t deadline;
+	redisContext *c;
+	int pn;
 
 	snprintf(url, sizeof url, "redis+cluster://127.0.0.1:1");
 	p = cli(url, "enqueue", "t", "x", NULL);
@@ -510,6 +593,37 @@ START_TEST(test_bad_cluster_urls_say_why)
 	ck_assert_msg(strstr(p->err, "cannot learn the cluster's slots") !=
 	    NULL && strstr(p->err, "127.0.0.1:1") != NULL, "%s", p->err);
 	proc_free(p);
+
+	/* A Redis that is not in a cluster. */
+	pn = 20000 + (int)(getpid() % 9000);
+	snprintf(port, sizeof port, "%d", pn);
+	{
+		char *const argv[] = { (char *)"redis-server", (char *)"--port",
+		    port, (char *)"--bind", (char *)"127.0.0.1", (char *)"--save",
+		    (char *)"", NULL };
+
+		memset(&spec, 0, sizeof spec);
+		spec.argv = argv;
+		spec.out = PROC_IO_NULL;
+		spec.err = PROC_IO_NULL;
+		plain = must_spawn(&spec);
+	}
+	deadline = testlib_now_ms() + 10000;
+	while ((c = redisConnect("127.0.0.1", pn)) == NULL || c->err != 0) {
+		if (c != NULL)
+			redisFree(c);
+		ck_assert(testlib_now_ms() < deadline);
+		nap_ms(20);
+	}
+	redisFree(c);
+	snprintf(url, sizeof url, "redis+cluster://127.0.0.1:%d", pn);
+	p = cli(url, "enqueue", "t", "x", NULL);
+	ck_assert_int_eq(p->status, 1);
+	ck_assert_msg(strstr(p->err, "not a cluster node") != NULL, "%s",
+	    p->err);
+	proc_free(p);
+	proc_stop(plain, SIGKILL, 5000);
+
 	p = cli("redis+cluster://127.0.0.1:7000/0", "enqueue", "t", "x",
 	    NULL);
 	ck_assert_int_eq(p->status, 2);
@@ -530,9 +644,10 @@ suite(void)
 	tcase_add_test(tc, test_each_queue_lives_on_its_master);
 	tcase_add_test(tc, test_a_moved_slot_is_followed_and_a_migration_waited_out);
 	tcase_add_test(tc, test_bad_cluster_urls_say_why);
-	/* Last: it kills a master. */
+	/* These change the cluster: a master killed, then one emptied. */
 	tcase_add_test(tc,
 	    test_the_daemon_consumes_every_master_through_failovers);
+	tcase_add_test(tc, test_the_daemon_runs_through_a_reshard);
 	suite_add_tcase(s, tc);
 	return s;
 }
