@@ -29,6 +29,7 @@
 #include "client.h"
 #include "rfunc.h"
 #include "schema.h"
+#include "cluster.h"
 #include "sentinel.h"
 #include "url.h"
 
@@ -38,6 +39,11 @@
 #define CLIENT_MAX_QUEUES 64
 #define CLIENT_CHUNK 256		/* jobs per redjob_enqueue_bulk */
 #define CLIENT_NUMS 6			/* formatted numbers per job */
+#define CLIENT_REDIRECTS 5		/* MOVED, ASK, TRYAGAIN in a row */
+#define CLIENT_TRYAGAIN_MS 100		/* a slot being migrated: */
+#define CLIENT_MIGRATE_WAITS 100	/* ... waited for 10 s at most */
+#define CLIENT_RELEARNS 20		/* a master unreachable: the map
+					   learned again, 2 s at most */
 
 struct redjob_client {
 	redisContext	*ctx;
@@ -56,6 +62,12 @@ struct redjob_client {
 	size_t		 nroutes;
 	int		 demoted;	/* the server said it is no master */
 	struct timespec	 asked;		/* the sentinels were last asked */
+	/* redis+cluster://: the slot map, and a connection per master
+	 * (ctx is the one of the command under way, nctx[node]). */
+	struct cluster_map *map;
+	redisContext	*nctx[CLUSTER_NODES_MAX];
+	int		 node;
+	int		 connecting;	/* client_connect() is under way */
 };
 
 static int	client_connect(struct redjob_client *);
@@ -135,6 +147,8 @@ client_disconnect(struct redjob_client *c)
 {
 	if (c->ctx != NULL)
 		redisFree(c->ctx);
+	if (c->url.cluster && c->nctx[c->node] == c->ctx)
+		c->nctx[c->node] = NULL;
 	c->ctx = NULL;
 	while (c->nknown > 0)
 		free(c->known[--c->nknown]);
@@ -253,6 +267,237 @@ client_ensure(struct redjob_client *c)
 	return 0;
 }
 
+/*
+ * The cluster's slot map, from the first of its seeds (the URL's nodes,
+ * then every master it knew) that answers CLUSTER SLOTS. Returns 0 or -1
+ * with the error set.
+ */
+static int
+client_cluster_map(struct redjob_client *c)
+{
+	struct timeval tv = { CLIENT_TIMEOUT_MS / 1000,
+		(CLIENT_TIMEOUT_MS % 1000) * 1000 };
+	struct cluster_node seeds[URL_NODES_MAX + CLUSTER_NODES_MAX];
+	struct cluster_map *m;
+	redisContext *x;
+	redisReply *r;
+	char notes[900], why[600];
+	size_t i, n = 0, k, len;
+
+	for (i = 0; i < c->url.nnodes; i++) {
+		snprintf(seeds[n].host, sizeof seeds[n].host, "%s",
+		    c->url.nodes[i].host);
+		seeds[n++].port = c->url.nodes[i].port;
+	}
+	for (i = 0; c->map != NULL && i < c->map->nnodes; i++)
+		seeds[n++] = c->map->node[i];
+	if ((m = calloc(1, sizeof *m)) == NULL)
+		return client_error(c, REDJOB_ERR_NOMEM, "out of memory");
+	notes[0] = '\0';
+	for (i = 0; i < n; i++) {
+		x = redisConnectWithTimeout(seeds[i].host, seeds[i].port, tv);
+		r = NULL;
+		if (x != NULL && x->err == 0) {
+			redisSetTimeout(x, tv);
+			if (c->url.password[0] != '\0')
+				r = c->url.user[0] != '\0' ? redisCommand(x,
+				    "AUTH %s %s", c->url.user,
+				    c->url.password) : redisCommand(x,
+				    "AUTH %s", c->url.password);
+			if (r == NULL || r->type != REDIS_REPLY_ERROR) {
+				if (r != NULL)
+					freeReplyObject(r);
+				r = redisCommand(x, "CLUSTER SLOTS");
+			}
+		}
+		if (r != NULL && cluster_map_read(m, r, why, sizeof why) == 0) {
+			freeReplyObject(r);
+			redisFree(x);
+			/* The connections keep their nodes' new indexes. */
+			for (k = 0; k < CLUSTER_NODES_MAX; k++) {
+				if (c->nctx[k] != NULL)
+					redisFree(c->nctx[k]);
+				c->nctx[k] = NULL;
+			}
+			c->ctx = NULL;
+			free(c->map);
+			c->map = m;
+			c->node = 0;
+			return 0;
+		}
+		if (r != NULL && r->type == REDIS_REPLY_ERROR &&
+		    strstr(r->str, "cluster support disabled") != NULL)
+			snprintf(why, sizeof why, "not a cluster node (cluster "
+			    "support disabled: give it as redis://)");
+		else if (r != NULL && r->type == REDIS_REPLY_ERROR)
+			snprintf(why, sizeof why, "%s", r->str);
+		else if (r == NULL)
+			snprintf(why, sizeof why, "%s", x == NULL ?
+			    "out of memory" : x->errstr);
+		if ((len = strlen(notes)) + 1 < sizeof notes)
+			snprintf(notes + len, sizeof notes - len,
+			    "%s%.200s:%d: %.300s", len > 0 ? "; " : "",
+			    seeds[i].host, seeds[i].port, why);
+		if (r != NULL)
+			freeReplyObject(r);
+		if (x != NULL)
+			redisFree(x);
+	}
+	free(m);
+	return client_error(c, REDJOB_ERR_IO, "cannot learn the cluster's "
+	    "slots from any node (%s)", notes);
+}
+
+/*
+ * Make c->ctx the connection to node k of the slot map, connecting (and
+ * checking the library there) if need be. Returns 0 or -1.
+ */
+static int
+client_cluster_use(struct redjob_client *c, int k)
+{
+	c->node = k;
+	c->ctx = c->nctx[k];
+	snprintf(c->url.host, sizeof c->url.host, "%s", c->map->node[k].host);
+	c->url.port = c->map->node[k].port;
+	if (client_ensure(c) != 0)
+		return -1;
+	c->nctx[k] = c->ctx;
+	return 0;
+}
+
+/*
+ * The key of a command, for its slot: FCALL's first key, else the first
+ * argument, except for the commands that name none. Returns its length,
+ * or -1 for a command without a key.
+ */
+static long
+client_key_of(int argc, const char **argv, const size_t *lens,
+    const char **key)
+{
+	static const char *const keyless[] = { "AUTH", "SELECT", "PING",
+	    "TIME", "FUNCTION", "CLUSTER", "ASKING", "CLIENT", "ROLE",
+	    "INFO", "SUBSCRIBE", "UNSUBSCRIBE", "WAIT" };
+	size_t i;
+	int k = 1;
+
+	if (argc < 2)
+		return -1;
+	for (i = 0; i < sizeof keyless / sizeof keyless[0]; i++) {
+		if (strcasecmp(argv[0], keyless[i]) == 0)
+			return -1;
+	}
+	if (strcasecmp(argv[0], "FCALL") == 0 ||
+	    strcasecmp(argv[0], "FCALL_RO") == 0) {
+		if (argc < 4 || strcmp(argv[2], "0") == 0)
+			return -1;
+		k = 3;
+	}
+	*key = argv[k];
+	return lens != NULL ? (long)lens[k] : (long)strlen(argv[k]);
+}
+
+static redisReply *client_raw(struct redjob_client *, int, const char **,
+		    const size_t *);
+
+/*
+ * A command on a cluster: to the master of its key's slot (a keyless one
+ * goes where the last one went), following MOVED (the map is corrected),
+ * CLIENT_REDIRECTS times at most. A node that cannot be reached makes the
+ * client learn the map again, once. The reply may be an error reply.
+ *
+ * ASK is not followed with ASKING, on purpose: a function's one key is
+ * the queue's base key, which never exists, so while the queue's slot
+ * migrates every call on it is answered ASK, and waits (as TRYAGAIN, a
+ * short pause, then again) until the migration has ended and the slot
+ * answers MOVED. A function then never runs on a queue half moved: its
+ * other keys, which it does not declare, may be on either side.
+ */
+static redisReply *
+client_cluster_raw(struct redjob_client *c, int argc, const char **argv,
+    const size_t *lens)
+{
+	struct client_sigpipe sp;
+	struct timespec pause = { 0, CLIENT_TRYAGAIN_MS * 1000000L };
+	const char *key = NULL;
+	char host[256];
+	redisReply *r;
+	unsigned slot = 0;
+	long len;
+	int k, try, waits, ask = 0, port, relearned = 0;
+
+	if (c->map == NULL && client_cluster_map(c) != 0)
+		return NULL;
+	if ((len = client_key_of(argc, argv, lens, &key)) >= 0)
+		slot = cluster_keyslot(key, (size_t)len);
+	for (try = 0, waits = 0; try <= CLIENT_REDIRECTS; try++) {
+		ask = 0;
+		if (len >= 0 && (k = cluster_map_node(c->map,
+		    slot)) < 0)
+			return client_error(c, REDJOB_ERR_BUSY, "cluster: no "
+			    "master serves slot %u (CLUSTERDOWN: the cluster "
+			    "is failing over, or has uncovered slots)"),
+			    NULL;
+		else if (len < 0)
+			k = c->node;
+		if (client_cluster_use(c, k) != 0) {
+			/*
+			 * The node is gone: a failover, or a new map. The
+			 * nodes learn of it in a moment: ask them again, a
+			 * few times.
+			 */
+			if (relearned++ >= CLIENT_RELEARNS)
+				return NULL;
+			if (relearned > 1)
+				nanosleep(&pause, NULL);
+			if (client_cluster_map(c) != 0)
+				return NULL;
+			try--;
+			continue;
+		}
+		client_sigpipe_block(&sp);
+		r = redisCommandArgv(c->ctx, argc, argv, lens);
+		client_sigpipe_restore(&sp);
+		if (r == NULL) {
+			client_io_error(c);
+			return NULL;
+		}
+		if (r->type != REDIS_REPLY_ERROR)
+			return r;
+		if (cluster_redirect(r->str, &ask, &slot, host, sizeof host,
+		    &port) && !ask) {
+			if (host[0] == '\0')
+				snprintf(host, sizeof host, "%s",
+				    c->map->node[c->node].host);
+			k = cluster_map_move(c->map, slot, host, port);
+			freeReplyObject(r);
+			if (k < 0)
+				return client_error(c, REDJOB_ERR_REDIS,
+				    "cluster: more than %d masters",
+				    CLUSTER_NODES_MAX), NULL;
+			continue;
+		}
+		if ((ask || rfunc_classify(r) == RFUNC_TRYAGAIN) &&
+		    waits++ < CLIENT_MIGRATE_WAITS) {
+			/* Not a redirection: it does not count as one. */
+			freeReplyObject(r);
+			nanosleep(&pause, NULL);
+			try--;
+			continue;
+		}
+		if (ask) {
+			freeReplyObject(r);
+			return client_error(c, REDJOB_ERR_BUSY, "cluster: slot "
+			    "%u is still being migrated after %d s; try again "
+			    "later", slot, CLIENT_MIGRATE_WAITS *
+			    CLIENT_TRYAGAIN_MS / 1000), NULL;
+		}
+		return r;
+	}
+	client_error(c, REDJOB_ERR_BUSY, "cluster: slot %u redirected more "
+	    "than %d times in a row", slot, CLIENT_REDIRECTS);
+	return NULL;
+}
+
 /* Run one command on the connection; the reply may be an error reply. */
 static redisReply *
 client_raw(struct redjob_client *c, int argc, const char **argv,
@@ -261,6 +506,9 @@ client_raw(struct redjob_client *c, int argc, const char **argv,
 	struct client_sigpipe sp;
 	redisReply *r;
 
+	/* (While it connects to a node, the handshake goes to that node.) */
+	if (c->url.cluster && !c->connecting)
+		return client_cluster_raw(c, argc, argv, lens);
 	if (client_ensure(c) != 0)
 		return NULL;
 	client_sigpipe_block(&sp);
@@ -338,7 +586,7 @@ client_check_library(struct redjob_client *c)
 
 /* Connect, authenticate, select the database and check the library. */
 static int
-client_connect(struct redjob_client *c)
+client_connect_(struct redjob_client *c)
 {
 	struct timeval tv = { CLIENT_TIMEOUT_MS / 1000,
 		(CLIENT_TIMEOUT_MS % 1000) * 1000 };
@@ -414,6 +662,17 @@ client_connect(struct redjob_client *c)
 	return 0;
 }
 
+static int
+client_connect(struct redjob_client *c)
+{
+	int rc;
+
+	c->connecting = 1;
+	rc = client_connect_(c);
+	c->connecting = 0;
+	return rc;
+}
+
 struct redjob_client *
 redjob_connect(const char *url, const char *ns)
 {
@@ -438,7 +697,12 @@ redjob_connect(const char *url, const char *ns)
 		client_error(c, REDJOB_ERR_URL, "%s", err);
 		return c;
 	}
-	client_connect(c);
+	/* A cluster: its map, and its first master (more as keys need). */
+	if (c->url.cluster) {
+		if (client_cluster_map(c) == 0)
+			(void)client_cluster_use(c, 0);
+	} else
+		client_connect(c);
 	return c;
 }
 
@@ -450,6 +714,11 @@ redjob_free(struct redjob_client *c)
 	if (c == NULL)
 		return;
 	client_disconnect(c);
+	for (i = 0; i < CLUSTER_NODES_MAX; i++) {
+		if (c->nctx[i] != NULL)
+			redisFree(c->nctx[i]);
+	}
+	free(c->map);
 	for (i = 0; i < c->nknown; i++)
 		free(c->known[i]);
 	explicit_bzero(c->url.password, sizeof c->url.password);
@@ -898,6 +1167,101 @@ client_free_queues(char **qs, size_t n)
 	free(qs);
 }
 
+/*
+ * On a cluster: cnt jobs of one queue, idx[0..cnt), in one call to the
+ * queue's master (client_cluster_raw() follows redirections), their
+ * outcomes into results. A master without the library gets it and the
+ * call again; a refused call of several jobs is sent again job by job,
+ * so that each gets its own answer. Returns the jobs enqueued; sets
+ * *lost when a connection failed (those jobs stay REDJOB_ERR_IO: they
+ * may or may not be in).
+ */
+static size_t
+client_enqueue_chunk(struct redjob_client *c, const struct redjob_job *jobs,
+    const struct redjob_ext *const *exts, const char *queue,
+    const size_t *idx, size_t cnt, char (*nums)[CLIENT_NUMS][24],
+    struct redjob_result *results, int *lost)
+{
+	char base[SCHEMA_KEY_MAX], count[24];
+	const char **av;
+	size_t *lens, m, ok = 0;
+	redisReply *r = NULL;
+	int argc, try;
+
+	if (schema_queue_base(base, sizeof base, c->ns, queue) != 0)
+		return 0;	/* checked before: cannot happen */
+	av = calloc(RFUNC_FCALL_HEAD + 1 + 21 * cnt, sizeof *av);
+	lens = calloc(RFUNC_FCALL_HEAD + 1 + 21 * cnt, sizeof *lens);
+	if (av == NULL || lens == NULL) {
+		free(av);
+		free(lens);
+		client_error(c, REDJOB_ERR_NOMEM, "out of memory");
+		for (m = 0; m < cnt; m++)
+			snprintf(results[idx[m]].message,
+			    sizeof results[idx[m]].message, "out of memory");
+		return 0;
+	}
+	argc = rfunc_fcall_head(av, lens, cnt > 1 ? "redjob_enqueue_bulk" :
+	    "redjob_enqueue", 0, base);
+	if (cnt > 1) {
+		snprintf(count, sizeof count, "%zu", cnt);
+		lens[argc] = strlen(count);
+		av[argc++] = count;
+	}
+	for (m = 0; m < cnt; m++)
+		argc = client_job_args(c, &jobs[idx[m]], exts != NULL ?
+		    exts[idx[m]] : NULL, av, lens, argc, nums[idx[m]], cnt > 1);
+	for (try = 0; try < 2; try++) {
+		if ((r = client_cluster_raw(c, argc, av, lens)) == NULL)
+			break;
+		if (try == 0 && rfunc_classify(r) == RFUNC_NOLIB) {
+			freeReplyObject(r);
+			r = NULL;
+			if (client_load(c) != 0)
+				break;
+			continue;
+		}
+		break;
+	}
+	free(av);
+	free(lens);
+	if (r == NULL) {
+		*lost = 1;
+		for (m = 0; m < cnt; m++)
+			snprintf(results[idx[m]].message,
+			    sizeof results[idx[m]].message, "%s", c->errstr);
+		return 0;
+	}
+	if (r->type == REDIS_REPLY_ERROR && cnt > 1) {
+		freeReplyObject(r);
+		for (m = 0; m < cnt; m++)
+			ok += client_enqueue_chunk(c, jobs, exts, queue,
+			    idx + m, 1, nums, results, lost);
+		return ok;
+	}
+	if (r->type == REDIS_REPLY_ARRAY && r->elements == 2 * cnt) {
+		for (m = 0; m < cnt; m++) {
+			redisReply pair, *el[2];
+
+			memset(&pair, 0, sizeof pair);
+			pair.type = REDIS_REPLY_ARRAY;
+			pair.elements = 2;
+			el[0] = r->element[2 * m];
+			el[1] = r->element[2 * m + 1];
+			pair.element = el;
+			client_enqueue_result(c, &pair, &results[idx[m]]);
+			ok += results[idx[m]].err == REDJOB_OK;
+		}
+	} else {
+		for (m = 0; m < cnt; m++) {
+			client_enqueue_result(c, r, &results[idx[m]]);
+			ok += results[idx[m]].err == REDJOB_OK;
+		}
+	}
+	freeReplyObject(r);
+	return ok;
+}
+
 static long
 client_enqueue_many(struct redjob_client *c, const struct redjob_job *jobs,
     const struct redjob_ext *const *exts, size_t n,
@@ -908,7 +1272,7 @@ client_enqueue_many(struct redjob_client *c, const struct redjob_job *jobs,
 	size_t *lens, *pend = NULL, i, k, m, np, chunk, chunk_max, ok = 0;
 	char base[SCHEMA_KEY_MAX], count[24], (*nums)[CLIENT_NUMS][24] = NULL;
 	redisReply *r;
-	int argc, pass, nolib, split, rc, nsent;
+	int argc, pass = 0, nolib, split, rc, nsent;
 	void *vr;
 
 	client_clear(c);
@@ -956,7 +1320,29 @@ client_enqueue_many(struct redjob_client *c, const struct redjob_job *jobs,
 		goto io_loaded;
 	}
 	chunk_max = CLIENT_CHUNK;
-	for (pass = 0; pass < 3; pass++) {
+	if (c->url.cluster) {
+		/* Runs of one queue, each to its own master, in order. */
+		np = 0;
+		for (i = 0; i < n; i++) {
+			if (results[i].err == REDJOB_ERR_IO)
+				pend[np++] = i;
+		}
+		split = 0;
+		for (k = 0; k < np; k += chunk) {
+			for (chunk = 1; chunk < chunk_max && k + chunk < np;
+			    chunk++) {
+				if (strcmp(qs[pend[k + chunk]],
+				    qs[pend[k]]) != 0)
+					break;
+			}
+			ok += client_enqueue_chunk(c, jobs, exts, qs[pend[k]],
+			    pend + k, chunk, nums, results, &split);
+		}
+		if (split)
+			goto io_loaded;
+		pass = 3;	/* done */
+	}
+	for (; pass < 3; pass++) {
 		np = 0;
 		for (i = 0; i < n; i++) {
 			if (results[i].err == REDJOB_ERR_IO &&

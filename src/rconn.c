@@ -39,6 +39,7 @@
 #include "compat.h"
 #include "mtime.h"
 #include "rfunc.h"
+#include "rcluster.h"
 #include "sentinel.h"
 #include "url.h"
 #include "xmalloc.h"
@@ -102,6 +103,9 @@ struct rconn {
 	char			 cond_text[RCONN_CONDITION_MAX];
 	uint64_t		 cond_since;
 	unsigned		 refusals;	/* in a row, for rconn_retry_ms */
+
+	/* redis+cluster://: everything is done by the cluster's side. */
+	struct rcl		*cl;
 
 	/* Through sentinels: a subscription to one of them, for failovers. */
 	redisAsyncContext	*watch;
@@ -429,12 +433,35 @@ rconn_send(struct rconn *rc, struct rconn_cmd *cmd, int argc,
  * or NULL), or -1 if the connection is not usable now (cb is not called).
  * Handshake commands are let through before the connection is ready.
  */
+/*
+ * Does command name take a key as its first argument (for a cluster's
+ * routing)? The commands the daemon sends outside functions do, but
+ * these.
+ */
+static int
+rconn_keyed(const char *name)
+{
+	static const char *const keyless[] = { "PING", "TIME", "FUNCTION",
+	    "CLIENT", "CLUSTER", "AUTH", "SELECT", "ROLE", "INFO", "SUBSCRIBE",
+	    "UNSUBSCRIBE", "PUBLISH", "ECHO" };
+	size_t i;
+
+	for (i = 0; i < sizeof keyless / sizeof keyless[0]; i++) {
+		if (strcasecmp(name, keyless[i]) == 0)
+			return 0;
+	}
+	return 1;
+}
+
 int
 rconn_command(struct rconn *rc, uint64_t timeout_ms, rconn_reply_cb *cb,
     void *arg, int argc, const char **argv, const size_t *lens)
 {
 	struct rconn_cmd *cmd;
 
+	if (rc->cl != NULL)
+		return rcl_call(rc->cl, timeout_ms, cb, arg, NULL, argc > 1 &&
+		    rconn_keyed(argv[0]) ? argv[1] : NULL, argc, argv, lens);
 	if (rc->state != RCONN_READY && rc->state != RCONN_HANDSHAKE)
 		return -1;
 	cmd = xcalloc(1, sizeof *cmd);
@@ -463,6 +490,9 @@ rconn_fcall(struct rconn *rc, uint64_t timeout_ms, rconn_reply_cb *cb,
 	size_t headlen[RFUNC_FCALL_HEAD];
 	int i, nhead, n;
 
+	if (rc->cl != NULL)
+		return rcl_call(rc->cl, timeout_ms, cb, arg, fn, key, argc,
+		    argv, lens);
 	if (rc->state != RCONN_READY)
 		return -1;
 	nhead = rfunc_fcall_head(head, headlen, fn, 0, key);
@@ -539,6 +569,8 @@ int
 rconn_subscribe(struct rconn *rc, rconn_reply_cb *cb, void *arg, int argc,
     const char **argv)
 {
+	if (rc->cl != NULL)
+		return rcl_subscribe(rc->cl, cb, arg, argc, argv);
 	if (rc->state != RCONN_READY || rc->ac == NULL)
 		return -1;
 	rc->push_cb = cb;
@@ -785,7 +817,7 @@ rconn_watch(struct rconn *rc)
 
 	if (!rc->url.sentinel || rc->watch != NULL)
 		return;
-	s = &rc->url.sentinels[rc->url.sentinel_first];
+	s = &rc->url.nodes[rc->url.node_first];
 	ac = redisAsyncConnect(s->host, s->port);
 	if (ac == NULL || ac->err != 0) {
 		if (ac != NULL)
@@ -950,6 +982,12 @@ rconn_create(struct event_base *base, const struct rconn_opts *o,
 		    o->password);
 	rc->base = base;
 	rc->name = xstrdup(o->name);
+	if (rc->url.cluster) {
+		/* Each master gets an rconn of its own (rcluster.c). */
+		rc->cl = rcl_create(base, rc, o, &rc->url);
+		explicit_bzero(rc->url.password, sizeof rc->url.password);
+		return rc;
+	}
 	rc->load_library = o->load_library;
 	rc->on_ready = o->on_ready;
 	rc->on_down = o->on_down;
@@ -975,6 +1013,12 @@ rconn_free(struct rconn *rc)
 
 	if (rc == NULL)
 		return;
+	if (rc->cl != NULL) {
+		rcl_free(rc->cl);
+		free(rc->name);
+		free(rc);
+		return;
+	}
 	rc->on_down = NULL;
 	rc->on_ready = NULL;
 	rc->on_event = NULL;
@@ -1017,6 +1061,10 @@ rconn_fd(const struct rconn *rc)
 void
 rconn_drop(struct rconn *rc, const char *why)
 {
+	if (rc->cl != NULL) {
+		rcl_drop(rc->cl, why);
+		return;
+	}
 	if (rc->ac == NULL)
 		return;
 	snprintf(rc->last_error, sizeof rc->last_error, "%s", why);
@@ -1027,6 +1075,8 @@ rconn_drop(struct rconn *rc, const char *why)
 int
 rconn_ready(const struct rconn *rc)
 {
+	if (rc->cl != NULL)
+		return rcl_ready(rc->cl);
 	return rc->state == RCONN_READY;
 }
 
@@ -1039,6 +1089,8 @@ rconn_name(const struct rconn *rc)
 const char *
 rconn_last_error(const struct rconn *rc)
 {
+	if (rc->cl != NULL)
+		return rcl_last_error(rc->cl);
 	return rc->last_error;
 }
 
@@ -1050,6 +1102,8 @@ rconn_last_error(const struct rconn *rc)
 const char *
 rconn_condition(const struct rconn *rc, uint64_t *since)
 {
+	if (rc->cl != NULL)
+		return rcl_condition(rc->cl, since);
 	if (rc->cond == RFUNC_OK)
 		return NULL;
 	if (since != NULL)
@@ -1068,6 +1122,9 @@ rconn_retry_ms(const struct rconn *rc)
 {
 	uint64_t ms = RCONN_RETRY_MS;
 	unsigned i;
+
+	if (rc->cl != NULL)
+		return rcl_retry_ms(rc->cl);
 
 	for (i = 1; i < rc->refusals && ms < RCONN_RETRY_MAX_MS; i++)
 		ms *= 2;

@@ -73,6 +73,12 @@ struct rconn_opts {
 	 * (RFUNC_CONN), for the metrics (src/metrics.c).
 	 */
 	unsigned long long *errors;
+	/*
+	 * On a cluster (redis+cluster://), or NULL: connect only to the
+	 * master of this key's slot (a connection that blocks on that key),
+	 * not to every master.
+	 */
+	const char	*key;
 };
 
 

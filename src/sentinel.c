@@ -121,10 +121,10 @@ sentinel_resolve(struct url *u, unsigned timeout_ms, char *err,
 	int rc;
 
 	notes[0] = '\0';
-	for (k = 0; k < u->nsentinels; k++) {
+	for (k = 0; k < u->nnodes; k++) {
 		/* The one that answered last is asked first. */
-		i = (u->sentinel_first + k) % u->nsentinels;
-		s = &u->sentinels[i];
+		i = (u->node_first + k) % u->nnodes;
+		s = &u->nodes[i];
 		if ((c = sentinel_connect(s->host, s->port, u->sentinel_user,
 		    u->sentinel_password, timeout_ms, why,
 		    sizeof why)) == NULL) {
@@ -163,7 +163,7 @@ sentinel_resolve(struct url *u, unsigned timeout_ms, char *err,
 				redisFree(c);
 				snprintf(u->host, sizeof u->host, "%s", host);
 				u->port = (int)port;
-				u->sentinel_first = i;
+				u->node_first = i;
 				return 0;
 			}
 			snprintf(msg, sizeof msg, " names %.200s:%ld as "
@@ -175,10 +175,10 @@ sentinel_resolve(struct url *u, unsigned timeout_ms, char *err,
 			freeReplyObject(r);
 		redisFree(c);
 	}
-	if (unknown == u->nsentinels)
+	if (unknown == u->nnodes)
 		snprintf(err, errlen, "no sentinel knows master %s (%s)",
 		    u->master, notes);
-	else if (unreachable == u->nsentinels)
+	else if (unreachable == u->nnodes)
 		snprintf(err, errlen, "no sentinel of master %s is reachable "
 		    "(%s)", u->master, notes);
 	else

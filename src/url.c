@@ -33,6 +33,8 @@ url_error(char *err, size_t errlen, const char *s, const char *why)
 		start = s + 8;
 	else if (strncmp(s, "redis+sentinel://", 17) == 0)
 		start = s + 17;
+	else if (strncmp(s, "redis+cluster://", 16) == 0)
+		start = s + 16;
 	else if (strncmp(s, "unix://", 7) == 0 && s[7] != '/')
 		start = s + 7;
 	else
@@ -219,6 +221,78 @@ bad:
 }
 
 /*
+ * The comma-separated HOST[:PORT] list from p to end into u->nodes, each
+ * port defport unless given; what names them in messages.
+ */
+static int
+url_nodes(const char *s, const char *p, const char *end, struct url *u,
+    int defport, const char *what, char *err, size_t errlen)
+{
+	const char *comma, *next, *e;
+	char why[64];
+
+	for (; p < end; p = next) {
+		comma = memchr(p, ',', (size_t)(end - p));
+		e = comma != NULL ? comma : end;
+		next = comma != NULL ? comma + 1 : end;
+		if (u->nnodes == URL_NODES_MAX) {
+			snprintf(why, sizeof why, "more than %d %ss",
+			    URL_NODES_MAX, what);
+			url_error(err, errlen, s, why);
+			return -1;
+		}
+		if (p == e) {
+			snprintf(why, sizeof why, "an empty %s address", what);
+			url_error(err, errlen, s, why);
+			return -1;
+		}
+		u->nodes[u->nnodes].port = defport;
+		if (url_hostport(s, p, e, u->nodes[u->nnodes].host,
+		    sizeof u->nodes[u->nnodes].host,
+		    &u->nodes[u->nnodes].port, err, errlen) != 0)
+			return -1;
+		u->nnodes++;
+	}
+	return 0;
+}
+
+/*
+ * redis+cluster://[[USER]:PASSWORD@]HOST[:PORT][,HOST[:PORT]...][/]: some
+ * nodes of a Redis Cluster to learn its slot map from (port 6379 by
+ * default). A cluster has database 0 only.
+ */
+static int
+url_parse_cluster(const char *s, struct url *u, char *err, size_t errlen)
+{
+	const char *p, *end;
+
+	p = s + 16;
+	if (url_userinfo(&p, u) != 0) {
+		url_error(err, errlen, s, URL_BADUSER);
+		return -1;
+	}
+	end = p + strlen(p);
+	if (end > p && end[-1] == '/')
+		end--;
+	if (memchr(p, '/', (size_t)(end - p)) != NULL ||
+	    memchr(p, '?', (size_t)(end - p)) != NULL) {
+		url_error(err, errlen, s, "a cluster URL has no database, "
+		    "path or query (redis+cluster://HOST:PORT[,HOST:PORT...])");
+		return -1;
+	}
+	if (p == end) {
+		url_error(err, errlen, s, "no node given "
+		    "(redis+cluster://HOST:PORT[,HOST:PORT...])");
+		return -1;
+	}
+	if (url_nodes(s, p, end, u, 6379, "node", err, errlen) != 0)
+		return -1;
+	u->cluster = 1;
+	u->port = 0;
+	return 0;
+}
+
+/*
  * redis+sentinel://[[USER]:PASSWORD@]HOST:PORT[,HOST:PORT...]/MASTER[/DB]
  * [?sentinel_user=U&sentinel_password=P]: the user and password before
  * "@" are the data nodes', those of the query the sentinels' (Redis lets
@@ -227,7 +301,7 @@ bad:
 static int
 url_parse_sentinel(const char *s, struct url *u, char *err, size_t errlen)
 {
-	const char *p, *q, *slash, *end, *next, *comma, *v, *amp;
+	const char *p, *q, *slash, *end, *v, *amp;
 	char *field;
 	size_t len, n;
 
@@ -244,25 +318,8 @@ url_parse_sentinel(const char *s, struct url *u, char *err, size_t errlen)
 		    "(redis+sentinel://HOST:PORT[,HOST:PORT...]/MASTER)");
 		return -1;
 	}
-	for (; p < slash; p = next) {
-		comma = memchr(p, ',', (size_t)(slash - p));
-		next = comma != NULL ? comma + 1 : slash;
-		if (u->nsentinels == URL_SENTINELS_MAX) {
-			url_error(err, errlen, s, "more than 16 sentinels");
-			return -1;
-		}
-		u->sentinels[u->nsentinels].port = 26379;
-		if (p == (comma != NULL ? comma : slash)) {
-			url_error(err, errlen, s, "an empty sentinel address");
-			return -1;
-		}
-		if (url_hostport(s, p, comma != NULL ? comma : slash,
-		    u->sentinels[u->nsentinels].host,
-		    sizeof u->sentinels[u->nsentinels].host,
-		    &u->sentinels[u->nsentinels].port, err, errlen) != 0)
-			return -1;
-		u->nsentinels++;
-	}
+	if (url_nodes(s, p, slash, u, 26379, "sentinel", err, errlen) != 0)
+		return -1;
 	p = slash + 1;
 	slash = memchr(p, '/', (size_t)(end - p));
 	len = (size_t)((slash != NULL ? slash : end) - p);
@@ -360,14 +417,18 @@ url_parse(const char *s, struct url *u, char *err, size_t errlen)
 		return 0;
 	}
 	if (strncmp(s, "redis://", 8) != 0 &&
-	    strncmp(s, "redis+sentinel://", 17) != 0) {
+	    strncmp(s, "redis+sentinel://", 17) != 0 &&
+	    strncmp(s, "redis+cluster://", 16) != 0) {
 		url_error(err, errlen, s, "expected "
-		    "redis://[:PASSWORD@]HOST[:PORT][/DB], unix:///PATH or "
-		    "redis+sentinel://HOST:PORT[,HOST:PORT...]/MASTER[/DB]");
+		    "redis://[:PASSWORD@]HOST[:PORT][/DB], unix:///PATH, "
+		    "redis+sentinel://HOST:PORT[,HOST:PORT...]/MASTER[/DB] or "
+		    "redis+cluster://HOST:PORT[,HOST:PORT...]");
 		return -1;
 	}
 	if (strncmp(s, "redis+sentinel://", 17) == 0)
 		return url_parse_sentinel(s, u, err, errlen);
+	if (strncmp(s, "redis+cluster://", 16) == 0)
+		return url_parse_cluster(s, u, err, errlen);
 	p = s + 8;
 	if (url_userinfo(&p, u) != 0)
 		goto baduser;

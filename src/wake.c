@@ -30,13 +30,26 @@
 #define WAKE_PROBE_MS 100		/* the first wait after a refusal */
 #define WAKE_BLOCK_SLACK_MS 3000	/* watchdog beyond the block time */
 
-struct wake {
+/*
+ * One sleeping connection. On one Redis it waits on every key; on a
+ * cluster, where a BZPOPMIN may only name keys of one slot, there is one
+ * per queue, connected to its queue's master alone.
+ */
+struct wake_conn {
+	struct wake		*wk;
 	struct rconn		*rc;
+	size_t			 first;		/* its keys: first... */
+	size_t			 n;
+	int			 sleeping;	/* a BZPOPMIN is out */
+};
+
+struct wake {
+	struct wake_conn	*conn;
+	size_t			 nconn;
 	char			**keys;
 	size_t			 n;
 	wake_cb			*cb;
 	void			*arg;
-	int			 sleeping;	/* a BZPOPMIN is out */
 	rconn_state_cb		*on_fatal;	/* the owner's */
 	void			*fatal_arg;
 	struct event		*retry_ev;
@@ -46,20 +59,20 @@ struct wake {
 static void
 wake_ready_cb(struct rconn *rc, void *arg)
 {
-	struct wake *wk = arg;
+	struct wake_conn *wc = arg;
 
 	(void)rc;
-	wk->cb(WAKE_LOST, wk->arg);
+	wc->wk->cb(WAKE_LOST, wc->wk->arg);
 }
 
 /* Access refused: the owner's on_fatal decides, as for its own. */
 static void
 wake_fatal_cb(struct rconn *rc, void *arg)
 {
-	struct wake *wk = arg;
+	struct wake_conn *wc = arg;
 
-	if (wk->on_fatal != NULL)
-		wk->on_fatal(rc, wk->fatal_arg);
+	if (wc->wk->on_fatal != NULL)
+		wc->wk->on_fatal(rc, wc->wk->fatal_arg);
 }
 
 static void
@@ -76,7 +89,14 @@ wake_retry_cb(evutil_socket_t fd, short events, void *arg)
 const char *
 wake_condition(const struct wake *wk, uint64_t *since)
 {
-	return rconn_condition(wk->rc, since);
+	const char *c;
+	size_t i;
+
+	for (i = 0; i < wk->nconn; i++) {
+		if ((c = rconn_condition(wk->conn[i].rc, since)) != NULL)
+			return c;
+	}
+	return NULL;
 }
 
 /*
@@ -91,6 +111,7 @@ wake_create(struct event_base *base, const struct rconn_opts *o,
 	struct rconn_opts opts = *o;
 	struct wake *wk;
 	size_t i;
+	int cluster = strncmp(o->url, "redis+cluster://", 16) == 0;
 
 	wk = xcalloc(1, sizeof *wk);
 	wk->n = n;
@@ -107,10 +128,19 @@ wake_create(struct event_base *base, const struct rconn_opts *o,
 	opts.on_ready = wake_ready_cb;
 	opts.on_down = NULL;
 	opts.on_fatal = wake_fatal_cb;
-	opts.arg = wk;
-	if ((wk->rc = rconn_create(base, &opts, cause)) == NULL) {
-		wake_free(wk);
-		return NULL;
+	wk->nconn = cluster ? n : 1;
+	wk->conn = xcalloc(wk->nconn, sizeof *wk->conn);
+	for (i = 0; i < wk->nconn; i++) {
+		wk->conn[i].wk = wk;
+		wk->conn[i].first = cluster ? i : 0;
+		wk->conn[i].n = cluster ? 1 : n;
+		opts.arg = &wk->conn[i];
+		opts.key = cluster ? wk->keys[i] : NULL;
+		if ((wk->conn[i].rc = rconn_create(base, &opts, cause)) ==
+		    NULL) {
+			wake_free(wk);
+			return NULL;
+		}
 	}
 	return wk;
 }
@@ -123,7 +153,9 @@ wake_free(struct wake *wk)
 
 	if (wk == NULL)
 		return;
-	rconn_free(wk->rc);
+	for (i = 0; wk->conn != NULL && i < wk->nconn; i++)
+		rconn_free(wk->conn[i].rc);
+	free(wk->conn);
 	event_free(wk->retry_ev);
 	for (i = 0; i < wk->n; i++)
 		free(wk->keys[i]);
@@ -134,18 +166,18 @@ wake_free(struct wake *wk)
 static void
 wake_woken_cb(struct rconn *rc, redisReply *r, void *arg)
 {
-	struct wake *wk = arg;
+	struct wake_conn *wc = arg;
+	struct wake *wk = wc->wk;
 	unsigned n;
 	size_t i;
 
-	(void)rc;
-	wk->sleeping = 0;
+	wc->sleeping = 0;
 	if (r == NULL)
 		return;		/* reconnecting; wake_ready_cb follows */
 	if (r->type == REDIS_REPLY_ERROR) {
 		log_ratelimit(&wk->errors, LOG_LEVEL_WARNING,
 		    "waiting for jobs: %s", r->str);
-		mtime_arm(wk->retry_ev, rconn_retry_ms(wk->rc));
+		mtime_arm(wk->retry_ev, rconn_retry_ms(rc));
 		return;
 	}
 	if ((n = log_ratelimit_end(&wk->errors)) > 0)
@@ -163,35 +195,46 @@ wake_woken_cb(struct rconn *rc, redisReply *r, void *arg)
 	wk->cb(WAKE_NONE, wk->arg);
 }
 
-/* Block on every wake marker, unless already waiting or not connected. */
-void
-wake_sleep(struct wake *wk)
+/* Block on wc's wake markers, unless already waiting or not connected. */
+static void
+wake_sleep_conn(struct wake_conn *wc)
 {
+	struct wake *wk = wc->wk;
 	uint64_t ms = WAKE_BLOCK_MAX_MS;
 	const char **argv;
 	char timeout[32];
 	size_t i;
 
-	if (wk->sleeping || !rconn_ready(wk->rc))
+	if (wc->sleeping || !rconn_ready(wc->rc))
 		return;
 	/*
 	 * After a refusal (an ACL, a busy Redis), a short wait first: its
 	 * answer says at once whether the wait works again, so the worker's
 	 * condition ends then, not at the end of a long wait.
 	 */
-	if (rconn_condition(wk->rc, NULL) != NULL)
+	if (rconn_condition(wc->rc, NULL) != NULL)
 		ms = WAKE_PROBE_MS;
 	snprintf(timeout, sizeof timeout, "%llu.%03llu",
 	    (unsigned long long)(ms / 1000), (unsigned long long)(ms % 1000));
-	argv = xcalloc(wk->n + 2, sizeof *argv);
+	argv = xcalloc(wc->n + 2, sizeof *argv);
 	argv[0] = "BZPOPMIN";
-	for (i = 0; i < wk->n; i++)
-		argv[i + 1] = wk->keys[i];
-	argv[wk->n + 1] = timeout;
-	if (rconn_command(wk->rc, ms + WAKE_BLOCK_SLACK_MS, wake_woken_cb, wk,
-	    (int)wk->n + 2, argv, NULL) == 0)
-		wk->sleeping = 1;
+	for (i = 0; i < wc->n; i++)
+		argv[i + 1] = wk->keys[wc->first + i];
+	argv[wc->n + 1] = timeout;
+	if (rconn_command(wc->rc, ms + WAKE_BLOCK_SLACK_MS, wake_woken_cb, wc,
+	    (int)wc->n + 2, argv, NULL) == 0)
+		wc->sleeping = 1;
 	free(argv);
+}
+
+/* Block on every wake marker, unless already waiting or not connected. */
+void
+wake_sleep(struct wake *wk)
+{
+	size_t i;
+
+	for (i = 0; i < wk->nconn; i++)
+		wake_sleep_conn(&wk->conn[i]);
 }
 
 const char *
@@ -225,8 +268,8 @@ wake_close(struct wake *wk, struct rconn *cmd)
 
 	if (wk == NULL)
 		return;
-	if (wk->sleeping) {
-		for (i = 0; i < wk->n; i++)
+	for (i = 0; i < wk->n; i++) {
+		if (wk->conn[wk->nconn == 1 ? 0 : i].sleeping)
 			wake_give_back(cmd, wk->keys[i]);
 	}
 	wake_free(wk);

@@ -18,6 +18,7 @@
 
 #include "channel.h"
 #include "duration.h"
+#include "cluster.h"
 #include "url.h"
 #include "client.h"
 #include "schema.h"
@@ -179,17 +180,86 @@ START_TEST(test_urls_parse)
 	ck_assert_str_eq(u.password, "pw");
 	ck_assert_str_eq(u.sentinel_user, "mon");
 	ck_assert_str_eq(u.sentinel_password, "s&p");
-	ck_assert_uint_eq(u.nsentinels, 3);
-	ck_assert_str_eq(u.sentinels[0].host, "s1");
-	ck_assert_int_eq(u.sentinels[0].port, 26380);
-	ck_assert_str_eq(u.sentinels[1].host, "::1");
-	ck_assert_int_eq(u.sentinels[1].port, 26379);
-	ck_assert_str_eq(u.sentinels[2].host, "s3");
+	ck_assert_uint_eq(u.nnodes, 3);
+	ck_assert_str_eq(u.nodes[0].host, "s1");
+	ck_assert_int_eq(u.nodes[0].port, 26380);
+	ck_assert_str_eq(u.nodes[1].host, "::1");
+	ck_assert_int_eq(u.nodes[1].port, 26379);
+	ck_assert_str_eq(u.nodes[2].host, "s3");
 	ck_assert_str_eq(u.host, "");
 	ck_assert_int_eq(url_parse("redis+sentinel://h:1/m", &u, err,
 	    sizeof err), 0);
 	ck_assert_int_eq(u.db, 0);
 	ck_assert_str_eq(u.sentinel_password, "");
+}
+END_TEST
+
+/*
+ * Cluster arithmetic: slots of the specification's own examples, hash
+ * tags as Redis reads them, and MOVED / ASK as Redis writes them.
+ */
+START_TEST(test_cluster_slots_and_redirections)
+{
+	struct cluster_map *m;
+	char host[256];
+	unsigned slot;
+	int ask, port;
+
+#define SLOT(k) cluster_keyslot((k), strlen(k))
+	ck_assert_uint_eq(SLOT("123456789"), 12739);
+	ck_assert_uint_eq(SLOT("foo"), 12182);
+	ck_assert_uint_eq(SLOT("bar"), 5061);
+	ck_assert_uint_eq(SLOT("somekey"), 11058);
+	ck_assert_uint_eq(SLOT("{user1000}.following"),
+	    SLOT("{user1000}.followers"));
+	ck_assert_uint_eq(SLOT("{user1000}.following"), SLOT("user1000"));
+	/* The first '{', the first '}' after it, and not empty. */
+	ck_assert_uint_eq(SLOT("foo{{bar}}zap"), SLOT("{bar"));
+	ck_assert_uint_eq(SLOT("foo{bar}{zap}"), SLOT("bar"));
+	ck_assert_uint_eq(SLOT("foo{}{bar}"), cluster_keyslot("foo{}{bar}",
+	    10));
+	ck_assert_uint_ne(SLOT("foo{}{bar}"), SLOT("bar"));
+	/* Every key of a queue is in its queue's slot. */
+	ck_assert_uint_eq(SLOT("redjob:{mail}:due"), SLOT("mail"));
+	ck_assert_uint_eq(SLOT("redjob:{mail}:j:42"), SLOT("mail"));
+#undef SLOT
+
+	ck_assert_int_eq(cluster_redirect("MOVED 3999 127.0.0.1:6381", &ask,
+	    &slot, host, sizeof host, &port), 1);
+	ck_assert_int_eq(ask, 0);
+	ck_assert_uint_eq(slot, 3999);
+	ck_assert_str_eq(host, "127.0.0.1");
+	ck_assert_int_eq(port, 6381);
+	ck_assert_int_eq(cluster_redirect("ASK 7 ::1:7000", &ask, &slot, host,
+	    sizeof host, &port), 1);
+	ck_assert_int_eq(ask, 1);
+	ck_assert_str_eq(host, "::1");
+	ck_assert_int_eq(port, 7000);
+	ck_assert_int_eq(cluster_redirect("MOVED 1 :7001", &ask, &slot, host,
+	    sizeof host, &port), 1);
+	ck_assert_str_eq(host, "");
+	ck_assert_int_eq(cluster_redirect("MOVED 16384 h:1", &ask, &slot,
+	    host, sizeof host, &port), 0);
+	ck_assert_int_eq(cluster_redirect("MOVED x h:1", &ask, &slot, host,
+	    sizeof host, &port), 0);
+	ck_assert_int_eq(cluster_redirect("MOVED 1 h:0", &ask, &slot, host,
+	    sizeof host, &port), 0);
+	ck_assert_int_eq(cluster_redirect("MOVEDX 1 h:1", &ask, &slot, host,
+	    sizeof host, &port), 0);
+	ck_assert_int_eq(cluster_redirect("CLUSTERDOWN Hash slot not served",
+	    &ask, &slot, host, sizeof host, &port), 0);
+
+	ck_assert_ptr_nonnull(m = calloc(1, sizeof *m));
+	memset(m->slot, 0xff, sizeof m->slot);
+	ck_assert_int_eq(cluster_map_node(m, 5), -1);
+	ck_assert_int_eq(cluster_map_move(m, 5, "a", 1), 0);
+	ck_assert_int_eq(cluster_map_move(m, 6, "b", 1), 1);
+	ck_assert_int_eq(cluster_map_move(m, 7, "a", 1), 0);
+	ck_assert_int_eq(cluster_map_node(m, 6), 1);
+	ck_assert_uint_eq(m->covered, 3);
+	ck_assert_uint_eq(m->nnodes, 2);
+	ck_assert_int_eq(cluster_map_node(m, 16384), -1);
+	free(m);
 }
 END_TEST
 
@@ -489,6 +559,7 @@ suite(void)
 	tcase_add_test(tc, test_sizes_parse);
 	tcase_add_test(tc, test_urls_parse);
 	tcase_add_test(tc, test_bad_sentinel_urls_say_why);
+	tcase_add_test(tc, test_cluster_slots_and_redirections);
 	tcase_add_test(tc, test_bad_urls_say_why);
 	tcase_add_test(tc, test_bad_urls_hide_the_password);
 	tcase_add_test(tc, test_names_are_checked);
