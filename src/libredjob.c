@@ -1168,6 +1168,34 @@ client_free_queues(char **qs, size_t n)
 }
 
 /*
+ * The outcomes of the cnt jobs idx[0..cnt) of one enqueue call from its
+ * reply: {id, created} pairs, or one error for all. Returns how many are
+ * in.
+ */
+static size_t
+client_enqueue_replies(struct redjob_client *c, redisReply *r,
+    const size_t *idx, size_t cnt, struct redjob_result *results)
+{
+	redisReply pair, *el[2];
+	size_t m, ok = 0;
+
+	for (m = 0; m < cnt; m++) {
+		if (r->type == REDIS_REPLY_ARRAY && r->elements == 2 * cnt) {
+			memset(&pair, 0, sizeof pair);
+			pair.type = REDIS_REPLY_ARRAY;
+			pair.elements = 2;
+			el[0] = r->element[2 * m];
+			el[1] = r->element[2 * m + 1];
+			pair.element = el;
+			client_enqueue_result(c, &pair, &results[idx[m]]);
+		} else
+			client_enqueue_result(c, r, &results[idx[m]]);
+		ok += results[idx[m]].err == REDJOB_OK;
+	}
+	return ok;
+}
+
+/*
  * On a cluster: cnt jobs of one queue, idx[0..cnt), in one call to the
  * queue's master (client_cluster_raw() follows redirections), their
  * outcomes into results. A master without the library gets it and the
@@ -1239,25 +1267,7 @@ client_enqueue_chunk(struct redjob_client *c, const struct redjob_job *jobs,
 			    idx + m, 1, nums, results, lost);
 		return ok;
 	}
-	if (r->type == REDIS_REPLY_ARRAY && r->elements == 2 * cnt) {
-		for (m = 0; m < cnt; m++) {
-			redisReply pair, *el[2];
-
-			memset(&pair, 0, sizeof pair);
-			pair.type = REDIS_REPLY_ARRAY;
-			pair.elements = 2;
-			el[0] = r->element[2 * m];
-			el[1] = r->element[2 * m + 1];
-			pair.element = el;
-			client_enqueue_result(c, &pair, &results[idx[m]]);
-			ok += results[idx[m]].err == REDJOB_OK;
-		}
-	} else {
-		for (m = 0; m < cnt; m++) {
-			client_enqueue_result(c, r, &results[idx[m]]);
-			ok += results[idx[m]].err == REDJOB_OK;
-		}
-	}
+	ok = client_enqueue_replies(c, r, idx, cnt, results);
 	freeReplyObject(r);
 	return ok;
 }
@@ -1413,30 +1423,9 @@ client_enqueue_many(struct redjob_client *c, const struct redjob_job *jobs,
 				nolib = 1;	/* all stay unsent */
 			} else if (r->type == REDIS_REPLY_ERROR && chunk > 1) {
 				split = 1;	/* resent one by one */
-			} else if (r->type == REDIS_REPLY_ARRAY &&
-			    r->elements == 2 * chunk) {
-				for (m = 0; m < chunk; m++) {
-					redisReply pair, *el[2];
-
-					memset(&pair, 0, sizeof pair);
-					pair.type = REDIS_REPLY_ARRAY;
-					pair.elements = 2;
-					el[0] = r->element[2 * m];
-					el[1] = r->element[2 * m + 1];
-					pair.element = el;
-					client_enqueue_result(c, &pair,
-					    &results[pend[k + m]]);
-					ok += results[pend[k + m]].err ==
-					    REDJOB_OK;
-				}
-			} else {
-				for (m = 0; m < chunk; m++) {
-					client_enqueue_result(c, r,
-					    &results[pend[k + m]]);
-					ok += results[pend[k + m]].err ==
-					    REDJOB_OK;
-				}
-			}
+			} else
+				ok += client_enqueue_replies(c, r, pend + k,
+				    chunk, results);
 			freeReplyObject(r);
 		}
 		if (split)

@@ -123,25 +123,31 @@ local function wake_if_earlier(base, due, now)
   redis.call('ZADD', base .. ':wake', 0, 'w')
 end
 
--- Drop dead jobs past the retention age or count, oldest first.
-local function trim_dead(base, now)
-  local dead = base .. ':dead'
-  local meta = redis.call('HMGET', base .. ':meta', 'dead_max', 'dead_ttl')
-  local max = tonumber(meta[1]) or DEAD_MAX
-  local ttl = tonumber(meta[2]) or DEAD_TTL
-  local old = redis.call('ZRANGE', dead, '-inf', now - ttl, 'BYSCORE',
-    'LIMIT', 0, TRIM_MAX)
-  local excess = redis.call('ZCARD', dead) - #old - max
+-- Drop the jobs of sorted set B:SUFFIX, and their hashes: those scored at
+-- or before CUTOFF, and the lowest scored while there are more than MAX,
+-- at most TRIM_MAX of each per call.
+local function trim(base, suffix, cutoff, max)
+  local set = base .. suffix
+  local old = redis.call('ZRANGE', set, '-inf', cutoff, 'BYSCORE', 'LIMIT',
+    0, TRIM_MAX)
+  local excess = redis.call('ZCARD', set) - #old - max
   if excess > 0 then
     if excess > TRIM_MAX then excess = TRIM_MAX end
-    old = redis.call('ZRANGE', dead, 0, #old + excess - 1)
+    old = redis.call('ZRANGE', set, 0, #old + excess - 1)
   end
   for _, n in ipairs(old) do
     redis.call('DEL', base .. ':j:' .. n)
   end
   if #old > 0 then
-    redis.call('ZREM', dead, unpack(old))
+    redis.call('ZREM', set, unpack(old))
   end
+end
+
+-- Drop dead jobs past the retention age or count, oldest first.
+local function trim_dead(base, now)
+  local meta = redis.call('HMGET', base .. ':meta', 'dead_max', 'dead_ttl')
+  trim(base, ':dead', now - (tonumber(meta[2]) or DEAD_TTL),
+    tonumber(meta[1]) or DEAD_MAX)
 end
 
 -- The claim tokens of a queue's running jobs live in one hash, B:tok,
@@ -192,22 +198,9 @@ end
 
 -- Drop finished jobs whose time is up (B:fin's score is the time a
 -- finished job leaves), and the soonest to leave while there are more
--- than FIN_MAX, at most TRIM_MAX of each per call.
+-- than FIN_MAX.
 local function trim_fin(base, now)
-  local fin = base .. ':fin'
-  local old = redis.call('ZRANGE', fin, '-inf', now, 'BYSCORE', 'LIMIT', 0,
-    TRIM_MAX)
-  local excess = redis.call('ZCARD', fin) - #old - FIN_MAX
-  if excess > 0 then
-    if excess > TRIM_MAX then excess = TRIM_MAX end
-    old = redis.call('ZRANGE', fin, 0, #old + excess - 1)
-  end
-  for _, n in ipairs(old) do
-    redis.call('DEL', base .. ':j:' .. n)
-  end
-  if #old > 0 then
-    redis.call('ZREM', fin, unpack(old))
-  end
+  trim(base, ':fin', now, FIN_MAX)
 end
 
 -- Keep a job that has finished, OUTCOME done, cancelled or expired, for
