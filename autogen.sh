@@ -11,7 +11,7 @@ set -e
 cd "$(dirname "$0")"
 DEPS="build-essential autoconf automake libtool pkg-config \
 libhiredis-dev libevent-dev libyaml-dev libsystemd-dev libjansson-dev check \
-redis-server redis-tools python3 python3-redis nodejs git \
+redis-server redis-tools python3 python3-redis nodejs git tzdata \
 clang libclang-rt-14-dev prometheus \
 chromium chromium-driver python3-selenium \
 debhelper dpkg-dev lintian"
