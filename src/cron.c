@@ -343,7 +343,7 @@ int
 cron_every(uint64_t ms, struct cron *c, char *err, size_t len)
 {
 	if (ms == 0 || ms > (uint64_t)1 << 40) {
-		snprintf(err, len, "the period must be from 1ms to 2^40 ms "
+		snprintf(err, len, "must be from 1ms to 2^40 ms "
 		    "(about 34 years)");
 		return -1;
 	}

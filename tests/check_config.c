@@ -309,6 +309,7 @@ START_TEST(test_minimal_file_takes_every_default)
 	ck_assert_uint_eq(jc->nlimits, 0);
 	ck_assert_uint_eq(jc->nenv, 0);
 	ck_assert_ptr_null(jc->cwd);
+	ck_assert_int_eq(jc->schedule.on, 0);
 	ck_assert_uint_eq(jc->line, 3);
 	config_free(cfg);
 }
@@ -419,6 +420,12 @@ START_TEST(test_full_file_keeps_every_value)
 	ck_assert_str_eq(jc->lock.key, "export-{type}-{queue}-{id}");
 	ck_assert_uint_eq(jc->lock.ttl_ms, 60000);
 	ck_assert_int_eq(jc->lock.on_conflict, CONFLICT_FAIL);
+	ck_assert_int_eq(jc->schedule.on, 1);
+	ck_assert_str_eq(jc->schedule.spec, "30 2 * * mon-fri");
+	ck_assert_str_eq(jc->schedule.cron.tz, "Europe/Berlin");
+	ck_assert_int_eq(jc->schedule.misfire, MISFIRE_ALL);
+	ck_assert_uint_eq(jc->schedule.max_catchup, 5);
+	ck_assert_str_eq(jc->schedule.payload, "{\"all\":true}");
 	ck_assert_uint_eq(jc->line, 44);
 	ck_assert_ptr_null(config_find_job(cfg, "send"));
 	config_free(cfg);
