@@ -439,7 +439,7 @@ cron_zone(const char *name, struct cron *c, char *err, size_t len)
  *     not ours, and the daemon's own times are UTC (gmtime_r in log.c).
  *   - a plugin's thread that calls localtime(3) at the very moment the
  *     scheduler computes a tick may get the schedule's zone for that
- *     call. Only worker 0 schedules (sched.c), and redjob.yml(5) says
+ *     call. Only worker 0 schedules (scheduler.c), and redjob.yml(5) says
  *     so under "schedule". A reader of TZif files of our own would
  *     avoid this, but then also needs the POSIX TZ rules at the end of
  *     each file (for the years past its table): more code to get wrong
