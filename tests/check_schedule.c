@@ -4,8 +4,8 @@
  * redjob_tick's rules called directly; two instances with every: 1s for
  * a minute, one of them restarted and then reloaded, enqueue each tick
  * exactly once; the misfire policies across a 10-tick outage of every
- * instance; redjob schedules with and without -c; and redjobd -t on bad
- * schedules.
+ * instance, and across a Redis that hangs; redjob schedules with and
+ * without -c; and redjobd -t on bad schedules.
  *
  * The jobs go to a paused queue, so they stay in Redis with their tick
  * for the test to read.
@@ -628,6 +628,52 @@ START_TEST(test_misfire_across_a_ten_tick_outage)
 }
 END_TEST
 
+START_TEST(test_a_redis_outage_is_a_misfire)
+{
+	struct job_tick *jobs;
+	long long before, resumed;
+	size_t n, i, caught = 0;
+	int guard;
+
+	daemon_write_config(
+	    "redis:\n"
+	    "  url: %s\n"
+	    "workers: 1\n"
+	    "shutdown_timeout: 2s\n"
+	    "queues: { cron: 1 }\n"
+	    "jobs:\n"
+	    "  t:\n"
+	    "    queue: cron\n"
+	    "    exec: [/bin/true]\n"
+	    "    schedule: { every: 1s, misfire: all }\n", rf.url);
+	daemon_start(NULL);
+	ck_assert_ptr_nonnull(notify_wait("READY=1", 15000));
+	wait_last("t", 0, 15000);
+	before = stored_last("t");
+	/* Longer than a call's deadline: the connection is given up. */
+	guard = redis_fixture_pause();
+	run_until(before + 7500);
+	redis_fixture_resume(guard);
+	resumed = wall_ms();
+	wait_last("t", resumed + 2000, 20000);
+	stop_first();
+
+	jobs = read_jobs(&n);
+	qsort(jobs, n, sizeof *jobs, tick_cmp);
+	for (i = 1; i < n; i++) {
+		ck_assert_msg(jobs[i].tick == jobs[i - 1].tick + 1000,
+		    "tick %lld follows %lld: misfire all loses none",
+		    jobs[i].tick, jobs[i - 1].tick);
+		caught += strcmp(jobs[i].misfire, "all") == 0;
+	}
+	ck_assert_int_le(jobs[0].tick, before);
+	ck_assert_int_ge(jobs[n - 1].tick, resumed + 2000);
+	/* The ticks of the outage came late: most of them are catch-ups. */
+	ck_assert_uint_ge(caught, 4);
+	free(jobs);
+}
+END_TEST
+
 START_TEST(test_check_refuses_bad_schedules_with_their_place)
 {
 	struct proc_spec spec;
@@ -694,6 +740,7 @@ suite(void)
 	tcase_add_checked_fixture(tc, schedule_setup, schedule_teardown);
 	tcase_add_test(tc, test_check_refuses_bad_schedules_with_their_place);
 	tcase_add_test(tc, test_misfire_across_a_ten_tick_outage);
+	tcase_add_test(tc, test_a_redis_outage_is_a_misfire);
 	tcase_add_test(tc,
 	    test_two_instances_enqueue_each_tick_once);
 	suite_add_tcase(s, tc);
