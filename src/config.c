@@ -1048,8 +1048,12 @@ config_schedule(struct load *ld, struct yread_pair *p, const char *path,
 	}
 	if (f[SCHED_PAYLOAD].value != NULL) {
 		sub = yread_path(path, "payload");
-		(void)yread_string(&ld->y, f[SCHED_PAYLOAD].value, sub, 1,
-		    &sc->payload);
+		/* redjob_tick's limit, the library's default one. */
+		if (yread_string(&ld->y, f[SCHED_PAYLOAD].value, sub, 1,
+		    &sc->payload) == 0 && strlen(sc->payload) > 524288)
+			yread_error(&ld->y, f[SCHED_PAYLOAD].value, sub, "a "
+			    "payload of %zu bytes is over the limit of 524288 "
+			    "bytes", strlen(sc->payload));
 		free(sub);
 	}
 	if (sc->payload == NULL)
