@@ -4,8 +4,8 @@
  * redjob_tick's rules called directly; two instances with every: 1s for
  * a minute, one of them restarted and then reloaded, enqueue each tick
  * exactly once; the misfire policies across a 10-tick outage of every
- * instance, and across a Redis that hangs; redjob schedules with and
- * without -c; and redjobd -t on bad schedules.
+ * instance, and across a Redis that hangs; REDJOB_TICK; redjob schedules
+ * with and without -c; and redjobd -t on bad schedules.
  *
  * The jobs go to a paused queue, so they stay in Redis with their tick
  * for the test to read.
@@ -674,6 +674,43 @@ START_TEST(test_a_redis_outage_is_a_misfire)
 }
 END_TEST
 
+START_TEST(test_an_exec_handler_gets_its_tick)
+{
+	long long start = wall_ms(), t;
+	char path[4200], *text, *p, *end;
+	int n = 0;
+
+	daemon_write_config(
+	    "redis:\n"
+	    "  url: %s\n"
+	    "workers: 1\n"
+	    "shutdown_timeout: 2s\n"
+	    "queues: { live: 1 }\n"
+	    "jobs:\n"
+	    "  t:\n"
+	    "    queue: live\n"
+	    "    exec: [/bin/sh, -c, 'echo \"$REDJOB_TICK\" >> %s/ticks']\n"
+	    "    schedule: { every: 1s }\n", rf.url, df.dir);
+	daemon_start(NULL);
+	ck_assert_ptr_nonnull(notify_wait("READY=1", 15000));
+	ck_assert(daemon_wait_lines("ticks", 2, 15000));
+	stop_first();
+	snprintf(path, sizeof path, "%s/ticks", df.dir);
+	text = must_read_file(path, NULL);
+	for (p = text; *p != '\0'; p = end + (*end == '\n')) {
+		t = strtoll(p, &end, 10);
+		ck_assert_msg(end > p && (*end == '\n' || *end == '\0'),
+		    "not a tick: %s", text);
+		ck_assert_int_eq(t % 1000, 0);
+		ck_assert_int_ge(t, start);
+		ck_assert_int_le(t, wall_ms());
+		n++;
+	}
+	ck_assert_int_ge(n, 2);
+	free(text);
+}
+END_TEST
+
 START_TEST(test_check_refuses_bad_schedules_with_their_place)
 {
 	struct proc_spec spec;
@@ -741,6 +778,7 @@ suite(void)
 	tcase_add_test(tc, test_check_refuses_bad_schedules_with_their_place);
 	tcase_add_test(tc, test_misfire_across_a_ten_tick_outage);
 	tcase_add_test(tc, test_a_redis_outage_is_a_misfire);
+	tcase_add_test(tc, test_an_exec_handler_gets_its_tick);
 	tcase_add_test(tc,
 	    test_two_instances_enqueue_each_tick_once);
 	suite_add_tcase(s, tc);

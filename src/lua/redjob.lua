@@ -436,8 +436,9 @@ end
 -- Returns {now, next_wake, job...}; next_wake is the earliest due time or
 -- lease expiry in ms (-1 if none), each job is
 -- {id, type, payload, key, attempts, max_attempts, stalls, due, reserved,
--- created} (reserved: the job's limiter reservation, "UNTIL_MS NAME", or
--- ''; created: its enqueue time, or ''), or
+-- created, tick} (reserved: the job's limiter reservation, "UNTIL_MS
+-- NAME", or ''; created: its enqueue time, or ''; tick: a periodic job's
+-- tick, redjob_tick, or ''), or
 -- for a job that could not be run and went to dead, the string
 -- "ID REASON". TOKEN begins with the worker's owner id (redjob_release).
 local function claim(keys, args)
@@ -491,7 +492,7 @@ local function claim(keys, args)
       local j = base .. ':j:' .. n
       local f = redis.call('HMGET', j, 'type', 'payload', 'key', 'attempts',
         'max_attempts', 'stalls', 'unique', 'reserved', 'created',
-        'expires')
+        'expires', 'tick')
       taken[#taken + 1] = n
       local exp = (f[10] or ttls) and
         expiry(f[10], f[9], ttls and f[1] and ttls[f[1]])
@@ -511,7 +512,7 @@ local function claim(keys, args)
         lease_args[#lease_args + 1] = n
         reply[#reply + 1] = {q .. ':' .. n, f[1], f[2], f[3] or '',
           f[4] or '0', f[5] or '0', f[6] or '0', ids[i + 1], f[8] or '',
-          f[9] or ''}
+          f[9] or '', f[11] or ''}
       else
         -- Not a job we can run (its hash was deleted or lacks a type or
         -- a payload): to dead with the reason, and named in the reply,
