@@ -13,7 +13,8 @@
  * Per schedule:
  *
  *   1. redjob_schedule publishes the definition (for redjob schedules)
- *      and returns the last tick enqueued, by any instance;
+ *      and returns the last tick enqueued, by any instance (a definition
+ *      that differs from the one published before starts from now);
  *   2. the ticks after it up to now are due: the newest is the current
  *      one, the older ones were missed, and redjob_tick applies the
  *      misfire policy to them (a new schedule has no last tick and
@@ -67,6 +68,7 @@ struct sched_entry {
 	int64_t			 last;		/* last tick stored, ms */
 	int			 have_last;
 	int			 published;	/* last learned from Redis */
+	int			 started;	/* published once by us */
 	uint64_t		 published_at;	/* our clock */
 	int64_t			 target;	/* the timer's tick, 0: none */
 	int			 out;		/* a call in flight */
@@ -260,6 +262,37 @@ sched_plan(struct sched_entry *e)
 	sched_arm(e, next - now);
 }
 
+static const char *
+sched_tz(const struct sched_entry *e)
+{
+	return e->sc->cron.tz[0] != '\0' ? e->sc->cron.tz : "UTC";
+}
+
+/*
+ * At its first publication by this worker (a start, or a reload): a
+ * schedule whose line or zone differs from the one published before
+ * starts from now. The ticks of the new line between the last tick
+ * stored and now were never due, so they are not missed ones either.
+ */
+static void
+sched_changed(struct sched_entry *e, const redisReply *spec,
+    const redisReply *tz)
+{
+	int64_t now = sched_now();
+
+	if (spec->type != REDIS_REPLY_STRING || spec->len == 0 ||
+	    tz->type != REDIS_REPLY_STRING || (strcmp(spec->str,
+	    e->sc->spec) == 0 && strcmp(tz->str, sched_tz(e)) == 0))
+		return;
+	log_info("schedule %s: was %s in %s, now %s in %s: the new one starts "
+	    "from now", e->jc->type, spec->str, tz->str, e->sc->spec,
+	    sched_tz(e));
+	if (!e->have_last || e->last < now) {
+		e->last = now;
+		e->have_last = 1;
+	}
+}
+
 static void
 sched_publish_cb(struct rconn *rc, redisReply *r, void *arg)
 {
@@ -283,6 +316,9 @@ sched_publish_cb(struct rconn *rc, redisReply *r, void *arg)
 	}
 	sched_succeeded(e);
 	sched_learn(e, r->element[0]);
+	if (!e->started && r->elements >= 4)
+		sched_changed(e, r->element[2], r->element[3]);
+	e->started = 1;
 	e->published = 1;
 	e->published_at = mtime_now();
 	sched_plan(e);
@@ -301,7 +337,7 @@ sched_publish(struct sched_entry *e)
 	snprintf(next, sizeof next, "%lld", (long long)nx);
 	argv[0] = e->jc->type;
 	argv[1] = e->sc->spec;
-	argv[2] = e->sc->cron.tz[0] != '\0' ? e->sc->cron.tz : "UTC";
+	argv[2] = sched_tz(e);
 	argv[3] = sched_misfires[e->sc->misfire];
 	argv[4] = e->catchup;
 	argv[5] = next;

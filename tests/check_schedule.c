@@ -206,7 +206,15 @@ START_TEST(test_schedules_lists_what_schedule_published)
 	r = must_command(rf.c, "FCALL redjob_schedule 1 %s u every_1s UTC "
 	    "skip 100 1000", KEY);
 	ck_assert_int_eq(r->type, REDIS_REPLY_ARRAY);
+	ck_assert_uint_eq(r->elements, 4);
 	ck_assert_str_eq(r->element[0]->str, "");	/* never ticked */
+	ck_assert_str_eq(r->element[2]->str, "");	/* never published */
+	freeReplyObject(r);
+	/* Published again: the reply has the definition it replaces. */
+	r = must_command(rf.c, "FCALL redjob_schedule 1 %s u every_1s UTC "
+	    "skip 100 1000", KEY);
+	ck_assert_str_eq(r->element[2]->str, "every_1s");
+	ck_assert_str_eq(r->element[3]->str, "UTC");
 	freeReplyObject(r);
 	freeReplyObject(tick("u", "skip", "100", "1000"));
 	r = must_command(rf.c, "FCALL_RO redjob_schedules 1 %s", KEY);
@@ -711,6 +719,59 @@ START_TEST(test_an_exec_handler_gets_its_tick)
 }
 END_TEST
 
+/* The config of test_a_changed_schedule_starts_from_now. */
+static void
+changed_config(const char *every)
+{
+	daemon_write_config(
+	    "redis:\n"
+	    "  url: %s\n"
+	    "workers: 1\n"
+	    "shutdown_timeout: 2s\n"
+	    "queues: { cron: 1 }\n"
+	    "jobs:\n"
+	    "  t:\n"
+	    "    queue: cron\n"
+	    "    exec: [/bin/true]\n"
+	    "    schedule: { every: %s, misfire: all }\n", rf.url, every);
+}
+
+START_TEST(test_a_changed_schedule_starts_from_now)
+{
+	struct job_tick *jobs;
+	long long before, restart;
+	size_t n, i;
+
+	changed_config("1s");
+	daemon_start(NULL);
+	ck_assert_ptr_nonnull(notify_wait("READY=1", 15000));
+	wait_last("t", 0, 15000);
+	stop_first();
+	before = stored_last("t");
+	/* Down long enough for ticks of both lines to pass. */
+	while (wall_ms() < before + 5500)
+		nap_ms(100);
+	changed_config("2s");
+	restart = wall_ms();
+	daemon_start(NULL);
+	wait_last("t", restart + 1, 15000);
+	stop_first();
+	ck_assert(daemon_log_has("was every 1s in UTC, now every 2s in UTC"));
+
+	/* No catch-up: the 2s ticks before the change were never due. */
+	jobs = read_jobs(&n);
+	qsort(jobs, n, sizeof *jobs, tick_cmp);
+	for (i = 0; i < n; i++) {
+		ck_assert_msg(jobs[i].misfire[0] == '\0', "tick %lld was a "
+		    "catch-up (%s)", jobs[i].tick, jobs[i].misfire);
+		if (jobs[i].tick > before)
+			ck_assert_int_gt(jobs[i].tick, restart);
+	}
+	ck_assert_int_eq(jobs[n - 1].tick % 2000, 0);
+	free(jobs);
+}
+END_TEST
+
 START_TEST(test_check_refuses_bad_schedules_with_their_place)
 {
 	struct proc_spec spec;
@@ -779,6 +840,7 @@ suite(void)
 	tcase_add_test(tc, test_misfire_across_a_ten_tick_outage);
 	tcase_add_test(tc, test_a_redis_outage_is_a_misfire);
 	tcase_add_test(tc, test_an_exec_handler_gets_its_tick);
+	tcase_add_test(tc, test_a_changed_schedule_starts_from_now);
 	tcase_add_test(tc,
 	    test_two_instances_enqueue_each_tick_once);
 	suite_add_tcase(s, tc);

@@ -1524,7 +1524,8 @@ end
 -- redjob_schedule NAMESPACE:{QUEUE} TYPE SPEC TIMEZONE MISFIRE MAX_CATCHUP
 --   NEXT
 -- A worker starts scheduling TYPE: publishes the schedule's definition
--- and its next tick. Returns {last tick enqueued or '', now}.
+-- and its next tick. Returns {last tick enqueued or '', now, the spec and
+-- timezone published before or ''}.
 local function schedule(keys, args)
   local now = now_ms()
   local base = open(keys)
@@ -1540,11 +1541,11 @@ local function schedule(keys, args)
   local c = int_arg(args[5], 'max_catchup', 1, CATCHUP_MAX)
   local nx = int_arg(args[6], 'next', 0, 2 ^ 50)
   local k = base .. ':sched'
-  local last = redis.call('HGET', k, 'last:' .. t)
+  local old = redis.call('HMGET', k, 'last:' .. t, 'spec:' .. t, 'tz:' .. t)
   redis.call('HSET', k, 'spec:' .. t, spec, 'tz:' .. t, tz,
     'misfire:' .. t, m, 'catchup:' .. t, c, 'next:' .. t, nx,
     'seen:' .. t, now)
-  return {last or '', fmt(now)}
+  return {old[1] or '', fmt(now), old[2] or '', old[3] or ''}
 end
 
 -- redjob_tick NAMESPACE:{QUEUE} TYPE PAYLOAD MISFIRE MAX_CATCHUP NEXT
