@@ -3,7 +3,8 @@
 # Debian package that the build, the tests and the demo need (nodejs runs
 # docs/protocol.md's Node recipe; prometheus gives the tests promtool,
 # which checks the /metrics text; chromium, chromium-driver and
-# python3-selenium let the dashboard's tests drive a headless browser),
+# python3-selenium let the dashboard's tests drive a headless browser;
+# tzdata gives schedules their time zones, and check_cron its cases),
 # make fuzz (clang, and libclang-rt-14-dev: libFuzzer and the sanitizers'
 # runtimes, which clang's packages only recommend) and the Debian
 # packages (debhelper, dpkg-dev, lintian: debian/, .ci/debian).
@@ -11,7 +12,7 @@ set -e
 cd "$(dirname "$0")"
 DEPS="build-essential autoconf automake libtool pkg-config \
 libhiredis-dev libevent-dev libyaml-dev libsystemd-dev libjansson-dev check \
-redis-server redis-tools python3 python3-redis nodejs git \
+redis-server redis-tools python3 python3-redis nodejs git tzdata \
 clang libclang-rt-14-dev prometheus \
 chromium chromium-driver python3-selenium \
 debhelper dpkg-dev lintian"

@@ -98,7 +98,7 @@ static const char *const acl_c_admin[] = {
 static const char *const acl_worker_fns[] = {
 	"redjob_claim", "redjob_extend", "redjob_ack", "redjob_done",
 	"redjob_fail", "redjob_requeue", "redjob_discard", "redjob_release", "redjob_wake",
-	"redjob_beat",
+	"redjob_beat", "redjob_schedule", "redjob_tick",
 };
 static const char *const acl_worker_prefixes[] = {
 	"redjob_lock_", "redjob_limit_",

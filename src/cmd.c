@@ -46,6 +46,7 @@ static const struct cmd_entry *const cmd_table[] = {
 	&cmd_health_entry,
 	&cmd_why_entry,
 	&cmd_wait_entry,
+	&cmd_schedules_entry,
 	&cmd_acl_entry,
 	&cmd_web_entry,
 };

@@ -62,6 +62,7 @@ extern const struct cmd_entry cmd_workers_entry;
 extern const struct cmd_entry cmd_health_entry;
 extern const struct cmd_entry cmd_why_entry;
 extern const struct cmd_entry cmd_wait_entry;
+extern const struct cmd_entry cmd_schedules_entry;
 extern const struct cmd_entry cmd_acl_entry;
 extern const struct cmd_entry cmd_web_entry;
 

@@ -76,8 +76,9 @@ const struct cmd_entry cmd_web_entry = {
 	"serve the dashboard",
     "Serve the dashboard: every queue with its counts and recent rates,\n"
     "a queue's jobs by state, a job with every field and its payload,\n"
-    "the live workers and the dead jobs, with retry, delete, pause and\n"
-    "resume. It runs until SIGTERM or SIGINT, logging to stderr.\n"
+    "the live workers, the schedules and the dead jobs, with retry,\n"
+    "delete, pause and resume. It runs until SIGTERM or SIGINT, logging\n"
+    "to stderr.\n"
     "\n"
     "Options:\n"
     "  --listen ADDR            HOST:PORT with an IPv4 address, [IPV6]:PORT\n"
@@ -631,6 +632,8 @@ web_handle(struct evhttp_request *req, void *arg)
 		web_job(&r, path + 5);
 	else if (strcmp(path, "/workers") == 0)
 		web_workers(&r);
+	else if (strcmp(path, "/schedules") == 0)
+		web_schedules(&r);
 	else if (strcmp(path, "/dead") == 0)
 		web_dead(&r);
 	else

@@ -108,13 +108,22 @@ static const unsigned config_limiter_needs[] = {
 
 static const char *const config_job_keys[] = {
 	"queue", "exec", "plugin", "timeout", "retry", "lock", "limit", "env",
-	"cwd", "expire", "result",
+	"cwd", "expire", "result", "schedule",
 };
 enum { JOB_QUEUE, JOB_EXEC, JOB_PLUGIN, JOB_TIMEOUT, JOB_RETRY, JOB_LOCK,
-	JOB_LIMIT, JOB_ENV, JOB_CWD, JOB_EXPIRE, JOB_RESULT, JOB_N };
+	JOB_LIMIT, JOB_ENV, JOB_CWD, JOB_EXPIRE, JOB_RESULT, JOB_SCHEDULE, JOB_N };
 
 static const char *const config_result_keys[] = { "max", "ttl" };
 enum { RESULT_MAX, RESULT_TTL, RESULT_N };
+
+static const char *const config_schedule_keys[] = {
+	"cron", "every", "timezone", "misfire", "max_catchup", "payload",
+};
+enum { SCHED_CRON, SCHED_EVERY, SCHED_TIMEZONE, SCHED_MISFIRE,
+	SCHED_CATCHUP, SCHED_PAYLOAD, SCHED_N };
+
+/* In the order of enum misfire. */
+static const char *const config_misfires[] = { "skip", "once", "all" };
 
 static const char *const config_plugin_keys[] = { "path", "symbol" };
 enum { PLUGIN_PATH, PLUGIN_SYMBOL, PLUGIN_N };
@@ -945,6 +954,112 @@ config_served(const struct config *cfg, const char *queue)
 	return 0;
 }
 
+/*
+ * Check schedule: and fill jc->schedule. A bad cron line is reported at
+ * the column of its bad field inside the string when the string is on
+ * one line, so the caret of an editor lands on it.
+ */
+static void
+config_schedule(struct load *ld, struct yread_pair *p, const char *path,
+    struct job_conf *jc)
+{
+	struct schedule_conf *sc = &jc->schedule;
+	struct yread_pair f[SCHED_N], *later;
+	yaml_node_t *n;
+	const char *s;
+	char err[256], *sub, buf[64];
+	uint64_t ms;
+	size_t col;
+	unsigned line, column;
+	int v;
+
+	if (yread_fields(&ld->y, p->value, path, "a mapping",
+	    config_schedule_keys, SCHED_N, f) != 0)
+		return;
+	sc->on = 1;
+	sc->misfire = MISFIRE_SKIP;
+	sc->max_catchup = SCHEDULE_CATCHUP_DEFAULT;
+	if (f[SCHED_CRON].value != NULL && f[SCHED_EVERY].value != NULL) {
+		later = f[SCHED_CRON].key->start_mark.index >
+		    f[SCHED_EVERY].key->start_mark.index ?
+		    &f[SCHED_CRON] : &f[SCHED_EVERY];
+		yread_error(&ld->y, later->key, path, "cron and every are "
+		    "mutually exclusive (a schedule has one of them)");
+	} else if (f[SCHED_CRON].value == NULL && f[SCHED_EVERY].value ==
+	    NULL)
+		yread_error(&ld->y, p->key, path, "needs cron (a cron line, "
+		    "such as \"*/5 * * * *\") or every (a period, such as "
+		    "30s)");
+	else if ((n = f[SCHED_CRON].value) != NULL) {
+		sub = yread_path(path, "cron");
+		if ((s = yread_scalar(&ld->y, n, sub, "a cron line")) != NULL) {
+			if (cron_parse(s, &sc->cron, err, sizeof err,
+			    &col) == 0)
+				sc->spec = xstrdup(s);
+			else if (n->start_mark.line == n->end_mark.line &&
+			    strchr(s, '\\') == NULL) {
+				line = (unsigned)n->start_mark.line + 1;
+				column = (unsigned)(n->start_mark.column + 1 +
+				    col + (n->data.scalar.style ==
+				    YAML_PLAIN_SCALAR_STYLE ? 0 : 1));
+				diags_add(ld->y.d, ld->y.file, line, column,
+				    "%s: %s", sub, err);
+			} else
+				yread_error(&ld->y, n, sub, "%s (at offset "
+				    "%zu)", err, col);
+		}
+		free(sub);
+	} else {
+		sub = yread_path(path, "every");
+		if (yread_duration(&ld->y, f[SCHED_EVERY].value, sub, 0,
+		    &ms) == 0) {
+			if (cron_every(ms, &sc->cron, err, sizeof err) != 0)
+				yread_error(&ld->y, f[SCHED_EVERY].value, sub,
+				    "%s, not %s", err, yread_text(
+				    f[SCHED_EVERY].value));
+			else {
+				duration_format(ms, buf, sizeof buf);
+				xasprintf(&sc->spec, "every %s", buf);
+			}
+		}
+		free(sub);
+	}
+	if ((n = f[SCHED_TIMEZONE].value) != NULL) {
+		sub = yread_path(path, "timezone");
+		if ((s = yread_scalar(&ld->y, n, sub, "a time zone name")) !=
+		    NULL && cron_zone(s, &sc->cron, err, sizeof err) != 0)
+			yread_error(&ld->y, n, sub, "%s", err);
+		free(sub);
+	} else
+		(void)cron_zone("UTC", &sc->cron, err, sizeof err);
+	if (f[SCHED_MISFIRE].value != NULL) {
+		sub = yread_path(path, "misfire");
+		if (yread_enum(&ld->y, f[SCHED_MISFIRE].value, sub,
+		    "misfire policy", config_misfires,
+		    nitems(config_misfires), &v) == 0)
+			sc->misfire = (enum misfire)v;
+		free(sub);
+	}
+	if (f[SCHED_CATCHUP].value != NULL) {
+		sub = yread_path(path, "max_catchup");
+		yread_uint(&ld->y, f[SCHED_CATCHUP].value, sub, 1,
+		    SCHEDULE_CATCHUP_MAX, &sc->max_catchup);
+		free(sub);
+	}
+	if (f[SCHED_PAYLOAD].value != NULL) {
+		sub = yread_path(path, "payload");
+		/* redjob_tick's limit, the library's default one. */
+		if (yread_string(&ld->y, f[SCHED_PAYLOAD].value, sub, 1,
+		    &sc->payload) == 0 && strlen(sc->payload) > 524288)
+			yread_error(&ld->y, f[SCHED_PAYLOAD].value, sub, "a "
+			    "payload of %zu bytes is over the limit of 524288 "
+			    "bytes", strlen(sc->payload));
+		free(sub);
+	}
+	if (sc->payload == NULL)
+		sc->payload = xstrdup("");
+}
+
 /* Check that the job's queue is served; qn is its node or NULL. */
 static void
 config_job_queue(struct load *ld, struct yread_pair *p, yaml_node_t *qn,
@@ -1037,6 +1152,9 @@ config_job(struct load *ld, struct yread_pair *p, struct job_conf *jc)
 			break;
 		case JOB_RESULT:
 			config_result(ld, &f[i], sub, jc);
+			break;
+		case JOB_SCHEDULE:
+			config_schedule(ld, &f[i], sub, jc);
 			break;
 		}
 	}
@@ -1399,6 +1517,8 @@ config_free_job(struct job_conf *jc)
 	}
 	free(jc->env);
 	free(jc->cwd);
+	free(jc->schedule.spec);
+	free(jc->schedule.payload);
 }
 
 /* Free cfg and everything in it. Accepts NULL. */

@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "cron.h"
 #include "diags.h"
 #include "duration.h"
 
@@ -75,6 +76,26 @@ struct lock_conf {
 	uint64_t		 requeue_delay_ms; /* 0: until the lock expires */
 };
 
+/* What a schedule does with the ticks missed while no instance ran. */
+enum misfire {
+	MISFIRE_SKIP,		/* default: drop them */
+	MISFIRE_ONCE,		/* one job for all of them */
+	MISFIRE_ALL,		/* one each, the newest max_catchup */
+};
+
+#define SCHEDULE_CATCHUP_DEFAULT	100
+#define SCHEDULE_CATCHUP_MAX		1000
+
+/* schedule: of a job type (redjob.yml(5)); on is 0 without one. */
+struct schedule_conf {
+	int			 on;
+	char			*spec;		/* the cron line, or "every D" */
+	struct cron		 cron;		/* its ticks, zone included */
+	enum misfire		 misfire;
+	unsigned		 max_catchup;	/* misfire all: at most */
+	char			*payload;	/* default "" */
+};
+
 struct env_var {
 	char	*name;
 	char	*value;
@@ -102,6 +123,7 @@ struct job_conf {
 	 * result_max bytes, for result_ttl_ms after it is done; 0: none. */
 	size_t			 result_max;
 	uint64_t		 result_ttl_ms;
+	struct schedule_conf	 schedule;
 	unsigned		 line;		/* where it was defined */
 };
 

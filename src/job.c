@@ -38,7 +38,8 @@ enum {
 	JOB_F_DUE,
 	JOB_F_COUNT,
 	JOB_F_RESERVED = JOB_F_COUNT,	/* optional: "UNTIL_MS NAME" or "" */
-	JOB_F_CREATED			/* optional: enqueue time, or "" */
+	JOB_F_CREATED,			/* optional: enqueue time, or "" */
+	JOB_F_TICK			/* optional: a schedule's tick, or "" */
 };
 
 /*
@@ -182,6 +183,9 @@ job_decode(redisReply *e, const char *token, char **cause)
 	    e->element[JOB_F_CREATED]->type == REDIS_REPLY_STRING)
 		j->created_ms = strtoll(e->element[JOB_F_CREATED]->str, NULL,
 		    10);
+	if (e->elements > JOB_F_TICK &&
+	    e->element[JOB_F_TICK]->type == REDIS_REPLY_STRING)
+		j->tick_ms = strtoll(e->element[JOB_F_TICK]->str, NULL, 10);
 	if (e->element[JOB_F_DUE]->type == REDIS_REPLY_STRING)
 		j->due_ms = strtoll(e->element[JOB_F_DUE]->str, NULL, 10);
 	if (j->type == NULL || *j->type == '\0')
@@ -394,7 +398,8 @@ job_requeue_reason(enum job_requeue why)
 /*
  * The environment of an exec handler: nothing of the worker's own, path
  * (the configuration's handler_path) as PATH unless the job type sets one, the REDJOB_* variables
- * (REDJOB_FENCE when fence is not NULL), then the type's env:. Free with
+ * (REDJOB_FENCE when fence is not NULL, REDJOB_TICK for a periodic job),
+ * then the type's env:. Free with
  * job_env_free().
  */
 char **
@@ -404,7 +409,7 @@ job_env(const struct job *j, const char *fence, const char *path)
 	char **env;
 	size_t n = 0, i;
 
-	env = xcalloc(9 + jc->nenv, sizeof *env);
+	env = xcalloc(10 + jc->nenv, sizeof *env);
 	for (i = 0; i < jc->nenv && strcmp(jc->env[i].name, "PATH") != 0; i++)
 		;
 	if (i == jc->nenv)
@@ -415,6 +420,8 @@ job_env(const struct job *j, const char *fence, const char *path)
 	xasprintf(&env[n++], "REDJOB_ATTEMPT=%u", j->attempts + 1);
 	xasprintf(&env[n++], "REDJOB_MAX_ATTEMPTS=%u", job_max_attempts(j));
 	xasprintf(&env[n++], "REDJOB_KEY=%s", j->key != NULL ? j->key : "");
+	if (j->tick_ms > 0)
+		xasprintf(&env[n++], "REDJOB_TICK=%lld", j->tick_ms);
 	if (fence != NULL)
 		xasprintf(&env[n++], "REDJOB_FENCE=%s", fence);
 	for (i = 0; i < jc->nenv; i++)

@@ -78,6 +78,7 @@ struct job {
 	long long		 due_ms;	/* server ms: its due time */
 	long long		 claimed_ms;	/* server ms: its claim */
 	long long		 created_ms;	/* server ms: its enqueue, or 0 */
+	long long		 tick_ms;	/* a schedule's tick (ms), or 0 */
 	uint64_t		 claimed_us;	/* mtime_now_us() at the claim */
 
 	enum job_state		 state;

@@ -98,6 +98,7 @@ void	web_overview(struct web_req *r);
 void	web_queue(struct web_req *r, const char *queue);
 void	web_job(struct web_req *r, const char *id);
 void	web_workers(struct web_req *r);
+void	web_schedules(struct web_req *r);
 void	web_dead(struct web_req *r);
 void	web_action(struct web_req *r);
 void	web_rates_free(struct web *w);

@@ -172,7 +172,8 @@ html_begin(struct web_req *r, const char *title)
 	html_str(b, title);
 	html_raw(b, " - redjob</title></head><body><header>"
 	    "<a href=\"/\">Overview</a><a href=\"/dead\">Dead</a>"
-	    "<a href=\"/workers\">Workers</a><span class=\"ns\">"
+	    "<a href=\"/workers\">Workers</a>"
+	    "<a href=\"/schedules\">Schedules</a><span class=\"ns\">"
 	    "namespace ");
 	html_str(b, r->w->ns);
 	html_raw(b, "</span></header><main><h1>");

@@ -971,6 +971,90 @@ web_workers(struct web_req *r)
 	registry_free(ws, n);
 }
 
+/* A string of a reply, or "" (a field never published). */
+static const char *
+web_rstr(const redisReply *r)
+{
+	return r != NULL && r->type == REDIS_REPLY_STRING ? r->str : "";
+}
+
+static long long
+web_rtime(const redisReply *r)
+{
+	return r != NULL && r->type == REDIS_REPLY_STRING && r->len > 0 ?
+	    strtoll(r->str, NULL, 10) : -1;
+}
+
+/*
+ * GET /schedules: the periodic jobs of every queue, as the daemons
+ * publish them (redjob_schedules; redjob schedules without -c).
+ */
+void
+web_schedules(struct web_req *r)
+{
+	struct evbuffer *b = r->out;
+	redisReply *rep, *e;
+	char **names = NULL;
+	size_t n = 0, i, k, shown = 0;
+
+	if (web_queues(r->w, &names, &n) != 0) {
+		web_redis_fail(r, "listing the queues");
+		return;
+	}
+	html_begin(r, "Schedules");
+	for (i = 0; i < n; i++) {
+		if ((rep = client_fcall(r->w->client, "redjob_schedules", 1,
+		    names[i], 0, NULL, NULL)) == NULL) {
+			html_raw(b, "<p class=\"bad\">Queue ");
+			html_str(b, names[i]);
+			html_raw(b, ": Redis did not answer.</p>\n");
+			continue;
+		}
+		for (k = 0; rep->type == REDIS_REPLY_ARRAY &&
+		    k < rep->elements; k++) {
+			/* {type, spec, tz, misfire, catchup, next, seen,
+			 * last} */
+			e = rep->element[k];
+			if (e->type != REDIS_REPLY_ARRAY || e->elements < 8)
+				continue;
+			if (shown++ == 0)
+				html_raw(b, "<table id=\"schedules\"><tr>"
+				    "<th>Type</th><th>Queue</th><th>Schedule"
+				    "</th><th>Time zone</th><th>Misfire</th>"
+				    "<th>Last tick</th><th>Next tick</th>"
+				    "</tr>\n");
+			html_raw(b, "<tr><td>");
+			html_str(b, web_rstr(e->element[0]));
+			html_raw(b, "</td><td><a href=\"/queue/");
+			html_url(b, names[i]);
+			html_raw(b, "\">");
+			html_str(b, names[i]);
+			html_raw(b, "</a></td><td><code>");
+			html_str(b, web_rstr(e->element[1]));
+			html_raw(b, "</code></td><td>");
+			html_str(b, web_rstr(e->element[2]));
+			html_raw(b, "</td><td>");
+			html_str(b, web_rstr(e->element[3]));
+			html_raw(b, "</td><td>");
+			html_time(b, web_rtime(e->element[7]));
+			html_raw(b, "</td><td>");
+			html_time(b, web_rtime(e->element[5]));
+			html_raw(b, "</td></tr>\n");
+		}
+		freeReplyObject(rep);
+	}
+	if (shown > 0)
+		html_raw(b, "</table>\n");
+	else
+		html_raw(b, "<p>No schedule: no redjobd of this namespace has "
+		    "a job type with <code>schedule:</code>.</p>\n");
+	html_end(r);
+	web_send(r, 200, "OK");
+	for (i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+}
+
 /* GET /dead: every queue that has dead jobs. */
 void
 web_dead(struct web_req *r)

@@ -50,6 +50,7 @@
 #include "claim.h"
 #include "cond.h"
 #include "config.h"
+#include "cron.h"
 #include "duration.h"
 #include "finish.h"
 #include "guard.h"
@@ -63,6 +64,7 @@
 #include "notice.h"
 #include "rconn.h"
 #include "run.h"
+#include "scheduler.h"
 #include "schema.h"
 #include "pick.h"
 #include "proctitle.h"
@@ -124,6 +126,7 @@ struct worker {
 	struct log_ratelimit	 config_errors;	/* worker_config_error */
 	struct log_ratelimit	 redis_errors[3];	/* cmd, wake, notice */
 
+	struct sched		*sched;		/* worker 0 only, or NULL */
 	struct event		*kick_ev;
 	struct event		*due_ev;	/* the earliest known due time */
 	struct event		*retry_ev;
@@ -1011,6 +1014,7 @@ worker_cmd_ready_cb(struct rconn *rc, void *arg)
 	finish_kick(w->finish);
 	worker_guard_all(w);
 	worker_kick(w);
+	sched_ready(w->sched);
 }
 
 static void
@@ -1117,6 +1121,7 @@ worker_drain(struct worker *w, const char *why, int bounded)
 		log_info("%s: finishing %u running job%s", why, w->slots,
 		    w->slots == 1 ? "" : "s");
 	w->draining = 1;
+	sched_stop(w->sched);
 	worker_return_queued(w);
 	wake_close(w->wake, w->cmd);
 	w->wake = NULL;
@@ -1392,6 +1397,9 @@ worker_create(const struct config *cfg, int index, int chan_fd,
 
 	if ((w->base = event_base_new()) == NULL)
 		fatalx("event_base_new failed");
+	/* Before any plugin thread runs: see cron.c, cron_prepare(). */
+	if (index == 0 && sched_wanted(cfg))
+		cron_prepare();
 	w->metrics = metrics_create(cfg);
 	worker_queues(w);
 	w->kick_ev = worker_event(w, -1, 0, worker_kick_cb);
@@ -1452,6 +1460,9 @@ worker_create(const struct config *cfg, int index, int chan_fd,
 	    worker_lease_lost_cb, w);
 	w->beat = beat_create(w->base, w->cmd, cfg, index, w->owner, w->bases,
 	    worker_beat_cb, w);
+	/* One scheduler per instance is enough: scheduler.c says why. */
+	if (index == 0 && sched_wanted(cfg))
+		w->sched = sched_create(w->base, w->cmd, cfg);
 	return w;
 }
 
@@ -1509,6 +1520,7 @@ worker_free(struct worker *w)
 	finish_free(w->finish);
 	lease_free(w->lease);
 	beat_free(w->beat);
+	sched_free(w->sched);
 	event_free(w->kick_ev);
 	event_free(w->due_ev);
 	event_free(w->retry_ev);

@@ -309,6 +309,7 @@ START_TEST(test_minimal_file_takes_every_default)
 	ck_assert_uint_eq(jc->nlimits, 0);
 	ck_assert_uint_eq(jc->nenv, 0);
 	ck_assert_ptr_null(jc->cwd);
+	ck_assert_int_eq(jc->schedule.on, 0);
 	ck_assert_uint_eq(jc->line, 3);
 	config_free(cfg);
 }
@@ -419,6 +420,12 @@ START_TEST(test_full_file_keeps_every_value)
 	ck_assert_str_eq(jc->lock.key, "export-{type}-{queue}-{id}");
 	ck_assert_uint_eq(jc->lock.ttl_ms, 60000);
 	ck_assert_int_eq(jc->lock.on_conflict, CONFLICT_FAIL);
+	ck_assert_int_eq(jc->schedule.on, 1);
+	ck_assert_str_eq(jc->schedule.spec, "30 2 * * mon-fri");
+	ck_assert_str_eq(jc->schedule.cron.tz, "Europe/Berlin");
+	ck_assert_int_eq(jc->schedule.misfire, MISFIRE_ALL);
+	ck_assert_uint_eq(jc->schedule.max_catchup, 5);
+	ck_assert_str_eq(jc->schedule.payload, "{\"all\":true}");
 	ck_assert_uint_eq(jc->line, 44);
 	ck_assert_ptr_null(config_find_job(cfg, "send"));
 	config_free(cfg);
@@ -1007,6 +1014,44 @@ START_TEST(test_default_batch_follows_concurrency_from_32_to_1000)
 END_TEST
 
 /* A file of 4 MiB is read; one byte more is refused, with the limit. */
+START_TEST(test_a_schedule_payload_over_512_kib_is_refused)
+{
+	static const char head[] = "jobs:\n  t:\n    exec: [/bin/true]\n"
+	    "    schedule: { every: 1m, payload: \"";
+	struct diags d = { NULL, 0 };
+	struct config *cfg;
+	char *dir, *yml, *text, *got;
+	size_t max = 524288, n = strlen(head);
+
+	dir = testlib_tmpdir("config");
+	ck_assert_int_ge(asprintf(&yml, "%s/redjob.yml", dir), 0);
+	text = malloc(n + max + 8);
+	ck_assert_ptr_nonnull(text);
+	memcpy(text, head, n);
+	memset(text + n, 'x', max);
+	strcpy(text + n + max, "\" }\n");
+	spew(yml, text);
+	cfg = config_load(yml, &d);
+	ck_assert_msg(cfg != NULL, "512 KiB refused: %s", d.n > 0 ?
+	    d.v[0].msg : "?");
+	ck_assert_uint_eq(strlen(cfg->jobs[0].schedule.payload), max);
+	config_free(cfg);
+	strcpy(text + n + max, "x\" }\n");
+	spew(yml, text);
+	ck_assert_ptr_null(config_load(yml, &d));
+	got = diags_text(&d, yml);
+	ck_assert_str_eq(got, "4:37: jobs.t.schedule.payload: a payload of "
+	    "524289 bytes is over the limit of 524288 bytes\n");
+	free(got);
+	diags_free(&d);
+	free(text);
+	unlink(yml);
+	testlib_rmtree(dir);
+	free(yml);
+	free(dir);
+}
+END_TEST
+
 START_TEST(test_a_file_over_4_mib_is_refused_and_one_of_4_mib_read)
 {
 	struct diags d = { NULL, 0 };
@@ -1103,6 +1148,7 @@ suite(void)
 	tcase_add_test(tc, test_result_defaults_and_edges);
 	tcase_add_test(tc, test_default_batch_follows_concurrency_from_32_to_1000);
 	tcase_add_test(tc, test_a_file_over_4_mib_is_refused_and_one_of_4_mib_read);
+	tcase_add_test(tc, test_a_schedule_payload_over_512_kib_is_refused);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -575,6 +575,30 @@ def t_cancel(s):
     open(s.release, "w").close()
 
 
+def t_schedules_page(s):
+    """The schedules page shows what the schedulers publish, escaped."""
+    key = "webtest:{mail}"
+    s.redis_cli("FCALL", "redjob_schedule", "1", key, "report",
+                "<script>window.pwned=8</script>", "Europe/Berlin", "once",
+                "7", "1800000000000")
+    s.redis_cli("HSET", key + ":sched", "last:report", "1799999700000")
+    st, page, _ = s.get("/schedules")
+    check(st == 200 and "<h1>Schedules</h1>" in page, "schedules: %d" % st)
+    check('<a href="/schedules">Schedules</a>' in page, "in the navigation")
+    row = re.search(r'<tr><td>report</td>(.*?)</tr>', page, re.S)
+    check(row is not None, "the schedule's row: " + page[-800:])
+    row = row.group(1)
+    for want in ('<a href="/queue/mail">mail</a>',
+                 "&lt;script&gt;window.pwned=8&lt;/script&gt;",
+                 "Europe/Berlin", "once", "2027-01-15 07:55:00Z",
+                 "2027-01-15 08:00:00Z"):
+        check(want in row, "row has " + want + ": " + row)
+    check("<script" not in page, "escaped")
+    s.redis_cli("DEL", key + ":sched")
+    page = s.get("/schedules")[1]
+    check("No schedule" in page, "none left: " + page[-400:])
+
+
 def t_reader_role(s):
     """As the reader role of redjob acl every page answers, and the
     buttons say Redis refuses them."""
@@ -585,7 +609,8 @@ def t_reader_role(s):
     url = "unix://%s:pw@%s" % (args[2], s.sock)
     p, base, _ = s.start_web("--listen", "127.0.0.1:0", url=url)
     jid = enqueue(s, "-q", "parked", "ok", "read me")
-    for path in ("/", "/queue/parked", "/job/" + jid, "/workers", "/dead"):
+    for path in ("/", "/queue/parked", "/job/" + jid, "/workers", "/dead",
+                 "/schedules"):
         st, _, _ = s.get(path, base=base)
         check(st == 200, "%s as reader: %d" % (path, st))
     tok = re.search(r'name="csrf" value="([0-9a-f]{64})"',
@@ -766,9 +791,10 @@ def t_job_result(s):
 
 CHECKS = [t_overview_to_dead_job_and_retry, t_hostile_payloads, t_job_result,
           t_csrf, t_not_found, t_dot_queues, t_pagination, t_dead_set_actions,
-          t_workers_page, t_running_job, t_cancel, t_reader_role, t_dns_rebinding,
-          t_listen_needs_token, t_listen_forms, t_token, t_redis_denied,
-          t_redis_down, t_clean_exit]
+          t_workers_page, t_schedules_page, t_running_job, t_cancel,
+          t_reader_role, t_dns_rebinding, t_listen_needs_token,
+          t_listen_forms, t_token, t_redis_denied, t_redis_down,
+          t_clean_exit]
 
 
 def main():

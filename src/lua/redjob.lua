@@ -21,7 +21,7 @@
 --     never holds nil.
 --   * Every loop is bounded.
 
-local LIB_VERSION = 8     -- this code; bump on any change
+local LIB_VERSION = 9     -- this code; bump on any change
 local SCHEMA = 1          -- keys and fields; bump on any incompatible change
 local MAX_PAYLOAD = 524288
 local MAX_ERROR = 4096
@@ -429,8 +429,9 @@ end
 -- Returns {now, next_wake, job...}; next_wake is the earliest due time or
 -- lease expiry in ms (-1 if none), each job is
 -- {id, type, payload, key, attempts, max_attempts, stalls, due, reserved,
--- created} (reserved: the job's limiter reservation, "UNTIL_MS NAME", or
--- ''; created: its enqueue time, or ''), or
+-- created, tick} (reserved: the job's limiter reservation, "UNTIL_MS
+-- NAME", or ''; created: its enqueue time, or ''; tick: a periodic job's
+-- tick, redjob_tick, or ''), or
 -- for a job that could not be run and went to dead, the string
 -- "ID REASON". TOKEN begins with the worker's owner id (redjob_release).
 local function claim(keys, args)
@@ -484,7 +485,7 @@ local function claim(keys, args)
       local j = base .. ':j:' .. n
       local f = redis.call('HMGET', j, 'type', 'payload', 'key', 'attempts',
         'max_attempts', 'stalls', 'unique', 'reserved', 'created',
-        'expires')
+        'expires', 'tick')
       taken[#taken + 1] = n
       local exp = (f[10] or ttls) and
         expiry(f[10], f[9], ttls and f[1] and ttls[f[1]])
@@ -504,7 +505,7 @@ local function claim(keys, args)
         lease_args[#lease_args + 1] = n
         reply[#reply + 1] = {q .. ':' .. n, f[1], f[2], f[3] or '',
           f[4] or '0', f[5] or '0', f[6] or '0', ids[i + 1], f[8] or '',
-          f[9] or ''}
+          f[9] or '', f[11] or ''}
       else
         -- Not a job we can run (its hash was deleted or lacks a type or
         -- a payload): to dead with the reason, and named in the reply,
@@ -1487,6 +1488,169 @@ local function jobresult(keys, args)
 end
 
 ---------------------------------------------------------------------------
+-- Periodic jobs (redjob.yml(5), "schedule"). Every redjobd with a
+-- schedule calls redjob_tick at each of its ticks; B:sched holds, per job
+-- TYPE, the last tick enqueued ("last:TYPE"), so a tick is enqueued once
+-- however many instances call, and a restart neither loses nor repeats
+-- one. The published definition ("spec:TYPE", "tz:TYPE", "misfire:TYPE",
+-- "catchup:TYPE", "next:TYPE", "seen:TYPE") is for redjob schedules.
+local SCHED_FIELDS = {'spec', 'tz', 'misfire', 'catchup', 'next', 'seen',
+  'last'}
+local MISFIRES = {skip = true, once = true, all = true}
+local CATCHUP_MAX = 1000
+
+local function sched_type(t)
+  if not t or not string.match(t, '^[%w_.:%-]+$') or #t > 128 then
+    fail('BADARG', 'job type must be 1-128 of A-Z a-z 0-9 _ . : -')
+  end
+  return t
+end
+
+local function sched_misfire(m)
+  if not MISFIRES[m or ''] then
+    fail('BADARG', 'misfire must be skip, once or all, not "' ..
+      tostring(m) .. '"')
+  end
+  return m
+end
+
+-- redjob_schedule NAMESPACE:{QUEUE} TYPE SPEC TIMEZONE MISFIRE MAX_CATCHUP
+--   NEXT
+-- A worker starts scheduling TYPE: publishes the schedule's definition
+-- and its next tick. Returns {last tick enqueued or '', now, the spec and
+-- timezone published before or ''}.
+local function schedule(keys, args)
+  local now = now_ms()
+  local base = open(keys)
+  local t = sched_type(args[1])
+  local spec, tz = args[2], args[3]
+  if not spec or #spec == 0 or #spec > 256 then
+    fail('BADARG', 'spec must be 1-256 bytes')
+  end
+  if not tz or #tz == 0 or #tz > 128 then
+    fail('BADARG', 'timezone must be 1-128 bytes')
+  end
+  local m = sched_misfire(args[4])
+  local c = int_arg(args[5], 'max_catchup', 1, CATCHUP_MAX)
+  local nx = int_arg(args[6], 'next', 0, 2 ^ 50)
+  local k = base .. ':sched'
+  local old = redis.call('HMGET', k, 'last:' .. t, 'spec:' .. t, 'tz:' .. t)
+  redis.call('HSET', k, 'spec:' .. t, spec, 'tz:' .. t, tz,
+    'misfire:' .. t, m, 'catchup:' .. t, c, 'next:' .. t, nx,
+    'seen:' .. t, now)
+  return {old[1] or '', fmt(now), old[2] or '', old[3] or ''}
+end
+
+-- redjob_tick NAMESPACE:{QUEUE} TYPE PAYLOAD MISFIRE MAX_CATCHUP NEXT
+--   TICK [TICK...]
+-- The caller's ticks due, oldest first, the newest being the most recent
+-- tick due (ms); at most MAX_CATCHUP + 1. Those after the stored last
+-- tick are due; the newest of them is enqueued, and the older ones were
+-- missed: dropped (skip), one job for them (once: the newest missed), or
+-- each (all: the newest MAX_CATCHUP). With no stored last tick (a new
+-- schedule), only the newest is. Each job gets the field "tick", and a
+-- catch-up job also "misfire". NEXT becomes the stored next tick.
+-- Returns {last tick stored, number of jobs, ID, TICK, ...}.
+local function tick(keys, args)
+  local now = now_ms()
+  local base, q, meta = open(keys)
+  local t = sched_type(args[1])
+  local payload = args[2]
+  if not payload then
+    fail('BADARG', 'missing payload (use "" for none)')
+  end
+  if #payload > MAX_PAYLOAD then
+    fail('TOOBIG', 'payload of ' .. fmt(#payload) ..
+      ' bytes is over the limit of ' .. fmt(MAX_PAYLOAD) .. ' bytes')
+  end
+  local m = sched_misfire(args[3])
+  local c = int_arg(args[4], 'max_catchup', 1, CATCHUP_MAX)
+  local nx = int_arg(args[5], 'next', 0, 2 ^ 50)
+  if #args < 6 or #args - 5 > c + 1 then
+    fail('BADARG', 'expected 1 to max_catchup + 1 ticks')
+  end
+  local ticks = {}
+  for i = 6, #args do
+    local v = int_arg(args[i], 'tick', 0, 2 ^ 50)
+    if #ticks > 0 and v <= ticks[#ticks] then
+      fail('BADARG', 'ticks must be in increasing order')
+    end
+    ticks[#ticks + 1] = v
+  end
+  local k = base .. ':sched'
+  local stored = redis.call('HGET', k, 'last:' .. t)
+  local last = tonumber(stored)
+  local cur = ticks[#ticks]
+  if last and cur <= last then
+    return {stored, '0'}
+  end
+  -- The missed ones: due, but older than the newest.
+  local missed = {}
+  if last then
+    for i = 1, #ticks - 1 do
+      if ticks[i] > last then missed[#missed + 1] = ticks[i] end
+    end
+  end
+  local want = {}
+  if m == 'once' and #missed > 0 then
+    want[1] = {missed[#missed], 'once'}
+  elseif m == 'all' then
+    for i = math.max(1, #missed - c + 1), #missed do
+      want[#want + 1] = {missed[i], 'all'}
+    end
+  end
+  want[#want + 1] = {cur}
+  local jobs = {}
+  for i = 1, #want do
+    jobs[i] = {type = t, payload = payload, due = now}
+  end
+  local ids = write_jobs(base, q, meta, jobs, now)
+  local reply = {fmt(cur), fmt(#want)}
+  for i, w in ipairs(want) do
+    local id = ids[2 * i - 1]
+    local h = {'tick', fmt(w[1])}
+    if w[2] then
+      h[3] = 'misfire'; h[4] = w[2]
+    end
+    redis.call('HSET', base .. ':j:' .. string.sub(id, #q + 2), unpack(h))
+    reply[#reply + 1] = id
+    reply[#reply + 1] = fmt(w[1])
+  end
+  redis.call('HSET', k, 'last:' .. t, cur, 'next:' .. t, nx,
+    'seen:' .. t, now)
+  return reply
+end
+
+-- redjob_schedules NAMESPACE:{QUEUE}   (read-only)
+-- The queue's schedules: one entry per type,
+-- {type, spec, tz, misfire, catchup, next, seen, last} ('' if unknown).
+local function schedules(keys)
+  local base = open(keys)
+  local all = redis.call('HGETALL', base .. ':sched')
+  local by, order = {}, {}
+  for i = 1, #all, 2 do
+    local f, t = string.match(all[i], '^(%a+):(.+)$')
+    if f then
+      if not by[t] then
+        by[t] = {}
+        order[#order + 1] = t
+      end
+      by[t][f] = all[i + 1]
+    end
+  end
+  table.sort(order)
+  local reply = {}
+  for _, t in ipairs(order) do
+    local e = {t}
+    for _, f in ipairs(SCHED_FIELDS) do
+      e[#e + 1] = by[t][f] or ''
+    end
+    reply[#reply + 1] = e
+  end
+  return reply
+end
+
+---------------------------------------------------------------------------
 -- redjob_version   (read-only, no keys)
 -- Returns {library version, schema version}.
 local function version()
@@ -1533,3 +1697,8 @@ redis.register_function{function_name = 'redjob_result',
   callback = entry(jobresult), flags = {'no-writes'}}
 redis.register_function{function_name = 'redjob_version', callback = entry(version),
   flags = {'no-writes'}}
+redis.register_function{function_name = 'redjob_schedule',
+  callback = entry(schedule)}
+redis.register_function{function_name = 'redjob_tick', callback = entry(tick)}
+redis.register_function{function_name = 'redjob_schedules',
+  callback = entry(schedules), flags = {'no-writes'}}
