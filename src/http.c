@@ -581,13 +581,10 @@ http_configure(struct http *h, const struct config *cfg)
 void
 http_close_fds(struct http *h)
 {
-	int fd;
-
 	if (h == NULL)
 		return;
 	close(h->fd);
-	if ((fd = rconn_fd(h->rc)) >= 0)
-		close(fd);
+	rconn_close_fds(h->rc);
 }
 
 void

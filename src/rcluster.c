@@ -660,6 +660,18 @@ rcl_drop(struct rcl *cl, const char *why)
 		rconn_drop(cl->node[i]->rc, why);
 }
 
+/* In a forked process: close every socket of the cluster's connections. */
+void
+rcl_close_fds(const struct rcl *cl)
+{
+	size_t i;
+
+	for (i = 0; i < cl->nnodes; i++)
+		rconn_close_fds(cl->node[i]->rc);
+	if (cl->seed != NULL)
+		rconn_close_fds(cl->seed);
+}
+
 int
 rcl_ready(const struct rcl *cl)
 {

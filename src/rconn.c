@@ -28,6 +28,7 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <event2/event.h>
 #include <hiredis/hiredis.h>
@@ -1051,6 +1052,28 @@ int
 rconn_fd(const struct rconn *rc)
 {
 	return rc != NULL && rc->ac != NULL ? rc->ac->c.fd : -1;
+}
+
+/*
+ * In a process forked from the owner: close the connection's sockets (a
+ * cluster's, one per master; a sentinel's subscription too), so that
+ * Redis sees them end with the owner, not with the child.
+ */
+void
+rconn_close_fds(const struct rconn *rc)
+{
+	int fd;
+
+	if (rc == NULL)
+		return;
+	if (rc->cl != NULL) {
+		rcl_close_fds(rc->cl);
+		return;
+	}
+	if ((fd = rconn_fd(rc)) >= 0)
+		close(fd);
+	if (rc->watch != NULL && rc->watch->c.fd >= 0)
+		close(rc->watch->c.fd);
 }
 
 /*

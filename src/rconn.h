@@ -87,6 +87,7 @@ struct rconn	*rconn_create(struct event_base *base,
 void		 rconn_free(struct rconn *rc);
 int		 rconn_ready(const struct rconn *rc);
 int		 rconn_fd(const struct rconn *rc);
+void		 rconn_close_fds(const struct rconn *rc);
 const char	*rconn_name(const struct rconn *rc);
 const char	*rconn_last_error(const struct rconn *rc);
 void		 rconn_drop(struct rconn *rc, const char *why);

@@ -152,6 +152,35 @@ sched_learn(struct sched_entry *e, const redisReply *v)
 	}
 }
 
+/*
+ * The common part of the replies of fn (redjob_tick, redjob_schedule):
+ * a call with no reply is tried again (the connection's own events say
+ * why), an error is counted and logged, and a reply's first element is
+ * the last tick Redis holds. Returns whether the rest may be read.
+ */
+static int
+sched_reply(struct sched_entry *e, const redisReply *r, const char *fn)
+{
+	e->out = 0;
+	if (e->s->stopped)
+		return 0;
+	if (r == NULL) {
+		sched_arm(e, SCHED_RETRY_MS);
+		return 0;
+	}
+	if (r->type == REDIS_REPLY_ERROR) {
+		sched_failed(e, fn, r->str);
+		return 0;
+	}
+	if (r->type != REDIS_REPLY_ARRAY || r->elements < 2) {
+		sched_failed(e, fn, "an unexpected reply");
+		return 0;
+	}
+	sched_succeeded(e);
+	sched_learn(e, r->element[0]);
+	return 1;
+}
+
 static void
 sched_tick_cb(struct rconn *rc, redisReply *r, void *arg)
 {
@@ -159,24 +188,8 @@ sched_tick_cb(struct rconn *rc, redisReply *r, void *arg)
 	size_t i;
 
 	(void)rc;
-	e->out = 0;
-	if (e->s->stopped)
+	if (!sched_reply(e, r, "redjob_tick"))
 		return;
-	if (r == NULL) {
-		/* The connection's own events say why. */
-		sched_arm(e, SCHED_RETRY_MS);
-		return;
-	}
-	if (r->type == REDIS_REPLY_ERROR) {
-		sched_failed(e, "redjob_tick", r->str);
-		return;
-	}
-	if (r->type != REDIS_REPLY_ARRAY || r->elements < 2) {
-		sched_failed(e, "redjob_tick", "an unexpected reply");
-		return;
-	}
-	sched_succeeded(e);
-	sched_learn(e, r->element[0]);
 	for (i = 2; i + 1 < r->elements; i += 2) {
 		if (r->element[i]->type != REDIS_REPLY_STRING ||
 		    r->element[i + 1]->type != REDIS_REPLY_STRING)
@@ -299,23 +312,8 @@ sched_publish_cb(struct rconn *rc, redisReply *r, void *arg)
 	struct sched_entry *e = arg;
 
 	(void)rc;
-	e->out = 0;
-	if (e->s->stopped)
+	if (!sched_reply(e, r, "redjob_schedule"))
 		return;
-	if (r == NULL) {
-		sched_arm(e, SCHED_RETRY_MS);
-		return;
-	}
-	if (r->type == REDIS_REPLY_ERROR) {
-		sched_failed(e, "redjob_schedule", r->str);
-		return;
-	}
-	if (r->type != REDIS_REPLY_ARRAY || r->elements < 2) {
-		sched_failed(e, "redjob_schedule", "an unexpected reply");
-		return;
-	}
-	sched_succeeded(e);
-	sched_learn(e, r->element[0]);
 	if (!e->started && r->elements >= 4)
 		sched_changed(e, r->element[2], r->element[3]);
 	e->started = 1;

@@ -318,6 +318,11 @@ url_parse_sentinel(const char *s, struct url *u, char *err, size_t errlen)
 		    "(redis+sentinel://HOST:PORT[,HOST:PORT...]/MASTER)");
 		return -1;
 	}
+	if (p == slash) {
+		url_error(err, errlen, s, "no sentinel given "
+		    "(redis+sentinel://HOST:PORT[,HOST:PORT...]/MASTER)");
+		return -1;
+	}
 	if (url_nodes(s, p, slash, u, 26379, "sentinel", err, errlen) != 0)
 		return -1;
 	p = slash + 1;

@@ -275,6 +275,9 @@ START_TEST(test_bad_sentinel_urls_say_why)
 	ck_assert_int_eq(url_parse("redis+sentinel://h:1/", &u, err,
 	    sizeof err), -1);
 	ck_assert_ptr_nonnull(strstr(err, "the master's name is missing"));
+	ck_assert_int_eq(url_parse("redis+sentinel:///m", &u, err,
+	    sizeof err), -1);
+	ck_assert_ptr_nonnull(strstr(err, "no sentinel given"));
 	ck_assert_int_eq(url_parse("redis+sentinel://h:1,,h:2/m", &u, err,
 	    sizeof err), -1);
 	ck_assert_ptr_nonnull(strstr(err, "an empty sentinel address"));

@@ -30,6 +30,10 @@ fuzz_password(const char *s, size_t *len)
 
 	if (strncmp(s, "redis://", 8) == 0)
 		start = s + 8;
+	else if (strncmp(s, "redis+sentinel://", 17) == 0)
+		start = s + 17;
+	else if (strncmp(s, "redis+cluster://", 16) == 0)
+		start = s + 16;
 	else if (strncmp(s, "unix://", 7) == 0 && s[7] != '/')
 		start = s + 7;
 	else
@@ -110,7 +114,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct url u;
 	char *s, *err;
 	const char *pw;
-	size_t errlen, pwlen;
+	size_t errlen, pwlen, i;
+	int rc;
 
 	/* The first byte sizes the error buffer: a short one must do too. */
 	if (size < 1)
@@ -119,7 +124,37 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	s = fuzz_str(data + 1, size - 1);
 	err = malloc(errlen);
 	err[0] = '\0';
-	if (url_parse(s, &u, err, errlen) == 0) {
+	rc = url_parse(s, &u, err, errlen);
+	if (rc == 0 && (u.sentinel || u.cluster)) {
+		/*
+		 * Sentinels or cluster seeds: no address of its own until
+		 * they are asked; every node a host and a port.
+		 */
+		if (u.nnodes < 1 || u.nnodes > URL_NODES_MAX)
+			fuzz_fail("URL \"%s\": %zu nodes", s, u.nnodes);
+		for (i = 0; i < u.nnodes; i++) {
+			if (!FUZZ_TERMINATED(u.nodes[i].host) ||
+			    !fuzz_host_ok(u.nodes[i].host) ||
+			    u.nodes[i].host[0] == '\0' ||
+			    u.nodes[i].port < 1 || u.nodes[i].port > 65535)
+				fuzz_fail("URL \"%s\": node %zu \"%s\" port %d",
+				    s, i, u.nodes[i].host, u.nodes[i].port);
+		}
+		if (u.host[0] != '\0' || u.path[0] != '\0' || u.port != 0)
+			fuzz_fail("URL \"%s\": an address before asking", s);
+		if (u.sentinel && (u.master[0] == '\0' ||
+		    !FUZZ_TERMINATED(u.master) || !fuzz_host_ok(u.master)))
+			fuzz_fail("URL \"%s\": master \"%s\"", s, u.master);
+		if (u.cluster && u.db != 0)
+			fuzz_fail("URL \"%s\": a cluster's database %d", s,
+			    u.db);
+		if (u.db < 0 || u.db > 1000000)
+			fuzz_fail("URL \"%s\": database %d", s, u.db);
+		if (!FUZZ_TERMINATED(u.user) || !FUZZ_TERMINATED(u.password) ||
+		    !FUZZ_TERMINATED(u.sentinel_user) ||
+		    !FUZZ_TERMINATED(u.sentinel_password))
+			fuzz_fail("URL \"%s\": a field is not terminated", s);
+	} else if (rc == 0) {
 		if (!FUZZ_TERMINATED(u.host) || !FUZZ_TERMINATED(u.path) ||
 		    !FUZZ_TERMINATED(u.user) || !FUZZ_TERMINATED(u.password))
 			fuzz_fail("URL \"%s\": a field is not terminated", s);
