@@ -1,14 +1,15 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
- * The child of an exec handler between fork and execve: its process
+ * The child of an exec handler between its start and execve: its process
  * group (and the terminal, when it is lent), its parent-death signal,
  * its signal dispositions and mask, its descriptors, its limits, its
  * directory, and the exec itself, plain or with execvp's PATH search.
- * It runs on a copy of the caller's memory in which the allocator, the
- * log or libevent may be half-way through an update, so everything here
- * that runs in the child makes only async-signal-safe calls, and what
- * needs memory (the argv of a script run by /bin/sh) is prepared by the
- * parent. Also here: the lists of what a command started from a shell
+ * It runs in the caller's memory (handler_exec.c starts it with clone and
+ * CLONE_VM), in which the allocator, the log or libevent may be half-way
+ * through an update, so everything here that runs in the child makes only
+ * async-signal-safe calls and writes only to its own stack (and to errno,
+ * which the caller does not read across the start), and what needs memory
+ * (the argv of a script run by /bin/sh) is prepared by the parent. Also here: the lists of what a command started from a shell
  * inherits (its descriptors, its ignored signals), which its caller takes
  * before changing either. The parent's side of the child (pipes, reaping,
  * timeouts) is handler_exec.c's.
@@ -136,9 +137,12 @@ handler_child_execvpe(const char *file, char *const *argv, char *const *envp,
 }
 
 /*
- * The child between fork and execve. It runs on a copy of the worker's
- * memory in which the allocator, the log or libevent may be half-way
- * through an update, so only async-signal-safe calls are made here.
+ * The child between its start and execve. It runs in the worker's own
+ * memory (clone with CLONE_VM, the worker suspended until the execve:
+ * handler_exec.c), or in a copy of it (fork, in a sanitized build), in
+ * which the allocator, the log or libevent may be half-way through an
+ * update: so only async-signal-safe calls are made here, and nothing is
+ * written but this function's stack, errno and sh_argv's free slot.
  * fds are the child's ends: stdin, stdout, stderr (-1 when inherited)
  * and the exec-status pipe, all close-on-exec. fg: take the terminal on
  * stdin. sh_argv: for spec->search_path (see handler_child_execve_sh).
