@@ -730,6 +730,8 @@ rcl_free(struct rcl *cl)
 
 	if (cl == NULL)
 		return;
+	/* The owner's callbacks, answered below, can send nothing more. */
+	cl->ready = 0;
 	cl->o.on_down = NULL;
 	cl->o.on_ready = NULL;
 	cl->o.on_event = NULL;
