@@ -1465,6 +1465,37 @@ io_loaded:
 	return -1;
 }
 
+int
+redjob_cancel(struct redjob_client *c, const char *id, const char *reason,
+    char *state, size_t len)
+{
+	struct client_sigpipe sp;
+	char queue[REDJOB_ID_MAX];
+	const char *argv[2];
+	redisReply *r;
+
+	client_clear(c);
+	if (id == NULL || schema_job_queue(id, queue, sizeof queue) != 0)
+		return client_error(c, REDJOB_ERR_INVALID, "job id \"%s\" is "
+		    "not QUEUE:N", id != NULL ? id : "(null)");
+	argv[0] = id;
+	argv[1] = reason != NULL ? reason : "cancelled";
+	client_sigpipe_block(&sp);
+	r = client_fcall(c, "redjob_cancel", 0, queue, 2, argv, NULL);
+	client_sigpipe_restore(&sp);
+	if (r == NULL)
+		return -1;
+	if (r->type != REDIS_REPLY_STRING && r->type != REDIS_REPLY_STATUS) {
+		freeReplyObject(r);
+		return client_error(c, REDJOB_ERR_REDIS, "unexpected reply to "
+		    "redjob_cancel");
+	}
+	if (state != NULL && len > 0)
+		snprintf(state, len, "%s", r->str);
+	freeReplyObject(r);
+	return 0;
+}
+
 long
 redjob_enqueue_many_ext(struct redjob_client *c,
     const struct redjob_job *jobs, const struct redjob_ext *const *exts,

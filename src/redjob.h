@@ -187,6 +187,20 @@ int		 redjob_wait(struct redjob_client *c, const char *id,
 		    long timeout_ms, struct redjob_wait_result *out);
 void		 redjob_wait_result_free(struct redjob_wait_result *r);
 
+/*
+ * Cancel the job id ("QUEUE:N"): a ready or scheduled job is taken out of
+ * its queue, a running one's handler is stopped by its worker at once;
+ * either is never run again and is kept as "cancelled" for a day, reason
+ * (NULL: "cancelled") as its last error (docs/protocol.md,
+ * redjob_cancel). Returns 0, with the state the job was in ("ready",
+ * "scheduled" or "running") copied into state when it is not NULL, or -1
+ * with the error: REDJOB_ERR_NOJOB when there is no such job (nothing is
+ * written), REDJOB_ERR_STATE when it is dead or has already finished.
+ * An ACL user needs the admin's rules for it (redjob acl admin).
+ */
+int		 redjob_cancel(struct redjob_client *c, const char *id,
+		    const char *reason, char *state, size_t len);
+
 /* Name of an error code, e.g. "REDJOB_ERR_TOOBIG". */
 const char	*redjob_strerror(int err);
 

@@ -485,6 +485,50 @@ START_TEST(test_cancel_refuses_missing_finished_and_dead_jobs)
 END_TEST
 
 /*
+ * libredjob's redjob_cancel(): the state the job was in, its reason kept
+ * as its last error; NOJOB (nothing written) and STATE for the others.
+ */
+START_TEST(test_libredjob_cancels_too)
+{
+	char id[REDJOB_ID_MAX], dead[REDJOB_ID_MAX], missing[64], state[32];
+	char *before, *after, *v;
+
+	enqueue("ok", id);
+	ck_assert_msg(redjob_cancel(df.cl, id, "not needed any more", state,
+	    sizeof state) == 0, "%s", redjob_errstr(df.cl));
+	ck_assert_str_eq(state, "ready");
+	assert_state(id, "cancelled");
+	v = daemon_job_field(id, "last_error");
+	ck_assert_str_eq(v, "not needed any more");
+	free(v);
+	ck_assert_int_eq(redjob_cancel(df.cl, id, NULL, NULL, 0), -1);
+	ck_assert_int_eq(redjob_errcode(df.cl), REDJOB_ERR_STATE);
+
+	snprintf(missing, sizeof missing, "default:%d",
+	    atoi(strchr(id, ':') + 1) + 100);
+	before = dump_db();
+	ck_assert_int_eq(redjob_cancel(df.cl, missing, NULL, state,
+	    sizeof state), -1);
+	ck_assert_int_eq(redjob_errcode(df.cl), REDJOB_ERR_NOJOB);
+	after = dump_db();
+	ck_assert_str_eq(before, after);
+	free(before);
+	free(after);
+	ck_assert_int_eq(redjob_cancel(df.cl, "no-colon", NULL, NULL, 0), -1);
+	ck_assert_int_eq(redjob_errcode(df.cl), REDJOB_ERR_INVALID);
+
+	start(1);
+	enqueue("bad", dead);
+	ck_assert(wait_stat("default", "dead", 1, 15000));
+	ck_assert_int_eq(redjob_cancel(df.cl, dead, NULL, NULL, 0), -1);
+	ck_assert_int_eq(redjob_errcode(df.cl), REDJOB_ERR_STATE);
+	ck_assert_msg(strstr(redjob_errstr(df.cl), "redjob rm") != NULL, "%s",
+	    redjob_errstr(df.cl));
+	assert_state(dead, "dead");
+}
+END_TEST
+
+/*
  * The library alone: a renewal of a cancelled job is refused with 2
  * (cancelled), of a removed one with 0; its ack and fail are refused;
  * the holder is told on the cancel channel.
@@ -617,6 +661,7 @@ suite(void)
 	    test_a_handler_that_ignores_sigterm_is_killed_after_the_grace);
 	tcase_add_test(tc, test_a_cancelled_plugin_sees_its_cancel_flag);
 	tcase_add_test(tc, test_cancel_refuses_missing_finished_and_dead_jobs);
+	tcase_add_test(tc, test_libredjob_cancels_too);
 	tcase_add_test(tc, test_a_cancelled_jobs_holder_is_told_and_refused);
 	tcase_add_test(tc,
 	    test_a_killed_subscriber_comes_back_and_the_cancel_still_stops);
