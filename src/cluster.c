@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <hiredis/hiredis.h>
 
@@ -149,6 +150,33 @@ cluster_map_move(struct cluster_map *m, unsigned slot, const char *host,
 		m->covered++;
 	m->slot[slot] = (uint16_t)k;
 	return k;
+}
+
+int
+cluster_command_key(int argc, const char *const *argv, const size_t *lens,
+    const char **key, size_t *len)
+{
+	static const char *const keyless[] = { "AUTH", "SELECT", "PING",
+	    "ECHO", "TIME", "FUNCTION", "CLUSTER", "ASKING", "CLIENT", "ROLE",
+	    "INFO", "SUBSCRIBE", "UNSUBSCRIBE", "PUBLISH", "WAIT" };
+	size_t i;
+	int k = 1;
+
+	if (argc < 2)
+		return 0;
+	for (i = 0; i < sizeof keyless / sizeof keyless[0]; i++) {
+		if (strcasecmp(argv[0], keyless[i]) == 0)
+			return 0;
+	}
+	if (strcasecmp(argv[0], "FCALL") == 0 ||
+	    strcasecmp(argv[0], "FCALL_RO") == 0) {
+		if (argc < 4 || strcmp(argv[2], "0") == 0)
+			return 0;
+		k = 3;
+	}
+	*key = argv[k];
+	*len = lens != NULL ? lens[k] : strlen(argv[k]);
+	return 1;
 }
 
 int

@@ -60,6 +60,15 @@ int		cluster_map_move(struct cluster_map *m, unsigned slot,
 		    const char *host, int port);
 
 /*
+ * The key a command is routed by: FCALL's and FCALL_RO's first key, else
+ * its first argument, except for the commands that name none (AUTH,
+ * PING, FUNCTION, SUBSCRIBE, PUBLISH...). Returns 1 with *key and *len
+ * set (lens NULL: the arguments are C strings), or 0 for no key.
+ */
+int		cluster_command_key(int argc, const char *const *argv,
+		    const size_t *lens, const char **key, size_t *len);
+
+/*
  * Is the error reply e a redirection, "MOVED SLOT HOST:PORT" or "ASK SLOT
  * HOST:PORT"? Returns 1 (with *ask, *slot, host and *port set; host ""
  * means the node that replied), or 0.

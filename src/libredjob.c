@@ -365,36 +365,6 @@ client_cluster_use(struct redjob_client *c, int k)
 	return 0;
 }
 
-/*
- * The key of a command, for its slot: FCALL's first key, else the first
- * argument, except for the commands that name none. Returns its length,
- * or -1 for a command without a key.
- */
-static long
-client_key_of(int argc, const char **argv, const size_t *lens,
-    const char **key)
-{
-	static const char *const keyless[] = { "AUTH", "SELECT", "PING",
-	    "TIME", "FUNCTION", "CLUSTER", "ASKING", "CLIENT", "ROLE",
-	    "INFO", "SUBSCRIBE", "UNSUBSCRIBE", "WAIT" };
-	size_t i;
-	int k = 1;
-
-	if (argc < 2)
-		return -1;
-	for (i = 0; i < sizeof keyless / sizeof keyless[0]; i++) {
-		if (strcasecmp(argv[0], keyless[i]) == 0)
-			return -1;
-	}
-	if (strcasecmp(argv[0], "FCALL") == 0 ||
-	    strcasecmp(argv[0], "FCALL_RO") == 0) {
-		if (argc < 4 || strcmp(argv[2], "0") == 0)
-			return -1;
-		k = 3;
-	}
-	*key = argv[k];
-	return lens != NULL ? (long)lens[k] : (long)strlen(argv[k]);
-}
 
 static redisReply *client_raw(struct redjob_client *, int, const char **,
 		    const size_t *);
@@ -422,22 +392,23 @@ client_cluster_raw(struct redjob_client *c, int argc, const char **argv,
 	char host[256];
 	redisReply *r;
 	unsigned slot = 0;
-	long len;
+	size_t len;
+	int haskey;
 	int k, try, waits, ask = 0, port, relearned = 0;
 
 	if (c->map == NULL && client_cluster_map(c) != 0)
 		return NULL;
-	if ((len = client_key_of(argc, argv, lens, &key)) >= 0)
-		slot = cluster_keyslot(key, (size_t)len);
+	if ((haskey = cluster_command_key(argc, argv, lens, &key, &len)))
+		slot = cluster_keyslot(key, len);
 	for (try = 0, waits = 0; try <= CLIENT_REDIRECTS; try++) {
 		ask = 0;
-		if (len >= 0 && (k = cluster_map_node(c->map,
+		if (haskey && (k = cluster_map_node(c->map,
 		    slot)) < 0)
 			return client_error(c, REDJOB_ERR_BUSY, "cluster: no "
 			    "master serves slot %u (CLUSTERDOWN: the cluster "
 			    "is failing over, or has uncovered slots)"),
 			    NULL;
-		else if (len < 0)
+		else if (!haskey)
 			k = c->node;
 		if (client_cluster_use(c, k) != 0) {
 			/*

@@ -40,6 +40,7 @@
 #include "compat.h"
 #include "mtime.h"
 #include "rfunc.h"
+#include "cluster.h"
 #include "rcluster.h"
 #include "sentinel.h"
 #include "url.h"
@@ -434,35 +435,19 @@ rconn_send(struct rconn *rc, struct rconn_cmd *cmd, int argc,
  * or NULL), or -1 if the connection is not usable now (cb is not called).
  * Handshake commands are let through before the connection is ready.
  */
-/*
- * Does command name take a key as its first argument (for a cluster's
- * routing)? The commands the daemon sends outside functions do, but
- * these.
- */
-static int
-rconn_keyed(const char *name)
-{
-	static const char *const keyless[] = { "PING", "TIME", "FUNCTION",
-	    "CLIENT", "CLUSTER", "AUTH", "SELECT", "ROLE", "INFO", "SUBSCRIBE",
-	    "UNSUBSCRIBE", "PUBLISH", "ECHO" };
-	size_t i;
-
-	for (i = 0; i < sizeof keyless / sizeof keyless[0]; i++) {
-		if (strcasecmp(name, keyless[i]) == 0)
-			return 0;
-	}
-	return 1;
-}
 
 int
 rconn_command(struct rconn *rc, uint64_t timeout_ms, rconn_reply_cb *cb,
     void *arg, int argc, const char **argv, const size_t *lens)
 {
 	struct rconn_cmd *cmd;
+	const char *key;
+	size_t keylen;
 
 	if (rc->cl != NULL)
-		return rcl_call(rc->cl, timeout_ms, cb, arg, NULL, argc > 1 &&
-		    rconn_keyed(argv[0]) ? argv[1] : NULL, argc, argv, lens);
+		return rcl_call(rc->cl, timeout_ms, cb, arg, NULL,
+		    cluster_command_key(argc, argv, lens, &key, &keylen) ?
+		    key : NULL, argc, argv, lens);
 	if (rc->state != RCONN_READY && rc->state != RCONN_HANDSHAKE)
 		return -1;
 	cmd = xcalloc(1, sizeof *cmd);
