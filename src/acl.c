@@ -71,11 +71,12 @@ static const char *const acl_c_worker[] = {
 	"sadd",			/* libredjob.c: redjobd registers its queues;
 				   beat.c: the worker registry */
 	"hset", "pexpire", "del", "srem", /* beat.c, release.c: the same */
+	"hdel",			/* beat.c: the type and shard tables */
 	"time", "zrange", "zcount", /* cmd_throttle.c: redjob throttle */
 };
 static const char *const acl_c_producer[] = {
 	"sadd",			/* libredjob.c: the queue registry */
-	"hget",			/* cmd_enqueue.c: the type table */
+	"hget",			/* libredjob.c: the type and shard tables */
 	"select",
 	"hmget",		/* libredjob.c: redjob_wait, the type table */
 	"subscribe",		/* libredjob.c: redjob_wait, a job's end */
@@ -83,7 +84,8 @@ static const char *const acl_c_producer[] = {
 static const char *const acl_c_reader[] = {
 	"smembers",		/* libredjob.c: redjob stats lists the queues;
 				   cmd_workers.c: the worker registry */
-	"hgetall",		/* cmd_workers.c: a worker's entry */
+	"hgetall",		/* cmd_workers.c: a worker's entry;
+				   cmd.c: the shard table */
 	"time",			/* cmd_workers.c: redjob health's now */
 	"select",
 	"hmget",		/* libredjob.c: redjob_wait, the type table */
@@ -666,16 +668,19 @@ acl_build(enum acl_role role, const char *ns, char *err, size_t len)
 
 	/*
 	 * Keys (docs/protocol.md, docs/guards.md): the queues' keys all
-	 * start NS:{, the registry is NS:queues, locks and limiters
-	 * NS:lock:{ and NS:limit:{, the worker registry NS:workers and
-	 * NS:worker:OWNER (readers see locks for redjob why). FCALL needs write access to its key
-	 * and a function's commands run with the caller's key rights, so
-	 * only the reader, which calls FCALL_RO alone, can be read-only.
+	 * start NS:{, the registry is NS:queues, the type and shard tables
+	 * NS:types and NS:shards, locks and limiters NS:lock:{ and
+	 * NS:limit:{, the worker registry NS:workers and NS:worker:OWNER
+	 * (readers see locks for redjob why). FCALL needs write access to
+	 * its key and a function's commands run with the caller's key
+	 * rights, so only the reader, which calls FCALL_RO alone, can be
+	 * read-only.
 	 */
 	kp = role == ACL_READER ? "%R~" : "~";
 	acl_key(&acl->keys, kp, ns, ":{*");
 	acl_key(&acl->keys, kp, ns, ":queues");
 	acl_key(&acl->keys, kp, ns, ":types");
+	acl_key(&acl->keys, kp, ns, ":shards");
 	if (role != ACL_PRODUCER) {
 		acl_key(&acl->keys, kp, ns, ":lock:{*");
 		acl_key(&acl->keys, kp, ns, ":limit:{*");

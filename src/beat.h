@@ -29,7 +29,8 @@ typedef void beat_report_cb(struct beat_report *rep, void *arg);
 
 struct beat	*beat_create(struct event_base *base, struct rconn *rc,
 		    const struct config *cfg, int index, const char *owner,
-		    char *const *bases, beat_report_cb *cb, void *arg);
+		    char *const *bases, size_t nbases, beat_report_cb *cb,
+		    void *arg);
 void		 beat_now(struct beat *b);
 void		 beat_consumed(struct beat *b, long long server_ms);
 void		 beat_leave(struct beat *b);

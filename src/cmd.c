@@ -320,6 +320,73 @@ cmd_check_queue(const struct cmd_entry *entry, const char *queue)
 }
 
 /*
+ * The shards of queue, the names its jobs can be in (docs/protocol.md,
+ * sharded queues): a shard (QUEUE~K) or a plain queue is its only one; a
+ * sharded queue has QUEUE and QUEUE~1 to QUEUE~N-1, N the larger of the
+ * shard table's (cl) and the configuration's (cfg, or NULL), and any
+ * QUEUE~K of the queue registry reg beyond: a shard left with jobs when
+ * the queue's shards were lowered. *out is allocated; free each and it.
+ * Returns the number of names, at least 1, or 0 when asking Redis
+ * failed (the client says why).
+ */
+size_t
+cmd_queue_shards(struct redjob_client *cl, const struct config *cfg,
+    const char *queue, char *const *reg, size_t nreg, char ***out)
+{
+	const char *argv[3];
+	char key[SCHEMA_KEY_MAX], base[SCHEMA_QUEUE_MAX + 1];
+	char name[SCHEMA_QUEUE_MAX + 8], *end;
+	unsigned long v;
+	unsigned k, n = 1;
+	redisReply *r;
+	size_t i, m = 0;
+
+	*out = NULL;
+	if (strchr(queue, '~') == NULL &&
+	    schema_shards_key(key, sizeof key, client_namespace(cl)) == 0) {
+		argv[0] = "HGET";
+		argv[1] = key;
+		argv[2] = queue;
+		if ((r = client_command(cl, 3, argv, NULL)) == NULL)
+			return 0;
+		if (r->type == REDIS_REPLY_STRING) {
+			v = strtoul(r->str, &end, 10);
+			if (*end == '\0' && v >= 1 && v <= SCHEMA_SHARDS_MAX)
+				n = (unsigned)v;
+		}
+		freeReplyObject(r);
+		for (i = 0; cfg != NULL && i < cfg->nqueues; i++) {
+			if (strcmp(cfg->queues[i].name, queue) == 0 &&
+			    cfg->queues[i].shards > n)
+				n = cfg->queues[i].shards;
+		}
+	}
+	*out = xcalloc(n + nreg, sizeof **out);
+	(*out)[m++] = xstrdup(queue);
+	for (k = 1; k < n; k++) {
+		if (schema_shard_name(name, sizeof name, queue, k) == 0)
+			(*out)[m++] = xstrdup(name);
+	}
+	for (i = 0; i < nreg && strchr(queue, '~') == NULL; i++) {
+		if (schema_shard_split(reg[i], base, sizeof base, &k) == 0 &&
+		    k >= n && strcmp(base, queue) == 0)
+			(*out)[m++] = xstrdup(reg[i]);
+	}
+	return m;
+}
+
+/* Free what cmd_queue_shards() gave. */
+void
+cmd_queue_shards_free(char **names, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+}
+
+/*
  * Format Unix milliseconds as ISO-8601 UTC with milliseconds,
  * "2026-11-25T12:00:00.000Z". Returns buf.
  */

@@ -82,6 +82,10 @@ int		 cmd_job_pairs(struct cmd_ctx *ctx,
 		    struct redisReply **reply);
 int		 cmd_check_id(const struct cmd_entry *entry, const char *id,
 		    char *queue, size_t len);
+size_t		 cmd_queue_shards(struct redjob_client *cl,
+		    const struct config *cfg, const char *queue,
+		    char *const *reg, size_t nreg, char ***out);
+void		 cmd_queue_shards_free(char **names, size_t n);
 int		 cmd_check_queue(const struct cmd_entry *entry,
 		    const char *queue);
 char		*cmd_format_time(int64_t ms, char *buf, size_t len);

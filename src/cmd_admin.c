@@ -307,14 +307,19 @@ cmd_admin_cancel(struct cmd_ctx *ctx, const struct cmd_entry *self,
 	return status;
 }
 
-/* pause QUEUE, resume QUEUE. */
+/*
+ * pause QUEUE, resume QUEUE: every shard of a sharded queue, so that it
+ * pauses as one.
+ */
 static int
 cmd_admin_queue(struct cmd_ctx *ctx, const struct cmd_entry *self, int argc,
     char **argv)
 {
 	const char *queue, *fn;
 	redisReply *r;
-	long long changed;
+	long long changed = 0, one;
+	char **reg = NULL, **shards = NULL;
+	size_t nreg = 0, n = 0, i;
 	json_t *o;
 	int rc, json = 0, pause = self == &cmd_pause_entry;
 
@@ -329,14 +334,28 @@ cmd_admin_queue(struct cmd_ctx *ctx, const struct cmd_entry *self, int argc,
 	/* A paused queue with no job yet must still show in stats. */
 	if (pause && client_register_queue(ctx->client, queue) != 0)
 		return cmd_client_error(ctx);
-	if ((r = client_fcall(ctx->client, fn, 0, queue, 0, NULL,
-	    NULL)) == NULL)
+	if (client_queues(ctx->client, &reg, &nreg) != 0 ||
+	    (n = cmd_queue_shards(ctx->client, ctx->cfg, queue, reg, nreg,
+	    &shards)) == 0) {
+		client_queues_free(reg, nreg);
 		return cmd_client_error(ctx);
-	if (cmd_reply_int(r, &changed) != 0) {
-		freeReplyObject(r);
-		return cmd_error("unexpected reply to %s", fn);
 	}
-	freeReplyObject(r);
+	client_queues_free(reg, nreg);
+	for (i = 0, rc = CMD_OK; i < n && rc == CMD_OK; i++) {
+		if ((r = client_fcall(ctx->client, fn, 0, shards[i], 0, NULL,
+		    NULL)) == NULL) {
+			rc = cmd_client_error(ctx);
+			break;
+		}
+		if (cmd_reply_int(r, &one) != 0)
+			rc = cmd_error("unexpected reply to %s", fn);
+		else if (one != 0)
+			changed = 1;
+		freeReplyObject(r);
+	}
+	cmd_queue_shards_free(shards, n);
+	if (rc != CMD_OK)
+		return rc;
 	if (json) {
 		o = json_object();
 		json_object_set_new(o, "queue", json_string(queue));

@@ -95,6 +95,22 @@ cmd_ls_worker(struct cmd_ctx *ctx, const char *owner)
 }
 
 /*
+ * Order rows of one state by their time, as redjob_list does: the
+ * earliest first, but the latest first for dead and done.
+ */
+static int
+cmd_ls_cmp(const void *a, const void *b)
+{
+	const struct ls_row *x = a, *y = b;
+	int rev = strcmp(x->state, "dead") == 0 ||
+	    strcmp(x->state, "done") == 0;
+
+	if (x->score != y->score)
+		return (x->score < y->score) != rev ? -1 : 1;
+	return strcmp(x->id, y->id);
+}
+
+/*
  * Fetch up to limit jobs of one state and append them to *rows. Returns
  * 0, or CMD_ERROR after printing why.
  */
@@ -249,8 +265,8 @@ cmd_ls_exec(struct cmd_ctx *ctx, const struct cmd_entry *self, int argc,
 	struct ls_row *rows = NULL;
 	const char *state = NULL, *queue;
 	unsigned long limit = LS_LIMIT_DEFAULT;
-	size_t n = 0, i;
-	char *end;
+	size_t n = 0, i, k, had, nreg = 0, nsh = 0;
+	char *end, **reg = NULL, **shards = NULL;
 	int ch, json = 0, rc = CMD_OK;
 
 	while ((ch = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
@@ -295,18 +311,41 @@ cmd_ls_exec(struct cmd_ctx *ctx, const struct cmd_entry *self, int argc,
 		return CMD_USAGE;
 	if (cmd_connect(ctx) == NULL)
 		return CMD_ERROR;
+	/*
+	 * A sharded queue: up to limit of each shard, then the first limit
+	 * of them all by their time, as for one queue.
+	 */
+	if (client_queues(ctx->client, &reg, &nreg) != 0 ||
+	    (nsh = cmd_queue_shards(ctx->client, ctx->cfg, queue, reg, nreg,
+	    &shards)) == 0) {
+		rc = cmd_client_error(ctx);
+		goto out;
+	}
 	for (i = 0; i < nitems(ls_states); i++) {
 		if (state != NULL && state != ls_states[i])
 			continue;
-		if ((rc = cmd_ls_fetch(ctx, queue, ls_states[i], limit, &rows,
-		    &n)) != 0)
-			goto out;
+		for (k = 0, had = n; k < nsh; k++) {
+			if ((rc = cmd_ls_fetch(ctx, shards[k], ls_states[i],
+			    limit, &rows, &n)) != 0)
+				goto out;
+		}
+		if (nsh == 1)
+			continue;
+		qsort(rows + had, n - had, sizeof *rows, cmd_ls_cmp);
+		while (n - had > limit) {
+			n--;
+			free(rows[n].id);
+			free(rows[n].type);
+			free(rows[n].worker);
+		}
 	}
 	if (json)
 		rc = cmd_ls_json(queue, rows, n);
 	else
 		cmd_ls_table(rows, n);
 out:
+	client_queues_free(reg, nreg);
+	cmd_queue_shards_free(shards, nsh);
 	for (i = 0; i < n; i++) {
 		free(rows[i].id);
 		free(rows[i].type);

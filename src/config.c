@@ -114,6 +114,8 @@ enum { JOB_QUEUE, JOB_EXEC, JOB_PLUGIN, JOB_TIMEOUT, JOB_RETRY, JOB_LOCK,
 	JOB_LIMIT, JOB_ENV, JOB_CWD, JOB_EXPIRE, JOB_RESULT, JOB_SCHEDULE, JOB_N };
 
 static const char *const config_result_keys[] = { "max", "ttl" };
+enum { QUEUE_WEIGHT, QUEUE_SHARDS, QUEUE_N };
+static const char *const config_queue_keys[] = { "weight", "shards" };
 enum { RESULT_MAX, RESULT_TTL, RESULT_N };
 
 static const char *const config_schedule_keys[] = {
@@ -369,6 +371,31 @@ config_redis(struct load *ld, struct yread_pair *p)
 	explicit_bzero(&u, sizeof u);
 }
 
+/* A queue given as { weight: W, shards: N }; each has its default. */
+static void
+config_queue_map(struct load *ld, yaml_node_t *n, const char *path,
+    struct queue_conf *q)
+{
+	struct yread_pair f[QUEUE_N];
+	char *sub;
+
+	if (yread_fields(&ld->y, n, path, "a weight, or a mapping such as "
+	    "{ weight: 1, shards: 8 }", config_queue_keys, QUEUE_N, f) != 0)
+		return;
+	if (f[QUEUE_WEIGHT].value != NULL) {
+		sub = yread_path(path, "weight");
+		yread_uint(&ld->y, f[QUEUE_WEIGHT].value, sub, 1, 1000,
+		    &q->weight);
+		free(sub);
+	}
+	if (f[QUEUE_SHARDS].value != NULL) {
+		sub = yread_path(path, "shards");
+		yread_uint(&ld->y, f[QUEUE_SHARDS].value, sub, 1,
+		    SCHEMA_SHARDS_MAX, &q->shards);
+		free(sub);
+	}
+}
+
 /* Check the queues: section; absent, it serves {default: 1}. */
 static void
 config_queues(struct load *ld, struct yread_pair *p)
@@ -384,6 +411,7 @@ config_queues(struct load *ld, struct yread_pair *p)
 		cfg->queues = xcalloc(1, sizeof *cfg->queues);
 		cfg->queues[0].name = xstrdup("default");
 		cfg->queues[0].weight = 1;
+		cfg->queues[0].shards = 1;
 		cfg->nqueues = 1;
 		return;
 	}
@@ -401,13 +429,22 @@ config_queues(struct load *ld, struct yread_pair *p)
 			ld->queues_bad = 1;
 			continue;
 		}
-		if (schema_check_queue(name, err, sizeof err) != 0)
+		if (strchr(name, '~') != NULL)
+			yread_error(&ld->y, qp.key, "queues", "queue name "
+			    "\"%s\": '~' marks a shard of a sharded queue; "
+			    "give the queue as NAME: { weight: W, shards: N }",
+			    name);
+		else if (schema_check_queue(name, err, sizeof err) != 0)
 			yread_error(&ld->y, qp.key, "queues", "%s", err);
 		q = &cfg->queues[cfg->nqueues++];
 		q->name = xstrdup(name);
 		q->weight = 1;
+		q->shards = 1;
 		sub = yread_path("queues", name);
-		yread_uint(&ld->y, qp.value, sub, 1, 1000, &q->weight);
+		if (qp.value->type == YAML_MAPPING_NODE)
+			config_queue_map(ld, qp.value, sub, q);
+		else
+			yread_uint(&ld->y, qp.value, sub, 1, 1000, &q->weight);
 		free(sub);
 	}
 	if (cfg->nqueues == 0 && !ld->queues_bad) {

@@ -130,6 +130,7 @@ struct job_conf {
 struct queue_conf {
 	char		*name;
 	unsigned	 weight;		/* >= 1 */
+	unsigned	 shards;		/* 1 to SCHEMA_SHARDS_MAX */
 };
 
 struct config {

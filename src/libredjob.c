@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <hiredis/hiredis.h>
 
@@ -37,6 +38,7 @@
 #define CLIENT_SENTINEL_MS 1000	/* each step of asking a sentinel */
 #define CLIENT_SENTINEL_EVERY_MS 1000	/* asking them again */
 #define CLIENT_MAX_QUEUES 64
+#define CLIENT_SHARDS_MS 60000		/* a queue's shards looked up again */
 #define CLIENT_CHUNK 256		/* jobs per redjob_enqueue_bulk */
 #define CLIENT_NUMS 6			/* formatted numbers per job */
 #define CLIENT_REDIRECTS 5		/* MOVED, ASK, TRYAGAIN in a row */
@@ -60,6 +62,13 @@ struct redjob_client {
 	char		*route_type[CLIENT_MAX_QUEUES];
 	char		*route_queue[CLIENT_MAX_QUEUES];
 	size_t		 nroutes;
+	/* Queues and the number of shards the shard table gives each (1
+	 * when it gives none), looked up at most every CLIENT_SHARDS_MS. */
+	char		*shard_queue[CLIENT_MAX_QUEUES];
+	unsigned	 shard_n[CLIENT_MAX_QUEUES];
+	long long	 shard_at[CLIENT_MAX_QUEUES];
+	size_t		 nshards;
+	unsigned	 spread;	/* the next shard of a job with no key */
 	int		 demoted;	/* the server said it is no master */
 	struct timespec	 asked;		/* the sentinels were last asked */
 	/* redis+cluster://: the slot map, and a connection per master
@@ -157,6 +166,8 @@ client_disconnect(struct redjob_client *c)
 		free(c->route_type[c->nroutes]);
 		free(c->route_queue[c->nroutes]);
 	}
+	while (c->nshards > 0)
+		free(c->shard_queue[--c->nshards]);
 }
 
 /*
@@ -649,10 +660,14 @@ redjob_connect(const char *url, const char *ns)
 {
 	struct redjob_client *c;
 	char err[256];
+	struct timespec ts;
 
 	if ((c = calloc(1, sizeof *c)) == NULL)
 		return NULL;
 	c->max_payload = REDJOB_MAX_PAYLOAD_DEFAULT;
+	/* Producers that each send a job or two still spread them. */
+	clock_gettime(CLOCK_REALTIME, &ts);
+	c->spread = (unsigned)getpid() ^ (unsigned)ts.tv_nsec;
 	if (url == NULL)
 		url = getenv("REDJOB_URL");
 	if (url == NULL || *url == '\0')
@@ -1055,11 +1070,106 @@ client_route(struct redjob_client *c, const char *type, char *out,
 	return 0;
 }
 
+static long long	client_now_ms(void);
+
+/*
+ * The number of shards of queue, from the shard table that redjobd
+ * publishes (NS:shards): 1 when it names none. Cached per connection for
+ * CLIENT_SHARDS_MS, so a producer follows a change within a minute.
+ * Returns 0, or -1 on an error (the client says which).
+ */
+static int
+client_shards(struct redjob_client *c, const char *queue, unsigned *n)
+{
+	const char *argv[3];
+	char key[SCHEMA_KEY_MAX];
+	redisReply *r;
+	long long now = client_now_ms();
+	unsigned long v;
+	size_t i;
+	char *end;
+
+	*n = 1;
+	for (i = 0; i < c->nshards; i++) {
+		if (strcmp(c->shard_queue[i], queue) == 0)
+			break;
+	}
+	if (i < c->nshards && now - c->shard_at[i] < CLIENT_SHARDS_MS) {
+		*n = c->shard_n[i];
+		return 0;
+	}
+	if (schema_shards_key(key, sizeof key, c->ns) != 0)
+		return 0;
+	argv[0] = "HGET";
+	argv[1] = key;
+	argv[2] = queue;
+	if ((r = client_command(c, 3, argv, NULL)) == NULL)
+		return -1;
+	/* A value that is not a number of shards is ignored, not obeyed. */
+	if (r->type == REDIS_REPLY_STRING) {
+		v = strtoul(r->str, &end, 10);
+		if (*end == '\0' && v >= 1 && v <= SCHEMA_SHARDS_MAX)
+			*n = (unsigned)v;
+	}
+	freeReplyObject(r);
+	if (i == c->nshards) {
+		if (i == CLIENT_MAX_QUEUES ||
+		    (c->shard_queue[i] = strdup(queue)) == NULL)
+			return 0;
+		c->nshards++;
+	}
+	c->shard_n[i] = *n;
+	c->shard_at[i] = now;
+	return 0;
+}
+
+/*
+ * Put a job of a sharded queue in one of its shards (docs/protocol.md,
+ * sharded queues): by its key, else by its unique key, so that the jobs
+ * of one key keep their order and a unique key stays unique in the
+ * queue; else in turn, pos being the job's place in this call, so that
+ * a batch goes in runs of one bulk call per shard. A queue given as a
+ * shard already (QUEUE~K) stays. Returns 0 or an enum redjob_err.
+ */
+static int
+client_shard_job(struct redjob_client *c, const struct redjob_job *j,
+    size_t pos, char **queue, char *msg, size_t len)
+{
+	char name[SCHEMA_QUEUE_MAX + 8], *q;
+	unsigned n, k;
+
+	if (strchr(*queue, '~') != NULL)
+		return REDJOB_OK;
+	if (client_shards(c, *queue, &n) != 0) {
+		snprintf(msg, len, "%s", c->errstr);
+		return c->err;
+	}
+	if (n <= 1)
+		return REDJOB_OK;
+	if (j->key != NULL)
+		k = schema_shard_of(j->key, strlen(j->key), n);
+	else if (j->unique != NULL)
+		k = schema_shard_of(j->unique, strlen(j->unique), n);
+	else
+		k = (unsigned)((c->spread + pos / CLIENT_CHUNK) % n);
+	if (schema_shard_name(name, sizeof name, *queue, k) != 0 ||
+	    (q = strdup(name)) == NULL) {
+		snprintf(msg, len, "out of memory");
+		return REDJOB_ERR_NOMEM;
+	}
+	free(*queue);
+	*queue = q;
+	return REDJOB_OK;
+}
+
 /* Check a job before anything is sent. Returns 0 or an enum redjob_err. */
 static int
 client_check_job(struct redjob_client *c, const struct redjob_job *j,
-    const struct redjob_ext *ext, char **queue, char *msg, size_t len)
+    const struct redjob_ext *ext, size_t pos, char **queue, char *msg,
+    size_t len)
 {
+	int err;
+
 	char routed[REDJOB_ID_MAX];
 
 	if (j->type == NULL || *j->type == '\0') {
@@ -1077,6 +1187,8 @@ client_check_job(struct redjob_client *c, const struct redjob_job *j,
 	}
 	if (schema_check_queue(*queue, msg, len) != 0)
 		return REDJOB_ERR_INVALID;
+	if ((err = client_shard_job(c, j, pos, queue, msg, len)) != REDJOB_OK)
+		return err;
 	if (j->payload == NULL && j->payload_len > 0) {
 		snprintf(msg, len, "payload is NULL but payload_len is %zu",
 		    j->payload_len);
@@ -1269,7 +1381,7 @@ client_enqueue_many(struct redjob_client *c, const struct redjob_job *jobs,
 	for (i = 0; i < n; i++) {
 		memset(&results[i], 0, sizeof results[i]);
 		results[i].err = client_check_job(c, &jobs[i], exts != NULL ?
-		    exts[i] : NULL, &qs[i],
+		    exts[i] : NULL, i, &qs[i],
 		    results[i].message, sizeof results[i].message);
 		queue = qs[i];
 		if (results[i].err == REDJOB_OK &&
@@ -1286,6 +1398,7 @@ client_enqueue_many(struct redjob_client *c, const struct redjob_job *jobs,
 		if (results[i].err == REDJOB_OK)
 			results[i].err = REDJOB_ERR_IO;
 	}
+	c->spread += (unsigned)(n / CLIENT_CHUNK + 1);
 	/*
 	 * Jobs go in chunks: runs of up to CLIENT_CHUNK jobs of one queue, one
 	 * redjob_enqueue_bulk call each, all pipelined. A second pass follows

@@ -21,6 +21,7 @@
 
 #include <ctype.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,14 +52,83 @@ schema_check_name(const char *name, size_t max, const char *extra)
 }
 
 /*
- * Check a queue name: 1-128 of [A-Za-z0-9_.-]. No ':' (a job id is
- * QUEUE:N) and no braces (the name is the hash tag). Returns 0, or -1
- * with the reason in err.
+ * Split a queue name into the queue and its shard: "NAME" is shard 0 of
+ * NAME, "NAME~K" shard K (1 to SCHEMA_SHARDS_MAX - 1, no leading zero)
+ * of a sharded queue (docs/protocol.md, sharded queues). NAME is 1-128 of
+ * [A-Za-z0-9_.-]: no ':' (a job id is QUEUE:N), no braces (the name is
+ * the hash tag) and no '~'. base (len bytes, or NULL) gets NAME. Returns
+ * 0, or -1 if q is neither.
+ */
+int
+schema_shard_split(const char *q, char *base, size_t len, unsigned *shard)
+{
+	char name[SCHEMA_QUEUE_MAX + 1];
+	const char *t = strchr(q, '~');
+	size_t n = t != NULL ? (size_t)(t - q) : strlen(q);
+	unsigned long k = 0;
+
+	if (n > SCHEMA_QUEUE_MAX)
+		return -1;
+	memcpy(name, q, n);
+	name[n] = '\0';
+	if (schema_check_name(name, SCHEMA_QUEUE_MAX, "_.-") != 0)
+		return -1;
+	if (t != NULL) {
+		if (t[1] < '1' || t[1] > '9' || strlen(t + 1) > 3 ||
+		    strspn(t + 1, "0123456789") != strlen(t + 1) ||
+		    (k = strtoul(t + 1, NULL, 10)) >= SCHEMA_SHARDS_MAX)
+			return -1;
+	}
+	if (base != NULL) {
+		if (n >= len)
+			return -1;
+		memcpy(base, name, n + 1);
+	}
+	if (shard != NULL)
+		*shard = (unsigned)k;
+	return 0;
+}
+
+/*
+ * Write the name of shard k of queue q into buf: q itself for shard 0
+ * (so a queue that becomes sharded keeps its jobs in its first shard),
+ * else "q~k". Returns 0 or -1 (it does not fit).
+ */
+int
+schema_shard_name(char *buf, size_t len, const char *q, unsigned k)
+{
+	if (k == 0)
+		return schema_format(buf, len, "%s", q);
+	return schema_format(buf, len, "%s~%u", q, k);
+}
+
+/*
+ * The shard of a sharded queue's n that a job with this key (or unique
+ * key) goes to: FNV-1a (32 bits) of its bytes, modulo n, so that every
+ * producer, in any language, puts jobs of one key in one shard
+ * (docs/protocol.md, sharded queues).
+ */
+unsigned
+schema_shard_of(const char *key, size_t len, unsigned n)
+{
+	uint32_t h = 2166136261u;
+	size_t i;
+
+	for (i = 0; i < len; i++) {
+		h ^= (unsigned char)key[i];
+		h *= 16777619u;
+	}
+	return n > 1 ? h % n : 0;
+}
+
+/*
+ * Check a queue name: NAME or NAME~K, as schema_shard_split() says.
+ * Returns 0, or -1 with the reason in err.
  */
 int
 schema_check_queue(const char *q, char *err, size_t len)
 {
-	if (schema_check_name(q, SCHEMA_QUEUE_MAX, "_.-") == 0)
+	if (schema_shard_split(q, NULL, 0, NULL) == 0)
 		return 0;
 	snprintf(err, len, "invalid queue name \"%s\" (1-128 of A-Z a-z 0-9 "
 	    "_ . -)", q);
@@ -97,7 +167,7 @@ schema_job_queue(const char *id, char *queue, size_t len)
 		return -1;
 	memcpy(queue, id, n);
 	queue[n] = '\0';
-	return schema_check_name(queue, SCHEMA_QUEUE_MAX, "_.-");
+	return schema_shard_split(queue, NULL, 0, NULL);
 }
 
 /* snprintf into buf; returns 0, or -1 if it did not fit. */
@@ -125,7 +195,7 @@ int
 schema_queue_base(char *buf, size_t len, const char *ns, const char *queue)
 {
 	if (schema_check_name(ns, SCHEMA_NAMESPACE_MAX, "_.:-") != 0 ||
-	    schema_check_name(queue, SCHEMA_QUEUE_MAX, "_.-") != 0)
+	    schema_shard_split(queue, NULL, 0, NULL) != 0)
 		return -1;
 	return schema_format(buf, len, "%s:{%s}", ns, queue);
 }
@@ -174,6 +244,16 @@ int
 schema_types_key(char *buf, size_t len, const char *ns)
 {
 	return schema_format(buf, len, "%s:types", ns);
+}
+
+/*
+ * The shard table: "NS:shards", sharded queue -> its number of shards
+ * (docs/protocol.md, sharded queues).
+ */
+int
+schema_shards_key(char *buf, size_t len, const char *ns)
+{
+	return schema_format(buf, len, "%s:shards", ns);
 }
 
 /* ...and each one's hash "NS:worker:OWNER" (docs/protocol.md). */

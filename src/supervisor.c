@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include <event2/event.h>
+#include <hiredis/hiredis.h>
 
 #include "supervisor.h"
 #include "channel.h"
@@ -44,6 +45,7 @@
 #include "token.h"
 #include "claim.h"
 #include "client.h"
+#include "schema.h"
 #include "worker.h"
 #include "xmalloc.h"
 
@@ -728,6 +730,34 @@ supervisor_stop(struct supervisor *sv, const char *why)
  * (fatal_errors), a Redis that refuses us for good (a wrong password, a
  * newer library) is an error: returns -1 with *cause set. Otherwise 0.
  */
+/*
+ * Write q's number of shards in the shard table before the workers start,
+ * so that producers spread a sharded queue from the moment redjobd is
+ * ready; the workers keep it written (beat.c). Returns 0 or -1.
+ */
+static int
+supervisor_shards(struct redjob_client *cl, const struct config *cfg,
+    const struct queue_conf *q)
+{
+	const char *argv[4];
+	char key[SCHEMA_KEY_MAX], n[12];
+	redisReply *r;
+	int argc = 0;
+
+	if (schema_shards_key(key, sizeof key, cfg->namespace) != 0)
+		return 0;
+	snprintf(n, sizeof n, "%u", q->shards);
+	argv[argc++] = q->shards > 1 ? "HSET" : "HDEL";
+	argv[argc++] = key;
+	argv[argc++] = q->name;
+	if (q->shards > 1)
+		argv[argc++] = n;
+	if ((r = client_command(cl, argc, argv, NULL)) == NULL)
+		return -1;
+	freeReplyObject(r);
+	return 0;
+}
+
 static int
 supervisor_register(const struct config *cfg, int fatal_errors,
     char **cause)
@@ -744,7 +774,8 @@ supervisor_register(const struct config *cfg, int fatal_errors,
 	err = redjob_errcode(cl);
 	/* A user that may not SADD is refused at start, not left idle. */
 	for (i = 0; err == REDJOB_OK && i < cfg->nqueues; i++) {
-		if (client_register_queue(cl, cfg->queues[i].name) != 0)
+		if (client_register_queue(cl, cfg->queues[i].name) != 0 ||
+		    supervisor_shards(cl, cfg, &cfg->queues[i]) != 0)
 			err = redjob_errcode(cl);
 	}
 	if (err != REDJOB_OK && fatal_errors && (err == REDJOB_ERR_AUTH ||

@@ -87,7 +87,9 @@ struct worker {
 	struct rconn		*cmd;
 	struct wake		*wake;
 	struct notice		*notice;	/* cancels of running jobs */
-	size_t			 nqueues;
+	size_t			 nqueues;	/* lanes: queues' shards */
+	char			**names;	/* QUEUE or QUEUE~K */
+	const char		**queues;	/* QUEUE, for logs and metrics */
 	char			**bases;	/* NS:{QUEUE} */
 	char			**wake_keys;	/* NS:{QUEUE}:wake */
 	char			**expire;	/* "expire" TYPE MS, for claims */
@@ -731,8 +733,13 @@ worker_claimed_cb(const struct claim_args *a, struct claim_result *res,
 	if (!w->ready_sent) {
 		w->ready_sent = 1;
 		channel_send(w->chan_fd, "READY");
-		log_info("ready: %zu queue%s, %u slots", w->nqueues,
-		    w->nqueues == 1 ? "" : "s", w->cfg->concurrency);
+		if (w->nqueues > w->cfg->nqueues)
+			log_info("ready: %zu queue%s in %zu shards, %u slots",
+			    w->cfg->nqueues, w->cfg->nqueues == 1 ? "" : "s",
+			    w->nqueues, w->cfg->concurrency);
+		else
+			log_info("ready: %zu queue%s, %u slots", w->nqueues,
+			    w->nqueues == 1 ? "" : "s", w->cfg->concurrency);
 	}
 	if (res->malformed > 0)
 		log_ratelimit(&w->malformed, LOG_LEVEL_WARNING, "queue %s: job "
@@ -801,7 +808,7 @@ worker_claim(struct worker *w)
 		n = w->cfg->batch;
 	memset(&a, 0, sizeof a);
 	a.qi = qi;
-	a.queue = w->cfg->queues[qi].name;
+	a.queue = w->queues[qi];
 	a.base = w->bases[qi];
 	a.count = n;
 	a.lease_ms = w->cfg->lease_ms;
@@ -965,10 +972,10 @@ worker_notice_cb(size_t qi, const char *n, void *arg)
 			    (const char *const *)w->bases, w->nqueues);
 		return;
 	}
-	len = strlen(w->cfg->queues[qi].name);
+	len = strlen(w->names[qi]);
 	TAILQ_FOREACH(j, &w->jobs, entry) {
 		if (!j->lease_lost && j->qi == qi &&
-		    strncmp(j->id, w->cfg->queues[qi].name, len) == 0 &&
+		    strncmp(j->id, w->names[qi], len) == 0 &&
 		    j->id[len] == ':' && strcmp(j->id + len + 1, n) == 0)
 			break;
 	}
@@ -1212,33 +1219,49 @@ worker_hb_cb(evutil_socket_t fd, short events, void *arg)
 	    "configuration error: jobs dead");
 }
 
-/* The queues of the configuration: their names, keys and weights. */
+/*
+ * The queues of the configuration: their weights, and a lane for each
+ * shard (one for a plain queue) with its name and keys.
+ */
 static void
 worker_queues(struct worker *w)
 {
 	const struct config *cfg = w->cfg;
-	char key[SCHEMA_KEY_MAX];
-	unsigned *weights;
-	size_t i;
+	char key[SCHEMA_KEY_MAX], name[SCHEMA_QUEUE_MAX + 8];
+	unsigned *weights, *shards, k;
+	size_t i, n = 0;
 
-	w->nqueues = cfg->nqueues;
-	w->bases = xcalloc(cfg->nqueues, sizeof *w->bases);
-	w->wake_keys = xcalloc(cfg->nqueues, sizeof *w->wake_keys);
 	weights = xcalloc(cfg->nqueues, sizeof *weights);
+	shards = xcalloc(cfg->nqueues, sizeof *shards);
 	for (i = 0; i < cfg->nqueues; i++) {
-		/* The configuration checked the names; they fit. */
-		if (schema_queue_base(key, sizeof key, cfg->namespace,
-		    cfg->queues[i].name) != 0)
-			fatalx("queue %s: no valid key", cfg->queues[i].name);
-		w->bases[i] = xstrdup(key);
-		if (schema_wake_key(key, sizeof key, w->bases[i]) != 0)
-			fatalx("queue %s: no valid wake key",
-			    cfg->queues[i].name);
-		w->wake_keys[i] = xstrdup(key);
 		weights[i] = cfg->queues[i].weight;
+		shards[i] = cfg->queues[i].shards;
+		w->nqueues += shards[i];
 	}
-	w->pick = pick_create(weights, w->nqueues);
+	w->names = xcalloc(w->nqueues, sizeof *w->names);
+	w->queues = xcalloc(w->nqueues, sizeof *w->queues);
+	w->bases = xcalloc(w->nqueues, sizeof *w->bases);
+	w->wake_keys = xcalloc(w->nqueues, sizeof *w->wake_keys);
+	for (i = 0; i < cfg->nqueues; i++) {
+		for (k = 0; k < shards[i]; k++, n++) {
+			/* The configuration checked the names; they fit. */
+			if (schema_shard_name(name, sizeof name,
+			    cfg->queues[i].name, k) != 0 ||
+			    schema_queue_base(key, sizeof key, cfg->namespace,
+			    name) != 0)
+				fatalx("queue %s: no valid key",
+				    cfg->queues[i].name);
+			w->names[n] = xstrdup(name);
+			w->queues[n] = cfg->queues[i].name;
+			w->bases[n] = xstrdup(key);
+			if (schema_wake_key(key, sizeof key, w->bases[n]) != 0)
+				fatalx("queue %s: no valid wake key", name);
+			w->wake_keys[n] = xstrdup(key);
+		}
+	}
+	w->pick = pick_create(weights, shards, cfg->nqueues);
 	free(weights);
+	free(shards);
 
 	/*
 	 * The job types' expiry goes with every claim, so that Redis drops
@@ -1459,7 +1482,7 @@ worker_create(const struct config *cfg, int index, int chan_fd,
 	w->lease = lease_create(w->cmd, cfg->lease_ms, RCONN_CALL_MS,
 	    worker_lease_lost_cb, w);
 	w->beat = beat_create(w->base, w->cmd, cfg, index, w->owner, w->bases,
-	    worker_beat_cb, w);
+	    w->nqueues, worker_beat_cb, w);
 	/* One scheduler per instance is enough: scheduler.c says why. */
 	if (index == 0 && sched_wanted(cfg))
 		w->sched = sched_create(w->base, w->cmd, cfg);
@@ -1534,9 +1557,12 @@ worker_free(struct worker *w)
 	if (w->chan_ev != NULL)
 		event_free(w->chan_ev);
 	for (i = 0; i < w->nqueues; i++) {
+		free(w->names[i]);
 		free(w->bases[i]);
 		free(w->wake_keys[i]);
 	}
+	free(w->names);
+	free(w->queues);
 	free(w->bases);
 	free(w->wake_keys);
 	for (i = 0; i < 3 * w->nexpire; i++)

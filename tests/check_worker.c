@@ -46,7 +46,7 @@ START_TEST(test_pick_picks_by_weight_smoothly)
 	static const unsigned weights[] = { 3, 1 };
 	/* nginx's smooth round robin for 3:1: a a b a, again and again. */
 	static const size_t want[] = { 0, 0, 1, 0, 0, 0, 1, 0 };
-	struct pick *s = pick_create(weights, 2);
+	struct pick *s = pick_create(weights, NULL, 2);
 	size_t i;
 
 	for (i = 0; i < sizeof want / sizeof want[0]; i++)
@@ -58,7 +58,7 @@ END_TEST
 START_TEST(test_pick_picks_only_queues_with_work_due)
 {
 	static const unsigned weights[] = { 1, 1 };
-	struct pick *s = pick_create(weights, 2);
+	struct pick *s = pick_create(weights, NULL, 2);
 
 	ck_assert_uint_eq(pick_earliest(s), 0);
 	pick_due(s, 0, 5000);
@@ -79,7 +79,7 @@ END_TEST
 START_TEST(test_pick_busy_worker_looks_again_every_250ms)
 {
 	static const unsigned weights[] = { 1, 1 };
-	struct pick *s = pick_create(weights, 2);
+	struct pick *s = pick_create(weights, NULL, 2);
 
 	/* Both believed idle; a busy worker still looks at each. */
 	pick_due(s, 0, PICK_NEVER);

@@ -21,7 +21,7 @@
 --     never holds nil.
 --   * Every loop is bounded.
 
-local LIB_VERSION = 9     -- this code; bump on any change
+local LIB_VERSION = 10    -- this code; bump on any change
 local SCHEMA = 1          -- keys and fields; bump on any incompatible change
 local MAX_PAYLOAD = 524288
 local MAX_ERROR = 4096
@@ -79,10 +79,12 @@ local function open(keys, ...)
     fail('BADKEY', 'expected exactly one key, NAMESPACE:{QUEUE}')
   end
   local base = keys[1]
-  local q = string.match(base, '^[^{}]+:{([%w_.%-]+)}$')
-  if not q or #q > 128 then
+  -- QUEUE~K is shard K of a sharded queue (docs/protocol.md).
+  local q = string.match(base, '^[^{}]+:{([%w_.%-]+~?%d*)}$')
+  if not q or #q > 132 or (string.find(q, '~', 1, true) and
+      not string.match(q, '^[%w_.%-]+~[1-9]%d?%d?$')) then
     fail('BADKEY', 'key "' .. base .. '" is not NAMESPACE:{QUEUE} ' ..
-      '(queue names are 1-128 of A-Z a-z 0-9 _ . -)')
+      '(queue names are 1-128 of A-Z a-z 0-9 _ . -, and ~K for shard K)')
   end
   local m = redis.call('HMGET', base .. ':meta', 'schema', ...)
   if m[1] and tonumber(m[1]) ~= SCHEMA then
@@ -103,7 +105,7 @@ end
 
 -- A job id is "QUEUE:N"; the sets hold N alone.
 local function seq_of(q, id)
-  local name, s = string.match(id, '^([%w_.%-]+):(%d+)$')
+  local name, s = string.match(id, '^([%w_.%-]+~?%d*):(%d+)$')
   if name ~= q then
     fail('BADID', 'job id "' .. id .. '" does not belong to queue ' .. q)
   end
