@@ -63,9 +63,11 @@ static const char *const http_states[HTTP_NSTATES] = {
 };
 #define HTTP_NEEDED ((1U << HTTP_WORKERS) - 1)
 
+/* A queue, or one shard of a sharded queue (its shards follow it). */
 struct http_queue {
-	char		*name;
-	char		*key;		/* NS:{QUEUE} */
+	char		*name;		/* the queue's, for every shard */
+	char		*key;		/* NS:{QUEUE} or NS:{QUEUE~K} */
+	size_t		 nshards;	/* on a queue's first shard */
 	long long	 v[HTTP_NSTATES];
 	int		 ok;		/* v is from the last round */
 	int		 workers_ok;	/* and has v[HTTP_WORKERS] */
@@ -155,13 +157,46 @@ http_healthz(struct http *h, struct evhttp_request *req)
 	evbuffer_free(b);
 }
 
+/*
+ * Each queue once, a sharded queue with the sums of its shards (paused
+ * and workers: the largest), known only if every shard is. *out is
+ * allocated. Returns the number of queues.
+ */
+static size_t
+http_queue_sums(const struct http *h, struct http_queue **out)
+{
+	const struct http_queue *sh;
+	struct http_queue *q;
+	size_t i, k, j, n = 0;
+
+	*out = xcalloc(h->nqueues + 1, sizeof **out);
+	for (i = 0; i < h->nqueues; i += h->queues[i].nshards) {
+		q = &(*out)[n++];
+		q->name = h->queues[i].name;
+		q->ok = q->workers_ok = 1;
+		for (k = 0; k < h->queues[i].nshards; k++) {
+			sh = &h->queues[i + k];
+			q->ok &= sh->ok;
+			q->workers_ok &= sh->workers_ok;
+			for (j = 0; j < HTTP_NSTATES; j++) {
+				if (j < HTTP_PAUSED)
+					q->v[j] += sh->v[j];
+				else if (sh->v[j] > q->v[j])
+					q->v[j] = sh->v[j];
+			}
+		}
+	}
+	return n;
+}
+
 /* The scrape's text: the supervisor's gauges, then metrics.c's table. */
 static void
 http_metrics_reply(struct http *h, struct evhttp_request *req)
 {
 	struct evbuffer *b;
+	struct http_queue *qs;
 	unsigned busy = 0, idle = 0;
-	size_t i, k;
+	size_t i, k, nq;
 
 	if ((b = evbuffer_new()) == NULL)
 		fatalx("out of memory");
@@ -173,33 +208,34 @@ http_metrics_reply(struct http *h, struct evhttp_request *req)
 	evbuffer_add_printf(b, "# HELP redjob_up 1 if the last Redis calls "
 	    "for the queue depths succeeded, else 0.\n"
 	    "# TYPE redjob_up gauge\nredjob_up %d\n", h->up);
+	nq = http_queue_sums(h, &qs);
 	evbuffer_add_printf(b, "# HELP redjob_queue_jobs Jobs in a queue by "
 	    "state, at most a second old (absent while Redis does not "
 	    "answer).\n# TYPE redjob_queue_jobs gauge\n");
-	for (i = 0; i < h->nqueues; i++) {
-		for (k = 0; k < HTTP_PAUSED && h->queues[i].ok; k++)
+	for (i = 0; i < nq; i++) {
+		for (k = 0; k < HTTP_PAUSED && qs[i].ok; k++)
 			evbuffer_add_printf(b, "redjob_queue_jobs{queue=\"%s\","
-			    "state=\"%s\"} %lld\n", h->queues[i].name,
-			    http_states[k], h->queues[i].v[k]);
+			    "state=\"%s\"} %lld\n", qs[i].name,
+			    http_states[k], qs[i].v[k]);
 	}
 	evbuffer_add_printf(b, "# HELP redjob_queue_paused 1 if a queue is "
 	    "paused (redjob pause), else 0.\n"
 	    "# TYPE redjob_queue_paused gauge\n");
-	for (i = 0; i < h->nqueues; i++) {
-		if (h->queues[i].ok)
+	for (i = 0; i < nq; i++) {
+		if (qs[i].ok)
 			evbuffer_add_printf(b, "redjob_queue_paused{queue=\"%s\"} "
-			    "%lld\n", h->queues[i].name,
-			    h->queues[i].v[HTTP_PAUSED] != 0 ? 1LL : 0LL);
+			    "%lld\n", qs[i].name,
+			    qs[i].v[HTTP_PAUSED] != 0 ? 1LL : 0LL);
 	}
 	evbuffer_add_printf(b, "# HELP redjob_queue_workers Live workers of "
 	    "every host that serve a queue (the worker registry).\n"
 	    "# TYPE redjob_queue_workers gauge\n");
-	for (i = 0; i < h->nqueues; i++) {
-		if (h->queues[i].ok && h->queues[i].workers_ok)
+	for (i = 0; i < nq; i++) {
+		if (qs[i].ok && qs[i].workers_ok)
 			evbuffer_add_printf(b, "redjob_queue_workers{queue=\"%s\"}"
-			    " %lld\n", h->queues[i].name,
-			    h->queues[i].v[HTTP_WORKERS]);
+			    " %lld\n", qs[i].name, qs[i].v[HTTP_WORKERS]);
 	}
+	free(qs);
 	h->hooks.slots(h->hooks.arg, &busy, &idle);
 	evbuffer_add_printf(b, "# HELP redjob_slots Job slots of the workers, "
 	    "busy running a job or idle.\n# TYPE redjob_slots gauge\n"
@@ -386,8 +422,9 @@ static void
 http_redis(struct http *h, const struct config *cfg)
 {
 	struct rconn_opts o;
-	char key[SCHEMA_KEY_MAX], *url, *cause = NULL;
-	size_t i;
+	char key[SCHEMA_KEY_MAX], name[SCHEMA_QUEUE_MAX + 8], *url;
+	char *cause = NULL;
+	size_t i, k, n;
 
 	if (h->out > 0) {
 		/* Scrapes waiting for the old queues get what there is. */
@@ -401,14 +438,22 @@ http_redis(struct http *h, const struct config *cfg)
 	}
 	free(h->queues);
 	h->gen++;	/* the calls out are for the old queues */
-	h->nqueues = cfg->nqueues;
-	h->queues = xcalloc(cfg->nqueues, sizeof *h->queues);
-	for (i = 0; i < cfg->nqueues; i++) {
-		h->queues[i].name = xstrdup(cfg->queues[i].name);
-		if (schema_queue_base(key, sizeof key, cfg->namespace,
-		    cfg->queues[i].name) != 0)
-			fatalx("queue %s: no valid key", cfg->queues[i].name);
-		h->queues[i].key = xstrdup(key);
+	h->nqueues = 0;
+	for (i = 0; i < cfg->nqueues; i++)
+		h->nqueues += cfg->queues[i].shards;
+	h->queues = xcalloc(h->nqueues, sizeof *h->queues);
+	for (i = 0, n = 0; i < cfg->nqueues; i++) {
+		h->queues[n].nshards = cfg->queues[i].shards;
+		for (k = 0; k < cfg->queues[i].shards; k++, n++) {
+			h->queues[n].name = xstrdup(cfg->queues[i].name);
+			if (schema_shard_name(name, sizeof name,
+			    cfg->queues[i].name, k) != 0 ||
+			    schema_queue_base(key, sizeof key, cfg->namespace,
+			    name) != 0)
+				fatalx("queue %s: no valid key",
+				    cfg->queues[i].name);
+			h->queues[n].key = xstrdup(key);
+		}
 	}
 	h->fetched = 0;
 	url = config_redis_url(cfg);

@@ -1127,16 +1127,19 @@ client_shards(struct redjob_client *c, const char *queue, unsigned *n)
  * Put a job of a sharded queue in one of its shards (docs/protocol.md,
  * sharded queues): by its key, else by its unique key, so that the jobs
  * of one key keep their order and a unique key stays unique in the
- * queue; else in turn, pos being the job's place in this call, so that
- * a batch goes in runs of one bulk call per shard. A queue given as a
- * shard already (QUEUE~K) stays. Returns 0 or an enum redjob_err.
+ * queue; else in turn, pos being the job's place among the call's
+ * count jobs: a call's jobs are cut into one run per shard (of at most a
+ * bulk call's jobs each), so that a batch is spread evenly and still goes
+ * in bulk calls. A queue given as a shard already (QUEUE~K) stays.
+ * Returns 0 or an enum redjob_err.
  */
 static int
 client_shard_job(struct redjob_client *c, const struct redjob_job *j,
-    size_t pos, char **queue, char *msg, size_t len)
+    size_t pos, size_t count, char **queue, char *msg, size_t len)
 {
 	char name[SCHEMA_QUEUE_MAX + 8], *q;
 	unsigned n, k;
+	size_t run;
 
 	if (strchr(*queue, '~') != NULL)
 		return REDJOB_OK;
@@ -1150,8 +1153,12 @@ client_shard_job(struct redjob_client *c, const struct redjob_job *j,
 		k = schema_shard_of(j->key, strlen(j->key), n);
 	else if (j->unique != NULL)
 		k = schema_shard_of(j->unique, strlen(j->unique), n);
-	else
-		k = (unsigned)((c->spread + pos / CLIENT_CHUNK) % n);
+	else {
+		run = (count + n - 1) / n;
+		if (run > CLIENT_CHUNK)
+			run = CLIENT_CHUNK;
+		k = (unsigned)((c->spread + pos / run) % n);
+	}
 	if (schema_shard_name(name, sizeof name, *queue, k) != 0 ||
 	    (q = strdup(name)) == NULL) {
 		snprintf(msg, len, "out of memory");
@@ -1165,8 +1172,8 @@ client_shard_job(struct redjob_client *c, const struct redjob_job *j,
 /* Check a job before anything is sent. Returns 0 or an enum redjob_err. */
 static int
 client_check_job(struct redjob_client *c, const struct redjob_job *j,
-    const struct redjob_ext *ext, size_t pos, char **queue, char *msg,
-    size_t len)
+    const struct redjob_ext *ext, size_t pos, size_t count, char **queue,
+    char *msg, size_t len)
 {
 	int err;
 
@@ -1187,7 +1194,8 @@ client_check_job(struct redjob_client *c, const struct redjob_job *j,
 	}
 	if (schema_check_queue(*queue, msg, len) != 0)
 		return REDJOB_ERR_INVALID;
-	if ((err = client_shard_job(c, j, pos, queue, msg, len)) != REDJOB_OK)
+	if ((err = client_shard_job(c, j, pos, count, queue, msg,
+	    len)) != REDJOB_OK)
 		return err;
 	if (j->payload == NULL && j->payload_len > 0) {
 		snprintf(msg, len, "payload is NULL but payload_len is %zu",
@@ -1381,7 +1389,7 @@ client_enqueue_many(struct redjob_client *c, const struct redjob_job *jobs,
 	for (i = 0; i < n; i++) {
 		memset(&results[i], 0, sizeof results[i]);
 		results[i].err = client_check_job(c, &jobs[i], exts != NULL ?
-		    exts[i] : NULL, i, &qs[i],
+		    exts[i] : NULL, i, n, &qs[i],
 		    results[i].message, sizeof results[i].message);
 		queue = qs[i];
 		if (results[i].err == REDJOB_OK &&
@@ -1398,7 +1406,7 @@ client_enqueue_many(struct redjob_client *c, const struct redjob_job *jobs,
 		if (results[i].err == REDJOB_OK)
 			results[i].err = REDJOB_ERR_IO;
 	}
-	c->spread += (unsigned)(n / CLIENT_CHUNK + 1);
+	c->spread++;	/* the next call starts on the next shard */
 	/*
 	 * Jobs go in chunks: runs of up to CLIENT_CHUNK jobs of one queue, one
 	 * redjob_enqueue_bulk call each, all pipelined. A second pass follows

@@ -48,6 +48,7 @@ struct web_counts {
 	long long	 conflicts;
 	long long	 stalled;
 	long long	 workers;	/* live workers serving the queue */
+	size_t		 shards;	/* > 1: a sharded queue, summed */
 };
 
 /* The index of a state name, or -1. */
@@ -63,9 +64,53 @@ web_state_index(const char *s)
 	return -1;
 }
 
-/* Read a queue's counters. Returns 0, or -1 with the client's error set. */
+static int	web_stats_one(struct web *, const char *, struct web_counts *);
+
+/*
+ * Read a queue's counters; a sharded queue's are the sums of its shards'
+ * (paused and workers: the largest). Returns 0, or -1 with the client's
+ * error set.
+ */
 static int
 web_stats(struct web *w, const char *queue, struct web_counts *c)
+{
+	struct web_counts one;
+	char **names;
+	size_t n, i, s;
+	int rc = 0;
+
+	if ((n = cmd_queue_shards(w->client, NULL, queue, NULL, 0,
+	    &names)) == 0)
+		return -1;
+	if (n == 1) {
+		cmd_queue_shards_free(names, n);
+		return web_stats_one(w, queue, c);
+	}
+	memset(c, 0, sizeof *c);
+	c->shards = n;
+	for (i = 0; i < n && rc == 0; i++) {
+		if ((rc = web_stats_one(w, names[i], &one)) != 0)
+			break;
+		for (s = 0; s < nitems(web_states); s++)
+			c->state[s] += one.state[s];
+		c->paused = one.paused > c->paused ? one.paused : c->paused;
+		c->workers = one.workers > c->workers ? one.workers :
+		    c->workers;
+		c->enqueued += one.enqueued;
+		c->processed += one.processed;
+		c->failed += one.failed;
+		c->retried += one.retried;
+		c->throttled += one.throttled;
+		c->conflicts += one.conflicts;
+		c->stalled += one.stalled;
+	}
+	cmd_queue_shards_free(names, n);
+	return rc;
+}
+
+/* Read the counters of one queue or shard. Returns 0 or -1. */
+static int
+web_stats_one(struct web *w, const char *queue, struct web_counts *c)
 {
 	static const struct {
 		const char	*name;
@@ -109,20 +154,33 @@ web_stats(struct web *w, const char *queue, struct web_counts *c)
 	return 0;
 }
 
-/* The valid registered queues (invalid members are skipped). */
+/*
+ * The valid registered queues (invalid members are skipped), a sharded
+ * queue once for all its shards.
+ */
 static int
 web_queues(struct web *w, char ***names, size_t *n)
 {
-	char err[256];
-	size_t i, o = 0;
+	char base[SCHEMA_QUEUE_MAX + 1];
+	size_t i, j, o = 0;
 
 	if (client_queues(w->client, names, n) != 0)
 		return -1;
 	for (i = 0; i < *n; i++) {
-		if (schema_check_queue((*names)[i], err, sizeof err) == 0)
-			(*names)[o++] = (*names)[i];
-		else
+		if (schema_shard_split((*names)[i], base, sizeof base,
+		    NULL) != 0) {
 			free((*names)[i]);
+			continue;
+		}
+		for (j = 0; j < o && strcmp((*names)[j], base) != 0; j++)
+			;
+		if (j < o) {
+			free((*names)[i]);
+			continue;
+		}
+		/* The base is never longer than the shard's name. */
+		strcpy((*names)[i], base);
+		(*names)[o++] = (*names)[i];
 	}
 	*n = o;
 	return 0;
@@ -484,6 +542,47 @@ web_queue_counts(struct web_req *r, const char *queue, struct web_counts *c)
 	return 0;
 }
 
+/*
+ * A sharded queue's page: its shards with their counts, each linked to
+ * its own page, where its jobs are.
+ */
+static int
+web_queue_shards(struct web_req *r, const char *queue)
+{
+	struct evbuffer *b = r->out;
+	struct web_counts c;
+	char **names, num[32];
+	size_t n, i, s;
+
+	if ((n = cmd_queue_shards(r->w->client, NULL, queue, NULL, 0,
+	    &names)) == 0)
+		return -1;
+	html_raw(b, "<p>A sharded queue: its jobs are in its %zu shards, "
+	    "each in its own slot of Redis.</p>\n<table id=\"shards\"><tr>"
+	    "<th>Shard</th><th>Ready</th><th>Scheduled</th><th>Running</th>"
+	    "<th>Dead</th><th>Processed</th><th>Workers</th></tr>\n", n);
+	for (i = 0; i < n; i++) {
+		if (web_stats_one(r->w, names[i], &c) != 0) {
+			cmd_queue_shards_free(names, n);
+			return -1;
+		}
+		html_raw(b, "<tr><td>");
+		web_queue_link(b, names[i], NULL, names[i]);
+		html_raw(b, "</td>");
+		for (s = 0; s < nitems(web_states); s++) {
+			html_raw(b, "<td class=\"n\">");
+			snprintf(num, sizeof num, "%lld", c.state[s]);
+			web_queue_link(b, names[i], web_states[s], num);
+			html_raw(b, "</td>");
+		}
+		html_raw(b, "<td class=\"n\">%lld</td><td class=\"n\">%lld"
+		    "</td></tr>\n", c.processed, c.workers);
+	}
+	html_raw(b, "</table>\n");
+	cmd_queue_shards_free(names, n);
+	return 0;
+}
+
 /* GET /queue/NAME?state=STATE&offset=N: one page of a queue's jobs. */
 void
 web_queue(struct web_req *r, const char *queue)
@@ -549,6 +648,17 @@ web_queue(struct web_req *r, const char *queue)
 		    " class=\"on\"" : "", web_states[s], c.state[s]);
 	}
 	html_raw(b, "</p>\n");
+	if (c.shards > 1) {
+		if (web_queue_shards(r, queue) != 0) {
+			freeReplyObject(l);
+			web_redis_fail(r, "reading the shards' counts");
+			return;
+		}
+		html_end(r);
+		web_send(r, 200, "OK");
+		freeReplyObject(l);
+		return;
+	}
 	if (si == 3 && c.state[3] > 0) {
 		html_raw(b, "<div class=\"actions\">");
 		html_form(r, "retry-all", "queue", queue, "Retry all dead",
@@ -1162,8 +1272,9 @@ web_action(struct web_req *r)
 {
 	const char *op = web_param(r, "op"), *id = web_param(r, "id");
 	const char *queue = web_param(r, "queue"), *confirm, *fn;
-	char q[REDJOB_ID_MAX], err[256], *enc;
+	char q[REDJOB_ID_MAX], err[256], *enc, **names;
 	redisReply *x;
+	size_t n, i;
 	int retry;
 
 	if (op == NULL) {
@@ -1234,12 +1345,23 @@ web_action(struct web_req *r)
 			web_redis_fail(r, queue);
 			return;
 		}
-		if ((x = client_fcall(r->w->client, fn, 0, queue, 0, NULL,
-		    NULL)) == NULL) {
+		/* A sharded queue pauses as one. */
+		if ((n = cmd_queue_shards(r->w->client, NULL, queue, NULL, 0,
+		    &names)) == 0) {
 			web_redis_fail(r, queue);
 			return;
 		}
-		freeReplyObject(x);
+		for (i = 0; i < n; i++) {
+			if ((x = client_fcall(r->w->client, fn, 0, names[i], 0,
+			    NULL, NULL)) == NULL)
+				break;
+			freeReplyObject(x);
+		}
+		cmd_queue_shards_free(names, n);
+		if (i < n) {
+			web_redis_fail(r, queue);
+			return;
+		}
 		log_info("%s queue %s", op[0] == 'p' ? "paused" : "resumed",
 		    queue);
 		enc = web_queue_path(queue);
