@@ -443,6 +443,11 @@ config_queues(struct load *ld, struct yread_pair *p)
 		sub = yread_path("queues", name);
 		if (qp.value->type == YAML_MAPPING_NODE)
 			config_queue_map(ld, qp.value, sub, q);
+		else if (qp.value->type != YAML_SCALAR_NODE)
+			yread_error(&ld->y, qp.value, sub, "expected a weight "
+			    "(1-1000) or a mapping such as { weight: 1, shards: "
+			    "8 }, got %s", yread_what(qp.value, buf,
+			    sizeof buf));
 		else
 			yread_uint(&ld->y, qp.value, sub, 1, 1000, &q->weight);
 		free(sub);
@@ -1105,7 +1110,7 @@ config_job_queue(struct load *ld, struct yread_pair *p, yaml_node_t *qn,
 	struct config *cfg = ld->cfg;
 	const char **names;
 	const char *s;
-	char hint[600], *sub;
+	char hint[600], base[SCHEMA_QUEUE_MAX + 1], *sub;
 	size_t i;
 
 	if (ld->queues_bad || config_served(cfg, jc->queue))
@@ -1119,7 +1124,11 @@ config_job_queue(struct load *ld, struct yread_pair *p, yaml_node_t *qn,
 	names = xreallocarray(NULL, cfg->nqueues + 1, sizeof *names);
 	for (i = 0; i < cfg->nqueues; i++)
 		names[i] = cfg->queues[i].name;
-	if ((s = yread_suggest(jc->queue, names, cfg->nqueues)) != NULL)
+	if (schema_shard_split(jc->queue, base, sizeof base, NULL) == 0 &&
+	    strcmp(base, jc->queue) != 0 && config_served(cfg, base))
+		snprintf(hint, sizeof hint, "it is a shard of queue %s: name "
+		    "the queue, and its jobs are spread over its shards", base);
+	else if ((s = yread_suggest(jc->queue, names, cfg->nqueues)) != NULL)
 		snprintf(hint, sizeof hint, "did you mean \"%s\"?", s);
 	else
 		snprintf(hint, sizeof hint, "add it under queues:");
