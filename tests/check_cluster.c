@@ -25,6 +25,7 @@
 #include "cluster_fixture.h"
 #include "daemon_fixture.h"
 #include "proc.h"
+#include "schema.h"
 #include "testlib.h"
 
 /* Three queues, one on each master (found in cluster_queues()). */
@@ -443,6 +444,92 @@ daemon_config(void)
 }
 
 /*
+ * One queue of 8 shards on a 3-master cluster: the shards' slots are on
+ * every master; a batch from libredjob is spread evenly over them and
+ * written on each shard's master; redjobd runs every job once, and
+ * stats shows the queue as one.
+ */
+START_TEST(test_a_sharded_queue_uses_every_master)
+{
+	enum { N = 120, NSH = 8 };
+	static struct redjob_job jobs[N];
+	static struct redjob_result res[N];
+	static char ids[N][REDJOB_ID_MAX];
+	struct redjob_client *cl;
+	char key[128], q[64], *runs, path[4200], line[200], *at;
+	int masters[3] = { 0 }, per[NSH] = { 0 }, i, m, n;
+	unsigned k;
+	struct proc *p;
+
+	for (k = 0; k < NSH; k++) {
+		if (k == 0)
+			snprintf(key, sizeof key, "redjob:{hot}");
+		else
+			snprintf(key, sizeof key, "redjob:{hot~%u}", k);
+		m = cluster_master_of(key);
+		for (i = 0; i < 3; i++)
+			masters[i] |= owner[i] == m;
+	}
+	ck_assert_msg(masters[0] && masters[1] && masters[2], "the shards "
+	    "of hot are not on all three masters");
+
+	daemon_write_config(
+	    "redis:\n"
+	    "  url: \"%s\"\n"
+	    "workers: 2\n"
+	    "concurrency: 4\n"
+	    "shutdown_timeout: 1s\n"
+	    "queues: { hot: { weight: 1, shards: %d } }\n"
+	    "jobs:\n"
+	    "  t: { queue: hot, exec: [/bin/sh, -c, 'echo \"$REDJOB_JOB_ID\" "
+	    ">> \"%s/runs\"'] }\n", cf.url, NSH, df.dir);
+	daemon_start(NULL);
+	ck_assert_msg(notify_wait("READY=1", 20000) != NULL, "no READY=1");
+
+	cl = redjob_connect(cf.url, NULL);
+	ck_assert_msg(redjob_errcode(cl) == REDJOB_OK, "%s",
+	    redjob_errstr(cl));
+	for (i = 0; i < N; i++) {
+		jobs[i].queue = "hot";
+		jobs[i].type = "t";
+		jobs[i].payload = "";
+	}
+	ck_assert_int_eq(redjob_enqueue_many(cl, jobs, N, res), N);
+	redjob_free(cl);
+	for (i = 0; i < N; i++) {
+		ck_assert_int_eq(res[i].err, REDJOB_OK);
+		snprintf(ids[i], sizeof ids[i], "%s", res[i].id);
+		ck_assert_int_eq(schema_job_queue(res[i].id, q, sizeof q), 0);
+		ck_assert_int_eq(schema_shard_split(q, NULL, 0, &k), 0);
+		per[k]++;
+	}
+	for (k = 0; k < NSH; k++)
+		ck_assert_msg(per[k] == N / NSH, "shard %u got %d jobs", k,
+		    per[k]);
+	wait_all_ran(ids, N, 30000);
+	snprintf(path, sizeof path, "%s/runs", df.dir);
+	runs = must_read_file(path, NULL);
+	for (i = 0; i < N; i++) {
+		snprintf(line, sizeof line, "%.150s\n", ids[i]);
+		for (n = 0, at = runs; (at = strstr(at, line)) != NULL;
+		    at += strlen(line))
+			n += at == runs || at[-1] == '\n';
+		ck_assert_msg(n == 1, "job %s ran %d times", ids[i], n);
+	}
+	free(runs);
+
+	p = cli(cf.url, "stats", "--json", NULL);
+	ck_assert_msg(p->status == 0, "%s", p->err);
+	ck_assert_msg(strstr(p->out, "\"shards\": 8") != NULL, "%s", p->out);
+	ck_assert_msg(strstr(p->out, "\"processed\": 120") != NULL, "%s",
+	    p->out);
+	proc_free(p);
+	daemon_signal(SIGTERM);
+	ck_assert_int_eq(daemon_wait_exit(15000), 0);
+}
+END_TEST
+
+/*
  * redis-cli --cluster reshard moves every slot of the third queue's
  * master to the first's while the daemon runs and a producer enqueues:
  * every job runs, and runs once.
@@ -642,6 +729,7 @@ suite(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, test_each_queue_lives_on_its_master);
+	tcase_add_test(tc, test_a_sharded_queue_uses_every_master);
 	tcase_add_test(tc, test_a_moved_slot_is_followed_and_a_migration_waited_out);
 	tcase_add_test(tc, test_bad_cluster_urls_say_why);
 	/* These change the cluster: a master killed, then one emptied. */
