@@ -99,7 +99,7 @@ class Suite:
 workers: 1
 concurrency: 2
 max_payload: 2MiB
-queues: {{ default: 1, mail: 1 }}
+queues: {{ default: 1, mail: 1, hot: {{ weight: 1, shards: 3 }} }}
 jobs:
   ok:
     exec: [/bin/sh, -c, 'cat >/dev/null']
@@ -789,9 +789,48 @@ def t_job_result(s):
           "result_truncated in the fields")
 
 
+def t_sharded_queue(s):
+    """A sharded queue is one row of the overview; its page lists its
+    shards, each with its own page; pause and resume take every shard."""
+    from selenium.webdriver.common.by import By
+    for i in range(6):
+        enqueue(s, "-q", "hot", "ok", "sharded %d" % i)
+    poll(lambda: s.stats("hot")["processed"] >= 6, "the six hot jobs")
+    st, page, _ = s.get("/")
+    check(st == 200 and page.count('<a href="/queue/hot">') == 1 and
+          "/queue/hot~" not in page, "hot is one row of the overview")
+    b = s.browser
+    b.get(s.base + "/")
+    b.find_element(By.CSS_SELECTOR, 'a[href="/queue/hot"]').click()
+    on_page(s, "Queue hot", "the sharded queue's page")
+    rows = b.find_elements(By.CSS_SELECTOR, "#shards tr")
+    check(len(rows) == 4, "three shards and a heading: %d" % len(rows))
+    check([r.text.split()[0] for r in rows[1:]] == ["hot", "hot~1", "hot~2"],
+          "the shards: " + " / ".join(r.text for r in rows))
+    done = sum(int(r.text.split()[5]) for r in rows[1:])
+    check(done >= 6, "processed over the shards: %d" % done)
+    b.find_element(By.LINK_TEXT, "hot~2").click()
+    on_page(s, "Queue hot~2", "a shard's own page")
+    tok = s.csrf()
+    st, _, _ = s.post("/action", {"op": "pause", "queue": "hot",
+                                  "csrf": tok})
+    sh = json.loads(s.rj("stats", "--json", "--shards", "-q", "hot")
+                    )["queues"]["hot"]
+    check(st == 303 and sh["shards"] == 3 and
+          all(v["paused"] for v in sh["shard"].values()),
+          "every shard paused: %s" % sh.get("shard"))
+    st, _, _ = s.post("/action", {"op": "resume", "queue": "hot",
+                                  "csrf": tok})
+    sh = json.loads(s.rj("stats", "--json", "--shards", "-q", "hot")
+                    )["queues"]["hot"]
+    check(st == 303 and not any(v["paused"] for v in sh["shard"].values()),
+          "every shard resumed")
+
+
 CHECKS = [t_overview_to_dead_job_and_retry, t_hostile_payloads, t_job_result,
           t_csrf, t_not_found, t_dot_queues, t_pagination, t_dead_set_actions,
           t_workers_page, t_schedules_page, t_running_job, t_cancel,
+          t_sharded_queue,
           t_reader_role, t_dns_rebinding, t_listen_needs_token,
           t_listen_forms, t_token, t_redis_denied, t_redis_down,
           t_clean_exit]
