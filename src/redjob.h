@@ -58,7 +58,10 @@ struct redjob_client;
 struct redjob_job {
 	const char	*queue;		/* NULL: the queue that redjobd's
 					   type table (NS:types) gives the
-					   type, else "default" */
+					   type, else "default"; a sharded
+					   queue's job goes to one of its
+					   shards, by key, unique key or in
+					   turn (docs/protocol.md) */
 	const char	*type;		/* the job type, 1-128 of [A-Za-z0-9_.:-] */
 	const void	*payload;	/* any bytes, NUL included */
 	size_t		 payload_len;

@@ -584,7 +584,10 @@ END_TEST
  */
 START_TEST(test_a_reload_keeps_the_listener_and_follows_the_queues)
 {
+	redisContext *c;
+	redisReply *r;
 	char *body;
+	int i;
 
 	start_tcp(1);
 	wait_sample("redjob_queue_jobs{queue=\"mail\",state=\"ready\"}", 0,
@@ -594,7 +597,7 @@ START_TEST(test_a_reload_keeps_the_listener_and_follows_the_queues)
 	    "  url: %s\n"
 	    "workers: 1\n"
 	    "http: { listen: \"127.0.0.1:1\" }\n"
-	    "queues: { default: 1, other: 1 }\n"
+	    "queues: { default: 1, other: { weight: 1, shards: 3 } }\n"
 	    "jobs:\n"
 	    "  ok: { exec: [/bin/true] }\n", rf.url);
 	daemon_signal(SIGHUP);
@@ -605,6 +608,22 @@ START_TEST(test_a_reload_keeps_the_listener_and_follows_the_queues)
 	body = scrape();
 	ck_assert_msg(sample(body, "redjob_queue_jobs{queue=\"mail\","
 	    "state=\"ready\"}") == -1, "a queue no longer served");
+	free(body);
+	/* A sharded queue is one series, the sum of its shards. */
+	c = must_connect();
+	for (i = 1; i <= 2; i++) {
+		r = redisCommand(c, "FCALL redjob_enqueue 1 redjob:{other~%d} "
+		    "ok x delay 3600000", i);
+		ck_assert_msg(r != NULL && r->type == REDIS_REPLY_ARRAY,
+		    "enqueue into other~%d", i);
+		freeReplyObject(r);
+	}
+	redisFree(c);
+	wait_sample("redjob_queue_jobs{queue=\"other\",state=\"scheduled\"}",
+	    2, 10000);
+	body = scrape();
+	ck_assert_msg(strstr(body, "other~") == NULL, "a shard has series of "
+	    "its own: %s", body);
 	free(body);
 }
 END_TEST
