@@ -335,8 +335,7 @@ cmd_queue_shards(struct redjob_client *cl, const struct config *cfg,
 {
 	const char *argv[3];
 	char key[SCHEMA_KEY_MAX], base[SCHEMA_QUEUE_MAX + 1];
-	char name[SCHEMA_QUEUE_MAX + 8], *end;
-	unsigned long v;
+	char name[SCHEMA_QUEUE_MAX + 8];
 	unsigned k, n = 1;
 	redisReply *r;
 	size_t i, m = 0;
@@ -349,11 +348,8 @@ cmd_queue_shards(struct redjob_client *cl, const struct config *cfg,
 		argv[2] = queue;
 		if ((r = client_command(cl, 3, argv, NULL)) == NULL)
 			return 0;
-		if (r->type == REDIS_REPLY_STRING) {
-			v = strtoul(r->str, &end, 10);
-			if (*end == '\0' && v >= 1 && v <= SCHEMA_SHARDS_MAX)
-				n = (unsigned)v;
-		}
+		if (r->type == REDIS_REPLY_STRING)
+			n = schema_shards_parse(r->str);
 		freeReplyObject(r);
 		for (i = 0; cfg != NULL && i < cfg->nqueues; i++) {
 			if (strcmp(cfg->queues[i].name, queue) == 0 &&

@@ -422,8 +422,7 @@ static void
 http_redis(struct http *h, const struct config *cfg)
 {
 	struct rconn_opts o;
-	char key[SCHEMA_KEY_MAX], name[SCHEMA_QUEUE_MAX + 8], *url;
-	char *cause = NULL;
+	char key[SCHEMA_KEY_MAX], *url, *cause = NULL;
 	size_t i, k, n;
 
 	if (h->out > 0) {
@@ -446,10 +445,8 @@ http_redis(struct http *h, const struct config *cfg)
 		h->queues[n].nshards = cfg->queues[i].shards;
 		for (k = 0; k < cfg->queues[i].shards; k++, n++) {
 			h->queues[n].name = xstrdup(cfg->queues[i].name);
-			if (schema_shard_name(name, sizeof name,
-			    cfg->queues[i].name, k) != 0 ||
-			    schema_queue_base(key, sizeof key, cfg->namespace,
-			    name) != 0)
+			if (schema_shard_base(key, sizeof key, cfg->namespace,
+			    cfg->queues[i].name, k) != 0)
 				fatalx("queue %s: no valid key",
 				    cfg->queues[i].name);
 			h->queues[n].key = xstrdup(key);

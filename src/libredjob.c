@@ -1085,9 +1085,7 @@ client_shards(struct redjob_client *c, const char *queue, unsigned *n)
 	char key[SCHEMA_KEY_MAX];
 	redisReply *r;
 	long long now = client_now_ms();
-	unsigned long v;
 	size_t i;
-	char *end;
 
 	*n = 1;
 	for (i = 0; i < c->nshards; i++) {
@@ -1105,12 +1103,8 @@ client_shards(struct redjob_client *c, const char *queue, unsigned *n)
 	argv[2] = queue;
 	if ((r = client_command(c, 3, argv, NULL)) == NULL)
 		return -1;
-	/* A value that is not a number of shards is ignored, not obeyed. */
-	if (r->type == REDIS_REPLY_STRING) {
-		v = strtoul(r->str, &end, 10);
-		if (*end == '\0' && v >= 1 && v <= SCHEMA_SHARDS_MAX)
-			*n = (unsigned)v;
-	}
+	if (r->type == REDIS_REPLY_STRING)
+		*n = schema_shards_parse(r->str);
 	freeReplyObject(r);
 	if (i == c->nshards) {
 		if (i == CLIENT_MAX_QUEUES ||

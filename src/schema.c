@@ -103,6 +103,38 @@ schema_shard_name(char *buf, size_t len, const char *q, unsigned k)
 }
 
 /*
+ * Write the base key "NS:{QUEUE}" of shard k of queue q into buf (the
+ * queue's own for shard 0). Returns 0, or -1 as schema_queue_base().
+ */
+int
+schema_shard_base(char *buf, size_t len, const char *ns, const char *q,
+    unsigned k)
+{
+	char name[SCHEMA_QUEUE_MAX + 8];
+
+	if (schema_shard_name(name, sizeof name, q, k) != 0)
+		return -1;
+	return schema_queue_base(buf, len, ns, name);
+}
+
+/*
+ * A queue's number of shards as the shard table gives it: 2 to
+ * SCHEMA_SHARDS_MAX; 1 for anything else (no field: not sharded; a value
+ * that is not a number of shards is ignored, not obeyed).
+ */
+unsigned
+schema_shards_parse(const char *v)
+{
+	unsigned long n;
+	char *end;
+
+	if (v == NULL || *v < '1' || *v > '9')
+		return 1;
+	n = strtoul(v, &end, 10);
+	return *end == '\0' && n <= SCHEMA_SHARDS_MAX ? (unsigned)n : 1;
+}
+
+/*
  * The shard of a sharded queue's n that a job with this key (or unique
  * key) goes to: FNV-1a (32 bits) of its bytes, modulo n, so that every
  * producer, in any language, puts jobs of one key in one shard

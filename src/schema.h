@@ -25,6 +25,9 @@ int	 schema_shard_split(const char *queue, char *base, size_t len,
 int	 schema_shard_name(char *buf, size_t len, const char *queue,
 	    unsigned shard);
 unsigned schema_shard_of(const char *key, size_t len, unsigned nshards);
+unsigned schema_shards_parse(const char *value);
+int	 schema_shard_base(char *buf, size_t len, const char *ns,
+	    const char *queue, unsigned shard);
 
 int	 schema_queue_base(char *buf, size_t len, const char *ns,
 	    const char *queue);
