@@ -660,6 +660,7 @@ redjob_connect(const char *url, const char *ns)
 {
 	struct redjob_client *c;
 	char err[256];
+	int k;
 	struct timespec ts;
 
 	if ((c = calloc(1, sizeof *c)) == NULL)
@@ -683,10 +684,22 @@ redjob_connect(const char *url, const char *ns)
 		client_error(c, REDJOB_ERR_URL, "%s", err);
 		return c;
 	}
-	/* A cluster: its map, and its first master (more as keys need). */
+	/*
+	 * A cluster: its map, and one master that answers, to find out now
+	 * what the credentials are worth (more as keys need them; one
+	 * master down must not keep a producer from the others).
+	 */
 	if (c->url.cluster) {
-		if (client_cluster_map(c) == 0)
-			(void)client_cluster_use(c, 0);
+		if (client_cluster_map(c) == 0) {
+			for (k = 0; k < (int)c->map->nnodes; k++) {
+				if (client_cluster_use(c, k) == 0) {
+					client_clear(c);
+					break;
+				}
+				if (c->err != REDJOB_ERR_IO)
+					break;	/* refused: said once */
+			}
+		}
 	} else
 		client_connect(c);
 	return c;

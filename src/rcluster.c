@@ -55,6 +55,7 @@ struct rcl_node {
 	struct rcl		*cl;
 	int			 ready;
 	int			 dead;		/* out of the map: freed soon */
+	char			 cond[RCONN_CONDITION_MAX]; /* HOST:PORT: ... */
 };
 
 struct rcl_call {
@@ -140,15 +141,23 @@ rcl_node_url(const struct rcl *cl, const char *host, int port)
 	return s;
 }
 
-/* Tell the owner when the whole is ready, or no longer. */
+/*
+ * Tell the owner when the whole is ready, or no longer: the map covers
+ * every slot, and every master is reachable (or one, for a partial
+ * owner).
+ */
 static void
 rcl_check(struct rcl *cl)
 {
 	size_t i;
-	int ready = cl->map != NULL && cl->map->covered == CLUSTER_SLOTS;
+	int covered = cl->map != NULL && cl->map->covered == CLUSTER_SLOTS;
+	int all = covered, any = 0, ready;
 
-	for (i = 0; ready && i < cl->nnodes; i++)
-		ready = cl->node[i]->ready;
+	for (i = 0; i < cl->nnodes; i++) {
+		all = all && cl->node[i]->ready;
+		any = any || cl->node[i]->ready;
+	}
+	ready = cl->o.partial ? covered && any : all;
 	if (ready && !cl->ready) {
 		cl->ready = 1;
 		cl->error[0] = '\0';
@@ -165,12 +174,17 @@ static void
 rcl_node_ready_cb(struct rconn *rc, void *arg)
 {
 	struct rcl_node *n = arg;
+	struct rcl *cl = n->cl;
+	int was = cl->ready;
 
 	(void)rc;
 	if (n->dead)
 		return;
 	n->ready = 1;
-	rcl_check(n->cl);
+	rcl_check(cl);
+	/* A master back while the rest ran: send what waited for it. */
+	if (was && cl->ready && cl->o.partial && cl->o.on_ready != NULL)
+		cl->o.on_ready(cl->outer, cl->o.arg);
 }
 
 static void
@@ -679,14 +693,20 @@ rcl_ready(const struct rcl *cl)
 }
 
 const char *
-rcl_condition(const struct rcl *cl, uint64_t *since)
+rcl_condition(struct rcl *cl, uint64_t *since)
 {
+	struct rcl_node *n;
 	const char *c;
 	size_t i;
 
+	/* A master's, named: the others may well be fine. */
 	for (i = 0; i < cl->nnodes; i++) {
-		if ((c = rconn_condition(cl->node[i]->rc, since)) != NULL)
-			return c;
+		n = cl->node[i];
+		if ((c = rconn_condition(n->rc, since)) != NULL) {
+			snprintf(n->cond, sizeof n->cond, "%.60s:%d: %.80s", n->host,
+			    n->port, c);
+			return n->cond;
+		}
 	}
 	if (!cl->ready && cl->error[0] != '\0') {
 		if (since != NULL)

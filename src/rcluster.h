@@ -29,7 +29,7 @@ int		 rcl_subscribe(struct rcl *cl, rconn_reply_cb *cb, void *arg,
 		    int argc, const char **argv);
 void		 rcl_drop(struct rcl *cl, const char *why);
 void		 rcl_close_fds(const struct rcl *cl);
-const char	*rcl_condition(const struct rcl *cl, uint64_t *since);
+const char	*rcl_condition(struct rcl *cl, uint64_t *since);
 const char	*rcl_last_error(const struct rcl *cl);
 uint64_t	 rcl_retry_ms(const struct rcl *cl);
 

@@ -79,6 +79,13 @@ struct rconn_opts {
 	 * not to every master.
 	 */
 	const char	*key;
+	/*
+	 * On a cluster: ready while the slot map is whole and one master
+	 * is reachable, not only while every master is. A call for a
+	 * master that is down fails at once (-1), and on_ready comes again
+	 * as each master comes back, so that what waited is sent.
+	 */
+	int		 partial;
 };
 
 

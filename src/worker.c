@@ -76,6 +76,7 @@
 #define WORKER_EXIT_GRACE_MS 10000	/* after the handlers, to finish */
 #define WORKER_SHORT_MS 100		/* jobs this short are claimed ahead */
 #define WORKER_HB_SOON_MS 50		/* counters reported this fresh */
+#define WORKER_LANE_RETRY_MS 1000	/* a queue whose master is down */
 
 struct worker {
 	const struct config	*cfg;
@@ -818,8 +819,17 @@ worker_claim(struct worker *w)
 	a.expire = (const char *const *)w->expire;
 	a.nexpire = w->nexpire;
 	if (claim_send(w->cmd, RCONN_CALL_MS, &a, worker_claimed_cb,
-	    w) == 0)
+	    w) == 0) {
 		w->claiming = 1;
+		return;
+	}
+	/*
+	 * The queue's master is down while others are not (a cluster): go
+	 * on with the queues on those, and look at this one again in a
+	 * while, or as soon as its master is back (worker_cmd_ready_cb).
+	 */
+	pick_due(w->pick, qi, now + WORKER_LANE_RETRY_MS);
+	worker_kick(w);
 }
 
 /* A wake marker was taken, or the wait ended: look for work. */
@@ -1462,8 +1472,10 @@ worker_create(const struct config *cfg, int index, int chan_fd,
 	o.load_library = 1;
 	o.on_ready = worker_cmd_ready_cb;
 	o.event_arg = &w->redis_errors[0];
+	o.partial = 1;
 	if ((w->cmd = rconn_create(w->base, &o, &cause)) == NULL)
 		fatalx("%s", cause);
+	o.partial = 0;
 	snprintf(name, sizeof name, "redjob-worker-%d-wait", index);
 	o.event_arg = &w->redis_errors[1];
 	if ((w->wake = wake_create(w->base, &o,

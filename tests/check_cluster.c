@@ -75,6 +75,11 @@ cluster_queues(void)
 static void
 setup(void)
 {
+	int i;
+
+	/* A test that failed with nodes stopped must not stop the next. */
+	for (i = 0; i < CLUSTER_FIXTURE_NODES; i++)
+		(void)proc_signal(cf.node[i], SIGCONT);
 	cluster_flush();
 	cluster_queues();
 	daemon_fixture_init();
@@ -594,6 +599,83 @@ START_TEST(test_the_daemon_runs_through_a_reshard)
 }
 END_TEST
 
+/* Every node: CONFIG SET name value. */
+static void
+config_all(const char *name, const char *value)
+{
+	redisReply *r;
+	int i;
+
+	for (i = 0; i < CLUSTER_FIXTURE_NODES; i++) {
+		r = cluster_at(i, "CONFIG SET %s %s", name, value);
+		ck_assert_ptr_nonnull(r);
+		ck_assert_msg(r->type == REDIS_REPLY_STATUS, "node %d: %s", i,
+		    r->type == REDIS_REPLY_ERROR ? r->str : "?");
+		freeReplyObject(r);
+	}
+}
+
+/*
+ * One master and its replica stopped (SIGSTOP: no failover can happen),
+ * with cluster-require-full-coverage no so that the other masters go on
+ * serving: the daemon's workers keep running the jobs of the queues on
+ * those, and once the two are back, the jobs of the stopped master's
+ * queue run too.
+ */
+START_TEST(test_the_other_masters_queues_run_while_one_is_down)
+{
+	static char ids[60][REDJOB_ID_MAX];
+	struct redjob_job j = { .payload = "", .payload_len = 0 };
+	struct redjob_client *cl;
+	char url[128], type[8];
+	int nids = 0, i, q, down = owner[2], rep = replica_of(owner[2]);
+
+	ck_assert_int_ge(rep, 0);
+	config_all("cluster-require-full-coverage", "no");
+	daemon_config();
+	daemon_start(NULL);
+	ck_assert_msg(notify_wait("READY=1", 20000) != NULL, "no READY=1");
+	enqueue_each(5, ids, &nids, (int)(sizeof ids / sizeof ids[0]));
+	wait_all_ran(ids, nids, 15000);
+
+	ck_assert_int_eq(proc_signal(cf.node[down], SIGSTOP), 0);
+	ck_assert_int_eq(proc_signal(cf.node[rep], SIGSTOP), 0);
+	/* The daemon has seen it: its status line names the master. */
+	snprintf(url, sizeof url, "127.0.0.1:%d", cf.port[down]);
+	if (notify_wait(url, 30000) == NULL) {
+		char *log = must_read_file(df.log, NULL);
+		ck_abort_msg("no status naming %s; log: %s", url, log);
+	}
+	/* The producer knows the two masters left. */
+	snprintf(url, sizeof url, "redis+cluster://127.0.0.1:%d,127.0.0.1:%d",
+	    cf.port[owner[0]], cf.port[owner[1]]);
+	cl = redjob_connect(url, NULL);
+	ck_assert_msg(redjob_errcode(cl) == REDJOB_OK, "%s",
+	    redjob_errstr(cl));
+	for (i = 0; i < 10; i++) {
+		q = i % 2;
+		snprintf(type, sizeof type, "t%d", q);
+		j.type = type;
+		j.queue = queues[q];
+		ck_assert_msg(redjob_enqueue(cl, &j, ids[nids]) == 0, "%s",
+		    redjob_errstr(cl));
+		nids++;
+	}
+	redjob_free(cl);
+	/* Beyond a call's deadline (10 s), so the stopped master counts. */
+	wait_all_ran(ids, nids, 40000);
+
+	ck_assert_int_eq(proc_signal(cf.node[rep], SIGCONT), 0);
+	ck_assert_int_eq(proc_signal(cf.node[down], SIGCONT), 0);
+	cluster_wait_ok(30000);
+	enqueue_each(5, ids, &nids, (int)(sizeof ids / sizeof ids[0]));
+	wait_all_ran(ids, nids, 40000);
+	daemon_signal(SIGTERM);
+	ck_assert_int_eq(daemon_wait_exit(15000), 0);
+	config_all("cluster-require-full-coverage", "yes");
+}
+END_TEST
+
 /*
  * redjobd on the cluster: its workers claim from queues on all three
  * masters; a failover (CLUSTER FAILOVER FORCE) and then a master killed
@@ -732,6 +814,7 @@ suite(void)
 	tcase_add_test(tc, test_a_sharded_queue_uses_every_master);
 	tcase_add_test(tc, test_a_moved_slot_is_followed_and_a_migration_waited_out);
 	tcase_add_test(tc, test_bad_cluster_urls_say_why);
+	tcase_add_test(tc, test_the_other_masters_queues_run_while_one_is_down);
 	/* These change the cluster: a master killed, then one emptied. */
 	tcase_add_test(tc,
 	    test_the_daemon_consumes_every_master_through_failovers);
