@@ -7,8 +7,9 @@
  * own redis-server on a unix socket in a temporary directory (or uses
  * -u), writes the daemon's YAML there, and runs src/redjobd as a child
  * with a NOTIFY_SOCKET of its own, as systemd would. Built by make, run
- * by hand (make bench), never by make check: figures go in
- * docs/performance.md and the issue note, never into a timed assertion.
+ * by hand (make bench): figures go in docs/performance.md and the issue
+ * note, never into a timed assertion (tests/check_bench.c runs it only
+ * to check where its figures come from on a cluster).
  *
  * Each scenario is one entry in the scenarios[] table with its variants.
  * Throughput scenarios bracket their hot section with bench_begin() and
@@ -26,6 +27,13 @@
  * FCALL. The bench's own calls while it measures (INFO, and the
  * FCALL_RO redjob_stats it polls to see when the jobs are done) are
  * taken out of the counts, and the polls' time out of the CPU.
+ *
+ * On a Redis Cluster (-u redis+cluster://..., or the cluster scenario's
+ * own cluster) the bench learns the masters from CLUSTER SLOTS, reads
+ * these counters from each of them, and reports their sums and each
+ * master's share; its calls on a queue (pause, resume, the polls) go to
+ * the master of the queue's hash tag. It does not follow a resharding:
+ * the slot map is read once per target.
  */
 #include "autoconf.h"
 
@@ -35,6 +43,8 @@
 #include <sys/types.h>
 #include <sys/un.h>
 #include <sys/wait.h>
+
+#include <netinet/in.h>
 
 #include <ctype.h>
 #include <dirent.h>
@@ -62,6 +72,7 @@
 
 #include "redjob.h"
 #include "client.h"
+#include "cluster.h"
 #include "rfunc.h"
 #include "compat.h"
 #include "proc.h"
@@ -80,6 +91,8 @@
 #define BENCH_STOP_MS 60000		/* exit deadline after SIGTERM */
 #define BENCH_SETTLE_MS 2000	/* after READY, before idle readings */
 #define BENCH_SPAWN_MS 3600000	/* the spawn scenario's spawners */
+#define BENCH_MAX_MASTERS 16	/* masters of a cluster read by INFO */
+#define BENCH_CLUSTER_MS 30000	/* a new cluster's cluster_state:ok */
 
 /* Which options a result's command line must repeat. */
 #define BENCH_CL_ENQUEUE	0x01	/* -b, --payload-size */
@@ -118,7 +131,10 @@ struct bench_opts {
 	const char	*json;		/* NULL, "-" or a file */
 };
 
-/* Redis's counters at one moment. */
+/*
+ * Redis's counters at one moment, summed over the masters, and the
+ * figures that bench_end() gives each master's share of.
+ */
 struct bench_snap {
 	double		 cpu;		/* used_cpu_user + _sys, s */
 	long long	 total;		/* total_commands_processed */
@@ -126,6 +142,33 @@ struct bench_snap {
 	char		*name[BENCH_MAX_CMDS];	/* "fcall", ... */
 	long long	 calls[BENCH_MAX_CMDS];
 	long long	 usec[BENCH_MAX_CMDS];
+	size_t		 nm;		/* masters, as in b->t */
+	double		 m_cpu[BENCH_MAX_MASTERS];
+	long long	 m_client[BENCH_MAX_MASTERS];	/* client calls */
+	long long	 m_ro_usec[BENCH_MAX_MASTERS];	/* FCALL_RO's */
+};
+
+/*
+ * A master the bench reads Redis's figures from and sends its own calls
+ * to: the one Redis, or each master of a cluster.
+ */
+struct bench_master {
+	char		 addr[300];	/* host:port, or the socket */
+	redisContext	*c;
+	long long	 polls;		/* redjob_stats calls on it */
+};
+
+/*
+ * The Redis the scenarios run against: its URL, as clients and the
+ * daemon get it, and its masters. On a cluster, map says which master
+ * serves a slot; master[i] is map->node[i].
+ */
+struct bench_target {
+	char		*url;
+	int		 cluster;
+	struct cluster_map *map;
+	struct bench_master master[BENCH_MAX_MASTERS];
+	size_t		 nmasters;
 };
 
 /* The CPU time of the daemon's processes, in seconds. */
@@ -173,13 +216,15 @@ struct bench {
 	char		*exe_dir;	/* where this program is */
 	char		*dir;		/* temporary: configs, logs */
 	char		*sock;
-	char		*url;		/* what clients connect to */
+	struct bench_target t;		/* what scenarios run against */
 	struct proc	*redis;		/* our redis-server */
+	/* The cluster scenario's redis-servers, while they run. */
+	struct proc	*node[BENCH_MAX_MASTERS];
+	size_t		 nnodes;
 	struct proc	*feeder;	/* the latency load stream */
 	struct proc	*perf;		/* perf, or --during */
-	redisContext	*info;		/* INFO, polls: not counted */
-	long long	 info_calls;	/* INFO commands sent on it */
-	long long	 polls;		/* redjob_stats calls on it */
+	long long	 info_calls;	/* INFO sent, to all masters */
+	long long	 polls;		/* redjob_stats calls, all */
 	char		 redis_version[64];
 	json_t		*results;
 	FILE		*out;		/* the human-readable report */
@@ -205,6 +250,7 @@ struct bench {
 	struct bench_snap before;
 	struct bench_cpu cpu_before;
 	long long	 polls_before;
+	long long	 m_polls_before[BENCH_MAX_MASTERS];
 	struct timespec	 t0;
 };
 
@@ -223,6 +269,27 @@ static int	bench_idle(struct bench *, const char *);
 static int	bench_memory(struct bench *, const char *);
 static int	bench_guards(struct bench *, const char *);
 static int	bench_spawn(struct bench *, const char *);
+static int	bench_cluster(struct bench *, const char *);
+
+/*
+ * The cluster scenario's variants, one line each: the masters the bench
+ * starts, and the queues the daemon serves, which their hash tags spread
+ * over the masters, with the slots split in equal ranges as
+ * bench_cluster_start() does: q0..q5 put two on each of three masters,
+ * and so do the six shards of "bulk" (bulk, bulk~1 ... bulk~5; YAML
+ * "bulk: { weight: 1, shards: 6 }"), one queue spread over them.
+ */
+static const struct bench_cluster_run {
+	const char	*variant;
+	int		 masters;
+	const char	*queues;	/* names, separated by spaces */
+	int		 shards;	/* each queue's shards:, 0 none */
+} bench_cluster_runs[] = {
+	{ "1-master", 1, "q0 q1 q2 q3 q4 q5", 0 },
+	{ "3-masters", 3, "q0 q1 q2 q3 q4 q5", 0 },
+	{ "3-masters-sharded", 3, "bulk", 6 },
+};
+#define BENCH_CLUSTER_QUEUES 16
 
 static const char *const bench_enqueue_variants[] = {
 	"single", "pipelined", NULL
@@ -241,6 +308,8 @@ static const char *const bench_memory_variants[] = {
 static const char *const bench_spawn_variants[] = {
 	"fork", "posix_spawn", NULL
 };
+/* From bench_cluster_runs[], by main(). */
+static const char *bench_cluster_variants[nitems(bench_cluster_runs) + 1];
 static const char *const bench_guards_variants[] = {
 	"none", "lock-distinct", "lock-shared", "window", "funnel", "gcra",
 	"concurrency", "gcra-throttled", "funnel-throttled",
@@ -276,9 +345,16 @@ static const struct bench_scenario scenarios[] = {
 	    "--concurrency /bin/true children running (fork+exec, or "
 	    "posix_spawn), the ceiling for exec handlers on this host",
 	    bench_spawn_variants, bench_spawn },
+	{ "cluster", "the process run of the no-op job (plugin, else "
+	    "/bin/true; --handler) spread over 6 queues, or one queue of 6 "
+	    "shards, against a Redis Cluster of 1 or 3 masters the bench "
+	    "starts (loopback ports, --redis-server); Redis CPU per job of "
+	    "each master",
+	    bench_cluster_variants, bench_cluster },
 };
 
 static struct bench *bench_self;	/* for bench_fatal()'s cleanup */
+static pid_t bench_pid;			/* ours, not a forked helper's */
 
 static void	bench_kill_children(struct bench *);
 static void	bench_perf_stop(struct bench *);
@@ -301,6 +377,41 @@ bench_fatal(const char *fmt, ...)
 			    "in %s\n", bench_self->dir);
 	}
 	exit(1);
+}
+
+/*
+ * SIGINT, SIGTERM, SIGHUP: take our servers down now, not only through
+ * their parent-death signal, say where the logs are, and die of the
+ * signal. Only kill(2) and write(2) here: async-signal-safe.
+ */
+static void
+bench_on_signal(int sig)
+{
+	struct bench *b = bench_self;
+	static const char msg[] = "redjob-bench: interrupted; logs and "
+	    "configs left in ";
+	ssize_t w;
+	size_t i;
+
+	if (b != NULL && getpid() == bench_pid) {
+		for (i = 0; i < b->nnodes; i++) {
+			if (b->node[i] != NULL)
+				kill(b->node[i]->pid, SIGKILL);
+		}
+		if (b->redis != NULL)
+			kill(b->redis->pid, SIGKILL);
+		if (b->d != NULL && b->d->proc != NULL)
+			kill(b->d->proc->pid, SIGTERM);
+		/* Nothing to do if stderr is gone: w is not looked at. */
+		if (b->dir != NULL) {
+			w = write(STDERR_FILENO, msg, sizeof msg - 1);
+			w = write(STDERR_FILENO, b->dir, strlen(b->dir));
+			w = write(STDERR_FILENO, "\n", 1);
+			(void)w;
+		}
+	}
+	signal(sig, SIG_DFL);
+	raise(sig);
 }
 
 /* Append to an allocated string (NULL at first). */
@@ -408,23 +519,67 @@ bench_wait_ms(struct bench *b, long ms)
 	bench_wait_us(b, ms * 1000);
 }
 
-/* Run a command on the INFO connection; exits on failure. Caller frees. */
+static redisReply *
+bench_vcommand_at(struct bench *b, size_t m, const char *fmt, va_list ap)
+{
+	struct bench_master *bm = &b->t.master[m];
+	redisReply *r;
+
+	if (strncmp(fmt, "INFO", 4) == 0)
+		b->info_calls++;
+	r = redisvCommand(bm->c, fmt, ap);
+	if (r == NULL)
+		bench_fatal("redis %s: %s", bm->addr, bm->c->errstr);
+	/* A MOVED here: the bench does not follow a cluster resharded
+	 * under it, its figures would not be of one layout. */
+	if (r->type == REDIS_REPLY_ERROR)
+		bench_fatal("redis %s: %s: %s", bm->addr, fmt, r->str);
+	return r;
+}
+
+/*
+ * Run a command on master m's connection, which clients and the daemon
+ * do not use; exits on failure. Caller frees.
+ */
+static redisReply *printflike(3, 4)
+bench_command_at(struct bench *b, size_t m, const char *fmt, ...)
+{
+	redisReply *r;
+	va_list ap;
+
+	va_start(ap, fmt);
+	r = bench_vcommand_at(b, m, fmt, ap);
+	va_end(ap);
+	return r;
+}
+
+/* The same on the first master, for commands that name no key. */
 static redisReply *printflike(2, 3)
 bench_command(struct bench *b, const char *fmt, ...)
 {
 	redisReply *r;
 	va_list ap;
 
-	if (strncmp(fmt, "INFO", 4) == 0)
-		b->info_calls++;
 	va_start(ap, fmt);
-	r = redisvCommand(b->info, fmt, ap);
+	r = bench_vcommand_at(b, 0, fmt, ap);
 	va_end(ap);
-	if (r == NULL)
-		bench_fatal("redis: %s", b->info->errstr);
-	if (r->type == REDIS_REPLY_ERROR)
-		bench_fatal("redis: %s: %s", fmt, r->str);
 	return r;
+}
+
+/* The master that serves queue's keys (its hash tag, "{QUEUE}"). */
+static size_t
+bench_queue_master(const struct bench *b, const char *queue)
+{
+	char key[256];
+	int k;
+
+	if (!b->t.cluster)
+		return 0;
+	snprintf(key, sizeof key, "%s:{%s}", BENCH_NAMESPACE, queue);
+	k = cluster_map_node(b->t.map, cluster_keyslot(key, strlen(key)));
+	if (k < 0 || (size_t)k >= b->t.nmasters)
+		bench_fatal("no master serves the slot of queue %s", queue);
+	return (size_t)k;
 }
 
 /* Find "name:value" in an INFO reply; returns the value or NULL. */
@@ -446,20 +601,31 @@ bench_info_field(const char *info, const char *name, char *buf, size_t len)
 	return NULL;
 }
 
-/* Redis's used_memory, bytes (INFO memory). */
+/*
+ * Redis's used_memory, bytes (INFO memory), summed over the masters;
+ * each master's in per (may be NULL).
+ */
 static long long
-bench_used_memory(struct bench *b)
+bench_used_memory(struct bench *b, long long *per)
 {
 	redisReply *r;
 	char buf[64];
-	long long v;
+	long long v, sum = 0;
+	size_t m;
 
-	r = bench_command(b, "INFO memory");
-	if (bench_info_field(r->str, "used_memory", buf, sizeof buf) == NULL)
-		bench_fatal("INFO memory has no used_memory");
-	v = strtoll(buf, NULL, 10);
-	freeReplyObject(r);
-	return v;
+	for (m = 0; m < b->t.nmasters; m++) {
+		r = bench_command_at(b, m, "INFO memory");
+		if (bench_info_field(r->str, "used_memory", buf,
+		    sizeof buf) == NULL)
+			bench_fatal("INFO memory of %s has no used_memory",
+			    b->t.master[m].addr);
+		v = strtoll(buf, NULL, 10);
+		freeReplyObject(r);
+		if (per != NULL)
+			per[m] = v;
+		sum += v;
+	}
+	return sum;
 }
 
 static void
@@ -472,52 +638,82 @@ bench_snap_free(struct bench_snap *s)
 	s->n = 0;
 }
 
+static int	bench_is_lua_command(const struct bench *, const char *);
+
 /*
  * Read Redis's CPU time, per-command call counts and time, and, last, the
  * total of commands processed (so the INFO calls of this snapshot are
- * before it: see bench_idle()).
+ * before it: see bench_idle()), master after master, adding them up.
  */
 static void
 bench_snap_take(struct bench *b, struct bench_snap *s)
 {
 	redisReply *r;
 	const char *p, *colon, *calls, *usec;
-	char buf[64];
+	char buf[64], *name;
+	long long nc, nu;
+	double cpu;
+	size_t m, i;
 
 	memset(s, 0, sizeof *s);
-	r = bench_command(b, "INFO cpu");
-	if (bench_info_field(r->str, "used_cpu_user", buf, sizeof buf) == NULL)
-		bench_fatal("INFO cpu has no used_cpu_user");
-	s->cpu = strtod(buf, NULL);
-	if (bench_info_field(r->str, "used_cpu_sys", buf, sizeof buf) == NULL)
-		bench_fatal("INFO cpu has no used_cpu_sys");
-	s->cpu += strtod(buf, NULL);
-	freeReplyObject(r);
+	s->nm = b->t.nmasters;
+	for (m = 0; m < b->t.nmasters; m++) {
+		r = bench_command_at(b, m, "INFO cpu");
+		if (bench_info_field(r->str, "used_cpu_user", buf,
+		    sizeof buf) == NULL)
+			bench_fatal("INFO cpu has no used_cpu_user");
+		cpu = strtod(buf, NULL);
+		if (bench_info_field(r->str, "used_cpu_sys", buf,
+		    sizeof buf) == NULL)
+			bench_fatal("INFO cpu has no used_cpu_sys");
+		cpu += strtod(buf, NULL);
+		freeReplyObject(r);
+		s->m_cpu[m] = cpu;
+		s->cpu += cpu;
 
-	/* cmdstat_fcall:calls=12,usec=34,usec_per_call=2.83,... */
-	r = bench_command(b, "INFO commandstats");
-	for (p = r->str; (p = strstr(p, "cmdstat_")) != NULL; p = colon) {
-		p += strlen("cmdstat_");
-		if ((colon = strchr(p, ':')) == NULL)
-			break;
-		if ((calls = strstr(colon, "calls=")) == NULL ||
-		    s->n == BENCH_MAX_CMDS)
-			break;
-		usec = strstr(colon, "usec=");
-		s->name[s->n] = xstrndup(p, (size_t)(colon - p));
-		s->calls[s->n] = strtoll(calls + strlen("calls="), NULL, 10);
-		s->usec[s->n] = usec != NULL ?
-		    strtoll(usec + strlen("usec="), NULL, 10) : 0;
-		s->n++;
+		/* cmdstat_fcall:calls=12,usec=34,usec_per_call=2.83,... */
+		r = bench_command_at(b, m, "INFO commandstats");
+		for (p = r->str; (p = strstr(p, "cmdstat_")) != NULL;
+		    p = colon) {
+			p += strlen("cmdstat_");
+			if ((colon = strchr(p, ':')) == NULL ||
+			    (calls = strstr(colon, "calls=")) == NULL)
+				break;
+			usec = strstr(colon, "usec=");
+			name = xstrndup(p, (size_t)(colon - p));
+			nc = strtoll(calls + strlen("calls="), NULL, 10);
+			nu = usec != NULL ? strtoll(usec + strlen("usec="),
+			    NULL, 10) : 0;
+			if (strcmp(name, "fcall_ro") == 0)
+				s->m_ro_usec[m] = nu;
+			if (strcmp(name, "info") != 0 &&
+			    !bench_is_lua_command(b, name))
+				s->m_client[m] += nc;
+			for (i = 0; i < s->n; i++) {
+				if (strcmp(s->name[i], name) == 0)
+					break;
+			}
+			if (i == s->n) {
+				if (s->n == BENCH_MAX_CMDS) {
+					free(name);
+					break;
+				}
+				s->name[s->n++] = name;
+			} else
+				free(name);
+			s->calls[i] += nc;
+			s->usec[i] += nu;
+		}
+		freeReplyObject(r);
+
+		r = bench_command_at(b, m, "INFO stats");
+		if (bench_info_field(r->str, "total_commands_processed", buf,
+		    sizeof buf) == NULL)
+			bench_fatal("INFO stats has no "
+			    "total_commands_processed");
+		s->total += strtoll(buf, NULL, 10);
+		freeReplyObject(r);
 	}
-	freeReplyObject(r);
-
-	r = bench_command(b, "INFO stats");
-	if (bench_info_field(r->str, "total_commands_processed", buf,
-	    sizeof buf) == NULL)
-		bench_fatal("INFO stats has no total_commands_processed");
-	s->total = strtoll(buf, NULL, 10);
-	freeReplyObject(r);
 }
 
 static size_t
@@ -589,7 +785,7 @@ bench_is_lua_command(const struct bench *b, const char *name)
 }
 
 /* ---------------------------------------------------------------------
- * Queue helpers, on the INFO connection.
+ * Queue helpers, on the bench's connection to the queue's master.
  */
 
 /*
@@ -618,11 +814,12 @@ bench_qstats(struct bench *b, const char *queue, struct bench_qstats *s)
 	};
 	redisReply *r;
 	const char *f;
-	size_t i, k;
+	size_t i, k, m = bench_queue_master(b, queue);
 
 	memset(s, 0, sizeof *s);
 	b->polls++;
-	r = bench_command(b, "FCALL_RO redjob_stats 1 %s:{%s}",
+	b->t.master[m].polls++;
+	r = bench_command_at(b, m, "FCALL_RO redjob_stats 1 %s:{%s}",
 	    BENCH_NAMESPACE, queue);
 	for (i = 0; r->type == REDIS_REPLY_ARRAY && i + 1 < r->elements;
 	    i += 2) {
@@ -684,8 +881,8 @@ bench_poll_share(const struct bench *b, const char *name, long long n)
 static void
 bench_queue_call(struct bench *b, const char *fn, const char *queue)
 {
-	freeReplyObject(bench_command(b, "FCALL %s 1 %s:{%s}", fn,
-	    BENCH_NAMESPACE, queue));
+	freeReplyObject(bench_command_at(b, bench_queue_master(b, queue),
+	    "FCALL %s 1 %s:{%s}", fn, BENCH_NAMESPACE, queue));
 }
 
 /*
@@ -697,14 +894,14 @@ bench_last_error(struct bench *b, const char *queue)
 {
 	redisReply *r, *s;
 	char *err = NULL;
-	size_t i;
+	size_t i, m = bench_queue_master(b, queue);
 
-	r = bench_command(b, "FCALL_RO redjob_list 1 %s:{%s} dead 0 1",
+	r = bench_command_at(b, m, "FCALL_RO redjob_list 1 %s:{%s} dead 0 1",
 	    BENCH_NAMESPACE, queue);
 	if (r->type == REDIS_REPLY_ARRAY && r->elements > 0 &&
 	    r->element[0]->type == REDIS_REPLY_ARRAY &&
 	    r->element[0]->elements > 0) {
-		s = bench_command(b, "FCALL_RO redjob_show 1 %s:{%s} %s",
+		s = bench_command_at(b, m, "FCALL_RO redjob_show 1 %s:{%s} %s",
 		    BENCH_NAMESPACE, queue, r->element[0]->element[0]->str);
 		for (i = 0; s->type == REDIS_REPLY_ARRAY &&
 		    i + 1 < s->elements; i += 2) {
@@ -841,23 +1038,36 @@ bench_workers_opt(const struct bench *b, long dflt)
 
 /*
  * The start of a daemon config: Redis, namespace, workers, slots, and
- * the queues served. Caller appends limiters: and jobs:, and frees.
+ * the queues served, the lines of the queues: mapping given (indented
+ * by two). Caller appends limiters: and jobs:, and frees.
  */
 static char *
-bench_yaml_head(struct bench *b, long workers, int load_queue)
+bench_yaml_start(struct bench *b, long workers, const char *queues)
 {
-	char *y = NULL, *url = bench_yq(b->url);
+	char *y = NULL, *url = bench_yq(b->t.url);
 
 	bench_cat(&y, "# Written by redjob-bench.\nredis:\n  url: %s\n"
 	    "  namespace: %s\nworkers: %ld\nconcurrency: %ld\n", url,
 	    BENCH_NAMESPACE, workers, b->o.concurrency);
 	if (b->o.claim_batch > 0)
 		bench_cat(&y, "batch: %ld\n", b->o.claim_batch);
-	bench_cat(&y, "log_level: %s\nshutdown_timeout: 10s\nqueues:\n"
-	    "  %s: 1\n", b->o.log_level, BENCH_QUEUE);
-	if (load_queue)
-		bench_cat(&y, "  %s: 1\n", BENCH_LOAD_QUEUE);
+	bench_cat(&y, "log_level: %s\nshutdown_timeout: 10s\nqueues:\n%s",
+	    b->o.log_level, queues);
 	free(url);
+	return y;
+}
+
+/* The same, serving the bench queue, and the load queue if asked. */
+static char *
+bench_yaml_head(struct bench *b, long workers, int load_queue)
+{
+	char *q = NULL, *y;
+
+	bench_cat(&q, "  %s: 1\n", BENCH_QUEUE);
+	if (load_queue)
+		bench_cat(&q, "  %s: 1\n", BENCH_LOAD_QUEUE);
+	y = bench_yaml_start(b, workers, q);
+	free(q);
 	return y;
 }
 
@@ -1085,6 +1295,8 @@ bench_daemon_stop(struct bench *b, struct bench_daemon *d)
 static void
 bench_kill_children(struct bench *b)
 {
+	size_t i;
+
 	bench_perf_stop(b);
 	proc_free(b->feeder);
 	b->feeder = NULL;
@@ -1092,6 +1304,9 @@ bench_kill_children(struct bench *b)
 		proc_free(b->d->proc);
 		b->d->proc = NULL;
 	}
+	for (i = 0; i < b->nnodes; i++)
+		proc_free(b->node[i]);
+	b->nnodes = 0;
 }
 
 /* ---------------------------------------------------------------------
@@ -1122,6 +1337,8 @@ bench_perf_start(struct bench *b)
 		return;
 	if (b->redis != NULL)
 		bench_cat(&list, "%ld,", (long)b->redis->pid);
+	for (i = 0; i < (int)b->nnodes; i++)
+		bench_cat(&list, "%ld,", (long)b->node[i]->pid);
 	bench_cat(&list, "%ld", (long)b->d->proc->pid);
 	n = bench_workers(b->d, pids, (int)nitems(pids));
 	for (i = 0; i < n; i++) {
@@ -1146,7 +1363,9 @@ bench_perf_start(struct bench *b)
 		xasprintf(&env[0], "BENCH_PIDS=%s", list);
 		xasprintf(&env[1], "BENCH_WORKER_PIDS=%s", workers != NULL ?
 		    workers : "");
-		xasprintf(&env[2], "BENCH_REDIS_PID=%ld", b->redis != NULL ?
+		/* The cluster scenario's first node while it runs. */
+		xasprintf(&env[2], "BENCH_REDIS_PID=%ld", b->nnodes > 0 ?
+		    (long)b->node[0]->pid : b->redis != NULL ?
 		    (long)b->redis->pid : -1L);
 		xasprintf(&env[3], "BENCH_SUPERVISOR_PID=%ld",
 		    (long)b->d->proc->pid);
@@ -1175,11 +1394,15 @@ bench_perf_stop(struct bench *b)
 static void
 bench_begin(struct bench *b)
 {
+	size_t m;
+
 	bench_perf_start(b);
 	bench_snap_take(b, &b->before);
 	if (b->d != NULL)
 		bench_cpu_take(b->d, &b->cpu_before);
 	b->polls_before = b->polls;
+	for (m = 0; m < b->t.nmasters; m++)
+		b->m_polls_before[m] = b->t.master[m].polls;
 	clock_gettime(CLOCK_MONOTONIC, &b->t0);
 }
 
@@ -1225,7 +1448,8 @@ bench_cmdline(struct bench *b, const char *scenario, const char *variant,
 		bench_cat(&cmd, " --plugin %s", b->o.plugin);
 	if (b->o.probe != NULL)
 		bench_cat(&cmd, " --probe %s", b->o.probe);
-	if (b->o.url != NULL)
+	/* The cluster scenario starts its own, from --redis-server. */
+	if (b->o.url != NULL && strcmp(scenario, "cluster") != 0)
 		bench_cat(&cmd, " -u %s", b->o.url);
 	else
 		bench_cat(&cmd, " --redis-server %s", b->o.redis_server);
@@ -1277,6 +1501,49 @@ bench_unavailable(struct bench *b, const char *scenario, const char *variant,
 	json_object_set_new(res, "command", json_string(cmd));
 	json_array_append_new(b->results, res);
 	free(cmd);
+}
+
+/*
+ * On a cluster: each master's Redis CPU and client calls per job, and
+ * its share of the CPU of all, less the bench's polls on it as in the
+ * sums (bench_end()).
+ */
+static void
+bench_end_masters(struct bench *b, json_t *res, const struct bench_snap *a,
+    long jobs)
+{
+	const struct bench_snap *s0 = &b->before;
+	double cpu[BENCH_MAX_MASTERS], ro, total = 0;
+	long long calls, polls;
+	json_t *mj;
+	size_t m;
+
+	if (s0->nm != a->nm)
+		bench_fatal("the masters changed during a measurement");
+	for (m = 0; m < a->nm; m++) {
+		cpu[m] = a->m_cpu[m] - s0->m_cpu[m];
+		polls = b->t.master[m].polls - b->m_polls_before[m];
+		ro = (double)(a->m_ro_usec[m] - s0->m_ro_usec[m]) / 1e6;
+		if (polls > 0 && ro > 0 && ro < cpu[m])
+			cpu[m] -= ro;
+		total += cpu[m];
+	}
+	mj = json_array();
+	fprintf(b->out, "  per master (INFO cpu and commandstats of each):\n");
+	for (m = 0; m < a->nm; m++) {
+		polls = b->t.master[m].polls - b->m_polls_before[m];
+		calls = a->m_client[m] - s0->m_client[m] - polls;
+		json_array_append_new(mj, json_pack("{s:s, s:f, s:f, s:f}",
+		    "master", b->t.master[m].addr,
+		    "redis_cpu_us_per_job", cpu[m] * 1e6 / (double)jobs,
+		    "redis_cpu_share", total > 0 ? cpu[m] / total : 0.0,
+		    "client_calls_per_job", (double)calls / (double)jobs));
+		fprintf(b->out, "  %12.2f us of Redis CPU per job (%4.1f %%), "
+		    "%.4f client calls per job: %s\n", cpu[m] * 1e6 /
+		    (double)jobs, total > 0 ? cpu[m] / total * 100 : 0.0,
+		    (double)calls / (double)jobs, b->t.master[m].addr);
+	}
+	json_object_set_new(res, "masters", mj);
 }
 
 /*
@@ -1374,6 +1641,8 @@ bench_end(struct bench *b, const char *scenario, const char *variant,
 		fprintf(b->out, "  %12.2f CPUs busy on average (Redis + "
 		    "daemon + handlers)\n", (cpu + sup + wrk + hnd) / secs);
 	}
+	if (b->t.cluster)
+		bench_end_masters(b, res, &after, jobs);
 	free(cs);
 	free(is);
 	bench_snap_free(&after);
@@ -1393,15 +1662,19 @@ bench_breakdown_begin(struct bench *b, long jobs)
 {
 	long max = jobs * 40 + 10000;
 
+	size_t m;
+
 	if (!b->o.breakdown)
 		return;
 	if (max > 10000000)
 		max = 10000000;
-	freeReplyObject(bench_command(b, "CONFIG SET slowlog-max-len %ld",
-	    max));
-	freeReplyObject(bench_command(b, "SLOWLOG RESET"));
-	freeReplyObject(bench_command(b, "CONFIG SET slowlog-log-slower-than "
-	    "0"));
+	for (m = 0; m < b->t.nmasters; m++) {
+		freeReplyObject(bench_command_at(b, m, "CONFIG SET "
+		    "slowlog-max-len %ld", max));
+		freeReplyObject(bench_command_at(b, m, "SLOWLOG RESET"));
+		freeReplyObject(bench_command_at(b, m, "CONFIG SET "
+		    "slowlog-log-slower-than 0"));
+	}
 }
 
 static void
@@ -1412,44 +1685,50 @@ bench_breakdown_end(struct bench *b, json_t *res, long jobs)
 	const char *k;
 	json_t *v;
 	char name[160];
-	size_t i;
+	size_t i, m;
 
 	if (!b->o.breakdown)
 		return;
-	freeReplyObject(bench_command(b, "CONFIG SET slowlog-log-slower-than "
-	    "10000"));
-	r = bench_command(b, "SLOWLOG GET -1");
 	fj = json_object();
-	for (i = 0; r->type == REDIS_REPLY_ARRAY && i < r->elements; i++) {
-		e = r->element[i];
-		if (e->type != REDIS_REPLY_ARRAY || e->elements < 4 ||
-		    (av = e->element[3])->type != REDIS_REPLY_ARRAY ||
-		    av->elements < 1)
-			continue;
-		/* Redis 7.0 logs what functions run, too: skip that. */
-		snprintf(name, sizeof name, "%s", av->element[0]->str);
-		for (k = name; *k != '\0'; k++)
-			name[k - name] = (char)tolower((unsigned char)*k);
-		if (strcmp(name, "slowlog") == 0 ||
-		    strcmp(name, "config") == 0 ||
-		    strcmp(name, "info") == 0 ||
-		    bench_is_lua_command(b, name))
-			continue;
-		if (av->elements >= 2 && (strcasecmp(av->element[0]->str,
-		    "fcall") == 0 || strcasecmp(av->element[0]->str,
-		    "fcall_ro") == 0))
-			snprintf(name, sizeof name, "%s %s",
-			    av->element[0]->str, av->element[1]->str);
-		else
+	for (m = 0; m < b->t.nmasters; m++) {
+		freeReplyObject(bench_command_at(b, m, "CONFIG SET "
+		    "slowlog-log-slower-than 10000"));
+		r = bench_command_at(b, m, "SLOWLOG GET -1");
+		for (i = 0; r->type == REDIS_REPLY_ARRAY && i < r->elements;
+		    i++) {
+			e = r->element[i];
+			if (e->type != REDIS_REPLY_ARRAY || e->elements < 4 ||
+			    (av = e->element[3])->type != REDIS_REPLY_ARRAY ||
+			    av->elements < 1)
+				continue;
+			/* Redis 7.0 logs what functions run, too: skip. */
 			snprintf(name, sizeof name, "%s", av->element[0]->str);
-		for (k = name; *k != '\0'; k++)
-			name[k - name] = (char)tolower((unsigned char)*k);
-		v = json_object_get(fj, name);
-		json_object_set_new(fj, name, json_integer(v != NULL ?
-		    json_integer_value(v) + 1 : 1));
+			for (k = name; *k != '\0'; k++)
+				name[k - name] =
+				    (char)tolower((unsigned char)*k);
+			if (strcmp(name, "slowlog") == 0 ||
+			    strcmp(name, "config") == 0 ||
+			    strcmp(name, "info") == 0 ||
+			    bench_is_lua_command(b, name))
+				continue;
+			if (av->elements >= 2 &&
+			    (strcasecmp(av->element[0]->str, "fcall") == 0 ||
+			    strcasecmp(av->element[0]->str, "fcall_ro") == 0))
+				snprintf(name, sizeof name, "%s %s",
+				    av->element[0]->str, av->element[1]->str);
+			else
+				snprintf(name, sizeof name, "%s",
+				    av->element[0]->str);
+			for (k = name; *k != '\0'; k++)
+				name[k - name] =
+				    (char)tolower((unsigned char)*k);
+			v = json_object_get(fj, name);
+			json_object_set_new(fj, name, json_integer(v != NULL ?
+			    json_integer_value(v) + 1 : 1));
+		}
+		freeReplyObject(r);
+		freeReplyObject(bench_command_at(b, m, "SLOWLOG RESET"));
 	}
-	freeReplyObject(r);
-	freeReplyObject(bench_command(b, "SLOWLOG RESET"));
 	/* The polls are ours. */
 	if ((v = json_object_get(fj, "fcall_ro redjob_stats")) != NULL)
 		json_object_del(fj, "fcall_ro redjob_stats");
@@ -1461,52 +1740,271 @@ bench_breakdown_end(struct bench *b, json_t *res, long jobs)
 	json_object_set_new(res, "calls_by_function", fj);
 }
 
-/* Delete every key of the bench's namespace and its queue registry. */
+/*
+ * Delete the keys SCAN found on master m: with one UNLINK, or on a
+ * cluster, where one command may only name keys of one slot, with one
+ * UNLINK per key, pipelined.
+ */
+static void
+bench_unlink(struct bench *b, size_t m, const redisReply *keys)
+{
+	redisContext *c = b->t.master[m].c;
+	const char **av;
+	redisReply *d;
+	size_t i, n = keys->elements, k;
+
+	av = xcalloc(n + 1, sizeof *av);
+	av[0] = "UNLINK";
+	for (i = 0; i < n; i++)
+		av[i + 1] = keys->element[i]->str;
+	if (!b->t.cluster) {
+		if (redisAppendCommandArgv(c, (int)n + 1, av, NULL) != 0)
+			bench_fatal("UNLINK: %s", c->errstr);
+		k = 1;
+	} else {
+		for (i = 0; i < n; i++) {
+			av[1] = keys->element[i]->str;
+			if (redisAppendCommandArgv(c, 2, av, NULL) != 0)
+				bench_fatal("UNLINK: %s", c->errstr);
+		}
+		k = n;
+	}
+	for (i = 0; i < k; i++) {
+		if (redisGetReply(c, (void **)&d) != REDIS_OK || d == NULL)
+			bench_fatal("UNLINK on %s: %s", b->t.master[m].addr,
+			    c->errstr);
+		if (d->type == REDIS_REPLY_ERROR)
+			bench_fatal("UNLINK on %s: %s", b->t.master[m].addr,
+			    d->str);
+		freeReplyObject(d);
+	}
+	free(av);
+}
+
+/*
+ * Delete every key of the bench's namespace and its queue registry, on
+ * every master.
+ */
 static void
 bench_clean(struct bench *b)
 {
-	const char **av;
-	redisReply *r, *d;
-	char cursor[32] = "0";
-	size_t i, n;
+	redisReply *r;
+	char cursor[32];
+	size_t m;
 
-	do {
-		r = bench_command(b, "SCAN %s MATCH %s:* COUNT 1000", cursor,
-		    BENCH_NAMESPACE);
-		snprintf(cursor, sizeof cursor, "%s", r->element[0]->str);
-		n = r->element[1]->elements;
-		if (n > 0) {
-			av = xcalloc(n + 1, sizeof *av);
-			av[0] = "UNLINK";
-			for (i = 0; i < n; i++)
-				av[i + 1] = r->element[1]->element[i]->str;
-			d = redisCommandArgv(b->info, (int)n + 1, av, NULL);
-			if (d == NULL || d->type == REDIS_REPLY_ERROR)
-				bench_fatal("UNLINK: %s", d != NULL ? d->str :
-				    b->info->errstr);
-			freeReplyObject(d);
-			free(av);
-		}
+	for (m = 0; m < b->t.nmasters; m++) {
+		snprintf(cursor, sizeof cursor, "0");
+		do {
+			r = bench_command_at(b, m, "SCAN %s MATCH %s:* "
+			    "COUNT 1000", cursor, BENCH_NAMESPACE);
+			snprintf(cursor, sizeof cursor, "%s",
+			    r->element[0]->str);
+			if (r->element[1]->elements > 0)
+				bench_unlink(b, m, r->element[1]);
+			freeReplyObject(r);
+		} while (strcmp(cursor, "0") != 0);
+	}
+}
+
+/*
+ * Connect the bench's own connection to one more master of b->t: the
+ * socket path, or host:port, with the URL's credentials and database.
+ */
+static void
+bench_master_add(struct bench *b, const struct url *u, const char *host,
+    int port, const char *path)
+{
+	struct bench_master *bm;
+	redisReply *r;
+
+	if (b->t.nmasters == BENCH_MAX_MASTERS)
+		bench_fatal("%s: more than %d masters", b->t.url,
+		    BENCH_MAX_MASTERS);
+	bm = &b->t.master[b->t.nmasters];
+	memset(bm, 0, sizeof *bm);
+	if (path != NULL && *path != '\0') {
+		snprintf(bm->addr, sizeof bm->addr, "%s", path);
+		bm->c = redisConnectUnix(path);
+	} else {
+		snprintf(bm->addr, sizeof bm->addr, "%s:%d", host, port);
+		bm->c = redisConnect(host, port);
+	}
+	if (bm->c == NULL || bm->c->err != 0)
+		bench_fatal("cannot connect to %s: %s", bm->addr,
+		    bm->c != NULL ? bm->c->errstr : "out of memory");
+	b->t.nmasters++;
+	if (u != NULL && u->password[0] != '\0') {
+		if (u->user[0] != '\0')
+			r = bench_command_at(b, b->t.nmasters - 1,
+			    "AUTH %s %s", u->user, u->password);
+		else
+			r = bench_command_at(b, b->t.nmasters - 1, "AUTH %s",
+			    u->password);
 		freeReplyObject(r);
-	} while (strcmp(cursor, "0") != 0);
+	}
+	if (u != NULL && u->db != 0)
+		freeReplyObject(bench_command_at(b, b->t.nmasters - 1,
+		    "SELECT %d", u->db));
+}
+
+/*
+ * Learn a cluster's masters from the first seed of u that answers
+ * CLUSTER SLOTS, and connect to each of them.
+ */
+static void
+bench_cluster_masters(struct bench *b, const struct url *u)
+{
+	redisContext *c;
+	redisReply *r = NULL;
+	char err[256], *why = NULL;
+	size_t i, seed = 0;
+
+	b->t.map = xcalloc(1, sizeof *b->t.map);
+	for (i = 0; i < u->nnodes && r == NULL; i++) {
+		c = redisConnect(u->nodes[i].host, u->nodes[i].port);
+		if (c == NULL || c->err != 0) {
+			bench_cat(&why, "; %s:%d: %s", u->nodes[i].host,
+			    u->nodes[i].port, c != NULL ? c->errstr :
+			    "out of memory");
+			redisFree(c);
+			continue;
+		}
+		if (u->password[0] != '\0')
+			freeReplyObject(u->user[0] != '\0' ?
+			    redisCommand(c, "AUTH %s %s", u->user,
+			    u->password) : redisCommand(c, "AUTH %s",
+			    u->password));
+		r = redisCommand(c, "CLUSTER SLOTS");
+		if (r == NULL || r->type != REDIS_REPLY_ARRAY) {
+			bench_cat(&why, "; %s:%d: CLUSTER SLOTS: %s",
+			    u->nodes[i].host, u->nodes[i].port, r == NULL ?
+			    c->errstr : r->type == REDIS_REPLY_ERROR ?
+			    r->str : "not an array");
+			freeReplyObject(r);
+			r = NULL;
+		} else
+			seed = i;
+		redisFree(c);
+	}
+	if (r == NULL)
+		bench_fatal("no seed of %s gives the slot map%s", b->t.url,
+		    why != NULL ? why : "");
+	free(why);
+	if (cluster_map_read(b->t.map, r, err, sizeof err) != 0)
+		bench_fatal("%s: CLUSTER SLOTS: %s", b->t.url, err);
+	freeReplyObject(r);
+	if (b->t.map->covered != CLUSTER_SLOTS)
+		bench_fatal("%s: %zu of %d slots have no master (CLUSTERDOWN)",
+		    b->t.url, CLUSTER_SLOTS - b->t.map->covered,
+		    CLUSTER_SLOTS);
+	/* No host: the node does not know its own, it is the seed's. */
+	for (i = 0; i < b->t.map->nnodes; i++)
+		bench_master_add(b, u, b->t.map->node[i].host[0] != '\0' ?
+		    b->t.map->node[i].host : u->nodes[seed].host,
+		    b->t.map->node[i].port, NULL);
+}
+
+/*
+ * Load the function library on master m unless it holds ours, as
+ * libredjob does on the masters it talks to: a queue call of the bench
+ * may come first (the pause before a fill).
+ */
+static void
+bench_library(struct bench *b, size_t m)
+{
+	const char *argv[RFUNC_LOAD_ARGC];
+	size_t lens[RFUNC_LOAD_ARGC];
+	redisContext *c = b->t.master[m].c;
+	redisReply *r;
+	char msg[256];
+	int n, load;
+
+	n = rfunc_version_argv(argv, lens);
+	if ((r = redisCommandArgv(c, n, argv, lens)) == NULL)
+		bench_fatal("redis %s: %s", b->t.master[m].addr, c->errstr);
+	if (r->type == REDIS_REPLY_ERROR) {
+		if (rfunc_classify(r) != RFUNC_NOLIB)
+			bench_fatal("redis %s: %s", b->t.master[m].addr,
+			    r->str);
+		load = 1;
+	} else {
+		switch (rfunc_version_check(r, msg, sizeof msg)) {
+		case RFUNC_VERSION_OK:
+			load = 0;
+			break;
+		case RFUNC_VERSION_OLDER:
+			load = 1;
+			break;
+		default:
+			bench_fatal("redis %s: %s", b->t.master[m].addr, msg);
+		}
+	}
+	freeReplyObject(r);
+	if (!load)
+		return;
+	n = rfunc_load_argv(argv, lens);
+	if ((r = redisCommandArgv(c, n, argv, lens)) == NULL)
+		bench_fatal("redis %s: %s", b->t.master[m].addr, c->errstr);
+	if (r->type == REDIS_REPLY_ERROR)
+		bench_fatal("redis %s: FUNCTION LOAD: %s", b->t.master[m].addr,
+		    r->str);
+	freeReplyObject(r);
+}
+
+/*
+ * Make url what the scenarios run against: a Redis, or every master of
+ * a redis+cluster:// (from its slot map), each with the library.
+ */
+static void
+bench_target_connect(struct bench *b, const char *url)
+{
+	struct url u;
+	char err[256];
+	size_t m;
+
+	if (url_parse(url, &u, err, sizeof err) != 0)
+		bench_fatal("%s", err);
+	memset(&b->t, 0, sizeof b->t);
+	b->t.url = xstrdup(url);
+	if (u.sentinel)
+		bench_fatal("%s: the bench reads Redis's figures from the "
+		    "master itself: give its redis:// URL", url);
+	if (u.cluster) {
+		b->t.cluster = 1;
+		bench_cluster_masters(b, &u);
+	} else
+		bench_master_add(b, &u, u.host, u.port, u.path);
+	explicit_bzero(u.password, sizeof u.password);
+	for (m = 0; m < b->t.nmasters; m++)
+		bench_library(b, m);
+}
+
+static void
+bench_target_free(struct bench_target *t)
+{
+	size_t m;
+
+	for (m = 0; m < t->nmasters; m++)
+		redisFree(t->master[m].c);
+	free(t->map);
+	free(t->url);
+	memset(t, 0, sizeof *t);
 }
 
 /* Start a private redis-server in b->dir and wait until it answers PING. */
 static void
 bench_spawn_redis(struct bench *b)
 {
-	char *cause = NULL;
+	char *cause = NULL, *url;
 
 	xasprintf(&b->sock, "%s/redis.sock", b->dir);
-	xasprintf(&b->url, "unix://%s", b->sock);
+	xasprintf(&url, "unix://%s", b->sock);
 	b->redis = redis_server_start(b->o.redis_server, b->dir, NULL, 10000,
 	    &cause);
 	if (b->redis == NULL)
 		bench_fatal("%s", cause);
-	b->info = redisConnectUnix(b->sock);
-	if (b->info == NULL || b->info->err != 0)
-		bench_fatal("connect to %s: %s", b->sock, b->info != NULL ?
-		    b->info->errstr : "out of memory");
+	bench_target_connect(b, url);
+	free(url);
 }
 
 static void
@@ -1529,42 +2027,12 @@ bench_rm_cb(const char *path, const struct stat *st, int flag,
 	return 0;
 }
 
-/* Connect the INFO connection to -u URL, as libredjob would. */
-static void
-bench_connect_url(struct bench *b)
-{
-	struct url u;
-	redisReply *r;
-	char err[256];
-
-	if (url_parse(b->o.url, &u, err, sizeof err) != 0)
-		bench_fatal("%s", err);
-	b->url = xstrdup(b->o.url);
-	if (u.path[0] != '\0')
-		b->info = redisConnectUnix(u.path);
-	else
-		b->info = redisConnect(u.host, u.port);
-	if (b->info == NULL || b->info->err != 0)
-		bench_fatal("cannot connect to %s: %s", b->o.url,
-		    b->info != NULL ? b->info->errstr : "out of memory");
-	if (u.password[0] != '\0') {
-		if (u.user[0] != '\0')
-			r = bench_command(b, "AUTH %s %s", u.user, u.password);
-		else
-			r = bench_command(b, "AUTH %s", u.password);
-		freeReplyObject(r);
-	}
-	if (u.db != 0)
-		freeReplyObject(bench_command(b, "SELECT %d", u.db));
-	explicit_bzero(u.password, sizeof u.password);
-}
-
 static struct redjob_client *
 bench_client(struct bench *b)
 {
 	struct redjob_client *c;
 
-	c = redjob_connect(b->url, BENCH_NAMESPACE);
+	c = redjob_connect(b->t.url, BENCH_NAMESPACE);
 	if (c == NULL)
 		bench_fatal("out of memory");
 	if (redjob_errcode(c) != REDJOB_OK)
@@ -1644,8 +2112,9 @@ bench_enqueue(struct bench *b, const char *variant)
 	char *payload, id[REDJOB_ID_MAX];
 	long i, n = bench_jobs(b, 100000);
 	int pipelined = strcmp(variant, "pipelined") == 0;
-	long long mem0, mem;
-	json_t *res;
+	long long mem0, mem, m0[BENCH_MAX_MASTERS], m1[BENCH_MAX_MASTERS];
+	json_t *res, *mj;
+	size_t m;
 	const char *queue = pipelined ? "bench-pipelined" : "bench-single";
 
 	payload = bench_payload(b);
@@ -1659,7 +2128,7 @@ bench_enqueue(struct bench *b, const char *variant)
 	/* Register the queue outside the measurement: once per client. */
 	if (redjob_enqueue(c, &job, id) != 0)
 		bench_fatal("enqueue: %s", redjob_errstr(c));
-	mem0 = bench_used_memory(b);
+	mem0 = bench_used_memory(b, m0);
 
 	bench_begin(b);
 	if (pipelined)
@@ -1675,12 +2144,23 @@ bench_enqueue(struct bench *b, const char *variant)
 	 * What an operator sizes a Redis by: used_memory grown per waiting
 	 * job (its hash, its entry in due, its share of the queue's keys).
 	 */
-	mem = bench_used_memory(b) - mem0;
-	printf("  %12.1f bytes of Redis memory per waiting job (INFO memory: "
-	    "used_memory, %ld jobs of %ld-byte payloads)\n", (double)mem / n,
-	    n, b->o.payload);
+	mem = bench_used_memory(b, m1) - mem0;
+	fprintf(b->out, "  %12.1f bytes of Redis memory per waiting job (INFO "
+	    "memory: used_memory, %ld jobs of %ld-byte payloads)\n",
+	    (double)mem / n, n, b->o.payload);
 	json_object_set_new(res, "redis_bytes_per_job",
 	    json_real((double)mem / n));
+	/* One queue is on one master; the others hold its registry entry. */
+	if (b->t.cluster) {
+		mj = json_object_get(res, "masters");
+		for (m = 0; m < b->t.nmasters; m++) {
+			fprintf(b->out, "  %12.1f bytes per job on %s\n",
+			    (double)(m1[m] - m0[m]) / n, b->t.master[m].addr);
+			json_object_set_new(json_array_get(mj, m),
+			    "redis_bytes_per_job",
+			    json_real((double)(m1[m] - m0[m]) / n));
+		}
+	}
 	json_object_set_new(res, "batch", json_integer(pipelined ?
 	    b->o.batch : 1));
 	json_object_set_new(res, "payload_bytes", json_integer(b->o.payload));
@@ -1697,44 +2177,93 @@ bench_enqueue(struct bench *b, const char *variant)
  * Runs of jobs through the daemon: process, guards, memory.
  */
 
+/* The counters of queues q[0..nq), added up. */
+static void
+bench_qstats_sum(struct bench *b, const char *const *q, size_t nq,
+    struct bench_qstats *s)
+{
+	struct bench_qstats one;
+	size_t i;
+
+	memset(s, 0, sizeof *s);
+	for (i = 0; i < nq; i++) {
+		bench_qstats(b, q[i], &one);
+		s->ready += one.ready;
+		s->scheduled += one.scheduled;
+		s->running += one.running;
+		s->dead += one.dead;
+		s->enqueued += one.enqueued;
+		s->processed += one.processed;
+		s->failed += one.failed;
+		s->retried += one.retried;
+		s->throttled += one.throttled;
+		s->conflicts += one.conflicts;
+		s->stalled += one.stalled;
+	}
+}
+
+/* The last error of a dead job in any of queues q[0..nq), or NULL. */
+static char *
+bench_last_error_any(struct bench *b, const char *const *q, size_t nq)
+{
+	char *err = NULL;
+	size_t i;
+
+	for (i = 0; i < nq && err == NULL; i++)
+		err = bench_last_error(b, q[i]);
+	return err;
+}
+
 /*
- * With a daemon serving BENCH_QUEUE: pause the queue, enqueue n jobs of
- * type, and measure (if res is not NULL) from the moment the queue is
- * resumed until the daemon has processed all n, polling redjob_stats.
+ * With a daemon serving queues q[0..nq): pause them, enqueue n jobs
+ * spread evenly over them, types[i] into q[i], and measure (if res is
+ * not NULL) from the moment the queues are resumed until the daemon has
+ * processed all n, polling redjob_stats of each (every BENCH_POLL_US
+ * times their number, so that more queues do not mean more polls a
+ * second). The queues' parts, part[0..nparts), are what is paused,
+ * resumed and polled: the queues themselves, or a sharded queue's shards
+ * (NAME, NAME~1, ...), which the enqueue spreads the jobs over.
  * Returns 0, or -1 with *cause set (caller frees) if jobs failed (with
  * the last error of one) or the daemon stopped making progress. *res is
  * the result of bench_end(), printed, not yet recorded.
  */
 static int
-bench_drain(struct bench *b, const char *scenario, const char *variant,
-    const char *type, long n, int keymode, json_t **res, char **cause)
+bench_drain_queues(struct bench *b, const char *scenario,
+    const char *variant, const char *const *q, const char *const *types,
+    size_t nq, const char *const *part, size_t nparts, long n, int keymode,
+    json_t **res, char **cause)
 {
 	struct redjob_client *c;
 	struct bench_qstats s0, s;
 	long long last = -1;
 	uint64_t progress;
 	char *err;
+	size_t i;
 
 	c = bench_client(b);
-	bench_queue_call(b, "redjob_pause", BENCH_QUEUE);
-	bench_fill(b, c, BENCH_QUEUE, type, n, keymode);
+	for (i = 0; i < nparts; i++)
+		bench_queue_call(b, "redjob_pause", part[i]);
+	for (i = 0; i < nq; i++)
+		bench_fill(b, c, q[i], types[i], n / (long)nq +
+		    ((long)i < n % (long)nq), keymode);
 	redjob_free(c);
-	bench_qstats(b, BENCH_QUEUE, &s0);
+	bench_qstats_sum(b, part, nparts, &s0);
 
 	if (res != NULL) {
 		bench_breakdown_begin(b, n);
 		bench_begin(b);
 	}
-	bench_queue_call(b, "redjob_resume", BENCH_QUEUE);
+	for (i = 0; i < nparts; i++)
+		bench_queue_call(b, "redjob_resume", part[i]);
 	progress = bench_now_ms();
 	for (;;) {
-		bench_wait_us(b, BENCH_POLL_US);
-		bench_qstats(b, BENCH_QUEUE, &s);
+		bench_wait_us(b, BENCH_POLL_US * (long)nparts);
+		bench_qstats_sum(b, part, nparts, &s);
 		if (s.processed - s0.processed >= n)
 			break;
 		if (s.failed > s0.failed || s.dead > s0.dead) {
 			/* Let the first failures land, then say why. */
-			err = bench_last_error(b, BENCH_QUEUE);
+			err = bench_last_error_any(b, part, nparts);
 			xasprintf(cause, "%lld of %ld jobs failed: %s",
 			    s.failed - s0.failed, n, err != NULL ? err :
 			    "(no error recorded)");
@@ -1779,6 +2308,17 @@ bench_drain(struct bench *b, const char *scenario, const char *variant,
 		bench_breakdown_end(b, *res, n);
 	}
 	return 0;
+}
+
+/* bench_drain_queues() of n jobs of type in BENCH_QUEUE. */
+static int
+bench_drain(struct bench *b, const char *scenario, const char *variant,
+    const char *type, long n, int keymode, json_t **res, char **cause)
+{
+	const char *q = BENCH_QUEUE;
+
+	return bench_drain_queues(b, scenario, variant, &q, &type, 1, &q, 1,
+	    n, keymode, res, cause);
 }
 
 /* Add the daemon's settings to a result. */
@@ -2025,6 +2565,349 @@ bench_guards(struct bench *b, const char *variant)
 	bench_record(b, res, cmd, "jobs_per_s", 1);
 	bench_daemon_stop(b, d);
 	bench_clean(b);
+	return 0;
+}
+
+/* ---------------------------------------------------------------------
+ * cluster
+ */
+
+/* Can a listener bind 127.0.0.1:port now? */
+static int
+bench_port_free(int port)
+{
+	struct sockaddr_in sin;
+	int fd, ok;
+
+	if ((fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
+		return 0;
+	memset(&sin, 0, sizeof sin);
+	sin.sin_family = AF_INET;
+	sin.sin_port = htons((uint16_t)port);
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	ok = bind(fd, (struct sockaddr *)&sin, sizeof sin) == 0;
+	close(fd);
+	return ok;
+}
+
+/*
+ * A loopback port whose cluster bus port (port + 10000) is free too,
+ * below the kernel's ephemeral ports, different at each call.
+ */
+static int
+bench_cluster_port(void)
+{
+	static unsigned seed;
+	int i, p;
+
+	if (seed == 0)
+		seed = (unsigned)getpid() * 2654435761U;
+	for (i = 0; i < 1000; i++) {
+		seed = seed * 1103515245U + 12345U;
+		p = 20000 + (int)((seed >> 8) % 10000);
+		if (bench_port_free(p) && bench_port_free(p + 10000))
+			return p;
+	}
+	bench_fatal("no free pair of loopback ports for a cluster node");
+}
+
+/* A command to 127.0.0.1:port on a connection of its own, or NULL. */
+static redisReply *printflike(2, 3)
+bench_node_command(int port, const char *fmt, ...)
+{
+	struct timeval tv = { 1, 0 };
+	redisContext *c;
+	redisReply *r;
+	va_list ap;
+
+	c = redisConnectWithTimeout("127.0.0.1", port, tv);
+	if (c == NULL || c->err != 0) {
+		redisFree(c);
+		return NULL;
+	}
+	redisSetTimeout(c, tv);
+	va_start(ap, fmt);
+	r = redisvCommand(c, fmt, ap);
+	va_end(ap);
+	redisFree(c);
+	return r;
+}
+
+/* The same, which must succeed. */
+static void printflike(2, 3)
+bench_node_must(int port, const char *fmt, ...)
+{
+	struct timeval tv = { 5, 0 };
+	redisContext *c;
+	redisReply *r;
+	va_list ap;
+
+	c = redisConnectWithTimeout("127.0.0.1", port, tv);
+	if (c == NULL || c->err != 0)
+		bench_fatal("cluster node 127.0.0.1:%d: %s", port, c != NULL ?
+		    c->errstr : "out of memory");
+	redisSetTimeout(c, tv);
+	va_start(ap, fmt);
+	r = redisvCommand(c, fmt, ap);
+	va_end(ap);
+	if (r == NULL || r->type == REDIS_REPLY_ERROR)
+		bench_fatal("cluster node 127.0.0.1:%d: %s: %s", port, fmt,
+		    r != NULL ? r->str : c->errstr);
+	freeReplyObject(r);
+	redisFree(c);
+}
+
+/*
+ * Start one cluster node, master of no slot yet, in dir, on a free
+ * port; wait until it answers. Returns its port, or 0 if the port was
+ * taken meanwhile (by another program: the caller tries another).
+ */
+static int
+bench_cluster_node(struct bench *b, const char *dir, size_t i)
+{
+	char port[16], conf[PATH_MAX], log[PATH_MAX], name[32], *why = NULL;
+	char *argv[] = { (char *)b->o.redis_server, (char *)"--port", port,
+	    (char *)"--bind", (char *)"127.0.0.1",
+	    /* A node that has met no other does not know its address:
+	     * CLUSTER SLOTS would give "" (the 1-master cluster). */
+	    (char *)"--cluster-announce-ip", (char *)"127.0.0.1",
+	    (char *)"--cluster-enabled",
+	    (char *)"yes", (char *)"--cluster-config-file", conf,
+	    (char *)"--cluster-node-timeout", (char *)"5000", (char *)"--save",
+	    (char *)"", (char *)"--appendonly", (char *)"no", (char *)"--dir",
+	    (char *)dir, (char *)"--logfile", log, NULL };
+	struct proc_spec spec;
+	struct proc *p;
+	redisReply *r;
+	uint64_t deadline;
+	int pn = bench_cluster_port();
+
+	snprintf(port, sizeof port, "%d", pn);
+	snprintf(conf, sizeof conf, "%s/nodes-%d.conf", dir, pn);
+	snprintf(log, sizeof log, "%s/node-%zu.log", dir, i);
+	snprintf(name, sizeof name, "cluster node %zu", i);
+	memset(&spec, 0, sizeof spec);
+	spec.argv = argv;
+	spec.name = name;
+	spec.out = PROC_IO_NULL;
+	spec.err = PROC_IO_CAPTURE;
+	/* With us, it goes: killed by the kernel if we die (deathsig). */
+	if ((p = proc_spawn(&spec, &why)) == NULL)
+		bench_fatal("%s", why);
+	b->node[b->nnodes++] = p;
+	deadline = bench_now_ms() + 10000;
+	while ((r = bench_node_command(pn, "PING")) == NULL) {
+		if (proc_wait(p, 5) == 0) {
+			/* Its log says why; a port taken is worth a retry. */
+			b->node[--b->nnodes] = NULL;
+			proc_free(p);
+			return 0;
+		}
+		if (bench_now_ms() >= deadline)
+			bench_fatal("cluster node %zu (port %d) does not "
+			    "answer in 10 s; see %s", i, pn, log);
+	}
+	freeReplyObject(r);
+	return pn;
+}
+
+/*
+ * Start a cluster of n masters and no replica: each node takes an equal
+ * range of the slots (CLUSTER ADDSLOTSRANGE) and a config epoch of its
+ * own, node 0 meets the others, and every node must then say
+ * cluster_state:ok with all slots and n nodes known. Returns the
+ * redis+cluster:// URL (two seeds when there are two). Caller frees.
+ */
+static char *
+bench_cluster_start(struct bench *b, int n)
+{
+	int port[BENCH_MAX_MASTERS], i, k, ok;
+	char *dir, *url = NULL, want[64];
+	uint64_t deadline;
+	redisReply *r;
+
+	xasprintf(&dir, "%s/cluster-%d", b->dir, n);
+	if (mkdir(dir, 0700) != 0 && errno != EEXIST)
+		bench_fatal("mkdir %s: %s", dir, strerror(errno));
+	for (i = 0; i < n; i++) {
+		for (k = 0; (port[i] = bench_cluster_node(b, dir,
+		    (size_t)i)) == 0; k++) {
+			if (k == 2)
+				bench_fatal("cluster node %d exited at start "
+				    "three times; see %s/node-%d.log", i, dir,
+				    i);
+		}
+	}
+	for (i = 0; i < n; i++) {
+		bench_node_must(port[i], "CLUSTER SET-CONFIG-EPOCH %d", i + 1);
+		bench_node_must(port[i], "CLUSTER ADDSLOTSRANGE %d %d",
+		    CLUSTER_SLOTS * i / n, CLUSTER_SLOTS * (i + 1) / n - 1);
+	}
+	for (i = 1; i < n; i++)
+		bench_node_must(port[0], "CLUSTER MEET 127.0.0.1 %d", port[i]);
+	snprintf(want, sizeof want, "cluster_known_nodes:%d\r", n);
+	deadline = bench_now_ms() + BENCH_CLUSTER_MS;
+	do {
+		if (bench_now_ms() >= deadline)
+			bench_fatal("the cluster of %d masters is not ok after "
+			    "%d s; see %s", n, BENCH_CLUSTER_MS / 1000, dir);
+		bench_sleep_ms(20);
+		for (ok = 1, i = 0; i < n && ok; i++) {
+			r = bench_node_command(port[i], "CLUSTER INFO");
+			ok = r != NULL && r->type == REDIS_REPLY_STRING &&
+			    strstr(r->str, "cluster_state:ok") != NULL &&
+			    strstr(r->str, "cluster_slots_ok:16384") != NULL &&
+			    strstr(r->str, want) != NULL;
+			freeReplyObject(r);
+		}
+	} while (!ok);
+	bench_cat(&url, "redis+cluster://127.0.0.1:%d", port[0]);
+	if (n > 1)
+		bench_cat(&url, ",127.0.0.1:%d", port[1]);
+	free(dir);
+	return url;
+}
+
+/* Stop the cluster's nodes (SIGTERM: nothing to save). */
+static void
+bench_cluster_stop(struct bench *b)
+{
+	size_t i;
+
+	for (i = 0; i < b->nnodes; i++) {
+		(void)proc_stop(b->node[i], SIGTERM, BENCH_STOP_MS);
+		b->node[i] = NULL;
+	}
+	b->nnodes = 0;
+}
+
+/*
+ * The cluster scenario: the bench starts a cluster of 1 or 3 masters,
+ * points a target at it (its figures from every master), and runs the
+ * process load of the no-op job over the variant's queues: jobs/s, and
+ * Redis CPU and client calls per job in all and on each master.
+ */
+static int
+bench_cluster(struct bench *b, const char *variant)
+{
+	const struct bench_cluster_run *cr = NULL;
+	const char *q[BENCH_CLUSTER_QUEUES], *types[BENCH_CLUSTER_QUEUES];
+	const char *part[BENCH_CLUSTER_QUEUES];
+	struct bench_target saved;
+	struct bench_daemon *d;
+	char *names, *tok, *save, *y, *ql = NULL, *url, *cause = NULL, *cmd;
+	char tnames[BENCH_CLUSTER_QUEUES][64];
+	char pnames[BENCH_CLUSTER_QUEUES][64];
+	long workers = bench_workers_opt(b, 2), n;
+	size_t i, m, nq = 0, np = 0;
+	int plugin, k;
+	json_t *res, *qj;
+
+	for (i = 0; i < nitems(bench_cluster_runs); i++) {
+		if (strcmp(bench_cluster_runs[i].variant, variant) == 0)
+			cr = &bench_cluster_runs[i];
+	}
+	if (cr == NULL || cr->masters < 1 || cr->masters > BENCH_MAX_MASTERS)
+		bench_fatal("cluster/%s: no such variant", variant);
+	if (strcmp(b->o.handler, "exec") == 0)
+		plugin = 0;
+	else if (strcmp(b->o.handler, "plugin") == 0)
+		plugin = 1;
+	else
+		plugin = bench_plugin_ok(b);
+	n = bench_jobs(b, plugin ? 100000 : 20000);
+	cmd = bench_cmdline(b, "cluster", variant, n, BENCH_CL_DAEMON |
+	    BENCH_CL_ENQUEUE | BENCH_CL_HANDLER);
+	if (bench_plugin_missing(b, plugin, "cluster", variant, cmd))
+		return 0;
+	if (strcmp(b->o.handler, "auto") == 0 && !plugin)
+		fprintf(b->out, "cluster: plugin handlers unavailable (%s); "
+		    "using exec /bin/true\n", b->plugin_reason);
+
+	names = xstrdup(cr->queues);
+	for (tok = strtok_r(names, " ", &save); tok != NULL;
+	    tok = strtok_r(NULL, " ", &save)) {
+		if (nq == BENCH_CLUSTER_QUEUES)
+			bench_fatal("cluster/%s: more than %d queues", variant,
+			    BENCH_CLUSTER_QUEUES);
+		snprintf(tnames[nq], sizeof tnames[nq], "noop-%s", tok);
+		types[nq] = tnames[nq];
+		q[nq++] = tok;
+		if (cr->shards > 0)
+			bench_cat(&ql, "  %s: { weight: 1, shards: %d }\n",
+			    tok, cr->shards);
+		else
+			bench_cat(&ql, "  %s: 1\n", tok);
+		/* Shard K of NAME is the queue NAME~K, the first NAME. */
+		for (k = 0; k < (cr->shards > 0 ? cr->shards : 1); k++) {
+			if (np == BENCH_CLUSTER_QUEUES)
+				bench_fatal("cluster/%s: more than %d queues "
+				    "and shards", variant,
+				    BENCH_CLUSTER_QUEUES);
+			if (k == 0)
+				snprintf(pnames[np], sizeof pnames[np], "%s",
+				    tok);
+			else
+				snprintf(pnames[np], sizeof pnames[np],
+				    "%s~%d", tok, k);
+			part[np] = pnames[np];
+			np++;
+		}
+	}
+
+	url = bench_cluster_start(b, cr->masters);
+	saved = b->t;
+	memset(&b->t, 0, sizeof b->t);
+	bench_target_connect(b, url);
+	free(url);
+	if (b->t.nmasters != (size_t)cr->masters)
+		bench_fatal("cluster/%s: %zu masters in the slot map, not %d",
+		    variant, b->t.nmasters, cr->masters);
+	fprintf(b->out, "cluster/%s: %s, queues by master:", variant,
+	    b->t.url);
+	qj = json_object();
+	for (m = 0; m < b->t.nmasters; m++) {
+		fprintf(b->out, "%s %s", m > 0 ? ";" : "",
+		    b->t.master[m].addr);
+		for (i = 0; i < np; i++) {
+			if (bench_queue_master(b, part[i]) != m)
+				continue;
+			fprintf(b->out, " %s", part[i]);
+			json_object_set_new(qj, part[i],
+			    json_string(b->t.master[m].addr));
+		}
+	}
+	fprintf(b->out, "\n");
+	fflush(b->out);
+
+	y = bench_yaml_start(b, workers, ql);
+	bench_cat(&y, "jobs:\n");
+	for (i = 0; i < nq; i++)
+		bench_yaml_noop(b, &y, types[i], q[i], plugin);
+	d = bench_daemon_start(b, "cluster", y, &cause);
+	free(y);
+	if (d == NULL) {
+		bench_unavailable(b, "cluster", variant, cause, cmd);
+		json_decref(qj);
+	} else if (bench_drain_queues(b, "cluster", variant, q, types, nq,
+	    part, np, n, 0, &res, &cause) != 0) {
+		bench_daemon_stop(b, d);
+		bench_fatal("cluster/%s: %s", variant, cause);
+	} else {
+		bench_result_daemon(b, res, workers, plugin ? "plugin noop" :
+		    "exec /bin/true");
+		json_object_set_new(res, "queues", qj);
+		json_object_set_new(res, "masters_started",
+		    json_integer(cr->masters));
+		bench_record(b, res, cmd, "jobs_per_s", 1);
+		bench_daemon_stop(b, d);
+	}
+	free(cause);
+	free(ql);
+	free(names);
+	bench_target_free(&b->t);
+	b->t = saved;
+	bench_cluster_stop(b);
 	return 0;
 }
 
@@ -2428,7 +3311,8 @@ bench_idle(struct bench *b, const char *variant)
 		    (self1 - self0[i]) / secs * 100, (long)pids[i]);
 	}
 	fprintf(b->out, "  %12.3f %% CPU of redis-server meanwhile (its own "
-	    "timers included; INFO cpu)\n", cpu / secs * 100);
+	    "timers included; INFO cpu%s)\n", cpu / secs * 100,
+	    b->t.cluster ? ", every master's summed" : "");
 	fprintf(b->out, "  (CPU from /proc/PID/stat utime+stime: %ld ticks "
 	    "a second, so one tick over %.0f s is %.3f %%)\n",
 	    sysconf(_SC_CLK_TCK), secs, 100.0 / (double)sysconf(_SC_CLK_TCK)
@@ -2747,8 +3631,8 @@ bench_usage(int status)
 	    "  --batch N           jobs per claim (YAML batch:, default: "
 	    "concurrency)\n"
 	    "  --log-level L       the daemon's log_level (default info)\n"
-	    "  --handler H         guards: auto, exec or plugin (default "
-	    "auto)\n"
+	    "  --handler H         guards, cluster: auto, exec or plugin "
+	    "(default auto)\n"
 	    "  --samples N         latency probes per variant (default 200)\n"
 	    "  --gap MIN-MAX       ms between latency probes (default 20-50)\n"
 	    "  --delay MS          delay of delayed probes (default 200)\n"
@@ -2777,9 +3661,14 @@ bench_usage(int status)
 	    "../../examples/plugins/.libs/example.so)\n"
 	    "  --probe PATH        the latency probe (default: probe next to "
 	    "this program)\n"
-	    "  -u URL              use this Redis (keys under \"%s:\")\n"
+	    "  -u URL              use this Redis (keys under \"%s:\"); of "
+	    "a\n"
+	    "                      redis+cluster:// URL, every master "
+	    "(CLUSTER SLOTS)\n"
 	    "  --redis-server P    start this redis-server (default "
-	    "$REDIS_SERVER, else redis-server)\n"
+	    "$REDIS_SERVER, else\n"
+	    "                      redis-server); the cluster scenario's "
+	    "too, even with -u\n"
 	    "  --json FILE         write the results as JSON (- for stdout)\n"
 	    "\nscenarios (variants):\n", BENCH_NAMESPACE);
 	for (i = 0; i < nitems(scenarios); i++) {
@@ -2889,6 +3778,8 @@ main(int argc, char **argv)
 
 	memset(&b, 0, sizeof b);
 	b.argv0 = argv[0];
+	for (i = 0; i < nitems(bench_cluster_runs); i++)
+		bench_cluster_variants[i] = bench_cluster_runs[i].variant;
 	b.o.scenario = "enqueue";
 	b.o.batch = 1000;
 	b.o.payload = 100;
@@ -3032,6 +3923,10 @@ main(int argc, char **argv)
 	    stdout;
 	b.results = json_array();
 	bench_self = &b;
+	bench_pid = getpid();
+	signal(SIGINT, bench_on_signal);
+	signal(SIGTERM, bench_on_signal);
+	signal(SIGHUP, bench_on_signal);
 
 	/* Tools live next to this program in the build tree. */
 	if ((len = readlink("/proc/self/exe", buf, sizeof buf - 1)) < 0)
@@ -3053,7 +3948,7 @@ main(int argc, char **argv)
 
 	bench_lua_commands(&b);
 	if (b.o.url != NULL)
-		bench_connect_url(&b);
+		bench_target_connect(&b, b.o.url);
 	else
 		bench_spawn_redis(&b);
 	r = bench_command(&b, "INFO server");
@@ -3061,7 +3956,10 @@ main(int argc, char **argv)
 	    sizeof b.redis_version) == NULL)
 		snprintf(b.redis_version, sizeof b.redis_version, "?");
 	freeReplyObject(r);
-	fprintf(b.out, "redis %s at %s\n", b.redis_version, b.url);
+	fprintf(b.out, "redis %s at %s", b.redis_version, b.t.url);
+	if (b.t.cluster)
+		fprintf(b.out, " (%zu masters)", b.t.nmasters);
+	fprintf(b.out, "\n");
 	fprintf(b.out, "redjobd %s, function library version %d\n",
 	    b.redjobd, rfunc_lib_version);
 	/* Load the library, then learn what one stats poll costs. */
@@ -3099,7 +3997,7 @@ main(int argc, char **argv)
 		json_decref(doc);
 	}
 	json_decref(b.results);
-	redisFree(b.info);
+	bench_target_free(&b.t);
 	bench_stop_redis(&b);
 	bench_self = NULL;
 	if (b.o.keep)
@@ -3108,7 +4006,6 @@ main(int argc, char **argv)
 		nftw(b.dir, bench_rm_cb, 16, FTW_DEPTH | FTW_PHYS);
 	free(b.dir);
 	free(b.sock);
-	free(b.url);
 	free(b.exe_dir);
 	free(b.redjobd);
 	free(b.plugin);
