@@ -71,7 +71,9 @@ static const char *const acl_c_worker[] = {
 	"sadd",			/* libredjob.c: redjobd registers its queues;
 				   beat.c: the worker registry */
 	"hset", "pexpire", "del", "srem", /* beat.c, release.c: the same */
-	"hdel",			/* beat.c: the type and shard tables */
+	"hdel",			/* beat.c: the type table;
+				   supervisor.c: the shard table */
+	"smembers",		/* supervisor.c: the shards a queue had */
 	"time", "zrange", "zcount", /* cmd_throttle.c: redjob throttle */
 };
 static const char *const acl_c_producer[] = {

@@ -55,7 +55,6 @@ struct beat {
 	char			 key[SCHEMA_KEY_MAX];	/* NS:worker:OWNER */
 	char			 set[SCHEMA_KEY_MAX];	/* NS:workers */
 	char			 types[SCHEMA_KEY_MAX];	/* NS:types */
-	char			 shards[SCHEMA_KEY_MAX]; /* NS:shards */
 	unsigned		 types_due;	/* beats until the next */
 	char			 owner[64];
 	char			 host[256];
@@ -138,46 +137,6 @@ beat_fcall(struct beat *b, const char *base, size_t argc, const char **argv)
 }
 
 /*
- * Publish the number of shards of each queue of the configuration in
- * the shard table, with the type table and as often: producers spread a
- * sharded queue's jobs over them (docs/protocol.md, sharded queues). A
- * queue of one shard has its field removed, so producers stop spreading
- * once a queue is no longer sharded. Queues of other daemons'
- * configurations stay.
- */
-static void
-beat_shards(struct beat *b)
-{
-	const char **set, **del;
-	char (*vals)[12];
-	size_t i, nset = 0, ndel = 0, nq = b->cfg->nqueues;
-
-	set = xcalloc(2 + 2 * nq, sizeof *set);
-	del = xcalloc(2 + nq, sizeof *del);
-	vals = xcalloc(nq, sizeof *vals);
-	set[nset++] = "HSET";
-	set[nset++] = b->shards;
-	del[ndel++] = "HDEL";
-	del[ndel++] = b->shards;
-	for (i = 0; i < nq; i++) {
-		if (b->cfg->queues[i].shards <= 1) {
-			del[ndel++] = b->cfg->queues[i].name;
-			continue;
-		}
-		snprintf(vals[i], sizeof vals[i], "%u",
-		    b->cfg->queues[i].shards);
-		set[nset++] = b->cfg->queues[i].name;
-		set[nset++] = vals[i];
-	}
-	if (nset > 2)
-		beat_send(b, (int)nset, set);
-	beat_send(b, (int)ndel, del);
-	free(set);
-	free(del);
-	free(vals);
-}
-
-/*
  * Publish the configuration's type table, TYPE -> QUEUE, at the first
  * beat and every BEAT_TYPES_EVERY beats after (a Redis restarted without
  * persistence has it back within a minute): producers without a
@@ -202,7 +161,6 @@ beat_types(struct beat *b)
 		b->types_due--;
 		return;
 	}
-	beat_shards(b);
 	if (b->cfg->njobs == 0)
 		return;
 	argv = xcalloc(2 + 4 * b->cfg->njobs, sizeof *argv);
@@ -337,8 +295,7 @@ beat_create(struct event_base *base, struct rconn *rc,
 	if (schema_worker_key(b->key, sizeof b->key, cfg->namespace,
 	    owner) != 0 || schema_workers_key(b->set, sizeof b->set,
 	    cfg->namespace) != 0 || schema_types_key(b->types,
-	    sizeof b->types, cfg->namespace) != 0 ||
-	    schema_shards_key(b->shards, sizeof b->shards, cfg->namespace) != 0)
+	    sizeof b->types, cfg->namespace) != 0)
 		fatalx("namespace too long for the worker registry");
 	if (gethostname(b->host, sizeof b->host) != 0 || b->host[0] == '\0')
 		snprintf(b->host, sizeof b->host, "localhost");

@@ -29,5 +29,6 @@ void		 client_queues_free(char **queues, size_t n);
 int		 client_register_queue(struct redjob_client *c,
 		    const char *queue);
 const char	*client_namespace(const struct redjob_client *c);
+int		 client_noperm(const struct redjob_client *c);
 
 #endif

@@ -94,20 +94,22 @@ cmd_ls_worker(struct cmd_ctx *ctx, const char *owner)
 	return s;
 }
 
-/*
- * Order rows of one state by their time, as redjob_list does: the
- * earliest first, but the latest first for dead and done.
- */
+/* Order rows by their time, the earliest first, as redjob_list does. */
 static int
 cmd_ls_cmp(const void *a, const void *b)
 {
 	const struct ls_row *x = a, *y = b;
-	int rev = strcmp(x->state, "dead") == 0 ||
-	    strcmp(x->state, "done") == 0;
 
 	if (x->score != y->score)
-		return (x->score < y->score) != rev ? -1 : 1;
+		return x->score < y->score ? -1 : 1;
 	return strcmp(x->id, y->id);
+}
+
+/* The latest first, as redjob_list lists the dead and done. */
+static int
+cmd_ls_cmp_latest(const void *a, const void *b)
+{
+	return cmd_ls_cmp(b, a);
 }
 
 /*
@@ -331,7 +333,10 @@ cmd_ls_exec(struct cmd_ctx *ctx, const struct cmd_entry *self, int argc,
 		}
 		if (nsh == 1)
 			continue;
-		qsort(rows + had, n - had, sizeof *rows, cmd_ls_cmp);
+		qsort(rows + had, n - had, sizeof *rows,
+		    strcmp(ls_states[i], "dead") == 0 ||
+		    strcmp(ls_states[i], "done") == 0 ? cmd_ls_cmp_latest :
+		    cmd_ls_cmp);
 		while (n - had > limit) {
 			n--;
 			free(rows[n].id);

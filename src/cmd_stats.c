@@ -43,8 +43,8 @@ static const struct {
 
 /*
  * One queue's counters, in the order redjob_stats gave them; for a
- * sharded queue, the sums of its shards' (paused and workers: the
- * largest), and each shard's own.
+ * sharded queue, the sums of its shards' (paused: only if every shard
+ * is; workers: the most of any shard), and each shard's own.
  */
 struct stats_queue {
 	char		 *name;
@@ -151,8 +151,10 @@ cmd_stats_sum(struct stats_queue *q, const struct stats_queue *sh)
 			    sizeof *q->values);
 			q->fields[q->n] = xstrdup(sh->fields[i]);
 			q->values[q->n++] = sh->values[i];
-		} else if (strcmp(q->fields[j], "paused") == 0 ||
-		    strcmp(q->fields[j], "workers") == 0) {
+		} else if (strcmp(q->fields[j], "paused") == 0) {
+			if (sh->values[i] < q->values[j])
+				q->values[j] = sh->values[i];
+		} else if (strcmp(q->fields[j], "workers") == 0) {
 			if (sh->values[i] > q->values[j])
 				q->values[j] = sh->values[i];
 		} else

@@ -412,6 +412,7 @@ config_queues(struct load *ld, struct yread_pair *p)
 		cfg->queues[0].name = xstrdup("default");
 		cfg->queues[0].weight = 1;
 		cfg->queues[0].shards = 1;
+		cfg->queues[0].serve = 1;
 		cfg->nqueues = 1;
 		return;
 	}
@@ -450,6 +451,7 @@ config_queues(struct load *ld, struct yread_pair *p)
 			    sizeof buf));
 		else
 			yread_uint(&ld->y, qp.value, sub, 1, 1000, &q->weight);
+		q->serve = q->shards;
 		free(sub);
 	}
 	if (cfg->nqueues == 0 && !ld->queues_bad) {

@@ -131,6 +131,10 @@ struct queue_conf {
 	char		*name;
 	unsigned	 weight;		/* >= 1 */
 	unsigned	 shards;		/* 1 to SCHEMA_SHARDS_MAX */
+	unsigned	 serve;			/* >= shards: and those left
+						   by a larger shards, that
+						   the registry names
+						   (supervisor.c) */
 };
 
 struct config {

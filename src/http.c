@@ -159,7 +159,8 @@ http_healthz(struct http *h, struct evhttp_request *req)
 
 /*
  * Each queue once, a sharded queue with the sums of its shards (paused
- * and workers: the largest), known only if every shard is. *out is
+ * only if every shard is; workers: the most of any shard), known only if
+ * every shard is. *out is
  * allocated. Returns the number of queues.
  */
 static size_t
@@ -181,6 +182,9 @@ http_queue_sums(const struct http *h, struct http_queue **out)
 			for (j = 0; j < HTTP_NSTATES; j++) {
 				if (j < HTTP_PAUSED)
 					q->v[j] += sh->v[j];
+				else if (j == HTTP_PAUSED)
+					q->v[j] = k == 0 ? sh->v[j] != 0 :
+					    q->v[j] && sh->v[j];
 				else if (sh->v[j] > q->v[j])
 					q->v[j] = sh->v[j];
 			}
@@ -439,11 +443,11 @@ http_redis(struct http *h, const struct config *cfg)
 	h->gen++;	/* the calls out are for the old queues */
 	h->nqueues = 0;
 	for (i = 0; i < cfg->nqueues; i++)
-		h->nqueues += cfg->queues[i].shards;
+		h->nqueues += cfg->queues[i].serve;
 	h->queues = xcalloc(h->nqueues, sizeof *h->queues);
 	for (i = 0, n = 0; i < cfg->nqueues; i++) {
-		h->queues[n].nshards = cfg->queues[i].shards;
-		for (k = 0; k < cfg->queues[i].shards; k++, n++) {
+		h->queues[n].nshards = cfg->queues[i].serve;
+		for (k = 0; k < cfg->queues[i].serve; k++, n++) {
 			h->queues[n].name = xstrdup(cfg->queues[i].name);
 			if (schema_shard_base(key, sizeof key, cfg->namespace,
 			    cfg->queues[i].name, k) != 0)

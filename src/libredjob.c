@@ -70,6 +70,7 @@ struct redjob_client {
 	size_t		 nshards;
 	unsigned	 spread;	/* the next shard of a job with no key */
 	int		 demoted;	/* the server said it is no master */
+	int		 noperm;	/* the last error was an ACL refusal */
 	struct timespec	 asked;		/* the sentinels were last asked */
 	/* redis+cluster://: the slot map, and a connection per master
 	 * (ctx is the one of the command under way, nctx[node]). */
@@ -133,6 +134,7 @@ client_error(struct redjob_client *c, int err, const char *fmt, ...)
 	va_list ap;
 
 	c->err = err;
+	c->noperm = 0;
 	va_start(ap, fmt);
 	vsnprintf(c->errstr, sizeof c->errstr, fmt, ap);
 	va_end(ap);
@@ -144,6 +146,14 @@ client_clear(struct redjob_client *c)
 {
 	c->err = REDJOB_OK;
 	c->errstr[0] = '\0';
+	c->noperm = 0;
+}
+
+/* Was the last error Redis refusing a command or key to our ACL user? */
+int
+client_noperm(const struct redjob_client *c)
+{
+	return c->err != REDJOB_OK && c->noperm;
 }
 
 /*
@@ -166,8 +176,6 @@ client_disconnect(struct redjob_client *c)
 		free(c->route_type[c->nroutes]);
 		free(c->route_queue[c->nroutes]);
 	}
-	while (c->nshards > 0)
-		free(c->shard_queue[--c->nshards]);
 }
 
 /*
@@ -194,9 +202,12 @@ client_reply_error(struct redjob_client *c, const char *e)
 	if (err == REDJOB_ERR_OOM)
 		return client_error(c, err, "redis is out of memory "
 		    "(maxmemory reached), nothing was written: %s", e);
-	if (class == RFUNC_NOPERM)
-		return client_error(c, err, "redis refused access: %s (redjob "
-		    "acl prints the rules a user needs)", e);
+	if (class == RFUNC_NOPERM) {
+		client_error(c, err, "redis refused access: %s (redjob acl "
+		    "prints the rules a user needs)", e);
+		c->noperm = 1;
+		return -1;
+	}
 	if (err == REDJOB_ERR_AUTH)
 		return client_error(c, err, "redis refused access: %s", e);
 	return client_error(c, err, "redis: %s", e);
@@ -720,6 +731,8 @@ redjob_free(struct redjob_client *c)
 	free(c->map);
 	for (i = 0; i < c->nknown; i++)
 		free(c->known[i]);
+	for (i = 0; i < c->nshards; i++)
+		free(c->shard_queue[i]);
 	explicit_bzero(c->url.password, sizeof c->url.password);
 	free(c);
 }
@@ -1087,11 +1100,13 @@ static long long	client_now_ms(void);
 
 /*
  * The number of shards of queue, from the shard table that redjobd
- * publishes (NS:shards): 1 when it names none. Cached per connection for
- * CLIENT_SHARDS_MS, so a producer follows a change within a minute.
- * Returns 0, or -1 on an error (the client says which).
+ * publishes (NS:shards): 1 when it names none. Cached for
+ * CLIENT_SHARDS_MS, so a producer follows a change within a minute. A
+ * table that cannot be read (its master down, an ACL from before the
+ * table) leaves the count last read, or 1, for as long: the job still
+ * goes to a shard that is served, never nowhere.
  */
-static int
+static void
 client_shards(struct redjob_client *c, const char *queue, unsigned *n)
 {
 	const char *argv[3];
@@ -1105,29 +1120,30 @@ client_shards(struct redjob_client *c, const char *queue, unsigned *n)
 		if (strcmp(c->shard_queue[i], queue) == 0)
 			break;
 	}
-	if (i < c->nshards && now - c->shard_at[i] < CLIENT_SHARDS_MS) {
+	if (i < c->nshards) {
 		*n = c->shard_n[i];
-		return 0;
+		if (now - c->shard_at[i] < CLIENT_SHARDS_MS)
+			return;
 	}
 	if (schema_shards_key(key, sizeof key, c->ns) != 0)
-		return 0;
+		return;
 	argv[0] = "HGET";
 	argv[1] = key;
 	argv[2] = queue;
-	if ((r = client_command(c, 3, argv, NULL)) == NULL)
-		return -1;
-	if (r->type == REDIS_REPLY_STRING)
-		*n = schema_shards_parse(r->str);
-	freeReplyObject(r);
+	if ((r = client_command(c, 3, argv, NULL)) != NULL) {
+		*n = r->type == REDIS_REPLY_STRING ?
+		    schema_shards_parse(r->str) : 1;
+		freeReplyObject(r);
+	}
+	client_clear(c);
 	if (i == c->nshards) {
 		if (i == CLIENT_MAX_QUEUES ||
 		    (c->shard_queue[i] = strdup(queue)) == NULL)
-			return 0;
+			return;
 		c->nshards++;
 	}
 	c->shard_n[i] = *n;
 	c->shard_at[i] = now;
-	return 0;
 }
 
 /*
@@ -1150,10 +1166,7 @@ client_shard_job(struct redjob_client *c, const struct redjob_job *j,
 
 	if (strchr(*queue, '~') != NULL)
 		return REDJOB_OK;
-	if (client_shards(c, *queue, &n) != 0) {
-		snprintf(msg, len, "%s", c->errstr);
-		return c->err;
-	}
+	client_shards(c, *queue, &n);
 	if (n <= 1)
 		return REDJOB_OK;
 	if (j->key != NULL)
@@ -1398,7 +1411,16 @@ client_enqueue_many(struct redjob_client *c, const struct redjob_job *jobs,
 		results[i].err = client_check_job(c, &jobs[i], exts != NULL ?
 		    exts[i] : NULL, i, n, &qs[i],
 		    results[i].message, sizeof results[i].message);
+		/*
+		 * A shard this client chose is registered as its queue
+		 * (redjobd registers the shards it serves); one the caller
+		 * named, as itself.
+		 */
 		queue = qs[i];
+		if (results[i].err == REDJOB_OK && (jobs[i].queue == NULL ||
+		    strchr(jobs[i].queue, '~') == NULL) &&
+		    schema_shard_split(qs[i], base, sizeof base, NULL) == 0)
+			queue = base;
 		if (results[i].err == REDJOB_OK &&
 		    client_register_queue(c, queue) != 0) {
 			for (; i < n; i++) {

@@ -121,6 +121,7 @@ pick_next(struct pick *s, uint64_t now, int busy)
 		return best;
 	q = &s->q[best];
 	q->current -= total;
+	lane = q->first;
 	for (k = 0; k < q->n; k++) {
 		lane = q->first + (q->next + k) % q->n;
 		if (pick_ready(&s->l[lane], now, busy))

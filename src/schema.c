@@ -162,8 +162,13 @@ schema_check_queue(const char *q, char *err, size_t len)
 {
 	if (schema_shard_split(q, NULL, 0, NULL) == 0)
 		return 0;
-	snprintf(err, len, "invalid queue name \"%s\" (1-128 of A-Z a-z 0-9 "
-	    "_ . -)", q);
+	if (strchr(q, '~') != NULL)
+		snprintf(err, len, "invalid shard \"%s\" (QUEUE~K: a queue "
+		    "name, then K from 1 to %d without a leading zero)", q,
+		    SCHEMA_SHARDS_MAX - 1);
+	else
+		snprintf(err, len, "invalid queue name \"%s\" (1-128 of A-Z "
+		    "a-z 0-9 _ . -)", q);
 	return -1;
 }
 

@@ -726,24 +726,40 @@ supervisor_stop(struct supervisor *sv, const char *why)
 }
 
 /*
- * Register the served queues so `redjob stats` lists them. At start
- * (fatal_errors), a Redis that refuses us for good (a wrong password, a
- * newer library) is an error: returns -1 with *cause set. Otherwise 0.
- */
-/*
- * Write q's number of shards in the shard table before the workers start,
- * so that producers spread a sharded queue from the moment redjobd is
- * ready; the workers keep it written (beat.c). Returns 0 or -1.
+ * A queue's shards before the workers start: each in the queue registry
+ * (so that the shards stay known if the queue's shards are lowered
+ * later), its number in the shard table (so that producers spread it
+ * from the moment redjobd is ready; a plain queue's field removed), and
+ * the shards beyond it that the registry still names, left by a larger
+ * number: the workers serve those too (q->serve), so that their jobs run
+ * while producers no longer add to them. A user whose ACL rules predate
+ * the shard table may not write it: the queue's jobs then all go to its
+ * first shard, which the workers serve. Returns 0, or -1 (the client
+ * says why).
  */
 static int
-supervisor_shards(struct redjob_client *cl, const struct config *cfg,
-    const struct queue_conf *q)
+supervisor_shards(struct redjob_client *cl, struct config *cfg,
+    struct queue_conf *q, char *const *reg, size_t nreg)
 {
 	const char *argv[4];
-	char key[SCHEMA_KEY_MAX], n[12];
+	char key[SCHEMA_KEY_MAX], name[SCHEMA_QUEUE_MAX + 8], base[
+	    SCHEMA_QUEUE_MAX + 1], n[12];
 	redisReply *r;
+	unsigned k;
+	size_t i;
 	int argc = 0;
 
+	q->serve = q->shards;
+	for (i = 0; i < nreg; i++) {
+		if (schema_shard_split(reg[i], base, sizeof base, &k) == 0 &&
+		    strcmp(base, q->name) == 0 && k >= q->serve)
+			q->serve = k + 1;
+	}
+	for (k = 1; k < q->shards; k++) {
+		if (schema_shard_name(name, sizeof name, q->name, k) != 0 ||
+		    client_register_queue(cl, name) != 0)
+			return -1;
+	}
 	if (schema_shards_key(key, sizeof key, cfg->namespace) != 0)
 		return 0;
 	snprintf(n, sizeof n, "%u", q->shards);
@@ -752,19 +768,30 @@ supervisor_shards(struct redjob_client *cl, const struct config *cfg,
 	argv[argc++] = q->name;
 	if (q->shards > 1)
 		argv[argc++] = n;
-	if ((r = client_command(cl, argc, argv, NULL)) == NULL)
+	if ((r = client_command(cl, argc, argv, NULL)) != NULL) {
+		freeReplyObject(r);
+		return 0;
+	}
+	if (!client_noperm(cl))
 		return -1;
-	freeReplyObject(r);
+	if (q->shards > 1)
+		log_warnx("queue %s: the shard table %s is not written: "
+		    "producers put all its jobs in its first shard (%s)",
+		    q->name, key, redjob_errstr(cl));
 	return 0;
 }
 
+/*
+ * Register the served queues so `redjob stats` lists them. At start
+ * (fatal_errors), a Redis that refuses us for good (a wrong password, a
+ * newer library) is an error: returns -1 with *cause set. Otherwise 0.
+ */
 static int
-supervisor_register(const struct config *cfg, int fatal_errors,
-    char **cause)
+supervisor_register(struct config *cfg, int fatal_errors, char **cause)
 {
 	struct redjob_client *cl;
-	char *url = config_redis_url_auth(cfg);
-	size_t i;
+	char *url = config_redis_url_auth(cfg), **reg = NULL;
+	size_t i, nreg = 0;
 	int err;
 
 	cl = redjob_connect(url, cfg->namespace);
@@ -772,12 +799,20 @@ supervisor_register(const struct config *cfg, int fatal_errors,
 	if (cl == NULL)
 		fatalx("out of memory");
 	err = redjob_errcode(cl);
+	/* Rules from before sharded queues may not allow SMEMBERS. */
+	if (err == REDJOB_OK && client_queues(cl, &reg, &nreg) != 0) {
+		if (!client_noperm(cl))
+			err = redjob_errcode(cl);
+		nreg = 0;
+	}
 	/* A user that may not SADD is refused at start, not left idle. */
 	for (i = 0; err == REDJOB_OK && i < cfg->nqueues; i++) {
 		if (client_register_queue(cl, cfg->queues[i].name) != 0 ||
-		    supervisor_shards(cl, cfg, &cfg->queues[i]) != 0)
+		    supervisor_shards(cl, cfg, &cfg->queues[i], reg,
+		    nreg) != 0)
 			err = redjob_errcode(cl);
 	}
+	client_queues_free(reg, nreg);
 	if (err != REDJOB_OK && fatal_errors && (err == REDJOB_ERR_AUTH ||
 	    err == REDJOB_ERR_VERSION || err == REDJOB_ERR_URL ||
 	    err == REDJOB_ERR_INVALID)) {

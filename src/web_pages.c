@@ -67,9 +67,26 @@ web_state_index(const char *s)
 static int	web_stats_one(struct web *, const char *, struct web_counts *);
 
 /*
+ * The shards of queue (cmd_queue_shards()), with those left in the
+ * registry by a larger number of shards. Returns how many, 0 on an error.
+ */
+static size_t
+web_shards(struct web *w, const char *queue, char ***names)
+{
+	char **reg;
+	size_t nreg, n;
+
+	if (client_queues(w->client, &reg, &nreg) != 0)
+		return 0;
+	n = cmd_queue_shards(w->client, NULL, queue, reg, nreg, names);
+	client_queues_free(reg, nreg);
+	return n;
+}
+
+/*
  * Read a queue's counters; a sharded queue's are the sums of its shards'
- * (paused and workers: the largest). Returns 0, or -1 with the client's
- * error set.
+ * (paused only if every shard is; workers: the most of any shard).
+ * Returns 0, or -1 with the client's error set.
  */
 static int
 web_stats(struct web *w, const char *queue, struct web_counts *c)
@@ -79,8 +96,7 @@ web_stats(struct web *w, const char *queue, struct web_counts *c)
 	size_t n, i, s;
 	int rc = 0;
 
-	if ((n = cmd_queue_shards(w->client, NULL, queue, NULL, 0,
-	    &names)) == 0)
+	if ((n = web_shards(w, queue, &names)) == 0)
 		return -1;
 	if (n == 1) {
 		cmd_queue_shards_free(names, n);
@@ -88,12 +104,13 @@ web_stats(struct web *w, const char *queue, struct web_counts *c)
 	}
 	memset(c, 0, sizeof *c);
 	c->shards = n;
+	c->paused = 1;
 	for (i = 0; i < n && rc == 0; i++) {
 		if ((rc = web_stats_one(w, names[i], &one)) != 0)
 			break;
 		for (s = 0; s < nitems(web_states); s++)
 			c->state[s] += one.state[s];
-		c->paused = one.paused > c->paused ? one.paused : c->paused;
+		c->paused = c->paused && one.paused;
 		c->workers = one.workers > c->workers ? one.workers :
 		    c->workers;
 		c->enqueued += one.enqueued;
@@ -554,8 +571,7 @@ web_queue_shards(struct web_req *r, const char *queue)
 	char **names, num[32];
 	size_t n, i, s;
 
-	if ((n = cmd_queue_shards(r->w->client, NULL, queue, NULL, 0,
-	    &names)) == 0)
+	if ((n = web_shards(r->w, queue, &names)) == 0)
 		return -1;
 	html_raw(b, "<p>A sharded queue: its jobs are in its %zu shards, "
 	    "each in its own slot of Redis.</p>\n<table id=\"shards\"><tr>"
@@ -1346,8 +1362,7 @@ web_action(struct web_req *r)
 			return;
 		}
 		/* A sharded queue pauses as one. */
-		if ((n = cmd_queue_shards(r->w->client, NULL, queue, NULL, 0,
-		    &names)) == 0) {
+		if ((n = web_shards(r->w, queue, &names)) == 0) {
 			web_redis_fail(r, queue);
 			return;
 		}

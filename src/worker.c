@@ -705,8 +705,15 @@ worker_claimed_cb(const struct claim_args *a, struct claim_result *res,
 		/*
 		 * The call may have run: any job it leased to our token
 		 * comes back after the lease, as a stall. The claim is made
-		 * again when the connection is back.
+		 * again when the connection is back; on a cluster whose
+		 * other masters answer, the connection still is: go on with
+		 * their queues, and this one in a while.
 		 */
+		if (rconn_ready(w->cmd)) {
+			pick_due(w->pick, a->qi, mtime_now() +
+			    WORKER_LANE_RETRY_MS);
+			worker_kick(w);
+		}
 		worker_check_exit(w);
 		return;
 	default:
@@ -1245,7 +1252,7 @@ worker_queues(struct worker *w)
 	shards = xcalloc(cfg->nqueues, sizeof *shards);
 	for (i = 0; i < cfg->nqueues; i++) {
 		weights[i] = cfg->queues[i].weight;
-		shards[i] = cfg->queues[i].shards;
+		shards[i] = cfg->queues[i].serve;
 		w->nqueues += shards[i];
 	}
 	w->names = xcalloc(w->nqueues, sizeof *w->names);

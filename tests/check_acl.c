@@ -460,6 +460,53 @@ START_TEST(test_redjobd_as_the_worker_user_is_never_denied)
 }
 END_TEST
 
+/*
+ * Rules given before sharded queues (no NS:shards, no SMEMBERS for the
+ * worker): redjobd starts all the same and runs the jobs, a sharded
+ * queue's too (all in its first shard, with a warning), and a producer
+ * with the old rules enqueues into it.
+ */
+START_TEST(test_rules_from_before_the_shard_table_still_work)
+{
+	char *enq[] = { testlib_redjob(), (char *)"-u", NULL,
+	    (char *)"enqueue", (char *)"-q", (char *)"hot", (char *)"ok",
+	    (char *)"{}", NULL };
+	struct proc *p;
+
+	apply_role("worker");
+	apply_role("producer");
+	freeReplyObject(must_command(rf.c, "ACL SETUSER redjob-worker "
+	    "-smembers resetkeys ~redjob:{* ~redjob:queues ~redjob:types "
+	    "~redjob:lock:{* ~redjob:limit:{* ~redjob:workers "
+	    "~redjob:worker:*"));
+	freeReplyObject(must_command(rf.c, "ACL SETUSER redjob-producer "
+	    "resetkeys ~redjob:{* ~redjob:queues ~redjob:types"));
+	daemon_write_config(
+	    "redis:\n"
+	    "  url: %s\n"
+	    "workers: 1\n"
+	    "queues: { default: 1, hot: { weight: 1, shards: 3 } }\n"
+	    "jobs:\n"
+	    "  ok: { exec: [/bin/true] }\n", role_url("worker"));
+	daemon_start(NULL);
+	ck_assert_msg(notify_wait("READY=1", 15000) != NULL,
+	    "no READY=1 with the rules of before the shard table");
+	ck_assert(daemon_wait_log("queue hot: the shard table redjob:shards "
+	    "is not written", 5000));
+	enq[2] = (char *)role_url("producer");
+	p = run(enq);
+	ck_assert_msg(p->status == 0 && strncmp(p->out, "hot:", 4) == 0,
+	    "enqueue with the old rules: exit %d: %s%s", p->status, p->out,
+	    p->err);
+	proc_free(p);
+	enqueue_n("ok", NULL, 3);
+	ck_assert(wait_stat("hot", "processed", 1, 15000));
+	ck_assert(wait_stat("default", "processed", 3, 15000));
+	daemon_signal(SIGTERM);
+	ck_assert_int_eq(daemon_wait_exit(20000), 0);
+}
+END_TEST
+
 START_TEST(test_a_producer_enqueues_and_may_do_nothing_else)
 {
 	char *one[] = { testlib_redjob(), (char *)"-u", NULL,
@@ -955,6 +1002,7 @@ suite(void)
 	tcase_add_checked_fixture(tc, acl_setup, acl_teardown);
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, test_redjobd_as_the_worker_user_is_never_denied);
+	tcase_add_test(tc, test_rules_from_before_the_shard_table_still_work);
 	tcase_add_test(tc, test_a_producer_enqueues_and_may_do_nothing_else);
 	tcase_add_test(tc, test_a_reader_reads_and_writes_nothing);
 	tcase_add_test(tc, test_readers_and_producers_may_wait);

@@ -81,8 +81,9 @@ local function open(keys, ...)
   local base = keys[1]
   -- QUEUE~K is shard K of a sharded queue (docs/protocol.md).
   local q = string.match(base, '^[^{}]+:{([%w_.%-]+~?%d*)}$')
-  if not q or #q > 132 or (string.find(q, '~', 1, true) and
-      not string.match(q, '^[%w_.%-]+~[1-9]%d?%d?$')) then
+  local name, shard = string.match(q or '', '^([^~]+)~([1-9]%d?%d?)$')
+  if not q or (string.find(q, '~', 1, true) and (not shard or
+      tonumber(shard) > 255)) or #(name or q) > 128 then
     fail('BADKEY', 'key "' .. base .. '" is not NAMESPACE:{QUEUE} ' ..
       '(queue names are 1-128 of A-Z a-z 0-9 _ . -, and ~K for shard K)')
   end
