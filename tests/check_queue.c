@@ -508,6 +508,44 @@ START_TEST(test_a_plain_job_waits_packed_until_a_transition_writes_it)
 	ck_assert_int_eq(ack_one(got, TOKEN_C), 1);
 	ck_assert(!job_exists(got));
 	ck_assert_int_eq(must_int(rf.c, "HLEN " BASE ":jobs"), 0);
+
+	/* Finished, it keeps its packed fields and gets a hash for the
+	 * others: readers see both, rm deletes both. */
+	enqueue("pk", "y", 0, a);
+	r = cmd("FCALL redjob_cancel 1 " BASE " %s why", a);
+	ck_assert_str_eq(r->str, "ready");
+	freeReplyObject(r);
+	ck_assert_int_eq(must_int(rf.c, "HEXISTS " BASE ":jobs %s",
+	    seq_of(a)), 1);
+	ck_assert_str_eq(job_field(a, "state"), "cancelled");
+	ck_assert_str_eq(job_field(a, "payload"), "y");
+	ck_assert_str_eq(job_field(a, "last_error"), "why");
+	r = cmd("FCALL_RO redjob_list 1 " BASE " done 0 10");
+	ck_assert_uint_eq(r->elements, 1);
+	ck_assert_str_eq(r->element[0]->element[2]->str, "pk");
+	ck_assert_str_eq(r->element[0]->element[4]->str, "cancelled");
+	freeReplyObject(r);
+	r = cmd("FCALL_RO redjob_result 1 " BASE " %s", a);
+	ck_assert_str_eq(r->element[0]->str, "cancelled");
+	ck_assert_str_eq(r->element[1]->str, "pk");
+	freeReplyObject(r);
+	r = cmd("FCALL redjob_remove 1 " BASE " %s", a);
+	ck_assert_str_eq(r->str, "cancelled");
+	freeReplyObject(r);
+	ck_assert(!job_exists(a));
+
+	/* Dead by its failure, it is a hash, and runs again if retried. */
+	enqueue("pk", "z", 0, a);
+	claim_one(30000, TOKEN_A, got);
+	fail_one(a, TOKEN_A, "e", 0, 1, "dead", "dead", "1");
+	freeReplyObject(cmd("FCALL redjob_retry 1 " BASE " %s", a));
+	ck_assert_int_eq(must_int(rf.c, "HEXISTS " BASE ":jobs %s",
+	    seq_of(a)), 0);
+	r = claim_ex(1, 30000, 3, TOKEN_B);
+	ck_assert_uint_eq(r->elements, 3);
+	ck_assert_str_eq(r->element[2]->element[0]->str, a);
+	ck_assert_str_eq(r->element[2]->element[2]->str, "z");
+	freeReplyObject(r);
 }
 END_TEST
 

@@ -142,6 +142,7 @@ local function trim(base, suffix, cutoff, max)
     redis.call('DEL', base .. ':j:' .. n)
   end
   if #old > 0 then
+    redis.call('HDEL', base .. ':jobs', unpack(old))
     redis.call('ZREM', set, unpack(old))
   end
 end
@@ -173,18 +174,23 @@ local function split_token(v)
 end
 
 -- A job enqueued with no options (the usual job: a type, a payload and
--- its enqueue time) waits packed in the queue's hash B:jobs, field N,
+-- its enqueue time) is kept packed in the queue's hash B:jobs, field N,
 -- value TYPE NUL CREATED NUL PAYLOAD, instead of in a hash of its own:
 -- a hash of its own costs a key, and a payload over 64 bytes turns it
 -- from a listpack into a hashtable, about 560 bytes per waiting job
 -- against 280 (docs/performance.md, "Redis memory per waiting job").
--- The first write of any other field moves it to its hash B:j:N
--- (job_hash), so that a job is in one of the two, never both, and every
--- transition after the claim reads and writes B:j:N as before. Jobs
--- written by library version 10 and older are all B:j:N.
+-- Its other fields go to its hash B:j:N. While a job is in due, run or
+-- dead, it is packed or has a hash, never both: the first write of a
+-- field (fail, requeue, wake, a stall) moves it to B:j:N (job_hash), so
+-- that the claim reads one or the other. A job that finishes
+-- (keep_finished: done, cancelled, expired) is never due again: it
+-- keeps its packed fields and gets a hash for the others, and its
+-- readers merge the two (job_get). Jobs written by library version 10
+-- and older are all B:j:N.
 
--- Split a packed job. A value that is not TYPE NUL CREATED NUL PAYLOAD (written by hand)
--- gives no fields: the claim buries the job as malformed.
+-- Split a packed job. A value that is not TYPE NUL CREATED NUL PAYLOAD
+-- (written by hand) gives no fields: the claim buries the job as
+-- malformed.
 local function unpack_job(v)
   local a = string.find(v, '\0', 1, true)
   local b = a and string.find(v, '\0', a + 1, true)
@@ -195,8 +201,8 @@ local function unpack_job(v)
     created = string.sub(v, a + 1, b - 1), payload = string.sub(v, b + 1)}
 end
 
--- The hash of job N, made from its packed entry if it has one: call
--- before any write to B:j:N.
+-- The hash of job N, with its packed fields moved into it if it has
+-- any: call before a write to B:j:N of a job that is to be due again.
 local function job_hash(base, n)
   local j = base .. ':j:' .. n
   local v = redis.call('HGET', base .. ':jobs', n)
@@ -211,17 +217,18 @@ local function job_hash(base, n)
   return j
 end
 
--- Fields of job N, as HMGET of its hash would return them.
+-- Fields of job N, as HMGET of its hash would return them, its packed
+-- fields included.
 local function job_get(base, n, ...)
+  local f = redis.call('HMGET', base .. ':j:' .. n, ...)
   local v = redis.call('HGET', base .. ':jobs', n)
-  if not v then
-    return redis.call('HMGET', base .. ':j:' .. n, ...)
+  if v then
+    local p = unpack_job(v)
+    for i, name in ipairs({...}) do
+      f[i] = f[i] or p[name] or false
+    end
   end
-  local f, out = unpack_job(v), {}
-  for i, name in ipairs({...}) do
-    out[i] = f[name] or false
-  end
-  return out
+  return f
 end
 
 -- Whether job N exists, packed or as a hash. (HGET, not HEXISTS: the
@@ -251,7 +258,8 @@ end
 -- Move a job to the dead set with a reason. The job is not in due or run.
 local function bury(base, n, now, reason, unique)
   redis.call('ZADD', base .. ':dead', now, n)
-  redis.call('HSET', job_hash(base, n), 'died', now, 'last_error', reason)
+  redis.call('HSET', base .. ':j:' .. n, 'died', fmt(now), 'last_error',
+    reason)
   redis.call('HDEL', base .. ':tok', n)
   release_unique(base, n, unique)
   trim_dead(base, now)
@@ -268,17 +276,19 @@ end
 -- Keep a job that has finished, OUTCOME done, cancelled or expired, for
 -- TTL ms: it leaves due, run and dead (the caller has taken it out of
 -- them and released its unique key), its hash stays with "finished" and
--- "outcome" (and "last_error", with a REASON), and waiters are told.
-local function keep_finished(base, n, now, outcome, ttl, reason)
-  local j = job_hash(base, n)
+-- "outcome" (and "last_error", with a REASON; and the FIELD VALUE pairs
+-- of the list SET, if given), and waiters are told.
+local function keep_finished(base, n, now, outcome, ttl, reason, set)
+  local h = set or {}
+  h[#h + 1] = 'finished'; h[#h + 1] = fmt(now)
+  h[#h + 1] = 'outcome'; h[#h + 1] = outcome
+  if reason then
+    h[#h + 1] = 'last_error'; h[#h + 1] = reason
+  end
+  local j = base .. ':j:' .. n
   redis.call('ZADD', base .. ':fin', now + ttl, n)
   redis.call('HDEL', j, 'reserved', 'held', 'woken')
-  if reason then
-    redis.call('HSET', j, 'finished', now, 'outcome', outcome,
-      'last_error', reason)
-  else
-    redis.call('HSET', j, 'finished', now, 'outcome', outcome)
-  end
+  redis.call('HSET', j, unpack(h))
   trim_fin(base, now)
   announce(base, n, outcome)
 end
@@ -1181,12 +1191,16 @@ local function show(keys, args)
   local now = now_ms()
   local base, q = open(keys)
   local n = seq_of(q, args[1] or '')
-  local f = redis.call('HGET', base .. ':jobs', n)
-  if f then
-    f = unpack_job(f)
-    f = {'type', f.type, 'payload', f.payload, 'created', f.created}
-  else
-    f = redis.call('HGETALL', base .. ':j:' .. n)
+  local f = redis.call('HGETALL', base .. ':j:' .. n)
+  local v = redis.call('HGET', base .. ':jobs', n)
+  if v then
+    local p = unpack_job(v)
+    local h = {'type', p.type, 'payload', p.payload, 'created', p.created}
+    if not p.type then h = {} end
+    for _, x in ipairs(f) do
+      h[#h + 1] = x
+    end
+    f = h
   end
   if #f == 0 then
     fail('NOJOB', 'no job ' .. q .. ':' .. n)
@@ -1534,17 +1548,14 @@ local function donejob(keys, args)
   release_unique(base, n, unique)
   redis.call('ZREM', base .. ':run', n)
   redis.call('HDEL', base .. ':tok', n)
-  local j = job_hash(base, n)
   -- A job is done once (redjob_retry refuses a finished one), so it
   -- has no result fields yet.
+  local set = {'result', result, 'result_size', fmt(size)}
   if size > #result then
-    redis.call('HSET', j, 'result', result, 'result_size', fmt(size),
-      'result_truncated', '1')
-  else
-    redis.call('HSET', j, 'result', result, 'result_size', fmt(size))
+    set[5] = 'result_truncated'; set[6] = '1'
   end
   redis.call('HINCRBY', base .. ':stats', 'processed', 1)
-  keep_finished(base, n, now, 'done', ttl)
+  keep_finished(base, n, now, 'done', ttl, nil, set)
   return 1
 end
 

@@ -2155,7 +2155,8 @@ bench_enqueue(struct bench *b, const char *variant)
 	res = bench_end(b, "enqueue", variant, n);
 	/*
 	 * What an operator sizes a Redis by: used_memory grown per waiting
-	 * job (its hash, its entry in due, its share of the queue's keys).
+	 * job (its entry in B:jobs, or its hash, its entry in due, its
+	 * share of the queue's keys).
 	 */
 	mem = bench_used_memory(b, m1) - mem0;
 	fprintf(b->out, "  %12.1f bytes of Redis memory per waiting job (INFO "
