@@ -574,8 +574,8 @@ START_TEST(test_a_reader_reads_and_writes_nothing)
 	freeReplyObject(must_command(rf.c, "SADD redjob:queues mail"));
 	freeReplyObject(must_command(rf.c, "RENAME redjob:{default}:due "
 	    "redjob:{mail}:due"));
-	freeReplyObject(must_command(rf.c, "RENAME redjob:{default}:j:1 "
-	    "redjob:{mail}:j:1"));
+	freeReplyObject(must_command(rf.c, "RENAME redjob:{default}:jobs "
+	    "redjob:{mail}:jobs"));
 	apply_role("reader");
 	url = role_url("reader");
 	argv[2] = (char *)url;

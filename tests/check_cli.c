@@ -27,6 +27,9 @@
 #include "testlib.h"
 
 #define BASE "redjob:{default}"
+/* redjob_show of job default:N (a reply for show_field()). */
+#define SHOW(n)	redisCommand(rf.c, "FCALL_RO redjob_show 1 " BASE \
+	" default:%d", (n))
 #define MAX_ARGS 64
 
 /* REDJOB_URL for the next runs; NULL unsets it. */
@@ -386,7 +389,8 @@ START_TEST(test_stdin_binary_payload_round_trips)
 {
 	static const char bin[] = "a\0b\xff\n\0z";
 	struct proc *r;
-	redisReply *rep;
+	char *v;
+	size_t len;
 	json_t *j;
 
 	r = cli(bin, sizeof bin - 1, "enqueue", "blob", "-", NULL);
@@ -394,11 +398,11 @@ START_TEST(test_stdin_binary_payload_round_trips)
 	ck_assert_str_eq(r->out, "default:1\n");
 	proc_free(r);
 
-	rep = must_command(rf.c, "HGET %s:j:1 payload", BASE);
-	ck_assert_int_eq(rep->type, REDIS_REPLY_STRING);
-	ck_assert_uint_eq(rep->len, sizeof bin - 1);
-	ck_assert_mem_eq(rep->str, bin, sizeof bin - 1);
-	freeReplyObject(rep);
+	v = show_field(SHOW(1), "payload", &len);
+	ck_assert_ptr_nonnull(v);
+	ck_assert_uint_eq(len, sizeof bin - 1);
+	ck_assert_mem_eq(v, bin, sizeof bin - 1);
+	free(v);
 
 	j = show_json("default:1");
 	ck_assert_ptr_null(json_object_get(j, "payload"));
@@ -428,7 +432,7 @@ START_TEST(test_lines_enqueues_one_job_per_line_in_order)
 	char *in = NULL, line[64], *p, *nl;
 	size_t inlen = 0, i;
 	struct proc *r;
-	redisReply *rep;
+	char *v;
 
 	for (i = 0; i < 1000; i++) {
 		snprintf(line, sizeof line, "p%zu\n", i);
@@ -448,10 +452,10 @@ START_TEST(test_lines_enqueues_one_job_per_line_in_order)
 	}
 	proc_free(r);
 	for (i = 1; i <= 1000; i += 333) {
-		rep = must_command(rf.c, "HGET %s:j:%d payload", BASE, (int)i);
+		v = show_field(SHOW((int)i), "payload", NULL);
 		snprintf(line, sizeof line, "p%zu", i - 1);
-		ck_assert_str_eq(rep->str, line);
-		freeReplyObject(rep);
+		ck_assert_str_eq(v, line);
+		free(v);
 	}
 	free(in);
 }
@@ -462,7 +466,7 @@ START_TEST(test_lines_reports_a_bad_line_and_enqueues_the_rest)
 	char *in = NULL, line[300];
 	size_t inlen = 0, i;
 	struct proc *r;
-	redisReply *rep;
+	char *v;
 
 	for (i = 1; i <= 1000; i++) {
 		if (i == 500) {
@@ -488,12 +492,12 @@ START_TEST(test_lines_reports_a_bad_line_and_enqueues_the_rest)
 	proc_free(r);
 	ck_assert_int_eq(must_int(rf.c, "ZCARD %s", BASE ":due"), 1000);
 	/* Line 501 became job 500: nothing of line 500 went in. */
-	rep = must_command(rf.c, "HGET %s:j:500 payload", BASE);
-	ck_assert_str_eq(rep->str, "line 501");
-	freeReplyObject(rep);
-	rep = must_command(rf.c, "HGET %s:j:1000 payload", BASE);
-	ck_assert_str_eq(rep->str, "tail");
-	freeReplyObject(rep);
+	v = show_field(SHOW(500), "payload", NULL);
+	ck_assert_str_eq(v, "line 501");
+	free(v);
+	v = show_field(SHOW(1000), "payload", NULL);
+	ck_assert_str_eq(v, "tail");
+	free(v);
 	free(in);
 }
 END_TEST
@@ -1032,6 +1036,8 @@ START_TEST(test_oversized_payload_is_refused)
 	char *in;
 	struct proc *r;
 	redisReply *rep;
+	char *v;
+	size_t len;
 
 	in = malloc(big);
 	memset(in, 'a', big);
@@ -1056,8 +1062,10 @@ START_TEST(test_oversized_payload_is_refused)
 	assert_ok(r);
 	ck_assert_str_eq(r->out, "default:1\n");
 	proc_free(r);
-	ck_assert_int_eq(must_int(rf.c, "HSTRLEN %s payload", BASE ":j:1"),
-	    (long long)big);
+	v = show_field(SHOW(1), "payload", &len);
+	ck_assert_ptr_nonnull(v);
+	ck_assert_uint_eq(len, big);
+	free(v);
 	free(in);
 }
 END_TEST
@@ -1102,13 +1110,17 @@ END_TEST
 START_TEST(test_namespace_option)
 {
 	struct proc *r;
+	char *v;
 
 	r = cli(NULL, 0, "-n", "other", "enqueue", "t", "x", NULL);
 	assert_ok(r);
 	ck_assert_str_eq(r->out, "default:1\n");
 	proc_free(r);
-	ck_assert_int_eq(must_int(rf.c, "EXISTS %s", "other:{default}:j:1"), 1);
-	ck_assert_int_eq(must_int(rf.c, "EXISTS %s", BASE ":j:1"), 0);
+	v = show_field(must_command(rf.c, "FCALL_RO redjob_show 1 "
+	    "other:{default} default:1"), "payload", NULL);
+	ck_assert_str_eq(v, "x");
+	free(v);
+	ck_assert_ptr_null(show_field(SHOW(1), "payload", NULL));
 	r = cli(NULL, 0, "-n", "other", "show", "default:1", NULL);
 	assert_ok(r);
 	proc_free(r);
@@ -1350,6 +1362,7 @@ START_TEST(test_config_file)
 {
 	char yml[8192], path[4200], url[4200];
 	struct proc *r;
+	char *v;
 	json_t *j;
 
 	snprintf(yml, sizeof yml,
@@ -1379,7 +1392,10 @@ START_TEST(test_config_file)
 	assert_ok(r);
 	ck_assert_str_eq(r->out, "alpha:1\n");
 	proc_free(r);
-	ck_assert_int_eq(must_int(rf.c, "EXISTS %s", "cfgns:{alpha}:j:1"), 1);
+	v = show_field(must_command(rf.c, "FCALL_RO redjob_show 1 "
+	    "cfgns:{alpha} alpha:1"), "type", NULL);
+	ck_assert_ptr_nonnull(v);
+	free(v);
 
 	/* -n and -u override the file; the type's queue comes from it. */
 	r = cli_raw(NULL, 0, "-c", path, "-n", "other", "enqueue", "t", "x",
@@ -1387,7 +1403,10 @@ START_TEST(test_config_file)
 	assert_ok(r);
 	ck_assert_str_eq(r->out, "alpha:1\n");
 	proc_free(r);
-	ck_assert_int_eq(must_int(rf.c, "EXISTS %s", "other:{alpha}:j:1"), 1);
+	v = show_field(must_command(rf.c, "FCALL_RO redjob_show 1 "
+	    "other:{alpha} alpha:1"), "type", NULL);
+	ck_assert_ptr_nonnull(v);
+	free(v);
 	snprintf(url, sizeof url, "unix://%s/nosuch.sock", rf.dir);
 	r = cli_raw(NULL, 0, "-c", path, "-u", url, "stats", NULL);
 	assert_one_error(r, 1, "redjob: cannot connect to redis at ");

@@ -25,6 +25,7 @@
 #include "cluster_fixture.h"
 #include "daemon_fixture.h"
 #include "proc.h"
+#include "redis_fixture.h"
 #include "schema.h"
 #include "testlib.h"
 
@@ -109,21 +110,19 @@ cli(const char *first, ...)
 	return p;
 }
 
-/* HGET on node i; the value, or NULL (static buffer). */
+/* The payload of job QUEUE:N as node i shows it, or NULL (static buffer). */
 static const char *
-hget_at(int i, const char *key, const char *field)
+payload_at(int i, const char *queue, int n)
 {
 	static char buf[256];
-	redisReply *r;
+	char *v;
 
-	r = cluster_at(i, "HGET %s %s", key, field);
-	ck_assert_ptr_nonnull(r);
-	if (r->type != REDIS_REPLY_STRING) {
-		freeReplyObject(r);
+	v = show_field(cluster_at(i, "FCALL_RO redjob_show 1 redjob:{%s} "
+	    "%s:%d", queue, queue, n), "payload", NULL);
+	if (v == NULL)
 		return NULL;
-	}
-	snprintf(buf, sizeof buf, "%s", r->str);
-	freeReplyObject(r);
+	snprintf(buf, sizeof buf, "%s", v);
+	free(v);
 	return buf;
 }
 
@@ -149,8 +148,7 @@ START_TEST(test_each_queue_lives_on_its_master)
 		snprintf(id, sizeof id, "%s:1\n", queues[i]);
 		ck_assert_str_eq(p->out, id);
 		proc_free(p);
-		snprintf(key, sizeof key, "redjob:{%s}:j:1", queues[i]);
-		ck_assert_str_eq(hget_at(owner[i], key, "payload"), "from-cli");
+		ck_assert_str_eq(payload_at(owner[i], queues[i], 1), "from-cli");
 	}
 
 	cl = redjob_connect(cf.url, NULL);
@@ -194,8 +192,7 @@ START_TEST(test_each_queue_lives_on_its_master)
 	p = cli(cf.url, "rm", id, NULL);
 	ck_assert_msg(p->status == 0, "%s", p->err);
 	proc_free(p);
-	snprintf(key, sizeof key, "redjob:{%s}:j:2", queues[2]);
-	ck_assert_ptr_null(hget_at(owner[2], key, "payload"));
+	ck_assert_ptr_null(payload_at(owner[2], queues[2], 2));
 }
 END_TEST
 

@@ -187,10 +187,12 @@ score_of(const char *set, const char *id)
 	return v;
 }
 
+/* Whether the job is in Redis: packed in :jobs, or a hash of its own. */
 static int
 job_exists(const char *id)
 {
-	return must_int(rf.c, "EXISTS " BASE ":j:%s", seq_of(id)) == 1;
+	return must_int(rf.c, "HEXISTS " BASE ":jobs %s", seq_of(id)) == 1 ||
+	    must_int(rf.c, "EXISTS " BASE ":j:%s", seq_of(id)) == 1;
 }
 
 /* The server's clock in ms, as the functions read it. */
@@ -418,6 +420,202 @@ START_TEST(test_binary_payload_survives)
 	ck_assert_uint_eq(r->element[2]->element[2]->len, sizeof bin);
 	ck_assert_mem_eq(r->element[2]->element[2]->str, bin, sizeof bin);
 	freeReplyObject(r);
+}
+END_TEST
+
+/*
+ * A job with no options waits packed in :jobs (docs/protocol.md, the job
+ * hash), a job with options in a hash of its own; a packed job moves to
+ * its own hash at the first transition that writes a field, with all its
+ * fields, and is never in both.
+ */
+START_TEST(test_a_plain_job_waits_packed_until_a_transition_writes_it)
+{
+	static const char bin[] = "p\0q";
+	struct redjob_job pj = { .type = "pk", .payload = bin,
+		.payload_len = sizeof bin - 1 };
+	struct redjob_job oj = { .type = "pk", .payload = "o",
+		.payload_len = 1, .max_attempts = 7 };
+	char a[REDJOB_ID_MAX], b[REDJOB_ID_MAX], got[REDJOB_ID_MAX];
+	char want[64];
+	redisReply *r;
+	int len, k;
+
+	ck_assert_int_eq(redjob_enqueue(cl, &pj, a), 0);
+	ck_assert_int_eq(redjob_enqueue(cl, &oj, b), 0);
+	ck_assert_int_eq(must_int(rf.c, "EXISTS " BASE ":j:%s", seq_of(a)), 0);
+	r = cmd("HGET " BASE ":jobs %s", seq_of(a));
+	ck_assert_int_eq(r->type, REDIS_REPLY_STRING);
+	len = snprintf(want, sizeof want, "pk%c%s%c", '\0',
+	    job_field(a, "created"), '\0');
+	ck_assert_uint_eq(r->len, (size_t)len + 3);
+	ck_assert_mem_eq(r->str, want, (size_t)len);
+	ck_assert_mem_eq(r->str + len, "p\0q", 3);
+	freeReplyObject(r);
+	ck_assert_int_eq(must_int(rf.c, "HEXISTS " BASE ":jobs %s",
+	    seq_of(b)), 0);
+	r = cmd("HGET " BASE ":j:%s max_attempts", seq_of(b));
+	ck_assert_str_eq(r->str, "7");
+	freeReplyObject(r);
+
+	/* show and list read it packed. */
+	ck_assert_str_eq(job_field(a, "type"), "pk");
+	ck_assert_str_eq(job_field(a, "state"), "ready");
+	ck_assert_str_eq(job_field(a, "attempts"), "0");
+	r = cmd("FCALL_RO redjob_list 1 " BASE " ready 0 10");
+	ck_assert_uint_eq(r->elements, 2);
+	ck_assert_str_eq(r->element[0]->element[0]->str, a);
+	ck_assert_str_eq(r->element[0]->element[2]->str, "pk");
+	freeReplyObject(r);
+
+	/* Claimed, it stays packed; its failure moves it, whole. */
+	claim_one(30000, TOKEN_A, got);
+	ck_assert_str_eq(got, a);
+	ck_assert_int_eq(must_int(rf.c, "HEXISTS " BASE ":jobs %s",
+	    seq_of(a)), 1);
+	fail_one(a, TOKEN_A, "boom", 0, 5, NULL, "retry", "1");
+	ck_assert_int_eq(must_int(rf.c, "HEXISTS " BASE ":jobs %s",
+	    seq_of(a)), 0);
+	r = cmd("HMGET " BASE ":j:%s type payload created attempts "
+	    "last_error", seq_of(a));
+	ck_assert_str_eq(r->element[0]->str, "pk");
+	ck_assert_uint_eq(r->element[1]->len, 3);
+	ck_assert_mem_eq(r->element[1]->str, "p\0q", 3);
+	ck_assert_str_eq(r->element[2]->str, job_field(a, "created"));
+	ck_assert_str_eq(r->element[3]->str, "1");
+	ck_assert_str_eq(r->element[4]->str, "boom");
+	freeReplyObject(r);
+
+	/* Run again from its hash (with b, in either order: its retry may
+	 * fall in b's millisecond), and acked: nothing of it is left. */
+	r = claim_ex(2, 30000, 3, TOKEN_B);
+	ck_assert_uint_eq(r->elements, 4);
+	k = strcmp(r->element[2]->element[0]->str, a) == 0 ? 2 : 3;
+	ck_assert_str_eq(r->element[5 - k]->element[0]->str, b);
+	ck_assert_str_eq(r->element[5 - k]->element[5]->str, "7");
+	ck_assert_str_eq(r->element[k]->element[0]->str, a);
+	ck_assert_uint_eq(r->element[k]->element[2]->len, 3);
+	ck_assert_mem_eq(r->element[k]->element[2]->str, "p\0q", 3);
+	ck_assert_str_eq(r->element[k]->element[4]->str, "1");
+	freeReplyObject(r);
+	ck_assert_int_eq(ack_one(b, TOKEN_B), 1);
+	ck_assert_int_eq(ack_one(a, TOKEN_B), 1);
+	ck_assert(!job_exists(a));
+
+	/* A packed job acked at its first run leaves no entry either. */
+	enqueue("pk", "x", 0, a);
+	claim_one(30000, TOKEN_C, got);
+	ck_assert_int_eq(ack_one(got, TOKEN_C), 1);
+	ck_assert(!job_exists(got));
+	ck_assert_int_eq(must_int(rf.c, "HLEN " BASE ":jobs"), 0);
+
+	/* Finished, it keeps its packed fields and gets a hash for the
+	 * others: readers see both, rm deletes both. */
+	enqueue("pk", "y", 0, a);
+	r = cmd("FCALL redjob_cancel 1 " BASE " %s why", a);
+	ck_assert_str_eq(r->str, "ready");
+	freeReplyObject(r);
+	ck_assert_int_eq(must_int(rf.c, "HEXISTS " BASE ":jobs %s",
+	    seq_of(a)), 1);
+	ck_assert_str_eq(job_field(a, "state"), "cancelled");
+	ck_assert_str_eq(job_field(a, "payload"), "y");
+	ck_assert_str_eq(job_field(a, "last_error"), "why");
+	r = cmd("FCALL_RO redjob_list 1 " BASE " done 0 10");
+	ck_assert_uint_eq(r->elements, 1);
+	ck_assert_str_eq(r->element[0]->element[2]->str, "pk");
+	ck_assert_str_eq(r->element[0]->element[4]->str, "cancelled");
+	freeReplyObject(r);
+	r = cmd("FCALL_RO redjob_result 1 " BASE " %s", a);
+	ck_assert_str_eq(r->element[0]->str, "cancelled");
+	ck_assert_str_eq(r->element[1]->str, "pk");
+	freeReplyObject(r);
+	r = cmd("FCALL redjob_remove 1 " BASE " %s", a);
+	ck_assert_str_eq(r->str, "cancelled");
+	freeReplyObject(r);
+	ck_assert(!job_exists(a));
+
+	/* Dead by its failure, it is a hash, and runs again if retried. */
+	enqueue("pk", "z", 0, a);
+	claim_one(30000, TOKEN_A, got);
+	fail_one(a, TOKEN_A, "e", 0, 1, "dead", "dead", "1");
+	freeReplyObject(cmd("FCALL redjob_retry 1 " BASE " %s", a));
+	ck_assert_int_eq(must_int(rf.c, "HEXISTS " BASE ":jobs %s",
+	    seq_of(a)), 0);
+	r = claim_ex(1, 30000, 3, TOKEN_B);
+	ck_assert_uint_eq(r->elements, 3);
+	ck_assert_str_eq(r->element[2]->element[0]->str, a);
+	ck_assert_str_eq(r->element[2]->element[2]->str, "z");
+	freeReplyObject(r);
+}
+END_TEST
+
+/*
+ * Jobs already in Redis from library version 10 and older, each a hash of its own
+ * (B:j:N with type, payload and created), are shown, listed, explained,
+ * run, retried, cancelled and acknowledged as before by this library.
+ */
+static void
+old_job(const char *payload, char *id)
+{
+	long long n = must_int(rf.c, "INCR " BASE ":seq");
+
+	freeReplyObject(cmd("HSET " BASE ":j:%lld type old payload %s "
+	    "created 1000", n, payload));
+	freeReplyObject(cmd("ZADD " BASE ":due 0 %lld", n));
+	snprintf(id, REDJOB_ID_MAX, "default:%lld", n);
+}
+
+START_TEST(test_a_job_written_by_library_version_10_still_runs)
+{
+	char a[REDJOB_ID_MAX], b[REDJOB_ID_MAX];
+	redisReply *r;
+	size_t i;
+	int gate = 0;
+
+	old_job("one", a);
+	old_job("two", b);
+	ck_assert_str_eq(job_field(a, "state"), "ready");
+	ck_assert_str_eq(job_field(a, "payload"), "one");
+	ck_assert_str_eq(job_field(a, "created"), "1000");
+	r = cmd("FCALL_RO redjob_list 1 " BASE " ready 0 10");
+	ck_assert_uint_eq(r->elements, 2);
+	ck_assert_str_eq(r->element[0]->element[2]->str, "old");
+	freeReplyObject(r);
+	r = cmd("FCALL_RO redjob_why 1 " BASE " %s", a);
+	for (i = 0; i + 1 < r->elements; i += 2)
+		if (strcmp(r->element[i]->str, "gate") == 0) {
+			ck_assert_str_ne(r->element[i + 1]->str, "done");
+			gate = 1;
+		}
+	ck_assert(gate);
+	freeReplyObject(r);
+
+	r = claim_ex(1, 30000, 3, TOKEN_A);
+	ck_assert_uint_eq(r->elements, 3);
+	ck_assert_str_eq(r->element[2]->element[0]->str, a);
+	ck_assert_str_eq(r->element[2]->element[1]->str, "old");
+	ck_assert_str_eq(r->element[2]->element[2]->str, "one");
+	ck_assert_str_eq(r->element[2]->element[9]->str, "1000");
+	freeReplyObject(r);
+	fail_one(a, TOKEN_A, "e", 0, 1, NULL, "dead", "1");
+	ck_assert_str_eq(job_field(a, "state"), "dead");
+	freeReplyObject(cmd("FCALL redjob_retry 1 " BASE " %s", a));
+	ck_assert_str_eq(job_field(a, "state"), "ready");
+	ck_assert_str_eq(job_field(a, "attempts"), "0");
+
+	r = cmd("FCALL redjob_cancel 1 " BASE " %s", b);
+	ck_assert_str_eq(r->str, "ready");
+	freeReplyObject(r);
+	ck_assert_str_eq(job_field(b, "state"), "cancelled");
+	ck_assert_str_eq(job_field(b, "payload"), "two");
+
+	r = claim_ex(5, 30000, 3, TOKEN_B);
+	ck_assert_uint_eq(r->elements, 3);
+	ck_assert_str_eq(r->element[2]->element[0]->str, a);
+	freeReplyObject(r);
+	ck_assert_int_eq(ack_one(a, TOKEN_B), 1);
+	ck_assert(!job_exists(a));
+	ck_assert_int_eq(stat_get("processed"), 1);
 }
 END_TEST
 
@@ -1440,6 +1638,7 @@ START_TEST(test_every_queue_key_carries_the_queue_hash_tag)
 		{ ":dead", 0, "zset" }, { ":wake", 0, "zset" },
 		{ ":stats", 0, "hash" }, { ":meta", 0, "hash" },
 		{ ":seq", 0, "string" }, { ":j:", 1, "hash" },
+		{ ":jobs", 0, "hash" },
 		{ ":u:", 1, "string" },
 	};
 	struct redjob_job uj = { .type = "t", .payload = "u",
@@ -2509,8 +2708,11 @@ START_TEST(test_a_malformed_job_goes_to_dead_not_nowhere)
 	enqueue("t", "x", 0, a);
 	enqueue("t", "y", 0, b);
 	enqueue("t", "z", 0, c);
-	freeReplyObject(cmd("HDEL " BASE ":j:%s type", seq_of(a)));
-	freeReplyObject(cmd("DEL " BASE ":j:%s", seq_of(b)));
+	/* a: a hash of its own (as library version 10 wrote) with no type;
+	 * b: its packed entry gone. */
+	freeReplyObject(cmd("HDEL " BASE ":jobs %s %s", seq_of(a), seq_of(b)));
+	freeReplyObject(cmd("HSET " BASE ":j:%s payload x created 1",
+	    seq_of(a)));
 	r = claim_ex(10, 30000, 3, TOKEN_A);
 	/* now, next_wake, two notices and the good job. */
 	ck_assert_uint_eq(r->elements, 5);
@@ -2788,6 +2990,8 @@ suite(void)
 	tcase_add_test(tc, test_delayed_job_is_claimed_only_when_due);
 	tcase_add_test(tc, test_due_jobs_come_out_in_due_order);
 	tcase_add_test(tc, test_binary_payload_survives);
+	tcase_add_test(tc, test_a_plain_job_waits_packed_until_a_transition_writes_it);
+	tcase_add_test(tc, test_a_job_written_by_library_version_10_still_runs);
 	tcase_add_test(tc, test_oversized_payload_is_refused_with_reason);
 	tcase_add_test(tc, test_missing_library_is_reloaded);
 	tcase_add_test(tc, test_bulk_enqueue_is_all_or_nothing_and_keeps_unique_keys);

@@ -28,6 +28,7 @@
 #include "redjob.h"
 #include "daemon_fixture.h"
 #include "proc.h"
+#include "redis_fixture.h"
 #include "testlib.h"
 
 #define NSENTINELS 3
@@ -306,7 +307,7 @@ START_TEST(test_cli_and_libredjob_find_the_master)
 	struct redjob_client *cl;
 	char id[REDJOB_ID_MAX];
 	struct proc *p;
-	redisReply *r;
+	char *v;
 	int m;
 
 	flush();
@@ -325,10 +326,10 @@ START_TEST(test_cli_and_libredjob_find_the_master)
 	ck_assert_str_eq(id, "q:2");
 	redjob_free(cl);
 
-	r = at(sg.port[m], "HGET redjob:{q}:j:1 payload");
-	ck_assert_ptr_nonnull(r);
-	ck_assert_str_eq(r->str, "from-cli");
-	freeReplyObject(r);
+	v = show_field(at(sg.port[m], "FCALL_RO redjob_show 1 redjob:{q} q:1"),
+	    "payload", NULL);
+	ck_assert_str_eq(v, "from-cli");
+	free(v);
 
 	p = cli(sg.url, "stats", "--json", NULL);
 	ck_assert_msg(p->status == 0, "%s", p->err);

@@ -129,6 +129,36 @@ redis_conn_teardown(void)
 	rf.c = NULL;
 }
 
+/*
+ * Field NAME of a job from the reply of FCALL_RO redjob_show, the one
+ * reader of a job wherever it is kept (docs/protocol.md, the job hash),
+ * copied and NUL-terminated (its length in *len if len is not NULL), or
+ * NULL if the reply is an error (no such job) or has no such field.
+ * Frees the reply. Caller frees the field.
+ */
+char *
+show_field(redisReply *show, const char *name, size_t *len)
+{
+	char *v = NULL;
+	size_t i;
+
+	ck_assert_ptr_nonnull(show);
+	for (i = 0; show->type == REDIS_REPLY_ARRAY &&
+	    i + 1 < show->elements; i += 2) {
+		if (strcmp(show->element[i]->str, name) != 0)
+			continue;
+		v = malloc(show->element[i + 1]->len + 1);
+		ck_assert_ptr_nonnull(v);
+		memcpy(v, show->element[i + 1]->str,
+		    show->element[i + 1]->len + 1);
+		if (len != NULL)
+			*len = show->element[i + 1]->len;
+		break;
+	}
+	freeReplyObject(show);
+	return v;
+}
+
 long long
 must_int(redisContext *c, const char *fmt, ...)
 {

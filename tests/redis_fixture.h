@@ -69,5 +69,7 @@ redisReply *must_command(redisContext *c, const char *fmt, ...);
 redisContext *must_connect(void);
 /* Run a command whose reply must be an integer; return it. */
 long long must_int(redisContext *c, const char *fmt, ...);
+/* One field of a redjob_show reply (copied), or NULL; frees show. */
+char	*show_field(redisReply *show, const char *name, size_t *len);
 
 #endif

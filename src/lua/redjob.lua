@@ -21,7 +21,7 @@
 --     never holds nil.
 --   * Every loop is bounded.
 
-local LIB_VERSION = 10    -- this code; bump on any change
+local LIB_VERSION = 11    -- this code; bump on any change
 local SCHEMA = 1          -- keys and fields; bump on any incompatible change
 local MAX_PAYLOAD = 524288
 local MAX_ERROR = 4096
@@ -142,6 +142,7 @@ local function trim(base, suffix, cutoff, max)
     redis.call('DEL', base .. ':j:' .. n)
   end
   if #old > 0 then
+    redis.call('HDEL', base .. ':jobs', unpack(old))
     redis.call('ZREM', set, unpack(old))
   end
 end
@@ -172,6 +173,71 @@ local function split_token(v)
   return v, unique, started
 end
 
+-- A job enqueued with no options (the usual job: a type, a payload and
+-- its enqueue time) is kept packed in the queue's hash B:jobs, field N,
+-- value TYPE NUL CREATED NUL PAYLOAD, instead of in a hash of its own:
+-- a hash of its own costs a key, and a payload over 64 bytes turns it
+-- from a listpack into a hashtable, about 560 bytes per waiting job
+-- against 280 (docs/performance.md, "Redis memory per waiting job").
+-- Its other fields go to its hash B:j:N. While a job is in due, run or
+-- dead, it is packed or has a hash, never both: the first write of a
+-- field (fail, requeue, wake, a stall) moves it to B:j:N (job_hash), so
+-- that the claim reads one or the other. A job that finishes
+-- (keep_finished: done, cancelled, expired) is never due again: it
+-- keeps its packed fields and gets a hash for the others, and its
+-- readers merge the two (job_get). Jobs written by library version 10
+-- and older are all B:j:N.
+
+-- Split a packed job. A value that is not TYPE NUL CREATED NUL PAYLOAD
+-- (written by hand) gives no fields: the claim buries the job as
+-- malformed.
+local function unpack_job(v)
+  local a = string.find(v, '\0', 1, true)
+  local b = a and string.find(v, '\0', a + 1, true)
+  if not b then
+    return {}
+  end
+  return {type = string.sub(v, 1, a - 1),
+    created = string.sub(v, a + 1, b - 1), payload = string.sub(v, b + 1)}
+end
+
+-- The hash of job N, with its packed fields moved into it if it has
+-- any: call before a write to B:j:N of a job that is to be due again.
+local function job_hash(base, n)
+  local j = base .. ':j:' .. n
+  local v = redis.call('HGET', base .. ':jobs', n)
+  if v then
+    local f = unpack_job(v)
+    if f.type then
+      redis.call('HSET', j, 'type', f.type, 'payload', f.payload,
+        'created', f.created)
+    end
+    redis.call('HDEL', base .. ':jobs', n)
+  end
+  return j
+end
+
+-- Fields of job N, as HMGET of its hash would return them, its packed
+-- fields included.
+local function job_get(base, n, ...)
+  local f = redis.call('HMGET', base .. ':j:' .. n, ...)
+  local v = redis.call('HGET', base .. ':jobs', n)
+  if v then
+    local p = unpack_job(v)
+    for i, name in ipairs({...}) do
+      f[i] = f[i] or p[name] or false
+    end
+  end
+  return f
+end
+
+-- Whether job N exists, packed or as a hash. (HGET, not HEXISTS: the
+-- ACL rules of docs/protocol.md, which operators copied, name no HEXISTS.)
+local function job_exists(base, n)
+  return redis.call('HGET', base .. ':jobs', n) ~= false or
+    redis.call('EXISTS', base .. ':j:' .. n) == 1
+end
+
 -- Release a lifetime unique key if it still names this job.
 local function release_unique(base, n, unique)
   if unique then
@@ -192,7 +258,8 @@ end
 -- Move a job to the dead set with a reason. The job is not in due or run.
 local function bury(base, n, now, reason, unique)
   redis.call('ZADD', base .. ':dead', now, n)
-  redis.call('HSET', base .. ':j:' .. n, 'died', now, 'last_error', reason)
+  redis.call('HSET', base .. ':j:' .. n, 'died', fmt(now), 'last_error',
+    reason)
   redis.call('HDEL', base .. ':tok', n)
   release_unique(base, n, unique)
   trim_dead(base, now)
@@ -209,17 +276,19 @@ end
 -- Keep a job that has finished, OUTCOME done, cancelled or expired, for
 -- TTL ms: it leaves due, run and dead (the caller has taken it out of
 -- them and released its unique key), its hash stays with "finished" and
--- "outcome" (and "last_error", with a REASON), and waiters are told.
-local function keep_finished(base, n, now, outcome, ttl, reason)
+-- "outcome" (and "last_error", with a REASON; and the FIELD VALUE pairs
+-- of the list SET, if given), and waiters are told.
+local function keep_finished(base, n, now, outcome, ttl, reason, set)
+  local h = set or {}
+  h[#h + 1] = 'finished'; h[#h + 1] = fmt(now)
+  h[#h + 1] = 'outcome'; h[#h + 1] = outcome
+  if reason then
+    h[#h + 1] = 'last_error'; h[#h + 1] = reason
+  end
   local j = base .. ':j:' .. n
   redis.call('ZADD', base .. ':fin', now + ttl, n)
   redis.call('HDEL', j, 'reserved', 'held', 'woken')
-  if reason then
-    redis.call('HSET', j, 'finished', now, 'outcome', outcome,
-      'last_error', reason)
-  else
-    redis.call('HSET', j, 'finished', now, 'outcome', outcome)
-  end
+  redis.call('HSET', j, unpack(h))
   trim_fin(base, now)
   announce(base, n, outcome)
 end
@@ -231,7 +300,7 @@ end
 local function stall(base, ns, now, max_stalls, why)
   local back = false
   for _, n in ipairs(ns) do
-    local j = base .. ':j:' .. n
+    local j = job_hash(base, n)
     local s = redis.call('HINCRBY', j, 'stalls', 1)
     if s > max_stalls then
       bury(base, n, now, 'stalled: ' .. fmt(s) .. ' times; last: ' .. why,
@@ -319,7 +388,7 @@ local function write_jobs(base, q, meta, jobs, now)
   end
   local last = nnew > 0 and redis.call('INCRBY', base .. ':seq', nnew) or 0
   local n = last - nnew
-  local reply, zadd, earliest = {}, {}, nil
+  local reply, zadd, packed, earliest = {}, {}, {}, nil
   for _, j in ipairs(jobs) do
     if j.ukey and not j.old then
       -- A job earlier in this call may have taken the key.
@@ -335,6 +404,12 @@ local function write_jobs(base, q, meta, jobs, now)
       -- No 'due' field: the score in :due is the due time, and show
       -- reports it from there until a transition writes the field.
       local h = {'type', j.type, 'payload', j.payload, 'created', now}
+      if j.tick then
+        h[#h + 1] = 'tick'; h[#h + 1] = j.tick
+        if j.misfire then
+          h[#h + 1] = 'misfire'; h[#h + 1] = j.misfire
+        end
+      end
       if j.key then
         h[#h + 1] = 'key'; h[#h + 1] = j.key
       end
@@ -352,13 +427,21 @@ local function write_jobs(base, q, meta, jobs, now)
           redis.call('SET', j.ukey, id)
         end
       end
-      redis.call('HSET', base .. ':j:' .. id, unpack(h))
+      if #h == 6 then
+        packed[#packed + 1] = id
+        packed[#packed + 1] = j.type .. '\0' .. fmt(now) .. '\0' .. j.payload
+      else
+        redis.call('HSET', base .. ':j:' .. id, unpack(h))
+      end
       zadd[#zadd + 1] = j.due
       zadd[#zadd + 1] = id
       if not earliest or j.due < earliest then earliest = j.due end
       reply[#reply + 1] = q .. ':' .. id
       reply[#reply + 1] = 1
     end
+  end
+  if #packed > 0 then
+    redis.call('HSET', base .. ':jobs', unpack(packed))
   end
   if earliest then
     wake_if_earlier(base, earliest, now)
@@ -482,13 +565,28 @@ local function claim(keys, args)
     -- after them says when the next is due and whether more are.
     local ids = redis.call('ZRANGE', due_key, 0, count, 'WITHSCORES')
     local taken, lease_args, tok_args = {}, {}, {}
+    -- The packed ones among the due jobs, with one command.
+    local due = {}
+    for k = 1, #ids - 1, 2 do
+      if #due == count or tonumber(ids[k + 1]) > now then break end
+      due[#due + 1] = ids[k]
+    end
+    local packed = #due > 0 and
+      redis.call('HMGET', base .. ':jobs', unpack(due)) or {}
     local i = 1
     while i < #ids and #taken < count and tonumber(ids[i + 1]) <= now do
       local n = ids[i]
       local j = base .. ':j:' .. n
-      local f = redis.call('HMGET', j, 'type', 'payload', 'key', 'attempts',
-        'max_attempts', 'stalls', 'unique', 'reserved', 'created',
-        'expires', 'tick')
+      local f = packed[#taken + 1]
+      if f then
+        f = unpack_job(f)
+        f = {f.type, f.payload, false, false, false, false, false, false,
+          f.created, false, false}
+      else
+        f = redis.call('HMGET', j, 'type', 'payload', 'key', 'attempts',
+          'max_attempts', 'stalls', 'unique', 'reserved', 'created',
+          'expires', 'tick')
+      end
       taken[#taken + 1] = n
       local exp = (f[10] or ttls) and
         expiry(f[10], f[9], ttls and f[1] and ttls[f[1]])
@@ -674,6 +772,7 @@ local function ack(keys, args)
   local done = #gone
   if done > 0 then
     redis.call('DEL', unpack(keys))
+    redis.call('HDEL', base .. ':jobs', unpack(gone))
     redis.call('HDEL', base .. ':tok', unpack(gone))
     redis.call('ZREM', base .. ':run', unpack(gone))
     redis.call('HINCRBY', base .. ':stats', 'processed', done)
@@ -699,7 +798,6 @@ local function failjob(keys, args)
   if args[6] and not permanent then
     fail('BADARG', 'the last argument may only be "dead"')
   end
-  local j = base .. ':j:' .. n
   local held = redis.call('HGET', base .. ':tok', n)
   local unique
   if held then
@@ -708,6 +806,7 @@ local function failjob(keys, args)
   if not held or held ~= token then
     fail('STALE', 'job ' .. q .. ':' .. n .. ' is not held by this token')
   end
+  local j = job_hash(base, n)
   local f = redis.call('HMGET', j, 'attempts', 'max_attempts')
   if #msg > MAX_ERROR then
     msg = string.sub(msg, #msg - MAX_ERROR + 1)
@@ -750,6 +849,7 @@ local function discard(keys, args)
   redis.call('ZREM', base .. ':run', h[1])
   redis.call('HDEL', base .. ':tok', h[1])
   redis.call('DEL', base .. ':j:' .. h[1])
+  redis.call('HDEL', base .. ':jobs', h[1])
   redis.call('HINCRBY', base .. ':stats', 'discarded', 1)
   return 1
 end
@@ -824,7 +924,7 @@ local function requeue(keys, args)
     redis.call('ZREM', base .. ':run', unpack(moved))
     redis.call('HDEL', base .. ':tok', unpack(moved))
     for _, n in ipairs(moved) do
-      local j = base .. ':j:' .. n
+      local j = job_hash(base, n)
       local at = due
       -- Woken by its lock's release, or its concurrency limiter's,
       -- while it was held (redjob_wake): the lock or a slot is free, so
@@ -878,7 +978,7 @@ local function wakejob(keys, args)
   if redis.call('ZSCORE', base .. ':run', n) then
     -- Held: maybe on its way back to the wait list with a conflict that
     -- this release has made stale. Its requeue sees the mark.
-    redis.call('HSET', base .. ':j:' .. n, 'woken', '1')
+    redis.call('HSET', job_hash(base, n), 'woken', '1')
     return 1
   end
   local s = redis.call('ZSCORE', base .. ':due', n)
@@ -888,7 +988,7 @@ local function wakejob(keys, args)
   if tonumber(s) > now then
     wake_if_earlier(base, now, now)
     redis.call('ZADD', base .. ':due', now, n)
-    redis.call('HSET', base .. ':j:' .. n, 'due', now)
+    redis.call('HSET', job_hash(base, n), 'due', now)
   end
   return 1
 end
@@ -929,7 +1029,7 @@ local function retry(keys, args)
     fail('FINISHED', 'job ' .. q .. ':' .. n .. ' has finished (' ..
       state .. ')')
   end
-  local j = base .. ':j:' .. n
+  local j = job_hash(base, n)
   if state == 'dead' then
     redis.call('ZREM', base .. ':dead', n)
     redis.call('HSET', j, 'attempts', 0, 'stalls', 0)
@@ -952,7 +1052,7 @@ local function remove(keys, args)
   local n = seq_of(q, args[1] or '')
   local state = locate(base, n, now)
   local j = base .. ':j:' .. n
-  if not state and redis.call('EXISTS', j) == 0 then
+  if not state and not job_exists(base, n) then
     fail('NOJOB', 'no job ' .. q .. ':' .. n)
   end
   release_unique(base, n, redis.call('HGET', j, 'unique'))
@@ -962,6 +1062,7 @@ local function remove(keys, args)
   redis.call('ZREM', base .. ':fin', n)
   redis.call('HDEL', base .. ':tok', n)
   redis.call('DEL', j)
+  redis.call('HDEL', base .. ':jobs', n)
   return state or 'orphan'
 end
 
@@ -1091,6 +1192,16 @@ local function show(keys, args)
   local base, q = open(keys)
   local n = seq_of(q, args[1] or '')
   local f = redis.call('HGETALL', base .. ':j:' .. n)
+  local v = redis.call('HGET', base .. ':jobs', n)
+  if v then
+    local p = unpack_job(v)
+    local h = {'type', p.type, 'payload', p.payload, 'created', p.created}
+    if not p.type then h = {} end
+    for _, x in ipairs(f) do
+      h[#h + 1] = x
+    end
+    f = h
+  end
   if #f == 0 then
     fail('NOJOB', 'no job ' .. q .. ':' .. n)
   end
@@ -1175,8 +1286,8 @@ local function list(keys, args)
     toks = redis.call('HMGET', base .. ':tok', unpack(ns))
   end
   for i = 1, #ids, 2 do
-    local f = redis.call('HMGET', base .. ':j:' .. ids[i], 'type',
-      'attempts', 'outcome', 'finished')
+    local f = job_get(base, ids[i], 'type', 'attempts', 'outcome',
+      'finished')
     local e = {q .. ':' .. ids[i], ids[i + 1], f[1] or '', f[2] or '0'}
     if state == 'done' then
       e[5] = f[3] or 'done'
@@ -1274,9 +1385,8 @@ local function why(keys, args)
   local base, q, meta = open(keys, 'paused')
   local n = seq_of(q, args[1] or '')
   local id = q .. ':' .. n
-  local j = base .. ':j:' .. n
-  local f = redis.call('HMGET', j, 'type', 'attempts', 'last_error',
-    'held', 'unique', 'failed', 'died', 'max_attempts', 'finished')
+  local f = job_get(base, n, 'type', 'attempts', 'last_error', 'held',
+    'unique', 'failed', 'died', 'max_attempts', 'finished')
   local state, score = locate(base, n, now)
   local out = {}
   local function put(k, v)
@@ -1296,7 +1406,7 @@ local function why(keys, args)
     put('unique', f[5])
   end
   if not state then
-    if redis.call('EXISTS', j) == 1 then
+    if job_exists(base, n) then
       return say('orphan', 'job ' .. id .. ' is in no state set: ' ..
         'its hash was left by hand; redjob rm deletes it')
     end
@@ -1438,17 +1548,14 @@ local function donejob(keys, args)
   release_unique(base, n, unique)
   redis.call('ZREM', base .. ':run', n)
   redis.call('HDEL', base .. ':tok', n)
-  local j = base .. ':j:' .. n
   -- A job is done once (redjob_retry refuses a finished one), so it
   -- has no result fields yet.
+  local set = {'result', result, 'result_size', fmt(size)}
   if size > #result then
-    redis.call('HSET', j, 'result', result, 'result_size', fmt(size),
-      'result_truncated', '1')
-  else
-    redis.call('HSET', j, 'result', result, 'result_size', fmt(size))
+    set[5] = 'result_truncated'; set[6] = '1'
   end
   redis.call('HINCRBY', base .. ':stats', 'processed', 1)
-  keep_finished(base, n, now, 'done', ttl)
+  keep_finished(base, n, now, 'done', ttl, nil, set)
   return 1
 end
 
@@ -1464,8 +1571,8 @@ local function jobresult(keys, args)
   local now = now_ms()
   local base, q = open(keys)
   local n = seq_of(q, args[1] or '')
-  local f = redis.call('HMGET', base .. ':j:' .. n, 'type', 'last_error',
-    'result', 'result_size', 'result_truncated')
+  local f = job_get(base, n, 'type', 'last_error', 'result', 'result_size',
+    'result_truncated')
   local state, score = locate(base, n, now)
   -- A finished job (B:fin, scored by the time it leaves) whose time is
   -- up is gone, though trim_fin has not come by yet.
@@ -1604,18 +1711,14 @@ local function tick(keys, args)
   end
   want[#want + 1] = {cur}
   local jobs = {}
-  for i = 1, #want do
-    jobs[i] = {type = t, payload = payload, due = now}
+  for i, w in ipairs(want) do
+    jobs[i] = {type = t, payload = payload, due = now, tick = fmt(w[1]),
+      misfire = w[2]}
   end
   local ids = write_jobs(base, q, meta, jobs, now)
   local reply = {fmt(cur), fmt(#want)}
   for i, w in ipairs(want) do
     local id = ids[2 * i - 1]
-    local h = {'tick', fmt(w[1])}
-    if w[2] then
-      h[3] = 'misfire'; h[4] = w[2]
-    end
-    redis.call('HSET', base .. ':j:' .. string.sub(id, #q + 2), unpack(h))
     reply[#reply + 1] = id
     reply[#reply + 1] = fmt(w[1])
   end

@@ -603,7 +603,11 @@ bench_info_field(const char *info, const char *name, char *buf, size_t len)
 
 /*
  * Redis's used_memory, bytes (INFO memory), summed over the masters;
- * each master's in per (may be NULL).
+ * each master's in per (may be NULL). Each is read once no value is
+ * still being freed: bench_clean()'s UNLINK frees a large value (a
+ * queue's B:jobs of 100,000 fields) in a background thread, which would
+ * otherwise shrink the figure of the next measurement. Waits at most 30 s
+ * a master.
  */
 static long long
 bench_used_memory(struct bench *b, long long *per)
@@ -612,9 +616,18 @@ bench_used_memory(struct bench *b, long long *per)
 	char buf[64];
 	long long v, sum = 0;
 	size_t m;
+	int tries;
 
 	for (m = 0; m < b->t.nmasters; m++) {
-		r = bench_command_at(b, m, "INFO memory");
+		for (tries = 0;; tries++) {
+			r = bench_command_at(b, m, "INFO memory");
+			if (bench_info_field(r->str, "lazyfree_pending_objects",
+			    buf, sizeof buf) == NULL || strcmp(buf, "0") == 0 ||
+			    tries == 3000)
+				break;
+			freeReplyObject(r);
+			usleep(10000);
+		}
 		if (bench_info_field(r->str, "used_memory", buf,
 		    sizeof buf) == NULL)
 			bench_fatal("INFO memory of %s has no used_memory",
@@ -2142,7 +2155,8 @@ bench_enqueue(struct bench *b, const char *variant)
 	res = bench_end(b, "enqueue", variant, n);
 	/*
 	 * What an operator sizes a Redis by: used_memory grown per waiting
-	 * job (its hash, its entry in due, its share of the queue's keys).
+	 * job (its entry in B:jobs, or its hash, its entry in due, its
+	 * share of the queue's keys).
 	 */
 	mem = bench_used_memory(b, m1) - mem0;
 	fprintf(b->out, "  %12.1f bytes of Redis memory per waiting job (INFO "
