@@ -3,7 +3,8 @@
 --
 -- Guards: distributed locks with fencing tokens, and rate limiters. The
 -- build appends this file to redjob.lua, so it is the same library and
--- uses that file's helpers: fail(), fmt(), int_arg() and entry().
+-- uses that file's helpers: fail(), fmt(), int_arg() and entry(); it
+-- hands its functions to the claim and the ack through that file's G.
 -- docs/guards.md is the contract; keep the two in step.
 --
 -- Each function takes exactly one key, built by the caller:
@@ -1038,6 +1039,16 @@ end
 -- Renewals, releases and undos only shorten, delete or rewrite what
 -- exists, so they may run over maxmemory, as ack and extend do: a full
 -- Redis must still let a holder keep or give back what it holds.
+-- For the claim and the ack (redjob.lua, "Guards in the claim").
+G.lock_acquire = lock_acquire
+G.lock_release = lock_release
+G.lock_next = lock_next
+G.limit_reserve = limit_reserve
+G.limit_conc_acquire = limit_conc_acquire
+G.limit_conc_release = limit_conc_release
+G.limit_conc_next = limit_conc_next
+G.limit_undo = limit_undo
+
 redis.register_function{function_name = 'redjob_lock_acquire',
   callback = entry(lock_acquire)}
 redis.register_function{function_name = 'redjob_lock_renew',
