@@ -1039,7 +1039,105 @@ end
 -- Renewals, releases and undos only shorten, delete or rewrite what
 -- exists, so they may run over maxmemory, as ack and extend do: a full
 -- Redis must still let a holder keep or give back what it holds.
--- For the claim and the ack (redjob.lua, "Guards in the claim").
+---------------------------------------------------------------------------
+-- For the claim and the ack (redjob.lua, "Guards in the claim"): the
+-- usual case of lock_acquire, lock_release "next" and
+-- limit_conc_release "next", in a third of the commands (no TYPE: a
+-- command on a key of another type fails, and is caught). Each does what
+-- the full function would, or returns nil having left nothing written,
+-- and then the caller calls the full function, which answers or refuses
+-- as documented.
+
+-- A free lock whose fence counter is absent or holds a fence: SET NX,
+-- the new fence swapped in with SET GET, the waiter off the wait list.
+-- now_us is the caller's clock (its TIME). Returns {1, fence} or nil.
+local function lock_acquire_fast(key, token, ttl, waiter, now_us)
+  local s = string.find(key, '{', 1, true)
+  local e = s and string.find(key, '}', s + 1, true)
+  local t = tonumber(ttl)
+  if not e or e == s + 1 or #token < 8 or #token > 256 or not t or
+      t ~= math.floor(t) or t < 1 or t > G_TTL_MAX then
+    return nil
+  end
+  if not redis.call('SET', key, token, 'NX', 'PX', ttl) then
+    return nil    -- held (or not a string): lock_acquire answers
+  end
+  local fkey = key .. ':fence'
+  local old = redis.pcall('SET', fkey, fmt(now_us), 'GET')
+  local cur = old and tonumber(old)
+  local fence = now_us
+  local undo = function()
+    if old then
+      redis.call('SET', fkey, old)
+    else
+      redis.call('DEL', fkey)
+    end
+    redis.call('DEL', key)
+  end
+  if type(old) == 'table' then
+    redis.call('DEL', key)    -- not a string: nothing else was written
+    return nil
+  end
+  if old and (not cur or cur ~= math.floor(cur) or cur < 0 or
+      cur > G_FENCE_MAX) then
+    undo()
+    return nil
+  end
+  if cur and cur + 1 > now_us then
+    fence = cur + 1
+    redis.call('SET', fkey, fmt(fence))
+  end
+  if waiter then
+    local z = redis.pcall('ZREM', key .. ':wait', waiter)
+    if type(z) == 'table' then
+      undo()
+      return nil
+    end
+  end
+  return {1, fmt(fence)}
+end
+
+-- Release a lock held by token and pop its first waiter if the lock is
+-- free. Returns the waiter ('' if none), or nil if the lock's key is not
+-- a string (nothing written). A wait list of another type holds no
+-- waiter: the release stands.
+local function lock_release_fast(key, token)
+  local h = redis.pcall('GET', key)
+  if type(h) == 'table' then
+    return nil
+  end
+  if h and h ~= token then
+    return ''     -- another's: its release hands the waiter over
+  end
+  if h then
+    redis.call('DEL', key)
+  end
+  local w = redis.pcall('ZPOPMIN', key .. ':wait')
+  return not w.err and w[1] or ''
+end
+
+-- Give back member's concurrency slot; if it was live, pop the first
+-- waiter. now is the caller's clock (ms). Returns the waiter ('' if
+-- none), or nil if the key is not a sorted set (nothing written).
+local function conc_release_fast(key, m, now)
+  local d = redis.pcall('ZSCORE', key, m)
+  if type(d) == 'table' then
+    return nil
+  end
+  if not d then
+    return ''
+  end
+  redis.call('ZREM', key, m)
+  if tonumber(d) <= now then
+    return ''     -- its lease had run out: the slot was freed unseen
+  end
+  local w = redis.pcall('ZPOPMIN', key .. ':wait')
+  return not w.err and w[1] or ''
+end
+
+G.lock_acquire_fast = lock_acquire_fast
+G.lock_release_fast = lock_release_fast
+G.conc_release_fast = conc_release_fast
 G.lock_acquire = lock_acquire
 G.lock_release = lock_release
 G.lock_next = lock_next

@@ -531,6 +531,44 @@ local function err_text(r)
   return tostring(r)
 end
 
+-- A key template split once per claim into its literal text and its
+-- placeholders ({name}), for render().
+local function template(tpl)
+  local parts, pos = {}, 1
+  while true do
+    local s, e, name = string.find(tpl, '{(%a+)}', pos)
+    if not s then
+      break
+    end
+    if s > pos then
+      parts[#parts + 1] = string.sub(tpl, pos, s - 1)
+    end
+    parts[#parts + 1] = {name, string.sub(tpl, s, e)}
+    pos = e + 1
+  end
+  if pos <= #tpl then
+    parts[#parts + 1] = string.sub(tpl, pos)
+  end
+  return parts
+end
+
+-- A key template rendered for a job, as src/template.c does: each
+-- placeholder replaced by its value, whose '%', '{' and '}' are escaped,
+-- so that no value can move the key to another hash tag.
+local function render(parts, vars)
+  local out = {}
+  for i, p in ipairs(parts) do
+    if type(p) == 'table' then
+      p = vars[p[1]] or p[2]
+      if string.find(p, '[%%{}]') then
+        p = string.gsub(p, '[%%{}]', GUARD_ESC)
+      end
+    end
+    out[i] = p
+  end
+  return table.concat(out)
+end
+
 -- Parse a claim's "guard TYPE SPEC": the type's limiters in order, then
 -- its lock, as src/worker.c writes them; items are separated by byte 30,
 -- their fields by byte 31:
@@ -549,24 +587,16 @@ local function guard_spec(t, s)
       f[#f + 1] = x
     end
     if f[1] == 'L' and #f == GUARD_FIELDS[f[3]] and #f[2] > 0 then
+      f[4] = template(f[4])
       spec.lims[#spec.lims + 1] = f
     elseif f[1] == 'K' and #f == 3 and not spec.lock then
+      f[2] = template(f[2])
       spec.lock = f
     else
       fail('BADARG', 'guard ' .. t .. ': malformed item "' .. item .. '"')
     end
   end
   return spec
-end
-
--- A key template rendered for a job (src/template.c): each placeholder
--- replaced by its value, whose '%', '{' and '}' are escaped, so that no
--- value can move the key to another hash tag.
-local function render(tpl, vars)
-  return (string.gsub(tpl, '{(%a+)}', function(name)
-    local v = vars[name]
-    return v and (string.gsub(v, '[%%{}]', GUARD_ESC)) or nil
-  end))
 end
 
 -- Make due the job a release handed over (waiter, "QUEUE:N"); if it is
@@ -591,26 +621,34 @@ local function guard_wake(ns, waiter, key, next_fn, next_args)
 end
 
 local function guard_lock_release(ns, key, token)
-  local ok, r = pcall(G.lock_release, {key}, {token, 'next'})
-  if ok then
-    guard_wake(ns, r[2], key, G.lock_next, {})
+  local ok, w = pcall(G.lock_release_fast, key, token)
+  if not ok or not w then
+    local ok, r = pcall(G.lock_release, {key}, {token, 'next'})
+    w = ok and r[2] or ''
   end
+  guard_wake(ns, w, key, G.lock_next, {})
 end
 
-local function guard_conc_release(ns, key, member, limit)
-  local ok, r = pcall(G.limit_conc_release, {key}, {member, 'next'})
-  if ok then
-    guard_wake(ns, r[2], key, G.limit_conc_next, {limit})
+-- now: the caller's clock (ms), or nil where it has not read it.
+local function guard_conc_release(ns, key, member, limit, now)
+  local ok, w = false, nil
+  if now then
+    ok, w = pcall(G.conc_release_fast, key, member, now)
   end
+  if not ok or not w then
+    local ok, r = pcall(G.limit_conc_release, {key}, {member, 'next'})
+    w = ok and r[2] or ''
+  end
+  guard_wake(ns, w, key, G.limit_conc_next, {limit})
 end
 
 -- Give back what the limiters in held ({spec item, key}) granted to a
 -- job that does not run, as src/hold.c's hold_release() does.
-local function guard_undo(ns, held, member)
+local function guard_undo(ns, held, member, now)
   for _, h in ipairs(held) do
     local l, key = h[1], h[2]
     if l[3] == 'concurrency' then
-      guard_conc_release(ns, key, member, l[5])
+      guard_conc_release(ns, key, member, l[5], now)
     elseif l[3] == 'window' then
       pcall(G.limit_undo, {key}, {'window', member})
     elseif l[3] == 'gcra' then
@@ -630,7 +668,8 @@ end
 -- the job's answer: {'granted', FENCE or ''}, {'throttled', I, MS},
 -- {'reserved', I, MS}, {'never', I}, {'conflict', PTTL}, or
 -- {'error', I, MESSAGE}; I is the limiter's place from 1, 0 the lock.
-local function guard_take(ns, spec, vars, n, token, resv)
+local function guard_take(ns, spec, vars, n, token, resv, now, now_us,
+    waited)
   local held = {}
   local member = vars.id .. ':' .. token
   for i, l in ipairs(spec.lims) do
@@ -649,11 +688,11 @@ local function guard_take(ns, spec, vars, n, token, resv)
           {l[3], l[5], l[6], l[7], '1', GUARD_RESERVE_MAX})
       end
       if not ok then
-        guard_undo(ns, held, member)
+        guard_undo(ns, held, member, now)
         return {'error', fmt(i), err_text(r)}
       end
       if r[1] ~= 0 then
-        guard_undo(ns, held, member)
+        guard_undo(ns, held, member, now)
         if r[1] == 2 then
           return {'reserved', fmt(i), fmt(r[4])}
         elseif r[4] < 0 then
@@ -668,14 +707,19 @@ local function guard_take(ns, spec, vars, n, token, resv)
     return {'granted', ''}
   end
   local key = ns .. ':lock:{' .. render(spec.lock[2], vars) .. '}'
-  local ok, r = pcall(G.lock_acquire, {key},
-    {token .. ' ' .. vars.id, spec.lock[3], vars.id, n})
+  local ltok = token .. ' ' .. vars.id
+  -- A command refused (an ACL) fails the job's guards, not the claim.
+  local ok, r = pcall(G.lock_acquire_fast, key, ltok, spec.lock[3],
+    waited and vars.id, now_us)
+  if not ok or not r then
+    ok, r = pcall(G.lock_acquire, {key}, {ltok, spec.lock[3], vars.id, n})
+  end
   if not ok then
-    guard_undo(ns, held, member)
+    guard_undo(ns, held, member, now)
     return {'error', '0', err_text(r)}
   end
   if r[1] == 0 then
-    guard_undo(ns, held, member)
+    guard_undo(ns, held, member, now)
     return {'conflict', fmt(r[2])}
   end
   return {'granted', r[2]}
@@ -700,7 +744,9 @@ end
 -- for a job that could not be run and went to dead, the string
 -- "ID REASON". TOKEN begins with the worker's owner id (redjob_release).
 local function claim(keys, args)
-  local now = now_ms()
+  local t = redis.call('TIME')
+  local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  local now_us = tonumber(t[1]) * 1000000 + tonumber(t[2])
   local base, q, meta = open(keys, 'paused')
   local count = int_arg(args[1], 'count', 0, CLAIM_MAX)
   local lease = int_arg(args[2], 'lease_ms', 1, 2 ^ 40)
@@ -764,13 +810,14 @@ local function claim(keys, args)
       local j = base .. ':j:' .. n
       local f = packed[#taken + 1]
       if f then
+        -- Packed: a job never held back, with no key and no options.
         f = unpack_job(f)
         f = {f.type, f.payload, false, false, false, false, false, false,
           f.created, false, false}
       else
         f = redis.call('HMGET', j, 'type', 'payload', 'key', 'attempts',
           'max_attempts', 'stalls', 'unique', 'reserved', 'created',
-          'expires', 'tick')
+          'expires', 'tick', 'held')
       end
       taken[#taken + 1] = n
       local exp = (f[10] or ttls) and
@@ -798,7 +845,8 @@ local function claim(keys, args)
           local u, name = string.match(f[8] or '', '^(%d+) (.+)$')
           local resv = u and tonumber(u) >= now and name or nil
           row[12] = guard_take(ns, spec, {key = f[3] or '', type = f[1],
-            queue = q, id = q .. ':' .. n}, n, token, resv)
+            queue = q, id = q .. ':' .. n}, n, token, resv, now, now_us,
+            f[12])
         end
         reply[#reply + 1] = row
       else
@@ -1017,12 +1065,13 @@ local function ack(keys, args)
     redis.call('HINCRBY', base .. ':stats', 'processed', done)
   end
   if rel then
-    local ns = string.sub(base, 1, #base - #q - 3)
+    local ns, now = string.sub(base, 1, #base - #q - 3), nil
     for _, r in ipairs(rel) do
       if r[1] == 'lock' then
         guard_lock_release(ns, r[2], r[3])
       else
-        guard_conc_release(ns, r[2], r[3], r[4])
+        now = now or now_ms()
+        guard_conc_release(ns, r[2], r[3], r[4], now)
       end
     end
   end
