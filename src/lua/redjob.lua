@@ -642,6 +642,84 @@ local function guard_conc_release(ns, key, member, limit, now)
   guard_wake(ns, w, key, G.limit_conc_next, {limit})
 end
 
+-- Give back the locks and concurrency slots of the jobs of an ack (rel:
+-- {'lock', KEY, TOKEN} and {'conc', KEY, MEMBER, LIMIT}), as
+-- redjob_lock_release and redjob_limit_conc_release with "next" would
+-- one by one, in a few commands for them all: the locks read with one
+-- MGET and deleted with one DEL, their wait lists looked at with one
+-- EXISTS; each limiter's members read with one ZMSCORE and removed with
+-- one ZREM, and as many waiters taken as live slots were freed. Then the
+-- waiters handed over are woken. A key of another type is left alone.
+local function guard_release_all(ns, rel, now)
+  local locks, keys, conc, order = {}, {}, {}, {}
+  for _, r in ipairs(rel) do
+    if r[1] == 'lock' then
+      locks[#locks + 1] = r
+      keys[#keys + 1] = r[2]
+    else
+      local g = conc[r[2]]
+      if not g then
+        g = {limit = r[4], ms = {}}
+        conc[r[2]] = g
+        order[#order + 1] = r[2]
+      end
+      g.ms[#g.ms + 1] = r[3]
+    end
+  end
+  if #locks > 0 then
+    local held = redis.call('MGET', unpack(keys))
+    local dels, free = {}, {}
+    for i, r in ipairs(locks) do
+      if held[i] == r[3] then
+        dels[#dels + 1] = r[2]
+        free[#free + 1] = r[2]
+      elseif not held[i] then
+        -- Expired, or not a string (MGET cannot tell): as one release.
+        guard_lock_release(ns, r[2], r[3])
+      end
+    end
+    if #dels > 0 then
+      redis.call('DEL', unpack(dels))
+      local waits = {}
+      for i, k in ipairs(free) do
+        waits[i] = k .. ':wait'
+      end
+      if redis.call('EXISTS', unpack(waits)) > 0 then
+        for _, k in ipairs(free) do
+          local w = redis.pcall('ZPOPMIN', k .. ':wait')
+          if not w.err and w[1] then
+            guard_wake(ns, w[1], k, G.lock_next, {})
+          end
+        end
+      end
+    end
+  end
+  for _, k in ipairs(order) do
+    local g = conc[k]
+    local sc = redis.pcall('ZMSCORE', k, unpack(g.ms))
+    if not sc.err then
+      local gone, live = {}, 0
+      for i, m in ipairs(g.ms) do
+        if sc[i] then
+          gone[#gone + 1] = m
+          if tonumber(sc[i]) > now then
+            live = live + 1
+          end
+        end
+      end
+      if #gone > 0 then
+        redis.call('ZREM', k, unpack(gone))
+      end
+      if live > 0 then
+        local w = redis.pcall('ZPOPMIN', k .. ':wait', live)
+        for i = 1, w.err and 0 or #w, 2 do
+          guard_wake(ns, w[i], k, G.limit_conc_next, {g.limit})
+        end
+      end
+    end
+  end
+end
+
 -- Give back what the limiters in held ({spec item, key}) granted to a
 -- job that does not run, as src/hold.c's hold_release() does.
 local function guard_undo(ns, held, member, now)
@@ -1064,16 +1142,8 @@ local function ack(keys, args)
     redis.call('ZREM', base .. ':run', unpack(gone))
     redis.call('HINCRBY', base .. ':stats', 'processed', done)
   end
-  if rel then
-    local ns, now = string.sub(base, 1, #base - #q - 3), nil
-    for _, r in ipairs(rel) do
-      if r[1] == 'lock' then
-        guard_lock_release(ns, r[2], r[3])
-      else
-        now = now or now_ms()
-        guard_conc_release(ns, r[2], r[3], r[4], now)
-      end
-    end
+  if rel and #rel > 0 then
+    guard_release_all(string.sub(base, 1, #base - #q - 3), rel, now_ms())
   end
   return out
 end
