@@ -650,6 +650,8 @@ end
 -- EXISTS; each limiter's members read with one ZMSCORE and removed with
 -- one ZREM, and as many waiters taken as live slots were freed. Then the
 -- waiters handed over are woken. A key of another type is left alone.
+-- Where MGET or ZMSCORE is refused (an ACL written for an older library),
+-- each is given back as by the function of its own.
 local function guard_release_all(ns, rel, now)
   local locks, keys, conc, order = {}, {}, {}, {}
   for _, r in ipairs(rel) do
@@ -666,8 +668,12 @@ local function guard_release_all(ns, rel, now)
       g.ms[#g.ms + 1] = r[3]
     end
   end
-  if #locks > 0 then
-    local held = redis.call('MGET', unpack(keys))
+  local held = #locks > 0 and redis.pcall('MGET', unpack(keys))
+  if held and held.err then
+    for _, r in ipairs(locks) do
+      guard_lock_release(ns, r[2], r[3])
+    end
+  elseif held then
     local dels, free = {}, {}
     for i, r in ipairs(locks) do
       if held[i] == r[3] then
@@ -697,7 +703,11 @@ local function guard_release_all(ns, rel, now)
   for _, k in ipairs(order) do
     local g = conc[k]
     local sc = redis.pcall('ZMSCORE', k, unpack(g.ms))
-    if not sc.err then
+    if sc.err and string.find(sc.err, 'WRONGTYPE', 1, true) ~= 1 then
+      for _, m in ipairs(g.ms) do
+        guard_conc_release(ns, k, m, g.limit, now)
+      end
+    elseif not sc.err then
       local gone, live = {}, 0
       for i, m in ipairs(g.ms) do
         if sc[i] then
