@@ -670,9 +670,13 @@ end
 -- gcra_decide: the GCRA decision for COST at now (us). A request refused now that
 -- would pass within max_wait us takes its future slot (limited = 2);
 -- max_wait < 0: never (the plain call). Returns the five-field answer.
-local function gcra_decide(key, burst, n, p, cost, now, max_wait)
+-- known: the caller has read the TAT already (tat, nil if none).
+local function gcra_decide(key, burst, n, p, cost, now, max_wait, known, tat)
   local t, tau = gcra_params(n, p, burst)
-  local base = math.max(gcra_tat(key) or now, now)
+  if not known then
+    tat = gcra_tat(key)
+  end
+  local base = math.max(tat or now, now)
   local function answer(limited, ttl, retry)
     local nxt = tau - ttl
     local rem = nxt >= 0 and idiv(nxt, t) or 0
@@ -1135,6 +1139,69 @@ local function conc_release_fast(key, m, now)
   return not w.err and w[1] or ''
 end
 
+-- An integer argument in [lo, hi], or nil (the full function refuses it).
+local function fast_int(v, lo, hi)
+  local n = tonumber(v)
+  if not n or n ~= math.floor(n) or n < lo or n > hi then
+    return nil
+  end
+  return n
+end
+
+-- redjob_limit_reserve KEY gcra BURST RATE_COUNT RATE_PERIOD_MS 1
+-- MAX_WAIT_MS at the caller's clock now_us, the TAT read with a GET that
+-- fails on a key of another type instead of a TYPE first. nil: not
+-- decided here (odd values), nothing written.
+local function gcra_reserve_fast(key, burst, n, p, max_wait, now_us)
+  local b = fast_int(burst, 0, G_COUNT_MAX)
+  local c = fast_int(n, 1, G_COUNT_MAX)
+  local per = fast_int(p, 1, G_PERIOD_MAX)
+  local w = fast_int(max_wait, 0, G_PERIOD_MAX)
+  if not b or not c or not per or not w then
+    return nil
+  end
+  local v = redis.pcall('GET', key)
+  local tat = v and tonumber(v)
+  if type(v) == 'table' or (v and (not tat or tat ~= math.floor(tat) or
+      tat < 0 or tat >= 2 ^ 53)) then
+    return nil
+  end
+  return gcra_decide(key, b, c, per, 1, now_us, w * 1000, true, tat)
+end
+
+-- redjob_limit_conc_acquire KEY LIMIT LEASE_MS MEMBER when MEMBER is new
+-- (a claim's: its token is fresh) and a slot is free: five commands, no
+-- TYPE. waiter: the job's id if it may be in the wait list (it was held
+-- back before), else nil. now is the caller's clock (ms). nil: not
+-- decided here (no slot free, odd values), nothing written.
+local function conc_acquire_fast(key, limit, lease, m, waiter, now)
+  local l = fast_int(limit, 1, G_COUNT_MAX)
+  local ls = fast_int(lease, 1, G_PERIOD_MAX)
+  if not l or not ls or #m == 0 or #m > 256 then
+    return nil
+  end
+  local live = '(' .. fmt(now)
+  local count = redis.pcall('ZCOUNT', key, live, '+inf')
+  if type(count) ~= 'number' or count >= l then
+    return nil
+  end
+  if waiter then
+    local z = redis.pcall('ZREM', key .. ':wait', waiter)
+    if type(z) == 'table' then
+      return nil
+    end
+  end
+  local last = redis.call('ZRANGE', key, '+inf', live, 'BYSCORE', 'REV',
+    'LIMIT', 0, 1, 'WITHSCORES')
+  local expiry = math.max(last[2] and tonumber(last[2]) or 0, now + ls)
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', now)
+  redis.call('ZADD', key, now + ls, m)
+  redis.call('PEXPIREAT', key, expiry)
+  return verdict(false, l, math.max(l - count - 1, 0), -1, expiry - now)
+end
+
+G.gcra_reserve_fast = gcra_reserve_fast
+G.conc_acquire_fast = conc_acquire_fast
 G.lock_acquire_fast = lock_acquire_fast
 G.lock_release_fast = lock_release_fast
 G.conc_release_fast = conc_release_fast

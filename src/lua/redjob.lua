@@ -578,9 +578,18 @@ end
 --                               PERIOD_MS; concurrency LIMIT LEASE_MS
 --   K TEMPLATE TTL_MS           the lock
 -- The values are checked by the guard functions when they are called.
+-- Parsed specs are kept, by their text, for the claims that follow: a
+-- worker sends the same ones with every claim, and the Lua state lives
+-- until the library is loaded again. At most GUARD_SPECS are kept.
 local GUARD_FIELDS = {window = 6, gcra = 7, funnel = 7, concurrency = 6}
+local GUARD_SPECS = 1000
+local guard_specs, guard_nspecs = {}, 0
 local function guard_spec(t, s)
-  local spec = {lims = {}}
+  local spec = guard_specs[s]
+  if spec then
+    return spec
+  end
+  spec = {lims = {}}
   for item in string.gmatch(s, '[^\30]+') do
     local f = {}
     for x in string.gmatch(item .. '\31', '([^\31]*)\31') do
@@ -596,6 +605,11 @@ local function guard_spec(t, s)
       fail('BADARG', 'guard ' .. t .. ': malformed item "' .. item .. '"')
     end
   end
+  if guard_nspecs >= GUARD_SPECS then
+    guard_specs, guard_nspecs = {}, 0
+  end
+  guard_specs[s] = spec
+  guard_nspecs = guard_nspecs + 1
   return spec
 end
 
@@ -764,8 +778,19 @@ local function guard_take(ns, spec, vars, n, token, resv, now, now_us,
     if l[2] ~= resv or l[3] == 'concurrency' then
       local key = ns .. ':limit:{' .. l[2] .. ':' .. render(l[4], vars) ..
         '}'
-      local ok, r
+      -- The common cases first, in fewer commands (guards.lua); a
+      -- command refused (an ACL) fails the job's guards, not the claim.
+      local ok, r = true, nil
       if l[3] == 'concurrency' then
+        ok, r = pcall(G.conc_acquire_fast, key, l[5], l[6], member,
+          waited and vars.id, now)
+      elseif l[3] == 'gcra' then
+        ok, r = pcall(G.gcra_reserve_fast, key, l[5], l[6], l[7],
+          GUARD_RESERVE_MAX, now_us)
+      end
+      if ok and r then
+        -- decided
+      elseif l[3] == 'concurrency' then
         ok, r = pcall(G.limit_conc_acquire, {key},
           {l[5], l[6], member, vars.id, n})
       elseif l[3] == 'window' then
