@@ -704,10 +704,11 @@ START_TEST(test_guards_are_taken_by_the_claim_and_given_back_by_the_ack)
 	    "  slots: { kind: concurrency, limit: 1000, lease: 5s }\n"
 	    "  pace: { kind: gcra, rate: 100000/s, burst: 1000 }\n"
 	    "  span: { kind: window, limit: 100000, period: 1s }\n"
+	    "  pour: { kind: funnel, capacity: 100000, rate: 100000/s }\n"
 	    "jobs:\n"
 	    "  guarded:\n"
 	    "    exec: [/bin/true]\n"
-	    "    limit: [slots, pace, span]\n"
+	    "    limit: [slots, pace, span, pour]\n"
 	    "    lock: { key: \"g:{key}\", ttl: 30s }\n",
 	    rf.url);
 	daemon_start(NULL);

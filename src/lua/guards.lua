@@ -544,14 +544,8 @@ end
 
 -- The level at now, scaled by p, from the stored state. Returns the
 -- scaled level and the time it refers to (ts, if the clock went back).
-local function funnel_level(key, n, p, now)
-  if not key_type(key, 'hash', 'a funnel limiter') then
-    return 0, now
-  end
-  local f = redis.call('HMGET', key, 'level', 'ts', 'scale')
-  local level = stored_int(f[1], key, 'the funnel level')
-  local ts = stored_int(f[2], key, 'the funnel time')
-  local scale = stored_int(f[3], key, 'the funnel scale')
+-- The level and time of a funnel from its stored fields, leaked to now.
+local function funnel_leak(key, level, ts, scale, n, p, now)
   if scale == 0 or scale > G_PERIOD_MAX then
     fail('BADKEY', 'key "' .. key .. '" holds a funnel scale of ' ..
       fmt(scale) .. ', not 1 to 2^36')
@@ -570,6 +564,16 @@ local function funnel_level(key, n, p, now)
   return level - dt * n, now
 end
 
+local function funnel_level(key, n, p, now)
+  if not key_type(key, 'hash', 'a funnel limiter') then
+    return 0, now
+  end
+  local f = redis.call('HMGET', key, 'level', 'ts', 'scale')
+  return funnel_leak(key, stored_int(f[1], key, 'the funnel level'),
+    stored_int(f[2], key, 'the funnel time'),
+    stored_int(f[3], key, 'the funnel scale'), n, p, now)
+end
+
 ---------------------------------------------------------------------------
 -- redjob_limit_funnel KEY CAPACITY RATE_COUNT RATE_PERIOD_MS COST [now MS]
 -- limit = CAPACITY; remaining = the whole units that still fit;
@@ -579,12 +583,17 @@ end
 -- funnel_decide: the funnel decision for COST at now (ms), as gcra_decide: a request
 -- refused now that fits within max_wait ms takes its future slot (the
 -- level leaked until then; limited = 2); max_wait < 0: never.
-local function funnel_decide(key, cap, n, p, cost, now, max_wait)
+-- known_level, known_ts: the caller has read and leaked the level.
+local function funnel_decide(key, cap, n, p, cost, now, max_wait,
+    known_level, known_ts)
   if cap * p > G_SCALED_MAX then
     fail('BADARG', 'capacity x rate_period_ms must be at most 2^50')
   end
   local cap_s = cap * p
-  local level, ts = funnel_level(key, n, p, now)
+  local level, ts = known_level, known_ts
+  if not level then
+    level, ts = funnel_level(key, n, p, now)
+  end
   local function answer(limited, lvl, at, retry)
     local rem = cap_s > lvl and idiv(cap_s - lvl, p) or 0
     return {limited, cap, rem, retry, at - now + cdiv(lvl, n)}
@@ -1200,6 +1209,34 @@ local function conc_acquire_fast(key, limit, lease, m, waiter, now)
   return verdict(false, l, math.max(l - count - 1, 0), -1, expiry - now)
 end
 
+-- redjob_limit_reserve KEY funnel CAPACITY RATE_COUNT RATE_PERIOD_MS 1
+-- MAX_WAIT_MS at the caller's clock now (ms), for a funnel that holds
+-- all its fields, read with an HMGET that fails on a key of another type
+-- instead of a TYPE first. nil: not decided here (an empty funnel, odd
+-- values), nothing written.
+local function funnel_reserve_fast(key, cap, n, p, max_wait, now)
+  local cp = fast_int(cap, 1, G_COUNT_MAX)
+  local c = fast_int(n, 1, G_COUNT_MAX)
+  local per = fast_int(p, 1, G_PERIOD_MAX)
+  local w = fast_int(max_wait, 0, G_PERIOD_MAX)
+  if not cp or not c or not per or not w then
+    return nil
+  end
+  local f = redis.pcall('HMGET', key, 'level', 'ts', 'scale')
+  if f.err then
+    return nil
+  end
+  local level = f[1] and fast_int(f[1], 0, 2 ^ 53 - 1)
+  local ts = f[2] and fast_int(f[2], 0, 2 ^ 53 - 1)
+  local scale = f[3] and fast_int(f[3], 1, G_PERIOD_MAX)
+  if not level or not ts or not scale then
+    return nil
+  end
+  local lv, t = funnel_leak(key, level, ts, scale, c, per, now)
+  return funnel_decide(key, cp, c, per, 1, now, w, lv, t)
+end
+
+G.funnel_reserve_fast = funnel_reserve_fast
 G.gcra_reserve_fast = gcra_reserve_fast
 G.conc_acquire_fast = conc_acquire_fast
 G.lock_acquire_fast = lock_acquire_fast
