@@ -930,10 +930,15 @@ local function claim(keys, args)
         f = unpack_job(f)
         f = {f.type, f.payload, false, false, false, false, false, false,
           f.created, false, false}
-      else
+      elseif specs then
+        -- With guards to take, also whether it was held back before.
         f = redis.call('HMGET', j, 'type', 'payload', 'key', 'attempts',
           'max_attempts', 'stalls', 'unique', 'reserved', 'created',
           'expires', 'tick', 'held')
+      else
+        f = redis.call('HMGET', j, 'type', 'payload', 'key', 'attempts',
+          'max_attempts', 'stalls', 'unique', 'reserved', 'created',
+          'expires', 'tick')
       end
       taken[#taken + 1] = n
       local exp = (f[10] or ttls) and
