@@ -1236,6 +1236,53 @@ local function funnel_reserve_fast(key, cap, n, p, max_wait, now)
   return funnel_decide(key, cp, c, per, 1, now, w, lv, t)
 end
 
+-- redjob_limit_reserve KEY window LIMIT PERIOD_MS MEMBER 1 MAX_WAIT_MS
+-- when MEMBER is new (a claim's: its token is fresh, so none of its
+-- names is taken) and the window admits it now, at the caller's clock now
+-- (ms), with the reads that fail on a key of another type instead of
+-- TYPE first: window_decide's admission in eight commands. nil: not
+-- decided here (a refusal, odd values), nothing written.
+local function window_reserve_fast(key, limit, period, m, now)
+  local l = fast_int(limit, 1, G_WINDOW_MAX)
+  local per = fast_int(period, 1, G_PERIOD_MAX)
+  if not l or not per or #m == 0 or #m > 256 or
+      string.find(m, '#', 1, true) then
+    return nil
+  end
+  local ckey = key .. ':clock'
+  local seen = redis.pcall('GET', ckey)
+  if type(seen) == 'table' then
+    return nil
+  end
+  if seen then
+    seen = fast_int(seen, 0, 2 ^ 53 - 1)
+    if not seen then
+      return nil
+    end
+    now = math.max(now, seen)
+  end
+  local from = '(' .. fmt(now - per)
+  local count = redis.pcall('ZCOUNT', key, from, '+inf')
+  if type(count) ~= 'number' or count + 1 > l then
+    return nil
+  end
+  local newest = redis.call('ZRANGE', key, '+inf', from, 'BYSCORE', 'REV',
+    'LIMIT', 0, 1, 'WITHSCORES')
+  local reset = newest[2] and tonumber(newest[2]) + per - now or 0
+  -- G = 0 (the bare name) only for the first admission of its ms.
+  local name = m
+  if redis.call('ZCOUNT', key, now, now) > 0 then
+    name = window_name(m, now, 1)
+  end
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', now - per)
+  redis.call('ZADD', key, now, name)
+  reset = math.max(reset, per)
+  redis.call('PEXPIREAT', key, now + reset)
+  redis.call('SET', ckey, fmt(now), 'PXAT', now + reset)
+  return {0, l, l - count - 1, -1, reset}
+end
+
+G.window_reserve_fast = window_reserve_fast
 G.funnel_reserve_fast = funnel_reserve_fast
 G.gcra_reserve_fast = gcra_reserve_fast
 G.conc_acquire_fast = conc_acquire_fast

@@ -790,6 +790,8 @@ local function guard_take(ns, spec, vars, n, token, resv, now, now_us,
       elseif l[3] == 'funnel' then
         ok, r = pcall(G.funnel_reserve_fast, key, l[5], l[6], l[7],
           GUARD_RESERVE_MAX, now)
+      elseif l[3] == 'window' then
+        ok, r = pcall(G.window_reserve_fast, key, l[5], l[6], member, now)
       end
       if ok and r then
         -- decided
