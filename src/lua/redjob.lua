@@ -619,7 +619,7 @@ end
 -- back at their fallback due time.
 local function guard_wake(ns, waiter, key, next_fn, next_args)
   for _ = 1, GUARD_HOPS do
-    local wq = string.match(waiter, '^([%w_.%-]+):%d+$')
+    local wq = string.match(waiter, '^([%w_.%-]+~?%d*):%d+$')
     if not wq then
       return
     end
