@@ -21,7 +21,7 @@
 --     never holds nil.
 --   * Every loop is bounded.
 
-local LIB_VERSION = 11    -- this code; bump on any change
+local LIB_VERSION = 12    -- this code; bump on any change
 local SCHEMA = 1          -- keys and fields; bump on any incompatible change
 local MAX_PAYLOAD = 524288
 local MAX_ERROR = 4096
