@@ -22,6 +22,7 @@
 struct claim_call {
 	struct claim_args	 a;
 	char			 token[TOKEN_LEN];
+	uint64_t		 sent;		/* mtime_now() */
 	claim_cb		*cb;
 	void			*arg;
 };
@@ -115,6 +116,7 @@ claim_reply_cb(struct rconn *rc, redisReply *r, void *arg)
 		}
 		j->claimed_ms = now;
 		j->claimed_us = mtime_now_us();	/* for job_wait_us() */
+		j->claim_sent = c->sent;	/* its guards' validity */
 		j->qi = c->a.qi;
 		j->queue = c->a.queue;
 		j->base = c->a.base;
@@ -157,7 +159,8 @@ claim_send(struct rconn *rconn, uint64_t call_ms, const struct claim_args *a,
 	snprintf(count, sizeof count, "%u", a->count);
 	snprintf(lease, sizeof lease, "%llu", (unsigned long long)a->lease_ms);
 	snprintf(stalls, sizeof stalls, "%u", a->max_stalls);
-	argv = xreallocarray(NULL, 5 + 3 * a->nexpire, sizeof *argv);
+	argv = xreallocarray(NULL, 5 + 3 * (a->nexpire + a->nguard),
+	    sizeof *argv);
 	argv[0] = count;
 	argv[1] = lease;
 	argv[2] = stalls;
@@ -166,6 +169,9 @@ claim_send(struct rconn *rconn, uint64_t call_ms, const struct claim_args *a,
 	argc = 5;
 	for (i = 0; i < 3 * a->nexpire; i++)
 		argv[argc++] = a->expire[i];
+	for (i = 0; i < 3 * a->nguard; i++)
+		argv[argc++] = a->guard[i];
+	c->sent = mtime_now();
 	rc = rconn_fcall(rconn, call_ms, claim_reply_cb, c, "redjob_claim",
 	    a->base, (int)argc, argv, NULL);
 	free(argv);

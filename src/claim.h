@@ -26,6 +26,10 @@ struct claim_args {
 	const char *const *expire;	/* "expire" TYPE MS, nexpire times:
 					   the job types' expiry (expire:) */
 	size_t		 nexpire;
+	const char *const *guard;	/* "guard" TYPE SPEC, nguard times:
+					   the guards the claim takes for
+					   the jobs of TYPE (worker.c) */
+	size_t		 nguard;
 };
 
 /*

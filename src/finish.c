@@ -262,14 +262,17 @@ finish_send_acks(struct finish *f, size_t qi)
 	struct finish_acks *b;
 	struct job *j;
 	const char **argv;
-	size_t n = 0, i = 0;
+	size_t n = 0, i = 0, argc, rel = 0;
 
 	if (f->acking[qi])
 		return;
 	/* Counted first: one small allocation per call, on the hot path. */
 	TAILQ_FOREACH(j, &f->ready, fentry) {
-		if (j->qi == qi && j->end == JOB_END_ACK &&
-		    ++n == JOB_BATCH_MAX)
+		if (j->qi != qi || j->end != JOB_END_ACK)
+			continue;
+		if (j->hold != NULL)
+			rel += hold_ack_argc(j->hold);
+		if (++n == JOB_BATCH_MAX)
 			break;
 	}
 	if (n == 0)
@@ -279,7 +282,7 @@ finish_send_acks(struct finish *f, size_t qi)
 	b->qi = qi;
 	b->n = n;
 	b->jobs = xcalloc(n, sizeof *b->jobs);
-	argv = xcalloc(2 * n, sizeof *argv);
+	argv = xcalloc(2 * n + 1 + rel, sizeof *argv);
 	TAILQ_FOREACH(j, &f->ready, fentry) {
 		if (j->qi != qi || j->end != JOB_END_ACK)
 			continue;
@@ -289,8 +292,24 @@ finish_send_acks(struct finish *f, size_t qi)
 		if (++i == n)
 			break;
 	}
+	/*
+	 * The guards the claim took for these jobs go back with the ack
+	 * (docs/guards.md, "Guards in the claim"): "release" and a group
+	 * for each lock and concurrency slot.
+	 */
+	argc = 2 * n;
+	if (rel > 0) {
+		argv[argc++] = "release";
+		for (i = 0; i < n; i++) {
+			if (b->jobs[i]->hold != NULL)
+				argc += hold_ack_args(b->jobs[i]->hold,
+				    argv + argc);
+		}
+		if (argc == 2 * n + 1)
+			argc--;		/* nothing was held after all */
+	}
 	if (rconn_fcall(f->rc, f->call_ms, finish_acked_cb, b, "redjob_ack",
-	    b->jobs[0]->base, (int)(2 * n), argv, NULL) == 0) {
+	    b->jobs[0]->base, (int)argc, argv, NULL) == 0) {
 		f->acking[qi] = 1;
 		for (i = 0; i < n; i++) {
 			TAILQ_REMOVE(&f->ready, b->jobs[i], fentry);

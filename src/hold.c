@@ -21,6 +21,7 @@
 #include "autoconf.h"
 
 #include <assert.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -30,6 +31,7 @@
 #include "backoff.h"
 #include "config.h"
 #include "guard.h"
+#include "job.h"
 #include "lock.h"
 #include "log.h"
 #include "mtime.h"
@@ -52,6 +54,10 @@ struct hold {
 	const struct limiter_conf *reserving;	/* HOLD_RESERVED: which */
 	struct lock		*lock;		/* NULL: the type has none */
 	uint64_t		 call_ms;
+	char		       (*limits_arg)[24]; /* each limiter's limit */
+	int			 claimed;	/* the claim took the guards */
+	int			 by_ack;	/* the ack gives them back */
+	int			 acked;		/* ...and was sent with them */
 	int			 busy;		/* a limiter call is out */
 	int			 cancelled;
 	int			 lock_lost;
@@ -128,6 +134,7 @@ hold_free(struct hold *h)
 	for (i = 0; h->limit_keys != NULL && i < h->jc->nlimits; i++)
 		free(h->limit_keys[i]);
 	free(h->limit_keys);
+	free(h->limits_arg);
 	lock_free(h->lock);
 	free(h->ns);
 	free(h->member);
@@ -158,6 +165,11 @@ hold_release(struct hold *h, int ran)
 	struct guard_call c, next;
 	size_t i;
 
+	if (h->acked) {
+		/* The ack gave them back (hold_ack_args). */
+		h->nheld = 0;
+		return;
+	}
 	for (i = 0; i < h->nheld; i++) {
 		if (i == h->reserved)
 			continue;	/* its slot is the job's, run or not */
@@ -424,4 +436,144 @@ const struct limiter_conf *
 hold_limiter(const struct hold *h)
 {
 	return h->step < h->jc->nlimits ? h->jc->limits[h->step] : NULL;
+}
+
+/*
+ * Apply what the claim answered for the job's guards, which it took with
+ * the claim sent at sent (mtime_now()): docs/guards.md, "Guards in the
+ * claim". The hold ends as hold_acquire()'s calls would have left it: on
+ * a grant every limiter is held and the lock is ours, counted from sent;
+ * on a refusal nothing is held (the claim gave back what it had
+ * granted). Returns what the owner would have been told, with *ms, *why
+ * and *class. HOLD_ERROR with *class other than RFUNC_BADARG leaves the
+ * hold as new: hold_acquire() asks again, one call per guard.
+ */
+enum hold_result
+hold_claimed(struct hold *h, const struct job_guard *g, uint64_t sent,
+    long long *ms, const char **why, enum rfunc_class *class)
+{
+	const struct limiter_conf *l = NULL;
+	char token[LOCK_TOKEN_MAX + 1];
+
+	*ms = 0;
+	*why = "granted";
+	*class = RFUNC_OK;
+	if (g->idx >= 1 && g->idx <= h->jc->nlimits)
+		l = h->jc->limits[g->idx - 1];
+	switch (g->res) {
+	case JOB_GUARD_GRANTED:
+		if ((h->lock != NULL) != (g->text[0] != '\0'))
+			break;	/* a fence without a lock, or no fence */
+		h->claimed = 1;
+		h->step = h->nheld = h->jc->nlimits;
+		if (h->lock != NULL) {
+			snprintf(token, sizeof token, "%s %s", h->member +
+			    strlen(h->waiter) + 1, h->waiter);
+			lock_hold(h->lock, token, g->text, sent);
+		}
+		return HOLD_GRANTED;
+	case JOB_GUARD_THROTTLED:
+		if (l == NULL)
+			break;
+		h->step = g->idx - 1;
+		*why = l->name;
+		*ms = g->ms;
+		/* As hold_limit_cb(): spread unless it waits in a list. */
+		if (l->kind != LIMITER_CONCURRENCY)
+			*ms += (long long)backoff_jitter(guard_interval_ms(l));
+		return HOLD_THROTTLED;
+	case JOB_GUARD_RESERVED:
+		if (l == NULL || l->kind == LIMITER_CONCURRENCY)
+			break;
+		h->reserving = l;
+		*why = l->name;
+		*ms = g->ms;
+		return HOLD_RESERVED;
+	case JOB_GUARD_NEVER:
+		if (l == NULL)
+			break;
+		h->step = g->idx - 1;
+		*why = l->name;
+		return HOLD_NEVER;
+	case JOB_GUARD_CONFLICT:
+		if (h->lock == NULL)
+			break;
+		h->step = h->jc->nlimits;
+		*why = "held by another";
+		*ms = g->ms;
+		return HOLD_CONFLICT;
+	case JOB_GUARD_ERROR:
+		if (rfunc_classify_error(g->text) != RFUNC_BADARG ||
+		    (l == NULL && (g->idx != 0 || h->lock == NULL)))
+			break;
+		/* As a refused guard call: hold_limiter() names it. */
+		h->step = l != NULL ? g->idx - 1 : h->jc->nlimits;
+		*why = g->text;
+		*class = RFUNC_BADARG;
+		return HOLD_ERROR;
+	case JOB_GUARD_NONE:
+		break;
+	}
+	*why = g->res == JOB_GUARD_ERROR ? g->text :
+	    "the claim's answer about the guards does not fit the job's type";
+	*class = RFUNC_OTHER;
+	return HOLD_ERROR;
+}
+
+/*
+ * The job has run and its ack is next: have the ack give back what the
+ * claim took (hold_ack_args) rather than calls of their own. Returns 0,
+ * or -1 if the guards were not taken by the claim: give them back with
+ * hold_release().
+ */
+int
+hold_release_by_ack(struct hold *h)
+{
+	if (!h->claimed)
+		return -1;
+	h->by_ack = 1;
+	return 0;
+}
+
+/* The most hold_ack_args() adds for h. */
+size_t
+hold_ack_argc(const struct hold *h)
+{
+	return h->by_ack ? 3 + 4 * h->jc->nlimits : 0;
+}
+
+/*
+ * Add to argv (room for hold_ack_argc()) the groups of an ack's
+ * "release" that give back the guards held after the run: "lock KEY
+ * TOKEN" and "conc KEY MEMBER LIMIT". The lock stops renewing. The same
+ * groups again when the ack is sent again. Returns how many were added.
+ */
+size_t
+hold_ack_args(struct hold *h, const char **argv)
+{
+	size_t i, n = 0;
+
+	if (!h->by_ack)
+		return 0;
+	if (h->limits_arg == NULL && h->jc->nlimits > 0)
+		h->limits_arg = xcalloc(h->jc->nlimits, sizeof *h->limits_arg);
+	for (i = 0; i < h->nheld; i++) {
+		if (i == h->reserved ||
+		    h->jc->limits[i]->kind != LIMITER_CONCURRENCY)
+			continue;
+		snprintf(h->limits_arg[i], sizeof h->limits_arg[i], "%llu",
+		    (unsigned long long)h->jc->limits[i]->limit);
+		argv[n++] = "conc";
+		argv[n++] = h->limit_keys[i];
+		argv[n++] = h->member;
+		argv[n++] = h->limits_arg[i];
+	}
+	if (h->lock != NULL && lock_fence(h->lock) != NULL) {
+		(void)lock_hand_off(h->lock);
+		argv[n++] = "lock";
+		argv[n++] = lock_key(h->lock);
+		argv[n++] = lock_token(h->lock);
+	}
+	h->acked = 1;
+	return n;
 }

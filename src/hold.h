@@ -8,6 +8,7 @@
 #ifndef REDJOB_HOLD_H
 #define REDJOB_HOLD_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "rconn.h"
@@ -16,6 +17,7 @@
 struct event_base;
 struct hold;
 struct job_conf;
+struct job_guard;
 struct limiter_conf;
 struct template_vars;
 
@@ -60,5 +62,11 @@ const char	*hold_lock_key(const struct hold *h);
 int		 hold_lock_lost(const struct hold *h);
 const struct limiter_conf *hold_limiter(const struct hold *h);
 const struct limiter_conf *hold_reserving(const struct hold *h);
+enum hold_result hold_claimed(struct hold *h, const struct job_guard *g,
+		    uint64_t sent, long long *ms, const char **why,
+		    enum rfunc_class *class);
+int		 hold_release_by_ack(struct hold *h);
+size_t		 hold_ack_argc(const struct hold *h);
+size_t		 hold_ack_args(struct hold *h, const char **argv);
 
 #endif

@@ -39,7 +39,8 @@ enum {
 	JOB_F_COUNT,
 	JOB_F_RESERVED = JOB_F_COUNT,	/* optional: "UNTIL_MS NAME" or "" */
 	JOB_F_CREATED,			/* optional: enqueue time, or "" */
-	JOB_F_TICK			/* optional: a schedule's tick, or "" */
+	JOB_F_TICK,			/* optional: a schedule's tick, or "" */
+	JOB_F_GUARD			/* optional: its guards' answer */
 };
 
 /*
@@ -139,6 +140,81 @@ job_reservation(struct job *j, const redisReply *r)
 	j->reserved_until = until;
 }
 
+/* A decimal integer from a string or integer element; 0 if neither. */
+static long long
+job_ll(const redisReply *r)
+{
+	if (r->type == REDIS_REPLY_INTEGER)
+		return r->integer;
+	if (r->type == REDIS_REPLY_STRING)
+		return strtoll(r->str, NULL, 10);
+	return 0;
+}
+
+/*
+ * The answer of the guards the claim took for j (redjob_claim's
+ * guard_take): {"granted", FENCE}, {"throttled", I, MS}, {"reserved", I,
+ * MS}, {"never", I}, {"conflict", PTTL} or {"error", I, MESSAGE}.
+ * Anything else is read as an error of the guard calls, so the job asks
+ * for its guards again, one call each (hold_claimed).
+ */
+static void
+job_guard_decode(struct job *j, const redisReply *r)
+{
+	static const struct {
+		const char		*word;
+		enum job_guard_res	 res;
+		size_t			 n;
+	} words[] = {
+		{ "granted", JOB_GUARD_GRANTED, 2 },
+		{ "throttled", JOB_GUARD_THROTTLED, 3 },
+		{ "reserved", JOB_GUARD_RESERVED, 3 },
+		{ "never", JOB_GUARD_NEVER, 2 },
+		{ "conflict", JOB_GUARD_CONFLICT, 2 },
+		{ "error", JOB_GUARD_ERROR, 3 },
+	};
+	struct job_guard *g = &j->guard;
+	size_t i;
+
+	g->res = JOB_GUARD_NONE;
+	if (r->type == REDIS_REPLY_ARRAY && r->elements >= 2 &&
+	    r->element[0]->type == REDIS_REPLY_STRING) {
+		for (i = 0; i < nitems(words); i++) {
+			if (strcmp(r->element[0]->str, words[i].word) == 0 &&
+			    r->elements == words[i].n) {
+				g->res = words[i].res;
+				break;
+			}
+		}
+	}
+	switch (g->res) {
+	case JOB_GUARD_GRANTED:
+		if ((g->text = job_str(r->element[1], NULL)) != NULL)
+			break;
+		/* FALLTHROUGH */
+	case JOB_GUARD_NONE:
+		g->res = JOB_GUARD_ERROR;
+		g->idx = 0;
+		g->text = xstrdup("unexpected guard answer in the claim reply");
+		break;
+	case JOB_GUARD_CONFLICT:
+		g->ms = job_ll(r->element[1]);
+		break;
+	case JOB_GUARD_THROTTLED:
+	case JOB_GUARD_RESERVED:
+		g->ms = job_ll(r->element[2]);
+		/* FALLTHROUGH */
+	case JOB_GUARD_NEVER:
+		g->idx = (unsigned)job_ll(r->element[1]);
+		break;
+	case JOB_GUARD_ERROR:
+		g->idx = (unsigned)job_ll(r->element[1]);
+		if ((g->text = job_str(r->element[2], NULL)) == NULL)
+			g->text = xstrdup("a guard call failed");
+		break;
+	}
+}
+
 /*
  * Decode one job of a claim reply, {id, type, payload, key, attempts,
  * max_attempts, stalls, due, reserved}, claimed under token. Returns NULL with
@@ -186,6 +262,8 @@ job_decode(redisReply *e, const char *token, char **cause)
 	if (e->elements > JOB_F_TICK &&
 	    e->element[JOB_F_TICK]->type == REDIS_REPLY_STRING)
 		j->tick_ms = strtoll(e->element[JOB_F_TICK]->str, NULL, 10);
+	if (e->elements > JOB_F_GUARD)
+		job_guard_decode(j, e->element[JOB_F_GUARD]);
 	if (e->element[JOB_F_DUE]->type == REDIS_REPLY_STRING)
 		j->due_ms = strtoll(e->element[JOB_F_DUE]->str, NULL, 10);
 	if (j->type == NULL || *j->type == '\0')
@@ -248,6 +326,7 @@ job_free(struct job *j)
 	free(j->error);
 	free(j->result);
 	free(j->reserved);
+	free(j->guard.text);
 	free(j);
 }
 

@@ -55,6 +55,27 @@ enum job_requeue {
 	JOB_REQUEUE_UNKNOWN_TYPE, /* no such job type here (yet) */
 };
 
+/*
+ * What a claim answered for a job's guards, when it took them
+ * (docs/guards.md, "Guards in the claim"); hold_claimed() applies it.
+ */
+enum job_guard_res {
+	JOB_GUARD_NONE,		/* not taken by the claim */
+	JOB_GUARD_GRANTED,	/* text: the lock's fence, or "" */
+	JOB_GUARD_THROTTLED,	/* limiter idx refused: back in ms */
+	JOB_GUARD_RESERVED,	/* limiter idx reserved a slot in ms */
+	JOB_GUARD_NEVER,	/* limiter idx can never admit it */
+	JOB_GUARD_CONFLICT,	/* the lock is another's for ms (-1: no TTL) */
+	JOB_GUARD_ERROR,	/* limiter idx (0: the lock) failed: text */
+};
+
+struct job_guard {
+	enum job_guard_res	 res;
+	unsigned		 idx;	/* a limiter, from 1; 0: the lock */
+	long long		 ms;
+	char			*text;
+};
+
 struct job {
 	TAILQ_ENTRY(job)	 entry;		/* the worker's jobs */
 	TAILQ_ENTRY(job)	 fentry;	/* finish's queue, if queued */
@@ -95,6 +116,8 @@ struct job {
 	int			 plugin;	/* ran as a plugin */
 
 	struct hold		*hold;		/* its guards, or NULL */
+	struct job_guard	 guard;		/* as the claim took them */
+	uint64_t		 claim_sent;	/* mtime_now() its claim was sent */
 
 	/* What finish sends once the job is JOB_FINISHING. */
 	enum job_end		 end;

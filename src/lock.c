@@ -412,6 +412,22 @@ lock_release(struct lock *l)
 	    "redjob_lock_release", 2, argv, "redjob_lock_next", 0, NULL);
 }
 
+/*
+ * The release goes with another call (the worker's ack, which gives back
+ * the guards of the jobs it records: docs/guards.md): stop renewing, and
+ * send nothing on lock_release(). Returns 0, or -1 if there is nothing
+ * to release (the lock was never granted, or is released already).
+ */
+int
+lock_hand_off(struct lock *l)
+{
+	if (l->fence == NULL || l->released)
+		return -1;
+	l->released = 1;
+	lock_stop(l);
+	return 0;
+}
+
 /* Free the holder (not during an acquire); it releases nothing itself. */
 void
 lock_free(struct lock *l)

@@ -43,6 +43,7 @@ int		 lock_acquire(struct lock *l);
 void		 lock_hold(struct lock *l, const char *token,
 		    const char *fence, uint64_t sent);
 void		 lock_release(struct lock *l);
+int		 lock_hand_off(struct lock *l);
 void		 lock_set_waiter(struct lock *l, const char *ns,
 		    const char *waiter, unsigned long long order);
 int		 lock_held(const struct lock *l);

@@ -1080,6 +1080,13 @@ rconn_drop(struct rconn *rc, const char *why)
 	rconn_teardown(rc);
 }
 
+/* Is it a Redis Cluster (redis+cluster://)? */
+int
+rconn_is_cluster(const struct rconn *rc)
+{
+	return rc->cl != NULL;
+}
+
 int
 rconn_ready(const struct rconn *rc)
 {

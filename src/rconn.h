@@ -93,6 +93,7 @@ struct rconn	*rconn_create(struct event_base *base,
 		    const struct rconn_opts *opts, char **cause);
 void		 rconn_free(struct rconn *rc);
 int		 rconn_ready(const struct rconn *rc);
+int		 rconn_is_cluster(const struct rconn *rc);
 int		 rconn_fd(const struct rconn *rc);
 void		 rconn_close_fds(const struct rconn *rc);
 const char	*rconn_name(const struct rconn *rc);

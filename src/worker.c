@@ -95,6 +95,8 @@ struct worker {
 	char			**wake_keys;	/* NS:{QUEUE}:wake */
 	char			**expire;	/* "expire" TYPE MS, for claims */
 	size_t			 nexpire;
+	char			**guard;	/* "guard" TYPE SPEC, for claims */
+	size_t			 nguard;
 	struct pick		*pick;
 	struct job_list		 jobs;		/* every job held */
 	struct finish		*finish;
@@ -211,7 +213,7 @@ worker_forget(struct worker *w, struct job *j)
 		worker_unqueue(w, j, JOB_FINISHING);
 	worker_slot_release(w, j);
 	if (j->hold != NULL)
-		hold_release(j->hold, j->state != JOB_GUARDING);
+		hold_release(j->hold, j->ran);
 	TAILQ_REMOVE(&w->jobs, j, entry);
 	assert(w->held > 0);
 	w->held--;
@@ -373,8 +375,18 @@ worker_ran_cb(struct job *j, const struct handler_result *res, void *arg)
 	    res->duration_ms;
 	w->have_avg = 1;
 	worker_kick(w);
-	if (j->hold != NULL)
+	/*
+	 * The guards go back now, so that the next job under them need not
+	 * wait for this one's ack; or with the ack itself, when the claim
+	 * took them (one call for all: docs/guards.md).
+	 */
+	if (j->hold != NULL && (j->lease_lost || job_judge(j, res,
+	    hold_lock_lost(j->hold), hold_lock_key(j->hold), &msg) !=
+	    JOB_VERDICT_DONE || j->jc->result_max != 0 ||
+	    hold_release_by_ack(j->hold) != 0))
 		hold_release(j->hold, 1);
+	free(msg);
+	msg = NULL;
 	if (j->lease_lost) {
 		/*
 		 * Another worker holds it now, or it was cancelled: nothing
@@ -609,13 +621,68 @@ worker_unknown_type(struct worker *w, struct job *j)
 	    grace, sizeof grace));
 }
 
+/* The guards of job j, of type jc; nothing is asked yet. */
+static void
+worker_hold_create(struct worker *w, struct job *j,
+    const struct job_conf *jc)
+{
+	struct template_vars v;
+	char *member;
+
+	v.key = j->key;
+	v.type = j->type;
+	v.queue = j->queue;
+	v.id = j->id;
+	xasprintf(&member, "%s:%s", j->id, j->token);
+	j->hold = hold_create(w->base, w->cmd, w->cfg->namespace, jc, &v,
+	    member, j->reserved, RCONN_CALL_MS, worker_hold_cb, j);
+	free(member);
+}
+
+/*
+ * The claim took the guards of a job it leased (docs/guards.md, "Guards
+ * in the claim"). Granted: the job holds them while it waits for a slot
+ * (its lock renews itself, worker_renew_cb renews its slots). Refused:
+ * what worker_hold_cb() does for the answer of a guard call, now, unless
+ * only_granted (the job is going back unrun anyway). An error other than
+ * a refused argument: the job asks again with a call per guard when it
+ * starts, as on a cluster.
+ */
+static void
+worker_take_claimed(struct worker *w, struct job *j, int only_granted)
+{
+	const struct job_conf *jc;
+	enum hold_result res;
+	enum rfunc_class class;
+	const char *why;
+	long long ms;
+
+	jc = config_find_job(w->cfg, j->type);
+	if (jc == NULL || (jc->nlimits == 0 && jc->lock.key == NULL) ||
+	    (only_granted && j->guard.res != JOB_GUARD_GRANTED))
+		return;
+	worker_hold_create(w, j, jc);
+	res = hold_claimed(j->hold, &j->guard, j->claim_sent, &ms, &why,
+	    &class);
+	if (res == HOLD_GRANTED || only_granted)
+		return;
+	if (res == HOLD_ERROR && class != RFUNC_BADARG) {
+		log_ratelimit(&w->guard_errors, LOG_LEVEL_WARNING, "job %s: "
+		    "the claim could not take its guards: %s; asking with a "
+		    "call each", j->id, why);
+		hold_free(j->hold);
+		j->hold = NULL;
+		return;
+	}
+	j->jc = jc;
+	worker_hold_cb(j->hold, res, ms, why, class, j);
+}
+
 /* Start a claimed job in its slot: find its type, take its guards, run. */
 static void
 worker_start(struct worker *w, struct job *j)
 {
 	const struct job_conf *jc;
-	struct template_vars v;
-	char *member;
 
 	j->jc = jc = config_find_job(w->cfg, j->type);
 	if (jc == NULL) {
@@ -626,14 +693,17 @@ worker_start(struct worker *w, struct job *j)
 		worker_run_job(w, j);
 		return;
 	}
-	v.key = j->key;
-	v.type = j->type;
-	v.queue = j->queue;
-	v.id = j->id;
-	xasprintf(&member, "%s:%s", j->id, j->token);
-	j->hold = hold_create(w->base, w->cmd, w->cfg->namespace, jc, &v,
-	    member, j->reserved, RCONN_CALL_MS, worker_hold_cb, j);
-	free(member);
+	if (j->hold != NULL && !hold_lock_lost(j->hold)) {
+		/* The claim took its guards: they are held. */
+		worker_run_job(w, j);
+		return;
+	}
+	if (j->hold != NULL) {
+		/* Its lock was lost while it waited: ask again. */
+		hold_release(j->hold, 0);
+		hold_free(j->hold);
+	}
+	worker_hold_create(w, j, jc);
 	j->state = JOB_GUARDING;
 	if (hold_admitted(j->hold))
 		worker_run_job(w, j);	/* its reservation admits it */
@@ -677,14 +747,17 @@ worker_intake(struct worker *w, struct job_list *got)
 		w->queued++;
 		if (j->error != NULL) {
 			/* Malformed: running it again cannot help. */
+			worker_take_claimed(w, j, 1);	/* to give back */
 			cause = j->error;
 			j->error = NULL;
 			worker_fail(w, j, 1, "%s", cause);
 			free(cause);
 		} else if (w->draining) {
 			/* Claimed as the drain began: straight back. */
+			worker_take_claimed(w, j, 1);	/* to give back */
 			worker_requeue(w, j, JOB_REQUEUE_SHUTDOWN, 0);
-		}
+		} else if (j->guard.res != JOB_GUARD_NONE)
+			worker_take_claimed(w, j, 0);
 	}
 }
 
@@ -825,6 +898,15 @@ worker_claim(struct worker *w)
 	a.owner = w->owner;
 	a.expire = (const char *const *)w->expire;
 	a.nexpire = w->nexpire;
+	/*
+	 * On a cluster each guard's key lives in a slot of its own, out of
+	 * the claim's reach: there the jobs take their guards with a call
+	 * each (worker_start).
+	 */
+	if (!rconn_is_cluster(w->cmd)) {
+		a.guard = (const char *const *)w->guard;
+		a.nguard = w->nguard;
+	}
 	if (claim_send(w->cmd, RCONN_CALL_MS, &a, worker_claimed_cb,
 	    w) == 0) {
 		w->claiming = 1;
@@ -1015,7 +1097,8 @@ worker_renew_cb(evutil_socket_t fd, short events, void *arg)
 	(void)events;
 	mtime_arm(w->renew_ev, w->renew_ms);
 	TAILQ_FOREACH(j, &w->jobs, entry) {
-		if (j->state == JOB_RUNNING && j->hold != NULL)
+		if ((j->state == JOB_RUNNING || j->state == JOB_QUEUED) &&
+		    j->hold != NULL)
 			hold_renew(j->hold);
 	}
 	if (w->held > 0)
@@ -1237,6 +1320,72 @@ worker_hb_cb(evutil_socket_t fd, short events, void *arg)
 }
 
 /*
+ * The guards of job type jc for a claim to take ("guard TYPE SPEC",
+ * redjob_claim in src/lua/redjob.lua): its limiters in order, then its
+ * lock, as items separated by byte 30 whose fields are separated by byte
+ * 31. NULL when it has none, or when a template holds one of those bytes:
+ * then its jobs take their guards with a call each, as on a cluster.
+ */
+static char *
+worker_guard_spec(const struct job_conf *jc)
+{
+	const struct limiter_conf *l;
+	char *spec = xstrdup(""), *item, *t;
+	size_t i;
+
+	if (jc->nlimits == 0 && jc->lock.key == NULL)
+		goto none;
+	for (i = 0; i < jc->nlimits; i++) {
+		l = jc->limits[i];
+		if (l->key != NULL && strpbrk(l->key, "\036\037") != NULL)
+			goto none;
+		switch (l->kind) {
+		case LIMITER_WINDOW:
+			xasprintf(&item, "window\037%llu\037%llu",
+			    (unsigned long long)l->limit,
+			    (unsigned long long)l->period_ms);
+			break;
+		case LIMITER_GCRA:
+		case LIMITER_FUNNEL:
+			xasprintf(&item, "%s\037%llu\037%llu\037%llu",
+			    l->kind == LIMITER_GCRA ? "gcra" : "funnel",
+			    (unsigned long long)(l->kind == LIMITER_GCRA ?
+			    l->burst : l->capacity),
+			    (unsigned long long)l->rate.count,
+			    (unsigned long long)l->rate.period_ms);
+			break;
+		case LIMITER_CONCURRENCY:
+		default:
+			xasprintf(&item, "concurrency\037%llu\037%llu",
+			    (unsigned long long)l->limit,
+			    (unsigned long long)l->lease_ms);
+			break;
+		}
+		/* L NAME KIND TEMPLATE P...: the kind leads item; swap. */
+		t = strchr(item, '\037');
+		xasprintf(&t, "%s%sL\037%s\037%.*s\037%s%s", spec,
+		    *spec != '\0' ? "\036" : "", l->name, (int)(t - item), item,
+		    l->key != NULL ? l->key : "", t);
+		free(item);
+		free(spec);
+		spec = t;
+	}
+	if (jc->lock.key != NULL) {
+		if (strpbrk(jc->lock.key, "\036\037") != NULL)
+			goto none;
+		xasprintf(&t, "%s%sK\037%s\037%llu", spec,
+		    *spec != '\0' ? "\036" : "", jc->lock.key,
+		    (unsigned long long)jc->lock.ttl_ms);
+		free(spec);
+		spec = t;
+	}
+	return spec;
+none:
+	free(spec);
+	return NULL;
+}
+
+/*
  * The queues of the configuration: their weights, and a lane for each
  * shard (one for a plain queue) with its name and keys.
  */
@@ -1244,7 +1393,7 @@ static void
 worker_queues(struct worker *w)
 {
 	const struct config *cfg = w->cfg;
-	char key[SCHEMA_KEY_MAX], name[SCHEMA_QUEUE_MAX + 8];
+	char key[SCHEMA_KEY_MAX], name[SCHEMA_QUEUE_MAX + 8], *spec;
 	unsigned *weights, *shards, k;
 	size_t i, n = 0;
 
@@ -1294,6 +1443,17 @@ worker_queues(struct worker *w)
 		xasprintf(&w->expire[3 * w->nexpire + 2], "%llu",
 		    (unsigned long long)cfg->jobs[i].expire_ms);
 		w->nexpire++;
+	}
+
+	/* The guards the claim takes, off a cluster (worker_guard_spec). */
+	w->guard = xcalloc(3 * cfg->njobs + 1, sizeof *w->guard);
+	for (i = 0; i < cfg->njobs; i++) {
+		if ((spec = worker_guard_spec(&cfg->jobs[i])) == NULL)
+			continue;
+		w->guard[3 * w->nguard] = xstrdup("guard");
+		w->guard[3 * w->nguard + 1] = xstrdup(cfg->jobs[i].type);
+		w->guard[3 * w->nguard + 2] = spec;
+		w->nguard++;
 	}
 }
 
@@ -1587,6 +1747,9 @@ worker_free(struct worker *w)
 	for (i = 0; i < 3 * w->nexpire; i++)
 		free(w->expire[i]);
 	free(w->expire);
+	for (i = 0; i < 3 * w->nguard; i++)
+		free(w->guard[i]);
+	free(w->guard);
 	pick_free(w->pick);
 	metrics_free(w->metrics);
 	event_base_free(w->base);

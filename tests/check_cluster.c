@@ -532,6 +532,75 @@ START_TEST(test_a_sharded_queue_uses_every_master)
 END_TEST
 
 /*
+ * Guards on a cluster: a lock or a limiter partition lives in a slot of
+ * its own, out of the claim's reach, so each job takes its guards with
+ * calls of its own (docs/guards.md, "Guards in the claim"). Jobs of the
+ * three queues under a lock per job and one concurrency limiter all run,
+ * their locks were granted (each lock's fence counter is on the master
+ * of its own slot), and every slot is given back.
+ */
+START_TEST(test_guarded_jobs_take_their_guards_with_calls_on_a_cluster)
+{
+	static char ids[30][REDJOB_ID_MAX];
+	char t[3][4400], key[REDJOB_ID_MAX + 64];
+	uint64_t deadline;
+	redisReply *r;
+	int nids = 0, i, m, n;
+
+	for (i = 0; i < 3; i++) {
+		n = snprintf(t[i], sizeof t[i], "{ queue: %s, exec: [/bin/sh, "
+		    "-c, 'echo \"$REDJOB_JOB_ID\" >> \"%s/runs\"'], limit: "
+		    "[slots], lock: { key: \"c:{id}\", ttl: 30s } }", queues[i],
+		    df.dir);
+		ck_assert_int_lt(n, (int)sizeof t[i]);
+	}
+	daemon_write_config(
+	    "redis:\n"
+	    "  url: \"%s\"\n"
+	    "workers: 2\n"
+	    "concurrency: 4\n"
+	    "shutdown_timeout: 1s\n"
+	    "lease: 5s\n"
+	    "queues: { %s: 1, %s: 1, %s: 1 }\n"
+	    "limiters:\n"
+	    "  slots: { kind: concurrency, limit: 2, lease: 10s }\n"
+	    "jobs:\n"
+	    "  t0: %s\n"
+	    "  t1: %s\n"
+	    "  t2: %s\n",
+	    cf.url, queues[0], queues[1], queues[2], t[0], t[1], t[2]);
+	daemon_start(NULL);
+	ck_assert_msg(notify_wait("READY=1", 20000) != NULL, "no READY=1");
+	enqueue_each(10, ids, &nids, (int)(sizeof ids / sizeof ids[0]));
+	wait_all_ran(ids, nids, 30000);
+	for (i = 0; i < nids; i++) {
+		snprintf(key, sizeof key, "redjob:lock:{c:%.150s}:fence", ids[i]);
+		ck_assert_int_ge(m = cluster_master_of(key), 0);
+		r = cluster_at(m, "EXISTS %s", key);
+		ck_assert_ptr_nonnull(r);
+		ck_assert_msg(r->integer == 1, "no fence for %s", ids[i]);
+		freeReplyObject(r);
+	}
+	/* The last slots go back as their handlers end. */
+	ck_assert_int_ge(m = cluster_master_of("redjob:limit:{slots:}"), 0);
+	deadline = testlib_now_ms() + 10000;
+	for (;;) {
+		r = cluster_at(m, "EXISTS redjob:limit:{slots:}");
+		ck_assert_ptr_nonnull(r);
+		n = (int)r->integer;
+		freeReplyObject(r);
+		if (n == 0)
+			break;
+		ck_assert_msg(testlib_now_ms() < deadline, "a concurrency "
+		    "slot is still held");
+		nap_reading(50);
+	}
+	daemon_signal(SIGTERM);
+	ck_assert_int_eq(daemon_wait_exit(15000), 0);
+}
+END_TEST
+
+/*
  * redis-cli --cluster reshard moves every slot of the third queue's
  * master to the first's while the daemon runs and a producer enqueues:
  * every job runs, and runs once.
@@ -812,6 +881,8 @@ suite(void)
 	tcase_add_test(tc, test_a_moved_slot_is_followed_and_a_migration_waited_out);
 	tcase_add_test(tc, test_bad_cluster_urls_say_why);
 	tcase_add_test(tc, test_the_other_masters_queues_run_while_one_is_down);
+	tcase_add_test(tc,
+	    test_guarded_jobs_take_their_guards_with_calls_on_a_cluster);
 	/* These change the cluster: a master killed, then one emptied. */
 	tcase_add_test(tc,
 	    test_the_daemon_consumes_every_master_through_failovers);

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include <check.h>
@@ -678,6 +679,84 @@ enqueue_in_order(const char *type, int n)
 	return calls;
 }
 
+/*
+ * Guards in the claim (docs/guards.md): on a single Redis the claim
+ * takes the limiters and the lock of the jobs it leases, and the ack
+ * gives back their locks and slots, so no guard function is called on
+ * its own (SLOWLOG, logging every command, names each FCALL's function),
+ * and nothing is left held when the jobs are done.
+ */
+START_TEST(test_guards_are_taken_by_the_claim_and_given_back_by_the_ack)
+{
+	enum { JOBS = 48 };
+	redisReply *r, *e;
+	size_t i, own = 0, claims = 0;
+
+	daemon_write_config(
+	    "redis:\n"
+	    "  url: %s\n"
+	    "workers: 1\n"
+	    "concurrency: 4\n"
+	    "batch: 16\n"
+	    "shutdown_timeout: 1s\n"
+	    "lease: 5s\n"
+	    "limiters:\n"
+	    "  slots: { kind: concurrency, limit: 1000, lease: 5s }\n"
+	    "  pace: { kind: gcra, rate: 100000/s, burst: 1000 }\n"
+	    "  span: { kind: window, limit: 100000, period: 1s }\n"
+	    "  pour: { kind: funnel, capacity: 100000, rate: 100000/s }\n"
+	    "jobs:\n"
+	    "  guarded:\n"
+	    "    exec: [/bin/true]\n"
+	    "    limit: [slots, pace, span, pour]\n"
+	    "    lock: { key: \"g:{key}\", ttl: 30s }\n",
+	    rf.url);
+	daemon_start(NULL);
+	ck_assert_ptr_nonnull(notify_wait("READY=1", 15000));
+	freeReplyObject(must_command(rf.c, "FCALL redjob_pause 1 "
+	    "redjob:{default}"));
+	for (i = 0; i < JOBS; i++)
+		freeReplyObject(must_command(rf.c, "FCALL redjob_enqueue 1 "
+		    "redjob:{default} guarded '' key %d", (int)i));
+	freeReplyObject(must_command(rf.c, "CONFIG SET slowlog-max-len 100000"));
+	freeReplyObject(must_command(rf.c, "CONFIG SET "
+	    "slowlog-log-slower-than 0"));
+	freeReplyObject(must_command(rf.c, "SLOWLOG RESET"));
+	freeReplyObject(must_command(rf.c, "FCALL redjob_resume 1 "
+	    "redjob:{default}"));
+	ck_assert_msg(wait_stat("default", "processed", JOBS, 30000),
+	    "processed %lld", queue_stat("default", "processed"));
+	r = must_command(rf.c, "SLOWLOG GET -1");
+	freeReplyObject(must_command(rf.c, "CONFIG SET "
+	    "slowlog-log-slower-than 10000"));
+	for (i = 0; i < r->elements; i++) {
+		e = r->element[i]->element[3];
+		if (e->elements < 2 || strcasecmp(e->element[0]->str,
+		    "FCALL") != 0)
+			continue;
+		if (strncmp(e->element[1]->str, "redjob_lock_", 12) == 0 ||
+		    strncmp(e->element[1]->str, "redjob_limit_", 13) == 0)
+			own++;
+		else if (strcmp(e->element[1]->str, "redjob_claim") == 0)
+			claims++;
+	}
+	freeReplyObject(r);
+	ck_assert_msg(own == 0, "%zu guard calls of their own", own);
+	ck_assert_msg(claims > 0 && claims < JOBS, "%zu claims", claims);
+	ck_assert_int_eq(queue_stat("default", "failed"), 0);
+	ck_assert_int_eq(queue_stat("default", "throttled"), 0);
+	ck_assert_int_eq(queue_stat("default", "conflicts"), 0);
+	for (i = 0; i < JOBS; i++) {
+		ck_assert_int_eq(must_int(rf.c, "EXISTS redjob:lock:{g:%d}",
+		    (int)i), 0);
+		ck_assert_int_eq(must_int(rf.c, "EXISTS "
+		    "redjob:lock:{g:%d}:fence", (int)i), 1);
+	}
+	ck_assert_int_eq(must_int(rf.c, "EXISTS redjob:limit:{slots:}"), 0);
+	ck_assert_int_eq(must_int(rf.c, "ZCARD redjob:limit:{span:}"), JOBS);
+}
+END_TEST
+
 static void
 write_waiting_config(void)
 {
@@ -963,6 +1042,8 @@ suite(void)
 	tcase_add_test(tc, test_a_job_throttled_by_one_limiter_spends_nothing_of_another);
 	tcase_add_test(tc, test_waiters_of_a_killed_concurrency_holder_still_run);
 	tcase_add_test(tc, test_a_refused_guard_call_gives_the_job_back_to_its_lease);
+	tcase_add_test(tc,
+	    test_guards_are_taken_by_the_claim_and_given_back_by_the_ack);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("exact");

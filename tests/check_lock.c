@@ -606,6 +606,162 @@ START_TEST(test_wake_makes_a_waiter_due_or_marks_it)
 }
 END_TEST
 
+/*
+ * redjob_claim with "guard TYPE SPEC" (docs/guards.md, "Guards in the
+ * claim"): items separated by byte 30, fields by byte 31.
+ */
+#define GQ "rj:{q}"
+#define GTOK "claimtoken-0001"
+#define GLOCK "K\037mail:{key}\03730000"
+
+/* Claim n jobs of GQ with guard spec for type t; the reply. */
+static redisReply *
+claim_guarded(int n, const char *spec)
+{
+	redisReply *r;
+
+	r = must_command(rf.c, "FCALL redjob_claim 1 %s %d 5000 3 %s w guard t "
+	    "%s", GQ, n, GTOK, spec);
+	ck_assert_msg(r->type == REDIS_REPLY_ARRAY, "claim: %s",
+	    r->type == REDIS_REPLY_ERROR ? r->str : "not an array");
+	return r;
+}
+
+/* The guards' answer of the i-th job of a claim reply (from 0). */
+static const redisReply *
+guard_answer(const redisReply *r, size_t i)
+{
+	const redisReply *j;
+
+	ck_assert_uint_gt(r->elements, 2 + i);
+	j = r->element[2 + i];
+	ck_assert_uint_eq(j->type, REDIS_REPLY_ARRAY);
+	ck_assert_uint_eq(j->elements, 12);
+	ck_assert_uint_eq(j->element[11]->type, REDIS_REPLY_ARRAY);
+	return j->element[11];
+}
+
+/*
+ * Two jobs under one lock in one claim: the first gets it, with a fence,
+ * under the claim's token and its id; the second is refused with the
+ * holder's TTL and waits in the lock's wait list. The ack's "release"
+ * gives the lock back and wakes the waiter (held: marked woken).
+ */
+START_TEST(test_a_claim_takes_its_jobs_locks_and_the_ack_gives_them_back)
+{
+	const redisReply *a;
+	redisReply *r;
+
+	freeReplyObject(must_command(rf.c, "FCALL redjob_enqueue 1 %s t '' "
+	    "key 42", GQ));
+	freeReplyObject(must_command(rf.c, "FCALL redjob_enqueue 1 %s t '' "
+	    "key 42", GQ));
+	r = claim_guarded(2, GLOCK);
+	a = guard_answer(r, 0);
+	ck_assert_str_eq(a->element[0]->str, "granted");
+	ck_assert_int_gt(strtoll(a->element[1]->str, NULL, 10), 0);
+	a = guard_answer(r, 1);
+	ck_assert_str_eq(a->element[0]->str, "conflict");
+	ck_assert_int_gt(strtoll(a->element[1]->str, NULL, 10), 29000);
+	freeReplyObject(r);
+	r = must_command(rf.c, "GET rj:lock:{mail:42}");
+	ck_assert_str_eq(r->str, GTOK " q:1");
+	freeReplyObject(r);
+	r = must_command(rf.c, "ZSCORE rj:lock:{mail:42}:wait q:2");
+	ck_assert_str_eq(r->str, "2");
+	freeReplyObject(r);
+
+	/* A release that is not the holder's leaves the lock. */
+	r = must_command(rf.c, "FCALL redjob_ack 1 %s q:1 %s release lock "
+	    "rj:lock:{mail:42} someone-else", GQ, GTOK);
+	ck_assert_int_eq(r->element[0]->integer, 1);
+	freeReplyObject(r);
+	ck_assert_int_eq(must_int(rf.c, "EXISTS rj:lock:{mail:42}"), 1);
+	r = must_command(rf.c, "FCALL redjob_ack 1 %s q:2 %s release lock "
+	    "rj:lock:{mail:42} %s", GQ, GTOK, GTOK " q:1");
+	ck_assert_int_eq(r->element[0]->integer, 1);
+	freeReplyObject(r);
+	ck_assert_int_eq(must_int(rf.c, "EXISTS rj:lock:{mail:42}"), 0);
+	ck_assert_int_eq(must_int(rf.c, "EXISTS rj:lock:{mail:42}:wait"), 0);
+	ck_assert_int_eq(must_int(rf.c, "EXISTS rj:lock:{mail:42}:fence"), 1);
+	r = must_command(rf.c, "HGET %s:stats processed", GQ);
+	ck_assert_str_eq(r->str, "2");
+	freeReplyObject(r);
+}
+END_TEST
+
+/*
+ * Limiters in order, then the lock: a job refused by a later guard gets
+ * back nothing from the earlier ones (its concurrency slot is released),
+ * a GCRA limiter that refuses reserves the job's slot, and the ack gives
+ * back the slot of the job that holds one.
+ */
+START_TEST(test_a_claim_refused_by_a_limiter_gives_back_the_earlier_ones)
+{
+	const char *spec = "L\037slots\037concurrency\037\0375\03760000\036"
+	    "L\037pace\037gcra\037\0370\0371\03760000\036" GLOCK;
+	const redisReply *a;
+	redisReply *r;
+
+	freeReplyObject(must_command(rf.c, "FCALL redjob_enqueue 1 %s t '' "
+	    "key 1", GQ));
+	freeReplyObject(must_command(rf.c, "FCALL redjob_enqueue 1 %s t '' "
+	    "key 2", GQ));
+	r = claim_guarded(2, spec);
+	a = guard_answer(r, 0);
+	ck_assert_str_eq(a->element[0]->str, "granted");
+	a = guard_answer(r, 1);
+	ck_assert_str_eq(a->element[0]->str, "reserved");
+	ck_assert_str_eq(a->element[1]->str, "2");
+	ck_assert_int_gt(strtoll(a->element[2]->str, NULL, 10), 50000);
+	freeReplyObject(r);
+	ck_assert_int_eq(must_int(rf.c, "ZCARD rj:limit:{slots:}"), 1);
+	ck_assert_int_eq(must_int(rf.c, "EXISTS rj:lock:{mail:2}"), 0);
+	r = must_command(rf.c, "FCALL redjob_ack 1 %s q:1 %s release conc "
+	    "rj:limit:{slots:} q:1:%s 5 lock rj:lock:{mail:1} %s", GQ, GTOK,
+	    GTOK, GTOK " q:1");
+	ck_assert_int_eq(r->element[0]->integer, 1);
+	freeReplyObject(r);
+	ck_assert_int_eq(must_int(rf.c, "EXISTS rj:limit:{slots:}"), 0);
+	ck_assert_int_eq(must_int(rf.c, "EXISTS rj:lock:{mail:1}"), 0);
+}
+END_TEST
+
+/*
+ * A guard function that refuses its arguments fails that job's guards
+ * only (the job is leased, its answer says why); a spec that is not one
+ * fails the claim before it writes anything; so do ack "release" groups
+ * that are not ones.
+ */
+START_TEST(test_bad_guard_specs_and_releases_are_refused)
+{
+	const redisReply *a;
+	redisReply *r;
+
+	freeReplyObject(must_command(rf.c, "FCALL redjob_enqueue 1 %s t '' "
+	    "key 1", GQ));
+	expect_err("REDJOB_BADARG", "malformed item", "FCALL redjob_claim 1 %s "
+	    "1 5000 3 %s w guard t X", GQ, GTOK);
+	expect_err("REDJOB_BADARG", "malformed item", "FCALL redjob_claim 1 %s "
+	    "1 5000 3 %s w guard t L\037w\037window\037\0371", GQ, GTOK);
+	ck_assert_int_eq(must_int(rf.c, "ZCARD %s:due", GQ), 1);
+	ck_assert_int_eq(must_int(rf.c, "EXISTS %s:run", GQ), 0);
+	r = claim_guarded(1, "L\037w\037window\037\0370\0371000");
+	a = guard_answer(r, 0);
+	ck_assert_str_eq(a->element[0]->str, "error");
+	ck_assert_str_eq(a->element[1]->str, "1");
+	ck_assert_msg(strncmp(a->element[2]->str, "REDJOB_BADARG", 13) == 0,
+	    "%s", a->element[2]->str);
+	freeReplyObject(r);
+	ck_assert_int_eq(must_int(rf.c, "ZCARD %s:run", GQ), 1);
+	expect_err("REDJOB_BADARG", "release", "FCALL redjob_ack 1 %s q:1 %s "
+	    "release lock k", GQ, GTOK);
+	expect_err("REDJOB_BADARG", "release", "FCALL redjob_ack 1 %s q:1 %s "
+	    "release unlock k t", GQ, GTOK);
+	ck_assert_int_eq(must_int(rf.c, "ZCARD %s:run", GQ), 1);
+}
+END_TEST
+
 Suite *
 suite(void)
 {
@@ -626,6 +782,11 @@ suite(void)
 	tcase_add_test(tc, test_bad_arguments_are_refused_before_any_write);
 	tcase_add_test(tc, test_wait_list_hands_waiters_over_in_order);
 	tcase_add_test(tc, test_wake_makes_a_waiter_due_or_marks_it);
+	tcase_add_test(tc,
+	    test_a_claim_takes_its_jobs_locks_and_the_ack_gives_them_back);
+	tcase_add_test(tc,
+	    test_a_claim_refused_by_a_limiter_gives_back_the_earlier_ones);
+	tcase_add_test(tc, test_bad_guard_specs_and_releases_are_refused);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("contention");

@@ -3,7 +3,8 @@
 --
 -- Guards: distributed locks with fencing tokens, and rate limiters. The
 -- build appends this file to redjob.lua, so it is the same library and
--- uses that file's helpers: fail(), fmt(), int_arg() and entry().
+-- uses that file's helpers: fail(), fmt(), int_arg() and entry(); it
+-- hands its functions to the claim and the ack through that file's G.
 -- docs/guards.md is the contract; keep the two in step.
 --
 -- Each function takes exactly one key, built by the caller:
@@ -543,14 +544,8 @@ end
 
 -- The level at now, scaled by p, from the stored state. Returns the
 -- scaled level and the time it refers to (ts, if the clock went back).
-local function funnel_level(key, n, p, now)
-  if not key_type(key, 'hash', 'a funnel limiter') then
-    return 0, now
-  end
-  local f = redis.call('HMGET', key, 'level', 'ts', 'scale')
-  local level = stored_int(f[1], key, 'the funnel level')
-  local ts = stored_int(f[2], key, 'the funnel time')
-  local scale = stored_int(f[3], key, 'the funnel scale')
+-- The level and time of a funnel from its stored fields, leaked to now.
+local function funnel_leak(key, level, ts, scale, n, p, now)
   if scale == 0 or scale > G_PERIOD_MAX then
     fail('BADKEY', 'key "' .. key .. '" holds a funnel scale of ' ..
       fmt(scale) .. ', not 1 to 2^36')
@@ -569,6 +564,16 @@ local function funnel_level(key, n, p, now)
   return level - dt * n, now
 end
 
+local function funnel_level(key, n, p, now)
+  if not key_type(key, 'hash', 'a funnel limiter') then
+    return 0, now
+  end
+  local f = redis.call('HMGET', key, 'level', 'ts', 'scale')
+  return funnel_leak(key, stored_int(f[1], key, 'the funnel level'),
+    stored_int(f[2], key, 'the funnel time'),
+    stored_int(f[3], key, 'the funnel scale'), n, p, now)
+end
+
 ---------------------------------------------------------------------------
 -- redjob_limit_funnel KEY CAPACITY RATE_COUNT RATE_PERIOD_MS COST [now MS]
 -- limit = CAPACITY; remaining = the whole units that still fit;
@@ -578,12 +583,17 @@ end
 -- funnel_decide: the funnel decision for COST at now (ms), as gcra_decide: a request
 -- refused now that fits within max_wait ms takes its future slot (the
 -- level leaked until then; limited = 2); max_wait < 0: never.
-local function funnel_decide(key, cap, n, p, cost, now, max_wait)
+-- known_level, known_ts: the caller has read and leaked the level.
+local function funnel_decide(key, cap, n, p, cost, now, max_wait,
+    known_level, known_ts)
   if cap * p > G_SCALED_MAX then
     fail('BADARG', 'capacity x rate_period_ms must be at most 2^50')
   end
   local cap_s = cap * p
-  local level, ts = funnel_level(key, n, p, now)
+  local level, ts = known_level, known_ts
+  if not level then
+    level, ts = funnel_level(key, n, p, now)
+  end
   local function answer(limited, lvl, at, retry)
     local rem = cap_s > lvl and idiv(cap_s - lvl, p) or 0
     return {limited, cap, rem, retry, at - now + cdiv(lvl, n)}
@@ -669,9 +679,13 @@ end
 -- gcra_decide: the GCRA decision for COST at now (us). A request refused now that
 -- would pass within max_wait us takes its future slot (limited = 2);
 -- max_wait < 0: never (the plain call). Returns the five-field answer.
-local function gcra_decide(key, burst, n, p, cost, now, max_wait)
+-- known: the caller has read the TAT already (tat, nil if none).
+local function gcra_decide(key, burst, n, p, cost, now, max_wait, known, tat)
   local t, tau = gcra_params(n, p, burst)
-  local base = math.max(gcra_tat(key) or now, now)
+  if not known then
+    tat = gcra_tat(key)
+  end
+  local base = math.max(tat or now, now)
   local function answer(limited, ttl, retry)
     local nxt = tau - ttl
     local rem = nxt >= 0 and idiv(nxt, t) or 0
@@ -1038,6 +1052,252 @@ end
 -- Renewals, releases and undos only shorten, delete or rewrite what
 -- exists, so they may run over maxmemory, as ack and extend do: a full
 -- Redis must still let a holder keep or give back what it holds.
+---------------------------------------------------------------------------
+-- For the claim and the ack (redjob.lua, "Guards in the claim"): the
+-- usual case of lock_acquire, lock_release "next" and
+-- limit_conc_release "next", in a third of the commands (no TYPE: a
+-- command on a key of another type fails, and is caught). Each does what
+-- the full function would, or returns nil having left nothing written,
+-- and then the caller calls the full function, which answers or refuses
+-- as documented.
+
+-- A free lock whose fence counter is absent or holds a fence: SET NX,
+-- the new fence swapped in with SET GET, the waiter off the wait list.
+-- now_us is the caller's clock (its TIME). Returns {1, fence} or nil.
+local function lock_acquire_fast(key, token, ttl, waiter, now_us)
+  local s = string.find(key, '{', 1, true)
+  local e = s and string.find(key, '}', s + 1, true)
+  local t = tonumber(ttl)
+  if not e or e == s + 1 or #token < 8 or #token > 256 or not t or
+      t ~= math.floor(t) or t < 1 or t > G_TTL_MAX then
+    return nil
+  end
+  if not redis.call('SET', key, token, 'NX', 'PX', ttl) then
+    return nil    -- held (or not a string): lock_acquire answers
+  end
+  local fkey = key .. ':fence'
+  local old = redis.pcall('SET', fkey, fmt(now_us), 'GET')
+  local cur = old and tonumber(old)
+  local fence = now_us
+  local undo = function()
+    if old then
+      redis.call('SET', fkey, old)
+    else
+      redis.call('DEL', fkey)
+    end
+    redis.call('DEL', key)
+  end
+  if type(old) == 'table' then
+    redis.call('DEL', key)    -- not a string: nothing else was written
+    return nil
+  end
+  if old and (not cur or cur ~= math.floor(cur) or cur < 0 or
+      cur > G_FENCE_MAX) then
+    undo()
+    return nil
+  end
+  if cur and cur + 1 > now_us then
+    fence = cur + 1
+    redis.call('SET', fkey, fmt(fence))
+  end
+  if waiter then
+    local z = redis.pcall('ZREM', key .. ':wait', waiter)
+    if type(z) == 'table' then
+      undo()
+      return nil
+    end
+  end
+  return {1, fmt(fence)}
+end
+
+-- Release a lock held by token and pop its first waiter if the lock is
+-- free. Returns the waiter ('' if none), or nil if the lock's key is not
+-- a string (nothing written). A wait list of another type holds no
+-- waiter: the release stands.
+local function lock_release_fast(key, token)
+  local h = redis.pcall('GET', key)
+  if type(h) == 'table' then
+    return nil
+  end
+  if h and h ~= token then
+    return ''     -- another's: its release hands the waiter over
+  end
+  if h then
+    redis.call('DEL', key)
+  end
+  local w = redis.pcall('ZPOPMIN', key .. ':wait')
+  return not w.err and w[1] or ''
+end
+
+-- Give back member's concurrency slot; if it was live, pop the first
+-- waiter. now is the caller's clock (ms). Returns the waiter ('' if
+-- none), or nil if the key is not a sorted set (nothing written).
+local function conc_release_fast(key, m, now)
+  local d = redis.pcall('ZSCORE', key, m)
+  if type(d) == 'table' then
+    return nil
+  end
+  if not d then
+    return ''
+  end
+  redis.call('ZREM', key, m)
+  if tonumber(d) <= now then
+    return ''     -- its lease had run out: the slot was freed unseen
+  end
+  local w = redis.pcall('ZPOPMIN', key .. ':wait')
+  return not w.err and w[1] or ''
+end
+
+-- An integer argument in [lo, hi], or nil (the full function refuses it).
+local function fast_int(v, lo, hi)
+  local n = tonumber(v)
+  if not n or n ~= math.floor(n) or n < lo or n > hi then
+    return nil
+  end
+  return n
+end
+
+-- redjob_limit_reserve KEY gcra BURST RATE_COUNT RATE_PERIOD_MS 1
+-- MAX_WAIT_MS at the caller's clock now_us, the TAT read with a GET that
+-- fails on a key of another type instead of a TYPE first. nil: not
+-- decided here (odd values), nothing written.
+local function gcra_reserve_fast(key, burst, n, p, max_wait, now_us)
+  local b = fast_int(burst, 0, G_COUNT_MAX)
+  local c = fast_int(n, 1, G_COUNT_MAX)
+  local per = fast_int(p, 1, G_PERIOD_MAX)
+  local w = fast_int(max_wait, 0, G_PERIOD_MAX)
+  if not b or not c or not per or not w then
+    return nil
+  end
+  local v = redis.pcall('GET', key)
+  local tat = v and tonumber(v)
+  if type(v) == 'table' or (v and (not tat or tat ~= math.floor(tat) or
+      tat < 0 or tat >= 2 ^ 53)) then
+    return nil
+  end
+  return gcra_decide(key, b, c, per, 1, now_us, w * 1000, true, tat)
+end
+
+-- redjob_limit_conc_acquire KEY LIMIT LEASE_MS MEMBER when MEMBER is new
+-- (a claim's: its token is fresh) and a slot is free: five commands, no
+-- TYPE. waiter: the job's id if it may be in the wait list (it was held
+-- back before), else nil. now is the caller's clock (ms). nil: not
+-- decided here (no slot free, odd values), nothing written.
+local function conc_acquire_fast(key, limit, lease, m, waiter, now)
+  local l = fast_int(limit, 1, G_COUNT_MAX)
+  local ls = fast_int(lease, 1, G_PERIOD_MAX)
+  if not l or not ls or #m == 0 or #m > 256 then
+    return nil
+  end
+  local live = '(' .. fmt(now)
+  local count = redis.pcall('ZCOUNT', key, live, '+inf')
+  if type(count) ~= 'number' or count >= l then
+    return nil
+  end
+  if waiter then
+    local z = redis.pcall('ZREM', key .. ':wait', waiter)
+    if type(z) == 'table' then
+      return nil
+    end
+  end
+  local last = redis.call('ZRANGE', key, '+inf', live, 'BYSCORE', 'REV',
+    'LIMIT', 0, 1, 'WITHSCORES')
+  local expiry = math.max(last[2] and tonumber(last[2]) or 0, now + ls)
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', now)
+  redis.call('ZADD', key, now + ls, m)
+  redis.call('PEXPIREAT', key, expiry)
+  return verdict(false, l, math.max(l - count - 1, 0), -1, expiry - now)
+end
+
+-- redjob_limit_reserve KEY funnel CAPACITY RATE_COUNT RATE_PERIOD_MS 1
+-- MAX_WAIT_MS at the caller's clock now (ms), for a funnel that holds
+-- all its fields, read with an HMGET that fails on a key of another type
+-- instead of a TYPE first. nil: not decided here (an empty funnel, odd
+-- values), nothing written.
+local function funnel_reserve_fast(key, cap, n, p, max_wait, now)
+  local cp = fast_int(cap, 1, G_COUNT_MAX)
+  local c = fast_int(n, 1, G_COUNT_MAX)
+  local per = fast_int(p, 1, G_PERIOD_MAX)
+  local w = fast_int(max_wait, 0, G_PERIOD_MAX)
+  if not cp or not c or not per or not w then
+    return nil
+  end
+  local f = redis.pcall('HMGET', key, 'level', 'ts', 'scale')
+  if f.err then
+    return nil
+  end
+  local level = f[1] and fast_int(f[1], 0, 2 ^ 53 - 1)
+  local ts = f[2] and fast_int(f[2], 0, 2 ^ 53 - 1)
+  local scale = f[3] and fast_int(f[3], 1, G_PERIOD_MAX)
+  if not level or not ts or not scale then
+    return nil
+  end
+  local lv, t = funnel_leak(key, level, ts, scale, c, per, now)
+  return funnel_decide(key, cp, c, per, 1, now, w, lv, t)
+end
+
+-- redjob_limit_reserve KEY window LIMIT PERIOD_MS MEMBER 1 MAX_WAIT_MS
+-- when MEMBER is new (a claim's: its token is fresh, so none of its
+-- names is taken) and the window admits it now, at the caller's clock now
+-- (ms), with the reads that fail on a key of another type instead of
+-- TYPE first: window_decide's admission in eight commands. nil: not
+-- decided here (a refusal, odd values), nothing written.
+local function window_reserve_fast(key, limit, period, m, now)
+  local l = fast_int(limit, 1, G_WINDOW_MAX)
+  local per = fast_int(period, 1, G_PERIOD_MAX)
+  if not l or not per or #m == 0 or #m > 256 or
+      string.find(m, '#', 1, true) then
+    return nil
+  end
+  local ckey = key .. ':clock'
+  local seen = redis.pcall('GET', ckey)
+  if type(seen) == 'table' then
+    return nil
+  end
+  if seen then
+    seen = fast_int(seen, 0, 2 ^ 53 - 1)
+    if not seen then
+      return nil
+    end
+    now = math.max(now, seen)
+  end
+  local from = '(' .. fmt(now - per)
+  local count = redis.pcall('ZCOUNT', key, from, '+inf')
+  if type(count) ~= 'number' or count + 1 > l then
+    return nil
+  end
+  local newest = redis.call('ZRANGE', key, '+inf', from, 'BYSCORE', 'REV',
+    'LIMIT', 0, 1, 'WITHSCORES')
+  local reset = newest[2] and tonumber(newest[2]) + per - now or 0
+  -- G = 0 (the bare name) only for the first admission of its ms.
+  local name = m
+  if redis.call('ZCOUNT', key, now, now) > 0 then
+    name = window_name(m, now, 1)
+  end
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', now - per)
+  redis.call('ZADD', key, now, name)
+  reset = math.max(reset, per)
+  redis.call('PEXPIREAT', key, now + reset)
+  redis.call('SET', ckey, fmt(now), 'PXAT', now + reset)
+  return {0, l, l - count - 1, -1, reset}
+end
+
+G.window_reserve_fast = window_reserve_fast
+G.funnel_reserve_fast = funnel_reserve_fast
+G.gcra_reserve_fast = gcra_reserve_fast
+G.conc_acquire_fast = conc_acquire_fast
+G.lock_acquire_fast = lock_acquire_fast
+G.lock_release_fast = lock_release_fast
+G.conc_release_fast = conc_release_fast
+G.lock_acquire = lock_acquire
+G.lock_release = lock_release
+G.lock_next = lock_next
+G.limit_reserve = limit_reserve
+G.limit_conc_acquire = limit_conc_acquire
+G.limit_conc_release = limit_conc_release
+G.limit_conc_next = limit_conc_next
+G.limit_undo = limit_undo
+
 redis.register_function{function_name = 'redjob_lock_acquire',
   callback = entry(lock_acquire)}
 redis.register_function{function_name = 'redjob_lock_renew',

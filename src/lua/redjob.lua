@@ -21,7 +21,7 @@
 --     never holds nil.
 --   * Every loop is bounded.
 
-local LIB_VERSION = 11    -- this code; bump on any change
+local LIB_VERSION = 12    -- this code; bump on any change
 local SCHEMA = 1          -- keys and fields; bump on any incompatible change
 local MAX_PAYLOAD = 524288
 local MAX_ERROR = 4096
@@ -504,8 +504,348 @@ local function expiry(expires, created, ttl)
 end
 
 ---------------------------------------------------------------------------
+-- Guards in the claim and the ack (docs/guards.md, "Guards in the claim").
+-- A claim may take the guards of the jobs it leases, as the worker would
+-- with one guard call per job, and an ack may give back what its jobs
+-- hold. The guard keys (NS:lock:{...}, NS:limit:{...}) and the queues of
+-- the waiters a release wakes are not the key this function declares:
+-- that works on a single Redis (and behind Sentinel), where every key is
+-- in the one server, and Redis checks undeclared keys only on a cluster,
+-- where they live in other slots. So redjobd sends guards this way only
+-- when it is not connected to a cluster; on a cluster it keeps one guard
+-- call per job, each on its own key's slot.
+--
+-- guards.lua, which the build appends to this file, fills G with its
+-- functions; redjob_wake (below) adds itself.
+local G = {}
+local GUARD_RESERVE_MAX = '3600000' -- GUARD_RESERVE_MAX_MS, src/guard.h
+local GUARD_HOPS = 8                -- WAITLIST_HOPS, src/waitlist.c
+local GUARD_ESC = {['%'] = '%25', ['{'] = '%7B', ['}'] = '%7D'}
+
+-- The text of an error a guard function raised: a {err = ...} table, or
+-- its message alone (Redis 7.0 hands pcall a string).
+local function err_text(r)
+  if type(r) == 'table' then
+    r = r.err
+  end
+  return tostring(r)
+end
+
+-- A key template split once per claim into its literal text and its
+-- placeholders ({name}), for render().
+local function template(tpl)
+  local parts, pos = {}, 1
+  while true do
+    local s, e, name = string.find(tpl, '{(%a+)}', pos)
+    if not s then
+      break
+    end
+    if s > pos then
+      parts[#parts + 1] = string.sub(tpl, pos, s - 1)
+    end
+    parts[#parts + 1] = {name, string.sub(tpl, s, e)}
+    pos = e + 1
+  end
+  if pos <= #tpl then
+    parts[#parts + 1] = string.sub(tpl, pos)
+  end
+  return parts
+end
+
+-- A key template rendered for a job, as src/template.c does: each
+-- placeholder replaced by its value, whose '%', '{' and '}' are escaped,
+-- so that no value can move the key to another hash tag.
+local function render(parts, vars)
+  local out = {}
+  for i, p in ipairs(parts) do
+    if type(p) == 'table' then
+      p = vars[p[1]] or p[2]
+      if string.find(p, '[%%{}]') then
+        p = string.gsub(p, '[%%{}]', GUARD_ESC)
+      end
+    end
+    out[i] = p
+  end
+  return table.concat(out)
+end
+
+-- Parse a claim's "guard TYPE SPEC": the type's limiters in order, then
+-- its lock, as src/worker.c writes them; items are separated by byte 30,
+-- their fields by byte 31:
+--   L NAME KIND TEMPLATE P...   a limiter; TEMPLATE is empty without key:
+--                               window LIMIT PERIOD_MS; gcra BURST COUNT
+--                               PERIOD_MS; funnel CAPACITY COUNT
+--                               PERIOD_MS; concurrency LIMIT LEASE_MS
+--   K TEMPLATE TTL_MS           the lock
+-- The values are checked by the guard functions when they are called.
+-- Parsed specs are kept, by their text, for the claims that follow: a
+-- worker sends the same ones with every claim, and the Lua state lives
+-- until the library is loaded again. At most GUARD_SPECS are kept.
+local GUARD_FIELDS = {window = 6, gcra = 7, funnel = 7, concurrency = 6}
+local GUARD_SPECS = 1000
+local guard_specs, guard_nspecs = {}, 0
+local function guard_spec(t, s)
+  local spec = guard_specs[s]
+  if spec then
+    return spec
+  end
+  spec = {lims = {}}
+  for item in string.gmatch(s, '[^\30]+') do
+    local f = {}
+    for x in string.gmatch(item .. '\31', '([^\31]*)\31') do
+      f[#f + 1] = x
+    end
+    if f[1] == 'L' and #f == GUARD_FIELDS[f[3]] and #f[2] > 0 then
+      f[4] = template(f[4])
+      spec.lims[#spec.lims + 1] = f
+    elseif f[1] == 'K' and #f == 3 and not spec.lock then
+      f[2] = template(f[2])
+      spec.lock = f
+    else
+      fail('BADARG', 'guard ' .. t .. ': malformed item "' .. item .. '"')
+    end
+  end
+  if guard_nspecs >= GUARD_SPECS then
+    guard_specs, guard_nspecs = {}, 0
+  end
+  guard_specs[s] = spec
+  guard_nspecs = guard_nspecs + 1
+  return spec
+end
+
+-- Make due the job a release handed over (waiter, "QUEUE:N"); if it is
+-- gone, ask next_fn for the next waiter, up to GUARD_HOPS jobs, as
+-- src/waitlist.c does over two calls. Errors stop it: the waiters come
+-- back at their fallback due time.
+local function guard_wake(ns, waiter, key, next_fn, next_args)
+  for _ = 1, GUARD_HOPS do
+    local wq = string.match(waiter, '^([%w_.%-]+~?%d*):%d+$')
+    if not wq then
+      return
+    end
+    local ok, r = pcall(G.wake, {ns .. ':{' .. wq .. '}'}, {waiter})
+    if not ok or r ~= 0 then
+      return
+    end
+    ok, waiter = pcall(next_fn, {key}, next_args)
+    if not ok then
+      return
+    end
+  end
+end
+
+local function guard_lock_release(ns, key, token)
+  local ok, w = pcall(G.lock_release_fast, key, token)
+  if not ok or not w then
+    local ok, r = pcall(G.lock_release, {key}, {token, 'next'})
+    w = ok and r[2] or ''
+  end
+  guard_wake(ns, w, key, G.lock_next, {})
+end
+
+-- now: the caller's clock (ms), or nil where it has not read it.
+local function guard_conc_release(ns, key, member, limit, now)
+  local ok, w = false, nil
+  if now then
+    ok, w = pcall(G.conc_release_fast, key, member, now)
+  end
+  if not ok or not w then
+    local ok, r = pcall(G.limit_conc_release, {key}, {member, 'next'})
+    w = ok and r[2] or ''
+  end
+  guard_wake(ns, w, key, G.limit_conc_next, {limit})
+end
+
+-- Give back the locks and concurrency slots of the jobs of an ack (rel:
+-- {'lock', KEY, TOKEN} and {'conc', KEY, MEMBER, LIMIT}), as
+-- redjob_lock_release and redjob_limit_conc_release with "next" would
+-- one by one, in a few commands for them all: the locks read with one
+-- MGET and deleted with one DEL, their wait lists looked at with one
+-- EXISTS; each limiter's members read with one ZMSCORE and removed with
+-- one ZREM, and as many waiters taken as live slots were freed. Then the
+-- waiters handed over are woken. A key of another type is left alone.
+-- Where MGET or ZMSCORE is refused (an ACL written for an older library),
+-- each is given back as by the function of its own.
+local function guard_release_all(ns, rel, now)
+  local locks, keys, conc, order = {}, {}, {}, {}
+  for _, r in ipairs(rel) do
+    if r[1] == 'lock' then
+      locks[#locks + 1] = r
+      keys[#keys + 1] = r[2]
+    else
+      local g = conc[r[2]]
+      if not g then
+        g = {limit = r[4], ms = {}}
+        conc[r[2]] = g
+        order[#order + 1] = r[2]
+      end
+      g.ms[#g.ms + 1] = r[3]
+    end
+  end
+  local held = #locks > 0 and redis.pcall('MGET', unpack(keys))
+  if held and held.err then
+    for _, r in ipairs(locks) do
+      guard_lock_release(ns, r[2], r[3])
+    end
+  elseif held then
+    local dels, free = {}, {}
+    for i, r in ipairs(locks) do
+      if held[i] == r[3] then
+        dels[#dels + 1] = r[2]
+        free[#free + 1] = r[2]
+      elseif not held[i] then
+        -- Expired, or not a string (MGET cannot tell): as one release.
+        guard_lock_release(ns, r[2], r[3])
+      end
+    end
+    if #dels > 0 then
+      redis.call('DEL', unpack(dels))
+      local waits = {}
+      for i, k in ipairs(free) do
+        waits[i] = k .. ':wait'
+      end
+      if redis.call('EXISTS', unpack(waits)) > 0 then
+        for _, k in ipairs(free) do
+          local w = redis.pcall('ZPOPMIN', k .. ':wait')
+          if not w.err and w[1] then
+            guard_wake(ns, w[1], k, G.lock_next, {})
+          end
+        end
+      end
+    end
+  end
+  for _, k in ipairs(order) do
+    local g = conc[k]
+    local sc = redis.pcall('ZMSCORE', k, unpack(g.ms))
+    if sc.err and string.find(sc.err, 'WRONGTYPE', 1, true) ~= 1 then
+      for _, m in ipairs(g.ms) do
+        guard_conc_release(ns, k, m, g.limit, now)
+      end
+    elseif not sc.err then
+      local gone, live = {}, 0
+      for i, m in ipairs(g.ms) do
+        if sc[i] then
+          gone[#gone + 1] = m
+          if tonumber(sc[i]) > now then
+            live = live + 1
+          end
+        end
+      end
+      if #gone > 0 then
+        redis.call('ZREM', k, unpack(gone))
+      end
+      if live > 0 then
+        local w = redis.pcall('ZPOPMIN', k .. ':wait', live)
+        for i = 1, w.err and 0 or #w, 2 do
+          guard_wake(ns, w[i], k, G.limit_conc_next, {g.limit})
+        end
+      end
+    end
+  end
+end
+
+-- Give back what the limiters in held ({spec item, key}) granted to a
+-- job that does not run, as src/hold.c's hold_release() does.
+local function guard_undo(ns, held, member, now)
+  for _, h in ipairs(held) do
+    local l, key = h[1], h[2]
+    if l[3] == 'concurrency' then
+      guard_conc_release(ns, key, member, l[5], now)
+    elseif l[3] == 'window' then
+      pcall(G.limit_undo, {key}, {'window', member})
+    elseif l[3] == 'gcra' then
+      pcall(G.limit_undo, {key}, {'gcra', l[6], l[7], '1'})
+    else
+      pcall(G.limit_undo, {key}, {'funnel', l[5], l[6], l[7], '1'})
+    end
+  end
+end
+
+-- Take the guards of one job (vars: its key, type, queue and id), as
+-- src/hold.c does with one call each: its limiters in order (a GCRA,
+-- funnel or window limiter reserves its slot when it refuses; resv names
+-- the one whose reservation admits the job), then its lock, waiting in
+-- the wait list of a concurrency limiter or of the lock that refuses it.
+-- What was granted before a refusal or an error is given back. Returns
+-- the job's answer: {'granted', FENCE or ''}, {'throttled', I, MS},
+-- {'reserved', I, MS}, {'never', I}, {'conflict', PTTL}, or
+-- {'error', I, MESSAGE}; I is the limiter's place from 1, 0 the lock.
+local function guard_take(ns, spec, vars, n, token, resv, now, now_us,
+    waited)
+  local held = {}
+  local member = vars.id .. ':' .. token
+  for i, l in ipairs(spec.lims) do
+    if l[2] ~= resv or l[3] == 'concurrency' then
+      local key = ns .. ':limit:{' .. l[2] .. ':' .. render(l[4], vars) ..
+        '}'
+      -- The common cases first, in fewer commands (guards.lua); a
+      -- command refused (an ACL) fails the job's guards, not the claim.
+      local ok, r = true, nil
+      if l[3] == 'concurrency' then
+        ok, r = pcall(G.conc_acquire_fast, key, l[5], l[6], member,
+          waited and vars.id, now)
+      elseif l[3] == 'gcra' then
+        ok, r = pcall(G.gcra_reserve_fast, key, l[5], l[6], l[7],
+          GUARD_RESERVE_MAX, now_us)
+      elseif l[3] == 'funnel' then
+        ok, r = pcall(G.funnel_reserve_fast, key, l[5], l[6], l[7],
+          GUARD_RESERVE_MAX, now)
+      elseif l[3] == 'window' then
+        ok, r = pcall(G.window_reserve_fast, key, l[5], l[6], member, now)
+      end
+      if ok and r then
+        -- decided
+      elseif l[3] == 'concurrency' then
+        ok, r = pcall(G.limit_conc_acquire, {key},
+          {l[5], l[6], member, vars.id, n})
+      elseif l[3] == 'window' then
+        ok, r = pcall(G.limit_reserve, {key},
+          {'window', l[5], l[6], member, '1', GUARD_RESERVE_MAX})
+      else
+        ok, r = pcall(G.limit_reserve, {key},
+          {l[3], l[5], l[6], l[7], '1', GUARD_RESERVE_MAX})
+      end
+      if not ok then
+        guard_undo(ns, held, member, now)
+        return {'error', fmt(i), err_text(r)}
+      end
+      if r[1] ~= 0 then
+        guard_undo(ns, held, member, now)
+        if r[1] == 2 then
+          return {'reserved', fmt(i), fmt(r[4])}
+        elseif r[4] < 0 then
+          return {'never', fmt(i)}
+        end
+        return {'throttled', fmt(i), fmt(r[4])}
+      end
+      held[#held + 1] = {l, key}
+    end
+  end
+  if not spec.lock then
+    return {'granted', ''}
+  end
+  local key = ns .. ':lock:{' .. render(spec.lock[2], vars) .. '}'
+  local ltok = token .. ' ' .. vars.id
+  -- A command refused (an ACL) fails the job's guards, not the claim.
+  local ok, r = pcall(G.lock_acquire_fast, key, ltok, spec.lock[3],
+    waited and vars.id, now_us)
+  if not ok or not r then
+    ok, r = pcall(G.lock_acquire, {key}, {ltok, spec.lock[3], vars.id, n})
+  end
+  if not ok then
+    guard_undo(ns, held, member, now)
+    return {'error', '0', err_text(r)}
+  end
+  if r[1] == 0 then
+    guard_undo(ns, held, member, now)
+    return {'conflict', fmt(r[2])}
+  end
+  return {'granted', r[2]}
+end
+
+---------------------------------------------------------------------------
 -- redjob_claim NAMESPACE:{QUEUE} COUNT LEASE_MS MAX_STALLS TOKEN WORKER
---   [expire TYPE MS]...
+--   [expire TYPE MS]... [guard TYPE SPEC]...
 -- First returns to the queue (or buries) up to 100 jobs whose lease has
 -- expired: a stall, not an attempt. Then, unless the queue is paused,
 -- leases up to COUNT due jobs to TOKEN, oldest due first. A due job that
@@ -517,11 +857,14 @@ end
 -- {id, type, payload, key, attempts, max_attempts, stalls, due, reserved,
 -- created, tick} (reserved: the job's limiter reservation, "UNTIL_MS
 -- NAME", or ''; created: its enqueue time, or ''; tick: a periodic job's
--- tick, redjob_tick, or ''), or
+-- tick, redjob_tick, or ''), then, for a job whose TYPE has a "guard",
+-- the answer of its guards, taken by this claim (guard_take above), or
 -- for a job that could not be run and went to dead, the string
 -- "ID REASON". TOKEN begins with the worker's owner id (redjob_release).
 local function claim(keys, args)
-  local now = now_ms()
+  local t = redis.call('TIME')
+  local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  local now_us = tonumber(t[1]) * 1000000 + tonumber(t[2])
   local base, q, meta = open(keys, 'paused')
   local count = int_arg(args[1], 'count', 0, CLAIM_MAX)
   local lease = int_arg(args[2], 'lease_ms', 1, 2 ^ 40)
@@ -532,19 +875,25 @@ local function claim(keys, args)
       string.find(token, '%c') then
     fail('BADARG', 'token must be 8-128 bytes, no control characters')
   end
-  local ttls = nil
+  local ttls, specs = nil, nil
   if #args > 5 then
     if (#args - 5) % 3 ~= 0 or #args > 5 + 3 * 1000 then
-      fail('BADARG', 'after WORKER come at most 1000 "expire TYPE MS"')
+      fail('BADARG', 'after WORKER come at most 1000 "expire TYPE MS" ' ..
+        'and "guard TYPE SPEC"')
     end
-    ttls = {}
     for i = 6, #args, 3 do
-      if args[i] ~= 'expire' then
+      if args[i] == 'expire' then
+        ttls = ttls or {}
+        ttls[args[i + 1]] = int_arg(args[i + 2], 'expire', 1, 2 ^ 48)
+      elseif args[i] == 'guard' then
+        specs = specs or {}
+        specs[args[i + 1]] = guard_spec(args[i + 1], args[i + 2])
+      else
         fail('BADARG', 'unknown claim option "' .. args[i] .. '"')
       end
-      ttls[args[i + 1]] = int_arg(args[i + 2], 'expire', 1, 2 ^ 48)
     end
   end
+  local ns = string.sub(base, 1, #base - #q - 3)
   local tok = token .. '\1' .. fmt(now)
   local due_key, run_key = base .. ':due', base .. ':run'
 
@@ -579,9 +928,15 @@ local function claim(keys, args)
       local j = base .. ':j:' .. n
       local f = packed[#taken + 1]
       if f then
+        -- Packed: a job never held back, with no key and no options.
         f = unpack_job(f)
         f = {f.type, f.payload, false, false, false, false, false, false,
           f.created, false, false}
+      elseif specs then
+        -- With guards to take, also whether it was held back before.
+        f = redis.call('HMGET', j, 'type', 'payload', 'key', 'attempts',
+          'max_attempts', 'stalls', 'unique', 'reserved', 'created',
+          'expires', 'tick', 'held')
       else
         f = redis.call('HMGET', j, 'type', 'payload', 'key', 'attempts',
           'max_attempts', 'stalls', 'unique', 'reserved', 'created',
@@ -604,9 +959,19 @@ local function claim(keys, args)
         tok_args[#tok_args + 1] = f[7] and (tok .. '\0' .. f[7]) or tok
         lease_args[#lease_args + 1] = now + lease
         lease_args[#lease_args + 1] = n
-        reply[#reply + 1] = {q .. ':' .. n, f[1], f[2], f[3] or '',
+        local row = {q .. ':' .. n, f[1], f[2], f[3] or '',
           f[4] or '0', f[5] or '0', f[6] or '0', ids[i + 1], f[8] or '',
           f[9] or '', f[11] or ''}
+        local spec = specs and specs[f[1]]
+        if spec then
+          -- A reservation admits the job only if claimed by its end.
+          local u, name = string.match(f[8] or '', '^(%d+) (.+)$')
+          local resv = u and tonumber(u) >= now and name or nil
+          row[12] = guard_take(ns, spec, {key = f[3] or '', type = f[1],
+            queue = q, id = q .. ':' .. n}, n, token, resv, now, now_us,
+            f[12])
+        end
+        reply[#reply + 1] = row
       else
         -- Not a job we can run (its hash was deleted or lacks a type or
         -- a payload): to dead with the reason, and named in the reply,
@@ -751,12 +1116,57 @@ local function extend(keys, args)
   return out
 end
 
+-- Split an ack's arguments at "release" (at the place of an ID, which
+-- is never that word): the ID TOKEN pairs before it, and the guards to
+-- give back after it, each "lock KEY TOKEN" or "conc KEY MEMBER LIMIT".
+local function ack_releases(args)
+  local last = #args
+  for i = 1, #args, 2 do
+    if args[i] == 'release' then
+      last = i - 1
+      break
+    end
+  end
+  if last == #args then
+    return args, nil
+  end
+  if last > 2 * CLAIM_MAX then
+    fail('BADARG', 'at most ' .. fmt(CLAIM_MAX) .. ' ID TOKEN pairs')
+  end
+  local ids, rel = {}, {}
+  for i = 1, last do
+    ids[i] = args[i]
+  end
+  local i = last + 2
+  while i <= #args do
+    local w = args[i] == 'lock' and 3 or args[i] == 'conc' and 4
+    if not w or i + w - 1 > #args or #rel >= 4 * CLAIM_MAX then
+      fail('BADARG', 'after "release" come at most ' ..
+        fmt(4 * CLAIM_MAX) .. ' "lock KEY TOKEN" and ' ..
+        '"conc KEY MEMBER LIMIT"')
+    end
+    rel[#rel + 1] = {args[i], args[i + 1], args[i + 2], args[i + 3]}
+    i = i + w
+  end
+  return ids, rel
+end
+
 ---------------------------------------------------------------------------
 -- redjob_ack NAMESPACE:{QUEUE} ID TOKEN [ID TOKEN]...
+--   [release {lock KEY TOKEN | conc KEY MEMBER LIMIT}...]
 -- Finishes jobs: they leave Redis. A token that no longer matches (the
 -- lease was taken over, or the job was removed) is refused with 0.
+-- After "release", the guards the jobs held (docs/guards.md, "Guards in
+-- the claim"): each lock is released and each concurrency slot given
+-- back, as redjob_lock_release and redjob_limit_conc_release with
+-- "next" would, and the first waiter is woken (see guard_take above for
+-- why these keys may be touched here). A guard that is no longer the
+-- job's, or a key that is not a guard's, is left alone; the reply is
+-- the same.
 local function ack(keys, args)
   local base, q = open(keys)
+  local rel
+  args, rel = ack_releases(args)
   local held = check_tokens(base, q, args, 1)
   local out, gone, keys = {}, {}, {}
   for i, h in ipairs(held) do
@@ -776,6 +1186,9 @@ local function ack(keys, args)
     redis.call('HDEL', base .. ':tok', unpack(gone))
     redis.call('ZREM', base .. ':run', unpack(gone))
     redis.call('HINCRBY', base .. ':stats', 'processed', done)
+  end
+  if rel and #rel > 0 then
+    guard_release_all(string.sub(base, 1, #base - #q - 3), rel, now_ms())
   end
   return out
 end
@@ -992,6 +1405,7 @@ local function wakejob(keys, args)
   end
   return 1
 end
+G.wake = wakejob
 
 -- Where a job is now: state and score, from the sets (the truth). A
 -- finished job that is kept (B:fin) is in state done, cancelled or
