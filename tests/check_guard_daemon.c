@@ -838,6 +838,12 @@ backlog_behind(const char *type, long long swap)
 	    JOBS);
 	n = read_intervals(type, v, JOBS + 1);
 	ck_assert_uint_eq(n, JOBS);
+	/*
+	 * The order is that of the handlers' starts, which may lag their
+	 * admissions by more than one interval of the limiter on a loaded
+	 * machine (a fork, a busy worker): one place more either way.
+	 */
+	swap++;
 	for (i = 0; i < n; i++) {
 		d = (long long)v[i].fence - (long long)(i + 1);
 		ck_assert_msg(d >= -swap && d <= swap, "run %zu was job %llu, "
@@ -845,10 +851,12 @@ backlog_behind(const char *type, long long swap)
 	}
 	/*
 	 * 20/s: 30 admissions take at least 29 intervals of 50 ms (2 per
-	 * 100 ms: at least 14 periods).
+	 * 100 ms: at least 14 periods), 1.4 s; the first handler's start
+	 * may lag its admission more than the last's does, so 1.3 s of
+	 * starts (a limiter that let them all through would take a few ms).
 	 */
 	secs = (double)(v[n - 1].start - v[0].start) / 1e9;
-	ck_assert_msg(secs >= 1.4, "%d jobs ran in %.2f s at 20/s", JOBS,
+	ck_assert_msg(secs >= 1.3, "%d jobs ran in %.2f s at 20/s", JOBS,
 	    secs);
 }
 
