@@ -100,6 +100,13 @@
 #define BENCH_CL_LATENCY	0x04	/* --samples, --gap, --delay, ... */
 #define BENCH_CL_IDLE		0x08	/* --idle-seconds */
 #define BENCH_CL_HANDLER	0x10	/* --handler */
+#define BENCH_CL_PEERS		0x20	/* --peers */
+#define BENCH_CL_DELAY		0x40	/* --delay */
+
+/* Where the peers' scripts are: the source tree's tests/bench/peers. */
+#ifndef BENCH_PEER_SCRIPTS
+#define BENCH_PEER_SCRIPTS "tests/bench/peers"
+#endif
 
 struct bench_opts {
 	const char	*scenario;	/* a name, or "all" */
@@ -129,6 +136,8 @@ struct bench_opts {
 	const char	*perf;		/* perf record file */
 	const char	*during;	/* run this during the hot section */
 	const char	*json;		/* NULL, "-" or a file */
+	const char	*peers;		/* BullMQ's node_modules is here */
+	const char	*peer_scripts;	/* bullmq.mjs, sidekiq.rb */
 };
 
 /*
@@ -203,6 +212,23 @@ struct bench_qstats {
 	long long	 stalled;
 };
 
+/*
+ * How bench_end() tells the commands clients send from those their
+ * scripts run (INFO commandstats counts both): by the names redjob's
+ * function library uses; for a peer that scripts its work (BullMQ), only
+ * script calls, blocking pops and transactions are the client's; for one
+ * that scripts nothing (Sidekiq), everything is.
+ */
+enum bench_split {
+	BENCH_SPLIT_REDJOB,
+	BENCH_SPLIT_SCRIPTS,
+	BENCH_SPLIT_CLIENT,
+};
+
+/* Which peer's polls bench_end() takes out (0: redjob_stats's). */
+#define BENCH_POLL_BULLMQ	1
+#define BENCH_POLL_SIDEKIQ	2
+
 /* Whether plugin handlers work in this build, found out once. */
 enum bench_plugin_state {
 	BENCH_PLUGIN_UNKNOWN,
@@ -243,8 +269,22 @@ struct bench {
 	char		*probe;
 	enum bench_plugin_state plugin_state;
 	int		 noop_result;	/* the no-op type keeps results */
+	long		 fill_delay_ms;	/* bench_fill()'s jobs' delay */
 	char		*plugin_reason;
 	struct bench_daemon *d;		/* running, for bench_fatal() */
+
+	/* The peers: where they are, and why one cannot run. */
+	char		*peers;
+	char		*peer_scripts;
+	char		*bullmq_why;
+	char		*sidekiq_why;
+	char		*bullmq_version;
+	char		*sidekiq_version;
+	int		 bullmq_checked;
+	int		 sidekiq_checked;
+	enum bench_split split;
+	int		 peer_polling;	/* whose polls: BENCH_POLL_* */
+	int		 compare;	/* more than one scenario ran */
 
 	/* Between bench_begin() and bench_end(). */
 	struct bench_snap before;
@@ -290,12 +330,16 @@ static const struct bench_cluster_run {
 	{ "3-masters-sharded", 3, "bulk", 6 },
 };
 #define BENCH_CLUSTER_QUEUES 16
+static int	bench_floor(struct bench *, const char *);
+static int	bench_bullmq(struct bench *, const char *);
+static int	bench_sidekiq(struct bench *, const char *);
 
 static const char *const bench_enqueue_variants[] = {
 	"single", "pipelined", NULL
 };
 static const char *const bench_process_variants[] = {
-	"exec", "plugin", "plugin-result", NULL
+	"exec", "plugin", "plugin-result", "plugin-serial", "plugin-delayed",
+	NULL
 };
 static const char *const bench_latency_variants[] = {
 	"idle-immediate", "idle-delayed", "load-immediate", "load-delayed",
@@ -310,6 +354,15 @@ static const char *const bench_spawn_variants[] = {
 };
 /* From bench_cluster_runs[], by main(). */
 static const char *bench_cluster_variants[nitems(bench_cluster_runs) + 1];
+static const char *const bench_floor_variants[] = {
+	"enqueue-single", "enqueue-bulk", "process", "process-serial", NULL
+};
+static const char *const bench_bullmq_variants[] = {
+	"add", "bulk-add", "process", "delayed", "manual", NULL
+};
+static const char *const bench_sidekiq_variants[] = {
+	"add", "bulk-add", "process", NULL
+};
 static const char *const bench_guards_variants[] = {
 	"none", "lock-distinct", "lock-shared", "window", "funnel", "gcra",
 	"concurrency", "gcra-throttled", "funnel-throttled",
@@ -327,7 +380,10 @@ static const struct bench_scenario scenarios[] = {
 	{ "process", "redjobd runs N no-op jobs enqueued beforehand: exec "
 	    "/bin/true (default N 20000) or the example plugin's noop "
 	    "(default N 100000), plugin-result with result: on its type "
-	    "(redjob_done per job)", bench_process_variants, bench_process },
+	    "(redjob_done per job), plugin-serial with one slot a worker and "
+	    "claims of one, plugin-delayed with jobs enqueued with --delay, "
+	    "due when the queue is resumed", bench_process_variants,
+	    bench_process },
 	{ "latency", "from a job's due time to its handler's start (the "
 	    "probe), p50/p99/max: idle, under a load stream on another queue, "
 	    "or behind another queue's backlog; immediate or delayed "
@@ -351,6 +407,26 @@ static const struct bench_scenario scenarios[] = {
 	    "starts (loopback ports, --redis-server); Redis CPU per job of "
 	    "each master",
 	    bench_cluster_variants, bench_cluster },
+	{ "floor", "no redjob at all: the plainest Redis protocol (a hash "
+	    "and a due zset per job, a claim that takes a batch, an ack that "
+	    "deletes it), as functions: enqueue one by one and in bulk, with "
+	    "memory per waiting job, and --workers consumers draining N jobs "
+	    "claiming as many as redjobd's workers would (--batch, default "
+	    "the concurrency but at least 32; process-serial: one at a "
+	    "time); the "
+	    "yardstick of redjob's per-job cost",
+	    bench_floor_variants, bench_floor },
+	{ "bullmq", "BullMQ through node on the same Redis (--peers DIR, "
+	    "make bench-peers): add one by one, addBulk of -b (with memory "
+	    "per waiting job), --workers processes of --concurrency draining "
+	    "N jobs (process), the same for jobs due after --delay (delayed), "
+	    "and one job at a time with nothing prefetched (manual)",
+	    bench_bullmq_variants, bench_bullmq },
+	{ "sidekiq", "Sidekiq through ruby on the same Redis: push one by "
+	    "one, push_bulk of -b, with memory per waiting job, and "
+	    "--workers Sidekiq servers of --concurrency threads draining N "
+	    "jobs (process)",
+	    bench_sidekiq_variants, bench_sidekiq },
 };
 
 static struct bench *bench_self;	/* for bench_fatal()'s cleanup */
@@ -758,13 +834,14 @@ bench_snap_usec(const struct bench_snap *s, const char *name)
 }
 
 /*
- * Collect the names of the commands that the function library runs, from
- * the library text embedded in this build: "redis.call('ZADD'" and so on.
+ * Collect the names of the commands that a function library runs, from
+ * its text: "redis.call('ZADD'" and so on. Called for the library
+ * embedded in this build and for the floor scenario's.
  */
 static void
-bench_lua_commands(struct bench *b)
+bench_lua_commands(struct bench *b, const char *p)
 {
-	const char *p = rfunc_lua, *q;
+	const char *q;
 	char name[32];
 	size_t n, i;
 
@@ -793,6 +870,34 @@ bench_is_lua_command(const struct bench *b, const char *name)
 	for (i = 0; i < b->n_lua_cmds; i++) {
 		if (strcmp(b->lua_cmds[i], name) == 0)
 			return 1;
+	}
+	return 0;
+}
+
+/* Whether a command counted in INFO commandstats ran inside a script. */
+static int
+bench_is_inside(const struct bench *b, const char *name)
+{
+	static const char *const entry[] = {
+		"eval", "evalsha", "eval_ro", "evalsha_ro", "fcall",
+		"fcall_ro", "bzpopmin", "bzpopmax", "blpop", "brpop",
+		"brpoplpush", "blmove", "blmpop", "bzmpop", "multi", "exec",
+		"ping", "client", "hello", "select", "auth", "script",
+		"xread", "xreadgroup", "quit",
+	};
+	size_t i;
+
+	switch (b->split) {
+	case BENCH_SPLIT_REDJOB:
+		return bench_is_lua_command(b, name);
+	case BENCH_SPLIT_SCRIPTS:
+		for (i = 0; i < nitems(entry); i++) {
+			if (strcmp(entry[i], name) == 0)
+				return 0;
+		}
+		return 1;
+	case BENCH_SPLIT_CLIENT:
+		break;
 	}
 	return 0;
 }
@@ -881,6 +986,13 @@ bench_poll_share(const struct bench *b, const char *name, long long n)
 {
 	size_t i;
 
+	/* bench_bullmq_left(): two LLENs and three ZCARDs a poll. */
+	if (b->peer_polling == BENCH_POLL_BULLMQ)
+		return strcmp(name, "llen") == 0 ? 2 * n :
+		    strcmp(name, "zcard") == 0 ? 3 * n : 0;
+	/* The sidekiq scenario's: one LLEN. */
+	if (b->peer_polling == BENCH_POLL_SIDEKIQ)
+		return strcmp(name, "llen") == 0 ? n : 0;
 	if (strcmp(name, "fcall_ro") == 0)
 		return n;
 	for (i = 0; i < b->n_poll_cmds; i++) {
@@ -1449,10 +1561,14 @@ bench_cmdline(struct bench *b, const char *scenario, const char *variant,
 		bench_cat(&cmd, " --samples %ld --gap %ld-%ld --delay %ld "
 		    "--load-rate %ld", b->o.samples, b->o.gap_min_ms,
 		    b->o.gap_max_ms, b->o.delay_ms, b->o.load_rate);
+	if ((flags & BENCH_CL_DELAY) && !(flags & BENCH_CL_LATENCY))
+		bench_cat(&cmd, " --delay %ld", b->o.delay_ms);
 	if (flags & BENCH_CL_IDLE)
 		bench_cat(&cmd, " --idle-seconds %ld", b->o.idle_secs);
 	if (flags & BENCH_CL_HANDLER)
 		bench_cat(&cmd, " --handler %s", b->o.handler);
+	if ((flags & BENCH_CL_PEERS) && b->o.peers != NULL)
+		bench_cat(&cmd, " --peers %s", b->o.peers);
 	if (b->o.breakdown)
 		bench_cat(&cmd, " --breakdown");
 	if (b->o.redjobd != NULL)
@@ -1601,7 +1717,7 @@ bench_end(struct bench *b, const char *scenario, const char *variant,
 		d -= bench_poll_share(b, after.name[i], polls);
 		if (d <= 0)
 			continue;
-		if (bench_is_lua_command(b, after.name[i])) {
+		if (bench_is_inside(b, after.name[i])) {
 			inside += d;
 			json_object_set_new(ij, after.name[i], json_integer(d));
 		} else {
@@ -1985,8 +2101,12 @@ bench_target_connect(struct bench *b, const char *url)
 	if (u.cluster) {
 		b->t.cluster = 1;
 		bench_cluster_masters(b, &u);
-	} else
+	} else {
 		bench_master_add(b, &u, u.host, u.port, u.path);
+		/* The peers' scripts connect to a -u Redis by its path. */
+		if (b->sock == NULL && u.path[0] != '\0')
+			b->sock = xstrdup(u.path);
+	}
 	explicit_bzero(u.password, sizeof u.password);
 	for (m = 0; m < b->t.nmasters; m++)
 		bench_library(b, m);
@@ -2091,6 +2211,7 @@ bench_fill(struct bench *b, struct redjob_client *c, const char *queue,
 		jobs[i].type = type;
 		jobs[i].payload = payload;
 		jobs[i].payload_len = (size_t)b->o.payload;
+		jobs[i].delay_ms = b->fill_delay_ms;
 	}
 	while (done < n) {
 		k = n - done < batch ? n - done : batch;
@@ -2261,6 +2382,9 @@ bench_drain_queues(struct bench *b, const char *scenario,
 		bench_fill(b, c, q[i], types[i], n / (long)nq +
 		    ((long)i < n % (long)nq), keymode);
 	redjob_free(c);
+	/* Delayed jobs: all due, none claimed yet, when the clock starts. */
+	if (b->fill_delay_ms > 0)
+		bench_wait_ms(b, b->fill_delay_ms);
 	bench_qstats_sum(b, part, nparts, &s0);
 
 	if (res != NULL) {
@@ -2335,6 +2459,20 @@ bench_drain(struct bench *b, const char *scenario, const char *variant,
 	    n, keymode, res, cause);
 }
 
+/*
+ * The jobs a worker claims with one call: --batch, else redjobd's
+ * default (docs/redjob.yml.5, batch): the concurrency, but at least 32
+ * and at most 1000. The floor's consumers claim as many.
+ */
+static long
+bench_claim_batch(const struct bench *b)
+{
+	if (b->o.claim_batch > 0)
+		return b->o.claim_batch;
+	return b->o.concurrency < 32 ? 32 : b->o.concurrency > 1000 ? 1000 :
+	    b->o.concurrency;
+}
+
 /* Add the daemon's settings to a result. */
 static void
 bench_result_daemon(struct bench *b, json_t *res, long workers,
@@ -2343,9 +2481,8 @@ bench_result_daemon(struct bench *b, json_t *res, long workers,
 	json_object_set_new(res, "workers", json_integer(workers));
 	json_object_set_new(res, "concurrency",
 	    json_integer(b->o.concurrency));
-	json_object_set_new(res, "claim_batch", json_integer(
-	    b->o.claim_batch > 0 ? b->o.claim_batch : b->o.concurrency <
-	    1000 ? b->o.concurrency : 1000));
+	json_object_set_new(res, "claim_batch",
+	    json_integer(bench_claim_batch(b)));
 	json_object_set_new(res, "payload_bytes", json_integer(b->o.payload));
 	json_object_set_new(res, "log_level", json_string(b->o.log_level));
 	if (handler != NULL)
@@ -2437,30 +2574,48 @@ bench_process(struct bench *b, const char *variant)
 {
 	struct bench_daemon *d;
 	int plugin = strncmp(variant, "plugin", 6) == 0;
-	long n = bench_jobs(b, plugin ? 100000 : 20000);
+	int serial = strcmp(variant, "plugin-serial") == 0;
+	int delayed = strcmp(variant, "plugin-delayed") == 0;
+	long n = bench_jobs(b, plugin && !serial ? 100000 : 20000);
 	long workers = bench_workers_opt(b, 2);
+	long conc = b->o.concurrency, batch = b->o.claim_batch;
 	char *cause = NULL, *cmd;
 	json_t *res;
 
+	/* One job at a time per worker: BullMQ's manual variant's peer. */
+	if (serial) {
+		b->o.concurrency = 1;
+		b->o.claim_batch = 1;
+	}
 	cmd = bench_cmdline(b, "process", variant, n, BENCH_CL_DAEMON |
-	    BENCH_CL_ENQUEUE);
-	if (bench_plugin_missing(b, plugin, "process", variant, cmd))
+	    BENCH_CL_ENQUEUE | (delayed ? BENCH_CL_DELAY : 0));
+	if (bench_plugin_missing(b, plugin, "process", variant, cmd)) {
+		b->o.concurrency = conc;
+		b->o.claim_batch = batch;
 		return 0;
+	}
 	b->noop_result = strcmp(variant, "plugin-result") == 0;
 	d = bench_noop_daemon(b, "process", workers, plugin, &cause);
 	b->noop_result = 0;
 	if (d == NULL)
 		bench_fatal("%s", cause);
+	b->fill_delay_ms = delayed ? b->o.delay_ms : 0;
 	if (bench_drain(b, "process", variant, "noop", n, 0, &res,
 	    &cause) != 0) {
 		bench_daemon_stop(b, d);
 		bench_fatal("process/%s: %s", variant, cause);
 	}
+	b->fill_delay_ms = 0;
 	bench_result_daemon(b, res, workers, plugin ? "plugin noop" :
 	    "exec /bin/true");
+	if (delayed)
+		json_object_set_new(res, "delay_ms",
+		    json_integer(b->o.delay_ms));
 	bench_record(b, res, cmd, "jobs_per_s", 1);
 	bench_daemon_stop(b, d);
 	bench_clean(b);
+	b->o.concurrency = conc;
+	b->o.claim_batch = batch;
 	return 0;
 }
 
@@ -3577,8 +3732,1049 @@ bench_spawn(struct bench *b, const char *variant)
 }
 
 /* ---------------------------------------------------------------------
+ * floor
+ */
+
+/*
+ * The plainest protocol a Redis job queue can have, as a function
+ * library of its own: a job is a hash (type, payload) and its id in a due
+ * zset; a claim takes a batch of due ids off that zset, puts them in a
+ * running zset and returns their hashes' fields; an ack deletes the
+ * batch. No attempts, no leases renewed, no stats, no schema: what redjob
+ * does on top of this must earn its cost, so its per-job figures are
+ * compared with these.
+ */
+static const char bench_floor_lua[] =
+    "#!lua name=redjobfloor\n"
+    "local function jkey(q, id) return q .. ':j:' .. id end\n"
+    /* KEYS due; ARGV base, now, then id, type, payload per job. */
+    "redis.register_function('floor_enqueue', function(keys, args)\n"
+    "  local z = {}\n"
+    "  for i = 3, #args, 3 do\n"
+    "    redis.call('HSET', jkey(args[1], args[i]), 'type', args[i + 1],\n"
+    "        'payload', args[i + 2])\n"
+    "    z[#z + 1] = args[2]\n"
+    "    z[#z + 1] = args[i]\n"
+    "  end\n"
+    "  redis.call('ZADD', keys[1], unpack(z))\n"
+    "  return #z / 2\n"
+    "end)\n"
+    /* KEYS due, run; ARGV base, now, batch, lease deadline. */
+    "redis.register_function('floor_claim', function(keys, args)\n"
+    "  local ids = redis.call('ZRANGE', keys[1], '-inf', args[2],\n"
+    "      'BYSCORE', 'LIMIT', 0, tonumber(args[3]))\n"
+    "  if #ids == 0 then return ids end\n"
+    "  redis.call('ZREM', keys[1], unpack(ids))\n"
+    "  local z, out = {}, {}\n"
+    "  for _, id in ipairs(ids) do\n"
+    "    z[#z + 1] = args[4]\n"
+    "    z[#z + 1] = id\n"
+    "    local f = redis.call('HMGET', jkey(args[1], id), 'type',\n"
+    "        'payload')\n"
+    "    out[#out + 1] = id\n"
+    "    out[#out + 1] = f[1]\n"
+    "    out[#out + 1] = f[2]\n"
+    "  end\n"
+    "  redis.call('ZADD', keys[2], unpack(z))\n"
+    "  return out\n"
+    "end)\n"
+    /* KEYS run; ARGV base, then the ids. */
+    "redis.register_function('floor_ack', function(keys, args)\n"
+    "  local k = {}\n"
+    "  for i = 2, #args do k[#k + 1] = jkey(args[1], args[i]) end\n"
+    "  redis.call('ZREM', keys[1], unpack(args, 2))\n"
+    "  return redis.call('DEL', unpack(k))\n"
+    "end)\n";
+
+#define BENCH_FLOOR_BASE BENCH_NAMESPACE ":{floor}"
+#define BENCH_FLOOR_BULK 256	/* jobs per floor_enqueue, as libredjob's
+				   redjob_enqueue_bulk calls */
+
+static void
+bench_floor_load(struct bench *b)
+{
+	freeReplyObject(bench_command(b, "FUNCTION LOAD REPLACE %s",
+	    bench_floor_lua));
+}
+
+/* A client connection of its own to the bench's Redis. */
+static redisContext *
+bench_floor_connect(struct bench *b)
+{
+	struct url u;
+	redisContext *c;
+	redisReply *r;
+	char err[256];
+
+	if (url_parse(b->t.url, &u, err, sizeof err) != 0)
+		bench_fatal("%s", err);
+	if (u.path[0] != '\0')
+		c = redisConnectUnix(u.path);
+	else
+		c = redisConnect(u.host, u.port);
+	if (c == NULL || c->err != 0)
+		bench_fatal("connect to %s: %s", b->t.url, c != NULL ?
+		    c->errstr : "out of memory");
+	if (u.password[0] != '\0') {
+		r = u.user[0] != '\0' ? redisCommand(c, "AUTH %s %s", u.user,
+		    u.password) : redisCommand(c, "AUTH %s", u.password);
+		if (r == NULL || r->type == REDIS_REPLY_ERROR)
+			bench_fatal("AUTH: %s", r != NULL ? r->str :
+			    c->errstr);
+		freeReplyObject(r);
+	}
+	if (u.db != 0)
+		freeReplyObject(redisCommand(c, "SELECT %d", u.db));
+	explicit_bzero(u.password, sizeof u.password);
+	return c;
+}
+
+static redisReply *
+bench_floor_reply(redisContext *c, const char *what)
+{
+	redisReply *r;
+
+	if (redisGetReply(c, (void **)&r) != REDIS_OK || r == NULL)
+		bench_fatal("%s: %s", what, c->errstr);
+	if (r->type == REDIS_REPLY_ERROR)
+		bench_fatal("%s: %s", what, r->str);
+	return r;
+}
+
+/*
+ * Enqueue n floor jobs from id first on: one floor_enqueue per job, or
+ * BENCH_FLOOR_BULK a call with -b jobs' worth of calls in flight.
+ */
+static void
+bench_floor_fill(struct bench *b, redisContext *c, long first, long n,
+    int bulk)
+{
+	long per = bulk ? BENCH_FLOOR_BULK : 1, sent = 0, added = 0, k, i;
+	long window = bulk ? (b->o.batch + per - 1) / per : 1, inflight = 0;
+	char *payload = bench_payload(b), (*ids)[24], now[24];
+	const char **av;
+	size_t *avlen, ac;
+	redisReply *r;
+
+	ids = xcalloc((size_t)per, sizeof *ids);
+	av = xcalloc((size_t)(6 + 3 * per), sizeof *av);
+	avlen = xcalloc((size_t)(6 + 3 * per), sizeof *avlen);
+	snprintf(now, sizeof now, "%llu", (unsigned long long)
+	    (bench_realtime_ns() / 1000000));
+	while (sent < n || inflight > 0) {
+		/* Up to window calls in flight, then read one reply. */
+		if (sent < n && inflight < window) {
+			k = n - sent < per ? n - sent : per;
+			ac = 0;
+			av[ac++] = "FCALL";
+			av[ac++] = "floor_enqueue";
+			av[ac++] = "1";
+			av[ac++] = BENCH_FLOOR_BASE ":due";
+			av[ac++] = BENCH_FLOOR_BASE;
+			av[ac++] = now;
+			for (i = 0; i < k; i++) {
+				snprintf(ids[i], sizeof ids[i], "%ld",
+				    first + sent + i);
+				av[ac++] = ids[i];
+				av[ac++] = "noop";
+				av[ac++] = payload;
+			}
+			for (i = 0; i < (long)ac; i++)
+				avlen[i] = av[i] == payload ?
+				    (size_t)b->o.payload : strlen(av[i]);
+			if (redisAppendCommandArgv(c, (int)ac, av, avlen) !=
+			    REDIS_OK)
+				bench_fatal("floor_enqueue: %s", c->errstr);
+			sent += k;
+			inflight++;
+			continue;
+		}
+		r = bench_floor_reply(c, "floor_enqueue");
+		added += r->integer;
+		freeReplyObject(r);
+		inflight--;
+	}
+	if (added != n)
+		bench_fatal("floor_enqueue: %ld of %ld jobs added", added, n);
+	free(avlen);
+	free(av);
+	free(ids);
+	free(payload);
+}
+
+/* One floor consumer's share, for bench_floor_consumer() in its child. */
+struct bench_floor_consumer {
+	struct bench	*b;
+	long		 batch;
+	int		 go;	/* read end: EOF means start */
+	int		 go_w;	/* the write end, closed in the child */
+};
+
+/*
+ * One floor consumer: after the go signal, claim a batch, "run" each job
+ * (nothing), ack the batch together with the next claim in one round
+ * trip, until a claim comes back empty.
+ */
+static int
+bench_floor_consumer(void *arg)
+{
+	struct bench_floor_consumer *fc = arg;
+	redisContext *c;
+	redisReply *r;
+	const char **av;
+	size_t ac, i, nids = 0;
+	char batch[24], lease[24], now[24], c1;
+
+	close(fc->go_w);
+	c = bench_floor_connect(fc->b);
+	/* floor_ack: FCALL, its name, numkeys, the key, the base, ids. */
+	av = xcalloc((size_t)fc->batch + 5, sizeof *av);
+	snprintf(batch, sizeof batch, "%ld", fc->batch);
+	while (read(fc->go, &c1, 1) == -1 && errno == EINTR)
+		;
+	r = NULL;
+	for (;;) {
+		snprintf(now, sizeof now, "%llu", (unsigned long long)
+		    (bench_realtime_ns() / 1000000));
+		snprintf(lease, sizeof lease, "%llu", (unsigned long long)
+		    (bench_realtime_ns() / 1000000 + 60000));
+		if (nids > 0) {
+			ac = 0;
+			av[ac++] = "FCALL";
+			av[ac++] = "floor_ack";
+			av[ac++] = "1";
+			av[ac++] = BENCH_FLOOR_BASE ":run";
+			av[ac++] = BENCH_FLOOR_BASE;
+			for (i = 0; i < nids; i++)
+				av[ac++] = r->element[3 * i]->str;
+			if (redisAppendCommandArgv(c, (int)ac, av, NULL) !=
+			    REDIS_OK)
+				_exit(1);
+		}
+		if (redisAppendCommand(c, "FCALL floor_claim 2 %s %s %s %s "
+		    "%s %s", BENCH_FLOOR_BASE ":due", BENCH_FLOOR_BASE ":run",
+		    BENCH_FLOOR_BASE, now, batch, lease) != REDIS_OK)
+			_exit(1);
+		if (nids > 0)
+			freeReplyObject(bench_floor_reply(c, "floor_ack"));
+		freeReplyObject(r);
+		r = bench_floor_reply(c, "floor_claim");
+		if (r->type != REDIS_REPLY_ARRAY || r->elements == 0)
+			break;
+		nids = r->elements / 3;
+	}
+	freeReplyObject(r);
+	free(av);
+	redisFree(c);
+	return 0;
+}
+
+/*
+ * The floor scenario. "enqueue-single" and "enqueue-bulk" are the
+ * enqueue scenario's two variants on the floor protocol (bulk:
+ * BENCH_FLOOR_BULK jobs a call, -b jobs in flight), with Redis memory per
+ * waiting job; "process" drains N jobs with --workers consumer processes
+ * claiming as many jobs a call as redjobd's workers would with the same
+ * settings (bench_claim_batch()).
+ */
+static int
+bench_floor(struct bench *b, const char *variant)
+{
+	struct bench_floor_consumer *fc;
+	redisContext *c;
+	struct proc **procs;
+	long n, workers = bench_workers_opt(b, 2), i, conc = 0, batch = 0;
+	long long mem0, mem;
+	int process = strncmp(variant, "process", 7) == 0, go[2];
+	char *why = NULL, *cmd;
+	redisReply *r;
+	json_t *res;
+
+	if (b->t.cluster) {
+		bench_unavailable(b, "floor", variant, "the floor runs on one "
+		    "Redis: its functions are loaded on the first master only",
+		    bench_cmdline(b, "floor", variant, 0, 0));
+		return 0;
+	}
+	bench_floor_load(b);
+	freeReplyObject(bench_command(b, "UNLINK %s:due %s:run",
+	    BENCH_FLOOR_BASE, BENCH_FLOOR_BASE));
+	c = bench_floor_connect(b);
+	if (!process) {
+		n = bench_jobs(b, 100000);
+		cmd = bench_cmdline(b, "floor", variant, n, BENCH_CL_ENQUEUE);
+		/* The function library and the keys exist beforehand, as
+		 * with redjob's enqueue scenario. */
+		bench_floor_fill(b, c, 0, 1, 0);
+		mem0 = bench_used_memory(b, NULL);
+		bench_begin(b);
+		bench_floor_fill(b, c, 1, n, strcmp(variant,
+		    "enqueue-bulk") == 0);
+		res = bench_end(b, "floor", variant, n);
+		mem = bench_used_memory(b, NULL) - mem0;
+		fprintf(b->out, "  %12.1f bytes of Redis memory per waiting "
+		    "job (INFO memory: used_memory, %ld jobs of %ld-byte "
+		    "payloads)\n", (double)mem / n, n, b->o.payload);
+		json_object_set_new(res, "redis_bytes_per_job",
+		    json_real((double)mem / n));
+		json_object_set_new(res, "batch", json_integer(strcmp(variant,
+		    "enqueue-bulk") == 0 ? BENCH_FLOOR_BULK : 1));
+		json_object_set_new(res, "payload_bytes",
+		    json_integer(b->o.payload));
+		bench_record(b, res, cmd, "jobs_per_s", 1);
+	} else {
+		if (strcmp(variant, "process-serial") == 0) {
+			conc = b->o.concurrency;
+			batch = b->o.claim_batch;
+			b->o.concurrency = 1;
+			b->o.claim_batch = 1;
+		}
+		n = bench_jobs(b, conc > 0 ? 20000 : 100000);
+		cmd = bench_cmdline(b, "floor", variant, n, BENCH_CL_DAEMON |
+		    BENCH_CL_ENQUEUE);
+		bench_floor_fill(b, c, 0, n, 1);
+		if (pipe(go) == -1)
+			bench_fatal("pipe: %s", strerror(errno));
+		fc = xcalloc((size_t)workers, sizeof *fc);
+		procs = xcalloc((size_t)workers, sizeof *procs);
+		for (i = 0; i < workers; i++) {
+			fc[i].b = b;
+			fc[i].batch = bench_claim_batch(b);
+			fc[i].go = go[0];
+			fc[i].go_w = go[1];
+			procs[i] = proc_spawn(&(struct proc_spec){
+			    .fn = bench_floor_consumer, .arg = &fc[i],
+			    .name = "floor consumer" }, &why);
+			if (procs[i] == NULL)
+				bench_fatal("%s", why);
+		}
+		close(go[0]);
+		/* Their connections are up or on the way: start them. */
+		bench_begin(b);
+		close(go[1]);
+		for (i = 0; i < workers; i++) {
+			if (proc_wait(procs[i], BENCH_STALL_MS * 10) != 0 ||
+			    procs[i]->status != 0)
+				bench_fatal("floor/process: a consumer failed");
+			proc_free(procs[i]);
+		}
+		res = bench_end(b, "floor", variant, n);
+		r = bench_command(b, "ZCARD %s:run", BENCH_FLOOR_BASE);
+		if (r->integer != 0)
+			bench_fatal("floor/process: %lld jobs left running",
+			    r->integer);
+		freeReplyObject(r);
+		free(procs);
+		free(fc);
+		json_object_set_new(res, "workers", json_integer(workers));
+		json_object_set_new(res, "concurrency",
+		    json_integer(b->o.concurrency));
+		json_object_set_new(res, "claim_batch",
+		    json_integer(bench_claim_batch(b)));
+		json_object_set_new(res, "payload_bytes",
+		    json_integer(b->o.payload));
+		bench_record(b, res, cmd, "jobs_per_s", 1);
+		if (conc > 0) {
+			b->o.concurrency = conc;
+			b->o.claim_batch = batch;
+		}
+	}
+	redisFree(c);
+	bench_clean(b);
+	return 0;
+}
+
+/* ---------------------------------------------------------------------
+ * Peers: BullMQ and Sidekiq on the same Redis
+ */
+
+/*
+ * A program in PATH, or NULL. Returns an allocated path.
+ */
+static char *
+bench_which(const char *prog)
+{
+	const char *path = getenv("PATH"), *p, *e;
+	char *f;
+
+	for (p = path != NULL ? path : "/usr/bin:/bin"; *p != '\0'; p = e) {
+		e = p + strcspn(p, ":");
+		xasprintf(&f, "%.*s/%s", (int)(e - p), p, prog);
+		if (e > p && access(f, X_OK) == 0)
+			return f;
+		free(f);
+		if (*e == ':')
+			e++;
+	}
+	return NULL;
+}
+
+/*
+ * Whether a peer can run: its interpreter is in PATH and loads the
+ * peer's library. Returns NULL, or why not (allocated). Found out once
+ * per peer.
+ */
+static char *
+bench_peer_missing(struct bench *b, const char *peer)
+{
+	char *why = NULL, *interp, *mod = NULL;
+	const char *out;
+	struct proc *p;
+	json_t *doc;
+	int node = strcmp(peer, "bullmq") == 0;
+
+	if (b->sock == NULL || b->t.cluster)
+		return xstrdup("the peers' scripts need one Redis on a unix "
+		    "socket: the bench's own redis-server, or -u unix://PATH");
+	if ((interp = bench_which(node ? "node" : "ruby")) == NULL) {
+		xasprintf(&why, "%s is not in PATH (Debian: apt-get install "
+		    "%s)", node ? "node" : "ruby", node ? "nodejs npm" :
+		    "ruby-sidekiq");
+		return why;
+	}
+	if (node) {
+		xasprintf(&mod, "%s/node_modules/bullmq/package.json",
+		    b->peers);
+		if (access(mod, R_OK) != 0) {
+			xasprintf(&why, "%s: %s (make bench-peers installs "
+			    "BullMQ there; --peers DIR elsewhere)", mod,
+			    strerror(errno));
+			free(mod);
+			free(interp);
+			return why;
+		}
+		if ((doc = json_load_file(mod, 0, NULL)) != NULL &&
+		    json_is_string(json_object_get(doc, "version")))
+			b->bullmq_version = xstrdup(json_string_value(
+			    json_object_get(doc, "version")));
+		json_decref(doc);
+		fprintf(b->out, "bullmq %s (%s)\n", b->bullmq_version != NULL ?
+		    b->bullmq_version : "?", interp);
+		free(mod);
+		free(interp);
+		return NULL;
+	}
+	p = proc_spawn(&(struct proc_spec){ .argv = (char *const[]){ interp,
+	    (char *)"-e", (char *)"require 'sidekiq'; print Sidekiq::VERSION",
+	    NULL }, .out = PROC_IO_CAPTURE, .err = PROC_IO_STDOUT }, &why);
+	if (p == NULL) {
+		free(interp);
+		return why;
+	}
+	if (proc_wait(p, BENCH_READY_MS) != 0 || p->status != 0) {
+		out = p->out != NULL ? p->out : "";
+		xasprintf(&why, "%s cannot load sidekiq (Debian: apt-get "
+		    "install ruby-sidekiq): %.*s", interp,
+		    (int)strcspn(out, "\n"), out);
+	} else {
+		b->sidekiq_version = xstrdup(p->out);
+		fprintf(b->out, "sidekiq %s (%s)\n", p->out, interp);
+	}
+	proc_free(p);
+	free(interp);
+	return why;
+}
+
+/* Add the peer's version to a result of its. */
+static void
+bench_peer_version(struct bench *b, const char *peer, json_t *res)
+{
+	const char *v = strcmp(peer, "bullmq") == 0 ? b->bullmq_version :
+	    b->sidekiq_version;
+
+	json_object_set_new(res, "peer_version", json_string(v != NULL ? v :
+	    "?"));
+}
+
+/*
+ * Start a peer script: node or ruby with argv (NULL-terminated, after the
+ * interpreter and the script), stdin kept open for "go", stdout and
+ * stderr captured. Waits for its "ready".
+ */
+static struct proc *
+bench_peer_start(struct bench *b, const char *peer, char **args)
+{
+	int node = strcmp(peer, "bullmq") == 0;
+	char *argv[32], *why = NULL, *interp, *script;
+	struct proc *p;
+	size_t n = 0, i;
+
+	interp = bench_which(node ? "node" : "ruby");
+	xasprintf(&script, "%s/%s", b->peer_scripts, node ? "bullmq.mjs" :
+	    "sidekiq.rb");
+	argv[n++] = interp;
+	argv[n++] = script;
+	for (i = 0; args[i] != NULL && n < nitems(argv) - 1; i++)
+		argv[n++] = args[i];
+	argv[n] = NULL;
+	p = proc_spawn(&(struct proc_spec){ .argv = argv, .in_keep = 1,
+	    .out = PROC_IO_CAPTURE, .err = PROC_IO_STDOUT, .pgroup = 1 },
+	    &why);
+	if (p == NULL)
+		bench_fatal("%s", why);
+	if (proc_wait_output(p, "ready\n", BENCH_READY_MS) != 0)
+		bench_fatal("%s %s %s: not ready: %s", interp, script, args[0],
+		    p->out != NULL ? p->out : "(no output)");
+	free(interp);
+	free(script);
+	return p;
+}
+
+static void
+bench_peer_go(struct proc **ps, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		(void)proc_feed(ps[i], "go\n", 3);
+	proc_pump(ps, n, 0);
+}
+
+/* Wait for a peer script's "done"; exits with its output if it fails. */
+static void
+bench_peer_done(struct proc *p)
+{
+	if (proc_wait_output(p, "done\n", BENCH_SPAWN_MS) != 0)
+		bench_fatal("%s failed: %s", p->name, p->out != NULL ? p->out :
+		    "(no output)");
+}
+
+/* Delete a peer's keys: those matching pattern. */
+static void
+bench_clean_match(struct bench *b, const char *pattern)
+{
+	redisReply *r, *d;
+	char cursor[32] = "0";
+	size_t i;
+
+	do {
+		r = bench_command(b, "SCAN %s MATCH %s COUNT 1000", cursor,
+		    pattern);
+		snprintf(cursor, sizeof cursor, "%s", r->element[0]->str);
+		for (i = 0; i < r->element[1]->elements; i++) {
+			d = bench_command(b, "UNLINK %s",
+			    r->element[1]->element[i]->str);
+			freeReplyObject(d);
+		}
+		freeReplyObject(r);
+	} while (strcmp(cursor, "0") != 0);
+}
+
+static void
+bench_peer_clean(struct bench *b)
+{
+	bench_clean_match(b, "bull:" BENCH_NAMESPACE ":*");
+	bench_clean_match(b, "queue:" BENCH_NAMESPACE "*");
+	/* What Sidekiq servers leave: their registry and heartbeats. */
+	freeReplyObject(bench_command(b, "UNLINK processes"));
+	freeReplyObject(bench_command(b, "SREM queues %s %s-hold",
+	    BENCH_NAMESPACE, BENCH_NAMESPACE));
+}
+
+/*
+ * Add n jobs with a peer's script: bulk B jobs a call, or one at a time;
+ * delayed by delay ms if > 0. With res NULL, outside any measurement;
+ * else measured, with Redis memory per waiting job, and *res set.
+ */
+static void
+bench_peer_add(struct bench *b, const char *peer, const char *variant,
+    const char *queue, long n, long bulk, long delay, json_t **res)
+{
+	char nb[24], pb[24], bb[24], db[24], *args[16];
+	struct proc *p;
+	long long mem0 = 0, mem;
+	size_t k = 0;
+
+	snprintf(nb, sizeof nb, "%ld", n);
+	snprintf(pb, sizeof pb, "%ld", b->o.payload);
+	snprintf(bb, sizeof bb, "%ld", bulk);
+	snprintf(db, sizeof db, "%ld", delay);
+	args[k++] = (char *)"add";
+	if (strcmp(peer, "bullmq") == 0) {
+		args[k++] = (char *)"--modules";
+		args[k++] = b->peers;
+	}
+	args[k++] = (char *)"--socket";
+	args[k++] = b->sock;
+	args[k++] = (char *)"--queue";
+	args[k++] = (char *)queue;
+	args[k++] = (char *)"-n";
+	args[k++] = nb;
+	args[k++] = (char *)"--payload-size";
+	args[k++] = pb;
+	if (bulk > 0) {
+		args[k++] = (char *)"--bulk";
+		args[k++] = bb;
+	}
+	if (delay > 0) {
+		args[k++] = (char *)"--delay";
+		args[k++] = db;
+	}
+	args[k] = NULL;
+	p = bench_peer_start(b, peer, args);
+	if (res != NULL) {
+		mem0 = bench_used_memory(b, NULL);
+		bench_begin(b);
+	}
+	bench_peer_go(&p, 1);
+	bench_peer_done(p);
+	if (res != NULL) {
+		*res = bench_end(b, peer, variant, n);
+		mem = bench_used_memory(b, NULL) - mem0;
+		fprintf(b->out, "  %12.1f bytes of Redis memory per waiting "
+		    "job (INFO memory: used_memory, %ld jobs of %ld-byte "
+		    "payloads)\n", (double)mem / n, n, b->o.payload);
+		json_object_set_new(*res, "redis_bytes_per_job",
+		    json_real((double)mem / n));
+		json_object_set_new(*res, "batch", json_integer(bulk > 0 ?
+		    bulk : 1));
+		bench_peer_version(b, peer, *res);
+		json_object_set_new(*res, "payload_bytes",
+		    json_integer(b->o.payload));
+	}
+	(void)proc_stop(p, SIGTERM, BENCH_STOP_MS);
+}
+
+/* Jobs BullMQ still has to run, or -1 if one failed. One poll. */
+static long long
+bench_bullmq_left(struct bench *b)
+{
+	static const char *const cmds[] = {
+		"LLEN bull:" BENCH_NAMESPACE ":wait",
+		"LLEN bull:" BENCH_NAMESPACE ":active",
+		"ZCARD bull:" BENCH_NAMESPACE ":delayed",
+		"ZCARD bull:" BENCH_NAMESPACE ":prioritized",
+		"ZCARD bull:" BENCH_NAMESPACE ":failed",
+	};
+	redisReply *r;
+	long long left = 0;
+	size_t i;
+
+	b->polls++;
+	for (i = 0; i < nitems(cmds); i++)
+		redisAppendCommand(b->t.master[0].c, cmds[i]);
+	for (i = 0; i < nitems(cmds); i++) {
+		if (redisGetReply(b->t.master[0].c, (void **)&r) != REDIS_OK ||
+		    r == NULL || r->type != REDIS_REPLY_INTEGER)
+			bench_fatal("redis: %s: %s", cmds[i], r != NULL &&
+			    r->str != NULL ? r->str : b->t.master[0].c->errstr);
+		if (i == nitems(cmds) - 1 && r->integer > 0)
+			left = -1;
+		else if (left >= 0)
+			left += r->integer;
+		freeReplyObject(r);
+	}
+	return left;
+}
+
+/*
+ * The bullmq scenario. "add" and "bulk-add" are the enqueue scenario's
+ * variants (Queue.add() awaited one by one; Queue.addBulk() of -b jobs),
+ * with memory per waiting job; "process": --workers node processes, each
+ * a Worker of --concurrency with a no-op processor, drain N jobs added
+ * beforehand; "delayed" the same with jobs added with a --delay that has
+ * passed when the workers start; "manual": --workers processes fetch and
+ * complete one job at a time with nothing prefetched.
+ */
+static int
+bench_bullmq(struct bench *b, const char *variant)
+{
+	int process = strcmp(variant, "process") == 0, delayed =
+	    strcmp(variant, "delayed") == 0, manual = strcmp(variant,
+	    "manual") == 0, bulk = strcmp(variant, "bulk-add") == 0;
+	long n = bench_jobs(b, process || delayed || bulk ? 100000 : 20000);
+	long workers = bench_workers_opt(b, 2), i;
+	struct proc **ps;
+	char cb[24], *args[16], *cmd, *why;
+	long long left, last = -1;
+	uint64_t progress;
+	json_t *res;
+	size_t k;
+
+	cmd = bench_cmdline(b, "bullmq", variant, n, BENCH_CL_ENQUEUE |
+	    (process || delayed || manual ? BENCH_CL_DAEMON : 0) |
+	    (delayed ? BENCH_CL_DELAY : 0) | BENCH_CL_PEERS);
+	if (b->bullmq_why == NULL && !b->bullmq_checked) {
+		b->bullmq_why = bench_peer_missing(b, "bullmq");
+		b->bullmq_checked = 1;
+	}
+	if (b->bullmq_why != NULL) {
+		bench_unavailable(b, "bullmq", variant, b->bullmq_why, cmd);
+		return 0;
+	}
+	bench_peer_clean(b);
+	b->split = BENCH_SPLIT_SCRIPTS;
+	if (!process && !delayed && !manual) {
+		bench_peer_add(b, "bullmq", variant, BENCH_NAMESPACE, n,
+		    bulk ? b->o.batch : 0, 0, &res);
+		bench_record(b, res, cmd, "jobs_per_s", 1);
+		b->split = BENCH_SPLIT_REDJOB;
+		bench_peer_clean(b);
+		return 0;
+	}
+	bench_peer_add(b, "bullmq", variant, BENCH_NAMESPACE, n, b->o.batch,
+	    delayed ? b->o.delay_ms : 0, NULL);
+	if (delayed)
+		bench_wait_ms(b, b->o.delay_ms);
+	snprintf(cb, sizeof cb, "%ld", b->o.concurrency);
+	k = 0;
+	args[k++] = (char *)"work";
+	args[k++] = (char *)"--modules";
+	args[k++] = b->peers;
+	args[k++] = (char *)"--socket";
+	args[k++] = b->sock;
+	args[k++] = (char *)"--queue";
+	args[k++] = (char *)BENCH_NAMESPACE;
+	args[k++] = (char *)"--concurrency";
+	args[k++] = cb;
+	if (manual)
+		args[k++] = (char *)"--manual";
+	args[k] = NULL;
+	ps = xcalloc((size_t)workers, sizeof *ps);
+	for (i = 0; i < workers; i++)
+		ps[i] = bench_peer_start(b, "bullmq", args);
+	b->peer_polling = BENCH_POLL_BULLMQ;
+	bench_begin(b);
+	bench_peer_go(ps, (size_t)workers);
+	progress = bench_now_ms();
+	for (;;) {
+		proc_pump(ps, (size_t)workers, BENCH_POLL_US / 1000);
+		if ((left = bench_bullmq_left(b)) == 0)
+			break;
+		if (left < 0)
+			bench_fatal("bullmq/%s: jobs failed", variant);
+		for (i = 0; i < workers; i++) {
+			if (ps[i]->status != -1)
+				bench_fatal("bullmq/%s: a worker ended: %s",
+				    variant, ps[i]->out);
+		}
+		if (left != last) {
+			last = left;
+			progress = bench_now_ms();
+		} else if (bench_now_ms() - progress > BENCH_STALL_MS) {
+			xasprintf(&why, "no progress for %d s, %lld jobs left",
+			    BENCH_STALL_MS / 1000, left);
+			bench_fatal("bullmq/%s: %s", variant, why);
+		}
+	}
+	res = bench_end(b, "bullmq", variant, n);
+	b->peer_polling = 0;
+	b->split = BENCH_SPLIT_REDJOB;
+	for (i = 0; i < workers; i++)
+		(void)proc_stop(ps[i], SIGTERM, BENCH_STOP_MS);
+	free(ps);
+	json_object_set_new(res, "workers", json_integer(workers));
+	json_object_set_new(res, "concurrency", json_integer(manual ? 1 :
+	    b->o.concurrency));
+	json_object_set_new(res, "payload_bytes", json_integer(b->o.payload));
+	if (delayed)
+		json_object_set_new(res, "delay_ms",
+		    json_integer(b->o.delay_ms));
+	bench_peer_version(b, "bullmq", res);
+	bench_record(b, res, cmd, "jobs_per_s", 1);
+	bench_peer_clean(b);
+	return 0;
+}
+
+/*
+ * The sidekiq scenario: "add" and "bulk-add" are the enqueue scenario's
+ * variants with Sidekiq::Client (push one by one; push_bulk of -b), with
+ * memory per waiting job. "process": N jobs pushed to a queue nobody
+ * serves, --workers Sidekiq servers of --concurrency threads started on
+ * another; the clock starts when the bench RENAMEs the first queue's list
+ * to the second's (one O(1) command) and stops when that list is empty,
+ * with at most workers x concurrency jobs still running: Sidekiq keeps no
+ * count of finished jobs that is exact at every moment.
+ */
+static int
+bench_sidekiq(struct bench *b, const char *variant)
+{
+	int bulk = strcmp(variant, "bulk-add") == 0, process =
+	    strcmp(variant, "process") == 0;
+	long n = bench_jobs(b, bulk || process ? 100000 : 20000), i;
+	long workers = bench_workers_opt(b, 2);
+	char *cmd, *why, *sk, *script, cb[24], *env[2], *url;
+	long long left, last = -1;
+	uint64_t progress;
+	struct proc **ps;
+	redisReply *r;
+	json_t *res;
+
+	cmd = bench_cmdline(b, "sidekiq", variant, n, BENCH_CL_ENQUEUE |
+	    (process ? BENCH_CL_DAEMON : 0));
+	if (b->sidekiq_why == NULL && !b->sidekiq_checked) {
+		b->sidekiq_why = bench_peer_missing(b, "sidekiq");
+		b->sidekiq_checked = 1;
+	}
+	if (b->sidekiq_why != NULL) {
+		bench_unavailable(b, "sidekiq", variant, b->sidekiq_why, cmd);
+		return 0;
+	}
+	sk = bench_which("sidekiq");
+	if (process && sk == NULL) {
+		bench_unavailable(b, "sidekiq", variant, "the sidekiq server "
+		    "is not in PATH (Debian: ruby-sidekiq has it)", cmd);
+		return 0;
+	}
+	bench_peer_clean(b);
+	b->split = BENCH_SPLIT_CLIENT;
+	if (!process) {
+		bench_peer_add(b, "sidekiq", variant, BENCH_NAMESPACE, n,
+		    bulk ? b->o.batch : 0, 0, &res);
+		b->split = BENCH_SPLIT_REDJOB;
+		bench_record(b, res, cmd, "jobs_per_s", 1);
+		bench_peer_clean(b);
+		free(sk);
+		return 0;
+	}
+	bench_peer_add(b, "sidekiq", variant, BENCH_NAMESPACE "-hold", n,
+	    b->o.batch, 0, NULL);
+	xasprintf(&script, "%s/sidekiq.rb", b->peer_scripts);
+	xasprintf(&url, "REDIS_URL=unix://%s", b->sock);
+	env[0] = url;
+	env[1] = NULL;
+	snprintf(cb, sizeof cb, "%ld", b->o.concurrency);
+	ps = xcalloc((size_t)workers, sizeof *ps);
+	for (i = 0; i < workers; i++) {
+		why = NULL;
+		ps[i] = proc_spawn(&(struct proc_spec){ .argv = (char *const[]){
+		    sk, (char *)"-r", script, (char *)"-q",
+		    (char *)BENCH_NAMESPACE, (char *)"-c", cb, (char *)"-t",
+		    (char *)"5", NULL }, .env = env, .out = PROC_IO_CAPTURE,
+		    .err = PROC_IO_STDOUT, .pgroup = 1 }, &why);
+		if (ps[i] == NULL)
+			bench_fatal("%s", why);
+	}
+	/* A server is up once its heartbeat has registered it. */
+	progress = bench_now_ms();
+	for (;;) {
+		proc_pump(ps, (size_t)workers, 10);
+		r = bench_command(b, "SCARD processes");
+		left = r->integer;
+		freeReplyObject(r);
+		if (left >= workers)
+			break;
+		for (i = 0; i < workers; i++) {
+			if (ps[i]->status != -1 || bench_now_ms() - progress >
+			    BENCH_READY_MS)
+				bench_fatal("sidekiq/%s: a server did not "
+				    "start: %s", variant, ps[i]->out != NULL ?
+				    ps[i]->out : "(no output)");
+		}
+	}
+	b->peer_polling = BENCH_POLL_SIDEKIQ;
+	bench_begin(b);
+	freeReplyObject(bench_command(b, "RENAME queue:%s-hold queue:%s",
+	    BENCH_NAMESPACE, BENCH_NAMESPACE));
+	progress = bench_now_ms();
+	for (;;) {
+		proc_pump(ps, (size_t)workers, BENCH_POLL_US / 1000);
+		b->polls++;
+		r = bench_command(b, "LLEN queue:%s", BENCH_NAMESPACE);
+		left = r->integer;
+		freeReplyObject(r);
+		if (left == 0)
+			break;
+		for (i = 0; i < workers; i++) {
+			if (ps[i]->status != -1)
+				bench_fatal("sidekiq/%s: a server ended: %s",
+				    variant, ps[i]->out);
+		}
+		if (left != last) {
+			last = left;
+			progress = bench_now_ms();
+		} else if (bench_now_ms() - progress > BENCH_STALL_MS)
+			bench_fatal("sidekiq/%s: no progress for %d s, %lld "
+			    "jobs left", variant, BENCH_STALL_MS / 1000, left);
+	}
+	res = bench_end(b, "sidekiq", variant, n);
+	b->peer_polling = 0;
+	b->split = BENCH_SPLIT_REDJOB;
+	for (i = 0; i < workers; i++)
+		(void)proc_stop(ps[i], SIGTERM, BENCH_STOP_MS);
+	free(ps);
+	free(script);
+	free(url);
+	free(sk);
+	json_object_set_new(res, "workers", json_integer(workers));
+	json_object_set_new(res, "concurrency",
+	    json_integer(b->o.concurrency));
+	json_object_set_new(res, "payload_bytes", json_integer(b->o.payload));
+	bench_peer_version(b, "sidekiq", res);
+	bench_record(b, res, cmd, "jobs_per_s", 1);
+	bench_peer_clean(b);
+	return 0;
+}
+
+/* ---------------------------------------------------------------------
  * main
  */
+
+/* A figure of the best run of scenario/variant, or NAN if there is none. */
+static double
+bench_best(json_t *best, const char *sv, const char *field)
+{
+	json_t *r = json_object_get(best, sv), *v;
+
+	if (r == NULL || (v = json_object_get(r, field)) == NULL ||
+	    !json_is_number(v))
+		return NAN;
+	return json_number_value(v);
+}
+
+/* A cell of the side-by-side table: the figure, or "-" without one. */
+static void
+bench_cell(FILE *f, int width, int prec, double v)
+{
+	if (isnan(v))
+		fprintf(f, " %*s", width, "-");
+	else
+		fprintf(f, " %*.*f", width, prec, v);
+}
+
+/* One target: "met" or "NOT met" with both sides, or why not judged. */
+static void
+bench_target(FILE *f, const char *what, double have, double limit,
+    int at_most, const char *unit)
+{
+	if (isnan(have) || isnan(limit)) {
+		fprintf(f, "  %-52s not measured in this run\n", what);
+		return;
+	}
+	fprintf(f, "  %-52s %s: %.2f %s (target %s %.2f)\n", what,
+	    (at_most ? have <= limit : have >= limit) ? "met" : "NOT met",
+	    have, unit, at_most ? "<=" : ">=", limit);
+}
+
+/*
+ * The side-by-side table of docs/performance.md and its speed targets,
+ * from the best run of each variant that ran: redjob, the floor, BullMQ
+ * and Sidekiq on the same Redis, exec handlers against bare spawn.
+ */
+static void
+bench_compare(struct bench *b, json_t *best)
+{
+	static const struct {
+		const char *name, *add, *bulk, *proc, *serial, *delayed;
+	} rows[] = {
+		{ "redjob (plugin noop)", "enqueue/single", "enqueue/pipelined",
+		    "process/plugin", "process/plugin-serial",
+		    "process/plugin-delayed" },
+		{ "floor", "floor/enqueue-single", "floor/enqueue-bulk",
+		    "floor/process", "floor/process-serial", NULL },
+		{ "BullMQ", "bullmq/add", "bullmq/bulk-add", "bullmq/process",
+		    "bullmq/manual", "bullmq/delayed" },
+		{ "Sidekiq", "sidekiq/add", "sidekiq/bulk-add",
+		    "sidekiq/process", NULL, NULL },
+	};
+	static const char *const lat[] = {
+		"latency/idle-immediate", "latency/idle-delayed",
+		"latency/load-immediate", "latency/load-delayed",
+	};
+	static const char *const guards[] = {
+		"lock-distinct", "window", "funnel", "gcra", "concurrency",
+	};
+	FILE *f = b->out;
+	double v, floor_cpu, floor_bulk;
+	char key[64];
+	size_t i;
+
+	fprintf(f, "\nside by side (Redis CPU in us per job; - not run or "
+	    "unavailable):\n"
+	    "  %-22s %8s %8s %6s %7s %8s %6s %6s %8s %6s %8s\n"
+	    "  %-22s %8s %8s %6s %7s %8s %6s %6s %8s %6s %8s\n",
+	    "", "add", "bulk", "bulk", "bytes/", "process", "proc", "calls/",
+	    "serial", "serial", "delayed",
+	    "", "jobs/s", "jobs/s", "us", "waiting", "jobs/s", "us", "job",
+	    "jobs/s", "us", "jobs/s");
+	for (i = 0; i < nitems(rows); i++) {
+		fprintf(f, "  %-22s", rows[i].name);
+		bench_cell(f, 8, 0, bench_best(best, rows[i].add,
+		    "jobs_per_s"));
+		bench_cell(f, 8, 0, bench_best(best, rows[i].bulk,
+		    "jobs_per_s"));
+		bench_cell(f, 6, 2, bench_best(best, rows[i].bulk,
+		    "redis_cpu_us_per_job"));
+		bench_cell(f, 7, 0, bench_best(best, rows[i].bulk,
+		    "redis_bytes_per_job"));
+		bench_cell(f, 8, 0, bench_best(best, rows[i].proc,
+		    "jobs_per_s"));
+		bench_cell(f, 6, 2, bench_best(best, rows[i].proc,
+		    "redis_cpu_us_per_job"));
+		bench_cell(f, 6, 3, bench_best(best, rows[i].proc,
+		    "client_calls_per_job"));
+		bench_cell(f, 8, 0, rows[i].serial == NULL ? NAN :
+		    bench_best(best, rows[i].serial, "jobs_per_s"));
+		bench_cell(f, 6, 2, rows[i].serial == NULL ? NAN :
+		    bench_best(best, rows[i].serial, "redis_cpu_us_per_job"));
+		bench_cell(f, 8, 0, rows[i].delayed == NULL ? NAN :
+		    bench_best(best, rows[i].delayed, "jobs_per_s"));
+		fputc('\n', f);
+	}
+	fprintf(f, "  %-22s", "redjob exec /bin/true");
+	bench_cell(f, 8, 0, NAN);
+	bench_cell(f, 8, 0, NAN);
+	bench_cell(f, 6, 2, NAN);
+	bench_cell(f, 7, 0, NAN);
+	bench_cell(f, 8, 0, bench_best(best, "process/exec", "jobs_per_s"));
+	bench_cell(f, 6, 2, bench_best(best, "process/exec",
+	    "redis_cpu_us_per_job"));
+	fprintf(f, "\n  %-22s", "bare posix_spawn");
+	bench_cell(f, 8, 0, NAN);
+	bench_cell(f, 8, 0, NAN);
+	bench_cell(f, 6, 2, NAN);
+	bench_cell(f, 7, 0, NAN);
+	bench_cell(f, 8, 0, bench_best(best, "spawn/posix_spawn",
+	    "jobs_per_s"));
+	fprintf(f, "\n  redjob dispatch latency, ms (p50 / p99):");
+	for (i = 0; i < nitems(lat); i++) {
+		fprintf(f, " %s", lat[i] + strlen("latency/"));
+		bench_cell(f, 0, 2, bench_best(best, lat[i], "p50_ms"));
+		fprintf(f, " /");
+		bench_cell(f, 0, 2, bench_best(best, lat[i], "p99_ms"));
+		fputc(i + 1 < nitems(lat) ? ',' : '\n', f);
+	}
+
+	fprintf(f, "\nspeed targets (docs/performance.md), in this run:\n");
+	floor_cpu = bench_best(best, "floor/process", "redis_cpu_us_per_job");
+	floor_bulk = bench_best(best, "floor/enqueue-bulk",
+	    "redis_cpu_us_per_job");
+	bench_target(f, "Redis CPU per plugin job <= 1.5x the floor's",
+	    bench_best(best, "process/plugin", "redis_cpu_us_per_job"),
+	    1.5 * floor_cpu, 1, "us");
+	bench_target(f, "Redis CPU per bulk-enqueued job <= 1.3x the floor's",
+	    bench_best(best, "enqueue/pipelined", "redis_cpu_us_per_job"),
+	    1.3 * floor_bulk, 1, "us");
+	bench_target(f, "plugin jobs/s >= 80,000",
+	    bench_best(best, "process/plugin", "jobs_per_s"), 80000, 0,
+	    "jobs/s");
+	bench_target(f, "plugin jobs/s >= 4x BullMQ's process",
+	    bench_best(best, "process/plugin", "jobs_per_s"),
+	    4 * bench_best(best, "bullmq/process", "jobs_per_s"), 0,
+	    "jobs/s");
+	bench_target(f, "exec jobs/s >= 0.8x bare posix_spawn",
+	    bench_best(best, "process/exec", "jobs_per_s"),
+	    0.8 * bench_best(best, "spawn/posix_spawn", "jobs_per_s"), 0,
+	    "jobs/s");
+	bench_target(f, "memory per waiting job <= Sidekiq's + 30 %",
+	    bench_best(best, "enqueue/pipelined", "redis_bytes_per_job"),
+	    1.3 * bench_best(best, "sidekiq/bulk-add", "redis_bytes_per_job"),
+	    1, "bytes");
+	for (i = 0; i < nitems(lat); i++) {
+		snprintf(key, sizeof key, "dispatch p99 <= 3 ms, %s",
+		    lat[i] + strlen("latency/"));
+		bench_target(f, key, bench_best(best, lat[i], "p99_ms"), 3, 1,
+		    "ms");
+	}
+	for (i = 0; i < nitems(guards); i++) {
+		snprintf(key, sizeof key, "guards/%s", guards[i]);
+		v = bench_best(best, key, "redis_cpu_us_per_job") -
+		    bench_best(best, "guards/none", "redis_cpu_us_per_job");
+		snprintf(key, sizeof key, "%s adds <= 3 us of Redis CPU a job",
+		    guards[i]);
+		bench_target(f, key, v, 3, 1, "us");
+	}
+}
 
 /*
  * After every run: for each variant run more than once, the best run by
@@ -3623,6 +4819,8 @@ bench_summary(struct bench *b)
 		    json_number_value(json_object_get(r, p)), p,
 		    (long long)json_integer_value(json_object_get(r, "run")));
 	}
+	if (b->compare)
+		bench_compare(b, best);
 	json_decref(best);
 }
 
@@ -3632,7 +4830,8 @@ bench_usage(int status)
 	size_t i;
 	FILE *f = status == 0 ? stdout : stderr;
 
-	fprintf(f, "usage: redjob-bench [--scenario NAME|all] [--variant NAME] "
+	fprintf(f, "usage: redjob-bench [--scenario NAME[,NAME...]|all] "
+	    "[--variant NAME] "
 	    "[-n JOBS] [--repeat N]\n"
 	    "           [--json FILE] [-u URL | --redis-server PATH] "
 	    "[options]\n\n"
@@ -3643,7 +4842,8 @@ bench_usage(int status)
 	    "  --workers N         redjobd workers (default 2; idle: 4)\n"
 	    "  --concurrency N     job slots per worker (default 8)\n"
 	    "  --batch N           jobs per claim (YAML batch:, default: "
-	    "concurrency)\n"
+	    "redjobd's,\n"
+	    "                      the concurrency but at least 32)\n"
 	    "  --log-level L       the daemon's log_level (default info)\n"
 	    "  --handler H         guards, cluster: auto, exec or plugin "
 	    "(default auto)\n"
@@ -3684,6 +4884,12 @@ bench_usage(int status)
 	    "                      redis-server); the cluster scenario's "
 	    "too, even with -u\n"
 	    "  --json FILE         write the results as JSON (- for stdout)\n"
+	    "  --peers DIR         BullMQ installed here by npm install "
+	    "--prefix DIR\n"
+	    "                      (default: peers next to this program; "
+	    "make bench-peers)\n"
+	    "  --peer-scripts DIR  bullmq.mjs and sidekiq.rb (default: "
+	    "the source tree's)\n"
 	    "\nscenarios (variants):\n", BENCH_NAMESPACE);
 	for (i = 0; i < nitems(scenarios); i++) {
 		const char *const *v;
@@ -3777,11 +4983,15 @@ main(int argc, char **argv)
 		{ "plugin", required_argument, NULL, 'p' },
 		{ "probe", required_argument, NULL, 'q' },
 		{ "json", required_argument, NULL, 'J' },
+		{ "peers", required_argument, NULL, 'e' },
+		{ "peer-scripts", required_argument, NULL, 'E' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
-	const struct bench_scenario *sc = NULL;
+	const struct bench_scenario *sc = NULL, *sel[16];
 	struct bench b;
+	const char *p, *e;
+	size_t nsel = 0;
 	const char *env, *tmp;
 	char buf[PATH_MAX], *text, *slash;
 	redisReply *r;
@@ -3905,6 +5115,12 @@ main(int argc, char **argv)
 		case 'J':
 			b.o.json = optarg;
 			break;
+		case 'e':
+			b.o.peers = optarg;
+			break;
+		case 'E':
+			b.o.peer_scripts = optarg;
+			break;
 		case 'h':
 			bench_usage(0);
 		default:
@@ -3914,13 +5130,30 @@ main(int argc, char **argv)
 	if (optind != argc)
 		bench_usage(EX_USAGE);
 	all = strcmp(b.o.scenario, "all") == 0;
-	for (i = 0; i < nitems(scenarios); i++) {
-		if (strcmp(scenarios[i].name, b.o.scenario) == 0)
-			sc = &scenarios[i];
+	/* NAME, or NAME,NAME,...: run in the order given. */
+	for (p = b.o.scenario; !all; p = e + 1) {
+		e = p + strcspn(p, ",");
+		if (e == p)
+			bench_fatal("--scenario: an empty name in \"%s\"",
+			    b.o.scenario);
+		for (i = 0; i < nitems(scenarios); i++) {
+			if (strlen(scenarios[i].name) == (size_t)(e - p) &&
+			    strncmp(scenarios[i].name, p, (size_t)(e - p)) ==
+			    0)
+				break;
+		}
+		if (i == nitems(scenarios))
+			bench_fatal("no scenario \"%.*s\" (see --help)",
+			    (int)(e - p), p);
+		if (nsel == nitems(sel))
+			bench_fatal("--scenario: too many names");
+		sel[nsel++] = &scenarios[i];
+		if (*e == '\0')
+			break;
 	}
-	if (sc == NULL && !all)
-		bench_fatal("no scenario \"%s\" (see --help)", b.o.scenario);
-	if (b.o.variant != NULL && all)
+	sc = nsel == 1 ? sel[0] : NULL;
+	b.compare = sc == NULL;
+	if (b.o.variant != NULL && sc == NULL)
 		bench_fatal("--variant needs one --scenario");
 	if (b.o.variant != NULL) {
 		for (i = 0; sc->variants[i] != NULL; i++) {
@@ -3953,6 +5186,9 @@ main(int argc, char **argv)
 	b.plugin = bench_tool(&b, b.o.plugin,
 	    "../../examples/plugins/.libs/example.so");
 	b.probe = bench_tool(&b, b.o.probe, "probe");
+	b.peers = bench_tool(&b, b.o.peers, "peers");
+	b.peer_scripts = xstrdup(b.o.peer_scripts != NULL ?
+	    b.o.peer_scripts : BENCH_PEER_SCRIPTS);
 
 	tmp = getenv("TMPDIR");
 	xasprintf(&b.dir, "%s/redjob-bench-XXXXXX",
@@ -3960,7 +5196,8 @@ main(int argc, char **argv)
 	if (mkdtemp(b.dir) == NULL)
 		bench_fatal("mkdtemp %s: %s", b.dir, strerror(errno));
 
-	bench_lua_commands(&b);
+	bench_lua_commands(&b, rfunc_lua);
+	bench_lua_commands(&b, bench_floor_lua);
 	if (b.o.url != NULL)
 		bench_target_connect(&b, b.o.url);
 	else
@@ -3983,8 +5220,10 @@ main(int argc, char **argv)
 	if (all) {
 		for (i = 0; i < nitems(scenarios); i++)
 			bench_run_scenario(&b, &scenarios[i]);
-	} else
-		bench_run_scenario(&b, sc);
+	} else {
+		for (i = 0; i < nsel; i++)
+			bench_run_scenario(&b, sel[i]);
+	}
 	bench_summary(&b);
 
 	if (b.o.json != NULL) {
@@ -4025,6 +5264,12 @@ main(int argc, char **argv)
 	free(b.plugin);
 	free(b.probe);
 	free(b.plugin_reason);
+	free(b.peers);
+	free(b.peer_scripts);
+	free(b.bullmq_why);
+	free(b.sidekiq_why);
+	free(b.bullmq_version);
+	free(b.sidekiq_version);
 	for (i = 0; i < b.n_lua_cmds; i++)
 		free(b.lua_cmds[i]);
 	for (i = 0; i < b.n_poll_cmds; i++)
