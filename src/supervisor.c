@@ -742,8 +742,8 @@ supervisor_shards(struct redjob_client *cl, struct config *cfg,
     struct queue_conf *q, char *const *reg, size_t nreg)
 {
 	const char *argv[4];
-	char key[SCHEMA_KEY_MAX], name[SCHEMA_QUEUE_MAX + 8], base[
-	    SCHEMA_QUEUE_MAX + 1], n[12];
+	char key[SCHEMA_KEY_MAX], name[SCHEMA_QUEUE_MAX + 8], n[12];
+	char base[SCHEMA_QUEUE_MAX + 1];
 	redisReply *r;
 	unsigned k;
 	size_t i;
