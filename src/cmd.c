@@ -346,11 +346,13 @@ cmd_queue_shards(struct redjob_client *cl, const struct config *cfg,
 		argv[0] = "HGET";
 		argv[1] = key;
 		argv[2] = queue;
-		if ((r = client_command(cl, 3, argv, NULL)) == NULL)
+		/* Rules from before the shard table: the rest still tells. */
+		if ((r = client_command(cl, 3, argv, NULL)) != NULL) {
+			if (r->type == REDIS_REPLY_STRING)
+				n = schema_shards_parse(r->str);
+			freeReplyObject(r);
+		} else if (!client_noperm(cl))
 			return 0;
-		if (r->type == REDIS_REPLY_STRING)
-			n = schema_shards_parse(r->str);
-		freeReplyObject(r);
 		for (i = 0; cfg != NULL && i < cfg->nqueues; i++) {
 			if (strcmp(cfg->queues[i].name, queue) == 0 &&
 			    cfg->queues[i].shards > n)

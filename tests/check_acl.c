@@ -502,6 +502,29 @@ START_TEST(test_rules_from_before_the_shard_table_still_work)
 	enqueue_n("ok", NULL, 3);
 	ck_assert(wait_stat("hot", "processed", 1, 15000));
 	ck_assert(wait_stat("default", "processed", 3, 15000));
+	/* A reader with the old rules sees every queue, the shards' too. */
+	apply_role("reader");
+	freeReplyObject(must_command(rf.c, "ACL SETUSER redjob-reader "
+	    "resetkeys %%R~redjob:{* %%R~redjob:queues %%R~redjob:types "
+	    "%%R~redjob:lock:{* %%R~redjob:limit:{* %%R~redjob:workers "
+	    "%%R~redjob:worker:*"));
+	{
+		char *stats[] = { testlib_redjob(), (char *)"-u",
+		    (char *)role_url("reader"), (char *)"stats", NULL };
+		char *ls[] = { testlib_redjob(), (char *)"-u",
+		    (char *)role_url("reader"), (char *)"ls", (char *)"hot",
+		    (char *)"--state", (char *)"ready", NULL };
+
+		p = run(stats);
+		ck_assert_msg(p->status == 0 && strstr(p->out, "\nhot ") !=
+		    NULL && strstr(p->out, "3 shards") != NULL, "stats with "
+		    "the old rules: exit %d: %s%s", p->status, p->out, p->err);
+		proc_free(p);
+		p = run(ls);
+		ck_assert_msg(p->status == 0, "ls with the old rules: exit %d: "
+		    "%s", p->status, p->err);
+		proc_free(p);
+	}
 	daemon_signal(SIGTERM);
 	ck_assert_int_eq(daemon_wait_exit(20000), 0);
 }
