@@ -1572,6 +1572,7 @@ worker_create(const struct config *cfg, int index, int chan_fd,
 {
 	struct worker *w;
 	struct rconn_opts o;
+	struct event_config *ec;
 	struct timeval hb = { 1, 0 };
 	char *url, *cause = NULL, host[64], name[160];
 
@@ -1595,8 +1596,17 @@ worker_create(const struct config *cfg, int index, int chan_fd,
 	snprintf(w->name, sizeof w->name, "%s:%ld:w%d", host, (long)getpid(),
 	    index);
 
-	if ((w->base = event_base_new()) == NULL)
+	/*
+	 * Timers to the microsecond (timerfd, not epoll's millisecond
+	 * timeout, which rounds up): the due time of a delayed job is a
+	 * timer, and whole milliseconds lost there were most of its
+	 * dispatch latency (docs/performance.md, latency).
+	 */
+	if ((ec = event_config_new()) == NULL ||
+	    event_config_set_flag(ec, EVENT_BASE_FLAG_PRECISE_TIMER) != 0 ||
+	    (w->base = event_base_new_with_config(ec)) == NULL)
 		fatalx("event_base_new failed");
+	event_config_free(ec);
 	/* Before any plugin thread runs: see cron.c, cron_prepare(). */
 	if (index == 0 && sched_wanted(cfg))
 		cron_prepare();
