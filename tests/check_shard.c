@@ -157,30 +157,58 @@ stop_clean(void)
 	    !daemon_log_has("runtime error"), "a sanitizer report");
 }
 
-/* "redjob -u URL ARG..." to its end, outputs captured. Caller frees. */
+/*
+ * "redjob -u URL ARG..." to its end, in (or nothing) on its stdin,
+ * outputs captured. Caller frees.
+ */
 static struct proc *
-cli(const char *first, ...)
+vcli(const char *in, const char *first, va_list ap)
 {
 	static char *envv[] = { (char *)"REDJOB_URL", NULL };
 	struct proc_spec spec;
 	const char *args[32];
 	struct proc *p;
-	va_list ap;
 	int n = 0;
 
 	args[n++] = "-u";
 	args[n++] = rf.url;
 	args[n++] = first;
-	va_start(ap, first);
 	while (n < 31 && (args[n] = va_arg(ap, const char *)) != NULL)
 		n++;
-	va_end(ap);
 	args[n] = NULL;
 	memset(&spec, 0, sizeof spec);
 	spec.out = spec.err = PROC_IO_CAPTURE;
 	spec.env = envv;
+	if (in != NULL) {
+		spec.in = in;
+		spec.inlen = strlen(in);
+	}
 	p = must_redjob_spawnv(&spec, args);
 	must_wait(p, TESTLIB_DEADLINE_MS);
+	return p;
+}
+
+static struct proc *
+cli(const char *first, ...)
+{
+	struct proc *p;
+	va_list ap;
+
+	va_start(ap, first);
+	p = vcli(NULL, first, ap);
+	va_end(ap);
+	return p;
+}
+
+static struct proc *
+cli_in(const char *in, const char *first, ...)
+{
+	struct proc *p;
+	va_list ap;
+
+	va_start(ap, first);
+	p = vcli(in, first, ap);
+	va_end(ap);
 	return p;
 }
 
@@ -361,11 +389,12 @@ START_TEST(test_pause_resume_and_ls_take_every_shard)
 	ck_assert_msg(strstr(p->out, "queue hot paused") != NULL, "%s",
 	    p->out);
 	proc_free(p);
-	for (i = 0; i < 12; i++) {
-		p = cli("enqueue", "-q", "hot", "run", "x", NULL);
-		ck_assert_msg(p->status == 0, "enqueue: %s", p->err);
-		proc_free(p);
-	}
+	/* One call of 12 jobs: a run of 3 in each shard. */
+	p = cli_in("0\n1\n2\n3\n4\n5\n6\n7\n8\n9\n10\n11\n", "enqueue",
+	    "-q", "hot", "--lines", "run", NULL);
+	ck_assert_msg(p->status == 0, "enqueue: %s", p->err);
+	ck_assert_int_eq(count_lines(p->out), 12);
+	proc_free(p);
 	q = stats_of(&root, "hot");
 	ck_assert_int_eq(jint(q, "ready"), 12);
 	ck_assert(json_is_true(json_object_get(q, "paused")));
@@ -385,7 +414,7 @@ START_TEST(test_pause_resume_and_ls_take_every_shard)
 	for (i = 1; i < SHARDS; i++) {
 		snprintf(want, sizeof want, "\nhot~%d:", i);
 		ck_assert_msg(strstr(p->out, want) != NULL, "no job of shard "
-		    "%d in twelve single enqueues: %s", i, p->out);
+		    "%d in a batch of twelve: %s", i, p->out);
 	}
 	proc_free(p);
 	ck_assert_int_eq(daemon_count_lines("runs"), 0);
