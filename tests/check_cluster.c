@@ -422,6 +422,25 @@ wait_all_ran(char (*ids)[REDJOB_ID_MAX], int nids, unsigned ms)
 	}
 }
 
+/* Every id is in the runs file exactly once (a line of its own). */
+static void
+assert_each_ran_once(char (*ids)[REDJOB_ID_MAX], int nids)
+{
+	char path[4200], line[200], *runs, *p;
+	int i, n;
+
+	snprintf(path, sizeof path, "%s/runs", df.dir);
+	runs = must_read_file(path, NULL);
+	for (i = 0; i < nids; i++) {
+		snprintf(line, sizeof line, "%.150s\n", ids[i]);
+		for (n = 0, p = runs; (p = strstr(p, line)) != NULL;
+		    p += strlen(line))
+			n += p == runs || p[-1] == '\n';
+		ck_assert_msg(n == 1, "job %s ran %d times", ids[i], n);
+	}
+	free(runs);
+}
+
 /* Write the daemon's configuration: three queues, a type for each. */
 static void
 daemon_config(void)
@@ -458,8 +477,8 @@ START_TEST(test_a_sharded_queue_uses_every_master)
 	static struct redjob_result res[N];
 	static char ids[N][REDJOB_ID_MAX];
 	struct redjob_client *cl;
-	char key[128], q[64], *runs, path[4200], line[200], *at;
-	int masters[3] = { 0 }, per[NSH] = { 0 }, i, m, n;
+	char key[128], q[64];
+	int masters[3] = { 0 }, per[NSH] = { 0 }, i, m;
 	unsigned k;
 	struct proc *p;
 
@@ -509,16 +528,7 @@ START_TEST(test_a_sharded_queue_uses_every_master)
 		ck_assert_msg(per[k] == N / NSH, "shard %u got %d jobs", k,
 		    per[k]);
 	wait_all_ran(ids, N, 30000);
-	snprintf(path, sizeof path, "%s/runs", df.dir);
-	runs = must_read_file(path, NULL);
-	for (i = 0; i < N; i++) {
-		snprintf(line, sizeof line, "%.150s\n", ids[i]);
-		for (n = 0, at = runs; (at = strstr(at, line)) != NULL;
-		    at += strlen(line))
-			n += at == runs || at[-1] == '\n';
-		ck_assert_msg(n == 1, "job %s ran %d times", ids[i], n);
-	}
-	free(runs);
+	assert_each_ran_once(ids, N);
 
 	p = cli(cf.url, "stats", "--json", NULL);
 	ck_assert_msg(p->status == 0, "%s", p->err);
@@ -608,10 +618,10 @@ END_TEST
 START_TEST(test_the_daemon_runs_through_a_reshard)
 {
 	static char ids[180][REDJOB_ID_MAX];
-	char from[64], seed[64], *src, *dst, *runs, path[4200], line[200];
+	char from[64], seed[64], *src, *dst;
 	struct proc_spec spec;
 	struct proc *reshard;
-	int nids = 0, i, n;
+	int nids = 0, i;
 
 	daemon_config();
 	daemon_start(NULL);
@@ -649,17 +659,7 @@ START_TEST(test_the_daemon_runs_through_a_reshard)
 	wait_all_ran(ids, nids, 30000);
 
 	/* Once each: no failure happened, so no job ran twice. */
-	snprintf(path, sizeof path, "%s/runs", df.dir);
-	runs = must_read_file(path, NULL);
-	for (i = 0; i < nids; i++) {
-		char *p = runs;
-
-		snprintf(line, sizeof line, "%.150s\n", ids[i]);
-		for (n = 0; (p = strstr(p, line)) != NULL; p += strlen(line))
-			n += p == runs || p[-1] == '\n';
-		ck_assert_msg(n == 1, "job %s ran %d times", ids[i], n);
-	}
-	free(runs);
+	assert_each_ran_once(ids, nids);
 	daemon_signal(SIGTERM);
 	ck_assert_int_eq(daemon_wait_exit(15000), 0);
 }
