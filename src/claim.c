@@ -54,8 +54,9 @@ claim_reply_cb(struct rconn *rc, redisReply *r, void *arg)
 	struct claim_result res;
 	struct job *j;
 	long long now, next;
+	const char *q;
 	char *cause, *sp;
-	size_t i;
+	size_t i, qlen;
 
 	(void)rc;
 	memset(&res, 0, sizeof res);
@@ -75,6 +76,10 @@ claim_reply_cb(struct rconn *rc, redisReply *r, void *arg)
 		free(c);
 		return;
 	}
+	/* The queue or shard of the key, NS:{Q}: brief rows name N alone. */
+	q = strrchr(c->a.base, '{');
+	q = q != NULL ? q + 1 : c->a.base;
+	qlen = strcspn(q, "}");
 	for (i = 2; i < r->elements; i++) {
 		res.got++;
 		if (r->element[i]->type == REDIS_REPLY_STRING) {
@@ -94,7 +99,13 @@ claim_reply_cb(struct rconn *rc, redisReply *r, void *arg)
 				res.malformed_first = r->element[i]->str;
 			continue;
 		}
-		if ((j = job_decode(r->element[i], c->token, &cause)) == NULL) {
+		if (r->element[i]->type == REDIS_REPLY_ARRAY &&
+		    r->element[i]->elements == 3)
+			j = job_decode_brief(r->element[i], q, qlen, c->token,
+			    &cause);
+		else
+			j = job_decode(r->element[i], c->token, &cause);
+		if (j == NULL) {
 			/* It has no id to act on: its lease returns it. */
 			log_warnx("claim on queue %s: %s (left to its lease)",
 			    c->a.queue, cause);
@@ -159,14 +170,16 @@ claim_send(struct rconn *rconn, uint64_t call_ms, const struct claim_args *a,
 	snprintf(count, sizeof count, "%u", a->count);
 	snprintf(lease, sizeof lease, "%llu", (unsigned long long)a->lease_ms);
 	snprintf(stalls, sizeof stalls, "%u", a->max_stalls);
-	argv = xreallocarray(NULL, 5 + 3 * (a->nexpire + a->nguard),
+	argv = xreallocarray(NULL, 6 + 3 * (a->nexpire + a->nguard),
 	    sizeof *argv);
 	argv[0] = count;
 	argv[1] = lease;
 	argv[2] = stalls;
 	argv[3] = c->token;
 	argv[4] = a->worker;
-	argc = 5;
+	/* Packed jobs as they lie in Redis: job_decode_brief(). */
+	argv[5] = "brief";
+	argc = 6;
 	for (i = 0; i < 3 * a->nexpire; i++)
 		argv[argc++] = a->expire[i];
 	for (i = 0; i < 3 * a->nguard; i++)

@@ -294,6 +294,61 @@ job_decode(redisReply *e, const char *token, char **cause)
 }
 
 /*
+ * Decode a brief row of a claim reply, {N, DUE, PACKED}: a job of queue
+ * (or shard) q, kept packed in Redis as TYPE NUL CREATED NUL PAYLOAD,
+ * with no key, no options and no guard (docs/protocol.md, redjob_claim's
+ * "brief"). Returns the job, or NULL with *cause set as job_decode()
+ * does when the row has no usable id. The packed string is taken out of
+ * e and becomes the payload, moved to its start: no copy of it is made.
+ */
+struct job *
+job_decode_brief(redisReply *e, const char *q, size_t qlen, const char *token,
+    char **cause)
+{
+	struct job *j;
+	redisReply *n, *due;
+	const char *nul1, *nul2, *s;
+	char *v;
+	size_t len, off;
+
+	*cause = NULL;
+	if (e->type != REDIS_REPLY_ARRAY || e->elements != 3 ||
+	    (n = e->element[0])->type != REDIS_REPLY_STRING || n->len == 0 ||
+	    n->len > 20 || strspn(n->str, "0123456789") != n->len) {
+		*cause = xstrdup("malformed job entry in the claim reply");
+		return NULL;
+	}
+	j = xcalloc(1, sizeof *j);
+	xasprintf(&j->id, "%.*s:%s", (int)qlen, q, n->str);
+	j->token = xstrdup(token);
+	due = e->element[1];
+	if (due->type == REDIS_REPLY_STRING)
+		j->due_ms = strtoll(due->str, NULL, 10);
+	s = e->element[2]->type == REDIS_REPLY_STRING ? e->element[2]->str :
+	    NULL;
+	len = s != NULL ? e->element[2]->len : 0;
+	nul1 = s != NULL ? memchr(s, '\0', len) : NULL;
+	nul2 = nul1 != NULL ? memchr(nul1 + 1, '\0', len - (size_t)(nul1 + 1 -
+	    s)) : NULL;
+	if (nul2 == NULL || nul1 == s) {
+		j->type = xstrdup("?");
+		*cause = xstrdup("malformed job: its packed fields are not "
+		    "TYPE NUL CREATED NUL PAYLOAD");
+		return j;
+	}
+	j->type = xmemdup(s, (size_t)(nul1 - s) + 1);
+	j->type[nul1 - s] = '\0';
+	j->created_ms = strtoll(nul1 + 1, NULL, 10);
+	off = (size_t)(nul2 + 1 - s);
+	v = job_take_str(e->element[2], &len);
+	memmove(v, v + off, len - off);
+	v[len - off] = '\0';
+	j->payload = v;
+	j->payload_len = len - off;
+	return j;
+}
+
+/*
  * How long the job has waited since it was due: by Redis's clock up to
  * its claim, then by ours, so that no two hosts' clocks are compared.
  */

@@ -164,6 +164,8 @@ enum job_verdict {
 
 struct job	*job_decode(struct redisReply *e, const char *token,
 		    char **cause);
+struct job	*job_decode_brief(struct redisReply *e, const char *q,
+		    size_t qlen, const char *token, char **cause);
 void		 job_free(struct job *j);
 unsigned	 job_max_attempts(const struct job *j);
 int		 job_refused(struct job *j, const char *what, const char *why,

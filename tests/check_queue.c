@@ -429,6 +429,109 @@ END_TEST
  * its own hash at the first transition that writes a field, with all its
  * fields, and is never in both.
  */
+/*
+ * "brief": a packed job comes as {N, DUE, PACKED}; a job with a hash, or
+ * of a type whose guard or expiry the claim names, as the full row; and
+ * both are leased alike: the ack takes them, and a wrong token is still
+ * refused.
+ */
+START_TEST(test_a_brief_claim_sends_packed_jobs_as_they_lie)
+{
+	static const char bin[] = "p\0q";
+	struct redjob_job pj = { .type = "pk", .payload = bin,
+		.payload_len = sizeof bin - 1 };
+	struct redjob_job oj = { .type = "pk", .payload = "o",
+		.payload_len = 1, .max_attempts = 7 };
+	struct redjob_job ej = { .type = "ex", .payload = "e",
+		.payload_len = 1 };
+	char a[REDJOB_ID_MAX], b[REDJOB_ID_MAX], e[REDJOB_ID_MAX];
+	char want[64], due[32];
+	redisReply *r, *row;
+	int len;
+
+	ck_assert_int_eq(redjob_enqueue(cl, &pj, a), 0);
+	ck_assert_int_eq(redjob_enqueue(cl, &oj, b), 0);
+	ck_assert_int_eq(redjob_enqueue(cl, &ej, e), 0);
+	r = cmd("ZSCORE " BASE ":due %s", seq_of(a));
+	snprintf(due, sizeof due, "%s", r->str);
+	freeReplyObject(r);
+	r = cmd("FCALL redjob_claim 1 " BASE " 3 30000 3 %s w brief "
+	    "expire ex 60000", TOKEN_A);
+	ck_assert_uint_eq(r->elements, 5);
+	row = r->element[2];
+	ck_assert_uint_eq(row->elements, 3);
+	ck_assert_str_eq(row->element[0]->str, seq_of(a));
+	ck_assert_str_eq(row->element[1]->str, due);
+	len = snprintf(want, sizeof want, "pk%c%s%c", '\0',
+	    job_field(a, "created"), '\0');
+	ck_assert_uint_eq(row->element[2]->len, (size_t)len + 3);
+	ck_assert_mem_eq(row->element[2]->str, want, (size_t)len);
+	ck_assert_mem_eq(row->element[2]->str + len, "p\0q", 3);
+	/* A job with options has a hash: the full row. */
+	row = r->element[3];
+	ck_assert_uint_eq(row->elements, 11);
+	ck_assert_str_eq(row->element[0]->str, b);
+	ck_assert_str_eq(row->element[5]->str, "7");
+	/* Packed, but its type's expiry is to be checked: the full row. */
+	row = r->element[4];
+	ck_assert_uint_eq(row->elements, 11);
+	ck_assert_str_eq(row->element[0]->str, e);
+	ck_assert_str_eq(row->element[1]->str, "ex");
+	freeReplyObject(r);
+	ck_assert_str_eq(job_field(a, "state"), "running");
+
+	/* Leased alike: a wrong token is refused, the right one acks all. */
+	r = cmd("FCALL redjob_ack 1 " BASE " %s %s", a, TOKEN_B);
+	ck_assert_int_eq(r->element[0]->integer, 0);
+	freeReplyObject(r);
+	r = cmd("FCALL redjob_ack 1 " BASE " %s %s %s %s %s %s", a, TOKEN_A,
+	    b, TOKEN_A, e, TOKEN_A);
+	ck_assert_int_eq(r->element[0]->integer, 1);
+	ck_assert_int_eq(r->element[1]->integer, 1);
+	ck_assert_int_eq(r->element[2]->integer, 1);
+	freeReplyObject(r);
+	ck_assert(!job_exists(a) && !job_exists(b) && !job_exists(e));
+
+	/* An unknown word is named. */
+	r = cmd_err("REDJOB_BADARG", "FCALL redjob_claim 1 " BASE
+	    " 1 1000 3 %s w terse", TOKEN_A);
+	ck_assert_ptr_nonnull(strstr(r->str, "unknown claim option "
+	    "\"terse\""));
+	freeReplyObject(r);
+}
+END_TEST
+
+/*
+ * The running set and the token hash are made in their big encodings
+ * (a skiplist, a hash table) by the claim that creates them, and keep
+ * them while they live, so a write per job does not walk a listpack.
+ */
+START_TEST(test_the_running_set_is_made_in_its_big_encoding)
+{
+	struct redjob_job pj = { .type = "pk", .payload = "p",
+		.payload_len = 1 };
+	char id[REDJOB_ID_MAX], got[REDJOB_ID_MAX];
+	redisReply *r;
+	int i;
+
+	for (i = 0; i < 3; i++)
+		ck_assert_int_eq(redjob_enqueue(cl, &pj, id), 0);
+	claim_one(30000, TOKEN_A, got);
+	r = cmd("OBJECT ENCODING " BASE ":run");
+	ck_assert_str_eq(r->str, "skiplist");
+	freeReplyObject(r);
+	r = cmd("OBJECT ENCODING " BASE ":tok");
+	ck_assert_str_eq(r->str, "hashtable");
+	freeReplyObject(r);
+	/* Nothing of the wide entry is left. */
+	ck_assert_int_eq(must_int(rf.c, "ZCARD " BASE ":run"), 1);
+	ck_assert_int_eq(must_int(rf.c, "HLEN " BASE ":tok"), 1);
+	claim_one(30000, TOKEN_B, got);
+	ck_assert_int_eq(must_int(rf.c, "ZCARD " BASE ":run"), 2);
+	ck_assert_int_eq(must_int(rf.c, "HLEN " BASE ":tok"), 2);
+}
+END_TEST
+
 START_TEST(test_a_plain_job_waits_packed_until_a_transition_writes_it)
 {
 	static const char bin[] = "p\0q";
@@ -2991,6 +3094,8 @@ suite(void)
 	tcase_add_test(tc, test_due_jobs_come_out_in_due_order);
 	tcase_add_test(tc, test_binary_payload_survives);
 	tcase_add_test(tc, test_a_plain_job_waits_packed_until_a_transition_writes_it);
+	tcase_add_test(tc, test_a_brief_claim_sends_packed_jobs_as_they_lie);
+	tcase_add_test(tc, test_the_running_set_is_made_in_its_big_encoding);
 	tcase_add_test(tc, test_a_job_written_by_library_version_10_still_runs);
 	tcase_add_test(tc, test_oversized_payload_is_refused_with_reason);
 	tcase_add_test(tc, test_missing_library_is_reloaded);

@@ -198,6 +198,62 @@ START_TEST(test_job_decode_reads_every_field)
 }
 END_TEST
 
+/* A brief row, {N, DUE, PACKED}: the packed string becomes the payload. */
+START_TEST(test_job_decode_brief_reads_the_packed_job)
+{
+	static const char packed[] = "send\0" "1700000000123\0{\"a\":\0}";
+	struct fake_entry f;
+	struct job *j;
+	char *cause, *buf;
+
+	fake_entry(&f, (const char *const[8]){ "42", "1700000000500", "", "",
+	    "", "", "", "" }, NULL);
+	f.top.elements = 3;
+	fake_set(&f, 2, packed, sizeof packed - 1);
+	buf = f.el[2].str;
+	j = job_decode_brief(&f.top, "mail~3}", 6, "0123456789abcdef", &cause);
+	ck_assert_ptr_nonnull(j);
+	ck_assert_ptr_null(cause);
+	ck_assert_str_eq(j->id, "mail~3:42");
+	ck_assert_str_eq(j->type, "send");
+	ck_assert_str_eq(j->token, "0123456789abcdef");
+	ck_assert_int_eq(j->created_ms, 1700000000123LL);
+	ck_assert_int_eq(j->due_ms, 1700000000500LL);
+	/* Taken, not copied, and the payload's NUL survives. */
+	ck_assert_ptr_eq(j->payload, buf);
+	ck_assert_ptr_null(f.el[2].str);
+	ck_assert_uint_eq(j->payload_len, 7);
+	ck_assert_mem_eq(j->payload, "{\"a\":\0}", 7);
+	ck_assert_int_eq(j->payload[7], '\0');
+	ck_assert_ptr_null(j->key);
+	ck_assert_uint_eq(j->attempts, 0);
+	ck_assert_uint_eq(j->max_attempts, 0);
+	job_free(j);
+
+	/* No usable number: nothing to act on. */
+	fake_set(&f, 0, "4x", 2);
+	fake_set(&f, 2, packed, sizeof packed - 1);
+	ck_assert_ptr_null(job_decode_brief(&f.top, "q", 1, "tok12345",
+	    &cause));
+	ck_assert_str_eq(cause, "malformed job entry in the claim reply");
+	free(cause);
+
+	/* Known, but not TYPE NUL CREATED NUL PAYLOAD: failed for good. */
+	fake_set(&f, 0, "5", 1);
+	fake_set(&f, 2, "send\0" "17", 7);
+	j = job_decode_brief(&f.top, "q", 1, "tok12345", &cause);
+	ck_assert_ptr_nonnull(j);
+	ck_assert_str_eq(j->id, "q:5");
+	ck_assert_str_eq(j->type, "?");
+	ck_assert_ptr_nonnull(cause);
+	ck_assert_ptr_nonnull(strstr(cause, "packed fields"));
+	free(cause);
+	job_free(j);
+	f.top.elements = 8;
+	fake_entry_free(&f);
+}
+END_TEST
+
 START_TEST(test_job_decode_refuses_what_is_not_a_job)
 {
 	static const char *const v[8] = { "q:1", "t", "p", "", "0", "0", "0",
@@ -972,6 +1028,7 @@ suite(void)
 	tcase_add_test(tc, test_pick_busy_worker_looks_again_every_250ms);
 	tcase_add_test(tc, test_job_decode_reads_every_field);
 	tcase_add_test(tc, test_job_decode_refuses_what_is_not_a_job);
+	tcase_add_test(tc, test_job_decode_brief_reads_the_packed_job);
 	tcase_add_test(tc, test_job_judge_maps_every_outcome);
 	tcase_add_test(tc, test_job_judge_keeps_the_reason_of_a_long_error);
 	tcase_add_test(tc, test_job_judge_spawn_failure_is_a_configuration_error);

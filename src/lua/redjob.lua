@@ -21,7 +21,7 @@
 --     never holds nil.
 --   * Every loop is bounded.
 
-local LIB_VERSION = 12    -- this code; bump on any change
+local LIB_VERSION = 13    -- this code; bump on any change
 local SCHEMA = 1          -- keys and fields; bump on any incompatible change
 local MAX_PAYLOAD = 524288
 local MAX_ERROR = 4096
@@ -37,6 +37,10 @@ local FIN_MAX = 100000    -- finished jobs kept per queue, at most
 local MAX_RESULT = 64 * 1024 * 1024 -- a job's result (CONFIG_RESULT_MAX_LIMIT)
 local MAX_RESULT_TTL = 365 * 86400 * 1000
 local SEEN_CLEAN = 10     -- expired B:seen entries looked at per beat
+-- Longer than a listpack entry (zset-max-listpack-value and
+-- hash-max-listpack-value, 64 by default): see claim().
+local WIDE = '----------------------------------------' ..
+  '----------------------------------------'
 
 -- Our errors are raised as {err = "REDJOB_CODE message"} and turned into
 -- a plain error reply by entry() below, so the first word is the code and
@@ -875,26 +879,32 @@ local function claim(keys, args)
       string.find(token, '%c') then
     fail('BADARG', 'token must be 8-128 bytes, no control characters')
   end
-  local ttls, specs = nil, nil
-  if #args > 5 then
-    if (#args - 5) % 3 ~= 0 or #args > 5 + 3 * 1000 then
-      fail('BADARG', 'after WORKER come at most 1000 "expire TYPE MS" ' ..
-        'and "guard TYPE SPEC"')
-    end
-    for i = 6, #args, 3 do
-      if args[i] == 'expire' then
-        ttls = ttls or {}
-        ttls[args[i + 1]] = int_arg(args[i + 2], 'expire', 1, 2 ^ 48)
-      elseif args[i] == 'guard' then
-        specs = specs or {}
-        specs[args[i + 1]] = guard_spec(args[i + 1], args[i + 2])
-      else
-        fail('BADARG', 'unknown claim option "' .. args[i] .. '"')
-      end
+  local ttls, specs, brief = nil, nil, false
+  local i = 6
+  while i <= #args do
+    if args[i] == 'brief' then
+      brief = true
+      i = i + 1
+    elseif args[i] ~= 'expire' and args[i] ~= 'guard' then
+      fail('BADARG', 'unknown claim option "' .. args[i] .. '"')
+    elseif i + 2 > #args or #args > 6 + 3 * 1000 then
+      fail('BADARG', 'after WORKER come "brief", and at most 1000 ' ..
+        '"expire TYPE MS" and "guard TYPE SPEC"')
+    elseif args[i] == 'expire' then
+      ttls = ttls or {}
+      ttls[args[i + 1]] = int_arg(args[i + 2], 'expire', 1, 2 ^ 48)
+      i = i + 3
+    else
+      specs = specs or {}
+      specs[args[i + 1]] = guard_spec(args[i + 1], args[i + 2])
+      i = i + 3
     end
   end
   local ns = string.sub(base, 1, #base - #q - 3)
   local tok = token .. '\1' .. fmt(now)
+  -- The lease's end as a string, made once: Lua would format a number
+  -- argument of redis.call for each job, with sprintf of a double.
+  local until_s = fmt(now + lease)
   local due_key, run_key = base .. ':due', base .. ':run'
 
   -- Recover expired leases, if the earliest one has expired.
@@ -914,7 +924,7 @@ local function claim(keys, args)
     -- after them says when the next is due and whether more are.
     local ids = redis.call('ZRANGE', due_key, 0, count, 'WITHSCORES')
     local taken, lease_args, tok_args = {}, {}, {}
-    -- The packed ones among the due jobs, with one command.
+    -- The due ones, and the packed ones among them, with one command.
     local due = {}
     for k = 1, #ids - 1, 2 do
       if #due == count or tonumber(ids[k + 1]) > now then break end
@@ -922,70 +932,88 @@ local function claim(keys, args)
     end
     local packed = #due > 0 and
       redis.call('HMGET', base .. ':jobs', unpack(due)) or {}
-    local i = 1
-    while i < #ids and #taken < count and tonumber(ids[i + 1]) <= now do
-      local n = ids[i]
-      local j = base .. ':j:' .. n
-      local f = packed[#taken + 1]
-      if f then
-        -- Packed: a job never held back, with no key and no options.
-        f = unpack_job(f)
-        f = {f.type, f.payload, false, false, false, false, false, false,
-          f.created, false, false}
-      elseif specs then
-        -- With guards to take, also whether it was held back before.
-        f = redis.call('HMGET', j, 'type', 'payload', 'key', 'attempts',
-          'max_attempts', 'stalls', 'unique', 'reserved', 'created',
-          'expires', 'tick', 'held')
+    local nt, nl = 0, 0
+    for k, n in ipairs(due) do
+      local f = packed[k]
+      local a = f and brief and string.find(f, '\0', 1, true)
+      local b = a and string.find(f, '\0', a + 1, true)
+      local t = b and (specs or ttls) and string.sub(f, 1, a - 1)
+      if b and not (t and (specs and specs[t] or ttls and ttls[t])) then
+        -- The usual job, packed, with no guard to take and no expiry
+        -- to check: its row is {N, DUE, PACKED}, as it lies in B:jobs
+        -- (the caller asked for "brief" rows); no field is cut out or
+        -- copied here, which is most of a claim's cost per job.
+        taken[nt + 1] = n
+        tok_args[nl + 1] = n
+        tok_args[nl + 2] = tok
+        lease_args[nl + 1] = until_s
+        lease_args[nl + 2] = n
+        nt, nl = nt + 1, nl + 2
+        reply[#reply + 1] = {n, ids[2 * k], f}
       else
-        f = redis.call('HMGET', j, 'type', 'payload', 'key', 'attempts',
-          'max_attempts', 'stalls', 'unique', 'reserved', 'created',
-          'expires', 'tick')
-      end
-      taken[#taken + 1] = n
-      local exp = (f[10] or ttls) and
-        expiry(f[10], f[9], ttls and f[1] and ttls[f[1]])
-      if f[1] and f[2] and exp and exp <= now then
-        -- Never run late: kept as expired, for redjob why and waiters.
-        local why = 'not started by ' .. fmt(exp) .. ' (enqueued at ' ..
-          (f[9] or '?') .. ', ' .. fmt(now - exp) .. ' ms late)'
-        release_unique(base, n, f[7])
-        keep_finished(base, n, now, 'expired', FIN_TTL, why)
-        redis.call('HINCRBY', base .. ':stats', 'expired', 1)
-        reply[#reply + 1] = q .. ':' .. n .. ' expired: type=' .. f[1] ..
-          ', ' .. why
-      elseif f[1] and f[2] then
-        tok_args[#tok_args + 1] = n
-        tok_args[#tok_args + 1] = f[7] and (tok .. '\0' .. f[7]) or tok
-        lease_args[#lease_args + 1] = now + lease
-        lease_args[#lease_args + 1] = n
-        local row = {q .. ':' .. n, f[1], f[2], f[3] or '',
-          f[4] or '0', f[5] or '0', f[6] or '0', ids[i + 1], f[8] or '',
-          f[9] or '', f[11] or ''}
-        local spec = specs and specs[f[1]]
-        if spec then
-          -- A reservation admits the job only if claimed by its end.
-          local u, name = string.match(f[8] or '', '^(%d+) (.+)$')
-          local resv = u and tonumber(u) >= now and name or nil
-          row[12] = guard_take(ns, spec, {key = f[3] or '', type = f[1],
-            queue = q, id = q .. ':' .. n}, n, token, resv, now, now_us,
-            f[12])
+        local j = base .. ':j:' .. n
+        if f then
+          -- Packed: a job never held back, with no key and no options.
+          f = unpack_job(f)
+          f = {f.type, f.payload, false, false, false, false, false, false,
+            f.created, false, false}
+        elseif specs then
+          -- With guards to take, also whether it was held back before.
+          f = redis.call('HMGET', j, 'type', 'payload', 'key', 'attempts',
+            'max_attempts', 'stalls', 'unique', 'reserved', 'created',
+            'expires', 'tick', 'held')
+        else
+          f = redis.call('HMGET', j, 'type', 'payload', 'key', 'attempts',
+            'max_attempts', 'stalls', 'unique', 'reserved', 'created',
+            'expires', 'tick')
         end
-        reply[#reply + 1] = row
-      else
-        -- Not a job we can run (its hash was deleted or lacks a type or
-        -- a payload): to dead with the reason, and named in the reply,
-        -- so it is logged and counted instead of vanishing.
-        local why = redis.call('EXISTS', j) == 0 and
-          'malformed: the job hash is missing' or
-          ('malformed: the job hash has no ' ..
-            (f[1] and 'payload' or 'type'))
-        bury(base, n, now, why, f[7])
-        redis.call('HINCRBY', base .. ':stats', 'malformed', 1)
-        reply[#reply + 1] = q .. ':' .. n .. ' ' .. why
+        nt = nt + 1
+        taken[nt] = n
+        local exp = (f[10] or ttls) and
+          expiry(f[10], f[9], ttls and f[1] and ttls[f[1]])
+        if f[1] and f[2] and exp and exp <= now then
+          -- Never run late: kept as expired, for redjob why and waiters.
+          local why = 'not started by ' .. fmt(exp) .. ' (enqueued at ' ..
+            (f[9] or '?') .. ', ' .. fmt(now - exp) .. ' ms late)'
+          release_unique(base, n, f[7])
+          keep_finished(base, n, now, 'expired', FIN_TTL, why)
+          redis.call('HINCRBY', base .. ':stats', 'expired', 1)
+          reply[#reply + 1] = q .. ':' .. n .. ' expired: type=' .. f[1] ..
+            ', ' .. why
+        elseif f[1] and f[2] then
+          tok_args[nl + 1] = n
+          tok_args[nl + 2] = f[7] and (tok .. '\0' .. f[7]) or tok
+          lease_args[nl + 1] = until_s
+          lease_args[nl + 2] = n
+          nl = nl + 2
+          local row = {q .. ':' .. n, f[1], f[2], f[3] or '',
+            f[4] or '0', f[5] or '0', f[6] or '0', ids[2 * k], f[8] or '',
+            f[9] or '', f[11] or ''}
+          local spec = specs and specs[f[1]]
+          if spec then
+            -- A reservation admits the job only if claimed by its end.
+            local u, name = string.match(f[8] or '', '^(%d+) (.+)$')
+            local resv = u and tonumber(u) >= now and name or nil
+            row[12] = guard_take(ns, spec, {key = f[3] or '', type = f[1],
+              queue = q, id = q .. ':' .. n}, n, token, resv, now, now_us,
+              f[12])
+          end
+          reply[#reply + 1] = row
+        else
+          -- Not a job we can run (its hash was deleted or lacks a type or
+          -- a payload): to dead with the reason, and named in the reply,
+          -- so it is logged and counted instead of vanishing.
+          local why = redis.call('EXISTS', j) == 0 and
+            'malformed: the job hash is missing' or
+            ('malformed: the job hash has no ' ..
+              (f[1] and 'payload' or 'type'))
+          bury(base, n, now, why, f[7])
+          redis.call('HINCRBY', base .. ':stats', 'malformed', 1)
+          reply[#reply + 1] = q .. ':' .. n .. ' ' .. why
+        end
       end
-      i = i + 2
     end
+    local i = 2 * #due + 1
     if #taken > 0 then
       redis.call('ZREM', due_key, unpack(taken))
     end
@@ -999,8 +1027,24 @@ local function claim(keys, args)
         redis.call('ZADD', base .. ':wake', 0, 'w')
         next_wake = now + lease
       end
-      redis.call('ZADD', run_key, unpack(lease_args))
-      redis.call('HSET', base .. ':tok', unpack(tok_args))
+      if not first_run[1] then
+        -- run and tok are about to be made: made by an entry too long
+        -- for a listpack, removed at once, they keep the encoding of a
+        -- big set and hash (Redis does not shrink it back while the key
+        -- lives). A listpack is walked end to end by every write, and
+        -- these two get a write per job from every claim, ack and
+        -- renewal while holding ~100 entries: that walk was a third of
+        -- the Redis CPU of a claimed and acked job (docs/performance.md).
+        redis.call('ZADD', run_key, 0, WIDE)
+        redis.call('HSET', base .. ':tok', WIDE, '')
+        redis.call('ZADD', run_key, unpack(lease_args))
+        redis.call('HSET', base .. ':tok', unpack(tok_args))
+        redis.call('ZREM', run_key, WIDE)
+        redis.call('HDEL', base .. ':tok', WIDE)
+      else
+        redis.call('ZADD', run_key, unpack(lease_args))
+        redis.call('HSET', base .. ':tok', unpack(tok_args))
+      end
     end
     if ids[i + 1] then
       local d = tonumber(ids[i + 1])
@@ -1057,36 +1101,57 @@ local function release(keys, args)
 end
 
 -- Check (id, token) pairs from args[first]. Returns the list of sequence
--- numbers whose token matches (false for the others), and the job fields
--- asked for. A job named twice counts once: its second pair is refused,
--- so an ack cannot count a job twice. At most CLAIM_MAX pairs, checked
--- here before any write: the callers unpack() the list, and Lua's unpack
--- fails past about 8000 values, after the writes that precede it.
+-- numbers whose token matches (false for the others), and the list of
+-- their unique keys (false for none). A job named twice counts once: its
+-- second pair is refused, so an ack cannot count a job twice. At most
+-- CLAIM_MAX pairs, checked here before any write: the callers unpack()
+-- the list, and Lua's unpack fails past about 8000 values, after the
+-- writes that precede it.
 local function check_tokens(base, q, args, first)
-  local out, seen, ns = {}, {}, {}
+  local out, uniques, seen, ns = {}, {}, {}, {}
   if (#args - first + 1) % 2 ~= 0 or #args < first + 1 then
     fail('BADARG', 'expected ID TOKEN pairs')
   end
   if (#args - first + 1) / 2 > CLAIM_MAX then
     fail('BADARG', 'at most ' .. fmt(CLAIM_MAX) .. ' ID TOKEN pairs')
   end
+  -- "QUEUE:N" is read with a compare and a match of N alone; seq_of
+  -- says what is wrong with any other id.
+  local qp = q .. ':'
+  local lq = #qp
   for i = first, #args, 2 do
-    ns[#ns + 1] = seq_of(q, args[i])
+    local id = args[i]
+    local n = string.sub(id, lq + 1)
+    if string.sub(id, 1, lq) ~= qp or not string.find(n, '^%d+$') then
+      n = seq_of(q, id)
+    end
+    ns[#ns + 1] = n
   end
   local toks = redis.call('HMGET', base .. ':tok', unpack(ns))
   for k, n in ipairs(ns) do
-    local t, unique = nil, nil
-    if toks[k] then
-      t, unique = split_token(toks[k])
+    -- A value is TOKEN 0x01 STARTED, then NUL UNIQUE if the job has a
+    -- unique key (split_token; no 0x01 STARTED from library version 5
+    -- and older). Tokens hold no control character.
+    local v, t = toks[k], args[first + 2 * k - 1]
+    local z = v and string.find(v, '\1', 1, true)
+    local ok, unique = false, false
+    if z then
+      ok = z == #t + 1 and string.sub(v, 1, z - 1) == t
+      z = ok and string.find(v, '\0', z + 1, true)
+      unique = z and string.sub(v, z + 1)
+    elseif v then
+      local old
+      old, unique = split_token(v)
+      ok = old == t
     end
-    if t and t == args[first + 2 * k - 1] and not seen[n] then
+    out[k] = false
+    if ok and not seen[n] then
       seen[n] = true
-      out[k] = {n, unique}
-    else
-      out[k] = false
+      out[k] = n
+      uniques[k] = unique or false
     end
   end
-  return out
+  return out, uniques
 end
 
 ---------------------------------------------------------------------------
@@ -1099,10 +1164,11 @@ local function extend(keys, args)
   local base, q = open(keys)
   local lease = int_arg(args[1], 'lease_ms', 1, 2 ^ 40)
   local held = check_tokens(base, q, args, 2)
+  local until_s = fmt(now + lease)
   local out = {}
-  for i, h in ipairs(held) do
-    if h then
-      redis.call('ZADD', base .. ':run', 'XX', now + lease, h[1])
+  for i, n in ipairs(held) do
+    if n then
+      redis.call('ZADD', base .. ':run', 'XX', until_s, n)
       out[i] = 1
     else
       out[i] = 0
@@ -1167,19 +1233,22 @@ local function ack(keys, args)
   local base, q = open(keys)
   local rel
   args, rel = ack_releases(args)
-  local held = check_tokens(base, q, args, 1)
-  local out, gone, keys = {}, {}, {}
-  for i, h in ipairs(held) do
-    if h then
-      release_unique(base, h[1], h[2])
-      gone[#gone + 1] = h[1]
-      keys[#keys + 1] = base .. ':j:' .. h[1]
+  local held, uniques = check_tokens(base, q, args, 1)
+  local out, gone, keys, done = {}, {}, {}, 0
+  local jp = base .. ':j:'
+  for i, n in ipairs(held) do
+    if n then
+      if uniques[i] then
+        release_unique(base, n, uniques[i])
+      end
+      done = done + 1
+      gone[done] = n
+      keys[done] = jp .. n
       out[i] = 1
     else
       out[i] = 0
     end
   end
-  local done = #gone
   if done > 0 then
     redis.call('DEL', unpack(keys))
     redis.call('HDEL', base .. ':jobs', unpack(gone))
@@ -1253,16 +1322,17 @@ end
 -- when the token is not ours.
 local function discard(keys, args)
   local base, q = open(keys)
-  local held = check_tokens(base, q, {args[1] or '', args[2] or ''}, 1)
-  local h = held[1]
-  if not h then
+  local held, uniques = check_tokens(base, q,
+    {args[1] or '', args[2] or ''}, 1)
+  local n = held[1]
+  if not n then
     return 0
   end
-  release_unique(base, h[1], h[2])
-  redis.call('ZREM', base .. ':run', h[1])
-  redis.call('HDEL', base .. ':tok', h[1])
-  redis.call('DEL', base .. ':j:' .. h[1])
-  redis.call('HDEL', base .. ':jobs', h[1])
+  release_unique(base, n, uniques[1] or nil)
+  redis.call('ZREM', base .. ':run', n)
+  redis.call('HDEL', base .. ':tok', n)
+  redis.call('DEL', base .. ':j:' .. n)
+  redis.call('HDEL', base .. ':jobs', n)
   redis.call('HINCRBY', base .. ':stats', 'discarded', 1)
   return 1
 end
@@ -1324,9 +1394,9 @@ local function requeue(keys, args)
   end
   local held = check_tokens(base, q, args, first)
   local out, moved = {}, {}
-  for i, h in ipairs(held) do
-    if h then
-      moved[#moved + 1] = h[1]
+  for i, n in ipairs(held) do
+    if n then
+      moved[#moved + 1] = n
       out[i] = 1
     else
       out[i] = 0
