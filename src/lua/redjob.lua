@@ -920,19 +920,18 @@ local function claim(keys, args)
 
   local reply = {fmt(now), '-1'}
   if not meta[2] then
-    -- The first count+1 by due time: the due ones are taken; the one
-    -- after them says when the next is due and whether more are.
-    local ids = redis.call('ZRANGE', due_key, 0, count, 'WITHSCORES')
-    local taken, lease_args, tok_args = {}, {}, {}
-    -- The due ones, and the packed ones among them, with one command.
+    -- Up to count due jobs, earliest first, and the packed ones among
+    -- them, with one command each.
+    local ids = redis.call('ZRANGE', due_key, '-inf', reply[1], 'BYSCORE',
+      'LIMIT', 0, count, 'WITHSCORES')
+    local lease_args, tok_args = {}, {}
     local due = {}
-    for k = 1, #ids - 1, 2 do
-      if #due == count or tonumber(ids[k + 1]) > now then break end
-      due[#due + 1] = ids[k]
+    for k = 1, #ids, 2 do
+      due[(k + 1) / 2] = ids[k]
     end
     local packed = #due > 0 and
       redis.call('HMGET', base .. ':jobs', unpack(due)) or {}
-    local nt, nl = 0, 0
+    local nl = 0
     for k, n in ipairs(due) do
       local f = packed[k]
       local a = f and brief and string.find(f, '\0', 1, true)
@@ -943,12 +942,11 @@ local function claim(keys, args)
         -- to check: its row is {N, DUE, PACKED}, as it lies in B:jobs
         -- (the caller asked for "brief" rows); no field is cut out or
         -- copied here, which is most of a claim's cost per job.
-        taken[nt + 1] = n
         tok_args[nl + 1] = n
         tok_args[nl + 2] = tok
         lease_args[nl + 1] = until_s
         lease_args[nl + 2] = n
-        nt, nl = nt + 1, nl + 2
+        nl = nl + 2
         reply[#reply + 1] = {n, ids[2 * k], f}
       else
         local j = base .. ':j:' .. n
@@ -967,8 +965,6 @@ local function claim(keys, args)
             'max_attempts', 'stalls', 'unique', 'reserved', 'created',
             'expires', 'tick')
         end
-        nt = nt + 1
-        taken[nt] = n
         local exp = (f[10] or ttls) and
           expiry(f[10], f[9], ttls and f[1] and ttls[f[1]])
         if f[1] and f[2] and exp and exp <= now then
@@ -1013,9 +1009,9 @@ local function claim(keys, args)
         end
       end
     end
-    local i = 2 * #due + 1
-    if #taken > 0 then
-      redis.call('ZREM', due_key, unpack(taken))
+    -- Every one of them leaves due: leased, expired or buried.
+    if #due > 0 then
+      redis.call('ZREM', due_key, unpack(due))
     end
     if #lease_args > 0 then
       -- A lease that ends before every other one of the queue: wake a
@@ -1046,8 +1042,11 @@ local function claim(keys, args)
         redis.call('HSET', base .. ':tok', unpack(tok_args))
       end
     end
-    if ids[i + 1] then
-      local d = tonumber(ids[i + 1])
+    -- The first job left says when the next is due, and whether more
+    -- are than we took.
+    local after = redis.call('ZRANGE', due_key, 0, 0, 'WITHSCORES')
+    if after[2] then
+      local d = tonumber(after[2])
       -- More due work than we took: wake the next sleeping worker.
       if d <= now then
         redis.call('ZADD', base .. ':wake', 0, 'w')
@@ -1115,34 +1114,38 @@ local function check_tokens(base, q, args, first)
   if (#args - first + 1) / 2 > CLAIM_MAX then
     fail('BADARG', 'at most ' .. fmt(CLAIM_MAX) .. ' ID TOKEN pairs')
   end
-  -- "QUEUE:N" is read with a compare and a match of N alone; seq_of
-  -- says what is wrong with any other id.
-  local qp = q .. ':'
-  local lq = #qp
+  -- "QUEUE:N" is read with one match of a pattern made once (a queue
+  -- name's magic characters are . and -); seq_of says what is wrong
+  -- with any other id.
+  local pat = '^' .. string.gsub(q, '[%.%-]', '%%%0') .. ':(%d+)$'
   for i = first, #args, 2 do
-    local id = args[i]
-    local n = string.sub(id, lq + 1)
-    if string.sub(id, 1, lq) ~= qp or not string.find(n, '^%d+$') then
-      n = seq_of(q, id)
-    end
-    ns[#ns + 1] = n
+    ns[#ns + 1] = string.match(args[i], pat) or seq_of(q, args[i])
   end
   local toks = redis.call('HMGET', base .. ':tok', unpack(ns))
+  -- The jobs of one claim have the same token value, and Lua keeps one
+  -- copy of equal strings, so the last answer serves the next job after
+  -- a compare of two pointers.
+  local last_v, last_t, last_ok, last_u = nil, nil, false, false
   for k, n in ipairs(ns) do
     -- A value is TOKEN 0x01 STARTED, then NUL UNIQUE if the job has a
     -- unique key (split_token; no 0x01 STARTED from library version 5
     -- and older). Tokens hold no control character.
     local v, t = toks[k], args[first + 2 * k - 1]
-    local z = v and string.find(v, '\1', 1, true)
     local ok, unique = false, false
-    if z then
-      ok = z == #t + 1 and string.sub(v, 1, z - 1) == t
-      z = ok and string.find(v, '\0', z + 1, true)
-      unique = z and string.sub(v, z + 1)
+    if v and v == last_v and t == last_t then
+      ok, unique = last_ok, last_u
     elseif v then
-      local old
-      old, unique = split_token(v)
-      ok = old == t
+      local z = string.find(v, '\1', 1, true)
+      if z then
+        ok = z == #t + 1 and string.sub(v, 1, z - 1) == t
+        z = ok and string.find(v, '\0', z + 1, true)
+        unique = z and string.sub(v, z + 1)
+      else
+        local old
+        old, unique = split_token(v)
+        ok = old == t
+      end
+      last_v, last_t, last_ok, last_u = v, t, ok, unique
     end
     out[k] = false
     if ok and not seen[n] then
