@@ -3,6 +3,7 @@
  * Recording the end of jobs (docs/protocol.md): redjob_ack for the jobs
  * that are done, in one call per queue for all that are ready (one ack
  * call per queue at a time, so acks batch up while one is out),
+ * redjob_done for the jobs that keep a result, batched the same way, and
  * redjob_fail, redjob_requeue and redjob_discard one call each. Every
  * call is token-checked by the function, so a resent call whose first
  * copy landed is refused harmlessly: that is what makes resending after
@@ -43,6 +44,8 @@ struct finish {
 	finish_cb		*cb;
 	void			*arg;
 	int			*acking;	/* per queue: an ack is out */
+	int			*doning;	/* per queue: a batch of
+						   redjob_done is out */
 	size_t			 nqueues;
 	struct job_list		 ready;		/* to send now */
 	struct job_list		 later;		/* to send after retry_ev */
@@ -51,13 +54,20 @@ struct finish {
 	struct log_ratelimit	 errors;
 };
 
-/* The jobs of one ack call, in the order of its arguments. */
+/* The jobs of one ack call, or of one redjob_done of many, in order. */
 struct finish_acks {
 	struct finish	*f;
 	size_t		 qi;
 	struct job     **jobs;
 	size_t		 n;
 };
+
+/*
+ * The results of one redjob_done call of many jobs, in bytes: past this,
+ * the next job's result waits for the next call (a result alone may be
+ * larger; it then goes alone).
+ */
+#define FINISH_DONE_BYTES (1024 * 1024)
 
 static void	finish_send_cb(evutil_socket_t, short, void *);
 static void	finish_retry_cb(evutil_socket_t, short, void *);
@@ -76,6 +86,7 @@ finish_create(struct event_base *base, struct rconn *rc, size_t nqueues,
 	f->arg = arg;
 	f->nqueues = nqueues;
 	f->acking = xcalloc(nqueues, sizeof *f->acking);
+	f->doning = xcalloc(nqueues, sizeof *f->doning);
 	TAILQ_INIT(&f->ready);
 	TAILQ_INIT(&f->later);
 	f->send_ev = event_new(base, -1, 0, finish_send_cb, f);
@@ -97,6 +108,7 @@ finish_free(struct finish *f)
 	event_free(f->send_ev);
 	event_free(f->retry_ev);
 	free(f->acking);
+	free(f->doning);
 	free(f);
 }
 
@@ -324,6 +336,142 @@ finish_send_acks(struct finish *f, size_t qi)
 	free(argv);
 }
 
+/*
+ * The answer of redjob_done about j, r an integer (the whole reply, or
+ * its element for j): as an ack's answer (finish_acked_cb), for one job.
+ */
+static void
+finish_done_answer(struct finish *f, struct job *j, const redisReply *r)
+{
+	if (r->type != REDIS_REPLY_INTEGER || (r->integer != 0 &&
+	    r->integer != 1))
+		finish_failed(f, j, "done", RFUNC_OTHER,
+		    "unexpected reply to redjob_done");
+	else if (r->integer == 0 && finish_landed_before(f, j)) {
+		log_info("job %s: done (the first call landed; its reply was "
+		    "lost)", j->id);
+		finish_done(f, j, FINISH_ACKED);
+	} else if (r->integer == 0) {
+		log_warnx("job %s: done refused: the lease was lost (the job "
+		    "may run again elsewhere)", j->id);
+		finish_done(f, j, FINISH_STALE);
+	} else
+		finish_done(f, j, FINISH_ACKED);
+}
+
+/*
+ * The reply to one redjob_done call: a 1 or 0 for each job, or for a
+ * call of one, that integer alone.
+ */
+static void
+finish_dones_cb(struct rconn *rc, redisReply *r, void *arg)
+{
+	struct finish_acks *b = arg;
+	struct finish *f = b->f;
+	enum rfunc_class class;
+	struct job *j;
+	size_t i;
+
+	(void)rc;
+	assert(f->doning[b->qi]);
+	f->doning[b->qi] = 0;
+	for (i = 0; i < b->n; i++) {
+		j = b->jobs[i];
+		class = finish_reply(j, r);
+		if (class == RFUNC_OK && b->n == 1)
+			finish_done_answer(f, j, r);
+		else if (class == RFUNC_OK && (r->type != REDIS_REPLY_ARRAY ||
+		    r->elements != b->n))
+			finish_failed(f, j, "done", RFUNC_OTHER,
+			    "unexpected reply to redjob_done");
+		else if (class != RFUNC_OK)
+			finish_failed(f, j, "done", class, r != NULL ? r->str :
+			    "no reply");
+		else
+			finish_done_answer(f, j, r->element[i]);
+	}
+	free(b->jobs);
+	free(b);
+	finish_kick(f);
+}
+
+/*
+ * Send the ready ends of jobs that keep a result, of queue qi, in one
+ * redjob_done call (docs/protocol.md), up to JOB_BATCH_MAX jobs and
+ * FINISH_DONE_BYTES of results; one call per queue at a time, so they
+ * batch up while one is out, as acks do. A lone job goes with the form
+ * of one job, which every library version takes.
+ */
+static void
+finish_send_dones(struct finish *f, size_t qi)
+{
+	struct finish_acks *b;
+	struct job *j;
+	const char **argv;
+	size_t *lens, n = 0, i = 0, bytes = 0, k;
+	char (*nums)[2][24];
+
+	if (f->doning[qi])
+		return;
+	TAILQ_FOREACH(j, &f->ready, fentry) {
+		if (j->qi != qi || j->end != JOB_END_DONE)
+			continue;
+		if (n > 0 && bytes + j->result_len > FINISH_DONE_BYTES)
+			break;
+		bytes += j->result_len;
+		if (++n == JOB_BATCH_MAX)
+			break;
+	}
+	if (n == 0)
+		return;
+	b = xcalloc(1, sizeof *b);
+	b->f = f;
+	b->qi = qi;
+	b->n = n;
+	b->jobs = xcalloc(n, sizeof *b->jobs);
+	argv = xcalloc(5 * n, sizeof *argv);
+	lens = xcalloc(5 * n, sizeof *lens);
+	nums = xcalloc(n, sizeof *nums);
+	TAILQ_FOREACH(j, &f->ready, fentry) {
+		if (j->qi != qi || j->end != JOB_END_DONE)
+			continue;
+		b->jobs[i] = j;
+		snprintf(nums[i][0], sizeof nums[i][0], "%llu",
+		    (unsigned long long)j->jc->result_ttl_ms);
+		snprintf(nums[i][1], sizeof nums[i][1], "%llu",
+		    (unsigned long long)j->result_size);
+		k = 5 * i;
+		argv[k] = j->id;
+		argv[k + 1] = j->token;
+		argv[k + 2] = nums[i][0];
+		argv[k + 3] = j->result != NULL ? j->result : "";
+		argv[k + 4] = nums[i][1];
+		lens[k] = strlen(j->id);
+		lens[k + 1] = strlen(j->token);
+		lens[k + 2] = strlen(nums[i][0]);
+		lens[k + 3] = j->result != NULL ? j->result_len : 0;
+		lens[k + 4] = strlen(nums[i][1]);
+		if (++i == n)
+			break;
+	}
+	if (rconn_fcall(f->rc, f->call_ms, finish_dones_cb, b, "redjob_done",
+	    b->jobs[0]->base, (int)(5 * n), argv, lens) == 0) {
+		f->doning[qi] = 1;
+		for (i = 0; i < n; i++) {
+			TAILQ_REMOVE(&f->ready, b->jobs[i], fentry);
+			b->jobs[i]->calls++;
+			if (b->jobs[i]->end_sent == 0)
+				b->jobs[i]->end_sent = mtime_now();
+		}
+	} else {
+		free(b->jobs);
+		free(b);
+	}
+	free(nums);
+	free(lens);
+	free(argv);
+}
+
 /* One fail, requeue or discard call. */
 struct finish_one {
 	struct finish	*f;
@@ -410,7 +558,7 @@ finish_one_cb(struct rconn *rc, redisReply *r, void *arg)
 	free(c);
 	what = j->end == JOB_END_FAIL ? "recording the failure" :
 	    j->end == JOB_END_REQUEUE ? "requeue" :
-	    j->end == JOB_END_DONE ? "done" : "discard";
+	    "discard";
 	if (class == RFUNC_STALE && j->end == JOB_END_FAIL &&
 	    finish_landed_before(f, j)) {
 		log_info("job %s: failure recorded (the first call landed; its "
@@ -430,23 +578,6 @@ finish_one_cb(struct rconn *rc, redisReply *r, void *arg)
 		return;
 	}
 	switch (j->end) {
-	case JOB_END_DONE:
-		/* As an ack's answer (finish_acked_cb), for one job. */
-		if (r->type != REDIS_REPLY_INTEGER || (r->integer != 0 &&
-		    r->integer != 1))
-			finish_failed(f, j, what, RFUNC_OTHER,
-			    "unexpected reply to redjob_done");
-		else if (r->integer == 0 && finish_landed_before(f, j)) {
-			log_info("job %s: done (the first call landed; its "
-			    "reply was lost)", j->id);
-			finish_done(f, j, FINISH_ACKED);
-		} else if (r->integer == 0) {
-			log_warnx("job %s: done refused: the lease was lost (the "
-			    "job may run again elsewhere)", j->id);
-			finish_done(f, j, FINISH_STALE);
-		} else
-			finish_done(f, j, FINISH_ACKED);
-		break;
 	case JOB_END_FAIL:
 		finish_fail_recorded(f, j, r);
 		break;
@@ -460,6 +591,7 @@ finish_one_cb(struct rconn *rc, redisReply *r, void *arg)
 		finish_done(f, j, FINISH_DISCARDED);
 		break;
 	case JOB_END_ACK:
+	case JOB_END_DONE:
 		abort();
 	}
 }
@@ -469,25 +601,13 @@ static int
 finish_send_one(struct finish *f, struct job *j)
 {
 	struct finish_one *c;
-	char delay[24], max[24], valid[24], size[24];
+	char delay[24], max[24], valid[24];
 	const char *argv[11];
 	size_t lens[11];
 	const char *fn;
 	int argc = 0, i;
 
 	switch (j->end) {
-	case JOB_END_DONE:
-		snprintf(delay, sizeof delay, "%llu",
-		    (unsigned long long)j->jc->result_ttl_ms);
-		snprintf(size, sizeof size, "%llu",
-		    (unsigned long long)j->result_size);
-		argv[argc++] = j->id;
-		argv[argc++] = j->token;
-		argv[argc++] = delay;
-		argv[argc++] = j->result;
-		argv[argc++] = size;
-		fn = "redjob_done";
-		break;
 	case JOB_END_FAIL:
 		snprintf(delay, sizeof delay, "%llu",
 		    (unsigned long long)j->retry_ms);
@@ -536,10 +656,8 @@ finish_send_one(struct finish *f, struct job *j)
 	default:
 		abort();
 	}
-	/* A result is binary: every argument goes with its length. */
 	for (i = 0; i < argc; i++)
-		lens[i] = j->end == JOB_END_DONE && i == 3 ? j->result_len :
-		    strlen(argv[i]);
+		lens[i] = strlen(argv[i]);
 	c = xcalloc(1, sizeof *c);
 	c->f = f;
 	c->j = j;
@@ -566,10 +684,12 @@ finish_send_cb(evutil_socket_t fd, short events, void *arg)
 	(void)events;
 	if (!rconn_ready(f->rc))
 		return;
-	for (qi = 0; qi < f->nqueues; qi++)
+	for (qi = 0; qi < f->nqueues; qi++) {
 		finish_send_acks(f, qi);
+		finish_send_dones(f, qi);
+	}
 	TAILQ_FOREACH_SAFE(j, &f->ready, fentry, t) {
-		if (j->end == JOB_END_ACK)
+		if (j->end == JOB_END_ACK || j->end == JOB_END_DONE)
 			continue;
 		if (finish_send_one(f, j) == 0)
 			TAILQ_REMOVE(&f->ready, j, fentry);

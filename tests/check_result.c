@@ -671,6 +671,95 @@ START_TEST(test_the_done_and_result_functions)
 END_TEST
 
 /*
+ * redjob_done of many jobs: each is checked against its own token and
+ * keeps its own result; a refused one changes nothing; a job named twice
+ * is done once; a call of the wrong length writes nothing.
+ */
+START_TEST(test_the_done_function_takes_many_jobs)
+{
+	char id[REDJOB_ID_MAX];
+	redisReply *r;
+	int i;
+
+	for (i = 0; i < 3; i++)
+		enqueue("any", "p", 1, 0, id);
+	freeReplyObject(must_command(rf.c, "FCALL redjob_claim 1 "
+	    "redjob:{default} 3 60000 1 many-done-token w"));
+	assert_error(redisCommand(rf.c, "FCALL redjob_done 1 "
+	    "redjob:{default} default:1 many-done-token 1000 a 1 "
+	    "default:2 many-done-token 1000 b"), "REDJOB_BADARG");
+	assert_error(redisCommand(rf.c, "FCALL redjob_done 1 "
+	    "redjob:{default} default:1 many-done-token 1000 a 1 "
+	    "default:2 many-done-token 0 b 1"), "REDJOB_BADARG");
+	ck_assert_int_eq(must_int(rf.c, "ZCARD redjob:{default}:run"), 3);
+	ck_assert_int_eq(must_int(rf.c, "ZCARD redjob:{default}:fin"), 0);
+
+	r = must_command(rf.c, "FCALL redjob_done 1 redjob:{default} "
+	    "default:1 many-done-token 1000 one 3 "
+	    "default:2 not-the-token 1000 two 3 "
+	    "default:3 many-done-token 1000 %b 5 "
+	    "default:3 many-done-token 1000 again 5", "t\0r", (size_t)3);
+	ck_assert_int_eq(r->type, REDIS_REPLY_ARRAY);
+	ck_assert_uint_eq(r->elements, 4);
+	ck_assert_int_eq(r->element[0]->integer, 1);
+	ck_assert_int_eq(r->element[1]->integer, 0);
+	ck_assert_int_eq(r->element[2]->integer, 1);
+	ck_assert_int_eq(r->element[3]->integer, 0);
+	freeReplyObject(r);
+	ck_assert_int_eq(must_int(rf.c, "ZCARD redjob:{default}:run"), 1);
+	ck_assert_int_eq(must_int(rf.c, "ZCARD redjob:{default}:fin"), 2);
+	ck_assert_int_eq(queue_stat("default", "processed"), 2);
+	r = must_command(rf.c, "FCALL_RO redjob_result 1 redjob:{default} "
+	    "default:1");
+	ck_assert_str_eq(r->element[0]->str, "done");
+	ck_assert_str_eq(r->element[3]->str, "one");
+	ck_assert_str_eq(r->element[4]->str, "3");
+	freeReplyObject(r);
+	r = must_command(rf.c, "FCALL_RO redjob_result 1 redjob:{default} "
+	    "default:3");
+	ck_assert_uint_eq(r->element[3]->len, 3);
+	ck_assert(memcmp(r->element[3]->str, "t\0r", 3) == 0);
+	ck_assert_str_eq(r->element[4]->str, "5");
+	ck_assert_str_eq(r->element[5]->str, "1");
+	freeReplyObject(r);
+	r = must_command(rf.c, "FCALL_RO redjob_result 1 redjob:{default} "
+	    "default:2");
+	ck_assert_str_eq(r->element[0]->str, "running");
+	freeReplyObject(r);
+}
+END_TEST
+
+/*
+ * Many jobs that keep a result, finishing together on a worker of four
+ * slots: each keeps its own result (the worker sends them in batches:
+ * a mix-up of their arguments would swap results).
+ */
+START_TEST(test_many_results_each_keep_their_own)
+{
+	enum { JOBS = 120 };
+	char ids[JOBS][REDJOB_ID_MAX], pay[32], want[64];
+	redisReply *r;
+	int i, len;
+
+	start();
+	for (i = 0; i < JOBS; i++) {
+		len = snprintf(pay, sizeof pay, "job-%d", i);
+		enqueue("plug", pay, (size_t)len, 0, ids[i]);
+	}
+	ck_assert(wait_stat("default", "processed", JOBS, 30000));
+	for (i = 0; i < JOBS; i++) {
+		r = must_command(rf.c, "FCALL_RO redjob_result 1 "
+		    "redjob:{default} %s", ids[i]);
+		ck_assert_str_eq(r->element[0]->str, "done");
+		len = snprintf(want, sizeof want, "plugin:job-%d", i);
+		ck_assert_uint_eq(r->element[3]->len, (size_t)len);
+		ck_assert_mem_eq(r->element[3]->str, want, (size_t)len);
+		freeReplyObject(r);
+	}
+}
+END_TEST
+
+/*
  * The second fenced block of docs/protocol.md that opens with "```LANG":
  * the recipe that waits for a job (the first, enqueueing, is
  * tests/check_cli.c's). Caller frees.
@@ -782,6 +871,7 @@ suite(void)
 	tcase_add_unchecked_fixture(tc, redis_start, redis_stop);
 	tcase_add_checked_fixture(tc, daemon_setup, daemon_teardown);
 	tcase_add_test(tc, test_the_done_and_result_functions);
+	tcase_add_test(tc, test_the_done_function_takes_many_jobs);
 	tcase_add_test(tc, test_wait_prints_the_handlers_output);
 	tcase_add_test(tc, test_binary_result_is_kept_exactly);
 	tcase_add_test(tc, test_result_over_max_is_truncated_and_says_so);
@@ -791,6 +881,7 @@ suite(void)
 	tcase_add_test(tc, test_wait_after_the_ttl_exits_1);
 	tcase_add_test(tc, test_a_waiter_wakes_when_the_job_is_done);
 	tcase_add_test(tc, test_plugin_result_buffer);
+	tcase_add_test(tc, test_many_results_each_keep_their_own);
 	tcase_add_test(tc, test_libredjob_redjob_wait);
 	tcase_add_test(tc, test_wait_survives_a_lost_connection);
 	tcase_add_test(tc, test_protocol_python_wait_recipe);

@@ -282,7 +282,10 @@ end
 -- them and released its unique key), its hash stays with "finished" and
 -- "outcome" (and "last_error", with a REASON; and the FIELD VALUE pairs
 -- of the list SET, if given), and waiters are told.
-local function keep_finished(base, n, now, outcome, ttl, reason, set)
+-- keep_finished() but for the trim of B:fin, which a caller finishing
+-- many jobs does once.
+local function keep_finished_untrimmed(base, n, now, outcome, ttl, reason,
+    set)
   local h = set or {}
   h[#h + 1] = 'finished'; h[#h + 1] = fmt(now)
   h[#h + 1] = 'outcome'; h[#h + 1] = outcome
@@ -293,8 +296,12 @@ local function keep_finished(base, n, now, outcome, ttl, reason, set)
   redis.call('ZADD', base .. ':fin', now + ttl, n)
   redis.call('HDEL', j, 'reserved', 'held', 'woken')
   redis.call('HSET', j, unpack(h))
-  trim_fin(base, now)
   announce(base, n, outcome)
+end
+
+local function keep_finished(base, n, now, outcome, ttl, reason, set)
+  keep_finished_untrimmed(base, n, now, outcome, ttl, reason, set)
+  trim_fin(base, now)
 end
 
 -- Jobs whose holder is gone (their lease expired, or their worker died):
@@ -2003,47 +2010,70 @@ end
 
 ---------------------------------------------------------------------------
 -- redjob_done NAMESPACE:{QUEUE} ID TOKEN TTL_MS RESULT [FULL_SIZE]
--- Finishes a job of a type that keeps results (result: in redjob.yml):
--- checked against its token as redjob_ack does, it is counted processed
--- and kept TTL_MS as done (B:fin) with its result in the fields "result"
--- and "result_size" (FULL_SIZE: how much the handler gave, when RESULT is
--- its first bytes), and "result_truncated" 1 when RESULT is shorter;
--- whoever waits is told. Returns 1, or 0 when the token is not ours.
+-- redjob_done NAMESPACE:{QUEUE} ID TOKEN TTL_MS RESULT FULL_SIZE
+--   ID TOKEN TTL_MS RESULT FULL_SIZE...
+-- Finishes jobs of a type that keeps results (result: in redjob.yml):
+-- each, checked against its token as redjob_ack does, is counted
+-- processed and kept TTL_MS as done (B:fin) with its result in the fields
+-- "result" and "result_size" (FULL_SIZE: how much the handler gave, when
+-- RESULT is its first bytes), and "result_truncated" 1 when RESULT is
+-- shorter; whoever waits is told. With one job (five arguments or fewer)
+-- returns 1, or 0 when the token is not ours; with more (FULL_SIZE then
+-- given for each), a 1 or 0 for each, in order. All are checked before
+-- any is written.
 local function donejob(keys, args)
   local now = now_ms()
   local base, q = open(keys)
-  local n = seq_of(q, args[1] or '')
-  local token = args[2] or ''
-  local ttl = int_arg(args[3], 'ttl_ms', 1, MAX_RESULT_TTL)
-  local result = args[4]
-  if not result then
-    fail('BADARG', 'missing result (use "" for none)')
+  local many = #args > 5
+  if many and (#args % 5 ~= 0 or #args / 5 > CLAIM_MAX) then
+    fail('BADARG', 'expected ID TOKEN TTL_MS RESULT FULL_SIZE for each ' ..
+      'of at most ' .. fmt(CLAIM_MAX) .. ' jobs')
   end
-  if #result > MAX_RESULT then
-    fail('TOOBIG', 'result of ' .. fmt(#result) ..
-      ' bytes is over the limit of ' .. fmt(MAX_RESULT) .. ' bytes')
+  local jobs, ns = {}, {}
+  for i = 1, many and #args or 1, 5 do
+    local result = args[i + 3]
+    if not result then
+      fail('BADARG', 'missing result (use "" for none)')
+    end
+    if #result > MAX_RESULT then
+      fail('TOOBIG', 'result of ' .. fmt(#result) ..
+        ' bytes is over the limit of ' .. fmt(MAX_RESULT) .. ' bytes')
+    end
+    local n = seq_of(q, args[i] or '')
+    ns[#ns + 1] = n
+    jobs[#jobs + 1] = {n, args[i + 1] or '',
+      int_arg(args[i + 2], 'ttl_ms', 1, MAX_RESULT_TTL), result,
+      int_arg(args[i + 4] or #result, 'full_size', #result, 2 ^ 50)}
   end
-  local size = int_arg(args[5] or #result, 'full_size', #result, 2 ^ 50)
-  local held = redis.call('HGET', base .. ':tok', n)
-  local unique
-  if held then
-    held, unique = split_token(held)
+  local toks = redis.call('HMGET', base .. ':tok', unpack(ns))
+  local out, gone, seen = {}, {}, {}
+  for k, j in ipairs(jobs) do
+    local held, unique = nil, nil
+    if toks[k] then
+      held, unique = split_token(toks[k])
+    end
+    out[k] = 0
+    if held and held == j[2] and not seen[j[1]] then
+      seen[j[1]] = true
+      out[k] = 1
+      gone[#gone + 1] = j[1]
+      release_unique(base, j[1], unique)
+      -- A job is done once (redjob_retry refuses a finished one), so it
+      -- has no result fields yet.
+      local set = {'result', j[4], 'result_size', fmt(j[5])}
+      if j[5] > #j[4] then
+        set[5] = 'result_truncated'; set[6] = '1'
+      end
+      keep_finished_untrimmed(base, j[1], now, 'done', j[3], nil, set)
+    end
   end
-  if not held or held ~= token then
-    return 0
+  if #gone > 0 then
+    redis.call('ZREM', base .. ':run', unpack(gone))
+    redis.call('HDEL', base .. ':tok', unpack(gone))
+    redis.call('HINCRBY', base .. ':stats', 'processed', #gone)
+    trim_fin(base, now)
   end
-  release_unique(base, n, unique)
-  redis.call('ZREM', base .. ':run', n)
-  redis.call('HDEL', base .. ':tok', n)
-  -- A job is done once (redjob_retry refuses a finished one), so it
-  -- has no result fields yet.
-  local set = {'result', result, 'result_size', fmt(size)}
-  if size > #result then
-    set[5] = 'result_truncated'; set[6] = '1'
-  end
-  redis.call('HINCRBY', base .. ':stats', 'processed', 1)
-  keep_finished(base, n, now, 'done', ttl, nil, set)
-  return 1
+  return many and out or out[1]
 end
 
 ---------------------------------------------------------------------------
