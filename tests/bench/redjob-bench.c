@@ -380,8 +380,9 @@ static const struct bench_scenario scenarios[] = {
 	{ "process", "redjobd runs N no-op jobs enqueued beforehand: exec "
 	    "/bin/true (default N 20000) or the example plugin's noop "
 	    "(default N 100000), plugin-result with result: on its type "
-	    "(redjob_done, batched per queue), plugin-serial with one slot a worker and "
-	    "claims of one, plugin-delayed with jobs enqueued with --delay, "
+	    "(redjob_done, batched per queue), plugin-serial with one slot "
+	    "a worker and claims of one, plugin-delayed with jobs enqueued "
+	    "with --delay, "
 	    "due when the queue is resumed", bench_process_variants,
 	    bench_process },
 	{ "latency", "from a job's due time to its handler's start (the "
