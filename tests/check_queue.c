@@ -782,6 +782,66 @@ START_TEST(test_bulk_enqueue_is_all_or_nothing_and_keeps_unique_keys)
 }
 END_TEST
 
+/*
+ * A job id is its number in decimal, whatever the number: the function
+ * library makes the ids of a call of jobs without options from their
+ * thousands and a table of three digits, so the numbers around each
+ * power of ten and a thousand's first and last are looked at, in bulk
+ * calls with and without options and one job at a time.
+ */
+START_TEST(test_job_ids_are_the_queue_counter_in_decimal_at_every_digit)
+{
+	static const long long from[] = { 0, 8, 97, 998, 1009, 9998, 99099,
+	    999998, 1999999, 123456788 };
+	char id[REDJOB_ID_MAX], want[64], payload[32];
+	redisReply *r;
+	long long n;
+	size_t i, k;
+
+	for (i = 0; i < sizeof from / sizeof from[0]; i++) {
+		freeReplyObject(must_command(rf.c, "SET %s:seq %lld", BASE,
+		    from[i]));
+		n = from[i];
+		r = must_command(rf.c, "FCALL redjob_enqueue_bulk 1 %s 3 "
+		    "a p0 0 a p1 0 b p2 0", BASE);
+		ck_assert_uint_eq(r->elements, 6);
+		for (k = 0; k < 3; k++) {
+			snprintf(want, sizeof want, "default:%lld", ++n);
+			ck_assert_str_eq(r->element[2 * k]->str, want);
+			ck_assert_int_eq(r->element[2 * k + 1]->integer, 1);
+			snprintf(payload, sizeof payload, "p%zu", k);
+			ck_assert_str_eq(job_field(want, "payload"), payload);
+			ck_assert_str_eq(job_field(want, "type"),
+			    k < 2 ? "a" : "b");
+			ck_assert_int_eq(score_of("due", want),
+			    strtoll(job_field(want, "created"), NULL, 10));
+		}
+		freeReplyObject(r);
+		/* With options: the same numbers, from the other path. */
+		r = must_command(rf.c, "FCALL redjob_enqueue_bulk 1 %s 2 "
+		    "c q0 0 c q1 1 max_attempts 2", BASE);
+		for (k = 0; k < 2; k++) {
+			snprintf(want, sizeof want, "default:%lld", ++n);
+			ck_assert_str_eq(r->element[2 * k]->str, want);
+			snprintf(payload, sizeof payload, "q%zu", k);
+			ck_assert_str_eq(job_field(want, "payload"), payload);
+		}
+		freeReplyObject(r);
+		r = must_command(rf.c, "FCALL redjob_enqueue 1 %s d r", BASE);
+		snprintf(want, sizeof want, "default:%lld", ++n);
+		ck_assert_str_eq(r->element[0]->str, want);
+		ck_assert_str_eq(job_field(want, "type"), "d");
+		freeReplyObject(r);
+		ck_assert_int_eq(redjob_enqueue(cl, &(struct redjob_job){
+		    .type = "e", .payload = "s", .payload_len = 1 }, id), 0);
+		snprintf(want, sizeof want, "default:%lld", ++n);
+		ck_assert_str_eq(id, want);
+	}
+	ck_assert_int_eq(stat_get("enqueued"),
+	    (long long)(sizeof from / sizeof from[0]) * 7);
+}
+END_TEST
+
 START_TEST(test_enqueue_many_reports_each_refused_job_and_keeps_the_others)
 {
 	struct redjob_job jobs[300];
@@ -3100,6 +3160,8 @@ suite(void)
 	tcase_add_test(tc, test_oversized_payload_is_refused_with_reason);
 	tcase_add_test(tc, test_missing_library_is_reloaded);
 	tcase_add_test(tc, test_bulk_enqueue_is_all_or_nothing_and_keeps_unique_keys);
+	tcase_add_test(tc,
+	    test_job_ids_are_the_queue_counter_in_decimal_at_every_digit);
 	tcase_add_test(tc, test_enqueue_many_reports_each_refused_job_and_keeps_the_others);
 	tcase_add_test(tc, test_a_job_without_a_queue_is_routed_by_its_type);
 	tcase_add_test(tc, test_payload_limit_is_configurable);

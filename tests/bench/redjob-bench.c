@@ -1459,14 +1459,20 @@ bench_perf_start(struct bench *b)
 	struct proc_spec spec;
 	int i, n;
 
-	if ((b->o.perf == NULL && b->o.during == NULL) || b->d == NULL)
+	if (b->o.perf == NULL && b->o.during == NULL)
+		return;
+	/* Scenarios with no daemon (enqueue, floor): Redis alone. */
+	if (b->d == NULL && b->redis == NULL && b->nnodes == 0)
 		return;
 	if (b->redis != NULL)
 		bench_cat(&list, "%ld,", (long)b->redis->pid);
 	for (i = 0; i < (int)b->nnodes; i++)
 		bench_cat(&list, "%ld,", (long)b->node[i]->pid);
-	bench_cat(&list, "%ld", (long)b->d->proc->pid);
-	n = bench_workers(b->d, pids, (int)nitems(pids));
+	if (b->d != NULL)
+		bench_cat(&list, "%ld", (long)b->d->proc->pid);
+	else
+		list[strlen(list) - 1] = '\0';	/* the last comma */
+	n = b->d != NULL ? bench_workers(b->d, pids, (int)nitems(pids)) : 0;
 	for (i = 0; i < n; i++) {
 		bench_cat(&list, ",%ld", (long)pids[i]);
 		bench_cat(&workers, "%s%ld", i > 0 ? " " : "", (long)pids[i]);
@@ -1481,8 +1487,8 @@ bench_perf_start(struct bench *b)
 	spec.deathsig = SIGINT;
 	if (file != NULL) {
 		spec.argv = perf_argv;
-		perf_argv[6] = file;
-		perf_argv[8] = list;
+		perf_argv[7] = file;
+		perf_argv[9] = list;
 	} else {
 		spec.argv = sh_argv;
 		sh_argv[2] = (char *)b->o.during;
@@ -1493,8 +1499,8 @@ bench_perf_start(struct bench *b)
 		xasprintf(&env[2], "BENCH_REDIS_PID=%ld", b->nnodes > 0 ?
 		    (long)b->node[0]->pid : b->redis != NULL ?
 		    (long)b->redis->pid : -1L);
-		xasprintf(&env[3], "BENCH_SUPERVISOR_PID=%ld",
-		    (long)b->d->proc->pid);
+		xasprintf(&env[3], "BENCH_SUPERVISOR_PID=%ld", b->d != NULL ?
+		    (long)b->d->proc->pid : -1L);
 		spec.env = env;
 	}
 	if ((b->perf = proc_spawn(&spec, &why)) == NULL)
@@ -4862,8 +4868,9 @@ bench_usage(int status)
 	    "logs)\n"
 	    "  --perf FILE         perf record -g redis-server and redjobd "
 	    "during the measured\n"
-	    "                      section of daemon runs (FILE.N for the "
-	    "Nth)\n"
+	    "                      section (FILE.N for the Nth); "
+	    "redis-server alone in enqueue\n"
+	    "                      and floor, which start no daemon\n"
 	    "  --during CMD        run sh -c CMD during that section, with "
 	    "$BENCH_PIDS,\n"
 	    "                      $BENCH_REDIS_PID, $BENCH_SUPERVISOR_PID, "
