@@ -294,9 +294,10 @@ job_decode(redisReply *e, const char *token, char **cause)
 }
 
 /*
- * Decode a brief row of a claim reply, {N, DUE, PACKED}: a job of queue
- * (or shard) q, kept packed in Redis as TYPE NUL CREATED NUL PAYLOAD,
- * with no key, no options and no guard (docs/protocol.md, redjob_claim's
+ * Decode a brief row of a claim reply, {N, PACKED}: a job of queue (or
+ * shard) q, kept packed in Redis as TYPE NUL CREATED NUL PAYLOAD, with
+ * SPACE DUE after CREATED when it was enqueued to be due later, and with
+ * no key, no options and no guard (docs/protocol.md, redjob_claim's
  * "brief"). Returns the job, or NULL with *cause set as job_decode()
  * does when the row has no usable id. The packed string is taken out of
  * e and becomes the payload, moved to its start: no copy of it is made.
@@ -306,13 +307,13 @@ job_decode_brief(redisReply *e, const char *q, size_t qlen, const char *token,
     char **cause)
 {
 	struct job *j;
-	redisReply *n, *due;
+	redisReply *n;
 	const char *nul1, *nul2, *s;
-	char *v;
+	char *v, *end;
 	size_t len, off;
 
 	*cause = NULL;
-	if (e->type != REDIS_REPLY_ARRAY || e->elements != 3 ||
+	if (e->type != REDIS_REPLY_ARRAY || e->elements != 2 ||
 	    (n = e->element[0])->type != REDIS_REPLY_STRING || n->len == 0 ||
 	    n->len > 20 || strspn(n->str, "0123456789") != n->len) {
 		*cause = xstrdup("malformed job entry in the claim reply");
@@ -321,12 +322,9 @@ job_decode_brief(redisReply *e, const char *q, size_t qlen, const char *token,
 	j = xcalloc(1, sizeof *j);
 	xasprintf(&j->id, "%.*s:%s", (int)qlen, q, n->str);
 	j->token = xstrdup(token);
-	due = e->element[1];
-	if (due->type == REDIS_REPLY_STRING)
-		j->due_ms = strtoll(due->str, NULL, 10);
-	s = e->element[2]->type == REDIS_REPLY_STRING ? e->element[2]->str :
+	s = e->element[1]->type == REDIS_REPLY_STRING ? e->element[1]->str :
 	    NULL;
-	len = s != NULL ? e->element[2]->len : 0;
+	len = s != NULL ? e->element[1]->len : 0;
 	nul1 = s != NULL ? memchr(s, '\0', len) : NULL;
 	nul2 = nul1 != NULL ? memchr(nul1 + 1, '\0', len - (size_t)(nul1 + 1 -
 	    s)) : NULL;
@@ -338,9 +336,10 @@ job_decode_brief(redisReply *e, const char *q, size_t qlen, const char *token,
 	}
 	j->type = xmemdup(s, (size_t)(nul1 - s) + 1);
 	j->type[nul1 - s] = '\0';
-	j->created_ms = strtoll(nul1 + 1, NULL, 10);
+	j->created_ms = strtoll(nul1 + 1, &end, 10);
+	j->due_ms = *end == ' ' ? strtoll(end + 1, NULL, 10) : j->created_ms;
 	off = (size_t)(nul2 + 1 - s);
-	v = job_take_str(e->element[2], &len);
+	v = job_take_str(e->element[1], &len);
 	memmove(v, v + off, len - off);
 	v[len - off] = '\0';
 	j->payload = v;

@@ -430,53 +430,77 @@ END_TEST
  * fields, and is never in both.
  */
 /*
- * "brief": a packed job comes as {N, DUE, PACKED}; a job with a hash, or
- * of a type whose guard or expiry the claim names, as the full row; and
- * both are leased alike: the ack takes them, and a wrong token is still
- * refused.
+ * "brief": a packed job comes as {N, PACKED}, with its due time in PACKED
+ * when it was enqueued to be due later; a job with a hash, or of a type
+ * whose guard or expiry the claim names, as the full row; and both are
+ * leased alike: the ack takes them, and a wrong token is still refused.
  */
 START_TEST(test_a_brief_claim_sends_packed_jobs_as_they_lie)
 {
 	static const char bin[] = "p\0q";
 	struct redjob_job pj = { .type = "pk", .payload = bin,
 		.payload_len = sizeof bin - 1 };
+	struct redjob_job dj = { .type = "pk", .payload = "d",
+		.payload_len = 1, .delay_ms = 150 };
 	struct redjob_job oj = { .type = "pk", .payload = "o",
 		.payload_len = 1, .max_attempts = 7 };
 	struct redjob_job ej = { .type = "ex", .payload = "e",
 		.payload_len = 1 };
-	char a[REDJOB_ID_MAX], b[REDJOB_ID_MAX], e[REDJOB_ID_MAX];
-	char want[64], due[32];
+	char a[REDJOB_ID_MAX], b[REDJOB_ID_MAX], d[REDJOB_ID_MAX];
+	char e[REDJOB_ID_MAX], want[64], due[32], created[32];
 	redisReply *r, *row;
 	int len;
 
 	ck_assert_int_eq(redjob_enqueue(cl, &pj, a), 0);
+	ck_assert_int_eq(redjob_enqueue(cl, &dj, d), 0);
 	ck_assert_int_eq(redjob_enqueue(cl, &oj, b), 0);
 	ck_assert_int_eq(redjob_enqueue(cl, &ej, e), 0);
-	r = cmd("ZSCORE " BASE ":due %s", seq_of(a));
+	/* Delayed and packed: its due time follows its enqueue time. */
+	snprintf(created, sizeof created, "%s", job_field(d, "created"));
+	r = cmd("ZSCORE " BASE ":due %s", seq_of(d));
 	snprintf(due, sizeof due, "%s", r->str);
 	freeReplyObject(r);
-	r = cmd("FCALL redjob_claim 1 " BASE " 3 30000 3 %s w brief "
+	ck_assert_str_ne(due, created);
+	r = cmd("HGET " BASE ":jobs %s", seq_of(d));
+	len = snprintf(want, sizeof want, "pk%c%s %s%cd", '\0', created, due,
+	    '\0');
+	ck_assert_uint_eq(r->len, (size_t)len);
+	ck_assert_mem_eq(r->str, want, (size_t)len);
+	freeReplyObject(r);
+	ck_assert_str_eq(job_field(d, "state"), "scheduled");
+	ck_assert_str_eq(job_field(d, "created"), created);
+	while (strcmp(job_field(d, "state"), "ready") != 0)
+		usleep(5000);
+
+	r = cmd("FCALL redjob_claim 1 " BASE " 4 30000 3 %s w brief "
 	    "expire ex 60000", TOKEN_A);
-	ck_assert_uint_eq(r->elements, 5);
+	ck_assert_uint_eq(r->elements, 6);
 	row = r->element[2];
-	ck_assert_uint_eq(row->elements, 3);
+	ck_assert_uint_eq(row->elements, 2);
 	ck_assert_str_eq(row->element[0]->str, seq_of(a));
-	ck_assert_str_eq(row->element[1]->str, due);
 	len = snprintf(want, sizeof want, "pk%c%s%c", '\0',
 	    job_field(a, "created"), '\0');
-	ck_assert_uint_eq(row->element[2]->len, (size_t)len + 3);
-	ck_assert_mem_eq(row->element[2]->str, want, (size_t)len);
-	ck_assert_mem_eq(row->element[2]->str + len, "p\0q", 3);
-	/* A job with options has a hash: the full row. */
+	ck_assert_uint_eq(row->element[1]->len, (size_t)len + 3);
+	ck_assert_mem_eq(row->element[1]->str, want, (size_t)len);
+	ck_assert_mem_eq(row->element[1]->str + len, "p\0q", 3);
+	/* A job with options has a hash: the full row, with its due time. */
 	row = r->element[3];
 	ck_assert_uint_eq(row->elements, 11);
 	ck_assert_str_eq(row->element[0]->str, b);
 	ck_assert_str_eq(row->element[5]->str, "7");
+	ck_assert_str_eq(row->element[7]->str, job_field(b, "created"));
 	/* Packed, but its type's expiry is to be checked: the full row. */
 	row = r->element[4];
 	ck_assert_uint_eq(row->elements, 11);
 	ck_assert_str_eq(row->element[0]->str, e);
 	ck_assert_str_eq(row->element[1]->str, "ex");
+	/* Due after the others: last, brief, its due time in it. */
+	row = r->element[5];
+	ck_assert_uint_eq(row->elements, 2);
+	ck_assert_str_eq(row->element[0]->str, seq_of(d));
+	len = snprintf(want, sizeof want, "pk%c%s %s%cd", '\0', created, due,
+	    '\0');
+	ck_assert_mem_eq(row->element[1]->str, want, (size_t)len);
 	freeReplyObject(r);
 	ck_assert_str_eq(job_field(a, "state"), "running");
 
@@ -484,19 +508,47 @@ START_TEST(test_a_brief_claim_sends_packed_jobs_as_they_lie)
 	r = cmd("FCALL redjob_ack 1 " BASE " %s %s", a, TOKEN_B);
 	ck_assert_int_eq(r->element[0]->integer, 0);
 	freeReplyObject(r);
-	r = cmd("FCALL redjob_ack 1 " BASE " %s %s %s %s %s %s", a, TOKEN_A,
-	    b, TOKEN_A, e, TOKEN_A);
+	r = cmd("FCALL redjob_ack 1 " BASE " %s %s %s %s %s %s %s %s", a,
+	    TOKEN_A, b, TOKEN_A, e, TOKEN_A, d, TOKEN_A);
 	ck_assert_int_eq(r->element[0]->integer, 1);
 	ck_assert_int_eq(r->element[1]->integer, 1);
 	ck_assert_int_eq(r->element[2]->integer, 1);
+	ck_assert_int_eq(r->element[3]->integer, 1);
 	freeReplyObject(r);
-	ck_assert(!job_exists(a) && !job_exists(b) && !job_exists(e));
+	ck_assert(!job_exists(a) && !job_exists(b) && !job_exists(e) &&
+	    !job_exists(d));
 
 	/* An unknown word is named. */
 	r = cmd_err("REDJOB_BADARG", "FCALL redjob_claim 1 " BASE
 	    " 1 1000 3 %s w terse", TOKEN_A);
 	ck_assert_ptr_nonnull(strstr(r->str, "unknown claim option "
 	    "\"terse\""));
+	freeReplyObject(r);
+}
+END_TEST
+
+/*
+ * A delayed packed job that moves to a hash (here: it fails and is
+ * retried) keeps its enqueue time as "created", without the due time.
+ */
+START_TEST(test_a_delayed_packed_job_moves_to_its_hash_whole)
+{
+	struct redjob_job dj = { .type = "pk", .payload = "d",
+		.payload_len = 1, .delay_ms = 1 };
+	char d[REDJOB_ID_MAX], got[REDJOB_ID_MAX], created[32];
+	redisReply *r;
+
+	ck_assert_int_eq(redjob_enqueue(cl, &dj, d), 0);
+	snprintf(created, sizeof created, "%s", job_field(d, "created"));
+	while (strcmp(job_field(d, "state"), "ready") != 0)
+		usleep(5000);
+	claim_one(30000, TOKEN_A, got);
+	ck_assert_str_eq(got, d);
+	fail_one(d, TOKEN_A, "boom", 0, 5, NULL, "retry", "1");
+	r = cmd("HMGET " BASE ":j:%s type payload created", seq_of(d));
+	ck_assert_str_eq(r->element[0]->str, "pk");
+	ck_assert_str_eq(r->element[1]->str, "d");
+	ck_assert_str_eq(r->element[2]->str, created);
 	freeReplyObject(r);
 }
 END_TEST
@@ -3155,6 +3207,7 @@ suite(void)
 	tcase_add_test(tc, test_binary_payload_survives);
 	tcase_add_test(tc, test_a_plain_job_waits_packed_until_a_transition_writes_it);
 	tcase_add_test(tc, test_a_brief_claim_sends_packed_jobs_as_they_lie);
+	tcase_add_test(tc, test_a_delayed_packed_job_moves_to_its_hash_whole);
 	tcase_add_test(tc, test_the_running_set_is_made_in_its_big_encoding);
 	tcase_add_test(tc, test_a_job_written_by_library_version_10_still_runs);
 	tcase_add_test(tc, test_oversized_payload_is_refused_with_reason);

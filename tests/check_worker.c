@@ -198,19 +198,24 @@ START_TEST(test_job_decode_reads_every_field)
 }
 END_TEST
 
-/* A brief row, {N, DUE, PACKED}: the packed string becomes the payload. */
+/*
+ * A brief row, {N, PACKED}: the packed string becomes the payload; the
+ * due time is after the enqueue time, or is the enqueue time.
+ */
 START_TEST(test_job_decode_brief_reads_the_packed_job)
 {
-	static const char packed[] = "send\0" "1700000000123\0{\"a\":\0}";
+	static const char packed[] = "send\0" "1700000000123 1700000000500\0"
+	    "{\"a\":\0}";
+	static const char now[] = "send\0" "1700000000123\0" "x";
 	struct fake_entry f;
 	struct job *j;
 	char *cause, *buf;
 
-	fake_entry(&f, (const char *const[8]){ "42", "1700000000500", "", "",
-	    "", "", "", "" }, NULL);
-	f.top.elements = 3;
-	fake_set(&f, 2, packed, sizeof packed - 1);
-	buf = f.el[2].str;
+	fake_entry(&f, (const char *const[8]){ "42", "", "", "", "", "", "",
+	    "" }, NULL);
+	f.top.elements = 2;
+	fake_set(&f, 1, packed, sizeof packed - 1);
+	buf = f.el[1].str;
 	j = job_decode_brief(&f.top, "mail~3}", 6, "0123456789abcdef", &cause);
 	ck_assert_ptr_nonnull(j);
 	ck_assert_ptr_null(cause);
@@ -221,7 +226,7 @@ START_TEST(test_job_decode_brief_reads_the_packed_job)
 	ck_assert_int_eq(j->due_ms, 1700000000500LL);
 	/* Taken, not copied, and the payload's NUL survives. */
 	ck_assert_ptr_eq(j->payload, buf);
-	ck_assert_ptr_null(f.el[2].str);
+	ck_assert_ptr_null(f.el[1].str);
 	ck_assert_uint_eq(j->payload_len, 7);
 	ck_assert_mem_eq(j->payload, "{\"a\":\0}", 7);
 	ck_assert_int_eq(j->payload[7], '\0');
@@ -230,9 +235,17 @@ START_TEST(test_job_decode_brief_reads_the_packed_job)
 	ck_assert_uint_eq(j->max_attempts, 0);
 	job_free(j);
 
+	/* Due at its enqueue. */
+	fake_set(&f, 1, now, sizeof now - 1);
+	j = job_decode_brief(&f.top, "q", 1, "tok12345", &cause);
+	ck_assert_ptr_null(cause);
+	ck_assert_int_eq(j->due_ms, 1700000000123LL);
+	ck_assert_uint_eq(j->payload_len, 1);
+	job_free(j);
+
 	/* No usable number: nothing to act on. */
 	fake_set(&f, 0, "4x", 2);
-	fake_set(&f, 2, packed, sizeof packed - 1);
+	fake_set(&f, 1, packed, sizeof packed - 1);
 	ck_assert_ptr_null(job_decode_brief(&f.top, "q", 1, "tok12345",
 	    &cause));
 	ck_assert_str_eq(cause, "malformed job entry in the claim reply");
@@ -240,7 +253,7 @@ START_TEST(test_job_decode_brief_reads_the_packed_job)
 
 	/* Known, but not TYPE NUL CREATED NUL PAYLOAD: failed for good. */
 	fake_set(&f, 0, "5", 1);
-	fake_set(&f, 2, "send\0" "17", 7);
+	fake_set(&f, 1, "send\0" "17", 7);
 	j = job_decode_brief(&f.top, "q", 1, "tok12345", &cause);
 	ck_assert_ptr_nonnull(j);
 	ck_assert_str_eq(j->id, "q:5");

@@ -192,6 +192,12 @@ end
 -- readers merge the two (job_get). Jobs written by library version 10
 -- and older are all B:j:N.
 
+-- A job enqueued to be due later (delay, at) is packed with its due time
+-- after its enqueue time: TYPE NUL CREATED SPACE DUE NUL PAYLOAD (library
+-- version 13; written before, it has no DUE). A packed job is due again
+-- only as a hash (job_hash), so the DUE of a packed job is its score in
+-- B:due, and the claim need not read the scores (redjob_claim's "brief").
+
 -- Split a packed job. A value that is not TYPE NUL CREATED NUL PAYLOAD
 -- (written by hand) gives no fields: the claim buries the job as
 -- malformed.
@@ -201,8 +207,13 @@ local function unpack_job(v)
   if not b then
     return {}
   end
-  return {type = string.sub(v, 1, a - 1),
-    created = string.sub(v, a + 1, b - 1), payload = string.sub(v, b + 1)}
+  local created, due = string.sub(v, a + 1, b - 1), nil
+  local sp = string.find(created, ' ', 1, true)
+  if sp then
+    created, due = string.sub(created, 1, sp - 1), string.sub(created, sp + 1)
+  end
+  return {type = string.sub(v, 1, a - 1), created = created, due = due,
+    payload = string.sub(v, b + 1)}
 end
 
 -- The hash of job N, with its packed fields moved into it if it has
@@ -526,9 +537,13 @@ local function write_jobs(base, q, meta, jobs, now)
           end
         end
         redis.call('HSET', base .. ':j:' .. id, unpack(h))
-      else
+      elseif j.due == now then
         packed[#packed + 1] = id
         packed[#packed + 1] = j.type .. mid .. j.payload
+      else
+        packed[#packed + 1] = id
+        packed[#packed + 1] = j.type .. '\0' .. t .. ' ' .. fmt(j.due) ..
+          '\0' .. j.payload
       end
       zadd[#zadd + 1] = j.due == now and t or fmt(j.due)
       zadd[#zadd + 1] = id
@@ -1038,32 +1053,40 @@ local function claim(keys, args)
   if not meta[2] then
     -- Up to count due jobs, earliest first, and the packed ones among
     -- them, with one command each.
-    local ids = redis.call('ZRANGE', due_key, '-inf', reply[1], 'BYSCORE',
-      'LIMIT', 0, count, 'WITHSCORES')
+    local due = redis.call('ZRANGE', due_key, '-inf', reply[1], 'BYSCORE',
+      'LIMIT', 0, count)
     local lease_args, tok_args = {}, {}
-    local due = {}
-    for k = 1, #ids, 2 do
-      due[(k + 1) / 2] = ids[k]
-    end
     local packed = #due > 0 and
       redis.call('HMGET', base .. ':jobs', unpack(due)) or {}
-    local nl = 0
-    for k, n in ipairs(due) do
+    -- The usual job, packed, with no guard to take and no expiry to
+    -- check, goes back as {N, PACKED}, as it lies in B:jobs (the caller
+    -- asked for "brief" rows): no field is cut out or copied here, which
+    -- is most of a claim's cost per job, and its due time is in PACKED
+    -- (unpack_job), so no score is read and formatted for it.
+    local short, scores = {}, nil
+    for k = 1, #due do
       local f = packed[k]
       local a = f and brief and string.find(f, '\0', 1, true)
       local b = a and string.find(f, '\0', a + 1, true)
       local t = b and (specs or ttls) and string.sub(f, 1, a - 1)
-      if b and not (t and (specs and specs[t] or ttls and ttls[t])) then
-        -- The usual job, packed, with no guard to take and no expiry
-        -- to check: its row is {N, DUE, PACKED}, as it lies in B:jobs
-        -- (the caller asked for "brief" rows); no field is cut out or
-        -- copied here, which is most of a claim's cost per job.
+      short[k] = b and not (t and (specs and specs[t] or ttls and ttls[t]))
+      if not short[k] and not scores then
+        -- The others' rows carry their due time: the same jobs, in the
+        -- same order, as nothing has been written yet.
+        scores = redis.call('ZRANGE', due_key, '-inf', reply[1],
+          'BYSCORE', 'LIMIT', 0, count, 'WITHSCORES')
+      end
+    end
+    local nl = 0
+    for k, n in ipairs(due) do
+      local f = packed[k]
+      if short[k] then
         tok_args[nl + 1] = n
         tok_args[nl + 2] = tok
         lease_args[nl + 1] = until_s
         lease_args[nl + 2] = n
         nl = nl + 2
-        reply[#reply + 1] = {n, ids[2 * k], f}
+        reply[#reply + 1] = {n, f}
       else
         local j = base .. ':j:' .. n
         if f then
@@ -1099,8 +1122,8 @@ local function claim(keys, args)
           lease_args[nl + 2] = n
           nl = nl + 2
           local row = {q .. ':' .. n, f[1], f[2], f[3] or '',
-            f[4] or '0', f[5] or '0', f[6] or '0', ids[2 * k], f[8] or '',
-            f[9] or '', f[11] or ''}
+            f[4] or '0', f[5] or '0', f[6] or '0', scores[2 * k],
+            f[8] or '', f[9] or '', f[11] or ''}
           local spec = specs and specs[f[1]]
           if spec then
             -- A reservation admits the job only if claimed by its end.
