@@ -727,6 +727,201 @@ START_TEST(test_a_claim_refused_by_a_limiter_gives_back_the_earlier_ones)
 }
 END_TEST
 
+/* Enqueue n jobs of type t on GQ, with keys 1..n. */
+static void
+enqueue_keyed(int n)
+{
+	int i;
+
+	for (i = 1; i <= n; i++)
+		freeReplyObject(must_command(rf.c, "FCALL redjob_enqueue 1 %s "
+		    "t '' key %d", GQ, i));
+}
+
+/* Assert the i-th answer of r is kind, with place and (if ms >= 0) ms. */
+static void
+expect_answer(const redisReply *r, size_t i, const char *kind,
+    const char *place, long long ms)
+{
+	const redisReply *a = guard_answer(r, i);
+
+	ck_assert_msg(strcmp(a->element[0]->str, kind) == 0,
+	    "job %zu: %s, not %s", i + 1, a->element[0]->str, kind);
+	if (place != NULL)
+		ck_assert_str_eq(a->element[1]->str, place);
+	if (ms >= 0)
+		ck_assert_msg(llabs(strtoll(a->element[2]->str, NULL, 10) - ms)
+		    <= 5, "job %zu: %s ms, not %lld", i + 1, a->element[2]->str,
+		    ms);
+}
+
+/*
+ * The claim reads a limiter once and writes it once for all its jobs
+ * (guards.lua, "For the claim"), so the limit running out in the middle
+ * of a claim is the edge: the jobs after it are reserved or throttled
+ * with the due times that one call per job gives, and the state written
+ * is that of the jobs admitted and reserved.
+ */
+START_TEST(test_a_limit_that_runs_out_in_a_claim_holds_back_the_rest)
+{
+	redisReply *r;
+	long long before, tat;
+
+	/* GCRA, 3 at once then 1 a minute: 3 granted, 2 reserved. */
+	enqueue_keyed(5);
+	before = server_us();
+	r = claim_guarded(5, "L\037pace\037gcra\037\0372\0371\03760000");
+	expect_answer(r, 0, "granted", NULL, -1);
+	expect_answer(r, 1, "granted", NULL, -1);
+	expect_answer(r, 2, "granted", NULL, -1);
+	expect_answer(r, 3, "reserved", "1", 60000);
+	expect_answer(r, 4, "reserved", "1", 120000);
+	freeReplyObject(r);
+	r = must_command(rf.c, "GET rj:limit:{pace:}");
+	tat = strtoll(r->str, NULL, 10);
+	freeReplyObject(r);
+	ck_assert_int_ge(tat, before + 5 * 60000000LL);
+	ck_assert_int_le(tat, server_us() + 5 * 60000000LL);
+	ck_assert_int_gt(must_int(rf.c, "PTTL rj:limit:{pace:}"), 299000);
+
+	/* A funnel of 3 leaking 1 a minute: the same. */
+	enqueue_keyed(5);
+	r = claim_guarded(5, "L\037tap\037funnel\037\0373\0371\03760000");
+	expect_answer(r, 0, "granted", NULL, -1);
+	expect_answer(r, 2, "granted", NULL, -1);
+	expect_answer(r, 3, "reserved", "1", 60000);
+	expect_answer(r, 4, "reserved", "1", 120000);
+	freeReplyObject(r);
+	r = must_command(rf.c, "HGET rj:limit:{tap:} level");
+	ck_assert_str_eq(r->str, "180000");	/* full, 120 s from now */
+	freeReplyObject(r);
+
+	/*
+	 * A window of 3 a minute: 3 granted (the first under its member, the
+	 * others of the same ms with "#MS.1"), 2 reserved for when they leave.
+	 */
+	enqueue_keyed(5);
+	r = claim_guarded(5, "L\037log\037window\037\0373\03760000");
+	expect_answer(r, 0, "granted", NULL, -1);
+	expect_answer(r, 2, "granted", NULL, -1);
+	expect_answer(r, 3, "reserved", "1", 60000);
+	expect_answer(r, 4, "reserved", "1", 60000);
+	freeReplyObject(r);
+	ck_assert_int_eq(must_int(rf.c, "ZCARD rj:limit:{log:}"), 5);
+	ck_assert_int_eq(must_int(rf.c, "EXISTS rj:limit:{log:}:clock"), 1);
+	r = must_command(rf.c, "ZSCORE rj:limit:{log:} q:11:%s", GTOK);
+	ck_assert_ptr_nonnull(r->str);
+	freeReplyObject(r);
+	/* The reserved two are at least 30 s ahead. */
+	ck_assert_int_eq(must_int(rf.c, "ZCOUNT rj:limit:{log:} %lld +inf",
+	    server_us() / 1000 + 30000), 2);
+
+	/* A concurrency limit of 2: 2 granted, 2 throttled and waiting. */
+	enqueue_keyed(4);
+	r = claim_guarded(4, "L\037slots\037concurrency\037\0372\03730000");
+	expect_answer(r, 0, "granted", NULL, -1);
+	expect_answer(r, 1, "granted", NULL, -1);
+	expect_answer(r, 2, "throttled", "1", 30000);
+	expect_answer(r, 3, "throttled", "1", 30000);
+	freeReplyObject(r);
+	ck_assert_int_eq(must_int(rf.c, "ZCARD rj:limit:{slots:}"), 2);
+	ck_assert_int_eq(must_int(rf.c, "ZCARD rj:limit:{slots:}:wait"), 2);
+	ck_assert_int_gt(must_int(rf.c, "PTTL rj:limit:{slots:}"), 29000);
+}
+END_TEST
+
+/*
+ * A job refused by a later limiter gives back, in the claim, what an
+ * earlier one granted it before the claim wrote anything: the window
+ * keeps only the entry of the job that runs, the funnel only its unit,
+ * and the next jobs see the limiters as if the refused ones had never
+ * asked.
+ */
+START_TEST(test_a_claim_gives_back_what_a_refused_job_took_in_it)
+{
+	const char *spec = "L\037log\037window\037\03710\03760000\036"
+	    "L\037tap\037funnel\037\03710\0371\03760000\036"
+	    "L\037pace\037gcra\037\0370\0371\03760000";
+	redisReply *r;
+
+	enqueue_keyed(3);
+	r = claim_guarded(3, spec);
+	expect_answer(r, 0, "granted", NULL, -1);
+	expect_answer(r, 1, "reserved", "3", 60000);
+	expect_answer(r, 2, "reserved", "3", 120000);
+	freeReplyObject(r);
+	ck_assert_int_eq(must_int(rf.c, "ZCARD rj:limit:{log:}"), 1);
+	r = must_command(rf.c, "ZSCORE rj:limit:{log:} q:1:%s", GTOK);
+	ck_assert_ptr_nonnull(r->str);
+	freeReplyObject(r);
+	r = must_command(rf.c, "HGET rj:limit:{tap:} level");
+	ck_assert_str_eq(r->str, "60000");	/* one unit */
+	freeReplyObject(r);
+	/* The window counts only the job that ran. */
+	enqueue_keyed(1);
+	r = claim_guarded(1, "L\037log\037window\037\03710\03760000");
+	expect_answer(r, 0, "granted", NULL, -1);
+	freeReplyObject(r);
+	ck_assert_int_eq(must_int(rf.c, "ZCARD rj:limit:{log:}"), 2);
+}
+END_TEST
+
+/*
+ * Locks in one claim: each fence larger than the last fence of its key,
+ * and kept by its counter; two jobs of the claim under one lock: the
+ * first holds it, the second waits; a fence counter of another type
+ * fails that job's lock only.
+ */
+START_TEST(test_a_claims_locks_get_growing_fences)
+{
+	const redisReply *a;
+	redisReply *r;
+	long long f1, f2;
+
+	/* Key 1 has a fence from before, in the future: it grows from it. */
+	freeReplyObject(must_command(rf.c, "SET rj:lock:{mail:1}:fence %lld",
+	    server_us() + 1000000000LL));
+	enqueue_keyed(3);
+	freeReplyObject(must_command(rf.c, "FCALL redjob_enqueue 1 %s t '' "
+	    "key 2", GQ));
+	r = claim_guarded(4, GLOCK);
+	a = guard_answer(r, 0);
+	ck_assert_str_eq(a->element[0]->str, "granted");
+	f1 = strtoll(a->element[1]->str, NULL, 10);
+	a = guard_answer(r, 1);
+	ck_assert_str_eq(a->element[0]->str, "granted");
+	f2 = strtoll(a->element[1]->str, NULL, 10);
+	ck_assert_int_gt(f1, server_us() + 900000000LL);
+	ck_assert_int_le(f2, server_us());
+	expect_answer(r, 2, "granted", NULL, -1);
+	a = guard_answer(r, 3);
+	ck_assert_str_eq(a->element[0]->str, "conflict");
+	freeReplyObject(r);
+	r = must_command(rf.c, "GET rj:lock:{mail:1}:fence");
+	ck_assert_int_eq(strtoll(r->str, NULL, 10), f1);
+	freeReplyObject(r);
+	r = must_command(rf.c, "GET rj:lock:{mail:2}:fence");
+	ck_assert_int_eq(strtoll(r->str, NULL, 10), f2);
+	freeReplyObject(r);
+	ck_assert_int_eq(must_int(rf.c, "EXISTS rj:lock:{mail:3}:fence"), 1);
+	r = must_command(rf.c, "ZSCORE rj:lock:{mail:2}:wait q:4");
+	ck_assert_str_eq(r->str, "4");
+	freeReplyObject(r);
+
+	/* A fence counter of another type fails that job's lock only. */
+	freeReplyObject(must_command(rf.c, "HSET rj:lock:{mail:6}:fence a b"));
+	freeReplyObject(must_command(rf.c, "FCALL redjob_enqueue 1 %s t '' "
+	    "key 5", GQ));
+	freeReplyObject(must_command(rf.c, "FCALL redjob_enqueue 1 %s t '' "
+	    "key 6", GQ));
+	r = claim_guarded(2, GLOCK);
+	expect_answer(r, 0, "granted", NULL, -1);
+	expect_answer(r, 1, "error", "0", -1);
+	freeReplyObject(r);
+	ck_assert_int_eq(must_int(rf.c, "EXISTS rj:lock:{mail:6}"), 0);
+}
+END_TEST
+
 /*
  * A guard function that refuses its arguments fails that job's guards
  * only (the job is leased, its answer says why); a spec that is not one
@@ -787,6 +982,10 @@ suite(void)
 	tcase_add_test(tc,
 	    test_a_claim_refused_by_a_limiter_gives_back_the_earlier_ones);
 	tcase_add_test(tc, test_bad_guard_specs_and_releases_are_refused);
+	tcase_add_test(tc,
+	    test_a_limit_that_runs_out_in_a_claim_holds_back_the_rest);
+	tcase_add_test(tc, test_a_claim_gives_back_what_a_refused_job_took_in_it);
+	tcase_add_test(tc, test_a_claims_locks_get_growing_fences);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("contention");

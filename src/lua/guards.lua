@@ -1282,7 +1282,360 @@ local function window_reserve_fast(key, limit, period, m, now)
   return {0, l, l - count - 1, -1, reset}
 end
 
+---------------------------------------------------------------------------
+-- For the claim (redjob.lua, guard_take_all): the limiters of all the
+-- jobs of one claim, read once and written once. The first job under a
+-- limiter key reads its state with the reads of the fast function above;
+-- each job is then decided in Lua, in order, exactly as that function
+-- would decide it one call after the other, with the claim's clock; the
+-- state is written back once, after the last job (cache_flush): the same
+-- answers and the same final state, in a few commands for them all
+-- instead of a few per job. A case these do not decide (a window or a
+-- concurrency limit that refuses, odd values, a key of another type)
+-- answers nil: the caller writes the key back and drops it (cache_flush)
+-- and calls the full function, which sees what the jobs before it left.
+--
+-- c: {now = ms, now_us = us, st = {KEY -> state}, keys = {KEY...}}. A
+-- state has its kind ('gcra', 'funnel', 'window', 'conc', or 'slow' for a
+-- key that only the full function may answer in this claim, 'full' for a
+-- window or concurrency limit that refused) and dirty when it has
+-- something to write. The answers have the shape of a limiter's:
+-- {limited, -, -, retry_after_ms}.
+local CACHE_OK = {0, 0, 0, -1}
+-- Longer than a listpack entry: see cache_flush. No member of a
+-- concurrency limit is made of dashes alone (they are "QUEUE:N:TOKEN").
+local G_WIDE = '----------------------------------------' ..
+  '----------------------------------------'
+
+local function cache_new(now, now_us)
+  return {now = now, now_us = now_us, st = {}, keys = {}}
+end
+
+local function cache_put(c, key, s)
+  c.st[key] = s
+  c.keys[#c.keys + 1] = key
+  return s
+end
+
+-- The numbers of a limiter item of a claim's spec ({'L', NAME, KIND,
+-- TEMPLATE, P...}, redjob.lua guard_spec), checked once and kept in the
+-- item: false if the full function must answer (it refuses them).
+-- max_wait: the claim's reservation bound, ms.
+local function cache_params(l, max_wait)
+  if l.p ~= nil then
+    return l.p
+  end
+  local p, w = false, fast_int(max_wait, 0, G_PERIOD_MAX)
+  if l[3] == 'gcra' then
+    local b = fast_int(l[5], 0, G_COUNT_MAX)
+    local n = fast_int(l[6], 1, G_COUNT_MAX)
+    local per = fast_int(l[7], 1, G_PERIOD_MAX)
+    if b and n and per and w then
+      local t = cdiv(per * 1000, n)
+      if t * (b + 1) <= G_SCALED_MAX then
+        p = {t = t, tau = t * (b + 1), w = w * 1000}
+      end
+    end
+  elseif l[3] == 'funnel' then
+    local cap = fast_int(l[5], 1, G_COUNT_MAX)
+    local n = fast_int(l[6], 1, G_COUNT_MAX)
+    local per = fast_int(l[7], 1, G_PERIOD_MAX)
+    if cap and n and per and w and cap * per <= G_SCALED_MAX then
+      p = {n = n, per = per, cap_s = cap * per, w = w}
+    end
+  elseif l[3] == 'window' then
+    local lim = fast_int(l[5], 1, G_WINDOW_MAX)
+    local per = fast_int(l[6], 1, G_PERIOD_MAX)
+    if lim and per then
+      p = {lim = lim, per = per}
+    end
+  elseif l[3] == 'concurrency' then
+    local lim = fast_int(l[5], 1, G_COUNT_MAX)
+    local lease = fast_int(l[6], 1, G_PERIOD_MAX)
+    if lim and lease then
+      p = {lim = lim, lease = lease}
+    end
+  end
+  l.p = p
+  return p
+end
+
+-- GCRA: the TAT, read with one GET (gcra_reserve_fast).
+local function cache_gcra(c, key, p)
+  local s = c.st[key]
+  if not s then
+    local v = redis.pcall('GET', key)
+    local tat = v and tonumber(v)
+    if type(v) == 'table' or (v and (not tat or tat ~= math.floor(tat) or
+        tat < 0 or tat >= 2 ^ 53)) then
+      s = cache_put(c, key, {kind = 'slow'})
+    else
+      s = cache_put(c, key, {kind = 'gcra', tat = tat})
+    end
+  end
+  if s.kind ~= 'gcra' then
+    return nil
+  end
+  -- gcra_decide with COST 1 and max_wait.
+  local now = c.now_us
+  local new_tat = math.max(s.tat or now, now) + p.t
+  local diff = now - (new_tat - p.tau)
+  if diff < 0 and -diff > p.w then
+    return {1, 0, 0, cdiv(-diff, 1000)}
+  end
+  s.tat, s.dirty = new_tat, true
+  if diff < 0 then
+    return {2, 0, 0, cdiv(-diff, 1000)}
+  end
+  return CACHE_OK
+end
+
+-- Funnel: its fields, read with one HMGET (and an EXISTS when it has
+-- none: a funnel that is not there is empty, a hash without them is not
+-- a funnel's), leaked to now once.
+local function cache_funnel(c, key, p)
+  local s = c.st[key]
+  if not s then
+    local f = redis.pcall('HMGET', key, 'level', 'ts', 'scale')
+    s = {kind = 'slow'}
+    if not f.err and not f[1] and not f[2] and not f[3] then
+      if redis.pcall('EXISTS', key) == 0 then
+        s = {kind = 'funnel', level = 0, ts = c.now, n = p.n,
+          per = p.per}
+      end
+    elseif not f.err then
+      local level = f[1] and fast_int(f[1], 0, 2 ^ 53 - 1)
+      local ts = f[2] and fast_int(f[2], 0, 2 ^ 53 - 1)
+      local scale = f[3] and fast_int(f[3], 1, G_PERIOD_MAX)
+      if level and ts and scale then
+        level, ts = funnel_leak(key, level, ts, scale, p.n, p.per, c.now)
+        s = {kind = 'funnel', level = level, ts = ts, n = p.n,
+          per = p.per}
+      end
+    end
+    cache_put(c, key, s)
+  end
+  if s.kind ~= 'funnel' or s.n ~= p.n or s.per ~= p.per then
+    return nil
+  end
+  -- funnel_decide with COST 1 and max_wait.
+  local need = s.level + p.per - p.cap_s
+  local wait = need > 0 and s.ts - c.now + cdiv(need, p.n) or -1
+  if need > 0 and wait > p.w then
+    return {1, 0, 0, wait}
+  end
+  if need > 0 then
+    local dt = cdiv(need, p.n)
+    s.level = math.max(s.level - dt * p.n, 0)
+    s.ts = s.ts + dt
+  end
+  s.level, s.dirty, s.del = s.level + p.per, true, nil
+  if need > 0 then
+    return {2, 0, 0, wait}
+  end
+  return CACHE_OK
+end
+
+-- Window: its clock, count, newest entry and the entries of this ms,
+-- read once; each admission's name as window_reserve_fast gives it (the
+-- bare member for the first of its ms), added with one ZADD at the end.
+local function cache_window(c, key, p, m)
+  local s = c.st[key]
+  if not s then
+    s = cache_put(c, key, {kind = 'slow'})
+    local now = c.now
+    local seen = redis.pcall('GET', key .. ':clock')
+    if type(seen) == 'table' then
+      return nil
+    end
+    if seen then
+      seen = fast_int(seen, 0, 2 ^ 53 - 1)
+      if not seen then
+        return nil
+      end
+      now = math.max(now, seen)
+    end
+    local from = '(' .. fmt(now - p.per)
+    local count = redis.pcall('ZCOUNT', key, from, '+inf')
+    if type(count) ~= 'number' then
+      return nil
+    end
+    local newest = redis.call('ZRANGE', key, '+inf', from, 'BYSCORE',
+      'REV', 'LIMIT', 0, 1, 'WITHSCORES')
+    s.kind, s.now, s.per, s.count = 'window', now, p.per, count
+    s.newest = newest[2] and tonumber(newest[2])
+    s.at_now = redis.call('ZCOUNT', key, now, now)
+    s.names, s.sfx = {}, '#' .. fmt(now) .. '.1'
+  end
+  if s.kind ~= 'window' or s.per ~= p.per or s.count + 1 > p.lim or
+      #m == 0 or #m > 256 or string.find(m, '#', 1, true) then
+    return nil
+  end
+  -- window_name(m, now, 1) but for the first of its ms.
+  local name = s.at_now > 0 and m .. s.sfx or m
+  s.names[#s.names + 1] = name
+  s.count, s.at_now, s.dirty = s.count + 1, s.at_now + 1, true
+  return CACHE_OK
+end
+
+-- Concurrency: the live holders and the last lease, read once; the new
+-- holders added with one ZADD at the end. waiter: as conc_acquire_fast.
+local function cache_conc(c, key, p, m, waiter)
+  local s = c.st[key]
+  if not s then
+    local live = '(' .. fmt(c.now)
+    local count = redis.pcall('ZCOUNT', key, live, '+inf')
+    if type(count) ~= 'number' then
+      s = cache_put(c, key, {kind = 'slow'})
+    else
+      local last = redis.call('ZRANGE', key, '+inf', live, 'BYSCORE',
+        'REV', 'LIMIT', 0, 1, 'WITHSCORES')
+      s = cache_put(c, key, {kind = 'conc', count = count,
+        expiry = last[2] and tonumber(last[2]) or 0, adds = {}})
+    end
+  end
+  if s.kind ~= 'conc' or s.count >= p.lim or #m == 0 or #m > 256 then
+    return nil
+  end
+  if waiter then
+    local z = redis.pcall('ZREM', key .. ':wait', waiter)
+    if type(z) == 'table' then
+      return nil
+    end
+  end
+  local d = c.now + p.lease
+  if s.d ~= d then
+    s.d, s.ds = d, fmt(d)
+  end
+  s.adds[#s.adds + 1] = s.ds
+  s.adds[#s.adds + 1] = m
+  s.count, s.dirty = s.count + 1, true
+  s.expiry = math.max(s.expiry, d)
+  return CACHE_OK
+end
+
+-- Give back in the cache what a job took from the limiter l at key, as
+-- limit_undo would; false if that is for the full function (the caller
+-- then writes the key back first). m: the job's member.
+local function cache_undo(c, key, l, m)
+  local s, p = c.st[key], l.p
+  if not s or not p then
+    return false
+  end
+  if s.kind == 'gcra' then
+    local now = c.now_us
+    if s.tat and s.tat > now then
+      local t = s.tat - p.t
+      if t > now then
+        s.tat = t
+      else
+        s.tat, s.del = nil, true
+      end
+      s.dirty = true
+    end
+    return true
+  elseif s.kind == 'funnel' and s.n == p.n and s.per == p.per then
+    local level, ts = funnel_leak(key, s.level, s.ts, p.per, p.n, p.per,
+      c.now)
+    if level > 0 then
+      level = math.max(level - p.per, 0)
+      if level == 0 then
+        s.level, s.ts, s.del = 0, c.now, true
+      else
+        s.level, s.ts = level, ts
+      end
+      s.dirty = true
+    end
+    return true
+  elseif s.kind == 'window' then
+    -- The job's admission, not yet written (the newest of its names):
+    -- as if never made.
+    for i = #s.names, 1, -1 do
+      if s.names[i] == m or s.names[i] == m .. s.sfx then
+        table.remove(s.names, i)
+        s.count, s.at_now = s.count - 1, s.at_now - 1
+        return true
+      end
+    end
+  end
+  return false
+end
+
+-- Write back what the jobs of the claim did to key, with the commands
+-- their fast functions would have run, once, and forget it (a key marked
+-- 'slow' is kept: only the full function answers it in this claim).
+-- full: a window or concurrency limit is about to refuse with the full
+-- function: later jobs of the claim go straight to it.
+local function cache_flush(c, key, full)
+  local s = c.st[key]
+  if not s or s.kind == 'slow' then
+    return
+  end
+  if s.dirty then
+    if s.kind == 'gcra' then
+      if s.tat then
+        redis.call('SET', key, fmt(s.tat), 'PXAT', cdiv(s.tat, 1000))
+      else
+        redis.call('DEL', key)
+      end
+    elseif s.kind == 'funnel' then
+      if s.del then
+        redis.call('DEL', key)
+      else
+        redis.call('HSET', key, 'level', fmt(s.level), 'ts', fmt(s.ts),
+          'scale', fmt(s.per))
+        redis.call('PEXPIREAT', key, s.ts + cdiv(s.level, s.n))
+      end
+    elseif s.kind == 'window' then
+      local reset = math.max(s.newest and s.newest + s.per - s.now or 0,
+        s.per)
+      redis.call('ZREMRANGEBYSCORE', key, '-inf', s.now - s.per)
+      if #s.names > 0 then
+        zadd_all(key, s.now, s.names)
+      end
+      redis.call('PEXPIREAT', key, s.now + reset)
+      redis.call('SET', key .. ':clock', fmt(s.now), 'PXAT', s.now + reset)
+    elseif s.kind == 'conc' then
+      -- With a member too long for a listpack (zset-max-listpack-value,
+      -- 64 bytes by default) among the new ones, removed at once, the
+      -- holders are kept in a skiplist, and Redis keeps that encoding
+      -- while the key lives: a listpack is walked end to end by every
+      -- ZADD, ZMSCORE and ZREM of a holder, and a limit's holders are
+      -- often near its 128 entries (docs/performance.md).
+      redis.call('ZREMRANGEBYSCORE', key, '-inf', c.now)
+      redis.call('ZADD', key, 0, G_WIDE)
+      for i = 1, #s.adds, 2 * G_ZADD_CHUNK do
+        redis.call('ZADD', key, unpack(s.adds, i,
+          math.min(i + 2 * G_ZADD_CHUNK - 1, #s.adds)))
+      end
+      redis.call('ZREM', key, G_WIDE)
+      redis.call('PEXPIREAT', key, s.expiry)
+    end
+  end
+  if full and (s.kind == 'window' or s.kind == 'conc' or
+      s.kind == 'full') then
+    c.st[key] = {kind = 'full'}
+  else
+    c.st[key] = nil
+  end
+end
+
+local function cache_flush_all(c)
+  for _, key in ipairs(c.keys) do
+    cache_flush(c, key)
+  end
+end
+
 G.window_reserve_fast = window_reserve_fast
+G.cache_new = cache_new
+G.cache_params = cache_params
+G.cache_gcra = cache_gcra
+G.cache_funnel = cache_funnel
+G.cache_window = cache_window
+G.cache_conc = cache_conc
+G.cache_undo = cache_undo
+G.cache_flush = cache_flush
+G.cache_flush_all = cache_flush_all
 G.funnel_reserve_fast = funnel_reserve_fast
 G.gcra_reserve_fast = gcra_reserve_fast
 G.conc_acquire_fast = conc_acquire_fast

@@ -684,6 +684,9 @@ local function template(tpl)
   if pos <= #tpl then
     parts[#parts + 1] = string.sub(tpl, pos)
   end
+  if pos == 1 then
+    parts.const = tpl   -- no placeholder: the text itself
+  end
   return parts
 end
 
@@ -880,102 +883,177 @@ local function guard_release_all(ns, rel, now)
 end
 
 -- Give back what the limiters in held ({spec item, key}) granted to a
--- job that does not run, as src/hold.c's hold_release() does.
-local function guard_undo(ns, held, member, now)
+-- job that does not run, as src/hold.c's hold_release() does: in the
+-- claim's cache (guards.lua, cache_undo) what it took there, else with
+-- the function, the key written back first.
+local function guard_undo(c, ns, held, member)
   for _, h in ipairs(held) do
     local l, key = h[1], h[2]
-    if l[3] == 'concurrency' then
-      guard_conc_release(ns, key, member, l[5], now)
-    elseif l[3] == 'window' then
-      pcall(G.limit_undo, {key}, {'window', member})
-    elseif l[3] == 'gcra' then
-      pcall(G.limit_undo, {key}, {'gcra', l[6], l[7], '1'})
-    else
-      pcall(G.limit_undo, {key}, {'funnel', l[5], l[6], l[7], '1'})
+    if not G.cache_undo(c, key, l, member) then
+      G.cache_flush(c, key)
+      if l[3] == 'concurrency' then
+        guard_conc_release(ns, key, member, l[5], c.now)
+      elseif l[3] == 'window' then
+        pcall(G.limit_undo, {key}, {'window', member})
+      elseif l[3] == 'gcra' then
+        pcall(G.limit_undo, {key}, {'gcra', l[6], l[7], '1'})
+      else
+        pcall(G.limit_undo, {key}, {'funnel', l[5], l[6], l[7], '1'})
+      end
     end
   end
 end
 
--- Take the guards of one job (vars: its key, type, queue and id), as
--- src/hold.c does with one call each: its limiters in order (a GCRA,
--- funnel or window limiter reserves its slot when it refuses; resv names
--- the one whose reservation admits the job), then its lock, waiting in
--- the wait list of a concurrency limiter or of the lock that refuses it.
--- What was granted before a refusal or an error is given back. Returns
--- the job's answer: {'granted', FENCE or ''}, {'throttled', I, MS},
--- {'reserved', I, MS}, {'never', I}, {'conflict', PTTL}, or
--- {'error', I, MESSAGE}; I is the limiter's place from 1, 0 the lock.
-local function guard_take(ns, spec, vars, n, token, resv, now, now_us,
-    waited)
-  local held = {}
-  local member = vars.id .. ':' .. token
-  for i, l in ipairs(spec.lims) do
-    if l[2] ~= resv or l[3] == 'concurrency' then
-      local key = ns .. ':limit:{' .. l[2] .. ':' .. render(l[4], vars) ..
-        '}'
-      -- The common cases first, in fewer commands (guards.lua); a
+-- A key template rendered for a job of queue q (j: as guard_take's), as
+-- render() does, without a table of its values.
+local function guard_render(parts, q, j)
+  local out = ''
+  for i = 1, #parts do
+    local p = parts[i]
+    if type(p) == 'table' then
+      local name = p[1]
+      p = name == 'key' and (j[6] or '') or name == 'type' and j[1][2] or
+        name == 'queue' and q or name == 'id' and j[1][1] or p[2]
+      if string.find(p, '[%%{}]') then
+        p = string.gsub(p, '[%%{}]', GUARD_ESC)
+      end
+    end
+    out = out .. p
+  end
+  return out
+end
+
+-- The key of a limiter item for a job: built once per namespace when its
+-- template has no placeholder, as most have.
+local function guard_limit_key(ns, q, l, j)
+  if not l[4].const then
+    return ns .. ':limit:{' .. l[2] .. ':' .. guard_render(l[4], q, j) ..
+      '}'
+  end
+  if l.ns ~= ns then
+    l.ns, l.key = ns, ns .. ':limit:{' .. l[2] .. ':' .. l[4].const .. '}'
+  end
+  return l.key
+end
+
+local GUARD_GRANTED = {'granted', ''}
+
+-- Take the guards of one job of queue q, as src/hold.c does with one
+-- call each: its limiters in order (a GCRA, funnel or window limiter
+-- reserves its slot when it refuses; the one named by a reservation
+-- still valid is not asked), then its lock, waiting in the wait list of
+-- a concurrency limiter or of the lock that refuses it. What was
+-- granted before a refusal or an error is given back. j: {reply row,
+-- spec, N, reserved, held, key} from the claim. c: the claim's cache
+-- of limiter states (guards.lua). Returns the job's answer:
+-- {'granted', FENCE or ''}, {'throttled', I, MS}, {'reserved', I, MS},
+-- {'never', I}, {'conflict', PTTL}, or {'error', I, MESSAGE}; I is the
+-- limiter's place from 1, 0 the lock.
+local function guard_take(c, ns, q, j, token)
+  local spec, id, waited = j[2], j[1][1], j[5]
+  local lims, lock = spec.lims, spec.lock
+  local resv, held, member
+  if j[4] then
+    -- A reservation admits the job only if claimed by its end.
+    local u, name = string.match(j[4], '^(%d+) (.+)$')
+    resv = u and tonumber(u) >= c.now and name or nil
+  end
+  for i = 1, #lims do
+    local l = lims[i]
+    local kind = l[3]
+    if l[2] ~= resv or kind == 'concurrency' then
+      local key = l.ns == ns and l.key or guard_limit_key(ns, q, l, j)
+      -- The common cases first, from the claim's cache (guards.lua); a
       -- command refused (an ACL) fails the job's guards, not the claim.
+      local p = l.p
+      if p == nil then
+        p = G.cache_params(l, GUARD_RESERVE_MAX)
+      end
       local ok, r = true, nil
-      if l[3] == 'concurrency' then
-        ok, r = pcall(G.conc_acquire_fast, key, l[5], l[6], member,
-          waited and vars.id, now)
-      elseif l[3] == 'gcra' then
-        ok, r = pcall(G.gcra_reserve_fast, key, l[5], l[6], l[7],
-          GUARD_RESERVE_MAX, now_us)
-      elseif l[3] == 'funnel' then
-        ok, r = pcall(G.funnel_reserve_fast, key, l[5], l[6], l[7],
-          GUARD_RESERVE_MAX, now)
-      elseif l[3] == 'window' then
-        ok, r = pcall(G.window_reserve_fast, key, l[5], l[6], member, now)
+      if kind == 'window' or kind == 'concurrency' then
+        member = member or id .. ':' .. token
+      end
+      if not p then
+        -- odd values: the function refuses them
+      elseif kind == 'gcra' then
+        ok, r = pcall(G.cache_gcra, c, key, p)
+      elseif kind == 'funnel' then
+        ok, r = pcall(G.cache_funnel, c, key, p)
+      elseif kind == 'window' then
+        ok, r = pcall(G.cache_window, c, key, p, member)
+      else
+        ok, r = pcall(G.cache_conc, c, key, p, member, waited and id)
       end
       if ok and r then
         -- decided
-      elseif l[3] == 'concurrency' then
-        ok, r = pcall(G.limit_conc_acquire, {key},
-          {l[5], l[6], member, vars.id, n})
-      elseif l[3] == 'window' then
-        ok, r = pcall(G.limit_reserve, {key},
-          {'window', l[5], l[6], member, '1', GUARD_RESERVE_MAX})
       else
-        ok, r = pcall(G.limit_reserve, {key},
-          {l[3], l[5], l[6], l[7], '1', GUARD_RESERVE_MAX})
+        member = member or id .. ':' .. token
+        G.cache_flush(c, key, true)
+        if kind == 'concurrency' then
+          ok, r = pcall(G.limit_conc_acquire, {key},
+            {l[5], l[6], member, id, j[3]})
+        elseif kind == 'window' then
+          ok, r = pcall(G.limit_reserve, {key},
+            {'window', l[5], l[6], member, '1', GUARD_RESERVE_MAX})
+        else
+          ok, r = pcall(G.limit_reserve, {key},
+            {kind, l[5], l[6], l[7], '1', GUARD_RESERVE_MAX})
+        end
       end
-      if not ok then
-        guard_undo(ns, held, member, now)
-        return {'error', fmt(i), err_text(r)}
-      end
-      if r[1] ~= 0 then
-        guard_undo(ns, held, member, now)
-        if r[1] == 2 then
+      if not ok or r[1] ~= 0 then
+        if held then
+          guard_undo(c, ns, held, member or id .. ':' .. token)
+        end
+        if not ok then
+          return {'error', fmt(i), err_text(r)}
+        elseif r[1] == 2 then
           return {'reserved', fmt(i), fmt(r[4])}
         elseif r[4] < 0 then
           return {'never', fmt(i)}
         end
         return {'throttled', fmt(i), fmt(r[4])}
       end
-      held[#held + 1] = {l, key}
+      if i < #lims or lock then
+        -- What a later refusal gives back.
+        held = held or {}
+        held[#held + 1] = {l, key}
+      end
     end
   end
-  if not spec.lock then
-    return {'granted', ''}
+  if not lock then
+    return GUARD_GRANTED
   end
-  local key = ns .. ':lock:{' .. render(spec.lock[2], vars) .. '}'
-  local ltok = token .. ' ' .. vars.id
+  local key = ns .. ':lock:{' .. (lock[2].const or
+    guard_render(lock[2], q, j)) .. '}'
+  local ltok = token .. ' ' .. id
   -- A command refused (an ACL) fails the job's guards, not the claim.
-  local ok, r = pcall(G.lock_acquire_fast, key, ltok, spec.lock[3],
-    waited and vars.id, now_us)
+  local ok, r = pcall(G.lock_acquire_fast, key, ltok, lock[3],
+    waited and id, c.now_us)
   if not ok or not r then
-    ok, r = pcall(G.lock_acquire, {key}, {ltok, spec.lock[3], vars.id, n})
+    ok, r = pcall(G.lock_acquire, {key}, {ltok, lock[3], id, j[3]})
   end
-  if not ok then
-    guard_undo(ns, held, member, now)
-    return {'error', '0', err_text(r)}
-  end
-  if r[1] == 0 then
-    guard_undo(ns, held, member, now)
+  if not ok or r[1] == 0 then
+    if held then
+      guard_undo(c, ns, held, member or id .. ':' .. token)
+    end
+    if not ok then
+      return {'error', '0', err_text(r)}
+    end
     return {'conflict', fmt(r[2])}
   end
   return {'granted', r[2]}
+end
+
+-- Take the guards of the jobs of a claim of queue q, in their order
+-- (jobs: as guard_take's j), into each job's reply row: the limiters'
+-- states read by the first job under each and written back after the
+-- last (guards.lua, "For the claim"). now, now_us: the claim's clock.
+local function guard_take_all(ns, q, jobs, token, now, now_us)
+  local c = G.cache_new(now, now_us)
+  for _, j in ipairs(jobs) do
+    j[1][12] = guard_take(c, ns, q, j, token)
+  end
+  G.cache_flush_all(c)
 end
 
 ---------------------------------------------------------------------------
@@ -1077,7 +1155,7 @@ local function claim(keys, args)
           'BYSCORE', 'LIMIT', 0, count, 'WITHSCORES')
       end
     end
-    local nl = 0
+    local nl, guarded = 0, {}
     for k, n in ipairs(due) do
       local f = packed[k]
       if short[k] then
@@ -1126,12 +1204,7 @@ local function claim(keys, args)
             f[8] or '', f[9] or '', f[11] or ''}
           local spec = specs and specs[f[1]]
           if spec then
-            -- A reservation admits the job only if claimed by its end.
-            local u, name = string.match(f[8] or '', '^(%d+) (.+)$')
-            local resv = u and tonumber(u) >= now and name or nil
-            row[12] = guard_take(ns, spec, {key = f[3] or '', type = f[1],
-              queue = q, id = q .. ':' .. n}, n, token, resv, now, now_us,
-              f[12])
+            guarded[#guarded + 1] = {row, spec, n, f[8], f[12], f[3]}
           end
           reply[#reply + 1] = row
         else
@@ -1147,6 +1220,9 @@ local function claim(keys, args)
           reply[#reply + 1] = q .. ':' .. n .. ' ' .. why
         end
       end
+    end
+    if #guarded > 0 then
+      guard_take_all(ns, q, guarded, token, now, now_us)
     end
     -- Every one of them leaves due: leased, expired or buried.
     if #due > 0 then

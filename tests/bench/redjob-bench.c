@@ -364,8 +364,8 @@ static const char *const bench_sidekiq_variants[] = {
 	"add", "bulk-add", "process", NULL
 };
 static const char *const bench_guards_variants[] = {
-	"none", "lock-distinct", "lock-shared", "window", "funnel", "gcra",
-	"concurrency", "gcra-throttled", "funnel-throttled",
+	"none", "none-keyed", "lock-distinct", "lock-shared", "window",
+	"funnel", "gcra", "concurrency", "gcra-throttled", "funnel-throttled",
 	"window-throttled", "concurrency-throttled", NULL
 };
 
@@ -396,7 +396,8 @@ static const struct bench_scenario scenarios[] = {
 	    "fresh, and after running jobs", bench_memory_variants,
 	    bench_memory },
 	{ "guards", "the no-op job under a lock (a key per job, or one "
-	    "shared) and under each limiter kind with generous limits",
+	    "shared) and under each limiter kind with generous limits; "
+	    "none-keyed: no guard, a key per job as lock-distinct's",
 	    bench_guards_variants, bench_guards },
 	{ "spawn", "no redjob at all: --workers processes each keep "
 	    "--concurrency /bin/true children running (fork+exec, or "
@@ -2629,6 +2630,9 @@ bench_process(struct bench *b, const char *variant)
 /*
  * The guards scenario: the process run of a no-op job (plugin when it
  * works, else /bin/true; --handler chooses) with a lock or a limiter.
+ * none-keyed has no guard but a key per job, as lock-distinct's jobs: a
+ * job with a key is kept in a hash of its own, so that is the run the
+ * lock's cost is read against.
  * Limits are generous so that nothing is throttled: what is measured is
  * the cost of asking. The shared lock is the exception: one job at a
  * time, every other one requeued, so its N is at most 2000. So are the
@@ -2718,7 +2722,9 @@ bench_guards(struct bench *b, const char *variant)
 	if (strcmp(variant, "lock-distinct") == 0) {
 		bench_cat(&y, "    lock: { key: \"b:{key}\", ttl: 60s }\n");
 		keymode = 1;
-	} else if (strcmp(variant, "lock-shared") == 0)
+	} else if (strcmp(variant, "none-keyed") == 0)
+		keymode = 1;	/* lock-distinct's jobs, without their lock */
+	else if (strcmp(variant, "lock-shared") == 0)
 		bench_cat(&y, "    lock: { key: shared, ttl: 60s }\n");
 	else if (fn != NULL)
 		bench_cat(&y, "    limit: [l]\n");
