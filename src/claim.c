@@ -100,7 +100,7 @@ claim_reply_cb(struct rconn *rc, redisReply *r, void *arg)
 			continue;
 		}
 		if (r->element[i]->type == REDIS_REPLY_ARRAY &&
-		    r->element[i]->elements == 2)
+		    r->element[i]->elements <= 3)
 			j = job_decode_brief(r->element[i], q, qlen, c->token,
 			    &cause);
 		else

@@ -294,11 +294,12 @@ job_decode(redisReply *e, const char *token, char **cause)
 }
 
 /*
- * Decode a brief row of a claim reply, {N, PACKED}: a job of queue (or
- * shard) q, kept packed in Redis as TYPE NUL CREATED NUL PAYLOAD, with
- * SPACE DUE after CREATED when it was enqueued to be due later, and with
- * no key, no options and no guard (docs/protocol.md, redjob_claim's
- * "brief"). Returns the job, or NULL with *cause set as job_decode()
+ * Decode a brief row of a claim reply, {N, PACKED} or {N, PACKED,
+ * GUARDS}: a job of queue (or shard) q, kept packed in Redis as TYPE NUL
+ * CREATED NUL PAYLOAD, with SPACE DUE after CREATED when it was enqueued
+ * to be due later, and with no key and no options; GUARDS is the answer
+ * of the guards the claim took for it (job_guard_decode())
+ * (docs/protocol.md, redjob_claim's "brief"). Returns the job, or NULL with *cause set as job_decode()
  * does when the row has no usable id. The packed string is taken out of
  * e and becomes the payload, moved to its start: no copy of it is made.
  */
@@ -313,7 +314,8 @@ job_decode_brief(redisReply *e, const char *q, size_t qlen, const char *token,
 	size_t len, off;
 
 	*cause = NULL;
-	if (e->type != REDIS_REPLY_ARRAY || e->elements != 2 ||
+	if (e->type != REDIS_REPLY_ARRAY || e->elements < 2 ||
+	    e->elements > 3 ||
 	    (n = e->element[0])->type != REDIS_REPLY_STRING || n->len == 0 ||
 	    n->len > 20 || strspn(n->str, "0123456789") != n->len) {
 		*cause = xstrdup("malformed job entry in the claim reply");
@@ -322,6 +324,8 @@ job_decode_brief(redisReply *e, const char *q, size_t qlen, const char *token,
 	j = xcalloc(1, sizeof *j);
 	xasprintf(&j->id, "%.*s:%s", (int)qlen, q, n->str);
 	j->token = xstrdup(token);
+	if (e->elements == 3)
+		job_guard_decode(j, e->element[2]);
 	s = e->element[1]->type == REDIS_REPLY_STRING ? e->element[1]->str :
 	    NULL;
 	len = s != NULL ? e->element[1]->len : 0;

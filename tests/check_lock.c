@@ -636,9 +636,12 @@ guard_answer(const redisReply *r, size_t i)
 	ck_assert_uint_gt(r->elements, 2 + i);
 	j = r->element[2 + i];
 	ck_assert_uint_eq(j->type, REDIS_REPLY_ARRAY);
-	ck_assert_uint_eq(j->elements, 12);
-	ck_assert_uint_eq(j->element[11]->type, REDIS_REPLY_ARRAY);
-	return j->element[11];
+	/* A brief row, {N, PACKED, ANSWER}, or a full one, answer last. */
+	ck_assert_msg(j->elements == 12 || j->elements == 3, "a row of %zu",
+	    j->elements);
+	ck_assert_uint_eq(j->element[j->elements - 1]->type,
+	    REDIS_REPLY_ARRAY);
+	return j->element[j->elements - 1];
 }
 
 /*
@@ -754,6 +757,42 @@ expect_answer(const redisReply *r, size_t i, const char *kind,
 		    <= 5, "job %zu: %s ms, not %lld", i + 1, a->element[2]->str,
 		    ms);
 }
+
+/*
+ * With "brief", a packed job of a guarded type comes as {N, PACKED,
+ * ANSWER}, with the answers a full row would have; a job with a key has
+ * a hash, and its full row.
+ */
+START_TEST(test_a_brief_claim_answers_for_packed_guarded_jobs)
+{
+	static const char *const ns[] = { "1", "2", "3", "4" };
+	redisReply *r;
+	int i;
+
+	for (i = 0; i < 4; i++)
+		freeReplyObject(must_command(rf.c, "FCALL redjob_enqueue 1 %s "
+		    "t p%d", GQ, i));
+	enqueue_keyed(1);
+	r = must_command(rf.c, "FCALL redjob_claim 1 %s 5 5000 3 %s w brief "
+	    "guard t %s", GQ, GTOK,
+	    "L\037pace\037gcra\037\0372\0371\03760000");
+	ck_assert_uint_eq(r->elements, 7);
+	for (i = 0; i < 4; i++) {
+		ck_assert_uint_eq(r->element[2 + i]->elements, 3);
+		ck_assert_str_eq(r->element[2 + i]->element[0]->str, ns[i]);
+		ck_assert_mem_eq(r->element[2 + i]->element[1]->str, "t\0", 2);
+	}
+	expect_answer(r, 0, "granted", NULL, -1);
+	expect_answer(r, 1, "granted", NULL, -1);
+	expect_answer(r, 2, "granted", NULL, -1);
+	expect_answer(r, 3, "reserved", "1", 60000);
+	/* Keyed: its hash, the full row; reserved after the fourth. */
+	ck_assert_uint_eq(r->element[6]->elements, 12);
+	ck_assert_str_eq(r->element[6]->element[0]->str, "q:5");
+	expect_answer(r, 4, "reserved", "1", 120000);
+	freeReplyObject(r);
+}
+END_TEST
 
 /*
  * The claim reads a limiter once and writes it once for all its jobs
@@ -984,6 +1023,7 @@ suite(void)
 	tcase_add_test(tc, test_bad_guard_specs_and_releases_are_refused);
 	tcase_add_test(tc,
 	    test_a_limit_that_runs_out_in_a_claim_holds_back_the_rest);
+	tcase_add_test(tc, test_a_brief_claim_answers_for_packed_guarded_jobs);
 	tcase_add_test(tc, test_a_claim_gives_back_what_a_refused_job_took_in_it);
 	tcase_add_test(tc, test_a_claims_locks_get_growing_fences);
 	suite_add_tcase(s, tc);

@@ -208,8 +208,12 @@ START_TEST(test_job_decode_brief_reads_the_packed_job)
 	    "{\"a\":\0}";
 	static const char now[] = "send\0" "1700000000123\0" "x";
 	struct fake_entry f;
+	struct {
+		redisReply	 top, el[2], *ptrs[2];
+	} answer;
+	redisReply *saved;
 	struct job *j;
-	char *cause, *buf;
+	char *cause, *buf, granted[] = "granted", fence[] = "17";
 
 	fake_entry(&f, (const char *const[8]){ "42", "", "", "", "", "", "",
 	    "" }, NULL);
@@ -241,7 +245,32 @@ START_TEST(test_job_decode_brief_reads_the_packed_job)
 	ck_assert_ptr_null(cause);
 	ck_assert_int_eq(j->due_ms, 1700000000123LL);
 	ck_assert_uint_eq(j->payload_len, 1);
+	ck_assert_int_eq(j->guard.res, JOB_GUARD_NONE);
 	job_free(j);
+
+	/* With the answer of its guards, third. */
+	fake_set(&f, 1, now, sizeof now - 1);
+	memset(&answer, 0, sizeof answer);
+	answer.top.type = REDIS_REPLY_ARRAY;
+	answer.top.elements = 2;
+	answer.top.element = answer.ptrs;
+	answer.ptrs[0] = &answer.el[0];
+	answer.ptrs[1] = &answer.el[1];
+	answer.el[0].type = answer.el[1].type = REDIS_REPLY_STRING;
+	answer.el[0].str = granted;
+	answer.el[0].len = 7;
+	answer.el[1].str = fence;
+	answer.el[1].len = 2;
+	f.top.elements = 3;
+	saved = f.ptrs[2];
+	f.ptrs[2] = &answer.top;
+	j = job_decode_brief(&f.top, "q", 1, "tok12345", &cause);
+	ck_assert_ptr_null(cause);
+	ck_assert_int_eq(j->guard.res, JOB_GUARD_GRANTED);
+	ck_assert_str_eq(j->guard.text, "17");
+	job_free(j);
+	f.ptrs[2] = saved;
+	f.top.elements = 2;
 
 	/* No usable number: nothing to act on. */
 	fake_set(&f, 0, "4x", 2);

@@ -1045,13 +1045,19 @@ local function guard_take(c, ns, q, j, token)
 end
 
 -- Take the guards of the jobs of a claim of queue q, in their order
--- (jobs: as guard_take's j), into each job's reply row: the limiters'
--- states read by the first job under each and written back after the
--- last (guards.lua, "For the claim"). now, now_us: the claim's clock.
+-- (jobs: as guard_take's j, then the job's brief row if it has one),
+-- into each job's reply row: the limiters' states read by the first job
+-- under each and written back after the last (guards.lua, "For the
+-- claim"). now, now_us: the claim's clock.
 local function guard_take_all(ns, q, jobs, token, now, now_us)
   local c = G.cache_new(now, now_us)
   for _, j in ipairs(jobs) do
-    j[1][12] = guard_take(c, ns, q, j, token)
+    local answer = guard_take(c, ns, q, j, token)
+    j[1][12] = answer
+    if j[7] then
+      -- A brief row: {N, PACKED, ANSWER} (redjob_claim).
+      j[7][3] = answer
+    end
   end
   G.cache_flush_all(c)
 end
@@ -1141,13 +1147,21 @@ local function claim(keys, args)
     -- asked for "brief" rows): no field is cut out or copied here, which
     -- is most of a claim's cost per job, and its due time is in PACKED
     -- (unpack_job), so no score is read and formatted for it.
-    local short, scores = {}, nil
+    -- A packed job whose type has guards to take (and no expiry) goes
+    -- back as {N, PACKED, ANSWER}, ANSWER its guards' (guard_take).
+    local short, types, scores = {}, {}, nil
     for k = 1, #due do
       local f = packed[k]
       local a = f and brief and string.find(f, '\0', 1, true)
       local b = a and string.find(f, '\0', a + 1, true)
       local t = b and (specs or ttls) and string.sub(f, 1, a - 1)
-      short[k] = b and not (t and (specs and specs[t] or ttls and ttls[t]))
+      if not b or (t and ttls and ttls[t]) then
+        short[k] = false
+      elseif t and specs and specs[t] then
+        short[k], types[k] = 'guarded', t
+      else
+        short[k] = true
+      end
       if not short[k] and not scores then
         -- The others' rows carry their due time: the same jobs, in the
         -- same order, as nothing has been written yet.
@@ -1164,7 +1178,13 @@ local function claim(keys, args)
         lease_args[nl + 1] = until_s
         lease_args[nl + 2] = n
         nl = nl + 2
-        reply[#reply + 1] = {n, f}
+        local row = {n, f}
+        if short[k] == 'guarded' then
+          -- Never held back, with no key: no reservation, no wait.
+          guarded[#guarded + 1] = {{q .. ':' .. n, types[k]},
+            specs[types[k]], n, false, false, nil, row}
+        end
+        reply[#reply + 1] = row
       else
         local j = base .. ':j:' .. n
         if f then
