@@ -113,12 +113,13 @@ def run(r, variant, rounds, first):
         claims.append(fcall_usec(r) - before)
         ack, release = ["FCALL", "redjob_ack", 1, QUEUE], []
         for row in reply[2:]:
-            # A brief row is {N, DUE, PACKED}; a full one starts with
-            # the id and has the key fourth and the guards' answer last.
+            # A brief row is {N, PACKED} or {N, PACKED, GUARDS}; a full
+            # one starts with the id and has the key fourth; the guards'
+            # answer is last in both.
             jid = row[0] if len(row) > 3 else "q:" + row[0]
             ack += [jid, token]
-            if spec and row[11][0] != "granted":
-                sys.exit("%s: job %s: %s" % (variant, jid, row[11]))
+            if spec and row[-1][0] != "granted":
+                sys.exit("%s: job %s: %s" % (variant, jid, row[-1]))
             if variant == "lock":
                 release += ["lock", "rj:lock:{b:%s}" % row[3],
                             token + " " + jid]
