@@ -730,6 +730,42 @@ START_TEST(test_a_claim_refused_by_a_limiter_gives_back_the_earlier_ones)
 }
 END_TEST
 
+/*
+ * The ack's "release conc": every holder named leaves the set, and a
+ * waiter is woken for each slot that was still live; a holder whose
+ * lease had ended frees nothing anyone waits for.
+ */
+START_TEST(test_an_ack_wakes_a_waiter_per_live_slot_it_gives_back)
+{
+	long long now_ms = server_us() / 1000;
+	redisReply *r;
+	int i;
+
+	/* q:1 runs; q:2 and q:3 wait for a slot (their wake finds them). */
+	for (i = 0; i < 3; i++)
+		freeReplyObject(must_command(rf.c, "FCALL redjob_enqueue 1 %s "
+		    "t ''", GQ));
+	freeReplyObject(must_command(rf.c, "FCALL redjob_claim 1 %s 1 5000 3 "
+	    "%s w", GQ, GTOK));
+	freeReplyObject(must_command(rf.c, "ZADD rj:limit:{slots:} %lld "
+	    "q:1:%s %lld q:9:old %lld q:10:other", now_ms + 60000, GTOK,
+	    now_ms - 1000, now_ms + 60000));
+	freeReplyObject(must_command(rf.c, "ZADD rj:limit:{slots:}:wait "
+	    "1 q:2 2 q:3"));
+	r = must_command(rf.c, "FCALL redjob_ack 1 %s q:1 %s release conc "
+	    "rj:limit:{slots:} q:1:%s 5 conc rj:limit:{slots:} q:9:old 5",
+	    GQ, GTOK, GTOK);
+	ck_assert_int_eq(r->element[0]->integer, 1);
+	freeReplyObject(r);
+	/* Both named left; the other holder stays; one waiter woken. */
+	ck_assert_int_eq(must_int(rf.c, "ZCARD rj:limit:{slots:}"), 1);
+	ck_assert_int_eq(must_int(rf.c, "ZCARD rj:limit:{slots:}:wait"), 1);
+	r = must_command(rf.c, "ZRANGE rj:limit:{slots:}:wait 0 -1");
+	ck_assert_str_eq(r->element[0]->str, "q:3");
+	freeReplyObject(r);
+}
+END_TEST
+
 /* Enqueue n jobs of type t on GQ, with keys 1..n. */
 static void
 enqueue_keyed(int n)
@@ -1024,6 +1060,7 @@ suite(void)
 	tcase_add_test(tc,
 	    test_a_limit_that_runs_out_in_a_claim_holds_back_the_rest);
 	tcase_add_test(tc, test_a_brief_claim_answers_for_packed_guarded_jobs);
+	tcase_add_test(tc, test_an_ack_wakes_a_waiter_per_live_slot_it_gives_back);
 	tcase_add_test(tc, test_a_claim_gives_back_what_a_refused_job_took_in_it);
 	tcase_add_test(tc, test_a_claims_locks_get_growing_fences);
 	suite_add_tcase(s, tc);

@@ -852,26 +852,21 @@ local function guard_release_all(ns, rel, now)
       end
     end
   end
+  -- The live slots given back, counted as the holders whose lease has
+  -- not ended before and after their removal: no score is read (Redis
+  -- formats each with sprintf of a double).
+  local live_min = '(' .. fmt(now)
   for _, k in ipairs(order) do
     local g = conc[k]
-    local sc = redis.pcall('ZMSCORE', k, unpack(g.ms))
-    if sc.err and string.find(sc.err, 'WRONGTYPE', 1, true) ~= 1 then
+    local before = redis.pcall('ZCOUNT', k, live_min, '+inf')
+    if type(before) == 'table' and
+        string.find(before.err, 'WRONGTYPE', 1, true) ~= 1 then
       for _, m in ipairs(g.ms) do
         guard_conc_release(ns, k, m, g.limit, now)
       end
-    elseif not sc.err then
-      local gone, live = {}, 0
-      for i, m in ipairs(g.ms) do
-        if sc[i] then
-          gone[#gone + 1] = m
-          if tonumber(sc[i]) > now then
-            live = live + 1
-          end
-        end
-      end
-      if #gone > 0 then
-        redis.call('ZREM', k, unpack(gone))
-      end
+    elseif type(before) ~= 'table' then
+      redis.call('ZREM', k, unpack(g.ms))
+      local live = before - redis.call('ZCOUNT', k, live_min, '+inf')
       if live > 0 then
         local w = redis.pcall('ZPOPMIN', k .. ':wait', live)
         for i = 1, w.err and 0 or #w, 2 do
