@@ -1064,7 +1064,20 @@ end
 -- A free lock whose fence counter is absent or holds a fence: SET NX,
 -- the new fence swapped in with SET GET, the waiter off the wait list.
 -- now_us is the caller's clock (its TIME). Returns {1, fence} or nil.
-local function lock_acquire_fast(key, token, ttl, waiter, now_us)
+-- Undo lock_acquire_fast's writes: the fence back to old (nil: none),
+-- and the lock's key.
+local function lock_acquire_undo(key, fkey, old)
+  if old then
+    redis.call('SET', fkey, old)
+  else
+    redis.call('DEL', fkey)
+  end
+  redis.call('DEL', key)
+end
+
+-- now_us_s: now_us formatted, if the caller has it (a claim's jobs share
+-- it).
+local function lock_acquire_fast(key, token, ttl, waiter, now_us, now_us_s)
   local s = string.find(key, '{', 1, true)
   local e = s and string.find(key, '}', s + 1, true)
   local t = tonumber(ttl)
@@ -1076,38 +1089,31 @@ local function lock_acquire_fast(key, token, ttl, waiter, now_us)
     return nil    -- held (or not a string): lock_acquire answers
   end
   local fkey = key .. ':fence'
-  local old = redis.pcall('SET', fkey, fmt(now_us), 'GET')
+  now_us_s = now_us_s or fmt(now_us)
+  local old = redis.pcall('SET', fkey, now_us_s, 'GET')
   local cur = old and tonumber(old)
-  local fence = now_us
-  local undo = function()
-    if old then
-      redis.call('SET', fkey, old)
-    else
-      redis.call('DEL', fkey)
-    end
-    redis.call('DEL', key)
-  end
   if type(old) == 'table' then
     redis.call('DEL', key)    -- not a string: nothing else was written
     return nil
   end
   if old and (not cur or cur ~= math.floor(cur) or cur < 0 or
       cur > G_FENCE_MAX) then
-    undo()
+    lock_acquire_undo(key, fkey, old)
     return nil
   end
+  local fence = now_us_s
   if cur and cur + 1 > now_us then
-    fence = cur + 1
-    redis.call('SET', fkey, fmt(fence))
+    fence = fmt(cur + 1)
+    redis.call('SET', fkey, fence)
   end
   if waiter then
     local z = redis.pcall('ZREM', key .. ':wait', waiter)
     if type(z) == 'table' then
-      undo()
+      lock_acquire_undo(key, fkey, old)
       return nil
     end
   end
-  return {1, fmt(fence)}
+  return {1, fence}
 end
 
 -- Release a lock held by token and pop its first waiter if the lock is
@@ -1308,7 +1314,8 @@ local G_WIDE = '----------------------------------------' ..
   '----------------------------------------'
 
 local function cache_new(now, now_us)
-  return {now = now, now_us = now_us, st = {}, keys = {}}
+  return {now = now, now_us = now_us, now_us_s = fmt(now_us), st = {},
+    keys = {}}
 end
 
 local function cache_put(c, key, s)

@@ -1023,7 +1023,7 @@ local function guard_take(c, ns, q, j, token)
   local ltok = token .. ' ' .. id
   -- A command refused (an ACL) fails the job's guards, not the claim.
   local ok, r = pcall(G.lock_acquire_fast, key, ltok, lock[3],
-    waited and id, c.now_us)
+    waited and id, c.now_us, c.now_us_s)
   if not ok or not r then
     ok, r = pcall(G.lock_acquire, {key}, {ltok, lock[3], id, j[3]})
   end
