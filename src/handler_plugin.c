@@ -17,6 +17,29 @@
  * list empty and writes again: no completion is ever left without a
  * wake-up, and most wake-ups deliver a batch.
  *
+ * Waking threads costs more than a short call (a futex call, and a
+ * thread switched in and out: docs/performance.md), so the pool wakes as
+ * few as it can without ever letting a queued call wait behind a running
+ * one while a thread is idle. A thread that is awake and not in a call
+ * is "searching": it takes the next queued call without being woken, and
+ * takes the next one after each call it returns from, under the same
+ * lock as it posts the result. The rule, kept under the lock: while the
+ * queue is not empty and a thread is idle, some thread is searching. A
+ * thread that takes a call and leaves more queued wakes a helper before
+ * it runs its own, so a slow call never holds up the ones behind it; a
+ * short burst of calls is then run by one or two threads, one wake-up
+ * for the lot. The loop wakes a thread itself only when no thread is
+ * awake at all (a call started with the loop not running, as at a
+ * start-up, must still run); otherwise, at the end of the loop's
+ * current round of callbacks (the flush event), by which time an awake
+ * thread has usually taken the calls.
+ *
+ * Calls are kept for reuse (loop only): one allocation holds a call and
+ * its copies of the job's strings, and its timeout is an event inside it,
+ * on a libevent common timeout per distinct length (an O(1) list instead
+ * of the timer heap, which every call of a type would otherwise enter and
+ * leave).
+ *
  * Cancellation. A thread cannot be interrupted safely, so a timeout or a
  * stop only sets the call's cancel flag, which the plugin polls. The flag
  * holds who raised it first (timeout or stop), and the thread reads it
@@ -57,6 +80,16 @@
 #define HANDLER_PLUGIN_CANCEL_TIMEOUT 1
 #define HANDLER_PLUGIN_CANCEL_STOP 2
 
+/*
+ * Returned calls kept for reuse, at most this many beyond the pool's
+ * threads; and the room for strings and payload a kept call may keep.
+ */
+#define HANDLER_PLUGIN_SPARE 64
+#define HANDLER_PLUGIN_KEEP_BYTES 65536
+
+/* Timeout lengths given a libevent common timeout, per pool. */
+#define HANDLER_PLUGIN_COMMON 8
+
 _Static_assert(sizeof(handler_plugin_fn *) == sizeof(void *),
     "dlsym returns function pointers as void *");
 
@@ -83,12 +116,14 @@ struct handler_plugin_call {
 	handler_exec_done_cb	*cb;
 	void			*arg;
 
-	struct redjob_plugin_job job;	/* points into the copies below */
-	char			*id;
-	char			*type;
-	char			*queue;
-	char			*key;
-	char			*payload;	/* payload_len bytes, NUL */
+	struct redjob_plugin_job job;	/* points into strings */
+	/*
+	 * The copies of the job's id, type, queue and key, each with its
+	 * NUL, then its payload and a NUL: one buffer, kept with the call
+	 * when it is reused.
+	 */
+	char			*strings;
+	size_t			 strings_cap;
 
 	/*
 	 * Set by the loop (under the lock, with atomic stores), read by
@@ -112,7 +147,8 @@ struct handler_plugin_call {
 	/* Loop only. */
 	uint64_t		 start_ms;
 	uint64_t		 timeout_ms;
-	struct event		*timeout_ev;	/* NULL: no timeout */
+	struct event		*timeout_ev;	/* NULL: not made yet */
+	int			 timer_armed;
 };
 
 TAILQ_HEAD(handler_plugin_calls, handler_plugin_call);
@@ -128,11 +164,25 @@ struct handler_plugin_pool {
 	struct handler_plugin_calls running;
 	struct handler_plugin_calls done;	/* returned, not delivered */
 	int			 stopping;
+	/* Threads: waiting on cond, awake outside a call (see the top). */
+	unsigned		 idle;
+	unsigned		 searching;
+	unsigned		 wakes;		/* signals not yet taken */
 
 	int			 efd;		/* eventfd: done not empty */
 	struct event		*done_ev;
 	size_t			 pending;	/* loop only */
 	int			 delivering;	/* loop: in callbacks */
+
+	/* Loop only. */
+	struct event		*flush_ev;	/* wake a thread if need be */
+	struct handler_plugin_calls spare;	/* returned, for reuse */
+	size_t			 nspare;
+	struct {
+		uint64_t		 ms;
+		const struct timeval	*tv;
+	}			 common[HANDLER_PLUGIN_COMMON];
+	size_t			 ncommon;
 };
 
 /* The plugins loaded so far. Loop thread only. */
@@ -326,49 +376,95 @@ handler_plugin_notify(struct handler_plugin_pool *pool)
 }
 
 /*
+ * Wake one idle thread if no thread is searching: the rule at the top of
+ * the file. The woken thread counts as searching from now on, so that
+ * calls queued before it runs wake nobody else. Under the pool lock.
+ */
+static void
+handler_plugin_wake(struct handler_plugin_pool *pool)
+{
+	if (pool->idle == 0 || pool->searching > 0)
+		return;
+	pool->idle--;
+	pool->searching++;
+	pool->wakes++;
+	pthread_cond_signal(&pool->cond);
+}
+
+/*
  * The body of a pool thread: take a queued call, run it without the
- * lock, put it on the done list. Runs with every signal blocked. Exits
- * once the pool is stopping and the queue is empty.
+ * lock, put it on the done list and take the next under the same lock.
+ * Runs with every signal blocked. Exits once the pool is stopping and
+ * the queue is empty.
  */
 static void *
 handler_plugin_thread(void *arg)
 {
 	struct handler_plugin_pool *pool = arg;
-	struct handler_plugin_call *call;
-	uint64_t end;
-	int status, wake;
+	struct handler_plugin_call *call = NULL;
+	uint64_t end = 0;
+	int status = 0, wake;
 
+	handler_plugin_lock(pool);
+	pool->searching++;
 	for (;;) {
-		handler_plugin_lock(pool);
-		while (TAILQ_EMPTY(&pool->queue) && !pool->stopping)
-			pthread_cond_wait(&pool->cond, &pool->lock);
+		wake = 0;
+		if (call != NULL) {
+			call->status = status;
+			call->end_ms = end;
+			call->errbuf[sizeof call->errbuf - 1] = '\0';
+			call->cancel_seen = __atomic_load_n(&call->cancelled,
+			    __ATOMIC_ACQUIRE);
+			TAILQ_REMOVE(&pool->running, call, entry);
+			wake = TAILQ_EMPTY(&pool->done);
+			TAILQ_INSERT_TAIL(&pool->done, call, entry);
+			call->state = HANDLER_PLUGIN_RETURNED;
+			pool->searching++;
+		}
+		while (TAILQ_EMPTY(&pool->queue) && !pool->stopping) {
+			if (wake) {
+				/* Say so before sleeping, not after. */
+				handler_plugin_unlock(pool);
+				handler_plugin_notify(pool);
+				wake = 0;
+				handler_plugin_lock(pool);
+				continue;
+			}
+			pool->searching--;
+			pool->idle++;
+			while (pool->wakes == 0 && !pool->stopping)
+				pthread_cond_wait(&pool->cond, &pool->lock);
+			if (pool->wakes > 0)
+				pool->wakes--;	/* the waker counted us */
+			else {
+				pool->idle--;
+				pool->searching++;
+			}
+		}
 		if ((call = TAILQ_FIRST(&pool->queue)) == NULL) {
+			pool->searching--;
 			handler_plugin_unlock(pool);
+			if (wake)
+				handler_plugin_notify(pool);
 			break;
 		}
 		TAILQ_REMOVE(&pool->queue, call, entry);
 		TAILQ_INSERT_TAIL(&pool->running, call, entry);
 		call->state = HANDLER_PLUGIN_RUNNING;
+		pool->searching--;
+		/* A helper, before this call can hold up the next ones. */
+		if (!TAILQ_EMPTY(&pool->queue))
+			handler_plugin_wake(pool);
 		handler_plugin_unlock(pool);
+		/* The result posted above must not wait for this call. */
+		if (wake)
+			handler_plugin_notify(pool);
 
 		call->errbuf[0] = '\0';
 		status = call->fn(&call->job, call->errbuf,
 		    sizeof call->errbuf);
 		end = mtime_now();
-
 		handler_plugin_lock(pool);
-		call->status = status;
-		call->end_ms = end;
-		call->errbuf[sizeof call->errbuf - 1] = '\0';
-		call->cancel_seen = __atomic_load_n(&call->cancelled,
-		    __ATOMIC_ACQUIRE);
-		TAILQ_REMOVE(&pool->running, call, entry);
-		wake = TAILQ_EMPTY(&pool->done);
-		TAILQ_INSERT_TAIL(&pool->done, call, entry);
-		call->state = HANDLER_PLUGIN_RETURNED;
-		handler_plugin_unlock(pool);
-		if (wake)
-			handler_plugin_notify(pool);
 	}
 	return NULL;
 }
@@ -379,13 +475,38 @@ handler_plugin_call_free(struct handler_plugin_call *call)
 {
 	if (call->timeout_ev != NULL)
 		event_free(call->timeout_ev);
-	free(call->id);
-	free(call->type);
-	free(call->queue);
-	free(call->key);
-	free(call->payload);
+	free(call->strings);
 	free(call->result);
 	free(call);
+}
+
+/*
+ * A call is over (delivered, or dropped by a stop): disarm its timer and
+ * keep it for a later start, or free it when enough are kept. Loop only.
+ */
+static void
+handler_plugin_call_put(struct handler_plugin_pool *pool,
+    struct handler_plugin_call *call)
+{
+	if (call->timer_armed) {
+		evtimer_del(call->timeout_ev);
+		call->timer_armed = 0;
+	}
+	if (pool->nspare >= pool->nthreads + HANDLER_PLUGIN_SPARE) {
+		handler_plugin_call_free(call);
+		return;
+	}
+	free(call->result);
+	call->result = NULL;
+	call->result_len = call->result_cap = 0;
+	call->result_size = 0;
+	if (call->strings_cap > HANDLER_PLUGIN_KEEP_BYTES) {
+		free(call->strings);
+		call->strings = NULL;
+		call->strings_cap = 0;
+	}
+	TAILQ_INSERT_HEAD(&pool->spare, call, entry);
+	pool->nspare++;
 }
 
 /*
@@ -455,11 +576,11 @@ handler_plugin_deliver(struct handler_plugin_pool *pool,
 	res.result_len = call->result_len;
 	res.result_size = call->result_size;
 	log_debug("job %s: plugin call done: outcome %d status %d after "
-	    "%" PRIu64 " ms", call->id, (int)res.outcome, res.status,
+	    "%" PRIu64 " ms", call->job.id, (int)res.outcome, res.status,
 	    res.duration_ms);
 	pool->pending--;
 	call->cb(&res, call->arg);
-	handler_plugin_call_free(call);
+	handler_plugin_call_put(pool, call);
 }
 
 /*
@@ -510,7 +631,7 @@ handler_plugin_cancel(struct handler_plugin_call *call, int why)
 	switch (call->state) {
 	case HANDLER_PLUGIN_QUEUED:
 		log_warnx("job %s: plugin call %s before a thread was free",
-		    call->id, why == HANDLER_PLUGIN_CANCEL_TIMEOUT ?
+		    call->job.id, why == HANDLER_PLUGIN_CANCEL_TIMEOUT ?
 		    "timed out" : "stopped");
 		TAILQ_REMOVE(&pool->queue, call, entry);
 		__atomic_store_n(&call->cancelled, why, __ATOMIC_RELEASE);
@@ -531,10 +652,10 @@ handler_plugin_cancel(struct handler_plugin_call *call, int why)
 		if (why == HANDLER_PLUGIN_CANCEL_TIMEOUT) {
 			log_warnx("job %s: plugin call timed out after %" PRIu64
 			    " ms; cancel flag set, its thread stays busy until "
-			    "the function returns", call->id, call->timeout_ms);
+			    "the function returns", call->job.id, call->timeout_ms);
 		} else {
 			log_info("job %s: stopping plugin call; cancel flag "
-			    "set", call->id);
+			    "set", call->job.id);
 		}
 		__atomic_store_n(&call->cancelled, why, __ATOMIC_RELEASE);
 		break;
@@ -555,6 +676,23 @@ handler_plugin_timeout_cb(int fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	handler_plugin_cancel(call, HANDLER_PLUGIN_CANCEL_TIMEOUT);
+}
+
+/*
+ * The loop's round of callbacks that started calls is over: wake a
+ * thread for them if none is searching (the top of the file). Loop only.
+ */
+static void
+handler_plugin_flush_cb(int fd, short what, void *arg)
+{
+	struct handler_plugin_pool *pool = arg;
+
+	(void)fd;
+	(void)what;
+	handler_plugin_lock(pool);
+	if (!TAILQ_EMPTY(&pool->queue))
+		handler_plugin_wake(pool);
+	handler_plugin_unlock(pool);
 }
 
 /*
@@ -599,6 +737,7 @@ handler_plugin_pool_create(struct event_base *base, unsigned threads,
 	TAILQ_INIT(&pool->queue);
 	TAILQ_INIT(&pool->running);
 	TAILQ_INIT(&pool->done);
+	TAILQ_INIT(&pool->spare);
 	if ((error = pthread_mutex_init(&pool->lock, NULL)) != 0)
 		fatalx("pthread_mutex_init: %s", strerror(error));
 	if ((error = pthread_cond_init(&pool->cond, NULL)) != 0)
@@ -613,6 +752,11 @@ handler_plugin_pool_create(struct event_base *base, unsigned threads,
 	if (pool->done_ev == NULL || event_add(pool->done_ev, NULL) == -1) {
 		xasprintf(cause, "plugin pool: cannot add the completion "
 		    "event");
+		goto fail;
+	}
+	if ((pool->flush_ev = event_new(base, -1, 0, handler_plugin_flush_cb,
+	    pool)) == NULL) {
+		xasprintf(cause, "plugin pool: cannot make the flush event");
 		goto fail;
 	}
 
@@ -646,6 +790,8 @@ handler_plugin_pool_create(struct event_base *base, unsigned threads,
 	return pool;
 
 fail:
+	if (pool->flush_ev != NULL)
+		event_free(pool->flush_ev);
 	if (pool->done_ev != NULL)
 		event_free(pool->done_ev);
 	if (pool->efd != -1)
@@ -693,10 +839,12 @@ handler_plugin_pool_free(struct handler_plugin_pool *pool)
 	/* Every thread is gone: the lists are ours alone now. */
 	TAILQ_CONCAT(&dropped, &pool->done, entry);
 	assert(TAILQ_EMPTY(&pool->running));
+	TAILQ_CONCAT(&dropped, &pool->spare, entry);
 	while ((call = TAILQ_FIRST(&dropped)) != NULL) {
 		TAILQ_REMOVE(&dropped, call, entry);
 		handler_plugin_call_free(call);
 	}
+	event_free(pool->flush_ev);
 	event_free(pool->done_ev);
 	close(pool->efd);
 	pthread_cond_destroy(&pool->cond);
@@ -713,8 +861,42 @@ handler_plugin_pool_pending(const struct handler_plugin_pool *pool)
 }
 
 /*
+ * Arm call's timer for its timeout_ms, on the pool's common timeout of
+ * that length when it has one (or can have one more). Loop only.
+ */
+static void
+handler_plugin_arm(struct handler_plugin_pool *pool,
+    struct handler_plugin_call *call)
+{
+	const struct timeval *ctv = NULL;
+	struct timeval tv;
+	size_t i;
+
+	if (call->timeout_ev == NULL && (call->timeout_ev = evtimer_new(
+	    pool->base, handler_plugin_timeout_cb, call)) == NULL) {
+		log_warnx("out of memory creating an event");
+		abort();
+	}
+	tv = mtime_tv(call->timeout_ms);
+	for (i = 0; i < pool->ncommon; i++) {
+		if (pool->common[i].ms == call->timeout_ms) {
+			ctv = pool->common[i].tv;
+			break;
+		}
+	}
+	if (ctv == NULL && pool->ncommon < HANDLER_PLUGIN_COMMON &&
+	    (ctv = event_base_init_common_timeout(pool->base, &tv)) != NULL) {
+		pool->common[pool->ncommon].ms = call->timeout_ms;
+		pool->common[pool->ncommon].tv = ctv;
+		pool->ncommon++;
+	}
+	evtimer_add(call->timeout_ev, ctv != NULL ? ctv : &tv);
+	call->timer_armed = 1;
+}
+
+/*
  * Queue fn(job) on the pool and arm its timeout. Returns the call, which
- * is freed after its callback.
+ * is freed (or kept for reuse) after its callback.
  */
 struct handler_plugin_call *
 handler_plugin_start(struct handler_plugin_pool *pool, handler_plugin_fn *fn,
@@ -722,28 +904,50 @@ handler_plugin_start(struct handler_plugin_pool *pool, handler_plugin_fn *fn,
     handler_exec_done_cb *cb, void *arg)
 {
 	struct handler_plugin_call *call;
+	const char *key = job->key != NULL ? job->key : "";
+	size_t lid, ltype, lqueue, lkey, need;
+	char *p;
+	int flush = 0;
 
 	assert(!pool->stopping);
-	call = xcalloc(1, sizeof *call);
+	if ((call = TAILQ_FIRST(&pool->spare)) != NULL) {
+		TAILQ_REMOVE(&pool->spare, call, entry);
+		pool->nspare--;
+	} else
+		call = xcalloc(1, sizeof *call);
 	call->pool = pool;
 	call->fn = fn;
 	call->cb = cb;
 	call->arg = arg;
-	call->id = xstrdup(job->id);
-	call->type = xstrdup(job->type);
-	call->queue = xstrdup(job->queue);
-	call->key = xstrdup(job->key != NULL ? job->key : "");
-	call->payload = xmalloc(job->payload_len + 1);
+
+	lid = strlen(job->id) + 1;
+	ltype = strlen(job->type) + 1;
+	lqueue = strlen(job->queue) + 1;
+	lkey = strlen(key) + 1;
+	need = lid + ltype + lqueue + lkey + job->payload_len + 1;
+	if (need < lid || need > call->strings_cap) {
+		if (need < lid)
+			fatalx("plugin job too large");
+		free(call->strings);
+		call->strings = xmalloc(need);
+		call->strings_cap = need;
+	}
+	p = call->strings;
+	memset(&call->job, 0, sizeof call->job);
+	call->job.id = memcpy(p, job->id, lid);
+	p += lid;
+	call->job.type = memcpy(p, job->type, ltype);
+	p += ltype;
+	call->job.queue = memcpy(p, job->queue, lqueue);
+	p += lqueue;
+	call->job.key = memcpy(p, key, lkey);
+	p += lkey;
 	if (job->payload_len != 0)
-		memcpy(call->payload, job->payload, job->payload_len);
-	call->payload[job->payload_len] = '\0';
+		memcpy(p, job->payload, job->payload_len);
+	p[job->payload_len] = '\0';
 
 	call->job.abi = REDJOB_PLUGIN_ABI;
-	call->job.id = call->id;
-	call->job.type = call->type;
-	call->job.queue = call->queue;
-	call->job.key = call->key;
-	call->job.payload = call->payload;
+	call->job.payload = p;
 	call->job.payload_len = job->payload_len;
 	call->job.attempt = job->attempt;
 	call->job.max_attempts = job->max_attempts;
@@ -751,26 +955,35 @@ handler_plugin_start(struct handler_plugin_pool *pool, handler_plugin_fn *fn,
 	call->job.cancelled = &call->cancelled;
 	call->job.result_max = job->result_max;
 	call->job.result_write = handler_plugin_result_write;
+	call->cancelled = 0;
+	call->cancel_seen = 0;
 	call->status = -1;
+	call->end_ms = 0;
+	call->errbuf[0] = '\0';
 	call->start_ms = mtime_now();
 	call->timeout_ms = timeout_ms;
-
-	if (timeout_ms != 0) {
-		call->timeout_ev = evtimer_new(pool->base,
-		    handler_plugin_timeout_cb, call);
-		if (call->timeout_ev == NULL) {
-			log_warnx("out of memory creating an event");
-			abort();
-		}
-		mtime_arm(call->timeout_ev, timeout_ms);
-	}
+	if (timeout_ms != 0)
+		handler_plugin_arm(pool, call);
 
 	pool->pending++;
 	handler_plugin_lock(pool);
 	call->state = HANDLER_PLUGIN_QUEUED;
 	TAILQ_INSERT_TAIL(&pool->queue, call, entry);
-	pthread_cond_signal(&pool->cond);
+	/*
+	 * No thread awake at all: wake one now, since the loop may not run
+	 * before the call should (the top of the file). Some awake, but in
+	 * calls: at the end of this round of callbacks, unless one has
+	 * come to the queue by then.
+	 */
+	if (pool->searching == 0 && pool->idle > 0) {
+		if (pool->idle == pool->nthreads)
+			handler_plugin_wake(pool);
+		else
+			flush = 1;
+	}
 	handler_plugin_unlock(pool);
+	if (flush)
+		event_active(pool->flush_ev, EV_TIMEOUT, 0);
 	return call;
 }
 
