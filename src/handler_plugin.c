@@ -104,6 +104,7 @@ TAILQ_HEAD(handler_plugin_libs, handler_plugin_lib);
 
 /* Where a call is; it changes under the pool lock. */
 enum handler_plugin_state {
+	HANDLER_PLUGIN_OUTBOX,		/* on pool->outbox (loop only) */
 	HANDLER_PLUGIN_QUEUED,		/* on pool->queue */
 	HANDLER_PLUGIN_RUNNING,		/* on pool->running, in fn */
 	HANDLER_PLUGIN_RETURNED,	/* on pool->done or being delivered */
@@ -160,11 +161,15 @@ struct handler_plugin_pool {
 
 	pthread_mutex_t		 lock;
 	pthread_cond_t		 cond;		/* work queued, stopping */
+	pthread_cond_t		 ready;		/* every thread idle once */
 	struct handler_plugin_calls queue;	/* waiting for a thread */
 	struct handler_plugin_calls running;
 	struct handler_plugin_calls done;	/* returned, not delivered */
 	int			 stopping;
-	/* Threads: waiting on cond, awake outside a call (see the top). */
+	/*
+	 * Threads: waiting on cond, awake outside a call (see the top).
+	 * idle is also read by the loop without the lock (atomic).
+	 */
 	unsigned		 idle;
 	unsigned		 searching;
 	unsigned		 wakes;		/* signals not yet taken */
@@ -175,7 +180,8 @@ struct handler_plugin_pool {
 	int			 delivering;	/* loop: in callbacks */
 
 	/* Loop only. */
-	struct event		*flush_ev;	/* wake a thread if need be */
+	struct handler_plugin_calls outbox;	/* started, not yet queued */
+	struct event		*flush_ev;	/* queue the outbox */
 	struct handler_plugin_calls spare;	/* returned, for reuse */
 	size_t			 nspare;
 	struct {
@@ -375,6 +381,13 @@ handler_plugin_notify(struct handler_plugin_pool *pool)
 	(void)n;
 }
 
+/* Count threads becoming idle or not. Under the pool lock. */
+static void
+handler_plugin_idle(struct handler_plugin_pool *pool, int delta)
+{
+	__atomic_store_n(&pool->idle, pool->idle + delta, __ATOMIC_RELAXED);
+}
+
 /*
  * Wake one idle thread if no thread is searching: the rule at the top of
  * the file. The woken thread counts as searching from now on, so that
@@ -385,10 +398,30 @@ handler_plugin_wake(struct handler_plugin_pool *pool)
 {
 	if (pool->idle == 0 || pool->searching > 0)
 		return;
-	pool->idle--;
+	handler_plugin_idle(pool, -1);
 	pool->searching++;
 	pool->wakes++;
 	pthread_cond_signal(&pool->cond);
+}
+
+/*
+ * Move the calls started since the last time to the queue, under one
+ * lock, and wake a thread for them if none is searching (the top of the
+ * file). Loop only.
+ */
+static void
+handler_plugin_push(struct handler_plugin_pool *pool)
+{
+	struct handler_plugin_call *call;
+
+	if (TAILQ_EMPTY(&pool->outbox))
+		return;
+	TAILQ_FOREACH(call, &pool->outbox, entry)
+		call->state = HANDLER_PLUGIN_QUEUED;
+	handler_plugin_lock(pool);
+	TAILQ_CONCAT(&pool->queue, &pool->outbox, entry);
+	handler_plugin_wake(pool);
+	handler_plugin_unlock(pool);
 }
 
 /*
@@ -431,13 +464,15 @@ handler_plugin_thread(void *arg)
 				continue;
 			}
 			pool->searching--;
-			pool->idle++;
+			handler_plugin_idle(pool, 1);
+			if (pool->idle == pool->nthreads)
+				pthread_cond_signal(&pool->ready);
 			while (pool->wakes == 0 && !pool->stopping)
 				pthread_cond_wait(&pool->cond, &pool->lock);
 			if (pool->wakes > 0)
 				pool->wakes--;	/* the waker counted us */
 			else {
-				pool->idle--;
+				handler_plugin_idle(pool, -1);
 				pool->searching++;
 			}
 		}
@@ -627,8 +662,12 @@ handler_plugin_cancel(struct handler_plugin_call *call, int why)
 	struct handler_plugin_pool *pool = call->pool;
 	int wake = 0;
 
+	if (call->state == HANDLER_PLUGIN_OUTBOX)
+		handler_plugin_push(pool);
 	handler_plugin_lock(pool);
 	switch (call->state) {
+	case HANDLER_PLUGIN_OUTBOX:
+		abort();	/* pushed just above */
 	case HANDLER_PLUGIN_QUEUED:
 		log_warnx("job %s: plugin call %s before a thread was free",
 		    call->job.id, why == HANDLER_PLUGIN_CANCEL_TIMEOUT ?
@@ -678,21 +717,13 @@ handler_plugin_timeout_cb(int fd, short what, void *arg)
 	handler_plugin_cancel(call, HANDLER_PLUGIN_CANCEL_TIMEOUT);
 }
 
-/*
- * The loop's round of callbacks that started calls is over: wake a
- * thread for them if none is searching (the top of the file). Loop only.
- */
+/* The loop's round of callbacks that started calls is over. */
 static void
 handler_plugin_flush_cb(int fd, short what, void *arg)
 {
-	struct handler_plugin_pool *pool = arg;
-
 	(void)fd;
 	(void)what;
-	handler_plugin_lock(pool);
-	if (!TAILQ_EMPTY(&pool->queue))
-		handler_plugin_wake(pool);
-	handler_plugin_unlock(pool);
+	handler_plugin_push(arg);
 }
 
 /*
@@ -738,9 +769,12 @@ handler_plugin_pool_create(struct event_base *base, unsigned threads,
 	TAILQ_INIT(&pool->running);
 	TAILQ_INIT(&pool->done);
 	TAILQ_INIT(&pool->spare);
+	TAILQ_INIT(&pool->outbox);
 	if ((error = pthread_mutex_init(&pool->lock, NULL)) != 0)
 		fatalx("pthread_mutex_init: %s", strerror(error));
 	if ((error = pthread_cond_init(&pool->cond, NULL)) != 0)
+		fatalx("pthread_cond_init: %s", strerror(error));
+	if ((error = pthread_cond_init(&pool->ready, NULL)) != 0)
 		fatalx("pthread_cond_init: %s", strerror(error));
 
 	if ((pool->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) == -1) {
@@ -786,6 +820,14 @@ handler_plugin_pool_create(struct event_base *base, unsigned threads,
 		handler_plugin_join(pool, i);
 		goto fail;
 	}
+	/*
+	 * Every thread idle before the first start: a start that finds
+	 * them all idle queues its call at once (handler_plugin_start).
+	 */
+	handler_plugin_lock(pool);
+	while (pool->idle < pool->nthreads)
+		pthread_cond_wait(&pool->ready, &pool->lock);
+	handler_plugin_unlock(pool);
 	log_debug("plugin pool: %u threads", threads);
 	return pool;
 
@@ -796,6 +838,7 @@ fail:
 		event_free(pool->done_ev);
 	if (pool->efd != -1)
 		close(pool->efd);
+	pthread_cond_destroy(&pool->ready);
 	pthread_cond_destroy(&pool->cond);
 	pthread_mutex_destroy(&pool->lock);
 	free(pool->threads);
@@ -819,6 +862,7 @@ handler_plugin_pool_free(struct handler_plugin_pool *pool)
 	assert(!pool->delivering);
 
 	TAILQ_INIT(&dropped);
+	TAILQ_CONCAT(&dropped, &pool->outbox, entry);
 	handler_plugin_lock(pool);
 	TAILQ_CONCAT(&dropped, &pool->queue, entry);
 	TAILQ_FOREACH(call, &pool->running, entry) {
@@ -847,6 +891,7 @@ handler_plugin_pool_free(struct handler_plugin_pool *pool)
 	event_free(pool->flush_ev);
 	event_free(pool->done_ev);
 	close(pool->efd);
+	pthread_cond_destroy(&pool->ready);
 	pthread_cond_destroy(&pool->cond);
 	pthread_mutex_destroy(&pool->lock);
 	free(pool->threads);
@@ -907,7 +952,6 @@ handler_plugin_start(struct handler_plugin_pool *pool, handler_plugin_fn *fn,
 	const char *key = job->key != NULL ? job->key : "";
 	size_t lid, ltype, lqueue, lkey, need;
 	char *p;
-	int flush = 0;
 
 	assert(!pool->stopping);
 	if ((call = TAILQ_FIRST(&pool->spare)) != NULL) {
@@ -966,23 +1010,17 @@ handler_plugin_start(struct handler_plugin_pool *pool, handler_plugin_fn *fn,
 		handler_plugin_arm(pool, call);
 
 	pool->pending++;
-	handler_plugin_lock(pool);
-	call->state = HANDLER_PLUGIN_QUEUED;
-	TAILQ_INSERT_TAIL(&pool->queue, call, entry);
+	call->state = HANDLER_PLUGIN_OUTBOX;
+	TAILQ_INSERT_TAIL(&pool->outbox, call, entry);
 	/*
-	 * No thread awake at all: wake one now, since the loop may not run
-	 * before the call should (the top of the file). Some awake, but in
-	 * calls: at the end of this round of callbacks, unless one has
-	 * come to the queue by then.
+	 * Every thread asleep: queue it now, since the loop may not run
+	 * before the call should (a start-up). Else with the others started
+	 * in this round of the loop's callbacks, one lock and at most one
+	 * wake-up for all, once the round is over (the top of the file).
 	 */
-	if (pool->searching == 0 && pool->idle > 0) {
-		if (pool->idle == pool->nthreads)
-			handler_plugin_wake(pool);
-		else
-			flush = 1;
-	}
-	handler_plugin_unlock(pool);
-	if (flush)
+	if (__atomic_load_n(&pool->idle, __ATOMIC_RELAXED) == pool->nthreads)
+		handler_plugin_push(pool);
+	else
 		event_active(pool->flush_ev, EV_TIMEOUT, 0);
 	return call;
 }
