@@ -28,14 +28,13 @@
  * thread that takes a call and leaves more queued wakes a helper before
  * it runs its own, so a slow call never holds up the ones behind it; a
  * short burst of calls is then run by one or two threads, one wake-up
- * for the lot. The loop wakes a thread itself only when no thread is
- * awake at all (a call started with the loop not running, as at a
- * start-up, must still run); otherwise, at the end of the loop's
- * current round of callbacks (the flush event), by which time an awake
- * thread has usually taken the calls.
+ * for the lot. In a pool whose calls all start from the loop's callbacks
+ * (handler_plugin_pool_defer), a call started waits in an outbox until
+ * the end of that round of callbacks (the flush event), then goes to the
+ * queue with the others, under one lock and with at most one wake-up.
  *
  * Calls are kept for reuse (loop only): one allocation holds a call and
- * its copies of the job's strings, and its timeout is an event inside it,
+ * its copies of the job's strings, and keeps its timeout event with it,
  * on a libevent common timeout per distinct length (an O(1) list instead
  * of the timer heap, which every call of a type would otherwise enter and
  * leave).
@@ -161,15 +160,11 @@ struct handler_plugin_pool {
 
 	pthread_mutex_t		 lock;
 	pthread_cond_t		 cond;		/* work queued, stopping */
-	pthread_cond_t		 ready;		/* every thread idle once */
 	struct handler_plugin_calls queue;	/* waiting for a thread */
 	struct handler_plugin_calls running;
 	struct handler_plugin_calls done;	/* returned, not delivered */
 	int			 stopping;
-	/*
-	 * Threads: waiting on cond, awake outside a call (see the top).
-	 * idle is also read by the loop without the lock (atomic).
-	 */
+	/* Threads: waiting on cond, awake outside a call (see the top). */
 	unsigned		 idle;
 	unsigned		 searching;
 	unsigned		 wakes;		/* signals not yet taken */
@@ -180,6 +175,7 @@ struct handler_plugin_pool {
 	int			 delivering;	/* loop: in callbacks */
 
 	/* Loop only. */
+	int			 defer;		/* handler_plugin_pool_defer */
 	struct handler_plugin_calls outbox;	/* started, not yet queued */
 	struct event		*flush_ev;	/* queue the outbox */
 	struct handler_plugin_calls spare;	/* returned, for reuse */
@@ -381,13 +377,6 @@ handler_plugin_notify(struct handler_plugin_pool *pool)
 	(void)n;
 }
 
-/* Count threads becoming idle or not. Under the pool lock. */
-static void
-handler_plugin_idle(struct handler_plugin_pool *pool, int delta)
-{
-	__atomic_store_n(&pool->idle, pool->idle + delta, __ATOMIC_RELAXED);
-}
-
 /*
  * Wake one idle thread if no thread is searching: the rule at the top of
  * the file. The woken thread counts as searching from now on, so that
@@ -398,7 +387,7 @@ handler_plugin_wake(struct handler_plugin_pool *pool)
 {
 	if (pool->idle == 0 || pool->searching > 0)
 		return;
-	handler_plugin_idle(pool, -1);
+	pool->idle--;
 	pool->searching++;
 	pool->wakes++;
 	pthread_cond_signal(&pool->cond);
@@ -464,15 +453,13 @@ handler_plugin_thread(void *arg)
 				continue;
 			}
 			pool->searching--;
-			handler_plugin_idle(pool, 1);
-			if (pool->idle == pool->nthreads)
-				pthread_cond_signal(&pool->ready);
+			pool->idle++;
 			while (pool->wakes == 0 && !pool->stopping)
 				pthread_cond_wait(&pool->cond, &pool->lock);
 			if (pool->wakes > 0)
 				pool->wakes--;	/* the waker counted us */
 			else {
-				handler_plugin_idle(pool, -1);
+				pool->idle--;
 				pool->searching++;
 			}
 		}
@@ -774,8 +761,6 @@ handler_plugin_pool_create(struct event_base *base, unsigned threads,
 		fatalx("pthread_mutex_init: %s", strerror(error));
 	if ((error = pthread_cond_init(&pool->cond, NULL)) != 0)
 		fatalx("pthread_cond_init: %s", strerror(error));
-	if ((error = pthread_cond_init(&pool->ready, NULL)) != 0)
-		fatalx("pthread_cond_init: %s", strerror(error));
 
 	if ((pool->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) == -1) {
 		xasprintf(cause, "plugin pool: eventfd: %s", strerror(errno));
@@ -820,14 +805,6 @@ handler_plugin_pool_create(struct event_base *base, unsigned threads,
 		handler_plugin_join(pool, i);
 		goto fail;
 	}
-	/*
-	 * Every thread idle before the first start: a start that finds
-	 * them all idle queues its call at once (handler_plugin_start).
-	 */
-	handler_plugin_lock(pool);
-	while (pool->idle < pool->nthreads)
-		pthread_cond_wait(&pool->ready, &pool->lock);
-	handler_plugin_unlock(pool);
 	log_debug("plugin pool: %u threads", threads);
 	return pool;
 
@@ -838,7 +815,6 @@ fail:
 		event_free(pool->done_ev);
 	if (pool->efd != -1)
 		close(pool->efd);
-	pthread_cond_destroy(&pool->ready);
 	pthread_cond_destroy(&pool->cond);
 	pthread_mutex_destroy(&pool->lock);
 	free(pool->threads);
@@ -891,11 +867,17 @@ handler_plugin_pool_free(struct handler_plugin_pool *pool)
 	event_free(pool->flush_ev);
 	event_free(pool->done_ev);
 	close(pool->efd);
-	pthread_cond_destroy(&pool->ready);
 	pthread_cond_destroy(&pool->cond);
 	pthread_mutex_destroy(&pool->lock);
 	free(pool->threads);
 	free(pool);
+}
+
+/* Hand calls over at the end of each round of the loop's callbacks. */
+void
+handler_plugin_pool_defer(struct handler_plugin_pool *pool)
+{
+	pool->defer = 1;
 }
 
 /* Return the calls started whose callback has not run yet. */
@@ -1013,15 +995,16 @@ handler_plugin_start(struct handler_plugin_pool *pool, handler_plugin_fn *fn,
 	call->state = HANDLER_PLUGIN_OUTBOX;
 	TAILQ_INSERT_TAIL(&pool->outbox, call, entry);
 	/*
-	 * Every thread asleep: queue it now, since the loop may not run
-	 * before the call should (a start-up). Else with the others started
-	 * in this round of the loop's callbacks, one lock and at most one
-	 * wake-up for all, once the round is over (the top of the file).
+	 * With the others started in this round of the loop's callbacks,
+	 * one lock and at most one wake-up for all, once the round is over
+	 * (the top of the file). Waking a thread for each would cost more:
+	 * the woken thread often preempts the loop, runs the one call, and
+	 * sleeps again before the next is queued. Else at once.
 	 */
-	if (__atomic_load_n(&pool->idle, __ATOMIC_RELAXED) == pool->nthreads)
-		handler_plugin_push(pool);
-	else
+	if (pool->defer)
 		event_active(pool->flush_ev, EV_TIMEOUT, 0);
+	else
+		handler_plugin_push(pool);
 	return call;
 }
 

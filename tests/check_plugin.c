@@ -1034,6 +1034,48 @@ warm_up(int n)
 	}
 }
 
+/* Something for run_in_loop() to do from a callback of the loop. */
+struct in_loop {
+	void		(*fn)(void *);
+	void		*arg;
+	int		 brk;		/* then break the loop */
+	int		 done;
+};
+
+static void
+in_loop_cb(int fd, short what, void *arg)
+{
+	struct in_loop *il = arg;
+
+	(void)fd;
+	(void)what;
+	il->fn(il->arg);
+	il->done = 1;
+	if (il->brk)
+		event_base_loopbreak(base);
+}
+
+/*
+ * Call fn(arg) from a callback of the loop, as the worker starts its
+ * calls: those it starts are handed over together once that round of
+ * callbacks is over, unless brk breaks the loop before (they then wait).
+ */
+static void
+run_in_loop(void (*fn)(void *), void *arg, int brk)
+{
+	struct timeval zero = { 0, 0 };
+	struct in_loop il;
+
+	il.fn = fn;
+	il.arg = arg;
+	il.brk = brk;
+	il.done = 0;
+	ck_assert_int_eq(event_base_once(base, -1, EV_TIMEOUT, in_loop_cb,
+	    &il, &zero), 0);
+	while (!il.done)
+		event_base_loop(base, EVLOOP_ONCE);
+}
+
 /* Record a result, and how many callbacks had come before it. */
 struct ordered {
 	struct rec	 r;
@@ -1049,33 +1091,49 @@ ordered_cb(const struct handler_result *res, void *arg)
 	rec_cb(res, &o->r);
 }
 
-START_TEST(test_batch_one_times_out_others_finish)
-{
-	static struct slot slots[MANY_THREADS - 1];
-	struct redjob_plugin_job job;
-	struct ordered slow;
-	char id[16];
-	int i, before;
+/* The calls of the batch tests, and what they report to. */
+static struct slot batch_slots[MANY_THREADS];
+static struct ordered batch_slow;
 
-	memset(slots, 0, sizeof slots);
-	memset(&slow, 0, sizeof slow);
-	pool_new(MANY_THREADS);
-	warm_up(32);
-	before = callbacks;
-	/*
-	 * One round of the loop's callbacks: a call that holds its thread
-	 * until its timeout, first, then short ones, with no loop run in
-	 * between. The short ones must not wait behind it.
-	 */
+/*
+ * A call that holds its thread until its timeout, then short ones, all
+ * in one round of the loop's callbacks.
+ */
+static void
+start_slow_then_short(void *arg)
+{
+	struct redjob_plugin_job job;
+	char id[16];
+	int i;
+
+	(void)arg;
 	job = job_of("0", "", 0);
-	handler_plugin_start(pool, hold_fn, &job, 2000, ordered_cb, &slow);
+	handler_plugin_start(pool, hold_fn, &job, 2000, ordered_cb,
+	    &batch_slow);
 	for (i = 0; i < MANY_THREADS - 1; i++) {
 		snprintf(id, sizeof id, "%d", i + 1);
 		job = job_of(id, id, strlen(id));
 		handler_plugin_start(pool, count_fn, &job, i % 2 ? 60000 : 0,
-		    slot_cb, &slots[i]);
+		    slot_cb, &batch_slots[i]);
 	}
+}
+
+START_TEST(test_batch_one_times_out_others_finish)
+{
+	struct ordered slow;
+	struct slot *slots = batch_slots;
+	int i, before;
+
+	memset(batch_slots, 0, sizeof batch_slots);
+	memset(&batch_slow, 0, sizeof batch_slow);
+	pool_new(MANY_THREADS);
+	handler_plugin_pool_defer(pool);
+	warm_up(32);
+	before = callbacks;
+	/* The short ones must not wait behind the first. */
+	run_in_loop(start_slow_then_short, NULL, 0);
 	run_until(before + MANY_THREADS);
+	slow = batch_slow;
 	ck_assert_int_eq(slow.r.calls, 1);
 	ck_assert_int_eq(slow.r.outcome, HANDLER_TIMEOUT);
 	ck_assert_int_eq(slow.r.status, 1);
@@ -1092,14 +1150,27 @@ START_TEST(test_batch_one_times_out_others_finish)
 }
 END_TEST
 
+/* Calls that each wait for all the others, in one round. */
+static void
+start_barriers(void *arg)
+{
+	struct redjob_plugin_job job = job_of("1", "", 0);
+	int i;
+
+	(void)arg;
+	for (i = 0; i < MANY_THREADS; i++)
+		handler_plugin_start(pool, barrier_fn, &job, 0, slot_cb,
+		    &batch_slots[i]);
+}
+
 START_TEST(test_burst_after_short_calls_in_parallel)
 {
-	static struct slot slots[MANY_THREADS];
-	struct redjob_plugin_job job = job_of("1", "", 0);
+	struct slot *slots = batch_slots;
 	int i, before;
 
-	memset(slots, 0, sizeof slots);
+	memset(batch_slots, 0, sizeof batch_slots);
 	pool_new(MANY_THREADS);
+	handler_plugin_pool_defer(pool);
 	warm_up(32);
 	/*
 	 * After short calls, a burst of calls started in one round that
@@ -1107,9 +1178,7 @@ START_TEST(test_burst_after_short_calls_in_parallel)
 	 * own, though the first thread awake could take them all in turn.
 	 */
 	before = callbacks;
-	for (i = 0; i < MANY_THREADS; i++)
-		handler_plugin_start(pool, barrier_fn, &job, 0, slot_cb,
-		    &slots[i]);
+	run_in_loop(start_barriers, NULL, 0);
 	run_until(before + MANY_THREADS);
 	for (i = 0; i < MANY_THREADS; i++) {
 		ck_assert_int_eq(slots[i].outcome, HANDLER_EXITED);
@@ -1119,10 +1188,20 @@ START_TEST(test_burst_after_short_calls_in_parallel)
 }
 END_TEST
 
-START_TEST(test_stop_a_call_started_this_round)
+/* Start a call and stop it in the same round. */
+static void
+start_and_stop(void *arg)
 {
 	struct redjob_plugin_job job = job_of("1", "", 0);
 	struct handler_plugin_call *call;
+
+	call = handler_plugin_start(pool, hold_fn, &job, 0, rec_cb, arg);
+	handler_plugin_stop(call);
+}
+
+START_TEST(test_stop_a_call_started_this_round)
+{
+	struct redjob_plugin_job job = job_of("1", "", 0);
 	struct rec held, stopped;
 
 	memset(&held, 0, sizeof held);
@@ -1130,9 +1209,9 @@ START_TEST(test_stop_a_call_started_this_round)
 	pool_new(2);
 	handler_plugin_start(pool, hold_fn, &job, 0, rec_cb, &held);
 	hold_wait_started(1);
-	/* Started while a thread is busy: it waits for the loop's round. */
-	call = handler_plugin_start(pool, hold_fn, &job, 0, rec_cb, &stopped);
-	handler_plugin_stop(call);
+	handler_plugin_pool_defer(pool);
+	/* Not handed over yet when it is stopped. */
+	run_in_loop(start_and_stop, &stopped, 0);
 	ck_assert_int_eq(callbacks, 0);	/* never from inside stop */
 	run_until(1);
 	ck_assert_int_eq(stopped.calls, 1);
@@ -1145,24 +1224,35 @@ START_TEST(test_stop_a_call_started_this_round)
 }
 END_TEST
 
+/* Start four calls, in a round the test breaks before it is over. */
+static void
+start_four(void *arg)
+{
+	struct redjob_plugin_job job = job_of("1", "", 0);
+	struct rec *queued = arg;
+	int i;
+
+	for (i = 0; i < 4; i++)
+		handler_plugin_start(pool, hold_fn, &job, i % 2 ? 60000 : 0,
+		    rec_cb, &queued[i]);
+}
+
 START_TEST(test_pool_free_with_a_batch_in_flight)
 {
 	struct redjob_plugin_job job = job_of("1", "", 0);
 	struct rec held, queued[4];
 	uint64_t t0, elapsed;
-	int i;
 
 	memset(&held, 0, sizeof held);
 	memset(queued, 0, sizeof queued);
 	pool_new(4);
 	warm_up(16);
 	callbacks = 0;
-	/* One running, the rest started in the same round, none delivered. */
+	/* One running, four started in a round not over, none delivered. */
 	handler_plugin_start(pool, hold_fn, &job, 60000, rec_cb, &held);
 	hold_wait_started(1);
-	for (i = 0; i < 4; i++)
-		handler_plugin_start(pool, hold_fn, &job, i % 2 ? 60000 : 0,
-		    rec_cb, &queued[i]);
+	handler_plugin_pool_defer(pool);
+	run_in_loop(start_four, queued, 1);
 	t0 = testlib_now_ms();
 	handler_plugin_pool_free(pool);
 	pool = NULL;
