@@ -19,19 +19,26 @@
  *
  * Waking threads costs more than a short call (a futex call, and a
  * thread switched in and out: docs/performance.md), so the pool wakes as
- * few as it can without ever letting a queued call wait behind a running
- * one while a thread is idle. A thread that is awake and not in a call
- * is "searching": it takes the next queued call without being woken, and
+ * few as it can. A thread that is awake and not in a call is
+ * "searching": it takes the next queued call without being woken, and
  * takes the next one after each call it returns from, under the same
- * lock as it posts the result. The rule, kept under the lock: while the
- * queue is not empty and a thread is idle, some thread is searching. A
+ * lock as it posts the result. In a pool whose calls all start from the
+ * loop's callbacks (handler_plugin_pool_defer), a call started waits in
+ * an outbox until the end of that round of callbacks (the flush event),
+ * then goes to the queue with the others, under one lock and with at
+ * most one wake-up.
+ *
+ * Who is woken depends on how long recent calls took (an average the
+ * threads keep). Long calls: while the queue is not empty and a thread
+ * is idle, some thread is searching (the rule, kept under the lock); a
  * thread that takes a call and leaves more queued wakes a helper before
- * it runs its own, so a slow call never holds up the ones behind it; a
- * short burst of calls is then run by one or two threads, one wake-up
- * for the lot. In a pool whose calls all start from the loop's callbacks
- * (handler_plugin_pool_defer), a call started waits in an outbox until
- * the end of that round of callbacks (the flush event), then goes to the
- * queue with the others, under one lock and with at most one wake-up.
+ * it runs its own, so a call never waits behind a running one while a
+ * thread is idle. Short calls (under HANDLER_PLUGIN_SHORT_US): a thread
+ * is woken only when none is awake, and the one awake runs the burst in
+ * turn, which costs less than waking helpers that would find the queue
+ * empty; a watchdog timer of the loop (HANDLER_PLUGIN_WATCH_MS after a
+ * hand-off) wakes a thread for each call still queued, so a call held up
+ * by an unusually slow one waits about a millisecond, not for it.
  *
  * Calls are kept for reuse (loop only): one allocation holds a call and
  * its copies of the job's strings, and keeps its timeout event with it,
@@ -85,6 +92,15 @@
  */
 #define HANDLER_PLUGIN_SPARE 64
 #define HANDLER_PLUGIN_KEEP_BYTES 65536
+
+/*
+ * Calls shorter than this on average (µs) are "short": a burst of them
+ * is left to the threads already awake (the top of the file), and the
+ * watchdog looks after the queue every HANDLER_PLUGIN_WATCH_MS. A new
+ * pool assumes long calls until it has seen some.
+ */
+#define HANDLER_PLUGIN_SHORT_US 20
+#define HANDLER_PLUGIN_WATCH_MS 1
 
 /* Timeout lengths given a libevent common timeout, per pool. */
 #define HANDLER_PLUGIN_COMMON 8
@@ -168,6 +184,7 @@ struct handler_plugin_pool {
 	unsigned		 idle;
 	unsigned		 searching;
 	unsigned		 wakes;		/* signals not yet taken */
+	uint64_t		 avg_us;	/* of recent calls (EWMA) */
 
 	int			 efd;		/* eventfd: done not empty */
 	struct event		*done_ev;
@@ -178,6 +195,7 @@ struct handler_plugin_pool {
 	int			 defer;		/* handler_plugin_pool_defer */
 	struct handler_plugin_calls outbox;	/* started, not yet queued */
 	struct event		*flush_ev;	/* queue the outbox */
+	struct event		*watch_ev;	/* short calls: the watchdog */
 	struct handler_plugin_calls spare;	/* returned, for reuse */
 	size_t			 nspare;
 	struct {
@@ -394,6 +412,17 @@ handler_plugin_wake(struct handler_plugin_pool *pool)
 }
 
 /*
+ * Whether recent calls were short: then the threads already awake take
+ * the queued calls, and the watchdog wakes more if they stay queued.
+ * Under the pool lock.
+ */
+static int
+handler_plugin_short(const struct handler_plugin_pool *pool)
+{
+	return pool->avg_us < HANDLER_PLUGIN_SHORT_US;
+}
+
+/*
  * Move the calls started since the last time to the queue, under one
  * lock, and wake a thread for them if none is searching (the top of the
  * file). Loop only.
@@ -403,13 +432,45 @@ handler_plugin_push(struct handler_plugin_pool *pool)
 {
 	struct handler_plugin_call *call;
 
+	int watch;
+
 	if (TAILQ_EMPTY(&pool->outbox))
 		return;
 	TAILQ_FOREACH(call, &pool->outbox, entry)
 		call->state = HANDLER_PLUGIN_QUEUED;
 	handler_plugin_lock(pool);
 	TAILQ_CONCAT(&pool->queue, &pool->outbox, entry);
-	handler_plugin_wake(pool);
+	watch = handler_plugin_short(pool);
+	if (!watch || pool->idle == pool->nthreads)
+		handler_plugin_wake(pool);
+	handler_plugin_unlock(pool);
+	if (watch && !evtimer_pending(pool->watch_ev, NULL))
+		mtime_arm(pool->watch_ev, HANDLER_PLUGIN_WATCH_MS);
+}
+
+/*
+ * Short calls were queued a while ago. If some still are, the threads
+ * awake are held up (an unusually slow call): wake a thread for each of
+ * them, as far as there are idle ones. Loop only.
+ */
+static void
+handler_plugin_watch_cb(int fd, short what, void *arg)
+{
+	struct handler_plugin_pool *pool = arg;
+	struct handler_plugin_call *call;
+	unsigned n = 0;
+
+	(void)fd;
+	(void)what;
+	handler_plugin_lock(pool);
+	TAILQ_FOREACH(call, &pool->queue, entry) {
+		if (++n > pool->searching && pool->idle > 0) {
+			pool->idle--;
+			pool->searching++;
+			pool->wakes++;
+			pthread_cond_signal(&pool->cond);
+		}
+	}
 	handler_plugin_unlock(pool);
 }
 
@@ -424,7 +485,7 @@ handler_plugin_thread(void *arg)
 {
 	struct handler_plugin_pool *pool = arg;
 	struct handler_plugin_call *call = NULL;
-	uint64_t end = 0;
+	uint64_t begin = 0, end = 0;
 	int status = 0, wake;
 
 	handler_plugin_lock(pool);
@@ -433,7 +494,8 @@ handler_plugin_thread(void *arg)
 		wake = 0;
 		if (call != NULL) {
 			call->status = status;
-			call->end_ms = end;
+			call->end_ms = end / 1000;
+			pool->avg_us = (7 * pool->avg_us + (end - begin)) / 8;
 			call->errbuf[sizeof call->errbuf - 1] = '\0';
 			call->cancel_seen = __atomic_load_n(&call->cancelled,
 			    __ATOMIC_ACQUIRE);
@@ -474,8 +536,12 @@ handler_plugin_thread(void *arg)
 		TAILQ_INSERT_TAIL(&pool->running, call, entry);
 		call->state = HANDLER_PLUGIN_RUNNING;
 		pool->searching--;
-		/* A helper, before this call can hold up the next ones. */
-		if (!TAILQ_EMPTY(&pool->queue))
+		/*
+		 * A helper, before this call can hold up the next ones,
+		 * unless calls are short: then this thread takes them in
+		 * turn, and the watchdog wakes helpers if this one is not.
+		 */
+		if (!TAILQ_EMPTY(&pool->queue) && !handler_plugin_short(pool))
 			handler_plugin_wake(pool);
 		handler_plugin_unlock(pool);
 		/* The result posted above must not wait for this call. */
@@ -483,9 +549,10 @@ handler_plugin_thread(void *arg)
 			handler_plugin_notify(pool);
 
 		call->errbuf[0] = '\0';
+		begin = mtime_now_us();
 		status = call->fn(&call->job, call->errbuf,
 		    sizeof call->errbuf);
-		end = mtime_now();
+		end = mtime_now_us();
 		handler_plugin_lock(pool);
 	}
 	return NULL;
@@ -778,6 +845,12 @@ handler_plugin_pool_create(struct event_base *base, unsigned threads,
 		xasprintf(cause, "plugin pool: cannot make the flush event");
 		goto fail;
 	}
+	if ((pool->watch_ev = evtimer_new(base, handler_plugin_watch_cb,
+	    pool)) == NULL) {
+		xasprintf(cause, "plugin pool: cannot make the watchdog timer");
+		goto fail;
+	}
+	pool->avg_us = 2 * HANDLER_PLUGIN_SHORT_US;
 
 	/*
 	 * Threads inherit the mask of their creator. Block everything
@@ -809,6 +882,8 @@ handler_plugin_pool_create(struct event_base *base, unsigned threads,
 	return pool;
 
 fail:
+	if (pool->watch_ev != NULL)
+		event_free(pool->watch_ev);
 	if (pool->flush_ev != NULL)
 		event_free(pool->flush_ev);
 	if (pool->done_ev != NULL)
@@ -864,6 +939,7 @@ handler_plugin_pool_free(struct handler_plugin_pool *pool)
 		TAILQ_REMOVE(&dropped, call, entry);
 		handler_plugin_call_free(call);
 	}
+	event_free(pool->watch_ev);
 	event_free(pool->flush_ev);
 	event_free(pool->done_ev);
 	close(pool->efd);
