@@ -424,14 +424,14 @@ handler_plugin_short(const struct handler_plugin_pool *pool)
 
 /*
  * Move the calls started since the last time to the queue, under one
- * lock, and wake a thread for them if none is searching (the top of the
- * file). Loop only.
+ * lock, and wake a thread for them if need be (the top of the file):
+ * after long calls when none is searching, after short ones when none is
+ * awake, with the watchdog armed. Loop only.
  */
 static void
 handler_plugin_push(struct handler_plugin_pool *pool)
 {
 	struct handler_plugin_call *call;
-
 	int watch;
 
 	if (TAILQ_EMPTY(&pool->outbox))
