@@ -731,10 +731,21 @@ handler_plugin_cancel(struct handler_plugin_call *call, int why)
 		call->cancel_seen = why;
 		call->status = -1;
 		call->end_ms = mtime_now();
-		snprintf(call->errbuf, sizeof call->errbuf, "%s before it "
-		    "started: all %u plugin threads were busy",
-		    why == HANDLER_PLUGIN_CANCEL_TIMEOUT ? "timed out" :
-		    "stopped", pool->nthreads);
+		/*
+		 * Unless every thread is in a call, the call was handed over
+		 * this very round, or waited for the thread awake to finish
+		 * a short call (the top of the file).
+		 */
+		if (pool->idle == 0 && pool->searching == 0)
+			snprintf(call->errbuf, sizeof call->errbuf, "%s before "
+			    "it started: all %u plugin threads were busy",
+			    why == HANDLER_PLUGIN_CANCEL_TIMEOUT ? "timed out" :
+			    "stopped", pool->nthreads);
+		else
+			snprintf(call->errbuf, sizeof call->errbuf, "%s before "
+			    "it started: it was still queued for a plugin "
+			    "thread", why == HANDLER_PLUGIN_CANCEL_TIMEOUT ?
+			    "timed out" : "stopped");
 		wake = TAILQ_EMPTY(&pool->done);
 		TAILQ_INSERT_TAIL(&pool->done, call, entry);
 		call->state = HANDLER_PLUGIN_RETURNED;
