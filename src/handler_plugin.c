@@ -161,6 +161,7 @@ struct handler_plugin_call {
 	uint64_t		 result_size;
 
 	/* Loop only. */
+	int			 in_outbox;	/* on pool->outbox */
 	uint64_t		 start_ms;
 	uint64_t		 timeout_ms;
 	struct event		*timeout_ev;	/* NULL: not made yet */
@@ -436,8 +437,10 @@ handler_plugin_push(struct handler_plugin_pool *pool)
 
 	if (TAILQ_EMPTY(&pool->outbox))
 		return;
-	TAILQ_FOREACH(call, &pool->outbox, entry)
+	TAILQ_FOREACH(call, &pool->outbox, entry) {
 		call->state = HANDLER_PLUGIN_QUEUED;
+		call->in_outbox = 0;
+	}
 	handler_plugin_lock(pool);
 	TAILQ_CONCAT(&pool->queue, &pool->outbox, entry);
 	watch = handler_plugin_short(pool);
@@ -716,7 +719,8 @@ handler_plugin_cancel(struct handler_plugin_call *call, int why)
 	struct handler_plugin_pool *pool = call->pool;
 	int wake = 0;
 
-	if (call->state == HANDLER_PLUGIN_OUTBOX)
+	/* Not state, which a pool thread may be writing. */
+	if (call->in_outbox)
 		handler_plugin_push(pool);
 	handler_plugin_lock(pool);
 	switch (call->state) {
@@ -1080,6 +1084,7 @@ handler_plugin_start(struct handler_plugin_pool *pool, handler_plugin_fn *fn,
 
 	pool->pending++;
 	call->state = HANDLER_PLUGIN_OUTBOX;
+	call->in_outbox = 1;
 	TAILQ_INSERT_TAIL(&pool->outbox, call, entry);
 	/*
 	 * With the others started in this round of the loop's callbacks,
