@@ -17,6 +17,35 @@
  * list empty and writes again: no completion is ever left without a
  * wake-up, and most wake-ups deliver a batch.
  *
+ * Waking threads costs more than a short call (a futex call, and a
+ * thread switched in and out: docs/performance.md), so the pool wakes as
+ * few as it can. A thread that is awake and not in a call is
+ * "searching": it takes the next queued call without being woken, and
+ * takes the next one after each call it returns from, under the same
+ * lock as it posts the result. In a pool whose calls all start from the
+ * loop's callbacks (handler_plugin_pool_defer), a call started waits in
+ * an outbox until the end of that round of callbacks (the flush event),
+ * then goes to the queue with the others, under one lock and with at
+ * most one wake-up.
+ *
+ * Who is woken depends on how long recent calls took (an average the
+ * threads keep). Long calls: while the queue is not empty and a thread
+ * is idle, some thread is searching (the rule, kept under the lock); a
+ * thread that takes a call and leaves more queued wakes a helper before
+ * it runs its own, so a call never waits behind a running one while a
+ * thread is idle. Short calls (under HANDLER_PLUGIN_SHORT_US): a thread
+ * is woken only when none is awake, and the one awake runs the burst in
+ * turn, which costs less than waking helpers that would find the queue
+ * empty; a watchdog timer of the loop (HANDLER_PLUGIN_WATCH_MS after a
+ * hand-off) wakes a thread for each call still queued, so a call held up
+ * by an unusually slow one waits about a millisecond, not for it.
+ *
+ * Calls are kept for reuse (loop only): one allocation holds a call and
+ * its copies of the job's strings, and keeps its timeout event with it,
+ * on a libevent common timeout per distinct length (an O(1) list instead
+ * of the timer heap, which every call of a type would otherwise enter and
+ * leave).
+ *
  * Cancellation. A thread cannot be interrupted safely, so a timeout or a
  * stop only sets the call's cancel flag, which the plugin polls. The flag
  * holds who raised it first (timeout or stop), and the thread reads it
@@ -57,6 +86,25 @@
 #define HANDLER_PLUGIN_CANCEL_TIMEOUT 1
 #define HANDLER_PLUGIN_CANCEL_STOP 2
 
+/*
+ * Returned calls kept for reuse, at most this many beyond the pool's
+ * threads; and the room for strings and payload a kept call may keep.
+ */
+#define HANDLER_PLUGIN_SPARE 64
+#define HANDLER_PLUGIN_KEEP_BYTES 65536
+
+/*
+ * Calls shorter than this on average (µs) are "short": a burst of them
+ * is left to the threads already awake (the top of the file), and the
+ * watchdog looks after the queue every HANDLER_PLUGIN_WATCH_MS. A new
+ * pool assumes long calls until it has seen some.
+ */
+#define HANDLER_PLUGIN_SHORT_US 20
+#define HANDLER_PLUGIN_WATCH_MS 1
+
+/* Timeout lengths given a libevent common timeout, per pool. */
+#define HANDLER_PLUGIN_COMMON 8
+
 _Static_assert(sizeof(handler_plugin_fn *) == sizeof(void *),
     "dlsym returns function pointers as void *");
 
@@ -71,6 +119,7 @@ TAILQ_HEAD(handler_plugin_libs, handler_plugin_lib);
 
 /* Where a call is; it changes under the pool lock. */
 enum handler_plugin_state {
+	HANDLER_PLUGIN_OUTBOX,		/* on pool->outbox (loop only) */
 	HANDLER_PLUGIN_QUEUED,		/* on pool->queue */
 	HANDLER_PLUGIN_RUNNING,		/* on pool->running, in fn */
 	HANDLER_PLUGIN_RETURNED,	/* on pool->done or being delivered */
@@ -83,12 +132,14 @@ struct handler_plugin_call {
 	handler_exec_done_cb	*cb;
 	void			*arg;
 
-	struct redjob_plugin_job job;	/* points into the copies below */
-	char			*id;
-	char			*type;
-	char			*queue;
-	char			*key;
-	char			*payload;	/* payload_len bytes, NUL */
+	struct redjob_plugin_job job;	/* points into strings */
+	/*
+	 * The copies of the job's id, type, queue and key, each with its
+	 * NUL, then its payload and a NUL: one buffer, kept with the call
+	 * when it is reused.
+	 */
+	char			*strings;
+	size_t			 strings_cap;
 
 	/*
 	 * Set by the loop (under the lock, with atomic stores), read by
@@ -110,9 +161,11 @@ struct handler_plugin_call {
 	uint64_t		 result_size;
 
 	/* Loop only. */
+	int			 in_outbox;	/* on pool->outbox */
 	uint64_t		 start_ms;
 	uint64_t		 timeout_ms;
-	struct event		*timeout_ev;	/* NULL: no timeout */
+	struct event		*timeout_ev;	/* NULL: not made yet */
+	int			 timer_armed;
 };
 
 TAILQ_HEAD(handler_plugin_calls, handler_plugin_call);
@@ -128,11 +181,29 @@ struct handler_plugin_pool {
 	struct handler_plugin_calls running;
 	struct handler_plugin_calls done;	/* returned, not delivered */
 	int			 stopping;
+	/* Threads: waiting on cond, awake outside a call (see the top). */
+	unsigned		 idle;
+	unsigned		 searching;
+	unsigned		 wakes;		/* signals not yet taken */
+	uint64_t		 avg_us;	/* of recent calls (EWMA) */
 
 	int			 efd;		/* eventfd: done not empty */
 	struct event		*done_ev;
 	size_t			 pending;	/* loop only */
 	int			 delivering;	/* loop: in callbacks */
+
+	/* Loop only. */
+	int			 defer;		/* handler_plugin_pool_defer */
+	struct handler_plugin_calls outbox;	/* started, not yet queued */
+	struct event		*flush_ev;	/* queue the outbox */
+	struct event		*watch_ev;	/* short calls: the watchdog */
+	struct handler_plugin_calls spare;	/* returned, for reuse */
+	size_t			 nspare;
+	struct {
+		uint64_t		 ms;
+		const struct timeval	*tv;
+	}			 common[HANDLER_PLUGIN_COMMON];
+	size_t			 ncommon;
 };
 
 /* The plugins loaded so far. Loop thread only. */
@@ -326,49 +397,166 @@ handler_plugin_notify(struct handler_plugin_pool *pool)
 }
 
 /*
+ * Wake one idle thread if no thread is searching: the rule at the top of
+ * the file. The woken thread counts as searching from now on, so that
+ * calls queued before it runs wake nobody else. Under the pool lock.
+ */
+static void
+handler_plugin_wake(struct handler_plugin_pool *pool)
+{
+	if (pool->idle == 0 || pool->searching > 0)
+		return;
+	pool->idle--;
+	pool->searching++;
+	pool->wakes++;
+	pthread_cond_signal(&pool->cond);
+}
+
+/*
+ * Whether recent calls were short: then the threads already awake take
+ * the queued calls, and the watchdog wakes more if they stay queued.
+ * Under the pool lock.
+ */
+static int
+handler_plugin_short(const struct handler_plugin_pool *pool)
+{
+	return pool->avg_us < HANDLER_PLUGIN_SHORT_US;
+}
+
+/*
+ * Move the calls started since the last time to the queue, under one
+ * lock, and wake a thread for them if need be (the top of the file):
+ * after long calls when none is searching, after short ones when none is
+ * awake, with the watchdog armed. Loop only.
+ */
+static void
+handler_plugin_push(struct handler_plugin_pool *pool)
+{
+	struct handler_plugin_call *call;
+	int watch;
+
+	if (TAILQ_EMPTY(&pool->outbox))
+		return;
+	TAILQ_FOREACH(call, &pool->outbox, entry) {
+		call->state = HANDLER_PLUGIN_QUEUED;
+		call->in_outbox = 0;
+	}
+	handler_plugin_lock(pool);
+	TAILQ_CONCAT(&pool->queue, &pool->outbox, entry);
+	watch = handler_plugin_short(pool);
+	if (!watch || pool->idle == pool->nthreads)
+		handler_plugin_wake(pool);
+	handler_plugin_unlock(pool);
+	if (watch && !evtimer_pending(pool->watch_ev, NULL))
+		mtime_arm(pool->watch_ev, HANDLER_PLUGIN_WATCH_MS);
+}
+
+/*
+ * Short calls were queued a while ago. If some still are, the threads
+ * awake are held up (an unusually slow call): wake a thread for each of
+ * them, as far as there are idle ones. Loop only.
+ */
+static void
+handler_plugin_watch_cb(int fd, short what, void *arg)
+{
+	struct handler_plugin_pool *pool = arg;
+	struct handler_plugin_call *call;
+	unsigned n = 0;
+
+	(void)fd;
+	(void)what;
+	handler_plugin_lock(pool);
+	TAILQ_FOREACH(call, &pool->queue, entry) {
+		if (++n > pool->searching && pool->idle > 0) {
+			pool->idle--;
+			pool->searching++;
+			pool->wakes++;
+			pthread_cond_signal(&pool->cond);
+		}
+	}
+	handler_plugin_unlock(pool);
+}
+
+/*
  * The body of a pool thread: take a queued call, run it without the
- * lock, put it on the done list. Runs with every signal blocked. Exits
- * once the pool is stopping and the queue is empty.
+ * lock, put it on the done list and take the next under the same lock.
+ * Runs with every signal blocked. Exits once the pool is stopping and
+ * the queue is empty.
  */
 static void *
 handler_plugin_thread(void *arg)
 {
 	struct handler_plugin_pool *pool = arg;
-	struct handler_plugin_call *call;
-	uint64_t end;
-	int status, wake;
+	struct handler_plugin_call *call = NULL;
+	uint64_t begin = 0, end = 0;
+	int status = 0, wake;
 
+	handler_plugin_lock(pool);
+	pool->searching++;
 	for (;;) {
-		handler_plugin_lock(pool);
-		while (TAILQ_EMPTY(&pool->queue) && !pool->stopping)
-			pthread_cond_wait(&pool->cond, &pool->lock);
+		wake = 0;
+		if (call != NULL) {
+			call->status = status;
+			call->end_ms = end / 1000;
+			pool->avg_us = (7 * pool->avg_us + (end - begin)) / 8;
+			call->errbuf[sizeof call->errbuf - 1] = '\0';
+			call->cancel_seen = __atomic_load_n(&call->cancelled,
+			    __ATOMIC_ACQUIRE);
+			TAILQ_REMOVE(&pool->running, call, entry);
+			wake = TAILQ_EMPTY(&pool->done);
+			TAILQ_INSERT_TAIL(&pool->done, call, entry);
+			call->state = HANDLER_PLUGIN_RETURNED;
+			pool->searching++;
+		}
+		while (TAILQ_EMPTY(&pool->queue) && !pool->stopping) {
+			if (wake) {
+				/* Say so before sleeping, not after. */
+				handler_plugin_unlock(pool);
+				handler_plugin_notify(pool);
+				wake = 0;
+				handler_plugin_lock(pool);
+				continue;
+			}
+			pool->searching--;
+			pool->idle++;
+			while (pool->wakes == 0 && !pool->stopping)
+				pthread_cond_wait(&pool->cond, &pool->lock);
+			if (pool->wakes > 0)
+				pool->wakes--;	/* the waker counted us */
+			else {
+				pool->idle--;
+				pool->searching++;
+			}
+		}
 		if ((call = TAILQ_FIRST(&pool->queue)) == NULL) {
+			pool->searching--;
 			handler_plugin_unlock(pool);
+			if (wake)
+				handler_plugin_notify(pool);
 			break;
 		}
 		TAILQ_REMOVE(&pool->queue, call, entry);
 		TAILQ_INSERT_TAIL(&pool->running, call, entry);
 		call->state = HANDLER_PLUGIN_RUNNING;
+		pool->searching--;
+		/*
+		 * A helper, before this call can hold up the next ones,
+		 * unless calls are short: then this thread takes them in
+		 * turn, and the watchdog wakes helpers if this one is not.
+		 */
+		if (!TAILQ_EMPTY(&pool->queue) && !handler_plugin_short(pool))
+			handler_plugin_wake(pool);
 		handler_plugin_unlock(pool);
-
-		call->errbuf[0] = '\0';
-		status = call->fn(&call->job, call->errbuf,
-		    sizeof call->errbuf);
-		end = mtime_now();
-
-		handler_plugin_lock(pool);
-		call->status = status;
-		call->end_ms = end;
-		call->errbuf[sizeof call->errbuf - 1] = '\0';
-		call->cancel_seen = __atomic_load_n(&call->cancelled,
-		    __ATOMIC_ACQUIRE);
-		TAILQ_REMOVE(&pool->running, call, entry);
-		wake = TAILQ_EMPTY(&pool->done);
-		TAILQ_INSERT_TAIL(&pool->done, call, entry);
-		call->state = HANDLER_PLUGIN_RETURNED;
-		handler_plugin_unlock(pool);
+		/* The result posted above must not wait for this call. */
 		if (wake)
 			handler_plugin_notify(pool);
+
+		call->errbuf[0] = '\0';
+		begin = mtime_now_us();
+		status = call->fn(&call->job, call->errbuf,
+		    sizeof call->errbuf);
+		end = mtime_now_us();
+		handler_plugin_lock(pool);
 	}
 	return NULL;
 }
@@ -379,13 +567,38 @@ handler_plugin_call_free(struct handler_plugin_call *call)
 {
 	if (call->timeout_ev != NULL)
 		event_free(call->timeout_ev);
-	free(call->id);
-	free(call->type);
-	free(call->queue);
-	free(call->key);
-	free(call->payload);
+	free(call->strings);
 	free(call->result);
 	free(call);
+}
+
+/*
+ * A call is over (delivered, or dropped by a stop): disarm its timer and
+ * keep it for a later start, or free it when enough are kept. Loop only.
+ */
+static void
+handler_plugin_call_put(struct handler_plugin_pool *pool,
+    struct handler_plugin_call *call)
+{
+	if (call->timer_armed) {
+		evtimer_del(call->timeout_ev);
+		call->timer_armed = 0;
+	}
+	if (pool->nspare >= pool->nthreads + HANDLER_PLUGIN_SPARE) {
+		handler_plugin_call_free(call);
+		return;
+	}
+	free(call->result);
+	call->result = NULL;
+	call->result_len = call->result_cap = 0;
+	call->result_size = 0;
+	if (call->strings_cap > HANDLER_PLUGIN_KEEP_BYTES) {
+		free(call->strings);
+		call->strings = NULL;
+		call->strings_cap = 0;
+	}
+	TAILQ_INSERT_HEAD(&pool->spare, call, entry);
+	pool->nspare++;
 }
 
 /*
@@ -455,11 +668,11 @@ handler_plugin_deliver(struct handler_plugin_pool *pool,
 	res.result_len = call->result_len;
 	res.result_size = call->result_size;
 	log_debug("job %s: plugin call done: outcome %d status %d after "
-	    "%" PRIu64 " ms", call->id, (int)res.outcome, res.status,
+	    "%" PRIu64 " ms", call->job.id, (int)res.outcome, res.status,
 	    res.duration_ms);
 	pool->pending--;
 	call->cb(&res, call->arg);
-	handler_plugin_call_free(call);
+	handler_plugin_call_put(pool, call);
 }
 
 /*
@@ -506,21 +719,37 @@ handler_plugin_cancel(struct handler_plugin_call *call, int why)
 	struct handler_plugin_pool *pool = call->pool;
 	int wake = 0;
 
+	/* Not state, which a pool thread may be writing. */
+	if (call->in_outbox)
+		handler_plugin_push(pool);
 	handler_plugin_lock(pool);
 	switch (call->state) {
+	case HANDLER_PLUGIN_OUTBOX:
+		abort();	/* pushed just above */
 	case HANDLER_PLUGIN_QUEUED:
 		log_warnx("job %s: plugin call %s before a thread was free",
-		    call->id, why == HANDLER_PLUGIN_CANCEL_TIMEOUT ?
+		    call->job.id, why == HANDLER_PLUGIN_CANCEL_TIMEOUT ?
 		    "timed out" : "stopped");
 		TAILQ_REMOVE(&pool->queue, call, entry);
 		__atomic_store_n(&call->cancelled, why, __ATOMIC_RELEASE);
 		call->cancel_seen = why;
 		call->status = -1;
 		call->end_ms = mtime_now();
-		snprintf(call->errbuf, sizeof call->errbuf, "%s before it "
-		    "started: all %u plugin threads were busy",
-		    why == HANDLER_PLUGIN_CANCEL_TIMEOUT ? "timed out" :
-		    "stopped", pool->nthreads);
+		/*
+		 * Unless every thread is in a call, the call was handed over
+		 * this very round, or waited for the thread awake to finish
+		 * a short call (the top of the file).
+		 */
+		if (pool->idle == 0 && pool->searching == 0)
+			snprintf(call->errbuf, sizeof call->errbuf, "%s before "
+			    "it started: all %u plugin threads were busy",
+			    why == HANDLER_PLUGIN_CANCEL_TIMEOUT ? "timed out" :
+			    "stopped", pool->nthreads);
+		else
+			snprintf(call->errbuf, sizeof call->errbuf, "%s before "
+			    "it started: it was still queued for a plugin "
+			    "thread", why == HANDLER_PLUGIN_CANCEL_TIMEOUT ?
+			    "timed out" : "stopped");
 		wake = TAILQ_EMPTY(&pool->done);
 		TAILQ_INSERT_TAIL(&pool->done, call, entry);
 		call->state = HANDLER_PLUGIN_RETURNED;
@@ -531,10 +760,10 @@ handler_plugin_cancel(struct handler_plugin_call *call, int why)
 		if (why == HANDLER_PLUGIN_CANCEL_TIMEOUT) {
 			log_warnx("job %s: plugin call timed out after %" PRIu64
 			    " ms; cancel flag set, its thread stays busy until "
-			    "the function returns", call->id, call->timeout_ms);
+			    "the function returns", call->job.id, call->timeout_ms);
 		} else {
 			log_info("job %s: stopping plugin call; cancel flag "
-			    "set", call->id);
+			    "set", call->job.id);
 		}
 		__atomic_store_n(&call->cancelled, why, __ATOMIC_RELEASE);
 		break;
@@ -555,6 +784,15 @@ handler_plugin_timeout_cb(int fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	handler_plugin_cancel(call, HANDLER_PLUGIN_CANCEL_TIMEOUT);
+}
+
+/* The loop's round of callbacks that started calls is over. */
+static void
+handler_plugin_flush_cb(int fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	handler_plugin_push(arg);
 }
 
 /*
@@ -599,6 +837,8 @@ handler_plugin_pool_create(struct event_base *base, unsigned threads,
 	TAILQ_INIT(&pool->queue);
 	TAILQ_INIT(&pool->running);
 	TAILQ_INIT(&pool->done);
+	TAILQ_INIT(&pool->spare);
+	TAILQ_INIT(&pool->outbox);
 	if ((error = pthread_mutex_init(&pool->lock, NULL)) != 0)
 		fatalx("pthread_mutex_init: %s", strerror(error));
 	if ((error = pthread_cond_init(&pool->cond, NULL)) != 0)
@@ -615,6 +855,17 @@ handler_plugin_pool_create(struct event_base *base, unsigned threads,
 		    "event");
 		goto fail;
 	}
+	if ((pool->flush_ev = event_new(base, -1, 0, handler_plugin_flush_cb,
+	    pool)) == NULL) {
+		xasprintf(cause, "plugin pool: cannot make the flush event");
+		goto fail;
+	}
+	if ((pool->watch_ev = evtimer_new(base, handler_plugin_watch_cb,
+	    pool)) == NULL) {
+		xasprintf(cause, "plugin pool: cannot make the watchdog timer");
+		goto fail;
+	}
+	pool->avg_us = 2 * HANDLER_PLUGIN_SHORT_US;
 
 	/*
 	 * Threads inherit the mask of their creator. Block everything
@@ -646,6 +897,10 @@ handler_plugin_pool_create(struct event_base *base, unsigned threads,
 	return pool;
 
 fail:
+	if (pool->watch_ev != NULL)
+		event_free(pool->watch_ev);
+	if (pool->flush_ev != NULL)
+		event_free(pool->flush_ev);
 	if (pool->done_ev != NULL)
 		event_free(pool->done_ev);
 	if (pool->efd != -1)
@@ -673,6 +928,7 @@ handler_plugin_pool_free(struct handler_plugin_pool *pool)
 	assert(!pool->delivering);
 
 	TAILQ_INIT(&dropped);
+	TAILQ_CONCAT(&dropped, &pool->outbox, entry);
 	handler_plugin_lock(pool);
 	TAILQ_CONCAT(&dropped, &pool->queue, entry);
 	TAILQ_FOREACH(call, &pool->running, entry) {
@@ -693,16 +949,26 @@ handler_plugin_pool_free(struct handler_plugin_pool *pool)
 	/* Every thread is gone: the lists are ours alone now. */
 	TAILQ_CONCAT(&dropped, &pool->done, entry);
 	assert(TAILQ_EMPTY(&pool->running));
+	TAILQ_CONCAT(&dropped, &pool->spare, entry);
 	while ((call = TAILQ_FIRST(&dropped)) != NULL) {
 		TAILQ_REMOVE(&dropped, call, entry);
 		handler_plugin_call_free(call);
 	}
+	event_free(pool->watch_ev);
+	event_free(pool->flush_ev);
 	event_free(pool->done_ev);
 	close(pool->efd);
 	pthread_cond_destroy(&pool->cond);
 	pthread_mutex_destroy(&pool->lock);
 	free(pool->threads);
 	free(pool);
+}
+
+/* Hand calls over at the end of each round of the loop's callbacks. */
+void
+handler_plugin_pool_defer(struct handler_plugin_pool *pool)
+{
+	pool->defer = 1;
 }
 
 /* Return the calls started whose callback has not run yet. */
@@ -713,8 +979,42 @@ handler_plugin_pool_pending(const struct handler_plugin_pool *pool)
 }
 
 /*
+ * Arm call's timer for its timeout_ms, on the pool's common timeout of
+ * that length when it has one (or can have one more). Loop only.
+ */
+static void
+handler_plugin_arm(struct handler_plugin_pool *pool,
+    struct handler_plugin_call *call)
+{
+	const struct timeval *ctv = NULL;
+	struct timeval tv;
+	size_t i;
+
+	if (call->timeout_ev == NULL && (call->timeout_ev = evtimer_new(
+	    pool->base, handler_plugin_timeout_cb, call)) == NULL) {
+		log_warnx("out of memory creating an event");
+		abort();
+	}
+	tv = mtime_tv(call->timeout_ms);
+	for (i = 0; i < pool->ncommon; i++) {
+		if (pool->common[i].ms == call->timeout_ms) {
+			ctv = pool->common[i].tv;
+			break;
+		}
+	}
+	if (ctv == NULL && pool->ncommon < HANDLER_PLUGIN_COMMON &&
+	    (ctv = event_base_init_common_timeout(pool->base, &tv)) != NULL) {
+		pool->common[pool->ncommon].ms = call->timeout_ms;
+		pool->common[pool->ncommon].tv = ctv;
+		pool->ncommon++;
+	}
+	evtimer_add(call->timeout_ev, ctv != NULL ? ctv : &tv);
+	call->timer_armed = 1;
+}
+
+/*
  * Queue fn(job) on the pool and arm its timeout. Returns the call, which
- * is freed after its callback.
+ * is freed (or kept for reuse) after its callback.
  */
 struct handler_plugin_call *
 handler_plugin_start(struct handler_plugin_pool *pool, handler_plugin_fn *fn,
@@ -722,28 +1022,49 @@ handler_plugin_start(struct handler_plugin_pool *pool, handler_plugin_fn *fn,
     handler_exec_done_cb *cb, void *arg)
 {
 	struct handler_plugin_call *call;
+	const char *key = job->key != NULL ? job->key : "";
+	size_t lid, ltype, lqueue, lkey, need;
+	char *p;
 
 	assert(!pool->stopping);
-	call = xcalloc(1, sizeof *call);
+	if ((call = TAILQ_FIRST(&pool->spare)) != NULL) {
+		TAILQ_REMOVE(&pool->spare, call, entry);
+		pool->nspare--;
+	} else
+		call = xcalloc(1, sizeof *call);
 	call->pool = pool;
 	call->fn = fn;
 	call->cb = cb;
 	call->arg = arg;
-	call->id = xstrdup(job->id);
-	call->type = xstrdup(job->type);
-	call->queue = xstrdup(job->queue);
-	call->key = xstrdup(job->key != NULL ? job->key : "");
-	call->payload = xmalloc(job->payload_len + 1);
+
+	lid = strlen(job->id) + 1;
+	ltype = strlen(job->type) + 1;
+	lqueue = strlen(job->queue) + 1;
+	lkey = strlen(key) + 1;
+	need = lid + ltype + lqueue + lkey + job->payload_len + 1;
+	if (need < lid || need > call->strings_cap) {
+		if (need < lid)
+			fatalx("plugin job too large");
+		free(call->strings);
+		call->strings = xmalloc(need);
+		call->strings_cap = need;
+	}
+	p = call->strings;
+	memset(&call->job, 0, sizeof call->job);
+	call->job.id = memcpy(p, job->id, lid);
+	p += lid;
+	call->job.type = memcpy(p, job->type, ltype);
+	p += ltype;
+	call->job.queue = memcpy(p, job->queue, lqueue);
+	p += lqueue;
+	call->job.key = memcpy(p, key, lkey);
+	p += lkey;
 	if (job->payload_len != 0)
-		memcpy(call->payload, job->payload, job->payload_len);
-	call->payload[job->payload_len] = '\0';
+		memcpy(p, job->payload, job->payload_len);
+	p[job->payload_len] = '\0';
 
 	call->job.abi = REDJOB_PLUGIN_ABI;
-	call->job.id = call->id;
-	call->job.type = call->type;
-	call->job.queue = call->queue;
-	call->job.key = call->key;
-	call->job.payload = call->payload;
+	call->job.payload = p;
 	call->job.payload_len = job->payload_len;
 	call->job.attempt = job->attempt;
 	call->job.max_attempts = job->max_attempts;
@@ -751,26 +1072,31 @@ handler_plugin_start(struct handler_plugin_pool *pool, handler_plugin_fn *fn,
 	call->job.cancelled = &call->cancelled;
 	call->job.result_max = job->result_max;
 	call->job.result_write = handler_plugin_result_write;
+	call->cancelled = 0;
+	call->cancel_seen = 0;
 	call->status = -1;
+	call->end_ms = 0;
+	call->errbuf[0] = '\0';
 	call->start_ms = mtime_now();
 	call->timeout_ms = timeout_ms;
-
-	if (timeout_ms != 0) {
-		call->timeout_ev = evtimer_new(pool->base,
-		    handler_plugin_timeout_cb, call);
-		if (call->timeout_ev == NULL) {
-			log_warnx("out of memory creating an event");
-			abort();
-		}
-		mtime_arm(call->timeout_ev, timeout_ms);
-	}
+	if (timeout_ms != 0)
+		handler_plugin_arm(pool, call);
 
 	pool->pending++;
-	handler_plugin_lock(pool);
-	call->state = HANDLER_PLUGIN_QUEUED;
-	TAILQ_INSERT_TAIL(&pool->queue, call, entry);
-	pthread_cond_signal(&pool->cond);
-	handler_plugin_unlock(pool);
+	call->state = HANDLER_PLUGIN_OUTBOX;
+	call->in_outbox = 1;
+	TAILQ_INSERT_TAIL(&pool->outbox, call, entry);
+	/*
+	 * With the others started in this round of the loop's callbacks,
+	 * one lock and at most one wake-up for all, once the round is over
+	 * (the top of the file). Waking a thread for each would cost more:
+	 * the woken thread often preempts the loop, runs the one call, and
+	 * sleeps again before the next is queued. Else at once.
+	 */
+	if (pool->defer)
+		event_active(pool->flush_ev, EV_TIMEOUT, 0);
+	else
+		handler_plugin_push(pool);
 	return call;
 }
 

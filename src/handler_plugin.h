@@ -53,6 +53,15 @@ struct handler_plugin_pool *handler_plugin_pool_create(struct event_base *base,
  * grace should exit without freeing the pool.
  */
 void		 handler_plugin_pool_free(struct handler_plugin_pool *pool);
+/*
+ * From now on, hand each call started to the threads together with the
+ * others started in the same round of the loop's callbacks, once that
+ * round is over: one lock and at most one thread woken for all, instead
+ * of one of each per call. Only for a pool whose calls are all started
+ * from callbacks of the loop: a call started otherwise waits until the
+ * loop runs. A stop of such a call still acts at once.
+ */
+void		 handler_plugin_pool_defer(struct handler_plugin_pool *pool);
 /* Calls started whose callback has not run yet. */
 size_t		 handler_plugin_pool_pending(
 		    const struct handler_plugin_pool *pool);

@@ -258,21 +258,48 @@ log_job_report(uint64_t now)
 	log_job_lines = 0;
 }
 
-void
-log_job(int level, const char *fmt, ...)
+/*
+ * Whether a job line at level is written now: counted as written if so,
+ * as left out if the second's lines are used up. For a caller whose
+ * arguments cost something to make (log_job_would() before them, then
+ * log_job_write()): a busy worker leaves out nearly every line.
+ */
+int
+log_job_would(int level)
 {
-	uint64_t now = mtime_now();
-	va_list ap;
+	uint64_t now;
 
 	if (level > log_level)
-		return;
+		return 0;
+	now = mtime_now();
 	if (now - log_job_window >= 1000)
 		log_job_report(now);
 	if (log_job_lines >= LOG_JOB_PER_SEC) {
 		log_job_dropped++;
-		return;
+		return 0;
 	}
 	log_job_lines++;
+	return 1;
+}
+
+/* Write a job line that log_job_would() let through. */
+void
+log_job_write(int level, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	log_vwrite(level, fmt, ap, NULL);
+	va_end(ap);
+}
+
+void
+log_job(int level, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!log_job_would(level))
+		return;
 	va_start(ap, fmt);
 	log_vwrite(level, fmt, ap, NULL);
 	va_end(ap);

@@ -56,6 +56,8 @@ void	log_ratelimit_flush(struct log_ratelimit *rl, int level,
 /* One line per job, up to LOG_JOB_PER_SEC a second (log.c). */
 #define LOG_JOB_PER_SEC 100
 void	log_job(int level, const char *fmt, ...) printflike(2, 3);
+int	log_job_would(int level);
+void	log_job_write(int level, const char *fmt, ...) printflike(2, 3);
 void	log_job_flush(void);
 
 /* Check the level before evaluating the arguments (redis serverLog). */

@@ -88,6 +88,9 @@ run_create(struct event_base *base, const struct config *cfg, int chan_fd,
 	if (n > 0 && (r->pool = handler_plugin_pool_create(base,
 	    cfg->concurrency, &cause)) == NULL)
 		fatalx("plugin thread pool: %s", cause);
+	/* run_start() is only ever called from the loop's callbacks. */
+	if (r->pool != NULL)
+		handler_plugin_pool_defer(r->pool);
 	return r;
 }
 

@@ -312,9 +312,11 @@ worker_finished_cb(struct job *j, enum finish_outcome o, void *arg)
 	switch (o) {
 	case FINISH_ACKED:
 		w->done++;
-		log_job(LOG_LEVEL_INFO, "job %s queue=%s type=%s: done in %s",
-		    j->id, j->queue, j->type, duration_format(j->ran_ms, buf,
-		    sizeof buf));
+		/* Formatted only when written: most are left out when busy. */
+		if (log_job_would(LOG_LEVEL_INFO))
+			log_job_write(LOG_LEVEL_INFO, "job %s queue=%s type=%s: "
+			    "done in %s", j->id, j->queue, j->type,
+			    duration_format(j->ran_ms, buf, sizeof buf));
 		metrics_count(w->metrics, METRICS_PROCESSED, j->queue, j->type);
 		break;
 	case FINISH_RETRIED:

@@ -373,6 +373,49 @@ START_TEST(test_plugin_jobs_run_fail_and_die_inside_the_worker)
 }
 END_TEST
 
+/*
+ * A stream of plugin jobs, handed to the pool in rounds, when SIGTERM
+ * comes: the worker drains with calls in flight and claimed ahead, and
+ * every job is either done or back, once; a new daemon does the rest.
+ * (Few enough jobs to enqueue them before the STATUS= datagrams the test
+ * does not read meanwhile fill the notify socket, where the supervisor
+ * would block: docs/performance.md, caveats.)
+ */
+START_TEST(test_sigterm_in_a_stream_of_plugin_jobs_loses_none)
+{
+	const int n = 3000;
+	long long processed, ready;
+	uint64_t deadline;
+	int i;
+
+	start_ready(2, 4, NULL);
+	for (i = 0; i < n; i++)
+		enqueue("plug_ok", "x", 0, NULL);
+	ck_assert_msg(wait_stat("default", "processed", 50, 15000),
+	    "processed %lld", queue_stat("default", "processed"));
+	daemon_signal(SIGTERM);
+	ck_assert_ptr_nonnull(notify_wait("STOPPING=1", 5000));
+	ck_assert_int_eq(daemon_wait_exit(20000), 0);
+	processed = queue_stat("default", "processed");
+	ready = queue_stat("default", "ready");
+	ck_assert_int_eq(queue_stat("default", "running"), 0);
+	ck_assert_int_eq(queue_stat("default", "dead"), 0);
+	ck_assert_msg(processed + ready == n, "%lld processed + %lld ready",
+	    processed, ready);
+
+	start_ready(2, 4, NULL);
+	/* Reading the notify socket meanwhile, as systemd would. */
+	deadline = testlib_now_ms() + 30000;
+	while (queue_stat("default", "processed") < n &&
+	    testlib_now_ms() < deadline)
+		(void)notify_wait("no such datagram", 50);
+	ck_assert_msg(queue_stat("default", "processed") == n,
+	    "processed %lld of %d", queue_stat("default", "processed"), n);
+	ck_assert_int_eq(queue_stat("default", "dead"), 0);
+	ck_assert_int_eq(queue_stat("default", "retried"), 0);
+}
+END_TEST
+
 START_TEST(test_kill_9_of_a_worker_loses_no_job)
 {
 	char ids[4][REDJOB_ID_MAX];
@@ -1171,6 +1214,7 @@ suite(void)
 	tcase_add_test(tc, test_exit_65_and_unknown_types_go_straight_to_dead);
 	tcase_add_test(tc, test_timeout_kills_the_handler_and_fails_the_job);
 	tcase_add_test(tc, test_plugin_jobs_run_fail_and_die_inside_the_worker);
+	tcase_add_test(tc, test_sigterm_in_a_stream_of_plugin_jobs_loses_none);
 	tcase_add_test(tc, test_kill_9_of_a_worker_loses_no_job);
 	tcase_add_test(tc, test_sigterm_requeues_running_jobs_and_keeps_waiting_ones);
 	tcase_add_test(tc, test_sighup_with_a_valid_file_reloads_without_losing_jobs);

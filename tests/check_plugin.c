@@ -6,7 +6,11 @@
  * real event loop: outcomes and error text, every field and payload byte
  * intact, timeouts and stops through the cancel flag, calls that never
  * got a thread, signals kept off the pool threads, a thousand calls each
- * delivered exactly once, and a pool freed while a call still runs. The
+ * delivered exactly once, and a pool freed while a call still runs; and
+ * the hand-off in rounds: a burst with one call held until its timeout
+ * ahead of short ones, or with every call needing its own thread, a stop
+ * and a pool free before a round is handed over, and calls reused for
+ * jobs of other sizes. The
  * loop always runs under a deadline, so a bug fails a test instead of
  * hanging.
  */
@@ -1009,6 +1013,313 @@ START_TEST(test_pool_free_idle_and_again)
 }
 END_TEST
 
+/*
+ * Run n short calls one after the other, so that the pool's threads have
+ * been woken and gone idle again, and its calls are reused ones
+ * (src/handler_plugin.c).
+ */
+static void
+warm_up(int n)
+{
+	struct redjob_plugin_job job = job_of("1", "", 0);
+	struct slot s;
+	int i, before;
+
+	for (i = 0; i < n; i++) {
+		memset(&s, 0, sizeof s);
+		before = callbacks;
+		handler_plugin_start(pool, count_fn, &job, 0, slot_cb, &s);
+		run_until(before + 1);
+		ck_assert_int_eq(s.outcome, HANDLER_EXITED);
+	}
+}
+
+/* Something for run_in_loop() to do from a callback of the loop. */
+struct in_loop {
+	void		(*fn)(void *);
+	void		*arg;
+	int		 brk;		/* then break the loop */
+	int		 done;
+};
+
+static void
+in_loop_cb(int fd, short what, void *arg)
+{
+	struct in_loop *il = arg;
+
+	(void)fd;
+	(void)what;
+	il->fn(il->arg);
+	il->done = 1;
+	if (il->brk)
+		event_base_loopbreak(base);
+}
+
+/*
+ * Call fn(arg) from a callback of the loop, as the worker starts its
+ * calls: those it starts are handed over together once that round of
+ * callbacks is over, unless brk breaks the loop before (they then wait).
+ */
+static void
+run_in_loop(void (*fn)(void *), void *arg, int brk)
+{
+	struct timeval zero = { 0, 0 };
+	struct in_loop il;
+
+	il.fn = fn;
+	il.arg = arg;
+	il.brk = brk;
+	il.done = 0;
+	ck_assert_int_eq(event_base_once(base, -1, EV_TIMEOUT, in_loop_cb,
+	    &il, &zero), 0);
+	while (!il.done)
+		event_base_loop(base, EVLOOP_ONCE);
+}
+
+/* Record a result, and how many callbacks had come before it. */
+struct ordered {
+	struct rec	 r;
+	int		 seen_before;
+};
+
+static void
+ordered_cb(const struct handler_result *res, void *arg)
+{
+	struct ordered *o = arg;
+
+	o->seen_before = callbacks;
+	rec_cb(res, &o->r);
+}
+
+/* The calls of the batch tests, and what they report to. */
+static struct slot batch_slots[MANY_THREADS];
+static struct ordered batch_slow;
+
+/*
+ * A call that holds its thread until its timeout, then short ones, all
+ * in one round of the loop's callbacks.
+ */
+static void
+start_slow_then_short(void *arg)
+{
+	struct redjob_plugin_job job;
+	char id[16];
+	int i;
+
+	(void)arg;
+	job = job_of("0", "", 0);
+	handler_plugin_start(pool, hold_fn, &job, 2000, ordered_cb,
+	    &batch_slow);
+	for (i = 0; i < MANY_THREADS - 1; i++) {
+		snprintf(id, sizeof id, "%d", i + 1);
+		job = job_of(id, id, strlen(id));
+		handler_plugin_start(pool, count_fn, &job, i % 2 ? 60000 : 0,
+		    slot_cb, &batch_slots[i]);
+	}
+}
+
+START_TEST(test_batch_one_times_out_others_finish)
+{
+	struct ordered slow;
+	struct slot *slots = batch_slots;
+	int i, before;
+
+	memset(batch_slots, 0, sizeof batch_slots);
+	memset(&batch_slow, 0, sizeof batch_slow);
+	pool_new(MANY_THREADS);
+	handler_plugin_pool_defer(pool);
+	warm_up(32);
+	before = callbacks;
+	/* The short ones must not wait behind the first. */
+	run_in_loop(start_slow_then_short, NULL, 0);
+	run_until(before + MANY_THREADS);
+	slow = batch_slow;
+	ck_assert_int_eq(slow.r.calls, 1);
+	ck_assert_int_eq(slow.r.outcome, HANDLER_TIMEOUT);
+	ck_assert_int_eq(slow.r.status, 1);
+	ck_assert_str_eq(slow.r.tail, "hold returned 1");
+	ck_assert_msg(slow.seen_before == before + MANY_THREADS - 1,
+	    "the timed-out call was delivered after %d of the %d others",
+	    slow.seen_before - before, MANY_THREADS - 1);
+	for (i = 0; i < MANY_THREADS - 1; i++) {
+		ck_assert_int_eq(slots[i].calls, 1);
+		ck_assert_int_eq(slots[i].outcome, HANDLER_EXITED);
+		ck_assert_int_eq(slots[i].status, (i + 1) % 7);
+	}
+	ck_assert_uint_eq(handler_plugin_pool_pending(pool), 0);
+}
+END_TEST
+
+/* Calls that each wait for all the others, in one round. */
+static void
+start_barriers(void *arg)
+{
+	struct redjob_plugin_job job = job_of("1", "", 0);
+	int i;
+
+	(void)arg;
+	for (i = 0; i < MANY_THREADS; i++)
+		handler_plugin_start(pool, barrier_fn, &job, 0, slot_cb,
+		    &batch_slots[i]);
+}
+
+START_TEST(test_burst_after_short_calls_in_parallel)
+{
+	struct slot *slots = batch_slots;
+	int i, before;
+
+	memset(batch_slots, 0, sizeof batch_slots);
+	pool_new(MANY_THREADS);
+	handler_plugin_pool_defer(pool);
+	warm_up(32);
+	/*
+	 * After short calls, a burst of calls started in one round that
+	 * each wait for all the others: every one needs a thread of its
+	 * own, though the first thread awake could take them all in turn.
+	 */
+	before = callbacks;
+	run_in_loop(start_barriers, NULL, 0);
+	run_until(before + MANY_THREADS);
+	for (i = 0; i < MANY_THREADS; i++) {
+		ck_assert_int_eq(slots[i].outcome, HANDLER_EXITED);
+		ck_assert_msg(slots[i].status == 0, "call %d waited alone: "
+		    "the pool did not run %d calls at once", i, MANY_THREADS);
+	}
+}
+END_TEST
+
+/* Start a call and stop it in the same round. */
+static void
+start_and_stop(void *arg)
+{
+	struct redjob_plugin_job job = job_of("1", "", 0);
+	struct handler_plugin_call *call;
+
+	call = handler_plugin_start(pool, hold_fn, &job, 0, rec_cb, arg);
+	handler_plugin_stop(call);
+}
+
+START_TEST(test_stop_a_call_started_this_round)
+{
+	struct redjob_plugin_job job = job_of("1", "", 0);
+	struct rec held, stopped;
+
+	memset(&held, 0, sizeof held);
+	memset(&stopped, 0, sizeof stopped);
+	pool_new(2);
+	handler_plugin_start(pool, hold_fn, &job, 0, rec_cb, &held);
+	hold_wait_started(1);
+	handler_plugin_pool_defer(pool);
+	/* Not handed over yet when it is stopped. */
+	run_in_loop(start_and_stop, &stopped, 0);
+	ck_assert_int_eq(callbacks, 0);	/* never from inside stop */
+	run_until(1);
+	ck_assert_int_eq(stopped.calls, 1);
+	ck_assert_int_eq(stopped.outcome, HANDLER_STOPPED);
+	ck_assert_int_eq(held.calls, 0);
+	hold_release();
+	run_until(2);
+	ck_assert_int_eq(held.outcome, HANDLER_EXITED);
+	ck_assert_int_eq(held.status, 0);
+}
+END_TEST
+
+/* Start four calls, in a round the test breaks before it is over. */
+static void
+start_four(void *arg)
+{
+	struct redjob_plugin_job job = job_of("1", "", 0);
+	struct rec *queued = arg;
+	int i;
+
+	for (i = 0; i < 4; i++)
+		handler_plugin_start(pool, hold_fn, &job, i % 2 ? 60000 : 0,
+		    rec_cb, &queued[i]);
+}
+
+START_TEST(test_pool_free_with_a_batch_in_flight)
+{
+	struct redjob_plugin_job job = job_of("1", "", 0);
+	struct rec held, queued[4];
+	uint64_t t0, elapsed;
+
+	memset(&held, 0, sizeof held);
+	memset(queued, 0, sizeof queued);
+	pool_new(4);
+	warm_up(16);
+	callbacks = 0;
+	/* One running, four started in a round not over, none delivered. */
+	handler_plugin_start(pool, hold_fn, &job, 60000, rec_cb, &held);
+	hold_wait_started(1);
+	handler_plugin_pool_defer(pool);
+	run_in_loop(start_four, queued, 1);
+	t0 = testlib_now_ms();
+	handler_plugin_pool_free(pool);
+	pool = NULL;
+	elapsed = testlib_now_ms() - t0;
+	ck_assert_int_eq(hold_result, 1);	/* asked to return, and waited */
+	ck_assert_msg(elapsed < 2000, "free took %llu ms",
+	    (unsigned long long)elapsed);
+	ck_assert_int_eq(hold_started, 1);	/* the others never ran */
+	event_base_loop(base, EVLOOP_NONBLOCK);
+	ck_assert_int_eq(callbacks, 0);
+}
+END_TEST
+
+/*
+ * A plugin function that checks that its job's strings and payload are
+ * those job_of(id, pattern of payload_len bytes) made: 0 if so.
+ */
+static int
+pattern_fn(const struct redjob_plugin_job *job, char *errbuf, size_t errlen)
+{
+	const unsigned char *p = job->payload;
+	size_t i;
+
+	if (strcmp(job->type, "test") != 0 || strcmp(job->queue,
+	    "default") != 0 || strcmp(job->key, "") != 0 ||
+	    p[job->payload_len] != '\0') {
+		snprintf(errbuf, errlen, "strings");
+		return 2;
+	}
+	for (i = 0; i < job->payload_len; i++) {
+		if (p[i] != (unsigned char)(i * 7 + 1)) {
+			snprintf(errbuf, errlen, "byte %zu", i);
+			return 3;
+		}
+	}
+	snprintf(errbuf, errlen, "%s %zu", job->id, job->payload_len);
+	return 0;
+}
+
+START_TEST(test_calls_reused_with_other_sizes)
+{
+	static const size_t sizes[] = { 10, 100000, 0, 5, 70000, 3 };
+	static unsigned char payload[100000];
+	struct redjob_plugin_job job;
+	char id[32], want[64];
+	struct rec r;
+	size_t i, k;
+
+	for (i = 0; i < sizeof payload; i++)
+		payload[i] = (unsigned char)(i * 7 + 1);
+	pool_new(1);
+	for (k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
+		memset(&r, 0, sizeof r);
+		callbacks = 0;
+		snprintf(id, sizeof id, "job-%zu-with-a-longer-id", k);
+		job = job_of(id, payload, sizes[k]);
+		handler_plugin_start(pool, pattern_fn, &job, k % 2 ? 1000 : 0,
+		    rec_cb, &r);
+		run_until(1);
+		ck_assert_int_eq(r.outcome, HANDLER_EXITED);
+		snprintf(want, sizeof want, "%s %zu", id, sizes[k]);
+		ck_assert_msg(r.status == 0, "size %zu: %s", sizes[k], r.tail);
+		ck_assert_str_eq(r.tail, want);
+	}
+}
+END_TEST
+
 Suite *
 suite(void)
 {
@@ -1054,6 +1365,11 @@ suite(void)
 	tcase_add_test(tc, test_pool_threads_block_signals);
 	tcase_add_test(tc, test_pool_free_waits_for_running_calls);
 	tcase_add_test(tc, test_pool_free_idle_and_again);
+	tcase_add_test(tc, test_batch_one_times_out_others_finish);
+	tcase_add_test(tc, test_burst_after_short_calls_in_parallel);
+	tcase_add_test(tc, test_stop_a_call_started_this_round);
+	tcase_add_test(tc, test_pool_free_with_a_batch_in_flight);
+	tcase_add_test(tc, test_calls_reused_with_other_sizes);
 	suite_add_tcase(s, tc);
 	return s;
 }
