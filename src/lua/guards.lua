@@ -1607,7 +1607,7 @@ local function cache_flush(c, key, full)
       -- 64 bytes by default) among the new ones, removed at once, the
       -- holders are kept in a skiplist, and Redis keeps that encoding
       -- while the key lives: a listpack is walked end to end by every
-      -- ZADD, ZMSCORE and ZREM of a holder, and a limit's holders are
+      -- ZADD, ZCOUNT and ZREM of a holder, and a limit's holders are
       -- often near its 128 entries (docs/performance.md).
       redis.call('ZREMRANGEBYSCORE', key, '-inf', c.now)
       redis.call('ZADD', key, 0, G_WIDE)

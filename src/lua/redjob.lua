@@ -799,11 +799,11 @@ end
 -- redjob_lock_release and redjob_limit_conc_release with "next" would
 -- one by one, in a few commands for them all: the locks read with one
 -- MGET and deleted with one DEL, their wait lists looked at with one
--- EXISTS; each limiter's members read with one ZMSCORE and removed with
--- one ZREM, and as many waiters taken as live slots were freed. Then the
--- waiters handed over are woken. A key of another type is left alone.
--- Where MGET or ZMSCORE is refused (an ACL written for an older library),
--- each is given back as by the function of its own.
+-- EXISTS; each limiter's members removed with one ZREM, and as many
+-- waiters taken as live slots were freed (counted with a ZCOUNT before
+-- and after). Then the waiters handed over are woken. A key of another
+-- type is left alone. Where MGET or ZCOUNT is refused (an ACL written for
+-- an older library), each is given back as by the function of its own.
 local function guard_release_all(ns, rel, now)
   local locks, keys, conc, order = {}, {}, {}, {}
   for _, r in ipairs(rel) do
