@@ -54,10 +54,16 @@ struct finish {
 	struct log_ratelimit	 errors;
 };
 
-/* The jobs of one ack call, or of one redjob_done of many, in order. */
+/*
+ * The jobs of one ack call, or of one redjob_done call, in order; busy
+ * is the queue's flag that such a call is out (acking, doning).
+ */
 struct finish_acks {
 	struct finish	*f;
-	size_t		 qi;
+	int		*busy;
+	const char	*what;		/* "ack", "done" */
+	int		 bare;		/* the reply is one integer: a
+					   redjob_done of one job */
 	struct job     **jobs;
 	size_t		 n;
 };
@@ -218,53 +224,109 @@ finish_reply(struct job *j, const redisReply *r)
 }
 
 /*
- * The reply to one ack call: per job, 1 (finished) or 0 (the token was
- * refused: the job was taken over after our lease ran out, removed by an
- * operator, or our earlier ack landed and its reply was lost).
+ * The answer about j of an ack or redjob_done call (what: "ack", "done"),
+ * r an integer, the whole reply of a call about one job or the element
+ * for j: 1 (finished) or 0 (the token was refused: the job was taken over
+ * after our lease ran out, removed by an operator, or our earlier call
+ * landed and its reply was lost).
  */
 static void
-finish_acked_cb(struct rconn *rc, redisReply *r, void *arg)
+finish_end_answer(struct finish *f, struct job *j, const redisReply *r,
+    const char *what)
+{
+	char why[64];
+
+	if (r->type != REDIS_REPLY_INTEGER || (r->integer != 0 &&
+	    r->integer != 1)) {
+		snprintf(why, sizeof why, "unexpected reply to redjob_%s",
+		    what);
+		finish_failed(f, j, what, RFUNC_OTHER, why);
+	} else if (r->integer == 0 && finish_landed_before(f, j)) {
+		log_info("job %s: done (the first %s landed; its reply was "
+		    "lost)", j->id, strcmp(what, "ack") == 0 ? "ack" : "call");
+		finish_done(f, j, FINISH_ACKED);
+	} else if (r->integer == 0) {
+		log_warnx("job %s: %s refused: the lease was lost (the job may "
+		    "run again elsewhere)", j->id, what);
+		finish_done(f, j, FINISH_STALE);
+	} else
+		finish_done(f, j, FINISH_ACKED);
+}
+
+/*
+ * The reply to an ack or redjob_done call: a 1 or 0 for each job (for a
+ * redjob_done of one job, that integer alone).
+ */
+static void
+finish_batch_cb(struct rconn *rc, redisReply *r, void *arg)
 {
 	struct finish_acks *b = arg;
 	struct finish *f = b->f;
-	enum rfunc_class class = RFUNC_OK;
+	enum rfunc_class class;
 	struct job *j;
+	char why[64];
 	size_t i;
 
 	(void)rc;
-	assert(f->acking[b->qi]);
-	f->acking[b->qi] = 0;
+	assert(*b->busy);
+	*b->busy = 0;
+	snprintf(why, sizeof why, "unexpected reply to redjob_%s", b->what);
 	for (i = 0; i < b->n; i++) {
 		j = b->jobs[i];
 		class = finish_reply(j, r);
-		if (class == RFUNC_OK && (r->type != REDIS_REPLY_ARRAY ||
-		    r->elements != b->n)) {
-			class = RFUNC_OTHER;
-			finish_failed(f, j, "ack", class,
-			    "unexpected reply to redjob_ack");
-		} else if (class != RFUNC_OK)
-			finish_failed(f, j, "ack", class, r != NULL ?
-			    r->str : "no reply");
-		else if (r->element[i]->type != REDIS_REPLY_INTEGER ||
-		    (r->element[i]->integer != 0 &&
-		    r->element[i]->integer != 1))
-			finish_failed(f, j, "ack", RFUNC_OTHER,
-			    "unexpected reply to redjob_ack");
-		else if (r->element[i]->integer == 0 &&
-		    finish_landed_before(f, j)) {
-			log_info("job %s: done (the first ack landed; its reply "
-			    "was lost)", j->id);
-			finish_done(f, j, FINISH_ACKED);
-		} else if (r->element[i]->integer == 0) {
-			log_warnx("job %s: ack refused: the lease was lost (the "
-			    "job may run again elsewhere)", j->id);
-			finish_done(f, j, FINISH_STALE);
-		} else
-			finish_done(f, j, FINISH_ACKED);
+		if (class != RFUNC_OK)
+			finish_failed(f, j, b->what, class, r != NULL ? r->str :
+			    "no reply");
+		else if (b->bare)
+			finish_end_answer(f, j, r, b->what);
+		else if (r->type != REDIS_REPLY_ARRAY || r->elements != b->n)
+			finish_failed(f, j, b->what, RFUNC_OTHER, why);
+		else
+			finish_end_answer(f, j, r->element[i], b->what);
 	}
 	free(b->jobs);
 	free(b);
 	finish_kick(f);
+}
+
+/*
+ * A batch of n ready jobs of queue qi ending in one call (what: "ack",
+ * "done"; busy: the queue's flag that one is out). Filled by the caller.
+ */
+static struct finish_acks *
+finish_batch_new(struct finish *f, int *busy, const char *what, size_t n)
+{
+	struct finish_acks *b;
+
+	b = xcalloc(1, sizeof *b);
+	b->f = f;
+	b->busy = busy;
+	b->what = what;
+	b->n = n;
+	b->jobs = xcalloc(n, sizeof *b->jobs);
+	return b;
+}
+
+/* Send b's call of fn; its jobs leave the ready list, or b is freed. */
+static void
+finish_batch_send(struct finish *f, struct finish_acks *b, const char *fn,
+    int argc, const char **argv, const size_t *lens)
+{
+	size_t i;
+
+	if (rconn_fcall(f->rc, f->call_ms, finish_batch_cb, b, fn,
+	    b->jobs[0]->base, argc, argv, lens) != 0) {
+		free(b->jobs);
+		free(b);
+		return;
+	}
+	*b->busy = 1;
+	for (i = 0; i < b->n; i++) {
+		TAILQ_REMOVE(&f->ready, b->jobs[i], fentry);
+		b->jobs[i]->calls++;
+		if (b->jobs[i]->end_sent == 0)
+			b->jobs[i]->end_sent = mtime_now();
+	}
 }
 
 /* Send one ack call for up to JOB_BATCH_MAX ready acks of queue qi. */
@@ -289,11 +351,7 @@ finish_send_acks(struct finish *f, size_t qi)
 	}
 	if (n == 0)
 		return;
-	b = xcalloc(1, sizeof *b);
-	b->f = f;
-	b->qi = qi;
-	b->n = n;
-	b->jobs = xcalloc(n, sizeof *b->jobs);
+	b = finish_batch_new(f, &f->acking[qi], "ack", n);
 	argv = xcalloc(2 * n + 1 + rel, sizeof *argv);
 	TAILQ_FOREACH(j, &f->ready, fentry) {
 		if (j->qi != qi || j->end != JOB_END_ACK)
@@ -320,79 +378,8 @@ finish_send_acks(struct finish *f, size_t qi)
 		if (argc == 2 * n + 1)
 			argc--;		/* nothing was held after all */
 	}
-	if (rconn_fcall(f->rc, f->call_ms, finish_acked_cb, b, "redjob_ack",
-	    b->jobs[0]->base, (int)argc, argv, NULL) == 0) {
-		f->acking[qi] = 1;
-		for (i = 0; i < n; i++) {
-			TAILQ_REMOVE(&f->ready, b->jobs[i], fentry);
-			b->jobs[i]->calls++;
-			if (b->jobs[i]->end_sent == 0)
-				b->jobs[i]->end_sent = mtime_now();
-		}
-	} else {
-		free(b->jobs);
-		free(b);
-	}
+	finish_batch_send(f, b, "redjob_ack", (int)argc, argv, NULL);
 	free(argv);
-}
-
-/*
- * The answer of redjob_done about j, r an integer (the whole reply, or
- * its element for j): as an ack's answer (finish_acked_cb), for one job.
- */
-static void
-finish_done_answer(struct finish *f, struct job *j, const redisReply *r)
-{
-	if (r->type != REDIS_REPLY_INTEGER || (r->integer != 0 &&
-	    r->integer != 1))
-		finish_failed(f, j, "done", RFUNC_OTHER,
-		    "unexpected reply to redjob_done");
-	else if (r->integer == 0 && finish_landed_before(f, j)) {
-		log_info("job %s: done (the first call landed; its reply was "
-		    "lost)", j->id);
-		finish_done(f, j, FINISH_ACKED);
-	} else if (r->integer == 0) {
-		log_warnx("job %s: done refused: the lease was lost (the job "
-		    "may run again elsewhere)", j->id);
-		finish_done(f, j, FINISH_STALE);
-	} else
-		finish_done(f, j, FINISH_ACKED);
-}
-
-/*
- * The reply to one redjob_done call: a 1 or 0 for each job, or for a
- * call of one, that integer alone.
- */
-static void
-finish_dones_cb(struct rconn *rc, redisReply *r, void *arg)
-{
-	struct finish_acks *b = arg;
-	struct finish *f = b->f;
-	enum rfunc_class class;
-	struct job *j;
-	size_t i;
-
-	(void)rc;
-	assert(f->doning[b->qi]);
-	f->doning[b->qi] = 0;
-	for (i = 0; i < b->n; i++) {
-		j = b->jobs[i];
-		class = finish_reply(j, r);
-		if (class == RFUNC_OK && b->n == 1)
-			finish_done_answer(f, j, r);
-		else if (class == RFUNC_OK && (r->type != REDIS_REPLY_ARRAY ||
-		    r->elements != b->n))
-			finish_failed(f, j, "done", RFUNC_OTHER,
-			    "unexpected reply to redjob_done");
-		else if (class != RFUNC_OK)
-			finish_failed(f, j, "done", class, r != NULL ? r->str :
-			    "no reply");
-		else
-			finish_done_answer(f, j, r->element[i]);
-	}
-	free(b->jobs);
-	free(b);
-	finish_kick(f);
 }
 
 /*
@@ -424,11 +411,8 @@ finish_send_dones(struct finish *f, size_t qi)
 	}
 	if (n == 0)
 		return;
-	b = xcalloc(1, sizeof *b);
-	b->f = f;
-	b->qi = qi;
-	b->n = n;
-	b->jobs = xcalloc(n, sizeof *b->jobs);
+	b = finish_batch_new(f, &f->doning[qi], "done", n);
+	b->bare = n == 1;
 	argv = xcalloc(5 * n, sizeof *argv);
 	lens = xcalloc(5 * n, sizeof *lens);
 	nums = xcalloc(n, sizeof *nums);
@@ -454,19 +438,7 @@ finish_send_dones(struct finish *f, size_t qi)
 		if (++i == n)
 			break;
 	}
-	if (rconn_fcall(f->rc, f->call_ms, finish_dones_cb, b, "redjob_done",
-	    b->jobs[0]->base, (int)(5 * n), argv, lens) == 0) {
-		f->doning[qi] = 1;
-		for (i = 0; i < n; i++) {
-			TAILQ_REMOVE(&f->ready, b->jobs[i], fentry);
-			b->jobs[i]->calls++;
-			if (b->jobs[i]->end_sent == 0)
-				b->jobs[i]->end_sent = mtime_now();
-		}
-	} else {
-		free(b->jobs);
-		free(b);
-	}
+	finish_batch_send(f, b, "redjob_done", (int)(5 * n), argv, lens);
 	free(nums);
 	free(lens);
 	free(argv);
