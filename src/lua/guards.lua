@@ -1248,15 +1248,11 @@ end
 -- (ms), with the reads that fail on a key of another type instead of
 -- TYPE first: window_decide's admission in eight commands. nil: not
 -- decided here (a refusal, odd values), nothing written.
-local function window_reserve_fast(key, limit, period, m, now)
-  local l = fast_int(limit, 1, G_WINDOW_MAX)
-  local per = fast_int(period, 1, G_PERIOD_MAX)
-  if not l or not per or #m == 0 or #m > 256 or
-      string.find(m, '#', 1, true) then
-    return nil
-  end
-  local ckey = key .. ':clock'
-  local seen = redis.pcall('GET', ckey)
+-- A window's clock at the caller's now (ms): the later of now and the
+-- latest time the window has used (KEY:clock); nil when that key is not
+-- a whole number (or not a string): the function's own code answers.
+local function window_now(key, now)
+  local seen = redis.pcall('GET', key .. ':clock')
   if type(seen) == 'table' then
     return nil
   end
@@ -1266,6 +1262,20 @@ local function window_reserve_fast(key, limit, period, m, now)
       return nil
     end
     now = math.max(now, seen)
+  end
+  return now
+end
+
+local function window_reserve_fast(key, limit, period, m, now)
+  local l = fast_int(limit, 1, G_WINDOW_MAX)
+  local per = fast_int(period, 1, G_PERIOD_MAX)
+  if not l or not per or #m == 0 or #m > 256 or
+      string.find(m, '#', 1, true) then
+    return nil
+  end
+  now = window_now(key, now)
+  if not now then
+    return nil
   end
   local from = '(' .. fmt(now - per)
   local count = redis.pcall('ZCOUNT', key, from, '+inf')
@@ -1284,7 +1294,7 @@ local function window_reserve_fast(key, limit, period, m, now)
   redis.call('ZADD', key, now, name)
   reset = math.max(reset, per)
   redis.call('PEXPIREAT', key, now + reset)
-  redis.call('SET', ckey, fmt(now), 'PXAT', now + reset)
+  redis.call('SET', key .. ':clock', fmt(now), 'PXAT', now + reset)
   return {0, l, l - count - 1, -1, reset}
 end
 
@@ -1450,17 +1460,9 @@ local function cache_window(c, key, p, m)
   local s = c.st[key]
   if not s then
     s = cache_put(c, key, {kind = 'slow'})
-    local now = c.now
-    local seen = redis.pcall('GET', key .. ':clock')
-    if type(seen) == 'table' then
+    local now = window_now(key, c.now)
+    if not now then
       return nil
-    end
-    if seen then
-      seen = fast_int(seen, 0, 2 ^ 53 - 1)
-      if not seen then
-        return nil
-      end
-      now = math.max(now, seen)
     end
     local from = '(' .. fmt(now - p.per)
     local count = redis.pcall('ZCOUNT', key, from, '+inf')
