@@ -295,13 +295,14 @@ job_decode(redisReply *e, const char *token, char **cause)
 
 /*
  * Decode a brief row of a claim reply, {N, PACKED} or {N, PACKED,
- * GUARDS}: a job of queue (or shard) q, kept packed in Redis as TYPE NUL
- * CREATED NUL PAYLOAD, with SPACE DUE after CREATED when it was enqueued
- * to be due later, and with no key and no options; GUARDS is the answer
- * of the guards the claim took for it (job_guard_decode())
- * (docs/protocol.md, redjob_claim's "brief"). Returns the job, or NULL with *cause set as job_decode()
- * does when the row has no usable id. The packed string is taken out of
- * e and becomes the payload, moved to its start: no copy of it is made.
+ * GUARDS} (docs/protocol.md, redjob_claim's "brief"): a job of queue (or
+ * shard) q, kept packed in Redis as TYPE NUL CREATED NUL PAYLOAD, with
+ * SPACE DUE after CREATED when it was enqueued to be due later, and with
+ * no key and no options; GUARDS is the answer of the guards the claim
+ * took for it (job_guard_decode()). Returns the job, or NULL with *cause
+ * set as job_decode() does when the row has no usable id. The packed
+ * string is taken out of e and becomes the payload, moved to its start:
+ * no copy of it is made.
  */
 struct job *
 job_decode_brief(redisReply *e, const char *q, size_t qlen, const char *token,
