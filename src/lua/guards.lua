@@ -1163,91 +1163,6 @@ local function fast_int(v, lo, hi)
   return n
 end
 
--- redjob_limit_reserve KEY gcra BURST RATE_COUNT RATE_PERIOD_MS 1
--- MAX_WAIT_MS at the caller's clock now_us, the TAT read with a GET that
--- fails on a key of another type instead of a TYPE first. nil: not
--- decided here (odd values), nothing written.
-local function gcra_reserve_fast(key, burst, n, p, max_wait, now_us)
-  local b = fast_int(burst, 0, G_COUNT_MAX)
-  local c = fast_int(n, 1, G_COUNT_MAX)
-  local per = fast_int(p, 1, G_PERIOD_MAX)
-  local w = fast_int(max_wait, 0, G_PERIOD_MAX)
-  if not b or not c or not per or not w then
-    return nil
-  end
-  local v = redis.pcall('GET', key)
-  local tat = v and tonumber(v)
-  if type(v) == 'table' or (v and (not tat or tat ~= math.floor(tat) or
-      tat < 0 or tat >= 2 ^ 53)) then
-    return nil
-  end
-  return gcra_decide(key, b, c, per, 1, now_us, w * 1000, true, tat)
-end
-
--- redjob_limit_conc_acquire KEY LIMIT LEASE_MS MEMBER when MEMBER is new
--- (a claim's: its token is fresh) and a slot is free: five commands, no
--- TYPE. waiter: the job's id if it may be in the wait list (it was held
--- back before), else nil. now is the caller's clock (ms). nil: not
--- decided here (no slot free, odd values), nothing written.
-local function conc_acquire_fast(key, limit, lease, m, waiter, now)
-  local l = fast_int(limit, 1, G_COUNT_MAX)
-  local ls = fast_int(lease, 1, G_PERIOD_MAX)
-  if not l or not ls or #m == 0 or #m > 256 then
-    return nil
-  end
-  local live = '(' .. fmt(now)
-  local count = redis.pcall('ZCOUNT', key, live, '+inf')
-  if type(count) ~= 'number' or count >= l then
-    return nil
-  end
-  if waiter then
-    local z = redis.pcall('ZREM', key .. ':wait', waiter)
-    if type(z) == 'table' then
-      return nil
-    end
-  end
-  local last = redis.call('ZRANGE', key, '+inf', live, 'BYSCORE', 'REV',
-    'LIMIT', 0, 1, 'WITHSCORES')
-  local expiry = math.max(last[2] and tonumber(last[2]) or 0, now + ls)
-  redis.call('ZREMRANGEBYSCORE', key, '-inf', now)
-  redis.call('ZADD', key, now + ls, m)
-  redis.call('PEXPIREAT', key, expiry)
-  return verdict(false, l, math.max(l - count - 1, 0), -1, expiry - now)
-end
-
--- redjob_limit_reserve KEY funnel CAPACITY RATE_COUNT RATE_PERIOD_MS 1
--- MAX_WAIT_MS at the caller's clock now (ms), for a funnel that holds
--- all its fields, read with an HMGET that fails on a key of another type
--- instead of a TYPE first. nil: not decided here (an empty funnel, odd
--- values), nothing written.
-local function funnel_reserve_fast(key, cap, n, p, max_wait, now)
-  local cp = fast_int(cap, 1, G_COUNT_MAX)
-  local c = fast_int(n, 1, G_COUNT_MAX)
-  local per = fast_int(p, 1, G_PERIOD_MAX)
-  local w = fast_int(max_wait, 0, G_PERIOD_MAX)
-  if not cp or not c or not per or not w then
-    return nil
-  end
-  local f = redis.pcall('HMGET', key, 'level', 'ts', 'scale')
-  if f.err then
-    return nil
-  end
-  local level = f[1] and fast_int(f[1], 0, 2 ^ 53 - 1)
-  local ts = f[2] and fast_int(f[2], 0, 2 ^ 53 - 1)
-  local scale = f[3] and fast_int(f[3], 1, G_PERIOD_MAX)
-  if not level or not ts or not scale then
-    return nil
-  end
-  local lv, t = funnel_leak(key, level, ts, scale, c, per, now)
-  return funnel_decide(key, cp, c, per, 1, now, w, lv, t)
-end
-
--- redjob_limit_reserve KEY window LIMIT PERIOD_MS MEMBER 1 MAX_WAIT_MS
--- when MEMBER is new (a claim's: its token is fresh, so none of its
--- names is taken) and the window admits it now, at the caller's clock now
--- (ms), with the reads that fail on a key of another type instead of
--- TYPE first: window_decide's admission in eight commands. nil: not
--- decided here (a refusal, odd values), nothing written.
 -- A window's clock at the caller's now (ms): the later of now and the
 -- latest time the window has used (KEY:clock); nil when that key is not
 -- a whole number (or not a string): the function's own code answers.
@@ -1266,43 +1181,12 @@ local function window_now(key, now)
   return now
 end
 
-local function window_reserve_fast(key, limit, period, m, now)
-  local l = fast_int(limit, 1, G_WINDOW_MAX)
-  local per = fast_int(period, 1, G_PERIOD_MAX)
-  if not l or not per or #m == 0 or #m > 256 or
-      string.find(m, '#', 1, true) then
-    return nil
-  end
-  now = window_now(key, now)
-  if not now then
-    return nil
-  end
-  local from = '(' .. fmt(now - per)
-  local count = redis.pcall('ZCOUNT', key, from, '+inf')
-  if type(count) ~= 'number' or count + 1 > l then
-    return nil
-  end
-  local newest = redis.call('ZRANGE', key, '+inf', from, 'BYSCORE', 'REV',
-    'LIMIT', 0, 1, 'WITHSCORES')
-  local reset = newest[2] and tonumber(newest[2]) + per - now or 0
-  -- G = 0 (the bare name) only for the first admission of its ms.
-  local name = m
-  if redis.call('ZCOUNT', key, now, now) > 0 then
-    name = window_name(m, now, 1)
-  end
-  redis.call('ZREMRANGEBYSCORE', key, '-inf', now - per)
-  redis.call('ZADD', key, now, name)
-  reset = math.max(reset, per)
-  redis.call('PEXPIREAT', key, now + reset)
-  redis.call('SET', key .. ':clock', fmt(now), 'PXAT', now + reset)
-  return {0, l, l - count - 1, -1, reset}
-end
-
 ---------------------------------------------------------------------------
 -- For the claim (redjob.lua, guard_take_all): the limiters of all the
 -- jobs of one claim, read once and written once. The first job under a
--- limiter key reads its state with the reads of the fast function above;
--- each job is then decided in Lua, in order, exactly as that function
+-- limiter key reads its state, with reads that fail on a key of another
+-- type instead of a TYPE first; each job is then decided in Lua, in
+-- order, exactly as redjob_limit_reserve and redjob_limit_conc_acquire
 -- would decide it one call after the other, with the claim's clock; the
 -- state is written back once, after the last job (cache_flush): the same
 -- answers and the same final state, in a few commands for them all
@@ -1377,7 +1261,7 @@ local function cache_params(l, max_wait)
   return p
 end
 
--- GCRA: the TAT, read with one GET (gcra_reserve_fast).
+-- GCRA: the TAT, read with one GET.
 local function cache_gcra(c, key, p)
   local s = c.st[key]
   if not s then
@@ -1454,8 +1338,8 @@ local function cache_funnel(c, key, p)
 end
 
 -- Window: its clock, count, newest entry and the entries of this ms,
--- read once; each admission's name as window_reserve_fast gives it (the
--- bare member for the first of its ms), added with one ZADD at the end.
+-- read once; each admission's name as window_decide gives it (the bare
+-- member for the first of its ms), added with one ZADD at the end.
 local function cache_window(c, key, p, m)
   local s = c.st[key]
   if not s then
@@ -1488,7 +1372,8 @@ local function cache_window(c, key, p, m)
 end
 
 -- Concurrency: the live holders and the last lease, read once; the new
--- holders added with one ZADD at the end. waiter: as conc_acquire_fast.
+-- holders added with one ZADD at the end. waiter: the job's id if it may
+-- be in the wait list (it was held back before), else nil.
 local function cache_conc(c, key, p, m, waiter)
   local s = c.st[key]
   if not s then
@@ -1571,7 +1456,7 @@ local function cache_undo(c, key, l, m)
 end
 
 -- Write back what the jobs of the claim did to key, with the commands
--- their fast functions would have run, once, and forget it (a key marked
+-- their calls one by one would have run, once, and forget it (a key marked
 -- 'slow' is kept: only the full function answers it in this claim).
 -- full: a window or concurrency limit is about to refuse with the full
 -- function: later jobs of the claim go straight to it.
@@ -1635,7 +1520,6 @@ local function cache_flush_all(c)
   end
 end
 
-G.window_reserve_fast = window_reserve_fast
 G.cache_new = cache_new
 G.cache_params = cache_params
 G.cache_gcra = cache_gcra
@@ -1645,9 +1529,6 @@ G.cache_conc = cache_conc
 G.cache_undo = cache_undo
 G.cache_flush = cache_flush
 G.cache_flush_all = cache_flush_all
-G.funnel_reserve_fast = funnel_reserve_fast
-G.gcra_reserve_fast = gcra_reserve_fast
-G.conc_acquire_fast = conc_acquire_fast
 G.lock_acquire_fast = lock_acquire_fast
 G.lock_release_fast = lock_release_fast
 G.conc_release_fast = conc_release_fast
